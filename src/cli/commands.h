@@ -1,0 +1,42 @@
+// Subcommand registration for the `muster` binary. Each area registers its own subcommands on
+// the root app; a command reports its exit status through CommandContext::exit_code.
+//
+// Exit codes (documented in docs/user-guide.md):
+//   0 success; 1 the job (or command's work) failed or was cancelled; 2 bad usage or bad input;
+//   3 coordinator unreachable; 4 unknown id; 5 request rejected as infeasible; 130 interrupted.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace muster::cli {
+
+enum ExitCode {
+  kExitOk = 0,
+  kExitFailed = 1,
+  kExitUsage = 2,
+  kExitUnavailable = 3,
+  kExitNotFound = 4,
+  kExitInfeasible = 5,
+  kExitInterrupted = 130,
+};
+
+struct CommandContext {
+  int exit_code = kExitOk;
+};
+
+// `muster model exec|balance` (src/cli/cmd_model.cc).
+void AddModelCommands(CLI::App& app, CommandContext& ctx);
+// `muster schedule` (src/cli/cmd_schedule.cc): offline --etc/--dag, else the cluster's table.
+void AddScheduleCommand(CLI::App& app, CommandContext& ctx);
+// `muster up|coordinator|agent|submit|queue|show|cancel|logs|nodes` (src/cli/cmd_cluster*.cc).
+void AddClusterCommands(CLI::App& app, CommandContext& ctx);
+// `muster train` (src/cli/cmd_train.cc): runs the muster-train executable.
+void AddTrainCommand(CLI::App& app, CommandContext& ctx);
+// `muster sim` (src/cli/cmd_sim.cc).
+void AddSimCommand(CLI::App& app, CommandContext& ctx);
+
+// Shows the running cluster's schedule table; used by `muster schedule` without --etc/--dag.
+// Implemented with the cluster client (src/cli/cmd_cluster*.cc). Returns an exit code.
+int ShowClusterSchedule(const std::string& coordinator_address, bool json);
+
+}  // namespace muster::cli

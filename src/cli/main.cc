@@ -1,0 +1,25 @@
+// The `muster` command: a thin dispatcher over the subcommands each area registers.
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"muster: GPU-cluster workload manager and load balancer"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "muster 0.1.0");
+  muster::cli::CommandContext ctx;
+  muster::cli::AddClusterCommands(app, ctx);
+  muster::cli::AddScheduleCommand(app, ctx);
+  muster::cli::AddModelCommands(app, ctx);
+  muster::cli::AddTrainCommand(app, ctx);
+  muster::cli::AddSimCommand(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return muster::cli::kExitUsage;
+  }
+  return ctx.exit_code;
+}

@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include "core/job.h"
+#include "core/node.h"
+#include "core/resources.h"
+#include "core/status.h"
+
+namespace muster {
+namespace {
+
+TEST(Resources, ParsesCpuAndMemory) {
+  EXPECT_EQ(ParseMilliCpus("1"), 1000);
+  EXPECT_EQ(ParseMilliCpus("1.5"), 1500);
+  EXPECT_EQ(ParseMilliCpus("250m"), 250);
+  EXPECT_EQ(ParseMilliCpus("0.125"), 125);
+  EXPECT_EQ(ParseMilliCpus("abc"), -1);
+  EXPECT_EQ(ParseMilliCpus("1.2345"), -1);
+  EXPECT_EQ(ParseMemoryMiB("512"), 512);
+  EXPECT_EQ(ParseMemoryMiB("4G"), 4096);
+  EXPECT_EQ(ParseMemoryMiB("2GiB"), 2048);
+  EXPECT_EQ(ParseMemoryMiB("x"), -1);
+  EXPECT_EQ(ParseMemoryMiB("5Q"), -1);
+  EXPECT_EQ(FormatMilliCpus(1500), "1.5");
+  EXPECT_EQ(FormatMilliCpus(2000), "2");
+}
+
+TEST(Node, CouldEverFitChecksPerGpuConstraints) {
+  NodeSpec n{.name = "n1", .milli_cpus = 8000, .memory_mib = 16384,
+             .gpus = {{0, "NVIDIA A100", 40960, false}, {1, "NVIDIA A100", 40960, false}}};
+  ResourceRequest r{.milli_cpus = 1000, .memory_mib = 1024, .gpus = 2};
+  EXPECT_TRUE(n.CouldEverFit(r));
+  r.gpus = 3;
+  EXPECT_FALSE(n.CouldEverFit(r));
+  r.gpus = 1;
+  r.min_gpu_memory_mib = 81920;
+  EXPECT_FALSE(n.CouldEverFit(r));
+  r.min_gpu_memory_mib = 0;
+  r.gpu_model = "H100";
+  EXPECT_FALSE(n.CouldEverFit(r));
+  r.gpu_model = "A100";
+  EXPECT_TRUE(n.CouldEverFit(r));
+}
+
+TEST(Job, ArrayRangeParsing) {
+  auto r = ParseArrayRange("0-999%50");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first, 0);
+  EXPECT_EQ(r->last, 999);
+  EXPECT_EQ(r->throttle, 50);
+  EXPECT_EQ(r->size(), 1000);
+  EXPECT_FALSE(ParseArrayRange("9-1").ok());
+  EXPECT_FALSE(ParseArrayRange("a-b").ok());
+  EXPECT_FALSE(ParseArrayRange("0-9%0").ok());
+  EXPECT_EQ(ParseArrayRange("7")->size(), 1);
+}
+
+TEST(Job, ValidateRejectsBadSpecs) {
+  JobSpec s;
+  EXPECT_EQ(s.Validate().code(), StatusCode::kInvalidArgument);  // no command
+  s.command = {"/bin/true"};
+  EXPECT_TRUE(s.Validate().ok());
+  s.gang = true;
+  s.tasks = 3;
+  s.ranks_per_node = 2;
+  EXPECT_FALSE(s.Validate().ok());
+  s.ranks_per_node = 0;
+  EXPECT_TRUE(s.Validate().ok());
+  s.array = *ParseArrayRange("0-3");
+  EXPECT_FALSE(s.Validate().ok());  // gang and array
+}
+
+TEST(StateMachine, RejectsIllegalTransitions) {
+  EXPECT_TRUE(CheckTransition(TaskState::kPending, TaskState::kLaunching).ok());
+  EXPECT_TRUE(CheckTransition(TaskState::kLaunching, TaskState::kRunning).ok());
+  EXPECT_TRUE(CheckTransition(TaskState::kRunning, TaskState::kSucceeded).ok());
+  EXPECT_TRUE(CheckTransition(TaskState::kLost, TaskState::kPending).ok());
+  EXPECT_EQ(CheckTransition(TaskState::kSucceeded, TaskState::kRunning).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(CheckTransition(TaskState::kPending, TaskState::kRunning).ok());
+  EXPECT_FALSE(CheckTransition(TaskState::kCancelled, TaskState::kPending).ok());
+  EXPECT_TRUE(CheckTransition(JobState::kPending, JobState::kRunning).ok());
+  EXPECT_FALSE(CheckTransition(JobState::kSucceeded, JobState::kPending).ok());
+}
+
+TEST(Status, ResultCarriesValueOrError) {
+  Result<int> a = 3;
+  EXPECT_TRUE(a.ok());
+  EXPECT_EQ(*a, 3);
+  Result<int> b = Status::NotFound("job 7");
+  EXPECT_FALSE(b.ok());
+  EXPECT_EQ(b.status().ToString(), "not found: job 7");
+}
+
+}  // namespace
+}  // namespace muster

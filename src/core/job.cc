@@ -1,0 +1,153 @@
+#include "core/job.h"
+
+#include <cctype>
+#include <cstdlib>
+
+namespace muster {
+
+namespace {
+
+bool ParseInt(const std::string& s, int* out) {
+  if (s.empty() || s.size() > 9) return false;
+  for (char c : s)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  *out = std::atoi(s.c_str());
+  return true;
+}
+
+}  // namespace
+
+Result<ArrayRange> ParseArrayRange(const std::string& text) {
+  ArrayRange r;
+  std::string body = text;
+  size_t pct = body.find('%');
+  if (pct != std::string::npos) {
+    if (!ParseInt(body.substr(pct + 1), &r.throttle) || r.throttle == 0)
+      return Status::InvalidArgument("array throttle after '%' must be a positive integer in '" +
+                                     text + "'");
+    body = body.substr(0, pct);
+  }
+  size_t dash = body.find('-');
+  if (dash == std::string::npos) {
+    if (!ParseInt(body, &r.first))
+      return Status::InvalidArgument("array range '" + text + "' is not N, N-M or N-M%K");
+    r.last = r.first;
+  } else if (!ParseInt(body.substr(0, dash), &r.first) ||
+             !ParseInt(body.substr(dash + 1), &r.last)) {
+    return Status::InvalidArgument("array range '" + text + "' is not N, N-M or N-M%K");
+  }
+  if (r.last < r.first)
+    return Status::InvalidArgument("array range '" + text + "' ends before it starts");
+  if (r.size() > 1000000)
+    return Status::InvalidArgument("array range '" + text + "' has more than 1,000,000 tasks");
+  return r;
+}
+
+Status JobSpec::Validate() const {
+  if (command.empty() || command[0].empty())
+    return Status::InvalidArgument("job has no command; give one after '--'");
+  if (array.empty() && (tasks < 1 || tasks > 100000))
+    return Status::InvalidArgument("tasks must be between 1 and 100000, got " +
+                                   std::to_string(tasks));
+  if (gang && !array.empty()) return Status::InvalidArgument("a job cannot be both a gang and an array");
+  if (ranks_per_node < 0) return Status::InvalidArgument("ranks-per-node must be >= 0");
+  if (gang && ranks_per_node > 0 && tasks % ranks_per_node != 0)
+    return Status::InvalidArgument("gang of " + std::to_string(tasks) +
+                                   " ranks is not a multiple of ranks-per-node " +
+                                   std::to_string(ranks_per_node));
+  if (resources.milli_cpus < 0 || resources.memory_mib < 0 || resources.gpus < 0 ||
+      resources.min_gpu_memory_mib < 0)
+    return Status::InvalidArgument("resource requests must not be negative");
+  if (resources.milli_cpus == 0 && resources.gpus == 0)
+    return Status::InvalidArgument("a task must request some CPU or at least one GPU");
+  if (max_retries < 0 || max_retries > 100)
+    return Status::InvalidArgument("max-retries must be between 0 and 100");
+  if (est_work < 0 || est_time_s < 0) return Status::InvalidArgument("estimates must not be negative");
+  return Status::Ok();
+}
+
+const char* JobStateName(JobState s) {
+  switch (s) {
+    case JobState::kPending: return "pending";
+    case JobState::kRunning: return "running";
+    case JobState::kSucceeded: return "succeeded";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* TaskStateName(TaskState s) {
+  switch (s) {
+    case TaskState::kPending: return "pending";
+    case TaskState::kLaunching: return "launching";
+    case TaskState::kRunning: return "running";
+    case TaskState::kSucceeded: return "succeeded";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+    case TaskState::kLost: return "lost";
+  }
+  return "unknown";
+}
+
+std::optional<JobState> ParseJobState(const std::string& s) {
+  for (auto st : {JobState::kPending, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                  JobState::kCancelled})
+    if (s == JobStateName(st)) return st;
+  return std::nullopt;
+}
+
+std::optional<TaskState> ParseTaskState(const std::string& s) {
+  for (auto st : {TaskState::kPending, TaskState::kLaunching, TaskState::kRunning,
+                  TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled,
+                  TaskState::kLost})
+    if (s == TaskStateName(st)) return st;
+  return std::nullopt;
+}
+
+bool IsTerminal(JobState s) {
+  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled;
+}
+
+bool IsTerminal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kCancelled;
+}
+
+Status CheckTransition(TaskState from, TaskState to) {
+  using T = TaskState;
+  bool ok = false;
+  switch (from) {
+    case T::kPending: ok = to == T::kLaunching || to == T::kCancelled; break;
+    case T::kLaunching:
+      ok = to == T::kRunning || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
+           to == T::kPending || to == T::kSucceeded;
+      break;
+    case T::kRunning:
+      ok = to == T::kSucceeded || to == T::kFailed || to == T::kCancelled || to == T::kLost;
+      break;
+    case T::kFailed:
+    case T::kLost: ok = to == T::kPending || to == T::kCancelled; break;
+    case T::kSucceeded:
+    case T::kCancelled: ok = false; break;
+  }
+  if (ok) return Status::Ok();
+  return Status::FailedPrecondition(std::string("illegal task transition ") + TaskStateName(from) +
+                                    " -> " + TaskStateName(to));
+}
+
+Status CheckTransition(JobState from, JobState to) {
+  using J = JobState;
+  bool ok = false;
+  switch (from) {
+    case J::kPending: ok = to == J::kRunning || to == J::kCancelled || to == J::kFailed; break;
+    case J::kRunning:
+      ok = to == J::kSucceeded || to == J::kFailed || to == J::kCancelled || to == J::kPending;
+      break;
+    default: ok = false;
+  }
+  if (ok) return Status::Ok();
+  return Status::FailedPrecondition(std::string("illegal job transition ") + JobStateName(from) +
+                                    " -> " + JobStateName(to));
+}
+
+}  // namespace muster

@@ -1,0 +1,91 @@
+// Job specifications and the job/task state machine.
+//
+// A job is decomposed into tasks: a plain job has `tasks` independent tasks (usually 1); a gang
+// job has `tasks` ranks that start together or not at all; an array job has one task per index of
+// its range, at most `array.throttle` running at once. Dependencies (`after`) gate a job on the
+// success of others, so "array -> merge job" expresses decompose -> execute -> merge.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/resources.h"
+#include "core/status.h"
+
+namespace muster {
+
+using JobId = int64_t;
+// Attempt numbers increase every time a task is (re)launched; stale attempts are ignored.
+using Attempt = int64_t;
+
+struct TaskRef {
+  JobId job = 0;
+  int index = 0;  // array index, or rank of a gang
+  bool operator==(const TaskRef&) const = default;
+  auto operator<=>(const TaskRef&) const = default;
+  std::string ToString() const { return std::to_string(job) + "." + std::to_string(index); }
+};
+
+struct ArrayRange {
+  int first = 0;
+  int last = -1;     // inclusive; last < first means "not an array"
+  int throttle = 0;  // max running at once; 0 = unlimited
+  bool empty() const { return last < first; }
+  int size() const { return empty() ? 0 : last - first + 1; }
+};
+
+// Parses "0-999%50", "0-9", "5". Error names the problem.
+Result<ArrayRange> ParseArrayRange(const std::string& text);
+
+struct JobSpec {
+  std::string name;
+  std::string user;
+  std::string job_class;  // groups similar jobs for run-time calibration, e.g. "train-cnn"
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  std::string workdir;
+
+  int tasks = 1;            // for a gang: number of ranks
+  bool gang = false;        // all tasks start together or none
+  int ranks_per_node = 0;   // gang: exact ranks on each node; 0 = scheduler decides
+  ArrayRange array;         // non-empty: one task per index (tasks is ignored)
+  std::vector<JobId> after; // run only if all of these succeeded
+  int priority = 0;         // higher first under the priority policy
+  ResourceRequest resources;  // per task
+  double est_work = 0;      // abstract work units for the execution-time model; 0 = unknown
+  double est_time_s = 0;    // user's estimate of run time in seconds; 0 = unknown
+  bool checkpointable = false;
+  int max_retries = 0;
+
+  // Number of tasks this spec expands into.
+  int TaskCount() const { return array.empty() ? tasks : array.size(); }
+  // Task index of the i-th task (array index, or rank).
+  int TaskIndex(int i) const { return array.empty() ? i : array.first + i; }
+  // Structural validation (no cluster knowledge): non-empty command, sane counts and ranges.
+  Status Validate() const;
+};
+
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+enum class TaskState { kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost };
+
+const char* JobStateName(JobState s);
+const char* TaskStateName(TaskState s);
+std::optional<JobState> ParseJobState(const std::string& s);
+std::optional<TaskState> ParseTaskState(const std::string& s);
+
+bool IsTerminal(JobState s);
+bool IsTerminal(TaskState s);
+
+// Legal transitions:
+//   pending -> launching | cancelled
+//   launching -> running | failed | cancelled | lost | pending (launch refused)
+//   running -> succeeded | failed | cancelled | lost
+//   failed | lost -> pending (retry, new attempt)
+// Everything else is rejected with kFailedPrecondition.
+Status CheckTransition(TaskState from, TaskState to);
+Status CheckTransition(JobState from, JobState to);
+
+}  // namespace muster
