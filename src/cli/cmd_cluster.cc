@@ -1,12 +1,18 @@
-// Placeholder until the cluster commands land.
+// Registers the cluster subcommands; each lives in its own file.
 #include "cli/commands.h"
 
 namespace muster::cli {
 
-void AddClusterCommands(CLI::App& app, CommandContext& ctx) {}
+void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx);  // cmd_coordinator.cc
+void AddAgentCommand(CLI::App& app, CommandContext& ctx);        // cmd_agent.cc
+void AddUpCommand(CLI::App& app, CommandContext& ctx);           // cmd_up.cc
+void AddClientCommands(CLI::App& app, CommandContext& ctx);      // cmd_client.cc
 
-}  // namespace muster::cli
+void AddClusterCommands(CLI::App& app, CommandContext& ctx) {
+  AddUpCommand(app, ctx);
+  AddCoordinatorCommand(app, ctx);
+  AddAgentCommand(app, ctx);
+  AddClientCommands(app, ctx);
+}
 
-namespace muster::cli {
-int ShowClusterSchedule(const std::string&, bool) { return kExitUnavailable; }
 }  // namespace muster::cli
