@@ -1,0 +1,156 @@
+#include "cluster/common/convert.h"
+
+namespace muster::cluster {
+
+void ToProto(const ResourceRequest& in, v1::ResourceRequest* out) {
+  out->set_milli_cpus(in.milli_cpus);
+  out->set_memory_mib(in.memory_mib);
+  out->set_gpus(in.gpus);
+  out->set_min_gpu_memory_mib(in.min_gpu_memory_mib);
+  out->set_gpu_model(in.gpu_model);
+}
+
+ResourceRequest FromProto(const v1::ResourceRequest& in) {
+  ResourceRequest r;
+  r.milli_cpus = in.milli_cpus();
+  r.memory_mib = in.memory_mib();
+  r.gpus = in.gpus();
+  r.min_gpu_memory_mib = in.min_gpu_memory_mib();
+  r.gpu_model = in.gpu_model();
+  return r;
+}
+
+std::string FormatArrayRange(const ArrayRange& r) {
+  if (r.empty()) return "";
+  std::string s = std::to_string(r.first) + "-" + std::to_string(r.last);
+  if (r.throttle > 0) s += "%" + std::to_string(r.throttle);
+  return s;
+}
+
+void ToProto(const JobSpec& in, v1::JobSpec* out) {
+  out->Clear();
+  out->set_name(in.name);
+  out->set_user(in.user);
+  out->set_job_class(in.job_class);
+  for (const auto& c : in.command) out->add_command(c);
+  for (const auto& [k, v] : in.env) (*out->mutable_env())[k] = v;
+  out->set_workdir(in.workdir);
+  out->set_tasks(in.tasks);
+  out->set_gang(in.gang);
+  out->set_ranks_per_node(in.ranks_per_node);
+  out->set_array(FormatArrayRange(in.array));
+  for (JobId a : in.after) out->add_after(a);
+  out->set_priority(in.priority);
+  ToProto(in.resources, out->mutable_resources());
+  out->set_est_work(in.est_work);
+  out->set_est_time_s(in.est_time_s);
+  out->set_checkpointable(in.checkpointable);
+  out->set_max_retries(in.max_retries);
+}
+
+Result<JobSpec> FromProto(const v1::JobSpec& in) {
+  JobSpec s;
+  s.name = in.name();
+  s.user = in.user();
+  s.job_class = in.job_class();
+  s.command.assign(in.command().begin(), in.command().end());
+  for (const auto& [k, v] : in.env()) s.env[k] = v;
+  s.workdir = in.workdir();
+  s.tasks = in.tasks() == 0 ? 1 : in.tasks();
+  s.gang = in.gang();
+  s.ranks_per_node = in.ranks_per_node();
+  if (!in.array().empty()) {
+    auto r = ParseArrayRange(in.array());
+    if (!r.ok()) return r.status();
+    s.array = *r;
+  }
+  s.after.assign(in.after().begin(), in.after().end());
+  s.priority = in.priority();
+  if (in.has_resources()) s.resources = FromProto(in.resources());
+  s.est_work = in.est_work();
+  s.est_time_s = in.est_time_s();
+  s.checkpointable = in.checkpointable();
+  s.max_retries = in.max_retries();
+  return s;
+}
+
+void ToProto(const GpuDevice& in, v1::GpuDevice* out) {
+  out->set_index(in.index);
+  out->set_model(in.model);
+  out->set_memory_mib(in.memory_mib);
+  out->set_is_virtual(in.is_virtual);
+  out->set_utilization(-1);
+  out->set_power_w(-1);
+  out->set_memory_used_mib(-1);
+}
+
+GpuDevice FromProto(const v1::GpuDevice& in) {
+  GpuDevice g;
+  g.index = in.index();
+  g.model = in.model();
+  g.memory_mib = in.memory_mib();
+  g.is_virtual = in.is_virtual();
+  return g;
+}
+
+void ToProto(const NodeSpec& in, v1::NodeSpec* out, const std::string& address) {
+  out->Clear();
+  out->set_name(in.name);
+  out->set_milli_cpus(in.milli_cpus);
+  out->set_memory_mib(in.memory_mib);
+  for (const auto& g : in.gpus) ToProto(g, out->add_gpus());
+  out->set_speed(in.speed);
+  out->set_address(address);
+}
+
+NodeSpec FromProto(const v1::NodeSpec& in) {
+  NodeSpec n;
+  n.name = in.name();
+  n.milli_cpus = in.milli_cpus();
+  n.memory_mib = in.memory_mib();
+  for (const auto& g : in.gpus()) n.gpus.push_back(FromProto(g));
+  n.speed = in.speed() > 0 ? in.speed() : 1.0;
+  return n;
+}
+
+void ToProto(const ProgressLine& in, TimeMs time_ms, v1::Progress* out) {
+  out->Clear();
+  out->set_done(in.done);
+  out->set_total(in.total);
+  for (const auto& [k, v] : in.fields) (*out->mutable_fields())[k] = v;
+  out->set_time_ms(time_ms);
+}
+
+grpc::Status ToGrpcStatus(const Status& s) {
+  using G = grpc::StatusCode;
+  G code = G::OK;
+  switch (s.code()) {
+    case StatusCode::kOk: return grpc::Status::OK;
+    case StatusCode::kInvalidArgument: code = G::INVALID_ARGUMENT; break;
+    case StatusCode::kNotFound: code = G::NOT_FOUND; break;
+    case StatusCode::kAlreadyExists: code = G::ALREADY_EXISTS; break;
+    case StatusCode::kUnschedulable: code = G::RESOURCE_EXHAUSTED; break;
+    case StatusCode::kInfeasible: code = G::FAILED_PRECONDITION; break;
+    case StatusCode::kFailedPrecondition: code = G::FAILED_PRECONDITION; break;
+    case StatusCode::kUnavailable: code = G::UNAVAILABLE; break;
+    case StatusCode::kInternal: code = G::INTERNAL; break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+Status FromGrpcStatus(const grpc::Status& s) {
+  using G = grpc::StatusCode;
+  switch (s.error_code()) {
+    case G::OK: return Status::Ok();
+    case G::INVALID_ARGUMENT: return Status::InvalidArgument(s.error_message());
+    case G::NOT_FOUND: return Status::NotFound(s.error_message());
+    case G::ALREADY_EXISTS: return Status::AlreadyExists(s.error_message());
+    case G::RESOURCE_EXHAUSTED: return Status::Unschedulable(s.error_message());
+    case G::FAILED_PRECONDITION: return Status::Infeasible(s.error_message());
+    case G::UNAVAILABLE:
+    case G::DEADLINE_EXCEEDED: return Status::Unavailable(s.error_message());
+    default: return Status::Internal(s.error_message());
+  }
+}
+
+}  // namespace muster::cluster
