@@ -1,0 +1,109 @@
+// Runs tasks as child processes and reports what happens to them.
+//
+// Each Launch forks a child that becomes the leader of its own process group (setpgid), gets
+// the agent's environment plus Launch.env, its working directory (Launch.workdir, else the
+// agent's work dir), stdin from /dev/null, and stdout/stderr on pipes. exec failures travel back
+// on a close-on-exec pipe, so "no such command" becomes a failed TaskEvent with a clear message
+// instead of a hang. One supervisor thread polls every pipe (and a pidfd per task, to wake at
+// exit): it appends the bytes to WORK/logs/<job>.<task>.<attempt>.out|.err, batches them into
+// TaskLog messages (every flush_ms or flush_bytes), parses stdout progress lines
+// (cluster/common/progress.h) into TaskProgress (latest one per flush), reaps exits with
+// waitpid, SIGKILLs what is left of the group when the leader exits, and escalates Kill requests
+// from SIGTERM to SIGKILL after the grace period.
+//
+// Ordering: for one attempt the sink sees "running", then logs/progress, then one terminal event
+// (succeeded or failed), after the last log bytes. Attempts: a Launch whose attempt is not newer
+// than the last one seen for that (job, task) is refused; a Launch of a newer attempt while an
+// older one still runs stops the older one first (SIGTERM, SIGKILL after the default grace).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "core/status.h"
+#include "cluster/proto/muster.pb.h"
+
+namespace muster::agent {
+
+// Receives what the launcher observes. Called from the supervisor thread (and from Launch's
+// caller for "running" and exec-failure events), never with the launcher's lock held.
+class TaskSink {
+ public:
+  virtual ~TaskSink() = default;
+  virtual void OnEvent(const v1::TaskEvent& e) = 0;
+  virtual void OnLog(const v1::TaskLog& l) = 0;
+  virtual void OnProgress(const v1::TaskProgress& p) = 0;
+};
+
+struct LauncherOptions {
+  std::string work_dir = {};                    // default task cwd; logs go to work_dir/logs
+  std::map<std::string, std::string> base_env = {};  // empty: the agent's own environment
+  std::map<std::string, std::string> extra_env = {};  // added unless Launch.env sets the same key
+  int64_t flush_ms = 100;
+  size_t flush_bytes = 64 * 1024;
+  int64_t default_grace_ms = 5000;            // used when a Kill says grace_ms <= 0
+};
+
+// A task the launcher is running (for Register and usage sampling).
+struct RunningTask {
+  int64_t job_id = 0;
+  int32_t task_index = 0;
+  int64_t attempt = 0;
+  int pid = 0;  // also the process group id
+  int64_t start_ms = 0;
+};
+
+// Thread-safe: every public method may be called from any thread.
+class Launcher {
+ public:
+  // Starts the supervisor thread. `sink` must outlive the launcher.
+  Launcher(LauncherOptions options, TaskSink* sink);
+  // Stops every task (SIGTERM, then SIGKILL after the default grace) and joins the thread.
+  ~Launcher();
+  Launcher(const Launcher&) = delete;
+  Launcher& operator=(const Launcher&) = delete;
+
+  // Starts the task. FailedPrecondition for a stale attempt, InvalidArgument for an empty
+  // command; a command that cannot be executed is accepted and reported as a failed event.
+  Status Launch(const v1::Launch& launch);
+  // SIGTERM to the task's group, SIGKILL after grace_ms (<= 0: the default grace).
+  // NotFound if that attempt is not running here.
+  Status Kill(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms);
+  // Records that `attempt` of the task exists elsewhere, so older Launches are refused.
+  void NoteAttempt(int64_t job_id, int32_t task_index, int64_t attempt);
+  // Tasks whose process is still alive.
+  std::vector<RunningTask> Running() const;
+  // Kills every task (grace as in Kill) and waits until all have been reported, at most
+  // grace + 2 s. Returns true if all ended.
+  bool StopAll(int64_t grace_ms);
+
+ private:
+  struct Task;
+  using Key = std::tuple<int64_t, int32_t, int64_t>;  // job, task, attempt
+
+  void Supervise();
+  void KillLocked(Task& t, int64_t grace_ms);
+  void Wake();
+
+  const LauncherOptions options_;
+  TaskSink* const sink_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<Key, std::unique_ptr<Task>> tasks_;  // GUARDED_BY(mu_)
+  std::map<std::pair<int64_t, int32_t>, int64_t> last_attempt_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                         // GUARDED_BY(mu_)
+  int wake_fds_[2] = {-1, -1};
+  std::thread supervisor_;
+};
+
+// The current wall-clock time in ms since the Unix epoch.
+int64_t WallMs();
+
+}  // namespace muster::agent

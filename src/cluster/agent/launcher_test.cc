@@ -1,0 +1,311 @@
+#include "cluster/agent/launcher.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace muster::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// Records everything the launcher reports; lets a test wait for a terminal event.
+class RecordingSink : public TaskSink {
+ public:
+  void OnEvent(const v1::TaskEvent& e) override {
+    std::lock_guard lock(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  void OnLog(const v1::TaskLog& l) override {
+    std::lock_guard lock(mu_);
+    (l.stderr() ? err_ : out_)[{l.job_id(), l.attempt()}] += l.data();
+    ++log_chunks_;
+  }
+  void OnProgress(const v1::TaskProgress& p) override {
+    std::lock_guard lock(mu_);
+    progress_.push_back(p);
+  }
+  // Waits for the terminal event of (job, attempt); fails the test on timeout.
+  v1::TaskEvent WaitEnd(int64_t job, int64_t attempt = 1, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock lock(mu_);
+    v1::TaskEvent found;
+    bool ok = cv_.wait_for(lock, limit, [&] {
+      for (const auto& e : events_)
+        if (e.job_id() == job && e.attempt() == attempt && e.state() != "running") {
+          found = e;
+          return true;
+        }
+      return false;
+    });
+    EXPECT_TRUE(ok) << "no terminal event for job " << job;
+    return found;
+  }
+  std::string Out(int64_t job, int64_t attempt = 1) {
+    std::lock_guard lock(mu_);
+    return out_[{job, attempt}];
+  }
+  std::string Err(int64_t job, int64_t attempt = 1) {
+    std::lock_guard lock(mu_);
+    return err_[{job, attempt}];
+  }
+  std::vector<v1::TaskEvent> Events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+  std::vector<v1::TaskProgress> Progress() {
+    std::lock_guard lock(mu_);
+    return progress_;
+  }
+  int LogChunks() {
+    std::lock_guard lock(mu_);
+    return log_chunks_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::TaskEvent> events_;
+  std::map<std::pair<int64_t, int64_t>, std::string> out_, err_;
+  std::vector<v1::TaskProgress> progress_;
+  int log_chunks_ = 0;
+};
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("muster-launch-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    launcher_ = std::make_unique<Launcher>(
+        LauncherOptions{.work_dir = dir_.string(), .extra_env = {{"FROM_AGENT", "yes"}},
+                        .default_grace_ms = 300},
+        &sink_);
+  }
+  void TearDown() override {
+    launcher_.reset();
+    fs::remove_all(dir_);
+  }
+  static v1::Launch Sh(int64_t job, const std::string& script, int64_t attempt = 1) {
+    v1::Launch l;
+    l.set_job_id(job);
+    l.set_task_index(0);
+    l.set_attempt(attempt);
+    l.add_command("/bin/sh");
+    l.add_command("-c");
+    l.add_command(script);
+    return l;
+  }
+  std::string ReadLog(int64_t job, int task, int64_t attempt, const char* ext) {
+    std::ifstream in(dir_ / "logs" /
+                     (std::to_string(job) + "." + std::to_string(task) + "." +
+                      std::to_string(attempt) + "." + ext));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  fs::path dir_;
+  RecordingSink sink_;
+  std::unique_ptr<Launcher> launcher_;
+};
+
+TEST_F(LauncherTest, SuccessAndExitCodes) {
+  ASSERT_TRUE(launcher_->Launch(Sh(1, "exit 0")).ok());
+  ASSERT_TRUE(launcher_->Launch(Sh(2, "exit 3")).ok());
+  auto ok = sink_.WaitEnd(1);
+  EXPECT_EQ(ok.state(), "succeeded");
+  EXPECT_EQ(ok.exit_code(), 0);
+  auto bad = sink_.WaitEnd(2);
+  EXPECT_EQ(bad.state(), "failed");
+  EXPECT_EQ(bad.exit_code(), 3);
+  EXPECT_NE(bad.message().find("code 3"), std::string::npos);
+  // "running" precedes the end, exactly one terminal event each.
+  int running = 0, ends = 0;
+  for (const auto& e : sink_.Events()) (e.state() == "running" ? running : ends)++;
+  EXPECT_EQ(running, 2);
+  EXPECT_EQ(ends, 2);
+  EXPECT_TRUE(launcher_->Running().empty());
+}
+
+TEST_F(LauncherTest, EnvironmentAndWorkdir) {
+  auto l = Sh(3, "echo job=$MUSTER_JOB_ID cvd=[$CUDA_VISIBLE_DEVICES] agent=$FROM_AGENT "
+                 "home=${HOME:+set} pwd=$(pwd)");
+  (*l.mutable_env())["MUSTER_JOB_ID"] = "3";
+  (*l.mutable_env())["CUDA_VISIBLE_DEVICES"] = "1,0";
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  EXPECT_EQ(sink_.WaitEnd(3).state(), "succeeded");
+  std::string expect = "job=3 cvd=[1,0] agent=yes home=" + std::string(getenv("HOME") ? "set" : "") +
+                       " pwd=" + fs::canonical(dir_).string() + "\n";
+  EXPECT_EQ(sink_.Out(3), expect);
+
+  // Without CUDA_VISIBLE_DEVICES in the launch env, the launch's GPU list is used.
+  auto g = Sh(4, "echo [$CUDA_VISIBLE_DEVICES]; cd \"$PWD\"");
+  g.add_gpus(2);
+  g.add_gpus(5);
+  fs::create_directories(dir_ / "wd");
+  g.set_workdir((dir_ / "wd").string());
+  ASSERT_TRUE(launcher_->Launch(g).ok());
+  sink_.WaitEnd(4);
+  EXPECT_EQ(sink_.Out(4), "[2,5]\n");
+  auto none = Sh(5, "echo [${CUDA_VISIBLE_DEVICES-unset}]");
+  ASSERT_TRUE(launcher_->Launch(none).ok());
+  sink_.WaitEnd(5);
+  EXPECT_EQ(sink_.Out(5), "[]\n");
+}
+
+TEST_F(LauncherTest, LogsCapturedToFilesAndSink) {
+  ASSERT_TRUE(launcher_->Launch(Sh(6, "echo out1; echo err1 >&2; echo out2; exit 1")).ok());
+  sink_.WaitEnd(6);
+  EXPECT_EQ(sink_.Out(6), "out1\nout2\n");
+  EXPECT_EQ(sink_.Err(6), "err1\n");
+  EXPECT_EQ(ReadLog(6, 0, 1, "out"), "out1\nout2\n");
+  EXPECT_EQ(ReadLog(6, 0, 1, "err"), "err1\n");
+}
+
+TEST_F(LauncherTest, LargeOutputIsBatched) {
+  // 1 MiB through the pipe: the bytes all arrive, in a bounded number of chunks.
+  ASSERT_TRUE(launcher_->Launch(Sh(7, "head -c 1048576 /dev/zero | tr '\\0' x")).ok());
+  EXPECT_EQ(sink_.WaitEnd(7).state(), "succeeded");
+  EXPECT_EQ(sink_.Out(7).size(), 1048576u);
+  EXPECT_LE(sink_.LogChunks(), 64);
+  EXPECT_EQ(fs::file_size(dir_ / "logs" / "7.0.1.out"), 1048576u);
+}
+
+TEST_F(LauncherTest, ProgressLinesParsed) {
+  ASSERT_TRUE(launcher_->Launch(Sh(8, "echo 'MUSTER_PROGRESS done=1 total=4 loss=0.5'; "
+                                      "echo 'not progress'; echo 'MUSTER_PROGRESS done=oops total=4'; "
+                                      "sleep 0.3; echo 'MUSTER_PROGRESS done=4 total=4 loss=0.1'"))
+                  .ok());
+  sink_.WaitEnd(8);
+  auto p = sink_.Progress();
+  ASSERT_FALSE(p.empty());
+  EXPECT_EQ(p.back().job_id(), 8);
+  EXPECT_EQ(p.back().progress().done(), 4);
+  EXPECT_EQ(p.back().progress().total(), 4);
+  EXPECT_EQ(p.back().progress().fields().at("loss"), "0.1");
+  EXPECT_LE(p.size(), 2u);  // one per batch at most; the malformed line is skipped
+  if (p.size() == 2) {
+    EXPECT_EQ(p.front().progress().done(), 1);
+  }
+  EXPECT_NE(sink_.Out(8).find("not progress"), std::string::npos);
+}
+
+TEST_F(LauncherTest, KillEscalatesToSigkill) {
+  // The script ignores SIGTERM; Kill must escalate after the grace period.
+  ASSERT_TRUE(launcher_->Launch(Sh(9, "trap 'echo got-term' TERM; echo ready; "
+                                      "while true; do sleep 0.05; done"))
+                  .ok());
+  for (int i = 0; i < 100 && sink_.Out(9).empty(); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(sink_.Out(9), "ready\n");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(launcher_->Kill(9, 0, 1, 400).ok());
+  auto e = sink_.WaitEnd(9);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.exit_code(), 128 + SIGKILL);
+  EXPECT_NE(e.message().find("stopped on request"), std::string::npos);
+  EXPECT_GE(waited, 350ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_NE(sink_.Out(9).find("got-term"), std::string::npos);
+}
+
+TEST_F(LauncherTest, KillTermIsEnoughForPlainScripts) {
+  ASSERT_TRUE(launcher_->Launch(Sh(10, "sleep 30")).ok());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(launcher_->Kill(10, 0, 1, 5000).ok());
+  auto e = sink_.WaitEnd(10);
+  EXPECT_EQ(e.exit_code(), 128 + SIGTERM);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_FALSE(launcher_->Kill(10, 0, 1, 0).ok());  // no longer running
+  EXPECT_FALSE(launcher_->Kill(99, 0, 1, 0).ok());
+}
+
+TEST_F(LauncherTest, GroupLeftoversKilledWhenLeaderExits) {
+  // The script leaves a background sleep behind; the launcher reaps the whole group.
+  ASSERT_TRUE(launcher_->Launch(Sh(11, "sleep 60 & echo $!")).ok());
+  EXPECT_EQ(sink_.WaitEnd(11, 1, 5s).state(), "succeeded");
+  int bg = std::atoi(sink_.Out(11).c_str());
+  ASSERT_GT(bg, 0);
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    // Dead means gone or a zombie awaiting its new parent's wait().
+    std::ifstream stat("/proc/" + std::to_string(bg) + "/stat");
+    std::string pid_field, comm, state;
+    gone = !(stat >> pid_field >> comm >> state) || state == "Z" || state == "X";
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(LauncherTest, StaleAttemptRefused) {
+  ASSERT_TRUE(launcher_->Launch(Sh(12, "exit 0", 2)).ok());
+  sink_.WaitEnd(12, 2);
+  auto again = launcher_->Launch(Sh(12, "exit 0", 2));
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(launcher_->Launch(Sh(12, "exit 0", 1)).code(), StatusCode::kFailedPrecondition);
+  launcher_->NoteAttempt(13, 0, 5);
+  EXPECT_EQ(launcher_->Launch(Sh(13, "exit 0", 5)).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(launcher_->Launch(Sh(13, "exit 0", 6)).ok());
+  sink_.WaitEnd(13, 6);
+}
+
+TEST_F(LauncherTest, NewerAttemptStopsOlder) {
+  ASSERT_TRUE(launcher_->Launch(Sh(14, "sleep 30", 1)).ok());
+  ASSERT_TRUE(launcher_->Launch(Sh(14, "exit 0", 2)).ok());
+  EXPECT_EQ(sink_.WaitEnd(14, 1).state(), "failed");
+  EXPECT_EQ(sink_.WaitEnd(14, 2).state(), "succeeded");
+}
+
+TEST_F(LauncherTest, ExecFailureIsClear) {
+  v1::Launch l;
+  l.set_job_id(15);
+  l.set_attempt(1);
+  l.add_command("no-such-command-muster");
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  auto e = sink_.WaitEnd(15, 1, 2s);
+  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.exit_code(), 127);
+  EXPECT_EQ(e.message(), "cannot execute 'no-such-command-muster': No such file or directory");
+  EXPECT_NE(ReadLog(15, 0, 1, "err").find("cannot execute"), std::string::npos);
+
+  auto w = Sh(16, "true");
+  w.set_workdir("/no/such/dir");
+  ASSERT_TRUE(launcher_->Launch(w).ok());
+  EXPECT_EQ(sink_.WaitEnd(16, 1, 2s).message(),
+            "cannot change to working directory '/no/such/dir': No such file or directory");
+
+  v1::Launch empty;
+  empty.set_job_id(17);
+  empty.set_attempt(1);
+  EXPECT_EQ(launcher_->Launch(empty).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LauncherTest, SignalExitReported) {
+  ASSERT_TRUE(launcher_->Launch(Sh(18, "kill -SEGV $$")).ok());
+  auto e = sink_.WaitEnd(18);
+  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.exit_code(), 128 + SIGSEGV);
+  EXPECT_NE(e.message().find("signal 11"), std::string::npos);
+}
+
+TEST_F(LauncherTest, StopAllEndsEverything) {
+  for (int j = 20; j < 24; ++j) ASSERT_TRUE(launcher_->Launch(Sh(j, "sleep 30")).ok());
+  EXPECT_EQ(launcher_->Running().size(), 4u);
+  EXPECT_TRUE(launcher_->StopAll(1000));
+  EXPECT_TRUE(launcher_->Running().empty());
+  for (int j = 20; j < 24; ++j) EXPECT_EQ(sink_.WaitEnd(j).state(), "failed");
+}
+
+}  // namespace
+}  // namespace muster::agent

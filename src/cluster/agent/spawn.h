@@ -1,0 +1,29 @@
+// fork/exec of one task process, with exec errors reported back instead of lost.
+//
+// Everything the child needs (argv, envp, cwd) is prepared before fork, so the child only makes
+// async-signal-safe calls: setpgid, dup2, signal resets, chdir, execvp. A pipe marked
+// close-on-exec carries the failing step and errno back; EOF on it means exec succeeded.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace muster::agent {
+
+struct SpawnRequest {
+  std::vector<std::string> argv;  // argv[0] is looked up in the child's PATH
+  std::vector<std::string> env;   // "KEY=VALUE"
+  std::string cwd;                // empty: inherit
+  int stdout_fd = -1;             // duplicated onto 1 and 2 in the child
+  int stderr_fd = -1;
+};
+
+struct SpawnResult {
+  int pid = -1;       // > 0: running, leader of process group `pid`
+  std::string error;  // when pid <= 0: "cannot execute 'foo': No such file or directory"
+};
+
+// Starts the process in a new process group. On failure the child has already been reaped.
+SpawnResult Spawn(const SpawnRequest& req);
+
+}  // namespace muster::agent

@@ -1,0 +1,57 @@
+#include "cluster/agent/usage.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace muster::agent {
+namespace {
+
+TEST(Usage, ParseProcStat) {
+  auto s = ParseProcStat(
+      "4242 (my (odd) prog) S 1 4240 4240 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 1 2 3");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->pid, 4242);
+  EXPECT_EQ(s->pgrp, 4240);
+  EXPECT_EQ(s->cpu_ticks, 300u);
+  EXPECT_FALSE(ParseProcStat("garbage").has_value());
+  EXPECT_FALSE(ParseProcStat("1 (x) S 1 2").has_value());
+}
+
+TEST(Usage, ParseStatm) {
+  EXPECT_EQ(ParseStatmResident("1000 250 30 1 0 100 0\n"), 250);
+  EXPECT_EQ(ParseStatmResident(""), std::nullopt);
+}
+
+TEST(Usage, SamplesABusyGroup) {
+  // A child in its own group burns CPU for ~0.4 s; the sampler sees it and its memory.
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+    _exit(0);
+  }
+  setpgid(pid, pid);
+  UsageSampler sampler("/proc", nullptr, {});
+  RunningTask t{.job_id = 1, .task_index = 0, .attempt = 1, .pid = pid, .start_ms = 0};
+  auto first = sampler.Sample({t}, 1000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto second = sampler.Sample({t}, 1400);
+  ASSERT_EQ(second.tasks_size(), 1);
+  EXPECT_GT(second.tasks(0).cpu_seconds(), 0.1);
+  EXPECT_GT(second.tasks(0).rss_mib() + second.memory_used_mib(), -1);
+  EXPECT_EQ(second.tasks(0).processes(), 1);
+  EXPECT_GT(second.cpu_load(), 0.3);  // one busy core, measured over 400 ms
+  EXPECT_LT(second.cpu_load(), 1.5);
+  int status;
+  waitpid(pid, &status, 0);
+  auto gone = sampler.Sample({t}, 1800);
+  EXPECT_EQ(gone.tasks_size(), 0);
+}
+
+}  // namespace
+}  // namespace muster::agent
