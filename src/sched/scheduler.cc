@@ -1,83 +1,78 @@
-// First, simple online scheduler: FIFO-style ordering, resource-fit filter, bin-pack selection,
-// all-or-nothing gangs, array throttles, pinned nodes. Tasks that start get predicted
-// start = now and finish = now + predicted_duration / node speed. Jobs that cannot start report
-// kUnschedulable (not now) or kInfeasible (no node of the cluster could ever hold one task).
+// The online scheduler: one pass over an immutable snapshot produces a Plan (schedule table).
+//
+//   1. Order the queue with the configured QueuePolicy.
+//   2. For each job in order: the FeasibilityOracle answers "never" (kInfeasible: no node of the
+//      cluster could ever hold it) or "only on nodes that are not ready" (kUnschedulable, no
+//      prediction). Otherwise the placement pipeline places its tasks now: a gang all or nothing,
+//      other jobs task by task up to the array throttle (running + new starts <= throttle) and
+//      the per-pass start limit. Each started task adds its predicted finish to the timeline.
+//   3. The first job blocked by resources is the head. With backfill on, it gets a reservation
+//      on the timeline (backfill.h) and a guard is installed so that later jobs start now only if
+//      they cannot delay it (EASY backfill). With backfill off, no later job starts this pass.
+//   4. Every job that did not fully start is projected on the timeline (timeline_projection.h),
+//      head first, giving predicted start/finish rows (start_now = false), up to the horizon
+//      max_predicted_jobs; each such job is also listed in Plan::unplaced with kUnschedulable
+//      and the reason plus its predicted start.
+// Durations: PendingJob::predicted_duration_ms is at speed 1.0; on a node of speed s a task is
+// predicted to take duration / s.
+// Pure: no I/O, clock, randomness or threads. Same snapshot and config give the same Plan.
 #include "sched/scheduler.h"
 
 #include <algorithm>
-#include <limits>
-#include <numeric>
+#include <optional>
+#include <unordered_map>
+
+#include "sched/backfill.h"
+#include "sched/placement_feasibility.h"
+#include "sched/placement_rows.h"
+#include "sched/queue_policy.h"
+#include "sched/timeline_projection.h"
 
 namespace muster::sched {
 
 namespace {
 
-struct WorkNode {
-  MilliCpu cpu = 0;
-  MiB mem = 0;
-  std::vector<bool> gpu_free;
-  bool ready = false;
+// Failed single-task shapes of this pass. The pass only takes capacity (a gang's rollback gives
+// back exactly what it took) and the guard only restricts, so a task that failed stays failed for
+// any request at least as large and at least as long.
+class FailMemo {
+ public:
+  bool Fails(const TaskShape& s, DurationMs d) const {
+    for (const auto& f : failed_)
+      if (f.shape.gpu_class == s.gpu_class && s.milli_cpus >= f.shape.milli_cpus &&
+          s.memory_mib >= f.shape.memory_mib && s.gpus >= f.shape.gpus && d >= f.duration)
+        return true;
+    return false;
+  }
+  void Add(const TaskShape& s, DurationMs d) {
+    if (failed_.size() < 64) failed_.push_back({s, d});
+  }
+
+ private:
+  struct Entry {
+    TaskShape shape;
+    DurationMs duration;
+  };
+  std::vector<Entry> failed_;
 };
 
-int MatchingFree(const NodeSpec& spec, const WorkNode& w, const ResourceRequest& r) {
-  int n = 0;
-  for (size_t i = 0; i < w.gpu_free.size(); ++i)
-    if (w.gpu_free[i] && GpuMatches(spec.gpus[i], r)) ++n;
-  return n;
-}
-
-// How many tasks of request r fit on the node now.
-int TasksThatFit(const NodeSpec& spec, const WorkNode& w, const ResourceRequest& r) {
-  if (!w.ready) return 0;
-  int64_t n = std::numeric_limits<int>::max();
-  if (r.milli_cpus > 0) n = std::min<int64_t>(n, w.cpu / r.milli_cpus);
-  if (r.memory_mib > 0) n = std::min<int64_t>(n, w.mem / r.memory_mib);
-  if (r.gpus > 0) n = std::min<int64_t>(n, MatchingFree(spec, w, r) / r.gpus);
-  return static_cast<int>(std::max<int64_t>(n, 0));
-}
-
-std::vector<int> TakeGpus(const NodeSpec& spec, WorkNode& w, const ResourceRequest& r) {
-  std::vector<int> got;
-  for (size_t i = 0; i < w.gpu_free.size() && static_cast<int>(got.size()) < r.gpus; ++i) {
-    if (w.gpu_free[i] && GpuMatches(spec.gpus[i], r)) {
-      w.gpu_free[i] = false;
-      got.push_back(static_cast<int>(i));
-    }
+std::string Seconds(DurationMs ms) {
+  std::string s = std::to_string(ms / 1000);
+  if (ms % 1000 != 0) {
+    std::string f = std::to_string(1000 + ms % 1000).substr(1);
+    while (f.back() == '0') f.pop_back();
+    s += "." + f;
   }
-  w.cpu -= r.milli_cpus;
-  w.mem -= r.memory_mib;
-  return got;
+  return s + "s";
 }
 
-// Bin-pack: fewest free GPUs left, then least free CPU, then lowest index.
-bool BetterBinpack(const WorkNode& a, int ia, const WorkNode& b, int ib) {
-  int fa = static_cast<int>(std::count(a.gpu_free.begin(), a.gpu_free.end(), true));
-  int fb = static_cast<int>(std::count(b.gpu_free.begin(), b.gpu_free.end(), true));
-  if (fa != fb) return fa < fb;
-  if (a.cpu != b.cpu) return a.cpu < b.cpu;
-  return ia < ib;
-}
-
-std::string InfeasibleMessage(const ClusterSnapshot& s, const ResourceRequest& r) {
-  const NodeSpec* big = nullptr;
-  for (const auto& n : s.nodes) {
-    if (!big || std::tuple(n.spec.gpus.size(), n.spec.milli_cpus, n.spec.memory_mib) >
-                    std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib))
-      big = &n.spec;
-  }
-  if (!big) return "cluster has no nodes";
-  std::string need;
-  if (r.gpus > static_cast<int>(big->gpus.size()))
-    need = std::to_string(r.gpus) + " gpus per task";
-  else if (r.milli_cpus > big->milli_cpus)
-    need = FormatMilliCpus(r.milli_cpus) + " cpu per task";
-  else if (r.memory_mib > big->memory_mib)
-    need = std::to_string(r.memory_mib) + "MiB memory per task";
-  else
-    need = r.ToString() + " per task";
-  return "needs " + need + "; largest node " + big->name + " has " +
-         FormatMilliCpus(big->milli_cpus) + " cpu, " + std::to_string(big->memory_mib) + "MiB, " +
-         std::to_string(big->gpus.size()) + " gpus";
+Status ValidateConfig(const ClusterSnapshot& snapshot, const SchedulerConfig& c) {
+  if (c.max_starts_per_pass < 0) return Status::InvalidArgument("max_starts_per_pass must be >= 0");
+  if (c.candidate_limit < 0) return Status::InvalidArgument("candidate_limit must be >= 0");
+  if (c.max_predicted_jobs < 0) return Status::InvalidArgument("max_predicted_jobs must be >= 0");
+  for (const auto& j : snapshot.queue)
+    if (!j.spec) return Status::InvalidArgument("queued job " + std::to_string(j.id) + " has no spec");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -89,158 +84,169 @@ std::vector<const Placement*> Plan::StartNow() const {
   return out;
 }
 
-std::vector<std::string> QueuePolicyNames() { return {"fifo", "priority", "sjf", "fairshare"}; }
-std::vector<std::string> ScorerNames() { return {"binpack", "spread", "mct", "fewest-nodes"}; }
+std::vector<std::string> QueuePolicyNames() { return QueuePolicyRegistry::Default().Names(); }
+std::vector<std::string> ScorerNames() { return PluginRegistry::Default().ScorerNames(); }
 
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config) {
-  auto names = QueuePolicyNames();
-  if (std::find(names.begin(), names.end(), config.queue_policy) == names.end())
-    return Status::InvalidArgument("unknown queue policy '" + config.queue_policy + "'");
-  std::vector<WorkNode> work;
-  for (const auto& n : snapshot.nodes) {
-    work.push_back({n.free.milli_cpus, n.free.memory_mib, n.free.gpu_free,
-                    n.state == NodeState::kReady});
-    work.back().gpu_free.resize(n.spec.gpus.size(), false);
+  if (Status v = ValidateConfig(snapshot, config); !v.ok()) return v;
+  auto policy = QueuePolicyRegistry::Default().Make(config.queue_policy);
+  if (!policy.ok()) return policy.status();
+  PipelineOptions popts;
+  popts.scorers = config.scorers;
+  popts.candidate_limit = config.candidate_limit;
+  auto built = PlacementPipeline::Build(PluginRegistry::Default(), popts);
+  if (!built.ok()) return built.status();
+  const PlacementPipeline& pipeline = *built;
+  auto state_or = ClusterState::FromSnapshot(snapshot);
+  if (!state_or.ok()) return state_or.status();
+  ClusterState& state = *state_or;
+
+  const auto& q = snapshot.queue;
+  std::vector<TaskShape> shapes(q.size());
+  std::vector<int> running(q.size());
+  for (size_t i = 0; i < q.size(); ++i) {
+    shapes[i] = state.ShapeOf(q[i].spec->resources);
+    running[i] = q[i].running_tasks;
+  }
+  ReleaseTimeline timeline;
+  if (!snapshot.running.empty()) {
+    std::unordered_map<JobId, int> owner;
+    for (size_t i = 0; i < q.size(); ++i) owner.emplace(q[i].id, static_cast<int>(i));
+    timeline.AddRunning(snapshot, [&](JobId id) {
+      auto it = owner.find(id);
+      return it == owner.end() ? -1 : it->second;
+    });
   }
 
-  std::vector<int> order(snapshot.queue.size());
-  std::iota(order.begin(), order.end(), 0);
-  const auto& q = snapshot.queue;
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    const PendingJob& x = q[a];
-    const PendingJob& y = q[b];
-    if (config.queue_policy == "priority" && x.spec->priority != y.spec->priority)
-      return x.spec->priority > y.spec->priority;
-    if (config.queue_policy == "sjf" && x.predicted_duration_ms != y.predicted_duration_ms)
-      return x.predicted_duration_ms < y.predicted_duration_ms;
-    if (config.queue_policy == "fairshare" && x.user_dominant_share != y.user_dominant_share)
-      return x.user_dominant_share < y.user_dominant_share;
-    return std::tie(x.submitted_ms, x.id) < std::tie(y.submitted_ms, y.id);
-  });
-
+  FeasibilityOracle oracle(snapshot);
+  FailMemo memo;
   Plan plan;
+  std::vector<WaitingJob> waiting;
+  std::vector<std::string> reasons;
+  int head = -1;  // index into waiting
+  std::optional<Reservation> reservation;
+  std::string stop_reason;  // non-empty: no more starts this pass
   int starts = 0;
-  for (int qi : order) {
+  const TimeMs now = snapshot.now_ms;
+
+  for (int qi : policy.value()->Order(snapshot)) {
     const PendingJob& job = q[qi];
     const JobSpec& spec = *job.spec;
-    const ResourceRequest& r = spec.resources;
-    if (job.pending_tasks.empty()) continue;
-    auto node_allowed = [&](int i) { return job.pinned_node < 0 || job.pinned_node == i; };
-    // Never: no allowed node could hold one task (or the gang's ranks) even when idle.
-    int ever = 0;
-    for (size_t i = 0; i < snapshot.nodes.size(); ++i) {
-      if (!node_allowed(static_cast<int>(i))) continue;
-      const NodeSpec& ns = snapshot.nodes[i].spec;
-      if (!ns.CouldEverFit(r)) continue;
-      WorkNode idle{ns.milli_cpus, ns.memory_mib, std::vector<bool>(ns.gpus.size(), true), true};
-      int k = TasksThatFit(ns, idle, r);
-      if (spec.gang && spec.ranks_per_node > 0) k = k >= spec.ranks_per_node ? spec.ranks_per_node : 0;
-      ever += k;
-    }
-    int need_ever = spec.gang ? static_cast<int>(job.pending_tasks.size()) : 1;
-    if (ever < need_ever) {
-      std::string msg = job.pinned_node >= 0
-                            ? "pinned node cannot hold the job"
-                            : (spec.gang && ever > 0
-                                   ? "gang of " + std::to_string(need_ever) +
-                                         " ranks exceeds the cluster (" + std::to_string(ever) +
-                                         " ranks fit on idle nodes)"
-                                   : InfeasibleMessage(snapshot, r));
-      plan.unplaced.push_back({job.id, Status::Infeasible(msg)});
+    const int n = static_cast<int>(job.pending_tasks.size());
+    if (n == 0) continue;
+    if (Status f = oracle.Check(job); !f.ok()) {
+      plan.unplaced.push_back({job.id, std::move(f)});
       continue;
     }
-    int allowed = static_cast<int>(job.pending_tasks.size());
-    if (spec.array.throttle > 0)
-      allowed = std::min(allowed, std::max(0, spec.array.throttle - job.running_tasks));
-    allowed = std::min(allowed, config.max_starts_per_pass - starts);
-    DurationMs dur = job.predicted_duration_ms;
-    auto finish_on = [&](int node) {
-      double sp = snapshot.nodes[node].spec.speed > 0 ? snapshot.nodes[node].spec.speed : 1.0;
-      return snapshot.now_ms + static_cast<DurationMs>(static_cast<double>(dur) / sp);
-    };
-    if (spec.gang) {
-      int n = static_cast<int>(job.pending_tasks.size());
-      if (allowed < n) {
-        plan.unplaced.push_back({job.id, Status::Unschedulable("start limit reached this pass")});
-        continue;
-      }
-      // Nodes with the most room first (fewest nodes), then index.
-      std::vector<std::pair<int, int>> cap;
-      for (size_t i = 0; i < work.size(); ++i) {
-        if (!node_allowed(static_cast<int>(i))) continue;
-        int k = TasksThatFit(snapshot.nodes[i].spec, work[i], r);
-        if (spec.ranks_per_node > 0) k = k >= spec.ranks_per_node ? spec.ranks_per_node : 0;
-        if (k > 0) cap.push_back({-k, static_cast<int>(i)});
-      }
-      std::sort(cap.begin(), cap.end());
-      int left = n;
-      std::vector<std::pair<int, int>> use;  // node, ranks
-      for (auto [negk, i] : cap) {
-        if (left == 0) break;
-        int k = std::min(-negk, left);
-        use.push_back({i, k});
-        left -= k;
-      }
-      if (left > 0) {
-        plan.unplaced.push_back(
-            {job.id, Status::Unschedulable("gang of " + std::to_string(n) +
-                                           " ranks does not fit on free capacity now")});
-        continue;
-      }
-      int rank = 0;
-      for (size_t g = 0; g < use.size(); ++g) {
-        auto [i, k] = use[g];
-        for (int l = 0; l < k; ++l, ++rank) {
-          Placement p;
-          p.task = {job.id, job.pending_tasks[rank]};
-          p.node = i;
-          p.node_name = snapshot.nodes[i].spec.name;
-          p.gpus = TakeGpus(snapshot.nodes[i].spec, work[i], r);
-          p.milli_cpus = r.milli_cpus;
-          p.memory_mib = r.memory_mib;
-          p.predicted_start_ms = snapshot.now_ms;
-          p.predicted_finish_ms = finish_on(i);
-          p.start_now = true;
-          p.gang_rank = job.pending_tasks[rank];
-          p.local_rank = l;
-          p.local_world = k;
-          p.group_rank = static_cast<int>(g);
-          plan.placements.push_back(std::move(p));
-        }
-      }
-      starts += n;
-      continue;
-    }
+    PlacementAsk ask;
+    ask.job = &job;
+    ask.shape = shapes[qi];
+    ask.duration_ms = job.predicted_duration_ms;
+    ask.start_ms = now;
     int placed = 0;
-    for (int t = 0; t < allowed; ++t) {
-      int best = -1;
-      for (size_t i = 0; i < work.size(); ++i) {
-        if (!node_allowed(static_cast<int>(i))) continue;
-        if (TasksThatFit(snapshot.nodes[i].spec, work[i], r) < 1) continue;
-        if (best < 0 || BetterBinpack(work[i], static_cast<int>(i), work[best], best))
-          best = static_cast<int>(i);
+    bool blocked = false;
+    std::string reason;
+    if (!stop_reason.empty()) {
+      reason = stop_reason;
+    } else if (spec.gang) {
+      std::vector<GangGroup> groups;
+      if (starts + n > config.max_starts_per_pass) {
+        reason = "start limit of " + std::to_string(config.max_starts_per_pass) +
+                 " tasks per pass reached";
+      } else if (pipeline.PlaceGang(ask, n, spec.ranks_per_node, job.pinned_node, state,
+                                    &groups)) {
+        auto finish_of = [&](int node) { return ask.FinishOn(state, node); };
+        AppendGangRows(snapshot, job, groups, now, true, finish_of, &plan.placements);
+        for (const auto& g : groups)
+          for (const auto& grant : g.ranks) timeline.Add(finish_of(g.node), grant, qi);
+        placed = n;
+      } else {
+        blocked = true;
       }
-      if (best < 0) break;
-      Placement p;
-      p.task = {job.id, job.pending_tasks[t]};
-      p.node = best;
-      p.node_name = snapshot.nodes[best].spec.name;
-      p.gpus = TakeGpus(snapshot.nodes[best].spec, work[best], r);
-      p.milli_cpus = r.milli_cpus;
-      p.memory_mib = r.memory_mib;
-      p.predicted_start_ms = snapshot.now_ms;
-      p.predicted_finish_ms = finish_on(best);
-      p.start_now = true;
-      plan.placements.push_back(std::move(p));
-      ++placed;
+    } else {
+      int allowed = n;
+      if (spec.array.throttle > 0) allowed = std::min(allowed, spec.array.throttle - running[qi]);
+      allowed = std::max(0, std::min(allowed, config.max_starts_per_pass - starts));
+      const bool memo_ok = job.pinned_node < 0;
+      for (; placed < allowed; ++placed) {
+        if (memo_ok && memo.Fails(ask.shape, ask.duration_ms)) {
+          blocked = true;
+          break;
+        }
+        int node = pipeline.SelectNode(ask, state, job.pinned_node);
+        if (node < 0) {
+          if (memo_ok) memo.Add(ask.shape, ask.duration_ms);
+          blocked = true;
+          break;
+        }
+        const TimeMs finish = ask.FinishOn(state, node);
+        Grant g = state.Take(node, ask.shape, finish);
+        plan.placements.push_back(
+            RowFor(snapshot, {job.id, job.pending_tasks[placed]}, g, now, finish, true));
+        timeline.Add(finish, g, qi);
+      }
+      if (!blocked && placed < n) {
+        reason = spec.array.throttle > 0 && running[qi] + placed >= spec.array.throttle
+                     ? "array throttle of " + std::to_string(spec.array.throttle) +
+                           " running tasks reached"
+                     : "start limit of " + std::to_string(config.max_starts_per_pass) +
+                           " tasks per pass reached";
+      }
     }
     starts += placed;
-    if (placed < static_cast<int>(job.pending_tasks.size())) {
-      std::string why = placed == allowed && allowed < static_cast<int>(job.pending_tasks.size())
-                            ? "array throttle or start limit reached"
-                            : "not enough free resources now";
-      plan.unplaced.push_back({job.id, Status::Unschedulable(why)});
+    running[qi] += placed;
+    if (placed == n) continue;
+
+    if (blocked && head < 0) {
+      head = static_cast<int>(waiting.size());
+      reason = "waiting for resources";
+      if (!config.backfill) {
+        stop_reason = "queued behind job " + std::to_string(job.id) + " (backfill is off)";
+      } else {
+        const int ranks = spec.gang ? n : 1;
+        reservation = ReserveHead(pipeline, ask, spec.gang, ranks, spec.ranks_per_node,
+                                  job.pinned_node, state, timeline);
+        if (reservation) state.SetGuard(reservation->guard);
+      }
+    } else if (blocked) {
+      reason = reservation ? "no room now without delaying job " +
+                                 std::to_string(reservation->job) + "'s reservation"
+                           : "waiting for resources";
     }
+    WaitingJob w;
+    w.queue_index = qi;
+    w.tasks.assign(job.pending_tasks.begin() + placed, job.pending_tasks.end());
+    waiting.push_back(std::move(w));
+    reasons.push_back(std::move(reason));
+  }
+  state.ClearGuard();
+
+  // Projection, reservation holder first.
+  if (head > 0) {
+    std::rotate(waiting.begin(), waiting.begin() + head, waiting.begin() + head + 1);
+    std::rotate(reasons.begin(), reasons.begin() + head, reasons.begin() + head + 1);
+  }
+  ProjectionInputs in;
+  in.snapshot = &snapshot;
+  in.pipeline = &pipeline;
+  in.shapes = std::move(shapes);
+  in.running = &running;
+  in.max_jobs = config.max_predicted_jobs;
+  ProjectQueue(in, state, timeline, waiting, &plan.placements);
+
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    const WaitingJob& w = waiting[i];
+    std::string why = reasons[i];
+    if (w.first_start_ms >= 0) {
+      why += "; predicted start in " + Seconds(w.first_start_ms - now);
+      if (!w.complete) why += " (some tasks have no predicted start)";
+    } else if (i >= static_cast<size_t>(config.max_predicted_jobs)) {
+      why += "; no prediction beyond the first " + std::to_string(config.max_predicted_jobs) +
+             " waiting jobs";
+    } else {
+      why += "; no predicted start (capacity does not free up on the predicted timeline)";
+    }
+    plan.unplaced.push_back({q[w.queue_index].id, Status::Unschedulable(std::move(why))});
   }
   return plan;
 }

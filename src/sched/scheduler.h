@@ -25,6 +25,12 @@ struct SchedulerConfig {
   std::vector<std::string> scorers = {"binpack"};  // binpack | spread | mct | fewest-nodes
   bool backfill = true;
   int max_starts_per_pass = 100000;
+  // Placement search: admitted nodes scored per decision (0 = every feasible node). Candidates
+  // come from a free-GPU index in the primary scorer's preferred order, so a small limit loses
+  // little (see docs/scheduler.md). Ignored when a scorer needs every node (mct).
+  int candidate_limit = 16;
+  // Projection horizon: how many waiting jobs get predicted start/finish rows (0 = none).
+  int max_predicted_jobs = 10000;
 };
 
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config);

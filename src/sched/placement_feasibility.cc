@@ -1,0 +1,97 @@
+#include "sched/placement_feasibility.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace muster::sched {
+
+int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r) {
+  int64_t n = std::numeric_limits<int>::max();
+  if (r.milli_cpus > 0) n = std::min<int64_t>(n, spec.milli_cpus / r.milli_cpus);
+  if (r.memory_mib > 0) n = std::min<int64_t>(n, spec.memory_mib / r.memory_mib);
+  if (r.gpus > 0) {
+    int matching = 0;
+    for (const auto& g : spec.gpus) matching += GpuMatches(g, r) ? 1 : 0;
+    n = std::min<int64_t>(n, matching / r.gpus);
+  }
+  return static_cast<int>(std::max<int64_t>(n, 0));
+}
+
+Status FeasibilityOracle::Check(const PendingJob& job) {
+  const JobSpec& s = *job.spec;
+  const ResourceRequest& r = s.resources;
+  Key key{r.milli_cpus, r.memory_mib,  r.gpus, r.min_gpu_memory_mib,
+          r.gpu_model,  s.gang,        s.gang ? static_cast<int>(job.pending_tasks.size()) : 1,
+          s.gang ? s.ranks_per_node : 0, job.pinned_node};
+  auto it = memo_.find(key);
+  if (it == memo_.end()) it = memo_.emplace(std::move(key), Compute(job)).first;
+  return it->second;
+}
+
+int64_t FeasibilityOracle::IdleCapacity(const PendingJob& job, bool only_ready) const {
+  const JobSpec& s = *job.spec;
+  int64_t total = 0;
+  for (size_t i = 0; i < snapshot_.nodes.size(); ++i) {
+    if (job.pinned_node >= 0 && job.pinned_node != static_cast<int>(i)) continue;
+    const NodeView& v = snapshot_.nodes[i];
+    if (only_ready && v.state != NodeState::kReady) continue;
+    int k = IdleTasksThatFit(v.spec, s.resources);
+    if (s.gang && s.ranks_per_node > 0) k = k >= s.ranks_per_node ? s.ranks_per_node : 0;
+    total += k;
+  }
+  return total;
+}
+
+Status FeasibilityOracle::Compute(const PendingJob& job) const {
+  const JobSpec& s = *job.spec;
+  const int64_t need = s.gang ? static_cast<int64_t>(job.pending_tasks.size()) : 1;
+  if (job.pinned_node >= static_cast<int>(snapshot_.nodes.size()))
+    return Status::Infeasible("pinned to node index " + std::to_string(job.pinned_node) +
+                              ", but the cluster has " + std::to_string(snapshot_.nodes.size()) +
+                              " nodes");
+  if (IdleCapacity(job, false) < need) return Status::Infeasible(InfeasibleMessage(job));
+  if (IdleCapacity(job, true) < need)
+    return Status::Unschedulable("fits only on nodes that are draining or lost; waiting for them");
+  return Status::Ok();
+}
+
+std::string FeasibilityOracle::InfeasibleMessage(const PendingJob& job) const {
+  const JobSpec& s = *job.spec;
+  const ResourceRequest& r = s.resources;
+  if (job.pinned_node >= 0) {
+    const NodeSpec& p = snapshot_.nodes[job.pinned_node].spec;
+    return "pinned to node " + p.name + ", which cannot hold " + r.ToString() +
+           (s.gang ? " x " + std::to_string(job.pending_tasks.size()) + " ranks" : "");
+  }
+  const NodeSpec* big = nullptr;
+  for (const auto& n : snapshot_.nodes)
+    if (!big || std::tuple(n.spec.gpus.size(), n.spec.milli_cpus, n.spec.memory_mib) >
+                    std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib))
+      big = &n.spec;
+  if (big == nullptr) return "the cluster has no nodes";
+  const std::string largest = "largest node " + big->name + " has " +
+                              FormatMilliCpus(big->milli_cpus) + " cpu, " +
+                              std::to_string(big->memory_mib) + "MiB, " +
+                              std::to_string(big->gpus.size()) + " gpus";
+  bool one_fits = false;
+  for (const auto& n : snapshot_.nodes) one_fits = one_fits || IdleTasksThatFit(n.spec, r) > 0;
+  if (s.gang && one_fits) {
+    std::string per_node =
+        s.ranks_per_node > 0 ? " with " + std::to_string(s.ranks_per_node) + " per node" : "";
+    return "gang needs " + std::to_string(job.pending_tasks.size()) + " ranks of " +
+           r.ToString() + per_node + " at once; the idle cluster holds only " +
+           std::to_string(IdleCapacity(job, false)) + "; " + largest;
+  }
+  std::string need;
+  if (r.gpus > static_cast<int>(big->gpus.size()))
+    need = std::to_string(r.gpus) + " gpus per task";
+  else if (r.milli_cpus > big->milli_cpus)
+    need = FormatMilliCpus(r.milli_cpus) + " cpu per task";
+  else if (r.memory_mib > big->memory_mib)
+    need = std::to_string(r.memory_mib) + "MiB memory per task";
+  else
+    need = r.ToString() + " per task (no node has enough matching GPUs)";
+  return "needs " + need + "; " + largest;
+}
+
+}  // namespace muster::sched

@@ -1,0 +1,43 @@
+// "Never" versus "not now": whether a job could be placed on this cluster if every node were
+// idle. A job is infeasible when no allowed node could ever hold one of its tasks (or, for a gang,
+// when the allowed nodes together could not hold all ranks at once, ranks_per_node honoured).
+// A job that is feasible on the cluster but not on its ready nodes (the rest draining or lost)
+// is unschedulable: it may fit once those nodes return.
+//
+// Answers are memoized per request shape (resources, gang size, ranks per node, pin), so a queue
+// of 100,000 identical jobs costs one scan of the nodes. Not thread-safe; pure.
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "core/status.h"
+#include "sched/snapshot.h"
+
+namespace muster::sched {
+
+class FeasibilityOracle {
+ public:
+  // REQUIRES: snapshot outlives the oracle.
+  explicit FeasibilityOracle(const ClusterSnapshot& snapshot) : snapshot_(snapshot) {}
+
+  // Ok if the job could start on the ready nodes once they are idle; kInfeasible if it never fits
+  // on any node of the cluster; kUnschedulable if it fits only on nodes that are not ready.
+  Status Check(const PendingJob& job);
+
+ private:
+  Status Compute(const PendingJob& job) const;
+  // Ranks the allowed nodes could hold at once when idle; only_ready restricts to ready nodes.
+  int64_t IdleCapacity(const PendingJob& job, bool only_ready) const;
+  std::string InfeasibleMessage(const PendingJob& job) const;
+
+  using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int>;
+  const ClusterSnapshot& snapshot_;
+  std::map<Key, Status> memo_;
+};
+
+// Tasks of request r that fit on an idle node of this spec.
+int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r);
+
+}  // namespace muster::sched
