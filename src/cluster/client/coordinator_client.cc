@@ -1,0 +1,153 @@
+#include "cluster/client/coordinator_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace muster::client {
+
+std::string ResolveCoordinatorAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv(kCoordinatorEnv);
+  if (env != nullptr && *env != '\0') return env;
+  return kDefaultCoordinatorAddress;
+}
+
+std::string UnreachableMessage(const std::string& address) {
+  return "cannot reach the coordinator at " + address +
+         " (is `muster up` running? set --coordinator or MUSTER_COORDINATOR)";
+}
+
+Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
+  const std::string& msg = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return Status::Ok();
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status::Unavailable(UnreachableMessage(address));
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(msg.empty() ? "not found" : msg);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return Status::InvalidArgument(msg.empty() ? "invalid request" : msg);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::Infeasible(msg.empty() ? "request can never be satisfied" : msg);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Status::AlreadyExists(msg.empty() ? "already exists" : msg);
+    case grpc::StatusCode::CANCELLED:
+      return Status::Unavailable("request cancelled");
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Status::Unavailable("the coordinator at " + address + " is overloaded; retry later");
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Status::Internal("the coordinator at " + address +
+                              " does not support this request (version mismatch?)");
+    default:
+      return Status::Internal("the coordinator reported an error" +
+                              (msg.empty() ? std::string() : ": " + msg));
+  }
+}
+
+CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  // Fail fast on an unreachable coordinator instead of backing off for a long time.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
+  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Coordinator::NewStub(channel_);
+}
+
+template <typename Reply, typename Call>
+Result<Reply> CoordinatorClient::Unary(Call call) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  Reply reply;
+  grpc::Status st = call(&ctx, &reply);
+  if (!st.ok()) return FromGrpcStatus(st, options_.address);
+  return reply;
+}
+
+Result<int64_t> CoordinatorClient::Submit(const v1::JobSpec& spec) {
+  v1::SubmitRequest req;
+  *req.mutable_spec() = spec;
+  auto r = Unary<v1::SubmitReply>(
+      [&](grpc::ClientContext* c, v1::SubmitReply* out) { return stub_->Submit(c, req, out); });
+  if (!r.ok()) return r.status();
+  return r->job_id();
+}
+
+Result<v1::JobInfo> CoordinatorClient::GetJob(int64_t job_id) {
+  v1::JobRef req;
+  req.set_job_id(job_id);
+  return Unary<v1::JobInfo>(
+      [&](grpc::ClientContext* c, v1::JobInfo* out) { return stub_->GetJob(c, req, out); });
+}
+
+Result<v1::JobList> CoordinatorClient::ListJobs(const v1::ListJobsRequest& request) {
+  return Unary<v1::JobList>(
+      [&](grpc::ClientContext* c, v1::JobList* out) { return stub_->ListJobs(c, request, out); });
+}
+
+Result<v1::CancelReply> CoordinatorClient::Cancel(const std::vector<int64_t>& job_ids) {
+  v1::CancelRequest req;
+  for (int64_t id : job_ids) req.add_job_ids(id);
+  return Unary<v1::CancelReply>(
+      [&](grpc::ClientContext* c, v1::CancelReply* out) { return stub_->Cancel(c, req, out); });
+}
+
+Result<v1::NodeList> CoordinatorClient::ListNodes() {
+  v1::ListNodesRequest req;
+  return Unary<v1::NodeList>(
+      [&](grpc::ClientContext* c, v1::NodeList* out) { return stub_->ListNodes(c, req, out); });
+}
+
+Result<v1::ScheduleTable> CoordinatorClient::GetSchedule(bool include_finished) {
+  v1::GetScheduleRequest req;
+  req.set_include_finished(include_finished);
+  return Unary<v1::ScheduleTable>([&](grpc::ClientContext* c, v1::ScheduleTable* out) {
+    return stub_->GetSchedule(c, req, out);
+  });
+}
+
+Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
+                                   const std::function<bool(const v1::LogChunk&)>& on_chunk,
+                                   const std::atomic<bool>* stop) {
+  grpc::ClientContext ctx;
+  if (!request.follow()) ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  // A watcher cancels the call when asked to stop; Read() then returns false.
+  std::atomic<bool> done{false};
+  std::atomic<bool> stopped{false};
+  std::thread watcher;
+  if (stop != nullptr) {
+    watcher = std::thread([&] {
+      while (!done.load()) {
+        if (stop->load()) {
+          stopped = true;
+          ctx.TryCancel();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  auto reader = stub_->ReadLogs(&ctx, request);
+  v1::LogChunk chunk;
+  bool cancelled_by_callback = false;
+  while (reader->Read(&chunk)) {
+    if (!on_chunk(chunk)) {
+      cancelled_by_callback = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status st = reader->Finish();
+  done = true;
+  if (watcher.joinable()) watcher.join();
+  if (cancelled_by_callback || stopped) return Status::Ok();
+  return FromGrpcStatus(st, options_.address);
+}
+
+}  // namespace muster::client

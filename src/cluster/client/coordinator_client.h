@@ -1,0 +1,75 @@
+// A client for the coordinator's user API (the Coordinator gRPC service), as the CLI uses it.
+//
+// Every unary call carries a deadline (ClientOptions::deadline) and fails fast when the
+// coordinator cannot be reached (no wait-for-ready), so a command never hangs. gRPC statuses are
+// mapped to muster Status codes and never leak gRPC wording:
+//   UNAVAILABLE, DEADLINE_EXCEEDED      -> kUnavailable (message: "cannot reach the coordinator ...")
+//   NOT_FOUND                           -> kNotFound      (the coordinator's message)
+//   INVALID_ARGUMENT, OUT_OF_RANGE      -> kInvalidArgument
+//   FAILED_PRECONDITION                 -> kInfeasible    (the only precondition the API reports)
+//   ALREADY_EXISTS                      -> kAlreadyExists
+//   anything else                       -> kInternal      ("the coordinator reported an error: ...")
+// Thread-safety: a CoordinatorClient may be used from several threads at once (gRPC stubs are).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "cluster/proto/muster.grpc.pb.h"
+
+namespace muster::client {
+
+inline constexpr const char* kDefaultCoordinatorAddress = "127.0.0.1:7070";
+inline constexpr const char* kCoordinatorEnv = "MUSTER_COORDINATOR";
+
+// The address to use: `flag` if non-empty, else $MUSTER_COORDINATOR if set, else the default.
+std::string ResolveCoordinatorAddress(const std::string& flag);
+
+// The single line printed when the coordinator cannot be reached (without "muster: ").
+std::string UnreachableMessage(const std::string& address);
+
+// Maps a gRPC status to a muster Status as described in the header comment.
+Status FromGrpcStatus(const grpc::Status& status, const std::string& address);
+
+struct ClientOptions {
+  std::string address = kDefaultCoordinatorAddress;
+  std::chrono::milliseconds deadline{10000};  // per unary call
+};
+
+class CoordinatorClient {
+ public:
+  explicit CoordinatorClient(ClientOptions options);
+
+  const std::string& address() const { return options_.address; }
+
+  // Submits one job; the reply's id is durable once returned.
+  Result<int64_t> Submit(const v1::JobSpec& spec);
+  Result<v1::JobInfo> GetJob(int64_t job_id);
+  Result<v1::JobList> ListJobs(const v1::ListJobsRequest& request);
+  // Per-id results; an unknown id is reported in its CancelResult, not as a call error.
+  Result<v1::CancelReply> Cancel(const std::vector<int64_t>& job_ids);
+  Result<v1::NodeList> ListNodes();
+  Result<v1::ScheduleTable> GetSchedule(bool include_finished);
+
+  // Streams log chunks to `on_chunk` until the stream ends, `on_chunk` returns false, or
+  // `*stop` becomes true (checked every 100 ms; may be null). No deadline when request.follow.
+  Status ReadLogs(const v1::LogRequest& request,
+                  const std::function<bool(const v1::LogChunk&)>& on_chunk,
+                  const std::atomic<bool>* stop = nullptr);
+
+ private:
+  template <typename Reply, typename Call>
+  Result<Reply> Unary(Call call);
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+}  // namespace muster::client

@@ -1,0 +1,67 @@
+#include "cluster/client/coordinator_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace muster::client {
+namespace {
+
+TEST(CoordinatorClient, ResolvesAddressFromFlagThenEnvThenDefault) {
+  unsetenv(kCoordinatorEnv);
+  EXPECT_EQ(ResolveCoordinatorAddress(""), "127.0.0.1:7070");
+  setenv(kCoordinatorEnv, "10.0.0.1:9000", 1);
+  EXPECT_EQ(ResolveCoordinatorAddress(""), "10.0.0.1:9000");
+  EXPECT_EQ(ResolveCoordinatorAddress("h:1"), "h:1");
+  unsetenv(kCoordinatorEnv);
+}
+
+TEST(CoordinatorClient, MapsGrpcCodes) {
+  const std::string a = "127.0.0.1:1";
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect to all "
+                                                                        "addresses"), a)
+                .message(),
+            UnreachableMessage(a));
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "x"), a).code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "job 9 not found"), a).message(),
+            "job 9 not found");
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad"), a).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "too big"), a).code(),
+            StatusCode::kInfeasible);
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK, a).ok());
+}
+
+// A port that is bound but not listening refuses connections: the call fails fast and the
+// message is the single documented line.
+TEST(CoordinatorClient, UnreachableCoordinatorFailsFastWithOneLine) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  CoordinatorClient client({.address = address, .deadline = std::chrono::milliseconds(3000)});
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.GetJob(1);
+  auto took = std::chrono::steady_clock::now() - start;
+  close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message(), UnreachableMessage(address));
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  EXPECT_LT(took, std::chrono::milliseconds(3500));
+  auto logs = client.ReadLogs(v1::LogRequest(), [](const v1::LogChunk&) { return true; });
+  EXPECT_EQ(logs.code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace muster::client
