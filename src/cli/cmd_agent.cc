@@ -1,8 +1,149 @@
-// Placeholder until the agent command lands.
+// `muster agent`: runs the node agent (src/cluster/agent) until SIGTERM/SIGINT, which stop its
+// tasks (TERM, then KILL after the grace period) before it exits.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.h"
+#include "cluster/agent/agent.h"
 
 namespace muster::cli {
 
-void AddAgentCommand(CLI::App& app, CommandContext& ctx) {}
+namespace {
+
+struct AgentFlags {
+  std::string coordinator;
+  std::string name;
+  std::string work_dir;
+  int gpus = -1;
+  std::string gpu_memory = "16G";
+  std::string gpu_ids;
+  std::string cpus;
+  std::string memory;
+  std::string heartbeat = "1s";
+  std::string address;
+  double speed = 1.0;
+  std::string stop_grace = "5s";
+};
+
+// "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
+int64_t ParseMillis(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || v < 0) return -1;
+  std::string unit(end);
+  double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : -1;
+  return scale < 0 ? -1 : static_cast<int64_t>(v * scale);
+}
+
+std::string DefaultStateDir() {
+  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.local/state/muster";
+}
+
+int RunAgent(const AgentFlags& f) {
+  auto fail = [](const std::string& msg) {
+    std::cerr << "muster agent: " << msg << "\n";
+    return kExitUsage;
+  };
+  agent::AgentOptions o;
+  o.coordinator = f.coordinator;
+  if (o.coordinator.empty())
+    if (const char* c = std::getenv("MUSTER_COORDINATOR"); c && *c) o.coordinator = c;
+  if (o.coordinator.empty()) o.coordinator = "127.0.0.1:7070";
+  o.discovery.name = f.name;
+  if (o.discovery.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    o.discovery.name = host;
+  }
+  o.work_dir = f.work_dir.empty() ? DefaultStateDir() + "/agents/" + o.discovery.name : f.work_dir;
+  o.discovery.virtual_gpus = f.gpus;
+  if ((o.discovery.virtual_gpu_memory_mib = ParseMemoryMiB(f.gpu_memory)) <= 0)
+    return fail("--gpu-memory: expected a size like 16G, got '" + f.gpu_memory + "'");
+  if (!f.gpu_ids.empty()) {
+    auto ids = agent::ParseGpuIds(f.gpu_ids);
+    if (!ids.ok()) return fail(ids.status().message());
+    o.discovery.gpu_ids = *ids;
+  }
+  if (!f.cpus.empty() && (o.discovery.milli_cpus = ParseMilliCpus(f.cpus)) <= 0)
+    return fail("--cpus: expected a count like 4 or 2.5, got '" + f.cpus + "'");
+  if (!f.memory.empty() && (o.discovery.memory_mib = ParseMemoryMiB(f.memory)) <= 0)
+    return fail("--memory: expected a size like 16G, got '" + f.memory + "'");
+  if ((o.heartbeat_ms = ParseMillis(f.heartbeat)) <= 0)
+    return fail("--heartbeat: expected a duration like 1s or 500ms, got '" + f.heartbeat + "'");
+  if ((o.stop_grace_ms = ParseMillis(f.stop_grace)) <= 0)
+    return fail("--stop-grace: expected a duration like 5s, got '" + f.stop_grace + "'");
+  if (f.speed <= 0) return fail("--speed must be positive");
+  o.discovery.speed = f.speed;
+  o.discovery.address = f.address;
+
+  spdlog::set_pattern("[%H:%M:%S.%e] agent " + o.discovery.name + ": %v");
+  // Signals are taken by one thread; every other thread (gRPC's included) keeps them blocked,
+  // and the launcher unblocks them in each task.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto created = agent::Agent::Create(o);
+  if (!created.ok()) return fail(created.status().message());
+  agent::Agent& a = **created;
+  spdlog::info("starting: {}; coordinator {}; work dir {}", a.Describe(), o.coordinator, o.work_dir);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig == SIGUSR1) return;  // Run ended by itself
+    spdlog::info("{}: shutting down", sig == SIGINT ? "interrupted" : "terminated");
+    a.Shutdown();
+  });
+  Status st = a.Run();
+  pthread_kill(signals.native_handle(), SIGUSR1);
+  signals.join();
+  if (!st.ok()) {
+    std::cerr << "muster agent: the coordinator at " << o.coordinator
+              << " refused node '" << o.discovery.name << "': " << st.message() << "\n";
+    return kExitFailed;
+  }
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<AgentFlags>();
+  CLI::App* cmd = app.add_subcommand("agent", "Run the node agent: discover resources, run tasks");
+  cmd->add_option("--coordinator", f->coordinator,
+                  "Coordinator HOST:PORT (default $MUSTER_COORDINATOR, else 127.0.0.1:7070)");
+  cmd->add_option("--name", f->name, "Node name (default: the host name); unique in the cluster");
+  cmd->add_option("--work-dir", f->work_dir,
+                  "Directory for task logs and default task cwd (default STATE_DIR/agents/NAME)");
+  cmd->add_option("--gpus", f->gpus, "Declare N virtual GPUs instead of discovering real ones")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--gpu-memory", f->gpu_memory, "Memory of each virtual GPU")
+      ->capture_default_str();
+  cmd->add_option("--gpu-ids", f->gpu_ids,
+                  "Use only these real GPUs (driver indices, e.g. 0,1), to split a host's GPUs");
+  cmd->add_option("--cpus", f->cpus, "CPUs to offer (default: discovered, cgroup-capped)");
+  cmd->add_option("--memory", f->memory, "Memory to offer, e.g. 16G (default: discovered)");
+  cmd->add_option("--heartbeat", f->heartbeat, "Heartbeat interval")->capture_default_str();
+  cmd->add_option("--address", f->address,
+                  "Address other nodes reach this one at (default: the one used to reach the coordinator)");
+  cmd->add_option("--speed", f->speed, "Relative compute speed of this node")->capture_default_str();
+  cmd->add_option("--stop-grace", f->stop_grace, "On shutdown, SIGTERM to SIGKILL delay")
+      ->capture_default_str();
+  cmd->callback([f, &ctx] { ctx.exit_code = RunAgent(*f); });
+}
 
 }  // namespace muster::cli

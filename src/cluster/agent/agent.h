@@ -1,0 +1,120 @@
+// The node agent: one long-lived AgentLink stream to the coordinator, through which it
+// registers, heartbeats, receives Launch/Kill and reports what its tasks do.
+//
+// Sessions: each connection is a session on a fresh channel. It sends Register (node spec and
+// the tasks still running from before), waits for RegisterReply (10 s at most), kills the tasks
+// listed in reply.kill, then re-sends the exit events that happened while disconnected and up to
+// kResendWindowMs before the previous session ended (they may have been lost in flight; the
+// coordinator ignores repeats). A writer thread sends queued messages (task logs, progress,
+// events, in that order per pass, so a task's last output precedes its end) and a heartbeat with
+// a usage sample every heartbeat interval; the session's own thread reads commands.
+// When the stream breaks, tasks keep running; the agent reconnects with capped exponential
+// backoff (initial_backoff_ms doubling up to max_backoff_ms, with jitter). While disconnected,
+// logs are buffered up to max_buffered_log_bytes (then dropped; the local files keep them all),
+// progress keeps only the latest report per task, and exits are all kept.
+// The first registration being refused (e.g. the name is taken) is fatal: Run returns the
+// error. A refusal after a reconnect is retried, since the coordinator may still hold the old link.
+//
+// Thread-safety: Run is called once, from one thread; Shutdown and the TaskSink callbacks may be
+// called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cluster/agent/discovery.h"
+#include "cluster/agent/gpu_driver.h"
+#include "cluster/agent/launcher.h"
+#include "cluster/agent/usage.h"
+#include "core/status.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace muster::agent {
+
+struct AgentOptions {
+  std::string coordinator = "127.0.0.1:7070";
+  std::string work_dir;
+  DiscoveryOptions discovery;
+  int64_t heartbeat_ms = 1000;        // replaced by the coordinator's interval when it sends one
+  int64_t initial_backoff_ms = 100;
+  int64_t max_backoff_ms = 5000;
+  int64_t register_timeout_ms = 10000;
+  int64_t stop_grace_ms = 5000;       // SIGTERM -> SIGKILL on agent shutdown
+  size_t max_buffered_log_bytes = 16 << 20;
+};
+
+class Agent final : public TaskSink {
+ public:
+  static constexpr int64_t kResendWindowMs = 30000;
+
+  // Discovers the node and prepares the work dir. InvalidArgument on bad options.
+  static Result<std::unique_ptr<Agent>> Create(AgentOptions options);
+  ~Agent() override;
+
+  // Connects, serves and reconnects until Shutdown. Returns Ok after a shutdown, or the error
+  // of a refused first registration (its tasks are stopped first).
+  Status Run();
+  // Stops every task (TERM, then KILL after stop_grace_ms), reports their ends if connected,
+  // then makes Run return. Blocking; call it from any thread but the one in Run.
+  void Shutdown();
+
+  const NodeSpec& node() const { return node_.spec; }
+  std::string Describe() const;
+
+  // TaskSink: called by the launcher.
+  void OnEvent(const v1::TaskEvent& e) override;
+  void OnLog(const v1::TaskLog& l) override;
+  void OnProgress(const v1::TaskProgress& p) override;
+
+ private:
+  struct Exit {
+    v1::TaskEvent event;
+    bool sent = false;
+    int64_t sent_ms = 0;
+  };
+  struct Session;
+
+  explicit Agent(AgentOptions options);
+  // One connection; returns when it ends. `fatal` is set for a refused first registration,
+  // `registered` once the coordinator accepted this session.
+  Status RunSession(bool* fatal, bool* registered);
+  void WriterLoop(Session& s);
+  void HandleCommand(const v1::CoordinatorMessage& m);
+  v1::Register BuildRegister();
+  bool WaitBackoff(int64_t ms);  // false if shutting down
+
+  AgentOptions options_;
+  DiscoveredNode node_;
+  std::unique_ptr<GpuDriver> driver_;
+  std::unique_ptr<UsageSampler> sampler_;  // used by the writer thread only
+  std::unique_ptr<Launcher> launcher_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::AgentMessage> outbox_;  // GUARDED_BY(mu_): running events and logs
+  size_t outbox_log_bytes_ = 0;          // GUARDED_BY(mu_)
+  size_t dropped_log_bytes_ = 0;         // GUARDED_BY(mu_)
+  std::map<std::tuple<int64_t, int32_t, int64_t>, v1::TaskProgress> progress_;  // GUARDED_BY(mu_)
+  std::deque<Exit> exits_;               // GUARDED_BY(mu_): recent terminal events
+  bool connected_ = false;               // GUARDED_BY(mu_)
+  bool shutting_down_ = false;           // GUARDED_BY(mu_)
+  int64_t heartbeat_ms_;                 // GUARDED_BY(mu_)
+  int64_t last_disconnect_ms_ = 0;       // GUARDED_BY(mu_)
+  grpc::ClientContext* live_ctx_ = nullptr;  // GUARDED_BY(mu_): the session to cancel
+  bool registered_once_ = false;         // used by Run's thread only
+};
+
+// The local address this host uses to reach `target` ("host:port"), e.g. "10.0.0.5";
+// "127.0.0.1" for a loopback target. Empty if it cannot be determined.
+std::string LocalAddressFor(const std::string& target);
+
+}  // namespace muster::agent

@@ -1,0 +1,272 @@
+// Agent sessions: connect, register, serve commands, write queued messages and heartbeats,
+// reconnect with backoff. See agent.h for the protocol and its guarantees.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "cluster/agent/agent.h"
+#include "cluster/proto/muster.grpc.pb.h"
+
+namespace muster::agent {
+
+namespace {
+
+using ExitKey = std::tuple<int64_t, int32_t, int64_t>;
+
+}  // namespace
+
+struct Agent::Session {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>> stream;
+  bool done = false;     // GUARDED_BY(Agent::mu_)
+  bool replied = false;  // GUARDED_BY(Agent::mu_)
+};
+
+Status Agent::Run() {
+  int64_t backoff = options_.initial_backoff_ms;
+  bool said_waiting = false;
+  std::minstd_rand rng(static_cast<unsigned>(getpid()));
+  while (true) {
+    bool fatal = false, registered = false;
+    Status s = RunSession(&fatal, &registered);
+    if (fatal) {
+      launcher_->StopAll(options_.stop_grace_ms);
+      return s;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (shutting_down_) return Status::Ok();
+    }
+    if (registered) {
+      backoff = options_.initial_backoff_ms;
+      spdlog::warn("lost the coordinator at {} ({}); {} task(s) keep running; reconnecting",
+                   options_.coordinator, s.message(), launcher_->Running().size());
+      said_waiting = true;
+    } else if (!said_waiting) {
+      spdlog::info("waiting for the coordinator at {} ({})", options_.coordinator, s.message());
+      said_waiting = true;
+    }
+    std::uniform_int_distribution<int64_t> jitter(0, backoff / 5);
+    if (!WaitBackoff(backoff + jitter(rng))) return Status::Ok();
+    backoff = std::min(backoff * 2, options_.max_backoff_ms);
+  }
+}
+
+bool Agent::WaitBackoff(int64_t ms) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return shutting_down_; });
+}
+
+void Agent::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+  }
+  cv_.notify_all();
+  const size_t n = launcher_->Running().size();
+  if (n > 0) spdlog::info("stopping {} task(s)", n);
+  launcher_->StopAll(options_.stop_grace_ms);
+  std::unique_lock lock(mu_);
+  // Give the writer a moment to report the ends, then close the link.
+  cv_.wait_for(lock, std::chrono::seconds(2), [&] {
+    if (!connected_) return true;
+    for (const auto& e : exits_)
+      if (!e.sent) return false;
+    return outbox_.empty();
+  });
+  if (live_ctx_) live_ctx_->TryCancel();
+  cv_.notify_all();
+}
+
+Status Agent::RunSession(bool* fatal, bool* registered) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel =
+      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::AgentLink::NewStub(channel);
+  Session s;
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return Status::Ok();
+    live_ctx_ = &s.ctx;
+  }
+  auto end_session = [&](Status st) {
+    {
+      std::lock_guard lock(mu_);
+      s.done = true;
+      live_ctx_ = nullptr;
+    }
+    cv_.notify_all();
+    return st;
+  };
+  s.stream = stub->Connect(&s.ctx);
+  v1::AgentMessage reg;
+  *reg.mutable_register_() = BuildRegister();
+  // A coordinator that accepts the connection but never answers is given up on.
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(options_.register_timeout_ms),
+                      [&] { return s.replied || s.done || shutting_down_; }))
+      s.ctx.TryCancel();
+  });
+  v1::CoordinatorMessage m;
+  const bool wrote = s.stream->Write(reg);
+  const bool got = wrote && s.stream->Read(&m);
+  {
+    std::lock_guard lock(mu_);
+    s.replied = true;
+  }
+  cv_.notify_all();
+  watchdog.join();
+  if (!got || !m.has_register_reply()) {
+    s.ctx.TryCancel();
+    grpc::Status st = s.stream->Finish();
+    return end_session(Status::Unavailable(st.ok() ? "no registration reply" : st.error_message()));
+  }
+  const v1::RegisterReply& reply = m.register_reply();
+  if (!reply.accepted()) {
+    s.ctx.TryCancel();
+    s.stream->Finish();
+    if (!registered_once_) *fatal = true;
+    spdlog::warn("registration refused: {}", reply.error());
+    return end_session(Status::FailedPrecondition(reply.error()));
+  }
+  *registered = true;
+  const bool again = registered_once_;
+  registered_once_ = true;
+  for (const auto& k : reply.kill()) {
+    spdlog::info("coordinator does not know job {} task {} attempt {}: killing it", k.job_id(),
+                 k.task_index(), k.attempt());
+    launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), 0);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (reply.heartbeat_interval_ms() > 0) heartbeat_ms_ = reply.heartbeat_interval_ms();
+    connected_ = true;
+    // Exits during the outage, and those sent just before it, go out again.
+    int resent = 0;
+    for (auto& e : exits_)
+      if (e.sent && e.sent_ms >= last_disconnect_ms_ - kResendWindowMs) {
+        e.sent = false;
+        ++resent;
+      }
+    if (dropped_log_bytes_ > 0)
+      spdlog::warn("dropped {} bytes of task output while disconnected (kept in {}/logs)",
+                   dropped_log_bytes_, options_.work_dir);
+    dropped_log_bytes_ = 0;
+    (void)resent;
+  }
+  spdlog::info("{} with the coordinator at {}: {}", again ? "registered again" : "registered",
+               options_.coordinator, Describe());
+  std::thread writer([&] { WriterLoop(s); });
+  while (s.stream->Read(&m)) HandleCommand(m);
+  {
+    std::lock_guard lock(mu_);
+    connected_ = false;
+    s.done = true;
+    last_disconnect_ms_ = WallMs();
+  }
+  cv_.notify_all();
+  writer.join();
+  grpc::Status st = s.stream->Finish();
+  return end_session(Status::Unavailable(st.ok() ? "stream closed" : st.error_message()));
+}
+
+void Agent::WriterLoop(Session& s) {
+  auto next_heartbeat = std::chrono::steady_clock::now();
+  auto fail = [&] {
+    std::lock_guard lock(mu_);
+    s.done = true;
+    s.ctx.TryCancel();
+  };
+  while (true) {
+    std::deque<v1::AgentMessage> batch;
+    std::vector<v1::TaskProgress> progress;
+    std::vector<v1::TaskEvent> exits;
+    int64_t hb_ms;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_heartbeat, [&] {
+        if (s.done || !outbox_.empty() || !progress_.empty()) return true;
+        for (const auto& e : exits_)
+          if (!e.sent) return true;
+        return false;
+      });
+      if (s.done) return;
+      batch.swap(outbox_);
+      outbox_log_bytes_ = 0;
+      for (auto& [k, p] : progress_) progress.push_back(std::move(p));
+      progress_.clear();
+      for (const auto& e : exits_)
+        if (!e.sent) exits.push_back(e.event);
+      hb_ms = heartbeat_ms_;
+    }
+    while (!batch.empty()) {
+      if (!s.stream->Write(batch.front())) {
+        std::lock_guard lock(mu_);
+        outbox_.insert(outbox_.begin(), batch.begin(), batch.end());  // kept for the next session
+        s.done = true;
+        s.ctx.TryCancel();
+        return;
+      }
+      batch.pop_front();
+    }
+    for (auto& p : progress) {
+      v1::AgentMessage m;
+      *m.mutable_progress() = std::move(p);
+      if (!s.stream->Write(m)) return fail();
+    }
+    for (auto& e : exits) {
+      v1::AgentMessage m;
+      *m.mutable_event() = e;
+      if (!s.stream->Write(m)) return fail();
+      std::lock_guard lock(mu_);
+      for (auto& x : exits_)
+        if (std::tuple(x.event.job_id(), x.event.task_index(), x.event.attempt()) ==
+            ExitKey{e.job_id(), e.task_index(), e.attempt()}) {
+          x.sent = true;
+          x.sent_ms = WallMs();
+        }
+    }
+    if (!exits.empty()) cv_.notify_all();
+    if (std::chrono::steady_clock::now() >= next_heartbeat) {
+      v1::AgentMessage m;
+      *m.mutable_heartbeat()->mutable_usage() = sampler_->Sample(launcher_->Running(), WallMs());
+      if (!s.stream->Write(m)) return fail();
+      next_heartbeat = std::chrono::steady_clock::now() + std::chrono::milliseconds(hb_ms);
+    }
+  }
+}
+
+void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
+  if (m.has_launch()) {
+    const v1::Launch& l = m.launch();
+    Status st = launcher_->Launch(l);
+    if (st.ok()) return;
+    spdlog::warn("launch refused: {}", st.message());
+    if (st.code() == StatusCode::kInvalidArgument) {
+      v1::TaskEvent e;
+      e.set_job_id(l.job_id());
+      e.set_task_index(l.task_index());
+      e.set_attempt(l.attempt());
+      e.set_state("failed");
+      e.set_exit_code(127);
+      e.set_message(st.message());
+      e.set_time_ms(WallMs());
+      OnEvent(e);
+    }
+  } else if (m.has_kill()) {
+    const v1::Kill& k = m.kill();
+    Status st = launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), k.grace_ms());
+    if (!st.ok()) spdlog::debug("kill ignored: {}", st.message());
+  }
+}
+
+}  // namespace muster::agent
