@@ -1,0 +1,57 @@
+// Report writers for `muster sim`: the --stats summary, the per-policy comparison table, JSON,
+// and a self-contained HTML report (inline SVG plots, no scripts or external files, so it opens
+// offline): CDF of job completion time, GPU utilization, queue length and Jain's index over time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "sim/engine.h"
+#include "sim/workload.h"
+
+namespace muster::sim::io {
+
+// How one run went on the machine (measured by the caller, not by the pure engine).
+struct RunCost {
+  double wall_s = 0;
+  double peak_rss_mib = 0;  // process peak resident set so far (getrusage)
+};
+
+struct PolicyRun {
+  SimResult result;
+  RunCost cost;
+};
+
+struct ReportInput {
+  std::string title;           // e.g. "philly.csv on 250x8"
+  std::string command;         // the command line, shown in the report
+  std::string cluster;         // ClusterConfig::Describe()
+  WorkloadStats stats;
+  bool utc_times = false;      // format submit times as dates (Philly)
+  std::vector<PolicyRun> runs;
+};
+
+// Multi-line text for --stats.
+std::string FormatStats(const WorkloadStats& s, bool utc_times);
+nlohmann::json StatsJson(const WorkloadStats& s, bool utc_times);
+
+// One row per run: JCT mean/median/p95/p99, queueing delay, makespan, utilization, Jain,
+// preemptions, wall time and events/s.
+std::string ComparisonTable(const std::vector<PolicyRun>& runs);
+
+nlohmann::json RunJson(const PolicyRun& run, bool with_series);
+nlohmann::json ReportJson(const ReportInput& in, bool with_series);
+
+// The HTML document.
+std::string HtmlReport(const ReportInput& in);
+
+// Writes report.html and report.json into `dir` (created if missing).
+Status WriteReportDir(const std::string& dir, const ReportInput& in);
+
+// "1.2 h", "35 s", "4.1 d".
+std::string HumanSeconds(double s);
+
+}  // namespace muster::sim::io

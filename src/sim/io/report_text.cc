@@ -1,0 +1,160 @@
+// Text and JSON forms of the statistics and results.
+#include <cmath>
+#include <cstdio>
+
+#include "sim/io/report.h"
+
+namespace muster::sim::io {
+
+namespace {
+
+std::string Fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+std::string Pad(const std::string& s, size_t w, bool right) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+double EventsPerSecond(const PolicyRun& r) {
+  return r.cost.wall_s > 0 ? static_cast<double>(r.result.events) / r.cost.wall_s : 0;
+}
+
+nlohmann::json DistJson(const Distribution& d) {
+  return {{"count", d.count}, {"mean", d.mean}, {"median", d.median},
+          {"p95", d.p95},     {"p99", d.p99},   {"max", d.max}};
+}
+
+}  // namespace
+
+std::string HumanSeconds(double s) {
+  if (std::fabs(s) < 120) return Fmt("%.0f s", s);
+  if (std::fabs(s) < 2 * 3600) return Fmt("%.1f min", s / 60);
+  if (std::fabs(s) < 2 * 86400) return Fmt("%.1f h", s / 3600);
+  return Fmt("%.1f d", s / 86400);
+}
+
+std::string FormatStats(const WorkloadStats& s, bool utc) {
+  std::string out;
+  out += "jobs:            " + std::to_string(s.jobs) + "\n";
+  out += "users:           " + std::to_string(s.users) + "\n";
+  out += "GPU-size mix:   ";
+  for (const auto& [g, n] : s.gpu_mix)
+    out += " " + std::to_string(g) + "x:" + std::to_string(n) + " (" +
+           Fmt("%.1f", 100.0 * static_cast<double>(n) / static_cast<double>(s.jobs)) + "%)";
+  out += "\n";
+  out += "one-GPU jobs:    " + Fmt("%.1f%%", 100 * s.single_gpu_fraction) + "\n";
+  out += "median duration: " + Fmt("%.0f s", s.median_duration_s) + "\n";
+  out += "mean duration:   " + Fmt("%.0f s", s.mean_duration_s) + "\n";
+  out += "GPU time:        " + Fmt("%.0f GPU-h", s.total_gpu_seconds / 3600) + "\n";
+  double span = static_cast<double>(s.last_submit_ms - s.first_submit_ms) / 1000;
+  if (utc)
+    out += "time span:       " + FormatUtc(s.first_submit_ms) + " to " +
+           FormatUtc(s.last_submit_ms) + " (" + HumanSeconds(span) + ")\n";
+  else
+    out += "time span:       " + Fmt("%.0f s", s.first_submit_ms / 1000.0) + " to " +
+           Fmt("%.0f s", s.last_submit_ms / 1000.0) + " (" + HumanSeconds(span) + ")\n";
+  return out;
+}
+
+nlohmann::json StatsJson(const WorkloadStats& s, bool utc) {
+  nlohmann::json mix = nlohmann::json::object();
+  for (const auto& [g, n] : s.gpu_mix) mix[std::to_string(g)] = n;
+  nlohmann::json j = {{"jobs", s.jobs},
+                      {"users", s.users},
+                      {"gpu_mix", mix},
+                      {"single_gpu_fraction", s.single_gpu_fraction},
+                      {"median_duration_s", s.median_duration_s},
+                      {"mean_duration_s", s.mean_duration_s},
+                      {"total_gpu_seconds", s.total_gpu_seconds},
+                      {"first_submit_s", s.first_submit_ms / 1000.0},
+                      {"last_submit_s", s.last_submit_ms / 1000.0}};
+  if (utc) {
+    j["first_submit"] = FormatUtc(s.first_submit_ms);
+    j["last_submit"] = FormatUtc(s.last_submit_ms);
+  }
+  return j;
+}
+
+std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
+  const std::vector<std::string> head = {"policy",   "jobs",   "JCT mean", "JCT med", "JCT p95",
+                                         "JCT p99",  "wait mean", "wait p95", "makespan", "util",
+                                         "jain",     "preempt", "wall s",  "events/s"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    const SimResult& s = r.result;
+    rows.push_back({s.policy + (s.backfill ? "+bf" : ""), std::to_string(s.completed),
+                    HumanSeconds(s.jct_s.mean), HumanSeconds(s.jct_s.median),
+                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.jct_s.p99),
+                    HumanSeconds(s.queue_delay_s.mean), HumanSeconds(s.queue_delay_s.p95),
+                    HumanSeconds(s.makespan_s), Fmt("%.1f%%", 100 * s.utilization),
+                    Fmt("%.3f", s.mean_jain), std::to_string(s.preemptions),
+                    Fmt("%.2f", r.cost.wall_s), Fmt("%.0f", EventsPerSecond(r))});
+  }
+  std::vector<size_t> w(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    w[c] = head[c].size();
+    for (const auto& row : rows) w[c] = std::max(w[c], row[c].size());
+  }
+  std::string out;
+  for (size_t c = 0; c < head.size(); ++c) out += (c ? "  " : "") + Pad(head[c], w[c], c > 0);
+  out += "\n";
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) out += (c ? "  " : "") + Pad(row[c], w[c], c > 0);
+    out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
+  const SimResult& s = run.result;
+  nlohmann::json j = {{"policy", s.policy},
+                      {"backfill", s.backfill},
+                      {"total_gpus", s.total_gpus},
+                      {"jobs", s.jobs},
+                      {"completed", s.completed},
+                      {"rejected", s.rejected},
+                      {"unfinished", s.unfinished},
+                      {"jct_s", DistJson(s.jct_s)},
+                      {"queue_delay_s", DistJson(s.queue_delay_s)},
+                      {"makespan_s", s.makespan_s},
+                      {"busy_gpu_seconds", s.busy_gpu_seconds},
+                      {"utilization", s.utilization},
+                      {"mean_jain", s.mean_jain},
+                      {"preemptions", s.preemptions},
+                      {"multi_node_jobs", s.multi_node_jobs},
+                      {"events", s.events},
+                      {"scheduler_passes", s.passes},
+                      {"skipped_passes", s.skipped_passes},
+                      {"max_queue", s.max_queue},
+                      {"wall_s", run.cost.wall_s},
+                      {"events_per_s", EventsPerSecond(run)},
+                      {"peak_rss_mib", run.cost.peak_rss_mib}};
+  if (with_series) {
+    nlohmann::json series = nlohmann::json::array();
+    for (const auto& p : s.series)
+      series.push_back({{"t_s", p.t_s}, {"busy_gpus", p.busy_gpus},
+                        {"queued_jobs", p.queued_jobs}, {"jain", p.jain}});
+    j["series_width_s"] = s.series_width_ms / 1000.0;
+    j["series"] = std::move(series);
+    nlohmann::json cdf = nlohmann::json::array();
+    for (const auto& [x, f] : s.jct_cdf) cdf.push_back({x, f});
+    j["jct_cdf"] = std::move(cdf);
+  }
+  return j;
+}
+
+nlohmann::json ReportJson(const ReportInput& in, bool with_series) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& r : in.runs) runs.push_back(RunJson(r, with_series));
+  return {{"title", in.title},
+          {"command", in.command},
+          {"cluster", in.cluster},
+          {"workload", StatsJson(in.stats, in.utc_times)},
+          {"runs", std::move(runs)}};
+}
+
+}  // namespace muster::sim::io

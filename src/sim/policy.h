@@ -1,0 +1,67 @@
+// The simulator's policy layer: which queue policy sched::Schedule runs for each simulator
+// policy, the key that orders the simulator's queue (for the capped queue view, see engine.h), and
+// the preemption decisions of the preemptive policies. Placement is always sched::Schedule's.
+//
+//   fifo, priority, sjf, fairshare  -> the scheduler's policy of that name; no preemption.
+//   srtf  shortest remaining time first, preemptive: the scheduler runs "sjf" with each queued
+//         job's predicted duration set to its remaining (oracle) time; a queued job may preempt
+//         running jobs whose remaining time is strictly longer.
+//   las   Tiresias-style discretized two-dimensional least attained service: attained service is
+//         GPUs x seconds run; thresholds split jobs into levels (queue 0 below the first
+//         threshold, ...); the scheduler runs "priority" with priority = -level, which orders by
+//         level and then by submit time (FIFO within a level, as in Tiresias). A queued job may
+//         preempt running jobs of a strictly lower level; a running job that crosses a threshold
+//         is demoted at that instant. No run-time knowledge is used for ordering. (Tiresias's
+//         starvation guard, promotion after a long wait, is not modelled.)
+// Preempting a job frees all its GPUs at once; it keeps its attained service and remaining work
+// and later resumes with no restart overhead.
+// Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace muster::sim {
+
+enum class PolicyKind { kFifo, kPriority, kSjf, kFairshare, kSrtf, kLas };
+
+struct SimPolicy {
+  PolicyKind kind = PolicyKind::kFifo;
+  std::string name;
+  std::string scheduler_policy;  // the sched::SchedulerConfig::queue_policy it runs
+  bool preemptive = false;
+};
+
+// Names accepted by ResolvePolicy, in display order.
+std::vector<std::string> SimPolicyNames();
+// The policy called `name`; kInvalidArgument naming the choices otherwise.
+Result<SimPolicy> ResolvePolicy(const std::string& name);
+
+// LAS level of a job with `attained_gpu_s` GPU-seconds of service: the number of thresholds it has
+// reached. REQUIRES: thresholds ascending.
+int LasLevel(double attained_gpu_s, const std::vector<double>& thresholds_gpu_s);
+
+// A job's place in the preemption order: smaller keys run first (key, then submit, then id).
+struct OrderKey {
+  int64_t key = 0;
+  int64_t submit_ms = 0;
+  int64_t id = 0;
+  auto operator<=>(const OrderKey&) const = default;
+};
+
+struct PreemptionCandidate {
+  OrderKey order;
+  int gpus = 0;
+};
+
+// Running jobs to preempt so that queued jobs (given best first) can start: walks the queue,
+// letting each job use the free GPUs, else the GPUs of running jobs with strictly larger keys
+// (largest first); stops at the first job that cannot be served. Victims whose GPUs turn out to
+// be spare are kept running. Returns indices into `running`.
+std::vector<int> ChoosePreemptions(int free_gpus, const std::vector<PreemptionCandidate>& queued,
+                                   const std::vector<PreemptionCandidate>& running);
+
+}  // namespace muster::sim
