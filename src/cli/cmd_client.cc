@@ -1,12 +1,79 @@
-// Placeholder until the client command lands.
-#include "cli/commands.h"
+// The user-facing client commands: registration and the helpers they share (cmd_client.h).
+// Each command lives in its own cmd_<name>.cc.
+#include "cli/cmd_client.h"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
 
 namespace muster::cli {
 
-void AddClientCommands(CLI::App& app, CommandContext& ctx) {}
+namespace {
+std::atomic<bool> g_interrupted{false};
 
-}  // namespace muster::cli
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+}  // namespace
 
-namespace muster::cli {
-int ShowClusterSchedule(const std::string&, bool) { return kExitUnavailable; }
+void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
+  cmd.add_option("--coordinator", flags.coordinator,
+                 "coordinator address HOST:PORT (default: $MUSTER_COORDINATOR or 127.0.0.1:7070)");
+  if (with_output)
+    cmd.add_option("-o,--output", flags.output, "output format: table or json")
+        ->check(CLI::IsMember({"table", "json"}));
+}
+
+client::CoordinatorClient MakeClient(const ClientFlags& flags) {
+  return client::CoordinatorClient(
+      {.address = client::ResolveCoordinatorAddress(flags.coordinator)});
+}
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kAlreadyExists: return kExitUsage;
+    case StatusCode::kUnavailable: return kExitUnavailable;
+    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kInfeasible:
+    case StatusCode::kUnschedulable: return kExitInfeasible;
+    default: return kExitFailed;
+  }
+}
+
+int ReportError(const Status& status) {
+  std::string msg = status.message();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fflush(stdout);
+  std::cerr << "muster: " << msg << std::endl;
+  return ExitCodeFor(status);
+}
+
+std::optional<int64_t> ParseJobId(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  for (char c : text)
+    if (c < '0' || c > '9') return std::nullopt;
+  int64_t v = std::stoll(text);
+  if (v <= 0) return std::nullopt;
+  return v;
+}
+
+void CatchInterrupts() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+const std::atomic<bool>& Interrupted() { return g_interrupted; }
+
+void AddClientCommands(CLI::App& app, CommandContext& ctx) {
+  AddSubmitCommand(app, ctx);
+  AddQueueCommands(app, ctx);
+  AddCancelCommand(app, ctx);
+  AddLogsCommand(app, ctx);
+  AddNodesCommand(app, ctx);
+}
+
 }  // namespace muster::cli

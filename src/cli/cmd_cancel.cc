@@ -1,0 +1,62 @@
+// `muster cancel JOB...`: cancels each job and reports each id on its own line. Unknown ids are
+// reported (exit 4) but do not stop the others from being cancelled; a malformed id is a usage
+// error (exit 2) and nothing is sent.
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "cli/cmd_client.h"
+
+namespace muster::cli {
+
+namespace {
+
+bool LooksNotFound(const std::string& error) {
+  return error.find("not found") != std::string::npos || error.find("unknown") != std::string::npos ||
+         error.find("no job") != std::string::npos;
+}
+
+int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {
+  std::vector<int64_t> ids;
+  for (const auto& t : ids_text) {
+    auto id = ParseJobId(t);
+    if (!id) return ReportError(Status::InvalidArgument("'" + t + "' is not a job id"));
+    ids.push_back(*id);
+  }
+  auto client = MakeClient(f);
+  auto reply = client.Cancel(ids);
+  if (!reply.ok()) return ReportError(reply.status());
+  int code = kExitOk;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : reply->results()) {
+    if (f.json()) {
+      out.push_back({{"job_id", r.job_id()}, {"ok", r.ok()}, {"error", r.error()}});
+    } else if (r.ok()) {
+      std::cout << "cancelled job " << r.job_id() << std::endl;
+    } else {
+      std::cerr << "muster: job " << r.job_id() << ": " << r.error() << std::endl;
+    }
+    if (!r.ok()) {
+      int c = LooksNotFound(r.error()) ? kExitNotFound : kExitFailed;
+      code = std::max(code, c);
+    }
+  }
+  if (f.json()) std::cout << out.dump(2) << std::endl;
+  return code;
+}
+
+}  // namespace
+
+void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
+  struct CancelFlags {
+    ClientFlags client;
+    std::vector<std::string> ids;
+  };
+  auto c = std::make_shared<CancelFlags>();
+  CLI::App* cmd = app.add_subcommand("cancel", "Cancel jobs (their running tasks are killed)");
+  cmd->add_option("jobs", c->ids, "job ids")->required();
+  AddClientFlags(*cmd, c->client);
+  cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids); });
+}
+
+}  // namespace muster::cli

@@ -1,0 +1,53 @@
+// Shared pieces of the client commands (`submit`, `queue`, `show`, `cancel`, `logs`, `nodes`,
+// `schedule`): the --coordinator/-o options, the one-line error report with its exit code, and
+// Ctrl-C handling for commands that follow a job.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "cluster/client/coordinator_client.h"
+#include "core/status.h"
+
+namespace muster::cli {
+
+struct ClientFlags {
+  std::string coordinator;      // empty = $MUSTER_COORDINATOR or the default
+  std::string output = "table"; // table | json
+  bool json() const { return output == "json"; }
+};
+
+// Adds --coordinator and, when `with_output`, -o/--output table|json to `cmd`.
+void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output = true);
+
+// A client for the coordinator named by `flags` (or the environment / default).
+client::CoordinatorClient MakeClient(const ClientFlags& flags);
+
+// Exit code for an error status (see commands.h).
+int ExitCodeFor(const Status& status);
+
+// Prints "muster: <message>" on stderr (one line) and returns ExitCodeFor(status).
+int ReportError(const Status& status);
+
+// Parses a job id ("12"); nullopt if malformed.
+std::optional<int64_t> ParseJobId(const std::string& text);
+
+// Installs a SIGINT/SIGTERM handler that sets Interrupted() instead of killing the process.
+void CatchInterrupts();
+// True once Ctrl-C was pressed after CatchInterrupts().
+const std::atomic<bool>& Interrupted();
+
+// Follows job `id` until it finishes (live progress on stdout, or quiet in json mode) and returns
+// 0 if it succeeded, 1 if it failed or was cancelled, 130 if interrupted (cmd_wait.cc).
+int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json);
+
+void AddSubmitCommand(CLI::App& app, CommandContext& ctx);  // cmd_submit.cc
+void AddQueueCommands(CLI::App& app, CommandContext& ctx);  // cmd_queue.cc: queue, show
+void AddCancelCommand(CLI::App& app, CommandContext& ctx);  // cmd_cancel.cc
+void AddLogsCommand(CLI::App& app, CommandContext& ctx);    // cmd_logs.cc
+void AddNodesCommand(CLI::App& app, CommandContext& ctx);   // cmd_nodes.cc (and the schedule table)
+
+}  // namespace muster::cli

@@ -1,0 +1,91 @@
+// `muster logs JOB[.TASK] [-f] [--stderr]`: prints a task's captured stdout (or stderr).
+// Without .TASK a one-task job shows task 0's log; a job with several tasks shows all of them,
+// each complete line prefixed with "[TASK] ". With -f it keeps streaming until the task ends;
+// Ctrl-C stops following.
+#include <iostream>
+
+#include "cli/cmd_client.h"
+
+namespace muster::cli {
+
+namespace {
+
+struct LogsFlags {
+  ClientFlags client;
+  std::string target;
+  bool follow = false;
+  bool stderr_stream = false;
+};
+
+int RunLogs(const LogsFlags& f) {
+  std::string job_text = f.target;
+  std::optional<int> task;
+  if (size_t dot = f.target.find('.'); dot != std::string::npos) {
+    job_text = f.target.substr(0, dot);
+    std::string t = f.target.substr(dot + 1);
+    if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos)
+      return ReportError(Status::InvalidArgument("'" + f.target + "' is not JOB or JOB.TASK"));
+    task = std::stoi(t);
+  }
+  auto id = ParseJobId(job_text);
+  if (!id) return ReportError(Status::InvalidArgument("'" + f.target + "' is not JOB or JOB.TASK"));
+  auto client = MakeClient(f.client);
+  auto job = client.GetJob(*id);
+  if (!job.ok()) return ReportError(job.status());
+  int total = job->tasks_size();
+  if (task) {
+    bool known = total == 0;
+    for (const auto& t : job->tasks()) known |= t.index() == *task;
+    if (!known)
+      return ReportError(Status::NotFound("job " + std::to_string(*id) + " has no task " +
+                                          std::to_string(*task)));
+  }
+  int index = task ? *task : (total == 1 ? job->tasks(0).index() : -1);
+  bool prefix = index == -1;
+
+  v1::LogRequest req;
+  req.set_job_id(*id);
+  req.set_task_index(index);
+  req.set_follow(f.follow);
+  req.set_stderr(f.stderr_stream);
+  if (f.follow) CatchInterrupts();
+  std::map<int, std::string> partial;  // per task, an unfinished line (prefix mode)
+  Status st = client.ReadLogs(
+      req,
+      [&](const v1::LogChunk& c) {
+        if (!prefix) {
+          std::cout.write(c.data().data(), static_cast<std::streamsize>(c.data().size()));
+          std::cout.flush();
+          return true;
+        }
+        std::string& buf = partial[c.task_index()];
+        buf += c.data();
+        size_t nl;
+        while ((nl = buf.find('\n')) != std::string::npos) {
+          std::cout << "[" << c.task_index() << "] " << buf.substr(0, nl + 1);
+          buf.erase(0, nl + 1);
+        }
+        std::cout.flush();
+        return true;
+      },
+      f.follow ? &Interrupted() : nullptr);
+  for (const auto& [t, rest] : partial)
+    if (!rest.empty()) std::cout << "[" << t << "] " << rest << "\n";
+  std::cout.flush();
+  if (!st.ok()) return ReportError(st);
+  return Interrupted() ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace
+
+void AddLogsCommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<LogsFlags>();
+  CLI::App* cmd = app.add_subcommand("logs", "Print a task's output: muster logs JOB[.TASK] [-f]");
+  cmd->add_option("target", f->target, "JOB or JOB.TASK")->required();
+  cmd->add_flag("-f,--follow", f->follow, "keep printing new output until the task ends");
+  cmd->add_flag("--stderr", f->stderr_stream, "print stderr instead of stdout");
+  AddClientFlags(*cmd, f->client, /*with_output=*/false);
+  cmd->callback([f, &ctx] { ctx.exit_code = RunLogs(*f); });
+}
+
+}  // namespace muster::cli

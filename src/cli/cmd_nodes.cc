@@ -1,0 +1,118 @@
+// `muster nodes` (the cluster's machines) and the cluster schedule table that `muster schedule`
+// prints when it is given no --etc/--dag (ShowClusterSchedule, declared in commands.h).
+#include <chrono>
+#include <iostream>
+
+#include "cli/cmd_client.h"
+#include "cluster/client/display.h"
+
+namespace muster::cli {
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string CpuCell(int64_t free_milli, int64_t total_milli) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g/%g", free_milli / 1000.0, total_milli / 1000.0);
+  return buf;
+}
+
+// "virtual" / "NVIDIA H100 80GB HBM3 80G"; mixed models are listed with counts.
+std::string GpuModelCell(const v1::NodeSpec& spec) {
+  std::map<std::string, int> models;
+  for (const auto& g : spec.gpus()) {
+    std::string m = g.is_virtual() ? "virtual" : g.model() + " " + client::FormatMiB(g.memory_mib());
+    ++models[m];
+  }
+  std::string out;
+  for (const auto& [m, n] : models)
+    out += (out.empty() ? "" : ", ") + (models.size() > 1 ? std::to_string(n) + "x " : "") + m;
+  return out.empty() ? "-" : out;
+}
+
+// "2/4 free [.#.#]": '.' a free GPU, '#' a busy one, in index order.
+std::string GpuCell(const v1::NodeInfo& n) {
+  int total = n.spec().gpus_size();
+  if (total == 0) return "-";
+  int free = 0;
+  std::string map;
+  for (int i = 0; i < total; ++i) {
+    bool f = i < n.gpu_free_size() && n.gpu_free(i);
+    free += f;
+    map += f ? '.' : '#';
+  }
+  return std::to_string(free) + "/" + std::to_string(total) + " free [" + map + "]";
+}
+
+int RunNodes(const ClientFlags& f) {
+  auto client = MakeClient(f);
+  auto list = client.ListNodes();
+  if (!list.ok()) return ReportError(list.status());
+  if (f.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : list->nodes()) out.push_back(client::ToJson(n));
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  if (list->nodes_size() == 0) {
+    std::cout << "no nodes registered (start agents with `muster agent` or `muster up`)\n";
+    return kExitOk;
+  }
+  int64_t now = list->now_ms() > 0 ? list->now_ms() : NowMs();
+  client::TextTable t({"NAME", "STATE", "CPUS FREE", "MEM FREE", "GPUS", "GPU MODEL", "LOAD",
+                       "TASKS", "HEARTBEAT"});
+  for (const auto& n : list->nodes()) {
+    char load[32];
+    std::snprintf(load, sizeof load, "%.2f", n.load());
+    t.AddRow({n.spec().name(), n.state(), CpuCell(n.free_milli_cpus(), n.spec().milli_cpus()),
+              client::FormatMiB(n.free_memory_mib()) + "/" + client::FormatMiB(n.spec().memory_mib()),
+              GpuCell(n), GpuModelCell(n.spec()), load, std::to_string(n.running_tasks()),
+              client::FormatRelative(n.last_heartbeat_ms(), now)});
+  }
+  std::cout << t.Render();
+  return kExitOk;
+}
+
+}  // namespace
+
+int ShowClusterSchedule(const std::string& coordinator_address, bool json) {
+  client::CoordinatorClient client({.address = client::ResolveCoordinatorAddress(coordinator_address)});
+  auto table = client.GetSchedule(/*include_finished=*/false);
+  if (!table.ok()) return ReportError(table.status());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : table->rows()) out.push_back(client::ToJson(r));
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  if (table->rows_size() == 0) {
+    std::cout << "the schedule is empty (no pending or running tasks)\n";
+    return kExitOk;
+  }
+  int64_t now = table->now_ms() > 0 ? table->now_ms() : NowMs();
+  client::TextTable t({"JOB", "NAME", "TASK", "NODE", "GPUS", "STATE", "PRED START", "PRED FINISH",
+                       "START", "FINISH"});
+  for (const auto& r : table->rows())
+    t.AddRow({std::to_string(r.job_id()), r.job_name(), std::to_string(r.task_index()),
+              r.node().empty() ? "-" : r.node(), client::FormatGpuList(r.gpus()), r.state(),
+              client::FormatRelative(r.predicted_start_ms(), now),
+              client::FormatRelative(r.predicted_finish_ms(), now),
+              client::FormatRelative(r.actual_start_ms(), now),
+              client::FormatRelative(r.actual_finish_ms(), now)});
+  std::cout << t.Render();
+  return kExitOk;
+}
+
+void AddNodesCommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<ClientFlags>();
+  CLI::App* cmd = app.add_subcommand("nodes", "List the cluster's nodes: resources, GPUs, load");
+  AddClientFlags(*cmd, *f);
+  cmd->callback([f, &ctx] { ctx.exit_code = RunNodes(*f); });
+}
+
+}  // namespace muster::cli

@@ -1,0 +1,204 @@
+// `muster queue` (pending and running jobs; --all adds finished ones) and `muster show JOB`.
+//
+// Times are relative to the coordinator's clock (JobList.now_ms): a job that has started shows
+// when it started ("3m ago"), a pending one its predicted start ("in 3m"); FINISH is the actual
+// end of a finished job, else the predicted finish from the current schedule.
+#include <chrono>
+#include <iostream>
+
+#include "cli/cmd_client.h"
+#include "cluster/client/display.h"
+
+namespace muster::cli {
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string ShortState(const std::string& s) {
+  if (s == "running") return "run";
+  if (s == "pending") return "pend";
+  if (s == "launching") return "launch";
+  if (s == "succeeded") return "ok";
+  if (s == "failed") return "fail";
+  if (s == "cancelled") return "cancel";
+  return s;
+}
+
+// "100: 8 run, 55 pend, 37 ok" (or just "1 run" for a single task).
+std::string TaskCell(const v1::JobInfo& job) {
+  std::map<std::string, int> counts(job.task_state_counts().begin(), job.task_state_counts().end());
+  if (counts.empty())
+    for (const auto& t : job.tasks()) ++counts[t.state()];
+  std::string out;
+  for (const char* s : {"running", "launching", "pending", "succeeded", "failed", "lost", "cancelled"}) {
+    auto it = counts.find(s);
+    if (it == counts.end() || it->second == 0) continue;
+    out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + ShortState(s);
+  }
+  int total = client::TaskTotal(job);
+  return total > 1 ? std::to_string(total) + ": " + out : (out.empty() ? "1" : out);
+}
+
+std::string StartCell(const v1::JobInfo& j, int64_t now) {
+  if (j.start_ms() > 0) return client::FormatRelative(j.start_ms(), now);
+  return client::FormatRelative(j.predicted_start_ms(), now);
+}
+
+std::string FinishCell(const v1::JobInfo& j, int64_t now) {
+  if (j.end_ms() > 0) return client::FormatRelative(j.end_ms(), now);
+  return client::FormatRelative(j.predicted_finish_ms(), now);
+}
+
+int RunQueue(const ClientFlags& f, bool all, int limit) {
+  auto client = MakeClient(f);
+  v1::ListJobsRequest req;
+  req.set_include_finished(all);
+  req.set_limit(limit);
+  auto list = client.ListJobs(req);
+  if (!list.ok()) return ReportError(list.status());
+  if (f.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& j : list->jobs()) out.push_back(client::ToJson(j));
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  int64_t now = list->now_ms() > 0 ? list->now_ms() : NowMs();
+  client::TextTable table({"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH", "REASON"});
+  for (const auto& j : list->jobs()) {
+    int gpus = j.spec().resources().gpus() * client::TaskTotal(j);
+    table.AddRow({std::to_string(j.job_id()), j.spec().name(), j.spec().user(), j.state(),
+                  TaskCell(j), gpus > 0 ? std::to_string(gpus) : "-", StartCell(j, now),
+                  FinishCell(j, now), j.reason()});
+  }
+  if (table.size() == 0) {
+    std::cout << (all ? "no jobs\n" : "no pending or running jobs (muster queue --all shows finished ones)\n");
+    return kExitOk;
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+void PrintField(const std::string& key, const std::string& value) {
+  if (value.empty()) return;
+  std::printf("  %-11s %s\n", key.c_str(), value.c_str());
+}
+
+std::string JoinItems(const auto& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items) {
+    std::string s;
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(i)>>) s = std::to_string(i);
+    else s = i;
+    out += (out.empty() ? "" : sep) + s;
+  }
+  return out;
+}
+
+int RunShow(const ClientFlags& f, const std::string& id_text) {
+  auto id = ParseJobId(id_text);
+  if (!id) return ReportError(Status::InvalidArgument("'" + id_text + "' is not a job id"));
+  auto client = MakeClient(f);
+  auto r = client.GetJob(*id);
+  if (!r.ok()) return ReportError(r.status());
+  const v1::JobInfo& j = *r;
+  if (f.json()) {
+    std::cout << client::ToJson(j).dump(2) << std::endl;
+    return kExitOk;
+  }
+  const v1::JobSpec& s = j.spec();
+  int64_t now = NowMs();
+  std::printf("job %lld  %s\n", static_cast<long long>(j.job_id()), s.name().c_str());
+  PrintField("state", j.state());
+  PrintField("reason", j.reason());
+  PrintField("user", s.user());
+  PrintField("class", s.job_class());
+  PrintField("command", JoinItems(s.command(), " "));
+  PrintField("workdir", s.workdir());
+  std::string shape;
+  if (!s.array().empty()) shape = "array " + s.array() + " (" + std::to_string(client::TaskTotal(j)) + " tasks)";
+  else if (s.gang()) shape = "gang of " + std::to_string(s.tasks()) + " ranks" +
+                             (s.ranks_per_node() > 0 ? ", " + std::to_string(s.ranks_per_node()) + " per node" : "");
+  else shape = std::to_string(std::max(1, s.tasks())) + (s.tasks() > 1 ? " tasks" : " task");
+  PrintField("tasks", shape);
+  PrintField("resources", client::FormatRequest(s.resources()) + " per task");
+  PrintField("after", JoinItems(s.after(), ", "));
+  std::string opts = "priority " + std::to_string(s.priority()) + ", retries " +
+                     std::to_string(s.max_retries()) + (s.checkpointable() ? ", checkpointable" : "");
+  PrintField("options", opts);
+  if (s.est_time_s() > 0 || s.est_work() > 0) {
+    std::string est;
+    if (s.est_time_s() > 0) est = "time " + client::FormatDurationShort(int64_t(s.est_time_s() * 1000));
+    if (s.est_work() > 0) est += (est.empty() ? "" : ", ") + std::string("work ") + std::to_string(s.est_work());
+    PrintField("estimate", est);
+  }
+  std::vector<std::string> env;
+  for (const auto& [k, v] : s.env()) env.push_back(k + "=" + v);
+  std::sort(env.begin(), env.end());
+  PrintField("env", JoinItems(env, " "));
+  PrintField("submitted", client::FormatRelative(j.submit_ms(), now));
+  PrintField("started", j.start_ms() > 0 ? client::FormatRelative(j.start_ms(), now) : "");
+  PrintField("finished", j.end_ms() > 0 ? client::FormatRelative(j.end_ms(), now) : "");
+  if (j.end_ms() == 0) {
+    std::string pred;
+    if (j.start_ms() == 0 && j.predicted_start_ms() > 0)
+      pred = "start " + client::FormatRelative(j.predicted_start_ms(), now);
+    if (j.predicted_finish_ms() > 0)
+      pred += (pred.empty() ? "" : ", ") + std::string("finish ") +
+              client::FormatRelative(j.predicted_finish_ms(), now);
+    PrintField("predicted", pred);
+  }
+  if (j.tasks_size() == 0) {
+    PrintField("task states", client::FormatTaskCounts(j));
+    return kExitOk;
+  }
+  std::printf("\n");
+  client::TextTable t({"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PROGRESS"});
+  for (const auto& task : j.tasks()) {
+    bool ended = task.state() == "succeeded" || task.state() == "failed";
+    std::string progress = client::FormatProgress(task.progress(), 10);
+    if (!task.message().empty() && task.state() != "succeeded")
+      progress += (progress.empty() ? "" : "  ") + task.message();
+    t.AddRow({std::to_string(task.index()), task.state(), task.node().empty() ? "-" : task.node(),
+              client::FormatGpuList(task.gpus()),
+              task.attempt() > 0 ? std::to_string(task.attempt()) : "-",
+              ended ? std::to_string(task.exit_code()) : "-",
+              client::FormatRelative(task.start_ms(), now), client::FormatRelative(task.end_ms(), now),
+              progress});
+  }
+  std::cout << t.Render();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddQueueCommands(CLI::App& app, CommandContext& ctx) {
+  struct QueueFlags {
+    ClientFlags client;
+    bool all = false;
+    int limit = 0;
+  };
+  auto q = std::make_shared<QueueFlags>();
+  CLI::App* queue = app.add_subcommand("queue", "List pending and running jobs");
+  queue->add_flag("-a,--all", q->all, "include finished jobs");
+  queue->add_option("--limit", q->limit, "show at most this many jobs (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  AddClientFlags(*queue, q->client);
+  queue->callback([q, &ctx] { ctx.exit_code = RunQueue(q->client, q->all, q->limit); });
+
+  struct ShowFlags {
+    ClientFlags client;
+    std::string job;
+  };
+  auto s = std::make_shared<ShowFlags>();
+  CLI::App* show = app.add_subcommand("show", "Show one job: spec, state, reason and every task");
+  show->add_option("job", s->job, "job id")->required();
+  AddClientFlags(*show, s->client);
+  show->callback([s, &ctx] { ctx.exit_code = RunShow(s->client, s->job); });
+}
+
+}  // namespace muster::cli

@@ -1,0 +1,167 @@
+// `muster submit [flags] -- CMD ARGS...` and `muster submit -f job.yaml [flags]`.
+//
+// The job file is read first, then every flag the user gave is overlaid on it (flags win), then
+// defaults apply (user = $USER, workdir = the current directory) and the spec is validated here,
+// so malformed input fails with one line before anything is sent. The coordinator validates again
+// and may reject the job as infeasible (exit 5), naming the largest node.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/cmd_client.h"
+#include "cluster/client/display.h"
+#include "cluster/client/job_spec_input.h"
+#include "cluster/common/convert.h"
+
+namespace muster::cli {
+
+namespace {
+
+struct SubmitFlags {
+  ClientFlags client;
+  std::string file;
+  // Scalar fields by their spec key; only the flags the user gave are applied.
+  std::map<std::string, std::string> scalars;
+  std::vector<std::string> env, after, command;
+  bool gang = false, no_gang = false, checkpointable = false;
+  bool wait = false, quiet = false;
+};
+
+std::string DefaultUser() {
+  if (const char* u = std::getenv("USER"); u != nullptr && *u != '\0') return u;
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr) return pw->pw_name;
+  return "";
+}
+
+Result<client::JobSpecInput> ReadSpecFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read job file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto parsed = client::ParseJobSpecYaml(ss.str());
+  if (!parsed.ok()) return Status::InvalidArgument(path + ": " + parsed.status().message());
+  return parsed;
+}
+
+Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
+  client::JobSpecInput spec;
+  if (!f.file.empty()) {
+    auto file = ReadSpecFile(f.file);
+    if (!file.ok()) return file.status();
+    spec = std::move(*file);
+  }
+  client::JobSpecInput flags;
+  for (const auto& [key, value] : f.scalars) {
+    std::string flag = "--" + key;
+    for (char& c : flag)
+      if (c == '_') c = '-';
+    if (cmd.get_option(flag)->count() == 0) continue;
+    Status st = client::SetSpecField(flags, key, value);
+    if (!st.ok()) return Status::InvalidArgument(flag + ": " + st.message());
+  }
+  for (const auto& e : f.env) {
+    Status st = client::SetSpecField(flags, "env", e);
+    if (!st.ok()) return Status::InvalidArgument("--env: " + st.message());
+  }
+  for (const auto& a : f.after) {
+    Status st = client::SetSpecField(flags, "after", a);
+    if (!st.ok()) return Status::InvalidArgument("--after: " + st.message());
+  }
+  if (f.gang && f.no_gang) return Status::InvalidArgument("give --gang or --no-gang, not both");
+  if (f.gang) flags.gang = true;
+  if (f.no_gang) flags.gang = false;
+  if (f.checkpointable) flags.checkpointable = true;
+  if (!f.command.empty()) flags.command = f.command;
+  client::OverlaySpec(spec, flags);
+
+  std::error_code ec;
+  std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (spec.workdir && std::filesystem::path(*spec.workdir).is_relative())
+    spec.workdir = (cwd / *spec.workdir).lexically_normal().string();
+  return client::BuildJobSpec(spec, {.user = DefaultUser(), .workdir = cwd.string()});
+}
+
+int RunSubmit(SubmitFlags& f, CLI::App& cmd) {
+  auto spec = BuildSpec(f, cmd);
+  if (!spec.ok()) return ReportError(spec.status());
+  v1::JobSpec wire;
+  cluster::ToProto(*spec, &wire);
+  auto client = MakeClient(f.client);
+  auto id = client.Submit(wire);
+  if (!id.ok()) return ReportError(id.status());
+  if (f.client.json() && !f.wait) {
+    std::cout << nlohmann::json{{"job_id", *id}}.dump() << std::endl;
+  } else if (f.quiet || f.client.json()) {
+    if (!f.client.json()) std::cout << *id << std::endl;
+  } else {
+    std::cout << "submitted job " << *id << " (" << spec->name << ", " << spec->TaskCount()
+              << (spec->TaskCount() == 1 ? " task" : " tasks") << (spec->gang ? ", gang" : "")
+              << ")" << std::endl;
+  }
+  if (!f.wait) return kExitOk;
+  CatchInterrupts();
+  return WaitForJob(client, *id, f.client.json());
+}
+
+}  // namespace
+
+void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<SubmitFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "submit", "Submit a job: muster submit [flags] -- CMD ARGS...  or  muster submit -f job.yaml");
+  cmd->add_option("-f,--file", f->file, "YAML job file (same fields as the flags; flags win)")
+      ->check(CLI::ExistingFile);
+  struct Scalar {
+    const char* flag;
+    const char* key;
+    const char* help;
+  };
+  const Scalar scalars[] = {
+      {"--name", "name", "job name (default: the command's base name)"},
+      {"--user", "user", "owner of the job (default: $USER)"},
+      {"--class", "class", "job class, groups similar jobs for run-time calibration"},
+      {"--tasks", "tasks", "number of tasks; with N > 1 a gang of N ranks (see --no-gang)"},
+      {"--ranks-per-node", "ranks_per_node", "gang: exact ranks on each node (0 = any)"},
+      {"--array", "array", "array job, one task per index: FIRST-LAST[%MAX_RUNNING], e.g. 0-999%50"},
+      {"--priority", "priority", "priority (higher first under the priority policy)"},
+      {"--cpus", "cpus", "CPUs per task: 1, 0.5 or 500m (default 1)"},
+      {"--mem", "mem", "memory per task: 512M, 4G (default 512M)"},
+      {"--gpus", "gpus", "GPUs per task (default 0)"},
+      {"--gpu-mem", "gpu_mem", "minimum memory of each GPU, e.g. 16G"},
+      {"--gpu-model", "gpu_model", "GPU model substring, e.g. H100"},
+      {"--est-time", "est_time", "estimated run time: 90, 90s, 5m, 1h30m"},
+      {"--est-work", "est_work", "estimated work units for the execution-time model"},
+      {"--retries", "retries", "times a failed task is retried (default 0)"},
+      {"--workdir", "workdir", "working directory of the tasks (default: current directory)"},
+  };
+  for (const auto& s : scalars) cmd->add_option(s.flag, f->scalars[s.key], s.help);
+  cmd->add_flag("--gang", f->gang, "all tasks start together or none (default when --tasks > 1)");
+  cmd->add_flag("--no-gang", f->no_gang, "with --tasks N: N independent tasks instead of a gang");
+  cmd->add_flag("--checkpointable", f->checkpointable,
+                "the job saves and resumes from $MUSTER_CHECKPOINT_DIR (may be migrated)");
+  cmd->add_option("--env", f->env, "environment variable K=V for the tasks (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--after", f->after, "run only after these jobs succeeded (repeatable, or 1,2)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  cmd->add_flag("--wait", f->wait,
+                "follow the job with live progress and exit with its status (0 succeeded, 1 not)");
+  cmd->add_flag("-q,--quiet", f->quiet, "print only the job id");
+  AddClientFlags(*cmd, f->client);
+  cmd->add_option("command", f->command, "the command to run, after --");
+  cmd->footer(
+      "Examples:\n"
+      "  muster submit --gpus 1 -- python train.py --epochs 3\n"
+      "  muster submit --tasks 2 --gpus 1 --wait -- python ddp.py     (a 2-rank gang)\n"
+      "  muster submit --array 0-99%10 -- ./part.sh                   (100 independent tasks)\n"
+      "  muster submit --after 12 -- ./merge.sh\n"
+      "  muster submit -f job.yaml --priority 5");
+  cmd->callback([f, cmd, &ctx] { ctx.exit_code = RunSubmit(*f, *cmd); });
+}
+
+}  // namespace muster::cli
