@@ -1,0 +1,39 @@
+// Tests of checkpoint files: newest wins, older ones are pruned, temporaries are ignored.
+#include "train/checkpoint_file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace muster::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(CheckpointFile, WritesAtomicallyAndReadsTheNewest) {
+  const fs::path dir = fs::temp_directory_path() / ("muster_ckpt_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto none = ReadLatestCheckpoint(dir.string());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  for (int64_t step : {10, 30, 20}) {
+    auto p = WriteCheckpointFile(dir.string(), step, "state@" + std::to_string(step), 2);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+  }
+  // A leftover temporary from a crash mid-write must not be taken for a checkpoint.
+  std::ofstream(dir / "ckpt-000000000099.pt.tmp.123") << "partial";
+  auto latest = ReadLatestCheckpoint(dir.string());
+  ASSERT_TRUE(latest.ok());
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->step, 30);
+  EXPECT_EQ((*latest)->bytes, "state@30");
+  int finals = 0;
+  for (const auto& e : fs::directory_iterator(dir)) finals += e.path().extension() == ".pt";
+  EXPECT_EQ(finals, 2);  // keep = 2: step 10 pruned
+  EXPECT_FALSE(fs::exists(dir / "ckpt-000000000010.pt"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace muster::train
