@@ -1,0 +1,158 @@
+// Integration: crashes. kill -9 of an agent while its tasks run -> they are requeued and finish on
+// the other agent; kill -9 of the coordinator in the middle of a stream of 1,000 submissions ->
+// after a restart on the same state directory every acknowledged job exists and every task ran
+// exactly once (tasks append "job attempt" to a shared file; no job may appear twice).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+namespace {
+
+TEST(ClusterFailure, AgentKilledMidRunTasksFinishElsewhere) {
+  TestCluster cluster(ClusterOptions{.agents = 2, .gpus_per_agent = 2});
+  ASSERT_EQ(cluster.Start(), "");
+  fs::path work = cluster.dir() / "work";
+  fs::create_directories(work / "done");
+  // Four 1-GPU tasks fill both nodes; each takes ~3 s and records where it finished.
+  int64_t id = cluster.Submit({"--array", "0-3", "--gpus", "1", "--retries", "2", "--workdir",
+                               work.string(), "--", "/bin/sh", "-c",
+                               "sleep 3; echo $MUSTER_ATTEMPT > done/$MUSTER_TASK_INDEX"});
+  ASSERT_GT(id, 0);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  v1::JobInfo job;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = cluster.client().GetJob(id);
+    if (j.ok() && j->task_state_counts().contains("running") &&
+        j->task_state_counts().at("running") == 4) {
+      job = *j;
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(job.tasks_size(), 4) << "tasks did not all start" << cluster.LogTails();
+  std::set<int> on_node0;
+  for (const auto& t : job.tasks())
+    if (t.node() == "node-0") on_node0.insert(t.index());
+  ASSERT_FALSE(on_node0.empty());
+
+  cluster.KillAgent(0, SIGKILL);
+  v1::JobInfo done = cluster.WaitForJob(id, 60s);
+  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  for (const auto& t : done.tasks()) {
+    EXPECT_EQ(t.node(), "node-1") << "task " << t.index();
+    if (on_node0.contains(t.index())) EXPECT_GT(t.attempt(), 1) << "task " << t.index();
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(fs::exists(work / "done" / std::to_string(i))) << i;
+  auto nodes = cluster.client().ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  for (const auto& n : nodes->nodes())
+    if (n.spec().name() == "node-0") EXPECT_NE(n.state(), "ready");
+}
+
+TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
+  TestCluster cluster(ClusterOptions{.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 16});
+  ASSERT_EQ(cluster.Start(), "");
+  fs::path runs = cluster.dir() / "runs.txt";
+  v1::JobSpec spec;
+  spec.set_name("append");
+  spec.set_user("test");
+  spec.add_command("/bin/sh");
+  spec.add_command("-c");
+  spec.add_command("echo \"$MUSTER_JOB_ID $MUSTER_ATTEMPT\" >> " + runs.string());
+  spec.set_workdir(cluster.dir().string());
+  spec.set_tasks(1);
+  spec.mutable_resources()->set_milli_cpus(100);
+  spec.mutable_resources()->set_memory_mib(16);
+
+  constexpr int kTotal = 1000;
+  constexpr int kThreads = 4;
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::vector<int64_t> acked;
+  std::vector<std::thread> threads;
+  client::CoordinatorClient submitter({.address = cluster.address(), .deadline = 2000ms});
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      while (true) {
+        int i = next.fetch_add(1);
+        if (i >= kTotal) return;
+        auto id = submitter.Submit(spec);
+        if (id.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked.push_back(*id);
+        } else {
+          ++failures;
+          std::this_thread::sleep_for(20ms);  // the coordinator is down; keep the stream going
+        }
+      }
+    });
+  }
+  // Kill the coordinator once a few hundred jobs were acknowledged, restart it after a pause.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (next.load() < 300 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  cluster.KillCoordinator(SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(cluster.StartCoordinator(), "");
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(cluster.WaitForReadyNodes(2, 20s)) << cluster.LogTails();
+
+  size_t acked_count;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    acked_count = acked.size();
+  }
+  ASSERT_GT(acked_count, 300u);
+  std::printf("submitted %d, acknowledged %zu, refused while down %d\n", kTotal, acked_count,
+              failures.load());
+
+  // Every acknowledged job exists and finishes.
+  std::set<int64_t> pending(acked.begin(), acked.end());
+  EXPECT_EQ(pending.size(), acked_count) << "a job id was handed out twice";
+  deadline = std::chrono::steady_clock::now() + 90s;
+  while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
+    v1::ListJobsRequest req;
+    req.set_include_finished(true);
+    auto list = cluster.client().ListJobs(req);
+    if (list.ok()) {
+      for (const auto& j : list->jobs()) {
+        if (j.state() == "succeeded") pending.erase(j.job_id());
+        ASSERT_NE(j.state(), "failed") << "job " << j.job_id() << ": " << j.reason();
+      }
+    }
+    if (!pending.empty()) std::this_thread::sleep_for(250ms);
+  }
+  ASSERT_TRUE(pending.empty()) << pending.size() << " acknowledged jobs did not finish, e.g. "
+                               << *pending.begin() << cluster.LogTails();
+  for (int64_t id : acked) {
+    auto j = cluster.client().GetJob(id);
+    ASSERT_TRUE(j.ok()) << "acknowledged job " << id << " is gone";
+  }
+
+  // Each job ran exactly once: one line per job id in the shared file.
+  std::map<int64_t, int> runs_per_job;
+  std::set<std::pair<int64_t, int64_t>> seen;
+  std::istringstream in(ReadFile(runs));
+  int64_t job, attempt;
+  while (in >> job >> attempt) {
+    EXPECT_TRUE(seen.insert({job, attempt}).second)
+        << "job " << job << " attempt " << attempt << " ran twice";
+    ++runs_per_job[job];
+  }
+  for (int64_t id : acked) {
+    EXPECT_EQ(runs_per_job[id], 1) << "job " << id << " ran " << runs_per_job[id] << " times";
+  }
+}
+
+}  // namespace
+}  // namespace muster::testing

@@ -1,0 +1,123 @@
+// Test harness for the cluster integration tests: runs the real `muster` binary as a coordinator,
+// agents (with virtual GPUs) and CLI commands, on 127.0.0.1 with ephemeral ports, in a fresh
+// temporary directory. Every wait has a timeout, so a broken build fails a test instead of
+// hanging it; the destructor kills every process it started (and their process groups) and
+// removes the directory unless MUSTER_KEEP_TEST_DIRS is set.
+//
+// Assumes the binary path is compiled in as MUSTER_BINARY (see tests/cluster.cmake).
+// Thread-safety: one TestCluster per test, used from the test's thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/client/coordinator_client.h"
+
+namespace muster::testing {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// Path of the muster binary under test.
+std::string MusterBinary();
+
+struct CommandResult {
+  int exit_code = -1;  // -1 if it timed out or died from a signal
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// A child process whose stdout/stderr go to files. Killed (whole process group) on destruction.
+class Process {
+ public:
+  Process() = default;
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();
+
+  // Starts argv[0] with `argv` and the current environment plus `env`, in its own process group.
+  bool Start(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err,
+             const std::map<std::string, std::string>& env = {});
+  pid_t pid() const { return pid_; }
+  bool Running();
+  // Sends `sig` to the process (only, not its group).
+  void Signal(int sig);
+  // Waits for exit; returns the exit code, or nullopt on timeout (-1 if killed by a signal).
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // SIGTERM, up to `grace` for exit, then SIGKILL to the process and its group.
+  void Stop(std::chrono::milliseconds grace = 2000ms);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+// Runs `muster args...` to completion (or `timeout`), capturing stdout and stderr.
+CommandResult RunMuster(const std::vector<std::string>& args,
+                        std::chrono::milliseconds timeout = 20s,
+                        const std::map<std::string, std::string>& env = {});
+
+std::string ReadFile(const fs::path& p);
+
+struct ClusterOptions {
+  int agents = 2;
+  int gpus_per_agent = 2;
+  int cpus_per_agent = 8;
+  std::string heartbeat = "200ms";
+  std::string heartbeat_timeout = "2s";
+  std::string lost_node_timeout = "3s";
+  std::vector<std::string> coordinator_args;  // extra flags
+};
+
+class TestCluster {
+ public:
+  explicit TestCluster(ClusterOptions options = {});
+  ~TestCluster();
+
+  // Starts the coordinator and all agents and waits until every agent is registered and ready.
+  // Returns an empty string on success, else what went wrong (with the tails of the logs).
+  std::string Start();
+
+  std::string StartCoordinator();           // "" on success; (re)reads coordinator.addr
+  void KillCoordinator(int sig);            // and waits for it to exit
+  std::string StartAgent(int i);            // agent "node-<i>" with the configured GPUs
+  void KillAgent(int i, int sig);           // and waits for it to exit
+  // Waits until `n` nodes are ready (state "ready"); false on timeout.
+  bool WaitForReadyNodes(int n, std::chrono::milliseconds timeout = 15s);
+
+  const std::string& address() const { return address_; }
+  const fs::path& dir() const { return dir_; }
+  fs::path state_dir() const { return dir_ / "state"; }
+  client::CoordinatorClient& client() { return *client_; }
+
+  // `muster ARGS... --coordinator ADDR` (the flag is added after the subcommand's arguments,
+  // before any `--`).
+  CommandResult Muster(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s);
+  // Submits via the CLI with -q and returns the job id (0 and an ADD_FAILURE on error).
+  int64_t Submit(const std::vector<std::string>& args);
+  // Polls GetJob until the job is in a terminal state; returns it (state "timeout" on timeout).
+  v1::JobInfo WaitForJob(int64_t id, std::chrono::milliseconds timeout = 60s);
+  // The last lines of every log file of the cluster's processes, for failure messages.
+  std::string LogTails() const;
+
+ private:
+  ClusterOptions options_;
+  fs::path dir_;
+  std::string address_;
+  std::unique_ptr<Process> coordinator_;
+  std::vector<std::unique_ptr<Process>> agents_;
+  std::unique_ptr<client::CoordinatorClient> client_;
+  int coordinator_starts_ = 0;
+};
+
+}  // namespace muster::testing
