@@ -1,0 +1,73 @@
+// Internal helpers shared by the balancer's rules and the what-if applier: free capacity that a
+// decision debits as it plans moves (Room), and running work grouped into the units that move
+// together (RunningUnit: every running task of one job, so a gang's ranks never split).
+// Not part of the public API. Pure; no I/O.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "balance/load.h"
+#include "core/clock.h"
+#include "sched/snapshot.h"
+
+namespace muster::balance {
+
+// max(0, predicted_finish - now) in ms.
+double RemainingMs(const sched::RunningTask& t, TimeMs now);
+
+// Evaluate() at an explicit time (the balancer's `now`).
+Result<BalanceEvaluation> EvaluateAt(const sched::ClusterSnapshot& snapshot,
+                                     const MeasuredUsage& usage, const LoadOptions& options,
+                                     TimeMs now);
+
+// Free CPU, memory and GPUs per node, debited and credited as moves are planned. Copyable, so a
+// rule can try a plan on a copy and keep it only if it works.
+class Room {
+ public:
+  explicit Room(const sched::ClusterSnapshot& snapshot);
+
+  bool ready(int node) const { return nodes_[node].ready; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Free GPUs of `node` that satisfy r's per-GPU constraints.
+  int FreeMatching(int node, const ResourceRequest& r) const;
+  // True if all of `requests` fit on `node` at once now (node ready).
+  bool Fits(int node, const std::vector<ResourceRequest>& requests) const;
+  // Debits all of `requests` on `node`, lowest matching GPUs first; the GPUs per request, or
+  // nullopt (and nothing debited) when they do not all fit.
+  std::optional<std::vector<std::vector<int>>> Take(int node,
+                                                    const std::vector<ResourceRequest>& requests);
+  // Credits back one task's holding.
+  void Give(int node, const ResourceRequest& r, const std::vector<int>& gpus);
+
+ private:
+  struct NodeRoom {
+    MilliCpu milli_cpus = 0;
+    MiB memory_mib = 0;
+    std::vector<bool> gpu_free;
+    bool ready = false;
+  };
+  std::optional<std::vector<std::vector<int>>> TakeOn(
+      NodeRoom& room, int node, const std::vector<ResourceRequest>& requests) const;
+
+  const sched::ClusterSnapshot* snapshot_;
+  std::vector<NodeRoom> nodes_;
+};
+
+// All running tasks of one job.
+struct RunningUnit {
+  JobId job = 0;
+  std::vector<int> running;   // indices into ClusterSnapshot::running, by task index
+  int node = -1;              // the one node holding every task; -1 when spread over several
+  bool checkpointable = false;  // every task checkpointable
+  int gpus = 0;
+  double remaining_ms = 0;    // the latest task's RemainingMs
+
+  std::vector<int> TaskIndices(const sched::ClusterSnapshot& s) const;
+  std::vector<ResourceRequest> Requests(const sched::ClusterSnapshot& s) const;
+};
+
+// Units of the snapshot's running tasks, ordered by job id.
+std::vector<RunningUnit> RunningUnits(const sched::ClusterSnapshot& snapshot, TimeMs now);
+
+}  // namespace muster::balance
