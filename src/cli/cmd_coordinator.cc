@@ -1,8 +1,120 @@
-// Placeholder until the coordinator command lands.
+// `muster coordinator`: runs the coordinator process (gRPC server, state store, scheduling loop)
+// until SIGINT/SIGTERM, then shuts down gracefully. Refuses to start when another coordinator
+// holds the same state dir (an flock on DIR/coordinator.lock).
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
 #include "cli/commands.h"
+#include "cluster/coordinator/server.h"
+#include "sched/scheduler.h"
 
 namespace muster::cli {
 
-void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {}
+namespace {
+
+// "10s", "500ms", "2m", "1.5s" or a bare number of seconds -> milliseconds; -1 if malformed.
+int64_t ParseDurationMs(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  if (i == 0) return -1;
+  double v = std::atof(text.substr(0, i).c_str());
+  std::string unit = text.substr(i);
+  double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : -1;
+  if (scale < 0) return -1;
+  return static_cast<int64_t>(v * scale);
+}
+
+std::string DefaultStateDir() {
+  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.local/state/muster";
+}
+
+struct CoordinatorFlags {
+  std::string listen = "127.0.0.1:7070";
+  std::string state_dir;
+  std::string heartbeat_timeout = "10s";
+  std::string lost_node_timeout = "30s";
+  std::string policy = "fifo";
+  bool no_backfill = false;
+};
+
+int RunCoordinator(const CoordinatorFlags& f) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));
+  cluster::ServerOptions opts;
+  opts.listen = f.listen;
+  opts.coordinator.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
+  opts.coordinator.heartbeat_timeout_ms = ParseDurationMs(f.heartbeat_timeout);
+  opts.coordinator.lost_node_timeout_ms = ParseDurationMs(f.lost_node_timeout);
+  if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0) {
+    std::cerr << "muster: timeouts look like 10s, 500ms or 2m\n";
+    return kExitUsage;
+  }
+  opts.coordinator.scheduler.queue_policy = f.policy;
+  opts.coordinator.scheduler.backfill = !f.no_backfill;
+
+  std::error_code ec;
+  std::filesystem::create_directories(opts.coordinator.state_dir, ec);
+  std::string lock_path = opts.coordinator.state_dir + "/coordinator.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "muster: another coordinator is using the state dir "
+              << opts.coordinator.state_dir << "\n";
+    return kExitFailed;
+  }
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  auto server = cluster::CoordinatorServer::Start(opts);
+  if (!server.ok()) {
+    std::cerr << "muster: " << server.status().message() << "\n";
+    ::close(lock_fd);
+    return server.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  int sig = 0;
+  sigwait(&stop, &sig);
+  spdlog::info("stopping on signal {}", sig);
+  (*server)->Shutdown();
+  server->reset();
+  ::close(lock_fd);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<CoordinatorFlags>();
+  auto* cmd = app.add_subcommand("coordinator", "Run the coordinator (state store, scheduler, gRPC API)");
+  cmd->add_option("--listen", f->listen, "HOST:PORT to serve on; port 0 picks a free one")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", f->state_dir,
+                  "State directory (default $MUSTER_STATE_DIR or ~/.local/state/muster)");
+  cmd->add_option("--heartbeat-timeout", f->heartbeat_timeout,
+                  "A connected node silent this long is lost")
+      ->capture_default_str();
+  cmd->add_option("--lost-node-timeout", f->lost_node_timeout,
+                  "After a restart, nodes that do not re-register within this are lost")
+      ->capture_default_str();
+  cmd->add_option("--policy", f->policy, "Queue policy")
+      ->check(CLI::IsMember(sched::QueuePolicyNames()))
+      ->capture_default_str();
+  cmd->add_flag("--no-backfill", f->no_backfill, "Disable EASY backfill");
+  cmd->callback([f, &ctx] { ctx.exit_code = RunCoordinator(*f); });
+}
 
 }  // namespace muster::cli

@@ -1,0 +1,339 @@
+// Coordinator: opening and recovery, the loop, submission, cancellation and shared state helpers.
+// Task outcomes and the failure detector live in events.cc, the scheduling pass and plan applier
+// in scheduling.cc, read-only queries in queries.cc.
+#include "cluster/coordinator/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cluster/common/convert.h"
+#include "cluster/coordinator/feasibility.h"
+
+namespace muster::cluster {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
+                                                       const Clock* clock) {
+  if (options.state_dir.empty()) return Status::InvalidArgument("no state dir given");
+  std::error_code ec;
+  for (const char* sub : {"", "/logs", "/checkpoints"}) {
+    fs::create_directories(options.state_dir + sub, ec);
+    if (ec)
+      return Status::Unavailable("cannot create " + options.state_dir + sub + ": " + ec.message());
+  }
+  auto store = Store::Open(options.state_dir + "/state.db", options.store);
+  if (!store.ok()) return store.status();
+  auto contents = (*store)->LoadAll();
+  if (!contents.ok()) return contents.status();
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), clock, std::move(*store)));
+  {
+    std::lock_guard lock(c->mu_);
+    c->Recover(std::move(contents).value());
+  }
+  return c;
+}
+
+Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
+                         std::unique_ptr<Store> store)
+    : options_(std::move(options)),
+      clock_(clock),
+      started_ms_(clock->NowMs()),
+      store_(std::move(store)),
+      logs_(options_.state_dir + "/logs") {}
+
+Coordinator::~Coordinator() {
+  Stop();
+  store_->Flush();
+}
+
+void Coordinator::Recover(StoreContents contents) {
+  for (auto& n : contents.nodes) {
+    NodeEntry e;
+    e.rec = std::move(n);
+    e.recovering = true;
+    e.last_persisted_ms = e.rec.last_seen_ms;
+    std::string name = e.rec.spec.name;
+    nodes_.emplace(name, std::move(e));
+  }
+  int adopted_wait = 0;
+  for (auto& j : contents.jobs) {
+    next_job_id_ = std::max(next_job_id_, j.id + 1);
+    JobId id = j.id;
+    auto& job = jobs_.emplace(id, std::move(j)).first->second;
+    bool holds = false;
+    bool gang_interrupted = false;
+    for (auto& t : job.tasks) {
+      if (t.Active()) {
+        holds = true;
+        ++adopted_wait;
+        if (IsTerminal(job.state)) t.stop_requested = true;
+      }
+      if (job.spec->gang && !IsTerminal(job.state) &&
+          (t.state == TaskState::kFailed || t.state == TaskState::kLost))
+        gang_interrupted = true;
+      if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
+        const JobSpec& s = *job.spec;
+        calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceModel(t.node),
+                             s.est_work, static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
+      }
+    }
+    if (gang_interrupted) {
+      job.gang_stopping = true;
+      for (auto& t : job.tasks)
+        if (t.Active()) t.stop_requested = true;
+      MaybeFinishGangStop(job);
+    }
+    if (!IsTerminal(job.state) || holds) active_jobs_.insert(id);
+  }
+  spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
+               jobs_.size(), active_jobs_.size(), nodes_.size(), adopted_wait);
+}
+
+// ------------------------------------------------------------------------------ loop
+
+void Coordinator::Start() {
+  std::lock_guard lock(loop_mu_);
+  if (loop_.joinable()) return;
+  stopping_ = false;
+  loop_ = std::thread([this] { Loop(); });
+}
+
+void Coordinator::Stop() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void Coordinator::Kick() {
+  {
+    std::lock_guard lock(loop_mu_);
+    kicked_ = true;
+  }
+  loop_cv_.notify_one();
+}
+
+void Coordinator::Loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(loop_mu_);
+      loop_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_period_ms),
+                        [&] { return stopping_ || kicked_; });
+      if (stopping_) return;
+      kicked_ = false;
+    }
+    Tick();
+  }
+}
+
+void Coordinator::Tick() {
+  {
+    std::lock_guard lock(mu_);
+    CheckLiveness();
+  }
+  SchedulingPass();
+}
+
+// ------------------------------------------------------------------------------ helpers
+
+JobRecord* Coordinator::FindJob(JobId id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const JobRecord* Coordinator::FindJob(JobId id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+TaskRecord* Coordinator::FindTask(JobRecord& j, int index) {
+  int64_t slot = index - (j.spec->array.empty() ? 0 : j.spec->array.first);
+  if (slot < 0 || slot >= static_cast<int64_t>(j.tasks.size())) return nullptr;
+  TaskRecord& t = j.tasks[static_cast<size_t>(slot)];
+  return t.index == index ? &t : nullptr;
+}
+
+const TaskRecord* Coordinator::FindTask(const JobRecord& j, int index) {
+  return FindTask(const_cast<JobRecord&>(j), index);
+}
+
+Store::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
+  return store_->UpdateTask(j.id, t);
+}
+
+Store::Ticket Coordinator::PersistJob(const JobRecord& j) { return store_->UpdateJob(j); }
+
+std::string Coordinator::DeviceModel(const std::string& node) const {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.rec.spec.gpus.empty()) return "cpu";
+  return it->second.rec.spec.gpus[0].model;
+}
+
+double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {
+  double fallback = spec.est_time_s > 0 ? spec.est_time_s : options_.default_task_seconds;
+  auto p = calibrator_.Predict(spec.job_class.empty() ? spec.name : spec.job_class, device,
+                               spec.est_work, fallback);
+  return p.samples > 0 || p.seconds > 0 ? p.seconds : fallback;
+}
+
+void Coordinator::Reconcile(JobRecord& j) {
+  TimeMs now = clock_->NowMs();
+  int active = 0, pending = 0, succeeded = 0, failed = 0, done = 0;
+  const TaskRecord* first_failed = nullptr;
+  for (const auto& t : j.tasks) {
+    if (t.Active()) ++active;
+    if (t.state == TaskState::kPending) ++pending;
+    if (t.state == TaskState::kSucceeded) ++succeeded;
+    if (t.state == TaskState::kFailed) {
+      ++failed;
+      if (!first_failed) first_failed = &t;
+    }
+    if (t.Done()) ++done;
+  }
+  JobState next = j.state;
+  std::string reason = j.reason;
+  if (!IsTerminal(j.state)) {
+    const int n = static_cast<int>(j.tasks.size());
+    if (j.gang_stopping) {
+      next = JobState::kRunning;
+    } else if (succeeded == n) {
+      next = JobState::kSucceeded;
+      reason.clear();
+    } else if (done == n) {
+      next = JobState::kFailed;
+      if (first_failed)
+        reason = "task " + std::to_string(first_failed->index) + " failed: " +
+                 (first_failed->message.empty()
+                      ? "exit code " + std::to_string(first_failed->exit_code)
+                      : first_failed->message);
+    } else if (active > 0 || (done > 0 && pending > 0)) {
+      next = JobState::kRunning;
+    } else {
+      next = JobState::kPending;
+    }
+  }
+  bool changed = next != j.state || reason != j.reason;
+  if (next != j.state) {
+    if (next == JobState::kRunning && j.start_ms == 0) j.start_ms = now;
+    if (IsTerminal(next)) j.end_ms = now;
+    j.state = next;
+  }
+  j.reason = reason;
+  if (changed) PersistJob(j);
+  if (IsTerminal(j.state) && active == 0) {
+    if (active_jobs_.erase(j.id) > 0) Kick();  // dependents may now run
+  } else {
+    active_jobs_.insert(j.id);
+  }
+}
+
+void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord& t,
+                           DurationMs grace_ms) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || !it->second.channel) return;
+  v1::CoordinatorMessage m;
+  auto* k = m.mutable_kill();
+  k->set_job_id(job);
+  k->set_task_index(t.index);
+  k->set_attempt(t.attempt);
+  k->set_grace_ms(grace_ms);
+  it->second.channel->Send(std::move(m));
+}
+
+// ------------------------------------------------------------------------------ submit, cancel
+
+Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
+  for (JobId dep : spec.after)
+    if (!FindJob(dep))
+      return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
+  std::vector<NodeSpec> nodes;
+  for (const auto& [name, n] : nodes_) nodes.push_back(n.rec.spec);
+  if (nodes.empty()) return Status::Ok();  // accepted; waits for nodes
+  return CheckFeasible(spec, nodes);
+}
+
+Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
+  auto parsed = FromProto(proto);
+  if (!parsed.ok()) return parsed.status();
+  Status valid = parsed->Validate();
+  if (!valid.ok()) return valid;
+  for (const auto& [k, v] : parsed->env)
+    if (k.empty() || k.find('=') != std::string::npos)
+      return Status::InvalidArgument("environment variable name '" + k + "' is not valid");
+  auto spec = std::make_shared<const JobSpec>(std::move(parsed).value());
+
+  JobRecord job;
+  Store::Ticket ticket;
+  {
+    std::lock_guard lock(mu_);
+    Status ok = CheckSubmittable(*spec);
+    if (!ok.ok()) return ok;
+    job.id = next_job_id_++;
+    job.spec = spec;
+    job.submit_ms = clock_->NowMs();
+    job.reason = nodes_.empty() ? "waiting for nodes" : "";
+    const int n = spec->TaskCount();
+    job.tasks.resize(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) job.tasks[static_cast<size_t>(i)].index = spec->TaskIndex(i);
+    ticket = store_->InsertJob(job);
+  }
+  Status durable = store_->Wait(ticket);
+  if (!durable.ok()) {
+    spdlog::error("job {} not stored: {}", job.id, durable.message());
+    return Status::Unavailable("the state store failed: " + durable.message());
+  }
+  const JobId id = job.id;
+  {
+    std::lock_guard lock(mu_);
+    jobs_.emplace(id, std::move(job));
+    active_jobs_.insert(id);
+  }
+  Kick();
+  return id;
+}
+
+v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
+  v1::CancelReply reply;
+  {
+    std::lock_guard lock(mu_);
+    TimeMs now = clock_->NowMs();
+    for (JobId id : request.job_ids()) {
+      auto* r = reply.add_results();
+      r->set_job_id(id);
+      JobRecord* j = FindJob(id);
+      if (!j) {
+        r->set_error("job " + std::to_string(id) + " not found");
+        continue;
+      }
+      if (IsTerminal(j->state)) {
+        r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
+        continue;
+      }
+      j->state = JobState::kCancelled;
+      j->end_ms = now;
+      j->reason = "cancelled by user";
+      for (auto& t : j->tasks) {
+        if (t.Active()) {
+          if (!t.stop_requested) SendKill(t.node, j->id, t, options_.kill_grace_ms);
+          t.stop_requested = true;
+        } else if (!t.Done()) {
+          t.state = TaskState::kCancelled;
+          t.end_ms = now;
+          PersistTask(*j, t);
+        }
+      }
+      PersistJob(*j);
+      Reconcile(*j);
+      r->set_ok(true);
+    }
+  }
+  Kick();
+  return reply;
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,200 @@
+// The coordinator's brain: in-memory state of jobs, tasks and nodes, kept durable through the
+// Store, driven by user requests, agent messages and a scheduling loop. The gRPC layer
+// (server.h) only translates; everything that decides lives here.
+//
+// Lifecycle of a task (attempt numbers make every launch unique):
+//   pending --(plan applier: persist attempt+1, then send Launch)--> launching
+//   launching --(agent: running)--> running --(agent: succeeded|failed)--> done or retried
+//   failed/lost --(retry budget left)--> pending (next launch gets a new attempt)
+// Events, progress and logs whose attempt (or node) is not the task's current one are ignored.
+//
+// Scheduling loop (one thread): on a kick (submit, task end, node join, cancel) or every
+// schedule_period_ms: check liveness, build a sched::ClusterSnapshot under the lock (free
+// capacity = node capacity minus launching/running tasks; queue = pending tasks of jobs whose
+// dependencies all succeeded), call sched::Schedule without the lock, then apply the plan:
+// re-check every start against the current state (gangs all-or-nothing), mark the tasks
+// launching with a fresh attempt, persist, wait for the commit, and only then send Launch (if the
+// task is still launching with that attempt on the same agent link). Predictions of the plan are
+// kept for GetSchedule/ListJobs.
+//
+// Retries: a task failure (non-zero exit) consumes one of JobSpec::max_retries. A node loss
+// requeues the task without consuming max_retries, at most max_lost_requeues times per task
+// (a gang counts one loss once for the whole gang); beyond that the task fails. A gang whose
+// rank fails or is lost gets Kill for its other ranks; once none is running, the whole gang is
+// retried (all ranks, new attempts) or failed.
+//
+// Failure detector: a connected node is lost when it has been silent for heartbeat_timeout_ms
+// (its link is closed, its active tasks are requeued, its capacity leaves the schedule). Nodes
+// known from the store after a restart get lost_node_timeout_ms from the start to re-register.
+// On (re)registration, reported tasks matching the current attempt are adopted, others are listed
+// in RegisterReply.kill; active tasks of that node it did not report get heartbeat_timeout_ms to
+// show up (an agent re-sends end events after registering) before they count as lost.
+//
+// Thread-safety: all public methods are thread-safe; one mutex guards the state, and store
+// writes are queued under it so the database follows the in-memory order.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/coordinator/log_store.h"
+#include "cluster/coordinator/records.h"
+#include "cluster/coordinator/store.h"
+#include "cluster/proto/muster.pb.h"
+#include "core/clock.h"
+#include "model/calibration.h"
+#include "sched/scheduler.h"
+
+namespace muster::cluster {
+
+struct CoordinatorOptions {
+  std::string state_dir;                   // holds state.db, logs/, checkpoints/
+  DurationMs heartbeat_interval_ms = 1000; // told to agents
+  DurationMs heartbeat_timeout_ms = 10000;
+  DurationMs lost_node_timeout_ms = 30000;
+  DurationMs kill_grace_ms = 10000;
+  DurationMs schedule_period_ms = 200;
+  double default_task_seconds = 60;        // prediction without history or estimate
+  int max_lost_requeues = 3;
+  int master_port_base = 29500;            // MASTER_PORT = base + (job*97 + attempt*31) % span
+  int master_port_span = 10000;
+  sched::SchedulerConfig scheduler;
+  StoreOptions store;
+};
+
+// The downlink to one connected agent. Implemented over the gRPC stream (server.cc) and by
+// fakes in tests.
+class AgentChannel {
+ public:
+  virtual ~AgentChannel() = default;
+  // Queues a message to the agent; never blocks. Thread-safe.
+  virtual void Send(v1::CoordinatorMessage msg) = 0;
+  // Drops the link; the agent must reconnect and register again. Thread-safe.
+  virtual void Close() = 0;
+};
+
+class Coordinator {
+ public:
+  // Opens the state dir (creating it), loads the store and rebuilds the in-memory state.
+  // `clock` must outlive the coordinator.
+  static Result<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options, const Clock* clock);
+  ~Coordinator();  // stops the loop and flushes the store
+
+  // Starts / stops the scheduling loop thread. Tests may instead call Tick() by hand.
+  void Start();
+  void Stop();
+  // One iteration of the loop: liveness check, then a scheduling pass with its plan applied.
+  void Tick();
+
+  // ---- user API (Coordinator service)
+  // Validates, persists (returns after the commit) and queues a job.
+  Result<JobId> Submit(const v1::JobSpec& spec);
+  Result<v1::JobInfo> GetJob(JobId id) const;
+  // Jobs by ascending id; `limit` keeps the most recent ones.
+  v1::JobList ListJobs(const v1::ListJobsRequest& request) const;
+  v1::CancelReply Cancel(const v1::CancelRequest& request);
+  v1::NodeList ListNodes() const;
+  v1::ScheduleTable GetSchedule(const v1::GetScheduleRequest& request) const;
+
+  // ReadLogs support: the task indices to read (one, or all for index -1) and whether each has
+  // finished for good (no more output will come). NotFound for an unknown job or task.
+  Result<std::vector<std::pair<int, bool>>> LogTargets(JobId job, int task_index) const;
+  const LogStore& logs() const { return logs_; }
+
+  // ---- agent API (AgentLink service)
+  // Handles a Register: refuses (non-ok) a duplicate connected name; otherwise sends the
+  // RegisterReply (with the kill list) through `channel`, then any pending Kill.
+  Status RegisterAgent(const v1::Register& reg, const std::string& peer_host,
+                       std::shared_ptr<AgentChannel> channel);
+  // Handles every later message of that agent; ignored if `channel` is no longer its link.
+  void OnAgentMessage(const std::string& node, const AgentChannel* channel,
+                      const v1::AgentMessage& msg);
+  // The agent's stream ended; its node stays schedulable-later until its liveness deadline.
+  void OnAgentDisconnected(const std::string& node, const AgentChannel* channel);
+
+  // Wakes the scheduling loop.
+  void Kick();
+  Store& store() { return *store_; }
+
+ private:
+  struct NodeEntry {
+    NodeRecord rec;
+    std::shared_ptr<AgentChannel> channel;  // null while disconnected
+    bool lost = false;
+    bool recovering = false;  // known from the store, not yet registered since the restart
+    TimeMs last_persisted_ms = 0;
+    v1::UsageSample usage;
+  };
+  struct PendingLaunch {
+    std::string node;
+    std::shared_ptr<AgentChannel> channel;
+    v1::Launch launch;
+  };
+
+  Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<Store> store);
+  void Recover(StoreContents contents);  // REQUIRES mu_
+  void Loop();
+
+  // ---- state helpers (coordinator.cc); all REQUIRE mu_
+  JobRecord* FindJob(JobId id);
+  const JobRecord* FindJob(JobId id) const;
+  static TaskRecord* FindTask(JobRecord& j, int index);
+  static const TaskRecord* FindTask(const JobRecord& j, int index);
+  Store::Ticket PersistTask(const JobRecord& j, const TaskRecord& t);
+  Store::Ticket PersistJob(const JobRecord& j);
+  // Derives the job state from its tasks, persists a change, keeps active_jobs_ in sync.
+  void Reconcile(JobRecord& j);
+  void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms);
+  Status CheckSubmittable(const JobSpec& spec) const;
+  std::string DeviceModel(const std::string& node) const;
+  double PredictSeconds(const JobSpec& spec, const std::string& device) const;
+
+  // ---- task outcomes (events.cc); REQUIRE mu_
+  void HandleEvent(const std::string& node, const v1::TaskEvent& ev);
+  void TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when);
+  void TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
+                      const std::string& message, TimeMs when);
+  void MaybeFinishGangStop(JobRecord& j);
+  void CheckLiveness();  // failure detector
+  void MarkNodeLost(NodeEntry& n, const std::string& why);
+
+  // ---- scheduling (scheduling.cc)
+  void SchedulingPass();
+  // Capacity left on connected nodes by launching/running tasks. REQUIRES mu_.
+  std::map<std::string, NodeFree> CurrentFree() const;
+  // Fails or clears jobs waiting on dependencies; true if the job may be scheduled. REQUIRES mu_.
+  bool DependenciesMet(JobRecord& j);
+  v1::Launch BuildLaunch(const JobRecord& j, const TaskRecord& t,
+                         const std::vector<const sched::Placement*>& gang) const;
+
+  // ---- queries (queries.cc); REQUIRE mu_
+  void FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const;
+  void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const;
+
+  const CoordinatorOptions options_;
+  const Clock* clock_;
+  const TimeMs started_ms_;
+  std::unique_ptr<Store> store_;
+  LogStore logs_;
+
+  mutable std::mutex mu_;
+  std::map<JobId, JobRecord> jobs_;           // GUARDED_BY(mu_)
+  std::set<JobId> active_jobs_;               // GUARDED_BY(mu_): not terminal, or holding resources
+  std::map<std::string, NodeEntry> nodes_;    // GUARDED_BY(mu_)
+  JobId next_job_id_ = 1;                     // GUARDED_BY(mu_)
+  model::Calibrator calibrator_;              // GUARDED_BY(mu_)
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool kicked_ = false;   // GUARDED_BY(loop_mu_)
+  bool stopping_ = false; // GUARDED_BY(loop_mu_)
+  std::thread loop_;
+};
+
+}  // namespace muster::cluster

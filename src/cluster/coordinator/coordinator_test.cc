@@ -1,0 +1,448 @@
+#include "cluster/coordinator/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "cluster/common/convert.h"
+
+namespace muster::cluster {
+namespace {
+
+class FakeChannel final : public AgentChannel {
+ public:
+  void Send(v1::CoordinatorMessage msg) override {
+    std::lock_guard lock(mu);
+    sent.push_back(std::move(msg));
+  }
+  void Close() override { closed = true; }
+  std::vector<v1::Launch> Launches() {
+    std::lock_guard lock(mu);
+    std::vector<v1::Launch> out;
+    for (const auto& m : sent)
+      if (m.has_launch()) out.push_back(m.launch());
+    return out;
+  }
+  std::vector<v1::Kill> Kills() {
+    std::lock_guard lock(mu);
+    std::vector<v1::Kill> out;
+    for (const auto& m : sent)
+      if (m.has_kill()) out.push_back(m.kill());
+    return out;
+  }
+  std::mutex mu;
+  std::vector<v1::CoordinatorMessage> sent;
+  bool closed = false;
+};
+
+std::string TempDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("muster_coord_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+v1::Register MakeRegister(const std::string& name, int gpus, int64_t milli_cpus = 8000) {
+  v1::Register r;
+  NodeSpec n{.name = name, .milli_cpus = milli_cpus, .memory_mib = 32000, .gpus = {}};
+  for (int i = 0; i < gpus; ++i)
+    n.gpus.push_back({.index = i, .model = "virtual", .memory_mib = 16384, .is_virtual = true});
+  ToProto(n, r.mutable_node(), "10.0.0." + std::to_string(name.size()));
+  return r;
+}
+
+v1::JobSpec MakeSpec(int gpus = 1, int tasks = 1, bool gang = false, int max_retries = 0) {
+  JobSpec s;
+  s.name = "job";
+  s.command = {"sleep", "1"};
+  s.tasks = tasks;
+  s.gang = gang;
+  s.resources.gpus = gpus;
+  s.max_retries = max_retries;
+  v1::JobSpec p;
+  ToProto(s, &p);
+  return p;
+}
+
+v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::string& state,
+                       int exit_code = 0) {
+  v1::AgentMessage m;
+  auto* e = m.mutable_event();
+  e->set_job_id(job);
+  e->set_task_index(index);
+  e->set_attempt(attempt);
+  e->set_state(state);
+  e->set_exit_code(exit_code);
+  return m;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  std::unique_ptr<Coordinator> OpenCoordinator() {
+    CoordinatorOptions o;
+    o.state_dir = dir_;
+    o.heartbeat_timeout_ms = 10000;
+    o.lost_node_timeout_ms = 30000;
+    auto c = Coordinator::Open(o, &clock_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(c).value();
+  }
+  std::shared_ptr<FakeChannel> Connect(Coordinator& c, const std::string& name, int gpus,
+                                       v1::Register reg = {}) {
+    auto ch = std::make_shared<FakeChannel>();
+    if (!reg.has_node()) reg = MakeRegister(name, gpus);
+    EXPECT_TRUE(c.RegisterAgent(reg, "127.0.0.1", ch).ok());
+    return ch;
+  }
+  std::string TaskState(Coordinator& c, JobId job, int index = 0) {
+    auto info = c.GetJob(job);
+    EXPECT_TRUE(info.ok());
+    for (const auto& t : info->tasks())
+      if (t.index() == index) return t.state();
+    return "?";
+  }
+  std::string dir_;
+  ManualClock clock_{1'700'000'000'000};
+};
+
+TEST_F(CoordinatorTest, SubmitWithoutNodesWaitsAndIsDurable) {
+  JobId id;
+  {
+    auto c = OpenCoordinator();
+    auto r = c->Submit(MakeSpec());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    id = *r;
+    c->Tick();
+    auto info = c->GetJob(id);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->state(), "pending");
+    EXPECT_EQ(info->reason(), "waiting for nodes");
+  }
+  auto c = OpenCoordinator();
+  auto info = c->GetJob(id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state(), "pending");
+  EXPECT_EQ(info->spec().command(0), "sleep");
+  auto next = c->Submit(MakeSpec());
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(*next, id);  // ids are never reused
+}
+
+TEST_F(CoordinatorTest, RejectsMalformedSpec) {
+  auto c = OpenCoordinator();
+  v1::JobSpec bad = MakeSpec();
+  bad.clear_command();
+  auto r = c->Submit(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  bad = MakeSpec();
+  bad.set_array("5-2");
+  EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoordinatorTest, LifecycleSubmitLaunchRunSucceed) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 2);
+  ASSERT_FALSE(ch->sent.empty());
+  ASSERT_TRUE(ch->sent[0].has_register_reply());
+  EXPECT_TRUE(ch->sent[0].register_reply().accepted());
+  auto id = c->Submit(MakeSpec(1));
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  const v1::Launch& l = launches[0];
+  EXPECT_EQ(l.job_id(), *id);
+  EXPECT_EQ(l.attempt(), 1);
+  EXPECT_EQ(l.env().at("MUSTER_JOB_ID"), std::to_string(*id));
+  EXPECT_EQ(l.env().at("MUSTER_TASK_INDEX"), "0");
+  EXPECT_EQ(l.env().at("MUSTER_ATTEMPT"), "1");
+  EXPECT_EQ(l.env().at("CUDA_VISIBLE_DEVICES").size(), 1u);
+  EXPECT_EQ(l.env().at("MUSTER_CHECKPOINT_DIR"), dir_ + "/checkpoints/" + std::to_string(*id));
+  EXPECT_EQ(TaskState(*c, *id), "launching");
+
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  EXPECT_EQ(c->GetJob(*id)->state(), "running");
+  clock_.Advance(1500);
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
+  auto info = c->GetJob(*id);
+  EXPECT_EQ(info->state(), "succeeded");
+  EXPECT_EQ(info->tasks(0).state(), "succeeded");
+  c->Tick();
+  EXPECT_EQ(ch->Launches().size(), 1u);  // nothing launched twice
+}
+
+TEST_F(CoordinatorTest, InfeasibleRequestNamesLargestNode) {
+  auto c = OpenCoordinator();
+  Connect(*c, "small", 1);
+  Connect(*c, "big", 2);
+  auto r = c->Submit(MakeSpec(4));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInfeasible);
+  EXPECT_NE(r.status().message().find("largest node big"), std::string::npos)
+      << r.status().message();
+  auto gang = c->Submit(MakeSpec(1, 4, /*gang=*/true));
+  ASSERT_FALSE(gang.ok());
+  EXPECT_NE(gang.status().message().find("gang of 4 ranks"), std::string::npos)
+      << gang.status().message();
+  EXPECT_TRUE(c->Submit(MakeSpec(1, 3, /*gang=*/true)).ok());
+}
+
+TEST_F(CoordinatorTest, RetryGetsNewAttemptAndStaleEventsAreIgnored) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec(1, 1, false, /*max_retries=*/1));
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "failed", 3));
+  EXPECT_EQ(TaskState(*c, *id), "pending");
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[1].attempt(), 2);
+  // A late report about attempt 1 changes nothing.
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
+  EXPECT_EQ(TaskState(*c, *id), "launching");
+  // Nor does a report from another node.
+  auto other = Connect(*c, "n2", 1);
+  c->OnAgentMessage("n2", other.get(), Event(*id, 0, 2, "succeeded"));
+  EXPECT_EQ(TaskState(*c, *id), "launching");
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 2, "failed", 4));
+  auto info = c->GetJob(*id);
+  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->tasks(0).retries(), 1);
+  EXPECT_NE(info->reason().find("exit code 4"), std::string::npos) << info->reason();
+}
+
+TEST_F(CoordinatorTest, DependenciesWaitThenRunOrFail) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  v1::JobSpec missing = MakeSpec();
+  missing.add_after(999);
+  EXPECT_EQ(c->Submit(missing).status().code(), StatusCode::kNotFound);
+
+  auto a = c->Submit(MakeSpec());
+  v1::JobSpec after_a = MakeSpec();
+  after_a.add_after(*a);
+  auto b = c->Submit(after_a);
+  ASSERT_TRUE(b.ok());
+  c->Tick();
+  EXPECT_EQ(c->GetJob(*b)->reason(), "waiting for job " + std::to_string(*a));
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *b), "launching");
+
+  auto x = c->Submit(MakeSpec());
+  v1::JobSpec after_x = MakeSpec();
+  after_x.add_after(*x);
+  auto y = c->Submit(after_x);
+  c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "succeeded"));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*x, 0, 1, "failed", 1));
+  c->Tick();
+  auto info = c->GetJob(*y);
+  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->reason(), "dependency " + std::to_string(*x) + " failed");
+}
+
+TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  auto run = c->Submit(MakeSpec());
+  auto wait = c->Submit(MakeSpec());
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*run, 0, 1, "running"));
+  v1::CancelRequest req;
+  req.add_job_ids(*run);
+  req.add_job_ids(*wait);
+  req.add_job_ids(12345);
+  auto reply = c->Cancel(req);
+  ASSERT_EQ(reply.results_size(), 3);
+  EXPECT_TRUE(reply.results(0).ok());
+  EXPECT_TRUE(reply.results(1).ok());
+  EXPECT_FALSE(reply.results(2).ok());
+  auto kills = ch->Kills();
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].job_id(), *run);
+  EXPECT_EQ(kills[0].attempt(), 1);
+  EXPECT_EQ(kills[0].grace_ms(), 10000);
+  EXPECT_EQ(TaskState(*c, *wait), "cancelled");
+  EXPECT_EQ(TaskState(*c, *run), "running");  // holds its GPU until the agent reports
+  c->OnAgentMessage("n1", ch.get(), Event(*run, 0, 1, "failed", -15));
+  EXPECT_EQ(TaskState(*c, *run), "cancelled");
+  EXPECT_EQ(c->GetJob(*run)->state(), "cancelled");
+  EXPECT_FALSE(c->Cancel(req).results(0).ok());  // already cancelled
+}
+
+TEST_F(CoordinatorTest, GangRankFailureStopsAndRetriesWholeGang) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  auto n2 = Connect(*c, "n2", 1);
+  auto id = c->Submit(MakeSpec(1, 2, /*gang=*/true, /*max_retries=*/1));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  c->Tick();
+  auto l1 = n1->Launches(), l2 = n2->Launches();
+  ASSERT_EQ(l1.size() + l2.size(), 2u);
+  std::map<int, v1::Launch> by_rank;
+  for (auto& l : l1) by_rank[l.task_index()] = l;
+  for (auto& l : l2) by_rank[l.task_index()] = l;
+  ASSERT_EQ(by_rank.size(), 2u);
+  EXPECT_EQ(by_rank[0].env().at("RANK"), "0");
+  EXPECT_EQ(by_rank[1].env().at("RANK"), "1");
+  EXPECT_EQ(by_rank[1].env().at("WORLD_SIZE"), "2");
+  EXPECT_EQ(by_rank[1].env().at("LOCAL_RANK"), "0");
+  EXPECT_EQ(by_rank[1].env().at("GROUP_RANK"), "1");
+  EXPECT_EQ(by_rank[0].env().at("MASTER_ADDR"), by_rank[1].env().at("MASTER_ADDR"));
+  EXPECT_EQ(by_rank[0].env().at("MASTER_PORT"), by_rank[1].env().at("MASTER_PORT"));
+  std::string rank1_node = l1.size() == 1 && l1[0].task_index() == 1 ? "n1" : "n2";
+  std::string rank0_node = rank1_node == "n1" ? "n2" : "n1";
+  auto* ch1 = rank1_node == "n1" ? n1.get() : n2.get();
+  auto* ch0 = rank0_node == "n1" ? n1.get() : n2.get();
+  c->OnAgentMessage(rank0_node, ch0, Event(*id, 0, 1, "running"));
+  c->OnAgentMessage(rank1_node, ch1, Event(*id, 1, 1, "running"));
+  c->OnAgentMessage(rank1_node, ch1, Event(*id, 1, 1, "failed", 1));
+  auto kills = static_cast<FakeChannel*>(ch0)->Kills();
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].task_index(), 0);
+  c->Tick();  // rank 0 still holds its GPU: nothing relaunches yet
+  EXPECT_EQ(n1->Launches().size() + n2->Launches().size(), 2u);
+  c->OnAgentMessage(rank0_node, ch0, Event(*id, 0, 1, "failed", -15));
+  EXPECT_EQ(TaskState(*c, *id, 0), "pending");
+  EXPECT_EQ(TaskState(*c, *id, 1), "pending");
+  c->Tick();
+  auto all = n1->Launches();
+  for (auto& l : n2->Launches()) all.push_back(l);
+  ASSERT_EQ(all.size(), 4u);
+  int second = 0;
+  for (auto& l : all) second += l.attempt() == 2 ? 1 : 0;
+  EXPECT_EQ(second, 2);
+}
+
+TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec());
+  c->Tick();
+  c->OnAgentMessage("n1", n1.get(), Event(*id, 0, 1, "running"));
+  clock_.Advance(11000);  // n1 silent past the heartbeat timeout
+  auto n2 = Connect(*c, "n2", 1);
+  c->Tick();
+  EXPECT_TRUE(n1->closed);
+  auto launches = n2->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].attempt(), 2);
+  auto nodes = c->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 2);
+  EXPECT_EQ(nodes.nodes(0).state(), "lost");
+  EXPECT_DOUBLE_EQ(nodes.nodes(1).load(), 1.0);
+  // The lost agent comes back still running attempt 1: told to kill it.
+  auto back = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(*id);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", back).ok());
+  ASSERT_TRUE(back->sent[0].has_register_reply());
+  ASSERT_EQ(back->sent[0].register_reply().kill_size(), 1);
+  EXPECT_EQ(back->sent[0].register_reply().kill(0).attempt(), 1);
+}
+
+TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
+  auto c = OpenCoordinator();
+  auto first = Connect(*c, "n1", 1);
+  auto second = std::make_shared<FakeChannel>();
+  Status s = c->RegisterAgent(MakeRegister("n1", 1), "127.0.0.1", second);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(s.message().find("already connected"), std::string::npos);
+  c->OnAgentDisconnected("n1", first.get());
+  EXPECT_TRUE(c->RegisterAgent(MakeRegister("n1", 1), "127.0.0.1", second).ok());
+}
+
+TEST_F(CoordinatorTest, RestartAdoptsReportedTasksAndKeepsQueue) {
+  JobId running, queued;
+  {
+    auto c = OpenCoordinator();
+    auto ch = Connect(*c, "n1", 1);
+    running = *c->Submit(MakeSpec());
+    queued = *c->Submit(MakeSpec());
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "running"));
+  }
+  auto c = OpenCoordinator();
+  EXPECT_EQ(TaskState(*c, running), "running");
+  EXPECT_EQ(TaskState(*c, queued), "pending");
+  auto ch = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(running);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  auto* unknown = reg.add_running();
+  unknown->set_job_id(777);
+  unknown->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", ch).ok());
+  ASSERT_EQ(ch->sent[0].register_reply().kill_size(), 1);
+  EXPECT_EQ(ch->sent[0].register_reply().kill(0).job_id(), 777);
+  c->Tick();
+  EXPECT_TRUE(ch->Launches().empty());  // adopted, not restarted; the GPU is still taken
+  c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "succeeded"));
+  EXPECT_EQ(c->GetJob(running)->state(), "succeeded");
+  c->Tick();
+  ASSERT_EQ(ch->Launches().size(), 1u);
+  EXPECT_EQ(ch->Launches()[0].job_id(), queued);
+}
+
+TEST_F(CoordinatorTest, RestartRequeuesTasksOfNodesThatDoNotReturn) {
+  JobId id;
+  {
+    auto c = OpenCoordinator();
+    auto ch = Connect(*c, "n1", 1);
+    id = *c->Submit(MakeSpec());
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(id, 0, 1, "running"));
+  }
+  auto c = OpenCoordinator();
+  auto n2 = Connect(*c, "n2", 1);
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, id), "running");  // n1 may still come back
+  clock_.Advance(31000);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat();
+  c->OnAgentMessage("n2", n2.get(), hb);
+  c->Tick();
+  auto launches = n2->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].attempt(), 2);
+}
+
+TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 2);
+  auto a = c->Submit(MakeSpec(2));
+  auto b = c->Submit(MakeSpec(1));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
+  v1::GetScheduleRequest req;
+  auto table = c->GetSchedule(req);
+  ASSERT_EQ(table.rows_size(), 2);
+  EXPECT_EQ(table.rows(0).state(), "running");
+  EXPECT_GT(table.rows(0).predicted_finish_ms(), table.rows(0).actual_start_ms());
+  EXPECT_EQ(table.rows(1).state(), "pending");
+  std::string why = c->GetJob(*b)->reason();  // the scheduler's words for "not now"
+  EXPECT_FALSE(why.empty());
+  EXPECT_NE(why, "waiting for nodes");
+  auto nodes = c->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  EXPECT_EQ(nodes.nodes(0).running_tasks(), 1);
+  EXPECT_DOUBLE_EQ(nodes.nodes(0).load(), 1.0);
+  v1::ListJobsRequest lr;
+  EXPECT_EQ(c->ListJobs(lr).jobs_size(), 2);
+  lr.set_limit(1);
+  EXPECT_EQ(c->ListJobs(lr).jobs(0).job_id(), *b);
+}
+
+}  // namespace
+}  // namespace muster::cluster

@@ -1,0 +1,321 @@
+// Coordinator: agent registration and messages, task outcomes (retries, gangs, cancellation)
+// and the failure detector. See coordinator.h for the rules.
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "cluster/common/convert.h"
+#include "cluster/coordinator/coordinator.h"
+
+namespace muster::cluster {
+
+// ------------------------------------------------------------------------------ registration
+
+Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& peer_host,
+                                  std::shared_ptr<AgentChannel> channel) {
+  const std::string name = reg.node().name();
+  if (name.empty()) return Status::InvalidArgument("agent registered without a node name");
+  std::vector<v1::CoordinatorMessage> kills;
+  {
+    std::lock_guard lock(mu_);
+    TimeMs now = clock_->NowMs();
+    NodeEntry& n = nodes_[name];
+    if (n.channel)
+      return Status::AlreadyExists("an agent named '" + name +
+                                   "' is already connected; stop it or choose another --name");
+    n.rec.spec = FromProto(reg.node());
+    n.rec.spec.name = name;
+    n.rec.address = reg.node().address().empty() ? peer_host : reg.node().address();
+    n.rec.last_seen_ms = now;
+    n.last_persisted_ms = now;
+    n.channel = channel;
+    n.lost = false;
+    n.recovering = false;
+    store_->UpsertNode(n.rec);
+
+    v1::CoordinatorMessage reply_msg;
+    auto* reply = reply_msg.mutable_register_reply();
+    reply->set_accepted(true);
+    reply->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+    std::set<TaskRef> reported;
+    for (const auto& r : reg.running()) {
+      JobRecord* j = FindJob(r.job_id());
+      TaskRecord* t = j ? FindTask(*j, r.task_index()) : nullptr;
+      if (!t || t->node != name || t->attempt != r.attempt() || !t->Active()) {
+        *reply->add_kill() = r;
+        continue;
+      }
+      reported.insert({j->id, t->index});
+      t->confirm_deadline_ms = 0;
+      if (t->state == TaskState::kLaunching) {
+        t->state = TaskState::kRunning;
+        t->start_ms = r.start_ms() > 0 ? r.start_ms() : now;
+        PersistTask(*j, *t);
+        Reconcile(*j);
+      }
+      if (t->predicted_finish_ms == 0)
+        t->predicted_finish_ms =
+            t->start_ms + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceModel(name)) * 1000);
+      if (t->stop_requested) {
+        v1::CoordinatorMessage k;
+        k.mutable_kill()->set_job_id(j->id);
+        k.mutable_kill()->set_task_index(t->index);
+        k.mutable_kill()->set_attempt(t->attempt);
+        k.mutable_kill()->set_grace_ms(options_.kill_grace_ms);
+        kills.push_back(std::move(k));
+      }
+    }
+    for (JobId id : active_jobs_) {
+      JobRecord& j = jobs_.at(id);
+      for (auto& t : j.tasks)
+        if (t.Active() && t.node == name && !reported.count({id, t.index}))
+          t.confirm_deadline_ms = now + options_.heartbeat_timeout_ms;
+    }
+    spdlog::info("agent {} registered ({}, {} running tasks reported, {} to kill)", name,
+                 n.rec.spec.Describe(), reported.size(), reply->kill_size());
+    channel->Send(std::move(reply_msg));
+    for (auto& k : kills) channel->Send(std::move(k));
+  }
+  Kick();
+  return Status::Ok();
+}
+
+void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChannel* channel) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || it->second.channel.get() != channel) return;
+  it->second.channel.reset();
+  spdlog::warn("agent {} disconnected; lost unless it returns within {} ms", node,
+               options_.heartbeat_timeout_ms);
+}
+
+void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* channel,
+                                 const v1::AgentMessage& msg) {
+  std::string log_data;
+  JobId log_job = 0;
+  int log_task = 0;
+  bool log_stderr = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(node);
+    if (it == nodes_.end() || it->second.channel.get() != channel) return;
+    NodeEntry& n = it->second;
+    TimeMs now = clock_->NowMs();
+    n.rec.last_seen_ms = now;
+    switch (msg.body_case()) {
+      case v1::AgentMessage::kHeartbeat:
+        n.usage = msg.heartbeat().usage();
+        if (now - n.last_persisted_ms >= 10000) {
+          n.last_persisted_ms = now;
+          store_->UpsertNode(n.rec);
+        }
+        break;
+      case v1::AgentMessage::kEvent: HandleEvent(node, msg.event()); break;
+      case v1::AgentMessage::kProgress: {
+        const auto& p = msg.progress();
+        JobRecord* j = FindJob(p.job_id());
+        TaskRecord* t = j ? FindTask(*j, p.task_index()) : nullptr;
+        if (!t || t->attempt != p.attempt() || t->node != node || !t->Active()) break;
+        t->progress = p.progress().SerializeAsString();
+        store_->UpdateProgress(j->id, t->index, t->progress);
+        break;
+      }
+      case v1::AgentMessage::kLog: {
+        const auto& l = msg.log();
+        JobRecord* j = FindJob(l.job_id());
+        TaskRecord* t = j ? FindTask(*j, l.task_index()) : nullptr;
+        if (!t || t->attempt != l.attempt() || t->node != node) break;
+        log_data = l.data();
+        log_job = j->id;
+        log_task = t->index;
+        log_stderr = l.stderr();
+        break;
+      }
+      case v1::AgentMessage::kRegister:
+        spdlog::warn("agent {} sent a second Register on one stream; ignored", node);
+        break;
+      default: break;
+    }
+  }
+  if (!log_data.empty()) {
+    Status s = logs_.Append(log_job, log_task, log_stderr, log_data);
+    if (!s.ok()) spdlog::error("{}", s.message());
+  }
+}
+
+// ------------------------------------------------------------------------------ task outcomes
+
+void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) {
+  JobRecord* j = FindJob(ev.job_id());
+  TaskRecord* t = j ? FindTask(*j, ev.task_index()) : nullptr;
+  if (!t || t->attempt != ev.attempt() || t->node != node) {
+    spdlog::debug("stale event {}.{} attempt {} from {} ignored", ev.job_id(), ev.task_index(),
+                  ev.attempt(), node);
+    return;
+  }
+  if (!t->Active()) return;  // a repeated report of an outcome already recorded
+  t->confirm_deadline_ms = 0;
+  TimeMs now = clock_->NowMs();
+  TimeMs when = ev.time_ms() > 0 ? ev.time_ms() : now;
+  const std::string& state = ev.state();
+  if (state == "running") {
+    if (t->state != TaskState::kLaunching) return;
+    t->state = TaskState::kRunning;
+    t->start_ms = when;
+    t->predicted_finish_ms =
+        when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceModel(node)) * 1000);
+    PersistTask(*j, *t);
+    Reconcile(*j);
+  } else if (state == "succeeded") {
+    t->exit_code = ev.exit_code();
+    t->message = ev.message();
+    TaskSucceeded(*j, *t, when);
+  } else if (state == "failed" || state == "lost") {
+    std::string msg = ev.message();
+    if (msg.empty())
+      msg = state == "lost" ? "lost by its agent" : "exit code " + std::to_string(ev.exit_code());
+    TaskEndedBadly(*j, *t, state == "lost", ev.exit_code(), msg, when);
+  } else {
+    spdlog::warn("event with unknown state '{}' for {}.{} ignored", state, ev.job_id(),
+                 ev.task_index());
+  }
+}
+
+void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
+  if (t.start_ms == 0) t.start_ms = when;
+  t.state = TaskState::kSucceeded;
+  t.end_ms = when;
+  t.stop_requested = false;
+  const JobSpec& s = *j.spec;
+  calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceModel(t.node), s.est_work,
+                       static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
+  PersistTask(j, t);
+  if (j.gang_stopping) MaybeFinishGangStop(j);
+  Reconcile(j);
+  Kick();
+}
+
+void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
+                                 const std::string& message, TimeMs when) {
+  t.exit_code = exit_code;
+  t.message = message;
+  t.end_ms = when;
+  t.confirm_deadline_ms = 0;
+  const JobSpec& s = *j.spec;
+  if (j.state == JobState::kCancelled) {
+    t.state = TaskState::kCancelled;
+    t.stop_requested = false;
+  } else if (s.gang) {
+    t.state = lost ? TaskState::kLost : TaskState::kFailed;
+    if (!j.gang_stopping) {
+      j.gang_stopping = true;
+      j.gang_stop_was_loss = lost;
+      j.reason = "rank " + std::to_string(t.index) + " " + (lost ? "lost: " : "failed: ") + message;
+      for (auto& other : j.tasks) {
+        if (&other == &t || !other.Active() || other.stop_requested) continue;
+        SendKill(other.node, j.id, other, options_.kill_grace_ms);
+        other.stop_requested = true;
+      }
+    }
+    t.stop_requested = false;
+    PersistTask(j, t);
+    MaybeFinishGangStop(j);
+    Reconcile(j);
+    Kick();
+    return;
+  } else if (t.stop_requested) {
+    t.state = TaskState::kCancelled;
+    t.stop_requested = false;
+  } else if (lost && t.lost_requeues < options_.max_lost_requeues) {
+    ++t.lost_requeues;
+    t.state = TaskState::kPending;
+    j.reason = "requeued: " + message;
+  } else if (!lost && t.retries < s.max_retries) {
+    ++t.retries;
+    t.state = TaskState::kPending;
+    j.reason = "retrying after attempt " + std::to_string(t.attempt) + " failed: " + message;
+  } else {
+    t.state = TaskState::kFailed;
+  }
+  PersistTask(j, t);
+  Reconcile(j);
+  Kick();
+}
+
+void Coordinator::MaybeFinishGangStop(JobRecord& j) {
+  for (const auto& t : j.tasks)
+    if (t.Active()) return;
+  j.gang_stopping = false;
+  const JobSpec& s = *j.spec;
+  TimeMs now = clock_->NowMs();
+  // The gang's retry counters are kept equal on every rank; rank 0's stand for the gang.
+  int retries = j.tasks.empty() ? 0 : j.tasks[0].retries;
+  int lost_requeues = j.tasks.empty() ? 0 : j.tasks[0].lost_requeues;
+  bool cancelled = j.state == JobState::kCancelled;
+  bool retry = !cancelled && (j.gang_stop_was_loss ? lost_requeues < options_.max_lost_requeues
+                                                   : retries < s.max_retries);
+  if (retry) {
+    if (j.gang_stop_was_loss)
+      ++lost_requeues;
+    else
+      ++retries;
+  }
+  for (auto& t : j.tasks) {
+    t.stop_requested = false;
+    if (cancelled) {
+      if (!t.Done()) t.state = TaskState::kCancelled;
+    } else if (retry) {
+      t.state = TaskState::kPending;  // the whole gang runs again, finished ranks included
+      t.retries = retries;
+      t.lost_requeues = lost_requeues;
+    } else if (t.state != TaskState::kFailed) {
+      t.state = TaskState::kFailed;
+      if (t.message.empty()) t.message = "stopped with its gang: " + j.reason;
+    }
+    if (t.end_ms == 0 && !retry) t.end_ms = now;
+    PersistTask(j, t);
+  }
+  if (retry) j.reason = "gang retrying after " + j.reason;
+}
+
+// ------------------------------------------------------------------------------ failure detector
+
+void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
+  const std::string name = n.rec.spec.name;
+  spdlog::warn("node {} lost: {}", name, why);
+  if (n.channel) n.channel->Close();
+  n.channel.reset();
+  n.lost = true;
+  n.recovering = false;
+  TimeMs now = clock_->NowMs();
+  std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+  for (JobId id : ids) {
+    JobRecord& j = jobs_.at(id);
+    for (auto& t : j.tasks)
+      if (t.Active() && t.node == name)
+        TaskEndedBadly(j, t, /*lost=*/true, -1, "node " + name + " lost (" + why + ")", now);
+  }
+}
+
+void Coordinator::CheckLiveness() {
+  TimeMs now = clock_->NowMs();
+  for (auto& [name, n] : nodes_) {
+    if (n.lost) continue;
+    TimeMs deadline = n.recovering ? started_ms_ + options_.lost_node_timeout_ms
+                                   : n.rec.last_seen_ms + options_.heartbeat_timeout_ms;
+    if (now > deadline)
+      MarkNodeLost(n, n.recovering ? "did not re-register after the coordinator restarted"
+                                   : "no heartbeat for " +
+                                         std::to_string((now - n.rec.last_seen_ms) / 1000) + " s");
+  }
+  std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+  for (JobId id : ids) {
+    JobRecord& j = jobs_.at(id);
+    for (auto& t : j.tasks)
+      if (t.Active() && t.confirm_deadline_ms > 0 && now > t.confirm_deadline_ms)
+        TaskEndedBadly(j, t, /*lost=*/true, -1,
+                       "not reported by the agent on " + t.node + " after it reconnected", now);
+  }
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,186 @@
+// Coordinator: read-only views (GetJob, ListJobs, ListNodes, GetSchedule, log targets).
+//
+// Node load (NodeInfo.load) = GPUs allocated / GPUs on the node; on a node without GPUs it is the
+// CPU share instead: milli-CPUs allocated / milli-CPUs of the node. Allocation means launching or
+// running tasks as the coordinator sees them, not measured utilization (that is in heartbeats).
+#include <map>
+
+#include "cluster/common/convert.h"
+#include "cluster/coordinator/coordinator.h"
+
+namespace muster::cluster {
+
+void Coordinator::FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const {
+  out->set_index(t.index);
+  out->set_state(TaskStateName(t.state));
+  out->set_node(t.node);
+  for (int g : t.gpus) out->add_gpus(g);
+  out->set_attempt(t.attempt);
+  out->set_exit_code(t.exit_code);
+  out->set_message(t.message);
+  out->set_start_ms(t.start_ms);
+  out->set_end_ms(t.end_ms);
+  if (!t.Done()) {
+    out->set_predicted_start_ms(t.state == TaskState::kPending ? t.predicted_start_ms : t.start_ms);
+    out->set_predicted_finish_ms(t.predicted_finish_ms);
+  }
+  if (!t.progress.empty()) out->mutable_progress()->ParseFromString(t.progress);
+  out->set_retries(t.retries);
+}
+
+void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const {
+  out->set_job_id(j.id);
+  ToProto(*j.spec, out->mutable_spec());
+  out->set_state(JobStateName(j.state));
+  out->set_submit_ms(j.submit_ms);
+  out->set_start_ms(j.start_ms);
+  out->set_end_ms(j.end_ms);
+  if (!IsTerminal(j.state)) {
+    out->set_predicted_start_ms(j.state == JobState::kPending ? j.predicted_start_ms : j.start_ms);
+    out->set_predicted_finish_ms(j.predicted_finish_ms);
+  }
+  out->set_reason(j.reason);
+  std::map<std::string, int> counts;
+  for (const auto& t : j.tasks) {
+    ++counts[TaskStateName(t.state)];
+    if (with_tasks) FillTaskInfo(j, t, out->add_tasks());
+  }
+  for (const auto& [k, v] : counts) (*out->mutable_task_state_counts())[k] = v;
+}
+
+Result<v1::JobInfo> Coordinator::GetJob(JobId id) const {
+  std::lock_guard lock(mu_);
+  const JobRecord* j = FindJob(id);
+  if (!j) return Status::NotFound("job " + std::to_string(id) + " not found");
+  v1::JobInfo info;
+  FillJobInfo(*j, /*with_tasks=*/true, &info);
+  return info;
+}
+
+v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
+  std::lock_guard lock(mu_);
+  v1::JobList out;
+  out.set_now_ms(clock_->NowMs());
+  std::vector<const JobRecord*> picked;
+  if (request.include_finished()) {
+    for (const auto& [id, j] : jobs_) picked.push_back(&j);
+  } else {
+    for (JobId id : active_jobs_) {
+      const JobRecord& j = jobs_.at(id);
+      if (!IsTerminal(j.state)) picked.push_back(&j);
+    }
+  }
+  size_t from = 0;
+  if (request.limit() > 0 && picked.size() > static_cast<size_t>(request.limit()))
+    from = picked.size() - static_cast<size_t>(request.limit());
+  for (size_t i = from; i < picked.size(); ++i)
+    FillJobInfo(*picked[i], request.with_tasks(), out.add_jobs());
+  return out;
+}
+
+v1::NodeList Coordinator::ListNodes() const {
+  std::lock_guard lock(mu_);
+  v1::NodeList out;
+  out.set_now_ms(clock_->NowMs());
+  std::map<std::string, int> running;
+  std::map<std::string, NodeFree> free;
+  for (const auto& [name, n] : nodes_) free[name] = NodeFree::AllFree(n.rec.spec);
+  for (JobId id : active_jobs_) {
+    const JobRecord& j = jobs_.at(id);
+    for (const auto& t : j.tasks) {
+      if (!t.Active()) continue;
+      ++running[t.node];
+      auto it = free.find(t.node);
+      if (it == free.end()) continue;
+      it->second.milli_cpus -= j.spec->resources.milli_cpus;
+      it->second.memory_mib -= j.spec->resources.memory_mib;
+      for (int g : t.gpus)
+        if (g >= 0 && g < static_cast<int>(it->second.gpu_free.size()))
+          it->second.gpu_free[g] = false;
+    }
+  }
+  for (const auto& [name, n] : nodes_) {
+    auto* info = out.add_nodes();
+    ToProto(n.rec.spec, info->mutable_spec(), n.rec.address);
+    for (const auto& g : n.usage.gpus()) {
+      for (auto& dev : *info->mutable_spec()->mutable_gpus()) {
+        if (dev.index() != g.index()) continue;
+        dev.set_utilization(g.utilization());
+        dev.set_power_w(g.power_w());
+        dev.set_memory_used_mib(g.memory_used_mib());
+      }
+    }
+    info->set_state(n.lost ? "lost" : NodeStateName(NodeState::kReady));
+    const NodeFree& f = free.at(name);
+    info->set_free_milli_cpus(f.milli_cpus);
+    info->set_free_memory_mib(f.memory_mib);
+    for (bool b : f.gpu_free) info->add_gpu_free(b);
+    info->set_running_tasks(running[name]);
+    info->set_last_heartbeat_ms(n.rec.last_seen_ms);
+    const NodeSpec& s = n.rec.spec;
+    double load = 0;
+    if (!s.gpus.empty())
+      load = static_cast<double>(s.gpus.size() - f.FreeGpuCount()) / static_cast<double>(s.gpus.size());
+    else if (s.milli_cpus > 0)
+      load = static_cast<double>(s.milli_cpus - f.milli_cpus) / static_cast<double>(s.milli_cpus);
+    info->set_load(load);
+  }
+  return out;
+}
+
+v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request) const {
+  std::lock_guard lock(mu_);
+  v1::ScheduleTable out;
+  out.set_now_ms(clock_->NowMs());
+  auto add = [&](const JobRecord& j) {
+    for (const auto& t : j.tasks) {
+      if (t.Done() && !request.include_finished()) continue;
+      auto* row = out.add_rows();
+      row->set_job_id(j.id);
+      row->set_task_index(t.index);
+      row->set_job_name(j.spec->name);
+      row->set_state(TaskStateName(t.state));
+      if (t.state != TaskState::kPending) {
+        row->set_node(t.node);
+        for (int g : t.gpus) row->add_gpus(g);
+      }
+      if (t.state == TaskState::kPending) {
+        row->set_predicted_start_ms(t.predicted_start_ms);
+        row->set_predicted_finish_ms(t.predicted_finish_ms);
+      } else if (t.Active()) {
+        row->set_predicted_start_ms(t.start_ms > 0 ? t.start_ms : t.predicted_start_ms);
+        row->set_predicted_finish_ms(t.predicted_finish_ms);
+      }
+      row->set_actual_start_ms(t.start_ms);
+      if (t.Done()) row->set_actual_finish_ms(t.end_ms);
+    }
+  };
+  if (request.include_finished()) {
+    for (const auto& [id, j] : jobs_) add(j);
+  } else {
+    for (JobId id : active_jobs_) add(jobs_.at(id));
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<int, bool>>> Coordinator::LogTargets(JobId job, int task_index) const {
+  std::lock_guard lock(mu_);
+  const JobRecord* j = FindJob(job);
+  if (!j) return Status::NotFound("job " + std::to_string(job) + " not found");
+  std::vector<std::pair<int, bool>> out;
+  auto finished = [&](const TaskRecord& t) {
+    return t.Done() || (IsTerminal(j->state) && !t.Active());
+  };
+  if (task_index >= 0) {
+    const TaskRecord* t = FindTask(*j, task_index);
+    if (!t)
+      return Status::NotFound("job " + std::to_string(job) + " has no task " +
+                              std::to_string(task_index));
+    out.push_back({t->index, finished(*t)});
+    return out;
+  }
+  for (const auto& t : j->tasks) out.push_back({t.index, finished(t)});
+  return out;
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,74 @@
+// The coordinator's records of jobs, tasks and nodes: what the store persists and what the
+// in-memory state (coordinator.h) holds. Persisted fields come first in each struct; the fields
+// after "runtime only" are rebuilt after a restart and never written.
+//
+// Conventions:
+//   * Times are wall-clock milliseconds since the Unix epoch (0 = not yet).
+//   * TaskRecord::gpus holds positions in the node's NodeSpec::gpus list (as sched::Placement).
+//   * A task in kFailed is final: a retried task goes straight back to kPending, so a stored
+//     kFailed never retries again. kLost is transient in the same way.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/job.h"
+#include "core/node.h"
+
+namespace muster::cluster {
+
+struct TaskRecord {
+  int index = 0;
+  TaskState state = TaskState::kPending;
+  Attempt attempt = 0;       // of the latest launch; 0 = never launched
+  std::string node;          // node of the latest launch
+  std::vector<int> gpus;     // positions in that node's GPU list
+  int exit_code = 0;
+  int retries = 0;           // failures retried (counts against JobSpec::max_retries)
+  int lost_requeues = 0;     // node losses requeued (separate budget, see coordinator.h)
+  TimeMs start_ms = 0;
+  TimeMs end_ms = 0;
+  std::string message;
+  std::string progress;      // serialized muster.v1.Progress; "" = none yet
+
+  // runtime only
+  bool stop_requested = false;      // Kill sent; the task holds its resources until it ends
+  TimeMs confirm_deadline_ms = 0;   // > 0: its agent re-registered without listing it
+  TimeMs predicted_start_ms = 0;
+  TimeMs predicted_finish_ms = 0;
+
+  // Launching or running: holds resources on `node`.
+  bool Active() const { return state == TaskState::kLaunching || state == TaskState::kRunning; }
+  // Succeeded, cancelled, or failed for good.
+  bool Done() const {
+    return state == TaskState::kSucceeded || state == TaskState::kCancelled ||
+           state == TaskState::kFailed;
+  }
+};
+
+struct JobRecord {
+  JobId id = 0;
+  std::shared_ptr<const JobSpec> spec;
+  JobState state = JobState::kPending;
+  TimeMs submit_ms = 0;
+  TimeMs start_ms = 0;
+  TimeMs end_ms = 0;
+  std::string reason;  // why pending, or why it failed/was cancelled
+  std::vector<TaskRecord> tasks;  // tasks[i] has index spec->TaskIndex(i)
+
+  // runtime only
+  bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
+  bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
+  TimeMs predicted_start_ms = 0;
+  TimeMs predicted_finish_ms = 0;
+};
+
+struct NodeRecord {
+  NodeSpec spec;
+  std::string address;  // host for MASTER_ADDR
+  TimeMs last_seen_ms = 0;
+};
+
+}  // namespace muster::cluster

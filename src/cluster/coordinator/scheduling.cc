@@ -1,0 +1,309 @@
+// Coordinator: the scheduling pass (snapshot -> sched::Schedule -> plan applier) and the task
+// environment of a launch. See coordinator.h for the algorithm.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cluster/coordinator/coordinator.h"
+
+namespace muster::cluster {
+
+namespace {
+
+bool Fits(const NodeSpec& spec, const NodeFree& free, const ResourceRequest& r,
+          const std::vector<int>& gpus) {
+  if (free.milli_cpus < r.milli_cpus || free.memory_mib < r.memory_mib) return false;
+  if (static_cast<int>(gpus.size()) != r.gpus) return false;
+  for (int g : gpus) {
+    if (g < 0 || g >= static_cast<int>(free.gpu_free.size()) || !free.gpu_free[g]) return false;
+    if (!GpuMatches(spec.gpus[g], r)) return false;
+  }
+  return true;
+}
+
+void Take(NodeFree& free, const ResourceRequest& r, const std::vector<int>& gpus) {
+  free.milli_cpus -= r.milli_cpus;
+  free.memory_mib -= r.memory_mib;
+  for (int g : gpus)
+    if (g >= 0 && g < static_cast<int>(free.gpu_free.size())) free.gpu_free[g] = false;
+}
+
+}  // namespace
+
+std::map<std::string, NodeFree> Coordinator::CurrentFree() const {
+  std::map<std::string, NodeFree> free;
+  for (const auto& [name, n] : nodes_)
+    if (n.channel && !n.lost) free[name] = NodeFree::AllFree(n.rec.spec);
+  for (JobId id : active_jobs_) {
+    const JobRecord& j = jobs_.at(id);
+    for (const auto& t : j.tasks) {
+      if (!t.Active()) continue;
+      auto it = free.find(t.node);
+      if (it != free.end()) Take(it->second, j.spec->resources, t.gpus);
+    }
+  }
+  return free;
+}
+
+bool Coordinator::DependenciesMet(JobRecord& j) {
+  for (JobId dep : j.spec->after) {
+    const JobRecord* d = FindJob(dep);
+    if (d && d->state == JobState::kSucceeded) continue;
+    if (!d || d->state == JobState::kFailed || d->state == JobState::kCancelled) {
+      TimeMs now = clock_->NowMs();
+      j.state = JobState::kFailed;
+      j.end_ms = now;
+      j.reason = "dependency " + std::to_string(dep) +
+                 (d && d->state == JobState::kCancelled ? " was cancelled" : " failed");
+      for (auto& t : j.tasks) {
+        if (t.state != TaskState::kPending) continue;
+        t.state = TaskState::kCancelled;
+        t.end_ms = now;
+        t.message = j.reason;
+        PersistTask(j, t);
+      }
+      PersistJob(j);
+      Reconcile(j);
+      return false;
+    }
+    std::string why = "waiting for job " + std::to_string(dep);
+    if (j.reason != why) {
+      j.reason = why;
+      PersistJob(j);
+    }
+    return false;
+  }
+  return true;
+}
+
+void Coordinator::SchedulingPass() {
+  sched::ClusterSnapshot snap;
+  {
+    std::lock_guard lock(mu_);
+    snap.now_ms = clock_->NowMs();
+    std::map<std::string, int> index;
+    auto free = CurrentFree();
+    for (const auto& [name, n] : nodes_) {
+      if (!n.channel || n.lost) continue;
+      index[name] = static_cast<int>(snap.nodes.size());
+      snap.nodes.push_back({n.rec.spec, NodeState::kReady, free.at(name)});
+    }
+    std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+    for (JobId id : ids) {
+      JobRecord& j = jobs_.at(id);
+      sched::PendingJob pj;
+      for (const auto& t : j.tasks) {
+        if (t.state == TaskState::kPending) pj.pending_tasks.push_back(t.index);
+        if (!t.Active()) continue;
+        ++pj.running_tasks;
+        auto it = index.find(t.node);
+        if (it == index.end()) continue;
+        snap.running.push_back({.task = {j.id, t.index},
+                                .node = it->second,
+                                .gpus = t.gpus,
+                                .resources = j.spec->resources,
+                                .started_ms = t.start_ms,
+                                .predicted_finish_ms = std::max(snap.now_ms, t.predicted_finish_ms),
+                                .checkpointable = j.spec->checkpointable});
+      }
+      if (IsTerminal(j.state) || j.gang_stopping || pj.pending_tasks.empty()) continue;
+      if (!DependenciesMet(j)) continue;
+      if (snap.nodes.empty() && j.reason != "waiting for nodes") {
+        j.reason = "waiting for nodes";
+        PersistJob(j);
+      }
+      pj.id = j.id;
+      pj.spec = j.spec;
+      pj.submitted_ms = j.submit_ms;
+      pj.predicted_duration_ms = static_cast<DurationMs>(PredictSeconds(*j.spec, "") * 1000);
+      snap.queue.push_back(std::move(pj));
+    }
+  }
+  if (snap.nodes.empty() || snap.queue.empty()) return;
+
+  auto plan = sched::Schedule(snap, options_.scheduler);
+  if (!plan.ok()) {
+    spdlog::error("scheduling pass failed: {}", plan.status().message());
+    return;
+  }
+
+  // ---- plan applier
+  std::vector<PendingLaunch> launches;
+  Store::Ticket last = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto free = CurrentFree();
+    std::map<JobId, std::vector<const sched::Placement*>> starts;
+    std::vector<JobId> order;
+    for (const auto& p : plan->placements) {
+      JobRecord* j = FindJob(p.task.job);
+      if (!j) continue;
+      if (TaskRecord* t = FindTask(*j, p.task.index); t && t->state == TaskState::kPending) {
+        t->predicted_start_ms = p.predicted_start_ms;
+        t->predicted_finish_ms = p.predicted_finish_ms;
+      }
+      if (!p.start_now) continue;
+      if (!starts.count(p.task.job)) order.push_back(p.task.job);
+      starts[p.task.job].push_back(&p);
+    }
+    for (const auto& u : plan->unplaced) {
+      JobRecord* j = FindJob(u.job);
+      if (j && !IsTerminal(j->state) && j->reason != u.why.message()) {
+        j->reason = u.why.message();
+        PersistJob(*j);
+      }
+    }
+    for (JobId id : order) {
+      JobRecord* j = FindJob(id);
+      if (!j || IsTerminal(j->state) || j->gang_stopping) continue;
+      const auto& group = starts[id];
+      const ResourceRequest& r = j->spec->resources;
+      // Re-check against the current state; a gang starts whole or not at all.
+      auto trial = free;
+      std::vector<const sched::Placement*> ok;
+      for (const auto* p : group) {
+        TaskRecord* t = FindTask(*j, p->task.index);
+        auto node = nodes_.find(p->node_name);
+        auto nf = trial.find(p->node_name);
+        if (!t || t->state != TaskState::kPending || node == nodes_.end() || nf == trial.end() ||
+            !Fits(node->second.rec.spec, nf->second, r, p->gpus))
+          continue;
+        Take(nf->second, r, p->gpus);
+        ok.push_back(p);
+      }
+      if (j->spec->gang && ok.size() != j->tasks.size()) continue;
+      if (ok.empty()) continue;
+      free = std::move(trial);
+      Attempt attempt = 0;
+      for (const auto* p : ok) attempt = std::max(attempt, FindTask(*j, p->task.index)->attempt);
+      for (const auto* p : ok) {
+        TaskRecord* t = FindTask(*j, p->task.index);
+        t->state = TaskState::kLaunching;
+        t->attempt = j->spec->gang ? attempt + 1 : t->attempt + 1;
+        t->node = p->node_name;
+        t->gpus = p->gpus;
+        t->exit_code = 0;
+        t->message.clear();
+        t->start_ms = 0;
+        t->end_ms = 0;
+        t->progress.clear();
+        t->predicted_start_ms = p->predicted_start_ms;
+        t->predicted_finish_ms = p->predicted_finish_ms;
+        last = PersistTask(*j, *t);
+      }
+      for (const auto* p : ok) {
+        const TaskRecord* t = FindTask(*j, p->task.index);
+        launches.push_back({p->node_name, nodes_.at(p->node_name).channel,
+                            BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p})});
+      }
+      j->reason.clear();
+      Reconcile(*j);
+    }
+    // Job-level predictions: earliest predicted start and latest predicted finish of its tasks.
+    for (JobId id : active_jobs_) {
+      JobRecord& j = jobs_.at(id);
+      TimeMs s = 0, f = 0;
+      for (const auto& t : j.tasks) {
+        if (t.Done()) continue;
+        if (t.predicted_start_ms > 0 && (s == 0 || t.predicted_start_ms < s))
+          s = t.predicted_start_ms;
+        f = std::max(f, t.predicted_finish_ms);
+      }
+      j.predicted_start_ms = s;
+      j.predicted_finish_ms = f;
+    }
+  }
+  if (launches.empty()) return;
+  Status durable = store_->Wait(last);
+  if (!durable.ok()) spdlog::error("launches not persisted: {}", durable.message());
+  std::lock_guard lock(mu_);
+  for (auto& l : launches) {
+    JobRecord* j = FindJob(l.launch.job_id());
+    TaskRecord* t = j ? FindTask(*j, l.launch.task_index()) : nullptr;
+    auto node = nodes_.find(l.node);
+    if (!t || t->state != TaskState::kLaunching || t->attempt != l.launch.attempt() ||
+        node == nodes_.end() || node->second.channel != l.channel)
+      continue;  // cancelled, stopped or the link changed while committing
+    if (!durable.ok()) {
+      t->state = TaskState::kPending;
+      Reconcile(*j);
+      continue;
+    }
+    v1::CoordinatorMessage m;
+    *m.mutable_launch() = std::move(l.launch);
+    l.channel->Send(std::move(m));
+  }
+}
+
+v1::Launch Coordinator::BuildLaunch(const JobRecord& j, const TaskRecord& t,
+                                    const std::vector<const sched::Placement*>& group) const {
+  const JobSpec& s = *j.spec;
+  v1::Launch l;
+  l.set_job_id(j.id);
+  l.set_task_index(t.index);
+  l.set_attempt(t.attempt);
+  for (const auto& c : s.command) l.add_command(c);
+  l.set_workdir(s.workdir);
+  const NodeSpec& spec = nodes_.at(t.node).rec.spec;
+  auto device_ids = [&](const std::vector<int>& positions) {
+    std::string out;
+    for (int g : positions) {
+      int id = g >= 0 && g < static_cast<int>(spec.gpus.size()) ? spec.gpus[g].index : g;
+      out += (out.empty() ? "" : ",") + std::to_string(id);
+    }
+    return out;
+  };
+  for (int g : t.gpus) {
+    int id = g >= 0 && g < static_cast<int>(spec.gpus.size()) ? spec.gpus[g].index : g;
+    l.add_gpus(id);
+  }
+  auto& env = *l.mutable_env();
+  for (const auto& [k, v] : s.env) env[k] = v;
+  env["MUSTER_JOB_ID"] = std::to_string(j.id);
+  env["MUSTER_TASK_INDEX"] = std::to_string(t.index);
+  env["MUSTER_ATTEMPT"] = std::to_string(t.attempt);
+  if (!s.env.count("MUSTER_CHECKPOINT_DIR")) {
+    std::string dir = options_.state_dir + "/checkpoints/" + std::to_string(j.id);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    env["MUSTER_CHECKPOINT_DIR"] = dir;
+  }
+  if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
+  if (!s.gang) {
+    env["CUDA_VISIBLE_DEVICES"] = device_ids(t.gpus);
+    return l;
+  }
+  // Gang: ranks on this node ordered by rank; nodes ordered by their lowest rank.
+  std::vector<const sched::Placement*> ranks(group.begin(), group.end());
+  std::sort(ranks.begin(), ranks.end(),
+            [](const auto* a, const auto* b) { return a->task.index < b->task.index; });
+  std::vector<std::string> node_order;
+  for (const auto* p : ranks)
+    if (std::find(node_order.begin(), node_order.end(), p->node_name) == node_order.end())
+      node_order.push_back(p->node_name);
+  std::vector<int> local_gpus;
+  int local_rank = 0, local_world = 0;
+  for (const auto* p : ranks) {
+    if (p->node_name != t.node) continue;
+    if (p->task.index == t.index) local_rank = local_world;
+    ++local_world;
+    local_gpus.insert(local_gpus.end(), p->gpus.begin(), p->gpus.end());
+  }
+  int group_rank = static_cast<int>(
+      std::find(node_order.begin(), node_order.end(), t.node) - node_order.begin());
+  const auto& master = nodes_.at(ranks.front()->node_name).rec;
+  env["CUDA_VISIBLE_DEVICES"] = device_ids(local_gpus);
+  env["RANK"] = std::to_string(t.index);
+  env["LOCAL_RANK"] = std::to_string(local_rank);
+  env["WORLD_SIZE"] = std::to_string(s.tasks);
+  env["LOCAL_WORLD_SIZE"] = std::to_string(local_world);
+  env["GROUP_RANK"] = std::to_string(group_rank);
+  env["MASTER_ADDR"] = master.address.empty() ? "127.0.0.1" : master.address;
+  int span = std::max(1, options_.master_port_span);
+  env["MASTER_PORT"] = std::to_string(options_.master_port_base +
+                                      static_cast<int>((j.id * 97 + t.attempt * 31) % span));
+  return l;
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,272 @@
+#include "cluster/coordinator/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cluster/common/convert.h"
+#include "cluster/proto/muster.grpc.pb.h"
+
+namespace muster::cluster {
+
+TimeMs WallClock::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+using AgentStream = grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::AgentMessage>;
+
+// The downlink of one agent stream: an outbox drained by its own writer thread.
+class AgentSession final : public AgentChannel {
+ public:
+  AgentSession(grpc::ServerContext* ctx, AgentStream* stream) : ctx_(ctx), stream_(stream) {
+    writer_ = std::thread([this] { WriteLoop(); });
+  }
+  ~AgentSession() override { Finish(); }
+
+  void Send(v1::CoordinatorMessage msg) override {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      outbox_.push_back(std::move(msg));
+    }
+    cv_.notify_one();
+  }
+  void Close() override {
+    std::lock_guard lock(mu_);
+    if (!finished_) ctx_->TryCancel();
+  }
+  // Drains what is queued (while the stream lasts), stops the writer. Called by the handler
+  // before it returns; after it, the context and stream are never touched again.
+  void Finish() {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    std::lock_guard lock(mu_);
+    finished_ = true;
+  }
+
+ private:
+  void WriteLoop() {
+    for (;;) {
+      v1::CoordinatorMessage msg;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !outbox_.empty(); });
+        if (outbox_.empty() || broken_) return;
+        msg = std::move(outbox_.front());
+        outbox_.pop_front();
+      }
+      if (!stream_->Write(msg)) {
+        std::lock_guard lock(mu_);
+        broken_ = true;
+        outbox_.clear();
+        return;
+      }
+    }
+  }
+
+  grpc::ServerContext* ctx_;
+  AgentStream* stream_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::CoordinatorMessage> outbox_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                      // GUARDED_BY(mu_)
+  bool finished_ = false;                      // GUARDED_BY(mu_)
+  bool broken_ = false;                        // GUARDED_BY(mu_)
+  std::thread writer_;
+};
+
+// "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> host part.
+std::string PeerHost(const std::string& peer) {
+  std::string s = peer;
+  if (auto c = s.find(':'); c != std::string::npos && (s.rfind("ipv", 0) == 0 || s.rfind("unix", 0) == 0))
+    s = s.substr(c + 1);
+  if (auto c = s.rfind(':'); c != std::string::npos) s = s.substr(0, c);
+  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::Internal("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::Internal("cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ services
+
+class CoordinatorServer::Services final : public v1::Coordinator::Service,
+                                          public v1::AgentLink::Service {
+ public:
+  explicit Services(Coordinator* c) : c_(c) {}
+  std::atomic<bool> stopping{false};
+
+  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
+                      v1::SubmitReply* reply) override {
+    auto id = c_->Submit(req->spec());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    reply->set_job_id(*id);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetJob(grpc::ServerContext*, const v1::JobRef* req, v1::JobInfo* reply) override {
+    auto info = c_->GetJob(req->job_id());
+    if (!info.ok()) return ToGrpcStatus(info.status());
+    *reply = std::move(info).value();
+    return grpc::Status::OK;
+  }
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+                        v1::JobList* reply) override {
+    *reply = c_->ListJobs(*req);
+    return grpc::Status::OK;
+  }
+  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest* req,
+                      v1::CancelReply* reply) override {
+    *reply = c_->Cancel(*req);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+                         v1::NodeList* reply) override {
+    *reply = c_->ListNodes();
+    return grpc::Status::OK;
+  }
+  grpc::Status GetSchedule(grpc::ServerContext*, const v1::GetScheduleRequest* req,
+                           v1::ScheduleTable* reply) override {
+    *reply = c_->GetSchedule(*req);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReadLogs(grpc::ServerContext* ctx, const v1::LogRequest* req,
+                        grpc::ServerWriter<v1::LogChunk>* writer) override {
+    constexpr int64_t kChunk = 64 * 1024;
+    auto targets = c_->LogTargets(req->job_id(), req->task_index());
+    if (!targets.ok()) return ToGrpcStatus(targets.status());
+    std::map<int, int64_t> offset;
+    for (auto [idx, done] : *targets) offset[idx] = req->task_index() >= 0 ? req->offset() : 0;
+    for (;;) {
+      // Read "finished" before draining, so output written before the end is never missed.
+      auto now = c_->LogTargets(req->job_id(), req->task_index());
+      if (!now.ok()) return ToGrpcStatus(now.status());
+      bool all_done = true;
+      for (auto [idx, done] : *now) {
+        all_done = all_done && done;
+        for (;;) {
+          std::string data = c_->logs().Read(req->job_id(), idx, req->stderr(), offset[idx], kChunk);
+          if (data.empty()) break;
+          offset[idx] += static_cast<int64_t>(data.size());
+          v1::LogChunk chunk;
+          chunk.set_task_index(idx);
+          chunk.set_data(std::move(data));
+          if (!writer->Write(chunk)) return grpc::Status::OK;
+        }
+      }
+      if (!req->follow() || all_done) break;
+      if (ctx->IsCancelled() || stopping) return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    v1::LogChunk eof;
+    eof.set_task_index(req->task_index());
+    eof.set_eof(true);
+    writer->Write(eof);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Connect(grpc::ServerContext* ctx, AgentStream* stream) override {
+    v1::AgentMessage first;
+    if (!stream->Read(&first)) return grpc::Status::OK;
+    if (!first.has_register_()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the first message on an agent link must be Register");
+    }
+    const std::string name = first.register_().node().name();
+    auto session = std::make_shared<AgentSession>(ctx, stream);
+    Status reg = c_->RegisterAgent(first.register_(), PeerHost(ctx->peer()), session);
+    if (!reg.ok()) {
+      spdlog::warn("agent registration refused: {}", reg.message());
+      v1::CoordinatorMessage refused;
+      refused.mutable_register_reply()->set_accepted(false);
+      refused.mutable_register_reply()->set_error(reg.message());
+      session->Send(std::move(refused));
+      session->Finish();
+      return ToGrpcStatus(reg);
+    }
+    v1::AgentMessage msg;
+    while (stream->Read(&msg)) c_->OnAgentMessage(name, session.get(), msg);
+    c_->OnAgentDisconnected(name, session.get());
+    session->Finish();
+    return grpc::Status::OK;
+  }
+
+ private:
+  Coordinator* c_;
+};
+
+// ------------------------------------------------------------------------------ server
+
+Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOptions options) {
+  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
+  auto coord = Coordinator::Open(options.coordinator, &s->clock_);
+  if (!coord.ok()) return coord.status();
+  s->coordinator_ = std::move(coord).value();
+  s->services_ = std::make_unique<Services>(s->coordinator_.get());
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(static_cast<v1::Coordinator::Service*>(s->services_.get()));
+  builder.RegisterService(static_cast<v1::AgentLink::Service*>(s->services_.get()));
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(256 << 20);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_ || port == 0)
+    return Status::Unavailable("cannot listen on " + options.listen +
+                               " (address in use or invalid?)");
+  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  s->address_ = host + ":" + std::to_string(port);
+  Status w = WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr",
+                                 s->address_ + "\n");
+  if (!w.ok()) spdlog::warn("{}", w.message());
+  s->coordinator_->Start();
+  spdlog::info("listening on {}", s->address_);
+  return s;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+void CoordinatorServer::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  if (coordinator_) coordinator_->Stop();
+  if (services_) services_->stopping = true;
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (coordinator_) coordinator_->store().Flush();
+}
+
+void CoordinatorServer::Wait() {
+  if (server_) server_->Wait();
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,68 @@
+// The coordinator process's network face: one gRPC server (sync API) on one port carrying the
+// Coordinator service (users) and the AgentLink service (agents), over a Coordinator.
+//
+// AgentLink: each agent's Connect stream is served by one gRPC thread that reads; an
+// AgentSession owns a writer thread and an outbox, so any thread can queue Launch/Kill/
+// RegisterReply messages without blocking (AgentChannel). The first message must be Register;
+// a refused registration gets RegisterReply{accepted=false, error} and the stream ends with
+// ALREADY_EXISTS / INVALID_ARGUMENT.
+//
+// ReadLogs polls the task's log files every 100 ms in follow mode and ends (eof) once the task
+// has finished for good and its file is drained, or when the client goes away.
+//
+// Shutdown: stops the scheduling loop, then the gRPC server (open streams are cancelled after a
+// short deadline), then flushes the store.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "cluster/coordinator/coordinator.h"
+#include "core/status.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace muster::cluster {
+
+// Wall clock (milliseconds since the Unix epoch) for the coordinator and agents.
+class WallClock final : public Clock {
+ public:
+  TimeMs NowMs() const override;
+};
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  CoordinatorOptions coordinator;
+};
+
+class CoordinatorServer {
+ public:
+  // Opens the state, binds the port, starts serving and the scheduling loop; writes the bound
+  // address to <state_dir>/coordinator.addr atomically.
+  static Result<std::unique_ptr<CoordinatorServer>> Start(ServerOptions options);
+  ~CoordinatorServer();
+
+  // "HOST:PORT" actually bound.
+  const std::string& address() const { return address_; }
+  Coordinator& coordinator() { return *coordinator_; }
+  // Stops serving (idempotent). Thread-safe, but not from inside a gRPC handler.
+  void Shutdown();
+  // Blocks until Shutdown has completed.
+  void Wait();
+
+ private:
+  CoordinatorServer() = default;
+  class Services;
+
+  WallClock clock_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<Services> services_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace muster::cluster

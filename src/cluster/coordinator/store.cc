@@ -1,0 +1,412 @@
+#include "cluster/coordinator/store.h"
+
+#include <sqlite3.h>
+
+#include <sstream>
+#include <unordered_map>
+
+#include "cluster/common/convert.h"
+
+namespace muster::cluster {
+
+// ------------------------------------------------------------------------------ Db and Stmt
+
+// One prepared statement; reset and cleared on every use.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Blob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Runs a statement that returns no rows.
+  Status Exec() {
+    int rc = sqlite3_step(s_);
+    Status st = rc == SQLITE_DONE ? Status::Ok()
+                                  : Status::Internal(std::string("store: ") + sqlite3_errmsg(db_));
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+    return st;
+  }
+  // Steps a query; true while a row is available.
+  bool Next() { return sqlite3_step(s_) == SQLITE_ROW; }
+  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  std::string ColText(int i) {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
+    return p ? std::string(p, sqlite3_column_bytes(s_, i)) : std::string();
+  }
+  std::string ColBlob(int i) {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+    return p ? std::string(p, sqlite3_column_bytes(s_, i)) : std::string();
+  }
+  void Done() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+class Db {
+ public:
+  explicit Db(sqlite3* db) : db_(db) {}
+  ~Db() {
+    for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+  }
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Status::Internal(std::string("store: ") + m);
+    }
+    return Status::Ok();
+  }
+  // The cached prepared statement for `sql` (a string literal: cached by address).
+  Result<Stmt> Prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* s = nullptr;
+      if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+        return Status::Internal(std::string("store: ") + sqlite3_errmsg(db_));
+      it = cache_.emplace(sql, s).first;
+    }
+    return Stmt(db_, it->second);
+  }
+  sqlite3* raw() { return db_; }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+};
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY, spec BLOB NOT NULL, state TEXT NOT NULL,
+  submit_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks(
+  job INTEGER NOT NULL, idx INTEGER NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL,
+  node TEXT NOT NULL, gpus TEXT NOT NULL, exit_code INTEGER NOT NULL, retries INTEGER NOT NULL,
+  lost_requeues INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  message TEXT NOT NULL, progress BLOB NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes(
+  name TEXT PRIMARY KEY, spec BLOB NOT NULL, last_seen_ms INTEGER NOT NULL);
+)sql";
+
+constexpr const char* kInsertJob =
+    "INSERT OR REPLACE INTO jobs(id, spec, state, submit_ms, start_ms, end_ms, reason) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kUpdateJob =
+    "UPDATE jobs SET state = ?2, start_ms = ?3, end_ms = ?4, reason = ?5 WHERE id = ?1";
+constexpr const char* kUpsertTask =
+    "INSERT OR REPLACE INTO tasks(job, idx, state, attempt, node, gpus, exit_code, retries, "
+    "lost_requeues, start_ms, end_ms, message, progress) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+constexpr const char* kUpdateProgress = "UPDATE tasks SET progress = ?3 WHERE job = ?1 AND idx = ?2";
+constexpr const char* kUpsertNode =
+    "INSERT OR REPLACE INTO nodes(name, spec, last_seen_ms) VALUES(?1, ?2, ?3)";
+
+std::string JoinInts(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::vector<int> SplitInts(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ','))
+    if (!part.empty()) v.push_back(std::stoi(part));
+  return v;
+}
+
+Status BindTask(Db& db, JobId job, const TaskRecord& t) {
+  auto st = db.Prepare(kUpsertTask);
+  if (!st.ok()) return st.status();
+  return st->Int(1, job)
+      .Int(2, t.index)
+      .Text(3, TaskStateName(t.state))
+      .Int(4, t.attempt)
+      .Text(5, t.node)
+      .Text(6, JoinInts(t.gpus))
+      .Int(7, t.exit_code)
+      .Int(8, t.retries)
+      .Int(9, t.lost_requeues)
+      .Int(10, t.start_ms)
+      .Int(11, t.end_ms)
+      .Text(12, t.message)
+      .Blob(13, t.progress)
+      .Exec();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ Store
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  auto db = std::make_unique<Db>(raw);
+  if (rc != SQLITE_OK)
+    return Status::Unavailable("cannot open state store " + path + ": " + sqlite3_errmsg(raw));
+  sqlite3_busy_timeout(raw, 5000);
+  auto version = db->Prepare("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  int64_t v = version->Next() ? version->ColInt(0) : 0;
+  version->Done();
+  if (v > kStoreSchemaVersion)
+    return Status::FailedPrecondition("state store " + path + " has schema version " +
+                                      std::to_string(v) + ", newer than this muster (" +
+                                      std::to_string(kStoreSchemaVersion) + ")");
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF"}) {
+    Status s = db->Exec(sql);
+    if (!s.ok()) return s;
+  }
+  Status s = db->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                               : "PRAGMA synchronous=NORMAL");
+  if (!s.ok()) return s;
+  s = db->Exec(kSchema);
+  if (!s.ok()) return s;
+  s = db->Exec(("PRAGMA user_version=" + std::to_string(kStoreSchemaVersion)).c_str());
+  if (!s.ok()) return s;
+  return std::unique_ptr<Store>(new Store(std::move(db), options));
+}
+
+Store::Store(std::unique_ptr<Db> db, StoreOptions options)
+    : options_(options), db_(std::move(db)) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  queued_cv_.notify_all();
+  writer_.join();
+}
+
+Store::Ticket Store::Enqueue(WriteFn fn) {
+  Ticket t;
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(fn));
+    t = next_ticket_++;
+  }
+  queued_cv_.notify_one();
+  return t;
+}
+
+void Store::WriterLoop() {
+  for (;;) {
+    std::vector<WriteFn> batch;
+    Ticket first = 0;
+    {
+      std::unique_lock lock(mu_);
+      queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      first = committed_ + 1;
+      size_t n = std::min<size_t>(queue_.size(), static_cast<size_t>(options_.max_batch));
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<std::pair<Ticket, Status>> errors;
+    {
+      std::lock_guard db_lock(db_mu_);
+      Status begin = db_->Exec("BEGIN IMMEDIATE");
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Status s = begin.ok() ? batch[i](*db_) : begin;
+        if (!s.ok()) errors.emplace_back(first + i, s);
+      }
+      if (begin.ok()) {
+        Status commit = db_->Exec("COMMIT");
+        if (!commit.ok()) {
+          db_->Exec("ROLLBACK");
+          errors.clear();
+          for (size_t i = 0; i < batch.size(); ++i) errors.emplace_back(first + i, commit);
+        }
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [t, s] : errors) failed_[t] = s;
+      while (failed_.size() > 100000) failed_.erase(failed_.begin());
+      committed_ = first + batch.size() - 1;
+      ++batches_;
+    }
+    committed_cv_.notify_all();
+  }
+}
+
+Status Store::Wait(Ticket t) {
+  std::unique_lock lock(mu_);
+  committed_cv_.wait(lock, [&] { return committed_ >= t; });
+  auto it = failed_.find(t);
+  if (it == failed_.end()) return Status::Ok();
+  Status s = it->second;
+  failed_.erase(it);
+  return s;
+}
+
+Status Store::Flush() {
+  Ticket last;
+  {
+    std::lock_guard lock(mu_);
+    last = next_ticket_ - 1;
+  }
+  std::unique_lock lock(mu_);
+  committed_cv_.wait(lock, [&] { return committed_ >= last; });
+  return Status::Ok();
+}
+
+uint64_t Store::CommittedBatches() const {
+  std::lock_guard lock(mu_);
+  return batches_;
+}
+
+Store::Ticket Store::InsertJob(const JobRecord& job) {
+  v1::JobSpec spec;
+  ToProto(*job.spec, &spec);
+  return Enqueue([job, blob = spec.SerializeAsString()](Db& db) -> Status {
+    auto st = db.Prepare(kInsertJob);
+    if (!st.ok()) return st.status();
+    Status s = st->Int(1, job.id)
+                   .Blob(2, blob)
+                   .Text(3, JobStateName(job.state))
+                   .Int(4, job.submit_ms)
+                   .Int(5, job.start_ms)
+                   .Int(6, job.end_ms)
+                   .Text(7, job.reason)
+                   .Exec();
+    for (const auto& t : job.tasks) {
+      if (!s.ok()) break;
+      s = BindTask(db, job.id, t);
+    }
+    return s;
+  });
+}
+
+Store::Ticket Store::UpdateJob(const JobRecord& job) {
+  return Enqueue([id = job.id, state = job.state, start = job.start_ms, end = job.end_ms,
+                  reason = job.reason](Db& db) -> Status {
+    auto st = db.Prepare(kUpdateJob);
+    if (!st.ok()) return st.status();
+    return st->Int(1, id).Text(2, JobStateName(state)).Int(3, start).Int(4, end).Text(5, reason).Exec();
+  });
+}
+
+Store::Ticket Store::UpdateTask(JobId job, const TaskRecord& task) {
+  return Enqueue([job, task](Db& db) { return BindTask(db, job, task); });
+}
+
+Store::Ticket Store::UpdateProgress(JobId job, int index, std::string progress) {
+  return Enqueue([job, index, progress = std::move(progress)](Db& db) -> Status {
+    auto st = db.Prepare(kUpdateProgress);
+    if (!st.ok()) return st.status();
+    return st->Int(1, job).Int(2, index).Blob(3, progress).Exec();
+  });
+}
+
+Store::Ticket Store::UpsertNode(const NodeRecord& node) {
+  v1::NodeSpec spec;
+  ToProto(node.spec, &spec, node.address);
+  return Enqueue([name = node.spec.name, blob = spec.SerializeAsString(),
+                  seen = node.last_seen_ms](Db& db) -> Status {
+    auto st = db.Prepare(kUpsertNode);
+    if (!st.ok()) return st.status();
+    return st->Text(1, name).Blob(2, blob).Int(3, seen).Exec();
+  });
+}
+
+Result<StoreContents> Store::LoadAll() {
+  std::lock_guard db_lock(db_mu_);
+  StoreContents out;
+  auto jobs = db_->Prepare(
+      "SELECT id, spec, state, submit_ms, start_ms, end_ms, reason FROM jobs ORDER BY id");
+  if (!jobs.ok()) return jobs.status();
+  std::unordered_map<JobId, size_t> slot;
+  while (jobs->Next()) {
+    v1::JobSpec proto;
+    JobId id = jobs->ColInt(0);
+    if (!proto.ParseFromString(jobs->ColBlob(1))) {
+      jobs->Done();
+      return Status::Internal("store: job " + std::to_string(id) + " has an unreadable spec");
+    }
+    auto spec = FromProto(proto);
+    if (!spec.ok()) {
+      jobs->Done();
+      return Status::Internal("store: job " + std::to_string(id) + ": " + spec.status().message());
+    }
+    JobRecord j;
+    j.id = id;
+    j.spec = std::make_shared<const JobSpec>(std::move(spec).value());
+    j.state = ParseJobState(jobs->ColText(2)).value_or(JobState::kFailed);
+    j.submit_ms = jobs->ColInt(3);
+    j.start_ms = jobs->ColInt(4);
+    j.end_ms = jobs->ColInt(5);
+    j.reason = jobs->ColText(6);
+    slot[id] = out.jobs.size();
+    out.jobs.push_back(std::move(j));
+  }
+  jobs->Done();
+
+  auto tasks = db_->Prepare(
+      "SELECT job, idx, state, attempt, node, gpus, exit_code, retries, lost_requeues, start_ms, "
+      "end_ms, message, progress FROM tasks ORDER BY job, idx");
+  if (!tasks.ok()) return tasks.status();
+  while (tasks->Next()) {
+    auto it = slot.find(tasks->ColInt(0));
+    if (it == slot.end()) continue;
+    TaskRecord t;
+    t.index = static_cast<int>(tasks->ColInt(1));
+    t.state = ParseTaskState(tasks->ColText(2)).value_or(TaskState::kFailed);
+    t.attempt = tasks->ColInt(3);
+    t.node = tasks->ColText(4);
+    t.gpus = SplitInts(tasks->ColText(5));
+    t.exit_code = static_cast<int>(tasks->ColInt(6));
+    t.retries = static_cast<int>(tasks->ColInt(7));
+    t.lost_requeues = static_cast<int>(tasks->ColInt(8));
+    t.start_ms = tasks->ColInt(9);
+    t.end_ms = tasks->ColInt(10);
+    t.message = tasks->ColText(11);
+    t.progress = tasks->ColBlob(12);
+    out.jobs[it->second].tasks.push_back(std::move(t));
+  }
+  tasks->Done();
+
+  auto nodes = db_->Prepare("SELECT name, spec, last_seen_ms FROM nodes ORDER BY name");
+  if (!nodes.ok()) return nodes.status();
+  while (nodes->Next()) {
+    v1::NodeSpec proto;
+    if (!proto.ParseFromString(nodes->ColBlob(1))) continue;
+    NodeRecord n;
+    n.spec = FromProto(proto);
+    n.spec.name = nodes->ColText(0);
+    n.address = proto.address();
+    n.last_seen_ms = nodes->ColInt(2);
+    out.nodes.push_back(std::move(n));
+  }
+  nodes->Done();
+  return out;
+}
+
+}  // namespace muster::cluster
