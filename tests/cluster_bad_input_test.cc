@@ -73,7 +73,7 @@ class ClusterBadInput : public ::testing::Test {
     EXPECT_EQ(nlohmann::json::parse(q.out).size(), 0u) << q.out;
   }
 
-  TestCluster cluster_{ClusterOptions{.agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 4}};
+  TestCluster cluster_{ClusterOptions{.agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 4, .coordinator_args = {}}};
 };
 
 TEST_F(ClusterBadInput, MalformedFlagsAreUsageErrors) {
