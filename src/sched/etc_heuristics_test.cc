@@ -103,6 +103,18 @@ TEST(EtcHeuristics, MinMinMatchesReferenceOnBraunInstance) {
   ExpectConsistent(*etc, s);
 }
 
+TEST(EtcHeuristics, RegressionValuesOnBraunInstance) {
+  // Pinned outputs of this implementation (ties to the lowest index); Min-min is the published
+  // reference, the others guard against unintended changes.
+  auto etc = LoadEtcInstance("u_c_hihi.0");
+  if (!etc) GTEST_SKIP() << "ETC data not found under " << testing::EtcDataDir();
+  EXPECT_NEAR(OpportunisticLoadBalancing(*etc).makespan, 14376662.2, 0.05);
+  EXPECT_NEAR(MinimumExecutionTime(*etc).makespan, 47472299.4, 0.05);
+  EXPECT_NEAR(MinimumCompletionTime(*etc).makespan, 11422624.5, 0.05);
+  EXPECT_NEAR(MaxMin(*etc).makespan, 12385671.8, 0.05);
+  EXPECT_NEAR(Sufferage(*etc).makespan, 10908697.8, 0.05);
+}
+
 TEST(EtcHeuristics, AllHeuristicsRunOnAllInstancesAndAreDeterministic) {
   for (const char* name : {"u_c_hihi.0", "u_i_lohi.0", "u_s_lolo.0"}) {
     auto etc = LoadEtcInstance(name);

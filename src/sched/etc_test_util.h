@@ -11,12 +11,20 @@
 
 namespace muster::sched::testing {
 
-// Directory of the ETC instances, from $MUSTER_SOURCE_DIR/../shared/data/etc (set by CTest), or
-// the checkout-relative default when the variable is unset.
-inline std::string EtcDataDir() {
-  const char* src = std::getenv("MUSTER_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/../shared/data/etc";
+// The project root: $MUSTER_SOURCE_DIR when set (CTest sets it), else derived from this header's
+// path as the compiler saw it (absolute under CMake), else ".".
+inline std::string SourceDir() {
+  if (const char* src = std::getenv("MUSTER_SOURCE_DIR"); src && *src) return src;
+  const std::string here = __FILE__;
+  const std::string tail = "/src/sched/etc_test_util.h";
+  if (here.size() > tail.size() && here.compare(here.size() - tail.size(), tail.size(), tail) == 0) {
+    return here.substr(0, here.size() - tail.size());
+  }
+  return ".";
 }
+
+// Directory of the ETC instances: <project root>/../shared/data/etc.
+inline std::string EtcDataDir() { return SourceDir() + "/../shared/data/etc"; }
 
 // The parsed instance, or nullopt when the file is absent.
 inline std::optional<EtcMatrix> LoadEtcInstance(const std::string& name) {

@@ -2,9 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "sched/etc_test_util.h"
 
 namespace muster::sched {
 namespace {
@@ -85,9 +86,9 @@ TEST(Heft, TopcuogluExampleMakespan80) {
 }
 
 TEST(Heft, ExampleFileMatchesEmbeddedCopy) {
-  const char* src = std::getenv("MUSTER_SOURCE_DIR");
-  std::ifstream in(std::string(src ? src : ".") + "/examples/dags/topcuoglu.dag");
-  if (!in) GTEST_SKIP() << "examples/dags/topcuoglu.dag not found (MUSTER_SOURCE_DIR unset?)";
+  const std::string path = testing::SourceDir() + "/examples/dags/topcuoglu.dag";
+  std::ifstream in(path);
+  if (!in) GTEST_SKIP() << path << " not found";
   std::stringstream buf;
   buf << in.rdbuf();
   auto dag = ParseDag(buf.str());
