@@ -67,6 +67,7 @@ class Replay {
     total_gpus_ = free_gpus_ = c.TotalGpus();
     cfg_.queue_policy = p.scheduler_policy;
     cfg_.backfill = o.backfill;
+    cfg_.max_predicted_jobs = 0;  // the replay needs starts only, not predicted rows
     cfg_.scorers = o.placement == "scattered" ? std::vector<std::string>{"spread"}
                                               : std::vector<std::string>{"fewest-nodes", "binpack"};
     run_.resize(n_);
