@@ -18,6 +18,9 @@ int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r) {
 }
 
 Status FeasibilityOracle::Check(const PendingJob& job) {
+  if (last_ != nullptr && job.spec.get() == last_spec_ && job.pinned_node == last_pin_ &&
+      job.pending_tasks.size() == last_tasks_)
+    return *last_;
   const JobSpec& s = *job.spec;
   const ResourceRequest& r = s.resources;
   Key key{r.milli_cpus, r.memory_mib,  r.gpus, r.min_gpu_memory_mib,
@@ -25,6 +28,10 @@ Status FeasibilityOracle::Check(const PendingJob& job) {
           s.gang ? s.ranks_per_node : 0, job.pinned_node};
   auto it = memo_.find(key);
   if (it == memo_.end()) it = memo_.emplace(std::move(key), Compute(job)).first;
+  last_spec_ = job.spec.get();
+  last_pin_ = job.pinned_node;
+  last_tasks_ = job.pending_tasks.size();
+  last_ = &it->second;  // std::map nodes are stable
   return it->second;
 }
 

@@ -35,6 +35,11 @@ class FeasibilityOracle {
   using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int>;
   const ClusterSnapshot& snapshot_;
   std::map<Key, Status> memo_;
+  // Queues share one spec among many jobs: repeat the last answer without building a key.
+  const JobSpec* last_spec_ = nullptr;
+  size_t last_tasks_ = 0;
+  int last_pin_ = -1;
+  const Status* last_ = nullptr;
 };
 
 // Tasks of request r that fit on an idle node of this spec.

@@ -28,7 +28,7 @@ class FairSharePolicy final : public QueuePolicy {
     ScalarResources cap;
     for (const auto& n : snapshot.nodes) cap += n.spec.Capacity();
     const auto& q = snapshot.queue;
-    std::vector<int> fifo = SortedQueue(snapshot, SubmittedBefore);
+    std::vector<int> fifo = SortedQueue(snapshot, [](const PendingJob&) { return 0; });
 
     struct User {
       std::string name;

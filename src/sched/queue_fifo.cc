@@ -8,8 +8,8 @@ class FifoPolicy final : public QueuePolicy {
  public:
   std::string_view name() const override { return kFifoPolicy; }
   std::vector<int> Order(const ClusterSnapshot& snapshot) const override {
-    return SortedQueue(snapshot, [](const PendingJob& a, const PendingJob& b) {
-      return SubmittedBefore(a, b);
+    return SortedQueue(snapshot, [](const PendingJob& j) {
+      return 0;
     });
   }
 };

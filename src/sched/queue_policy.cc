@@ -1,28 +1,11 @@
 #include "sched/queue_policy.h"
 
-#include <algorithm>
-#include <numeric>
-
 #include "sched/queue_fairshare.h"
 #include "sched/queue_fifo.h"
 #include "sched/queue_priority.h"
 #include "sched/queue_sjf.h"
 
 namespace muster::sched {
-
-std::vector<int> SortedQueue(
-    const ClusterSnapshot& snapshot,
-    const std::function<bool(const PendingJob&, const PendingJob&)>& before) {
-  std::vector<int> order(snapshot.queue.size());
-  std::iota(order.begin(), order.end(), 0);
-  const auto& q = snapshot.queue;
-  std::sort(order.begin(), order.end(), [&](int a, int b) {
-    if (before(q[a], q[b])) return true;
-    if (before(q[b], q[a])) return false;
-    return a < b;
-  });
-  return order;
-}
 
 QueuePolicyRegistry QueuePolicyRegistry::Default() {
   QueuePolicyRegistry r;

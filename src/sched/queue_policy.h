@@ -4,6 +4,8 @@
 // Every order is total and deterministic: ties fall back to (submitted_ms, job id).
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,14 +26,34 @@ class QueuePolicy {
   virtual std::vector<int> Order(const ClusterSnapshot& snapshot) const = 0;
 };
 
-// FIFO tie-break shared by every policy: earlier submission, then smaller id.
-inline bool SubmittedBefore(const PendingJob& a, const PendingJob& b) {
-  return a.submitted_ms != b.submitted_ms ? a.submitted_ms < b.submitted_ms : a.id < b.id;
+// Indices of snapshot.queue sorted by primary_key(job) ascending, then submission, then id.
+// Sorts compact keys rather than the jobs themselves (100,000 jobs sort in a few ms).
+template <typename PrimaryKey>
+std::vector<int> SortedQueue(const ClusterSnapshot& snapshot, PrimaryKey&& primary_key) {
+  struct Key {
+    int64_t primary;
+    TimeMs submitted;
+    JobId id;
+    int index;
+    bool operator<(const Key& o) const {
+      if (primary != o.primary) return primary < o.primary;
+      if (submitted != o.submitted) return submitted < o.submitted;
+      if (id != o.id) return id < o.id;
+      return index < o.index;
+    }
+  };
+  std::vector<Key> keys;
+  keys.reserve(snapshot.queue.size());
+  for (size_t i = 0; i < snapshot.queue.size(); ++i) {
+    const PendingJob& j = snapshot.queue[i];
+    keys.push_back({static_cast<int64_t>(primary_key(j)), j.submitted_ms, j.id, static_cast<int>(i)});
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<int> order;
+  order.reserve(keys.size());
+  for (const Key& k : keys) order.push_back(k.index);
+  return order;
 }
-
-// Indices of snapshot.queue sorted by `before` (a strict weak order).
-std::vector<int> SortedQueue(const ClusterSnapshot& snapshot,
-                             const std::function<bool(const PendingJob&, const PendingJob&)>& before);
 
 using QueuePolicyFactory = std::function<std::unique_ptr<QueuePolicy>()>;
 

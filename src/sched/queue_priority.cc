@@ -8,9 +8,8 @@ class PriorityPolicy final : public QueuePolicy {
  public:
   std::string_view name() const override { return kPriorityPolicy; }
   std::vector<int> Order(const ClusterSnapshot& snapshot) const override {
-    return SortedQueue(snapshot, [](const PendingJob& a, const PendingJob& b) {
-      if (a.spec->priority != b.spec->priority) return a.spec->priority > b.spec->priority;
-      return SubmittedBefore(a, b);
+    return SortedQueue(snapshot, [](const PendingJob& j) {
+      return -static_cast<int64_t>(j.spec->priority);
     });
   }
 };

@@ -8,10 +8,8 @@ class SjfPolicy final : public QueuePolicy {
  public:
   std::string_view name() const override { return kSjfPolicy; }
   std::vector<int> Order(const ClusterSnapshot& snapshot) const override {
-    return SortedQueue(snapshot, [](const PendingJob& a, const PendingJob& b) {
-      if (a.predicted_duration_ms != b.predicted_duration_ms)
-        return a.predicted_duration_ms < b.predicted_duration_ms;
-      return SubmittedBefore(a, b);
+    return SortedQueue(snapshot, [](const PendingJob& j) {
+      return j.predicted_duration_ms;
     });
   }
 };
