@@ -120,6 +120,8 @@ void Coordinator::Kick() {
 
 void Coordinator::Loop() {
   for (;;) {
+    // A short gap after each pass lets a burst of submissions share the next pass.
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.min_pass_gap_ms));
     {
       std::unique_lock lock(loop_mu_);
       loop_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_period_ms),

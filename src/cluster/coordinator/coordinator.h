@@ -60,6 +60,7 @@ struct CoordinatorOptions {
   DurationMs lost_node_timeout_ms = 30000;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
+  DurationMs min_pass_gap_ms = 5;          // at most one pass per gap, however many kicks
   double default_task_seconds = 60;        // prediction without history or estimate
   int max_lost_requeues = 3;
   int master_port_base = 29500;            // MASTER_PORT = base + (job*97 + attempt*31) % span

@@ -90,6 +90,16 @@ void Coordinator::SchedulingPass() {
       snap.nodes.push_back({n.rec.spec, NodeState::kReady, free.at(name)});
     }
     std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+    if (snap.nodes.empty()) {
+      // Nothing can start: only keep the reasons current (and dependency failures) cheaply.
+      for (JobId id : ids) {
+        JobRecord& j = jobs_.at(id);
+        if (IsTerminal(j.state) || !DependenciesMet(j) || j.reason == "waiting for nodes") continue;
+        j.reason = "waiting for nodes";
+        PersistJob(j);
+      }
+      return;
+    }
     for (JobId id : ids) {
       JobRecord& j = jobs_.at(id);
       sched::PendingJob pj;
@@ -109,10 +119,6 @@ void Coordinator::SchedulingPass() {
       }
       if (IsTerminal(j.state) || j.gang_stopping || pj.pending_tasks.empty()) continue;
       if (!DependenciesMet(j)) continue;
-      if (snap.nodes.empty() && j.reason != "waiting for nodes") {
-        j.reason = "waiting for nodes";
-        PersistJob(j);
-      }
       pj.id = j.id;
       pj.spec = j.spec;
       pj.submitted_ms = j.submit_ms;
@@ -120,7 +126,7 @@ void Coordinator::SchedulingPass() {
       snap.queue.push_back(std::move(pj));
     }
   }
-  if (snap.nodes.empty() || snap.queue.empty()) return;
+  if (snap.queue.empty()) return;
 
   auto plan = sched::Schedule(snap, options_.scheduler);
   if (!plan.ok()) {
