@@ -134,8 +134,8 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   if (!reply.accepted()) {
     s.ctx.TryCancel();
     s.stream->Finish();
-    if (!registered_once_) *fatal = true;
-    spdlog::warn("registration refused: {}", reply.error());
+    if (!registered_once_) *fatal = true;  // the caller prints the one error line
+    else spdlog::warn("registration refused: {}; retrying", reply.error());
     return end_session(Status::FailedPrecondition(reply.error()));
   }
   *registered = true;

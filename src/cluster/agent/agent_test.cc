@@ -266,9 +266,9 @@ TEST_F(AgentTest, ShutdownStopsTasksAndReportsThem) {
   EXPECT_TRUE(result_.ok());
   EXPECT_GE(took, 450ms);  // stop_grace_ms = 500
   EXPECT_LT(took, 4s);
-  ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) { return HasEvent(ms, 5, "failed"); }, 2s));
+  ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) { return HasEvent(ms, 5, "lost"); }, 2s));
   for (const auto& m : s.fake->Messages())
-    if (m.has_event() && m.event().job_id() == 5 && m.event().state() == "failed")
+    if (m.has_event() && m.event().job_id() == 5 && m.event().state() == "lost")
       EXPECT_EQ(m.event().exit_code(), 128 + 9);
 }
 

@@ -86,6 +86,7 @@ struct Launcher::Task {
   int wait_status = 0;
   int64_t drain_deadline = 0;
   bool kill_requested = false;
+  bool agent_stop = false;  // stopped by StopAll (the agent shutting down), not by a Kill
   bool sigkill_sent = false;
   int64_t kill_deadline = 0;
 
@@ -290,7 +291,10 @@ std::vector<RunningTask> Launcher::Running() const {
 bool Launcher::StopAll(int64_t grace_ms) {
   if (grace_ms <= 0) grace_ms = options_.default_grace_ms;
   std::unique_lock lock(mu_);
-  for (auto& [key, t] : tasks_) KillLocked(*t, grace_ms);
+  for (auto& [key, t] : tasks_) {
+    if (!t->exited) t->agent_stop = true;
+    KillLocked(*t, grace_ms);
+  }
   Wake();
   return changed_.wait_for(lock, std::chrono::milliseconds(grace_ms + 2000),
                            [&] { return tasks_.empty(); });
@@ -426,6 +430,11 @@ void Launcher::Supervise() {
           e = t.Event("failed");
           e.set_exit_code(-1);
           e.set_message("ended with unknown status" + on_request);
+        }
+        if (t.agent_stop) {
+          // Not the task's own outcome: the coordinator requeues it like a task on a lost node.
+          e.set_state("lost");
+          e.set_message("stopped because its agent shut down; " + e.message());
         }
         box.events.push_back(std::move(e));
         it = tasks_.erase(it);

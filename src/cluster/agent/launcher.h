@@ -12,7 +12,7 @@
 // from SIGTERM to SIGKILL after the grace period.
 //
 // Ordering: for one attempt the sink sees "running", then logs/progress, then one terminal event
-// (succeeded or failed), after the last log bytes. Attempts: a Launch whose attempt is not newer
+// (succeeded, failed, or lost when StopAll ended it), after the last log bytes. Attempts: a Launch whose attempt is not newer
 // than the last one seen for that (job, task) is refused; a Launch of a newer attempt while an
 // older one still runs stops the older one first (SIGTERM, SIGKILL after the default grace).
 #pragma once
@@ -81,7 +81,8 @@ class Launcher {
   // Tasks whose process is still alive.
   std::vector<RunningTask> Running() const;
   // Kills every task (grace as in Kill) and waits until all have been reported, at most
-  // grace + 2 s. Returns true if all ended.
+  // grace + 2 s. Their end events say "lost" (not their own outcome), so the coordinator
+  // requeues them. Returns true if all ended.
   bool StopAll(int64_t grace_ms);
 
  private:
