@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", data, "directory of MNIST-format files (gzip or raw)")->capture_default_str();
   app.add_option("--epochs", opt.epochs, "epochs")->capture_default_str();
   app.add_option("--batch-size", opt.batch_size, "samples per rank per step")->capture_default_str();
-  app.add_option("--lr", opt.lr, "Adam learning rate")->capture_default_str();
+  double lr = 0;
+  app.add_option("--optimizer", opt.optimizer, "adam, or sgd (momentum 0.9)")->capture_default_str();
+  app.add_option("--lr", lr, "learning rate (default 1e-3 for adam, 0.01 for sgd)");
   app.add_option("--seed", opt.seed, "seed for weights, data order and dropout")->capture_default_str();
   app.add_option("--out", opt.out_dir, "directory for model.pt and report.json (rank 0)");
   app.add_option("--checkpoint-dir", opt.checkpoint_dir,
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   opt.dropout = !no_dropout;
+  opt.lr = app.count("--lr") > 0 ? lr : (opt.optimizer == "sgd" ? 0.01 : 1e-3);
   opt.timeout = std::chrono::seconds(timeout_s);
 
   auto env = DistEnvFromProcess();

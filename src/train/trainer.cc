@@ -42,6 +42,7 @@ struct Checkpoint {
   uint64_t seed = 0;
   int64_t global_batch = 0;
   int64_t steps_per_epoch = 0;
+  std::string optimizer;
   std::vector<EpochRecord> history;
 };
 
@@ -52,6 +53,7 @@ std::string Serialize(const Checkpoint& c, FashionCnn& model, torch::optim::Opti
   ar.write("global_batch", torch::tensor({c.global_batch}, torch::kInt64));
   ar.write("steps_per_epoch", torch::tensor({c.steps_per_epoch}, torch::kInt64));
   ar.write("history", c10::IValue(EpochsToJson(c.history)));
+  ar.write("optimizer_name", c10::IValue(c.optimizer));
   torch::serialize::OutputArchive m;
   model->save(m);
   ar.write("model", m);
@@ -63,7 +65,8 @@ std::string Serialize(const Checkpoint& c, FashionCnn& model, torch::optim::Opti
   return os.str();
 }
 
-Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::optim::Optimizer& opt) {
+Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::optim::Optimizer& opt,
+                           const std::string& optimizer) {
   Checkpoint c;
   try {
     torch::serialize::InputArchive ar;
@@ -82,6 +85,13 @@ Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::o
     auto hist = EpochsFromJson(h.toStringRef());
     if (!hist.ok()) return hist.status();
     c.history = std::move(*hist);
+    c10::IValue name;
+    ar.read("optimizer_name", name);
+    c.optimizer = name.toStringRef();
+    if (c.optimizer != optimizer) {
+      return Status::InvalidArgument("it was written with --optimizer " + c.optimizer + ", this run uses " +
+                                     optimizer);
+    }
     torch::serialize::InputArchive m;
     ar.read("model", m);
     model->load(m);
@@ -127,6 +137,9 @@ Status Validate(const TrainOptions& o, const MnistSet& train, const MnistSet& te
   if (o.batch_size < 1) return Status::InvalidArgument("--batch-size must be at least 1");
   if (!(o.lr > 0)) return Status::InvalidArgument("--lr must be positive");
   if (o.max_steps < 0) return Status::InvalidArgument("--max-steps must not be negative");
+  if (o.optimizer != "adam" && o.optimizer != "sgd") {
+    return Status::InvalidArgument("--optimizer must be adam or sgd, not " + o.optimizer);
+  }
   if (o.progress_every < 1) return Status::InvalidArgument("--progress-every must be at least 1");
   if (!(o.bucket_mb > 0)) return Status::InvalidArgument("--bucket-mb must be positive");
   if (train.rows != 28 || train.cols != 28 || (test.count > 0 && (test.rows != 28 || test.cols != 28))) {
@@ -168,13 +181,13 @@ class Run {
   Collective& coll_;
   std::ostream& log_;
   FashionCnn model_;
-  std::unique_ptr<torch::optim::Adam> opt_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
   TrainReport report_;
 };
 
 Status Run::SaveCheckpoint(int64_t step) {
   if (!Leader() || o_.checkpoint_dir.empty()) return Status::Ok();
-  Checkpoint c{step, o_.seed, report_.global_batch, report_.steps_per_epoch, report_.epochs};
+  Checkpoint c{step, o_.seed, report_.global_batch, report_.steps_per_epoch, o_.optimizer, report_.epochs};
   auto path = WriteCheckpointFile(o_.checkpoint_dir, step, Serialize(c, model_, *opt_));
   if (!path.ok()) return path.status();
   report_.checkpoint_path = *path;
@@ -220,7 +233,11 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
 
   // Each rank initialises from its own seed; rank 0's weights (or the checkpoint) win below.
   model_->ResetParameters(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1));
-  opt_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(o_.lr));
+  if (o_.optimizer == "sgd") {
+    opt_ = std::make_unique<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(o_.lr).momentum(0.9));
+  } else {
+    opt_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(o_.lr));
+  }
   std::vector<torch::Tensor> params = model_->parameters();
 
   std::string blob;
@@ -235,7 +252,7 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
   }
   coll_.BroadcastBytes(blob);
   if (!blob.empty()) {
-    auto c = Restore(blob, model_, *opt_);
+    auto c = Restore(blob, model_, *opt_, o_.optimizer);
     if (!c.ok()) return Status::InvalidArgument(blob_path + ": " + c.status().message());
     if (c->global_batch != report_.global_batch || c->steps_per_epoch != report_.steps_per_epoch) {
       return Status::InvalidArgument(

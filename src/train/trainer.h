@@ -3,11 +3,11 @@
 //
 // Algorithm per global step g (identical on every rank): take this rank's shard of the epoch's
 // permutation (sampler.h), forward/backward, average the gradients over the ranks with bucketed
-// all-reduce (collective.h), Adam step. Initial weights come from rank 0 (broadcast), or from the
+// all-reduce (collective.h), optimizer step (Adam, or SGD with momentum). Initial weights come from rank 0 (broadcast), or from the
 // newest checkpoint, which rank 0 reads and broadcasts as bytes so that ranks need no shared
 // disk. Dropout masks are seeded from (seed, rank, g): a resumed run draws what an uninterrupted
 // one would. At each epoch end the ranks evaluate disjoint slices of the test set and sum the
-// counts; rank 0 writes a checkpoint (model, Adam state, step, epoch, seed, history) at every
+// counts; rank 0 writes a checkpoint (model, optimizer state, step, epoch, seed, history) at every
 // epoch end, at the last step, and when a stop is requested (by any rank: the vote rides along
 // the gradient all-reduce, so all ranks stop after the same step).
 //
@@ -32,7 +32,8 @@ namespace muster::train {
 struct TrainOptions {
   int epochs = 5;
   int64_t batch_size = 64;  // per rank
-  double lr = 1e-3;         // Adam
+  std::string optimizer = "adam";  // "adam" or "sgd" (momentum 0.9)
+  double lr = 1e-3;
   uint64_t seed = 1;
   bool dropout = true;
   int64_t max_steps = 0;    // stop after this many global steps (0: no limit)
