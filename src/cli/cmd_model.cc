@@ -26,7 +26,9 @@ std::string Num(double v) {
   return buf;
 }
 
-json JsonNum(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json JsonNum(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
 
 int Fail(const std::string& message) {
   std::fflush(stdout);
@@ -109,9 +111,9 @@ int RunExec(const ExecFlags& f) {
                 f.seed_example ? Num(printed.item_terms_ms[i]).c_str() : "");
   }
   std::printf("  %-31s %s ms\n", "C/N", Num(seed->compute_ms).c_str());
-  std::printf("  %-31s %s ms%s\n", "sum_i L*C_i/N", Num(seed->latency_term_ms).c_str(),
-              f.seed_example ? ("   (seed printed " + Num(printed.latency_term_ms) + ")").c_str()
-                             : "");
+  std::printf(
+      "  %-31s %s ms%s\n", "sum_i L*C_i/N", Num(seed->latency_term_ms).c_str(),
+      f.seed_example ? ("   (seed printed " + Num(printed.latency_term_ms) + ")").c_str() : "");
   std::printf("  %-31s %s ms%s\n", "T_exec", Num(seed->total_ms).c_str(),
               f.seed_example ? ("   (seed printed " + Num(printed.total_ms) + ")").c_str() : "");
   if (f.seed_example) {
@@ -155,8 +157,8 @@ int RunBalance(const BalanceFlags& f) {
   const bool is_seed = loads == seed_loads;
   const model::BalanceReport r = model::Evaluate(loads);
   if (f.output == "json") {
-    json j{{"loads", loads}, {"n", r.n}, {"sum", r.sum}, {"mean", r.mean}, {"min", r.min},
-           {"max", r.max}, {"stddev", r.stddev}};
+    json j{{"loads", loads}, {"n", r.n},     {"sum", r.sum},      {"mean", r.mean},
+           {"min", r.min},   {"max", r.max}, {"stddev", r.stddev}};
     for (const auto& [name, value] : model::MetricRows(r)) j[name] = JsonNum(value);
     if (is_seed) {
       j["seed_text_computed_bal"] = model::kSeedTextComputedBal;
@@ -172,17 +174,18 @@ int RunBalance(const BalanceFlags& f) {
               "1 = balanced, 1/N = one node carries all");
   std::printf("  %-34s %-10s %s\n", "coefficient of variation", Num(r.cov).c_str(),
               "stddev/mean, 0 = balanced");
-  std::printf("  %-34s %-10s %s\n", "imbalance factor max/mean - 1", Num(r.imbalance_factor).c_str(),
-              "0 = balanced, N-1 = one node carries all");
+  std::printf("  %-34s %-10s %s\n", "imbalance factor max/mean - 1",
+              Num(r.imbalance_factor).c_str(), "0 = balanced, N-1 = one node carries all");
   std::printf("  %-34s %-10s %s\n", "relative imbalance 1 - mean/max",
               Num(r.relative_imbalance).c_str(), "0 = balanced");
   std::printf("  %-34s %-10s %s\n", "seed Bal = sum L^2/(N (sum L)^2)", Num(r.seed_bal).c_str(),
               "as written: 1/N^2 when balanced, 1/N when one node carries all");
   if (is_seed) {
-    std::printf("  the seed's text for these loads: computed sum L^2/N = %s and printed Bal = %s;\n"
-                "  the formula as written gives %s. J = 1/(N^2 Bal) = %s.\n",
-                Num(model::kSeedTextComputedBal).c_str(), Num(model::kSeedTextPrintedBal).c_str(),
-                Num(r.seed_bal).c_str(), Num(r.jain).c_str());
+    std::printf(
+        "  the seed's text for these loads: computed sum L^2/N = %s and printed Bal = %s;\n"
+        "  the formula as written gives %s. J = 1/(N^2 Bal) = %s.\n",
+        Num(model::kSeedTextComputedBal).c_str(), Num(model::kSeedTextPrintedBal).c_str(),
+        Num(r.seed_bal).c_str(), Num(r.jain).c_str());
   }
   return kExitOk;
 }
@@ -200,12 +203,14 @@ void AddModelCommands(CLI::App& app, CommandContext& ctx) {
       ->delimiter(',');
   exec->add_option("--n", exec_flags->workers, "number of workers N (e.g. GPUs x cores)");
   exec->add_option("--latency-ms", exec_flags->latency_ms, "latency L in ms (seed formula)");
-  exec->add_flag("--seed-example", exec_flags->seed_example,
-                 "use the seed's worked example (C_i = 1000,2000,1500,1200,1800; N = 32; L = 1 ms)");
+  exec->add_flag(
+      "--seed-example", exec_flags->seed_example,
+      "use the seed's worked example (C_i = 1000,2000,1500,1200,1800; N = 32; L = 1 ms)");
   exec->add_option("--rate", exec_flags->rate,
                    "sound model: work units per second of one worker (enables the sound model)");
   exec->add_option("--alpha-ms", exec_flags->alpha_ms, "sound model: latency per transfer, ms");
-  exec->add_option("--bandwidth", exec_flags->bandwidth, "sound model: bandwidth, bytes per second");
+  exec->add_option("--bandwidth", exec_flags->bandwidth,
+                   "sound model: bandwidth, bytes per second");
   exec->add_option("--bytes", exec_flags->bytes, "sound model: bytes of each transfer D_1,D_2,...")
       ->delimiter(',');
   exec->add_option("-o,--output", exec_flags->output, "output format: table or json")

@@ -51,7 +51,9 @@ std::string Num(double v, const char* fmt = "%.6g") {
   return buf;
 }
 
-json JsonNum(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json JsonNum(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
 
 Result<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -116,15 +118,16 @@ int RunEtc(const ScheduleFlags& f) {
       std::printf("%s: %d tasks x %d machines\n", f.etc_path.c_str(), etc->tasks(),
                   etc->machines());
       std::printf("%-10s %14s %9s %16s %7s %7s %8s %9s\n", "heuristic", "makespan",
-                  f.best_known > 0 ? "vs best" : "", "flowtime", "jain", "cov", "lambda",
-                  "time");
+                  f.best_known > 0 ? "vs best" : "", "flowtime", "jain", "cov", "lambda", "time");
     }
     for (const auto& run : runs) {
       const auto& s = run.schedule;
       const auto r = model::Evaluate(s.machine_finish);
       if (json_out) {
-        j.push_back({{"heuristic", s.heuristic}, {"makespan", s.makespan},
-                     {"flowtime", s.flowtime}, {"seconds", run.seconds},
+        j.push_back({{"heuristic", s.heuristic},
+                     {"makespan", s.makespan},
+                     {"flowtime", s.flowtime},
+                     {"seconds", run.seconds},
                      {"balance", BalanceJson(r)}});
       } else {
         std::printf("%-10s %14.1f %9s %16.1f %7.4f %7.4f %8.4f %8.3fs\n", s.heuristic.c_str(),
@@ -140,13 +143,13 @@ int RunEtc(const ScheduleFlags& f) {
   if (json_out) {
     json rows = json::array();
     for (const auto& a : s.rows) {
-      rows.push_back({{"task", a.task}, {"machine", a.machine}, {"start", a.start},
-                      {"finish", a.finish}});
+      rows.push_back(
+          {{"task", a.task}, {"machine", a.machine}, {"start", a.start}, {"finish", a.finish}});
     }
-    std::cout << json{{"etc", f.etc_path},      {"heuristic", s.heuristic},
-                      {"makespan", s.makespan}, {"flowtime", s.flowtime},
+    std::cout << json{{"etc", f.etc_path},          {"heuristic", s.heuristic},
+                      {"makespan", s.makespan},     {"flowtime", s.flowtime},
                       {"seconds", runs[0].seconds}, {"machine_load", s.machine_finish},
-                      {"balance", BalanceJson(r)}, {"schedule", rows}}
+                      {"balance", BalanceJson(r)},  {"schedule", rows}}
                      .dump(2)
               << "\n";
     return kExitOk;
@@ -155,7 +158,8 @@ int RunEtc(const ScheduleFlags& f) {
               etc->machines(), s.heuristic.c_str());
   std::printf("makespan %.1f%s, flowtime %.1f, %.3f s\n", s.makespan,
               f.best_known > 0 ? (" (" + OverBest(s.makespan, f.best_known) + " vs best known " +
-                                  Num(f.best_known, "%.1f") + ")").c_str()
+                                  Num(f.best_known, "%.1f") + ")")
+                                     .c_str()
                                : "",
               s.flowtime, runs[0].seconds);
   std::printf("%-8s %8s %16s\n", "machine", "tasks", "load");
@@ -185,13 +189,15 @@ int RunDag(const ScheduleFlags& f) {
   if (f.output == "json") {
     json rows = json::array();
     for (const auto& a : s->rows) {
-      rows.push_back({{"task", dag->tasks[a.task].name}, {"processor", a.processor},
-                      {"start", a.start}, {"finish", a.finish},
+      rows.push_back({{"task", dag->tasks[a.task].name},
+                      {"processor", a.processor},
+                      {"start", a.start},
+                      {"finish", a.finish},
                       {"upward_rank", s->upward_rank[a.task]}});
     }
-    std::cout << json{{"dag", f.dag_path}, {"heuristic", "heft"}, {"makespan", s->makespan},
-                      {"processor_busy", s->processor_busy}, {"balance", BalanceJson(r)},
-                      {"schedule", rows}}
+    std::cout << json{{"dag", f.dag_path},         {"heuristic", "heft"},
+                      {"makespan", s->makespan},   {"processor_busy", s->processor_busy},
+                      {"balance", BalanceJson(r)}, {"schedule", rows}}
                      .dump(2)
               << "\n";
     return kExitOk;

@@ -50,13 +50,21 @@ BalanceReport Evaluate(std::span<const double> loads) {
   return r;
 }
 
-double JainIndex(std::span<const double> loads) { return Evaluate(loads).jain; }
-double CoefficientOfVariation(std::span<const double> loads) { return Evaluate(loads).cov; }
-double ImbalanceFactor(std::span<const double> loads) { return Evaluate(loads).imbalance_factor; }
+double JainIndex(std::span<const double> loads) {
+  return Evaluate(loads).jain;
+}
+double CoefficientOfVariation(std::span<const double> loads) {
+  return Evaluate(loads).cov;
+}
+double ImbalanceFactor(std::span<const double> loads) {
+  return Evaluate(loads).imbalance_factor;
+}
 double RelativeImbalance(std::span<const double> loads) {
   return Evaluate(loads).relative_imbalance;
 }
-double SeedBal(std::span<const double> loads) { return Evaluate(loads).seed_bal; }
+double SeedBal(std::span<const double> loads) {
+  return Evaluate(loads).seed_bal;
+}
 
 std::vector<std::pair<std::string, double>> MetricRows(const BalanceReport& r) {
   return {{"jain", r.jain},

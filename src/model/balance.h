@@ -2,8 +2,8 @@
 //
 //   Jain's index        J = (sum L)^2 / (N * sum L^2)        in [1/N, 1]; 1 = perfectly balanced
 //   coefficient of var. CoV = stddev(L) / mean(L)             population stddev; 0 = balanced
-//   imbalance factor    lambda = max / mean - 1               0 = balanced; N - 1 = one node has all
-//   relative imbalance  1 - mean / max                        in [0, 1 - 1/N]; 0 = balanced
+//   imbalance factor    lambda = max / mean - 1               0 = balanced; N - 1 = one node has
+//   all relative imbalance  1 - mean / max                        in [0, 1 - 1/N]; 0 = balanced
 //   seed Bal (as written) sum L^2 / (N * (sum L)^2)           = 1 / (N^2 J); NOT 1 when balanced
 //
 // Conventions (documented in docs/models.md): loads must be finite and >= 0 (ValidateLoads).

@@ -13,7 +13,7 @@ TEST(Balance, SeedExample) {
   EXPECT_EQ(r.n, 4);
   EXPECT_NEAR(r.seed_bal, 0.42 / 5.76, 1e-12);  // 0.0729...
   EXPECT_NEAR(r.seed_bal, 0.0729, 5e-5);
-  EXPECT_NEAR(r.jain, 1.44 / 1.68, 1e-12);      // 0.857
+  EXPECT_NEAR(r.jain, 1.44 / 1.68, 1e-12);  // 0.857
   EXPECT_NEAR(r.jain, 0.857, 5e-4);
   EXPECT_NEAR(r.mean, 0.3, 1e-12);
   EXPECT_NEAR(r.stddev, std::sqrt(0.015), 1e-12);

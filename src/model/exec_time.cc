@@ -7,7 +7,9 @@
 namespace muster::model {
 namespace {
 
-bool NonNegativeFinite(double x) { return std::isfinite(x) && x >= 0; }
+bool NonNegativeFinite(double x) {
+  return std::isfinite(x) && x >= 0;
+}
 
 }  // namespace
 
@@ -48,7 +50,8 @@ Result<SoundExecBreakdown> SoundExecTime(const SoundExecInput& in) {
   if (!NonNegativeFinite(in.alpha_s)) return Status::InvalidArgument("latency alpha must be >= 0");
   if (!in.transfer_bytes.empty() &&
       (!std::isfinite(in.bandwidth_bytes_per_s) || in.bandwidth_bytes_per_s <= 0)) {
-    return Status::InvalidArgument("bandwidth beta must be a positive number when there are transfers");
+    return Status::InvalidArgument(
+        "bandwidth beta must be a positive number when there are transfers");
   }
   SoundExecBreakdown out;
   out.compute_s = in.work / (in.workers * in.rate_per_worker);

@@ -9,8 +9,8 @@
 // 2. A dimensionally sound alpha-beta model:
 //        T = W / (N * v) + sum_j (alpha + D_j / beta)
 //    W total work (work units), v compute rate of one worker (work units per second), alpha the
-//    latency of one transfer (s), beta the bandwidth (bytes per second), D_j the bytes of transfer j.
-//    Its parameters are meant to be calibrated from measured runs (model/calibration.h).
+//    latency of one transfer (s), beta the bandwidth (bytes per second), D_j the bytes of transfer
+//    j. Its parameters are meant to be calibrated from measured runs (model/calibration.h).
 // Pure functions; no I/O.
 #pragma once
 
@@ -39,11 +39,11 @@ struct SeedExecBreakdown {
 Result<SeedExecBreakdown> SeedExecTime(const SeedExecInput& in);
 
 struct SoundExecInput {
-  double work = 0;                 // W, work units
-  double workers = 1;              // N
-  double rate_per_worker = 1;      // v, work units per second
-  double alpha_s = 0;              // latency per transfer, seconds
-  double bandwidth_bytes_per_s = 0;  // beta; may be 0 only when there are no transfers
+  double work = 0;                     // W, work units
+  double workers = 1;                  // N
+  double rate_per_worker = 1;          // v, work units per second
+  double alpha_s = 0;                  // latency per transfer, seconds
+  double bandwidth_bytes_per_s = 0;    // beta; may be 0 only when there are no transfers
   std::vector<double> transfer_bytes;  // D_j
 };
 

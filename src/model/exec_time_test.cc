@@ -64,11 +64,16 @@ TEST(SoundExecTime, ComputePlusAlphaBetaTransfers) {
 }
 
 TEST(SoundExecTime, RejectsBadInput) {
-  EXPECT_FALSE(SoundExecTime({.work = 1, .workers = 1, .rate_per_worker = 0, .transfer_bytes = {}}).ok());
-  EXPECT_FALSE(SoundExecTime({.work = 1, .workers = 1, .rate_per_worker = 1,
-                              .bandwidth_bytes_per_s = 0, .transfer_bytes = {5}})
+  EXPECT_FALSE(
+      SoundExecTime({.work = 1, .workers = 1, .rate_per_worker = 0, .transfer_bytes = {}}).ok());
+  EXPECT_FALSE(SoundExecTime({.work = 1,
+                              .workers = 1,
+                              .rate_per_worker = 1,
+                              .bandwidth_bytes_per_s = 0,
+                              .transfer_bytes = {5}})
                    .ok());
-  EXPECT_TRUE(SoundExecTime({.work = 1, .workers = 1, .rate_per_worker = 1, .transfer_bytes = {}}).ok());
+  EXPECT_TRUE(
+      SoundExecTime({.work = 1, .workers = 1, .rate_per_worker = 1, .transfer_bytes = {}}).ok());
 }
 
 }  // namespace

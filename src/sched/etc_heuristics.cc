@@ -51,7 +51,8 @@ EtcSchedule MinMax(const EtcMatrix& etc, bool pick_max, const char* name) {
     int pick = -1;
     for (int t = 0; t < n; ++t) {
       if (mapped[t]) continue;
-      if (pick < 0 || (pick_max ? best_ct[t] > best_ct[pick] : best_ct[t] < best_ct[pick])) pick = t;
+      if (pick < 0 || (pick_max ? best_ct[t] > best_ct[pick] : best_ct[t] < best_ct[pick]))
+        pick = t;
     }
     const int m = best_m[pick];
     mapped[pick] = 1;
@@ -96,9 +97,13 @@ EtcSchedule MinimumCompletionTime(const EtcMatrix& etc) {
   });
 }
 
-EtcSchedule MinMin(const EtcMatrix& etc) { return MinMax(etc, false, "minmin"); }
+EtcSchedule MinMin(const EtcMatrix& etc) {
+  return MinMax(etc, false, "minmin");
+}
 
-EtcSchedule MaxMin(const EtcMatrix& etc) { return MinMax(etc, true, "maxmin"); }
+EtcSchedule MaxMin(const EtcMatrix& etc) {
+  return MinMax(etc, true, "maxmin");
+}
 
 EtcSchedule Sufferage(const EtcMatrix& etc) {
   const int n = etc.tasks(), machines = etc.machines();

@@ -4,9 +4,9 @@
 //   olb       tasks in index order, each to the machine that becomes ready first (ignores etc)
 //   met       tasks in index order, each to the machine with the smallest etc(t, m)
 //   mct       tasks in index order, each to the machine with the smallest ct(t, m)
-//   minmin    repeatedly: for each unmapped task its best ct; map the task whose best ct is smallest
-//   maxmin    same, but map the task whose best ct is largest
-//   sufferage rounds: each unmapped task bids for its best machine with sufferage = second-best
+//   minmin    repeatedly: for each unmapped task its best ct; map the task whose best ct is
+//   smallest maxmin    same, but map the task whose best ct is largest sufferage rounds: each
+//   unmapped task bids for its best machine with sufferage = second-best
 //             ct - best ct; a machine keeps the highest bidder of the round; winners are mapped
 //             at the end of the round, losers retry in the next
 //   tabu      improvement search seeded with minmin (see etc_tabu.h)

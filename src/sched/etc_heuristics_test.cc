@@ -20,7 +20,9 @@ using testing::LoadEtcInstance;
 //   t1    3   1
 //   t2    5   9
 //   t3    2   2
-EtcMatrix Small() { return EtcMatrix(4, 2, {4, 6, 3, 1, 5, 9, 2, 2}); }
+EtcMatrix Small() {
+  return EtcMatrix(4, 2, {4, 6, 3, 1, 5, 9, 2, 2});
+}
 
 void ExpectConsistent(const EtcMatrix& etc, const EtcSchedule& s) {
   ASSERT_EQ(static_cast<int>(s.machine_of.size()), etc.tasks());
@@ -145,9 +147,10 @@ TEST(EtcTabu, WithinFivePercentOfBestKnownOnUcHihi) {
   const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double best_known = 7358942.8;
-  std::printf("tabu u_c_hihi.0: makespan %.1f (%.2f%% over best known) in %.2f s CPU, %.2f s wall, "
-              "%d iterations\n",
-              s.makespan, 100 * (s.makespan / best_known - 1), cpu, wall, stats.iterations);
+  std::printf(
+      "tabu u_c_hihi.0: makespan %.1f (%.2f%% over best known) in %.2f s CPU, %.2f s wall, "
+      "%d iterations\n",
+      s.makespan, 100 * (s.makespan / best_known - 1), cpu, wall, stats.iterations);
   EXPECT_LE(s.makespan, 7726890.0);
   EXPECT_LT(cpu, 10.0);
   EXPECT_DOUBLE_EQ(stats.start_makespan, MinMin(*etc).makespan);

@@ -39,7 +39,9 @@ bool ParseInt(std::string_view s, long long& out) {
   return ec == std::errc() && p == end;
 }
 
-std::string At(int line) { return "line " + std::to_string(line) + ": "; }
+std::string At(int line) {
+  return "line " + std::to_string(line) + ": ";
+}
 
 }  // namespace
 
@@ -66,7 +68,8 @@ Result<EtcMatrix> ParseEtc(std::string_view text) {
                                        std::string(line) + "'");
       }
       if (tasks <= 0 || machines <= 0 || tasks * machines > kMaxCells) {
-        return Status::InvalidArgument(At(line_no) + "tasks and machines must be positive (and "
+        return Status::InvalidArgument(At(line_no) +
+                                       "tasks and machines must be positive (and "
                                        "tasks x machines at most 50,000,000)");
       }
       expected = tasks * machines;

@@ -29,8 +29,12 @@ class EtcMatrix {
 
   int tasks() const { return tasks_; }
   int machines() const { return machines_; }
-  double At(int task, int machine) const { return values_[static_cast<size_t>(task) * machines_ + machine]; }
-  const double* Row(int task) const { return values_.data() + static_cast<size_t>(task) * machines_; }
+  double At(int task, int machine) const {
+    return values_[static_cast<size_t>(task) * machines_ + machine];
+  }
+  const double* Row(int task) const {
+    return values_.data() + static_cast<size_t>(task) * machines_;
+  }
 
  private:
   int tasks_ = 0;

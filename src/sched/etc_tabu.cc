@@ -14,7 +14,10 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 class Mapping {
  public:
   Mapping(const EtcMatrix& etc, const std::vector<int>& machine_of)
-      : etc_(&etc), machine_of_(machine_of), slot_(etc.tasks()), tasks_(etc.machines()),
+      : etc_(&etc),
+        machine_of_(machine_of),
+        slot_(etc.tasks()),
+        tasks_(etc.machines()),
         loads_(etc.machines(), 0.0) {
     for (int t = 0; t < etc.tasks(); ++t) Insert(t, machine_of_[t]);
   }
@@ -101,6 +104,12 @@ EtcSchedule TabuSearch(const EtcMatrix& etc, const EtcSchedule& start, const Tab
   std::mt19937_64 rng(options.seed);
   const int tenure = std::max(1, options.tenure);
   int since_best = 0;
+  // Machine-major copy: the inner loops read two columns, which then stay in L1.
+  std::vector<double> by_machine(static_cast<size_t>(etc.tasks()) * machines);
+  for (int t = 0; t < etc.tasks(); ++t) {
+    for (int m = 0; m < machines; ++m)
+      by_machine[static_cast<size_t>(m) * etc.tasks() + t] = etc.At(t, m);
+  }
 
   for (long long it = 0; it < options.max_iterations; ++it) {
     ++st.iterations;
@@ -124,8 +133,12 @@ EtcSchedule TabuSearch(const EtcMatrix& etc, const EtcSchedule& start, const Tab
       if (mk > chosen.makespan || (mk == chosen.makespan && pair_max > chosen.pair_max)) return;
       const bool tabu = is_tabu(t, m, it) || (u >= 0 && is_tabu(u, c, it));
       if (tabu && mk >= best_makespan) return;  // aspiration only for a new best
-      Candidate k{.makespan = mk, .pair_max = pair_max,
-                  .pair_delta = new_c + new_m - lc - cur.Load(m), .t = t, .u = u, .m = m};
+      Candidate k{.makespan = mk,
+                  .pair_max = pair_max,
+                  .pair_delta = new_c + new_m - lc - cur.Load(m),
+                  .t = t,
+                  .u = u,
+                  .m = m};
       if (k.BetterThan(chosen)) chosen = k;
     };
     for (int m = 0; m < machines; ++m) {
@@ -133,11 +146,13 @@ EtcSchedule TabuSearch(const EtcMatrix& etc, const EtcSchedule& start, const Tab
       const double lm = cur.Load(m);
       const double others = m == top1 ? (top2 < 0 ? 0 : cur.Load(top2)) : cur.Load(top1);
       const std::vector<int>& on_m = cur.TasksOn(m);
+      const double* col_c = &by_machine[static_cast<size_t>(c) * etc.tasks()];
+      const double* col_m = &by_machine[static_cast<size_t>(m) * etc.tasks()];
       for (int t : cur.TasksOn(c)) {
-        const double base_c = lc - etc.At(t, c);
-        const double base_m = lm + etc.At(t, m);
+        const double base_c = lc - col_c[t];
+        const double base_m = lm + col_m[t];
         consider(t, -1, m, base_c, base_m, others);
-        for (int u : on_m) consider(t, u, m, base_c + etc.At(u, c), base_m - etc.At(u, m), others);
+        for (int u : on_m) consider(t, u, m, base_c + col_c[u], base_m - col_m[u], others);
       }
     }
     if (chosen.t < 0) continue;  // everything tabu: let tenures run out

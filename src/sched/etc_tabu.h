@@ -23,9 +23,9 @@ namespace muster::sched {
 struct TabuOptions {
   uint64_t seed = 1;
   int max_iterations = 100000;
-  int tenure = 12;
-  int stall_limit = 2000;
-  int kick_moves = 8;
+  int tenure = 16;
+  int stall_limit = 500;
+  int kick_moves = 12;
 };
 
 struct TabuStats {

@@ -17,14 +17,17 @@ inline std::string SourceDir() {
   if (const char* src = std::getenv("MUSTER_SOURCE_DIR"); src && *src) return src;
   const std::string here = __FILE__;
   const std::string tail = "/src/sched/etc_test_util.h";
-  if (here.size() > tail.size() && here.compare(here.size() - tail.size(), tail.size(), tail) == 0) {
+  if (here.size() > tail.size() &&
+      here.compare(here.size() - tail.size(), tail.size(), tail) == 0) {
     return here.substr(0, here.size() - tail.size());
   }
   return ".";
 }
 
 // Directory of the ETC instances: <project root>/../shared/data/etc.
-inline std::string EtcDataDir() { return SourceDir() + "/../shared/data/etc"; }
+inline std::string EtcDataDir() {
+  return SourceDir() + "/../shared/data/etc";
+}
 
 // The parsed instance, or nullopt when the file is absent.
 inline std::optional<EtcMatrix> LoadEtcInstance(const std::string& name) {

@@ -80,13 +80,14 @@ Result<HeftSchedule> Heft(const Dag& dag) {
       }
       const double w = dag.tasks[pick].cost[p];
       const double start = EarliestGap(timeline[p], ready, w);
-      if (start + w < best.finish) best = {.task = pick, .processor = p, .start = start,
-                                           .finish = start + w};
+      if (start + w < best.finish)
+        best = {.task = pick, .processor = p, .start = start, .finish = start + w};
     }
     auto& line = timeline[best.processor];
-    line.insert(std::upper_bound(line.begin(), line.end(), best,
-                                 [](const HeftSlot& a, const HeftSlot& b) { return a.start < b.start; }),
-                best);
+    line.insert(
+        std::upper_bound(line.begin(), line.end(), best,
+                         [](const HeftSlot& a, const HeftSlot& b) { return a.start < b.start; }),
+        best);
     slot_of[pick] = best;
     done[pick] = 1;
     for (const auto& e : dag.edges) {

@@ -28,11 +28,11 @@ struct HeftSlot {
 };
 
 struct HeftSchedule {
-  std::vector<double> upward_rank;    // per task
-  std::vector<int> order;             // tasks in the order they were scheduled
-  std::vector<HeftSlot> rows;         // one per task, in scheduling order
-  std::vector<int> processor_of;      // per task
-  std::vector<double> processor_busy; // total computation time on each processor
+  std::vector<double> upward_rank;     // per task
+  std::vector<int> order;              // tasks in the order they were scheduled
+  std::vector<HeftSlot> rows;          // one per task, in scheduling order
+  std::vector<int> processor_of;       // per task
+  std::vector<double> processor_busy;  // total computation time on each processor
   double makespan = 0;
 };
 

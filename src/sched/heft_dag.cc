@@ -54,8 +54,10 @@ Result<Dag> ParseDag(std::string_view text) {
     if (tok[0] == "processors") {
       if (dag.processors > 0) return LineError(line_no, "'processors' given twice");
       int p = 0;
-      if (tok.size() != 2 || std::from_chars(tok[1].data(), tok[1].data() + tok[1].size(), p).ptr !=
-                                 tok[1].data() + tok[1].size() || p <= 0) {
+      if (tok.size() != 2 ||
+          std::from_chars(tok[1].data(), tok[1].data() + tok[1].size(), p).ptr !=
+              tok[1].data() + tok[1].size() ||
+          p <= 0) {
         return LineError(line_no, "expected 'processors <P>' with P a positive integer");
       }
       dag.processors = p;
@@ -91,8 +93,8 @@ Result<Dag> ParseDag(std::string_view text) {
         return LineError(line_no, "'" + std::string(tok[3]) + "' is not a non-negative number");
       }
       if (!seen_edges.insert({from->second, to->second}).second) {
-        return LineError(line_no, "duplicate edge " + std::string(tok[1]) + " -> " +
-                                      std::string(tok[2]));
+        return LineError(line_no,
+                         "duplicate edge " + std::string(tok[1]) + " -> " + std::string(tok[2]));
       }
       dag.edges.push_back({from->second, to->second, c});
     } else {
@@ -141,8 +143,8 @@ Result<std::vector<int>> TopologicalOrder(const Dag& dag) {
   if (static_cast<int>(order.size()) != n) {
     for (int i = 0; i < n; ++i) {
       if (indegree[i] > 0) {
-        return Status::InvalidArgument("the graph has a cycle through task '" +
-                                       dag.tasks[i].name + "'");
+        return Status::InvalidArgument("the graph has a cycle through task '" + dag.tasks[i].name +
+                                       "'");
       }
     }
   }

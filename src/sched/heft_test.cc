@@ -138,7 +138,8 @@ std::string ErrorOf(std::string_view text) {
 
 TEST(DagFormat, ErrorsNameTheLine) {
   EXPECT_EQ(ErrorOf("task a 1\n"), "line 1: 'processors <P>' must come before tasks");
-  EXPECT_EQ(ErrorOf("processors 0\n"), "line 1: expected 'processors <P>' with P a positive integer");
+  EXPECT_EQ(ErrorOf("processors 0\n"),
+            "line 1: expected 'processors <P>' with P a positive integer");
   EXPECT_EQ(ErrorOf("processors 2\ntask a 1\n"),
             "line 2: expected 'task <name>' and 2 costs, one per processor");
   EXPECT_EQ(ErrorOf("processors 1\ntask a x\n"), "line 2: 'x' is not a non-negative number");
@@ -152,7 +153,8 @@ TEST(DagFormat, ErrorsNameTheLine) {
   EXPECT_EQ(ErrorOf("processors 1\nnode a 1\n"),
             "line 2: unknown keyword 'node' (expected processors, task or edge)");
   EXPECT_EQ(ErrorOf("# nothing\n"), "no 'processors <P>' line");
-  EXPECT_EQ(ErrorOf("processors 1\ntask a 1\nedge a a 1\n"), "line 3: an edge cannot loop on a task");
+  EXPECT_EQ(ErrorOf("processors 1\ntask a 1\nedge a a 1\n"),
+            "line 3: an edge cannot loop on a task");
 }
 
 }  // namespace
