@@ -225,10 +225,22 @@ TEST_F(ClusterJobs, NodesAndScheduleTables) {
     std::this_thread::sleep_for(100ms);
   }
   CommandResult rows = cluster_.Muster({"schedule", "-o", "json"});
-  if (rows.exit_code == 0 && rows.out.starts_with("[")) {
-    auto r = nlohmann::json::parse(rows.out);
-    EXPECT_EQ(r.size(), 5u) << rows.out;
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  auto r = nlohmann::json::parse(rows.out);
+  ASSERT_EQ(r.size(), 5u) << rows.out;
+  int running = 0;
+  for (const auto& row : r) {
+    running += row["state"] == "running";
+    EXPECT_GT(row["predicted_finish_ms"].get<int64_t>(), 0) << row.dump();
+    if (row["job_id"] == b) {
+      // The waiting job is predicted to start when the 30 s job ends, not now.
+      EXPECT_GT(row["predicted_start_ms"].get<int64_t>(), row["actual_start_ms"].get<int64_t>());
+    }
   }
+  EXPECT_EQ(running, 4) << rows.out;
+  CommandResult text = cluster_.Muster({"schedule"});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("PRED START"), std::string::npos) << text.out;
   CommandResult q = cluster_.Muster({"queue"});
   EXPECT_EQ(q.exit_code, 0);
   EXPECT_NE(q.out.find("4: 4 run"), std::string::npos) << q.out;

@@ -4,7 +4,7 @@
 // a header with the job state and elapsed time, then either one progress line per task (jobs of
 // up to 8 tasks: state, node, GPUs and the task's latest progress line) or, for arrays and larger
 // jobs, one bar of finished/total with the task-state counts. Elsewhere (pipes, files) it prints
-// a line only when it changed, at most once a second, so logs stay readable. A coordinator that
+// a line only when it changed (times left out), at most once a second, so logs stay readable. A coordinator that
 // stops answering is retried for up to 60 s (it may be restarting). Ctrl-C stops waiting only.
 #include <unistd.h>
 
@@ -28,17 +28,20 @@ int64_t NowMs() {
       .count();
 }
 
-std::vector<std::string> RenderJob(const v1::JobInfo& job) {
+// `with_times` adds the elapsed time / predicted start, which change every second; without them
+// a line changes only when the job's state or progress does.
+std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
   std::vector<std::string> lines;
   std::string header = "job " + std::to_string(job.job_id()) + " (" + job.spec().name() + ") " +
                        job.state();
-  if (job.start_ms() > 0) {
+  if (job.state() == "pending" && !job.reason().empty()) {
+    header += ": " + job.reason();
+  } else if (with_times && job.start_ms() > 0) {
     int64_t end = job.end_ms() > 0 ? job.end_ms() : NowMs();
     header += "  elapsed " + client::FormatDurationShort(end - job.start_ms());
-  } else if (job.predicted_start_ms() > 0) {
+  } else if (with_times && job.predicted_start_ms() > 0) {
     header += "  predicted start " + client::FormatRelative(job.predicted_start_ms(), NowMs());
   }
-  if (!job.reason().empty() && job.state() == "pending") header += "  (" + job.reason() + ")";
   lines.push_back(header);
   bool per_task = job.spec().array().empty() && job.tasks_size() > 0 &&
                   job.tasks_size() <= kMaxTaskLines;
@@ -102,7 +105,7 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     bool finished = job.state() == "succeeded" || job.state() == "failed" ||
                     job.state() == "cancelled";
     if (!json) {
-      std::vector<std::string> lines = RenderJob(job);
+      std::vector<std::string> lines = RenderJob(job, tty);
       if (tty) {
         if (!shown.empty()) std::cout << "\x1b[" << shown.size() << "F";  // up to the block start
         for (const auto& l : lines) std::cout << "\x1b[2K" << l << "\n";

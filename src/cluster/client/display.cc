@@ -129,6 +129,11 @@ int TaskTotal(const v1::JobInfo& job) {
 
 std::string FormatMiB(int64_t mib) {
   if (mib > 0 && mib % 1024 == 0) return std::to_string(mib / 1024) + "G";
+  if (mib >= 10 * 1024) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fG", mib / 1024.0);
+    return buf;
+  }
   return std::to_string(mib) + "M";
 }
 

@@ -45,7 +45,7 @@ std::string FormatTaskCounts(const v1::JobInfo& job);
 int TaskTotal(const v1::JobInfo& job);
 // Resource request as "cpu=1 mem=512M gpus=2 (>=16G, model H100)".
 std::string FormatRequest(const v1::ResourceRequest& r);
-// "1024M" or "16G" (whole GiB shown as G).
+// "1000M", "16G" (whole GiB), "31.5G" (10 GiB and more, one decimal).
 std::string FormatMiB(int64_t mib);
 // "0,1" for GPU indices; "-" when empty.
 std::string FormatGpuList(const google::protobuf::RepeatedField<int32_t>& gpus);

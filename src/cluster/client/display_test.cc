@@ -59,6 +59,7 @@ TEST(Display, RequestAndMemory) {
   r.set_gpu_model("H100");
   EXPECT_EQ(FormatRequest(r), "cpu=1.5 mem=4G gpus=2 (>=16G, model H100)");
   EXPECT_EQ(FormatMiB(1000), "1000M");
+  EXPECT_EQ(FormatMiB(32256), "31.5G");
 }
 
 TEST(Display, JsonUsesNumbersForIds) {
