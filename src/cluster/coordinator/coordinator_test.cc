@@ -361,6 +361,60 @@ TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
   EXPECT_TRUE(c->RegisterAgent(MakeRegister("n1", 1), "127.0.0.1", second).ok());
 }
 
+TEST_F(CoordinatorTest, SilentOldLinkIsReplacedByReRegistration) {
+  auto c = OpenCoordinator();
+  auto first = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec());
+  c->Tick();
+  c->OnAgentMessage("n1", first.get(), Event(*id, 0, 1, "running"));
+  clock_.Advance(5000);  // the old link went quiet (but not yet past the heartbeat timeout)
+  auto second = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(*id);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", second).ok());
+  EXPECT_TRUE(first->closed);
+  EXPECT_EQ(second->sent[0].register_reply().kill_size(), 0);
+  // Messages on the old link no longer count; the new one carries the task on.
+  c->OnAgentMessage("n1", first.get(), Event(*id, 0, 1, "failed", 1));
+  EXPECT_EQ(TaskState(*c, *id), "running");
+  c->OnAgentMessage("n1", second.get(), Event(*id, 0, 1, "succeeded"));
+  EXPECT_EQ(TaskState(*c, *id), "succeeded");
+}
+
+TEST_F(CoordinatorTest, ProgressAndLogsOfCurrentAttemptOnly) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec(1, 1, false, /*max_retries=*/1));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  v1::AgentMessage p;
+  p.mutable_progress()->set_job_id(*id);
+  p.mutable_progress()->set_attempt(1);
+  p.mutable_progress()->mutable_progress()->set_done(3);
+  p.mutable_progress()->mutable_progress()->set_total(10);
+  c->OnAgentMessage("n1", ch.get(), p);
+  EXPECT_DOUBLE_EQ(c->GetJob(*id)->tasks(0).progress().done(), 3);
+  v1::AgentMessage log;
+  log.mutable_log()->set_job_id(*id);
+  log.mutable_log()->set_attempt(1);
+  log.mutable_log()->set_data("one\n");
+  c->OnAgentMessage("n1", ch.get(), log);
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "failed", 2));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), log);  // output of attempt 1 once attempt 2 exists: dropped
+  log.mutable_log()->set_attempt(2);
+  log.mutable_log()->set_data("two\n");
+  c->OnAgentMessage("n1", ch.get(), log);
+  EXPECT_EQ(c->logs().Read(*id, 0, false, 0, 1000), "one\ntwo\n");
+  auto targets = c->LogTargets(*id, -1);
+  ASSERT_TRUE(targets.ok());
+  ASSERT_EQ(targets->size(), 1u);
+  EXPECT_FALSE((*targets)[0].second);
+  EXPECT_EQ(c->LogTargets(*id, 5).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(CoordinatorTest, RestartAdoptsReportedTasksAndKeepsQueue) {
   JobId running, queued;
   {

@@ -2,6 +2,7 @@
 // and the failure detector. See coordinator.h for the rules.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cluster/common/convert.h"
@@ -20,9 +21,18 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     std::lock_guard lock(mu_);
     TimeMs now = clock_->NowMs();
     NodeEntry& n = nodes_[name];
-    if (n.channel)
-      return Status::AlreadyExists("an agent named '" + name +
-                                   "' is already connected; stop it or choose another --name");
+    if (n.channel) {
+      // A link heard from recently belongs to a live agent: refuse the newcomer. A silent one is
+      // most likely the same agent's dead connection (not yet noticed): replace it.
+      DurationMs stale_after = std::max<DurationMs>(3000, 3 * options_.heartbeat_interval_ms);
+      if (now - n.rec.last_seen_ms < stale_after)
+        return Status::AlreadyExists("an agent named '" + name +
+                                     "' is already connected; stop it or choose another --name");
+      spdlog::warn("agent {} registers again while its old link is silent; replacing the link",
+                   name);
+      n.channel->Close();
+      n.channel.reset();
+    }
     n.rec.spec = FromProto(reg.node());
     n.rec.spec.name = name;
     n.rec.address = reg.node().address().empty() ? peer_host : reg.node().address();
@@ -117,7 +127,10 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
         TaskRecord* t = j ? FindTask(*j, p.task_index()) : nullptr;
         if (!t || t->attempt != p.attempt() || t->node != node || !t->Active()) break;
         t->progress = p.progress().SerializeAsString();
-        store_->UpdateProgress(j->id, t->index, t->progress);
+        if (now - t->progress_persisted_ms >= 1000) {  // the end of the task persists the rest
+          t->progress_persisted_ms = now;
+          store_->UpdateProgress(j->id, t->index, t->progress);
+        }
         break;
       }
       case v1::AgentMessage::kLog: {

@@ -38,6 +38,7 @@ struct TaskRecord {
   TimeMs confirm_deadline_ms = 0;   // > 0: its agent re-registered without listing it
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
+  TimeMs progress_persisted_ms = 0;
 
   // Launching or running: holds resources on `node`.
   bool Active() const { return state == TaskState::kLaunching || state == TaskState::kRunning; }
