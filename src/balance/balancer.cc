@@ -92,8 +92,18 @@ Result<Decision> Balancer::Decide(const sched::ClusterSnapshot& snapshot,
   streak_ = lambda > config_.threshold ? streak_ + 1 : 0;
   d.rebalance_armed = streak_ >= config_.consecutive_periods;
 
-  RuleInput in{snapshot, config_, ctx, *plan, now, RunningUnits(snapshot, now), last_move_ms_};
+  RuleInput in{snapshot, config_, ctx, *plan, now, RunningUnits(snapshot, now), last_move_ms_, {}};
   RuleState st{Room(snapshot), {}, {}, 0, {}};
+  // Moves use only what the plan leaves: its starts are debited, its later rows are guarded.
+  in.reserved.resize(snapshot.nodes.size());
+  for (const auto& p : plan->placements) {
+    if (p.node < 0 || p.node >= static_cast<int>(snapshot.nodes.size())) continue;
+    if (p.start_now) {
+      st.room.Hold(p.node, p.milli_cpus, p.memory_mib, p.gpus);
+    } else if (p.predicted_start_ms > now) {
+      in.reserved[p.node].push_back(&p);
+    }
+  }
   if (config_.defragment && (config_.defrag_skips_threshold || d.rebalance_armed))
     Defragment(in, st);
   if (d.rebalance_armed) {

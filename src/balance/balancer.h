@@ -59,7 +59,7 @@ struct BalancerConfig {
   int consecutive_periods = 3;        // k
   DurationMs no_ping_pong_ms = 1'800'000;  // a job moves at most once per window
   double min_net_gain_s = 0;          // a move needs gain_s > cost_s + this
-  int max_moves_per_period = 8;       // rebalancing moves; a defragmentation plan counts whole
+  int max_moves_per_period = 8;       // steal/retarget/heterogeneity moves (defrag: 1 plan)
   bool defragment = true;
   bool steal = true;
   bool heterogeneity = true;

@@ -161,6 +161,15 @@ TEST(Balancer, NonCheckpointableJobIsNeverMigrated) {
   for (int p = 0; p < 20; ++p) EXPECT_TRUE(MustDecide(*b, s, s.now_ms + p * kSec).moves.empty());
 }
 
+TEST(Balancer, LeavesRoomThatThePlanStartsQueuedWorkIn) {
+  auto s = SlowAndFast(kHour);
+  s.queue = {Pending(7, 1, Req(1), 600 * kSec)};  // the scheduler starts it on the fast node
+  auto b = Balancer::Create(OnConfig());
+  Decision d = MustDecide(*b, s, s.now_ms);
+  EXPECT_TRUE(d.rebalance_armed);
+  EXPECT_TRUE(d.moves.empty()) << d.moves[0].ToString();
+}
+
 TEST(Balancer, GangMovesWithAllRanks) {
   sched::ClusterSnapshot s;
   s.nodes = {Node("slow", 2, 1.0), Node("fast", 2, 2.0)};

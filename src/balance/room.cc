@@ -65,6 +65,14 @@ std::optional<std::vector<std::vector<int>>> Room::Take(
   return got;
 }
 
+void Room::Hold(int node, MilliCpu milli_cpus, MiB memory_mib, const std::vector<int>& gpus) {
+  NodeRoom& room = nodes_[node];
+  room.milli_cpus -= milli_cpus;
+  room.memory_mib -= memory_mib;
+  for (int g : gpus)
+    if (g >= 0 && g < static_cast<int>(room.gpu_free.size())) room.gpu_free[g] = false;
+}
+
 void Room::Give(int node, const ResourceRequest& r, const std::vector<int>& gpus) {
   NodeRoom& room = nodes_[node];
   room.milli_cpus += r.milli_cpus;

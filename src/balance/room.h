@@ -37,6 +37,9 @@ class Room {
   // nullopt (and nothing debited) when they do not all fit.
   std::optional<std::vector<std::vector<int>>> Take(int node,
                                                     const std::vector<ResourceRequest>& requests);
+  // Debits exactly these resources (a placement the current plan starts now); GPUs already
+  // taken are ignored, CPU and memory may go negative (the node then fits nothing).
+  void Hold(int node, MilliCpu milli_cpus, MiB memory_mib, const std::vector<int>& gpus);
   // Credits back one task's holding.
   void Give(int node, const ResourceRequest& r, const std::vector<int>& gpus);
 

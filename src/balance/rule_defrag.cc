@@ -77,7 +77,8 @@ struct FreePlan {
   std::optional<Room> room;
 };
 
-FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Demand& d) {
+FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Demand& d,
+                 JobId blocked) {
   FreePlan p;
   p.node = node;
   Room trial = st.room;
@@ -97,9 +98,13 @@ FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Deman
     for (int i : u->running) trial.Give(node, in.snapshot.running[i].resources,
                                         in.snapshot.running[i].gpus);
     const auto reqs = u->Requests(in.snapshot);
+    const double work = in.RemainingWork(*u);
+    const double cost = in.CostOf(u->job).total_s();
     int dest = -1, dest_free = std::numeric_limits<int>::max();
     for (int n = 0; n < trial.size(); ++n) {
       if (n == node || !trial.Fits(n, reqs)) continue;
+      const double finish = static_cast<double>(in.now) + (cost + work / in.EffectiveSpeed(n)) * 1000;
+      if (in.ReservedBefore(n, blocked, finish)) continue;
       const int f = trial.FreeMatching(n, reqs.front());
       if (f < dest_free) dest = n, dest_free = f;
     }
@@ -108,7 +113,6 @@ FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Deman
       continue;
     }
     auto gpus = trial.Take(dest, reqs);
-    const double work = in.RemainingWork(*u);
     const double slowdown =
         std::max(0.0, work / in.EffectiveSpeed(dest) - work / in.EffectiveSpeed(node));
     Move m;
@@ -118,7 +122,7 @@ FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Deman
     m.to_node = dest;
     m.to_gpus = *gpus;
     m.kind = MoveKind::kMigrate;
-    m.cost_s = in.CostOf(u->job).total_s() + slowdown;
+    m.cost_s = cost + slowdown;
     p.cost_s += m.cost_s;
     p.moves.push_back(std::move(m));
   }
@@ -178,7 +182,10 @@ void Defragment(const RuleInput& in, RuleState& st) {
 
     std::optional<FreePlan> best;
     for (int n : allowed) {
-      FreePlan p = TryFree(in, st, n, *d);
+      const double finish = static_cast<double>(in.now) +
+                            static_cast<double>(j.predicted_duration_ms) / in.EffectiveSpeed(n);
+      if (in.ReservedBefore(n, j.id, finish)) continue;
+      FreePlan p = TryFree(in, st, n, *d, j.id);
       if (p.room && (!best || Better(p, *best))) best = std::move(p);
     }
     if (!best) {

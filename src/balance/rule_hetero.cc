@@ -31,7 +31,9 @@ void MigrateToFaster(const RuleInput& in, RuleState& st) {
     for (int f = 0; f < st.room.size(); ++f) {
       if (f == u.node || in.EffectiveSpeed(f) <= in.EffectiveSpeed(u.node)) continue;
       if (!st.room.Fits(f, reqs)) continue;
-      const double gain = here - work / in.EffectiveSpeed(f);
+      const double there = work / in.EffectiveSpeed(f);
+      if (in.ReservedBefore(f, u.job, static_cast<double>(in.now) + (cost + there) * 1000)) continue;
+      const double gain = here - there;
       if (gain > cost + in.config.min_net_gain_s) cands.push_back({gain - cost, gain, cost, &u, f});
     }
   }

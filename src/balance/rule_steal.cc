@@ -24,17 +24,12 @@ struct Candidate {
 // Best ready node other than `from` for `requests` now: most gain, no reservation conflict.
 Candidate BestTarget(const RuleInput& in, const RuleState& st, JobId job, int from,
                      const std::vector<ResourceRequest>& requests, double duration_ms,
-                     TimeMs planned_finish,
-                     const std::vector<std::vector<const sched::Placement*>>& reserved) {
+                     TimeMs planned_finish) {
   Candidate best;
   for (int n = 0; n < st.room.size(); ++n) {
     if (n == from || !st.room.Fits(n, requests)) continue;
     const double finish = static_cast<double>(in.now) + duration_ms / in.EffectiveSpeed(n);
-    bool conflict = false;
-    for (const sched::Placement* p : reserved[n])
-      conflict = conflict || (p->task.job != job && static_cast<double>(p->predicted_start_ms) <
-                                                        finish);
-    if (conflict) continue;
+    if (in.ReservedBefore(n, job, finish)) continue;
     const double gain = (static_cast<double>(planned_finish) - finish) / 1000.0;
     if (best.node < 0 || gain > best.gain_s) best = {n, gain};
   }
@@ -46,11 +41,9 @@ Candidate BestTarget(const RuleInput& in, const RuleState& st, JobId job, int fr
 void StealAndRetarget(const RuleInput& in, RuleState& st) {
   const auto& s = in.snapshot;
   std::map<JobId, std::vector<const sched::Placement*>> waiting;
-  std::vector<std::vector<const sched::Placement*>> reserved(s.nodes.size());
   for (const auto& p : in.plan.placements) {
     if (p.start_now || p.predicted_start_ms <= in.now) continue;
     waiting[p.task.job].push_back(&p);
-    if (p.node >= 0 && p.node < static_cast<int>(reserved.size())) reserved[p.node].push_back(&p);
   }
   const double min_net = in.config.min_net_gain_s;
   for (const auto& j : s.queue) {
@@ -77,7 +70,7 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
         if (p->node != from) from = -1;
       }
       std::vector<ResourceRequest> reqs(rows.size(), spec.resources);
-      Candidate c = BestTarget(in, st, j.id, from, reqs, dur, planned, reserved);
+      Candidate c = BestTarget(in, st, j.id, from, reqs, dur, planned);
       if (c.node < 0 || !(c.gain_s > min_net)) continue;
       Move m;
       m.job = j.id;
@@ -103,9 +96,13 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
     std::map<std::pair<int, int>, Move> grouped;  // (from, to) -> move
     const std::vector<ResourceRequest> one{spec.resources};
     for (const auto* p : rows) {
-      Candidate c = BestTarget(in, st, j.id, p->node, one, dur, p->predicted_finish_ms, reserved);
+      Candidate c = BestTarget(in, st, j.id, p->node, one, dur, p->predicted_finish_ms);
       if (c.node < 0 || !(c.gain_s > min_net)) continue;
-      Move& m = grouped[{p->node, c.node}];
+      const std::pair<int, int> key{p->node, c.node};
+      if (!grouped.count(key) && st.rebalancing_moves + static_cast<int>(grouped.size()) >=
+                                     in.config.max_moves_per_period)
+        continue;
+      Move& m = grouped[key];
       if (m.tasks.empty()) {
         m.job = j.id;
         m.from_node = p->node;
@@ -117,7 +114,6 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
       m.gain_s += c.gain_s;
     }
     for (auto& [key, m] : grouped) {
-      if (st.rebalancing_moves >= in.config.max_moves_per_period) break;
       m.reason = std::to_string(m.tasks.size()) + " queued task(s) start now on " +
                  s.nodes[m.to_node].spec.name + " instead of waiting for " +
                  (m.from_node >= 0 ? s.nodes[m.from_node].spec.name : std::string("a node"));

@@ -24,6 +24,14 @@ bool RuleInput::OutsideWindow(JobId job) const {
   return it == last_move_ms.end() || now - it->second >= config.no_ping_pong_ms;
 }
 
+bool RuleInput::ReservedBefore(int node, JobId except, double finish_ms) const {
+  if (node < 0 || node >= static_cast<int>(reserved.size())) return false;
+  for (const sched::Placement* p : reserved[node])
+    if (p->task.job != except && static_cast<double>(p->predicted_start_ms) < finish_ms)
+      return true;
+  return false;
+}
+
 std::string Fmt(double v) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.1f", v);

@@ -22,6 +22,12 @@ struct RuleInput {
   TimeMs now = 0;
   std::vector<RunningUnit> units;
   const std::map<JobId, TimeMs>& last_move_ms;
+  // Per node, the plan's rows that start later (reservations and predictions).
+  std::vector<std::vector<const sched::Placement*>> reserved;
+
+  // True if a row of a job other than `except` is planned to start on `node` before finish_ms,
+  // i.e. work placed there now and running until finish_ms would delay it.
+  bool ReservedBefore(int node, JobId except, double finish_ms) const;
 
   // Node speed times its measured speed factor.
   double EffectiveSpeed(int node) const;
