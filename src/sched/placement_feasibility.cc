@@ -18,7 +18,7 @@ int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r) {
 }
 
 Status FeasibilityOracle::Check(const PendingJob& job) {
-  if (last_ != nullptr && job.spec.get() == last_spec_ && job.pinned_node == last_pin_ &&
+  if (last_ != nullptr && job.spec == last_spec_ && job.pinned_node == last_pin_ &&
       job.pending_tasks.size() == last_tasks_)
     return *last_;
   const JobSpec& s = *job.spec;
@@ -28,7 +28,7 @@ Status FeasibilityOracle::Check(const PendingJob& job) {
           s.gang ? s.ranks_per_node : 0, job.pinned_node};
   auto it = memo_.find(key);
   if (it == memo_.end()) it = memo_.emplace(std::move(key), Compute(job)).first;
-  last_spec_ = job.spec.get();
+  last_spec_ = job.spec;
   last_pin_ = job.pinned_node;
   last_tasks_ = job.pending_tasks.size();
   last_ = &it->second;  // std::map nodes are stable

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 
@@ -35,8 +36,9 @@ class FeasibilityOracle {
   using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int>;
   const ClusterSnapshot& snapshot_;
   std::map<Key, Status> memo_;
-  // Queues share one spec among many jobs: repeat the last answer without building a key.
-  const JobSpec* last_spec_ = nullptr;
+  // Queues share one spec among many jobs: repeat the last answer without building a key. The
+  // spec is held so that its address cannot be reused by another spec meanwhile.
+  std::shared_ptr<const JobSpec> last_spec_;
   size_t last_tasks_ = 0;
   int last_pin_ = -1;
   const Status* last_ = nullptr;

@@ -1,0 +1,76 @@
+// "Never" (kInfeasible) versus "not now" (kUnschedulable).
+#include "sched/placement_feasibility.h"
+
+#include <gtest/gtest.h>
+
+#include "sched/placement_test_util.h"
+
+namespace muster::sched {
+namespace {
+
+using testing_util::Job;
+using testing_util::Node;
+using testing_util::Req;
+
+ClusterSnapshot TwoNodes() {
+  ClusterSnapshot s;
+  s.nodes = {Node("node0", 8000, 32000, 2, "NVIDIA A100", 40960),
+             Node("node1", 16000, 64000, 2, "NVIDIA A100", 40960)};
+  // Busy nodes are still feasible: feasibility is about an idle cluster.
+  s.nodes[0].free.gpu_free = {false, false};
+  return s;
+}
+
+TEST(Feasibility, BusyButPossibleIsOk) {
+  ClusterSnapshot s = TwoNodes();
+  FeasibilityOracle o(s);
+  EXPECT_TRUE(o.Check(Job(1, 1, Req(1000, 100, 2), 10)).ok());
+  EXPECT_TRUE(o.Check(Job(2, 4, Req(1000, 100, 1), 10, true)).ok());
+}
+
+TEST(Feasibility, TooLargeForEveryNodeNamesTheLargest) {
+  ClusterSnapshot s = TwoNodes();
+  FeasibilityOracle o(s);
+  Status st = o.Check(Job(1, 1, Req(32000, 100, 1), 10));
+  EXPECT_EQ(st.code(), StatusCode::kInfeasible);
+  EXPECT_EQ(st.message(), "needs 32 cpu per task; largest node node1 has 16 cpu, 64000MiB, 2 gpus");
+  st = o.Check(Job(2, 1, Req(1000, 100, 1, 81920), 10));
+  EXPECT_EQ(st.code(), StatusCode::kInfeasible);
+  EXPECT_NE(st.message().find("no node has enough matching GPUs"), std::string::npos)
+      << st.message();
+}
+
+TEST(Feasibility, GangLargerThanTheClusterIsInfeasible) {
+  ClusterSnapshot s = TwoNodes();
+  FeasibilityOracle o(s);
+  Status st = o.Check(Job(1, 5, Req(1000, 100, 1), 10, true));
+  EXPECT_EQ(st.code(), StatusCode::kInfeasible);
+  EXPECT_NE(st.message().find("holds only 4"), std::string::npos) << st.message();
+  PendingJob rpn = Job(2, 4, Req(1000, 100, 1), 10, true);
+  std::const_pointer_cast<JobSpec>(rpn.spec)->ranks_per_node = 4;  // no node has 4 GPUs
+  EXPECT_EQ(o.Check(rpn).code(), StatusCode::kInfeasible);
+}
+
+TEST(Feasibility, OnlyOnNodesThatAreNotReadyIsUnschedulable) {
+  ClusterSnapshot s = TwoNodes();
+  s.nodes[1].state = NodeState::kDraining;
+  FeasibilityOracle o(s);
+  Status st = o.Check(Job(1, 1, Req(12000, 100, 0), 10));
+  EXPECT_EQ(st.code(), StatusCode::kUnschedulable);
+  EXPECT_TRUE(o.Check(Job(2, 1, Req(1000, 100, 0), 10)).ok());
+}
+
+TEST(Feasibility, PinnedNodeMustExistAndFit) {
+  ClusterSnapshot s = TwoNodes();
+  FeasibilityOracle o(s);
+  PendingJob j = Job(1, 1, Req(12000, 100, 0), 10);
+  j.pinned_node = 0;
+  EXPECT_EQ(o.Check(j).code(), StatusCode::kInfeasible);
+  j.pinned_node = 1;
+  EXPECT_TRUE(o.Check(j).ok());
+  j.pinned_node = 7;
+  EXPECT_EQ(o.Check(j).code(), StatusCode::kInfeasible);
+}
+
+}  // namespace
+}  // namespace muster::sched
