@@ -8,6 +8,7 @@
 #endif
 
 #include <cstdlib>
+#include <cstring>
 
 namespace muster::train {
 namespace {
@@ -49,6 +50,7 @@ Result<std::unique_ptr<Collective>> Collective::Connect(const DistEnv& env, std:
     c->store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
 #ifdef MUSTER_WITH_NCCL
     if (torch::cuda::is_available()) {
+      c->device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
       auto nopts = c10d::ProcessGroupNCCL::Options::create();
       nopts->timeout = timeout;
       c->group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c->store_, env.rank, env.world_size, nopts);
@@ -102,17 +104,19 @@ void Collective::Broadcast(std::vector<torch::Tensor>& tensors, int root) {
 
 void Collective::BroadcastBytes(std::string& bytes) {
   if (!group_) return;
-  std::vector<torch::Tensor> size{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64)};
+  std::vector<torch::Tensor> size{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64).to(device_)};
   Broadcast(size);
   const int64_t n = size[0].item<int64_t>();
   if (n == 0) {
     bytes.clear();
     return;
   }
-  std::vector<torch::Tensor> data{torch::empty({n}, torch::kUInt8)};
-  if (rank_ == 0) std::memcpy(data[0].data_ptr(), bytes.data(), n);
+  torch::Tensor host = torch::empty({n}, torch::kUInt8);
+  if (rank_ == 0) std::memcpy(host.data_ptr(), bytes.data(), n);
+  std::vector<torch::Tensor> data{host.to(device_)};
   Broadcast(data);
-  bytes.assign(static_cast<const char*>(data[0].data_ptr()), n);
+  host = data[0].cpu();
+  bytes.assign(static_cast<const char*>(host.data_ptr()), n);
 }
 
 void Collective::AllReduceSum(torch::Tensor& t) {

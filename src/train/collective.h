@@ -51,6 +51,8 @@ class Collective {
   int rank() const { return rank_; }
   int world() const { return world_; }
   const char* backend() const;
+  // Where tensors handed to this group must live: a CUDA device for NCCL, else the CPU.
+  torch::Device device() const { return device_; }
 
   // Overwrites each tensor with rank `root`'s value.
   void Broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
@@ -75,6 +77,7 @@ class Collective {
   };
   int rank_;
   int world_;
+  torch::Device device_ = torch::kCPU;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
   std::vector<Bucket> buckets_;

@@ -116,7 +116,7 @@ EvalResult Evaluate(FashionCnn& model, const TensorSet& test, Collective& coll) 
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t n = test.images.size(0);
-  auto idx = torch::arange(coll.rank(), n, coll.world(), torch::kInt64);
+  auto idx = torch::arange(coll.rank(), n, coll.world(), torch::TensorOptions(torch::kInt64).device(coll.device()));
   double loss_sum = 0, correct = 0;
   const int64_t chunk = 1000;
   for (int64_t s = 0; s < idx.size(0); s += chunk) {
@@ -126,7 +126,7 @@ EvalResult Evaluate(FashionCnn& model, const TensorSet& test, Collective& coll) 
     loss_sum += torch::nll_loss(out, y, {}, at::Reduction::Sum).item<double>();
     correct += out.argmax(1).eq(y).sum().item<double>();
   }
-  auto sums = torch::tensor({loss_sum, correct}, torch::kFloat64);
+  auto sums = torch::tensor({loss_sum, correct}, torch::kFloat64).to(coll.device());
   coll.AllReduceSum(sums);
   model->train();
   return {sums[0].item<double>() / std::max<int64_t>(n, 1), sums[1].item<double>() / std::max<int64_t>(n, 1)};
@@ -220,8 +220,14 @@ Status Run::WriteOutputs() {
 
 Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set) {
   const PixelStats stats = ComputePixelStats(train_set);
-  const TensorSet train = ToTensors(train_set, stats);
-  const TensorSet test = ToTensors(test_set, stats);
+  // The whole dataset lives where the model does (the GPU under NCCL, ~190 MB for 60k images).
+  const torch::Device device = coll_.device();
+  TensorSet train = ToTensors(train_set, stats);
+  TensorSet test = ToTensors(test_set, stats);
+  if (!device.is_cpu()) {
+    train = {train.images.to(device), train.labels.to(device)};
+    test = {test.images.to(device), test.labels.to(device)};
+  }
 
   report_.world_size = env_.world_size;
   report_.backend = coll_.backend();
@@ -233,6 +239,7 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
 
   // Each rank initialises from its own seed; rank 0's weights (or the checkpoint) win below.
   model_->ResetParameters(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1));
+  if (!device.is_cpu()) model_->to(device);
   if (o_.optimizer == "sgd") {
     opt_ = std::make_unique<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(o_.lr).momentum(0.9));
   } else {
@@ -316,7 +323,7 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     }
     const auto t0 = Clock::now();
     auto shard = ShardForStep(order, in_epoch, env_.rank, env_.world_size, o_.batch_size);
-    auto idx = torch::from_blob(shard.data(), {static_cast<int64_t>(shard.size())}, torch::kInt64);
+    auto idx = torch::from_blob(shard.data(), {static_cast<int64_t>(shard.size())}, torch::kInt64).to(device);
     auto x = train.images.index_select(0, idx);
     auto y = train.labels.index_select(0, idx);
     model_->SeedDropout(MixSeed(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1), static_cast<uint64_t>(step)));
@@ -372,7 +379,7 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
   if (o_.keep_params) {
     torch::NoGradGuard no_grad;
     for (const auto& p : params) {
-      auto c = p.detach().contiguous().view({-1});
+      auto c = p.detach().cpu().contiguous().view({-1});
       report_.params.insert(report_.params.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     }
   }
