@@ -2,6 +2,7 @@
 #include "cluster/agent/agent.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster/agent/task_list.h"
 #include "cluster/common/convert.h"
 
 namespace muster::agent {
@@ -86,7 +88,25 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   a->node_ = std::move(*node);
   if (a->node_.address.empty()) a->node_.address = LocalAddressFor(a->options_.coordinator);
   if (a->node_.address.empty()) a->node_.address = "127.0.0.1";
-  LauncherOptions lo{.work_dir = a->options_.work_dir};
+  // Tasks a crashed predecessor left behind would run beside the coordinator's next attempt.
+  const std::string task_list = a->options_.work_dir + "/tasks.running";
+  const auto leftovers = KillLeftoverTasks(task_list, "/proc");
+  for (const auto& t : leftovers) {
+    spdlog::warn("killed job {} task {} attempt {} (pid {}), left running by a previous agent",
+                 t.job_id, t.task_index, t.attempt, t.pid);
+    v1::TaskEvent e;
+    e.set_job_id(t.job_id);
+    e.set_task_index(t.task_index);
+    e.set_attempt(t.attempt);
+    e.set_state("lost");
+    e.set_exit_code(128 + SIGKILL);
+    e.set_message("killed when its agent restarted after a crash");
+    e.set_time_ms(WallMs());
+    a->exits_.push_back({e, false, 0});
+  }
+  LauncherOptions lo{.work_dir = a->options_.work_dir,
+                     .task_list_path = task_list,
+                     .parent_death_signal = SIGTERM};
   std::vector<int> real_gpus;
   if (a->driver_ && a->driver_->backend() != GpuBackend::kNone) {
     for (const auto& g : a->node_.spec.gpus) real_gpus.push_back(g.index);
@@ -96,6 +116,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   }
   a->sampler_ = std::make_unique<UsageSampler>("/proc", a->driver_.get(), real_gpus);
   a->launcher_ = std::make_unique<Launcher>(std::move(lo), a.get());
+  for (const auto& t : leftovers) a->launcher_->NoteAttempt(t.job_id, t.task_index, t.attempt);
   return a;
 }
 

@@ -46,7 +46,7 @@ struct AgentOptions {
   DiscoveryOptions discovery;
   int64_t heartbeat_ms = 1000;        // replaced by the coordinator's interval when it sends one
   int64_t initial_backoff_ms = 100;
-  int64_t max_backoff_ms = 5000;
+  int64_t max_backoff_ms = 2000;
   int64_t register_timeout_ms = 10000;
   int64_t stop_grace_ms = 5000;       // SIGTERM -> SIGKILL on agent shutdown
   size_t max_buffered_log_bytes = 16 << 20;

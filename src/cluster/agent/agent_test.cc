@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/agent/task_list.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::agent {
@@ -270,6 +272,34 @@ TEST_F(AgentTest, ShutdownStopsTasksAndReportsThem) {
   for (const auto& m : s.fake->Messages())
     if (m.has_event() && m.event().job_id() == 5 && m.event().state() == "lost")
       EXPECT_EQ(m.event().exit_code(), 128 + 9);
+}
+
+TEST_F(AgentTest, RestartKillsWhatACrashedAgentLeftAndReportsItLost) {
+  // A task of a previous agent run, still alive (as after kill -9 of that agent).
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sleep", "sleep", "30", nullptr);
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  usleep(50 * 1000);
+  fs::create_directories(dir_);
+  ASSERT_TRUE(WriteTaskList((dir_ / "tasks.running").string(),
+                            {{9, 0, 4, pid, ProcessStartTicks("/proc", pid)}}));
+  Server s(Accept());
+  StartAgent(s.port);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(st));
+  ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) { return HasEvent(ms, 9, "lost"); }));
+  EXPECT_EQ(s.fake->Registers()[0].running_size(), 0);
+  // The attempt it had is now stale here.
+  ASSERT_TRUE(s.fake->Send(LaunchSh(9, "exit 0", 4)));
+  ASSERT_TRUE(s.fake->Send(LaunchSh(10, "exit 0")));
+  ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) { return HasEvent(ms, 10, "succeeded"); }));
+  size_t pos;
+  EXPECT_FALSE(HasEvent(s.fake->Messages(), 9, "running", &pos));
 }
 
 TEST(LocalAddress, Loopback) {

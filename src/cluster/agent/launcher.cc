@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "cluster/agent/spawn.h"
+#include "cluster/agent/task_list.h"
 #include "cluster/common/progress.h"
 
 extern char** environ;
@@ -80,6 +81,7 @@ struct Launcher::Task {
   int pid = 0;
   int pidfd = -1;
   int64_t start_ms = 0;
+  uint64_t start_ticks = 0;
   Stream out, err;
   std::optional<v1::TaskProgress> progress;
   bool exited = false;
@@ -213,6 +215,7 @@ Status Launcher::Launch(const v1::Launch& l) {
   } else {
     req.stdout_fd = out_pipe[1];
     req.stderr_fd = err_pipe[1];
+    req.parent_death_signal = options_.parent_death_signal;
     spawned = Spawn(req);
   }
   CloseFd(out_pipe[1]);
@@ -245,6 +248,7 @@ Status Launcher::Launch(const v1::Launch& l) {
   fcntl(task->out.pipe, F_SETFL, O_NONBLOCK);
   fcntl(task->err.pipe, F_SETFL, O_NONBLOCK);
   task->start_ms = WallMs();
+  task->start_ticks = ProcessStartTicks("/proc", spawned.pid);
   v1::TaskEvent running = task->Event("running");
   running.set_message("pid " + std::to_string(spawned.pid));
   // The running event goes out before the supervisor can see the task, so it precedes its logs.
@@ -252,9 +256,18 @@ Status Launcher::Launch(const v1::Launch& l) {
   {
     std::lock_guard lock(mu_);
     tasks_[{l.job_id(), l.task_index(), l.attempt()}] = std::move(task);
+    SaveTaskListLocked();
   }
   Wake();
   return Status::Ok();
+}
+
+void Launcher::SaveTaskListLocked() {
+  if (options_.task_list_path.empty()) return;
+  std::vector<RecordedTask> list;
+  for (const auto& [key, t] : tasks_)
+    if (!t->exited) list.push_back({t->job_id, t->task_index, t->attempt, t->pid, t->start_ticks});
+  WriteTaskList(options_.task_list_path, list);
 }
 
 void Launcher::KillLocked(Task& t, int64_t grace_ms) {
@@ -439,6 +452,7 @@ void Launcher::Supervise() {
         box.events.push_back(std::move(e));
         it = tasks_.erase(it);
       }
+      if (!box.events.empty()) SaveTaskListLocked();
     }
     for (const auto& l : box.logs) sink_->OnLog(l);
     for (const auto& p : box.progress) sink_->OnProgress(p);

@@ -49,6 +49,10 @@ struct LauncherOptions {
   int64_t flush_ms = 100;
   size_t flush_bytes = 64 * 1024;
   int64_t default_grace_ms = 5000;            // used when a Kill says grace_ms <= 0
+  std::string task_list_path = {};            // non-empty: keep the running list there (task_list.h)
+  // Signal each task leader gets if the thread that launched it ends (the agent died); 0 = none.
+  // Launch must then be called from a thread that lives as long as the agent.
+  int parent_death_signal = 0;
 };
 
 // A task the launcher is running (for Register and usage sampling).
@@ -91,6 +95,7 @@ class Launcher {
 
   void Supervise();
   void KillLocked(Task& t, int64_t grace_ms);
+  void SaveTaskListLocked();
   void Wake();
 
   const LauncherOptions options_;

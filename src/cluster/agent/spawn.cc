@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ SpawnResult Spawn(const SpawnRequest& req) {
     return result;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     result.error = std::string("fork failed: ") + std::strerror(errno);
@@ -58,6 +60,10 @@ SpawnResult Spawn(const SpawnRequest& req) {
   }
   if (pid == 0) {
     setpgid(0, 0);
+    if (req.parent_death_signal != 0) {
+      prctl(PR_SET_PDEATHSIG, req.parent_death_signal);
+      if (getppid() != parent) _exit(127);  // the parent is already gone
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -16,6 +16,8 @@ struct SpawnRequest {
   std::string cwd;                // empty: inherit
   int stdout_fd = -1;             // duplicated onto 1 and 2 in the child
   int stderr_fd = -1;
+  // Sent to the child when the thread that called Spawn ends (PR_SET_PDEATHSIG); 0 = none.
+  int parent_death_signal = 0;
 };
 
 struct SpawnResult {

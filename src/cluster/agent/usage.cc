@@ -33,7 +33,7 @@ std::optional<ProcStat> ParseProcStat(const std::string& text) {
   std::istringstream in(text.substr(close + 1));
   std::vector<std::string> tok;
   std::string t;
-  while (in >> t && tok.size() < 13) tok.push_back(t);
+  while (in >> t && tok.size() < 20) tok.push_back(t);
   if (tok.size() < 13) return std::nullopt;
   // tok[0] = state (field 3), tok[2] = pgrp (5), tok[11] = utime (14), tok[12] = stime (15).
   char* end = nullptr;
@@ -44,6 +44,7 @@ std::optional<ProcStat> ParseProcStat(const std::string& text) {
   uint64_t st = std::strtoull(tok[12].c_str(), &end, 10);
   if (*end) return std::nullopt;
   s.cpu_ticks = ut + st;
+  if (tok.size() >= 20) s.start_ticks = std::strtoull(tok[19].c_str(), &end, 10);
   return s;
 }
 

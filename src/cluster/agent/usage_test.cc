@@ -16,6 +16,7 @@ TEST(Usage, ParseProcStat) {
   EXPECT_EQ(s->pid, 4242);
   EXPECT_EQ(s->pgrp, 4240);
   EXPECT_EQ(s->cpu_ticks, 300u);
+  EXPECT_EQ(s->start_ticks, 1u);
   EXPECT_FALSE(ParseProcStat("garbage").has_value());
   EXPECT_FALSE(ParseProcStat("1 (x) S 1 2").has_value());
 }
