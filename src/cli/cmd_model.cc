@@ -51,6 +51,8 @@ struct ExecFlags {
 int RunExec(const ExecFlags& f) {
   model::SeedExecInput in{.work = f.work, .workers = f.workers, .latency_ms = f.latency_ms};
   if (f.seed_example) {
+    if (!f.work.empty() || f.workers > 0)
+      return Fail("give --work/--n or --seed-example, not both");
     in = model::SeedWorkedExample();
   } else if (f.work.empty() || f.workers <= 0) {
     return Fail("give --work C1,C2,... and --n N (and --latency-ms L), or --seed-example");
