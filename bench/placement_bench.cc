@@ -8,15 +8,14 @@
 //           so the reservation walk and the projection step through thousands of instants.
 //   gang8:  12,500 gang jobs of 8 ranks x 1 GPU: 1,000 start (one node each).
 // Rates use the thread's CPU time (the column "CPU"), so other load on the machine does not
-// count against them. Reported per run: jobs/s (queue entries decided per second: started, predicted or reported),
-// starts, rows (start-now + predicted placements) and rows/s.
-// Baseline ("naive"): FIFO, for every task scan all 1,000 nodes, keep the best bin-pack score
-// (fewest free GPUs left), with per-GPU vector<bool> state; no index, no early stop, no
-// predictions. The ratio of jobs/s (ours / naive) is printed at the end.
+// count against them. Reported per run: jobs/s (queue entries decided per second: started,
+// predicted or reported), starts, rows (start-now + predicted placements) and rows/s. Baseline
+// ("naive"): FIFO, for every task scan all 1,000 nodes, keep the best bin-pack score (fewest free
+// GPUs left), with per-GPU vector<bool> state; no index, no early stop, no predictions. The ratio
+// of jobs/s (ours / naive) is printed at the end.
 //
 // Run: build/dev/bin/placement_bench   (one core; the scheduler is single-threaded)
 #include <benchmark/benchmark.h>
-
 #include <time.h>
 
 #include <cstdio>
@@ -100,7 +99,8 @@ int NaivePlace(const ClusterSnapshot& s) {
     std::vector<bool> gpu;
   };
   std::vector<Free> free;
-  for (const auto& n : s.nodes) free.push_back({n.free.milli_cpus, n.free.memory_mib, n.free.gpu_free});
+  for (const auto& n : s.nodes)
+    free.push_back({n.free.milli_cpus, n.free.memory_mib, n.free.gpu_free});
   int started = 0;
   for (const auto& job : s.queue) {
     const ResourceRequest& r = job.spec->resources;
@@ -230,18 +230,30 @@ SchedulerConfig Horizon(int jobs) {
   return c;
 }
 
-void BM_Single_Schedule(benchmark::State& st) { RunSchedule(st, "single", Single(), {}); }
+void BM_Single_Schedule(benchmark::State& st) {
+  RunSchedule(st, "single", Single(), {});
+}
 void BM_Single_ScheduleAllPredicted(benchmark::State& st) {
   RunSchedule(st, "single-all", Single(), Horizon(100'000));
 }
 void BM_Single_ScheduleNoPrediction(benchmark::State& st) {
   RunSchedule(st, "single-none", Single(), Horizon(0));
 }
-void BM_Single_Naive(benchmark::State& st) { RunNaive(st, "single-naive", Single()); }
-void BM_Busy_Schedule(benchmark::State& st) { RunSchedule(st, "busy", Busy(), {}); }
-void BM_Busy_Naive(benchmark::State& st) { RunNaive(st, "busy-naive", Busy()); }
-void BM_Gang8_Schedule(benchmark::State& st) { RunSchedule(st, "gang8", Gang8(), {}); }
-void BM_Gang8_Naive(benchmark::State& st) { RunNaive(st, "gang8-naive", Gang8()); }
+void BM_Single_Naive(benchmark::State& st) {
+  RunNaive(st, "single-naive", Single());
+}
+void BM_Busy_Schedule(benchmark::State& st) {
+  RunSchedule(st, "busy", Busy(), {});
+}
+void BM_Busy_Naive(benchmark::State& st) {
+  RunNaive(st, "busy-naive", Busy());
+}
+void BM_Gang8_Schedule(benchmark::State& st) {
+  RunSchedule(st, "gang8", Gang8(), {});
+}
+void BM_Gang8_Naive(benchmark::State& st) {
+  RunNaive(st, "gang8-naive", Gang8());
+}
 
 BENCHMARK(BM_Single_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Single_ScheduleAllPredicted)->Unit(benchmark::kMillisecond);

@@ -4,8 +4,7 @@ namespace muster::sched {
 
 std::optional<Reservation> ReserveHead(const PlacementPipeline& pipeline, const PlacementAsk& ask,
                                        bool gang, int ranks, int ranks_per_node, int pinned,
-                                       const ClusterState& state,
-                                       const ReleaseTimeline& timeline) {
+                                       const ClusterState& state, const ReleaseTimeline& timeline) {
   ClusterState sim = state;
   sim.ClearGuard();
   ReleaseTimeline future = timeline;

@@ -36,7 +36,6 @@ struct Reservation {
 // single task. Works on copies: state and timeline are unchanged.
 std::optional<Reservation> ReserveHead(const PlacementPipeline& pipeline, const PlacementAsk& ask,
                                        bool gang, int ranks, int ranks_per_node, int pinned,
-                                       const ClusterState& state,
-                                       const ReleaseTimeline& timeline);
+                                       const ClusterState& state, const ReleaseTimeline& timeline);
 
 }  // namespace muster::sched

@@ -43,9 +43,9 @@ ClusterSnapshot HeadBlocked() {
   s.nodes[0].free.gpu_free = {false, false, true, true};
   s.nodes[0].free.milli_cpus = 6000;
   s.running = {Running(0, {0, 1}, 2000, 100)};
-  s.queue = {Job(1, 1, Req(1000, 100, 4), 1000),   // H
-             Job(2, 1, Req(1000, 100, 1), 50),     // B: done before H's reservation
-             Job(3, 1, Req(1000, 100, 1), 500)};   // C: would overlap it
+  s.queue = {Job(1, 1, Req(1000, 100, 4), 1000),  // H
+             Job(2, 1, Req(1000, 100, 1), 50),    // B: done before H's reservation
+             Job(3, 1, Req(1000, 100, 1), 500)};  // C: would overlap it
   return s;
 }
 
@@ -114,8 +114,7 @@ TEST(Backfill, GangHeadReservesAllRanks) {
   s.nodes = {Node("n0", 8000, 64000, 2), Node("n1", 8000, 64000, 2)};
   s.nodes[1].free.gpu_free = {false, true};
   s.running = {Running(1, {0}, 0, 300)};
-  s.queue = {Job(1, 4, Req(1000, 100, 1), 1000, true),
-             Job(2, 1, Req(1000, 100, 1), 5000)};
+  s.queue = {Job(1, 4, Req(1000, 100, 1), 1000, true), Job(2, 1, Req(1000, 100, 1), 5000)};
   auto plan = Schedule(s, {});
   ASSERT_TRUE(plan.ok());
   for (int r = 0; r < 4; ++r) {

@@ -14,6 +14,8 @@ class NodeReadyFilter final : public FilterPlugin {
 
 }  // namespace
 
-std::unique_ptr<FilterPlugin> MakeNodeReadyFilter() { return std::make_unique<NodeReadyFilter>(); }
+std::unique_ptr<FilterPlugin> MakeNodeReadyFilter() {
+  return std::make_unique<NodeReadyFilter>();
+}
 
 }  // namespace muster::sched

@@ -23,9 +23,15 @@ Status FeasibilityOracle::Check(const PendingJob& job) {
     return *last_;
   const JobSpec& s = *job.spec;
   const ResourceRequest& r = s.resources;
-  Key key{r.milli_cpus, r.memory_mib,  r.gpus, r.min_gpu_memory_mib,
-          r.gpu_model,  s.gang,        s.gang ? static_cast<int>(job.pending_tasks.size()) : 1,
-          s.gang ? s.ranks_per_node : 0, job.pinned_node};
+  Key key{r.milli_cpus,
+          r.memory_mib,
+          r.gpus,
+          r.min_gpu_memory_mib,
+          r.gpu_model,
+          s.gang,
+          s.gang ? static_cast<int>(job.pending_tasks.size()) : 1,
+          s.gang ? s.ranks_per_node : 0,
+          job.pinned_node};
   auto it = memo_.find(key);
   if (it == memo_.end()) it = memo_.emplace(std::move(key), Compute(job)).first;
   last_spec_ = job.spec;
@@ -76,17 +82,16 @@ std::string FeasibilityOracle::InfeasibleMessage(const PendingJob& job) const {
                     std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib))
       big = &n.spec;
   if (big == nullptr) return "the cluster has no nodes";
-  const std::string largest = "largest node " + big->name + " has " +
-                              FormatMilliCpus(big->milli_cpus) + " cpu, " +
-                              std::to_string(big->memory_mib) + "MiB, " +
-                              std::to_string(big->gpus.size()) + " gpus";
+  const std::string largest =
+      "largest node " + big->name + " has " + FormatMilliCpus(big->milli_cpus) + " cpu, " +
+      std::to_string(big->memory_mib) + "MiB, " + std::to_string(big->gpus.size()) + " gpus";
   bool one_fits = false;
   for (const auto& n : snapshot_.nodes) one_fits = one_fits || IdleTasksThatFit(n.spec, r) > 0;
   if (s.gang && one_fits) {
     std::string per_node =
         s.ranks_per_node > 0 ? " with " + std::to_string(s.ranks_per_node) + " per node" : "";
-    return "gang needs " + std::to_string(job.pending_tasks.size()) + " ranks of " +
-           r.ToString() + per_node + " at once; the idle cluster holds only " +
+    return "gang needs " + std::to_string(job.pending_tasks.size()) + " ranks of " + r.ToString() +
+           per_node + " at once; the idle cluster holds only " +
            std::to_string(IdleCapacity(job, false)) + "; " + largest;
   }
   std::string need;

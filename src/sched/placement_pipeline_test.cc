@@ -45,10 +45,16 @@ TEST(ClusterState, IndexVisitsNodesByFreeGpusThenIndex) {
   auto st = ClusterState::FromSnapshot(s);
   ASSERT_TRUE(st.ok());
   std::vector<int> fewest;
-  st->ForEachCandidate(1, false, [&](int n) { fewest.push_back(n); return true; });
+  st->ForEachCandidate(1, false, [&](int n) {
+    fewest.push_back(n);
+    return true;
+  });
   EXPECT_EQ(fewest, (std::vector<int>{0, 2, 1}));
   std::vector<int> most;
-  st->ForEachCandidate(2, true, [&](int n) { most.push_back(n); return true; });
+  st->ForEachCandidate(2, true, [&](int n) {
+    most.push_back(n);
+    return true;
+  });
   EXPECT_EQ(most, (std::vector<int>{1, 2}));
 }
 
@@ -63,7 +69,10 @@ TEST(ClusterState, TakeAndGiveRoundTripAndReindex) {
   EXPECT_EQ(st->slot(1).free_gpus, 1);
   EXPECT_EQ(st->slot(1).milli_cpus, 14000);
   std::vector<int> three;
-  st->ForEachCandidate(3, false, [&](int n) { three.push_back(n); return true; });
+  st->ForEachCandidate(3, false, [&](int n) {
+    three.push_back(n);
+    return true;
+  });
   EXPECT_TRUE(three.empty());
   st->Give(g);
   EXPECT_EQ(st->slot(1).free_gpus, 3);
@@ -81,8 +90,8 @@ TEST(ClusterState, GuardKeepsLongTasksOffReservedGpusAndSpare) {
   guard.nodes[0] = {.reserved = true, .gpus = 0b01, .spare_cpu = 2000, .spare_mem = 64000};
   st->SetGuard(guard);
   TaskShape one = st->ShapeOf(Req(1000, 100, 1));
-  EXPECT_EQ(st->TasksThatFit(0, one, 100), 2);   // done by the reservation: anything free
-  EXPECT_EQ(st->TasksThatFit(0, one, 101), 1);   // overlaps it: GPU 1 only
+  EXPECT_EQ(st->TasksThatFit(0, one, 100), 2);  // done by the reservation: anything free
+  EXPECT_EQ(st->TasksThatFit(0, one, 101), 1);  // overlaps it: GPU 1 only
   Grant g = st->Take(0, one, 500);
   EXPECT_EQ(g.gpus, 0b10u);
   EXPECT_TRUE(g.guarded);
@@ -108,7 +117,7 @@ TEST(PlacementPipeline, BinpackSpreadAndMctDisagree) {
   EXPECT_EQ(Pipeline({"spread"}).SelectNode(a, *st, -1), 1);
   EXPECT_EQ(Pipeline({"mct"}).SelectNode(a, *st, -1), 2);  // speed 2.0
   EXPECT_EQ(a.FinishOn(*st, 2), 30000);
-  EXPECT_EQ(Pipeline({"binpack"}).SelectNode(a, *st, 1), 1);  // pinned
+  EXPECT_EQ(Pipeline({"binpack"}).SelectNode(a, *st, 1), 1);        // pinned
   EXPECT_EQ(Pipeline({"binpack"}).SelectNode(a, *st, -1, {0}), 2);  // excluded
 }
 

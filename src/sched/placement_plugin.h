@@ -18,8 +18,8 @@ namespace muster::sched {
 struct PlacementAsk {
   const PendingJob* job = nullptr;
   TaskShape shape;
-  int ranks = 1;            // tasks that must land together on the node
-  int gang_remaining = 0;   // gang ranks still to place (0 for a single task)
+  int ranks = 1;               // tasks that must land together on the node
+  int gang_remaining = 0;      // gang ranks still to place (0 for a single task)
   DurationMs duration_ms = 0;  // predicted run time at speed 1.0
   TimeMs start_ms = 0;
 

@@ -63,7 +63,11 @@ Result<std::unique_ptr<ScorePlugin>> PluginRegistry::MakeScorer(const std::strin
   return it->second();
 }
 
-std::vector<std::string> PluginRegistry::FilterNames() const { return Keys(filters_); }
-std::vector<std::string> PluginRegistry::ScorerNames() const { return Keys(scorers_); }
+std::vector<std::string> PluginRegistry::FilterNames() const {
+  return Keys(filters_);
+}
+std::vector<std::string> PluginRegistry::ScorerNames() const {
+  return Keys(scorers_);
+}
 
 }  // namespace muster::sched

@@ -18,8 +18,7 @@ inline Placement RowFor(const ClusterSnapshot& snapshot, const TaskRef& task, co
   p.task = task;
   p.node = g.node;
   p.node_name = snapshot.nodes[g.node].spec.name;
-  for (uint64_t bits = g.gpus; bits != 0; bits &= bits - 1)
-    p.gpus.push_back(__builtin_ctzll(bits));
+  for (uint64_t bits = g.gpus; bits != 0; bits &= bits - 1) p.gpus.push_back(__builtin_ctzll(bits));
   p.milli_cpus = g.milli_cpus;
   p.memory_mib = g.memory_mib;
   p.predicted_start_ms = start_ms;

@@ -48,8 +48,8 @@ struct NodeSlot {
 struct ReservationGuard {
   struct NodeGuard {
     bool reserved = false;
-    uint64_t gpus = 0;        // GPUs promised to the reservation
-    MilliCpu spare_cpu = 0;   // CPU free at `at` after the reservation
+    uint64_t gpus = 0;       // GPUs promised to the reservation
+    MilliCpu spare_cpu = 0;  // CPU free at `at` after the reservation
     MiB spare_mem = 0;
   };
   TimeMs at = 0;
@@ -110,15 +110,14 @@ class ClusterState {
   std::vector<double> speeds_;
   double max_speed_ = 1.0;
   int max_gpus_ = 0;
-  std::vector<std::vector<uint64_t>> by_free_;  // [free count] -> bitset of node indices
+  std::vector<std::vector<uint64_t>> by_free_;      // [free count] -> bitset of node indices
   std::vector<std::vector<uint64_t>> class_masks_;  // [class][node] -> qualifying GPUs
   std::map<std::pair<MiB, std::string>, int> classes_;
   ReservationGuard guard_;
 };
 
 template <typename Visit>
-void ClusterState::ForEachCandidate(int min_free_gpus, bool most_free_first,
-                                    Visit&& visit) const {
+void ClusterState::ForEachCandidate(int min_free_gpus, bool most_free_first, Visit&& visit) const {
   if (min_free_gpus < 0) min_free_gpus = 0;
   for (int step = 0; step <= max_gpus_ - min_free_gpus; ++step) {
     int k = most_free_first ? max_gpus_ - step : min_free_gpus + step;

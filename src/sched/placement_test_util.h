@@ -96,11 +96,11 @@ inline std::string CheckNoOversubscription(const ClusterSnapshot& s, const Plan&
         mem -= p->memory_mib;
         for (int g : p->gpus) {
           if (g < 0 || g >= static_cast<int>(gpu_ok.size()) || !gpu_ok[g])
-            return "node " + std::to_string(n) + " gpu " + std::to_string(g) +
-                   " not free for " + p->task.ToString() + " at " + std::to_string(t);
+            return "node " + std::to_string(n) + " gpu " + std::to_string(g) + " not free for " +
+                   p->task.ToString() + " at " + std::to_string(t);
           if (++holder[g] > 1)
-            return "node " + std::to_string(n) + " gpu " + std::to_string(g) +
-                   " used twice at " + std::to_string(t);
+            return "node " + std::to_string(n) + " gpu " + std::to_string(g) + " used twice at " +
+                   std::to_string(t);
         }
       }
       if (cpu < 0 || mem < 0)

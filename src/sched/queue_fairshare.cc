@@ -57,8 +57,8 @@ class FairSharePolicy final : public QueuePolicy {
       User& user = users[u];
       int j = user.jobs[user.next++];
       order.push_back(j);
-      user.share += DominantShare(q[j].spec->resources,
-                                  static_cast<int>(q[j].pending_tasks.size()), cap);
+      user.share +=
+          DominantShare(q[j].spec->resources, static_cast<int>(q[j].pending_tasks.size()), cap);
       if (user.next < user.jobs.size()) heap.emplace(user.share, user.name, u);
     }
     return order;
@@ -67,6 +67,8 @@ class FairSharePolicy final : public QueuePolicy {
 
 }  // namespace
 
-std::unique_ptr<QueuePolicy> MakeFairSharePolicy() { return std::make_unique<FairSharePolicy>(); }
+std::unique_ptr<QueuePolicy> MakeFairSharePolicy() {
+  return std::make_unique<FairSharePolicy>();
+}
 
 }  // namespace muster::sched

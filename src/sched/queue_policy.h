@@ -46,7 +46,8 @@ std::vector<int> SortedQueue(const ClusterSnapshot& snapshot, PrimaryKey&& prima
   keys.reserve(snapshot.queue.size());
   for (size_t i = 0; i < snapshot.queue.size(); ++i) {
     const PendingJob& j = snapshot.queue[i];
-    keys.push_back({static_cast<int64_t>(primary_key(j)), j.submitted_ms, j.id, static_cast<int>(i)});
+    keys.push_back(
+        {static_cast<int64_t>(primary_key(j)), j.submitted_ms, j.id, static_cast<int>(i)});
   }
   std::sort(keys.begin(), keys.end());
   std::vector<int> order;

@@ -75,8 +75,8 @@ TEST(QueuePolicy, FairShareInterleavesUsersByDominantShare) {
 
 TEST(QueuePolicy, DominantShareTakesTheScarcestResource) {
   ScalarResources cap{10000, 1000, 4};
-  EXPECT_DOUBLE_EQ(DominantShare(Req(1000, 100, 1), 2, cap), 0.5);   // GPUs dominate
-  EXPECT_DOUBLE_EQ(DominantShare(Req(5000, 100, 0), 1, cap), 0.5);   // CPU dominates
+  EXPECT_DOUBLE_EQ(DominantShare(Req(1000, 100, 1), 2, cap), 0.5);  // GPUs dominate
+  EXPECT_DOUBLE_EQ(DominantShare(Req(5000, 100, 0), 1, cap), 0.5);  // CPU dominates
   EXPECT_DOUBLE_EQ(DominantShare(Req(0, 0, 0), 3, cap), 0.0);
 }
 

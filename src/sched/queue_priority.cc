@@ -8,14 +8,15 @@ class PriorityPolicy final : public QueuePolicy {
  public:
   std::string_view name() const override { return kPriorityPolicy; }
   std::vector<int> Order(const ClusterSnapshot& snapshot) const override {
-    return SortedQueue(snapshot, [](const PendingJob& j) {
-      return -static_cast<int64_t>(j.spec->priority);
-    });
+    return SortedQueue(snapshot,
+                       [](const PendingJob& j) { return -static_cast<int64_t>(j.spec->priority); });
   }
 };
 
 }  // namespace
 
-std::unique_ptr<QueuePolicy> MakePriorityPolicy() { return std::make_unique<PriorityPolicy>(); }
+std::unique_ptr<QueuePolicy> MakePriorityPolicy() {
+  return std::make_unique<PriorityPolicy>();
+}
 
 }  // namespace muster::sched

@@ -71,7 +71,8 @@ Status ValidateConfig(const ClusterSnapshot& snapshot, const SchedulerConfig& c)
   if (c.candidate_limit < 0) return Status::InvalidArgument("candidate_limit must be >= 0");
   if (c.max_predicted_jobs < 0) return Status::InvalidArgument("max_predicted_jobs must be >= 0");
   for (const auto& j : snapshot.queue)
-    if (!j.spec) return Status::InvalidArgument("queued job " + std::to_string(j.id) + " has no spec");
+    if (!j.spec)
+      return Status::InvalidArgument("queued job " + std::to_string(j.id) + " has no spec");
   return Status::Ok();
 }
 
@@ -84,8 +85,12 @@ std::vector<const Placement*> Plan::StartNow() const {
   return out;
 }
 
-std::vector<std::string> QueuePolicyNames() { return QueuePolicyRegistry::Default().Names(); }
-std::vector<std::string> ScorerNames() { return PluginRegistry::Default().ScorerNames(); }
+std::vector<std::string> QueuePolicyNames() {
+  return QueuePolicyRegistry::Default().Names();
+}
+std::vector<std::string> ScorerNames() {
+  return PluginRegistry::Default().ScorerNames();
+}
 
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config) {
   if (Status v = ValidateConfig(snapshot, config); !v.ok()) return v;
@@ -153,8 +158,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
       if (starts + n > config.max_starts_per_pass) {
         reason = "start limit of " + std::to_string(config.max_starts_per_pass) +
                  " tasks per pass reached";
-      } else if (pipeline.PlaceGang(ask, n, spec.ranks_per_node, job.pinned_node, state,
-                                    &groups)) {
+      } else if (pipeline.PlaceGang(ask, n, spec.ranks_per_node, job.pinned_node, state, &groups)) {
         auto finish_of = [&](int node) { return ask.FinishOn(state, node); };
         AppendGangRows(snapshot, job, groups, now, true, finish_of, &plan.placements);
         for (const auto& g : groups)

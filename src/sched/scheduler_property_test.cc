@@ -32,9 +32,9 @@ ClusterSnapshot RandomSnapshot(uint32_t seed, GenOptions opt = {}) {
   const int nodes = uni(1, 6);
   const double speeds[] = {1.0, 1.0, 1.5, 2.0};
   for (int i = 0; i < nodes; ++i) {
-    s.nodes.push_back(Node("n" + std::to_string(i), 1000 * uni(4, 32), 1024 * uni(8, 64),
-                           uni(0, 8), i % 3 == 2 ? "NVIDIA H100" : "NVIDIA A100",
-                           i % 3 == 2 ? 81920 : 40960, speeds[uni(0, 3)]));
+    s.nodes.push_back(Node("n" + std::to_string(i), 1000 * uni(4, 32), 1024 * uni(8, 64), uni(0, 8),
+                           i % 3 == 2 ? "NVIDIA H100" : "NVIDIA A100", i % 3 == 2 ? 81920 : 40960,
+                           speeds[uni(0, 3)]));
     if (uni(0, 9) == 0) s.nodes.back().state = NodeState::kDraining;
   }
   const int running = uni(0, 12);
@@ -47,8 +47,8 @@ ClusterSnapshot RandomSnapshot(uint32_t seed, GenOptions opt = {}) {
     r.resources = Req(500 * uni(1, 8), 512 * uni(1, 8), uni(0, 2));
     if (r.resources.milli_cpus > v.free.milli_cpus || r.resources.memory_mib > v.free.memory_mib)
       continue;
-    for (size_t g = 0; g < v.free.gpu_free.size() && static_cast<int>(r.gpus.size()) <
-                                                          r.resources.gpus; ++g)
+    for (size_t g = 0;
+         g < v.free.gpu_free.size() && static_cast<int>(r.gpus.size()) < r.resources.gpus; ++g)
       if (v.free.gpu_free[g]) r.gpus.push_back(static_cast<int>(g));
     if (static_cast<int>(r.gpus.size()) < r.resources.gpus) continue;
     for (int g : r.gpus) v.free.gpu_free[g] = false;
@@ -144,8 +144,7 @@ TEST(ScheduleProperty, GangsStartWhollyOrNotAtAll) {
       EXPECT_TRUE(started == 0 || started == j.spec->tasks) << "seed " << seed;
       EXPECT_TRUE(predicted == 0 || predicted == j.spec->tasks) << "seed " << seed;
       if (j.spec->ranks_per_node > 0)
-        for (auto [node, k] : per_node)
-          EXPECT_EQ(k % j.spec->ranks_per_node, 0) << "seed " << seed;
+        for (auto [node, k] : per_node) EXPECT_EQ(k % j.spec->ranks_per_node, 0) << "seed " << seed;
     }
   }
 }
@@ -176,8 +175,7 @@ TEST(ScheduleProperty, BackfillNeverDelaysTheHeadReservation) {
     ClusterSnapshot s = RandomSnapshot(seed);
     SchedulerConfig off;
     off.backfill = false;
-    off.scorers = seed % 2 ? std::vector<std::string>{"binpack"}
-                           : std::vector<std::string>{"mct"};
+    off.scorers = seed % 2 ? std::vector<std::string>{"binpack"} : std::vector<std::string>{"mct"};
     SchedulerConfig on = off;
     on.backfill = true;
     auto a = Schedule(s, off);

@@ -104,8 +104,7 @@ TEST(Schedule, GangIsAllOrNothingAcrossNodes) {
   for (auto& [node, ps] : by_node) {
     std::set<int> locals;
     int prev_gpu = -1;
-    std::sort(ps.begin(), ps.end(),
-              [](auto* a, auto* b) { return a->local_rank < b->local_rank; });
+    std::sort(ps.begin(), ps.end(), [](auto* a, auto* b) { return a->local_rank < b->local_rank; });
     for (auto* p : ps) {
       EXPECT_EQ(p->local_world, static_cast<int>(ps.size()));
       locals.insert(p->local_rank);
@@ -121,8 +120,7 @@ TEST(Schedule, GangIsAllOrNothingAcrossNodes) {
 
 TEST(Schedule, GangHonoursRanksPerNode) {
   ClusterSnapshot s;
-  s.nodes = {Node("n0", 16000, 64000, 4), Node("n1", 16000, 64000, 4),
-             Node("n2", 16000, 64000, 4)};
+  s.nodes = {Node("n0", 16000, 64000, 4), Node("n1", 16000, 64000, 4), Node("n2", 16000, 64000, 4)};
   auto j = Job(1, 4, Req(1000, 100, 1), 100, true);
   std::const_pointer_cast<JobSpec>(j.spec)->ranks_per_node = 2;
   s.queue = {j};
@@ -198,8 +196,7 @@ TEST(Schedule, GpuModelAndMemoryAreFiltered) {
   s.nodes = {Node("a100", 8000, 32000, 2, "NVIDIA A100", 40960),
              Node("h100", 8000, 32000, 2, "NVIDIA H100", 81920)};
   s.queue = {Job(1, 1, Req(1000, 100, 1, 80000), 100),
-             Job(2, 1, Req(1000, 100, 1, 0, "A100"),
-                 100)};
+             Job(2, 1, Req(1000, 100, 1, 0, "A100"), 100)};
   auto plan = Schedule(s, {});
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(StartsOf(*plan, 1).size(), 1u);

@@ -17,6 +17,8 @@ class BinpackScorer final : public ScorePlugin {
 
 }  // namespace
 
-std::unique_ptr<ScorePlugin> MakeBinpackScorer() { return std::make_unique<BinpackScorer>(); }
+std::unique_ptr<ScorePlugin> MakeBinpackScorer() {
+  return std::make_unique<BinpackScorer>();
+}
 
 }  // namespace muster::sched

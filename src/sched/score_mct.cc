@@ -18,6 +18,8 @@ class MctScorer final : public ScorePlugin {
 
 }  // namespace
 
-std::unique_ptr<ScorePlugin> MakeMctScorer() { return std::make_unique<MctScorer>(); }
+std::unique_ptr<ScorePlugin> MakeMctScorer() {
+  return std::make_unique<MctScorer>();
+}
 
 }  // namespace muster::sched

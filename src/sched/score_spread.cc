@@ -17,6 +17,8 @@ class SpreadScorer final : public ScorePlugin {
 
 }  // namespace
 
-std::unique_ptr<ScorePlugin> MakeSpreadScorer() { return std::make_unique<SpreadScorer>(); }
+std::unique_ptr<ScorePlugin> MakeSpreadScorer() {
+  return std::make_unique<SpreadScorer>();
+}
 
 }  // namespace muster::sched

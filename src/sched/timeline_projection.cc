@@ -66,7 +66,10 @@ void ProjectQueue(const ProjectionInputs& in, ClusterState& state, ReleaseTimeli
       int after = next[j];
       if (next_task[j] == waiting[j].tasks.size()) {
         waiting[j].complete = true;
-        if (prev < 0) first = after; else next[prev] = after;
+        if (prev < 0)
+          first = after;
+        else
+          next[prev] = after;
       } else {
         prev = j;
       }

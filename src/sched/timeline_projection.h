@@ -25,8 +25,8 @@
 namespace muster::sched {
 
 struct WaitingJob {
-  int queue_index = 0;       // into snapshot.queue
-  std::vector<int> tasks;    // task indices that did not start now, in order
+  int queue_index = 0;         // into snapshot.queue
+  std::vector<int> tasks;      // task indices that did not start now, in order
   TimeMs first_start_ms = -1;  // out: earliest predicted start, -1 if not projected
   bool complete = false;       // out: every task got a row
 };
@@ -34,7 +34,7 @@ struct WaitingJob {
 struct ProjectionInputs {
   const ClusterSnapshot* snapshot = nullptr;
   const PlacementPipeline* pipeline = nullptr;
-  std::vector<TaskShape> shapes;  // per queue index
+  std::vector<TaskShape> shapes;        // per queue index
   std::vector<int>* running = nullptr;  // per queue index: tasks running (throttles)
   int max_jobs = 10000;
 };

@@ -51,7 +51,8 @@ TEST(Projection, HorizonCutsPredictionsAndSaysSo) {
   EXPECT_TRUE(Starts(*plan, 4).empty());
   bool said = false;
   for (const auto& u : plan->unplaced)
-    if (u.job == 5) said = u.why.message().find("beyond the first 2 waiting jobs") != std::string::npos;
+    if (u.job == 5)
+      said = u.why.message().find("beyond the first 2 waiting jobs") != std::string::npos;
   EXPECT_TRUE(said);
 }
 
