@@ -94,7 +94,8 @@ void Coordinator::SchedulingPass() {
       // Nothing can start: only keep the reasons current (and dependency failures) cheaply.
       for (JobId id : ids) {
         JobRecord& j = jobs_.at(id);
-        if (IsTerminal(j.state) || !DependenciesMet(j) || j.reason == "waiting for nodes") continue;
+        if (j.state != JobState::kPending || !DependenciesMet(j) || j.reason == "waiting for nodes")
+          continue;
         j.reason = "waiting for nodes";
         PersistJob(j);
       }
