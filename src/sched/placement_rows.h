@@ -5,6 +5,9 @@
 // concatenation over local ranks is the gang's CUDA_VISIBLE_DEVICES for that node.
 #pragma once
 
+#include <algorithm>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "sched/placement_pipeline.h"
@@ -47,6 +50,27 @@ void AppendGangRows(const ClusterSnapshot& snapshot, const PendingJob& job,
       rows->push_back(std::move(p));
     }
   }
+}
+
+// For each row of the plan, the GPUs its task should see (CUDA_VISIBLE_DEVICES): a single
+// task's own GPUs; for a gang rank, the GPUs of all the gang's ranks on the same node (same
+// job, node and start_now), concatenated in local-rank order, as torchrun does.
+inline std::vector<std::vector<int>> VisibleGpusByRow(const Plan& plan) {
+  std::map<std::tuple<JobId, int, bool>, std::vector<std::pair<int, size_t>>> gangs;
+  for (size_t i = 0; i < plan.placements.size(); ++i) {
+    const Placement& p = plan.placements[i];
+    if (p.local_rank >= 0) gangs[{p.task.job, p.node, p.start_now}].push_back({p.local_rank, i});
+  }
+  std::vector<std::vector<int>> out(plan.placements.size());
+  for (size_t i = 0; i < plan.placements.size(); ++i) out[i] = plan.placements[i].gpus;
+  for (auto& [key, ranks] : gangs) {
+    std::sort(ranks.begin(), ranks.end());
+    std::vector<int> all;
+    for (auto [local, i] : ranks)
+      all.insert(all.end(), plan.placements[i].gpus.begin(), plan.placements[i].gpus.end());
+    for (auto [local, i] : ranks) out[i] = all;
+  }
+  return out;
 }
 
 }  // namespace muster::sched

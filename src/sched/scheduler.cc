@@ -93,13 +93,18 @@ std::vector<std::string> ScorerNames() {
 }
 
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config) {
+  return Schedule(snapshot, config, PluginRegistry::Default(), QueuePolicyRegistry::Default());
+}
+
+Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config,
+                      const PluginRegistry& plugins, const QueuePolicyRegistry& policies) {
   if (Status v = ValidateConfig(snapshot, config); !v.ok()) return v;
-  auto policy = QueuePolicyRegistry::Default().Make(config.queue_policy);
+  auto policy = policies.Make(config.queue_policy);
   if (!policy.ok()) return policy.status();
   PipelineOptions popts;
   popts.scorers = config.scorers;
   popts.candidate_limit = config.candidate_limit;
-  auto built = PlacementPipeline::Build(PluginRegistry::Default(), popts);
+  auto built = PlacementPipeline::Build(plugins, popts);
   if (!built.ok()) return built.status();
   const PlacementPipeline& pipeline = *built;
   auto state_or = ClusterState::FromSnapshot(snapshot);

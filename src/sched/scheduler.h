@@ -35,6 +35,13 @@ struct SchedulerConfig {
 
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config);
 
+class PluginRegistry;       // sched/placement_registry.h
+class QueuePolicyRegistry;  // sched/queue_policy.h
+// Schedule with caller-supplied registries of placement plugins and queue policies (the
+// registries are values; the overload above uses their Default()).
+Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config,
+                      const PluginRegistry& plugins, const QueuePolicyRegistry& policies);
+
 // Names accepted in SchedulerConfig, for --help and validation.
 std::vector<std::string> QueuePolicyNames();
 std::vector<std::string> ScorerNames();

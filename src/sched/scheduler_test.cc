@@ -6,7 +6,10 @@
 #include <map>
 #include <set>
 
+#include "sched/placement_registry.h"
+#include "sched/placement_rows.h"
 #include "sched/placement_test_util.h"
+#include "sched/queue_policy.h"
 
 namespace muster::sched {
 namespace {
@@ -225,6 +228,55 @@ TEST(Schedule, RejectsUnknownPolicy) {
   auto plan = Schedule(s, c);
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Schedule, GangRanksSeeTheirNodesGpusInLocalRankOrder) {
+  ClusterSnapshot s;
+  s.nodes = {Node("n0", 16000, 64000, 4), Node("n1", 16000, 64000, 4)};
+  s.nodes[0].free.gpu_free = {true, false, true, true};
+  auto j = Job(1, 4, Req(1000, 100, 1), 100, true);
+  std::const_pointer_cast<JobSpec>(j.spec)->ranks_per_node = 2;
+  s.queue = {j, Job(2, 1, Req(1000, 100, 1), 100)};
+  auto plan = Schedule(s, {});
+  ASSERT_TRUE(plan.ok());
+  auto visible = VisibleGpusByRow(*plan);
+  for (size_t i = 0; i < plan->placements.size(); ++i) {
+    const Placement& p = plan->placements[i];
+    if (p.task.job == 2) {
+      EXPECT_EQ(visible[i], p.gpus);
+      continue;
+    }
+    ASSERT_EQ(visible[i].size(), 2u);
+    EXPECT_EQ(visible[i][p.local_rank], p.gpus[0]) << "cuda:LOCAL_RANK is the rank's own GPU";
+  }
+}
+
+TEST(Schedule, TakesRegistriesAsValues) {
+  // A scorer that prefers the highest node index, registered only in this registry.
+  class LastNode final : public ScorePlugin {
+   public:
+    std::string_view name() const override { return "last-node"; }
+    int Score(const PlacementAsk&, const ClusterState& st, int node) const override {
+      return 100 * node / std::max(1, st.size() - 1);
+    }
+  };
+  PluginRegistry plugins = PluginRegistry::Default();
+  ASSERT_TRUE(plugins.AddScorer("last-node", [] { return std::make_unique<LastNode>(); }).ok());
+  ClusterSnapshot s;
+  s.nodes = {Node("n0", 8000, 32000, 2), Node("n1", 8000, 32000, 2), Node("n2", 8000, 32000, 2)};
+  s.queue = {Job(1, 1, Req(1000, 100, 1), 100)};
+  SchedulerConfig c;
+  c.scorers = {"last-node"};
+  c.candidate_limit = 0;
+  auto plan = Schedule(s, c, plugins, QueuePolicyRegistry::Default());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->placements.at(0).node, 2);
+  EXPECT_EQ(Schedule(s, c).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Schedule, ConfigNamesListEveryPlugin) {
+  EXPECT_EQ(QueuePolicyNames(), (std::vector<std::string>{"fairshare", "fifo", "priority", "sjf"}));
+  EXPECT_EQ(ScorerNames(), (std::vector<std::string>{"binpack", "fewest-nodes", "mct", "spread"}));
 }
 
 }  // namespace
