@@ -1,0 +1,6 @@
+# Cluster benchmarks: a real coordinator and agents started from the `muster` binary.
+add_executable(submit_bench ${CMAKE_CURRENT_SOURCE_DIR}/submit_bench.cc)
+target_link_libraries(submit_bench PRIVATE muster_client Threads::Threads)
+target_compile_definitions(submit_bench PRIVATE MUSTER_BINARY="$<TARGET_FILE:muster>")
+add_dependencies(submit_bench muster)
+set_target_properties(submit_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
