@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace muster::client {
 namespace {
 
@@ -192,6 +196,35 @@ TEST(JobSpecInput, CrossFieldRules) {
   ASSERT_TRUE(SetSpecField(odd, "tasks", "3").ok());
   ASSERT_TRUE(SetSpecField(odd, "ranks_per_node", "2").ok());
   EXPECT_FALSE(BuildJobSpec(odd, kDefaults).ok());  // 3 ranks not a multiple of 2
+}
+
+}  // namespace
+}  // namespace muster::client
+
+namespace muster::client {
+namespace {
+
+// Every shipped example job file parses and builds a valid spec.
+TEST(JobSpecYaml, ShippedExamplesAreValid) {
+  const char* src = std::getenv("MUSTER_SOURCE_DIR");
+  std::filesystem::path dir =
+      (src != nullptr ? std::filesystem::path(src)
+                      : std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "..") /
+      "examples" / "jobs";
+  ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".yaml") continue;
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto parsed = ParseJobSpecYaml(ss.str());
+    ASSERT_TRUE(parsed.ok()) << e.path() << ": " << parsed.status().message();
+    auto spec = BuildJobSpec(*parsed, kDefaults);
+    EXPECT_TRUE(spec.ok()) << e.path() << ": " << spec.status().message();
+    ++n;
+  }
+  EXPECT_GE(n, 4);
 }
 
 }  // namespace
