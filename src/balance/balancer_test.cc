@@ -170,6 +170,22 @@ TEST(Balancer, LeavesRoomThatThePlanStartsQueuedWorkIn) {
   EXPECT_TRUE(d.moves.empty()) << d.moves[0].ToString();
 }
 
+TEST(Balancer, DoesNotDelayAReservation) {
+  sched::ClusterSnapshot s;
+  s.nodes = {Node("slow", 1, 1.0), Node("fast", 2, 2.0)};
+  AddRunning(s, 1, 0, 0, {0}, kHour);                      // would gain 1800 s on the fast node
+  AddRunning(s, 2, 0, 1, {0}, 600 * kSec, /*checkpointable=*/false);
+  auto control = Balancer::Create(OnConfig());
+  ASSERT_EQ(MustDecide(*control, s, 0).moves.size(), 1u);
+
+  auto head = Pending(3, 1, Req(2), 600 * kSec);  // reserved on the fast node at +600 s
+  head.pinned_node = 1;
+  s.queue = {head};
+  auto b = Balancer::Create(OnConfig());
+  Decision d = MustDecide(*b, s, 0);
+  EXPECT_TRUE(d.moves.empty()) << d.moves[0].ToString();
+}
+
 TEST(Balancer, GangMovesWithAllRanks) {
   sched::ClusterSnapshot s;
   s.nodes = {Node("slow", 2, 1.0), Node("fast", 2, 2.0)};
