@@ -251,14 +251,18 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
     Status st = launcher_->Launch(l);
     if (st.ok()) return;
     spdlog::warn("launch refused: {}", st.message());
-    if (st.code() == StatusCode::kInvalidArgument) {
+    // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch
+    // fails, and one that arrives during shutdown is handed back to be placed elsewhere.
+    if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable) {
+      const bool stopping = st.code() == StatusCode::kUnavailable;
       v1::TaskEvent e;
       e.set_job_id(l.job_id());
       e.set_task_index(l.task_index());
       e.set_attempt(l.attempt());
-      e.set_state("failed");
-      e.set_exit_code(127);
-      e.set_message(st.message());
+      e.set_state(stopping ? "lost" : "failed");
+      e.set_exit_code(stopping ? 0 : 127);
+      e.set_message(stopping ? "not started: agent " + node_.spec.name + " is shutting down"
+                             : st.message());
       e.set_time_ms(WallMs());
       OnEvent(e);
     }

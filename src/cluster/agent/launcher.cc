@@ -304,6 +304,7 @@ std::vector<RunningTask> Launcher::Running() const {
 bool Launcher::StopAll(int64_t grace_ms) {
   if (grace_ms <= 0) grace_ms = options_.default_grace_ms;
   std::unique_lock lock(mu_);
+  stopping_ = true;  // no new launches from now on
   for (auto& [key, t] : tasks_) {
     if (!t->exited) t->agent_stop = true;
     KillLocked(*t, grace_ms);

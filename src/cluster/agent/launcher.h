@@ -86,7 +86,7 @@ class Launcher {
   std::vector<RunningTask> Running() const;
   // Kills every task (grace as in Kill) and waits until all have been reported, at most
   // grace + 2 s. Their end events say "lost" (not their own outcome), so the coordinator
-  // requeues them. Returns true if all ended.
+  // requeues them. Later Launches are refused (Unavailable). Returns true if all ended.
   bool StopAll(int64_t grace_ms);
 
  private:

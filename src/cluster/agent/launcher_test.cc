@@ -309,6 +309,7 @@ TEST_F(LauncherTest, StopAllEndsEverything) {
     EXPECT_EQ(e.state(), "lost");  // not the task's own failure: it is to be requeued
     EXPECT_NE(e.message().find("agent shut down"), std::string::npos);
   }
+  EXPECT_EQ(launcher_->Launch(Sh(25, "exit 0")).code(), StatusCode::kUnavailable);
 }
 
 }  // namespace
