@@ -6,6 +6,8 @@
 //           8,000 start, the rest get predicted rows up to the projection horizon.
 //   busy:   the same queue on a cluster where 4,000 tasks run with random predicted finishes,
 //           so the reservation walk and the projection step through thousands of instants.
+//   fill:   8,000 single-GPU jobs on the idle cluster: every job starts, so jobs/s is the pure
+//           placement rate (no waiting jobs, no predictions).
 //   gang8:  12,500 gang jobs of 8 ranks x 1 GPU: 1,000 start (one node each).
 // Rates use the thread's CPU time (the column "CPU"), so other load on the machine does not
 // count against them. Reported per run: jobs/s (queue entries decided per second: started,
@@ -215,6 +217,14 @@ const ClusterSnapshot& Busy() {
   }();
   return s;
 }
+const ClusterSnapshot& Fill() {
+  static const ClusterSnapshot s = [] {
+    ClusterSnapshot x = MakeCluster(0, 7);
+    AddQueue(x, kNodes * kGpusPerNode, 1, 8);
+    return x;
+  }();
+  return s;
+}
 const ClusterSnapshot& Gang8() {
   static const ClusterSnapshot s = [] {
     ClusterSnapshot x = MakeCluster(0, 5);
@@ -248,6 +258,8 @@ void BM_Busy_Schedule(benchmark::State& st) {
 void BM_Busy_Naive(benchmark::State& st) {
   RunNaive(st, "busy-naive", Busy());
 }
+void BM_Fill_Schedule(benchmark::State& st) { RunSchedule(st, "fill", Fill(), {}); }
+void BM_Fill_Naive(benchmark::State& st) { RunNaive(st, "fill-naive", Fill()); }
 void BM_Gang8_Schedule(benchmark::State& st) {
   RunSchedule(st, "gang8", Gang8(), {});
 }
@@ -261,6 +273,8 @@ BENCHMARK(BM_Single_ScheduleNoPrediction)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Single_Naive)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Busy_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Busy_Naive)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fill_Schedule)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fill_Naive)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gang8_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gang8_Naive)->Unit(benchmark::kMillisecond);
 
@@ -273,7 +287,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   auto& r = muster::sched::g_jobs_per_s;
-  for (const char* w : {"single", "busy", "gang8"}) {
+  for (const char* w : {"single", "busy", "fill", "gang8"}) {
     std::string naive = std::string(w) + "-naive";
     if (r.count(w) && r.count(naive) && r[naive] > 0)
       std::printf("%-7s Schedule %.0f jobs/s, naive %.0f jobs/s, ratio %.1fx\n", w, r[w], r[naive],
