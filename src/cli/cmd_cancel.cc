@@ -34,7 +34,9 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {
     } else if (r.ok()) {
       std::cout << "cancelled job " << r.job_id() << std::endl;
     } else {
-      std::cerr << "muster: job " << r.job_id() << ": " << r.error() << std::endl;
+      std::string id = "job " + std::to_string(r.job_id());
+      std::cerr << "muster: " << (r.error().find(id) == std::string::npos ? id + ": " : "")
+                << r.error() << std::endl;
     }
     if (!r.ok()) {
       int c = LooksNotFound(r.error()) ? kExitNotFound : kExitFailed;
