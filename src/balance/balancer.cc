@@ -8,9 +8,12 @@ namespace muster::balance {
 
 const char* BalancerModeName(BalancerMode m) {
   switch (m) {
-    case BalancerMode::kOff: return "off";
-    case BalancerMode::kDryRun: return "dry-run";
-    case BalancerMode::kOn: return "on";
+    case BalancerMode::kOff:
+      return "off";
+    case BalancerMode::kDryRun:
+      return "dry-run";
+    case BalancerMode::kOn:
+      return "on";
   }
   return "unknown";
 }

@@ -55,11 +55,11 @@ Result<BalancerMode> ParseBalancerMode(const std::string& text);
 struct BalancerConfig {
   BalancerMode mode = BalancerMode::kDryRun;
   DurationMs period_ms = 30'000;
-  double threshold = 0.25;            // lambda above this counts toward the streak
-  int consecutive_periods = 3;        // k
+  double threshold = 0.25;                 // lambda above this counts toward the streak
+  int consecutive_periods = 3;             // k
   DurationMs no_ping_pong_ms = 1'800'000;  // a job moves at most once per window
-  double min_net_gain_s = 0;          // a move needs gain_s > cost_s + this
-  int max_moves_per_period = 8;       // steal/retarget/heterogeneity moves (defrag: 1 plan)
+  double min_net_gain_s = 0;               // a move needs gain_s > cost_s + this
+  int max_moves_per_period = 8;            // steal/retarget/heterogeneity moves (defrag: 1 plan)
   bool defragment = true;
   bool steal = true;
   bool heterogeneity = true;
@@ -85,9 +85,9 @@ struct BalanceContext {
 };
 
 struct Decision {
-  bool due = false;          // false: called before the period elapsed; nothing was evaluated
+  bool due = false;  // false: called before the period elapsed; nothing was evaluated
   BalanceEvaluation evaluation;
-  int streak = 0;            // consecutive periods over the threshold, after this one
+  int streak = 0;                // consecutive periods over the threshold, after this one
   bool rebalance_armed = false;  // streak reached k this period
   std::vector<Move> moves;
   std::vector<std::string> notes;  // why rules did not act, one line each

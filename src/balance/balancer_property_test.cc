@@ -53,8 +53,8 @@ sched::ClusterSnapshot RandomCluster(std::mt19937_64& rng) {
   }
   const int queued = pick(0, 4);
   for (int q = 0; q < queued; ++q) {
-    auto j = Pending(next++, pick(1, 4), Req(pick(1, 3)), pick(60, 5000) * kSec, false,
-                     pick(0, 1) == 1);
+    auto j =
+        Pending(next++, pick(1, 4), Req(pick(1, 3)), pick(60, 5000) * kSec, false, pick(0, 1) == 1);
     if (pick(0, 2) == 0) j.pinned_node = pick(0, nodes - 1);
     if (j.spec->array.empty()) j.pending_tasks.resize(1);
     s.queue.push_back(std::move(j));

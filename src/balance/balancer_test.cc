@@ -12,12 +12,12 @@
 namespace muster::balance {
 namespace {
 
+using testing_util::AddRunning;
 using testing_util::CountKind;
 using testing_util::Node;
 using testing_util::OnConfig;
 using testing_util::Pending;
 using testing_util::Req;
-using testing_util::AddRunning;
 
 constexpr TimeMs kSec = 1000;
 constexpr TimeMs kHour = 3600 * kSec;
@@ -173,7 +173,7 @@ TEST(Balancer, LeavesRoomThatThePlanStartsQueuedWorkIn) {
 TEST(Balancer, DoesNotDelayAReservation) {
   sched::ClusterSnapshot s;
   s.nodes = {Node("slow", 1, 1.0), Node("fast", 2, 2.0)};
-  AddRunning(s, 1, 0, 0, {0}, kHour);                      // would gain 1800 s on the fast node
+  AddRunning(s, 1, 0, 0, {0}, kHour);  // would gain 1800 s on the fast node
   AddRunning(s, 2, 0, 1, {0}, 600 * kSec, /*checkpointable=*/false);
   auto control = Balancer::Create(OnConfig());
   ASSERT_EQ(MustDecide(*control, s, 0).moves.size(), 1u);
@@ -269,8 +269,7 @@ TEST(Balancer, NoPingPongUnderAlternatingLoads) {
   ASSERT_FALSE(moves_at.empty());
   for (size_t i = 1; i < moves_at.size(); ++i)
     EXPECT_GE(moves_at[i] - moves_at[i - 1], c.no_ping_pong_ms) << "move " << i;
-  EXPECT_LE(static_cast<int64_t>(moves_at.size()),
-            periods * c.period_ms / c.no_ping_pong_ms + 1);
+  EXPECT_LE(static_cast<int64_t>(moves_at.size()), periods * c.period_ms / c.no_ping_pong_ms + 1);
 }
 
 // lambda alternates above and below the threshold every period; with k = 2 it never stays

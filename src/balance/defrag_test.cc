@@ -9,12 +9,12 @@
 namespace muster::balance {
 namespace {
 
+using testing_util::AddRunning;
 using testing_util::CountKind;
 using testing_util::Node;
 using testing_util::OnConfig;
 using testing_util::Pending;
 using testing_util::Req;
-using testing_util::AddRunning;
 
 constexpr TimeMs kSec = 1000;
 constexpr TimeMs kHour = 3600 * kSec;

@@ -10,7 +10,9 @@ namespace muster::balance {
 
 namespace {
 
-bool ValidReading(double v) { return v == -1 || (std::isfinite(v) && v >= 0 && v <= 1); }
+bool ValidReading(double v) {
+  return v == -1 || (std::isfinite(v) && v >= 0 && v <= 1);
+}
 
 double Blend(double predicted, double measured, double w) {
   return measured >= 0 ? (1 - w) * predicted + w * measured : predicted;
@@ -31,8 +33,7 @@ Status ValidateLoadInput(const sched::ClusterSnapshot& snapshot, const MeasuredU
     return Status::InvalidArgument("measured_weight must be in [0, 1]");
   if (usage.nodes.size() > snapshot.nodes.size())
     return Status::InvalidArgument("usage has " + std::to_string(usage.nodes.size()) +
-                                   " nodes, the snapshot " +
-                                   std::to_string(snapshot.nodes.size()));
+                                   " nodes, the snapshot " + std::to_string(snapshot.nodes.size()));
   for (size_t i = 0; i < usage.nodes.size(); ++i) {
     const NodeUsage& u = usage.nodes[i];
     const std::string where = "usage of node " + snapshot.nodes[i].spec.name;

@@ -33,8 +33,8 @@ namespace muster::balance {
 
 // Live readings of one node; -1 = unknown.
 struct NodeUsage {
-  double utilization = -1;                // 0..1, whole node (CPU load / CPUs, say)
-  std::vector<double> gpu_utilization;    // 0..1 per local GPU index; -1 or missing = unknown
+  double utilization = -1;              // 0..1, whole node (CPU load / CPUs, say)
+  std::vector<double> gpu_utilization;  // 0..1 per local GPU index; -1 or missing = unknown
   // Observed progress rate over the rate the spec speed predicts (1 = as expected, 0.5 = half
   // speed: thermal throttling, a noisy neighbour). Scales remaining times and the heterogeneity
   // rule's speeds. Must be > 0.
@@ -56,10 +56,10 @@ struct LoadOptions {
 
 struct LoadSample {
   int node = -1;
-  int gpu = -1;            // local GPU index; -1 for a node sample
-  double predicted = 0;    // P
-  double measured = -1;    // M, -1 when unknown
-  double load = 0;         // L
+  int gpu = -1;          // local GPU index; -1 for a node sample
+  double predicted = 0;  // P
+  double measured = -1;  // M, -1 when unknown
+  double load = 0;       // L
 };
 
 struct BalanceEvaluation {

@@ -4,14 +4,14 @@
 
 #include <gtest/gtest.h>
 
-#include "balance/test_util.h"
 #include "balance/move.h"
+#include "balance/test_util.h"
 
 namespace muster::balance {
 namespace {
 
-using testing_util::Node;
 using testing_util::AddRunning;
+using testing_util::Node;
 
 constexpr TimeMs kHour = 3'600'000;
 

@@ -9,9 +9,12 @@ namespace muster::balance {
 
 const char* MoveKindName(MoveKind k) {
   switch (k) {
-    case MoveKind::kMigrate: return "migrate";
-    case MoveKind::kSteal: return "steal";
-    case MoveKind::kRetarget: return "retarget";
+    case MoveKind::kMigrate:
+      return "migrate";
+    case MoveKind::kSteal:
+      return "steal";
+    case MoveKind::kRetarget:
+      return "retarget";
   }
   return "unknown";
 }
@@ -48,8 +51,8 @@ Result<MoveCostEstimate> EstimateMoveCost(double checkpoint_bytes, double alpha_
   auto one = model::SoundExecTime(in);
   if (!one.ok()) return Status::InvalidArgument("checkpoint cost: " + one.status().message());
   MoveCostEstimate e;
-  e.checkpoint_s = one->total_s;            // write
-  e.restart_s = one->total_s + restart_s;   // read back, then start
+  e.checkpoint_s = one->total_s;           // write
+  e.restart_s = one->total_s + restart_s;  // read back, then start
   e.lost_work_s = 0;
   return e;
 }

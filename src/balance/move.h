@@ -33,15 +33,15 @@ const char* MoveKindName(MoveKind k);
 
 struct Move {
   JobId job = 0;
-  std::vector<int> tasks;   // task indices (array index or gang rank)
-  int from_node = -1;       // index into ClusterSnapshot::nodes; -1 = not placed yet
+  std::vector<int> tasks;  // task indices (array index or gang rank)
+  int from_node = -1;      // index into ClusterSnapshot::nodes; -1 = not placed yet
   int to_node = -1;
   std::vector<std::vector<int>> to_gpus;  // per task, local GPU indices on to_node (may be empty)
   MoveKind kind = MoveKind::kMigrate;
-  double gain_s = 0;        // predicted time saved
-  double cost_s = 0;        // predicted checkpoint + restart (+ lost work) time
-  std::string reason;       // one line, for logs and `muster balance`
-  bool apply = false;       // false in dry-run mode: report only
+  double gain_s = 0;   // predicted time saved
+  double cost_s = 0;   // predicted checkpoint + restart (+ lost work) time
+  std::string reason;  // one line, for logs and `muster balance`
+  bool apply = false;  // false in dry-run mode: report only
 
   // "migrate job 7 [0,1] n0 -> n3 (gain 812.0s, cost 60.0s): <reason>" (node indices if no names).
   std::string ToString(const std::vector<std::string>& node_names = {}) const;

@@ -60,11 +60,11 @@ class Room {
 // All running tasks of one job.
 struct RunningUnit {
   JobId job = 0;
-  std::vector<int> running;   // indices into ClusterSnapshot::running, by task index
-  int node = -1;              // the one node holding every task; -1 when spread over several
+  std::vector<int> running;     // indices into ClusterSnapshot::running, by task index
+  int node = -1;                // the one node holding every task; -1 when spread over several
   bool checkpointable = false;  // every task checkpointable
   int gpus = 0;
-  double remaining_ms = 0;    // the latest task's RemainingMs
+  double remaining_ms = 0;  // the latest task's RemainingMs
 
   std::vector<int> TaskIndices(const sched::ClusterSnapshot& s) const;
   std::vector<ResourceRequest> Requests(const sched::ClusterSnapshot& s) const;

@@ -95,15 +95,16 @@ FreePlan TryFree(const RuleInput& in, const RuleState& st, int node, const Deman
   for (const RunningUnit* u : movable) {
     if (trial.Fits(node, d.requests)) break;
     const Room before = trial;
-    for (int i : u->running) trial.Give(node, in.snapshot.running[i].resources,
-                                        in.snapshot.running[i].gpus);
+    for (int i : u->running)
+      trial.Give(node, in.snapshot.running[i].resources, in.snapshot.running[i].gpus);
     const auto reqs = u->Requests(in.snapshot);
     const double work = in.RemainingWork(*u);
     const double cost = in.CostOf(u->job).total_s();
     int dest = -1, dest_free = std::numeric_limits<int>::max();
     for (int n = 0; n < trial.size(); ++n) {
       if (n == node || !trial.Fits(n, reqs)) continue;
-      const double finish = static_cast<double>(in.now) + (cost + work / in.EffectiveSpeed(n)) * 1000;
+      const double finish =
+          static_cast<double>(in.now) + (cost + work / in.EffectiveSpeed(n)) * 1000;
       if (in.ReservedBefore(n, blocked, finish)) continue;
       const int f = trial.FreeMatching(n, reqs.front());
       if (f < dest_free) dest = n, dest_free = f;

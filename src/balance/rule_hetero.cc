@@ -32,7 +32,8 @@ void MigrateToFaster(const RuleInput& in, RuleState& st) {
       if (f == u.node || in.EffectiveSpeed(f) <= in.EffectiveSpeed(u.node)) continue;
       if (!st.room.Fits(f, reqs)) continue;
       const double there = work / in.EffectiveSpeed(f);
-      if (in.ReservedBefore(f, u.job, static_cast<double>(in.now) + (cost + there) * 1000)) continue;
+      if (in.ReservedBefore(f, u.job, static_cast<double>(in.now) + (cost + there) * 1000))
+        continue;
       const double gain = here - there;
       if (gain > cost + in.config.min_net_gain_s) cands.push_back({gain - cost, gain, cost, &u, f});
     }
@@ -48,8 +49,8 @@ void MigrateToFaster(const RuleInput& in, RuleState& st) {
     if (st.moved.count(c.unit->job)) continue;
     auto gpus = st.room.Take(c.to, c.unit->Requests(s));
     if (!gpus) continue;
-    for (int i : c.unit->running) st.room.Give(c.unit->node, s.running[i].resources,
-                                               s.running[i].gpus);
+    for (int i : c.unit->running)
+      st.room.Give(c.unit->node, s.running[i].resources, s.running[i].gpus);
     Move m;
     m.job = c.unit->job;
     m.tasks = c.unit->TaskIndices(s);
@@ -59,10 +60,9 @@ void MigrateToFaster(const RuleInput& in, RuleState& st) {
     m.kind = MoveKind::kMigrate;
     m.gain_s = c.gain;
     m.cost_s = c.cost;
-    m.reason = "finishes " + Fmt(c.gain) + "s sooner on " + s.nodes[c.to].spec.name +
-               " (speed " + Fmt(in.EffectiveSpeed(c.to)) + " vs " +
-               Fmt(in.EffectiveSpeed(c.unit->node)) + " on " + s.nodes[c.unit->node].spec.name +
-               ")";
+    m.reason = "finishes " + Fmt(c.gain) + "s sooner on " + s.nodes[c.to].spec.name + " (speed " +
+               Fmt(in.EffectiveSpeed(c.to)) + " vs " + Fmt(in.EffectiveSpeed(c.unit->node)) +
+               " on " + s.nodes[c.unit->node].spec.name + ")";
     st.moved.insert(m.job);
     st.moves.push_back(std::move(m));
     ++st.rebalancing_moves;

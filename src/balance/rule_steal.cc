@@ -81,8 +81,7 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
       m.kind = kind;
       m.gain_s = c.gain_s;
       m.reason = "gang starts now on " + s.nodes[c.node].spec.name + " instead of at +" +
-                 Fmt(static_cast<double>(rows.front()->predicted_start_ms - in.now) / 1000.0) +
-                 "s";
+                 Fmt(static_cast<double>(rows.front()->predicted_start_ms - in.now) / 1000.0) + "s";
       st.moved.insert(j.id);
       st.moves.push_back(std::move(m));
       ++st.rebalancing_moves;
@@ -99,8 +98,8 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
       Candidate c = BestTarget(in, st, j.id, p->node, one, dur, p->predicted_finish_ms);
       if (c.node < 0 || !(c.gain_s > min_net)) continue;
       const std::pair<int, int> key{p->node, c.node};
-      if (!grouped.count(key) && st.rebalancing_moves + static_cast<int>(grouped.size()) >=
-                                     in.config.max_moves_per_period)
+      if (!grouped.count(key) &&
+          st.rebalancing_moves + static_cast<int>(grouped.size()) >= in.config.max_moves_per_period)
         continue;
       Move& m = grouped[key];
       if (m.tasks.empty()) {

@@ -33,8 +33,9 @@ inline sched::NodeView Node(const std::string& name, int gpus, double speed = 1.
 }
 
 // Adds a running task of `job` on `node` holding `gpus` (local indices), finishing at `finish`.
-inline void AddRunning(sched::ClusterSnapshot& s, JobId job, int index, int node, std::vector<int> gpus,
-                TimeMs finish, bool checkpointable = true, MilliCpu cpu = 1000, MiB mem = 1024) {
+inline void AddRunning(sched::ClusterSnapshot& s, JobId job, int index, int node,
+                       std::vector<int> gpus, TimeMs finish, bool checkpointable = true,
+                       MilliCpu cpu = 1000, MiB mem = 1024) {
   sched::RunningTask t;
   t.task = {job, index};
   t.node = node;

@@ -8,7 +8,9 @@ namespace muster::balance {
 
 namespace {
 
-double SpeedOf(const sched::NodeView& v) { return v.spec.speed > 0 ? v.spec.speed : 1.0; }
+double SpeedOf(const sched::NodeView& v) {
+  return v.spec.speed > 0 ? v.spec.speed : 1.0;
+}
 
 void Credit(sched::NodeView& v, const sched::RunningTask& t) {
   v.free.milli_cpus += t.resources.milli_cpus;
@@ -54,9 +56,8 @@ Status ApplyMigrate(sched::ClusterSnapshot& s, const Move& m) {
   const TimeMs now = s.now_ms;
   for (size_t i = 0; i < m.tasks.size(); ++i) {
     const TaskRef ref{m.job, m.tasks[i]};
-    auto it = std::find_if(s.running.begin(), s.running.end(), [&](const auto& t) {
-      return t.task == ref && t.node == m.from_node;
-    });
+    auto it = std::find_if(s.running.begin(), s.running.end(),
+                           [&](const auto& t) { return t.task == ref && t.node == m.from_node; });
     if (it == s.running.end())
       return Status::NotFound("task " + ref.ToString() + " is not running on node index " +
                               std::to_string(m.from_node));
@@ -79,18 +80,17 @@ Status ApplyMigrate(sched::ClusterSnapshot& s, const Move& m) {
 }
 
 Status ApplyStart(sched::ClusterSnapshot& s, const Move& m) {
-  auto job = std::find_if(s.queue.begin(), s.queue.end(),
-                          [&](const auto& j) { return j.id == m.job; });
+  auto job =
+      std::find_if(s.queue.begin(), s.queue.end(), [&](const auto& j) { return j.id == m.job; });
   if (job == s.queue.end())
     return Status::NotFound("job " + std::to_string(m.job) + " is not queued");
-  if (!job->spec) return Status::InvalidArgument("queued job " + std::to_string(m.job) +
-                                                 " has no spec");
+  if (!job->spec)
+    return Status::InvalidArgument("queued job " + std::to_string(m.job) + " has no spec");
   const ResourceRequest& r = job->spec->resources;
   for (size_t i = 0; i < m.tasks.size(); ++i) {
     auto pt = std::find(job->pending_tasks.begin(), job->pending_tasks.end(), m.tasks[i]);
     if (pt == job->pending_tasks.end())
-      return Status::NotFound("task " + TaskRef{m.job, m.tasks[i]}.ToString() +
-                              " is not pending");
+      return Status::NotFound("task " + TaskRef{m.job, m.tasks[i]}.ToString() + " is not pending");
     auto gpus = Debit(s.nodes[m.to_node], r, r.gpus, Wanted(m, i));
     if (!gpus.ok()) return gpus.status();
     job->pending_tasks.erase(pt);
@@ -102,8 +102,9 @@ Status ApplyStart(sched::ClusterSnapshot& s, const Move& m) {
     t.resources = r;
     t.started_ms = s.now_ms;
     t.predicted_finish_ms =
-        s.now_ms + static_cast<DurationMs>(std::llround(
-                       static_cast<double>(job->predicted_duration_ms) / SpeedOf(s.nodes[m.to_node])));
+        s.now_ms +
+        static_cast<DurationMs>(std::llround(static_cast<double>(job->predicted_duration_ms) /
+                                             SpeedOf(s.nodes[m.to_node])));
     t.checkpointable = job->spec->checkpointable;
     s.running.push_back(std::move(t));
   }

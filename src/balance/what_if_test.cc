@@ -10,10 +10,10 @@
 namespace muster::balance {
 namespace {
 
+using testing_util::AddRunning;
 using testing_util::Node;
 using testing_util::Pending;
 using testing_util::Req;
-using testing_util::AddRunning;
 
 constexpr TimeMs kSec = 1000;
 
@@ -106,11 +106,9 @@ TEST(WhatIf, RefusesInconsistentMoves) {
   EXPECT_EQ(ApplyMoves(s, {Migrate(1, 0, 0)}).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(ApplyMoves(s, {Migrate(0, 5, 0)}).status().code(), StatusCode::kInvalidArgument);
   AddRunning(s, 7, 0, 1, {0, 1}, s.now_ms + 10 * kSec);  // fast node full
-  EXPECT_EQ(ApplyMoves(s, {Migrate(0, 1, 0)}).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ApplyMoves(s, {Migrate(0, 1, 0)}).status().code(), StatusCode::kFailedPrecondition);
   s.nodes[1].state = NodeState::kDraining;
-  EXPECT_EQ(ApplyMoves(s, {Migrate(0, 1, 0)}).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ApplyMoves(s, {Migrate(0, 1, 0)}).status().code(), StatusCode::kFailedPrecondition);
   Move steal;
   steal.job = 42;
   steal.tasks = {0};
