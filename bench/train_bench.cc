@@ -1,5 +1,6 @@
 // Data-parallel training throughput on this machine, in one run:
-//   1. one process, batch 2B, all T cores (the baseline);
+//   1. one process, batch 2B, all T cores (the baseline), and the same with T/2 cores (which shows
+//      how well libtorch's intra-op threads scale here);
 //   2. two data-parallel ranks (separate processes, gloo over loopback), batch B each, T/2 cores
 //      each — the same global batch and the same samples per step as the baseline;
 //   3. the all-reduce alone: two ranks all-reducing one buffer the size of the model's gradients.
@@ -106,12 +107,12 @@ std::vector<Measure> InChildren(int n, Fn fn) {
   return out;
 }
 
-Measure TrainChild(const Args& a, const MnistSet& train, int rank, int world, uint16_t port) {
+Measure TrainChild(const Args& a, const MnistSet& train, int rank, int world, uint16_t port, int threads) {
   TrainOptions o;
   o.epochs = 1000;
   o.max_steps = a.steps;
   o.batch_size = a.batch * 2 / world;
-  o.threads = std::max(1, a.threads / world);
+  o.threads = std::max(1, threads);
   o.bucket_mb = a.bucket_mb;
   o.evaluate = false;
   o.dropout = true;
@@ -198,9 +199,11 @@ int main(int argc, char** argv) {
   std::printf("train_bench: %lld steps, global batch %lld, %d threads in all, data %s\n",
               static_cast<long long>(a.steps), static_cast<long long>(2 * a.batch), a.threads, a.data.c_str());
 
-  auto one = InChildren(1, [&](int) { return TrainChild(a, train, 0, 1, 0); })[0];
+  const int half = std::max(1, a.threads / 2);
+  auto one = InChildren(1, [&](int) { return TrainChild(a, train, 0, 1, 0, a.threads); })[0];
+  auto one_half = InChildren(1, [&](int) { return TrainChild(a, train, 0, 1, 0, half); })[0];
   const uint16_t port = FreePort();
-  auto two = InChildren(2, [&](int r) { return TrainChild(a, train, r, 2, port); });
+  auto two = InChildren(2, [&](int r) { return TrainChild(a, train, r, 2, port, half); });
   const int64_t numel = 1199882;  // the CNN's parameter count
   const uint16_t port2 = FreePort();
   auto ar = InChildren(2, [&](int r) { return AllReduceChild(r, port2, numel, a.bucket_mb, 20); });
@@ -211,6 +214,8 @@ int main(int argc, char** argv) {
   const double pure_ar = ar[0].sync_seconds;
   std::printf("%-44s %12s %14s\n", "configuration", "samples/s", "step ms");
   std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T threads", one.samples_per_s, 1e3 * step1);
+  std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T/2 threads", one_half.samples_per_s,
+              1e3 * one_half.train_seconds / one_half.steps);
   std::printf("%-44s %12.1f %14.1f\n", "2 ranks (gloo), batch B each, T/2 threads", two[0].samples_per_s,
               1e3 * step2);
   std::printf("ratio 2 ranks / 1 process: %.3f\n", two[0].samples_per_s / one.samples_per_s);

@@ -66,11 +66,11 @@ std::string Serialize(const Checkpoint& c, FashionCnn& model, torch::optim::Opti
 }
 
 Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::optim::Optimizer& opt,
-                           const std::string& optimizer) {
+                           const std::string& optimizer, torch::Device device) {
   Checkpoint c;
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from(bytes.data(), bytes.size());
+    ar.load_from(bytes.data(), bytes.size(), device);  // tensors land where the model lives
     torch::Tensor t;
     ar.read("step", t);
     c.step = t.item<int64_t>();
@@ -259,7 +259,7 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
   }
   coll_.BroadcastBytes(blob);
   if (!blob.empty()) {
-    auto c = Restore(blob, model_, *opt_, o_.optimizer);
+    auto c = Restore(blob, model_, *opt_, o_.optimizer, device);
     if (!c.ok()) return Status::InvalidArgument(blob_path + ": " + c.status().message());
     if (c->global_batch != report_.global_batch || c->steps_per_epoch != report_.steps_per_epoch) {
       return Status::InvalidArgument(
