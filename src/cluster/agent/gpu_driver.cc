@@ -65,9 +65,14 @@ const char* GpuBackendName(GpuBackend b) {
 }
 
 std::unique_ptr<GpuDriver> GpuDriver::Load() {
+  return LoadFrom("libnvidia-ml.so.1", "libcuda.so.1");
+}
+
+std::unique_ptr<GpuDriver> GpuDriver::LoadFrom(const std::string& nvml_library,
+                                               const std::string& cuda_library) {
   std::unique_ptr<GpuDriver> d(new GpuDriver());
   d->api_ = std::make_unique<Api>();
-  if (!d->LoadNvml() && !d->LoadCuda()) d->backend_ = GpuBackend::kNone;
+  if (!d->LoadNvml(nvml_library) && !d->LoadCuda(cuda_library)) d->backend_ = GpuBackend::kNone;
   return d;
 }
 
@@ -76,8 +81,8 @@ GpuDriver::~GpuDriver() {
   if (lib_) dlclose(lib_);
 }
 
-bool GpuDriver::LoadNvml() {
-  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+bool GpuDriver::LoadNvml(const std::string& library) {
+  void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) return false;
   auto init = Sym<NvmlInitFn>(lib, "nvmlInit_v2");
   Api& a = *api_;
@@ -98,8 +103,8 @@ bool GpuDriver::LoadNvml() {
   return true;
 }
 
-bool GpuDriver::LoadCuda() {
-  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+bool GpuDriver::LoadCuda(const std::string& library) {
+  void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) return false;
   auto init = Sym<CuInitFn>(lib, "cuInit");
   Api& a = *api_;

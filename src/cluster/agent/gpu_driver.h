@@ -35,6 +35,9 @@ class GpuDriver {
  public:
   // Loads NVML, else CUDA, else nothing. Never fails: a host without drivers has no GPUs.
   static std::unique_ptr<GpuDriver> Load();
+  // The same from the given library names or paths (tests load fakes this way).
+  static std::unique_ptr<GpuDriver> LoadFrom(const std::string& nvml_library,
+                                             const std::string& cuda_library);
   ~GpuDriver();
   GpuDriver(const GpuDriver&) = delete;
   GpuDriver& operator=(const GpuDriver&) = delete;
@@ -48,8 +51,8 @@ class GpuDriver {
  private:
   GpuDriver() = default;
   struct Api;
-  bool LoadNvml();
-  bool LoadCuda();
+  bool LoadNvml(const std::string& library);
+  bool LoadCuda(const std::string& library);
 
   std::mutex mu_;
   GpuBackend backend_ = GpuBackend::kNone;
