@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -38,6 +39,7 @@ struct SimFlags {
   bool skip_bad_rows = false;
   std::string output = "text";
   int queue_view = 256;
+  double pass_interval_s = 0;
   std::string las_thresholds = "3600,36000";
   std::string command_line;
 };
@@ -75,6 +77,11 @@ std::string CommandLine(const SimFlags& f) {
   sd << f.slowdown;
   c += " --placement " + f.placement + " --multi-node-slowdown " + sd.str();
   c += " --seed " + std::to_string(f.seed) + " --queue-view " + std::to_string(f.queue_view);
+  if (f.pass_interval_s > 0) {
+    std::ostringstream pi;
+    pi << f.pass_interval_s;
+    c += " --pass-interval " + pi.str();
+  }
   if (f.policies.find("las") != std::string::npos) c += " --las-thresholds " + f.las_thresholds;
   if (f.skip_bad_rows) c += " --skip-bad-rows";
   return c;
@@ -159,6 +166,7 @@ int RunSim(const SimFlags& f) {
     o.multi_node_slowdown = f.slowdown;
     o.las_thresholds_gpu_s = thresholds;
     o.queue_view = f.queue_view;
+    o.pass_interval_ms = static_cast<DurationMs>(std::llround(f.pass_interval_s * 1000));
     if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
     runs.push_back(o);
   }
@@ -235,6 +243,9 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
   sim->add_option("-o,--output", f->output, "text | json")->capture_default_str();
   sim->add_option("--queue-view", f->queue_view,
                   "Most queued jobs the scheduler sees per pass (policy order)")
+      ->capture_default_str();
+  sim->add_option("--pass-interval", f->pass_interval_s,
+                  "Seconds between scheduling passes (0: after every event batch)")
       ->capture_default_str();
   sim->add_option("--las-thresholds", f->las_thresholds,
                   "LAS queue thresholds in GPU-seconds, ascending")

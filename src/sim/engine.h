@@ -19,7 +19,9 @@
 // order (submit time for fifo; remaining time for sjf/srtf; priority; LAS level; for fairshare the
 // oldest jobs of every user in turn). When the view was cut and the pass started something, the
 // engine runs another pass at the same instant. Jobs beyond the view cannot be backfilled in that
-// pass; with queue_view >= the queue's length the replay is exact.
+// pass; with queue_view >= the queue's length the replay is exact. Optionally (pass_interval_ms)
+// passes run on a fixed grid instead of at every event batch, which bounds the number of passes
+// for runs with millions of jobs.
 //
 // Pure: no I/O, clock or threads; the same inputs give the same result.
 #pragma once
@@ -43,6 +45,11 @@ struct SimOptions {
   double multi_node_slowdown = 1.0;     // >= 1; applied to jobs spanning several nodes
   std::vector<double> las_thresholds_gpu_s = {3600, 36000};  // ascending
   int queue_view = 256;                 // >= 1
+  // 0: a pass after every batch of simultaneous events (exact event-driven replay). > 0: passes
+  // only at multiples of this interval after the first submission, and only when something
+  // happened since the last pass, like a coordinator that schedules periodically; starts are
+  // delayed by up to the interval. For very large runs.
+  DurationMs pass_interval_ms = 0;
   int series_buckets = 512;
   DurationMs series_width_ms = 60'000;  // initial bucket width; doubles as needed
   int cdf_points = 200;

@@ -114,6 +114,15 @@ TEST(SimEngine, MultiNodeSlowdownAndNodeSpeed) {
   EXPECT_EQ(Timeline(s), (TL{{0, 20}}));
 }
 
+TEST(SimEngine, PassIntervalDelaysStartsToTheGrid) {
+  // Passes at 0, 4, 8, 12, ... only: B (arrives at 1) waits for A's end at 10, starts at 12.
+  SimOptions o{.policy = "fifo"};
+  o.pass_interval_ms = 4000;
+  SimResult r = RunSim(MakeWorkload({{0, 10, 1}, {1, 5, 1}}), Shape(1, 1), o);
+  EXPECT_EQ(Timeline(r), (TL{{0, 10}, {12, 17}}));
+  EXPECT_LE(r.passes, 3);
+}
+
 TEST(SimEngine, JobLargerThanClusterIsRejected) {
   SimResult r = RunSim(MakeWorkload({{0, 10, 8}, {0, 5, 1}}), Shape(1, 4), {});
   EXPECT_EQ(r.rejected, 1);
