@@ -79,8 +79,9 @@ v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::string&
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
-  std::unique_ptr<Coordinator> OpenCoordinator() {
+  std::unique_ptr<Coordinator> OpenCoordinator(const std::string& policy = "fifo") {
     CoordinatorOptions o;
+    o.scheduler.queue_policy = policy;
     o.state_dir = dir_;
     o.heartbeat_timeout_ms = 10000;
     o.lost_node_timeout_ms = 30000;
@@ -472,6 +473,24 @@ TEST_F(CoordinatorTest, RestartRequeuesTasksOfNodesThatDoNotReturn) {
   EXPECT_EQ(launches[0].attempt(), 2);
 }
 
+TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
+  auto c = OpenCoordinator("fairshare");
+  auto ch = Connect(*c, "n1", 2);
+  auto spec_of = [](const std::string& user) {
+    v1::JobSpec s = MakeSpec(1);
+    s.set_user(user);
+    return s;
+  };
+  auto held = c->Submit(spec_of("ann"));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*held, 0, 1, "running"));
+  auto ann = c->Submit(spec_of("ann"));  // earlier, but ann already holds half the GPUs
+  auto bob = c->Submit(spec_of("bob"));
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *bob), "launching");
+  EXPECT_EQ(TaskState(*c, *ann), "pending");
+}
+
 TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 2);
@@ -485,6 +504,9 @@ TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   EXPECT_EQ(table.rows(0).state(), "running");
   EXPECT_GT(table.rows(0).predicted_finish_ms(), table.rows(0).actual_start_ms());
   EXPECT_EQ(table.rows(1).state(), "pending");
+  // Job b waits for a's GPUs: predicted to start when a is predicted to finish.
+  EXPECT_GE(table.rows(1).predicted_start_ms(), table.rows(0).predicted_finish_ms());
+  EXPECT_GT(table.rows(1).predicted_finish_ms(), table.rows(1).predicted_start_ms());
   std::string why = c->GetJob(*b)->reason();  // the scheduler's words for "not now"
   EXPECT_FALSE(why.empty());
   EXPECT_NE(why, "waiting for nodes");

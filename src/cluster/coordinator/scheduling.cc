@@ -90,6 +90,28 @@ void Coordinator::SchedulingPass() {
       snap.nodes.push_back({n.rec.spec, NodeState::kReady, free.at(name)});
     }
     std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+    // Fair share: each user's dominant share (max over CPU, memory, GPUs of what the user's
+    // launching/running tasks hold, relative to the connected nodes' capacity).
+    ScalarResources total;
+    for (const auto& n : snap.nodes) total += n.spec.Capacity();
+    std::map<std::string, ScalarResources> held;
+    for (JobId id : ids) {
+      const JobRecord& j = jobs_.at(id);
+      for (const auto& t : j.tasks)
+        if (t.Active()) held[j.spec->user] += ScalarOf(j.spec->resources);
+    }
+    auto dominant_share = [&](const std::string& user) {
+      auto it = held.find(user);
+      if (it == held.end()) return 0.0;
+      double share = 0;
+      if (total.milli_cpus > 0)
+        share = std::max(share, static_cast<double>(it->second.milli_cpus) / total.milli_cpus);
+      if (total.memory_mib > 0)
+        share = std::max(share, static_cast<double>(it->second.memory_mib) / total.memory_mib);
+      if (total.gpus > 0)
+        share = std::max(share, static_cast<double>(it->second.gpus) / total.gpus);
+      return share;
+    };
     if (snap.nodes.empty()) {
       // Nothing can start: only keep the reasons current (and dependency failures) cheaply.
       for (JobId id : ids) {
@@ -124,6 +146,7 @@ void Coordinator::SchedulingPass() {
       pj.spec = j.spec;
       pj.submitted_ms = j.submit_ms;
       pj.predicted_duration_ms = static_cast<DurationMs>(PredictSeconds(*j.spec, "") * 1000);
+      pj.user_dominant_share = dominant_share(j.spec->user);
       snap.queue.push_back(std::move(pj));
     }
   }
@@ -143,6 +166,11 @@ void Coordinator::SchedulingPass() {
     auto free = CurrentFree();
     std::map<JobId, std::vector<const sched::Placement*>> starts;
     std::vector<JobId> order;
+    for (const auto& q : snap.queue) {  // predictions come from this plan only
+      if (JobRecord* j = FindJob(q.id))
+        for (auto& t : j->tasks)
+          if (t.state == TaskState::kPending) t.predicted_start_ms = t.predicted_finish_ms = 0;
+    }
     for (const auto& p : plan->placements) {
       JobRecord* j = FindJob(p.task.job);
       if (!j) continue;
