@@ -89,6 +89,8 @@ Result<Decision> Balancer::Decide(const sched::ClusterSnapshot& snapshot,
   }
 
   last_period_ms_ = now;
+  std::erase_if(last_move_ms_,
+                [&](const auto& e) { return now - e.second >= config_.no_ping_pong_ms; });
   d.due = true;
   d.evaluation = std::move(*ev);
   const double lambda = d.evaluation.nodes.imbalance_factor;

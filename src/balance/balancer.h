@@ -18,8 +18,9 @@
 //         faster (or less degraded) node with room, after paying checkpoint + restart, moves.
 //   4. Every move needs gain_s > cost_s + min_net_gain_s. A non-checkpointable job is never
 //      migrated; a job's running tasks move together (all ranks of a gang) and only when they
-//      all sit on one node; a job that moved is not moved again within no_ping_pong_ms; a job
-//      appears in at most one move per period (besides the pin of a defragmented job).
+//      all sit on one node; a job that moved is not migrated or retargeted again within
+//      no_ping_pong_ms (more tasks of an array job may still be stolen: stolen tasks start at
+//      once and cannot bounce); a job is migrated at most once per period.
 //   5. Mode off: nothing is evaluated or returned. Dry-run: moves are returned with
 //      apply = false and do not enter the move history. On: apply = true, and the moved jobs'
 //      times are recorded (the caller may ForgetMove a move it could not apply).

@@ -312,6 +312,28 @@ TEST(Balancer, StealsQueuedArrayTasksForAnIdleNode) {
   EXPECT_EQ(after->nodes[1].free.FreeGpuCount(), 0);
 }
 
+TEST(Balancer, StealsAgainWithinTheWindowWhenAnotherNodeIdles) {
+  sched::ClusterSnapshot s;
+  s.nodes = {Node("busy", 2), Node("idle", 2), Node("late", 2)};
+  s.nodes[2].state = NodeState::kLost;
+  AddRunning(s, 1, 0, 0, {0, 1}, 10 * kHour, false);
+  auto array = Pending(2, 8, Req(1), 600 * kSec, false, /*array=*/true);
+  array.pinned_node = 0;
+  s.queue = {array};
+  auto b = Balancer::Create(OnConfig());
+  Decision first = MustDecide(*b, s, 0);
+  ASSERT_EQ(first.moves.size(), 1u);
+  EXPECT_EQ(first.moves[0].tasks.size(), 2u);
+  auto next = ApplyMoves(s, first.moves);
+  ASSERT_TRUE(next.ok());
+  next->nodes[2].state = NodeState::kReady;  // a node joins
+  next->now_ms = kSec;
+  Decision second = MustDecide(*b, *next, kSec);
+  ASSERT_EQ(second.moves.size(), 1u);
+  EXPECT_EQ(second.moves[0].to_node, 2);
+  EXPECT_EQ(second.moves[0].tasks.size(), 2u);
+}
+
 TEST(Balancer, RetargetsPinnedJobToANodeWithRoom) {
   sched::ClusterSnapshot s;
   s.nodes = {Node("busy", 1), Node("idle", 1)};

@@ -6,7 +6,8 @@
 // so nothing is checkpointed). A node is not used when another job's row reserves it from before
 // the stolen task would finish (so a backfill reservation is never delayed). For each task the
 // node with the largest gain wins; tasks are taken latest planned finish first. Moves are grouped
-// per (job, from, to); a grouped move's gain_s is the sum over its tasks (task-seconds).
+// per (job, from, to); a grouped move's gain_s is the sum over its tasks (task-seconds). The
+// no-ping-pong window applies to retargets, not to steals (a stolen task is running, not queued).
 #include <algorithm>
 #include <tuple>
 
@@ -53,9 +54,11 @@ void StealAndRetarget(const RuleInput& in, RuleState& st) {
     }
     auto it = waiting.find(j.id);
     if (it == waiting.end() || !j.spec || j.predicted_duration_ms <= 0) continue;
-    if (!st.Movable(in, j.id)) continue;
-    auto rows = it->second;
     const JobSpec& spec = *j.spec;
+    // Stolen tasks start at once and leave the queue, so they cannot bounce: further tasks of an
+    // array job may be stolen within its window (only one steal decision per period, though).
+    if (st.moved.count(j.id) || (spec.array.empty() && !in.OutsideWindow(j.id))) continue;
+    auto rows = it->second;
     const double dur = static_cast<double>(j.predicted_duration_ms);
     const MoveKind kind = spec.array.empty() ? MoveKind::kRetarget : MoveKind::kSteal;
 
