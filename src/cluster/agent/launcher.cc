@@ -2,7 +2,6 @@
 #include "cluster/agent/launcher.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -15,24 +14,21 @@
 #include <filesystem>
 #include <optional>
 
+#include "cluster/agent/launcher_task.h"
 #include "cluster/agent/spawn.h"
 #include "cluster/agent/task_list.h"
-#include "cluster/common/progress.h"
 
 extern char** environ;
 
 namespace muster::agent {
 
-namespace {
+namespace launcher_internal {
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-constexpr size_t kMaxLine = 64 * 1024;  // longer lines are not progress lines
-constexpr int64_t kDrainMs = 1000;      // how long to read pipes after the leader exits
 
 int PidfdOpen(int pid) {
 #ifdef SYS_pidfd_open
@@ -57,72 +53,15 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
-}  // namespace
+}  // namespace launcher_internal
+
+using namespace launcher_internal;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// One output stream of a task: its pipe, its log file and the bytes not yet sent.
-struct Stream {
-  int pipe = -1;
-  int file = -1;
-  std::string pending;
-  int64_t pending_since = 0;
-  std::string line;  // stdout only: the partial line being assembled
-};
-
-struct Launcher::Task {
-  int64_t job_id = 0;
-  int32_t task_index = 0;
-  int64_t attempt = 0;
-  int pid = 0;
-  int pidfd = -1;
-  int64_t start_ms = 0;
-  uint64_t start_ticks = 0;
-  Stream out, err;
-  std::optional<v1::TaskProgress> progress;
-  bool exited = false;
-  int wait_status = 0;
-  int64_t drain_deadline = 0;
-  bool kill_requested = false;
-  bool agent_stop = false;  // stopped by StopAll (the agent shutting down), not by a Kill
-  bool sigkill_sent = false;
-  int64_t kill_deadline = 0;
-
-  v1::TaskEvent Event(const std::string& state) const {
-    v1::TaskEvent e;
-    e.set_job_id(job_id);
-    e.set_task_index(task_index);
-    e.set_attempt(attempt);
-    e.set_state(state);
-    e.set_time_ms(WallMs());
-    return e;
-  }
-};
-
-namespace {
-
-// Everything the supervisor emits in one pass; sent after the lock is released.
-struct Outbox {
-  std::vector<v1::TaskLog> logs;
-  std::vector<v1::TaskProgress> progress;
-  std::vector<v1::TaskEvent> events;
-};
-
-v1::TaskLog MakeLog(const RunningTask& rt, bool is_stderr, std::string data) {
-  v1::TaskLog l;
-  l.set_job_id(rt.job_id);
-  l.set_task_index(rt.task_index);
-  l.set_attempt(rt.attempt);
-  l.set_stderr(is_stderr);
-  l.set_data(std::move(data));
-  return l;
-}
-
-}  // namespace
 
 Launcher::Launcher(LauncherOptions options, TaskSink* sink)
     : options_(std::move(options)), sink_(sink) {
@@ -312,157 +251,6 @@ bool Launcher::StopAll(int64_t grace_ms) {
   Wake();
   return changed_.wait_for(lock, std::chrono::milliseconds(grace_ms + 2000),
                            [&] { return tasks_.empty(); });
-}
-
-void Launcher::Supervise() {
-  std::vector<char> buf(64 * 1024);
-  while (true) {
-    std::vector<pollfd> fds;
-    int64_t now = SteadyMs();
-    int timeout = 100;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_ && tasks_.empty()) return;
-      fds.push_back({wake_fds_[0], POLLIN, 0});
-      for (auto& [key, t] : tasks_) {
-        if (t->out.pipe >= 0) fds.push_back({t->out.pipe, POLLIN, 0});
-        if (t->err.pipe >= 0) fds.push_back({t->err.pipe, POLLIN, 0});
-        if (t->pidfd >= 0 && !t->exited) fds.push_back({t->pidfd, POLLIN, 0});
-        for (const Stream* s : {&t->out, &t->err})
-          if (!s->pending.empty())
-            timeout = std::min<int64_t>(timeout, s->pending_since + options_.flush_ms - now);
-        if (t->kill_requested && !t->sigkill_sent)
-          timeout = std::min<int64_t>(timeout, t->kill_deadline - now);
-      }
-    }
-    poll(fds.data(), fds.size(), std::max(timeout, 0));
-    char drain[256];
-    while (read(wake_fds_[0], drain, sizeof drain) > 0) {
-    }
-
-    Outbox box;
-    {
-      std::lock_guard lock(mu_);
-      now = SteadyMs();
-      for (auto it = tasks_.begin(); it != tasks_.end();) {
-        Task& t = *it->second;
-        RunningTask rt{t.job_id, t.task_index, t.attempt, t.pid, t.start_ms};
-        // 1. Read whatever the pipes hold.
-        for (Stream* s : {&t.out, &t.err}) {
-          while (s->pipe >= 0) {
-            ssize_t n = read(s->pipe, buf.data(), buf.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EAGAIN) break;
-            if (n <= 0) {
-              CloseFd(s->pipe);
-              break;
-            }
-            WriteAll(s->file, buf.data(), static_cast<size_t>(n));
-            if (s->pending.empty()) s->pending_since = now;
-            s->pending.append(buf.data(), static_cast<size_t>(n));
-            if (s != &t.out) continue;
-            // Progress lines on stdout.
-            s->line.append(buf.data(), static_cast<size_t>(n));
-            size_t start = 0, nl;
-            while ((nl = s->line.find('\n', start)) != std::string::npos) {
-              std::string_view line(s->line.data() + start, nl - start);
-              if (auto p = ParseProgressLine(line)) {
-                v1::TaskProgress tp;
-                tp.set_job_id(t.job_id);
-                tp.set_task_index(t.task_index);
-                tp.set_attempt(t.attempt);
-                tp.mutable_progress()->set_done(p->done);
-                tp.mutable_progress()->set_total(p->total);
-                tp.mutable_progress()->set_time_ms(WallMs());
-                for (const auto& [k, v] : p->fields) (*tp.mutable_progress()->mutable_fields())[k] = v;
-                t.progress = std::move(tp);
-              }
-              start = nl + 1;
-            }
-            s->line.erase(0, start);
-            if (s->line.size() > kMaxLine) s->line.clear();
-          }
-        }
-        // 2. Reap the leader; kill what is left of its group.
-        if (!t.exited) {
-          int status = 0;
-          pid_t r = waitpid(t.pid, &status, WNOHANG);
-          if (r == t.pid || (r < 0 && errno == ECHILD)) {
-            t.exited = true;
-            t.wait_status = r == t.pid ? status : 0;
-            t.drain_deadline = now + kDrainMs;
-            kill(-t.pid, SIGKILL);
-            CloseFd(t.pidfd);
-          }
-        }
-        // 3. Escalate a kill whose grace has run out.
-        if (!t.exited && t.kill_requested && !t.sigkill_sent && now >= t.kill_deadline) {
-          kill(-t.pid, SIGKILL);
-          t.sigkill_sent = true;
-        }
-        // 4. Flush batches (everything when the task is done).
-        const bool done = t.exited && ((t.out.pipe < 0 && t.err.pipe < 0) || now >= t.drain_deadline);
-        for (Stream* s : {&t.out, &t.err}) {
-          if (s->pending.empty()) continue;
-          if (done || s->pending.size() >= options_.flush_bytes ||
-              now - s->pending_since >= options_.flush_ms) {
-            box.logs.push_back(MakeLog(rt, s == &t.err, std::move(s->pending)));
-            s->pending.clear();
-          }
-        }
-        // The latest progress line goes out with the stdout batch that carried it.
-        if (t.progress && (done || t.out.pending.empty())) {
-          box.progress.push_back(std::move(*t.progress));
-          t.progress.reset();
-        }
-        if (!done) {
-          ++it;
-          continue;
-        }
-        // 5. Report the end.
-        CloseFd(t.out.pipe);
-        CloseFd(t.err.pipe);
-        CloseFd(t.out.file);
-        CloseFd(t.err.file);
-        const int st = t.wait_status;
-        const std::string on_request = t.kill_requested ? " (stopped on request)" : "";
-        v1::TaskEvent e;
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-          e = t.Event("succeeded");
-          e.set_message("exited with code 0" + on_request);
-        } else if (WIFEXITED(st)) {
-          e = t.Event("failed");
-          e.set_exit_code(WEXITSTATUS(st));
-          e.set_message("exited with code " + std::to_string(WEXITSTATUS(st)) + on_request);
-        } else if (WIFSIGNALED(st)) {
-          e = t.Event("failed");
-          e.set_exit_code(128 + WTERMSIG(st));
-          const char* name = strsignal(WTERMSIG(st));
-          e.set_message("killed by signal " + std::to_string(WTERMSIG(st)) + " (" +
-                        (name ? name : "?") + ")" + on_request);
-        } else {
-          e = t.Event("failed");
-          e.set_exit_code(-1);
-          e.set_message("ended with unknown status" + on_request);
-        }
-        if (t.agent_stop) {
-          // Not the task's own outcome: the coordinator requeues it like a task on a lost node.
-          e.set_state("lost");
-          e.set_message("stopped because its agent shut down; " + e.message());
-        }
-        box.events.push_back(std::move(e));
-        it = tasks_.erase(it);
-      }
-      if (!box.events.empty()) SaveTaskListLocked();
-    }
-    for (const auto& l : box.logs) sink_->OnLog(l);
-    for (const auto& p : box.progress) sink_->OnProgress(p);
-    for (const auto& e : box.events) sink_->OnEvent(e);
-    if (!box.events.empty()) {
-      std::lock_guard lock(mu_);
-      changed_.notify_all();
-    }
-  }
 }
 
 

@@ -1,0 +1,64 @@
+// Internals of the launcher shared by launcher.cc (launch, kill) and launcher_supervise.cc
+// (the supervisor thread): the per-task state and small fd helpers. Not a public interface.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cluster/agent/launcher.h"
+
+namespace muster::agent {
+
+namespace launcher_internal {
+
+// Monotonic milliseconds, for deadlines.
+int64_t SteadyMs();
+// A pidfd for `pid` (readable when it exits), or -1 where the kernel has none.
+int PidfdOpen(int pid);
+// Writes all of p[0, n) to fd, retrying on EINTR; gives up silently on error.
+void WriteAll(int fd, const char* p, size_t n);
+// Closes fd if open and sets it to -1.
+void CloseFd(int& fd);
+
+}  // namespace launcher_internal
+
+// One output stream of a task: its pipe, its log file and the bytes not yet sent.
+struct Stream {
+  int pipe = -1;
+  int file = -1;
+  std::string pending;
+  int64_t pending_since = 0;
+  std::string line;  // stdout only: the partial line being assembled
+};
+
+struct Launcher::Task {
+  int64_t job_id = 0;
+  int32_t task_index = 0;
+  int64_t attempt = 0;
+  int pid = 0;
+  int pidfd = -1;
+  int64_t start_ms = 0;
+  uint64_t start_ticks = 0;
+  Stream out, err;
+  std::optional<v1::TaskProgress> progress;
+  bool exited = false;
+  int wait_status = 0;
+  int64_t drain_deadline = 0;
+  bool kill_requested = false;
+  bool agent_stop = false;  // stopped by StopAll (the agent shutting down), not by a Kill
+  bool sigkill_sent = false;
+  int64_t kill_deadline = 0;
+
+  v1::TaskEvent Event(const std::string& state) const {
+    v1::TaskEvent e;
+    e.set_job_id(job_id);
+    e.set_task_index(task_index);
+    e.set_attempt(attempt);
+    e.set_state(state);
+    e.set_time_ms(WallMs());
+    return e;
+  }
+};
+
+}  // namespace muster::agent
