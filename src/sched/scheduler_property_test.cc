@@ -238,5 +238,61 @@ TEST(ScheduleProperty, EveryQueuedJobIsAccountedFor) {
   }
 }
 
+// Larger clusters (more than 64 nodes, so the free-GPU index spans several bitset words) with
+// mixed requests and many running tasks, under the default configuration and an exhaustive one.
+TEST(ScheduleProperty, LargerClustersStayValid) {
+  for (uint32_t seed = 1; seed <= 6; ++seed) {
+    std::mt19937 rng(seed);
+    auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    ClusterSnapshot s;
+    s.now_ms = 0;
+    for (int i = 0; i < 150; ++i)
+      s.nodes.push_back(Node("n" + std::to_string(i), 32000, 256000, uni(0, 1) ? 8 : 4));
+    for (int k = 0; k < 300; ++k) {
+      int n = uni(0, 149);
+      NodeView& v = s.nodes[n];
+      int g = 0;
+      while (g < static_cast<int>(v.free.gpu_free.size()) && !v.free.gpu_free[g]) ++g;
+      if (g == static_cast<int>(v.free.gpu_free.size()) || v.free.milli_cpus < 2000) continue;
+      RunningTask r;
+      r.task = {100000 + k, 0};
+      r.node = n;
+      r.gpus = {g};
+      r.resources = Req(2000, 8000, 1);
+      r.predicted_finish_ms = 1000 * uni(1, 500);
+      v.free.gpu_free[g] = false;
+      v.free.milli_cpus -= 2000;
+      v.free.memory_mib -= 8000;
+      s.running.push_back(r);
+    }
+    for (int j = 1; j <= 600; ++j) {
+      const bool gang = uni(0, 9) == 0;
+      s.queue.push_back(Job(j, gang ? uni(2, 16) : uni(1, 3),
+                            Req(1000 * uni(1, 8), 4000 * uni(1, 8), uni(0, 4)), 1000 * uni(1, 900),
+                            gang));
+    }
+    for (int limit : {16, 0}) {
+      SchedulerConfig c;
+      c.candidate_limit = limit;
+      auto plan = Schedule(s, c);
+      ASSERT_TRUE(plan.ok());
+      EXPECT_EQ(CheckNoOversubscription(s, *plan), "") << "seed " << seed;
+      EXPECT_GT(plan->StartNow().size(), 100u);
+      int rows_for_waiting = 0;
+      for (const auto& p : plan->placements) rows_for_waiting += !p.start_now;
+      EXPECT_GT(rows_for_waiting, 100);
+    }
+    SchedulerConfig off;
+    off.backfill = false;
+    auto a = Schedule(s, off);
+    auto b = Schedule(s, {});
+    ASSERT_TRUE(a.ok() && b.ok());
+    JobId head = HeadOf(s, *a);
+    ASSERT_NE(head, 0);
+    EXPECT_EQ(FirstPredictedStart(*b, head), FirstPredictedStart(*a, head)) << "seed " << seed;
+    EXPECT_GT(b->StartNow().size(), a->StartNow().size()) << "seed " << seed;
+  }
+}
+
 }  // namespace
 }  // namespace muster::sched
