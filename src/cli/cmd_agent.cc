@@ -2,13 +2,12 @@
 // tasks (TERM, then KILL after the grace period) before it exits.
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "cluster/agent/agent.h"
@@ -99,7 +98,8 @@ int RunAgent(const AgentFlags& f) {
   auto created = agent::Agent::Create(o);
   if (!created.ok()) return fail(created.status().message());
   agent::Agent& a = **created;
-  spdlog::info("starting: {}; coordinator {}; work dir {}", a.Describe(), o.coordinator, o.work_dir);
+  spdlog::info("starting: {}; coordinator {}; work dir {}", a.Describe(), o.coordinator,
+               o.work_dir);
   std::thread signals([&] {
     int sig = 0;
     sigwait(&set, &sig);
@@ -111,8 +111,8 @@ int RunAgent(const AgentFlags& f) {
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
   if (!st.ok()) {
-    std::cerr << "muster agent: the coordinator at " << o.coordinator
-              << " refused node '" << o.discovery.name << "': " << st.message() << "\n";
+    std::cerr << "muster agent: the coordinator at " << o.coordinator << " refused node '"
+              << o.discovery.name << "': " << st.message() << "\n";
     return kExitFailed;
   }
   spdlog::info("stopped");
@@ -138,9 +138,11 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--cpus", f->cpus, "CPUs to offer (default: discovered, cgroup-capped)");
   cmd->add_option("--memory", f->memory, "Memory to offer, e.g. 16G (default: discovered)");
   cmd->add_option("--heartbeat", f->heartbeat, "Heartbeat interval")->capture_default_str();
-  cmd->add_option("--address", f->address,
-                  "Address other nodes reach this one at (default: the one used to reach the coordinator)");
-  cmd->add_option("--speed", f->speed, "Relative compute speed of this node")->capture_default_str();
+  cmd->add_option(
+      "--address", f->address,
+      "Address other nodes reach this one at (default: the one used to reach the coordinator)");
+  cmd->add_option("--speed", f->speed, "Relative compute speed of this node")
+      ->capture_default_str();
   cmd->add_option("--stop-grace", f->stop_grace, "On shutdown, SIGTERM to SIGKILL delay")
       ->capture_default_str();
   cmd->callback([f, &ctx] { ctx.exit_code = RunAgent(*f); });

@@ -23,9 +23,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -174,8 +174,10 @@ bool PortFree(const std::string& listen, std::string* why) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (host.empty() || host == "0.0.0.0" || host == "*") addr.sin_addr.s_addr = INADDR_ANY;
-  else if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return true;  // let it try
+  if (host.empty() || host == "0.0.0.0" || host == "*")
+    addr.sin_addr.s_addr = INADDR_ANY;
+  else if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    return true;  // let it try
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -193,7 +195,8 @@ int RunUp(const UpFlags& f) {
   };
   if (f.agents < 1) return fail("--agents must be at least 1", kExitUsage);
   const std::string dir = fs::absolute(f.state_dir.empty() ? DefaultStateDir() : f.state_dir)
-                              .lexically_normal().string();
+                              .lexically_normal()
+                              .string();
   std::error_code ec;
   fs::create_directories(dir + "/coordinator", ec);
   fs::create_directories(dir + "/agents", ec);
@@ -205,7 +208,8 @@ int RunUp(const UpFlags& f) {
     std::ifstream in(dir + "/up.lock");
     std::string pid;
     in >> pid;
-    return fail("already running with state dir " + dir + (pid.empty() ? "" : " (pid " + pid + ")") +
+    return fail("already running with state dir " + dir +
+                    (pid.empty() ? "" : " (pid " + pid + ")") +
                     "; stop it first, or pass another --state-dir",
                 kExitFailed);
   }
@@ -270,7 +274,8 @@ int RunUp(const UpFlags& f) {
   children[0].pid = StartChild(exe, cargs, children[0].log);
 
   auto died = [&](Child& c) {
-    std::string msg = c.what + " exited unexpectedly (" + Describe(c.status) + "); stopping the rest";
+    std::string msg =
+        c.what + " exited unexpectedly (" + Describe(c.status) + "); stopping the rest";
     if (!c.log.empty()) msg += "; its last output (" + c.log + "):\n" + Tail(c.log, 8);
     std::cerr << "muster up: " << msg;
     if (c.log.empty()) std::cerr << "\n";
@@ -302,21 +307,31 @@ int RunUp(const UpFlags& f) {
     if (interrupted()) return stop_all(), kExitInterrupted;
     std::ifstream in(addr_file);
     std::string line;
-    if (in && std::getline(in, line) && !line.empty()) address = line;
-    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (in && std::getline(in, line) && !line.empty())
+      address = line;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (steady_clock::now() - t0 > std::chrono::seconds(30)) {
       stop_all();
-      return fail("the coordinator did not start listening within 30 s; see " + dir +
-                      "/coordinator.log",
-                  kExitFailed);
+      return fail(
+          "the coordinator did not start listening within 30 s; see " + dir + "/coordinator.log",
+          kExitFailed);
     }
   }
   // Agents.
   for (int k = 1; k <= f.agents; ++k) {
     const std::string name = "node" + std::to_string(k);
-    std::vector<std::string> a{"agent", "--coordinator", address, "--name", name, "--work-dir",
-                               dir + "/agents/" + name, "--cpus", FormatMilliCpus(cpus),
-                               "--memory", std::to_string(mem) + "M"};
+    std::vector<std::string> a{"agent",
+                               "--coordinator",
+                               address,
+                               "--name",
+                               name,
+                               "--work-dir",
+                               dir + "/agents/" + name,
+                               "--cpus",
+                               FormatMilliCpus(cpus),
+                               "--memory",
+                               std::to_string(mem) + "M"};
     if (f.gpus_per_agent >= 0) {
       a.insert(a.end(), {"--gpus", std::to_string(f.gpus_per_agent), "--gpu-memory", f.gpu_memory});
     } else if (real_split[k - 1].empty()) {
@@ -350,8 +365,7 @@ int RunUp(const UpFlags& f) {
                   kExitFailed);
     }
   }
-  const double secs =
-      std::chrono::duration<double>(steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(steady_clock::now() - t0).count();
   char ready_in[32];
   std::snprintf(ready_in, sizeof ready_in, "%.2f", secs);
   std::cout << "muster up: coordinator " << address << ", " << f.agents
@@ -395,7 +409,8 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--gpus-per-agent", f->gpus_per_agent,
                   "Virtual GPUs per agent (default: this host's real GPUs split across agents)")
       ->check(CLI::Range(0, 1024));
-  cmd->add_option("--gpu-memory", f->gpu_memory, "Memory of each virtual GPU")->capture_default_str();
+  cmd->add_option("--gpu-memory", f->gpu_memory, "Memory of each virtual GPU")
+      ->capture_default_str();
   cmd->add_option("--cpus-per-agent", f->cpus_per_agent,
                   "CPUs each agent offers (default: this host's CPUs split across agents)");
   cmd->add_option("--memory-per-agent", f->memory_per_agent,

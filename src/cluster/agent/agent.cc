@@ -2,8 +2,9 @@
 #include "cluster/agent/agent.h"
 
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netdb.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <filesystem>
 #include <random>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "cluster/agent/task_list.h"
 #include "cluster/common/convert.h"
@@ -126,9 +125,8 @@ std::string Agent::Describe() const {
     gpus = std::to_string(node_.spec.gpus.size()) + " GPUs (" +
            (node_.spec.gpus[0].is_virtual ? std::string("virtual") : node_.spec.gpus[0].model) +
            ", " + std::to_string(node_.spec.gpus[0].memory_mib) + " MiB)";
-  return node_.spec.name + " at " + node_.address + ": " +
-         FormatMilliCpus(node_.spec.milli_cpus) + " CPUs, " +
-         std::to_string(node_.spec.memory_mib) + " MiB, " + gpus +
+  return node_.spec.name + " at " + node_.address + ": " + FormatMilliCpus(node_.spec.milli_cpus) +
+         " CPUs, " + std::to_string(node_.spec.memory_mib) + " MiB, " + gpus +
          (driver_ ? std::string(", driver ") + GpuBackendName(driver_->backend()) : "");
 }
 

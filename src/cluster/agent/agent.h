@@ -44,11 +44,11 @@ struct AgentOptions {
   std::string coordinator = "127.0.0.1:7070";
   std::string work_dir;
   DiscoveryOptions discovery;
-  int64_t heartbeat_ms = 1000;        // replaced by the coordinator's interval when it sends one
+  int64_t heartbeat_ms = 1000;  // replaced by the coordinator's interval when it sends one
   int64_t initial_backoff_ms = 100;
   int64_t max_backoff_ms = 2000;
   int64_t register_timeout_ms = 10000;
-  int64_t stop_grace_ms = 5000;       // SIGTERM -> SIGKILL on agent shutdown
+  int64_t stop_grace_ms = 5000;  // SIGTERM -> SIGKILL on agent shutdown
   size_t max_buffered_log_bytes = 16 << 20;
 };
 
@@ -104,13 +104,13 @@ class Agent final : public TaskSink {
   size_t outbox_log_bytes_ = 0;          // GUARDED_BY(mu_)
   size_t dropped_log_bytes_ = 0;         // GUARDED_BY(mu_)
   std::map<std::tuple<int64_t, int32_t, int64_t>, v1::TaskProgress> progress_;  // GUARDED_BY(mu_)
-  std::deque<Exit> exits_;               // GUARDED_BY(mu_): recent terminal events
-  bool connected_ = false;               // GUARDED_BY(mu_)
-  bool shutting_down_ = false;           // GUARDED_BY(mu_)
-  int64_t heartbeat_ms_;                 // GUARDED_BY(mu_)
-  int64_t last_disconnect_ms_ = 0;       // GUARDED_BY(mu_)
+  std::deque<Exit> exits_;                   // GUARDED_BY(mu_): recent terminal events
+  bool connected_ = false;                   // GUARDED_BY(mu_)
+  bool shutting_down_ = false;               // GUARDED_BY(mu_)
+  int64_t heartbeat_ms_;                     // GUARDED_BY(mu_)
+  int64_t last_disconnect_ms_ = 0;           // GUARDED_BY(mu_)
   grpc::ClientContext* live_ctx_ = nullptr;  // GUARDED_BY(mu_): the session to cancel
-  bool registered_once_ = false;         // used by Run's thread only
+  bool registered_once_ = false;             // used by Run's thread only
 };
 
 // The local address this host uses to reach `target` ("host:port"), e.g. "10.0.0.5";

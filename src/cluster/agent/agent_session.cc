@@ -1,12 +1,11 @@
 // Agent sessions: connect, register, serve commands, write queued messages and heartbeats,
 // reconnect with backoff. See agent.h for the protocol and its guarantees.
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <random>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "cluster/agent/agent.h"
 #include "cluster/proto/muster.grpc.pb.h"
@@ -134,8 +133,10 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   if (!reply.accepted()) {
     s.ctx.TryCancel();
     s.stream->Finish();
-    if (!registered_once_) *fatal = true;  // the caller prints the one error line
-    else spdlog::warn("registration refused: {}; retrying", reply.error());
+    if (!registered_once_)
+      *fatal = true;  // the caller prints the one error line
+    else
+      spdlog::warn("registration refused: {}; retrying", reply.error());
     return end_session(Status::FailedPrecondition(reply.error()));
   }
   *registered = true;

@@ -27,9 +27,9 @@ class FakeCoordinator final : public v1::AgentLink::Service {
  public:
   explicit FakeCoordinator(v1::RegisterReply reply) : reply_(std::move(reply)) {}
 
-  grpc::Status Connect(grpc::ServerContext* ctx,
-                       grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::AgentMessage>* stream)
-      override {
+  grpc::Status Connect(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::AgentMessage>* stream) override {
     v1::AgentMessage m;
     if (!stream->Read(&m) || !m.has_register_())
       return {grpc::StatusCode::INVALID_ARGUMENT, "expected Register"};
@@ -204,11 +204,13 @@ TEST_F(AgentTest, RegistersLaunchesAndReports) {
   EXPECT_EQ(out, "hi\nMUSTER_PROGRESS done=1 total=2\n");
   EXPECT_TRUE(progress);
   // Heartbeats at the coordinator's interval (100 ms).
-  ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) {
-    int hb = 0;
-    for (const auto& m : ms) hb += m.has_heartbeat();
-    return hb >= 3;
-  }, 3s));
+  ASSERT_TRUE(s.fake->WaitFor(
+      [](auto&, auto& ms) {
+        int hb = 0;
+        for (const auto& m : ms) hb += m.has_heartbeat();
+        return hb >= 3;
+      },
+      3s));
 }
 
 TEST_F(AgentTest, ReconnectsReportsRunningAndResendsExits) {

@@ -204,7 +204,9 @@ Result<std::vector<GpuDevice>> DiscoverGpus(const DiscoveryOptions& o, GpuDriver
   std::vector<GpuDevice> gpus;
   if (o.virtual_gpus >= 0) {
     for (int i = 0; i < o.virtual_gpus; ++i)
-      gpus.push_back({.index = i, .model = "virtual", .memory_mib = o.virtual_gpu_memory_mib,
+      gpus.push_back({.index = i,
+                      .model = "virtual",
+                      .memory_mib = o.virtual_gpu_memory_mib,
                       .is_virtual = true});
     return gpus;
   }
@@ -212,7 +214,8 @@ Result<std::vector<GpuDevice>> DiscoverGpus(const DiscoveryOptions& o, GpuDriver
   if (o.gpu_ids.empty()) return gpus;
   std::vector<GpuDevice> kept;
   for (int id : o.gpu_ids) {
-    auto it = std::find_if(gpus.begin(), gpus.end(), [&](const GpuDevice& g) { return g.index == id; });
+    auto it =
+        std::find_if(gpus.begin(), gpus.end(), [&](const GpuDevice& g) { return g.index == id; });
     if (it == gpus.end())
       return Status::InvalidArgument("--gpu-ids: GPU " + std::to_string(id) + " does not exist (" +
                                      std::to_string(gpus.size()) + " GPUs found)");

@@ -22,17 +22,17 @@ class GpuDriver;
 
 struct DiscoveryOptions {
   std::string name = {};
-  int virtual_gpus = -1;            // >= 0: declare this many virtual GPUs instead of probing
+  int virtual_gpus = -1;  // >= 0: declare this many virtual GPUs instead of probing
   MiB virtual_gpu_memory_mib = 16384;
-  std::vector<int> gpu_ids = {};       // non-empty: keep only these driver indices
-  MilliCpu milli_cpus = 0;          // > 0 overrides discovery
-  MiB memory_mib = 0;               // > 0 overrides discovery
+  std::vector<int> gpu_ids = {};  // non-empty: keep only these driver indices
+  MilliCpu milli_cpus = 0;        // > 0 overrides discovery
+  MiB memory_mib = 0;             // > 0 overrides discovery
   double speed = 1.0;
-  std::string address = {};          // empty: filled in by the link from its local socket
+  std::string address = {};  // empty: filled in by the link from its local socket
   // Injectable sources (tests point these at fixtures).
   std::string proc_root = "/proc";
   std::string cgroup_root = "/sys/fs/cgroup";
-  bool use_affinity = true;         // false in tests: take the online CPU count only
+  bool use_affinity = true;  // false in tests: take the online CPU count only
 };
 
 struct DiscoveredNode {

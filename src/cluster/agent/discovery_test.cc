@@ -13,8 +13,9 @@ namespace fs = std::filesystem;
 
 class Fixture {
  public:
-  Fixture() : root_(fs::temp_directory_path() / ("muster-disc-" + std::to_string(getpid()) + "-" +
-                                                 std::to_string(counter_++))) {
+  Fixture()
+      : root_(fs::temp_directory_path() /
+              ("muster-disc-" + std::to_string(getpid()) + "-" + std::to_string(counter_++))) {
     fs::create_directories(root_);
   }
   ~Fixture() { fs::remove_all(root_); }
@@ -94,7 +95,8 @@ TEST(Discovery, CpusCappedByQuota) {
   Fixture f;
   f.Write("proc/self/cgroup", "0::/slice\n");
   f.Write("cg/slice/cpu.max", "50000 100000\n");
-  DiscoveryOptions o{.proc_root = f.Path("proc"), .cgroup_root = f.Path("cg"), .use_affinity = false};
+  DiscoveryOptions o{
+      .proc_root = f.Path("proc"), .cgroup_root = f.Path("cg"), .use_affinity = false};
   EXPECT_EQ(DiscoverMilliCpus(o), 500);
   f.Write("cg/slice/cpu.max", "max 100000\n");
   EXPECT_EQ(DiscoverMilliCpus(o), sysconf(_SC_NPROCESSORS_ONLN) * 1000);
@@ -107,13 +109,18 @@ TEST(Discovery, CpusCappedByV1Quota) {
   f.Write("proc/self/cgroup", "2:cpu,cpuacct:/c\n");
   f.Write("cg/cpu,cpuacct/c/cpu.cfs_quota_us", "25000\n");
   f.Write("cg/cpu,cpuacct/c/cpu.cfs_period_us", "100000\n");
-  DiscoveryOptions o{.proc_root = f.Path("proc"), .cgroup_root = f.Path("cg"), .use_affinity = false};
+  DiscoveryOptions o{
+      .proc_root = f.Path("proc"), .cgroup_root = f.Path("cg"), .use_affinity = false};
   EXPECT_EQ(DiscoverMilliCpus(o), 250);
 }
 
 TEST(Discovery, VirtualGpus) {
-  DiscoveryOptions o{.name = "node7", .virtual_gpus = 3, .virtual_gpu_memory_mib = 8192,
-                     .milli_cpus = 4000, .memory_mib = 1000, .address = "10.0.0.7"};
+  DiscoveryOptions o{.name = "node7",
+                     .virtual_gpus = 3,
+                     .virtual_gpu_memory_mib = 8192,
+                     .milli_cpus = 4000,
+                     .memory_mib = 1000,
+                     .address = "10.0.0.7"};
   auto n = DiscoverNode(o, nullptr);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(n->spec.name, "node7");

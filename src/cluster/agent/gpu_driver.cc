@@ -47,7 +47,7 @@ struct GpuDriver::Api {
   NvmlHandleFn nvml_handle = nullptr;
   NvmlNameFn nvml_name = nullptr;
   NvmlMemoryFn nvml_memory = nullptr;
-  NvmlUtilFn nvml_util = nullptr;   // optional
+  NvmlUtilFn nvml_util = nullptr;    // optional
   NvmlPowerFn nvml_power = nullptr;  // optional
   CuCountFn cu_count = nullptr;
   CuGetFn cu_get = nullptr;
@@ -57,9 +57,12 @@ struct GpuDriver::Api {
 
 const char* GpuBackendName(GpuBackend b) {
   switch (b) {
-    case GpuBackend::kNone: return "none";
-    case GpuBackend::kNvml: return "nvml";
-    case GpuBackend::kCuda: return "cuda";
+    case GpuBackend::kNone:
+      return "none";
+    case GpuBackend::kNvml:
+      return "nvml";
+    case GpuBackend::kCuda:
+      return "cuda";
   }
   return "none";
 }

@@ -253,5 +253,4 @@ bool Launcher::StopAll(int64_t grace_ms) {
                            [&] { return tasks_.empty(); });
 }
 
-
 }  // namespace muster::agent

@@ -12,9 +12,10 @@
 // from SIGTERM to SIGKILL after the grace period.
 //
 // Ordering: for one attempt the sink sees "running", then logs/progress, then one terminal event
-// (succeeded, failed, or lost when StopAll ended it), after the last log bytes. Attempts: a Launch whose attempt is not newer
-// than the last one seen for that (job, task) is refused; a Launch of a newer attempt while an
-// older one still runs stops the older one first (SIGTERM, SIGKILL after the default grace).
+// (succeeded, failed, or lost when StopAll ended it), after the last log bytes. Attempts: a Launch
+// whose attempt is not newer than the last one seen for that (job, task) is refused; a Launch of a
+// newer attempt while an older one still runs stops the older one first (SIGTERM, SIGKILL after the
+// default grace).
 #pragma once
 
 #include <condition_variable>
@@ -27,8 +28,8 @@
 #include <tuple>
 #include <vector>
 
-#include "core/status.h"
 #include "cluster/proto/muster.pb.h"
+#include "core/status.h"
 
 namespace muster::agent {
 
@@ -43,13 +44,13 @@ class TaskSink {
 };
 
 struct LauncherOptions {
-  std::string work_dir = {};                    // default task cwd; logs go to work_dir/logs
-  std::map<std::string, std::string> base_env = {};  // empty: the agent's own environment
+  std::string work_dir = {};                          // default task cwd; logs go to work_dir/logs
+  std::map<std::string, std::string> base_env = {};   // empty: the agent's own environment
   std::map<std::string, std::string> extra_env = {};  // added unless Launch.env sets the same key
   int64_t flush_ms = 100;
   size_t flush_bytes = 64 * 1024;
-  int64_t default_grace_ms = 5000;            // used when a Kill says grace_ms <= 0
-  std::string task_list_path = {};            // non-empty: keep the running list there (task_list.h)
+  int64_t default_grace_ms = 5000;  // used when a Kill says grace_ms <= 0
+  std::string task_list_path = {};  // non-empty: keep the running list there (task_list.h)
   // Signal each task leader gets if the thread that launched it ends (the agent died); 0 = none.
   // Launch must then be called from a thread that lives as long as the agent.
   int parent_death_signal = 0;
@@ -102,9 +103,9 @@ class Launcher {
   TaskSink* const sink_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::map<Key, std::unique_ptr<Task>> tasks_;  // GUARDED_BY(mu_)
+  std::map<Key, std::unique_ptr<Task>> tasks_;                   // GUARDED_BY(mu_)
   std::map<std::pair<int64_t, int32_t>, int64_t> last_attempt_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;                         // GUARDED_BY(mu_)
+  bool stopping_ = false;                                        // GUARDED_BY(mu_)
   int wake_fds_[2] = {-1, -1};
   std::thread supervisor_;
 };

@@ -100,7 +100,8 @@ void Launcher::Supervise() {
                 tp.mutable_progress()->set_done(p->done);
                 tp.mutable_progress()->set_total(p->total);
                 tp.mutable_progress()->set_time_ms(WallMs());
-                for (const auto& [k, v] : p->fields) (*tp.mutable_progress()->mutable_fields())[k] = v;
+                for (const auto& [k, v] : p->fields)
+                  (*tp.mutable_progress()->mutable_fields())[k] = v;
                 t.progress = std::move(tp);
               }
               start = nl + 1;
@@ -127,7 +128,8 @@ void Launcher::Supervise() {
           t.sigkill_sent = true;
         }
         // 4. Flush batches (everything when the task is done).
-        const bool done = t.exited && ((t.out.pipe < 0 && t.err.pipe < 0) || now >= t.drain_deadline);
+        const bool done =
+            t.exited && ((t.out.pipe < 0 && t.err.pipe < 0) || now >= t.drain_deadline);
         for (Stream* s : {&t.out, &t.err}) {
           if (s->pending.empty()) continue;
           if (done || s->pending.size() >= options_.flush_bytes ||
@@ -190,7 +192,5 @@ void Launcher::Supervise() {
     }
   }
 }
-
-
 
 }  // namespace muster::agent

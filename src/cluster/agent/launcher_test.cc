@@ -87,10 +87,10 @@ class LauncherTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    launcher_ = std::make_unique<Launcher>(
-        LauncherOptions{.work_dir = dir_.string(), .extra_env = {{"FROM_AGENT", "yes"}},
-                        .default_grace_ms = 300},
-        &sink_);
+    launcher_ = std::make_unique<Launcher>(LauncherOptions{.work_dir = dir_.string(),
+                                                           .extra_env = {{"FROM_AGENT", "yes"}},
+                                                           .default_grace_ms = 300},
+                                           &sink_);
   }
   void TearDown() override {
     launcher_.reset();
@@ -139,14 +139,16 @@ TEST_F(LauncherTest, SuccessAndExitCodes) {
 }
 
 TEST_F(LauncherTest, EnvironmentAndWorkdir) {
-  auto l = Sh(3, "echo job=$MUSTER_JOB_ID cvd=[$CUDA_VISIBLE_DEVICES] agent=$FROM_AGENT "
-                 "home=${HOME:+set} pwd=$(pwd)");
+  auto l = Sh(3,
+              "echo job=$MUSTER_JOB_ID cvd=[$CUDA_VISIBLE_DEVICES] agent=$FROM_AGENT "
+              "home=${HOME:+set} pwd=$(pwd)");
   (*l.mutable_env())["MUSTER_JOB_ID"] = "3";
   (*l.mutable_env())["CUDA_VISIBLE_DEVICES"] = "1,0";
   ASSERT_TRUE(launcher_->Launch(l).ok());
   EXPECT_EQ(sink_.WaitEnd(3).state(), "succeeded");
-  std::string expect = "job=3 cvd=[1,0] agent=yes home=" + std::string(getenv("HOME") ? "set" : "") +
-                       " pwd=" + fs::canonical(dir_).string() + "\n";
+  std::string expect =
+      "job=3 cvd=[1,0] agent=yes home=" + std::string(getenv("HOME") ? "set" : "") +
+      " pwd=" + fs::canonical(dir_).string() + "\n";
   EXPECT_EQ(sink_.Out(3), expect);
 
   // Without CUDA_VISIBLE_DEVICES in the launch env, the launch's GPU list is used.
@@ -183,9 +185,11 @@ TEST_F(LauncherTest, LargeOutputIsBatched) {
 }
 
 TEST_F(LauncherTest, ProgressLinesParsed) {
-  ASSERT_TRUE(launcher_->Launch(Sh(8, "echo 'MUSTER_PROGRESS done=1 total=4 loss=0.5'; "
-                                      "echo 'not progress'; echo 'MUSTER_PROGRESS done=oops total=4'; "
-                                      "sleep 0.3; echo 'MUSTER_PROGRESS done=4 total=4 loss=0.1'"))
+  ASSERT_TRUE(launcher_
+                  ->Launch(Sh(8,
+                              "echo 'MUSTER_PROGRESS done=1 total=4 loss=0.5'; "
+                              "echo 'not progress'; echo 'MUSTER_PROGRESS done=oops total=4'; "
+                              "sleep 0.3; echo 'MUSTER_PROGRESS done=4 total=4 loss=0.1'"))
                   .ok());
   sink_.WaitEnd(8);
   auto p = sink_.Progress();
@@ -203,8 +207,10 @@ TEST_F(LauncherTest, ProgressLinesParsed) {
 
 TEST_F(LauncherTest, KillEscalatesToSigkill) {
   // The script ignores SIGTERM; Kill must escalate after the grace period.
-  ASSERT_TRUE(launcher_->Launch(Sh(9, "trap 'echo got-term' TERM; echo ready; "
-                                      "while true; do sleep 0.05; done"))
+  ASSERT_TRUE(launcher_
+                  ->Launch(Sh(9,
+                              "trap 'echo got-term' TERM; echo ready; "
+                              "while true; do sleep 0.05; done"))
                   .ok());
   for (int i = 0; i < 100 && sink_.Out(9).empty(); ++i) std::this_thread::sleep_for(20ms);
   ASSERT_EQ(sink_.Out(9), "ready\n");

@@ -93,7 +93,8 @@ SpawnResult Spawn(const SpawnRequest& req) {
     }
     switch (e.step) {
       case kStepChdir:
-        result.error = "cannot change to working directory '" + req.cwd + "': " + std::strerror(e.err);
+        result.error =
+            "cannot change to working directory '" + req.cwd + "': " + std::strerror(e.err);
         break;
       case kStepStdio:
         result.error = std::string("cannot set up stdio: ") + std::strerror(e.err);

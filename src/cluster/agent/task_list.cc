@@ -44,8 +44,7 @@ uint64_t ProcessStartTicks(const std::string& proc_root, int pid) {
   return st ? st->start_ticks : 0;
 }
 
-std::vector<RecordedTask> KillLeftoverTasks(const std::string& path,
-                                            const std::string& proc_root) {
+std::vector<RecordedTask> KillLeftoverTasks(const std::string& path, const std::string& proc_root) {
   std::vector<RecordedTask> killed;
   for (const auto& t : ReadTaskList(path)) {
     const uint64_t start = ProcessStartTicks(proc_root, t.pid);

@@ -11,8 +11,8 @@ namespace muster::agent {
 namespace {
 
 TEST(TaskList, RoundTrip) {
-  const std::string path = std::filesystem::temp_directory_path() /
-                           ("muster-tasklist-" + std::to_string(getpid()));
+  const std::string path =
+      std::filesystem::temp_directory_path() / ("muster-tasklist-" + std::to_string(getpid()));
   ASSERT_TRUE(WriteTaskList(path, {{1, 2, 3, 4444, 55}, {7, 0, 1, 8888, 99}}));
   auto l = ReadTaskList(path);
   ASSERT_EQ(l.size(), 2u);
@@ -38,8 +38,8 @@ TEST(TaskList, KillsOnlyTheRecordedLiveProcess) {
   usleep(50 * 1000);
   const uint64_t live_start = ProcessStartTicks("/proc", live);
   ASSERT_GT(live_start, 0u);
-  const std::string path = std::filesystem::temp_directory_path() /
-                           ("muster-tasklist-kill-" + std::to_string(getpid()));
+  const std::string path =
+      std::filesystem::temp_directory_path() / ("muster-tasklist-kill-" + std::to_string(getpid()));
   // `reused` stands for a pid now held by another process: its start time does not match.
   ASSERT_TRUE(WriteTaskList(path, {{1, 0, 1, live, live_start},
                                    {2, 0, 1, reused, ProcessStartTicks("/proc", reused) + 1}}));

@@ -55,7 +55,8 @@ std::optional<int64_t> ParseStatmResident(const std::string& text) {
   return resident;
 }
 
-std::map<int, GroupUsage> SampleGroups(const std::string& proc_root, const std::vector<int>& pgids) {
+std::map<int, GroupUsage> SampleGroups(const std::string& proc_root,
+                                       const std::vector<int>& pgids) {
   std::map<int, GroupUsage> out;
   if (pgids.empty()) return out;
   std::set<int> wanted(pgids.begin(), pgids.end());

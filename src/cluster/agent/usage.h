@@ -23,7 +23,7 @@ class GpuDriver;
 struct ProcStat {
   int pid = 0;
   int pgrp = 0;
-  uint64_t cpu_ticks = 0;  // utime + stime, in clock ticks
+  uint64_t cpu_ticks = 0;    // utime + stime, in clock ticks
   uint64_t start_ticks = 0;  // start time after boot (field 22), 0 if absent; with the pid it
                              // names one process across pid reuse
 };
