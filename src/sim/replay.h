@@ -1,0 +1,103 @@
+// Internal to the simulator engine (engine.cc, replay_state.cc): the state of one replay.
+// - Snapshot upkeep is incremental: a start marks GPUs busy and appends RunningTask rows; a stop
+//   swap-removes them (owner_ maps a row back to its job so moved rows stay findable).
+// - Work is tracked in reference milliseconds (run time on a speed-1.0 GPU, one node); a running
+//   job progresses at `rate` = slowest node speed / slowdown. Checkpoint() brings a running job's
+//   remaining work, attained service and GPU-seconds up to `now`.
+// - Events carry the job's epoch at scheduling time; a preemption bumps the epoch, so completion
+//   and demotion events of the interrupted run are recognised as stale and dropped.
+// Pure; single-threaded.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "sched/scheduler.h"
+#include "sim/engine.h"
+#include "sim/policy.h"
+#include "sim/queue_index.h"
+
+namespace muster::sim::detail {
+
+enum EventType { kCompletion = 0, kDemotion = 1 };
+
+struct Event {
+  TimeMs t = 0;
+  int type = kCompletion;
+  int job = 0;
+  int64_t epoch = 0;
+  bool operator>(const Event& o) const {
+    return std::tie(t, type, job, epoch) > std::tie(o.t, o.type, o.job, o.epoch);
+  }
+};
+
+enum class RunState : uint8_t { kFuture, kQueued, kRunning, kDone, kRejected };
+
+struct JobRun {
+  double remaining_ms = 0;     // reference work left
+  double attained_gpu_ms = 0;  // LAS service
+  double rate = 1;             // reference ms per wall ms while running
+  TimeMs run_start = 0;        // last checkpoint while running
+  TimeMs finish = 0;           // scheduled completion while running
+  int64_t epoch = 0;
+  int level = 0;
+  RunState state = RunState::kFuture;
+};
+
+inline DurationMs CeilMs(double ms) { return static_cast<DurationMs>(std::ceil(ms - 1e-9)); }
+
+class Replay {
+ public:
+  // REQUIRES: ValidateOptions(o).ok(); p is ResolvePolicy(o.policy).
+  Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, const SimPolicy& p);
+
+  // Runs the whole replay once.
+  Result<SimResult> Run();
+
+ private:
+  OrderKey QueueKey(int j) const;
+  OrderKey RunningKey(int j) const;
+  std::shared_ptr<const JobSpec> SpecFor(int j);
+  void Enqueue(int j);
+  void Checkpoint(int j);
+  void Stop(int j, bool finished);
+  Status Start(int j, const std::vector<const sched::Placement*>& ps);
+  void ScheduleDemotion(int j);
+  void MaybePreempt();
+  Status RunPasses();
+  double Jain();
+
+  const Workload& w_;
+  const SimOptions& o_;
+  SimPolicy policy_;
+  int n_;
+  TimeMs now_ = 0;
+  sched::ClusterSnapshot snap_;
+  sched::SchedulerConfig cfg_;
+  std::vector<std::pair<int, int>> owner_;  // snap_.running row -> (job, index in run_pos_[job])
+  std::vector<std::vector<int>> run_pos_;   // job -> its rows in snap_.running
+  std::vector<int> running_jobs_;           // ids of running jobs
+  std::vector<int> running_index_;          // job -> index in running_jobs_, or -1
+  std::vector<int> node_busy_;
+  std::vector<int64_t> user_gpus_;
+  int total_gpus_ = 0;
+  int free_gpus_ = 0;
+  std::vector<JobRun> run_;
+  std::vector<JobOutcome> out_;
+  QueueIndex queue_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::map<std::tuple<int, int, int>, std::shared_ptr<const JobSpec>> specs_;
+  std::vector<int> view_;
+  std::vector<double> loads_;
+  SimResult r_;
+};
+
+}  // namespace muster::sim::detail

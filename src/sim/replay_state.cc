@@ -1,0 +1,207 @@
+// Replay state upkeep: queue keys, job specs handed to the scheduler, starting and stopping
+// jobs on the virtual cluster (see replay.h).
+#include <algorithm>
+#include <numeric>
+
+#include "sim/replay.h"
+
+namespace muster::sim::detail {
+
+Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, const SimPolicy& p)
+    : w_(w), o_(o), policy_(p), n_(static_cast<int>(w.jobs.size())), queue_(w.jobs.size(),
+      p.kind == PolicyKind::kFairshare) {
+  for (NodeSpec& spec : BuildNodes(c)) {
+    sched::NodeView v;
+    v.free = NodeFree::AllFree(spec);
+    v.spec = std::move(spec);
+    snap_.nodes.push_back(std::move(v));
+  }
+  node_busy_.assign(snap_.nodes.size(), 0);
+  total_gpus_ = free_gpus_ = c.TotalGpus();
+  cfg_.queue_policy = p.scheduler_policy;
+  cfg_.backfill = o.backfill;
+  cfg_.max_predicted_jobs = 0;  // the replay needs starts only, not predicted rows
+  cfg_.scorers = o.placement == "scattered" ? std::vector<std::string>{"spread"}
+                                            : std::vector<std::string>{"fewest-nodes", "binpack"};
+  run_.resize(n_);
+  out_.resize(n_);
+  run_pos_.resize(n_);
+  running_index_.assign(n_, -1);
+  user_gpus_.assign(w.users.size() + 1, 0);
+}
+
+OrderKey Replay::QueueKey(int j) const {
+  const SimJob& job = w_.jobs[j];
+  int64_t key = 0;
+  switch (policy_.kind) {
+    case PolicyKind::kPriority: key = -job.priority; break;
+    case PolicyKind::kSjf:
+    case PolicyKind::kSrtf: key = CeilMs(run_[j].remaining_ms); break;
+    case PolicyKind::kLas: key = run_[j].level; break;
+    default: break;
+  }
+  return {key, job.submit_ms, j};
+}
+
+OrderKey Replay::RunningKey(int j) const {
+  OrderKey k = QueueKey(j);
+  if (policy_.kind == PolicyKind::kSrtf) {
+    double done = static_cast<double>(now_ - run_[j].run_start) * run_[j].rate;
+    k.key = CeilMs(std::max(0.0, run_[j].remaining_ms - done));
+  }
+  return k;
+}
+
+std::shared_ptr<const JobSpec> Replay::SpecFor(int j) {
+  const SimJob& job = w_.jobs[j];
+  int prio = policy_.kind == PolicyKind::kLas ? -run_[j].level : job.priority;
+  auto key = std::make_tuple(job.gpus, prio, job.user);
+  auto it = specs_.find(key);
+  if (it != specs_.end()) return it->second;
+  auto spec = std::make_shared<JobSpec>();
+  spec->name = "sim";
+  spec->command = {"sim"};
+  spec->user = job.user < static_cast<int>(w_.users.size()) ? w_.users[job.user] : "";
+  spec->tasks = job.gpus;
+  spec->gang = job.gpus > 1;
+  spec->priority = prio;
+  spec->resources.milli_cpus = 0;
+  spec->resources.memory_mib = 0;
+  spec->resources.gpus = 1;
+  specs_.emplace(key, spec);
+  return spec;
+}
+
+void Replay::Enqueue(int j) {
+  run_[j].state = RunState::kQueued;
+  queue_.Insert(j, QueueKey(j), w_.jobs[j].user, w_.jobs[j].gpus);
+  r_.max_queue = std::max<int64_t>(r_.max_queue, static_cast<int64_t>(queue_.size()));
+}
+
+void Replay::Checkpoint(int j) {
+  JobRun& jr = run_[j];
+  const double dt = static_cast<double>(now_ - jr.run_start);
+  const int g = w_.jobs[j].gpus;
+  jr.remaining_ms -= dt * jr.rate;
+  jr.attained_gpu_ms += dt * g;
+  out_[j].gpu_seconds += dt * g / 1000.0;
+  r_.busy_gpu_seconds += dt * g / 1000.0;
+  jr.run_start = now_;
+}
+
+void Replay::ScheduleDemotion(int j) {
+  JobRun& jr = run_[j];
+  const auto& th = o_.las_thresholds_gpu_s;
+  if (policy_.kind != PolicyKind::kLas || jr.level >= static_cast<int>(th.size())) return;
+  double need = th[jr.level] * 1000.0 - jr.attained_gpu_ms;
+  TimeMs t = jr.run_start + std::max<DurationMs>(0, CeilMs(need / w_.jobs[j].gpus));
+  if (t < jr.finish) events_.push({t, kDemotion, j, jr.epoch});
+}
+
+Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
+  const SimJob& job = w_.jobs[j];
+  JobRun& jr = run_[j];
+  if (jr.state != RunState::kQueued)
+    return Status::Internal("plan starts job " + std::to_string(j) + ", which is not queued");
+  int held = 0;
+  std::vector<int> nodes;
+  for (const sched::Placement* p : ps) {
+    if (p->node < 0 || p->node >= static_cast<int>(snap_.nodes.size()))
+      return Status::Internal("plan names unknown node " + std::to_string(p->node));
+    auto& free = snap_.nodes[p->node].free.gpu_free;
+    for (int g : p->gpus) {
+      if (g < 0 || g >= static_cast<int>(free.size()) || !free[g])
+        return Status::Internal("plan puts job " + std::to_string(j) + " on busy or unknown GPU " +
+                                std::to_string(g) + " of node " + std::to_string(p->node));
+    }
+    held += static_cast<int>(p->gpus.size());
+    nodes.push_back(p->node);
+  }
+  if (held != job.gpus)
+    return Status::Internal("plan gives job " + std::to_string(j) + " " + std::to_string(held) +
+                            " GPUs; it asked for " + std::to_string(job.gpus));
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  double speed = 1e300;
+  for (int n : nodes) speed = std::min(speed, snap_.nodes[n].spec.speed);
+  if (!(speed > 0)) speed = 1.0;
+  const bool multi = nodes.size() > 1;
+  jr.rate = speed / (multi ? o_.multi_node_slowdown : 1.0);
+  jr.run_start = now_;
+  jr.finish = now_ + std::max<DurationMs>(1, CeilMs(jr.remaining_ms / jr.rate));
+  jr.state = RunState::kRunning;
+  queue_.Erase(j);
+  for (const sched::Placement* p : ps) {
+    for (int g : p->gpus) snap_.nodes[p->node].free.gpu_free[g] = false;
+    node_busy_[p->node] += static_cast<int>(p->gpus.size());
+    sched::RunningTask rt;
+    rt.task = p->task;
+    rt.node = p->node;
+    rt.gpus = p->gpus;
+    rt.resources.milli_cpus = 0;
+    rt.resources.memory_mib = 0;
+    rt.resources.gpus = static_cast<int>(p->gpus.size());
+    rt.started_ms = now_;
+    rt.predicted_finish_ms = jr.finish;
+    rt.checkpointable = policy_.preemptive;
+    owner_.push_back({j, static_cast<int>(run_pos_[j].size())});
+    run_pos_[j].push_back(static_cast<int>(snap_.running.size()));
+    snap_.running.push_back(std::move(rt));
+  }
+  free_gpus_ -= job.gpus;
+  user_gpus_[job.user] += job.gpus;
+  running_index_[j] = static_cast<int>(running_jobs_.size());
+  running_jobs_.push_back(j);
+  JobOutcome& out = out_[j];
+  if (out.first_start_ms < 0) out.first_start_ms = now_;
+  ++out.starts;
+  out.max_gpus_held = std::max(out.max_gpus_held, held);
+  if (multi && out.max_nodes <= 1) ++r_.multi_node_jobs;
+  out.max_nodes = std::max(out.max_nodes, static_cast<int>(nodes.size()));
+  events_.push({jr.finish, kCompletion, j, jr.epoch});
+  ScheduleDemotion(j);
+  return Status::Ok();
+}
+
+void Replay::Stop(int j, bool finished) {
+  Checkpoint(j);
+  JobRun& jr = run_[j];
+  auto& pos = run_pos_[j];
+  while (!pos.empty()) {
+    int p = pos.back();
+    pos.pop_back();
+    sched::RunningTask& rt = snap_.running[p];
+    for (int g : rt.gpus) snap_.nodes[rt.node].free.gpu_free[g] = true;
+    node_busy_[rt.node] -= static_cast<int>(rt.gpus.size());
+    int last = static_cast<int>(snap_.running.size()) - 1;
+    if (p != last) {
+      snap_.running[p] = std::move(snap_.running[last]);
+      owner_[p] = owner_[last];
+      run_pos_[owner_[p].first][owner_[p].second] = p;
+    }
+    snap_.running.pop_back();
+    owner_.pop_back();
+  }
+  const SimJob& job = w_.jobs[j];
+  free_gpus_ += job.gpus;
+  user_gpus_[job.user] -= job.gpus;
+  int idx = running_index_[j];
+  running_jobs_[idx] = running_jobs_.back();
+  running_index_[running_jobs_[idx]] = idx;
+  running_jobs_.pop_back();
+  running_index_[j] = -1;
+  ++jr.epoch;
+  if (finished) {
+    jr.state = RunState::kDone;
+    ++out_[j].completions;
+    out_[j].finish_ms = now_;
+  } else {
+    ++out_[j].preemptions;
+    ++r_.preemptions;
+    ++r_.events;
+    jr.remaining_ms = std::max(jr.remaining_ms, 1.0);
+    Enqueue(j);
+  }
+}
+
+}  // namespace muster::sim::detail
