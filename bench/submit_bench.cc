@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -108,8 +108,9 @@ v1::JobSpec Spec(const std::string& workdir, std::vector<std::string> command) {
 }
 
 // Submits `n` copies of `spec` from `threads` threads; returns (seconds, acknowledged ids).
-std::pair<double, std::vector<int64_t>> SubmitMany(CoordinatorClient& client, const v1::JobSpec& spec,
-                                                   int n, int threads, int* errors) {
+std::pair<double, std::vector<int64_t>> SubmitMany(CoordinatorClient& client,
+                                                   const v1::JobSpec& spec, int n, int threads,
+                                                   int* errors) {
   std::atomic<int> next{0};
   std::atomic<int> err{0};
   std::vector<std::vector<int64_t>> ids(threads);
@@ -119,8 +120,10 @@ std::pair<double, std::vector<int64_t>> SubmitMany(CoordinatorClient& client, co
     pool.emplace_back([&, t] {
       while (next.fetch_add(1) < n) {
         auto id = client.Submit(spec);
-        if (id.ok()) ids[t].push_back(*id);
-        else ++err;
+        if (id.ok())
+          ids[t].push_back(*id);
+        else
+          ++err;
       }
     });
   for (auto& th : pool) th.join();
@@ -144,9 +147,9 @@ int Run(const Options& o) {
   fs::path dir = mkdtemp(templ.data());
   fs::create_directories(dir / "state");
   fs::create_directories(dir / "work");
-  pid_t coord = Spawn({o.muster, "coordinator", "--listen", "127.0.0.1:0", "--state-dir",
-                       (dir / "state").string()},
-                      dir / "coordinator.log");
+  pid_t coord = Spawn(
+      {o.muster, "coordinator", "--listen", "127.0.0.1:0", "--state-dir", (dir / "state").string()},
+      dir / "coordinator.log");
   std::string address;
   for (int i = 0; i < 1000 && address.empty(); ++i) {
     std::ifstream in(dir / "state" / "coordinator.addr");
@@ -162,10 +165,10 @@ int Run(const Options& o) {
   for (int i = 0; i < 2; ++i) {
     std::string name = "node-" + std::to_string(i);
     fs::create_directories(dir / name);
-    agents.push_back(Spawn({o.muster, "agent", "--coordinator", address, "--name", name,
-                            "--work-dir", (dir / name).string(), "--gpus", "2", "--cpus", "8",
-                            "--memory", "16G"},
-                           dir / (name + ".log")));
+    agents.push_back(
+        Spawn({o.muster, "agent", "--coordinator", address, "--name", name, "--work-dir",
+               (dir / name).string(), "--gpus", "2", "--cpus", "8", "--memory", "16G"},
+              dir / (name + ".log")));
   }
   CoordinatorClient client({.address = address, .deadline = 10000ms});
   for (int i = 0; i < 500; ++i) {
@@ -274,12 +277,18 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--threads") o.threads = std::stoi(next());
-    else if (a == "--jobs") o.jobs = std::stoi(next());
-    else if (a == "--baseline-jobs") o.baseline_jobs = std::stoi(next());
-    else if (a == "--latency-jobs") o.latency_jobs = std::stoi(next());
-    else if (a == "--muster") o.muster = next();
-    else if (a == "--keep") o.keep = true;
+    if (a == "--threads")
+      o.threads = std::stoi(next());
+    else if (a == "--jobs")
+      o.jobs = std::stoi(next());
+    else if (a == "--baseline-jobs")
+      o.baseline_jobs = std::stoi(next());
+    else if (a == "--latency-jobs")
+      o.latency_jobs = std::stoi(next());
+    else if (a == "--muster")
+      o.muster = next();
+    else if (a == "--keep")
+      o.keep = true;
     else {
       std::fprintf(stderr,
                    "usage: submit_bench [--threads N] [--jobs N] [--baseline-jobs N] "

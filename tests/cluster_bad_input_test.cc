@@ -17,7 +17,9 @@
 namespace muster::testing {
 namespace {
 
-int CountLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+int CountLines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
 // Exactly one line on stderr, starting with "muster: ", and nothing on stdout.
 void ExpectOneErrorLine(const CommandResult& r) {
@@ -40,15 +42,16 @@ int FreePort() {
 
 TEST(ClusterUnreachable, OneLineAndExitThree) {
   const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
-  const std::string expected = "muster: cannot reach the coordinator at " + addr +
-                               " (is `muster up` running? set --coordinator or MUSTER_COORDINATOR)\n";
-  for (auto args : std::vector<std::vector<std::string>>{
-           {"queue", "--coordinator", addr},
-           {"show", "1", "--coordinator", addr},
-           {"cancel", "1", "--coordinator", addr},
-           {"logs", "1", "-f", "--coordinator", addr},
-           {"nodes", "--coordinator", addr},
-           {"submit", "--coordinator", addr, "--", "true"}}) {
+  const std::string expected =
+      "muster: cannot reach the coordinator at " + addr +
+      " (is `muster up` running? set --coordinator or MUSTER_COORDINATOR)\n";
+  for (auto args :
+       std::vector<std::vector<std::string>>{{"queue", "--coordinator", addr},
+                                             {"show", "1", "--coordinator", addr},
+                                             {"cancel", "1", "--coordinator", addr},
+                                             {"logs", "1", "-f", "--coordinator", addr},
+                                             {"nodes", "--coordinator", addr},
+                                             {"submit", "--coordinator", addr, "--", "true"}}) {
     auto start = std::chrono::steady_clock::now();
     CommandResult r = RunMuster(args, 20s);
     EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
@@ -73,7 +76,8 @@ class ClusterBadInput : public ::testing::Test {
     EXPECT_EQ(nlohmann::json::parse(q.out).size(), 0u) << q.out;
   }
 
-  TestCluster cluster_{ClusterOptions{.agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 4, .coordinator_args = {}}};
+  TestCluster cluster_{ClusterOptions{
+      .agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 4, .coordinator_args = {}}};
 };
 
 TEST_F(ClusterBadInput, MalformedFlagsAreUsageErrors) {
@@ -107,21 +111,25 @@ TEST_F(ClusterBadInput, BadYamlNamesTheKey) {
     std::ofstream(dir / name) << text;
     return (dir / name).string();
   };
-  CommandResult unknown = cluster_.Muster({"submit", "-f", write("a.yaml", "command: [true]\ngpuz: 1\n")});
+  CommandResult unknown =
+      cluster_.Muster({"submit", "-f", write("a.yaml", "command: [true]\ngpuz: 1\n")});
   EXPECT_EQ(unknown.exit_code, 2);
   ExpectOneErrorLine(unknown);
   EXPECT_NE(unknown.err.find("'gpuz'"), std::string::npos) << unknown.err;
 
-  CommandResult value = cluster_.Muster({"submit", "-f", write("b.yaml", "command: [true]\nmem: lots\n")});
+  CommandResult value =
+      cluster_.Muster({"submit", "-f", write("b.yaml", "command: [true]\nmem: lots\n")});
   EXPECT_EQ(value.exit_code, 2);
   ExpectOneErrorLine(value);
   EXPECT_NE(value.err.find("'mem'"), std::string::npos) << value.err;
 
-  CommandResult syntax = cluster_.Muster({"submit", "-f", write("c.yaml", "command: [true\n  x: {\n")});
+  CommandResult syntax =
+      cluster_.Muster({"submit", "-f", write("c.yaml", "command: [true\n  x: {\n")});
   EXPECT_EQ(syntax.exit_code, 2);
   ExpectOneErrorLine(syntax);
 
-  CommandResult binary = cluster_.Muster({"submit", "-f", write("d.yaml", std::string("\x01\xff\x00zz", 5))});
+  CommandResult binary =
+      cluster_.Muster({"submit", "-f", write("d.yaml", std::string("\x01\xff\x00zz", 5))});
   EXPECT_EQ(binary.exit_code, 2);
   ExpectOneErrorLine(binary);
 
@@ -137,8 +145,10 @@ TEST_F(ClusterBadInput, BadYamlNamesTheKey) {
 }
 
 TEST_F(ClusterBadInput, UnknownIdsExitFour) {
-  for (auto args : std::vector<std::vector<std::string>>{
-           {"show", "424242"}, {"cancel", "424242"}, {"logs", "424242"}, {"logs", "424242.0", "-f"}}) {
+  for (auto args : std::vector<std::vector<std::string>>{{"show", "424242"},
+                                                         {"cancel", "424242"},
+                                                         {"logs", "424242"},
+                                                         {"logs", "424242.0", "-f"}}) {
     CommandResult r = cluster_.Muster(args);
     EXPECT_EQ(r.exit_code, 4) << args[0] << ": " << r.err;
     EXPECT_EQ(CountLines(r.err), 1) << r.err;
@@ -158,7 +168,8 @@ TEST_F(ClusterBadInput, InfeasibleRequestNamesTheLargestNode) {
   CommandResult mem = cluster_.Muster({"submit", "--mem", "1T", "--", "true"});
   EXPECT_EQ(mem.exit_code, 5) << mem.err;
   ExpectOneErrorLine(mem);
-  CommandResult model = cluster_.Muster({"submit", "--gpus", "1", "--gpu-model", "TPU-v9", "--", "true"});
+  CommandResult model =
+      cluster_.Muster({"submit", "--gpus", "1", "--gpu-model", "TPU-v9", "--", "true"});
   EXPECT_EQ(model.exit_code, 5) << model.err;
   ExpectNoJobs();
 }
@@ -200,10 +211,10 @@ TEST_F(ClusterBadInput, DuplicateAgentNameIsRefused) {
   fs::path work = cluster_.dir() / "dup";
   fs::create_directories(work);
   Process dup;
-  ASSERT_TRUE(dup.Start({MusterBinary(), "agent", "--coordinator", cluster_.address(), "--name",
-                         "node-0", "--work-dir", work.string(), "--gpus", "1", "--heartbeat",
-                         "200ms"},
-                        cluster_.dir() / "dup.out", cluster_.dir() / "dup.err"));
+  ASSERT_TRUE(
+      dup.Start({MusterBinary(), "agent", "--coordinator", cluster_.address(), "--name", "node-0",
+                 "--work-dir", work.string(), "--gpus", "1", "--heartbeat", "200ms"},
+                cluster_.dir() / "dup.out", cluster_.dir() / "dup.err"));
   auto code = dup.Wait(15s);
   ASSERT_TRUE(code.has_value()) << "the duplicate agent kept running";
   EXPECT_NE(*code, 0);

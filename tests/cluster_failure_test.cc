@@ -18,7 +18,8 @@ namespace muster::testing {
 namespace {
 
 TEST(ClusterFailure, AgentKilledMidRunTasksFinishElsewhere) {
-  TestCluster cluster(ClusterOptions{.agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 8, .coordinator_args = {}});
+  TestCluster cluster(ClusterOptions{
+      .agents = 2, .gpus_per_agent = 2, .cpus_per_agent = 8, .coordinator_args = {}});
   ASSERT_EQ(cluster.Start(), "");
   fs::path work = cluster.dir() / "work";
   fs::create_directories(work / "done");
@@ -63,7 +64,8 @@ TEST(ClusterFailure, AgentKilledMidRunTasksFinishElsewhere) {
 }
 
 TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
-  TestCluster cluster(ClusterOptions{.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 16, .coordinator_args = {}});
+  TestCluster cluster(ClusterOptions{
+      .agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 16, .coordinator_args = {}});
   ASSERT_EQ(cluster.Start(), "");
   fs::path runs = cluster.dir() / "runs.txt";
   v1::JobSpec spec;

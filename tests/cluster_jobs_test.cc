@@ -27,9 +27,10 @@ class ClusterJobs : public ::testing::Test {
 };
 
 TEST_F(ClusterJobs, SingleTaskRunsInItsWorkdirAndIsShown) {
-  int64_t id = cluster_.Submit({"--name", "hello", "--workdir", work_.string(), "--", "/bin/sh",
-                                "-c", "echo hello-$MUSTER_JOB_ID-$MUSTER_TASK_INDEX > out.txt; "
-                                      "echo to-stdout; echo to-stderr >&2"});
+  int64_t id =
+      cluster_.Submit({"--name", "hello", "--workdir", work_.string(), "--", "/bin/sh", "-c",
+                       "echo hello-$MUSTER_JOB_ID-$MUSTER_TASK_INDEX > out.txt; "
+                       "echo to-stdout; echo to-stderr >&2"});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster_.WaitForJob(id);
   ASSERT_EQ(job.state(), "succeeded") << job.reason() << cluster_.LogTails();
@@ -70,8 +71,8 @@ TEST_F(ClusterJobs, SingleTaskRunsInItsWorkdirAndIsShown) {
 
 TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   fs::create_directories(work_ / "parts");
-  int64_t array = cluster_.Submit({"--array", "0-99", "--cpus", "100m", "--mem", "16M",
-                                   "--workdir", work_.string(), "--", "/bin/sh", "-c",
+  int64_t array = cluster_.Submit({"--array", "0-99", "--cpus", "100m", "--mem", "16M", "--workdir",
+                                   work_.string(), "--", "/bin/sh", "-c",
                                    "echo $MUSTER_TASK_INDEX > parts/$MUSTER_TASK_INDEX"});
   ASSERT_GT(array, 0);
   // The merge job checks that all 100 parts exist and sums them (0 + ... + 99 = 4950).
@@ -108,8 +109,8 @@ case "$CUDA_VISIBLE_DEVICES" in [0-9]) ;; *) exit 5;; esac
 test "$MUSTER_TASK_INDEX" = "$RANK"
 echo "$RANK $WORLD_SIZE $LOCAL_RANK $MASTER_ADDR $MASTER_PORT $CUDA_VISIBLE_DEVICES $GROUP_RANK" > rank_$RANK
 )";
-  int64_t id = cluster_.Submit({"--tasks", "2", "--ranks-per-node", "1", "--gpus", "1",
-                                "--workdir", work_.string(), "--", "/bin/sh", "-c", script});
+  int64_t id = cluster_.Submit({"--tasks", "2", "--ranks-per-node", "1", "--gpus", "1", "--workdir",
+                                work_.string(), "--", "/bin/sh", "-c", script});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster_.WaitForJob(id);
   ASSERT_EQ(job.state(), "succeeded") << job.reason() << cluster_.LogTails();
@@ -149,8 +150,8 @@ TEST_F(ClusterJobs, WaitFollowsProgressAndReturnsTheJobStatus) {
 }
 
 TEST_F(ClusterJobs, CancelKillsTheTaskAndReportsUnknownIds) {
-  int64_t id = cluster_.Submit({"--workdir", work_.string(), "--", "/bin/sh", "-c",
-                                "echo $$ > pid; exec sleep 60"});
+  int64_t id = cluster_.Submit(
+      {"--workdir", work_.string(), "--", "/bin/sh", "-c", "echo $$ > pid; exec sleep 60"});
   ASSERT_GT(id, 0);
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (!fs::exists(work_ / "pid") && std::chrono::steady_clock::now() < deadline)
@@ -176,9 +177,9 @@ TEST_F(ClusterJobs, LogsFollowStreamsUntilTheTaskEnds) {
                                 "for i in 1 2 3 4 5; do echo line-$i; sleep 0.4; done"});
   ASSERT_GT(id, 0);
   Process follow;
-  ASSERT_TRUE(follow.Start({MusterBinary(), "logs", std::to_string(id), "-f", "--coordinator",
-                            cluster_.address()},
-                           cluster_.dir() / "follow.out", cluster_.dir() / "follow.err"));
+  ASSERT_TRUE(follow.Start(
+      {MusterBinary(), "logs", std::to_string(id), "-f", "--coordinator", cluster_.address()},
+      cluster_.dir() / "follow.out", cluster_.dir() / "follow.err"));
   // Output arrives while the task runs, not only at the end.
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (ReadFile(cluster_.dir() / "follow.out").find("line-1") == std::string::npos &&
@@ -212,7 +213,8 @@ TEST_F(ClusterJobs, NodesAndScheduleTables) {
   EXPECT_NE(table.out.find("2/2 free"), std::string::npos) << table.out;
 
   // A job that holds all four GPUs and a second one that must wait: both are in the schedule.
-  int64_t a = cluster_.Submit({"--tasks", "4", "--gpus", "1", "--est-time", "30s", "--", "sleep", "30"});
+  int64_t a =
+      cluster_.Submit({"--tasks", "4", "--gpus", "1", "--est-time", "30s", "--", "sleep", "30"});
   int64_t b = cluster_.Submit({"--gpus", "1", "--est-time", "10s", "--", "true"});
   ASSERT_GT(a, 0);
   ASSERT_GT(b, 0);

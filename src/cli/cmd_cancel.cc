@@ -1,9 +1,8 @@
 // `muster cancel JOB...`: cancels each job and reports each id on its own line. Unknown ids are
 // reported (exit 4) but do not stop the others from being cancelled; a malformed id is a usage
 // error (exit 2) and nothing is sent.
-#include <nlohmann/json.hpp>
-
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/cmd_client.h"
 
@@ -12,8 +11,8 @@ namespace muster::cli {
 namespace {
 
 bool LooksNotFound(const std::string& error) {
-  return error.find("not found") != std::string::npos || error.find("unknown") != std::string::npos ||
-         error.find("no job") != std::string::npos;
+  return error.find("not found") != std::string::npos ||
+         error.find("unknown") != std::string::npos || error.find("no job") != std::string::npos;
 }
 
 int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {

@@ -11,7 +11,9 @@ namespace muster::cli {
 namespace {
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+extern "C" void OnInterrupt(int) {
+  g_interrupted.store(true);
+}
 }  // namespace
 
 void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
@@ -29,14 +31,20 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags) {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kOk:
+      return kExitOk;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kAlreadyExists: return kExitUsage;
-    case StatusCode::kUnavailable: return kExitUnavailable;
-    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kAlreadyExists:
+      return kExitUsage;
+    case StatusCode::kUnavailable:
+      return kExitUnavailable;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
     case StatusCode::kInfeasible:
-    case StatusCode::kUnschedulable: return kExitInfeasible;
-    default: return kExitFailed;
+    case StatusCode::kUnschedulable:
+      return kExitInfeasible;
+    default:
+      return kExitFailed;
   }
 }
 
@@ -66,7 +74,9 @@ void CatchInterrupts() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-const std::atomic<bool>& Interrupted() { return g_interrupted; }
+const std::atomic<bool>& Interrupted() {
+  return g_interrupted;
+}
 
 void AddClientCommands(CLI::App& app, CommandContext& ctx) {
   AddSubmitCommand(app, ctx);

@@ -15,8 +15,8 @@
 namespace muster::cli {
 
 struct ClientFlags {
-  std::string coordinator;      // empty = $MUSTER_COORDINATOR or the default
-  std::string output = "table"; // table | json
+  std::string coordinator;       // empty = $MUSTER_COORDINATOR or the default
+  std::string output = "table";  // table | json
   bool json() const { return output == "json"; }
 };
 

@@ -37,8 +37,8 @@ int RunLogs(const LogsFlags& f) {
     bool known = total == 0;
     for (const auto& t : job->tasks()) known |= t.index() == *task;
     if (!known)
-      return ReportError(Status::NotFound("job " + std::to_string(*id) + " has no task " +
-                                          std::to_string(*task)));
+      return ReportError(
+          Status::NotFound("job " + std::to_string(*id) + " has no task " + std::to_string(*task)));
   }
   int index = task ? *task : (total == 1 ? job->tasks(0).index() : -1);
   bool prefix = index == -1;

@@ -26,7 +26,8 @@ std::string CpuCell(int64_t free_milli, int64_t total_milli) {
 std::string GpuModelCell(const v1::NodeSpec& spec) {
   std::map<std::string, int> models;
   for (const auto& g : spec.gpus()) {
-    std::string m = g.is_virtual() ? "virtual" : g.model() + " " + client::FormatMiB(g.memory_mib());
+    std::string m =
+        g.is_virtual() ? "virtual" : g.model() + " " + client::FormatMiB(g.memory_mib());
     ++models[m];
   }
   std::string out;
@@ -69,10 +70,11 @@ int RunNodes(const ClientFlags& f) {
   for (const auto& n : list->nodes()) {
     char load[32];
     std::snprintf(load, sizeof load, "%.2f", n.load());
-    t.AddRow({n.spec().name(), n.state(), CpuCell(n.free_milli_cpus(), n.spec().milli_cpus()),
-              client::FormatMiB(n.free_memory_mib()) + "/" + client::FormatMiB(n.spec().memory_mib()),
-              GpuCell(n), GpuModelCell(n.spec()), load, std::to_string(n.running_tasks()),
-              client::FormatRelative(n.last_heartbeat_ms(), now)});
+    t.AddRow(
+        {n.spec().name(), n.state(), CpuCell(n.free_milli_cpus(), n.spec().milli_cpus()),
+         client::FormatMiB(n.free_memory_mib()) + "/" + client::FormatMiB(n.spec().memory_mib()),
+         GpuCell(n), GpuModelCell(n.spec()), load, std::to_string(n.running_tasks()),
+         client::FormatRelative(n.last_heartbeat_ms(), now)});
   }
   std::cout << t.Render();
   return kExitOk;
@@ -81,7 +83,8 @@ int RunNodes(const ClientFlags& f) {
 }  // namespace
 
 int ShowClusterSchedule(const std::string& coordinator_address, bool json) {
-  client::CoordinatorClient client({.address = client::ResolveCoordinatorAddress(coordinator_address)});
+  client::CoordinatorClient client(
+      {.address = client::ResolveCoordinatorAddress(coordinator_address)});
   auto table = client.GetSchedule(/*include_finished=*/false);
   if (!table.ok()) return ReportError(table.status());
   if (json) {

@@ -35,7 +35,8 @@ std::string TaskCell(const v1::JobInfo& job) {
   if (counts.empty())
     for (const auto& t : job.tasks()) ++counts[t.state()];
   std::string out;
-  for (const char* s : {"running", "launching", "pending", "succeeded", "failed", "lost", "cancelled"}) {
+  for (const char* s :
+       {"running", "launching", "pending", "succeeded", "failed", "lost", "cancelled"}) {
     auto it = counts.find(s);
     if (it == counts.end() || it->second == 0) continue;
     out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + ShortState(s);
@@ -68,7 +69,8 @@ int RunQueue(const ClientFlags& f, bool all, int limit) {
     return kExitOk;
   }
   int64_t now = list->now_ms() > 0 ? list->now_ms() : NowMs();
-  client::TextTable table({"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH", "REASON"});
+  client::TextTable table(
+      {"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH", "REASON"});
   for (const auto& j : list->jobs()) {
     int gpus = j.spec().resources().gpus() * client::TaskTotal(j);
     table.AddRow({std::to_string(j.job_id()), j.spec().name(), j.spec().user(), j.state(),
@@ -76,7 +78,8 @@ int RunQueue(const ClientFlags& f, bool all, int limit) {
                   FinishCell(j, now), j.reason()});
   }
   if (table.size() == 0) {
-    std::cout << (all ? "no jobs\n" : "no pending or running jobs (muster queue --all shows finished ones)\n");
+    std::cout << (all ? "no jobs\n"
+                      : "no pending or running jobs (muster queue --all shows finished ones)\n");
     return kExitOk;
   }
   std::cout << table.Render();
@@ -92,8 +95,10 @@ std::string JoinItems(const auto& items, const char* sep) {
   std::string out;
   for (const auto& i : items) {
     std::string s;
-    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(i)>>) s = std::to_string(i);
-    else s = i;
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(i)>>)
+      s = std::to_string(i);
+    else
+      s = i;
     out += (out.empty() ? "" : sep) + s;
   }
   return out;
@@ -120,20 +125,26 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
   PrintField("command", JoinItems(s.command(), " "));
   PrintField("workdir", s.workdir());
   std::string shape;
-  if (!s.array().empty()) shape = "array " + s.array() + " (" + std::to_string(client::TaskTotal(j)) + " tasks)";
-  else if (s.gang()) shape = "gang of " + std::to_string(s.tasks()) + " ranks" +
-                             (s.ranks_per_node() > 0 ? ", " + std::to_string(s.ranks_per_node()) + " per node" : "");
-  else shape = std::to_string(std::max(1, s.tasks())) + (s.tasks() > 1 ? " tasks" : " task");
+  if (!s.array().empty())
+    shape = "array " + s.array() + " (" + std::to_string(client::TaskTotal(j)) + " tasks)";
+  else if (s.gang())
+    shape = "gang of " + std::to_string(s.tasks()) + " ranks" +
+            (s.ranks_per_node() > 0 ? ", " + std::to_string(s.ranks_per_node()) + " per node" : "");
+  else
+    shape = std::to_string(std::max(1, s.tasks())) + (s.tasks() > 1 ? " tasks" : " task");
   PrintField("tasks", shape);
   PrintField("resources", client::FormatRequest(s.resources()) + " per task");
   PrintField("after", JoinItems(s.after(), ", "));
   std::string opts = "priority " + std::to_string(s.priority()) + ", retries " +
-                     std::to_string(s.max_retries()) + (s.checkpointable() ? ", checkpointable" : "");
+                     std::to_string(s.max_retries()) +
+                     (s.checkpointable() ? ", checkpointable" : "");
   PrintField("options", opts);
   if (s.est_time_s() > 0 || s.est_work() > 0) {
     std::string est;
-    if (s.est_time_s() > 0) est = "time " + client::FormatDurationShort(int64_t(s.est_time_s() * 1000));
-    if (s.est_work() > 0) est += (est.empty() ? "" : ", ") + std::string("work ") + std::to_string(s.est_work());
+    if (s.est_time_s() > 0)
+      est = "time " + client::FormatDurationShort(int64_t(s.est_time_s() * 1000));
+    if (s.est_work() > 0)
+      est += (est.empty() ? "" : ", ") + std::string("work ") + std::to_string(s.est_work());
     PrintField("estimate", est);
   }
   std::vector<std::string> env;
@@ -157,7 +168,8 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
     return kExitOk;
   }
   std::printf("\n");
-  client::TextTable t({"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PROGRESS"});
+  client::TextTable t(
+      {"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PROGRESS"});
   for (const auto& task : j.tasks()) {
     bool ended = task.state() == "succeeded" || task.state() == "failed";
     std::string progress = client::FormatProgress(task.progress(), 10);
@@ -167,8 +179,8 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
               client::FormatGpuList(task.gpus()),
               task.attempt() > 0 ? std::to_string(task.attempt()) : "-",
               ended ? std::to_string(task.exit_code()) : "-",
-              client::FormatRelative(task.start_ms(), now), client::FormatRelative(task.end_ms(), now),
-              progress});
+              client::FormatRelative(task.start_ms(), now),
+              client::FormatRelative(task.end_ms(), now), progress});
   }
   std::cout << t.Render();
   return kExitOk;

@@ -113,7 +113,8 @@ int RunSubmit(SubmitFlags& f, CLI::App& cmd) {
 void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<SubmitFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "submit", "Submit a job: muster submit [flags] -- CMD ARGS...  or  muster submit -f job.yaml");
+      "submit",
+      "Submit a job: muster submit [flags] -- CMD ARGS...  or  muster submit -f job.yaml");
   cmd->add_option("-f,--file", f->file, "YAML job file (same fields as the flags; flags win)")
       ->check(CLI::ExistingFile);
   struct Scalar {
@@ -127,7 +128,8 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
       {"--class", "class", "job class, groups similar jobs for run-time calibration"},
       {"--tasks", "tasks", "number of tasks; with N > 1 a gang of N ranks (see --no-gang)"},
       {"--ranks-per-node", "ranks_per_node", "gang: exact ranks on each node (0 = any)"},
-      {"--array", "array", "array job, one task per index: FIRST-LAST[%MAX_RUNNING], e.g. 0-999%50"},
+      {"--array", "array",
+       "array job, one task per index: FIRST-LAST[%MAX_RUNNING], e.g. 0-999%50"},
       {"--priority", "priority", "priority (higher first under the priority policy)"},
       {"--cpus", "cpus", "CPUs per task: 1, 0.5 or 500m (default 1)"},
       {"--mem", "mem", "memory per task: 512M, 4G (default 512M)"},

@@ -4,8 +4,9 @@
 // a header with the job state and elapsed time, then either one progress line per task (jobs of
 // up to 8 tasks: state, node, GPUs and the task's latest progress line) or, for arrays and larger
 // jobs, one bar of finished/total with the task-state counts. Elsewhere (pipes, files) it prints
-// a line only when it changed (times left out), at most once a second, so logs stay readable. A coordinator that
-// stops answering is retried for up to 60 s (it may be restarting). Ctrl-C stops waiting only.
+// a line only when it changed (times left out), at most once a second, so logs stay readable. A
+// coordinator that stops answering is retried for up to 60 s (it may be restarting). Ctrl-C stops
+// waiting only.
 #include <unistd.h>
 
 #include <chrono>
@@ -32,8 +33,8 @@ int64_t NowMs() {
 // a line changes only when the job's state or progress does.
 std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
   std::vector<std::string> lines;
-  std::string header = "job " + std::to_string(job.job_id()) + " (" + job.spec().name() + ") " +
-                       job.state();
+  std::string header =
+      "job " + std::to_string(job.job_id()) + " (" + job.spec().name() + ") " + job.state();
   if (job.state() == "pending" && !job.reason().empty()) {
     header += ": " + job.reason();
   } else if (with_times && job.start_ms() > 0) {
@@ -43,8 +44,8 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
     header += "  predicted start " + client::FormatRelative(job.predicted_start_ms(), NowMs());
   }
   lines.push_back(header);
-  bool per_task = job.spec().array().empty() && job.tasks_size() > 0 &&
-                  job.tasks_size() <= kMaxTaskLines;
+  bool per_task =
+      job.spec().array().empty() && job.tasks_size() > 0 && job.tasks_size() <= kMaxTaskLines;
   if (per_task) {
     for (const auto& t : job.tasks()) {
       char head[96];
@@ -83,9 +84,8 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     if (Interrupted()) {
       if (tty && !shown.empty()) std::cout << "\n";
       std::cout.flush();
-      std::cerr << "muster: stopped waiting; job " << id
-                << " keeps running (muster show " << id << ", muster cancel " << id << ")"
-                << std::endl;
+      std::cerr << "muster: stopped waiting; job " << id << " keeps running (muster show " << id
+                << ", muster cancel " << id << ")" << std::endl;
       return kExitInterrupted;
     }
     auto r = client.GetJob(id);
@@ -102,8 +102,8 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     }
     unreachable = false;
     job = std::move(*r);
-    bool finished = job.state() == "succeeded" || job.state() == "failed" ||
-                    job.state() == "cancelled";
+    bool finished =
+        job.state() == "succeeded" || job.state() == "failed" || job.state() == "cancelled";
     if (!json) {
       std::vector<std::string> lines = RenderJob(job, tty);
       if (tty) {

@@ -1,6 +1,7 @@
 #include "tests/helpers/cluster_harness.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,13 +12,13 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 extern char** environ;
 
 namespace muster::testing {
 
-std::string MusterBinary() { return MUSTER_BINARY; }
+std::string MusterBinary() {
+  return MUSTER_BINARY;
+}
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -46,7 +47,9 @@ fs::path MakeTempDir() {
 
 }  // namespace
 
-Process::~Process() { Stop(500ms); }
+Process::~Process() {
+  Stop(500ms);
+}
 
 bool Process::Start(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err,
                     const std::map<std::string, std::string>& env) {
@@ -180,11 +183,16 @@ std::string TestCluster::StartCoordinator() {
   fs::remove(addr_file, ec);
   // A restart listens on the same address, so agents reconnect to it.
   std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
-  std::vector<std::string> argv = {MusterBinary(),       "coordinator",
-                                   "--listen",           listen,
-                                   "--state-dir",        state_dir().string(),
-                                   "--heartbeat-timeout", options_.heartbeat_timeout,
-                                   "--lost-node-timeout", options_.lost_node_timeout};
+  std::vector<std::string> argv = {MusterBinary(),
+                                   "coordinator",
+                                   "--listen",
+                                   listen,
+                                   "--state-dir",
+                                   state_dir().string(),
+                                   "--heartbeat-timeout",
+                                   options_.heartbeat_timeout,
+                                   "--lost-node-timeout",
+                                   options_.lost_node_timeout};
   argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
   coordinator_ = std::make_unique<Process>();
   ++coordinator_starts_;
@@ -215,14 +223,14 @@ std::string TestCluster::StartAgent(int i) {
   std::string name = "node-" + std::to_string(i);
   fs::path work = dir_ / name;
   fs::create_directories(work);
-  std::vector<std::string> argv = {MusterBinary(), "agent",
+  std::vector<std::string> argv = {MusterBinary(),  "agent",
                                    "--coordinator", address_,
-                                   "--name", name,
-                                   "--work-dir", work.string(),
-                                   "--gpus", std::to_string(options_.gpus_per_agent),
-                                   "--cpus", std::to_string(options_.cpus_per_agent),
-                                   "--memory", "16G",
-                                   "--heartbeat", options_.heartbeat};
+                                   "--name",        name,
+                                   "--work-dir",    work.string(),
+                                   "--gpus",        std::to_string(options_.gpus_per_agent),
+                                   "--cpus",        std::to_string(options_.cpus_per_agent),
+                                   "--memory",      "16G",
+                                   "--heartbeat",   options_.heartbeat};
   agents_[i] = std::make_unique<Process>();
   if (!agents_[i]->Start(argv, dir_ / (name + ".out"), dir_ / (name + ".err")))
     return "cannot start agent " + name;
@@ -259,7 +267,8 @@ std::string TestCluster::Start() {
   return "";
 }
 
-CommandResult TestCluster::Muster(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+CommandResult TestCluster::Muster(std::vector<std::string> args,
+                                  std::chrono::milliseconds timeout) {
   auto dashdash = std::find(args.begin(), args.end(), "--");
   auto pos = args.insert(dashdash, "--coordinator");
   args.insert(pos + 1, address_);

@@ -14,11 +14,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cluster/client/coordinator_client.h"
 
@@ -88,10 +87,10 @@ class TestCluster {
   // Returns an empty string on success, else what went wrong (with the tails of the logs).
   std::string Start();
 
-  std::string StartCoordinator();           // "" on success; (re)reads coordinator.addr
-  void KillCoordinator(int sig);            // and waits for it to exit
-  std::string StartAgent(int i);            // agent "node-<i>" with the configured GPUs
-  void KillAgent(int i, int sig);           // and waits for it to exit
+  std::string StartCoordinator();  // "" on success; (re)reads coordinator.addr
+  void KillCoordinator(int sig);   // and waits for it to exit
+  std::string StartAgent(int i);   // agent "node-<i>" with the configured GPUs
+  void KillAgent(int i, int sig);  // and waits for it to exit
   // Waits until `n` nodes are ready (state "ready"); false on timeout.
   bool WaitForReadyNodes(int n, std::chrono::milliseconds timeout = 15s);
 

@@ -3,12 +3,13 @@
 // Every unary call carries a deadline (ClientOptions::deadline) and fails fast when the
 // coordinator cannot be reached (no wait-for-ready), so a command never hangs. gRPC statuses are
 // mapped to muster Status codes and never leak gRPC wording:
-//   UNAVAILABLE, DEADLINE_EXCEEDED      -> kUnavailable (message: "cannot reach the coordinator ...")
-//   NOT_FOUND                           -> kNotFound      (the coordinator's message)
+//   UNAVAILABLE, DEADLINE_EXCEEDED      -> kUnavailable (message: "cannot reach the coordinator
+//   ...") NOT_FOUND                           -> kNotFound      (the coordinator's message)
 //   INVALID_ARGUMENT, OUT_OF_RANGE      -> kInvalidArgument
 //   FAILED_PRECONDITION                 -> kInfeasible    (the only precondition the API reports)
 //   ALREADY_EXISTS                      -> kAlreadyExists
-//   anything else                       -> kInternal      ("the coordinator reported an error: ...")
+//   anything else                       -> kInternal      ("the coordinator reported an error:
+//   ...")
 // Thread-safety: a CoordinatorClient may be used from several threads at once (gRPC stubs are).
 #pragma once
 
@@ -20,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
 #include "cluster/proto/muster.grpc.pb.h"
+#include "core/status.h"
 
 namespace muster::client {
 

@@ -22,18 +22,22 @@ TEST(CoordinatorClient, ResolvesAddressFromFlagThenEnvThenDefault) {
 
 TEST(CoordinatorClient, MapsGrpcCodes) {
   const std::string a = "127.0.0.1:1";
-  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect to all "
-                                                                        "addresses"), a)
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "failed to connect to all "
+                                        "addresses"),
+                           a)
                 .message(),
             UnreachableMessage(a));
   EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "x"), a).code(),
             StatusCode::kUnavailable);
-  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "job 9 not found"), a).message(),
-            "job 9 not found");
+  EXPECT_EQ(
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "job 9 not found"), a).message(),
+      "job 9 not found");
   EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad"), a).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "too big"), a).code(),
-            StatusCode::kInfeasible);
+  EXPECT_EQ(
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "too big"), a).code(),
+      StatusCode::kInfeasible);
   EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK, a).ok());
 }
 

@@ -66,8 +66,8 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
-const char* const kTaskStateOrder[] = {"running",   "launching", "pending", "succeeded",
-                                       "failed",    "lost",      "cancelled"};
+const char* const kTaskStateOrder[] = {"running", "launching", "pending",  "succeeded",
+                                       "failed",  "lost",      "cancelled"};
 
 }  // namespace
 
@@ -145,7 +145,8 @@ std::string FormatRequest(const v1::ResourceRequest& r) {
     out += " gpus=" + std::to_string(r.gpus());
     std::string extra;
     if (r.min_gpu_memory_mib() > 0) extra = ">=" + FormatMiB(r.min_gpu_memory_mib());
-    if (!r.gpu_model().empty()) extra += (extra.empty() ? "" : ", ") + std::string("model ") + r.gpu_model();
+    if (!r.gpu_model().empty())
+      extra += (extra.empty() ? "" : ", ") + std::string("model ") + r.gpu_model();
     if (!extra.empty()) out += " (" + extra + ")";
   }
   return out;

@@ -6,9 +6,8 @@
 // the client and the coordinator does not distort relative times).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

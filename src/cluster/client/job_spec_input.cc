@@ -66,10 +66,9 @@ Result<std::vector<JobId>> ParseAfterList(const std::string& value) {
 
 const std::vector<std::string>& SpecFieldKeys() {
   static const std::vector<std::string> keys = {
-      "name",  "user",     "class", "command",  "env",  "workdir",   "tasks",    "gang",
-      "ranks_per_node",    "array", "after",    "priority",        "cpus",     "mem",
-      "gpus",  "gpu_mem",  "gpu_model",         "est_time",        "est_work", "checkpointable",
-      "retries"};
+      "name", "user",           "class",     "command",  "env",      "workdir",        "tasks",
+      "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
+      "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries"};
   return keys;
 }
 
@@ -89,12 +88,18 @@ std::optional<double> ParseDurationSeconds(std::string_view text) {
     while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
     std::string_view unit = text.substr(j, k - j);
     double scale = 0;
-    if (unit == "ms") scale = 0.001;
-    else if (unit == "s") scale = 1;
-    else if (unit == "m" || unit == "min") scale = 60;
-    else if (unit == "h") scale = 3600;
-    else if (unit == "d") scale = 86400;
-    else return std::nullopt;
+    if (unit == "ms")
+      scale = 0.001;
+    else if (unit == "s")
+      scale = 1;
+    else if (unit == "m" || unit == "min")
+      scale = 60;
+    else if (unit == "h")
+      scale = 3600;
+    else if (unit == "d")
+      scale = 86400;
+    else
+      return std::nullopt;
     total += *n * scale;
     i = k;
   }
@@ -103,15 +108,27 @@ std::optional<double> ParseDurationSeconds(std::string_view text) {
 
 Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::string& v) {
   const std::string key = NormalizeKey(raw_key);
-  if (key == "name") { in.name = v; return Status::Ok(); }
+  if (key == "name") {
+    in.name = v;
+    return Status::Ok();
+  }
   if (key == "user") {
     if (v.empty()) return Status::InvalidArgument("must not be empty");
     in.user = v;
     return Status::Ok();
   }
-  if (key == "class" || key == "job_class") { in.job_class = v; return Status::Ok(); }
-  if (key == "workdir") { in.workdir = v; return Status::Ok(); }
-  if (key == "gpu_model") { in.gpu_model = v; return Status::Ok(); }
+  if (key == "class" || key == "job_class") {
+    in.job_class = v;
+    return Status::Ok();
+  }
+  if (key == "workdir") {
+    in.workdir = v;
+    return Status::Ok();
+  }
+  if (key == "gpu_model") {
+    in.gpu_model = v;
+    return Status::Ok();
+  }
   if (key == "command") {
     if (v.empty()) return Status::InvalidArgument("must not be empty");
     in.command = std::vector<std::string>{"/bin/sh", "-c", v};
@@ -215,7 +232,9 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
     const std::string key = kv.first.Scalar();
     const YAML::Node& val = kv.second;
     const std::string nkey = NormalizeKey(key);
-    auto where = [&] { return "key '" + key + "' (line " + std::to_string(val.Mark().line + 1) + ")"; };
+    auto where = [&] {
+      return "key '" + key + "' (line " + std::to_string(val.Mark().line + 1) + ")";
+    };
     auto fail = [&](const std::string& why) {
       return Status::InvalidArgument(where() + ": " + why);
     };
@@ -239,7 +258,8 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
     if (nkey == "env") {
       if (!val.IsMap()) return fail("env must be a mapping of NAME: value");
       for (const auto& e : val) {
-        if (!e.second.IsScalar()) return fail("env value of '" + e.first.Scalar() + "' must be a string");
+        if (!e.second.IsScalar())
+          return fail("env value of '" + e.first.Scalar() + "' must be a string");
         in.env[e.first.Scalar()] = e.second.Scalar();
       }
       continue;
@@ -290,14 +310,15 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
 Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& defaults) {
   JobSpec s;
   if (!in.command || in.command->empty())
-    return Status::InvalidArgument("no command given; put it after '--' or set 'command' in the job file");
+    return Status::InvalidArgument(
+        "no command given; put it after '--' or set 'command' in the job file");
   s.command = *in.command;
   s.user = in.user.value_or(defaults.user);
   if (s.user.empty()) return Status::InvalidArgument("no user given; set --user or $USER");
   s.name = in.name.value_or("");
   if (s.name.empty()) {
-    const std::string& prog = s.command[0] == "/bin/sh" && s.command.size() == 3 ? s.command[2]
-                                                                                 : s.command[0];
+    const std::string& prog =
+        s.command[0] == "/bin/sh" && s.command.size() == 3 ? s.command[2] : s.command[0];
     std::string base = prog.substr(0, prog.find(' '));
     size_t slash = base.find_last_of('/');
     s.name = slash == std::string::npos ? base : base.substr(slash + 1);
@@ -311,7 +332,8 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
     if (!r.ok()) return r.status();
     s.array = *r;
     if (in.tasks && *in.tasks != 1)
-      return Status::InvalidArgument("give either tasks (a gang) or array (independent tasks), not both");
+      return Status::InvalidArgument(
+          "give either tasks (a gang) or array (independent tasks), not both");
     if (in.gang.value_or(false))
       return Status::InvalidArgument("an array job cannot be a gang; use tasks N for a gang");
     s.gang = false;
@@ -328,7 +350,8 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.resources.gpus = in.gpus.value_or(0);
   s.resources.min_gpu_memory_mib = in.min_gpu_memory_mib.value_or(0);
   s.resources.gpu_model = in.gpu_model.value_or("");
-  if (s.resources.gpus == 0 && (s.resources.min_gpu_memory_mib > 0 || !s.resources.gpu_model.empty()))
+  if (s.resources.gpus == 0 &&
+      (s.resources.min_gpu_memory_mib > 0 || !s.resources.gpu_model.empty()))
     return Status::InvalidArgument("gpu-mem and gpu-model need --gpus of at least 1");
   s.est_work = in.est_work.value_or(0);
   s.est_time_s = in.est_time_s.value_or(0);

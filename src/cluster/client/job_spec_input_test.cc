@@ -90,8 +90,9 @@ TEST(JobSpecInput, DurationForms) {
   EXPECT_DOUBLE_EQ(*ParseDurationSeconds("250ms"), 0.25);
   EXPECT_FALSE(ParseDurationSeconds(""));
   EXPECT_FALSE(ParseDurationSeconds("h"));
-  EXPECT_FALSE(ParseDurationSeconds("5"
-                                    "x"));
+  EXPECT_FALSE(
+      ParseDurationSeconds("5"
+                           "x"));
   EXPECT_FALSE(ParseDurationSeconds("-5"));
 }
 
