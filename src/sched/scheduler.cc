@@ -56,6 +56,25 @@ class FailMemo {
   std::vector<Entry> failed_;
 };
 
+// Why a job did not (fully) start now.
+enum class Wait : uint8_t { kResources, kBehindReservation, kThrottle, kStartLimit, kBackfillOff };
+
+std::string Explain(Wait w, const JobSpec& spec, const SchedulerConfig& c, JobId head) {
+  switch (w) {
+    case Wait::kResources:
+      return "waiting for resources";
+    case Wait::kBehindReservation:
+      return "no room now without delaying job " + std::to_string(head) + "'s reservation";
+    case Wait::kThrottle:
+      return "array throttle of " + std::to_string(spec.array.throttle) + " running tasks reached";
+    case Wait::kStartLimit:
+      return "start limit of " + std::to_string(c.max_starts_per_pass) + " tasks per pass reached";
+    case Wait::kBackfillOff:
+      return "queued behind job " + std::to_string(head) + " (backfill is off)";
+  }
+  return "waiting";
+}
+
 std::string Seconds(DurationMs ms) {
   std::string s = std::to_string(ms / 1000);
   if (ms % 1000 != 0) {
@@ -132,10 +151,14 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
   FailMemo memo;
   Plan plan;
   std::vector<WaitingJob> waiting;
-  std::vector<std::string> reasons;
+  std::vector<Wait> reasons;
+  waiting.reserve(q.size());
+  reasons.reserve(q.size());
+  plan.unplaced.reserve(q.size());
   int head = -1;  // index into waiting
+  JobId head_id = 0;
   std::optional<Reservation> reservation;
-  std::string stop_reason;  // non-empty: no more starts this pass
+  bool stopped = false;  // backfill off and the head is blocked: no more starts this pass
   int starts = 0;
   const TimeMs now = snapshot.now_ms;
 
@@ -155,14 +178,13 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
     ask.start_ms = now;
     int placed = 0;
     bool blocked = false;
-    std::string reason;
-    if (!stop_reason.empty()) {
-      reason = stop_reason;
+    Wait reason = Wait::kResources;
+    if (stopped) {
+      reason = Wait::kBackfillOff;
     } else if (spec.gang) {
       std::vector<GangGroup> groups;
       if (starts + n > config.max_starts_per_pass) {
-        reason = "start limit of " + std::to_string(config.max_starts_per_pass) +
-                 " tasks per pass reached";
+        reason = Wait::kStartLimit;
       } else if (pipeline.PlaceGang(ask, n, spec.ranks_per_node, job.pinned_node, state, &groups)) {
         auto finish_of = [&](int node) { return ask.FinishOn(state, node); };
         AppendGangRows(snapshot, job, groups, now, true, finish_of, &plan.placements);
@@ -196,10 +218,8 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
       }
       if (!blocked && placed < n) {
         reason = spec.array.throttle > 0 && running[qi] + placed >= spec.array.throttle
-                     ? "array throttle of " + std::to_string(spec.array.throttle) +
-                           " running tasks reached"
-                     : "start limit of " + std::to_string(config.max_starts_per_pass) +
-                           " tasks per pass reached";
+                     ? Wait::kThrottle
+                     : Wait::kStartLimit;
       }
     }
     starts += placed;
@@ -208,9 +228,10 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
 
     if (blocked && head < 0) {
       head = static_cast<int>(waiting.size());
-      reason = "waiting for resources";
+      head_id = job.id;
+      reason = Wait::kResources;
       if (!config.backfill) {
-        stop_reason = "queued behind job " + std::to_string(job.id) + " (backfill is off)";
+        stopped = true;
       } else {
         const int ranks = spec.gang ? n : 1;
         reservation = ReserveHead(pipeline, ask, spec.gang, ranks, spec.ranks_per_node,
@@ -218,15 +239,13 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
         if (reservation) state.SetGuard(reservation->guard);
       }
     } else if (blocked) {
-      reason = reservation ? "no room now without delaying job " +
-                                 std::to_string(reservation->job) + "'s reservation"
-                           : "waiting for resources";
+      reason = reservation ? Wait::kBehindReservation : Wait::kResources;
     }
     WaitingJob w;
     w.queue_index = qi;
-    w.tasks.assign(job.pending_tasks.begin() + placed, job.pending_tasks.end());
-    waiting.push_back(std::move(w));
-    reasons.push_back(std::move(reason));
+    w.first_task = placed;
+    waiting.push_back(w);
+    reasons.push_back(reason);
   }
   state.ClearGuard();
 
@@ -245,7 +264,8 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
 
   for (size_t i = 0; i < waiting.size(); ++i) {
     const WaitingJob& w = waiting[i];
-    std::string why = reasons[i];
+    const PendingJob& job = q[w.queue_index];
+    std::string why = Explain(reasons[i], *job.spec, config, head_id);
     if (w.first_start_ms >= 0) {
       why += "; predicted start in " + Seconds(w.first_start_ms - now);
       if (!w.complete) why += " (some tasks have no predicted start)";
@@ -255,7 +275,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
     } else {
       why += "; no predicted start (capacity does not free up on the predicted timeline)";
     }
-    plan.unplaced.push_back({q[w.queue_index].id, Status::Unschedulable(std::move(why))});
+    plan.unplaced.push_back({job.id, Status::Unschedulable(std::move(why))});
   }
   return plan;
 }

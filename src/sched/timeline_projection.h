@@ -26,7 +26,7 @@ namespace muster::sched {
 
 struct WaitingJob {
   int queue_index = 0;         // into snapshot.queue
-  std::vector<int> tasks;      // task indices that did not start now, in order
+  int first_task = 0;          // pending_tasks[first_task..] did not start now
   TimeMs first_start_ms = -1;  // out: earliest predicted start, -1 if not projected
   bool complete = false;       // out: every task got a row
 };
