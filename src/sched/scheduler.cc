@@ -269,6 +269,8 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
     if (w.first_start_ms >= 0) {
       why += "; predicted start in " + Seconds(w.first_start_ms - now);
       if (!w.complete) why += " (some tasks have no predicted start)";
+    } else if (config.max_predicted_jobs == 0) {
+      // Predictions off (the simulator): the reason alone.
     } else if (i >= static_cast<size_t>(config.max_predicted_jobs)) {
       why += "; no prediction beyond the first " + std::to_string(config.max_predicted_jobs) +
              " waiting jobs";
