@@ -182,12 +182,11 @@ void Coordinator::SchedulingPass() {
       if (!starts.count(p.task.job)) order.push_back(p.task.job);
       starts[p.task.job].push_back(&p);
     }
+    // Reasons from the plan change every pass ("predicted start in 12s"): kept in memory only;
+    // the next state change persists whatever reason is current.
     for (const auto& u : plan->unplaced) {
       JobRecord* j = FindJob(u.job);
-      if (j && !IsTerminal(j->state) && j->reason != u.why.message()) {
-        j->reason = u.why.message();
-        PersistJob(*j);
-      }
+      if (j && !IsTerminal(j->state)) j->reason = u.why.message();
     }
     for (JobId id : order) {
       JobRecord* j = FindJob(id);
@@ -263,6 +262,10 @@ void Coordinator::SchedulingPass() {
     if (!durable.ok()) {
       t->state = TaskState::kPending;
       Reconcile(*j);
+      continue;
+    }
+    if (t->stop_requested) {  // cancelled or its gang stopped while committing: never launched
+      TaskEndedBadly(*j, *t, /*lost=*/false, -1, "stopped before launch", clock_->NowMs());
       continue;
     }
     v1::CoordinatorMessage m;
