@@ -149,6 +149,37 @@ TEST_F(ClusterJobs, WaitFollowsProgressAndReturnsTheJobStatus) {
   EXPECT_NE(bad.out.find("failed"), std::string::npos) << bad.out;
 }
 
+TEST_F(ClusterJobs, CtrlCStopsWaitingButNotTheJob) {
+  Process wait;
+  ASSERT_TRUE(wait.Start({MusterBinary(), "submit", "--wait", "--coordinator", cluster_.address(),
+                          "--workdir", work_.string(), "--", "sleep", "30"},
+                         cluster_.dir() / "wait.out", cluster_.dir() / "wait.err"));
+  // Wait until the job runs, then press Ctrl-C.
+  int64_t id = 0;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto list = cluster_.client().ListJobs(v1::ListJobsRequest());
+    if (list.ok() && list->jobs_size() == 1 && list->jobs(0).state() == "running") {
+      id = list->jobs(0).job_id();
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GT(id, 0) << cluster_.LogTails();
+  wait.Signal(SIGINT);
+  auto code = wait.Wait(5s);
+  ASSERT_TRUE(code.has_value()) << "submit --wait ignored Ctrl-C";
+  EXPECT_EQ(*code, 130);
+  std::string err = ReadFile(cluster_.dir() / "wait.err");
+  EXPECT_NE(err.find("stopped waiting; job " + std::to_string(id) + " keeps running"),
+            std::string::npos)
+      << err;
+  auto job = cluster_.client().GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), "running");
+  EXPECT_EQ(cluster_.Muster({"cancel", std::to_string(id)}).exit_code, 0);
+}
+
 TEST_F(ClusterJobs, CancelKillsTheTaskAndReportsUnknownIds) {
   int64_t id = cluster_.Submit(
       {"--workdir", work_.string(), "--", "/bin/sh", "-c", "echo $$ > pid; exec sleep 60"});
