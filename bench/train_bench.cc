@@ -107,7 +107,8 @@ std::vector<Measure> InChildren(int n, Fn fn) {
   return out;
 }
 
-Measure TrainChild(const Args& a, const MnistSet& train, int rank, int world, uint16_t port, int threads) {
+Measure TrainChild(const Args& a, const MnistSet& train, int rank, int world, uint16_t port,
+                   int threads) {
   TrainOptions o;
   o.epochs = 1000;
   o.max_steps = a.steps;
@@ -132,7 +133,8 @@ Measure TrainChild(const Args& a, const MnistSet& train, int rank, int world, ui
     std::cerr << "train_bench: " << r.status().ToString() << "\n";
     ::_exit(1);
   }
-  return {r->samples_per_s, r->train_seconds, r->allreduce_seconds, static_cast<double>(r->steps_done)};
+  return {r->samples_per_s, r->train_seconds, r->allreduce_seconds,
+          static_cast<double>(r->steps_done)};
 }
 
 Measure AllReduceChild(int rank, uint16_t port, int64_t numel, double bucket_mb, int iters) {
@@ -172,15 +174,22 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (k == "--steps") a.steps = std::stoll(next());
-    else if (k == "--batch") a.batch = std::stoll(next());
-    else if (k == "--threads") a.threads = std::stoi(next());
-    else if (k == "--bucket-mb") a.bucket_mb = std::stod(next());
-    else if (k == "--data") a.data = next();
-    else if (k == "--synthetic") a.synthetic = true;
+    if (k == "--steps")
+      a.steps = std::stoll(next());
+    else if (k == "--batch")
+      a.batch = std::stoll(next());
+    else if (k == "--threads")
+      a.threads = std::stoi(next());
+    else if (k == "--bucket-mb")
+      a.bucket_mb = std::stod(next());
+    else if (k == "--data")
+      a.data = next();
+    else if (k == "--synthetic")
+      a.synthetic = true;
     else {
-      std::cerr << "usage: train_bench [--steps N] [--batch B] [--threads T] [--data DIR | --synthetic] "
-                   "[--bucket-mb M]\n";
+      std::cerr
+          << "usage: train_bench [--steps N] [--batch B] [--threads T] [--data DIR | --synthetic] "
+             "[--bucket-mb M]\n";
       return 2;
     }
   }
@@ -197,7 +206,8 @@ int main(int argc, char** argv) {
     a.data = "synthetic";
   }
   std::printf("train_bench: %lld steps, global batch %lld, %d threads in all, data %s\n",
-              static_cast<long long>(a.steps), static_cast<long long>(2 * a.batch), a.threads, a.data.c_str());
+              static_cast<long long>(a.steps), static_cast<long long>(2 * a.batch), a.threads,
+              a.data.c_str());
 
   const int half = std::max(1, a.threads / 2);
   auto one = InChildren(1, [&](int) { return TrainChild(a, train, 0, 1, 0, a.threads); })[0];
@@ -213,18 +223,22 @@ int main(int argc, char** argv) {
   const double sync2 = two[0].sync_seconds / two[0].steps;
   const double pure_ar = ar[0].sync_seconds;
   std::printf("%-44s %12s %14s\n", "configuration", "samples/s", "step ms");
-  std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T threads", one.samples_per_s, 1e3 * step1);
+  std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T threads", one.samples_per_s,
+              1e3 * step1);
   std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T/2 threads", one_half.samples_per_s,
               1e3 * one_half.train_seconds / one_half.steps);
-  std::printf("%-44s %12.1f %14.1f\n", "2 ranks (gloo), batch B each, T/2 threads", two[0].samples_per_s,
-              1e3 * step2);
+  std::printf("%-44s %12.1f %14.1f\n", "2 ranks (gloo), batch B each, T/2 threads",
+              two[0].samples_per_s, 1e3 * step2);
   std::printf("ratio 2 ranks / 1 process: %.3f\n", two[0].samples_per_s / one.samples_per_s);
-  std::printf("gradient sync in the training loop: %.2f ms/step (all-reduce + waiting for the slower rank)\n",
-              1e3 * sync2);
-  std::printf("pure all-reduce of %lld floats (%.1f MB, %.2f MB buckets): %.2f ms\n", static_cast<long long>(numel),
-              numel * 4 / 1e6, a.bucket_mb, 1e3 * pure_ar);
+  std::printf(
+      "gradient sync in the training loop: %.2f ms/step (all-reduce + waiting for the slower "
+      "rank)\n",
+      1e3 * sync2);
+  std::printf("pure all-reduce of %lld floats (%.1f MB, %.2f MB buckets): %.2f ms\n",
+              static_cast<long long>(numel), numel * 4 / 1e6, a.bucket_mb, 1e3 * pure_ar);
   const double target = 1.10 * (step1 + pure_ar);
-  std::printf("target (DESIGN.md): 2-rank step %.1f ms <= 1.10 x (%.1f + %.1f) = %.1f ms: %s\n", 1e3 * step2,
-              1e3 * step1, 1e3 * pure_ar, 1e3 * target, step2 <= target ? "met" : "NOT met");
+  std::printf("target (DESIGN.md): 2-rank step %.1f ms <= 1.10 x (%.1f + %.1f) = %.1f ms: %s\n",
+              1e3 * step2, 1e3 * step1, 1e3 * pure_ar, 1e3 * target,
+              step2 <= target ? "met" : "NOT met");
   return 0;
 }

@@ -1,9 +1,10 @@
 // Data-parallel correctness: two ranks with per-rank batch b, gradients averaged by bucketed
 // all-reduce over c10d::ProcessGroupGloo, must end with the same weights as one process with
 // batch 2b over the same sample order: checked with SGD to 1e-5 and with Adam to 1e-4 (the tests'
-// comments say why Adam needs the wider bound). The two ranks run as threads of this test, each with its
-// own TCPStore client (rank 0 serves) and its own process group on loopback. Dropout is off; the
-// ranks start from different random weights, so agreement also shows rank 0's broadcast works.
+// comments say why Adam needs the wider bound). The two ranks run as threads of this test, each
+// with its own TCPStore client (rank 0 serves) and its own process group on loopback. Dropout is
+// off; the ranks start from different random weights, so agreement also shows rank 0's broadcast
+// works.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,11 +21,13 @@ namespace {
 double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::abs(double{a[i]} - b[i]));
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    m = std::max(m, std::abs(double{a[i]} - b[i]));
   return m;
 }
 
-TrainOptions Options(const std::string& optimizer, int64_t batch, int64_t steps, std::ostream* log) {
+TrainOptions Options(const std::string& optimizer, int64_t batch, int64_t steps,
+                     std::ostream* log) {
   TrainOptions o;
   o.optimizer = optimizer;
   o.lr = optimizer == "sgd" ? 0.01 : 1e-3;
@@ -49,7 +52,8 @@ class DdpEquivalence : public ::testing::Test {
 
 // Trains 24 steps as one process with batch 2b and as two gloo ranks with batch b each, checks
 // what must hold exactly, and returns max |w_2ranks - w_1process|.
-double TwoRanksVersusOne(const std::string& optimizer, const MnistSet& train, const MnistSet& test) {
+double TwoRanksVersusOne(const std::string& optimizer, const MnistSet& train,
+                         const MnistSet& test) {
   const int64_t steps = 24, b = 8;
   std::ostringstream log_single;
   auto single = Train(Options(optimizer, 2 * b, steps, &log_single), train, test, DistEnv{});
@@ -95,12 +99,15 @@ double TwoRanksVersusOne(const std::string& optimizer, const MnistSet& train, co
   // The evaluation is split across ranks and summed: same numbers as one process.
   EXPECT_NEAR(out[0]->final_test_loss, single->final_test_loss, 1e-4);
   EXPECT_NEAR(out[0]->final_test_accuracy, single->final_test_accuracy, 1.0 / test.count + 1e-12);
-  EXPECT_NE(logs[0].str().find("MUSTER_PROGRESS done=24 total=24 epoch=2"), std::string::npos) << logs[0].str();
-  EXPECT_EQ(logs[1].str().find("MUSTER_PROGRESS"), std::string::npos) << "only rank 0 reports progress";
+  EXPECT_NE(logs[0].str().find("MUSTER_PROGRESS done=24 total=24 epoch=2"), std::string::npos)
+      << logs[0].str();
+  EXPECT_EQ(logs[1].str().find("MUSTER_PROGRESS"), std::string::npos)
+      << "only rank 0 reports progress";
   const double diff = MaxAbsDiff(out[0]->params, single->params);
   ::testing::Test::RecordProperty("max_abs_diff_" + optimizer, std::to_string(diff));
-  std::printf("%s: max |w(2 ranks x %lld) - w(1 process x %lld)| = %.3g after %lld steps\n", optimizer.c_str(),
-              static_cast<long long>(b), static_cast<long long>(2 * b), diff, static_cast<long long>(steps));
+  std::printf("%s: max |w(2 ranks x %lld) - w(1 process x %lld)| = %.3g after %lld steps\n",
+              optimizer.c_str(), static_cast<long long>(b), static_cast<long long>(2 * b), diff,
+              static_cast<long long>(steps));
   return diff;
 }
 
@@ -130,7 +137,8 @@ TEST_F(DdpEquivalence, MissingPeerIsAnErrorNotAHang) {
   auto r = Train(o, train_, test_, env);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(r.status().message().find("cannot join the process group"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("cannot join the process group"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

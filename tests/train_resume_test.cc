@@ -4,17 +4,16 @@
 // loss and accuracy as an uninterrupted run (training is deterministic: fixed data order, dropout
 // seeded per step, one thread per rank).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "train_test_util.h"
@@ -32,8 +31,8 @@ struct Proc {
 };
 
 // Starts one rank; its stdout comes back through a pipe, stderr goes to `err_path`.
-Proc StartRank(int rank, uint16_t port, const std::vector<std::string>& args, const std::string& ckpt,
-               const std::string& err_path) {
+Proc StartRank(int rank, uint16_t port, const std::vector<std::string>& args,
+               const std::string& ckpt, const std::string& err_path) {
   int fds[2];
   if (::pipe(fds) != 0) return {};
   const pid_t pid = ::fork();
@@ -64,8 +63,8 @@ Proc StartRank(int rank, uint16_t port, const std::vector<std::string>& args, co
 }
 
 // Reads lines until `pred` accepts one (returns it) or the process closes stdout / times out.
-std::string ReadUntil(Proc& p, const std::function<bool(const std::string&)>& pred, std::string& all,
-                      std::chrono::seconds timeout = std::chrono::seconds(240)) {
+std::string ReadUntil(Proc& p, const std::function<bool(const std::string&)>& pred,
+                      std::string& all, std::chrono::seconds timeout = std::chrono::seconds(240)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     size_t nl;
@@ -106,16 +105,20 @@ class TrainResume : public ::testing::Test {
     if (!root_.empty()) fs::remove_all(root_);
   }
   std::vector<std::string> Args(const std::string& out) {
-    return {"--data", kDataset, "--limit-train", "1600", "--limit-test", "500", "--batch-size", "16",
-            "--epochs", "3", "--threads", "1", "--progress-every", "5", "--out", out};
+    return {"--data",           kDataset, "--limit-train", "1600", "--limit-test", "500",
+            "--batch-size",     "16",     "--epochs",      "3",    "--threads",    "1",
+            "--progress-every", "5",      "--out",         out};
   }
   // Runs both ranks to completion; returns rank 0's stdout.
   std::string RunToEnd(const std::string& name, const std::string& ckpt, int* rc0, int* rc1) {
     const uint16_t port = testing::FreePort();
-    Proc r0 = StartRank(0, port, Args((root_ / name).string()), ckpt, (root_ / (name + ".err0")).string());
-    Proc r1 = StartRank(1, port, Args((root_ / name).string()), ckpt, (root_ / (name + ".err1")).string());
+    Proc r0 = StartRank(0, port, Args((root_ / name).string()), ckpt,
+                        (root_ / (name + ".err0")).string());
+    Proc r1 = StartRank(1, port, Args((root_ / name).string()), ckpt,
+                        (root_ / (name + ".err1")).string());
     std::string all;
-    ReadUntil(r0, [](const std::string&) { return false; }, all);
+    ReadUntil(
+        r0, [](const std::string&) { return false; }, all);
     *rc0 = Wait(r0);
     *rc1 = Wait(r1);
     return all;
@@ -142,15 +145,20 @@ TEST_F(TrainResume, SigtermCheckpointsAndRestartResumesToTheSameResult) {
   Proc r0 = StartRank(0, port, Args((root_ / "run").string()), ckpt, (root_ / "run.err0").string());
   Proc r1 = StartRank(1, port, Args((root_ / "run").string()), ckpt, (root_ / "run.err1").string());
   std::string first_out;
-  const std::regex done_re("^MUSTER_PROGRESS done=(\\d+) total=150 epoch=(\\d+) loss=\\S+ samples_per_s=\\S+$");
-  std::string line = ReadUntil(r0, [&](const std::string& l) {
-    std::smatch m;
-    return std::regex_match(l, m, done_re) && std::stoi(m[1]) >= 60;
-  }, first_out);
+  const std::regex done_re(
+      "^MUSTER_PROGRESS done=(\\d+) total=150 epoch=(\\d+) loss=\\S+ samples_per_s=\\S+$");
+  std::string line = ReadUntil(
+      r0,
+      [&](const std::string& l) {
+        std::smatch m;
+        return std::regex_match(l, m, done_re) && std::stoi(m[1]) >= 60;
+      },
+      first_out);
   ASSERT_FALSE(line.empty()) << "no progress past step 60:\n" << first_out;
   ::kill(r0.pid, SIGTERM);
   ::kill(r1.pid, SIGTERM);
-  ReadUntil(r0, [](const std::string&) { return false; }, first_out);
+  ReadUntil(
+      r0, [](const std::string&) { return false; }, first_out);
   EXPECT_EQ(Wait(r0), 143) << first_out;
   EXPECT_EQ(Wait(r1), 143);
   std::smatch m;
@@ -159,14 +167,16 @@ TEST_F(TrainResume, SigtermCheckpointsAndRestartResumesToTheSameResult) {
   const int stopped_at = std::stoi(m[1]);
   EXPECT_GT(stopped_at, 60);
   EXPECT_LT(stopped_at, 150);
-  EXPECT_TRUE(fs::exists(fs::path(ckpt) / ("ckpt-" + std::string(12 - std::to_string(stopped_at).size(), '0') +
-                                           std::to_string(stopped_at) + ".pt")));
+  EXPECT_TRUE(fs::exists(fs::path(ckpt) /
+                         ("ckpt-" + std::string(12 - std::to_string(stopped_at).size(), '0') +
+                          std::to_string(stopped_at) + ".pt")));
 
   // Restart with the same command: resumes from the saved step and finishes.
   std::string second_out = RunToEnd("run", ckpt, &rc0, &rc1);
   ASSERT_EQ(rc0, 0) << second_out;
   ASSERT_EQ(rc1, 0);
-  EXPECT_NE(second_out.find("at step " + std::to_string(stopped_at)), std::string::npos) << second_out;
+  EXPECT_NE(second_out.find("at step " + std::to_string(stopped_at)), std::string::npos)
+      << second_out;
   const std::regex first_progress("MUSTER_PROGRESS done=(\\d+) ");
   ASSERT_TRUE(std::regex_search(second_out, m, first_progress));
   EXPECT_GT(std::stoi(m[1]), stopped_at) << "progress restarted from 0";
@@ -184,7 +194,8 @@ TEST_F(TrainResume, CorruptDatasetIsAOneLineError) {
   fs::create_directories(bad);
   // A label file's magic where an image file's belongs, with a complete 16-byte header.
   const std::string header("\x00\x00\x08\x01\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c", 16);
-  std::ofstream(bad / "train-images-idx3-ubyte", std::ios::binary) << header << std::string(784, '\x10');
+  std::ofstream(bad / "train-images-idx3-ubyte", std::ios::binary)
+      << header << std::string(784, '\x10');
   std::ofstream(bad / "train-labels-idx1-ubyte", std::ios::binary) << header.substr(0, 8) << '\x01';
   const std::string cmd = std::string(MUSTER_TRAIN_BIN) + " --data " + bad.string() + " 2>&1";
   FILE* f = ::popen(cmd.c_str(), "r");

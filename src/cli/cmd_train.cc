@@ -52,9 +52,10 @@ int ExecTrainer(const std::vector<std::string>& args) {
 
 void AddTrainCommand(CLI::App& app, CommandContext& ctx) {
   CLI::App* train = app.add_subcommand(
-      "train", "Train the Fashion-MNIST CNN data-parallel (runs muster-train; see `muster train --help`)");
-  train->prefix_command();   // everything after `train` belongs to muster-train
-  train->set_help_flag();    // so that --help reaches muster-train too
+      "train",
+      "Train the Fashion-MNIST CNN data-parallel (runs muster-train; see `muster train --help`)");
+  train->prefix_command();  // everything after `train` belongs to muster-train
+  train->set_help_flag();   // so that --help reaches muster-train too
   train->callback([train, &ctx] { ctx.exit_code = ExecTrainer(train->remaining()); });
 }
 

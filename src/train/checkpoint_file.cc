@@ -50,11 +50,12 @@ std::vector<std::pair<int64_t, fs::path>> List(const std::string& dir) {
 
 }  // namespace
 
-Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step, const std::string& bytes,
-                                        int keep) {
+Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step,
+                                        const std::string& bytes, int keep) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Status::Internal("cannot create checkpoint directory " + dir + ": " + ec.message());
+  if (ec)
+    return Status::Internal("cannot create checkpoint directory " + dir + ": " + ec.message());
   const fs::path final_path = fs::path(dir) / FileName(step);
   const std::string tmp = final_path.string() + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -23,8 +23,8 @@ struct CheckpointBlob {
 
 // Atomically writes `bytes` as the checkpoint for `step` in `dir` (created if missing) and keeps
 // the newest `keep` checkpoints. Returns the final path, or Internal naming the failing call.
-Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step, const std::string& bytes,
-                                        int keep = 2);
+Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step,
+                                        const std::string& bytes, int keep = 2);
 
 // The newest checkpoint in `dir`; nullopt when the directory is missing or holds none.
 Result<std::optional<CheckpointBlob>> ReadLatestCheckpoint(const std::string& dir);

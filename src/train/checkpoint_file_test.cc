@@ -12,7 +12,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(CheckpointFile, WritesAtomicallyAndReadsTheNewest) {
-  const fs::path dir = fs::temp_directory_path() / ("muster_ckpt_test_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("muster_ckpt_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   auto none = ReadLatestCheckpoint(dir.string());
   ASSERT_TRUE(none.ok());

@@ -31,13 +31,15 @@ std::shared_ptr<::gloo::transport::Device> MakeGlooDevice(const DistEnv& env) {
   }
   // All ranks on this host talk over loopback when the master is local; otherwise bind to the
   // address this host's name resolves to, as PyTorch does.
-  if (IsLoopback(env.master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  if (IsLoopback(env.master_addr))
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Collective>> Collective::Connect(const DistEnv& env, std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<Collective>> Collective::Connect(const DistEnv& env,
+                                                        std::chrono::milliseconds timeout) {
   std::unique_ptr<Collective> c(new Collective(env.rank, env.world_size));
   if (!env.distributed()) return c;
   try {
@@ -53,17 +55,20 @@ Result<std::unique_ptr<Collective>> Collective::Connect(const DistEnv& env, std:
       c->device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
       auto nopts = c10d::ProcessGroupNCCL::Options::create();
       nopts->timeout = timeout;
-      c->group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c->store_, env.rank, env.world_size, nopts);
+      c->group_ =
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(c->store_, env.rank, env.world_size, nopts);
       return c;
     }
 #endif
     auto gopts = c10d::ProcessGroupGloo::Options::create(timeout);
     gopts->devices.push_back(MakeGlooDevice(env));
-    c->group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(c->store_, env.rank, env.world_size, gopts);
+    c->group_ =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(c->store_, env.rank, env.world_size, gopts);
   } catch (const std::exception& e) {
     return Status::Unavailable("cannot join the process group at " + env.master_addr + ":" +
-                               std::to_string(env.master_port) + " as rank " + std::to_string(env.rank) +
-                               " of " + std::to_string(env.world_size) + ": " + FirstLine(e));
+                               std::to_string(env.master_port) + " as rank " +
+                               std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                               ": " + FirstLine(e));
   }
   return c;
 }
@@ -82,7 +87,8 @@ void Collective::Wait(const std::vector<c10::intrusive_ptr<c10d::Work>>& works) 
   try {
     for (const auto& w : works) w->wait();
   } catch (const std::exception& e) {
-    throw CollectiveError("collective operation failed (a peer rank may have exited): " + FirstLine(e));
+    throw CollectiveError("collective operation failed (a peer rank may have exited): " +
+                          FirstLine(e));
   }
 }
 
@@ -104,7 +110,8 @@ void Collective::Broadcast(std::vector<torch::Tensor>& tensors, int root) {
 
 void Collective::BroadcastBytes(std::string& bytes) {
   if (!group_) return;
-  std::vector<torch::Tensor> size{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64).to(device_)};
+  std::vector<torch::Tensor> size{
+      torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64).to(device_)};
   Broadcast(size);
   const int64_t n = size[0].item<int64_t>();
   if (n == 0) {
@@ -151,7 +158,8 @@ void Collective::PlanBuckets(const std::vector<torch::Tensor>& params, size_t bu
   }
 }
 
-SyncResult Collective::AverageGradients(const std::vector<torch::Tensor>& params, bool stop_vote, double loss) {
+SyncResult Collective::AverageGradients(const std::vector<torch::Tensor>& params, bool stop_vote,
+                                        double loss) {
   SyncResult r;
   if (!group_) {
     r.stop = stop_vote;

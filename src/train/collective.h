@@ -16,14 +16,14 @@
 // a timeout) are thrown as CollectiveError.
 #pragma once
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 #include <vector>
 
 #include "core/status.h"
@@ -37,15 +37,16 @@ class CollectiveError : public std::runtime_error {
 };
 
 struct SyncResult {
-  bool stop = false;       // some rank voted to stop after this step
-  double mean_loss = 0;    // the ranks' losses averaged
-  double seconds = 0;      // wall time spent in flatten + all-reduce + unflatten
+  bool stop = false;     // some rank voted to stop after this step
+  double mean_loss = 0;  // the ranks' losses averaged
+  double seconds = 0;    // wall time spent in flatten + all-reduce + unflatten
 };
 
 class Collective {
  public:
   // Joins the group described by `env` (blocks until all ranks arrive or `timeout` passes).
-  static Result<std::unique_ptr<Collective>> Connect(const DistEnv& env, std::chrono::milliseconds timeout);
+  static Result<std::unique_ptr<Collective>> Connect(const DistEnv& env,
+                                                     std::chrono::milliseconds timeout);
   ~Collective();
 
   int rank() const { return rank_; }
@@ -64,7 +65,8 @@ class Collective {
   // Fixes the bucket layout for `params` (called once, before AverageGradients).
   void PlanBuckets(const std::vector<torch::Tensor>& params, size_t bucket_bytes);
   // Averages the gradients of the planned params over all ranks (see file comment).
-  SyncResult AverageGradients(const std::vector<torch::Tensor>& params, bool stop_vote, double loss);
+  SyncResult AverageGradients(const std::vector<torch::Tensor>& params, bool stop_vote,
+                              double loss);
   size_t bucket_count() const { return buckets_.size(); }
 
  private:

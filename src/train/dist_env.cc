@@ -7,13 +7,14 @@
 namespace muster::train {
 namespace {
 
-Result<int64_t> ParseInt(const std::string& name, const std::string& value, int64_t lo, int64_t hi) {
+Result<int64_t> ParseInt(const std::string& name, const std::string& value, int64_t lo,
+                         int64_t hi) {
   int64_t v = 0;
   const char* end = value.data() + value.size();
   auto [p, ec] = std::from_chars(value.data(), end, v);
   if (ec != std::errc() || p != end || v < lo || v > hi) {
-    return Status::InvalidArgument(name + "=" + value + " is not an integer in [" + std::to_string(lo) +
-                                   ", " + std::to_string(hi) + "]");
+    return Status::InvalidArgument(name + "=" + value + " is not an integer in [" +
+                                   std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   return v;
 }

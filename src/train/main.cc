@@ -7,7 +7,6 @@
 // Exit codes: 0 done, 1 training failed, 2 bad usage or bad dataset, 3 rendezvous/peer failure,
 // 143 stopped by SIGTERM after checkpointing.
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -22,7 +21,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void OnTerm(int) { g_stop.store(true); }
+void OnTerm(int) {
+  g_stop.store(true);
+}
 
 const char* EnvOr(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
@@ -32,9 +33,12 @@ const char* EnvOr(const char* name, const char* fallback) {
 int ExitFor(const muster::Status& s) {
   switch (s.code()) {
     case muster::StatusCode::kInvalidArgument:
-    case muster::StatusCode::kNotFound: return 2;
-    case muster::StatusCode::kUnavailable: return 3;
-    default: return 1;
+    case muster::StatusCode::kNotFound:
+      return 2;
+    case muster::StatusCode::kUnavailable:
+      return 3;
+    default:
+      return 1;
   }
 }
 
@@ -42,32 +46,42 @@ int ExitFor(const muster::Status& s) {
 
 int main(int argc, char** argv) {
   using namespace muster::train;
-  CLI::App app{"muster-train: data-parallel training of the Fashion-MNIST CNN (libtorch, c10d/gloo).\n"
-               "Distributed when RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are set (torchrun's names)."};
+  CLI::App app{
+      "muster-train: data-parallel training of the Fashion-MNIST CNN (libtorch, c10d/gloo).\n"
+      "Distributed when RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are set (torchrun's names)."};
   TrainOptions opt;
   std::string data = "/usr/share/datasets/fashion-mnist";
   int64_t limit_train = 0, limit_test = 0;
   bool no_dropout = false, checkpoint_on_term = false;
   opt.checkpoint_dir = EnvOr("MUSTER_CHECKPOINT_DIR", "");
-  app.add_option("--data", data, "directory of MNIST-format files (gzip or raw)")->capture_default_str();
+  app.add_option("--data", data, "directory of MNIST-format files (gzip or raw)")
+      ->capture_default_str();
   app.add_option("--epochs", opt.epochs, "epochs")->capture_default_str();
-  app.add_option("--batch-size", opt.batch_size, "samples per rank per step")->capture_default_str();
+  app.add_option("--batch-size", opt.batch_size, "samples per rank per step")
+      ->capture_default_str();
   double lr = 0;
-  app.add_option("--optimizer", opt.optimizer, "adam, or sgd (momentum 0.9)")->capture_default_str();
+  app.add_option("--optimizer", opt.optimizer, "adam, or sgd (momentum 0.9)")
+      ->capture_default_str();
   app.add_option("--lr", lr, "learning rate (default 1e-3 for adam, 0.01 for sgd)");
-  app.add_option("--seed", opt.seed, "seed for weights, data order and dropout")->capture_default_str();
+  app.add_option("--seed", opt.seed, "seed for weights, data order and dropout")
+      ->capture_default_str();
   app.add_option("--out", opt.out_dir, "directory for model.pt and report.json (rank 0)");
-  app.add_option("--checkpoint-dir", opt.checkpoint_dir,
-                 "checkpoint directory, resumed from when it holds one (default $MUSTER_CHECKPOINT_DIR)");
-  app.add_flag("--checkpoint-on-term", checkpoint_on_term,
-               "on SIGTERM, checkpoint after the current step and exit 143 (also MUSTER_CHECKPOINTABLE=1)");
+  app.add_option(
+      "--checkpoint-dir", opt.checkpoint_dir,
+      "checkpoint directory, resumed from when it holds one (default $MUSTER_CHECKPOINT_DIR)");
+  app.add_flag(
+      "--checkpoint-on-term", checkpoint_on_term,
+      "on SIGTERM, checkpoint after the current step and exit 143 (also MUSTER_CHECKPOINTABLE=1)");
   app.add_option("--max-steps", opt.max_steps, "stop after this many global steps (0: no limit)");
   app.add_flag("--no-dropout", no_dropout, "disable dropout");
   app.add_option("--limit-train", limit_train, "use only the first N training samples");
   app.add_option("--limit-test", limit_test, "use only the first N test samples");
-  app.add_option("--threads", opt.threads, "intra-op threads (default: cores / ranks on this node)");
-  app.add_option("--bucket-mb", opt.bucket_mb, "gradient all-reduce bucket size in MiB")->capture_default_str();
-  app.add_option("--progress-every", opt.progress_every, "steps between progress lines")->capture_default_str();
+  app.add_option("--threads", opt.threads,
+                 "intra-op threads (default: cores / ranks on this node)");
+  app.add_option("--bucket-mb", opt.bucket_mb, "gradient all-reduce bucket size in MiB")
+      ->capture_default_str();
+  app.add_option("--progress-every", opt.progress_every, "steps between progress lines")
+      ->capture_default_str();
   int timeout_s = 300;
   app.add_option("--timeout", timeout_s, "seconds to wait for peers (rendezvous and collectives)")
       ->capture_default_str();
@@ -85,10 +99,12 @@ int main(int argc, char** argv) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     opt.threads = std::max(1, cores / std::max(1, env->local_world_size));
   }
-  const bool checkpointable = checkpoint_on_term || std::string(EnvOr("MUSTER_CHECKPOINTABLE", "")) == "1";
+  const bool checkpointable =
+      checkpoint_on_term || std::string(EnvOr("MUSTER_CHECKPOINTABLE", "")) == "1";
   if (checkpointable) {
     if (opt.checkpoint_dir.empty()) {
-      std::cerr << "muster-train: checkpoint on SIGTERM needs --checkpoint-dir or MUSTER_CHECKPOINT_DIR\n";
+      std::cerr << "muster-train: checkpoint on SIGTERM needs --checkpoint-dir or "
+                   "MUSTER_CHECKPOINT_DIR\n";
       return 2;
     }
     std::signal(SIGTERM, OnTerm);
@@ -108,9 +124,9 @@ int main(int argc, char** argv) {
   TruncateSet(*train, limit_train);
   TruncateSet(*test, limit_test);
   if (env->rank == 0) {
-    std::cout << "muster-train: " << train->count << " training and " << test->count << " test samples, world size "
-              << env->world_size << ", batch " << opt.batch_size << " per rank, " << opt.threads << " threads"
-              << std::endl;
+    std::cout << "muster-train: " << train->count << " training and " << test->count
+              << " test samples, world size " << env->world_size << ", batch " << opt.batch_size
+              << " per rank, " << opt.threads << " threads" << std::endl;
   }
   auto report = Train(opt, *train, *test, *env);
   if (!report.ok()) {

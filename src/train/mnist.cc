@@ -20,7 +20,8 @@ struct GzCloser {
 using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 Result<GzFile> Open(const std::string& path) {
-  if (!std::filesystem::exists(path)) return Status::NotFound("dataset file " + path + " does not exist");
+  if (!std::filesystem::exists(path))
+    return Status::NotFound("dataset file " + path + " does not exist");
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) return Status::InvalidArgument("cannot open dataset file " + path);
   gzbuffer(f, 1 << 20);
@@ -98,8 +99,8 @@ Result<MnistSet> ReadIdxImages(const std::string& path) {
   if (!h.ok()) return h.status();
   const auto& hv = *h;
   if (hv[0] != kImageMagic) {
-    return Status::InvalidArgument(path + ": bad magic " + Hex(hv[0]) + " (an IDX image file starts with " +
-                                   Hex(kImageMagic) + ")");
+    return Status::InvalidArgument(path + ": bad magic " + Hex(hv[0]) +
+                                   " (an IDX image file starts with " + Hex(kImageMagic) + ")");
   }
   MnistSet set;
   set.count = hv[1];
@@ -122,8 +123,8 @@ Result<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
   auto h = ReadHeader(f->get(), path, 2);
   if (!h.ok()) return h.status();
   if ((*h)[0] != kLabelMagic) {
-    return Status::InvalidArgument(path + ": bad magic " + Hex((*h)[0]) + " (an IDX label file starts with " +
-                                   Hex(kLabelMagic) + ")");
+    return Status::InvalidArgument(path + ": bad magic " + Hex((*h)[0]) +
+                                   " (an IDX label file starts with " + Hex(kLabelMagic) + ")");
   }
   const int64_t n = (*h)[1];
   if (n > kMaxElements) return Status::InvalidArgument(path + ": implausible label count");
@@ -143,17 +144,20 @@ Result<MnistSet> LoadMnistSplit(const std::string& dir, const std::string& split
   if (!std::filesystem::is_directory(dir)) {
     return Status::NotFound("dataset directory " + dir + " does not exist");
   }
-  const std::string images = FindFile(dir, {split + "-images-idx3-ubyte.gz", split + "-images-idx3-ubyte",
-                                            split + "-images.idx3-ubyte"});
-  const std::string labels = FindFile(dir, {split + "-labels-idx1-ubyte.gz", split + "-labels-idx1-ubyte",
-                                            split + "-labels.idx1-ubyte"});
+  const std::string images =
+      FindFile(dir, {split + "-images-idx3-ubyte.gz", split + "-images-idx3-ubyte",
+                     split + "-images.idx3-ubyte"});
+  const std::string labels =
+      FindFile(dir, {split + "-labels-idx1-ubyte.gz", split + "-labels-idx1-ubyte",
+                     split + "-labels.idx1-ubyte"});
   auto set = ReadIdxImages(images);
   if (!set.ok()) return set.status();
   auto lab = ReadIdxLabels(labels);
   if (!lab.ok()) return lab.status();
   if (static_cast<int64_t>(lab->size()) != set->count) {
-    return Status::InvalidArgument(labels + " holds " + std::to_string(lab->size()) + " labels but " +
-                                   images + " holds " + std::to_string(set->count) + " images");
+    return Status::InvalidArgument(labels + " holds " + std::to_string(lab->size()) +
+                                   " labels but " + images + " holds " +
+                                   std::to_string(set->count) + " images");
   }
   set->labels = std::move(*lab);
   return set;

@@ -13,11 +13,12 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<uint8_t> Be32(uint32_t v) {
-  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-          static_cast<uint8_t>(v)};
+  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
 }
 
-std::vector<uint8_t> ImageFile(uint32_t magic, uint32_t n, uint32_t rows, uint32_t cols, size_t payload) {
+std::vector<uint8_t> ImageFile(uint32_t magic, uint32_t n, uint32_t rows, uint32_t cols,
+                               size_t payload) {
   std::vector<uint8_t> out;
   for (uint32_t v : {magic, n, rows, cols}) {
     auto b = Be32(v);
@@ -38,15 +39,17 @@ std::vector<uint8_t> LabelFile(uint32_t n, uint8_t max_label = 9) {
 class MnistTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("muster_mnist_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("muster_mnist_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string Raw(const std::string& name, const std::vector<uint8_t>& bytes) {
     const auto p = (dir_ / name).string();
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     return p;
   }
   std::string Gz(const std::string& name, const std::vector<uint8_t>& bytes) {
@@ -84,7 +87,8 @@ TEST_F(MnistTest, MissingFileIsNotFound) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_NE(r.status().message().find("train-images-idx3-ubyte.gz"), std::string::npos);
-  EXPECT_EQ(LoadMnistSplit((dir_ / "nope").string(), "train").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(LoadMnistSplit((dir_ / "nope").string(), "train").status().code(),
+            StatusCode::kNotFound);
 }
 
 TEST_F(MnistTest, BadMagicIsReported) {
@@ -100,7 +104,8 @@ TEST_F(MnistTest, BadMagicIsReported) {
 TEST_F(MnistTest, TruncatedDataIsReported) {
   auto r = ReadIdxImages(Raw("img", ImageFile(0x803, 2, 28, 28, 784 + 10)));
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("truncated pixel data (expected 1568 bytes, got 794)"), std::string::npos)
+  EXPECT_NE(r.status().message().find("truncated pixel data (expected 1568 bytes, got 794)"),
+            std::string::npos)
       << r.status().message();
   auto h = ReadIdxImages(Raw("hdr", {0, 0, 8}));
   ASSERT_FALSE(h.ok());

@@ -18,7 +18,8 @@ FashionCnnImpl::FashionCnnImpl(bool dropout)
 torch::Tensor FashionCnnImpl::Dropout(const torch::Tensor& x, double p) {
   if (!dropout_ || !is_training() || p <= 0) return x;
   // The mask is drawn on the CPU from the module's generator (and copied when x is on a GPU).
-  torch::Tensor keep = torch::empty(x.sizes(), x.options().device(torch::kCPU)).bernoulli_(1.0 - p, generator_);
+  torch::Tensor keep =
+      torch::empty(x.sizes(), x.options().device(torch::kCPU)).bernoulli_(1.0 - p, generator_);
   if (!x.is_cpu()) keep = keep.to(x.device());
   return x * keep * (1.0 / (1.0 - p));
 }

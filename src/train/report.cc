@@ -7,8 +7,9 @@ namespace muster::train {
 namespace {
 
 nlohmann::json EpochJson(const EpochRecord& e) {
-  return {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"test_loss", e.test_loss},
-          {"test_accuracy", e.test_accuracy}, {"seconds", e.seconds},     {"samples_per_s", e.samples_per_s}};
+  return {{"epoch", e.epoch},         {"train_loss", e.train_loss},
+          {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy},
+          {"seconds", e.seconds},     {"samples_per_s", e.samples_per_s}};
 }
 
 }  // namespace

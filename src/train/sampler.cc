@@ -41,10 +41,12 @@ std::vector<int64_t> EpochPermutation(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-int64_t StepsPerEpoch(int64_t n, int world, int64_t batch) { return n / (world * batch); }
+int64_t StepsPerEpoch(int64_t n, int world, int64_t batch) {
+  return n / (world * batch);
+}
 
-std::vector<int64_t> ShardForStep(const std::vector<int64_t>& order, int64_t step, int rank, int world,
-                                  int64_t batch) {
+std::vector<int64_t> ShardForStep(const std::vector<int64_t>& order, int64_t step, int rank,
+                                  int world, int64_t batch) {
   const int64_t begin = step * world * batch + rank * batch;
   return {order.begin() + begin, order.begin() + begin + batch};
 }

@@ -26,7 +26,7 @@ int64_t StepsPerEpoch(int64_t n, int world, int64_t batch);
 
 // Rank `rank`'s sample indices for step `step` (0-based within the epoch) of `order`.
 // REQUIRES: 0 <= step < StepsPerEpoch(order.size(), world, batch), 0 <= rank < world.
-std::vector<int64_t> ShardForStep(const std::vector<int64_t>& order, int64_t step, int rank, int world,
-                                  int64_t batch);
+std::vector<int64_t> ShardForStep(const std::vector<int64_t>& order, int64_t step, int rank,
+                                  int world, int64_t batch);
 
 }  // namespace muster::train

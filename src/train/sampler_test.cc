@@ -45,7 +45,8 @@ TEST(Sampler, ShardsAreDisjointAndConcatenateToTheGlobalBatch) {
   EXPECT_EQ(seen.size(), 90u);  // 13 samples dropped (drop-last)
 }
 
-std::function<std::optional<std::string>(const std::string&)> Env(std::map<std::string, std::string> m) {
+std::function<std::optional<std::string>(const std::string&)> Env(
+    std::map<std::string, std::string> m) {
   return [m](const std::string& k) -> std::optional<std::string> {
     auto it = m.find(k);
     if (it == m.end()) return std::nullopt;
@@ -61,8 +62,12 @@ TEST(DistEnv, AloneWhenUnset) {
 }
 
 TEST(DistEnv, ReadsTorchrunVariables) {
-  auto e = ParseDistEnv(Env({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
-                             {"MASTER_ADDR", "10.0.0.5"}, {"MASTER_PORT", "29501"}}));
+  auto e = ParseDistEnv(Env({{"RANK", "3"},
+                             {"WORLD_SIZE", "4"},
+                             {"LOCAL_RANK", "1"},
+                             {"LOCAL_WORLD_SIZE", "2"},
+                             {"MASTER_ADDR", "10.0.0.5"},
+                             {"MASTER_PORT", "29501"}}));
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(e->rank, 3);
   EXPECT_EQ(e->world_size, 4);

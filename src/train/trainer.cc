@@ -20,7 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 // Normalised images [N, 1, rows, cols] and int64 labels [N].
 struct TensorSet {
@@ -30,10 +32,12 @@ struct TensorSet {
 
 TensorSet ToTensors(const MnistSet& set, const PixelStats& stats) {
   TensorSet t;
-  auto u8 = torch::from_blob(const_cast<uint8_t*>(set.pixels.data()), {set.count, 1, set.rows, set.cols},
-                             torch::kUInt8);
-  t.images = ((u8.to(torch::kFloat32) / 255.0f) - static_cast<float>(stats.mean)) / static_cast<float>(stats.stddev);
-  t.labels = torch::from_blob(const_cast<uint8_t*>(set.labels.data()), {set.count}, torch::kUInt8).to(torch::kInt64);
+  auto u8 = torch::from_blob(const_cast<uint8_t*>(set.pixels.data()),
+                             {set.count, 1, set.rows, set.cols}, torch::kUInt8);
+  t.images = ((u8.to(torch::kFloat32) / 255.0f) - static_cast<float>(stats.mean)) /
+             static_cast<float>(stats.stddev);
+  t.labels = torch::from_blob(const_cast<uint8_t*>(set.labels.data()), {set.count}, torch::kUInt8)
+                 .to(torch::kInt64);
   return t;
 }
 
@@ -65,8 +69,9 @@ std::string Serialize(const Checkpoint& c, FashionCnn& model, torch::optim::Opti
   return os.str();
 }
 
-Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::optim::Optimizer& opt,
-                           const std::string& optimizer, torch::Device device) {
+Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model,
+                           torch::optim::Optimizer& opt, const std::string& optimizer,
+                           torch::Device device) {
   Checkpoint c;
   try {
     torch::serialize::InputArchive ar;
@@ -89,8 +94,8 @@ Result<Checkpoint> Restore(const std::string& bytes, FashionCnn& model, torch::o
     ar.read("optimizer_name", name);
     c.optimizer = name.toStringRef();
     if (c.optimizer != optimizer) {
-      return Status::InvalidArgument("it was written with --optimizer " + c.optimizer + ", this run uses " +
-                                     optimizer);
+      return Status::InvalidArgument("it was written with --optimizer " + c.optimizer +
+                                     ", this run uses " + optimizer);
     }
     torch::serialize::InputArchive m;
     ar.read("model", m);
@@ -116,7 +121,8 @@ EvalResult Evaluate(FashionCnn& model, const TensorSet& test, Collective& coll) 
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t n = test.images.size(0);
-  auto idx = torch::arange(coll.rank(), n, coll.world(), torch::TensorOptions(torch::kInt64).device(coll.device()));
+  auto idx = torch::arange(coll.rank(), n, coll.world(),
+                           torch::TensorOptions(torch::kInt64).device(coll.device()));
   double loss_sum = 0, correct = 0;
   const int64_t chunk = 1000;
   for (int64_t s = 0; s < idx.size(0); s += chunk) {
@@ -129,10 +135,12 @@ EvalResult Evaluate(FashionCnn& model, const TensorSet& test, Collective& coll) 
   auto sums = torch::tensor({loss_sum, correct}, torch::kFloat64).to(coll.device());
   coll.AllReduceSum(sums);
   model->train();
-  return {sums[0].item<double>() / std::max<int64_t>(n, 1), sums[1].item<double>() / std::max<int64_t>(n, 1)};
+  return {sums[0].item<double>() / std::max<int64_t>(n, 1),
+          sums[1].item<double>() / std::max<int64_t>(n, 1)};
 }
 
-Status Validate(const TrainOptions& o, const MnistSet& train, const MnistSet& test, const DistEnv& env) {
+Status Validate(const TrainOptions& o, const MnistSet& train, const MnistSet& test,
+                const DistEnv& env) {
   if (o.epochs < 1) return Status::InvalidArgument("--epochs must be at least 1");
   if (o.batch_size < 1) return Status::InvalidArgument("--batch-size must be at least 1");
   if (!(o.lr > 0)) return Status::InvalidArgument("--lr must be positive");
@@ -142,14 +150,16 @@ Status Validate(const TrainOptions& o, const MnistSet& train, const MnistSet& te
   }
   if (o.progress_every < 1) return Status::InvalidArgument("--progress-every must be at least 1");
   if (!(o.bucket_mb > 0)) return Status::InvalidArgument("--bucket-mb must be positive");
-  if (train.rows != 28 || train.cols != 28 || (test.count > 0 && (test.rows != 28 || test.cols != 28))) {
-    return Status::InvalidArgument("the CNN expects 28x28 images, the dataset has " + std::to_string(train.rows) +
-                                   "x" + std::to_string(train.cols));
+  if (train.rows != 28 || train.cols != 28 ||
+      (test.count > 0 && (test.rows != 28 || test.cols != 28))) {
+    return Status::InvalidArgument("the CNN expects 28x28 images, the dataset has " +
+                                   std::to_string(train.rows) + "x" + std::to_string(train.cols));
   }
   if (train.count < env.world_size * o.batch_size) {
     return Status::InvalidArgument("the training set has " + std::to_string(train.count) +
-                                   " samples, fewer than one global batch (" + std::to_string(env.world_size) +
-                                   " ranks x " + std::to_string(o.batch_size) + ")");
+                                   " samples, fewer than one global batch (" +
+                                   std::to_string(env.world_size) + " ranks x " +
+                                   std::to_string(o.batch_size) + ")");
   }
   if (!o.checkpoint_dir.empty() && o.checkpoint_dir == o.out_dir) {
     return Status::InvalidArgument("--checkpoint-dir and --out must differ");
@@ -187,7 +197,8 @@ class Run {
 
 Status Run::SaveCheckpoint(int64_t step) {
   if (!Leader() || o_.checkpoint_dir.empty()) return Status::Ok();
-  Checkpoint c{step, o_.seed, report_.global_batch, report_.steps_per_epoch, o_.optimizer, report_.epochs};
+  Checkpoint c{step,         o_.seed,       report_.global_batch, report_.steps_per_epoch,
+               o_.optimizer, report_.epochs};
   auto path = WriteCheckpointFile(o_.checkpoint_dir, step, Serialize(c, model_, *opt_));
   if (!path.ok()) return path.status();
   report_.checkpoint_path = *path;
@@ -197,14 +208,16 @@ Status Run::SaveCheckpoint(int64_t step) {
 void Run::Progress(int64_t step, int64_t epoch, double loss, double sps) {
   if (!Leader()) return;
   log_ << "MUSTER_PROGRESS done=" << step << " total=" << report_.total_steps << " epoch=" << epoch
-       << " loss=" << FormatDouble("%.4f", loss) << " samples_per_s=" << FormatDouble("%.1f", sps) << std::endl;
+       << " loss=" << FormatDouble("%.4f", loss) << " samples_per_s=" << FormatDouble("%.1f", sps)
+       << std::endl;
 }
 
 Status Run::WriteOutputs() {
   if (!Leader() || o_.out_dir.empty()) return Status::Ok();
   std::error_code ec;
   std::filesystem::create_directories(o_.out_dir, ec);
-  if (ec) return Status::Internal("cannot create output directory " + o_.out_dir + ": " + ec.message());
+  if (ec)
+    return Status::Internal("cannot create output directory " + o_.out_dir + ": " + ec.message());
   const std::string model_path = (std::filesystem::path(o_.out_dir) / "model.pt").string();
   try {
     torch::save(model_, model_path);
@@ -241,9 +254,11 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
   model_->ResetParameters(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1));
   if (!device.is_cpu()) model_->to(device);
   if (o_.optimizer == "sgd") {
-    opt_ = std::make_unique<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(o_.lr).momentum(0.9));
+    opt_ = std::make_unique<torch::optim::SGD>(model_->parameters(),
+                                               torch::optim::SGDOptions(o_.lr).momentum(0.9));
   } else {
-    opt_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(o_.lr));
+    opt_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
+                                                torch::optim::AdamOptions(o_.lr));
   }
   std::vector<torch::Tensor> params = model_->parameters();
 
@@ -263,14 +278,16 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     if (!c.ok()) return Status::InvalidArgument(blob_path + ": " + c.status().message());
     if (c->global_batch != report_.global_batch || c->steps_per_epoch != report_.steps_per_epoch) {
       return Status::InvalidArgument(
-          "checkpoint " + blob_path + " comes from a run with global batch " + std::to_string(c->global_batch) +
-          " and " + std::to_string(c->steps_per_epoch) + " steps per epoch; this run has " +
-          std::to_string(report_.global_batch) + " and " + std::to_string(report_.steps_per_epoch) +
+          "checkpoint " + blob_path + " comes from a run with global batch " +
+          std::to_string(c->global_batch) + " and " + std::to_string(c->steps_per_epoch) +
+          " steps per epoch; this run has " + std::to_string(report_.global_batch) + " and " +
+          std::to_string(report_.steps_per_epoch) +
           " (use the same --batch-size x WORLD_SIZE and data, or another --checkpoint-dir)");
     }
     if (c->seed != o_.seed) {
       return Status::InvalidArgument("checkpoint " + blob_path + " was written with --seed " +
-                                     std::to_string(c->seed) + ", this run has " + std::to_string(o_.seed));
+                                     std::to_string(c->seed) + ", this run has " +
+                                     std::to_string(o_.seed));
     }
     report_.start_step = c->step;
     report_.epochs = std::move(c->history);
@@ -304,7 +321,8 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     }
     report_.epochs.push_back(rec);
     if (Leader()) {
-      log_ << "epoch " << rec.epoch << "/" << o_.epochs << ": train_loss=" << FormatDouble("%.4f", rec.train_loss)
+      log_ << "epoch " << rec.epoch << "/" << o_.epochs
+           << ": train_loss=" << FormatDouble("%.4f", rec.train_loss)
            << " test_loss=" << FormatDouble("%.4f", rec.test_loss)
            << " test_accuracy=" << FormatDouble("%.4f", rec.test_accuracy)
            << " seconds=" << FormatDouble("%.1f", rec.seconds)
@@ -323,10 +341,12 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     }
     const auto t0 = Clock::now();
     auto shard = ShardForStep(order, in_epoch, env_.rank, env_.world_size, o_.batch_size);
-    auto idx = torch::from_blob(shard.data(), {static_cast<int64_t>(shard.size())}, torch::kInt64).to(device);
+    auto idx = torch::from_blob(shard.data(), {static_cast<int64_t>(shard.size())}, torch::kInt64)
+                   .to(device);
     auto x = train.images.index_select(0, idx);
     auto y = train.labels.index_select(0, idx);
-    model_->SeedDropout(MixSeed(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1), static_cast<uint64_t>(step)));
+    model_->SeedDropout(MixSeed(MixSeed(o_.seed, static_cast<uint64_t>(env_.rank) + 1),
+                                static_cast<uint64_t>(step)));
     opt_->zero_grad();
     auto loss = torch::nll_loss(model_->forward(x), y);
     loss.backward();
@@ -347,7 +367,8 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     const bool epoch_end = step % spe == 0;
     const bool last = step == report_.total_steps;
     if (step % o_.progress_every == 0 || last || epoch_end || sync.stop) {
-      Progress(step, epoch + 1, sync.mean_loss, window_steps * report_.global_batch / std::max(window_seconds, 1e-9));
+      Progress(step, epoch + 1, sync.mean_loss,
+               window_steps * report_.global_batch / std::max(window_seconds, 1e-9));
       window_steps = 0;
       window_seconds = 0;
     }
@@ -366,13 +387,16 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     report_.final_test_loss = ev.loss;
     report_.final_test_accuracy = ev.accuracy;
   }
-  report_.samples_per_s = report_.train_seconds > 0 ? run_steps * report_.global_batch / report_.train_seconds : 0;
+  report_.samples_per_s =
+      report_.train_seconds > 0 ? run_steps * report_.global_batch / report_.train_seconds : 0;
   if (Leader() && !report_.interrupted) {
     log_ << "done: test_accuracy=" << FormatDouble("%.4f", report_.final_test_accuracy)
          << " test_loss=" << FormatDouble("%.4f", report_.final_test_loss)
          << " samples_per_s=" << FormatDouble("%.1f", report_.samples_per_s)
-         << " seconds_per_epoch=" << FormatDouble("%.1f", spe * report_.train_seconds / std::max<int64_t>(run_steps, 1))
-         << " allreduce_s_per_step=" << FormatDouble("%.5f", report_.allreduce_seconds / std::max<int64_t>(run_steps, 1))
+         << " seconds_per_epoch="
+         << FormatDouble("%.1f", spe * report_.train_seconds / std::max<int64_t>(run_steps, 1))
+         << " allreduce_s_per_step="
+         << FormatDouble("%.5f", report_.allreduce_seconds / std::max<int64_t>(run_steps, 1))
          << " world_size=" << env_.world_size << std::endl;
   }
   if (Status s = WriteOutputs(); !s.ok()) return s;
@@ -380,7 +404,8 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
     torch::NoGradGuard no_grad;
     for (const auto& p : params) {
       auto c = p.detach().cpu().contiguous().view({-1});
-      report_.params.insert(report_.params.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      report_.params.insert(report_.params.end(), c.data_ptr<float>(),
+                            c.data_ptr<float>() + c.numel());
     }
   }
   return report_;
@@ -388,8 +413,8 @@ Result<TrainReport> Run::Go(const MnistSet& train_set, const MnistSet& test_set)
 
 }  // namespace
 
-Result<TrainReport> Train(const TrainOptions& options, const MnistSet& train_set, const MnistSet& test_set,
-                          const DistEnv& env) {
+Result<TrainReport> Train(const TrainOptions& options, const MnistSet& train_set,
+                          const MnistSet& test_set, const DistEnv& env) {
   if (Status s = Validate(options, train_set, test_set, env); !s.ok()) return s;
   if (options.threads > 0) at::set_num_threads(options.threads);
   auto coll = Collective::Connect(env, options.timeout);
