@@ -85,7 +85,14 @@ int main(int argc, char** argv) {
   int timeout_s = 300;
   app.add_option("--timeout", timeout_s, "seconds to wait for peers (rendezvous and collectives)")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
   opt.dropout = !no_dropout;
   opt.lr = app.count("--lr") > 0 ? lr : (opt.optimizer == "sgd" ? 0.01 : 1e-3);
   opt.timeout = std::chrono::seconds(timeout_s);
