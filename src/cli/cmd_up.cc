@@ -220,8 +220,8 @@ int RunUp(const UpFlags& f) {
   }
   std::string why;
   if (!PortFree(f.listen, &why))
-    return fail(f.listen + " is already in use (" + why +
-                    "): is another `muster up` or coordinator running? Stop it, or pass "
+    return fail("already running? " + f.listen + " is in use (" + why +
+                    ") by another `muster up` or coordinator; stop it, or pass "
                     "--listen 127.0.0.1:0 for any free port",
                 kExitFailed);
 

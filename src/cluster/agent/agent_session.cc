@@ -212,6 +212,8 @@ void Agent::WriterLoop(Session& s) {
     while (!batch.empty()) {
       if (!s.stream->Write(batch.front())) {
         std::lock_guard lock(mu_);
+        for (const auto& m : batch)
+          if (m.has_log()) outbox_log_bytes_ += m.log().data().size();
         outbox_.insert(outbox_.begin(), batch.begin(), batch.end());  // kept for the next session
         s.done = true;
         s.ctx.TryCancel();
