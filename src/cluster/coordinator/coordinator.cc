@@ -80,13 +80,14 @@ void Coordinator::Recover(StoreContents contents) {
                              s.est_work, static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
       }
     }
+    if (!IsTerminal(job.state) || holds) active_jobs_.insert(id);
     if (gang_interrupted) {
       job.gang_stopping = true;
       for (auto& t : job.tasks)
         if (t.Active()) t.stop_requested = true;
       MaybeFinishGangStop(job);
+      Reconcile(job);
     }
-    if (!IsTerminal(job.state) || holds) active_jobs_.insert(id);
   }
   spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
                jobs_.size(), active_jobs_.size(), nodes_.size(), adopted_wait);

@@ -491,6 +491,38 @@ TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
   EXPECT_EQ(TaskState(*c, *ann), "pending");
 }
 
+TEST_F(CoordinatorTest, GangStopInterruptedByRestartIsFinished) {
+  JobId id;
+  std::map<int, std::string> node_of;
+  {
+    auto c = OpenCoordinator();
+    auto n1 = Connect(*c, "n1", 1);
+    auto n2 = Connect(*c, "n2", 1);
+    id = *c->Submit(MakeSpec(1, 2, /*gang=*/true, /*max_retries=*/1));
+    c->Tick();
+    for (auto* ch : {n1.get(), n2.get()})
+      for (auto& l : ch->Launches()) node_of[l.task_index()] = ch == n1.get() ? "n1" : "n2";
+    ASSERT_EQ(node_of.size(), 2u);
+    auto* ch1 = node_of[1] == "n1" ? n1.get() : n2.get();
+    c->OnAgentMessage(node_of[1], ch1, Event(id, 1, 1, "failed", 1));  // rank 0 told to stop
+  }
+  auto c = OpenCoordinator();
+  auto ch = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister(node_of[0], 1);
+  auto* r = reg.add_running();
+  r->set_job_id(id);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", ch).ok());
+  auto kills = ch->Kills();  // the stop is carried on after the restart
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].task_index(), 0);
+  c->OnAgentMessage(node_of[0], ch.get(), Event(id, 0, 1, "failed", -15));
+  EXPECT_EQ(TaskState(*c, id, 0), "pending");
+  EXPECT_EQ(TaskState(*c, id, 1), "pending");
+  EXPECT_EQ(c->GetJob(id)->tasks(1).retries(), 1);
+}
+
 TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 2);

@@ -268,12 +268,8 @@ Status Store::Wait(Ticket t) {
 }
 
 Status Store::Flush() {
-  Ticket last;
-  {
-    std::lock_guard lock(mu_);
-    last = next_ticket_ - 1;
-  }
   std::unique_lock lock(mu_);
+  const Ticket last = next_ticket_ - 1;
   committed_cv_.wait(lock, [&] { return committed_ >= last; });
   return Status::Ok();
 }
