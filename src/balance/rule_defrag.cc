@@ -8,6 +8,7 @@
 // gain = the job's predicted wait (plan's predicted start - now, or the earliest time some node
 // drains enough by predicted finishes); cost = sum of the moved jobs' checkpoint + restart (+ any
 // slowdown on a slower destination). The plan goes ahead only if gain > cost + min_net_gain_s.
+// At most one plan per period, and at most kMaxBlockedJobsPerPeriod blocked jobs examined.
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -17,6 +18,9 @@
 namespace muster::balance {
 
 namespace {
+
+// Blocked jobs examined per period (each costs a trial per candidate node).
+constexpr int kMaxBlockedJobsPerPeriod = 16;
 
 struct Demand {
   std::vector<int> tasks;
@@ -148,6 +152,11 @@ void Defragment(const RuleInput& in, RuleState& st) {
     auto [it, fresh] = planned_start.try_emplace(p.task.job, p.predicted_start_ms);
     if (!fresh) it->second = std::max(it->second, p.predicted_start_ms);
   }
+  // GPUs that moving checkpointable jobs could free, per node: a cheap bound before TryFree.
+  std::vector<int> freeable(s.nodes.size(), 0);
+  for (const auto& u : in.units)
+    if (u.node >= 0 && u.checkpointable && st.Movable(in, u.job)) freeable[u.node] += u.gpus;
+  int examined = 0;
   for (const auto& j : s.queue) {
     if (starting.count(j.id) || st.moved.count(j.id)) continue;
     auto d = SingleNodeDemand(j);
@@ -164,6 +173,11 @@ void Defragment(const RuleInput& in, RuleState& st) {
       fits_now = fits_now || st.room.Fits(n, d->requests);
     }
     if (fits_now || allowed.empty() || free_total < d->gpus) continue;
+    if (++examined > kMaxBlockedJobsPerPeriod) {
+      st.notes.push_back("defragment: examined " + std::to_string(kMaxBlockedJobsPerPeriod) +
+                         " blocked jobs; the rest wait for the next period");
+      return;
+    }
 
     std::optional<TimeMs> start;
     if (auto it = planned_start.find(j.id); it != planned_start.end()) {
@@ -186,6 +200,7 @@ void Defragment(const RuleInput& in, RuleState& st) {
       const double finish = static_cast<double>(in.now) +
                             static_cast<double>(j.predicted_duration_ms) / in.EffectiveSpeed(n);
       if (in.ReservedBefore(n, j.id, finish)) continue;
+      if (st.room.FreeMatching(n, d->requests.front()) + freeable[n] < d->gpus) continue;
       FreePlan p = TryFree(in, st, n, *d, j.id);
       if (p.room && (!best || Better(p, *best))) best = std::move(p);
     }
