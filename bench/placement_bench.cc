@@ -8,6 +8,8 @@
 //           so the reservation walk and the projection step through thousands of instants.
 //   fill:   8,000 single-GPU jobs on the idle cluster: every job starts, so jobs/s is the pure
 //           placement rate (no waiting jobs, no predictions).
+//   fill-exhaustive: the same with candidate_limit = 0 (every feasible node scored).
+//   whole8: 12,500 single-task jobs of 8 GPUs each: 1,000 start (one whole node each).
 //   gang8:  12,500 gang jobs of 8 ranks x 1 GPU: 1,000 start (one node each).
 // Rates use the thread's CPU time (the column "CPU"), so other load on the machine does not
 // count against them. Reported per run: jobs/s (queue entries decided per second: started,
@@ -70,7 +72,7 @@ ClusterSnapshot MakeCluster(int running_tasks, uint32_t seed) {
   return s;
 }
 
-void AddQueue(ClusterSnapshot& s, int jobs, int ranks, uint32_t seed) {
+void AddQueue(ClusterSnapshot& s, int jobs, int ranks, uint32_t seed, int gpus_per_task = 1) {
   std::mt19937 rng(seed);
   auto spec = std::make_shared<JobSpec>();
   spec->name = ranks > 1 ? "ddp" : "sweep";
@@ -80,7 +82,7 @@ void AddQueue(ClusterSnapshot& s, int jobs, int ranks, uint32_t seed) {
   spec->gang = ranks > 1;
   spec->resources.milli_cpus = 4000;
   spec->resources.memory_mib = 16384;
-  spec->resources.gpus = 1;
+  spec->resources.gpus = gpus_per_task;
   s.queue.reserve(jobs);
   for (int j = 0; j < jobs; ++j) {
     PendingJob p;
@@ -225,6 +227,14 @@ const ClusterSnapshot& Fill() {
   }();
   return s;
 }
+const ClusterSnapshot& Whole8() {
+  static const ClusterSnapshot s = [] {
+    ClusterSnapshot x = MakeCluster(0, 9);
+    AddQueue(x, 12'500, 1, 10, kGpusPerNode);
+    return x;
+  }();
+  return s;
+}
 const ClusterSnapshot& Gang8() {
   static const ClusterSnapshot s = [] {
     ClusterSnapshot x = MakeCluster(0, 5);
@@ -258,8 +268,23 @@ void BM_Busy_Schedule(benchmark::State& st) {
 void BM_Busy_Naive(benchmark::State& st) {
   RunNaive(st, "busy-naive", Busy());
 }
-void BM_Fill_Schedule(benchmark::State& st) { RunSchedule(st, "fill", Fill(), {}); }
-void BM_Fill_Naive(benchmark::State& st) { RunNaive(st, "fill-naive", Fill()); }
+void BM_Fill_Schedule(benchmark::State& st) {
+  RunSchedule(st, "fill", Fill(), {});
+}
+void BM_Fill_Naive(benchmark::State& st) {
+  RunNaive(st, "fill-naive", Fill());
+}
+void BM_Fill_ScheduleExhaustive(benchmark::State& st) {
+  SchedulerConfig c;
+  c.candidate_limit = 0;  // score every feasible node
+  RunSchedule(st, "fill-exhaustive", Fill(), c);
+}
+void BM_Whole8_Schedule(benchmark::State& st) {
+  RunSchedule(st, "whole8", Whole8(), {});
+}
+void BM_Whole8_Naive(benchmark::State& st) {
+  RunNaive(st, "whole8-naive", Whole8());
+}
 void BM_Gang8_Schedule(benchmark::State& st) {
   RunSchedule(st, "gang8", Gang8(), {});
 }
@@ -275,6 +300,9 @@ BENCHMARK(BM_Busy_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Busy_Naive)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Fill_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Fill_Naive)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fill_ScheduleExhaustive)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Whole8_Schedule)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Whole8_Naive)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gang8_Schedule)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gang8_Naive)->Unit(benchmark::kMillisecond);
 
@@ -287,7 +315,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   auto& r = muster::sched::g_jobs_per_s;
-  for (const char* w : {"single", "busy", "fill", "gang8"}) {
+  for (const char* w : {"single", "busy", "fill", "whole8", "gang8"}) {
     std::string naive = std::string(w) + "-naive";
     if (r.count(w) && r.count(naive) && r[naive] > 0)
       std::printf("%-7s Schedule %.0f jobs/s, naive %.0f jobs/s, ratio %.1fx\n", w, r[w], r[naive],
