@@ -41,6 +41,8 @@ struct PendingJob {
   // Fair share: the user's current dominant share, filled by the caller from running tasks.
   double user_dominant_share = 0;
   int pinned_node = -1;  // >= 0: only this node (migration target)
+  // Service already received by earlier, preempted runs: GPUs x seconds (for "las").
+  double attained_gpu_seconds = 0;
 };
 
 struct ClusterSnapshot {

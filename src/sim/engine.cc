@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "model/balance.h"
+#include "sched/queue_las.h"
 #include "sim/replay.h"
 
 namespace muster::sim {
@@ -59,11 +60,12 @@ Status Replay::RunPasses() {
       std::iota(pj.pending_tasks.begin(), pj.pending_tasks.end(), 0);
       pj.running_tasks = 0;
       pj.predicted_duration_ms = CeilMs(run_[j].remaining_ms);
+      pj.attained_gpu_seconds = run_[j].attained_gpu_ms / 1000.0;
       pj.user_dominant_share =
           static_cast<double>(user_gpus_[w_.jobs[j].user]) / std::max(1, total_gpus_);
     }
     snap_.now_ms = now_;
-    Result<sched::Plan> plan = sched::Schedule(snap_, cfg_);
+    Result<sched::Plan> plan = sched::Schedule(snap_, cfg_, plugins_, policies_);
     ++r_.passes;
     if (!plan.ok()) return plan.status();
     std::vector<std::pair<int, const sched::Placement*>> starts;
@@ -140,7 +142,7 @@ Result<SimResult> Replay::Run() {
         Stop(e.job, /*finished=*/true);
       } else {
         Checkpoint(e.job);
-        jr.level = LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
+        jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
         ScheduleDemotion(e.job);
       }
     }

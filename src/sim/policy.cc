@@ -23,20 +23,13 @@ Result<SimPolicy> ResolvePolicy(const std::string& name) {
   } else if (name == "srtf") {
     p = {PolicyKind::kSrtf, name, "sjf", true};
   } else if (name == "las") {
-    p = {PolicyKind::kLas, name, "priority", true};
+    p = {PolicyKind::kLas, name, "las", true};
   } else {
     std::string all;
     for (const auto& n : SimPolicyNames()) all += (all.empty() ? "" : ", ") + n;
     return Status::InvalidArgument("unknown policy '" + name + "' (choose from " + all + ")");
   }
   return p;
-}
-
-int LasLevel(double attained_gpu_s, const std::vector<double>& thresholds) {
-  int level = 0;
-  while (level < static_cast<int>(thresholds.size()) && attained_gpu_s >= thresholds[level])
-    ++level;
-  return level;
 }
 
 std::vector<int> ChoosePreemptions(int free_gpus, const std::vector<PreemptionCandidate>& queued,

@@ -8,11 +8,12 @@
 //         running jobs whose remaining time is strictly longer.
 //   las   Tiresias-style discretized two-dimensional least attained service: attained service is
 //         GPUs x seconds run; thresholds split jobs into levels (queue 0 below the first
-//         threshold, ...); the scheduler runs "priority" with priority = -level, which orders by
-//         level and then by submit time (FIFO within a level, as in Tiresias). A queued job may
-//         preempt running jobs of a strictly lower level; a running job that crosses a threshold
-//         is demoted at that instant. No run-time knowledge is used for ordering. (Tiresias's
-//         starvation guard, promotion after a long wait, is not modelled.)
+//         threshold, ...); the scheduler runs the "las" queue policy (sched/queue_las.h,
+//         registered by the simulator with its thresholds), which orders by level and then by
+//         submit time (FIFO within a level, as in Tiresias). A queued job may preempt running
+//         jobs of a strictly higher level; a running job that crosses a threshold is demoted at
+//         that instant. No run-time knowledge is used for ordering. (Tiresias's starvation
+//         guard, promotion after a long wait, is not modelled.)
 // Preempting a job frees all its GPUs at once; it keeps its attained service and remaining work
 // and later resumes with no restart overhead.
 // Pure: no I/O.
@@ -39,10 +40,6 @@ struct SimPolicy {
 std::vector<std::string> SimPolicyNames();
 // The policy called `name`; kInvalidArgument naming the choices otherwise.
 Result<SimPolicy> ResolvePolicy(const std::string& name);
-
-// LAS level of a job with `attained_gpu_s` GPU-seconds of service: the number of thresholds it has
-// reached. REQUIRES: thresholds ascending.
-int LasLevel(double attained_gpu_s, const std::vector<double>& thresholds_gpu_s);
 
 // A job's place in the preemption order: smaller keys run first (key, then submit, then id).
 struct OrderKey {

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "sched/placement_registry.h"
+#include "sched/queue_policy.h"
 #include "sched/scheduler.h"
 #include "sim/engine.h"
 #include "sim/policy.h"
@@ -82,6 +84,8 @@ class Replay {
   TimeMs now_ = 0;
   sched::ClusterSnapshot snap_;
   sched::SchedulerConfig cfg_;
+  sched::PluginRegistry plugins_;
+  sched::QueuePolicyRegistry policies_;  // the defaults plus "las" with the run's thresholds
   std::vector<std::pair<int, int>> owner_;  // snap_.running row -> (job, index in run_pos_[job])
   std::vector<std::vector<int>> run_pos_;   // job -> its rows in snap_.running
   std::vector<int> running_jobs_;           // ids of running jobs

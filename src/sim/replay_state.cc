@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "sched/queue_las.h"
 #include "sim/replay.h"
 
 namespace muster::sim::detail {
@@ -18,6 +19,11 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
   }
   node_busy_.assign(snap_.nodes.size(), 0);
   total_gpus_ = free_gpus_ = c.TotalGpus();
+  plugins_ = sched::PluginRegistry::Default();
+  policies_ = sched::QueuePolicyRegistry::Default();
+  std::vector<double> thresholds = o.las_thresholds_gpu_s;
+  (void)policies_.Add(std::string(sched::kLasPolicy),
+                      [thresholds] { return sched::MakeLasPolicy(thresholds); });
   cfg_.queue_policy = p.scheduler_policy;
   cfg_.backfill = o.backfill;
   cfg_.max_predicted_jobs = 0;  // the replay needs starts only, not predicted rows
@@ -54,7 +60,7 @@ OrderKey Replay::RunningKey(int j) const {
 
 std::shared_ptr<const JobSpec> Replay::SpecFor(int j) {
   const SimJob& job = w_.jobs[j];
-  int prio = policy_.kind == PolicyKind::kLas ? -run_[j].level : job.priority;
+  const int prio = job.priority;
   auto key = std::make_tuple(job.gpus, prio, job.user);
   auto it = specs_.find(key);
   if (it != specs_.end()) return it->second;
@@ -196,6 +202,7 @@ void Replay::Stop(int j, bool finished) {
     ++out_[j].completions;
     out_[j].finish_ms = now_;
   } else {
+    jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
     ++out_[j].preemptions;
     ++r_.preemptions;
     ++r_.events;

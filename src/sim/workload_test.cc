@@ -135,11 +135,8 @@ TEST(SimMetrics, SeriesIntegratesAndMerges) {
 
 TEST(SimPolicy, NamesLevelsAndPreemptionChoice) {
   EXPECT_TRUE(ResolvePolicy("srtf")->preemptive);
-  EXPECT_EQ(ResolvePolicy("las")->scheduler_policy, "priority");
+  EXPECT_EQ(ResolvePolicy("las")->scheduler_policy, "las");
   EXPECT_FALSE(ResolvePolicy("lottery").ok());
-  EXPECT_EQ(LasLevel(0, {10, 100}), 0);
-  EXPECT_EQ(LasLevel(10, {10, 100}), 1);
-  EXPECT_EQ(LasLevel(1e9, {10, 100}), 2);
   // Queued job with key 5 needs 4 GPUs, 1 free; running keys 9 (2 GPUs), 7 (2), 3 (4).
   std::vector<PreemptionCandidate> q{{{5, 0, 10}, 4}};
   std::vector<PreemptionCandidate> r{{{9, 0, 1}, 2}, {{7, 0, 2}, 2}, {{3, 0, 3}, 4}};
