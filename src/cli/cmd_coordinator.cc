@@ -68,8 +68,8 @@ int RunCoordinator(const CoordinatorFlags& f) {
   std::string lock_path = opts.coordinator.state_dir + "/coordinator.lock";
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    std::cerr << "muster: another coordinator is using the state dir "
-              << opts.coordinator.state_dir << "\n";
+    std::cerr << "muster: another coordinator is using the state dir " << opts.coordinator.state_dir
+              << "\n";
     return kExitFailed;
   }
 
@@ -99,7 +99,8 @@ int RunCoordinator(const CoordinatorFlags& f) {
 
 void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<CoordinatorFlags>();
-  auto* cmd = app.add_subcommand("coordinator", "Run the coordinator (state store, scheduler, gRPC API)");
+  auto* cmd =
+      app.add_subcommand("coordinator", "Run the coordinator (state store, scheduler, gRPC API)");
   cmd->add_option("--listen", f->listen, "HOST:PORT to serve on; port 0 picks a free one")
       ->capture_default_str();
   cmd->add_option("--state-dir", f->state_dir,

@@ -125,15 +125,32 @@ grpc::Status ToGrpcStatus(const Status& s) {
   using G = grpc::StatusCode;
   G code = G::OK;
   switch (s.code()) {
-    case StatusCode::kOk: return grpc::Status::OK;
-    case StatusCode::kInvalidArgument: code = G::INVALID_ARGUMENT; break;
-    case StatusCode::kNotFound: code = G::NOT_FOUND; break;
-    case StatusCode::kAlreadyExists: code = G::ALREADY_EXISTS; break;
-    case StatusCode::kUnschedulable: code = G::RESOURCE_EXHAUSTED; break;
-    case StatusCode::kInfeasible: code = G::FAILED_PRECONDITION; break;
-    case StatusCode::kFailedPrecondition: code = G::FAILED_PRECONDITION; break;
-    case StatusCode::kUnavailable: code = G::UNAVAILABLE; break;
-    case StatusCode::kInternal: code = G::INTERNAL; break;
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      code = G::INVALID_ARGUMENT;
+      break;
+    case StatusCode::kNotFound:
+      code = G::NOT_FOUND;
+      break;
+    case StatusCode::kAlreadyExists:
+      code = G::ALREADY_EXISTS;
+      break;
+    case StatusCode::kUnschedulable:
+      code = G::RESOURCE_EXHAUSTED;
+      break;
+    case StatusCode::kInfeasible:
+      code = G::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kFailedPrecondition:
+      code = G::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kUnavailable:
+      code = G::UNAVAILABLE;
+      break;
+    case StatusCode::kInternal:
+      code = G::INTERNAL;
+      break;
   }
   return grpc::Status(code, s.message());
 }
@@ -141,15 +158,23 @@ grpc::Status ToGrpcStatus(const Status& s) {
 Status FromGrpcStatus(const grpc::Status& s) {
   using G = grpc::StatusCode;
   switch (s.error_code()) {
-    case G::OK: return Status::Ok();
-    case G::INVALID_ARGUMENT: return Status::InvalidArgument(s.error_message());
-    case G::NOT_FOUND: return Status::NotFound(s.error_message());
-    case G::ALREADY_EXISTS: return Status::AlreadyExists(s.error_message());
-    case G::RESOURCE_EXHAUSTED: return Status::Unschedulable(s.error_message());
-    case G::FAILED_PRECONDITION: return Status::Infeasible(s.error_message());
+    case G::OK:
+      return Status::Ok();
+    case G::INVALID_ARGUMENT:
+      return Status::InvalidArgument(s.error_message());
+    case G::NOT_FOUND:
+      return Status::NotFound(s.error_message());
+    case G::ALREADY_EXISTS:
+      return Status::AlreadyExists(s.error_message());
+    case G::RESOURCE_EXHAUSTED:
+      return Status::Unschedulable(s.error_message());
+    case G::FAILED_PRECONDITION:
+      return Status::Infeasible(s.error_message());
     case G::UNAVAILABLE:
-    case G::DEADLINE_EXCEEDED: return Status::Unavailable(s.error_message());
-    default: return Status::Internal(s.error_message());
+    case G::DEADLINE_EXCEEDED:
+      return Status::Unavailable(s.error_message());
+    default:
+      return Status::Internal(s.error_message());
   }
 }
 

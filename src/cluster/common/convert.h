@@ -19,11 +19,11 @@
 #include <string>
 
 #include "cluster/common/progress.h"
+#include "cluster/proto/muster.pb.h"
 #include "core/clock.h"
 #include "core/job.h"
 #include "core/node.h"
 #include "core/status.h"
-#include "cluster/proto/muster.pb.h"
 
 namespace muster::cluster {
 

@@ -18,7 +18,10 @@ TEST(Convert, JobSpecRoundTrip) {
   s.ranks_per_node = 2;
   s.after = {3, 9};
   s.priority = 7;
-  s.resources = {.milli_cpus = 1500, .memory_mib = 4096, .gpus = 1, .min_gpu_memory_mib = 40000,
+  s.resources = {.milli_cpus = 1500,
+                 .memory_mib = 4096,
+                 .gpus = 1,
+                 .min_gpu_memory_mib = 40000,
                  .gpu_model = "H100"};
   s.est_work = 12.5;
   s.est_time_s = 60;
@@ -74,7 +77,9 @@ TEST(Convert, WireDefaults) {
 }
 
 TEST(Convert, NodeSpecRoundTrip) {
-  NodeSpec n{.name = "n1", .milli_cpus = 8000, .memory_mib = 32000,
+  NodeSpec n{.name = "n1",
+             .milli_cpus = 8000,
+             .memory_mib = 32000,
              .gpus = {{.index = 0, .model = "virtual", .memory_mib = 16384, .is_virtual = true},
                       {.index = 1, .model = "virtual", .memory_mib = 16384, .is_virtual = true}},
              .speed = 2.0};
@@ -106,7 +111,8 @@ TEST(Convert, StatusMapping) {
 }
 
 TEST(Convert, ProgressLine) {
-  ProgressLine l{.done = 3, .total = 10, .fields = {{"done", "3"}, {"total", "10"}, {"loss", "0.5"}}};
+  ProgressLine l{
+      .done = 3, .total = 10, .fields = {{"done", "3"}, {"total", "10"}, {"loss", "0.5"}}};
   v1::Progress p;
   ToProto(l, 1234, &p);
   EXPECT_DOUBLE_EQ(p.done(), 3);

@@ -169,7 +169,9 @@ Store::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) 
   return store_->UpdateTask(j.id, t);
 }
 
-Store::Ticket Coordinator::PersistJob(const JobRecord& j) { return store_->UpdateJob(j); }
+Store::Ticket Coordinator::PersistJob(const JobRecord& j) {
+  return store_->UpdateJob(j);
+}
 
 std::string Coordinator::DeviceModel(const std::string& node) const {
   auto it = nodes_.find(node);
@@ -210,10 +212,10 @@ void Coordinator::Reconcile(JobRecord& j) {
     } else if (done == n) {
       next = JobState::kFailed;
       if (first_failed)
-        reason = "task " + std::to_string(first_failed->index) + " failed: " +
-                 (first_failed->message.empty()
-                      ? "exit code " + std::to_string(first_failed->exit_code)
-                      : first_failed->message);
+        reason =
+            "task " + std::to_string(first_failed->index) + " failed: " +
+            (first_failed->message.empty() ? "exit code " + std::to_string(first_failed->exit_code)
+                                           : first_failed->message);
     } else if (active > 0 || (done > 0 && pending > 0)) {
       next = JobState::kRunning;
     } else {

@@ -54,16 +54,16 @@
 namespace muster::cluster {
 
 struct CoordinatorOptions {
-  std::string state_dir;                   // holds state.db, logs/, checkpoints/
-  DurationMs heartbeat_interval_ms = 1000; // told to agents
+  std::string state_dir;                    // holds state.db, logs/, checkpoints/
+  DurationMs heartbeat_interval_ms = 1000;  // told to agents
   DurationMs heartbeat_timeout_ms = 10000;
   DurationMs lost_node_timeout_ms = 30000;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
-  DurationMs min_pass_gap_ms = 5;          // at most one pass per gap, however many kicks
-  double default_task_seconds = 60;        // prediction without history or estimate
+  DurationMs min_pass_gap_ms = 5;    // at most one pass per gap, however many kicks
+  double default_task_seconds = 60;  // prediction without history or estimate
   int max_lost_requeues = 3;
-  int master_port_base = 29500;            // MASTER_PORT = base + (job*97 + attempt*31) % span
+  int master_port_base = 29500;  // MASTER_PORT = base + (job*97 + attempt*31) % span
   int master_port_span = 10000;
   sched::SchedulerConfig scheduler;
   StoreOptions store;
@@ -185,16 +185,16 @@ class Coordinator {
   LogStore logs_;
 
   mutable std::mutex mu_;
-  std::map<JobId, JobRecord> jobs_;           // GUARDED_BY(mu_)
-  std::set<JobId> active_jobs_;               // GUARDED_BY(mu_): not terminal, or holding resources
-  std::map<std::string, NodeEntry> nodes_;    // GUARDED_BY(mu_)
-  JobId next_job_id_ = 1;                     // GUARDED_BY(mu_)
-  model::Calibrator calibrator_;              // GUARDED_BY(mu_)
+  std::map<JobId, JobRecord> jobs_;         // GUARDED_BY(mu_)
+  std::set<JobId> active_jobs_;             // GUARDED_BY(mu_): not terminal, or holding resources
+  std::map<std::string, NodeEntry> nodes_;  // GUARDED_BY(mu_)
+  JobId next_job_id_ = 1;                   // GUARDED_BY(mu_)
+  model::Calibrator calibrator_;            // GUARDED_BY(mu_)
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
-  bool kicked_ = false;   // GUARDED_BY(loop_mu_)
-  bool stopping_ = false; // GUARDED_BY(loop_mu_)
+  bool kicked_ = false;    // GUARDED_BY(loop_mu_)
+  bool stopping_ = false;  // GUARDED_BY(loop_mu_)
   std::thread loop_;
 };
 

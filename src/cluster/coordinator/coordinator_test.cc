@@ -78,7 +78,9 @@ v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::string&
 
 class CoordinatorTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  void SetUp() override {
+    dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
   std::unique_ptr<Coordinator> OpenCoordinator(const std::string& policy = "fifo") {
     CoordinatorOptions o;
     o.scheduler.queue_policy = policy;

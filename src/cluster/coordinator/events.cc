@@ -120,7 +120,9 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
           store_->UpsertNode(n.rec);
         }
         break;
-      case v1::AgentMessage::kEvent: HandleEvent(node, msg.event()); break;
+      case v1::AgentMessage::kEvent:
+        HandleEvent(node, msg.event());
+        break;
       case v1::AgentMessage::kProgress: {
         const auto& p = msg.progress();
         JobRecord* j = FindJob(p.job_id());
@@ -147,7 +149,8 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
       case v1::AgentMessage::kRegister:
         spdlog::warn("agent {} sent a second Register on one stream; ignored", node);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   if (!log_data.empty()) {

@@ -29,8 +29,8 @@ Status CheckFeasible(const JobSpec& spec, const std::vector<NodeSpec>& nodes) {
   if (!largest) return Status::Infeasible("the cluster has no nodes");
   const ResourceRequest& r = spec.resources;
   const std::string largest_text = "largest node " + largest->Describe();
-  bool any = std::any_of(nodes.begin(), nodes.end(),
-                         [&](const NodeSpec& n) { return n.CouldEverFit(r); });
+  bool any =
+      std::any_of(nodes.begin(), nodes.end(), [&](const NodeSpec& n) { return n.CouldEverFit(r); });
   if (!any)
     return Status::Infeasible("no node can ever run a task needing " + r.ToString() + "; " +
                               largest_text);
@@ -44,11 +44,10 @@ Status CheckFeasible(const JobSpec& spec, const std::vector<NodeSpec>& nodes) {
   if (ranks < spec.tasks) {
     int total_gpus = 0;
     for (const auto& n : nodes) total_gpus += static_cast<int>(n.gpus.size());
-    return Status::Infeasible(
-        "gang of " + std::to_string(spec.tasks) + " ranks (" + r.ToString() +
-        " each) cannot fit: an idle cluster holds " + std::to_string(ranks) + " such ranks (" +
-        std::to_string(nodes.size()) + " nodes, " + std::to_string(total_gpus) +
-        " gpus in total); " + largest_text);
+    return Status::Infeasible("gang of " + std::to_string(spec.tasks) + " ranks (" + r.ToString() +
+                              " each) cannot fit: an idle cluster holds " + std::to_string(ranks) +
+                              " such ranks (" + std::to_string(nodes.size()) + " nodes, " +
+                              std::to_string(total_gpus) + " gpus in total); " + largest_text);
   }
   return Status::Ok();
 }

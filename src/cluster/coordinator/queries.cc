@@ -120,7 +120,8 @@ v1::NodeList Coordinator::ListNodes() const {
     const NodeSpec& s = n.rec.spec;
     double load = 0;
     if (!s.gpus.empty())
-      load = static_cast<double>(s.gpus.size() - f.FreeGpuCount()) / static_cast<double>(s.gpus.size());
+      load = static_cast<double>(s.gpus.size() - f.FreeGpuCount()) /
+             static_cast<double>(s.gpus.size());
     else if (s.milli_cpus > 0)
       load = static_cast<double>(s.milli_cpus - f.milli_cpus) / static_cast<double>(s.milli_cpus);
     info->set_load(load);

@@ -22,20 +22,20 @@ namespace muster::cluster {
 struct TaskRecord {
   int index = 0;
   TaskState state = TaskState::kPending;
-  Attempt attempt = 0;       // of the latest launch; 0 = never launched
-  std::string node;          // node of the latest launch
-  std::vector<int> gpus;     // positions in that node's GPU list
+  Attempt attempt = 0;    // of the latest launch; 0 = never launched
+  std::string node;       // node of the latest launch
+  std::vector<int> gpus;  // positions in that node's GPU list
   int exit_code = 0;
-  int retries = 0;           // failures retried (counts against JobSpec::max_retries)
-  int lost_requeues = 0;     // node losses requeued (separate budget, see coordinator.h)
+  int retries = 0;        // failures retried (counts against JobSpec::max_retries)
+  int lost_requeues = 0;  // node losses requeued (separate budget, see coordinator.h)
   TimeMs start_ms = 0;
   TimeMs end_ms = 0;
   std::string message;
-  std::string progress;      // serialized muster.v1.Progress; "" = none yet
+  std::string progress;  // serialized muster.v1.Progress; "" = none yet
 
   // runtime only
-  bool stop_requested = false;      // Kill sent; the task holds its resources until it ends
-  TimeMs confirm_deadline_ms = 0;   // > 0: its agent re-registered without listing it
+  bool stop_requested = false;     // Kill sent; the task holds its resources until it ends
+  TimeMs confirm_deadline_ms = 0;  // > 0: its agent re-registered without listing it
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
   TimeMs progress_persisted_ms = 0;
@@ -56,7 +56,7 @@ struct JobRecord {
   TimeMs submit_ms = 0;
   TimeMs start_ms = 0;
   TimeMs end_ms = 0;
-  std::string reason;  // why pending, or why it failed/was cancelled
+  std::string reason;             // why pending, or why it failed/was cancelled
   std::vector<TaskRecord> tasks;  // tasks[i] has index spec->TaskIndex(i)
 
   // runtime only

@@ -328,8 +328,8 @@ v1::Launch Coordinator::BuildLaunch(const JobRecord& j, const TaskRecord& t,
     ++local_world;
     local_gpus.insert(local_gpus.end(), p->gpus.begin(), p->gpus.end());
   }
-  int group_rank = static_cast<int>(
-      std::find(node_order.begin(), node_order.end(), t.node) - node_order.begin());
+  int group_rank = static_cast<int>(std::find(node_order.begin(), node_order.end(), t.node) -
+                                    node_order.begin());
   const auto& master = nodes_.at(ranks.front()->node_name).rec;
   env["CUDA_VISIBLE_DEVICES"] = device_ids(local_gpus);
   env["RANK"] = std::to_string(t.index);

@@ -94,7 +94,8 @@ class AgentSession final : public AgentChannel {
 // "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> host part.
 std::string PeerHost(const std::string& peer) {
   std::string s = peer;
-  if (auto c = s.find(':'); c != std::string::npos && (s.rfind("ipv", 0) == 0 || s.rfind("unix", 0) == 0))
+  if (auto c = s.find(':');
+      c != std::string::npos && (s.rfind("ipv", 0) == 0 || s.rfind("unix", 0) == 0))
     s = s.substr(c + 1);
   if (auto c = s.rfind(':'); c != std::string::npos) s = s.substr(0, c);
   if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
@@ -173,7 +174,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       for (auto [idx, done] : *now) {
         all_done = all_done && done;
         for (;;) {
-          std::string data = c_->logs().Read(req->job_id(), idx, req->stderr(), offset[idx], kChunk);
+          std::string data =
+              c_->logs().Read(req->job_id(), idx, req->stderr(), offset[idx], kChunk);
           if (data.empty()) break;
           offset[idx] += static_cast<int64_t>(data.size());
           v1::LogChunk chunk;
@@ -183,7 +185,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         }
       }
       if (!req->follow() || all_done) break;
-      if (ctx->IsCancelled() || stopping) return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
+      if (ctx->IsCancelled() || stopping)
+        return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     v1::LogChunk eof;
@@ -250,15 +253,17 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
                                " (address in use or invalid?)");
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
   s->address_ = host + ":" + std::to_string(port);
-  Status w = WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr",
-                                 s->address_ + "\n");
+  Status w =
+      WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr", s->address_ + "\n");
   if (!w.ok()) spdlog::warn("{}", w.message());
   s->coordinator_->Start();
   spdlog::info("listening on {}", s->address_);
   return s;
 }
 
-CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+CoordinatorServer::~CoordinatorServer() {
+  Shutdown();
+}
 
 void CoordinatorServer::Shutdown() {
   if (shut_down_.exchange(true)) return;

@@ -116,7 +116,8 @@ constexpr const char* kUpsertTask =
     "INSERT OR REPLACE INTO tasks(job, idx, state, attempt, node, gpus, exit_code, retries, "
     "lost_requeues, start_ms, end_ms, message, progress) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-constexpr const char* kUpdateProgress = "UPDATE tasks SET progress = ?3 WHERE job = ?1 AND idx = ?2";
+constexpr const char* kUpdateProgress =
+    "UPDATE tasks SET progress = ?3 WHERE job = ?1 AND idx = ?2";
 constexpr const char* kUpsertNode =
     "INSERT OR REPLACE INTO nodes(name, spec, last_seen_ms) VALUES(?1, ?2, ?3)";
 
@@ -160,9 +161,9 @@ Status BindTask(Db& db, JobId job, const TaskRecord& t) {
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   auto db = std::make_unique<Db>(raw);
   if (rc != SQLITE_OK)
     return Status::Unavailable("cannot open state store " + path + ": " + sqlite3_errmsg(raw));
@@ -179,8 +180,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions
     Status s = db->Exec(sql);
     if (!s.ok()) return s;
   }
-  Status s = db->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
-                                               : "PRAGMA synchronous=NORMAL");
+  Status s =
+      db->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   if (!s.ok()) return s;
   s = db->Exec(kSchema);
   if (!s.ok()) return s;
@@ -189,8 +190,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions
   return std::unique_ptr<Store>(new Store(std::move(db), options));
 }
 
-Store::Store(std::unique_ptr<Db> db, StoreOptions options)
-    : options_(options), db_(std::move(db)) {
+Store::Store(std::unique_ptr<Db> db, StoreOptions options) : options_(options), db_(std::move(db)) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -306,7 +306,12 @@ Store::Ticket Store::UpdateJob(const JobRecord& job) {
                   reason = job.reason](Db& db) -> Status {
     auto st = db.Prepare(kUpdateJob);
     if (!st.ok()) return st.status();
-    return st->Int(1, id).Text(2, JobStateName(state)).Int(3, start).Int(4, end).Text(5, reason).Exec();
+    return st->Int(1, id)
+        .Text(2, JobStateName(state))
+        .Int(3, start)
+        .Int(4, end)
+        .Text(5, reason)
+        .Exec();
   });
 }
 

@@ -93,12 +93,12 @@ class Store {
   mutable std::mutex mu_;
   std::condition_variable queued_cv_;
   std::condition_variable committed_cv_;
-  std::deque<WriteFn> queue_;            // GUARDED_BY(mu_)
-  Ticket next_ticket_ = 1;               // GUARDED_BY(mu_): ticket of the next queued write
-  Ticket committed_ = 0;                 // GUARDED_BY(mu_): all tickets <= this are done
-  std::map<Ticket, Status> failed_;      // GUARDED_BY(mu_): failed writes not yet waited on
-  uint64_t batches_ = 0;                 // GUARDED_BY(mu_)
-  bool stopping_ = false;                // GUARDED_BY(mu_)
+  std::deque<WriteFn> queue_;        // GUARDED_BY(mu_)
+  Ticket next_ticket_ = 1;           // GUARDED_BY(mu_): ticket of the next queued write
+  Ticket committed_ = 0;             // GUARDED_BY(mu_): all tickets <= this are done
+  std::map<Ticket, Status> failed_;  // GUARDED_BY(mu_): failed writes not yet waited on
+  uint64_t batches_ = 0;             // GUARDED_BY(mu_)
+  bool stopping_ = false;            // GUARDED_BY(mu_)
   std::thread writer_;
 };
 

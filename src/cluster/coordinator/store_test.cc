@@ -57,7 +57,9 @@ TEST(Store, RoundTripAndReopen) {
     (*store)->UpdateTask(7, t);
     (*store)->UpdateProgress(7, 1, "progress-bytes");
     NodeRecord n;
-    n.spec = {.name = "n1", .milli_cpus = 4000, .memory_mib = 8000,
+    n.spec = {.name = "n1",
+              .milli_cpus = 4000,
+              .memory_mib = 8000,
               .gpus = {{.index = 0, .model = "virtual", .memory_mib = 100, .is_virtual = true}}};
     n.address = "10.1.2.3";
     n.last_seen_ms = 5000;

@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "cluster/common/convert.h"
-
 #include "cluster/coordinator/server.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
@@ -61,13 +60,15 @@ double MeasureRate(int max_batch, int clients, int total, const std::string& dir
 }
 
 TEST(Throughput, DISABLED_SubmitThroughput) {
-  std::string base = std::filesystem::temp_directory_path() / ("muster_tput_" + std::to_string(::getpid()));
+  std::string base =
+      std::filesystem::temp_directory_path() / ("muster_tput_" + std::to_string(::getpid()));
   const int clients = 64, total = 10000;
   double group = MeasureRate(4096, clients, total, base + "_group");
   double single = MeasureRate(1, clients, total / 5, base + "_single");
-  std::printf("durable submissions/s over gRPC, %d clients: group commit %.0f, one commit per "
-              "submission %.0f\n",
-              clients, group, single);
+  std::printf(
+      "durable submissions/s over gRPC, %d clients: group commit %.0f, one commit per "
+      "submission %.0f\n",
+      clients, group, single);
   std::filesystem::remove_all(base + "_group");
   std::filesystem::remove_all(base + "_single");
 }
@@ -89,7 +90,9 @@ TEST(Throughput, DISABLED_SubmitToLaunchLatency) {
   grpc::ClientContext agent_ctx;
   auto stream = link->Connect(&agent_ctx);
   v1::AgentMessage reg;
-  NodeSpec n{.name = "n1", .milli_cpus = 4000, .memory_mib = 8000,
+  NodeSpec n{.name = "n1",
+             .milli_cpus = 4000,
+             .memory_mib = 8000,
              .gpus = {{.index = 0, .model = "virtual", .memory_mib = 1024, .is_virtual = true}}};
   ToProto(n, reg.mutable_register_()->mutable_node(), "127.0.0.1");
   ASSERT_TRUE(stream->Write(reg));
@@ -106,8 +109,8 @@ TEST(Throughput, DISABLED_SubmitToLaunchLatency) {
     ASSERT_TRUE(user->Submit(&ctx, req, &r).ok());
     ASSERT_TRUE(stream->Read(&m));
     ASSERT_TRUE(m.has_launch());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     v1::AgentMessage done;
     auto* e = done.mutable_event();
     e->set_job_id(m.launch().job_id());
@@ -126,8 +129,9 @@ TEST(Throughput, DISABLED_SubmitToLaunchLatency) {
     }
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("submit -> Launch on an idle cluster, %zu jobs: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-              ms.size(), ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back());
+  std::printf(
+      "submit -> Launch on an idle cluster, %zu jobs: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      ms.size(), ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back());
   stream->WritesDone();
   (*server)->Shutdown();
   std::filesystem::remove_all(dir);
