@@ -68,7 +68,8 @@ struct Grant {
 class ClusterState {
  public:
   // Copies free capacity from the snapshot. Fails if a node has more than 64 GPUs or its
-  // free GPU vector does not match its spec.
+  // free GPU vector does not match its spec. REQUIRES: the snapshot outlives the state (node
+  // specs are read in place).
   static Result<ClusterState> FromSnapshot(const ClusterSnapshot& snapshot);
 
   int size() const { return static_cast<int>(slots_.size()); }

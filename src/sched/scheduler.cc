@@ -16,6 +16,8 @@
 // Durations: PendingJob::predicted_duration_ms is at speed 1.0; on a node of speed s a task is
 // predicted to take duration / s.
 // Pure: no I/O, clock, randomness or threads. Same snapshot and config give the same Plan.
+// Thread-safe in the sense that calls share no state: concurrent passes on different (or the
+// same, unmodified) snapshots are independent.
 #include "sched/scheduler.h"
 
 #include <algorithm>
