@@ -5,14 +5,16 @@
 //   fifo, priority, sjf, fairshare  -> the scheduler's policy of that name; no preemption.
 //   srtf  shortest remaining time first, preemptive: the scheduler runs "sjf" with each queued
 //         job's predicted duration set to its remaining (oracle) time; a queued job may preempt
-//         running jobs whose remaining time is strictly longer.
+//         running jobs that come strictly after it in that order (longer remaining time; ties
+//         by submit time, then id).
 //   las   Tiresias-style discretized two-dimensional least attained service: attained service is
 //         GPUs x seconds run; thresholds split jobs into levels (queue 0 below the first
 //         threshold, ...); the scheduler runs the "las" queue policy (sched/queue_las.h,
 //         registered by the simulator with its thresholds), which orders by level and then by
 //         submit time (FIFO within a level, as in Tiresias). A queued job may preempt running
-//         jobs of a strictly higher level; a running job that crosses a threshold is demoted at
-//         that instant. No run-time knowledge is used for ordering. (Tiresias's starvation
+//         jobs that come strictly after it in that order (a higher level, or the same level and
+//         a later submission, as when Tiresias re-sorts all jobs); a running job that crosses a
+//         threshold is demoted at that instant. No run-time knowledge is used for ordering. (Tiresias's starvation
 //         guard, promotion after a long wait, is not modelled.)
 // Preempting a job frees all its GPUs at once; it keeps its attained service and remaining work
 // and later resumes with no restart overhead.
