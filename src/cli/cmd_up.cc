@@ -163,13 +163,14 @@ void StopChildren(std::vector<Child*> which, std::chrono::milliseconds grace) {
     }
 }
 
-// True if nothing listens on host:port (a plain bind succeeds). Port 0 is always free.
-bool PortFree(const std::string& listen, std::string* why) {
+// 0 if host:port can be bound (nothing listens there), else the bind's errno. Port 0 and
+// unparsable addresses return 0 (the coordinator reports those itself).
+int BindError(const std::string& listen) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return true;
+  if (colon == std::string::npos) return 0;
   std::string host = listen.substr(0, colon);
   int port = std::atoi(listen.c_str() + colon + 1);
-  if (port == 0) return true;
+  if (port == 0) return 0;
   if (host == "localhost") host = "127.0.0.1";
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -181,10 +182,9 @@ bool PortFree(const std::string& listen, std::string* why) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  if (!ok) *why = std::strerror(errno);
+  int err = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
   close(fd);
-  return ok;
+  return err;
 }
 
 int RunUp(const UpFlags& f) {
@@ -218,12 +218,13 @@ int RunUp(const UpFlags& f) {
     ssize_t w = write(lock_fd, pid.data(), pid.size());
     (void)w;
   }
-  std::string why;
-  if (!PortFree(f.listen, &why))
-    return fail("already running? " + f.listen + " is in use (" + why +
-                    ") by another `muster up` or coordinator; stop it, or pass "
+  if (int err = BindError(f.listen); err == EADDRINUSE)
+    return fail("already running? " + f.listen +
+                    " is in use by another `muster up` or coordinator; stop it, or pass "
                     "--listen 127.0.0.1:0 for any free port",
                 kExitFailed);
+  else if (err != 0)
+    return fail("cannot listen on " + f.listen + ": " + std::strerror(err), kExitUsage);
 
   // Resources per agent.
   agent::DiscoveryOptions host;
