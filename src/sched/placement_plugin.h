@@ -23,8 +23,9 @@ struct PlacementAsk {
   DurationMs duration_ms = 0;  // predicted run time at speed 1.0
   TimeMs start_ms = 0;
 
-  // Predicted finish on `node`: start + duration / node speed.
+  // Predicted finish on `node`: start + duration / node speed (a negative duration counts as 0).
   TimeMs FinishOn(const ClusterState& state, int node) const {
+    if (duration_ms <= 0) return start_ms;
     return start_ms + static_cast<DurationMs>(static_cast<double>(duration_ms) / state.speed(node));
   }
 };

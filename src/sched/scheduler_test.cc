@@ -279,5 +279,18 @@ TEST(Schedule, ConfigNamesListEveryPlugin) {
   EXPECT_EQ(ScorerNames(), (std::vector<std::string>{"binpack", "fewest-nodes", "mct", "spread"}));
 }
 
+TEST(Schedule, NegativePredictionCountsAsZero) {
+  ClusterSnapshot s;
+  s.now_ms = 500;
+  s.nodes = {Node("n0", 8000, 32000, 1)};
+  s.queue = {Job(1, 1, Req(1000, 100, 1), -100), Job(2, 1, Req(1000, 100, 1), 100)};
+  auto plan = Schedule(s, {});
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->placements.size(), 2u);
+  EXPECT_EQ(plan->placements[0].predicted_finish_ms, 500);
+  EXPECT_EQ(plan->placements[1].predicted_start_ms, 500);
+  EXPECT_FALSE(plan->placements[1].start_now);
+}
+
 }  // namespace
 }  // namespace muster::sched
