@@ -219,15 +219,17 @@ TEST_F(AgentTest, HeartbeatsCarryTaskUsage) {
   ASSERT_TRUE(s.fake->WaitFor([](auto& regs, auto&) { return !regs.empty(); }));
   ASSERT_TRUE(s.fake->Send(LaunchSh(3, "while :; do :; done")));
   // A busy task shows up in a heartbeat with its CPU time and a positive node load.
-  EXPECT_TRUE(s.fake->WaitFor([](auto&, auto& ms) {
-    for (const auto& m : ms)
-      if (m.has_heartbeat() && m.heartbeat().usage().tasks_size() == 1 &&
-          m.heartbeat().usage().tasks(0).job_id() == 3 &&
-          m.heartbeat().usage().tasks(0).cpu_seconds() > 0.05 &&
-          m.heartbeat().usage().cpu_load() > 0.1)
-        return true;
-    return false;
-  }, 5s));
+  EXPECT_TRUE(s.fake->WaitFor(
+      [](auto&, auto& ms) {
+        for (const auto& m : ms)
+          if (m.has_heartbeat() && m.heartbeat().usage().tasks_size() == 1 &&
+              m.heartbeat().usage().tasks(0).job_id() == 3 &&
+              m.heartbeat().usage().tasks(0).cpu_seconds() > 0.05 &&
+              m.heartbeat().usage().cpu_load() > 0.1)
+            return true;
+        return false;
+      },
+      5s));
 }
 
 TEST_F(AgentTest, ReconnectsReportsRunningAndResendsExits) {

@@ -1,6 +1,8 @@
 #include "cluster/agent/usage.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,7 +29,8 @@ TEST(Usage, ParseStatm) {
 }
 
 TEST(Usage, SamplesABusyGroup) {
-  // A child in its own group burns CPU for ~0.4 s; the sampler sees it and its memory.
+  // A child in its own group burns CPU for 600 ms of wall time; the sampler sees its CPU time
+  // grow, turns the growth into a load, and never reports more than the child really used.
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
@@ -42,14 +45,19 @@ TEST(Usage, SamplesABusyGroup) {
   auto first = sampler.Sample({t}, 1000);
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   auto second = sampler.Sample({t}, 1400);
+  ASSERT_EQ(first.tasks_size(), 1);
   ASSERT_EQ(second.tasks_size(), 1);
-  EXPECT_GT(second.tasks(0).cpu_seconds(), 0.1);
-  EXPECT_GT(second.tasks(0).rss_mib() + second.memory_used_mib(), -1);
+  const double c1 = first.tasks(0).cpu_seconds(), c2 = second.tasks(0).cpu_seconds();
+  EXPECT_GT(c2, c1);  // busy for the whole interval (even on a crowded machine)
   EXPECT_EQ(second.tasks(0).processes(), 1);
-  EXPECT_GT(second.cpu_load(), 0.3);  // one busy core, measured over 400 ms
-  EXPECT_LT(second.cpu_load(), 1.5);
+  EXPECT_NEAR(second.cpu_load(), (c2 - c1) / 0.4, 1e-9);
+  EXPECT_LE(second.cpu_load(), 1.1);  // one thread cannot use more than one core
+  rusage ru{};
   int status;
-  waitpid(pid, &status, 0);
+  ASSERT_EQ(wait4(pid, &status, 0, &ru), pid);
+  const double used = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+                      ru.ru_stime.tv_usec / 1e6;
+  EXPECT_LE(c2, used + 0.02);
   auto gone = sampler.Sample({t}, 1800);
   EXPECT_EQ(gone.tasks_size(), 0);
 }
