@@ -1,0 +1,194 @@
+// Coordinator unit tests: lost nodes, agent links, restart recovery and adoption.
+#include <gtest/gtest.h>
+
+#include "cluster/coordinator/coordinator_test_util.h"
+
+namespace muster::cluster::testing {
+namespace {
+
+TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec());
+  c->Tick();
+  c->OnAgentMessage("n1", n1.get(), Event(*id, 0, 1, "running"));
+  clock_.Advance(11000);  // n1 silent past the heartbeat timeout
+  auto n2 = Connect(*c, "n2", 1);
+  c->Tick();
+  EXPECT_TRUE(n1->closed);
+  auto launches = n2->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].attempt(), 2);
+  auto nodes = c->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 2);
+  EXPECT_EQ(nodes.nodes(0).state(), "lost");
+  EXPECT_DOUBLE_EQ(nodes.nodes(1).load(), 1.0);
+  // The lost agent comes back still running attempt 1: told to kill it.
+  auto back = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(*id);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", back).ok());
+  ASSERT_TRUE(back->sent[0].has_register_reply());
+  ASSERT_EQ(back->sent[0].register_reply().kill_size(), 1);
+  EXPECT_EQ(back->sent[0].register_reply().kill(0).attempt(), 1);
+}
+
+TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
+  auto c = OpenCoordinator();
+  auto first = Connect(*c, "n1", 1);
+  auto second = std::make_shared<FakeChannel>();
+  Status s = c->RegisterAgent(MakeRegister("n1", 1), "127.0.0.1", second);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(s.message().find("already connected"), std::string::npos);
+  c->OnAgentDisconnected("n1", first.get());
+  EXPECT_TRUE(c->RegisterAgent(MakeRegister("n1", 1), "127.0.0.1", second).ok());
+}
+
+TEST_F(CoordinatorTest, SilentOldLinkIsReplacedByReRegistration) {
+  auto c = OpenCoordinator();
+  auto first = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec());
+  c->Tick();
+  c->OnAgentMessage("n1", first.get(), Event(*id, 0, 1, "running"));
+  clock_.Advance(5000);  // the old link went quiet (but not yet past the heartbeat timeout)
+  auto second = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(*id);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", second).ok());
+  EXPECT_TRUE(first->closed);
+  EXPECT_EQ(second->sent[0].register_reply().kill_size(), 0);
+  // Messages on the old link no longer count; the new one carries the task on.
+  c->OnAgentMessage("n1", first.get(), Event(*id, 0, 1, "failed", 1));
+  EXPECT_EQ(TaskState(*c, *id), "running");
+  c->OnAgentMessage("n1", second.get(), Event(*id, 0, 1, "succeeded"));
+  EXPECT_EQ(TaskState(*c, *id), "succeeded");
+}
+
+TEST_F(CoordinatorTest, ProgressAndLogsOfCurrentAttemptOnly) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec(1, 1, false, /*max_retries=*/1));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  v1::AgentMessage p;
+  p.mutable_progress()->set_job_id(*id);
+  p.mutable_progress()->set_attempt(1);
+  p.mutable_progress()->mutable_progress()->set_done(3);
+  p.mutable_progress()->mutable_progress()->set_total(10);
+  c->OnAgentMessage("n1", ch.get(), p);
+  EXPECT_DOUBLE_EQ(c->GetJob(*id)->tasks(0).progress().done(), 3);
+  v1::AgentMessage log;
+  log.mutable_log()->set_job_id(*id);
+  log.mutable_log()->set_attempt(1);
+  log.mutable_log()->set_data("one\n");
+  c->OnAgentMessage("n1", ch.get(), log);
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "failed", 2));
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), log);  // output of attempt 1 once attempt 2 exists: dropped
+  log.mutable_log()->set_attempt(2);
+  log.mutable_log()->set_data("two\n");
+  c->OnAgentMessage("n1", ch.get(), log);
+  EXPECT_EQ(c->logs().Read(*id, 0, false, 0, 1000), "one\ntwo\n");
+  auto targets = c->LogTargets(*id, -1);
+  ASSERT_TRUE(targets.ok());
+  ASSERT_EQ(targets->size(), 1u);
+  EXPECT_FALSE((*targets)[0].second);
+  EXPECT_EQ(c->LogTargets(*id, 5).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, RestartAdoptsReportedTasksAndKeepsQueue) {
+  JobId running, queued;
+  {
+    auto c = OpenCoordinator();
+    auto ch = Connect(*c, "n1", 1);
+    running = *c->Submit(MakeSpec());
+    queued = *c->Submit(MakeSpec());
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "running"));
+  }
+  auto c = OpenCoordinator();
+  EXPECT_EQ(TaskState(*c, running), "running");
+  EXPECT_EQ(TaskState(*c, queued), "pending");
+  auto ch = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister("n1", 1);
+  auto* r = reg.add_running();
+  r->set_job_id(running);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  auto* unknown = reg.add_running();
+  unknown->set_job_id(777);
+  unknown->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", ch).ok());
+  ASSERT_EQ(ch->sent[0].register_reply().kill_size(), 1);
+  EXPECT_EQ(ch->sent[0].register_reply().kill(0).job_id(), 777);
+  c->Tick();
+  EXPECT_TRUE(ch->Launches().empty());  // adopted, not restarted; the GPU is still taken
+  c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "succeeded"));
+  EXPECT_EQ(c->GetJob(running)->state(), "succeeded");
+  c->Tick();
+  ASSERT_EQ(ch->Launches().size(), 1u);
+  EXPECT_EQ(ch->Launches()[0].job_id(), queued);
+}
+
+TEST_F(CoordinatorTest, RestartRequeuesTasksOfNodesThatDoNotReturn) {
+  JobId id;
+  {
+    auto c = OpenCoordinator();
+    auto ch = Connect(*c, "n1", 1);
+    id = *c->Submit(MakeSpec());
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(id, 0, 1, "running"));
+  }
+  auto c = OpenCoordinator();
+  auto n2 = Connect(*c, "n2", 1);
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, id), "running");  // n1 may still come back
+  clock_.Advance(31000);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat();
+  c->OnAgentMessage("n2", n2.get(), hb);
+  c->Tick();
+  auto launches = n2->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].attempt(), 2);
+}
+
+TEST_F(CoordinatorTest, GangStopInterruptedByRestartIsFinished) {
+  JobId id;
+  std::map<int, std::string> node_of;
+  {
+    auto c = OpenCoordinator();
+    auto n1 = Connect(*c, "n1", 1);
+    auto n2 = Connect(*c, "n2", 1);
+    id = *c->Submit(MakeSpec(1, 2, /*gang=*/true, /*max_retries=*/1));
+    c->Tick();
+    for (auto* ch : {n1.get(), n2.get()})
+      for (auto& l : ch->Launches()) node_of[l.task_index()] = ch == n1.get() ? "n1" : "n2";
+    ASSERT_EQ(node_of.size(), 2u);
+    auto* ch1 = node_of[1] == "n1" ? n1.get() : n2.get();
+    c->OnAgentMessage(node_of[1], ch1, Event(id, 1, 1, "failed", 1));  // rank 0 told to stop
+  }
+  auto c = OpenCoordinator();
+  auto ch = std::make_shared<FakeChannel>();
+  v1::Register reg = MakeRegister(node_of[0], 1);
+  auto* r = reg.add_running();
+  r->set_job_id(id);
+  r->set_task_index(0);
+  r->set_attempt(1);
+  ASSERT_TRUE(c->RegisterAgent(reg, "127.0.0.1", ch).ok());
+  auto kills = ch->Kills();  // the stop is carried on after the restart
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].task_index(), 0);
+  c->OnAgentMessage(node_of[0], ch.get(), Event(id, 0, 1, "failed", -15));
+  EXPECT_EQ(TaskState(*c, id, 0), "pending");
+  EXPECT_EQ(TaskState(*c, id, 1), "pending");
+  EXPECT_EQ(c->GetJob(id)->tasks(1).retries(), 1);
+}
+
+}  // namespace
+}  // namespace muster::cluster::testing
