@@ -73,7 +73,8 @@ TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   fs::create_directories(work_ / "parts");
   int64_t array = cluster_.Submit({"--array", "0-99", "--cpus", "100m", "--mem", "16M", "--workdir",
                                    work_.string(), "--", "/bin/sh", "-c",
-                                   "echo $MUSTER_TASK_INDEX > parts/$MUSTER_TASK_INDEX"});
+                                   "echo $MUSTER_TASK_INDEX > parts/$MUSTER_TASK_INDEX; "
+                                   "echo part-$MUSTER_TASK_INDEX"});
   ASSERT_GT(array, 0);
   // The merge job checks that all 100 parts exist and sums them (0 + ... + 99 = 4950).
   int64_t merge = cluster_.Submit(
@@ -93,6 +94,24 @@ TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   if (last_end > 0 && m.start_ms() > 0) {
     EXPECT_GE(m.start_ms(), last_end);
   }
+  // `logs JOB` of a many-task job prefixes each line with its task index.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  CommandResult logs;
+  std::vector<std::string> lines;
+  do {
+    logs = cluster_.Muster({"logs", std::to_string(array)});
+    std::istringstream in(logs.out);
+    lines.clear();
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    if (lines.size() >= 100) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  ASSERT_EQ(lines.size(), 100u) << logs.out;
+  std::set<std::string> expected, got(lines.begin(), lines.end());
+  for (int i = 0; i < 100; ++i)
+    expected.insert("[" + std::to_string(i) + "] part-" + std::to_string(i));
+  EXPECT_EQ(got, expected);
 }
 
 TEST_F(ClusterJobs, TwoRankGangSpansBothAgentsWithTorchrunEnvironment) {
