@@ -6,8 +6,9 @@
 //   3. the all-reduce alone: two ranks all-reducing one buffer the size of the model's gradients.
 // Prints samples/s of 1 and 2, their ratio, the gradient-sync time per step measured inside the
 // training loop (all-reduce plus waiting for the slower rank) and the pure all-reduce time, and
-// the DESIGN.md target: data-parallel step time within 10% of (single-process step time + the
-// all-reduce cost). Every phase runs in forked children, so no libtorch thread pool is forked.
+// the DESIGN.md target: data-parallel step time within 10% of (the faster single-process step
+// time + the all-reduce cost). Every phase runs in forked children, so no libtorch thread pool is
+// forked.
 //
 //   train_bench [--steps N] [--batch B] [--threads T] [--data DIR | --synthetic] [--bucket-mb M]
 #include <netinet/in.h>
@@ -163,6 +164,11 @@ Measure AllReduceChild(int rank, uint16_t port, int64_t numel, double bucket_mb,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Same OpenMP wait policy as muster-train (see src/train/main.cc), unless the caller set one.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    ::execv("/proc/self/exe", argv);
+  }
   Args a;
   a.threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {
@@ -218,18 +224,23 @@ int main(int argc, char** argv) {
   const uint16_t port2 = FreePort();
   auto ar = InChildren(2, [&](int r) { return AllReduceChild(r, port2, numel, a.bucket_mb, 20); });
 
-  const double step1 = one.train_seconds / one.steps;
+  const double step1_all = one.train_seconds / one.steps;
+  const double step1_half = one_half.train_seconds / one_half.steps;
+  // The baseline is the faster single-process configuration (intra-op threads do not always help).
+  const double step1 = std::min(step1_all, step1_half);
   const double step2 = std::max(two[0].train_seconds, two[1].train_seconds) / two[0].steps;
   const double sync2 = two[0].sync_seconds / two[0].steps;
   const double pure_ar = ar[0].sync_seconds;
   std::printf("%-44s %12s %14s\n", "configuration", "samples/s", "step ms");
   std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T threads", one.samples_per_s,
-              1e3 * step1);
+              1e3 * step1_all);
   std::printf("%-44s %12.1f %14.1f\n", "1 process, batch 2B, T/2 threads", one_half.samples_per_s,
-              1e3 * one_half.train_seconds / one_half.steps);
+              1e3 * step1_half);
   std::printf("%-44s %12.1f %14.1f\n", "2 ranks (gloo), batch B each, T/2 threads",
               two[0].samples_per_s, 1e3 * step2);
-  std::printf("ratio 2 ranks / 1 process: %.3f\n", two[0].samples_per_s / one.samples_per_s);
+  std::printf("ratio 2 ranks / 1 process: %.3f (vs T threads), %.3f (vs T/2 threads)\n",
+              two[0].samples_per_s / one.samples_per_s,
+              two[0].samples_per_s / one_half.samples_per_s);
   std::printf(
       "gradient sync in the training loop: %.2f ms/step (all-reduce + waiting for the slower "
       "rank)\n",
@@ -237,8 +248,9 @@ int main(int argc, char** argv) {
   std::printf("pure all-reduce of %lld floats (%.1f MB, %.2f MB buckets): %.2f ms\n",
               static_cast<long long>(numel), numel * 4 / 1e6, a.bucket_mb, 1e3 * pure_ar);
   const double target = 1.10 * (step1 + pure_ar);
-  std::printf("target (DESIGN.md): 2-rank step %.1f ms <= 1.10 x (%.1f + %.1f) = %.1f ms: %s\n",
-              1e3 * step2, 1e3 * step1, 1e3 * pure_ar, 1e3 * target,
-              step2 <= target ? "met" : "NOT met");
+  std::printf(
+      "target (DESIGN.md): 2-rank step %.1f ms <= 1.10 x (best 1-process step %.1f + all-reduce "
+      "%.1f) = %.1f ms: %s\n",
+      1e3 * step2, 1e3 * step1, 1e3 * pure_ar, 1e3 * target, step2 <= target ? "met" : "NOT met");
   return 0;
 }
