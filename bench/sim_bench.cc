@@ -72,9 +72,11 @@ void Register(const std::string& cluster, const std::string& policy, bool backfi
   o.policy = policy;
   o.backfill = backfill;
   std::string name = "Philly/" + cluster + "/" + policy + (backfill ? "+backfill" : "");
-  benchmark::RegisterBenchmark(name.c_str(), [cluster, o](benchmark::State& s) {
-    Replay(s, cluster, o);
-  })->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [cluster, o](benchmark::State& s) { Replay(s, cluster, o); })
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1)
+      ->UseRealTime();
 }
 
 double PeakRssMiB() {
@@ -113,14 +115,13 @@ int main(int argc, char** argv) {
   }
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::printf("\n%-32s %10s %12s %10s %14s\n", "configuration", "wall s", "events/s",
-              "vs base", "mean JCT vs base");
+  std::printf("\n%-32s %10s %12s %10s %14s\n", "configuration", "wall s", "events/s", "vs base",
+              "mean JCT vs base");
   for (const auto& [name, m] : g_measured) {
     std::string cluster = name.substr(0, name.find('/', 7));
     auto base = g_measured.find(cluster + "/fifo");
-    double ratio = base != g_measured.end() && base->second.seconds > 0
-                       ? m.seconds / base->second.seconds
-                       : 0;
+    double ratio =
+        base != g_measured.end() && base->second.seconds > 0 ? m.seconds / base->second.seconds : 0;
     double jct = base != g_measured.end() && base->second.mean_jct_s > 0
                      ? m.mean_jct_s / base->second.mean_jct_s
                      : 0;

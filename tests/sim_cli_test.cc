@@ -53,9 +53,9 @@ class SimCli : public ::testing::Test {
 TEST_F(SimCli, HelpNamesTheOptions) {
   Ran r = Muster("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* opt : {"--trace", "--format", "--cluster-file", "--policy", "--backfill",
-                          "--placement", "--multi-node-slowdown", "--generate", "--stats",
-                          "--skip-bad-rows", "--report", "--seed"})
+  for (const char* opt :
+       {"--trace", "--format", "--cluster-file", "--policy", "--backfill", "--placement",
+        "--multi-node-slowdown", "--generate", "--stats", "--skip-bad-rows", "--report", "--seed"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
 }
 
@@ -79,8 +79,10 @@ TEST_F(SimCli, BadRowsAreRefusedUnlessSkipped) {
 
 TEST_F(SimCli, ComparisonAsJsonAndHtmlReport) {
   fs::path report = dir_ / "report";
-  Ran r = Muster("--generate jobs=300,rate=200,seed=3 --cluster 2x8 --policy fifo,sjf,srtf,las "
-                 "--backfill -o json --report " + report.string());
+  Ran r = Muster(
+      "--generate jobs=300,rate=200,seed=3 --cluster 2x8 --policy fifo,sjf,srtf,las "
+      "--backfill -o json --report " +
+      report.string());
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["runs"].size(), 4u);

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
-#include <queue>
 #include <filesystem>
+#include <queue>
 
 #include "sim/engine.h"
 #include "sim/io/trace_reader.h"
@@ -79,7 +79,8 @@ double PoolFifoMeanJctS(const Workload& w, int gpus) {
       free += running.top().second;
       running.pop();
     }
-    while (next < order.size() && w.jobs[order[next]].submit_ms == t) queue.push_back(order[next++]);
+    while (next < order.size() && w.jobs[order[next]].submit_ms == t)
+      queue.push_back(order[next++]);
     while (!queue.empty() && w.jobs[queue.front()].gpus <= free) {
       const SimJob& j = w.jobs[queue.front()];
       queue.pop_front();

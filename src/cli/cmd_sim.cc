@@ -209,8 +209,8 @@ int RunSim(const SimFlags& f) {
 
 void AddSimCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<SimFlags>();
-  CLI::App* sim = app.add_subcommand(
-      "sim", "Replay a cluster trace through the scheduler on a virtual clock");
+  CLI::App* sim =
+      app.add_subcommand("sim", "Replay a cluster trace through the scheduler on a virtual clock");
   sim->footer(
       "Examples:\n"
       "  muster sim --trace ../shared/data/traces/philly.csv --stats\n"
@@ -237,7 +237,8 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
                   "Seed for --generate (unless it has seed=) and for trace priorities")
       ->capture_default_str();
   sim->add_option("--report", f->report_dir, "Write report.html and report.json into DIR");
-  sim->add_option("--generate", f->generate, "Synthetic Poisson workload: jobs=N,rate=R,seed=S,...");
+  sim->add_option("--generate", f->generate,
+                  "Synthetic Poisson workload: jobs=N,rate=R,seed=S,...");
   sim->add_flag("--stats", f->stats, "Print workload statistics and exit");
   sim->add_flag("--skip-bad-rows", f->skip_bad_rows, "Replay a trace even if some rows are bad");
   sim->add_option("-o,--output", f->output, "text | json")->capture_default_str();

@@ -21,11 +21,11 @@ TEST(QueueLas, LevelsThenFifoWithinALevel) {
   EXPECT_EQ(LasLevel(100, {100, 1000}), 1);
   EXPECT_EQ(LasLevel(5000, {100, 1000}), 2);
   ClusterSnapshot s;
-  s.queue = {Job(1, 0, 500),     // level 1, oldest
-             Job(2, 10, 0),      // level 0
-             Job(3, 5, 2000),    // level 2
-             Job(4, 20, 50),     // level 0, later than job 2
-             Job(5, 3, 999)};    // level 1, after job 1
+  s.queue = {Job(1, 0, 500),   // level 1, oldest
+             Job(2, 10, 0),    // level 0
+             Job(3, 5, 2000),  // level 2
+             Job(4, 20, 50),   // level 0, later than job 2
+             Job(5, 3, 999)};  // level 1, after job 1
   auto policy = MakeLasPolicy({100, 1000});
   EXPECT_EQ(policy->name(), "las");
   EXPECT_EQ(policy->Order(s), (std::vector<int>{1, 3, 0, 4, 2}));

@@ -98,8 +98,7 @@ std::vector<NodeSpec> BuildNodes(const ClusterConfig& c) {
       n.milli_cpus = 1'000'000;
       n.memory_mib = 1 << 24;
       n.speed = g.speed;
-      for (int k = 0; k < g.gpus_per_node; ++k)
-        n.gpus.push_back({k, g.gpu_model, 81920, true});
+      for (int k = 0; k < g.gpus_per_node; ++k) n.gpus.push_back({k, g.gpu_model, 81920, true});
       nodes.push_back(std::move(n));
     }
   }

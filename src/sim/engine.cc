@@ -210,7 +210,6 @@ Result<SimResult> Replay::Run() {
   return std::move(r_);
 }
 
-
 }  // namespace detail
 
 Status ValidateOptions(const SimOptions& o) {

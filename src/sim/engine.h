@@ -39,12 +39,12 @@
 namespace muster::sim {
 
 struct SimOptions {
-  std::string policy = "fifo";          // see SimPolicyNames()
-  bool backfill = false;                // EASY backfill in sched::Schedule
+  std::string policy = "fifo";             // see SimPolicyNames()
+  bool backfill = false;                   // EASY backfill in sched::Schedule
   std::string placement = "consolidated";  // consolidated | scattered
-  double multi_node_slowdown = 1.0;     // >= 1; applied to jobs spanning several nodes
+  double multi_node_slowdown = 1.0;        // >= 1; applied to jobs spanning several nodes
   std::vector<double> las_thresholds_gpu_s = {3600, 36000};  // ascending
-  int queue_view = 256;                 // >= 1
+  int queue_view = 256;                                      // >= 1
   // 0: a pass after every batch of simultaneous events (exact event-driven replay). > 0: passes
   // only at multiples of this interval after the first submission, and only when something
   // happened since the last pass, like a coordinator that schedules periodically; starts are
@@ -53,7 +53,7 @@ struct SimOptions {
   int series_buckets = 512;
   DurationMs series_width_ms = 60'000;  // initial bucket width; doubles as needed
   int cdf_points = 200;
-  bool keep_outcomes = false;           // fill SimResult::outcomes (tests)
+  bool keep_outcomes = false;  // fill SimResult::outcomes (tests)
 };
 
 // What happened to one job (index as in the workload).
@@ -61,8 +61,8 @@ struct JobOutcome {
   TimeMs submit_ms = 0;
   TimeMs first_start_ms = -1;
   TimeMs finish_ms = -1;
-  int completions = 0;     // 1 for a finished job
-  int starts = 0;          // 1 + resumptions after preemption
+  int completions = 0;  // 1 for a finished job
+  int starts = 0;       // 1 + resumptions after preemption
   int preemptions = 0;
   int max_gpus_held = 0;   // most GPUs the job ever held at once
   int max_nodes = 0;       // most nodes it spanned
@@ -77,14 +77,14 @@ struct SimResult {
   int64_t jobs = 0;
   int64_t completed = 0;
   int64_t rejected = 0;
-  int64_t unfinished = 0;       // still queued when events ran out (should be 0)
-  Distribution jct_s;           // finish - submit
-  Distribution queue_delay_s;   // first start - submit
+  int64_t unfinished = 0;                          // still queued when events ran out (should be 0)
+  Distribution jct_s;                              // finish - submit
+  Distribution queue_delay_s;                      // first start - submit
   std::vector<std::pair<double, double>> jct_cdf;  // (JCT s, fraction)
-  double makespan_s = 0;        // last finish - first submit
-  double busy_gpu_seconds = 0;  // sum over jobs of GPUs x time held
-  double utilization = 0;       // busy_gpu_seconds / (total GPUs x makespan)
-  double mean_jain = 1;         // mean of the sampled Jain index of per-node load
+  double makespan_s = 0;                           // last finish - first submit
+  double busy_gpu_seconds = 0;                     // sum over jobs of GPUs x time held
+  double utilization = 0;                          // busy_gpu_seconds / (total GPUs x makespan)
+  double mean_jain = 1;  // mean of the sampled Jain index of per-node load
   int64_t preemptions = 0;
   int64_t multi_node_jobs = 0;  // jobs that ran on more than one node at least once
   int64_t events = 0;           // arrivals + completions + demotions + preemptions
@@ -93,7 +93,7 @@ struct SimResult {
   int64_t max_queue = 0;
   std::vector<SeriesPoint> series;
   DurationMs series_width_ms = 0;
-  TimeMs origin_ms = 0;         // first submit
+  TimeMs origin_ms = 0;              // first submit
   std::vector<JobOutcome> outcomes;  // only with SimOptions::keep_outcomes
 };
 

@@ -27,7 +27,9 @@ Workload MakeWorkload(std::initializer_list<std::tuple<int, int, int>> jobs) {
   return w;
 }
 
-ClusterConfig Shape(int nodes, int gpus) { return ParseClusterShape(std::to_string(nodes) + "x" + std::to_string(gpus)).value(); }
+ClusterConfig Shape(int nodes, int gpus) {
+  return ParseClusterShape(std::to_string(nodes) + "x" + std::to_string(gpus)).value();
+}
 
 SimResult RunSim(const Workload& w, const ClusterConfig& c, SimOptions o) {
   o.keep_outcomes = true;
@@ -58,7 +60,9 @@ TEST(SimEngine, FifoTimelineOnOneNode) {
 
 // A holds 2 of 4 GPUs until 10; B needs all 4; C (2 GPUs, 3 s) fits in the hole before B's
 // reservation at 10; D (2 GPUs, 20 s) would delay B, so it may not jump ahead.
-Workload BackfillWorkload() { return MakeWorkload({{0, 10, 2}, {1, 5, 4}, {2, 3, 2}, {3, 20, 2}}); }
+Workload BackfillWorkload() {
+  return MakeWorkload({{0, 10, 2}, {1, 5, 4}, {2, 3, 2}, {3, 20, 2}});
+}
 
 TEST(SimEngine, FifoWithoutBackfillKeepsOrder) {
   SimResult r = RunSim(BackfillWorkload(), Shape(1, 4), {.policy = "fifo", .backfill = false});
@@ -71,7 +75,9 @@ TEST(SimEngine, EasyBackfillFillsTheHoleOnly) {
 }
 
 // One GPU; A runs first, then B (5 s), C (2 s), D (8 s) all arrive at 1.
-Workload OneGpuWorkload() { return MakeWorkload({{0, 10, 1}, {1, 5, 1}, {1, 2, 1}, {1, 8, 1}}); }
+Workload OneGpuWorkload() {
+  return MakeWorkload({{0, 10, 1}, {1, 5, 1}, {1, 2, 1}, {1, 8, 1}});
+}
 
 TEST(SimEngine, FifoVersusSjfOnOneGpu) {
   SimResult fifo = RunSim(OneGpuWorkload(), Shape(1, 1), {.policy = "fifo"});
@@ -158,7 +164,8 @@ class SimPolicyProperty : public ::testing::TestWithParam<std::string> {};
 TEST_P(SimPolicyProperty, EveryJobRunsToCompletionOnceAndGpuSecondsAreConserved) {
   Workload w = Generated(7, 400, 120);
   for (bool backfill : {false, true}) {
-    SimResult r = RunSim(w, Shape(4, 8), {.policy = GetParam(), .backfill = backfill, .queue_view = 64});
+    SimResult r =
+        RunSim(w, Shape(4, 8), {.policy = GetParam(), .backfill = backfill, .queue_view = 64});
     ASSERT_EQ(r.outcomes.size(), w.jobs.size());
     double want = 0;
     for (size_t i = 0; i < w.jobs.size(); ++i) {
@@ -180,8 +187,10 @@ TEST_P(SimPolicyProperty, EveryJobRunsToCompletionOnceAndGpuSecondsAreConserved)
 }
 
 TEST_P(SimPolicyProperty, SameSeedSameResult) {
-  SimResult a = RunSim(Generated(11, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
-  SimResult b = RunSim(Generated(11, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
+  SimResult a =
+      RunSim(Generated(11, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
+  SimResult b =
+      RunSim(Generated(11, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
   ASSERT_EQ(a.outcomes.size(), b.outcomes.size());
   for (size_t i = 0; i < a.outcomes.size(); ++i) {
     EXPECT_EQ(a.outcomes[i].first_start_ms, b.outcomes[i].first_start_ms);
@@ -189,7 +198,8 @@ TEST_P(SimPolicyProperty, SameSeedSameResult) {
   }
   EXPECT_EQ(a.preemptions, b.preemptions);
   EXPECT_EQ(a.series.size(), b.series.size());
-  SimResult c = RunSim(Generated(12, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
+  SimResult c =
+      RunSim(Generated(12, 300, 200), Shape(3, 4), {.policy = GetParam(), .backfill = true});
   EXPECT_NE(a.jct_s.mean, c.jct_s.mean);
 }
 
@@ -216,7 +226,8 @@ std::vector<TimeMs> PoolFifo(const Workload& w, int gpus) {
       free += running.top().second;
       running.pop();
     }
-    while (next < order.size() && w.jobs[order[next]].submit_ms == t) queue.push_back(order[next++]);
+    while (next < order.size() && w.jobs[order[next]].submit_ms == t)
+      queue.push_back(order[next++]);
     while (!queue.empty() && w.jobs[queue.front()].gpus <= free) {
       int j = queue.front();
       queue.pop_front();

@@ -16,7 +16,9 @@ uint64_t SplitMix(uint64_t* x) {
   return z ^ (z >> 31);
 }
 
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t Rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 bool ParseDouble(const std::string& s, double* out) {
   if (s.empty()) return false;
@@ -51,7 +53,9 @@ uint64_t SimRng::Next() {
   return result;
 }
 
-double SimRng::Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+double SimRng::Uniform() {
+  return static_cast<double>(Next() >> 11) * 0x1.0p-53;
+}
 
 double SimRng::Normal() {
   double u1 = 1.0 - Uniform();  // (0, 1]

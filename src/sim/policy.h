@@ -14,8 +14,8 @@
 //         submit time (FIFO within a level, as in Tiresias). A queued job may preempt running
 //         jobs that come strictly after it in that order (a higher level, or the same level and
 //         a later submission, as when Tiresias re-sorts all jobs); a running job that crosses a
-//         threshold is demoted at that instant. No run-time knowledge is used for ordering. (Tiresias's starvation
-//         guard, promotion after a long wait, is not modelled.)
+//         threshold is demoted at that instant. No run-time knowledge is used for ordering.
+//         (Tiresias's starvation guard, promotion after a long wait, is not modelled.)
 // Preempting a job frees all its GPUs at once; it keeps its attained service and remaining work
 // and later resumes with no restart overhead.
 // Pure: no I/O.

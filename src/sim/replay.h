@@ -54,7 +54,9 @@ struct JobRun {
   RunState state = RunState::kFuture;
 };
 
-inline DurationMs CeilMs(double ms) { return static_cast<DurationMs>(std::ceil(ms - 1e-9)); }
+inline DurationMs CeilMs(double ms) {
+  return static_cast<DurationMs>(std::ceil(ms - 1e-9));
+}
 
 class Replay {
  public:
@@ -85,7 +87,7 @@ class Replay {
   sched::ClusterSnapshot snap_;
   sched::SchedulerConfig cfg_;
   sched::PluginRegistry plugins_;
-  sched::QueuePolicyRegistry policies_;  // the defaults plus "las" with the run's thresholds
+  sched::QueuePolicyRegistry policies_;     // the defaults plus "las" with the run's thresholds
   std::vector<std::pair<int, int>> owner_;  // snap_.running row -> (job, index in run_pos_[job])
   std::vector<std::vector<int>> run_pos_;   // job -> its rows in snap_.running
   std::vector<int> running_jobs_;           // ids of running jobs

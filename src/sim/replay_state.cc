@@ -9,8 +9,11 @@
 namespace muster::sim::detail {
 
 Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, const SimPolicy& p)
-    : w_(w), o_(o), policy_(p), n_(static_cast<int>(w.jobs.size())), queue_(w.jobs.size(),
-      p.kind == PolicyKind::kFairshare) {
+    : w_(w),
+      o_(o),
+      policy_(p),
+      n_(static_cast<int>(w.jobs.size())),
+      queue_(w.jobs.size(), p.kind == PolicyKind::kFairshare) {
   for (NodeSpec& spec : BuildNodes(c)) {
     sched::NodeView v;
     v.free = NodeFree::AllFree(spec);
@@ -40,11 +43,18 @@ OrderKey Replay::QueueKey(int j) const {
   const SimJob& job = w_.jobs[j];
   int64_t key = 0;
   switch (policy_.kind) {
-    case PolicyKind::kPriority: key = -job.priority; break;
+    case PolicyKind::kPriority:
+      key = -job.priority;
+      break;
     case PolicyKind::kSjf:
-    case PolicyKind::kSrtf: key = CeilMs(run_[j].remaining_ms); break;
-    case PolicyKind::kLas: key = run_[j].level; break;
-    default: break;
+    case PolicyKind::kSrtf:
+      key = CeilMs(run_[j].remaining_ms);
+      break;
+    case PolicyKind::kLas:
+      key = run_[j].level;
+      break;
+    default:
+      break;
   }
   return {key, job.submit_ms, j};
 }

@@ -97,8 +97,7 @@ std::string FormatUtc(TimeMs t) {
 }
 
 bool ParseUtc(const std::string& s, TimeMs* out) {
-  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||
-      s[16] != ':')
+  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':')
     return false;
   int y, mo, d, h, mi, se;
   if (!Digits(s, 0, 4, &y) || !Digits(s, 5, 2, &mo) || !Digits(s, 8, 2, &d) ||

@@ -26,8 +26,8 @@ struct SimJob {
 };
 
 struct Workload {
-  std::vector<SimJob> jobs;          // any order; the engine sorts by (submit, index)
-  std::vector<std::string> users;    // user names; "" if unknown
+  std::vector<SimJob> jobs;        // any order; the engine sorts by (submit, index)
+  std::vector<std::string> users;  // user names; "" if unknown
 
   // Index of `name` in users, appended if new.
   int32_t UserIndex(const std::string& name);

@@ -3,10 +3,9 @@
 // offline): CDF of job completion time, GPU utilization, queue length and Jain's index over time.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "sim/engine.h"
@@ -26,11 +25,11 @@ struct PolicyRun {
 };
 
 struct ReportInput {
-  std::string title;           // e.g. "philly.csv on 250x8"
-  std::string command;         // the command line, shown in the report
-  std::string cluster;         // ClusterConfig::Describe()
+  std::string title;    // e.g. "philly.csv on 250x8"
+  std::string command;  // the command line, shown in the report
+  std::string cluster;  // ClusterConfig::Describe()
   WorkloadStats stats;
-  bool utc_times = false;      // format submit times as dates (Philly)
+  bool utc_times = false;  // format submit times as dates (Philly)
   std::vector<PolicyRun> runs;
 };
 

@@ -21,11 +21,20 @@ std::string Esc(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -71,8 +80,14 @@ std::string Chart(const std::string& title, const std::string& xlabel, const std
     }
   if (!std::isnan(ymin_fixed)) y0 = ymin_fixed;
   if (!std::isnan(ymax_fixed)) y1 = std::max(ymax_fixed, y1);
-  if (!(x1 > x0)) { x0 = std::isfinite(x0) ? x0 - 1 : 0; x1 = x0 + 2; }
-  if (!(y1 > y0)) { y0 = std::isfinite(y0) ? y0 : 0; y1 = y0 + 1; }
+  if (!(x1 > x0)) {
+    x0 = std::isfinite(x0) ? x0 - 1 : 0;
+    x1 = x0 + 2;
+  }
+  if (!(y1 > y0)) {
+    y0 = std::isfinite(y0) ? y0 : 0;
+    y1 = y0 + 1;
+  }
   auto px = [&](double x) { return L + (fx(x) - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(W) + "\" height=\"" +
@@ -84,8 +99,8 @@ std::string Chart(const std::string& title, const std::string& xlabel, const std
        "\" height=\"" + Num(H - T - B) + "\" fill=\"none\" stroke=\"#999\"/>\n";
   for (int i = 0; i <= 4; ++i) {
     double yv = y0 + (y1 - y0) * i / 4;
-    s += "<line x1=\"" + Num(L) + "\" x2=\"" + Num(W - R) + "\" y1=\"" + Num(py(yv)) +
-         "\" y2=\"" + Num(py(yv)) + "\" stroke=\"#eee\"/>";
+    s += "<line x1=\"" + Num(L) + "\" x2=\"" + Num(W - R) + "\" y1=\"" + Num(py(yv)) + "\" y2=\"" +
+         Num(py(yv)) + "\" stroke=\"#eee\"/>";
     s += "<text x=\"" + Num(L - 4) + "\" y=\"" + Num(py(yv) + 4) + "\" text-anchor=\"end\">" +
          Tick(yv) + "</text>\n";
   }
@@ -102,8 +117,8 @@ std::string Chart(const std::string& title, const std::string& xlabel, const std
            Tick(xv) + "</text>\n";
     }
   }
-  s += "<text x=\"" + Num((L + W - R) / 2) + "\" y=\"" + Num(H - 8) +
-       "\" text-anchor=\"middle\">" + Esc(xlabel) + "</text>\n";
+  s += "<text x=\"" + Num((L + W - R) / 2) + "\" y=\"" + Num(H - 8) + "\" text-anchor=\"middle\">" +
+       Esc(xlabel) + "</text>\n";
   s += "<text transform=\"translate(14," + Num((T + H - B) / 2) +
        ") rotate(-90)\" text-anchor=\"middle\">" + Esc(ylabel) + "</text>\n";
   for (size_t k = 0; k < lines.size(); ++k) {
@@ -125,7 +140,9 @@ std::string Chart(const std::string& title, const std::string& xlabel, const std
   return s;
 }
 
-std::string RunName(const SimResult& r) { return r.policy + (r.backfill ? "+backfill" : ""); }
+std::string RunName(const SimResult& r) {
+  return r.policy + (r.backfill ? "+backfill" : "");
+}
 
 // Time axis in hours when the run is longer than two days' worth of minutes, else in minutes.
 std::vector<Line> SeriesLines(const std::vector<PolicyRun>& runs, double scale,
@@ -143,7 +160,8 @@ std::vector<Line> SeriesLines(const std::vector<PolicyRun>& runs, double scale,
 
 std::string HtmlReport(const ReportInput& in) {
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
-                  Esc(in.title) + "</title>\n<style>body{font-family:sans-serif;margin:24px;"
+                  Esc(in.title) +
+                  "</title>\n<style>body{font-family:sans-serif;margin:24px;"
                   "color:#222}table{border-collapse:collapse;font-size:13px}td,th{border:1px "
                   "solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}td:first-child"
                   "{text-align:left}pre{background:#f8f8f8;padding:8px}svg{margin:8px 12px 8px 0}"
@@ -174,26 +192,29 @@ std::string HtmlReport(const ReportInput& in) {
   h += "</table>\n<h2>Plots</h2>\n";
   std::vector<Line> cdf;
   for (const auto& r : in.runs) cdf.push_back({RunName(r.result), r.result.jct_cdf});
-  h += Chart("CDF of job completion time", "JCT (s, log scale)", "fraction of jobs", cdf, true,
-             0, 1);
+  h += Chart("CDF of job completion time", "JCT (s, log scale)", "fraction of jobs", cdf, true, 0,
+             1);
   double longest = 0;
   for (const auto& r : in.runs)
     if (!r.result.series.empty()) longest = std::max(longest, r.result.series.back().t_s);
   const bool hours = longest > 2 * 86400;
   const double scale = hours ? 3600 : 60;
-  const std::string tl = hours ? "time since first submission (h)" : "time since first submission (min)";
+  const std::string tl =
+      hours ? "time since first submission (h)" : "time since first submission (min)";
   h += Chart("GPU utilization", tl, "busy GPUs (%)",
-             SeriesLines(in.runs, scale, [](const SeriesPoint& p, const SimResult& s) {
-               return s.total_gpus ? 100.0 * p.busy_gpus / s.total_gpus : 0.0;
-             }), false, 0, 100);
+             SeriesLines(in.runs, scale,
+                         [](const SeriesPoint& p, const SimResult& s) {
+                           return s.total_gpus ? 100.0 * p.busy_gpus / s.total_gpus : 0.0;
+                         }),
+             false, 0, 100);
   h += Chart("Queue length", tl, "queued jobs (time-weighted mean)",
              SeriesLines(in.runs, scale,
                          [](const SeriesPoint& p, const SimResult&) { return p.queued_jobs; }),
              false, 0);
-  h += Chart("Jain's index of per-node GPU load", tl, "Jain index (1 = balanced)",
-             SeriesLines(in.runs, scale,
-                         [](const SeriesPoint& p, const SimResult&) { return p.jain; }),
-             false, 0, 1);
+  h += Chart(
+      "Jain's index of per-node GPU load", tl, "Jain index (1 = balanced)",
+      SeriesLines(in.runs, scale, [](const SeriesPoint& p, const SimResult&) { return p.jain; }),
+      false, 0, 1);
   h += "<p>Utilization and queue length are time-weighted means over each interval; Jain's index "
        "is sampled at each interval's end over per-node busy-GPU fractions (idle nodes count as "
        "load 0; an idle cluster counts as balanced).</p>\n</body></html>\n";
@@ -203,7 +224,8 @@ std::string HtmlReport(const ReportInput& in) {
 Status WriteReportDir(const std::string& dir, const ReportInput& in) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::InvalidArgument("cannot create report directory '" + dir + "': " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("cannot create report directory '" + dir + "': " + ec.message());
   auto write = [&](const std::string& name, const std::string& text) -> Status {
     std::string path = (std::filesystem::path(dir) / name).string();
     std::ofstream out(path);

@@ -80,9 +80,9 @@ nlohmann::json StatsJson(const WorkloadStats& s, bool utc) {
 }
 
 std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
-  const std::vector<std::string> head = {"policy",   "jobs",   "JCT mean", "JCT med", "JCT p95",
-                                         "JCT p99",  "wait mean", "wait p95", "makespan", "util",
-                                         "jain",     "preempt", "wall s",  "events/s"};
+  const std::vector<std::string> head = {"policy",  "jobs",      "JCT mean", "JCT med",  "JCT p95",
+                                         "JCT p99", "wait mean", "wait p95", "makespan", "util",
+                                         "jain",    "preempt",   "wall s",   "events/s"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
     const SimResult& s = r.result;
@@ -136,8 +136,10 @@ nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
   if (with_series) {
     nlohmann::json series = nlohmann::json::array();
     for (const auto& p : s.series)
-      series.push_back({{"t_s", p.t_s}, {"busy_gpus", p.busy_gpus},
-                        {"queued_jobs", p.queued_jobs}, {"jain", p.jain}});
+      series.push_back({{"t_s", p.t_s},
+                        {"busy_gpus", p.busy_gpus},
+                        {"queued_jobs", p.queued_jobs},
+                        {"jain", p.jain}});
     j["series_width_s"] = s.series_width_ms / 1000.0;
     j["series"] = std::move(series);
     nlohmann::json cdf = nlohmann::json::array();

@@ -17,7 +17,8 @@ void SplitCsv(const std::string& line, std::vector<std::string>* out) {
   size_t start = 0;
   while (true) {
     size_t comma = line.find(',', start);
-    std::string f = line.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string f =
+        line.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!f.empty() && (f.back() == '\r' || f.back() == ' ')) f.pop_back();
     size_t lead = 0;
     while (lead < f.size() && f[lead] == ' ') ++lead;
@@ -102,7 +103,9 @@ Result<TraceRead> ParseTrace(std::istream& in, TraceFormat format) {
     SplitCsv(line, &fields);
     if (!have_header) {
       auto c = FindColumns(fields, format);
-      if (!c.ok()) return Status::InvalidArgument("line " + std::to_string(lineno) + ": " + c.status().message());
+      if (!c.ok())
+        return Status::InvalidArgument("line " + std::to_string(lineno) + ": " +
+                                       c.status().message());
       cols = *c;
       have_header = true;
       continue;

@@ -74,7 +74,8 @@ TEST(SimTraceReader, WrongHeaderOrMissingFileIsAnError) {
 TEST(SimReport, JsonTableAndSelfContainedHtml) {
   Workload w;
   w.users = {"u"};
-  for (int i = 0; i < 30; ++i) w.jobs.push_back({i * 1000LL, (i % 7 + 1) * 1000LL, 1 + i % 2, 0, 0, 0});
+  for (int i = 0; i < 30; ++i)
+    w.jobs.push_back({i * 1000LL, (i % 7 + 1) * 1000LL, 1 + i % 2, 0, 0, 0});
   ClusterConfig c = ParseClusterShape("2x2").value();
   ReportInput in;
   in.title = "test <run>";
