@@ -76,7 +76,7 @@ void Coordinator::Recover(StoreContents contents) {
         gang_interrupted = true;
       if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
         const JobSpec& s = *job.spec;
-        calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceModel(t.node),
+        calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceKey(s, t.node),
                              s.est_work, static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
       }
     }
@@ -173,9 +173,10 @@ Store::Ticket Coordinator::PersistJob(const JobRecord& j) {
   return store_->UpdateJob(j);
 }
 
-std::string Coordinator::DeviceModel(const std::string& node) const {
+std::string Coordinator::DeviceKey(const JobSpec& spec, const std::string& node) const {
   auto it = nodes_.find(node);
-  if (it == nodes_.end() || it->second.rec.spec.gpus.empty()) return "cpu";
+  if (spec.resources.gpus == 0 || it == nodes_.end() || it->second.rec.spec.gpus.empty())
+    return "cpu";
   return it->second.rec.spec.gpus[0].model;
 }
 

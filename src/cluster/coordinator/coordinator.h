@@ -153,7 +153,9 @@ class Coordinator {
   void Reconcile(JobRecord& j);
   void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms);
   Status CheckSubmittable(const JobSpec& spec) const;
-  std::string DeviceModel(const std::string& node) const;
+  // Calibration key of the device a task of `spec` uses on `node`: its GPU model, or "cpu" for
+  // tasks without GPUs (and unknown nodes).
+  std::string DeviceKey(const JobSpec& spec, const std::string& node) const;
   double PredictSeconds(const JobSpec& spec, const std::string& device) const;
 
   // ---- task outcomes (events.cc); REQUIRE mu_

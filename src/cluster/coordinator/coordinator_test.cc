@@ -238,6 +238,28 @@ TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
   EXPECT_EQ(TaskState(*c, *ann), "pending");
 }
 
+TEST_F(CoordinatorTest, PredictionsLearnFromFinishedRunsOfTheClass) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  v1::JobSpec spec = MakeSpec(1);
+  spec.set_job_class("train");
+  auto a = c->Submit(spec);
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
+  v1::GetScheduleRequest req;
+  auto first = c->GetSchedule(req);
+  ASSERT_EQ(first.rows_size(), 1);
+  EXPECT_EQ(first.rows(0).predicted_finish_ms() - first.rows(0).actual_start_ms(), 60000);
+  clock_.Advance(100000);
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
+  auto b = c->Submit(spec);
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "running"));
+  auto second = c->GetSchedule(req);
+  ASSERT_EQ(second.rows_size(), 1);
+  EXPECT_EQ(second.rows(0).predicted_finish_ms() - second.rows(0).actual_start_ms(), 100000);
+}
+
 TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 2);

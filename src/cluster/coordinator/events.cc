@@ -65,7 +65,8 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
       }
       if (t->predicted_finish_ms == 0)
         t->predicted_finish_ms =
-            t->start_ms + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceModel(name)) * 1000);
+            t->start_ms +
+            static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, name)) * 1000);
       if (t->stop_requested) {
         v1::CoordinatorMessage k;
         k.mutable_kill()->set_job_id(j->id);
@@ -179,7 +180,7 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
     t->state = TaskState::kRunning;
     t->start_ms = when;
     t->predicted_finish_ms =
-        when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceModel(node)) * 1000);
+        when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, node)) * 1000);
     PersistTask(*j, *t);
     Reconcile(*j);
   } else if (state == "succeeded") {
@@ -203,7 +204,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   t.end_ms = when;
   t.stop_requested = false;
   const JobSpec& s = *j.spec;
-  calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceModel(t.node), s.est_work,
+  calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceKey(s, t.node), s.est_work,
                        static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
   PersistTask(j, t);
   if (j.gang_stopping) MaybeFinishGangStop(j);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <tuple>
 
 #include "cluster/coordinator/coordinator.h"
 
@@ -112,6 +113,23 @@ void Coordinator::SchedulingPass() {
         share = std::max(share, static_cast<double>(it->second.gpus) / total.gpus);
       return share;
     };
+    // The device a pending job will most likely get: that of the first connected node that
+    // could ever hold one of its tasks (cached per request shape for this pass).
+    std::map<std::tuple<int, MiB, std::string, MilliCpu, MiB>, std::string> device_cache;
+    auto likely_device = [&](const JobSpec& spec) -> std::string {
+      const ResourceRequest& r = spec.resources;
+      if (r.gpus == 0) return "cpu";
+      auto key = std::tuple(r.gpus, r.min_gpu_memory_mib, r.gpu_model, r.milli_cpus, r.memory_mib);
+      auto it = device_cache.find(key);
+      if (it != device_cache.end()) return it->second;
+      std::string device;
+      for (const auto& n : snap.nodes)
+        if (n.spec.CouldEverFit(r)) {
+          device = DeviceKey(spec, n.spec.name);
+          break;
+        }
+      return device_cache[key] = device;
+    };
     if (snap.nodes.empty()) {
       // Nothing can start: only keep the reasons current (and dependency failures) cheaply.
       for (JobId id : ids) {
@@ -145,7 +163,8 @@ void Coordinator::SchedulingPass() {
       pj.id = j.id;
       pj.spec = j.spec;
       pj.submitted_ms = j.submit_ms;
-      pj.predicted_duration_ms = static_cast<DurationMs>(PredictSeconds(*j.spec, "") * 1000);
+      pj.predicted_duration_ms =
+          static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
       pj.user_dominant_share = dominant_share(j.spec->user);
       snap.queue.push_back(std::move(pj));
     }
