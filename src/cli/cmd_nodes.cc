@@ -3,7 +3,12 @@
 #include <chrono>
 #include <iostream>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 #include "cli/cmd_client.h"
+#include "model/balance.h"
 #include "cluster/client/display.h"
 
 namespace muster::cli {
@@ -80,12 +85,42 @@ int RunNodes(const ClientFlags& f) {
   return kExitOk;
 }
 
+// Busy seconds per node over the run (finished and running tasks), every known node included,
+// followed by the balance metrics of those loads.
+void PrintRunBalance(client::CoordinatorClient& client, const v1::ScheduleTable& table,
+                     int64_t now) {
+  std::map<std::string, double> busy_s;
+  auto nodes = client.ListNodes();
+  if (nodes.ok())
+    for (const auto& n : nodes->nodes()) busy_s[n.spec().name()] = 0;
+  for (const auto& r : table.rows()) {
+    if (r.node().empty() || r.actual_start_ms() <= 0) continue;
+    int64_t end = r.actual_finish_ms() > 0 ? r.actual_finish_ms() : now;
+    busy_s[r.node()] += std::max<int64_t>(0, end - r.actual_start_ms()) / 1000.0;
+  }
+  if (busy_s.empty()) return;
+  std::vector<double> loads;
+  std::cout << "\nbusy time per node over the run:\n";
+  for (const auto& [name, s] : busy_s) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "  %-12s %9.1f s\n", name.c_str(), s);
+    std::cout << buf;
+    loads.push_back(s);
+  }
+  model::BalanceReport b = model::Evaluate(loads);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "balance: Jain %.4f, CoV %.4f, imbalance factor %.4f, relative imbalance %.4f\n",
+                b.jain, b.cov, b.imbalance_factor, b.relative_imbalance);
+  std::cout << buf;
+}
+
 }  // namespace
 
-int ShowClusterSchedule(const std::string& coordinator_address, bool json) {
+int ShowClusterSchedule(const std::string& coordinator_address, bool json, bool include_finished) {
   client::CoordinatorClient client(
       {.address = client::ResolveCoordinatorAddress(coordinator_address)});
-  auto table = client.GetSchedule(/*include_finished=*/false);
+  auto table = client.GetSchedule(include_finished);
   if (!table.ok()) return ReportError(table.status());
   if (json) {
     nlohmann::json out = nlohmann::json::array();
@@ -94,7 +129,8 @@ int ShowClusterSchedule(const std::string& coordinator_address, bool json) {
     return kExitOk;
   }
   if (table->rows_size() == 0) {
-    std::cout << "the schedule is empty (no pending or running tasks)\n";
+    std::cout << (include_finished ? "the schedule is empty (no tasks yet)\n"
+                                   : "the schedule is empty (no pending or running tasks)\n");
     return kExitOk;
   }
   int64_t now = table->now_ms() > 0 ? table->now_ms() : NowMs();
@@ -108,6 +144,7 @@ int ShowClusterSchedule(const std::string& coordinator_address, bool json) {
               client::FormatRelative(r.actual_start_ms(), now),
               client::FormatRelative(r.actual_finish_ms(), now)});
   std::cout << t.Render();
+  if (include_finished) PrintRunBalance(client, *table, now);
   return kExitOk;
 }
 

@@ -36,6 +36,7 @@ struct ScheduleFlags {
   int iterations = sched::TabuOptions{}.max_iterations;
   double best_known = 0;
   bool show_table = false;
+  bool include_finished = false;
 };
 
 int Fail(const std::string& message) {
@@ -237,7 +238,7 @@ int RunSchedule(const ScheduleFlags& f) {
     const char* env = std::getenv("MUSTER_COORDINATOR");
     address = env && *env ? env : "127.0.0.1:7070";
   }
-  return ShowClusterSchedule(address, f.output == "json");
+  return ShowClusterSchedule(address, f.output == "json", f.include_finished);
 }
 
 }  // namespace
@@ -261,6 +262,8 @@ void AddScheduleCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--best-known", f->best_known,
                   "with --etc: best known makespan, to print the gap to it");
   cmd->add_flag("--table", f->show_table, "with --etc: also print the task schedule table");
+  cmd->add_flag("--all", f->include_finished,
+                "cluster table: include finished tasks, then busy time and balance per node");
   cmd->add_option("--coordinator", f->coordinator,
                   "without --etc/--dag: coordinator address HOST:PORT (default: "
                   "$MUSTER_COORDINATOR or 127.0.0.1:7070)");

@@ -36,7 +36,8 @@ void AddTrainCommand(CLI::App& app, CommandContext& ctx);
 void AddSimCommand(CLI::App& app, CommandContext& ctx);
 
 // Shows the running cluster's schedule table; used by `muster schedule` without --etc/--dag.
-// Implemented with the cluster client (src/cli/cmd_cluster*.cc). Returns an exit code.
-int ShowClusterSchedule(const std::string& coordinator_address, bool json);
+// With include_finished, finished tasks are listed too and the table is followed by each node's
+// busy time over the run and the balance metrics of those busy times. Returns an exit code.
+int ShowClusterSchedule(const std::string& coordinator_address, bool json, bool include_finished);
 
 }  // namespace muster::cli

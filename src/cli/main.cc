@@ -15,10 +15,10 @@ int main(int argc, char** argv) {
   muster::cli::AddSimCommand(app, ctx);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // --help/--version (exit code 0) print through CLI11; usage errors get one line.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "muster: " << e.what() << " (see --help)" << std::endl;
     return muster::cli::kExitUsage;
   }
   return ctx.exit_code;
