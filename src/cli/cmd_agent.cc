@@ -1,10 +1,11 @@
 // `muster agent`: runs the node agent (src/cluster/agent) until SIGTERM/SIGINT, which stop its
 // tasks (TERM, then KILL after the grace period) before it exits.
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -47,11 +48,30 @@ std::string DefaultStateDir() {
   return std::string(home && *home ? home : ".") + "/.local/state/muster";
 }
 
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  ssize_t w = write(g_signal_pipe[1], &b, 1);
+  (void)w;
+}
+
 int RunAgent(const AgentFlags& f) {
   auto fail = [](const std::string& msg) {
     std::cerr << "muster agent: " << msg << "\n";
     return kExitUsage;
   };
+  // SIGTERM/SIGINT: a handler (process-wide, so whichever thread the kernel picks runs it,
+  // including threads libraries started before this point) writes the signal number to a pipe;
+  // one thread reads it and shuts the agent down. Tasks get default dispositions back (spawn.cc).
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return fail("cannot create a pipe");
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   agent::AgentOptions o;
   o.coordinator = f.coordinator;
   if (o.coordinator.empty())
@@ -85,15 +105,6 @@ int RunAgent(const AgentFlags& f) {
   o.discovery.address = f.address;
 
   spdlog::set_pattern("[%H:%M:%S.%e] agent " + o.discovery.name + ": %v");
-  // Signals are taken by one thread; every other thread (gRPC's included) keeps them blocked,
-  // and the launcher unblocks them in each task.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   auto created = agent::Agent::Create(o);
   if (!created.ok()) return fail(created.status().message());
@@ -101,14 +112,17 @@ int RunAgent(const AgentFlags& f) {
   spdlog::info("starting: {}; coordinator {}; work dir {}", a.Describe(), o.coordinator,
                o.work_dir);
   std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (sig == SIGUSR1) return;  // Run ended by itself
+    unsigned char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig == 0) return;  // Run ended by itself
     spdlog::info("{}: shutting down", sig == SIGINT ? "interrupted" : "terminated");
     a.Shutdown();
   });
   Status st = a.Run();
-  pthread_kill(signals.native_handle(), SIGUSR1);
+  const unsigned char done = 0;
+  ssize_t w = write(g_signal_pipe[1], &done, 1);
+  (void)w;
   signals.join();
   if (!st.ok()) {
     std::cerr << "muster agent: the coordinator at " << o.coordinator << " refused node '"

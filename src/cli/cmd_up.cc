@@ -56,6 +56,8 @@ struct UpFlags {
   bool verbose = false;
 };
 
+volatile sig_atomic_t g_stop_signal = 0;
+
 struct Child {
   std::string what;  // "coordinator" or "agent node2"
   std::string log;   // its output file ("" when inherited)
@@ -252,7 +254,13 @@ int RunUp(const UpFlags& f) {
     total_gpus = f.gpus_per_agent * f.agents;
   }
 
-  // Signals: handled synchronously below; children get a clean mask.
+  // Signals: handled synchronously below (sigtimedwait); children get a clean mask. The handler
+  // catches a stop signal the kernel hands to a thread that does not block it.
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) { g_stop_signal = sig; };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -292,7 +300,7 @@ int RunUp(const UpFlags& f) {
     int sig;
     while ((sig = sigtimedwait(&set, &info, &zero)) > 0)
       if (sig == SIGINT || sig == SIGTERM) return true;
-    return false;
+    return g_stop_signal != 0;
   };
   auto stop_all = [&] {
     std::vector<Child*> agents, coord;
@@ -319,7 +327,11 @@ int RunUp(const UpFlags& f) {
           kExitFailed);
     }
   }
-  // Agents.
+  // Agents. A node counts as up once it has been heard from after this point: on a resumed
+  // state dir the coordinator lists the previous run's nodes before they re-register.
+  const int64_t agents_started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   for (int k = 1; k <= f.agents; ++k) {
     const std::string name = "node" + std::to_string(k);
     std::vector<std::string> a{"agent",
@@ -356,7 +368,9 @@ int RunUp(const UpFlags& f) {
       int up = 0;
       for (const auto& nd : nodes->nodes())
         for (int k = 1; k <= f.agents; ++k)
-          if (nd.spec().name() == "node" + std::to_string(k) && nd.state() == "ready") ++up;
+          if (nd.spec().name() == "node" + std::to_string(k) && nd.state() == "ready" &&
+              nd.last_heartbeat_ms() >= agents_started_ms)
+            ++up;
       ready = up == f.agents;
     }
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -377,10 +391,10 @@ int RunUp(const UpFlags& f) {
   // Serve until a signal or a child's death.
   while (true) {
     siginfo_t info;
-    timespec tick{0, 500 * 1000 * 1000};
+    timespec tick{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&set, &info, &tick);
     if (Child* c = Reap(children)) return died(*c);
-    if (sig == SIGINT || sig == SIGTERM) {
+    if (sig == SIGINT || sig == SIGTERM || g_stop_signal != 0) {
       std::cout << "muster up: stopping " << f.agents << (f.agents == 1 ? " agent" : " agents")
                 << " and the coordinator" << std::endl;
       std::vector<Child*> agents, coord;
