@@ -1,6 +1,8 @@
 // `muster sim`: replays a GPU-cluster trace (or a generated workload) through the online
 // scheduler on a virtual clock and reports JCT, queueing delay, makespan, utilization, Jain's
 // index and preemptions; a comma list of policies runs each and prints a comparison table.
+// --balancer off,on (a comma list of balancer modes) runs every policy with each mode on the same
+// workload and cluster and prints the balancer comparison side by side.
 // The engine is pure (src/sim); this file does the effects: reading files, wall-clock timing,
 // peak memory (getrusage), printing and writing the report directory.
 #include <sys/resource.h>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "balance/balancer.h"
 #include "cli/commands.h"
 #include "sim/cluster_config.h"
 #include "sim/engine.h"
@@ -32,6 +35,7 @@ struct SimFlags {
   bool backfill = false;
   std::string placement = "consolidated";
   double slowdown = 1.0;
+  bool single_node_jobs = false;
   int64_t seed = 1;
   std::string report_dir;
   std::string generate;
@@ -41,8 +45,31 @@ struct SimFlags {
   int queue_view = 256;
   double pass_interval_s = 0;
   std::string las_thresholds = "3600,36000";
+  std::string balancer = "off";
+  std::string balance_period = "60s";
+  double balance_threshold = 0.25;
+  int balance_k = 3;
+  std::string balance_window = "30m";
+  std::string migration_cost = "60s";
+  double checkpointable_fraction = -1;  // < 0: the trace's checkpointable column (else none)
   std::string command_line;
 };
+
+// "90", "90s", "1500ms", "30m", "2h" -> milliseconds; false if malformed or negative.
+bool ParseDurationMs(const std::string& text, DurationMs* out) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(v >= 0) || !std::isfinite(v)) return false;
+  std::string unit(end);
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "ms") scale = 1;
+  if (unit == "m" || unit == "min") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (scale == 0) return false;
+  *out = static_cast<DurationMs>(std::llround(v * scale));
+  return true;
+}
 
 double PeakRssMiB() {
   rusage u{};
@@ -73,6 +100,7 @@ std::string CommandLine(const SimFlags& f) {
   if (!f.cluster_file.empty()) c += " --cluster-file " + f.cluster_file;
   c += " --policy " + f.policies;
   if (f.backfill) c += " --backfill";
+  if (f.single_node_jobs) c += " --single-node-jobs";
   std::ostringstream sd;
   sd << f.slowdown;
   c += " --placement " + f.placement + " --multi-node-slowdown " + sd.str();
@@ -84,6 +112,18 @@ std::string CommandLine(const SimFlags& f) {
   }
   if (f.policies.find("las") != std::string::npos) c += " --las-thresholds " + f.las_thresholds;
   if (f.skip_bad_rows) c += " --skip-bad-rows";
+  if (f.balancer != "off") {
+    std::ostringstream b;
+    b << " --balancer " << f.balancer << " --balance-period " << f.balance_period
+      << " --balance-threshold " << f.balance_threshold << " --balance-k " << f.balance_k
+      << " --balance-window " << f.balance_window << " --migration-cost " << f.migration_cost;
+    c += b.str();
+  }
+  if (f.checkpointable_fraction >= 0) {
+    std::ostringstream cf;
+    cf << f.checkpointable_fraction;
+    c += " --checkpointable-fraction " + cf.str();
+  }
   return c;
 }
 
@@ -124,6 +164,10 @@ int RunSim(const SimFlags& f) {
     // Traces carry no priorities (the generic CSV may): draw them from the seed when absent.
     if (*format == sim::io::TraceFormat::kPhilly) sim::AssignPriorities(&workload, f.seed);
   }
+  if (f.checkpointable_fraction >= 0) {
+    if (f.checkpointable_fraction > 1) return Fail("--checkpointable-fraction must be in [0, 1]");
+    sim::AssignCheckpointable(&workload, f.checkpointable_fraction, f.seed);
+  }
   sim::WorkloadStats stats = sim::ComputeStats(workload);
   if (f.stats) {
     if (f.output == "json")
@@ -157,16 +201,39 @@ int RunSim(const SimFlags& f) {
     if (*end) return Fail("--las-thresholds: '" + t + "' is not a number");
     thresholds.push_back(v);
   }
+  // Balancer modes and settings.
+  std::vector<balance::BalancerMode> modes;
+  for (const auto& m : SplitList(f.balancer)) {
+    auto mode = balance::ParseBalancerMode(m);
+    if (!mode.ok()) return Fail("--balancer: " + mode.status().message());
+    modes.push_back(*mode);
+  }
+  if (modes.empty()) return Fail("--balancer needs at least one mode (off, dry-run, on)");
+  balance::BalancerConfig bal = sim::DefaultSimBalancer();
+  DurationMs cost_ms = 0;
+  if (!ParseDurationMs(f.balance_period, &bal.period_ms) || bal.period_ms < 1)
+    return Fail("--balance-period: '" + f.balance_period + "' is not a duration like 60s");
+  if (!ParseDurationMs(f.balance_window, &bal.no_ping_pong_ms))
+    return Fail("--balance-window: '" + f.balance_window + "' is not a duration like 30m");
+  if (!ParseDurationMs(f.migration_cost, &cost_ms))
+    return Fail("--migration-cost: '" + f.migration_cost + "' is not a duration like 60s");
+  // The cost is split evenly between checkpoint and restart; the simulator pays the total.
+  bal.default_move_cost = {cost_ms / 2000.0, cost_ms / 2000.0, 0};
+  bal.threshold = f.balance_threshold;
+  bal.consecutive_periods = f.balance_k;
   std::vector<sim::SimOptions> runs;
-  for (const auto& p : policies) {
+  for (const auto& p : policies) for (balance::BalancerMode mode : modes) {
     sim::SimOptions o;
     o.policy = p;
     o.backfill = f.backfill;
     o.placement = f.placement;
     o.multi_node_slowdown = f.slowdown;
+    o.single_node_jobs = f.single_node_jobs;
     o.las_thresholds_gpu_s = thresholds;
     o.queue_view = f.queue_view;
     o.pass_interval_ms = static_cast<DurationMs>(std::llround(f.pass_interval_s * 1000));
+    o.balancer = bal;
+    o.balancer.mode = mode;
     if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
     runs.push_back(o);
   }
@@ -180,7 +247,10 @@ int RunSim(const SimFlags& f) {
     auto t0 = std::chrono::steady_clock::now();
     auto r = sim::Simulate(workload, cluster, o);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!r.ok()) return Fail("policy " + o.policy + ": " + r.status().ToString(), kExitFailed);
+    if (!r.ok())
+      return Fail("policy " + o.policy + ", balancer " + balance::BalancerModeName(o.balancer.mode) +
+                      ": " + r.status().ToString(),
+                  kExitFailed);
     report.runs.push_back({std::move(r).value(), {wall, PeakRssMiB()}});
   }
   if (f.output == "json") {
@@ -189,6 +259,7 @@ int RunSim(const SimFlags& f) {
     std::cout << report.title << " (" << cluster.TotalGpus() << " GPUs), " << stats.jobs
               << " jobs\n"
               << sim::io::ComparisonTable(report.runs);
+    if (f.balancer != "off") std::cout << "\n" << sim::io::BalancerTable(report.runs);
     for (const auto& r : report.runs) {
       if (r.result.rejected > 0)
         std::cout << r.result.policy << ": " << r.result.rejected
@@ -216,7 +287,8 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
       "  muster sim --trace ../shared/data/traces/philly.csv --stats\n"
       "  muster sim --trace philly.csv --cluster 250x8 --policy fifo,sjf,srtf,las --backfill\n"
       "  muster sim --generate jobs=100000,rate=400,seed=7 --cluster 100x8 --report out/\n"
-      "Generic CSV header: submit_time_s,duration_s,gpus[,user][,priority].\n"
+      "  muster sim --trace jobs.csv --format csv --cluster-file c.txt --balancer off,on\n"
+      "Generic CSV header: submit_time_s,duration_s,gpus[,user][,priority][,checkpointable].\n"
       "Cluster file lines: count gpus_per_node gpu_model speed (e.g. '100 8 V100 1.0').\n"
       "Generator keys: jobs, rate (jobs/hour), seed, median (s), sigma, max (s), users,\n"
       "  sizes (e.g. 1:70/2:10/4:10/8:8/16:2). See docs/simulator.md.");
@@ -233,6 +305,8 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
   sim->add_option("--multi-node-slowdown", f->slowdown,
                   "Run-time factor (>= 1) for jobs spread over several nodes")
       ->capture_default_str();
+  sim->add_flag("--single-node-jobs", f->single_node_jobs,
+                "A job that fits on the largest node must run on one node (fragmentation)");
   sim->add_option("--seed", f->seed,
                   "Seed for --generate (unless it has seed=) and for trace priorities")
       ->capture_default_str();
@@ -250,6 +324,25 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   sim->add_option("--las-thresholds", f->las_thresholds,
                   "LAS queue thresholds in GPU-seconds, ascending")
+      ->capture_default_str();
+  sim->add_option("--balancer", f->balancer,
+                  "Load balancer: off | dry-run | on, or a comma list (off,on) to compare")
+      ->capture_default_str();
+  sim->add_option("--balance-period", f->balance_period, "Time between balancer decisions")
+      ->capture_default_str();
+  sim->add_option("--balance-threshold", f->balance_threshold,
+                  "Imbalance factor (max/mean - 1) above which a period counts toward k")
+      ->capture_default_str();
+  sim->add_option("--balance-k", f->balance_k, "Consecutive periods over the threshold")
+      ->capture_default_str();
+  sim->add_option("--balance-window", f->balance_window, "A job moves at most once per window")
+      ->capture_default_str();
+  sim->add_option("--migration-cost", f->migration_cost,
+                  "Checkpoint + restart time a migrated job loses")
+      ->capture_default_str();
+  sim->add_option("--checkpointable-fraction", f->checkpointable_fraction,
+                  "Mark this fraction of jobs checkpointable (seeded by --seed); default: the "
+                  "trace's checkpointable column")
       ->capture_default_str();
   sim->callback([f, &ctx] {
     f->command_line = CommandLine(*f);

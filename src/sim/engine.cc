@@ -37,7 +37,7 @@ void Replay::MaybePreempt() {
   std::vector<int> victims = ChoosePreemptions(free_gpus_, queued, running);
   std::vector<int> ids;
   for (int v : victims) ids.push_back(running_jobs_[v]);
-  for (int j : ids) Stop(j, /*finished=*/false);
+  for (int j : ids) Stop(j, StopKind::kPreempted);
 }
 
 Status Replay::RunPasses() {
@@ -48,22 +48,7 @@ Status Replay::RunPasses() {
       return Status::Ok();
     }
     const size_t queued_before = queue_.size();
-    queue_.View(static_cast<size_t>(o_.queue_view), &view_);
-    snap_.queue.resize(view_.size());
-    for (size_t i = 0; i < view_.size(); ++i) {
-      int j = view_[i];
-      sched::PendingJob& pj = snap_.queue[i];
-      pj.id = j;
-      pj.spec = SpecFor(j);
-      pj.submitted_ms = w_.jobs[j].submit_ms;
-      pj.pending_tasks.resize(static_cast<size_t>(w_.jobs[j].gpus));
-      std::iota(pj.pending_tasks.begin(), pj.pending_tasks.end(), 0);
-      pj.running_tasks = 0;
-      pj.predicted_duration_ms = CeilMs(run_[j].remaining_ms);
-      pj.attained_gpu_seconds = run_[j].attained_gpu_ms / 1000.0;
-      pj.user_dominant_share =
-          static_cast<double>(user_gpus_[w_.jobs[j].user]) / std::max(1, total_gpus_);
-    }
+    FillQueueView();
     snap_.now_ms = now_;
     Result<sched::Plan> plan = sched::Schedule(snap_, cfg_, plugins_, policies_);
     ++r_.passes;
@@ -101,6 +86,26 @@ Status Replay::RunPasses() {
   return Status::Ok();
 }
 
+void Replay::FillQueueView() {
+  queue_.View(static_cast<size_t>(o_.queue_view), &view_);
+  snap_.queue.resize(view_.size());
+  for (size_t i = 0; i < view_.size(); ++i) {
+    int j = view_[i];
+    sched::PendingJob& pj = snap_.queue[i];
+    pj.id = j;
+    pj.spec = SpecFor(j);
+    pj.submitted_ms = w_.jobs[j].submit_ms;
+    pj.pending_tasks.resize(static_cast<size_t>(w_.jobs[j].gpus));
+    std::iota(pj.pending_tasks.begin(), pj.pending_tasks.end(), 0);
+    pj.running_tasks = 0;
+    pj.predicted_duration_ms = CeilMs(run_[j].remaining_ms);
+    pj.attained_gpu_seconds = run_[j].attained_gpu_ms / 1000.0;
+    pj.user_dominant_share =
+        static_cast<double>(user_gpus_[w_.jobs[j].user]) / std::max(1, total_gpus_);
+    pj.pinned_node = run_[j].pinned_node;
+  }
+}
+
 double Replay::Jain() {
   loads_.resize(snap_.nodes.size());
   for (size_t i = 0; i < loads_.size(); ++i) {
@@ -126,10 +131,15 @@ Result<SimResult> Replay::Run() {
   const DurationMs interval = o_.pass_interval_ms;
   bool dirty = false;  // events since the last pass (interval mode)
   TimeMs tick = 0;     // next pass time while dirty (interval mode)
+  const DurationMs period = std::max<DurationMs>(1, o_.balancer.period_ms);
+  TimeMs next_balance = r_.origin_ms + period;  // balancer grid: origin + k * period
   while (next < order.size() || !events_.empty() || dirty) {
     TimeMs t = dirty ? tick : std::numeric_limits<TimeMs>::max();
     if (next < order.size()) t = std::min(t, w_.jobs[order[next]].submit_ms);
     if (!events_.empty()) t = std::min(t, events_.top().t);
+    // Balancer periods only while something runs or waits (an idle cluster has nothing to move).
+    const bool balance_due = balancer_ && (!running_jobs_.empty() || !queue_.empty());
+    if (balance_due) t = std::min(t, next_balance);
     if (series.AdvanceTo(t)) series.Sample(Jain());
     now_ = t;
     while (!events_.empty() && events_.top().t == t) {
@@ -139,7 +149,7 @@ Result<SimResult> Replay::Run() {
       if (jr.state != RunState::kRunning || jr.epoch != e.epoch) continue;
       ++r_.events;
       if (e.type == kCompletion) {
-        Stop(e.job, /*finished=*/true);
+        Stop(e.job, StopKind::kFinished);
       } else {
         Checkpoint(e.job);
         jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
@@ -170,6 +180,11 @@ Result<SimResult> Replay::Run() {
     } else if (Status s = RunPasses(); !s.ok()) {
       return s;
     }
+    if (balance_due && t == next_balance) {
+      if (Status s = Balance(); !s.ok()) return s;
+    }
+    if (balancer_ && next_balance <= t)
+      next_balance = r_.origin_ms + ((t - r_.origin_ms) / period + 1) * period;
     series.SetLevels(total_gpus_ - free_gpus_, static_cast<double>(queue_.size()));
   }
   series.Sample(Jain());
@@ -212,7 +227,15 @@ Result<SimResult> Replay::Run() {
 
 }  // namespace detail
 
+balance::BalancerConfig DefaultSimBalancer() {
+  balance::BalancerConfig c;
+  c.mode = balance::BalancerMode::kOff;
+  c.period_ms = 60'000;
+  return c;
+}
+
 Status ValidateOptions(const SimOptions& o) {
+  if (Status s = balance::ValidateBalancerConfig(o.balancer); !s.ok()) return s;
   if (auto p = ResolvePolicy(o.policy); !p.ok()) return p.status();
   if (o.placement != "consolidated" && o.placement != "scattered")
     return Status::InvalidArgument("placement '" + o.placement +

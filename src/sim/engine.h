@@ -23,6 +23,21 @@
 // passes run on a fixed grid instead of at every event batch, which bounds the number of passes
 // for runs with millions of jobs.
 //
+// Load balancer (SimOptions::balancer, mode != off): on the grid first submission + k x period
+// (only while work is running or queued) the engine hands balance::Balancer::Decide its snapshot
+// and a plan it computes with its own scheduler registries (with predicted rows, so the balancer
+// sees reservations), then applies the moves that have apply = true, in order:
+//   migrate   the job (checkpointable only; SimJob::checkpointable) is stopped, keeps its
+//             remaining work, and restarts at once on the target node (GPUs the balancer named
+//             when free, else the lowest free ones; if the target lacks room the move is dropped
+//             and ForgetMove'd). It first pays `default_move_cost.total_s()` of lost time holding
+//             the target GPUs: that time counts as migration overhead, not as work (busy GPU-
+//             seconds stay equal to the trace's work). If it cannot start at once it is requeued
+//             pinned to the target.
+//   steal / retarget  a queued job whose every rank is listed starts on the target now when it
+//             has room, else it is pinned there (PendingJob::pinned_node) until it starts.
+// A scheduling pass follows the moves. Dry-run counts the proposed moves and applies none.
+//
 // Pure: no I/O, clock or threads; the same inputs give the same result.
 #pragma once
 
@@ -31,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "balance/balancer.h"
 #include "core/status.h"
 #include "sim/cluster_config.h"
 #include "sim/metrics.h"
@@ -38,11 +54,19 @@
 
 namespace muster::sim {
 
+// The balancer configuration the simulator starts from: mode off (BalancerConfig defaults to
+// dry-run), a 60 s period and a 30 + 30 s migration cost.
+balance::BalancerConfig DefaultSimBalancer();
+
 struct SimOptions {
   std::string policy = "fifo";             // see SimPolicyNames()
   bool backfill = false;                   // EASY backfill in sched::Schedule
   std::string placement = "consolidated";  // consolidated | scattered
   double multi_node_slowdown = 1.0;        // >= 1; applied to jobs spanning several nodes
+  // A job that fits on the largest node must run on one node (its gang gets ranks_per_node =
+  // GPUs); larger jobs still spread. With it, scattered free GPUs can block a job
+  // (fragmentation), which the balancer's defragmentation addresses.
+  bool single_node_jobs = false;
   std::vector<double> las_thresholds_gpu_s = {3600, 36000};  // ascending
   int queue_view = 256;                                      // >= 1
   // 0: a pass after every batch of simultaneous events (exact event-driven replay). > 0: passes
@@ -54,6 +78,8 @@ struct SimOptions {
   DurationMs series_width_ms = 60'000;  // initial bucket width; doubles as needed
   int cdf_points = 200;
   bool keep_outcomes = false;  // fill SimResult::outcomes (tests)
+  // Load balancer driven by the engine (see the file comment); mode off by default.
+  balance::BalancerConfig balancer = DefaultSimBalancer();
 };
 
 // What happened to one job (index as in the workload).
@@ -68,6 +94,8 @@ struct JobOutcome {
   int max_nodes = 0;       // most nodes it spanned
   double gpu_seconds = 0;  // GPUs x seconds held, over all its runs
   bool rejected = false;   // larger than the cluster
+  int migrations = 0;      // balancer migrations applied to this job
+  double overhead_gpu_seconds = 0;  // GPUs x seconds lost to checkpoint + restart
 };
 
 struct SimResult {
@@ -95,6 +123,15 @@ struct SimResult {
   DurationMs series_width_ms = 0;
   TimeMs origin_ms = 0;              // first submit
   std::vector<JobOutcome> outcomes;  // only with SimOptions::keep_outcomes
+  // Load balancer (all zero when it is off).
+  std::string balancer = "off";       // off | dry-run | on
+  int64_t balance_periods = 0;        // Decide calls that were due
+  int64_t migrations = 0;             // applied migrate moves
+  int64_t started_moves = 0;          // applied steal/retarget moves that started a job now
+  int64_t pinned_moves = 0;           // applied steal/retarget moves that pinned a queued job
+  int64_t dropped_moves = 0;          // moves that no longer matched the cluster (ForgetMove'd)
+  int64_t proposed_moves = 0;         // dry-run: moves the balancer returned with apply = false
+  double migration_overhead_gpu_seconds = 0;  // GPUs x checkpoint/restart time of migrations
 };
 
 // Replays `w` on cluster `c`. kInvalidArgument for bad options; kInternal if the scheduler returns

@@ -161,4 +161,14 @@ void AssignPriorities(Workload* w, uint64_t seed) {
   for (SimJob& j : w->jobs) j.priority = static_cast<int32_t>(rng.Next() % 3);
 }
 
+void AssignCheckpointable(Workload* w, double fraction, uint64_t seed) {
+  SimRng rng(seed ^ 0x434b5054ULL);
+  const double f = std::clamp(fraction, 0.0, 1.0);
+  for (SimJob& j : w->jobs) {
+    // 53 random bits -> [0, 1).
+    double u = static_cast<double>(rng.Next() >> 11) * 0x1.0p-53;
+    j.checkpointable = u < f;
+  }
+}
+
 }  // namespace muster::sim

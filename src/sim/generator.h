@@ -44,6 +44,10 @@ Workload Generate(const GeneratorOptions& o);
 // that carry none, so that the priority policy has something to order by).
 void AssignPriorities(Workload* w, uint64_t seed);
 
+// Marks each job of `w` checkpointable with probability `fraction` (0..1; clamped), drawn with
+// `seed`, replacing whatever the trace said (for the load balancer's migrations).
+void AssignCheckpointable(Workload* w, double fraction, uint64_t seed);
+
 // Deterministic 64-bit generator (xoshiro256**), seeded through splitmix64.
 class SimRng {
  public:

@@ -6,6 +6,8 @@
 //   remaining work, attained service and GPU-seconds up to `now`.
 // - Events carry the job's epoch at scheduling time; a preemption bumps the epoch, so completion
 //   and demotion events of the interrupted run are recognised as stale and dropped.
+// - Migration overhead: a migrated job holds its new GPUs for [overhead_start, run_start) without
+//   progressing; Checkpoint() books that time as overhead, never as work.
 // Pure; single-threaded.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <tuple>
@@ -47,7 +50,11 @@ struct JobRun {
   double remaining_ms = 0;     // reference work left
   double attained_gpu_ms = 0;  // LAS service
   double rate = 1;             // reference ms per wall ms while running
-  TimeMs run_start = 0;        // last checkpoint while running
+  TimeMs run_start = 0;        // last checkpoint while running; after a migration, the end of
+                               // its checkpoint/restart time (productive work starts here)
+  TimeMs overhead_start = 0;   // start of the unpaid checkpoint/restart time (= run_start if none)
+  DurationMs pending_overhead_ms = 0;  // checkpoint/restart time to pay at the next start
+  int pinned_node = -1;        // while queued after a balancer pin: the only allowed node
   TimeMs finish = 0;           // scheduled completion while running
   int64_t epoch = 0;
   int level = 0;
@@ -72,7 +79,15 @@ class Replay {
   std::shared_ptr<const JobSpec> SpecFor(int j);
   void Enqueue(int j);
   void Checkpoint(int j);
-  void Stop(int j, bool finished);
+  enum class StopKind { kFinished, kPreempted, kMigrated };
+  void Stop(int j, StopKind kind);
+  void FillQueueView();
+  Status Balance();
+  bool ApplyMigrate(const balance::Move& m);
+  bool ApplyStart(const balance::Move& m);
+  // Lowest free GPUs of `node`, preferring `wanted` when all of those are free; empty if fewer
+  // than `count` are free.
+  std::vector<int> PickGpus(int node, int count, const std::vector<int>& wanted) const;
   Status Start(int j, const std::vector<const sched::Placement*>& ps);
   void ScheduleDemotion(int j);
   void MaybePreempt();
@@ -95,6 +110,7 @@ class Replay {
   std::vector<int> node_busy_;
   std::vector<int64_t> user_gpus_;
   int total_gpus_ = 0;
+  int max_node_gpus_ = 0;
   int free_gpus_ = 0;
   std::vector<JobRun> run_;
   std::vector<JobOutcome> out_;
@@ -103,6 +119,7 @@ class Replay {
   std::map<std::tuple<int, int, int>, std::shared_ptr<const JobSpec>> specs_;
   std::vector<int> view_;
   std::vector<double> loads_;
+  std::optional<balance::Balancer> balancer_;  // engaged unless the balancer is off
   SimResult r_;
 };
 

@@ -21,6 +21,8 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
     snap_.nodes.push_back(std::move(v));
   }
   node_busy_.assign(snap_.nodes.size(), 0);
+  for (const auto& v : snap_.nodes)
+    max_node_gpus_ = std::max(max_node_gpus_, static_cast<int>(v.spec.gpus.size()));
   total_gpus_ = free_gpus_ = c.TotalGpus();
   plugins_ = sched::PluginRegistry::Default();
   policies_ = sched::QueuePolicyRegistry::Default();
@@ -37,6 +39,11 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
   run_pos_.resize(n_);
   running_index_.assign(n_, -1);
   user_gpus_.assign(w.users.size() + 1, 0);
+  if (o.balancer.mode != balance::BalancerMode::kOff) {
+    auto b = balance::Balancer::Create(o.balancer);  // validated by ValidateOptions
+    if (b.ok()) balancer_.emplace(std::move(b).value());
+  }
+  r_.balancer = balance::BalancerModeName(o.balancer.mode);
 }
 
 OrderKey Replay::QueueKey(int j) const {
@@ -62,7 +69,8 @@ OrderKey Replay::QueueKey(int j) const {
 OrderKey Replay::RunningKey(int j) const {
   OrderKey k = QueueKey(j);
   if (policy_.kind == PolicyKind::kSrtf) {
-    double done = static_cast<double>(now_ - run_[j].run_start) * run_[j].rate;
+    double done =
+        static_cast<double>(std::max<TimeMs>(0, now_ - run_[j].run_start)) * run_[j].rate;
     k.key = CeilMs(std::max(0.0, run_[j].remaining_ms - done));
   }
   return k;
@@ -80,6 +88,9 @@ std::shared_ptr<const JobSpec> Replay::SpecFor(int j) {
   spec->user = job.user < static_cast<int>(w_.users.size()) ? w_.users[job.user] : "";
   spec->tasks = job.gpus;
   spec->gang = job.gpus > 1;
+  // --single-node-jobs: a gang that fits on the largest node must run on one node.
+  if (o_.single_node_jobs && spec->gang && job.gpus <= max_node_gpus_)
+    spec->ranks_per_node = job.gpus;
   spec->priority = prio;
   spec->resources.milli_cpus = 0;
   spec->resources.memory_mib = 0;
@@ -96,13 +107,19 @@ void Replay::Enqueue(int j) {
 
 void Replay::Checkpoint(int j) {
   JobRun& jr = run_[j];
-  const double dt = static_cast<double>(now_ - jr.run_start);
   const int g = w_.jobs[j].gpus;
+  // [overhead_start, run_start) is checkpoint/restart time after a migration; work from run_start.
+  const double paid =
+      static_cast<double>(std::max<TimeMs>(0, std::min(now_, jr.run_start) - jr.overhead_start));
+  const double dt = static_cast<double>(std::max<TimeMs>(0, now_ - jr.run_start));
   jr.remaining_ms -= dt * jr.rate;
   jr.attained_gpu_ms += dt * g;
   out_[j].gpu_seconds += dt * g / 1000.0;
   r_.busy_gpu_seconds += dt * g / 1000.0;
-  jr.run_start = now_;
+  out_[j].overhead_gpu_seconds += paid * g / 1000.0;
+  r_.migration_overhead_gpu_seconds += paid * g / 1000.0;
+  jr.overhead_start = now_;
+  jr.run_start = std::max(jr.run_start, now_);
 }
 
 void Replay::ScheduleDemotion(int j) {
@@ -143,8 +160,11 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   if (!(speed > 0)) speed = 1.0;
   const bool multi = nodes.size() > 1;
   jr.rate = speed / (multi ? o_.multi_node_slowdown : 1.0);
-  jr.run_start = now_;
-  jr.finish = now_ + std::max<DurationMs>(1, CeilMs(jr.remaining_ms / jr.rate));
+  jr.overhead_start = now_;
+  jr.run_start = now_ + jr.pending_overhead_ms;  // checkpoint/restart time after a migration
+  jr.pending_overhead_ms = 0;
+  jr.pinned_node = -1;
+  jr.finish = jr.run_start + std::max<DurationMs>(1, CeilMs(jr.remaining_ms / jr.rate));
   jr.state = RunState::kRunning;
   queue_.Erase(j);
   for (const sched::Placement* p : ps) {
@@ -159,7 +179,7 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
     rt.resources.gpus = static_cast<int>(p->gpus.size());
     rt.started_ms = now_;
     rt.predicted_finish_ms = jr.finish;
-    rt.checkpointable = policy_.preemptive;
+    rt.checkpointable = job.checkpointable;
     owner_.push_back({j, static_cast<int>(run_pos_[j].size())});
     run_pos_[j].push_back(static_cast<int>(snap_.running.size()));
     snap_.running.push_back(std::move(rt));
@@ -179,7 +199,8 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   return Status::Ok();
 }
 
-void Replay::Stop(int j, bool finished) {
+void Replay::Stop(int j, StopKind kind) {
+  const bool finished = kind == StopKind::kFinished;
   Checkpoint(j);
   JobRun& jr = run_[j];
   auto& pos = run_pos_[j];
@@ -213,8 +234,12 @@ void Replay::Stop(int j, bool finished) {
     out_[j].finish_ms = now_;
   } else {
     jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
-    ++out_[j].preemptions;
-    ++r_.preemptions;
+    // Checkpoint/restart time not yet paid (stopped during it) is paid at the next start.
+    jr.pending_overhead_ms = std::max<DurationMs>(0, jr.run_start - now_);
+    if (kind == StopKind::kPreempted) {
+      ++out_[j].preemptions;
+      ++r_.preemptions;
+    }
     ++r_.events;
     jr.remaining_ms = std::max(jr.remaining_ms, 1.0);
     Enqueue(j);

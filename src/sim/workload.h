@@ -23,6 +23,7 @@ struct SimJob {
   int32_t user = 0;            // index into Workload::users
   int32_t priority = 0;        // higher first under the priority policy
   int32_t source_line = 0;     // 1-based line of the trace file, 0 if generated
+  bool checkpointable = false;  // may be migrated by the load balancer (keeps its progress)
 };
 
 struct Workload {

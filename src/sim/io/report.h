@@ -41,6 +41,13 @@ nlohmann::json StatsJson(const WorkloadStats& s, bool utc_times);
 // preemptions, wall time and events/s.
 std::string ComparisonTable(const std::vector<PolicyRun>& runs);
 
+// Balancer comparison, one row per run: policy, balancer mode, JCT mean and p95, makespan, mean
+// Jain's index, migrations, other applied moves (started / pinned), migration overhead.
+std::string BalancerTable(const std::vector<PolicyRun>& runs);
+
+// "fifo", "fifo+bf", "fifo+bf bal=on" (the balancer is named when it is not off).
+std::string RunLabel(const SimResult& s);
+
 nlohmann::json RunJson(const PolicyRun& run, bool with_series);
 nlohmann::json ReportJson(const ReportInput& in, bool with_series);
 

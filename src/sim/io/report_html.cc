@@ -141,7 +141,8 @@ std::string Chart(const std::string& title, const std::string& xlabel, const std
 }
 
 std::string RunName(const SimResult& r) {
-  return r.policy + (r.backfill ? "+backfill" : "");
+  return r.policy + (r.backfill ? "+backfill" : "") +
+         (r.balancer != "off" ? " balancer " + r.balancer : "");
 }
 
 // Time axis in hours when the run is longer than two days' worth of minutes, else in minutes.
@@ -172,10 +173,13 @@ std::string HtmlReport(const ReportInput& in) {
   h += "<h2>Results</h2>\n<table><tr><th>policy</th><th>completed</th><th>JCT mean</th><th>JCT "
        "median</th><th>JCT p95</th><th>JCT p99</th><th>wait mean</th><th>wait median</th><th>wait "
        "p95</th><th>wait p99</th><th>makespan</th><th>utilization</th><th>mean Jain</th>"
-       "<th>preemptions</th><th>multi-node jobs</th><th>events</th><th>wall s</th></tr>\n";
+       "<th>preemptions</th><th>migrations</th><th>balancer moves started / pinned / proposed</th>"
+       "<th>migration overhead GPU-h</th><th>multi-node jobs</th><th>events</th><th>wall s</th>"
+       "</tr>\n";
   for (const auto& r : in.runs) {
     const SimResult& s = r.result;
-    char util[32], jain[32], wall[32];
+    char util[32], jain[32], wall[32], over[32];
+    std::snprintf(over, sizeof(over), "%.2f", s.migration_overhead_gpu_seconds / 3600.0);
     std::snprintf(util, sizeof(util), "%.1f%%", 100 * s.utilization);
     std::snprintf(jain, sizeof(jain), "%.3f", s.mean_jain);
     std::snprintf(wall, sizeof(wall), "%.2f", r.cost.wall_s);
@@ -186,7 +190,10 @@ std::string HtmlReport(const ReportInput& in) {
          "</td><td>" + HumanSeconds(s.queue_delay_s.p95) + "</td><td>" +
          HumanSeconds(s.queue_delay_s.p99) + "</td><td>" + HumanSeconds(s.makespan_s) +
          "</td><td>" + util + "</td><td>" + jain + "</td><td>" + std::to_string(s.preemptions) +
-         "</td><td>" + std::to_string(s.multi_node_jobs) + "</td><td>" + std::to_string(s.events) +
+         "</td><td>" + std::to_string(s.migrations) + "</td><td>" +
+         std::to_string(s.started_moves) + " / " + std::to_string(s.pinned_moves) + " / " +
+         std::to_string(s.proposed_moves) + "</td><td>" + over + "</td><td>" +
+         std::to_string(s.multi_node_jobs) + "</td><td>" + std::to_string(s.events) +
          "</td><td>" + wall + "</td></tr>\n";
   }
   h += "</table>\n<h2>Plots</h2>\n";

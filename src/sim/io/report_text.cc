@@ -79,21 +79,16 @@ nlohmann::json StatsJson(const WorkloadStats& s, bool utc) {
   return j;
 }
 
-std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
-  const std::vector<std::string> head = {"policy",  "jobs",      "JCT mean", "JCT med",  "JCT p95",
-                                         "JCT p99", "wait mean", "wait p95", "makespan", "util",
-                                         "jain",    "preempt",   "wall s",   "events/s"};
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& r : runs) {
-    const SimResult& s = r.result;
-    rows.push_back({s.policy + (s.backfill ? "+bf" : ""), std::to_string(s.completed),
-                    HumanSeconds(s.jct_s.mean), HumanSeconds(s.jct_s.median),
-                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.jct_s.p99),
-                    HumanSeconds(s.queue_delay_s.mean), HumanSeconds(s.queue_delay_s.p95),
-                    HumanSeconds(s.makespan_s), Fmt("%.1f%%", 100 * s.utilization),
-                    Fmt("%.3f", s.mean_jain), std::to_string(s.preemptions),
-                    Fmt("%.2f", r.cost.wall_s), Fmt("%.0f", EventsPerSecond(r))});
-  }
+std::string RunLabel(const SimResult& s) {
+  std::string l = s.policy + (s.backfill ? "+bf" : "");
+  if (s.balancer != "off") l += " bal=" + s.balancer;
+  return l;
+}
+
+namespace {
+
+std::string Table(const std::vector<std::string>& head,
+                  const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w(head.size());
   for (size_t c = 0; c < head.size(); ++c) {
     w[c] = head[c].size();
@@ -107,6 +102,43 @@ std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
     out += "\n";
   }
   return out;
+}
+
+}  // namespace
+
+std::string BalancerTable(const std::vector<PolicyRun>& runs) {
+  const std::vector<std::string> head = {"policy",   "balancer", "JCT mean",   "JCT p95",
+                                         "makespan", "jain",     "migrations", "started",
+                                         "pinned",   "proposed", "overhead GPU-h"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    const SimResult& s = r.result;
+    rows.push_back({s.policy + (s.backfill ? "+bf" : ""), s.balancer, HumanSeconds(s.jct_s.mean),
+                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.makespan_s),
+                    Fmt("%.3f", s.mean_jain), std::to_string(s.migrations),
+                    std::to_string(s.started_moves), std::to_string(s.pinned_moves),
+                    std::to_string(s.proposed_moves),
+                    Fmt("%.2f", s.migration_overhead_gpu_seconds / 3600.0)});
+  }
+  return Table(head, rows);
+}
+
+std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
+  const std::vector<std::string> head = {"policy",  "jobs",      "JCT mean", "JCT med",  "JCT p95",
+                                         "JCT p99", "wait mean", "wait p95", "makespan", "util",
+                                         "jain",    "preempt",   "wall s",   "events/s"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    const SimResult& s = r.result;
+    rows.push_back({RunLabel(s), std::to_string(s.completed),
+                    HumanSeconds(s.jct_s.mean), HumanSeconds(s.jct_s.median),
+                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.jct_s.p99),
+                    HumanSeconds(s.queue_delay_s.mean), HumanSeconds(s.queue_delay_s.p95),
+                    HumanSeconds(s.makespan_s), Fmt("%.1f%%", 100 * s.utilization),
+                    Fmt("%.3f", s.mean_jain), std::to_string(s.preemptions),
+                    Fmt("%.2f", r.cost.wall_s), Fmt("%.0f", EventsPerSecond(r))});
+  }
+  return Table(head, rows);
 }
 
 nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
@@ -132,7 +164,16 @@ nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
                       {"max_queue", s.max_queue},
                       {"wall_s", run.cost.wall_s},
                       {"events_per_s", EventsPerSecond(run)},
-                      {"peak_rss_mib", run.cost.peak_rss_mib}};
+                      {"peak_rss_mib", run.cost.peak_rss_mib},
+                      {"balancer",
+                       {{"mode", s.balancer},
+                        {"periods", s.balance_periods},
+                        {"migrations", s.migrations},
+                        {"started_moves", s.started_moves},
+                        {"pinned_moves", s.pinned_moves},
+                        {"dropped_moves", s.dropped_moves},
+                        {"proposed_moves", s.proposed_moves},
+                        {"migration_overhead_gpu_seconds", s.migration_overhead_gpu_seconds}}}};
   if (with_series) {
     nlohmann::json series = nlohmann::json::array();
     for (const auto& p : s.series)

@@ -43,7 +43,8 @@ bool ToWholeGpus(const std::string& s, int32_t* g) {
 }
 
 struct Columns {
-  int submit = -1, duration = -1, gpus = -1, gpu_time = -1, user = -1, priority = -1;
+  int submit = -1, duration = -1, gpus = -1, gpu_time = -1, user = -1, priority = -1,
+      checkpointable = -1;
   size_t required_fields = 0;
 };
 
@@ -71,12 +72,14 @@ Result<Columns> FindColumns(const std::vector<std::string>& header, TraceFormat 
     c.gpus = find("gpus");
     c.user = find("user");
     c.priority = find("priority");
+    c.checkpointable = find("checkpointable");
     if (c.submit < 0 || c.duration < 0 || c.gpus < 0)
       return Status::InvalidArgument(
           "not a muster CSV trace: header must name submit_time_s,duration_s,gpus (and optionally "
-          "user, priority)");
+          "user, priority, checkpointable)");
   }
-  for (int i : {c.submit, c.duration, c.gpus, c.gpu_time, c.user, c.priority})
+  for (int i : {c.submit, c.duration, c.gpus, c.gpu_time, c.user, c.priority,
+                c.checkpointable})
     c.required_fields = std::max(c.required_fields, static_cast<size_t>(i + 1));
   return c;
 }
@@ -156,6 +159,15 @@ Result<TraceRead> ParseTrace(std::istream& in, TraceFormat format) {
         continue;
       }
       j.priority = static_cast<int32_t>(p);
+    }
+    if (cols.checkpointable >= 0 && !fields[cols.checkpointable].empty()) {
+      const std::string& c = fields[cols.checkpointable];
+      if (c == "1" || c == "true" || c == "yes") {
+        j.checkpointable = true;
+      } else if (c != "0" && c != "false" && c != "no") {
+        bad("checkpointable '" + c + "' is not 0/1, true/false or yes/no");
+        continue;
+      }
     }
     std::string user = cols.user >= 0 ? fields[cols.user] : "";
     if (format == TraceFormat::kPhilly && user.empty()) {
