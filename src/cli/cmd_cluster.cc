@@ -7,12 +7,16 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx);  // cmd_coordina
 void AddAgentCommand(CLI::App& app, CommandContext& ctx);        // cmd_agent.cc
 void AddUpCommand(CLI::App& app, CommandContext& ctx);           // cmd_up.cc
 void AddClientCommands(CLI::App& app, CommandContext& ctx);      // cmd_client.cc
+void AddBalanceCommand(CLI::App& app, CommandContext& ctx);      // cmd_balance.cc
+void AddTopCommand(CLI::App& app, CommandContext& ctx);          // cmd_top.cc
 
 void AddClusterCommands(CLI::App& app, CommandContext& ctx) {
   AddUpCommand(app, ctx);
   AddCoordinatorCommand(app, ctx);
   AddAgentCommand(app, ctx);
   AddClientCommands(app, ctx);
+  AddBalanceCommand(app, ctx);
+  AddTopCommand(app, ctx);
 }
 
 }  // namespace muster::cli

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cluster/coordinator/server.h"
+#include "balance/balancer.h"
 #include "sched/scheduler.h"
 
 namespace muster::cli {
@@ -46,7 +47,14 @@ struct CoordinatorFlags {
   std::string heartbeat_timeout = "10s";
   std::string lost_node_timeout = "30s";
   std::string policy = "fifo";
+  std::string scorer = "binpack";
   bool no_backfill = false;
+  std::string http;  // "" = off
+  std::string balancer = "dry-run";
+  std::string balance_period = "10s";
+  double balance_threshold = 0.25;
+  std::string balance_window = "60s";
+  int balance_k = 3;
 };
 
 int RunCoordinator(const CoordinatorFlags& f) {
@@ -62,6 +70,24 @@ int RunCoordinator(const CoordinatorFlags& f) {
   }
   opts.coordinator.scheduler.queue_policy = f.policy;
   opts.coordinator.scheduler.backfill = !f.no_backfill;
+  opts.coordinator.scheduler.scorers = {f.scorer};
+  opts.http = f.http;
+  auto mode = balance::ParseBalancerMode(f.balancer);
+  if (!mode.ok()) {
+    std::cerr << "muster: --balancer: " << mode.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto& bc = opts.coordinator.balancer;
+  bc.mode = *mode;
+  bc.period_ms = ParseDurationMs(f.balance_period);
+  bc.threshold = f.balance_threshold;
+  bc.consecutive_periods = f.balance_k;
+  bc.scheduler = opts.coordinator.scheduler;
+  opts.coordinator.usage_window_ms = ParseDurationMs(f.balance_window);
+  if (bc.period_ms <= 0 || opts.coordinator.usage_window_ms <= 0) {
+    std::cerr << "muster: balance durations look like 10s, 500ms or 2m\n";
+    return kExitUsage;
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(opts.coordinator.state_dir, ec);
@@ -115,6 +141,25 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::IsMember(sched::QueuePolicyNames()))
       ->capture_default_str();
   cmd->add_flag("--no-backfill", f->no_backfill, "Disable EASY backfill");
+  cmd->add_option("--scorer", f->scorer, "Node placement scorer")
+      ->check(CLI::IsMember(sched::ScorerNames()))
+      ->capture_default_str();
+  cmd->add_option("--http", f->http,
+                  "HOST:PORT for the Prometheus /metrics endpoint (default off; port 0 = any, "
+                  "written to STATE_DIR/coordinator.http)");
+  cmd->add_option("--balancer", f->balancer, "Load balancer mode: off, dry-run or on")
+      ->capture_default_str();
+  cmd->add_option("--balance-period", f->balance_period, "Time between balancer evaluations")
+      ->capture_default_str();
+  cmd->add_option("--balance-threshold", f->balance_threshold,
+                  "Imbalance factor lambda above which a period counts toward rebalancing")
+      ->capture_default_str();
+  cmd->add_option("--balance-window", f->balance_window,
+                  "Window of heartbeat usage averaged into the measured load")
+      ->capture_default_str();
+  cmd->add_option("--balance-k", f->balance_k,
+                  "Consecutive periods over the threshold before rebalancing")
+      ->capture_default_str();
   cmd->callback([f, &ctx] { ctx.exit_code = RunCoordinator(*f); });
 }
 

@@ -18,6 +18,8 @@ namespace fs = std::filesystem;
 Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
                                                        const Clock* clock) {
   if (options.state_dir.empty()) return Status::InvalidArgument("no state dir given");
+  auto balancer = balance::Balancer::Create(options.balancer);
+  if (!balancer.ok()) return balancer.status();
   std::error_code ec;
   for (const char* sub : {"", "/logs", "/checkpoints"}) {
     fs::create_directories(options.state_dir + sub, ec);
@@ -29,6 +31,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
   auto contents = (*store)->LoadAll();
   if (!contents.ok()) return contents.status();
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), clock, std::move(*store)));
+  if (c->options_.balancer.mode != balance::BalancerMode::kOff)
+    c->balancer_.emplace(std::move(balancer).value());
   {
     std::lock_guard lock(c->mu_);
     c->Recover(std::move(contents).value());
@@ -138,8 +142,10 @@ void Coordinator::Tick() {
   {
     std::lock_guard lock(mu_);
     CheckLiveness();
+    ExpirePins(clock_->NowMs());
   }
   SchedulingPass();
+  BalancePass();
 }
 
 // ------------------------------------------------------------------------------ helpers

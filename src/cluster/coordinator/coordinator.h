@@ -30,14 +30,27 @@
 // in RegisterReply.kill; active tasks of that node it did not report get heartbeat_timeout_ms to
 // show up (an agent re-sends end events after registering) before they count as lost.
 //
+// Load balancer (balancing.cc, docs/balancer.md): heartbeats feed a bounded window of usage per
+// node (usage_window_ms); once per balancer period the scheduling pass hands its snapshot and
+// plan to balance::Balancer, whose evaluation, trend and moves are kept for GetBalance and
+// /metrics, with one downsampled load row per node per usage_history_interval_ms in the store.
+// In mode `on` moves are applied like a plan, each re-checked against the current state:
+// migrate = Kill (grace) every task of the checkpointable job, requeue each as it ends without
+// counting a failure or retry, pinned to the target node; retarget = pin the pending job. Pins
+// expire after pin_timeout_ms. While an earlier move is still in flight (a job stopping for a
+// migration, or a pinned job not yet started) new moves are dropped (ForgetMove).
+//
 // Thread-safety: all public methods are thread-safe; one mutex guards the state, and store
 // writes are queued under it so the database follows the in-memory order.
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -48,6 +61,7 @@
 #include "cluster/coordinator/store.h"
 #include "cluster/proto/muster.pb.h"
 #include "core/clock.h"
+#include "balance/balancer.h"
 #include "model/calibration.h"
 #include "sched/scheduler.h"
 
@@ -67,6 +81,14 @@ struct CoordinatorOptions {
   int master_port_span = 10000;
   sched::SchedulerConfig scheduler;
   StoreOptions store;
+  // Load balancer (see balancing.cc). period_ms etc. in balancer; mode off still evaluates the
+  // metrics each period (for GetBalance and /metrics) but never decides.
+  balance::BalancerConfig balancer;
+  DurationMs usage_window_ms = 60000;              // heartbeat readings kept per node
+  DurationMs usage_history_interval_ms = 10000;    // one stored load row per node per interval
+  DurationMs usage_history_keep_ms = 24 * 3600000;  // stored rows older than this are pruned
+  DurationMs pin_timeout_ms = 120000;              // a balancer pin not started by then is dropped
+  int balance_trend_points = 120;                  // evaluations kept for the trend
 };
 
 // The downlink to one connected agent. Implemented over the gRPC stream (server.cc) and by
@@ -102,6 +124,10 @@ class Coordinator {
   v1::CancelReply Cancel(const v1::CancelRequest& request);
   v1::NodeList ListNodes() const;
   v1::ScheduleTable GetSchedule(const v1::GetScheduleRequest& request) const;
+  // The balancer's last evaluation, trend, moves and notes, with queue counts now.
+  v1::BalanceStatus GetBalance(const v1::GetBalanceRequest& request) const;
+  // The same in Prometheus text exposition format (for GET /metrics).
+  std::string MetricsText() const;
 
   // ReadLogs support: the task indices to read (one, or all for index -1) and whether each has
   // finished for good (no more output will come). NotFound for an unknown job or task.
@@ -131,6 +157,13 @@ class Coordinator {
     bool recovering = false;  // known from the store, not yet registered since the restart
     TimeMs last_persisted_ms = 0;
     v1::UsageSample usage;
+    struct Reading {
+      TimeMs time_ms = 0;
+      double cpu_load = 0;           // CPU seconds per second
+      std::vector<double> gpu_util;  // 0..1 or -1, per local GPU index
+    };
+    std::deque<Reading> window;  // heartbeat readings of the last usage_window_ms
+    TimeMs last_history_ms = 0;  // last stored usage row
   };
   struct PendingLaunch {
     std::string node;
@@ -176,6 +209,21 @@ class Coordinator {
   v1::Launch BuildLaunch(const JobRecord& j, const TaskRecord& t,
                          const std::vector<const sched::Placement*>& gang) const;
 
+  // ---- balancer (balancing.cc)
+  void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now);  // REQUIRES mu_
+  bool BalanceDue(TimeMs now) const;  // the scheduling pass should capture its snapshot
+  void CaptureForBalancer(const sched::ClusterSnapshot& snap, const sched::Plan* plan);
+  void BalancePass();  // evaluates / decides / applies with the captured snapshot
+  // Windowed measured usage, parallel to snap.nodes. REQUIRES mu_.
+  balance::MeasuredUsage MeasuredUsageFor(const sched::ClusterSnapshot& snap) const;
+  // Re-checks and applies one move; "" if applied, else why not. REQUIRES mu_.
+  std::string ApplyMove(const balance::Move& m, const std::vector<std::string>& names,
+                        std::map<std::string, NodeFree>& free);
+  bool MoveInFlight() const;  // REQUIRES mu_
+  void AddHistory(JobRecord& j, const std::string& text);  // REQUIRES mu_
+  // Clears expired or unusable pins. REQUIRES mu_.
+  void ExpirePins(TimeMs now);
+
   // ---- queries (queries.cc); REQUIRE mu_
   void FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const;
   void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const;
@@ -192,6 +240,18 @@ class Coordinator {
   std::map<std::string, NodeEntry> nodes_;  // GUARDED_BY(mu_)
   JobId next_job_id_ = 1;                   // GUARDED_BY(mu_)
   model::Calibrator calibrator_;            // GUARDED_BY(mu_)
+
+  // Balancer state: balancer_ and the capture are used by the loop thread only.
+  std::optional<balance::Balancer> balancer_;
+  std::optional<sched::ClusterSnapshot> balance_snap_;
+  std::optional<sched::Plan> balance_plan_;
+  std::atomic<TimeMs> last_balance_ms_{0};
+  mutable std::mutex balance_mu_;
+  v1::BalanceStatus balance_status_;         // GUARDED_BY(balance_mu_)
+  std::deque<v1::BalancePoint> trend_;       // GUARDED_BY(balance_mu_)
+  std::deque<v1::BalanceMove> recent_moves_;  // GUARDED_BY(balance_mu_)
+  std::map<std::string, int64_t> move_counts_;  // GUARDED_BY(balance_mu_): by outcome
+  TimeMs last_usage_prune_ms_ = 0;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -116,6 +116,7 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
     switch (msg.body_case()) {
       case v1::AgentMessage::kHeartbeat:
         n.usage = msg.heartbeat().usage();
+        RecordUsage(n, n.usage, now);
         if (now - n.last_persisted_ms >= 10000) {
           n.last_persisted_ms = now;
           store_->UpsertNode(n.rec);
@@ -203,6 +204,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   t.state = TaskState::kSucceeded;
   t.end_ms = when;
   t.stop_requested = false;
+  t.migrating = false;  // it finished before the balancer's stop took effect
   const JobSpec& s = *j.spec;
   calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceKey(s, t.node), s.est_work,
                        static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
@@ -222,6 +224,18 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
   if (j.state == JobState::kCancelled) {
     t.state = TaskState::kCancelled;
     t.stop_requested = false;
+    t.migrating = false;
+  } else if (t.migrating) {
+    // Stopped by the balancer (checkpointed on SIGTERM): a new attempt on the pinned node, not a
+    // failure, a retry or a loss.
+    t.state = TaskState::kPending;
+    t.stop_requested = false;
+    t.migrating = false;
+    t.message = j.migrate_reason;
+    j.reason = j.migrate_reason;
+    if (std::none_of(j.tasks.begin(), j.tasks.end(),
+                     [](const TaskRecord& o) { return o.migrating; }))
+      j.migrate_reason.clear();
   } else if (s.gang) {
     t.state = lost ? TaskState::kLost : TaskState::kFailed;
     if (!j.gang_stopping) {

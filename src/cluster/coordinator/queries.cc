@@ -39,7 +39,10 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
     out->set_predicted_start_ms(j.state == JobState::kPending ? j.predicted_start_ms : j.start_ms);
     out->set_predicted_finish_ms(j.predicted_finish_ms);
   }
-  out->set_reason(j.reason);
+  // The reason field also carries the latest balancer event when there is nothing more current
+  // to say, so `muster show` displays "migrated from X to Y at ...".
+  out->set_reason(j.reason.empty() && !j.history.empty() ? j.history.back() : j.reason);
+  for (const auto& h : j.history) out->add_history(h);
   std::map<std::string, int> counts;
   for (const auto& t : j.tasks) {
     ++counts[TaskStateName(t.state)];

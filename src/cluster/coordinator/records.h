@@ -35,6 +35,7 @@ struct TaskRecord {
 
   // runtime only
   bool stop_requested = false;     // Kill sent; the task holds its resources until it ends
+  bool migrating = false;          // stopped by the balancer: requeued, not counted as a failure
   TimeMs confirm_deadline_ms = 0;  // > 0: its agent re-registered without listing it
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
@@ -58,12 +59,16 @@ struct JobRecord {
   TimeMs end_ms = 0;
   std::string reason;             // why pending, or why it failed/was cancelled
   std::vector<TaskRecord> tasks;  // tasks[i] has index spec->TaskIndex(i)
+  std::vector<std::string> history;  // notable events, oldest first (table job_history)
 
   // runtime only
   bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
   bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
+  std::string pinned_node;     // set by the balancer: schedule only there (until it starts)
+  std::string migrate_reason;  // "migrated to X: why" while its tasks are being stopped
+  TimeMs pin_expires_ms = 0;
 };
 
 struct NodeRecord {

@@ -166,16 +166,25 @@ void Coordinator::SchedulingPass() {
       pj.predicted_duration_ms =
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
       pj.user_dominant_share = dominant_share(j.spec->user);
+      if (!j.pinned_node.empty()) {  // a balancer move: only that node, while it is there
+        auto pin = index.find(j.pinned_node);
+        if (pin != index.end()) pj.pinned_node = pin->second;
+      }
       snap.queue.push_back(std::move(pj));
     }
   }
-  if (snap.queue.empty()) return;
+  const bool capture = BalanceDue(snap.now_ms);
+  if (snap.queue.empty()) {
+    if (capture) CaptureForBalancer(snap, nullptr);
+    return;
+  }
 
   auto plan = sched::Schedule(snap, options_.scheduler);
   if (!plan.ok()) {
     spdlog::error("scheduling pass failed: {}", plan.status().message());
     return;
   }
+  if (capture) CaptureForBalancer(snap, &*plan);
 
   // ---- plan applier
   std::vector<PendingLaunch> launches;
@@ -251,6 +260,10 @@ void Coordinator::SchedulingPass() {
                             BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p})});
       }
       j->reason.clear();
+      if (!j->pinned_node.empty() &&
+          std::none_of(j->tasks.begin(), j->tasks.end(),
+                       [](const TaskRecord& t) { return t.state == TaskState::kPending; }))
+        j->pinned_node.clear();  // the balancer's pin did its work
       Reconcile(*j);
     }
     // Job-level predictions: earliest predicted start and latest predicted finish of its tasks.

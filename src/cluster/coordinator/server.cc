@@ -159,6 +159,12 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return grpc::Status::OK;
   }
 
+  grpc::Status GetBalance(grpc::ServerContext*, const v1::GetBalanceRequest* req,
+                          v1::BalanceStatus* reply) override {
+    *reply = c_->GetBalance(*req);
+    return grpc::Status::OK;
+  }
+
   grpc::Status ReadLogs(grpc::ServerContext* ctx, const v1::LogRequest* req,
                         grpc::ServerWriter<v1::LogChunk>* writer) override {
     constexpr int64_t kChunk = 64 * 1024;
@@ -256,6 +262,15 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   Status w =
       WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr", s->address_ + "\n");
   if (!w.ok()) spdlog::warn("{}", w.message());
+  if (!options.http.empty()) {
+    auto http = MetricsHttpServer::Start(options.http, s->coordinator_.get());
+    if (!http.ok()) return http.status();
+    s->http_ = std::move(http).value();
+    Status hw = WriteFileAtomically(options.coordinator.state_dir + "/coordinator.http",
+                                    s->http_->address() + "\n");
+    if (!hw.ok()) spdlog::warn("{}", hw.message());
+    spdlog::info("metrics on http://{}/metrics", s->http_->address());
+  }
   s->coordinator_->Start();
   spdlog::info("listening on {}", s->address_);
   return s;
@@ -268,6 +283,7 @@ CoordinatorServer::~CoordinatorServer() {
 void CoordinatorServer::Shutdown() {
   if (shut_down_.exchange(true)) return;
   if (coordinator_) coordinator_->Stop();
+  http_.reset();
   if (services_) services_->stopping = true;
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (coordinator_) coordinator_->store().Flush();

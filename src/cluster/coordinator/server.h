@@ -19,6 +19,7 @@
 #include <string>
 
 #include "cluster/coordinator/coordinator.h"
+#include "cluster/coordinator/metrics_http.h"
 #include "core/status.h"
 
 namespace grpc {
@@ -35,6 +36,7 @@ class WallClock final : public Clock {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  std::string http;  // "" = no HTTP; else HOST:PORT for GET /metrics (written to coordinator.http)
   CoordinatorOptions coordinator;
 };
 
@@ -47,6 +49,8 @@ class CoordinatorServer {
 
   // "HOST:PORT" actually bound.
   const std::string& address() const { return address_; }
+  // "HOST:PORT" of the /metrics endpoint, "" when off.
+  std::string http_address() const { return http_ ? http_->address() : ""; }
   Coordinator& coordinator() { return *coordinator_; }
   // Stops serving (idempotent). Thread-safe, but not from inside a gRPC handler.
   void Shutdown();
@@ -61,6 +65,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> http_;
   std::string address_;
   std::atomic<bool> shut_down_{false};
 };

@@ -23,6 +23,10 @@ class Stmt {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  Stmt& Real(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   Stmt& Blob(int i, const std::string& v) {
     sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -39,6 +43,7 @@ class Stmt {
   // Steps a query; true while a row is available.
   bool Next() { return sqlite3_step(s_) == SQLITE_ROW; }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  double ColReal(int i) { return sqlite3_column_double(s_, i); }
   std::string ColText(int i) {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
     return p ? std::string(p, sqlite3_column_bytes(s_, i)) : std::string();
@@ -105,7 +110,20 @@ CREATE TABLE IF NOT EXISTS tasks(
   message TEXT NOT NULL, progress BLOB NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes(
   name TEXT PRIMARY KEY, spec BLOB NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS job_history(
+  job INTEGER NOT NULL, time_ms INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_history_job ON job_history(job);
+CREATE TABLE IF NOT EXISTS usage_history(
+  node TEXT NOT NULL, time_ms INTEGER NOT NULL, predicted REAL NOT NULL, measured REAL NOT NULL,
+  load REAL NOT NULL, cpu_load REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
 )sql";
+constexpr const char* kAppendHistory =
+    "INSERT INTO job_history(job, time_ms, text) VALUES(?1, ?2, ?3)";
+constexpr const char* kInsertUsage =
+    "INSERT INTO usage_history(node, time_ms, predicted, measured, load, cpu_load) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kPruneUsage = "DELETE FROM usage_history WHERE time_ms < ?1";
 
 constexpr const char* kInsertJob =
     "INSERT OR REPLACE INTO jobs(id, spec, state, submit_ms, start_ms, end_ms, reason) "
@@ -338,6 +356,51 @@ Store::Ticket Store::UpsertNode(const NodeRecord& node) {
   });
 }
 
+Store::Ticket Store::AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) {
+  return Enqueue([job, time_ms, text](Db& db) -> Status {
+    auto st = db.Prepare(kAppendHistory);
+    if (!st.ok()) return st.status();
+    return st->Int(1, job).Int(2, time_ms).Text(3, text).Exec();
+  });
+}
+
+Store::Ticket Store::InsertUsage(const UsageRow& row) {
+  return Enqueue([row](Db& db) -> Status {
+    auto st = db.Prepare(kInsertUsage);
+    if (!st.ok()) return st.status();
+    return st->Text(1, row.node)
+        .Int(2, row.time_ms)
+        .Real(3, row.predicted)
+        .Real(4, row.measured)
+        .Real(5, row.load)
+        .Real(6, row.cpu_load)
+        .Exec();
+  });
+}
+
+Store::Ticket Store::PruneUsage(TimeMs before_ms) {
+  return Enqueue([before_ms](Db& db) -> Status {
+    auto st = db.Prepare(kPruneUsage);
+    if (!st.ok()) return st.status();
+    return st->Int(1, before_ms).Exec();
+  });
+}
+
+Result<std::vector<UsageRow>> Store::LoadUsage(TimeMs since_ms) {
+  std::lock_guard db_lock(db_mu_);
+  auto st = db_->Prepare(
+      "SELECT node, time_ms, predicted, measured, load, cpu_load FROM usage_history "
+      "WHERE time_ms >= ?1 ORDER BY time_ms, node");
+  if (!st.ok()) return st.status();
+  st->Int(1, since_ms);
+  std::vector<UsageRow> out;
+  while (st->Next())
+    out.push_back({st->ColText(0), st->ColInt(1), st->ColReal(2), st->ColReal(3), st->ColReal(4),
+                   st->ColReal(5)});
+  st->Done();
+  return out;
+}
+
 Result<StoreContents> Store::LoadAll() {
   std::lock_guard db_lock(db_mu_);
   StoreContents out;
@@ -407,6 +470,15 @@ Result<StoreContents> Store::LoadAll() {
     out.nodes.push_back(std::move(n));
   }
   nodes->Done();
+
+  auto history =
+      db_->Prepare("SELECT job, text FROM job_history ORDER BY job, time_ms, rowid");
+  if (!history.ok()) return history.status();
+  while (history->Next()) {
+    auto it = slot.find(history->ColInt(0));
+    if (it != slot.end()) out.jobs[it->second].history.push_back(history->ColText(1));
+  }
+  history->Done();
   return out;
 }
 

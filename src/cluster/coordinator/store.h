@@ -8,6 +8,10 @@
 //         progress BLOB -- serialized muster.v1.Progress; PRIMARY KEY(job, idx)) WITHOUT ROWID
 //   nodes(name TEXT PRIMARY KEY, spec BLOB -- serialized muster.v1.NodeSpec with address,
 //         last_seen_ms INTEGER)
+//   job_history(job INTEGER, time_ms INTEGER, text TEXT)       -- JobRecord::history
+//   usage_history(node TEXT, time_ms INTEGER, predicted, measured, load, cpu_load REAL)
+//         -- the balancer's downsampled load per node (one row per node per interval, pruned)
+// The last two tables were added without a version change (CREATE TABLE IF NOT EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
@@ -49,6 +53,16 @@ struct StoreContents {
   std::vector<NodeRecord> nodes;  // by name
 };
 
+// One downsampled load reading of a node (table usage_history).
+struct UsageRow {
+  std::string node;
+  TimeMs time_ms = 0;
+  double predicted = 0;
+  double measured = -1;
+  double load = 0;
+  double cpu_load = 0;
+};
+
 class Db;  // the SQLite connection with its statement cache (store.cc)
 
 class Store {
@@ -71,6 +85,11 @@ class Store {
   Ticket UpdateTask(JobId job, const TaskRecord& task);
   Ticket UpdateProgress(JobId job, int index, std::string progress);
   Ticket UpsertNode(const NodeRecord& node);
+  Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text);
+  Ticket InsertUsage(const UsageRow& row);
+  Ticket PruneUsage(TimeMs before_ms);  // deletes usage rows older than this
+  // Usage rows with time_ms >= since_ms, by time then node.
+  Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms);
 
   // Blocks until the write with this ticket is committed; returns its status.
   Status Wait(Ticket t);

@@ -1,0 +1,478 @@
+// Coordinator: the live load balancer (monitor -> evaluate -> adjust), see docs/balancer.md.
+//
+// Monitoring: every heartbeat's usage (CPU load, per-GPU utilization) is appended to its node's
+// window (options.usage_window_ms, oldest readings dropped). The measured usage handed to the
+// balancer is the window mean: per GPU the mean of its known readings (-1 if none), per node the
+// mean CPU load over the node's CPUs (clamped to [0, 1]). Speed factors are not measured (1).
+// Each balancer period one row per node (predicted, measured and blended load, CPU load) goes to
+// the store's usage_history table at most every usage_history_interval_ms; rows older than
+// usage_history_keep_ms are pruned.
+//
+// Evaluation: the scheduling pass captures its snapshot (and plan) when a period is due; then
+// BalancePass runs balance::Balancer::Decide on it (mode off: only balance::Evaluate), keeps the
+// evaluation, a trend of the last balance_trend_points evaluations, the moves with their outcome
+// and the notes for GetBalance and /metrics.
+//
+// Adjustment (mode on): each move with apply = true is re-checked against the current state
+// under the coordinator's lock, in order, debiting one view of free capacity:
+//   migrate  - the job still runs, is checkpointable, all of its active tasks are exactly the
+//              listed ones on from_node and none is stopping; the target is connected and holds
+//              every task (the balancer's GPUs, else any free matching ones). Then Kill (grace
+//              kill_grace_ms) goes to every task, which is marked migrating: when it ends it goes
+//              back to pending with no retry or loss counted, and the job is pinned to the target.
+//   steal / retarget - the listed tasks are exactly the job's pending tasks: the job is pinned
+//              to the target (a partial steal of an array is dropped: only whole jobs are pinned).
+// A move that fails its check, or any move while an earlier one is still in flight (a job still
+// stopping for a migration, or a pinned job not yet started), is dropped and ForgetMove'd. Each
+// applied move is appended to the job's history ("migrated from A to B at <UTC time>: why").
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <set>
+#include <sstream>
+
+#include "cluster/coordinator/coordinator.h"
+
+namespace muster::cluster {
+
+namespace {
+
+v1::BalanceMetrics MetricsProto(const model::BalanceReport& r) {
+  v1::BalanceMetrics m;
+  m.set_n(r.n);
+  m.set_jain(r.jain);
+  m.set_cov(r.cov);
+  m.set_imbalance_factor(r.imbalance_factor);
+  m.set_relative_imbalance(r.relative_imbalance);
+  m.set_mean(r.mean);
+  m.set_min(r.min);
+  m.set_max(r.max);
+  return m;
+}
+
+std::string UtcTime(TimeMs ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// Takes room for one task of `r` from `free`: the GPUs `want` (local positions) if given, else
+// the first free matching ones. False (and `free` unchanged) when it does not fit.
+bool TakeRoom(const NodeSpec& spec, NodeFree& free, const ResourceRequest& r,
+              const std::vector<int>& want) {
+  if (free.milli_cpus < r.milli_cpus || free.memory_mib < r.memory_mib) return false;
+  std::vector<int> gpus;
+  const int n = static_cast<int>(free.gpu_free.size());
+  if (!want.empty()) {
+    if (static_cast<int>(want.size()) != r.gpus) return false;
+    for (int g : want) {
+      if (g < 0 || g >= n || g >= static_cast<int>(spec.gpus.size()) || !free.gpu_free[g] ||
+          !GpuMatches(spec.gpus[g], r))
+        return false;
+    }
+    gpus = want;
+  } else {
+    for (int g = 0; g < n && static_cast<int>(gpus.size()) < r.gpus; ++g)
+      if (free.gpu_free[g] && g < static_cast<int>(spec.gpus.size()) && GpuMatches(spec.gpus[g], r))
+        gpus.push_back(g);
+    if (static_cast<int>(gpus.size()) != r.gpus) return false;
+  }
+  free.milli_cpus -= r.milli_cpus;
+  free.memory_mib -= r.memory_mib;
+  for (int g : gpus) free.gpu_free[g] = false;
+  return true;
+}
+
+std::string NameOf(const std::vector<std::string>& names, int i) {
+  return i >= 0 && i < static_cast<int>(names.size()) ? names[static_cast<size_t>(i)] : "";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ monitoring
+
+void Coordinator::RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) {
+  NodeEntry::Reading r;
+  r.time_ms = now;
+  r.cpu_load = std::isfinite(u.cpu_load()) ? std::max(0.0, u.cpu_load()) : 0;
+  for (const auto& g : u.gpus()) {
+    double x = g.utilization();
+    r.gpu_util.push_back(std::isfinite(x) && x >= 0 ? std::min(1.0, x) : -1);
+  }
+  n.window.push_back(std::move(r));
+  while (!n.window.empty() &&
+         (n.window.front().time_ms < now - options_.usage_window_ms || n.window.size() > 100000))
+    n.window.pop_front();
+}
+
+balance::MeasuredUsage Coordinator::MeasuredUsageFor(const sched::ClusterSnapshot& snap) const {
+  balance::MeasuredUsage usage;
+  const TimeMs since = snap.now_ms - options_.usage_window_ms;
+  for (const auto& view : snap.nodes) {
+    balance::NodeUsage nu;
+    nu.gpu_utilization.assign(view.spec.gpus.size(), -1);
+    auto it = nodes_.find(view.spec.name);
+    if (it != nodes_.end()) {
+      double cpu_sum = 0;
+      int cpu_n = 0;
+      std::vector<double> sum(view.spec.gpus.size(), 0);
+      std::vector<int> cnt(view.spec.gpus.size(), 0);
+      for (const auto& r : it->second.window) {
+        if (r.time_ms < since) continue;
+        cpu_sum += r.cpu_load;
+        ++cpu_n;
+        for (size_t g = 0; g < r.gpu_util.size() && g < sum.size(); ++g)
+          if (r.gpu_util[g] >= 0) {
+            sum[g] += r.gpu_util[g];
+            ++cnt[g];
+          }
+      }
+      if (cpu_n > 0 && view.spec.milli_cpus > 0)
+        nu.utilization = std::clamp(cpu_sum / cpu_n / (view.spec.milli_cpus / 1000.0), 0.0, 1.0);
+      for (size_t g = 0; g < sum.size(); ++g)
+        if (cnt[g] > 0) nu.gpu_utilization[g] = std::clamp(sum[g] / cnt[g], 0.0, 1.0);
+    }
+    usage.nodes.push_back(std::move(nu));
+  }
+  return usage;
+}
+
+// ------------------------------------------------------------------------------ the pass
+
+bool Coordinator::BalanceDue(TimeMs now) const {
+  return now - last_balance_ms_.load() >= options_.balancer.period_ms;
+}
+
+void Coordinator::CaptureForBalancer(const sched::ClusterSnapshot& snap, const sched::Plan* plan) {
+  balance_snap_ = snap;
+  if (plan)
+    balance_plan_ = *plan;
+  else
+    balance_plan_.reset();
+}
+
+void Coordinator::BalancePass() {
+  if (!balance_snap_) return;
+  sched::ClusterSnapshot snap = std::move(*balance_snap_);
+  balance_snap_.reset();
+  std::optional<sched::Plan> plan = std::move(balance_plan_);
+  balance_plan_.reset();
+  last_balance_ms_ = snap.now_ms;
+  const balance::BalancerConfig& cfg = options_.balancer;
+
+  std::vector<std::string> names;
+  for (const auto& n : snap.nodes) names.push_back(n.spec.name);
+  balance::MeasuredUsage usage;
+  {
+    std::lock_guard lock(mu_);
+    usage = MeasuredUsageFor(snap);
+  }
+
+  balance::Decision d;
+  if (cfg.mode == balance::BalancerMode::kOff || !balancer_) {
+    auto ev = balance::Evaluate(snap, usage, cfg.load);
+    if (!ev.ok()) {
+      spdlog::error("balancer: evaluation failed: {}", ev.status().message());
+      return;
+    }
+    d.due = true;
+    d.evaluation = std::move(ev).value();
+  } else {
+    balance::BalanceContext ctx;
+    ctx.now_ms = snap.now_ms;
+    ctx.usage = usage;
+    sched::Plan empty;
+    ctx.plan = plan ? &*plan : &empty;
+    auto r = balancer_->Decide(snap, ctx);
+    if (!r.ok()) {
+      spdlog::error("balancer: decision failed: {}", r.status().message());
+      return;
+    }
+    if (!r->due) return;
+    d = std::move(r).value();
+  }
+
+  // ---- apply (mode on) and record outcomes
+  std::vector<v1::BalanceMove> moves;
+  {
+    std::lock_guard lock(mu_);
+    auto free = CurrentFree();
+    const bool in_flight = MoveInFlight();
+    for (const auto& m : d.moves) {
+      v1::BalanceMove bm;
+      bm.set_job_id(m.job);
+      for (int t : m.tasks) bm.add_tasks(t);
+      bm.set_from_node(NameOf(names, m.from_node));
+      bm.set_to_node(NameOf(names, m.to_node));
+      bm.set_kind(balance::MoveKindName(m.kind));
+      bm.set_gain_s(m.gain_s);
+      bm.set_cost_s(m.cost_s);
+      bm.set_reason(m.reason);
+      bm.set_apply(m.apply);
+      bm.set_time_ms(snap.now_ms);
+      bm.set_text(m.ToString(names));
+      if (!m.apply) {
+        bm.set_outcome("dry-run");
+      } else {
+        std::string why = in_flight ? "an earlier move is still in progress"
+                                    : ApplyMove(m, names, free);
+        bm.set_outcome(why.empty() ? "applied" : "dropped: " + why);
+        if (!why.empty()) balancer_->ForgetMove(m.job);
+        spdlog::info("balancer: {} -> {}", bm.text(), bm.outcome());
+      }
+      moves.push_back(std::move(bm));
+    }
+    // Downsampled history in the store.
+    for (const auto& s : d.evaluation.node_loads) {
+      const std::string name = NameOf(names, s.node);
+      auto it = nodes_.find(name);
+      if (it == nodes_.end()) continue;
+      NodeEntry& n = it->second;
+      if (n.last_history_ms > 0 && snap.now_ms - n.last_history_ms < options_.usage_history_interval_ms)
+        continue;
+      n.last_history_ms = snap.now_ms;
+      double cpu = n.window.empty() ? 0 : n.window.back().cpu_load;
+      store_->InsertUsage({name, snap.now_ms, s.predicted, s.measured, s.load, cpu});
+    }
+    if (snap.now_ms - last_usage_prune_ms_ >= options_.usage_history_interval_ms * 6) {
+      last_usage_prune_ms_ = snap.now_ms;
+      store_->PruneUsage(snap.now_ms - options_.usage_history_keep_ms);
+    }
+  }
+
+  v1::BalanceStatus st;
+  st.set_mode(balance::BalancerModeName(cfg.mode));
+  st.set_evaluated_ms(snap.now_ms);
+  st.set_period_ms(cfg.period_ms);
+  st.set_threshold(cfg.threshold);
+  st.set_k(cfg.consecutive_periods);
+  st.set_streak(d.streak);
+  st.set_armed(d.rebalance_armed);
+  auto row = [&](const balance::LoadSample& s, v1::LoadRow* out) {
+    out->set_node(NameOf(names, s.node));
+    out->set_gpu(s.gpu);
+    out->set_predicted(s.predicted);
+    out->set_measured(s.measured);
+    out->set_load(s.load);
+  };
+  for (const auto& s : d.evaluation.node_loads) row(s, st.add_node_loads());
+  for (const auto& s : d.evaluation.gpu_loads) row(s, st.add_gpu_loads());
+  *st.mutable_nodes() = MetricsProto(d.evaluation.nodes);
+  *st.mutable_gpus() = MetricsProto(d.evaluation.gpus);
+  for (auto& m : moves) *st.add_moves() = m;
+  for (const auto& n : d.notes) st.add_notes(n);
+
+  std::lock_guard lock(balance_mu_);
+  v1::BalancePoint p;
+  p.set_time_ms(snap.now_ms);
+  *p.mutable_nodes() = st.nodes();
+  *p.mutable_gpus() = st.gpus();
+  trend_.push_back(std::move(p));
+  while (static_cast<int>(trend_.size()) > std::max(1, options_.balance_trend_points))
+    trend_.pop_front();
+  for (auto& m : moves) {
+    ++move_counts_[m.outcome().rfind("dropped", 0) == 0 ? "dropped" : m.outcome()];
+    if (m.apply()) recent_moves_.push_back(std::move(m));
+  }
+  while (recent_moves_.size() > 50) recent_moves_.pop_front();
+  balance_status_ = std::move(st);
+}
+
+// ------------------------------------------------------------------------------ applier
+
+bool Coordinator::MoveInFlight() const {
+  for (JobId id : active_jobs_) {
+    const JobRecord& j = jobs_.at(id);
+    if (!IsTerminal(j.state) && (!j.migrate_reason.empty() || !j.pinned_node.empty()))
+      return true;
+  }
+  return false;
+}
+
+void Coordinator::AddHistory(JobRecord& j, const std::string& text) {
+  j.history.push_back(text);
+  if (j.history.size() > 100) j.history.erase(j.history.begin());
+  store_->AppendJobHistory(j.id, clock_->NowMs(), text);
+}
+
+void Coordinator::ExpirePins(TimeMs now) {
+  for (JobId id : active_jobs_) {
+    JobRecord& j = jobs_.at(id);
+    if (j.pinned_node.empty()) continue;
+    if (IsTerminal(j.state)) {
+      j.pinned_node.clear();
+    } else if (j.migrate_reason.empty() && j.pin_expires_ms > 0 && now > j.pin_expires_ms) {
+      spdlog::info("balancer: job {} did not start on {} in time; pin dropped", j.id,
+                   j.pinned_node);
+      AddHistory(j, "pin to " + j.pinned_node + " expired at " + UtcTime(now));
+      j.pinned_node.clear();
+    }
+  }
+}
+
+std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std::string>& names,
+                                   std::map<std::string, NodeFree>& free) {
+  const TimeMs now = clock_->NowMs();
+  JobRecord* j = FindJob(m.job);
+  if (!j || IsTerminal(j->state)) return "job " + std::to_string(m.job) + " is finished or gone";
+  if (j->gang_stopping || !j->migrate_reason.empty()) return "the job is stopping";
+  const std::string to = NameOf(names, m.to_node);
+  auto tn = nodes_.find(to);
+  if (to.empty() || tn == nodes_.end() || !tn->second.channel || tn->second.lost)
+    return "target node " + (to.empty() ? std::to_string(m.to_node) : to) + " is not connected";
+  const std::set<int> listed(m.tasks.begin(), m.tasks.end());
+
+  if (m.kind == balance::MoveKind::kMigrate) {
+    if (!j->spec->checkpointable) return "the job is not checkpointable";
+    const std::string from = NameOf(names, m.from_node);
+    if (from == to) return "source and target are the same node";
+    std::vector<TaskRecord*> active;
+    for (auto& t : j->tasks) {
+      if (!t.Active()) continue;
+      if (t.node != from || t.stop_requested) return "the job's tasks changed since the decision";
+      active.push_back(&t);
+    }
+    if (active.empty()) return "the job is no longer running";
+    if (listed.size() != active.size()) return "the job's tasks changed since the decision";
+    for (auto* t : active)
+      if (!listed.count(t->index)) return "the job's tasks changed since the decision";
+    auto nf = free.find(to);
+    if (nf == free.end()) return "target node " + to + " is not connected";
+    NodeFree trial = nf->second;
+    for (size_t k = 0; k < active.size(); ++k) {
+      // to_gpus is in `tasks` order; find this task's slot.
+      std::vector<int> want;
+      auto pos = std::find(m.tasks.begin(), m.tasks.end(), active[k]->index);
+      size_t slot = static_cast<size_t>(pos - m.tasks.begin());
+      if (slot < m.to_gpus.size()) want = m.to_gpus[slot];
+      if (!TakeRoom(tn->second.rec.spec, trial, j->spec->resources, want))
+        return "no room on " + to + " any more";
+    }
+    nf->second = std::move(trial);
+    j->migrate_reason = "migrated to " + to + ": " + m.reason;
+    j->pinned_node = to;
+    j->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
+    for (auto* t : active) {
+      SendKill(t->node, j->id, *t, options_.kill_grace_ms);
+      t->stop_requested = true;
+      t->migrating = true;
+    }
+    AddHistory(*j, "migrated from " + from + " to " + to + " at " + UtcTime(now) + ": " + m.reason);
+    return "";
+  }
+
+  // steal / retarget: pin the whole pending job.
+  std::set<int> pending;
+  for (const auto& t : j->tasks)
+    if (t.state == TaskState::kPending) pending.insert(t.index);
+  if (pending.empty()) return "the job has no pending tasks";
+  if (pending != listed)
+    return "only whole pending jobs are moved live (the move lists " +
+           std::to_string(listed.size()) + " of " + std::to_string(pending.size()) + " tasks)";
+  j->pinned_node = to;
+  j->pin_expires_ms = now + options_.pin_timeout_ms;
+  AddHistory(*j, std::string(m.kind == balance::MoveKind::kSteal ? "stolen" : "retargeted") +
+                     " to " + to + " at " + UtcTime(now) + ": " + m.reason);
+  Kick();
+  return "";
+}
+
+// ------------------------------------------------------------------------------ views
+
+v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) const {
+  int queue = 0, running = 0, running_jobs = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (JobId id : active_jobs_) {
+      const JobRecord& j = jobs_.at(id);
+      bool any = false;
+      for (const auto& t : j.tasks) {
+        if (t.state == TaskState::kPending && !IsTerminal(j.state)) ++queue;
+        if (t.Active()) {
+          ++running;
+          any = true;
+        }
+      }
+      if (any) ++running_jobs;
+    }
+  }
+  v1::BalanceStatus st;
+  {
+    std::lock_guard lock(balance_mu_);
+    st = balance_status_;
+    size_t keep = request.trend_points() > 0 ? static_cast<size_t>(request.trend_points())
+                                             : trend_.size();
+    size_t first = trend_.size() > keep ? trend_.size() - keep : 0;
+    for (size_t i = first; i < trend_.size(); ++i) *st.add_trend() = trend_[i];
+    for (const auto& m : recent_moves_) *st.add_recent_moves() = m;
+  }
+  const auto& cfg = options_.balancer;
+  st.set_mode(balance::BalancerModeName(cfg.mode));
+  st.set_period_ms(cfg.period_ms);
+  st.set_threshold(cfg.threshold);
+  st.set_k(cfg.consecutive_periods);
+  st.set_now_ms(clock_->NowMs());
+  st.set_queue_length(queue);
+  st.set_running_tasks(running);
+  st.set_running_jobs(running_jobs);
+  return st;
+}
+
+std::string Coordinator::MetricsText() const {
+  v1::BalanceStatus st = GetBalance({});
+  std::map<std::string, int64_t> counts;
+  {
+    std::lock_guard lock(balance_mu_);
+    counts = move_counts_;
+  }
+  std::ostringstream o;
+  o.precision(6);
+  auto gauge = [&](const char* name, const char* help, double v) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+      << name << " " << v << "\n";
+  };
+  auto esc = [](const std::string& s) {
+    std::string r;
+    for (char c : s) {
+      if (c == '\\' || c == '"') r += '\\';
+      if (c == '\n') {
+        r += "\\n";
+        continue;
+      }
+      r += c;
+    }
+    return r;
+  };
+  gauge("muster_jain_index", "Jain's index of node loads (1 = balanced)", st.nodes().jain());
+  gauge("muster_imbalance_factor", "Node load imbalance factor lambda = max/mean - 1",
+        st.nodes().imbalance_factor());
+  gauge("muster_load_cov", "Coefficient of variation of node loads", st.nodes().cov());
+  gauge("muster_relative_imbalance", "1 - mean/max of node loads", st.nodes().relative_imbalance());
+  gauge("muster_gpu_jain_index", "Jain's index of GPU loads", st.gpus().jain());
+  gauge("muster_gpu_imbalance_factor", "GPU load imbalance factor", st.gpus().imbalance_factor());
+  o << "# HELP muster_node_load Blended load of each ready node (0..1)\n"
+       "# TYPE muster_node_load gauge\n";
+  for (const auto& r : st.node_loads())
+    o << "muster_node_load{node=\"" << esc(r.node()) << "\"} " << r.load() << "\n";
+  o << "# HELP muster_gpu_load Blended load of each GPU (0..1)\n# TYPE muster_gpu_load gauge\n";
+  for (const auto& r : st.gpu_loads())
+    o << "muster_gpu_load{node=\"" << esc(r.node()) << "\",gpu=\"" << r.gpu() << "\"} "
+      << r.load() << "\n";
+  gauge("muster_queue_length", "Pending tasks", st.queue_length());
+  gauge("muster_running_tasks", "Launching or running tasks", st.running_tasks());
+  gauge("muster_balance_streak", "Consecutive periods with lambda over the threshold",
+        st.streak());
+  o << "# HELP muster_balance_moves_total Balancer moves by outcome\n"
+       "# TYPE muster_balance_moves_total counter\n";
+  for (const char* k : {"applied", "dropped", "dry-run"})
+    o << "muster_balance_moves_total{outcome=\"" << k << "\"} "
+      << (counts.count(k) ? counts.at(k) : 0) << "\n";
+  return o.str();
+}
+
+}  // namespace muster::cluster

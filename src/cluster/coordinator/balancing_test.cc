@@ -1,0 +1,190 @@
+// Unit tests of the coordinator's live balancer (balancing.cc) with fake agents and a manual
+// clock: the defragmentation scenario (two 1-GPU checkpointable jobs on two 2-GPU nodes, a 2-GPU
+// job pending) applied in mode on; dry-run only reports; a migrated task is requeued without a
+// retry and pinned; GetBalance and the Prometheus text carry the evaluation.
+#include <gtest/gtest.h>
+
+#include "cluster/coordinator/coordinator_test_util.h"
+
+namespace muster::cluster::testing {
+namespace {
+
+class BalancingTest : public CoordinatorTest {
+ protected:
+  std::unique_ptr<Coordinator> OpenWith(balance::BalancerMode mode) {
+    CoordinatorOptions o;
+    o.state_dir = dir_;
+    o.scheduler.scorers = {"spread"};  // one job per node, so the 2-GPU job is blocked
+    o.balancer.mode = mode;
+    o.balancer.period_ms = 1000;
+    o.balancer.scheduler = o.scheduler;
+    auto c = Coordinator::Open(o, &clock_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(c).value();
+  }
+  static v1::JobSpec Spec(int gpus, bool checkpointable, double est_s) {
+    v1::JobSpec s = MakeSpec(gpus);
+    s.set_checkpointable(checkpointable);
+    s.set_est_time_s(est_s);
+    return s;
+  }
+  // Two nodes with 2 GPUs, one 1-GPU checkpointable job running on each, a 2-GPU job queued.
+  void SetUpFragmented(Coordinator& c) {
+    a_ = Connect(c, "node-a", 2);
+    b_ = Connect(c, "node-b", 2);
+    for (int i = 0; i < 2; ++i) {
+      auto id = c.Submit(Spec(1, true, 600));
+      ASSERT_TRUE(id.ok());
+      c.Tick();
+    }
+    for (JobId id : {JobId{1}, JobId{2}}) {
+      auto info = c.GetJob(id);
+      ASSERT_TRUE(info.ok());
+      const auto& t = info->tasks(0);
+      ASSERT_EQ(t.state(), "launching");
+      c.OnAgentMessage(t.node(), t.node() == "node-a" ? a_.get() : b_.get(),
+                       Event(id, 0, t.attempt(), "running"));
+    }
+    ASSERT_NE(c.GetJob(1)->tasks(0).node(), c.GetJob(2)->tasks(0).node());
+    auto big = c.Submit(Spec(2, false, 60));
+    ASSERT_TRUE(big.ok());
+    c.Tick();
+    ASSERT_EQ(TaskState(c, *big), "pending");
+  }
+  FakeChannel* ChannelOf(const std::string& node) {
+    return node == "node-a" ? a_.get() : b_.get();
+  }
+  std::shared_ptr<FakeChannel> a_, b_;
+};
+
+TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();  // a balancer period: defragmentation moves one job away
+
+  auto st = c->GetBalance({});
+  ASSERT_GT(st.evaluated_ms(), 0);
+  ASSERT_GE(st.moves_size(), 2) << st.DebugString();
+  const v1::BalanceMove* mig = nullptr;
+  for (const auto& m : st.moves()) {
+    EXPECT_EQ(m.outcome(), "applied") << m.text();
+    if (m.kind() == "migrate") mig = &m;
+  }
+  ASSERT_NE(mig, nullptr);
+  const JobId moved = mig->job_id();
+  const std::string from = mig->from_node(), to = mig->to_node();
+  ASSERT_NE(from, to);
+
+  // Kill with a grace period went to the moved job's task on its node.
+  auto kills = ChannelOf(from)->Kills();
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].job_id(), moved);
+  EXPECT_GT(kills[0].grace_ms(), 0);
+  auto info = c->GetJob(moved);
+  ASSERT_TRUE(info.ok());
+  ASSERT_FALSE(info->history().empty());
+  EXPECT_NE(info->history(0).find("migrated from " + from + " to " + to), std::string::npos)
+      << info->history(0);
+
+  // The task checkpoints and exits 143: back to pending, no retry counted, relaunched on `to`.
+  c->OnAgentMessage(from, ChannelOf(from), Event(moved, 0, 1, "failed", 143));
+  info = c->GetJob(moved);
+  EXPECT_EQ(info->tasks(0).state(), "pending");
+  EXPECT_EQ(info->tasks(0).retries(), 0);
+  EXPECT_NE(info->reason().find("migrated to " + to), std::string::npos) << info->reason();
+  c->Tick();
+  info = c->GetJob(moved);
+  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).node(), to);
+  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  // The 2-GPU job starts on the node that was freed.
+  auto big = c->GetJob(3);
+  EXPECT_EQ(big->tasks(0).state(), "launching");
+  EXPECT_EQ(big->tasks(0).node(), from);
+  // The history survives a restart.
+  c.reset();
+  auto again = OpenWith(balance::BalancerMode::kOn);
+  auto after = again->GetJob(moved);
+  ASSERT_TRUE(after.ok());
+  ASSERT_FALSE(after->history().empty());
+  EXPECT_NE(after->history(0).find("migrated from"), std::string::npos);
+}
+
+TEST_F(BalancingTest, DryRunReportsTheMoveButSendsNothing) {
+  auto c = OpenWith(balance::BalancerMode::kDryRun);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  auto st = c->GetBalance({});
+  EXPECT_EQ(st.mode(), "dry-run");
+  ASSERT_GE(st.moves_size(), 1);
+  for (const auto& m : st.moves()) {
+    EXPECT_FALSE(m.apply());
+    EXPECT_EQ(m.outcome(), "dry-run");
+  }
+  EXPECT_TRUE(a_->Kills().empty());
+  EXPECT_TRUE(b_->Kills().empty());
+  EXPECT_EQ(TaskState(*c, 3), "pending");
+  EXPECT_TRUE(c->GetJob(1)->history().empty());
+}
+
+TEST_F(BalancingTest, NonCheckpointableJobsAreNeverMigrated) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  a_ = Connect(*c, "node-a", 2);
+  b_ = Connect(*c, "node-b", 2);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c->Submit(Spec(1, false, 600)).ok());
+    c->Tick();
+  }
+  ASSERT_TRUE(c->Submit(Spec(2, false, 60)).ok());
+  c->Tick();
+  clock_.Advance(1500);
+  c->Tick();
+  auto st = c->GetBalance({});
+  EXPECT_EQ(st.moves_size(), 0) << st.DebugString();
+  EXPECT_TRUE(a_->Kills().empty());
+  EXPECT_TRUE(b_->Kills().empty());
+}
+
+TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  auto st = c->GetBalance({});
+  JobId moved = 0;
+  std::string from;
+  for (const auto& m : st.moves())
+    if (m.kind() == "migrate") {
+      moved = m.job_id();
+      from = m.from_node();
+    }
+  ASSERT_GT(moved, 0);
+  c->OnAgentMessage(from, ChannelOf(from), Event(moved, 0, 1, "succeeded", 0));
+  EXPECT_EQ(c->GetJob(moved)->state(), "succeeded");
+}
+
+TEST_F(BalancingTest, MetricsTextAndLoads) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  auto st = c->GetBalance({});
+  ASSERT_EQ(st.node_loads_size(), 2);
+  ASSERT_EQ(st.gpu_loads_size(), 4);
+  for (const auto& n : st.node_loads()) EXPECT_GT(n.load(), 0) << n.node();
+  EXPECT_EQ(st.trend_size(), 2);  // the first pass (at the first submission) and this one
+  EXPECT_EQ(st.queue_length(), 1);
+  EXPECT_EQ(st.running_tasks(), 2);
+  std::string text = c->MetricsText();
+  EXPECT_NE(text.find("muster_jain_index "), std::string::npos);
+  EXPECT_NE(text.find("muster_imbalance_factor "), std::string::npos);
+  EXPECT_NE(text.find("muster_node_load{node=\"node-a\"}"), std::string::npos);
+  EXPECT_NE(text.find("muster_queue_length 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("muster_running_tasks 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("muster_balance_moves_total{outcome=\"applied\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace muster::cluster::testing
