@@ -1,5 +1,6 @@
 // `muster sim` as a user runs it: help, refusal of traces with bad rows (and --skip-bad-rows),
-// a policy comparison as JSON, the HTML report, and usage errors with exit code 2.
+// a policy comparison as JSON, the HTML report, usage errors with exit code 2, and the balancer
+// comparison (--balancer off,on) on a small fragmentation trace.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -115,6 +116,37 @@ TEST_F(SimCli, UsageErrorsExitWithTwo) {
   Ran bad = Muster("--generate jobs=10 --cluster-file " + cf);
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("line 1"), std::string::npos);
+}
+
+// Two 4-GPU nodes; a 1-GPU checkpointable job on each (scattered placement) leaves 3 + 3 GPUs free, and a 4-GPU job
+// (not checkpointable, single-node) waits for one of them to finish, 10 h away. The balancer's
+// defragmentation migrates one small job (60 s) so that the 4-GPU job starts about a minute after
+// it arrives.
+TEST_F(SimCli, BalancerComparisonSideBySide) {
+  std::string trace = Write("frag.csv",
+                            "submit_time_s,duration_s,gpus,checkpointable\n"
+                            "0,36000,1,1\n0,36000,1,yes\n10,3600,4,0\n");
+  std::string args = "--trace " + trace + " --format csv --cluster 2x4 --single-node-jobs "
+                     "--placement scattered ";
+  Ran r = Muster(args + "--balancer off,on --balance-period 30s --migration-cost 60s");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("migrations"), std::string::npos) << r.out;
+  Ran j = Muster(args + "--balancer off,on --balance-period 30s -o json");
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto runs = nlohmann::json::parse(j.out)["runs"];
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0]["balancer"]["mode"], "off");
+  EXPECT_EQ(runs[0]["balancer"]["migrations"], 0);
+  EXPECT_EQ(runs[1]["balancer"]["mode"], "on");
+  EXPECT_EQ(runs[1]["balancer"]["migrations"], 1);
+  EXPECT_LT(runs[1]["jct_s"]["mean"].get<double>(), runs[0]["jct_s"]["mean"].get<double>());
+  // Nothing is checkpointable: nothing moves.
+  Ran none = Muster(args + "--balancer on --checkpointable-fraction 0 -o json");
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(nlohmann::json::parse(none.out)["runs"][0]["balancer"]["migrations"], 0);
+  EXPECT_EQ(Muster(args + "--balancer sideways").code, 2);
+  EXPECT_EQ(Muster(args + "--balancer on --balance-period soon").code, 2);
+  EXPECT_EQ(Muster(args + "--balancer on --checkpointable-fraction 2").code, 2);
 }
 
 }  // namespace
