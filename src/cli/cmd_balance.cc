@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -54,8 +55,10 @@ std::string Spark(const std::vector<double>& v, double lo, double hi) {
 
 std::string Arrow(const std::vector<double>& v) {
   if (v.size() < 2) return "";
+  // Changes below 0.1% of the larger value (or 1e-6) count as steady.
   double d = v.back() - v[v.size() - 2];
-  return d > 1e-9 ? " (rising)" : d < -1e-9 ? " (falling)" : " (steady)";
+  double eps = std::max(1e-6, 1e-3 * std::max(std::abs(v.back()), std::abs(v[v.size() - 2])));
+  return d > eps ? " (rising)" : d < -eps ? " (falling)" : " (steady)";
 }
 
 }  // namespace
