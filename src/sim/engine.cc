@@ -139,6 +139,10 @@ Result<SimResult> Replay::Run() {
     if (!events_.empty()) t = std::min(t, events_.top().t);
     // Balancer periods only while something runs or waits (an idle cluster has nothing to move).
     const bool balance_due = balancer_ && (!running_jobs_.empty() || !queue_.empty());
+    // A time that is only a balancer period gets no scheduling pass of its own (so a balancer
+    // that moves nothing leaves the replay exactly as without it); Balance() runs one after
+    // applying moves.
+    const bool only_balance = balance_due && next_balance < t;
     if (balance_due) t = std::min(t, next_balance);
     if (series.AdvanceTo(t)) series.Sample(Jain());
     now_ = t;
@@ -166,7 +170,9 @@ Result<SimResult> Replay::Run() {
       }
       Enqueue(j);
     }
-    if (interval > 0) {
+    if (only_balance) {
+      // no events: no pass
+    } else if (interval > 0) {
       // Passes only on the interval grid (origin + k * interval), when something happened.
       if (!dirty) {
         TimeMs k = (t - r_.origin_ms + interval - 1) / interval;

@@ -111,6 +111,24 @@ Workload Fragmenting(uint64_t seed) {
   return w;
 }
 
+TEST(SimBalancer, DryRunLeavesALargerReplayUntouched) {
+  Workload w = Fragmenting(5);
+  SimOptions off = WithBalancer(balance::BalancerMode::kOff);
+  off.single_node_jobs = true;
+  off.backfill = true;
+  SimOptions dry = off;
+  dry.balancer.mode = balance::BalancerMode::kDryRun;
+  SimResult a = Replay(w, ParseClusterShape("4x8").value(), off);
+  SimResult b = Replay(w, ParseClusterShape("4x8").value(), dry);
+  EXPECT_GT(b.proposed_moves, 0);
+  ASSERT_EQ(a.outcomes.size(), b.outcomes.size());
+  for (size_t i = 0; i < a.outcomes.size(); ++i) {
+    EXPECT_EQ(a.outcomes[i].first_start_ms, b.outcomes[i].first_start_ms) << "job " << i;
+    EXPECT_EQ(a.outcomes[i].finish_ms, b.outcomes[i].finish_ms) << "job " << i;
+  }
+  EXPECT_EQ(a.passes, b.passes);
+}
+
 TEST(SimBalancer, ConservationWithTheBalancerOn) {
   Workload w = Fragmenting(5);
   SimOptions o = WithBalancer(balance::BalancerMode::kOn);
