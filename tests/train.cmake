@@ -19,3 +19,23 @@ add_test(NAME train_python_ddp
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_python_ddp_test.sh
           ${PROJECT_SOURCE_DIR}/examples/ddp_fashion_mnist.py)
 set_tests_properties(train_python_ddp PROPERTIES LABELS train SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# Training through the cluster (a real coordinator and 2 agents on loopback, from
+# tests/helpers/cluster_harness.h; one gtest each, registered directly so that both labels apply):
+#   cluster_train_ddp     examples/ddp_fashion_mnist.py, unmodified, as a 2-rank gang (submit --wait)
+#   cluster_train_resume  a checkpointable muster-train gang: cancel → checkpoint → resubmit → resume,
+#                         compared with an uninterrupted run of the same command
+foreach(name ddp resume)
+  set(target cluster_train_${name}_test)
+  add_executable(${target} ${CMAKE_CURRENT_SOURCE_DIR}/${target}.cc)
+  target_link_libraries(${target} PRIVATE muster_cluster_harness nlohmann_json::nlohmann_json
+                                          GTest::gtest_main)
+  target_compile_definitions(${target} PRIVATE MUSTER_TRAIN_BIN="$<TARGET_FILE:muster-train>"
+                                               MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  add_dependencies(${target} muster-train)
+  add_test(NAME cluster_train_${name} COMMAND ${target})
+  # Heavy on CPU, and the resume test must cancel before training ends: not beside other tests.
+  set_tests_properties(cluster_train_${name} PROPERTIES
+    LABELS "integration;train" TIMEOUT 400 RUN_SERIAL TRUE
+    SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+endforeach()
