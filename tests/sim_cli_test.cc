@@ -118,15 +118,16 @@ TEST_F(SimCli, UsageErrorsExitWithTwo) {
   EXPECT_NE(bad.err.find("line 1"), std::string::npos);
 }
 
-// Two 4-GPU nodes; a 1-GPU checkpointable job on each (scattered placement) leaves 3 + 3 GPUs free, and a 4-GPU job
-// (not checkpointable, single-node) waits for one of them to finish, 10 h away. The balancer's
-// defragmentation migrates one small job (60 s) so that the 4-GPU job starts about a minute after
-// it arrives.
+// Two 4-GPU nodes; a 1-GPU checkpointable job on each (scattered placement) leaves 3 + 3 GPUs free,
+// and a 4-GPU job (not checkpointable, single-node) waits for one of them to finish, 10 h away. The
+// balancer's defragmentation migrates one small job (60 s) so that the 4-GPU job starts about a
+// minute after it arrives.
 TEST_F(SimCli, BalancerComparisonSideBySide) {
   std::string trace = Write("frag.csv",
                             "submit_time_s,duration_s,gpus,checkpointable\n"
                             "0,36000,1,1\n0,36000,1,yes\n10,3600,4,0\n");
-  std::string args = "--trace " + trace + " --format csv --cluster 2x4 --single-node-jobs "
+  std::string args = "--trace " + trace +
+                     " --format csv --cluster 2x4 --single-node-jobs "
                      "--placement scattered ";
   Ran r = Muster(args + "--balancer off,on --balance-period 30s --migration-cost 60s");
   ASSERT_EQ(r.code, 0) << r.err;

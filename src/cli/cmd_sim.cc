@@ -222,21 +222,22 @@ int RunSim(const SimFlags& f) {
   bal.threshold = f.balance_threshold;
   bal.consecutive_periods = f.balance_k;
   std::vector<sim::SimOptions> runs;
-  for (const auto& p : policies) for (balance::BalancerMode mode : modes) {
-    sim::SimOptions o;
-    o.policy = p;
-    o.backfill = f.backfill;
-    o.placement = f.placement;
-    o.multi_node_slowdown = f.slowdown;
-    o.single_node_jobs = f.single_node_jobs;
-    o.las_thresholds_gpu_s = thresholds;
-    o.queue_view = f.queue_view;
-    o.pass_interval_ms = static_cast<DurationMs>(std::llround(f.pass_interval_s * 1000));
-    o.balancer = bal;
-    o.balancer.mode = mode;
-    if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
-    runs.push_back(o);
-  }
+  for (const auto& p : policies)
+    for (balance::BalancerMode mode : modes) {
+      sim::SimOptions o;
+      o.policy = p;
+      o.backfill = f.backfill;
+      o.placement = f.placement;
+      o.multi_node_slowdown = f.slowdown;
+      o.single_node_jobs = f.single_node_jobs;
+      o.las_thresholds_gpu_s = thresholds;
+      o.queue_view = f.queue_view;
+      o.pass_interval_ms = static_cast<DurationMs>(std::llround(f.pass_interval_s * 1000));
+      o.balancer = bal;
+      o.balancer.mode = mode;
+      if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
+      runs.push_back(o);
+    }
   sim::io::ReportInput report;
   report.title = "muster sim: " + source + " on " + cluster.Describe();
   report.command = f.command_line;
@@ -248,8 +249,8 @@ int RunSim(const SimFlags& f) {
     auto r = sim::Simulate(workload, cluster, o);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!r.ok())
-      return Fail("policy " + o.policy + ", balancer " + balance::BalancerModeName(o.balancer.mode) +
-                      ": " + r.status().ToString(),
+      return Fail("policy " + o.policy + ", balancer " +
+                      balance::BalancerModeName(o.balancer.mode) + ": " + r.status().ToString(),
                   kExitFailed);
     report.runs.push_back({std::move(r).value(), {wall, PeakRssMiB()}});
   }

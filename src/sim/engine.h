@@ -90,11 +90,11 @@ struct JobOutcome {
   int completions = 0;  // 1 for a finished job
   int starts = 0;       // 1 + resumptions after preemption
   int preemptions = 0;
-  int max_gpus_held = 0;   // most GPUs the job ever held at once
-  int max_nodes = 0;       // most nodes it spanned
-  double gpu_seconds = 0;  // GPUs x seconds held, over all its runs
-  bool rejected = false;   // larger than the cluster
-  int migrations = 0;      // balancer migrations applied to this job
+  int max_gpus_held = 0;            // most GPUs the job ever held at once
+  int max_nodes = 0;                // most nodes it spanned
+  double gpu_seconds = 0;           // GPUs x seconds held, over all its runs
+  bool rejected = false;            // larger than the cluster
+  int migrations = 0;               // balancer migrations applied to this job
   double overhead_gpu_seconds = 0;  // GPUs x seconds lost to checkpoint + restart
 };
 
@@ -124,13 +124,13 @@ struct SimResult {
   TimeMs origin_ms = 0;              // first submit
   std::vector<JobOutcome> outcomes;  // only with SimOptions::keep_outcomes
   // Load balancer (all zero when it is off).
-  std::string balancer = "off";       // off | dry-run | on
-  int64_t balance_periods = 0;        // Decide calls that were due
-  int64_t migrations = 0;             // applied migrate moves
-  int64_t started_moves = 0;          // applied steal/retarget moves that started a job now
-  int64_t pinned_moves = 0;           // applied steal/retarget moves that pinned a queued job
-  int64_t dropped_moves = 0;          // moves that no longer matched the cluster (ForgetMove'd)
-  int64_t proposed_moves = 0;         // dry-run: moves the balancer returned with apply = false
+  std::string balancer = "off";  // off | dry-run | on
+  int64_t balance_periods = 0;   // Decide calls that were due
+  int64_t migrations = 0;        // applied migrate moves
+  int64_t started_moves = 0;     // applied steal/retarget moves that started a job now
+  int64_t pinned_moves = 0;      // applied steal/retarget moves that pinned a queued job
+  int64_t dropped_moves = 0;     // moves that no longer matched the cluster (ForgetMove'd)
+  int64_t proposed_moves = 0;    // dry-run: moves the balancer returned with apply = false
   double migration_overhead_gpu_seconds = 0;  // GPUs x checkpoint/restart time of migrations
 };
 

@@ -54,8 +54,8 @@ struct JobRun {
                                // its checkpoint/restart time (productive work starts here)
   TimeMs overhead_start = 0;   // start of the unpaid checkpoint/restart time (= run_start if none)
   DurationMs pending_overhead_ms = 0;  // checkpoint/restart time to pay at the next start
-  int pinned_node = -1;        // while queued after a balancer pin: the only allowed node
-  TimeMs finish = 0;           // scheduled completion while running
+  int pinned_node = -1;                // while queued after a balancer pin: the only allowed node
+  TimeMs finish = 0;                   // scheduled completion while running
   int64_t epoch = 0;
   int level = 0;
   RunState state = RunState::kFuture;

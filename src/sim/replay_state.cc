@@ -69,8 +69,7 @@ OrderKey Replay::QueueKey(int j) const {
 OrderKey Replay::RunningKey(int j) const {
   OrderKey k = QueueKey(j);
   if (policy_.kind == PolicyKind::kSrtf) {
-    double done =
-        static_cast<double>(std::max<TimeMs>(0, now_ - run_[j].run_start)) * run_[j].rate;
+    double done = static_cast<double>(std::max<TimeMs>(0, now_ - run_[j].run_start)) * run_[j].rate;
     k.key = CeilMs(std::max(0.0, run_[j].remaining_ms - done));
   }
   return k;

@@ -18,11 +18,11 @@ namespace muster::sim {
 
 struct SimJob {
   TimeMs submit_ms = 0;
-  DurationMs duration_ms = 0;  // > 0
-  int32_t gpus = 1;            // >= 1
-  int32_t user = 0;            // index into Workload::users
-  int32_t priority = 0;        // higher first under the priority policy
-  int32_t source_line = 0;     // 1-based line of the trace file, 0 if generated
+  DurationMs duration_ms = 0;   // > 0
+  int32_t gpus = 1;             // >= 1
+  int32_t user = 0;             // index into Workload::users
+  int32_t priority = 0;         // higher first under the priority policy
+  int32_t source_line = 0;      // 1-based line of the trace file, 0 if generated
   bool checkpointable = false;  // may be migrated by the load balancer (keeps its progress)
 };
 

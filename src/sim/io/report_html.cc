@@ -193,8 +193,8 @@ std::string HtmlReport(const ReportInput& in) {
          "</td><td>" + std::to_string(s.migrations) + "</td><td>" +
          std::to_string(s.started_moves) + " / " + std::to_string(s.pinned_moves) + " / " +
          std::to_string(s.proposed_moves) + "</td><td>" + over + "</td><td>" +
-         std::to_string(s.multi_node_jobs) + "</td><td>" + std::to_string(s.events) +
-         "</td><td>" + wall + "</td></tr>\n";
+         std::to_string(s.multi_node_jobs) + "</td><td>" + std::to_string(s.events) + "</td><td>" +
+         wall + "</td></tr>\n";
   }
   h += "</table>\n<h2>Plots</h2>\n";
   std::vector<Line> cdf;

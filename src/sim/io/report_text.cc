@@ -107,17 +107,16 @@ std::string Table(const std::vector<std::string>& head,
 }  // namespace
 
 std::string BalancerTable(const std::vector<PolicyRun>& runs) {
-  const std::vector<std::string> head = {"policy",   "balancer", "JCT mean",   "JCT p95",
-                                         "makespan", "jain",     "migrations", "started",
+  const std::vector<std::string> head = {"policy",   "balancer", "JCT mean",      "JCT p95",
+                                         "makespan", "jain",     "migrations",    "started",
                                          "pinned",   "proposed", "overhead GPU-h"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
     const SimResult& s = r.result;
     rows.push_back({s.policy + (s.backfill ? "+bf" : ""), s.balancer, HumanSeconds(s.jct_s.mean),
-                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.makespan_s),
-                    Fmt("%.3f", s.mean_jain), std::to_string(s.migrations),
-                    std::to_string(s.started_moves), std::to_string(s.pinned_moves),
-                    std::to_string(s.proposed_moves),
+                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.makespan_s), Fmt("%.3f", s.mean_jain),
+                    std::to_string(s.migrations), std::to_string(s.started_moves),
+                    std::to_string(s.pinned_moves), std::to_string(s.proposed_moves),
                     Fmt("%.2f", s.migration_overhead_gpu_seconds / 3600.0)});
   }
   return Table(head, rows);
@@ -130,13 +129,13 @@ std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
     const SimResult& s = r.result;
-    rows.push_back({RunLabel(s), std::to_string(s.completed),
-                    HumanSeconds(s.jct_s.mean), HumanSeconds(s.jct_s.median),
-                    HumanSeconds(s.jct_s.p95), HumanSeconds(s.jct_s.p99),
-                    HumanSeconds(s.queue_delay_s.mean), HumanSeconds(s.queue_delay_s.p95),
-                    HumanSeconds(s.makespan_s), Fmt("%.1f%%", 100 * s.utilization),
-                    Fmt("%.3f", s.mean_jain), std::to_string(s.preemptions),
-                    Fmt("%.2f", r.cost.wall_s), Fmt("%.0f", EventsPerSecond(r))});
+    rows.push_back({RunLabel(s), std::to_string(s.completed), HumanSeconds(s.jct_s.mean),
+                    HumanSeconds(s.jct_s.median), HumanSeconds(s.jct_s.p95),
+                    HumanSeconds(s.jct_s.p99), HumanSeconds(s.queue_delay_s.mean),
+                    HumanSeconds(s.queue_delay_s.p95), HumanSeconds(s.makespan_s),
+                    Fmt("%.1f%%", 100 * s.utilization), Fmt("%.3f", s.mean_jain),
+                    std::to_string(s.preemptions), Fmt("%.2f", r.cost.wall_s),
+                    Fmt("%.0f", EventsPerSecond(r))});
   }
   return Table(head, rows);
 }

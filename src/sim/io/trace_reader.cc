@@ -78,8 +78,7 @@ Result<Columns> FindColumns(const std::vector<std::string>& header, TraceFormat 
           "not a muster CSV trace: header must name submit_time_s,duration_s,gpus (and optionally "
           "user, priority, checkpointable)");
   }
-  for (int i : {c.submit, c.duration, c.gpus, c.gpu_time, c.user, c.priority,
-                c.checkpointable})
+  for (int i : {c.submit, c.duration, c.gpus, c.gpu_time, c.user, c.priority, c.checkpointable})
     c.required_fields = std::max(c.required_fields, static_cast<size_t>(i + 1));
   return c;
 }
