@@ -30,6 +30,7 @@ trap 'echo $step > "$dir/step"; echo "checkpoint step=$step"; exit 143' TERM
 while [ "$step" -lt "$1" ]; do
   sleep 0.1 & wait $!
   step=$((step + 1))
+  echo "MUSTER_PROGRESS done=$step total=$1"
 done
 echo "$step" > "$dir/final"
 echo "done step=$step"

@@ -186,5 +186,41 @@ TEST_F(BalancingTest, MetricsTextAndLoads) {
   EXPECT_NE(text.find("muster_balance_moves_total{outcome=\"applied\"}"), std::string::npos);
 }
 
+TEST_F(BalancingTest, UsageHistoryIsDownsampledAndPruned) {
+  {
+    auto c = OpenWith(balance::BalancerMode::kDryRun);
+    a_ = Connect(*c, "node-a", 2);
+    for (int i = 0; i < 30; ++i) {  // 30 periods of 1.5 s = 45 s: rows at most every 10 s
+      clock_.Advance(1500);
+      v1::AgentMessage hb;  // 4 of the node's 8 CPUs busy, GPU 1 at 80%
+      hb.mutable_heartbeat()->mutable_usage()->set_cpu_load(4.0);
+      hb.mutable_heartbeat()->mutable_usage()->add_gpus()->set_utilization(-1);
+      hb.mutable_heartbeat()->mutable_usage()->add_gpus()->set_utilization(0.8);
+      c->OnAgentMessage("node-a", a_.get(), hb);
+      c->Tick();
+    }
+    auto st = c->GetBalance({});
+    ASSERT_EQ(st.node_loads_size(), 1);
+    EXPECT_NEAR(st.node_loads(0).measured(), 0.8, 1e-9);  // GPU readings win over CPU load
+    ASSERT_EQ(st.gpu_loads_size(), 2);
+    EXPECT_EQ(st.gpu_loads(0).measured(), -1);
+    EXPECT_NEAR(st.gpu_loads(1).measured(), 0.8, 1e-9);
+    EXPECT_NEAR(st.gpu_loads(1).load(), 0.4, 1e-9);  // 0.5 * P (idle: 0) + 0.5 * 0.8
+    c->store().Flush();
+    auto rows = c->store().LoadUsage(0);
+    ASSERT_TRUE(rows.ok());
+    EXPECT_GE(rows->size(), 4u);
+    EXPECT_LE(rows->size(), 6u);
+    for (size_t i = 1; i < rows->size(); ++i)
+      EXPECT_GE((*rows)[i].time_ms - (*rows)[i - 1].time_ms, 10000);
+    c->store().PruneUsage(clock_.NowMs() - 20000);
+    c->store().Flush();
+    rows = c->store().LoadUsage(0);
+    ASSERT_TRUE(rows.ok());
+    EXPECT_LE(rows->size(), 3u);
+    for (const auto& r : *rows) EXPECT_GE(r.time_ms, clock_.NowMs() - 20000);
+  }
+}
+
 }  // namespace
 }  // namespace muster::cluster::testing
