@@ -63,7 +63,9 @@ nlohmann::json FreshBalance(TestCluster& cluster, int64_t after_ms) {
   return j;
 }
 
-int64_t NowMs(const nlohmann::json& j) { return std::stoll(j["nowMs"].get<std::string>()); }
+int64_t NowMs(const nlohmann::json& j) {
+  return std::stoll(j["nowMs"].get<std::string>());
+}
 
 bool WaitRunning(TestCluster& cluster, int64_t id, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -76,18 +78,16 @@ bool WaitRunning(TestCluster& cluster, int64_t id, std::chrono::milliseconds tim
 }
 
 TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne) {
-  TestCluster cluster(ClusterOptions{.agents = 2,
-                                     .gpus_per_agent = 2,
-                                     .cpus_per_agent = 8,
-                                     .coordinator_args = {"--balancer", "on", "--balance-period",
-                                                          "1s", "--scorer", "spread", "--http",
-                                                          "127.0.0.1:0"}});
+  TestCluster cluster(
+      ClusterOptions{.agents = 2,
+                     .gpus_per_agent = 2,
+                     .cpus_per_agent = 8,
+                     .coordinator_args = {"--balancer", "on", "--balance-period", "1s", "--scorer",
+                                          "spread", "--http", "127.0.0.1:0"}});
   ASSERT_EQ(cluster.Start(), "");
   fs::path work = cluster.dir() / "work";
   fs::create_directories(work);
-  {
-    std::ofstream(work / "job.sh") << kScript;
-  }
+  { std::ofstream(work / "job.sh") << kScript; }
   std::vector<int64_t> small;
   for (const char* name : {"ckpt-a", "ckpt-b"}) {
     int64_t id = cluster.Submit({"--name", name, "--gpus", "1", "--checkpointable", "--est-time",
@@ -108,9 +108,8 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   int64_t big = cluster.Submit({"--name", "big", "--gpus", "2", "--est-time", "10m", "--workdir",
                                 work.string(), "--", "/bin/sh", "-c", "sleep 4; echo big-done"});
   ASSERT_GT(big, 0);
-  ASSERT_TRUE(WaitRunning(cluster, big, 40s))
-      << "the 2-GPU job did not start\n"
-      << Balance(cluster).dump(2) << cluster.LogTails();
+  ASSERT_TRUE(WaitRunning(cluster, big, 40s)) << "the 2-GPU job did not start\n"
+                                              << Balance(cluster).dump(2) << cluster.LogTails();
   double waited_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - submit_time).count();
   auto big_info = cluster.client().GetJob(big);

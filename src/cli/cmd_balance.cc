@@ -102,8 +102,8 @@ std::string FormatBalanceView(const v1::BalanceStatus& st, int bar_width) {
     return v.empty() ? 1.0 : std::max(1e-9, *std::max_element(v.begin(), v.end()));
   };
   client::TextTable m({"METRIC", "NODES", "GPUS", "TREND (nodes, oldest first)"});
-  m.AddRow({"jain", Fixed(st.nodes().jain()), Fixed(st.gpus().jain()),
-            Spark(jain, 0, 1) + Arrow(jain)});
+  m.AddRow(
+      {"jain", Fixed(st.nodes().jain()), Fixed(st.gpus().jain()), Spark(jain, 0, 1) + Arrow(jain)});
   m.AddRow({"imbalance (lambda)", Fixed(st.nodes().imbalance_factor()),
             Fixed(st.gpus().imbalance_factor()), Spark(lambda, 0, hi(lambda)) + Arrow(lambda)});
   m.AddRow({"cov", Fixed(st.nodes().cov()), Fixed(st.gpus().cov()),

@@ -13,9 +13,9 @@
 #include <iostream>
 #include <string>
 
+#include "balance/balancer.h"
 #include "cli/commands.h"
 #include "cluster/coordinator/server.h"
-#include "balance/balancer.h"
 #include "sched/scheduler.h"
 
 namespace muster::cli {

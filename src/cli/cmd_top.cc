@@ -16,7 +16,7 @@
 namespace muster::cli {
 
 Result<v1::BalanceStatus> FetchBalance(const ClientFlags& flags, int trend_points);  // cmd_balance
-std::string FormatBalanceView(const v1::BalanceStatus& st, int bar_width);          // cmd_balance
+std::string FormatBalanceView(const v1::BalanceStatus& st, int bar_width);           // cmd_balance
 
 namespace {
 
@@ -77,8 +77,8 @@ int RunTop(const TopFlags& f) {
   const int wait_ms = std::max(50, static_cast<int>(f.interval_s * 1000));
   bool quit = false;
   while (!quit && !Interrupted()) {
-    std::cout << "\033[H\033[2J" << Frame(f, client)
-              << "\n(q or Ctrl-C quits; refreshed every " << f.interval_s << "s)" << std::flush;
+    std::cout << "\033[H\033[2J" << Frame(f, client) << "\n(q or Ctrl-C quits; refreshed every "
+              << f.interval_s << "s)" << std::flush;
     for (int waited = 0; waited < wait_ms && !quit && !Interrupted(); waited += 100) {
       pollfd p{STDIN_FILENO, POLLIN, 0};
       if (::poll(&p, 1, std::min(100, wait_ms - waited)) > 0 && (p.revents & POLLIN)) {

@@ -219,8 +219,8 @@ void Coordinator::BalancePass() {
       if (!m.apply) {
         bm.set_outcome("dry-run");
       } else {
-        std::string why = in_flight ? "an earlier move is still in progress"
-                                    : ApplyMove(m, names, free);
+        std::string why =
+            in_flight ? "an earlier move is still in progress" : ApplyMove(m, names, free);
         bm.set_outcome(why.empty() ? "applied" : "dropped: " + why);
         if (!why.empty()) balancer_->ForgetMove(m.job);
         spdlog::info("balancer: {} -> {}", bm.text(), bm.outcome());
@@ -233,7 +233,8 @@ void Coordinator::BalancePass() {
       auto it = nodes_.find(name);
       if (it == nodes_.end()) continue;
       NodeEntry& n = it->second;
-      if (n.last_history_ms > 0 && snap.now_ms - n.last_history_ms < options_.usage_history_interval_ms)
+      if (n.last_history_ms > 0 &&
+          snap.now_ms - n.last_history_ms < options_.usage_history_interval_ms)
         continue;
       n.last_history_ms = snap.now_ms;
       double cpu = n.window.empty() ? 0 : n.window.back().cpu_load;
@@ -288,8 +289,7 @@ void Coordinator::BalancePass() {
 bool Coordinator::MoveInFlight() const {
   for (JobId id : active_jobs_) {
     const JobRecord& j = jobs_.at(id);
-    if (!IsTerminal(j.state) && (!j.migrate_reason.empty() || !j.pinned_node.empty()))
-      return true;
+    if (!IsTerminal(j.state) && (!j.migrate_reason.empty() || !j.pinned_node.empty())) return true;
   }
   return false;
 }
@@ -405,8 +405,8 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
   {
     std::lock_guard lock(balance_mu_);
     st = balance_status_;
-    size_t keep = request.trend_points() > 0 ? static_cast<size_t>(request.trend_points())
-                                             : trend_.size();
+    size_t keep =
+        request.trend_points() > 0 ? static_cast<size_t>(request.trend_points()) : trend_.size();
     size_t first = trend_.size() > keep ? trend_.size() - keep : 0;
     for (size_t i = first; i < trend_.size(); ++i) *st.add_trend() = trend_[i];
     for (const auto& m : recent_moves_) *st.add_recent_moves() = m;
@@ -461,12 +461,11 @@ std::string Coordinator::MetricsText() const {
     o << "muster_node_load{node=\"" << esc(r.node()) << "\"} " << r.load() << "\n";
   o << "# HELP muster_gpu_load Blended load of each GPU (0..1)\n# TYPE muster_gpu_load gauge\n";
   for (const auto& r : st.gpu_loads())
-    o << "muster_gpu_load{node=\"" << esc(r.node()) << "\",gpu=\"" << r.gpu() << "\"} "
-      << r.load() << "\n";
+    o << "muster_gpu_load{node=\"" << esc(r.node()) << "\",gpu=\"" << r.gpu() << "\"} " << r.load()
+      << "\n";
   gauge("muster_queue_length", "Pending tasks", st.queue_length());
   gauge("muster_running_tasks", "Launching or running tasks", st.running_tasks());
-  gauge("muster_balance_streak", "Consecutive periods with lambda over the threshold",
-        st.streak());
+  gauge("muster_balance_streak", "Consecutive periods with lambda over the threshold", st.streak());
   o << "# HELP muster_balance_moves_total Balancer moves by outcome\n"
        "# TYPE muster_balance_moves_total counter\n";
   for (const char* k : {"applied", "dropped", "dry-run"})

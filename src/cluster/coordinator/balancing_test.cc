@@ -51,9 +51,7 @@ class BalancingTest : public CoordinatorTest {
     c.Tick();
     ASSERT_EQ(TaskState(c, *big), "pending");
   }
-  FakeChannel* ChannelOf(const std::string& node) {
-    return node == "node-a" ? a_.get() : b_.get();
-  }
+  FakeChannel* ChannelOf(const std::string& node) { return node == "node-a" ? a_.get() : b_.get(); }
   std::shared_ptr<FakeChannel> a_, b_;
 };
 

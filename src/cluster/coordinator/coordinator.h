@@ -44,24 +44,24 @@
 // writes are queued under it so the database follows the in-memory order.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "balance/balancer.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/coordinator/records.h"
 #include "cluster/coordinator/store.h"
 #include "cluster/proto/muster.pb.h"
 #include "core/clock.h"
-#include "balance/balancer.h"
 #include "model/calibration.h"
 #include "sched/scheduler.h"
 
@@ -84,11 +84,11 @@ struct CoordinatorOptions {
   // Load balancer (see balancing.cc). period_ms etc. in balancer; mode off still evaluates the
   // metrics each period (for GetBalance and /metrics) but never decides.
   balance::BalancerConfig balancer;
-  DurationMs usage_window_ms = 60000;              // heartbeat readings kept per node
-  DurationMs usage_history_interval_ms = 10000;    // one stored load row per node per interval
+  DurationMs usage_window_ms = 60000;               // heartbeat readings kept per node
+  DurationMs usage_history_interval_ms = 10000;     // one stored load row per node per interval
   DurationMs usage_history_keep_ms = 24 * 3600000;  // stored rows older than this are pruned
-  DurationMs pin_timeout_ms = 120000;              // a balancer pin not started by then is dropped
-  int balance_trend_points = 120;                  // evaluations kept for the trend
+  DurationMs pin_timeout_ms = 120000;               // a balancer pin not started by then is dropped
+  int balance_trend_points = 120;                   // evaluations kept for the trend
 };
 
 // The downlink to one connected agent. Implemented over the gRPC stream (server.cc) and by
@@ -219,7 +219,7 @@ class Coordinator {
   // Re-checks and applies one move; "" if applied, else why not. REQUIRES mu_.
   std::string ApplyMove(const balance::Move& m, const std::vector<std::string>& names,
                         std::map<std::string, NodeFree>& free);
-  bool MoveInFlight() const;  // REQUIRES mu_
+  bool MoveInFlight() const;                               // REQUIRES mu_
   void AddHistory(JobRecord& j, const std::string& text);  // REQUIRES mu_
   // Clears expired or unusable pins. REQUIRES mu_.
   void ExpirePins(TimeMs now);
@@ -247,9 +247,9 @@ class Coordinator {
   std::optional<sched::Plan> balance_plan_;
   std::atomic<TimeMs> last_balance_ms_{0};
   mutable std::mutex balance_mu_;
-  v1::BalanceStatus balance_status_;         // GUARDED_BY(balance_mu_)
-  std::deque<v1::BalancePoint> trend_;       // GUARDED_BY(balance_mu_)
-  std::deque<v1::BalanceMove> recent_moves_;  // GUARDED_BY(balance_mu_)
+  v1::BalanceStatus balance_status_;            // GUARDED_BY(balance_mu_)
+  std::deque<v1::BalancePoint> trend_;          // GUARDED_BY(balance_mu_)
+  std::deque<v1::BalanceMove> recent_moves_;    // GUARDED_BY(balance_mu_)
   std::map<std::string, int64_t> move_counts_;  // GUARDED_BY(balance_mu_): by outcome
   TimeMs last_usage_prune_ms_ = 0;
 

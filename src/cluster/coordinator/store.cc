@@ -471,8 +471,7 @@ Result<StoreContents> Store::LoadAll() {
   }
   nodes->Done();
 
-  auto history =
-      db_->Prepare("SELECT job, text FROM job_history ORDER BY job, time_ms, rowid");
+  auto history = db_->Prepare("SELECT job, text FROM job_history ORDER BY job, time_ms, rowid");
   if (!history.ok()) return history.status();
   while (history->Next()) {
     auto it = slot.find(history->ColInt(0));
