@@ -54,9 +54,26 @@ class SimCli : public ::testing::Test {
 TEST_F(SimCli, HelpNamesTheOptions) {
   Ran r = Muster("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* opt :
-       {"--trace", "--format", "--cluster-file", "--policy", "--backfill", "--placement",
-        "--multi-node-slowdown", "--generate", "--stats", "--skip-bad-rows", "--report", "--seed"})
+  for (const char* opt : {"--trace",
+                          "--format",
+                          "--cluster-file",
+                          "--policy",
+                          "--backfill",
+                          "--placement",
+                          "--multi-node-slowdown",
+                          "--generate",
+                          "--stats",
+                          "--skip-bad-rows",
+                          "--report",
+                          "--seed",
+                          "--balancer",
+                          "--balance-period",
+                          "--balance-threshold",
+                          "--balance-k",
+                          "--balance-window",
+                          "--migration-cost",
+                          "--checkpointable-fraction",
+                          "--single-node-jobs"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
 }
 
