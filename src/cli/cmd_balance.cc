@@ -115,7 +115,8 @@ std::string FormatBalanceView(const v1::BalanceStatus& st, int bar_width) {
     o += "moves: none\n";
   } else {
     o += "moves (last evaluation):\n";
-    for (const auto& mv : st.moves()) o += "  " + mv.text() + "  [" + mv.outcome() + "]\n";
+    for (const auto& mv : st.moves())  // the text already says "[dry-run]" for dry-run moves
+      o += "  " + mv.text() + (mv.outcome() == "dry-run" ? "" : "  [" + mv.outcome() + "]") + "\n";
   }
   for (const auto& n : st.notes()) o += "  note: " + n + "\n";
   if (st.recent_moves_size() > 0) {
