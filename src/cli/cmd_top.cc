@@ -76,15 +76,22 @@ int RunTop(const TopFlags& f) {
   }
   const int wait_ms = std::max(50, static_cast<int>(f.interval_s * 1000));
   bool quit = false;
+  bool stdin_open = true;  // false once stdin hit end of file (then only Ctrl-C quits)
   while (!quit && !Interrupted()) {
     std::cout << "\033[H\033[2J" << Frame(f, client) << "\n(q or Ctrl-C quits; refreshed every "
               << f.interval_s << "s)" << std::flush;
     for (int waited = 0; waited < wait_ms && !quit && !Interrupted(); waited += 100) {
+      const int slice = std::min(100, wait_ms - waited);
       pollfd p{STDIN_FILENO, POLLIN, 0};
-      if (::poll(&p, 1, std::min(100, wait_ms - waited)) > 0 && (p.revents & POLLIN)) {
+      if (!stdin_open) {
+        ::poll(nullptr, 0, slice);  // just wait
+      } else if (::poll(&p, 1, slice) > 0 && (p.revents & (POLLIN | POLLHUP))) {
         char ch = 0;
-        if (::read(STDIN_FILENO, &ch, 1) <= 0) break;  // stdin closed: keep refreshing
-        if (ch == 'q' || ch == 'Q') quit = true;
+        if (::read(STDIN_FILENO, &ch, 1) <= 0) {
+          stdin_open = false;  // e.g. </dev/null: keep refreshing until Ctrl-C
+        } else if (ch == 'q' || ch == 'Q') {
+          quit = true;
+        }
       }
     }
   }
