@@ -53,12 +53,15 @@ TEST(ClusterTrainDdp, UnmodifiedPytorchDdpRunsAsATwoRankGangAcrossTwoAgents) {
   fs::create_directories(work);
 
   const auto started = std::chrono::steady_clock::now();
+  // A command line reads best packed.
+  // clang-format off
   CommandResult r = cluster.Muster(
       {"submit", "--wait", "--name", "ddp", "--tasks", "2", "--ranks-per-node", "1", "--cpus", "1",
        "--mem", "1G", "--workdir", work.string(), "--", kPython,
        MUSTER_SOURCE_DIR "/examples/ddp_fashion_mnist.py", "--data", kDataset, "--max-steps", "10",
        "--batch-size", "32", "--limit-test", "1000"},
       300s);
+  // clang-format on
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   ASSERT_FALSE(r.timed_out) << r.out << cluster.LogTails();
@@ -88,9 +91,9 @@ TEST(ClusterTrainDdp, UnmodifiedPytorchDdpRunsAsATwoRankGangAcrossTwoAgents) {
       logs0.out,
       std::regex("(^|\n)MUSTER_PROGRESS done=10 total=10 epoch=1 loss=[0-9.]+ samples_per_s=")))
       << logs0.out;
-  EXPECT_TRUE(std::regex_search(
-      logs0.out, std::regex("(^|\n)done: steps=10 world_size=2 test_loss=[0-9.]+ "
-                            "test_accuracy=0\\.[0-9]+\n")))
+  EXPECT_TRUE(
+      std::regex_search(logs0.out, std::regex("(^|\n)done: steps=10 world_size=2 test_loss=[0-9.]+ "
+                                              "test_accuracy=0\\.[0-9]+\n")))
       << logs0.out;
   // Rank 1 ran the same script (its log exists and is served) but does not report progress.
   CommandResult logs1 = cluster.Muster({"logs", id + ".1"});

@@ -41,11 +41,14 @@ CommandResult LogsContaining(TestCluster& c, const std::string& ref, const std::
 // The submit arguments of the training gang: 960 samples / (2 ranks x 16) = 30 steps per epoch,
 // 2 epochs = 60 steps.
 std::vector<std::string> TrainJob(const fs::path& work, const fs::path& ckpt, const fs::path& out) {
+  // A command line reads best packed.
+  // clang-format off
   return {"--name", "train", "--tasks", "2", "--ranks-per-node", "1", "--cpus", "1", "--mem", "1G",
           "--checkpointable", "--workdir", work.string(), "--", MUSTER_TRAIN_BIN, "--data",
           kDataset, "--limit-train", "960", "--limit-test", "500", "--batch-size", "16",
           "--epochs", "2", "--threads", "1", "--progress-every", "2", "--checkpoint-dir",
           ckpt.string(), "--out", out.string()};
+  // clang-format on
 }
 
 nlohmann::json Report(const fs::path& out) {
@@ -107,8 +110,8 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   ASSERT_EQ(cancelled.tasks_size(), 2);
   for (const auto& t : cancelled.tasks()) {
     EXPECT_EQ(t.state(), "cancelled") << "task " << t.index();
-    EXPECT_EQ(t.exit_code(), 143) << "task " << t.index() << " did not stop with a checkpoint: "
-                                  << t.message();
+    EXPECT_EQ(t.exit_code(), 143) << "task " << t.index()
+                                  << " did not stop with a checkpoint: " << t.message();
   }
 
   // Rank 0 said where it stopped, and the checkpoint of that step is in the explicit directory.
