@@ -306,11 +306,14 @@ void Coordinator::ExpirePins(TimeMs now) {
     if (j.pinned_node.empty()) continue;
     if (IsTerminal(j.state)) {
       j.pinned_node.clear();
+      j.migrate_reason.clear();
+      store_->UpdatePin(j);
     } else if (j.migrate_reason.empty() && j.pin_expires_ms > 0 && now > j.pin_expires_ms) {
       spdlog::info("balancer: job {} did not start on {} in time; pin dropped", j.id,
                    j.pinned_node);
       AddHistory(j, "pin to " + j.pinned_node + " expired at " + UtcTime(now));
       j.pinned_node.clear();
+      store_->UpdatePin(j);
     }
   }
 }
@@ -357,6 +360,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
     j->migrate_reason = "migrated to " + to + ": " + m.reason;
     j->pinned_node = to;
     j->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
+    store_->UpdatePin(*j);
     for (auto* t : active) {
       SendKill(t->node, j->id, *t, options_.kill_grace_ms);
       t->stop_requested = true;
@@ -376,6 +380,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
            std::to_string(listed.size()) + " of " + std::to_string(pending.size()) + " tasks)";
   j->pinned_node = to;
   j->pin_expires_ms = now + options_.pin_timeout_ms;
+  store_->UpdatePin(*j);
   AddHistory(*j, std::string(m.kind == balance::MoveKind::kSteal ? "stolen" : "retargeted") +
                      " to " + to + " at " + UtcTime(now) + ": " + m.reason);
   Kick();

@@ -109,6 +109,51 @@ TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
   EXPECT_NE(after->history(0).find("migrated from"), std::string::npos);
 }
 
+TEST_F(BalancingTest, RestartDuringAMigrationKeepsItAMigration) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  JobId moved = 0, other = 0;
+  std::string from, to;
+  const v1::BalanceStatus st = c->GetBalance({});
+  for (const auto& m : st.moves())
+    if (m.kind() == "migrate") {
+      moved = m.job_id();
+      from = m.from_node();
+      to = m.to_node();
+    }
+  ASSERT_GT(moved, 0);
+  other = moved == 1 ? 2 : 1;
+  c.reset();  // the coordinator restarts before the task has stopped
+
+  c = OpenWith(balance::BalancerMode::kOn);
+  auto report = [&](const std::string& node, JobId job) {
+    v1::Register reg = MakeRegister(node, 2);
+    auto* r = reg.add_running();
+    r->set_job_id(job);
+    r->set_task_index(0);
+    r->set_attempt(1);
+    r->set_start_ms(clock_.NowMs());
+    return Connect(*c, node, 2, reg);
+  };
+  auto from_ch = report(from, moved);
+  auto to_ch = report(to, other);
+  auto kills = from_ch->Kills();
+  ASSERT_EQ(kills.size(), 1u) << "the Kill of the migration is sent again";
+  EXPECT_EQ(kills[0].job_id(), moved);
+  c->OnAgentMessage(from, from_ch.get(), Event(moved, 0, 1, "failed", 143));
+  auto info = c->GetJob(moved);
+  EXPECT_EQ(info->tasks(0).state(), "pending");
+  EXPECT_EQ(info->tasks(0).retries(), 0);
+  c->Tick();
+  info = c->GetJob(moved);
+  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).node(), to) << "the pin survived the restart";
+  EXPECT_EQ(TaskState(*c, 3), "launching");
+  EXPECT_EQ(c->GetJob(3)->tasks(0).node(), from);
+}
+
 TEST_F(BalancingTest, DryRunReportsTheMoveButSendsNothing) {
   auto c = OpenWith(balance::BalancerMode::kDryRun);
   SetUpFragmented(*c);

@@ -85,6 +85,21 @@ void Coordinator::Recover(StoreContents contents) {
       }
     }
     if (!IsTerminal(job.state) || holds) active_jobs_.insert(id);
+    // A balancer migration caught in progress: its running tasks are still to be stopped (the
+    // Kill is re-sent when their agent registers) and requeued without a retry.
+    if (IsTerminal(job.state)) {
+      job.pinned_node.clear();
+      job.migrate_reason.clear();
+    } else if (!job.migrate_reason.empty()) {
+      bool any = false;
+      for (auto& t : job.tasks)
+        if (t.Active() && t.node != job.pinned_node) {
+          t.migrating = true;
+          t.stop_requested = true;
+          any = true;
+        }
+      if (!any) job.migrate_reason.clear();
+    }
     if (gang_interrupted) {
       job.gang_stopping = true;
       for (auto& t : job.tasks)

@@ -234,8 +234,10 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
     t.message = j.migrate_reason;
     j.reason = j.migrate_reason;
     if (std::none_of(j.tasks.begin(), j.tasks.end(),
-                     [](const TaskRecord& o) { return o.migrating; }))
+                     [](const TaskRecord& o) { return o.migrating; })) {
       j.migrate_reason.clear();
+      store_->UpdatePin(j);
+    }
   } else if (s.gang) {
     t.state = lost ? TaskState::kLost : TaskState::kFailed;
     if (!j.gang_stopping) {

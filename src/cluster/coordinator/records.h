@@ -60,15 +60,17 @@ struct JobRecord {
   std::string reason;             // why pending, or why it failed/was cancelled
   std::vector<TaskRecord> tasks;  // tasks[i] has index spec->TaskIndex(i)
   std::vector<std::string> history;  // notable events, oldest first (table job_history)
+  // Balancer state (table job_pins): schedule only on pinned_node until the job starts; while
+  // migrate_reason is set ("migrated to X: why") its tasks are being stopped for a migration.
+  std::string pinned_node;
+  std::string migrate_reason;
+  TimeMs pin_expires_ms = 0;
 
   // runtime only
   bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
   bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
-  std::string pinned_node;     // set by the balancer: schedule only there (until it starts)
-  std::string migrate_reason;  // "migrated to X: why" while its tasks are being stopped
-  TimeMs pin_expires_ms = 0;
 };
 
 struct NodeRecord {

@@ -262,8 +262,10 @@ void Coordinator::SchedulingPass() {
       j->reason.clear();
       if (!j->pinned_node.empty() &&
           std::none_of(j->tasks.begin(), j->tasks.end(),
-                       [](const TaskRecord& t) { return t.state == TaskState::kPending; }))
+                       [](const TaskRecord& t) { return t.state == TaskState::kPending; })) {
         j->pinned_node.clear();  // the balancer's pin did its work
+        store_->UpdatePin(*j);
+      }
       Reconcile(*j);
     }
     // Job-level predictions: earliest predicted start and latest predicted finish of its tasks.

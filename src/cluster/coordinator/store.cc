@@ -117,7 +117,13 @@ CREATE TABLE IF NOT EXISTS usage_history(
   node TEXT NOT NULL, time_ms INTEGER NOT NULL, predicted REAL NOT NULL, measured REAL NOT NULL,
   load REAL NOT NULL, cpu_load REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
+CREATE TABLE IF NOT EXISTS job_pins(
+  job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL);
 )sql";
+constexpr const char* kUpsertPin =
+    "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
+constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
 constexpr const char* kAppendHistory =
     "INSERT INTO job_history(job, time_ms, text) VALUES(?1, ?2, ?3)";
 constexpr const char* kInsertUsage =
@@ -364,6 +370,20 @@ Store::Ticket Store::AppendJobHistory(JobId job, TimeMs time_ms, const std::stri
   });
 }
 
+Store::Ticket Store::UpdatePin(const JobRecord& job) {
+  return Enqueue([id = job.id, node = job.pinned_node, reason = job.migrate_reason,
+                  expires = job.pin_expires_ms](Db& db) -> Status {
+    if (node.empty() && reason.empty()) {
+      auto st = db.Prepare(kDeletePin);
+      if (!st.ok()) return st.status();
+      return st->Int(1, id).Exec();
+    }
+    auto st = db.Prepare(kUpsertPin);
+    if (!st.ok()) return st.status();
+    return st->Int(1, id).Text(2, node).Text(3, reason).Int(4, expires).Exec();
+  });
+}
+
 Store::Ticket Store::InsertUsage(const UsageRow& row) {
   return Enqueue([row](Db& db) -> Status {
     auto st = db.Prepare(kInsertUsage);
@@ -478,6 +498,18 @@ Result<StoreContents> Store::LoadAll() {
     if (it != slot.end()) out.jobs[it->second].history.push_back(history->ColText(1));
   }
   history->Done();
+
+  auto pins = db_->Prepare("SELECT job, node, migrate_reason, expires_ms FROM job_pins");
+  if (!pins.ok()) return pins.status();
+  while (pins->Next()) {
+    auto it = slot.find(pins->ColInt(0));
+    if (it == slot.end()) continue;
+    JobRecord& j = out.jobs[it->second];
+    j.pinned_node = pins->ColText(1);
+    j.migrate_reason = pins->ColText(2);
+    j.pin_expires_ms = pins->ColInt(3);
+  }
+  pins->Done();
   return out;
 }
 

@@ -11,7 +11,9 @@
 //   job_history(job INTEGER, time_ms INTEGER, text TEXT)       -- JobRecord::history
 //   usage_history(node TEXT, time_ms INTEGER, predicted, measured, load, cpu_load REAL)
 //         -- the balancer's downsampled load per node (one row per node per interval, pruned)
-// The last two tables were added without a version change (CREATE TABLE IF NOT EXISTS).
+//   job_pins(job INTEGER PRIMARY KEY, node TEXT, migrate_reason TEXT, expires_ms INTEGER)
+//         -- a balancer pin / migration in progress, so a restart keeps it
+// The last three tables were added without a version change (CREATE TABLE IF NOT EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
@@ -86,6 +88,9 @@ class Store {
   Ticket UpdateProgress(JobId job, int index, std::string progress);
   Ticket UpsertNode(const NodeRecord& node);
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text);
+  // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
+  // the row when both are empty.
+  Ticket UpdatePin(const JobRecord& job);
   Ticket InsertUsage(const UsageRow& row);
   Ticket PruneUsage(TimeMs before_ms);  // deletes usage rows older than this
   // Usage rows with time_ms >= since_ms, by time then node.
