@@ -159,6 +159,8 @@ void Coordinator::SchedulingPass() {
                                 .checkpointable = j.spec->checkpointable});
       }
       if (IsTerminal(j.state) || j.gang_stopping || pj.pending_tasks.empty()) continue;
+      // A gang being migrated waits until all of its ranks have stopped (it restarts whole).
+      if (j.spec->gang && !j.migrate_reason.empty()) continue;
       if (!DependenciesMet(j)) continue;
       pj.id = j.id;
       pj.spec = j.spec;
