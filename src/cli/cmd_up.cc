@@ -53,6 +53,8 @@ struct UpFlags {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir;
   std::string policy;
+  std::string balancer;  // off | dry-run | on; empty = the coordinator's default
+  std::string http;      // HOST:PORT for /metrics; empty = off
   bool verbose = false;
 };
 
@@ -279,6 +281,8 @@ int RunUp(const UpFlags& f) {
   std::vector<std::string> cargs{"coordinator", "--listen", f.listen, "--state-dir",
                                  dir + "/coordinator"};
   if (!f.policy.empty()) cargs.insert(cargs.end(), {"--policy", f.policy});
+  if (!f.balancer.empty()) cargs.insert(cargs.end(), {"--balancer", f.balancer});
+  if (!f.http.empty()) cargs.insert(cargs.end(), {"--http", f.http});
   children.push_back({"coordinator", f.verbose ? "" : dir + "/coordinator.log"});
   children[0].pid = StartChild(exe, cargs, children[0].log);
 
@@ -435,6 +439,12 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--state-dir", f->state_dir,
                   "State directory (default $MUSTER_STATE_DIR, else ~/.local/state/muster)");
   cmd->add_option("--policy", f->policy, "Queue policy passed to the coordinator");
+  cmd->add_option("--balancer", f->balancer,
+                  "Load balancer mode passed to the coordinator: off, dry-run (default) or on")
+      ->check(CLI::IsMember({"off", "dry-run", "on"}));
+  cmd->add_option("--http", f->http,
+                  "Serve Prometheus /metrics on HOST:PORT (port 0: any free port, written to "
+                  "STATE/coordinator/coordinator.http)");
   cmd->add_flag("-v,--verbose", f->verbose, "Show the coordinator's and agents' logs here");
   cmd->callback([f, &ctx] { ctx.exit_code = RunUp(*f); });
 }

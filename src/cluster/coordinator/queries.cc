@@ -151,8 +151,10 @@ v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request
       if (t.state == TaskState::kPending) {
         row->set_predicted_start_ms(t.predicted_start_ms);
         row->set_predicted_finish_ms(t.predicted_finish_ms);
-      } else if (t.Active()) {
-        row->set_predicted_start_ms(t.start_ms > 0 ? t.start_ms : t.predicted_start_ms);
+      } else {
+        // Started (or finished) tasks keep the prediction made when they were launched, so the
+        // table can set predicted against actual times.
+        row->set_predicted_start_ms(t.predicted_start_ms > 0 ? t.predicted_start_ms : t.start_ms);
         row->set_predicted_finish_ms(t.predicted_finish_ms);
       }
       row->set_actual_start_ms(t.start_ms);
