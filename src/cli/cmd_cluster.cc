@@ -9,6 +9,7 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx);           // cmd_up.cc
 void AddClientCommands(CLI::App& app, CommandContext& ctx);      // cmd_client.cc
 void AddBalanceCommand(CLI::App& app, CommandContext& ctx);      // cmd_balance.cc
 void AddTopCommand(CLI::App& app, CommandContext& ctx);          // cmd_top.cc
+void AddAdminCommands(CLI::App& app, CommandContext& ctx);       // cmd_admin.cc
 
 void AddClusterCommands(CLI::App& app, CommandContext& ctx) {
   AddUpCommand(app, ctx);
@@ -17,6 +18,7 @@ void AddClusterCommands(CLI::App& app, CommandContext& ctx) {
   AddClientCommands(app, ctx);
   AddBalanceCommand(app, ctx);
   AddTopCommand(app, ctx);
+  AddAdminCommands(app, ctx);
 }
 
 }  // namespace muster::cli
