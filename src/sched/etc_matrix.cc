@@ -1,5 +1,6 @@
 // ETC matrix parsing and schedule tables; see etc_matrix.h.
 #include "sched/etc_matrix.h"
+#include "sched/text_tokens.h"
 
 #include <algorithm>
 #include <cctype>
@@ -11,27 +12,6 @@ namespace muster::sched {
 namespace {
 
 constexpr long long kMaxCells = 50'000'000;
-
-// Splits `line` into whitespace-separated tokens, dropping a '#' comment.
-std::vector<std::string_view> Tokens(std::string_view line) {
-  if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
-    size_t j = i;
-    while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-bool ParseDouble(std::string_view s, double& out) {
-  const char* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, out);
-  return ec == std::errc() && p == end;
-}
 
 bool ParseInt(std::string_view s, long long& out) {
   const char* end = s.data() + s.size();
@@ -78,7 +58,7 @@ Result<EtcMatrix> ParseEtc(std::string_view text) {
     }
     for (std::string_view tok : tokens) {
       double v = 0;
-      if (!ParseDouble(tok, v) || !std::isfinite(v) || v < 0) {
+      if (!ParseWholeDouble(tok, v) || !std::isfinite(v) || v < 0) {
         return Status::InvalidArgument(At(line_no) + "'" + std::string(tok) +
                                        "' is not a non-negative number");
       }

@@ -1,5 +1,6 @@
 // DAG parsing and validation; see heft_dag.h.
 #include "sched/heft_dag.h"
+#include "sched/text_tokens.h"
 
 #include <cctype>
 #include <charconv>
@@ -12,24 +13,8 @@
 namespace muster::sched {
 namespace {
 
-std::vector<std::string_view> Tokens(std::string_view line) {
-  if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
-    size_t j = i;
-    while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
 bool ParseCost(std::string_view s, double& out) {
-  const char* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, out);
-  return ec == std::errc() && p == end && std::isfinite(out) && out >= 0;
+  return ParseWholeDouble(s, out) && std::isfinite(out) && out >= 0;
 }
 
 Status LineError(int line, const std::string& what) {
