@@ -77,13 +77,12 @@ std::string Explain(Wait w, const JobSpec& spec, const SchedulerConfig& c, JobId
   return "waiting";
 }
 
+// "0.1s", "4.5s", "60s": tenths below ten seconds, whole seconds above (reasons are for people).
 std::string Seconds(DurationMs ms) {
-  std::string s = std::to_string(ms / 1000);
-  if (ms % 1000 != 0) {
-    std::string f = std::to_string(1000 + ms % 1000).substr(1);
-    while (f.back() == '0') f.pop_back();
-    s += "." + f;
-  }
+  if (ms >= 10000) return std::to_string((ms + 500) / 1000) + "s";
+  DurationMs tenths = (ms + 50) / 100;
+  std::string s = std::to_string(tenths / 10);
+  if (tenths % 10 != 0) s += "." + std::to_string(tenths % 10);
   return s + "s";
 }
 
