@@ -1,10 +1,16 @@
 // `muster logs JOB[.TASK] [-f] [--stderr]`: prints a task's captured stdout (or stderr).
 // Without .TASK a one-task job shows task 0's log; a job with several tasks shows all of them,
 // each complete line prefixed with "[TASK] ". With -f it keeps streaming until the task ends;
-// Ctrl-C stops following.
+// Ctrl-C stops following. Following on a terminal, progress lines ("MUSTER_PROGRESS ...") are
+// shown as progress bars; piped output stays exactly as the task printed it.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "cli/cmd_client.h"
+#include "cluster/client/display.h"
+#include "cluster/common/convert.h"
+#include "cluster/common/progress.h"
 
 namespace muster::cli {
 
@@ -49,11 +55,27 @@ int RunLogs(const LogsFlags& f) {
   req.set_follow(f.follow);
   req.set_stderr(f.stderr_stream);
   if (f.follow) CatchInterrupts();
-  std::map<int, std::string> partial;  // per task, an unfinished line (prefix mode)
+  // Raw bytes pass straight through unless lines must be rewritten (task prefixes, or progress
+  // bars when following on a terminal); then output is cut into complete lines per task.
+  const bool bars = f.follow && isatty(STDOUT_FILENO);
+  const bool by_line = prefix || bars;
+  auto print_line = [&](int task_index, const std::string& line) {  // line ends with '\n' or not
+    if (prefix) std::cout << "[" << task_index << "] ";
+    if (bars) {
+      if (auto p = ParseProgressLine(line)) {
+        v1::Progress wire;
+        cluster::ToProto(*p, 0, &wire);
+        std::cout << client::FormatProgress(wire) << "\n";
+        return;
+      }
+    }
+    std::cout << line;
+  };
+  std::map<int, std::string> partial;  // per task, an unfinished line
   Status st = client.ReadLogs(
       req,
       [&](const v1::LogChunk& c) {
-        if (!prefix) {
+        if (!by_line) {
           std::cout.write(c.data().data(), static_cast<std::streamsize>(c.data().size()));
           std::cout.flush();
           return true;
@@ -62,7 +84,7 @@ int RunLogs(const LogsFlags& f) {
         buf += c.data();
         size_t nl;
         while ((nl = buf.find('\n')) != std::string::npos) {
-          std::cout << "[" << c.task_index() << "] " << buf.substr(0, nl + 1);
+          print_line(c.task_index(), buf.substr(0, nl + 1));
           buf.erase(0, nl + 1);
         }
         std::cout.flush();
@@ -70,7 +92,7 @@ int RunLogs(const LogsFlags& f) {
       },
       f.follow ? &Interrupted() : nullptr);
   for (const auto& [t, rest] : partial)
-    if (!rest.empty()) std::cout << "[" << t << "] " << rest << "\n";
+    if (!rest.empty()) print_line(t, rest + "\n");
   std::cout.flush();
   if (!st.ok()) return ReportError(st);
   return Interrupted() ? kExitInterrupted : kExitOk;
