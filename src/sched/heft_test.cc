@@ -2,10 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
-#include "sched/etc_test_util.h"
 
 namespace muster::sched {
 namespace {
@@ -85,18 +81,6 @@ TEST(Heft, TopcuogluExampleMakespan80) {
   EXPECT_DOUBLE_EQ(busy, sum);
 }
 
-TEST(Heft, ExampleFileMatchesEmbeddedCopy) {
-  const std::string path = testing::SourceDir() + "/examples/dags/topcuoglu.dag";
-  std::ifstream in(path);
-  if (!in) GTEST_SKIP() << path << " not found";
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto dag = ParseDag(buf.str());
-  ASSERT_TRUE(dag.ok()) << dag.status().ToString();
-  auto s = Heft(*dag);
-  ASSERT_TRUE(s.ok());
-  EXPECT_DOUBLE_EQ(s->makespan, 80);
-}
 
 TEST(Heft, InsertionFillsAnIdleGap) {
   // Ranks: x 112.5, a 103, c 51, b 50.5. x goes to P1 [0,3], a to P0 [0,4]; c needs x's data
