@@ -2,6 +2,7 @@
 // Each command lives in its own cmd_<name>.cc.
 #include "cli/cmd_client.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -46,6 +47,12 @@ int ExitCodeFor(const Status& status) {
     default:
       return kExitFailed;
   }
+}
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 int ReportError(const Status& status) {

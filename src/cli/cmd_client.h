@@ -32,6 +32,9 @@ int ExitCodeFor(const Status& status);
 // Prints "muster: <message>" on stderr (one line) and returns ExitCodeFor(status).
 int ReportError(const Status& status);
 
+// Wall-clock milliseconds since the Unix epoch (the coordinator's timestamps use the same scale).
+int64_t WallNowMs();
+
 // Parses a job id ("12"); nullopt if malformed.
 std::optional<int64_t> ParseJobId(const std::string& text);
 

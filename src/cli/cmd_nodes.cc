@@ -15,11 +15,6 @@ namespace muster::cli {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string CpuCell(int64_t free_milli, int64_t total_milli) {
   char buf[64];
@@ -69,7 +64,7 @@ int RunNodes(const ClientFlags& f) {
     std::cout << "no nodes registered (start agents with `muster agent` or `muster up`)\n";
     return kExitOk;
   }
-  int64_t now = list->now_ms() > 0 ? list->now_ms() : NowMs();
+  int64_t now = list->now_ms() > 0 ? list->now_ms() : WallNowMs();
   client::TextTable t({"NAME", "STATE", "CPUS FREE", "MEM FREE", "GPUS", "GPU MODEL", "LOAD",
                        "TASKS", "HEARTBEAT"});
   for (const auto& n : list->nodes()) {
@@ -133,7 +128,7 @@ int ShowClusterSchedule(const std::string& coordinator_address, bool json, bool 
                                    : "the schedule is empty (no pending or running tasks)\n");
     return kExitOk;
   }
-  int64_t now = table->now_ms() > 0 ? table->now_ms() : NowMs();
+  int64_t now = table->now_ms() > 0 ? table->now_ms() : WallNowMs();
   client::TextTable t({"JOB", "NAME", "TASK", "NODE", "GPUS", "STATE", "PRED START", "PRED FINISH",
                        "START", "FINISH"});
   for (const auto& r : table->rows())

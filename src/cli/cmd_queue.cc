@@ -13,11 +13,6 @@ namespace muster::cli {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string ShortState(const std::string& s) {
   if (s == "running") return "run";
@@ -68,7 +63,7 @@ int RunQueue(const ClientFlags& f, bool all, int limit) {
     std::cout << out.dump(2) << std::endl;
     return kExitOk;
   }
-  int64_t now = list->now_ms() > 0 ? list->now_ms() : NowMs();
+  int64_t now = list->now_ms() > 0 ? list->now_ms() : WallNowMs();
   client::TextTable table(
       {"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH", "REASON"});
   for (const auto& j : list->jobs()) {
@@ -116,7 +111,7 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
     return kExitOk;
   }
   const v1::JobSpec& s = j.spec();
-  int64_t now = NowMs();
+  int64_t now = WallNowMs();
   std::printf("job %lld  %s\n", static_cast<long long>(j.job_id()), s.name().c_str());
   PrintField("state", j.state());
   PrintField("reason", j.reason());

@@ -23,11 +23,6 @@ namespace {
 constexpr int kMaxTaskLines = 8;
 using Clock = std::chrono::steady_clock;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // `with_times` adds the elapsed time / predicted start, which change every second; without them
 // a line changes only when the job's state or progress does.
@@ -38,10 +33,10 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
   if (job.state() == "pending" && !job.reason().empty()) {
     header += ": " + job.reason();
   } else if (with_times && job.start_ms() > 0) {
-    int64_t end = job.end_ms() > 0 ? job.end_ms() : NowMs();
+    int64_t end = job.end_ms() > 0 ? job.end_ms() : WallNowMs();
     header += "  elapsed " + client::FormatDurationShort(end - job.start_ms());
   } else if (with_times && job.predicted_start_ms() > 0) {
-    header += "  predicted start " + client::FormatRelative(job.predicted_start_ms(), NowMs());
+    header += "  predicted start " + client::FormatRelative(job.predicted_start_ms(), WallNowMs());
   }
   lines.push_back(header);
   bool per_task =
