@@ -4,3 +4,8 @@ target_link_libraries(submit_bench PRIVATE muster_client Threads::Threads)
 target_compile_definitions(submit_bench PRIVATE MUSTER_BINARY="$<TARGET_FILE:muster>")
 add_dependencies(submit_bench muster)
 set_target_properties(submit_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+
+# The store's group commit against one transaction per submission, in-process, same run.
+add_executable(commit_bench ${CMAKE_CURRENT_SOURCE_DIR}/commit_bench.cc)
+target_link_libraries(commit_bench PRIVATE muster_coordinator Threads::Threads)
+set_target_properties(commit_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
