@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "core/capacity.h"
+
 namespace muster::balance {
 
 double RemainingMs(const sched::RunningTask& t, TimeMs now) {
@@ -10,75 +12,53 @@ double RemainingMs(const sched::RunningTask& t, TimeMs now) {
 }
 
 Room::Room(const sched::ClusterSnapshot& snapshot) : snapshot_(&snapshot) {
-  nodes_.reserve(snapshot.nodes.size());
+  free_.reserve(snapshot.nodes.size());
+  ready_.reserve(snapshot.nodes.size());
   for (const auto& v : snapshot.nodes) {
-    NodeRoom r;
-    r.milli_cpus = v.free.milli_cpus;
-    r.memory_mib = v.free.memory_mib;
-    r.gpu_free = v.free.gpu_free;
-    r.gpu_free.resize(v.spec.gpus.size(), false);
-    r.ready = v.state == NodeState::kReady;
-    nodes_.push_back(std::move(r));
+    NodeFree f = v.free;
+    f.gpu_free.resize(v.spec.gpus.size(), false);
+    free_.push_back(std::move(f));
+    ready_.push_back(v.state == NodeState::kReady);
   }
 }
 
 int Room::FreeMatching(int node, const ResourceRequest& r) const {
-  const auto& gpus = snapshot_->nodes[node].spec.gpus;
-  int n = 0;
-  for (size_t g = 0; g < gpus.size(); ++g)
-    if (nodes_[node].gpu_free[g] && GpuMatches(gpus[g], r)) ++n;
-  return n;
+  return FreeMatchingGpus(snapshot_->nodes[node].spec, free_[node], r);
 }
 
-std::optional<std::vector<std::vector<int>>> Room::TakeOn(
-    NodeRoom& room, int node, const std::vector<ResourceRequest>& requests) const {
-  if (!room.ready) return std::nullopt;
-  const auto& gpus = snapshot_->nodes[node].spec.gpus;
-  std::vector<std::vector<int>> out;
+std::optional<std::pair<NodeFree, std::vector<std::vector<int>>>> Room::TakeOn(
+    int node, const std::vector<ResourceRequest>& requests) const {
+  if (!ready_[node]) return std::nullopt;
+  const NodeSpec& spec = snapshot_->nodes[node].spec;
+  std::pair<NodeFree, std::vector<std::vector<int>>> out{free_[node], {}};
   for (const auto& r : requests) {
-    if (r.milli_cpus > room.milli_cpus || r.memory_mib > room.memory_mib) return std::nullopt;
-    room.milli_cpus -= r.milli_cpus;
-    room.memory_mib -= r.memory_mib;
-    std::vector<int> got;
-    for (size_t g = 0; g < gpus.size() && static_cast<int>(got.size()) < r.gpus; ++g) {
-      if (room.gpu_free[g] && GpuMatches(gpus[g], r)) {
-        room.gpu_free[g] = false;
-        got.push_back(static_cast<int>(g));
-      }
-    }
-    if (static_cast<int>(got.size()) < r.gpus) return std::nullopt;
-    out.push_back(std::move(got));
+    Fit fit = TryTake(spec, out.first, r);
+    if (!fit.ok()) return std::nullopt;
+    out.second.push_back(std::move(fit.gpus));
   }
   return out;
 }
 
 bool Room::Fits(int node, const std::vector<ResourceRequest>& requests) const {
-  NodeRoom trial = nodes_[node];
-  return TakeOn(trial, node, requests).has_value();
+  return TakeOn(node, requests).has_value();
 }
 
 std::optional<std::vector<std::vector<int>>> Room::Take(
     int node, const std::vector<ResourceRequest>& requests) {
-  NodeRoom trial = nodes_[node];
-  auto got = TakeOn(trial, node, requests);
-  if (got) nodes_[node] = std::move(trial);
-  return got;
+  auto got = TakeOn(node, requests);
+  if (!got) return std::nullopt;
+  free_[node] = std::move(got->first);
+  return std::move(got->second);
 }
 
 void Room::Hold(int node, MilliCpu milli_cpus, MiB memory_mib, const std::vector<int>& gpus) {
-  NodeRoom& room = nodes_[node];
-  room.milli_cpus -= milli_cpus;
-  room.memory_mib -= memory_mib;
-  for (int g : gpus)
-    if (g >= 0 && g < static_cast<int>(room.gpu_free.size())) room.gpu_free[g] = false;
+  const ResourceRequest held{
+      .milli_cpus = milli_cpus, .memory_mib = memory_mib, .gpus = static_cast<int>(gpus.size())};
+  muster::Take(free_[node], held, gpus);
 }
 
 void Room::Give(int node, const ResourceRequest& r, const std::vector<int>& gpus) {
-  NodeRoom& room = nodes_[node];
-  room.milli_cpus += r.milli_cpus;
-  room.memory_mib += r.memory_mib;
-  for (int g : gpus)
-    if (g >= 0 && g < static_cast<int>(room.gpu_free.size())) room.gpu_free[g] = true;
+  Release(free_[node], r, gpus);
 }
 
 std::vector<int> RunningUnit::TaskIndices(const sched::ClusterSnapshot& s) const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "balance/load.h"
@@ -27,8 +28,8 @@ class Room {
  public:
   explicit Room(const sched::ClusterSnapshot& snapshot);
 
-  bool ready(int node) const { return nodes_[node].ready; }
-  int size() const { return static_cast<int>(nodes_.size()); }
+  bool ready(int node) const { return ready_[node]; }
+  int size() const { return static_cast<int>(free_.size()); }
   // Free GPUs of `node` that satisfy r's per-GPU constraints.
   int FreeMatching(int node, const ResourceRequest& r) const;
   // True if all of `requests` fit on `node` at once now (node ready).
@@ -44,17 +45,13 @@ class Room {
   void Give(int node, const ResourceRequest& r, const std::vector<int>& gpus);
 
  private:
-  struct NodeRoom {
-    MilliCpu milli_cpus = 0;
-    MiB memory_mib = 0;
-    std::vector<bool> gpu_free;
-    bool ready = false;
-  };
-  std::optional<std::vector<std::vector<int>>> TakeOn(
-      NodeRoom& room, int node, const std::vector<ResourceRequest>& requests) const;
+  // Takes every request on a copy of free_[node]; the copy and the GPUs, or nullopt.
+  std::optional<std::pair<NodeFree, std::vector<std::vector<int>>>> TakeOn(
+      int node, const std::vector<ResourceRequest>& requests) const;
 
   const sched::ClusterSnapshot* snapshot_;
-  std::vector<NodeRoom> nodes_;
+  std::vector<NodeFree> free_;
+  std::vector<bool> ready_;
 };
 
 // All running tasks of one job.

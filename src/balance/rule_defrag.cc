@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "balance/rules.h"
+#include "core/capacity.h"
 
 namespace muster::balance {
 
@@ -47,12 +48,7 @@ std::optional<Demand> SingleNodeDemand(const sched::PendingJob& j) {
 }
 
 bool IdleNodeCouldHold(const sched::NodeView& v, const Demand& d) {
-  const ResourceRequest& r = d.requests.front();
-  const auto n = static_cast<int64_t>(d.requests.size());
-  if (r.milli_cpus * n > v.spec.milli_cpus || r.memory_mib * n > v.spec.memory_mib) return false;
-  int matching = 0;
-  for (const auto& g : v.spec.gpus) matching += GpuMatches(g, r) ? 1 : 0;
-  return matching >= d.gpus;
+  return IdleTasksThatFit(v.spec, d.requests.front()) >= static_cast<int>(d.requests.size());
 }
 
 // Earliest predicted time at which `node` alone has room for the demand, crediting running tasks

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include "core/capacity.h"
+
 namespace muster::balance {
 
 namespace {
@@ -13,38 +15,23 @@ double SpeedOf(const sched::NodeView& v) {
 }
 
 void Credit(sched::NodeView& v, const sched::RunningTask& t) {
-  v.free.milli_cpus += t.resources.milli_cpus;
-  v.free.memory_mib += t.resources.memory_mib;
-  for (int g : t.gpus)
-    if (g >= 0 && g < static_cast<int>(v.free.gpu_free.size())) v.free.gpu_free[g] = true;
+  Release(v.free, t.resources, t.gpus);
 }
 
-// Debits one task of request r (holding `gpus` GPUs) on v, preferring `wanted`; the GPUs taken.
-Result<std::vector<int>> Debit(sched::NodeView& v, const ResourceRequest& r, int gpus,
+// Debits one task of request r (holding `gpus` GPUs) on v: the GPUs `wanted` when they are free
+// and match, else the lowest free matching ones; the GPUs taken.
+Result<std::vector<int>> Debit(sched::NodeView& v, ResourceRequest r, int gpus,
                                const std::vector<int>& wanted) {
   const std::string where = "node " + v.spec.name;
   if (v.state != NodeState::kReady) return Status::FailedPrecondition(where + " is not ready");
-  if (r.milli_cpus > v.free.milli_cpus || r.memory_mib > v.free.memory_mib)
-    return Status::FailedPrecondition(where + " lacks CPU or memory for the move");
+  r.gpus = gpus;
   v.free.gpu_free.resize(v.spec.gpus.size(), false);
-  std::vector<int> got;
-  const bool use_wanted =
-      static_cast<int>(wanted.size()) == gpus &&
-      std::all_of(wanted.begin(), wanted.end(), [&](int g) {
-        return g >= 0 && g < static_cast<int>(v.free.gpu_free.size()) && v.free.gpu_free[g];
-      });
-  if (use_wanted) {
-    got = wanted;
-  } else {
-    for (size_t g = 0; g < v.spec.gpus.size() && static_cast<int>(got.size()) < gpus; ++g)
-      if (v.free.gpu_free[g] && GpuMatches(v.spec.gpus[g], r)) got.push_back(static_cast<int>(g));
-    if (static_cast<int>(got.size()) < gpus)
-      return Status::FailedPrecondition(where + " lacks free GPUs for the move");
-  }
-  for (int g : got) v.free.gpu_free[g] = false;
-  v.free.milli_cpus -= r.milli_cpus;
-  v.free.memory_mib -= r.memory_mib;
-  return got;
+  Fit fit = TryTake(v.spec, v.free, r, wanted);
+  if (!fit.ok() && !wanted.empty()) fit = TryTake(v.spec, v.free, r);
+  if (fit.misfit == Misfit::kCpu || fit.misfit == Misfit::kMemory)
+    return Status::FailedPrecondition(where + " lacks CPU or memory for the move");
+  if (!fit.ok()) return Status::FailedPrecondition(where + " lacks free GPUs for the move");
+  return std::move(fit.gpus);
 }
 
 const std::vector<int>& Wanted(const Move& m, size_t i) {

@@ -1,12 +1,17 @@
 #include "core/node.h"
 
+#include "core/capacity.h"
+
 namespace muster {
 
 const char* NodeStateName(NodeState s) {
   switch (s) {
-    case NodeState::kReady: return "ready";
-    case NodeState::kDraining: return "draining";
-    case NodeState::kLost: return "lost";
+    case NodeState::kReady:
+      return "ready";
+    case NodeState::kDraining:
+      return "draining";
+    case NodeState::kLost:
+      return "lost";
   }
   return "unknown";
 }
@@ -18,11 +23,7 @@ bool GpuMatches(const GpuDevice& gpu, const ResourceRequest& r) {
 }
 
 bool NodeSpec::CouldEverFit(const ResourceRequest& r) const {
-  if (r.milli_cpus > milli_cpus || r.memory_mib > memory_mib) return false;
-  int matching = 0;
-  for (const auto& g : gpus)
-    if (GpuMatches(g, r)) ++matching;
-  return matching >= r.gpus;
+  return IdleTasksThatFit(*this, r) > 0;
 }
 
 std::string NodeSpec::Describe() const {

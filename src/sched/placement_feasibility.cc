@@ -3,19 +3,9 @@
 #include <algorithm>
 #include <limits>
 
-namespace muster::sched {
+#include "core/capacity.h"
 
-int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r) {
-  int64_t n = std::numeric_limits<int>::max();
-  if (r.milli_cpus > 0) n = std::min<int64_t>(n, spec.milli_cpus / r.milli_cpus);
-  if (r.memory_mib > 0) n = std::min<int64_t>(n, spec.memory_mib / r.memory_mib);
-  if (r.gpus > 0) {
-    int matching = 0;
-    for (const auto& g : spec.gpus) matching += GpuMatches(g, r) ? 1 : 0;
-    n = std::min<int64_t>(n, matching / r.gpus);
-  }
-  return static_cast<int>(std::max<int64_t>(n, 0));
-}
+namespace muster::sched {
 
 Status FeasibilityOracle::Check(const PendingJob& job) {
   if (last_ != nullptr && job.spec == last_spec_ && job.pinned_node == last_pin_ &&

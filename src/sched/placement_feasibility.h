@@ -44,7 +44,4 @@ class FeasibilityOracle {
   const Status* last_ = nullptr;
 };
 
-// Tasks of request r that fit on an idle node of this spec.
-int IdleTasksThatFit(const NodeSpec& spec, const ResourceRequest& r);
-
 }  // namespace muster::sched

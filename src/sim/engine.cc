@@ -53,25 +53,11 @@ Status Replay::RunPasses() {
     Result<sched::Plan> plan = sched::Schedule(snap_, cfg_, plugins_, policies_);
     ++r_.passes;
     if (!plan.ok()) return plan.status();
-    std::vector<std::pair<int, const sched::Placement*>> starts;
-    for (const auto& p : plan->placements)
-      if (p.start_now) starts.push_back({static_cast<int>(p.task.job), &p});
-    std::stable_sort(starts.begin(), starts.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    int started = 0;
-    std::vector<const sched::Placement*> group;
-    for (size_t i = 0; i < starts.size();) {
-      size_t k = i;
-      group.clear();
-      for (; k < starts.size() && starts[k].first == starts[i].first; ++k)
-        group.push_back(starts[k].second);
-      int j = starts[i].first;
-      if (j < 0 || j >= n_) return Status::Internal("plan names unknown job " + std::to_string(j));
-      Status s = Start(j, group);
-      if (!s.ok()) return s;
-      ++started;
-      i = k;
-    }
+    const size_t running_before = running_jobs_.size();
+    std::vector<sched::RejectedPlacement> rejected = ApplyAndStart(*plan);
+    if (!rejected.empty())  // the plan came from this very state: a scheduler bug
+      return Status::Internal("plan does not fit the simulated cluster: " + rejected.front().why);
+    int started = static_cast<int>(running_jobs_.size() - running_before);
     for (const auto& u : plan->unplaced) {
       if (u.why.code() != StatusCode::kInfeasible || u.job < 0 || u.job >= n_) continue;
       int j = static_cast<int>(u.job);

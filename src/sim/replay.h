@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sched/placement_registry.h"
+#include "sched/plan_apply.h"
 #include "sched/queue_policy.h"
 #include "sched/scheduler.h"
 #include "sim/engine.h"
@@ -88,7 +89,11 @@ class Replay {
   // Lowest free GPUs of `node`, preferring `wanted` when all of those are free; empty if fewer
   // than `count` are free.
   std::vector<int> PickGpus(int node, int count, const std::vector<int>& wanted) const;
-  Status Start(int j, const std::vector<const sched::Placement*>& ps);
+  // Re-checks and debits the plan's starts with sched::ApplyPlan (a queued job's ranks all or
+  // none), then starts each accepted job; the rejected placements.
+  std::vector<sched::RejectedPlacement> ApplyAndStart(const sched::Plan& plan);
+  // Starts job j on placements that ApplyPlan accepted (their capacity is already debited).
+  void Start(int j, const std::vector<const sched::Placement*>& ps);
   void ScheduleDemotion(int j);
   void MaybePreempt();
   Status RunPasses();

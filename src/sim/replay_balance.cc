@@ -13,25 +13,18 @@
 // Pure; single-threaded.
 #include <algorithm>
 
+#include "core/capacity.h"
 #include "sim/replay.h"
 
 namespace muster::sim::detail {
 
 std::vector<int> Replay::PickGpus(int node, int count, const std::vector<int>& wanted) const {
-  const auto& free = snap_.nodes[node].free.gpu_free;
-  bool wanted_ok = static_cast<int>(wanted.size()) == count;
-  for (int g : wanted)
-    wanted_ok = wanted_ok && g >= 0 && g < static_cast<int>(free.size()) && free[g];
-  if (wanted_ok) {
-    std::vector<int> w = wanted;
-    std::sort(w.begin(), w.end());
-    if (std::adjacent_find(w.begin(), w.end()) == w.end()) return wanted;
-  }
-  std::vector<int> out;
-  for (int g = 0; g < static_cast<int>(free.size()) && static_cast<int>(out.size()) < count; ++g)
-    if (free[g]) out.push_back(g);
-  if (static_cast<int>(out.size()) < count) out.clear();
-  return out;
+  const sched::NodeView& v = snap_.nodes[node];
+  const ResourceRequest r{.milli_cpus = 0, .memory_mib = 0, .gpus = count};
+  NodeFree trial = v.free;
+  Fit fit = TryTake(v.spec, trial, r, wanted);
+  if (!fit.ok()) fit = TryTake(v.spec, trial, r);
+  return fit.gpus;
 }
 
 namespace {
@@ -74,12 +67,9 @@ bool Replay::ApplyMigrate(const balance::Move& m) {
   jr.pinned_node = m.to_node;
   ++out_[j].migrations;
   ++r_.migrations;
-  std::vector<sched::Placement> ps = RankPlacements(j, m.to_node, gpus);
-  std::vector<const sched::Placement*> group;
-  for (const auto& p : ps) group.push_back(&p);
-  // The target's GPUs were free before the stop and the stop frees only from_node's: Start
-  // cannot fail here; if it ever did, the job stays queued, pinned to the target.
-  (void)Start(j, group);
+  // The target's GPUs were free before the stop and the stop frees only from_node's: this start
+  // cannot be rejected; if it ever were, the job stays queued, pinned to the target.
+  (void)ApplyAndStart(sched::Plan{.placements = RankPlacements(j, m.to_node, gpus)});
   return true;
 }
 
@@ -97,10 +87,8 @@ bool Replay::ApplyStart(const balance::Move& m) {
     ++r_.pinned_moves;
     return true;
   }
-  std::vector<sched::Placement> ps = RankPlacements(j, m.to_node, gpus);
-  std::vector<const sched::Placement*> group;
-  for (const auto& p : ps) group.push_back(&p);
-  if (!Start(j, group).ok()) return false;
+  if (!ApplyAndStart(sched::Plan{.placements = RankPlacements(j, m.to_node, gpus)}).empty())
+    return false;
   ++r_.started_moves;
   return true;
 }

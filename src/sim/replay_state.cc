@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/capacity.h"
 #include "sched/queue_las.h"
 #include "sim/replay.h"
 
@@ -130,28 +131,38 @@ void Replay::ScheduleDemotion(int j) {
   if (t < jr.finish) events_.push({t, kDemotion, j, jr.epoch});
 }
 
-Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
+std::vector<sched::RejectedPlacement> Replay::ApplyAndStart(const sched::Plan& plan) {
+  static const ResourceRequest kRank{.milli_cpus = 0, .memory_mib = 0, .gpus = 1};
+  sched::ApplyRules rules;
+  rules.job = [&](JobId id) {
+    sched::JobAdmission a;
+    const int j = static_cast<int>(id);
+    if (j < 0 || j >= n_) {
+      a.admit = Status::Internal("plan names unknown job " + std::to_string(id));
+    } else if (run_[j].state != RunState::kQueued) {
+      a.admit = Status::Internal("plan starts job " + std::to_string(j) + ", which is not queued");
+    } else {
+      a.request = &kRank;
+      a.whole = w_.jobs[j].gpus;
+    }
+    return a;
+  };
+  sched::AppliedPlan applied = sched::ApplyPlan(snap_.nodes, plan, rules);
+  std::stable_sort(applied.accepted.begin(), applied.accepted.end(),
+                   [](const auto& a, const auto& b) { return a.job < b.job; });
+  for (const sched::JobStart& s : applied.accepted) Start(static_cast<int>(s.job), s.placements);
+  return std::move(applied.rejected);
+}
+
+void Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   const SimJob& job = w_.jobs[j];
   JobRun& jr = run_[j];
-  if (jr.state != RunState::kQueued)
-    return Status::Internal("plan starts job " + std::to_string(j) + ", which is not queued");
   int held = 0;
   std::vector<int> nodes;
   for (const sched::Placement* p : ps) {
-    if (p->node < 0 || p->node >= static_cast<int>(snap_.nodes.size()))
-      return Status::Internal("plan names unknown node " + std::to_string(p->node));
-    auto& free = snap_.nodes[p->node].free.gpu_free;
-    for (int g : p->gpus) {
-      if (g < 0 || g >= static_cast<int>(free.size()) || !free[g])
-        return Status::Internal("plan puts job " + std::to_string(j) + " on busy or unknown GPU " +
-                                std::to_string(g) + " of node " + std::to_string(p->node));
-    }
     held += static_cast<int>(p->gpus.size());
     nodes.push_back(p->node);
   }
-  if (held != job.gpus)
-    return Status::Internal("plan gives job " + std::to_string(j) + " " + std::to_string(held) +
-                            " GPUs; it asked for " + std::to_string(job.gpus));
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
   double speed = 1e300;
@@ -167,8 +178,6 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   jr.state = RunState::kRunning;
   queue_.Erase(j);
   for (const sched::Placement* p : ps) {
-    for (int g : p->gpus) snap_.nodes[p->node].free.gpu_free[g] = false;
-    node_busy_[p->node] += static_cast<int>(p->gpus.size());
     sched::RunningTask rt;
     rt.task = p->task;
     rt.node = p->node;
@@ -176,6 +185,7 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
     rt.resources.milli_cpus = 0;
     rt.resources.memory_mib = 0;
     rt.resources.gpus = static_cast<int>(p->gpus.size());
+    node_busy_[p->node] += static_cast<int>(p->gpus.size());
     rt.started_ms = now_;
     rt.predicted_finish_ms = jr.finish;
     rt.checkpointable = job.checkpointable;
@@ -195,7 +205,6 @@ Status Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   out.max_nodes = std::max(out.max_nodes, static_cast<int>(nodes.size()));
   events_.push({jr.finish, kCompletion, j, jr.epoch});
   ScheduleDemotion(j);
-  return Status::Ok();
 }
 
 void Replay::Stop(int j, StopKind kind) {
@@ -207,7 +216,7 @@ void Replay::Stop(int j, StopKind kind) {
     int p = pos.back();
     pos.pop_back();
     sched::RunningTask& rt = snap_.running[p];
-    for (int g : rt.gpus) snap_.nodes[rt.node].free.gpu_free[g] = true;
+    Release(snap_.nodes[rt.node].free, rt.resources, rt.gpus);
     node_busy_[rt.node] -= static_cast<int>(rt.gpus.size());
     int last = static_cast<int>(snap_.running.size()) - 1;
     if (p != last) {

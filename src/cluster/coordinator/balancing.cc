@@ -34,6 +34,7 @@
 #include <sstream>
 
 #include "cluster/coordinator/coordinator.h"
+#include "core/capacity.h"
 
 namespace muster::cluster {
 
@@ -59,33 +60,6 @@ std::string UtcTime(TimeMs ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return buf;
-}
-
-// Takes room for one task of `r` from `free`: the GPUs `want` (local positions) if given, else
-// the first free matching ones. False (and `free` unchanged) when it does not fit.
-bool TakeRoom(const NodeSpec& spec, NodeFree& free, const ResourceRequest& r,
-              const std::vector<int>& want) {
-  if (free.milli_cpus < r.milli_cpus || free.memory_mib < r.memory_mib) return false;
-  std::vector<int> gpus;
-  const int n = static_cast<int>(free.gpu_free.size());
-  if (!want.empty()) {
-    if (static_cast<int>(want.size()) != r.gpus) return false;
-    for (int g : want) {
-      if (g < 0 || g >= n || g >= static_cast<int>(spec.gpus.size()) || !free.gpu_free[g] ||
-          !GpuMatches(spec.gpus[g], r))
-        return false;
-    }
-    gpus = want;
-  } else {
-    for (int g = 0; g < n && static_cast<int>(gpus.size()) < r.gpus; ++g)
-      if (free.gpu_free[g] && g < static_cast<int>(spec.gpus.size()) && GpuMatches(spec.gpus[g], r))
-        gpus.push_back(g);
-    if (static_cast<int>(gpus.size()) != r.gpus) return false;
-  }
-  free.milli_cpus -= r.milli_cpus;
-  free.memory_mib -= r.memory_mib;
-  for (int g : gpus) free.gpu_free[g] = false;
-  return true;
 }
 
 std::string NameOf(const std::vector<std::string>& names, int i) {
@@ -353,7 +327,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
       auto pos = std::find(m.tasks.begin(), m.tasks.end(), active[k]->index);
       size_t slot = static_cast<size_t>(pos - m.tasks.begin());
       if (slot < m.to_gpus.size()) want = m.to_gpus[slot];
-      if (!TakeRoom(tn->second.rec.spec, trial, j->spec->resources, want))
+      if (!TryTake(tn->second.rec.spec, trial, j->spec->resources, want).ok())
         return "no room on " + to + " any more";
     }
     nf->second = std::move(trial);

@@ -4,20 +4,9 @@
 #include <limits>
 #include <tuple>
 
-namespace muster::cluster {
+#include "core/capacity.h"
 
-int IdleTaskCapacity(const NodeSpec& node, const ResourceRequest& r) {
-  if (!node.CouldEverFit(r)) return 0;
-  int64_t n = std::numeric_limits<int>::max();
-  if (r.milli_cpus > 0) n = std::min<int64_t>(n, node.milli_cpus / r.milli_cpus);
-  if (r.memory_mib > 0) n = std::min<int64_t>(n, node.memory_mib / r.memory_mib);
-  if (r.gpus > 0) {
-    int matching = 0;
-    for (const auto& g : node.gpus) matching += GpuMatches(g, r) ? 1 : 0;
-    n = std::min<int64_t>(n, matching / r.gpus);
-  }
-  return static_cast<int>(std::max<int64_t>(n, 0));
-}
+namespace muster::cluster {
 
 Status CheckFeasible(const JobSpec& spec, const std::vector<NodeSpec>& nodes) {
   const NodeSpec* largest = nullptr;
@@ -37,7 +26,7 @@ Status CheckFeasible(const JobSpec& spec, const std::vector<NodeSpec>& nodes) {
   if (!spec.gang) return Status::Ok();
   int ranks = 0;
   for (const auto& n : nodes) {
-    int k = IdleTaskCapacity(n, r);
+    int k = IdleTasksThatFit(n, r);
     if (spec.ranks_per_node > 0) k = k >= spec.ranks_per_node ? spec.ranks_per_node : 0;
     ranks += k;
   }

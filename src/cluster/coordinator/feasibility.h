@@ -16,7 +16,4 @@ namespace muster::cluster {
 // Ok, or kInfeasible with one message naming the largest node. `nodes` must not be empty.
 Status CheckFeasible(const JobSpec& spec, const std::vector<NodeSpec>& nodes);
 
-// Number of tasks with request r an idle node of this spec could hold at once.
-int IdleTaskCapacity(const NodeSpec& node, const ResourceRequest& r);
-
 }  // namespace muster::cluster

@@ -59,18 +59,5 @@ TEST(Feasibility, GangNeedsTheIdleClusterToHoldAllRanks) {
   EXPECT_TRUE(CheckFeasible(cpu, nodes).ok());
 }
 
-TEST(Feasibility, IdleTaskCapacity) {
-  NodeSpec n = Node("a", 4, 8000, 1000);
-  ResourceRequest r;
-  r.milli_cpus = 1000;
-  r.memory_mib = 300;
-  r.gpus = 1;
-  EXPECT_EQ(IdleTaskCapacity(n, r), 3);  // memory-bound
-  r.memory_mib = 100;
-  EXPECT_EQ(IdleTaskCapacity(n, r), 4);  // GPU-bound
-  r.gpus = 0;
-  EXPECT_EQ(IdleTaskCapacity(n, r), 8);  // CPU-bound
-}
-
 }  // namespace
 }  // namespace muster::cluster

@@ -7,6 +7,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/coordinator/coordinator.h"
+#include "core/capacity.h"
 
 namespace muster::cluster {
 
@@ -95,11 +96,7 @@ v1::NodeList Coordinator::ListNodes() const {
       ++running[t.node];
       auto it = free.find(t.node);
       if (it == free.end()) continue;
-      it->second.milli_cpus -= j.spec->resources.milli_cpus;
-      it->second.memory_mib -= j.spec->resources.memory_mib;
-      for (int g : t.gpus)
-        if (g >= 0 && g < static_cast<int>(it->second.gpu_free.size()))
-          it->second.gpu_free[g] = false;
+      Take(it->second, j.spec->resources, t.gpus);
     }
   }
   for (const auto& [name, n] : nodes_) {

@@ -7,30 +7,10 @@
 #include <tuple>
 
 #include "cluster/coordinator/coordinator.h"
+#include "core/capacity.h"
+#include "sched/plan_apply.h"
 
 namespace muster::cluster {
-
-namespace {
-
-bool Fits(const NodeSpec& spec, const NodeFree& free, const ResourceRequest& r,
-          const std::vector<int>& gpus) {
-  if (free.milli_cpus < r.milli_cpus || free.memory_mib < r.memory_mib) return false;
-  if (static_cast<int>(gpus.size()) != r.gpus) return false;
-  for (int g : gpus) {
-    if (g < 0 || g >= static_cast<int>(free.gpu_free.size()) || !free.gpu_free[g]) return false;
-    if (!GpuMatches(spec.gpus[g], r)) return false;
-  }
-  return true;
-}
-
-void Take(NodeFree& free, const ResourceRequest& r, const std::vector<int>& gpus) {
-  free.milli_cpus -= r.milli_cpus;
-  free.memory_mib -= r.memory_mib;
-  for (int g : gpus)
-    if (g >= 0 && g < static_cast<int>(free.gpu_free.size())) free.gpu_free[g] = false;
-}
-
-}  // namespace
 
 std::map<std::string, NodeFree> Coordinator::CurrentFree() const {
   std::map<std::string, NodeFree> free;
@@ -193,9 +173,20 @@ void Coordinator::SchedulingPass() {
   Store::Ticket last = 0;
   {
     std::lock_guard lock(mu_);
-    auto free = CurrentFree();
-    std::map<JobId, std::vector<const sched::Placement*>> starts;
-    std::vector<JobId> order;
+    // Capacity now, indexed like the snapshot; a node that left since is no longer ready.
+    std::vector<sched::NodeView> now_nodes = snap.nodes;
+    {
+      auto free = CurrentFree();
+      for (auto& v : now_nodes) {
+        auto it = free.find(v.spec.name);
+        if (it == free.end()) {
+          v.state = NodeState::kLost;
+          continue;
+        }
+        v.spec = nodes_.at(v.spec.name).rec.spec;  // as registered now
+        v.free = std::move(it->second);
+      }
+    }
     for (const auto& q : snap.queue) {  // predictions come from this plan only
       if (JobRecord* j = FindJob(q.id))
         for (auto& t : j->tasks)
@@ -208,9 +199,6 @@ void Coordinator::SchedulingPass() {
         t->predicted_start_ms = p.predicted_start_ms;
         t->predicted_finish_ms = p.predicted_finish_ms;
       }
-      if (!p.start_now) continue;
-      if (!starts.count(p.task.job)) order.push_back(p.task.job);
-      starts[p.task.job].push_back(&p);
     }
     // Reasons from the plan change every pass ("predicted start in 12s"): kept in memory only;
     // the next state change persists whatever reason is current.
@@ -218,27 +206,34 @@ void Coordinator::SchedulingPass() {
       JobRecord* j = FindJob(u.job);
       if (j && !IsTerminal(j->state)) j->reason = u.why.message();
     }
-    for (JobId id : order) {
-      JobRecord* j = FindJob(id);
-      if (!j || IsTerminal(j->state) || j->gang_stopping) continue;
-      const auto& group = starts[id];
-      const ResourceRequest& r = j->spec->resources;
-      // Re-check against the current state; a gang starts whole or not at all.
-      auto trial = free;
-      std::vector<const sched::Placement*> ok;
-      for (const auto* p : group) {
-        TaskRecord* t = FindTask(*j, p->task.index);
-        auto node = nodes_.find(p->node_name);
-        auto nf = trial.find(p->node_name);
-        if (!t || t->state != TaskState::kPending || node == nodes_.end() || nf == trial.end() ||
-            !Fits(node->second.rec.spec, nf->second, r, p->gpus))
-          continue;
-        Take(nf->second, r, p->gpus);
-        ok.push_back(p);
+    // Re-check against the current state; a gang starts whole or not at all.
+    sched::ApplyRules rules;
+    rules.job = [&](JobId id) {
+      sched::JobAdmission a;
+      const JobRecord* j = FindJob(id);
+      if (!j)
+        a.admit = Status::NotFound("job " + std::to_string(id) + " is gone");
+      else if (IsTerminal(j->state))
+        a.admit = Status::FailedPrecondition("job has ended");
+      else if (j->gang_stopping)
+        a.admit = Status::FailedPrecondition("gang is stopping");
+      if (j) {
+        a.request = &j->spec->resources;
+        a.whole = j->spec->gang ? static_cast<int>(j->tasks.size()) : 0;
       }
-      if (j->spec->gang && ok.size() != j->tasks.size()) continue;
-      if (ok.empty()) continue;
-      free = std::move(trial);
+      return a;
+    };
+    rules.task = [&](const sched::Placement& p) {
+      const JobRecord* j = FindJob(p.task.job);
+      const TaskRecord* t = j ? FindTask(*j, p.task.index) : nullptr;
+      if (!t || t->state != TaskState::kPending)
+        return Status::FailedPrecondition("task is no longer pending");
+      return Status::Ok();
+    };
+    const sched::AppliedPlan applied = sched::ApplyPlan(now_nodes, *plan, rules);
+    for (const sched::JobStart& start : applied.accepted) {
+      JobRecord* j = FindJob(start.job);
+      const std::vector<const sched::Placement*>& ok = start.placements;
       Attempt attempt = 0;
       for (const auto* p : ok) attempt = std::max(attempt, FindTask(*j, p->task.index)->attempt);
       for (const auto* p : ok) {
