@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cluster/coordinator/server.h"
-#include "cluster/coordinator/store.h"
+#include "cluster/store/sqlite_store.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace {
@@ -58,7 +58,7 @@ double MeasureRate(int max_batch, int clients, int total, const std::string& dir
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   (*server)->Shutdown();
   server->reset();
-  auto store = Store::Open(dir + "/state.db");
+  auto store = SqliteStore::Open(dir + "/state.db");
   size_t stored = store.ok() ? (*store)->LoadAll()->jobs.size() : 0;
   std::filesystem::remove_all(dir);
   if (ok.load() != total || stored != static_cast<size_t>(total)) {

@@ -52,8 +52,10 @@ std::optional<std::vector<std::vector<int>>> Room::Take(
 }
 
 void Room::Hold(int node, MilliCpu milli_cpus, MiB memory_mib, const std::vector<int>& gpus) {
-  const ResourceRequest held{
-      .milli_cpus = milli_cpus, .memory_mib = memory_mib, .gpus = static_cast<int>(gpus.size())};
+  ResourceRequest held;
+  held.milli_cpus = milli_cpus;
+  held.memory_mib = memory_mib;
+  held.gpus = static_cast<int>(gpus.size());
   muster::Take(free_[node], held, gpus);
 }
 

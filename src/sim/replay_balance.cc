@@ -20,7 +20,10 @@ namespace muster::sim::detail {
 
 std::vector<int> Replay::PickGpus(int node, int count, const std::vector<int>& wanted) const {
   const sched::NodeView& v = snap_.nodes[node];
-  const ResourceRequest r{.milli_cpus = 0, .memory_mib = 0, .gpus = count};
+  ResourceRequest r;
+  r.milli_cpus = 0;
+  r.memory_mib = 0;
+  r.gpus = count;
   NodeFree trial = v.free;
   Fit fit = TryTake(v.spec, trial, r, wanted);
   if (!fit.ok()) fit = TryTake(v.spec, trial, r);
@@ -69,7 +72,8 @@ bool Replay::ApplyMigrate(const balance::Move& m) {
   ++r_.migrations;
   // The target's GPUs were free before the stop and the stop frees only from_node's: this start
   // cannot be rejected; if it ever were, the job stays queued, pinned to the target.
-  (void)ApplyAndStart(sched::Plan{.placements = RankPlacements(j, m.to_node, gpus)});
+  (void)ApplyAndStart(
+      sched::Plan{.placements = RankPlacements(j, m.to_node, gpus), .unplaced = {}});
   return true;
 }
 
@@ -87,7 +91,8 @@ bool Replay::ApplyStart(const balance::Move& m) {
     ++r_.pinned_moves;
     return true;
   }
-  if (!ApplyAndStart(sched::Plan{.placements = RankPlacements(j, m.to_node, gpus)}).empty())
+  if (!ApplyAndStart(sched::Plan{.placements = RankPlacements(j, m.to_node, gpus), .unplaced = {}})
+           .empty())
     return false;
   ++r_.started_moves;
   return true;

@@ -132,7 +132,13 @@ void Replay::ScheduleDemotion(int j) {
 }
 
 std::vector<sched::RejectedPlacement> Replay::ApplyAndStart(const sched::Plan& plan) {
-  static const ResourceRequest kRank{.milli_cpus = 0, .memory_mib = 0, .gpus = 1};
+  static const ResourceRequest kRank = [] {
+    ResourceRequest r;  // a rank holds one GPU and nothing else
+    r.milli_cpus = 0;
+    r.memory_mib = 0;
+    r.gpus = 1;
+    return r;
+  }();
   sched::ApplyRules rules;
   rules.job = [&](JobId id) {
     sched::JobAdmission a;

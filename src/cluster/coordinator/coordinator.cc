@@ -15,22 +15,42 @@ namespace muster::cluster {
 
 namespace fs = std::filesystem;
 
-Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
-                                                       const Clock* clock) {
-  if (options.state_dir.empty()) return Status::InvalidArgument("no state dir given");
-  auto balancer = balance::Balancer::Create(options.balancer);
-  if (!balancer.ok()) return balancer.status();
+namespace {
+
+// Creates the state dir with logs/ and checkpoints/ (idempotent).
+Status PrepareStateDir(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("no state dir given");
   std::error_code ec;
   for (const char* sub : {"", "/logs", "/checkpoints"}) {
-    fs::create_directories(options.state_dir + sub, ec);
-    if (ec)
-      return Status::Unavailable("cannot create " + options.state_dir + sub + ": " + ec.message());
+    fs::create_directories(dir + sub, ec);
+    if (ec) return Status::Unavailable("cannot create " + dir + sub + ": " + ec.message());
   }
-  auto store = Store::Open(options.state_dir + "/state.db", options.store);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
+                                                       const Clock* clock) {
+  if (Status s = PrepareStateDir(options.state_dir); !s.ok()) return s;
+  const std::string path = options.state_dir + "/" + kStoreFileName;
+  auto store = SqliteStore::Open(path, options.store);
   if (!store.ok()) return store.status();
-  auto contents = (*store)->LoadAll();
+  auto c = Open(std::move(options), clock, std::move(store).value());
+  if (!c.ok() && c.status().code() == StatusCode::kInternal)  // unreadable: say which file
+    return Status::Internal("cannot load the state store " + path + ": " + c.status().message());
+  return c;
+}
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
+                                                       const Clock* clock,
+                                                       std::unique_ptr<StateStore> store) {
+  if (Status s = PrepareStateDir(options.state_dir); !s.ok()) return s;
+  auto balancer = balance::Balancer::Create(options.balancer);
+  if (!balancer.ok()) return balancer.status();
+  auto contents = store->LoadAll();
   if (!contents.ok()) return contents.status();
-  std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), clock, std::move(*store)));
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), clock, std::move(store)));
   if (c->options_.balancer.mode != balance::BalancerMode::kOff)
     c->balancer_.emplace(std::move(balancer).value());
   {
@@ -41,7 +61,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
 }
 
 Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
-                         std::unique_ptr<Store> store)
+                         std::unique_ptr<StateStore> store)
     : options_(std::move(options)),
       clock_(clock),
       started_ms_(clock->NowMs()),
@@ -186,11 +206,11 @@ const TaskRecord* Coordinator::FindTask(const JobRecord& j, int index) {
   return FindTask(const_cast<JobRecord&>(j), index);
 }
 
-Store::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
+StateStore::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
   return store_->UpdateTask(j.id, t);
 }
 
-Store::Ticket Coordinator::PersistJob(const JobRecord& j) {
+StateStore::Ticket Coordinator::PersistJob(const JobRecord& j) {
   return store_->UpdateJob(j);
 }
 
@@ -295,7 +315,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   auto spec = std::make_shared<const JobSpec>(std::move(parsed).value());
 
   JobRecord job;
-  Store::Ticket ticket;
+  StateStore::Ticket ticket;
   {
     std::lock_guard lock(mu_);
     Status ok = CheckSubmittable(*spec);
@@ -326,6 +346,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
 
 v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
   v1::CancelReply reply;
+  std::vector<std::pair<v1::CancelResult*, std::vector<StateStore::Ticket>>> stored;
   {
     std::lock_guard lock(mu_);
     TimeMs now = clock_->NowMs();
@@ -344,6 +365,7 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
       j->state = JobState::kCancelled;
       j->end_ms = now;
       j->reason = "cancelled by user";
+      std::vector<StateStore::Ticket> tickets;
       for (auto& t : j->tasks) {
         if (t.Active()) {
           if (!t.stop_requested) SendKill(t.node, j->id, t, options_.kill_grace_ms);
@@ -351,15 +373,29 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
         } else if (!t.Done()) {
           t.state = TaskState::kCancelled;
           t.end_ms = now;
-          PersistTask(*j, t);
+          tickets.push_back(PersistTask(*j, t));
         }
       }
-      PersistJob(*j);
+      tickets.push_back(PersistJob(*j));
+      stored.emplace_back(r, std::move(tickets));
       Reconcile(*j);
-      r->set_ok(true);
     }
   }
   Kick();
+  // Answer only once the cancellation is committed.
+  for (auto& [r, tickets] : stored) {
+    Status durable;
+    for (StateStore::Ticket t : tickets)
+      if (Status s = store_->Wait(t); !s.ok() && durable.ok()) durable = s;
+    if (durable.ok()) {
+      r->set_ok(true);
+      continue;
+    }
+    spdlog::error("cancel of job {} not stored: {}", r->job_id(), durable.message());
+    r->set_error("job " + std::to_string(r->job_id()) +
+                 " is stopping, but the state store failed to record it (" + durable.message() +
+                 "); cancel it again once the store is back");
+  }
   return reply;
 }
 

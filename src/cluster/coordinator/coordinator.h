@@ -58,9 +58,9 @@
 
 #include "balance/balancer.h"
 #include "cluster/coordinator/log_store.h"
-#include "cluster/coordinator/records.h"
-#include "cluster/coordinator/store.h"
 #include "cluster/proto/muster.pb.h"
+#include "cluster/store/sqlite_store.h"
+#include "cluster/store/state_store.h"
 #include "core/clock.h"
 #include "model/calibration.h"
 #include "sched/scheduler.h"
@@ -107,6 +107,10 @@ class Coordinator {
   // Opens the state dir (creating it), loads the store and rebuilds the in-memory state.
   // `clock` must outlive the coordinator.
   static Result<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options, const Clock* clock);
+  // The same on a store the caller opened (tests: a MemoryStore with injected failures). The
+  // state dir still holds logs and checkpoints.
+  static Result<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options, const Clock* clock,
+                                                   std::unique_ptr<StateStore> store);
   ~Coordinator();  // stops the loop and flushes the store
 
   // Starts / stops the scheduling loop thread. Tests may instead call Tick() by hand.
@@ -147,7 +151,7 @@ class Coordinator {
 
   // Wakes the scheduling loop.
   void Kick();
-  Store& store() { return *store_; }
+  StateStore& store() { return *store_; }
 
  private:
   struct NodeEntry {
@@ -171,7 +175,7 @@ class Coordinator {
     v1::Launch launch;
   };
 
-  Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<Store> store);
+  Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<StateStore> store);
   void Recover(StoreContents contents);  // REQUIRES mu_
   void Loop();
 
@@ -180,8 +184,8 @@ class Coordinator {
   const JobRecord* FindJob(JobId id) const;
   static TaskRecord* FindTask(JobRecord& j, int index);
   static const TaskRecord* FindTask(const JobRecord& j, int index);
-  Store::Ticket PersistTask(const JobRecord& j, const TaskRecord& t);
-  Store::Ticket PersistJob(const JobRecord& j);
+  StateStore::Ticket PersistTask(const JobRecord& j, const TaskRecord& t);
+  StateStore::Ticket PersistJob(const JobRecord& j);
   // Derives the job state from its tasks, persists a change, keeps active_jobs_ in sync.
   void Reconcile(JobRecord& j);
   void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms);
@@ -231,7 +235,7 @@ class Coordinator {
   const CoordinatorOptions options_;
   const Clock* clock_;
   const TimeMs started_ms_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<StateStore> store_;
   LogStore logs_;
 
   mutable std::mutex mu_;

@@ -8,7 +8,7 @@
 #include <map>
 
 #include "cluster/common/convert.h"
-#include "cluster/coordinator/store.h"
+#include "cluster/store/sqlite_store.h"
 
 namespace muster::cluster {
 

@@ -21,13 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "cluster/store/sqlite_store.h"  // kStoreFileName
 #include "core/clock.h"
 #include "core/job.h"
 #include "core/status.h"
 
 namespace muster::cluster {
-
-inline constexpr const char* kStoreFileName = "state.db";  // what Coordinator opens in state_dir
 
 struct HistoryExportOptions {
   TimeMs since_ms = 0;  // export jobs submitted at or after this time (0 = all)

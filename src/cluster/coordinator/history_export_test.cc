@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "cluster/coordinator/store.h"
+#include "cluster/store/sqlite_store.h"
 #include "sim/io/trace_reader.h"
 
 namespace muster::cluster {
@@ -36,7 +36,7 @@ struct JobPlan {
 };
 
 // Writes the job through the store's own API: insert, then task and job updates.
-void Record(Store& store, const JobPlan& p) {
+void Record(StateStore& store, const JobPlan& p) {
   JobSpec s;
   s.name = "job" + std::to_string(p.id);
   s.user = p.user;
@@ -104,7 +104,7 @@ std::vector<JobPlan> SampleJobs() {
 
 std::string StoreWithSampleJobs(const std::string& name) {
   std::string dir = TempDir(name);
-  auto store = Store::Open(dir + "/" + kStoreFileName);
+  auto store = SqliteStore::Open(dir + "/" + kStoreFileName);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   for (const JobPlan& p : SampleJobs()) Record(**store, p);
   EXPECT_TRUE((*store)->Flush().ok());
@@ -169,7 +169,7 @@ TEST(HistoryExport, SinceFiltersBySubmitTimeAndTimesAreRelativeToTheFirstExporte
 TEST(HistoryExport, ReadsWhileTheStoreIsOpenAndFindsUpStateDirs) {
   std::string dir = TempDir("live");
   std::filesystem::create_directories(dir + "/coordinator");
-  auto store = Store::Open(dir + "/coordinator/" + kStoreFileName);
+  auto store = SqliteStore::Open(dir + "/coordinator/" + kStoreFileName);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   Record(**store, SampleJobs()[0]);
   ASSERT_TRUE((*store)->Flush().ok());
@@ -197,7 +197,7 @@ TEST(HistoryExport, ClearErrors) {
   EXPECT_EQ(ReadJobHistory(dir + "/nothing.db").status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(std::filesystem::exists(dir + "/nothing.db"));  // read-only: never created
 
-  { ASSERT_TRUE(Store::Open(dir + "/" + kStoreFileName).ok()); }
+  { ASSERT_TRUE(SqliteStore::Open(dir + "/" + kStoreFileName).ok()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir + "/" + kStoreFileName).c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -217,7 +217,7 @@ TEST(HistoryExport, ClearErrors) {
 
 TEST(HistoryExport, LockedStoreIsReportedAsLocked) {
   std::string dir = TempDir("locked");
-  { ASSERT_TRUE(Store::Open(dir + "/" + kStoreFileName).ok()); }
+  { ASSERT_TRUE(SqliteStore::Open(dir + "/" + kStoreFileName).ok()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir + "/" + kStoreFileName).c_str(), &db), SQLITE_OK);
   // Exclusive locking mode plus a write keeps an exclusive lock that WAL readers cannot pass.

@@ -170,7 +170,7 @@ void Coordinator::SchedulingPass() {
 
   // ---- plan applier
   std::vector<PendingLaunch> launches;
-  Store::Ticket last = 0;
+  StateStore::Ticket last = 0;
   {
     std::lock_guard lock(mu_);
     // Capacity now, indexed like the snapshot; a node that left since is no longer ready.

@@ -1,4 +1,4 @@
-// Durable state of the coordinator: jobs, tasks and nodes in SQLite (WAL mode).
+// SqliteStore: the StateStore (state_store.h) in one SQLite file, WAL mode; the embedded default.
 //
 // Schema (version 1, kept in PRAGMA user_version):
 //   jobs(id INTEGER PRIMARY KEY, spec BLOB  -- serialized muster.v1.JobSpec,
@@ -17,10 +17,12 @@
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
-// commits once. A caller that needs durability waits for its ticket (Wait); others go on. Writes
-// are applied in the order they were queued, so a caller that queues under its own lock gets the
-// database to follow its in-memory order. With synchronous=FULL a committed batch survives power
-// loss; NORMAL survives a crash of the process (kill -9) only.
+// commits once. If any write of the batch fails, the transaction is rolled back whole and each
+// write is retried in a transaction of its own, so a failure is reported for exactly the writes
+// that failed and never leaves a half-applied batch. A caller that needs durability waits for its
+// ticket (Wait); others go on. Writes are applied in the order they were queued, so a caller that
+// queues under its own lock gets the database to follow its in-memory order. With synchronous=FULL
+// a committed batch survives power loss; NORMAL survives a crash of the process (kill -9) only.
 //
 // Thread-safety: all public methods are thread-safe.
 #pragma once
@@ -36,79 +38,54 @@
 #include <thread>
 #include <vector>
 
-#include "cluster/coordinator/records.h"
-#include "core/status.h"
+#include "cluster/store/state_store.h"
 
 struct sqlite3;
 
 namespace muster::cluster {
 
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr const char* kStoreFileName = "state.db";  // what Coordinator opens in state_dir
 
 struct StoreOptions {
   bool synchronous_full = true;  // false: synchronous=NORMAL (survives process crashes only)
   int max_batch = 4096;          // writes per transaction at most
 };
 
-struct StoreContents {
-  std::vector<JobRecord> jobs;    // ascending id, tasks in index order
-  std::vector<NodeRecord> nodes;  // by name
-};
+class Db;  // the SQLite connection with its statement cache (sqlite_store.cc)
 
-// One downsampled load reading of a node (table usage_history).
-struct UsageRow {
-  std::string node;
-  TimeMs time_ms = 0;
-  double predicted = 0;
-  double measured = -1;
-  double load = 0;
-  double cpu_load = 0;
-};
-
-class Db;  // the SQLite connection with its statement cache (store.cc)
-
-class Store {
+class SqliteStore final : public StateStore {
  public:
-  using Ticket = uint64_t;
-
   // Opens (creating if needed) the database file at `path`. Fails on a newer schema version or
   // an unreadable file.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
-  ~Store();  // commits everything queued, then stops the writer
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                   StoreOptions options = {});
+  ~SqliteStore() override;  // commits everything queued, then stops the writer
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
 
-  // Reads all jobs, tasks and nodes (sees every write committed before the call).
-  Result<StoreContents> LoadAll();
-
-  // Queue writes; each returns a ticket to Wait on.
-  Ticket InsertJob(const JobRecord& job);  // the job row and all of its task rows
-  Ticket UpdateJob(const JobRecord& job);  // state, times and reason (the spec never changes)
-  Ticket UpdateTask(JobId job, const TaskRecord& task);
-  Ticket UpdateProgress(JobId job, int index, std::string progress);
-  Ticket UpsertNode(const NodeRecord& node);
-  Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text);
-  // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
-  // the row when both are empty.
-  Ticket UpdatePin(const JobRecord& job);
-  Ticket InsertUsage(const UsageRow& row);
-  Ticket PruneUsage(TimeMs before_ms);  // deletes usage rows older than this
-  // Usage rows with time_ms >= since_ms, by time then node.
-  Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms);
-
-  // Blocks until the write with this ticket is committed; returns its status.
-  Status Wait(Ticket t);
-  // Blocks until every write queued so far is committed.
-  Status Flush();
-
-  // Number of transactions committed so far (to observe batching in tests and benchmarks).
-  uint64_t CommittedBatches() const;
+  Result<StoreContents> LoadAll() override;
+  Ticket InsertJob(const JobRecord& job) override;
+  Ticket UpdateJob(const JobRecord& job) override;
+  Ticket UpdateTask(JobId job, const TaskRecord& task) override;
+  Ticket UpdateProgress(JobId job, int index, std::string progress) override;
+  Ticket UpsertNode(const NodeRecord& node) override;
+  Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
+  Ticket UpdatePin(const JobRecord& job) override;
+  Ticket InsertUsage(const UsageRow& row) override;
+  Ticket PruneUsage(TimeMs before_ms) override;
+  Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Status Wait(Ticket t) override;
+  Status Flush() override;
+  uint64_t CommittedBatches() const override;
 
  private:
   using WriteFn = std::function<Status(Db&)>;
-  explicit Store(std::unique_ptr<Db> db, StoreOptions options);
+  explicit SqliteStore(std::unique_ptr<Db> db, StoreOptions options);
   Ticket Enqueue(WriteFn fn);
   void WriterLoop();
+  // Runs batch[begin, end) in one transaction: all of it is committed, or none (rolled back).
+  // REQUIRES db_mu_.
+  Status CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end);
 
   StoreOptions options_;
   std::unique_ptr<Db> db_;  // used by the writer thread, and by LoadAll under db_mu_

@@ -1,4 +1,4 @@
-#include "cluster/coordinator/store.h"
+#include "cluster/store/sqlite_store.h"
 
 #include <sqlite3.h>
 
@@ -40,8 +40,15 @@ class Stmt {
     sqlite3_clear_bindings(s_);
     return st;
   }
-  // Steps a query; true while a row is available.
-  bool Next() { return sqlite3_step(s_) == SQLITE_ROW; }
+  // Steps a query; true while a row is available. A step that fails ends the rows too: check
+  // error() after the loop, so that a damaged table is never read as a short one.
+  bool Next() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) error_ = Status::Internal(std::string("store: ") + sqlite3_errmsg(db_));
+    return false;
+  }
+  const Status& error() const { return error_; }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
   double ColReal(int i) { return sqlite3_column_double(s_, i); }
   std::string ColText(int i) {
@@ -60,6 +67,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* s_;
+  Status error_;
 };
 
 class Db {
@@ -181,9 +189,10 @@ Status BindTask(Db& db, JobId job, const TaskRecord& t) {
 
 }  // namespace
 
-// ------------------------------------------------------------------------------ Store
+// ------------------------------------------------------------------------ SqliteStore
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                       StoreOptions options) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -211,14 +220,15 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions
   if (!s.ok()) return s;
   s = db->Exec(("PRAGMA user_version=" + std::to_string(kStoreSchemaVersion)).c_str());
   if (!s.ok()) return s;
-  return std::unique_ptr<Store>(new Store(std::move(db), options));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), options));
 }
 
-Store::Store(std::unique_ptr<Db> db, StoreOptions options) : options_(options), db_(std::move(db)) {
+SqliteStore::SqliteStore(std::unique_ptr<Db> db, StoreOptions options)
+    : options_(options), db_(std::move(db)) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
-Store::~Store() {
+SqliteStore::~SqliteStore() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -227,7 +237,7 @@ Store::~Store() {
   writer_.join();
 }
 
-Store::Ticket Store::Enqueue(WriteFn fn) {
+SqliteStore::Ticket SqliteStore::Enqueue(WriteFn fn) {
   Ticket t;
   {
     std::lock_guard lock(mu_);
@@ -238,7 +248,7 @@ Store::Ticket Store::Enqueue(WriteFn fn) {
   return t;
 }
 
-void Store::WriterLoop() {
+void SqliteStore::WriterLoop() {
   for (;;) {
     std::vector<WriteFn> batch;
     Ticket first = 0;
@@ -256,18 +266,16 @@ void Store::WriterLoop() {
     std::vector<std::pair<Ticket, Status>> errors;
     {
       std::lock_guard db_lock(db_mu_);
-      Status begin = db_->Exec("BEGIN IMMEDIATE");
-      for (size_t i = 0; i < batch.size(); ++i) {
-        Status s = begin.ok() ? batch[i](*db_) : begin;
-        if (!s.ok()) errors.emplace_back(first + i, s);
-      }
-      if (begin.ok()) {
-        Status commit = db_->Exec("COMMIT");
-        if (!commit.ok()) {
-          db_->Exec("ROLLBACK");
-          errors.clear();
-          for (size_t i = 0; i < batch.size(); ++i) errors.emplace_back(first + i, commit);
+      Status s = CommitBatch(batch, 0, batch.size());
+      if (!s.ok() && batch.size() > 1) {
+        // One write failed (or the commit did): the batch was rolled back whole. Apply each write
+        // in its own transaction, so that only the failing ones report failure.
+        for (size_t i = 0; i < batch.size(); ++i) {
+          Status one = CommitBatch(batch, i, i + 1);
+          if (!one.ok()) errors.emplace_back(first + i, one);
         }
+      } else if (!s.ok()) {
+        errors.emplace_back(first, s);
       }
     }
     {
@@ -281,7 +289,16 @@ void Store::WriterLoop() {
   }
 }
 
-Status Store::Wait(Ticket t) {
+Status SqliteStore::CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end) {
+  Status s = db_->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  for (size_t i = begin; i < end && s.ok(); ++i) s = batch[i](*db_);
+  if (s.ok()) s = db_->Exec("COMMIT");
+  if (!s.ok()) (void)db_->Exec("ROLLBACK");
+  return s;
+}
+
+Status SqliteStore::Wait(Ticket t) {
   std::unique_lock lock(mu_);
   committed_cv_.wait(lock, [&] { return committed_ >= t; });
   auto it = failed_.find(t);
@@ -291,19 +308,19 @@ Status Store::Wait(Ticket t) {
   return s;
 }
 
-Status Store::Flush() {
+Status SqliteStore::Flush() {
   std::unique_lock lock(mu_);
   const Ticket last = next_ticket_ - 1;
   committed_cv_.wait(lock, [&] { return committed_ >= last; });
   return Status::Ok();
 }
 
-uint64_t Store::CommittedBatches() const {
+uint64_t SqliteStore::CommittedBatches() const {
   std::lock_guard lock(mu_);
   return batches_;
 }
 
-Store::Ticket Store::InsertJob(const JobRecord& job) {
+SqliteStore::Ticket SqliteStore::InsertJob(const JobRecord& job) {
   v1::JobSpec spec;
   ToProto(*job.spec, &spec);
   return Enqueue([job, blob = spec.SerializeAsString()](Db& db) -> Status {
@@ -325,7 +342,7 @@ Store::Ticket Store::InsertJob(const JobRecord& job) {
   });
 }
 
-Store::Ticket Store::UpdateJob(const JobRecord& job) {
+SqliteStore::Ticket SqliteStore::UpdateJob(const JobRecord& job) {
   return Enqueue([id = job.id, state = job.state, start = job.start_ms, end = job.end_ms,
                   reason = job.reason](Db& db) -> Status {
     auto st = db.Prepare(kUpdateJob);
@@ -339,11 +356,11 @@ Store::Ticket Store::UpdateJob(const JobRecord& job) {
   });
 }
 
-Store::Ticket Store::UpdateTask(JobId job, const TaskRecord& task) {
+SqliteStore::Ticket SqliteStore::UpdateTask(JobId job, const TaskRecord& task) {
   return Enqueue([job, task](Db& db) { return BindTask(db, job, task); });
 }
 
-Store::Ticket Store::UpdateProgress(JobId job, int index, std::string progress) {
+SqliteStore::Ticket SqliteStore::UpdateProgress(JobId job, int index, std::string progress) {
   return Enqueue([job, index, progress = std::move(progress)](Db& db) -> Status {
     auto st = db.Prepare(kUpdateProgress);
     if (!st.ok()) return st.status();
@@ -351,7 +368,7 @@ Store::Ticket Store::UpdateProgress(JobId job, int index, std::string progress) 
   });
 }
 
-Store::Ticket Store::UpsertNode(const NodeRecord& node) {
+SqliteStore::Ticket SqliteStore::UpsertNode(const NodeRecord& node) {
   v1::NodeSpec spec;
   ToProto(node.spec, &spec, node.address);
   return Enqueue([name = node.spec.name, blob = spec.SerializeAsString(),
@@ -362,7 +379,8 @@ Store::Ticket Store::UpsertNode(const NodeRecord& node) {
   });
 }
 
-Store::Ticket Store::AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) {
+SqliteStore::Ticket SqliteStore::AppendJobHistory(JobId job, TimeMs time_ms,
+                                                  const std::string& text) {
   return Enqueue([job, time_ms, text](Db& db) -> Status {
     auto st = db.Prepare(kAppendHistory);
     if (!st.ok()) return st.status();
@@ -370,7 +388,7 @@ Store::Ticket Store::AppendJobHistory(JobId job, TimeMs time_ms, const std::stri
   });
 }
 
-Store::Ticket Store::UpdatePin(const JobRecord& job) {
+SqliteStore::Ticket SqliteStore::UpdatePin(const JobRecord& job) {
   return Enqueue([id = job.id, node = job.pinned_node, reason = job.migrate_reason,
                   expires = job.pin_expires_ms](Db& db) -> Status {
     if (node.empty() && reason.empty()) {
@@ -384,7 +402,7 @@ Store::Ticket Store::UpdatePin(const JobRecord& job) {
   });
 }
 
-Store::Ticket Store::InsertUsage(const UsageRow& row) {
+SqliteStore::Ticket SqliteStore::InsertUsage(const UsageRow& row) {
   return Enqueue([row](Db& db) -> Status {
     auto st = db.Prepare(kInsertUsage);
     if (!st.ok()) return st.status();
@@ -398,7 +416,7 @@ Store::Ticket Store::InsertUsage(const UsageRow& row) {
   });
 }
 
-Store::Ticket Store::PruneUsage(TimeMs before_ms) {
+SqliteStore::Ticket SqliteStore::PruneUsage(TimeMs before_ms) {
   return Enqueue([before_ms](Db& db) -> Status {
     auto st = db.Prepare(kPruneUsage);
     if (!st.ok()) return st.status();
@@ -406,7 +424,7 @@ Store::Ticket Store::PruneUsage(TimeMs before_ms) {
   });
 }
 
-Result<std::vector<UsageRow>> Store::LoadUsage(TimeMs since_ms) {
+Result<std::vector<UsageRow>> SqliteStore::LoadUsage(TimeMs since_ms) {
   std::lock_guard db_lock(db_mu_);
   auto st = db_->Prepare(
       "SELECT node, time_ms, predicted, measured, load, cpu_load FROM usage_history "
@@ -417,11 +435,15 @@ Result<std::vector<UsageRow>> Store::LoadUsage(TimeMs since_ms) {
   while (st->Next())
     out.push_back({st->ColText(0), st->ColInt(1), st->ColReal(2), st->ColReal(3), st->ColReal(4),
                    st->ColReal(5)});
+  if (Status e = st->error(); !e.ok()) {
+    st->Done();
+    return e;
+  }
   st->Done();
   return out;
 }
 
-Result<StoreContents> Store::LoadAll() {
+Result<StoreContents> SqliteStore::LoadAll() {
   std::lock_guard db_lock(db_mu_);
   StoreContents out;
   auto jobs = db_->Prepare(
@@ -451,6 +473,10 @@ Result<StoreContents> Store::LoadAll() {
     slot[id] = out.jobs.size();
     out.jobs.push_back(std::move(j));
   }
+  if (Status e = jobs->error(); !e.ok()) {
+    jobs->Done();
+    return e;
+  }
   jobs->Done();
 
   auto tasks = db_->Prepare(
@@ -475,19 +501,31 @@ Result<StoreContents> Store::LoadAll() {
     t.progress = tasks->ColBlob(12);
     out.jobs[it->second].tasks.push_back(std::move(t));
   }
+  if (Status e = tasks->error(); !e.ok()) {
+    tasks->Done();
+    return e;
+  }
   tasks->Done();
 
   auto nodes = db_->Prepare("SELECT name, spec, last_seen_ms FROM nodes ORDER BY name");
   if (!nodes.ok()) return nodes.status();
   while (nodes->Next()) {
     v1::NodeSpec proto;
-    if (!proto.ParseFromString(nodes->ColBlob(1))) continue;
+    if (!proto.ParseFromString(nodes->ColBlob(1))) {
+      std::string name = nodes->ColText(0);
+      nodes->Done();
+      return Status::Internal("store: node " + name + " has an unreadable spec");
+    }
     NodeRecord n;
     n.spec = FromProto(proto);
     n.spec.name = nodes->ColText(0);
     n.address = proto.address();
     n.last_seen_ms = nodes->ColInt(2);
     out.nodes.push_back(std::move(n));
+  }
+  if (Status e = nodes->error(); !e.ok()) {
+    nodes->Done();
+    return e;
   }
   nodes->Done();
 
@@ -496,6 +534,10 @@ Result<StoreContents> Store::LoadAll() {
   while (history->Next()) {
     auto it = slot.find(history->ColInt(0));
     if (it != slot.end()) out.jobs[it->second].history.push_back(history->ColText(1));
+  }
+  if (Status e = history->error(); !e.ok()) {
+    history->Done();
+    return e;
   }
   history->Done();
 
@@ -508,6 +550,10 @@ Result<StoreContents> Store::LoadAll() {
     j.pinned_node = pins->ColText(1);
     j.migrate_reason = pins->ColText(2);
     j.pin_expires_ms = pins->ColInt(3);
+  }
+  if (Status e = pins->error(); !e.ok()) {
+    pins->Done();
+    return e;
   }
   pins->Done();
   return out;

@@ -1,8 +1,10 @@
-#include "cluster/coordinator/store.h"
+#include "cluster/store/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace muster::cluster {
@@ -34,10 +36,10 @@ JobRecord MakeJob(JobId id, int tasks) {
   return j;
 }
 
-TEST(Store, RoundTripAndReopen) {
+TEST(SqliteStore, RoundTripAndReopen) {
   std::string dir = TempDir("roundtrip");
   {
-    auto store = Store::Open(dir + "/state.db");
+    auto store = SqliteStore::Open(dir + "/state.db");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     JobRecord j = MakeJob(7, 2);
     ASSERT_TRUE((*store)->Wait((*store)->InsertJob(j)).ok());
@@ -65,7 +67,7 @@ TEST(Store, RoundTripAndReopen) {
     n.last_seen_ms = 5000;
     ASSERT_TRUE((*store)->Wait((*store)->UpsertNode(n)).ok());
   }
-  auto store = Store::Open(dir + "/state.db");
+  auto store = SqliteStore::Open(dir + "/state.db");
   ASSERT_TRUE(store.ok());
   auto c = (*store)->LoadAll();
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -95,9 +97,9 @@ TEST(Store, RoundTripAndReopen) {
   ASSERT_EQ(c->nodes[0].spec.gpus.size(), 1u);
 }
 
-TEST(Store, ConcurrentWritesAreGroupCommitted) {
+TEST(SqliteStore, ConcurrentWritesAreGroupCommitted) {
   std::string dir = TempDir("group");
-  auto store = Store::Open(dir + "/state.db");
+  auto store = SqliteStore::Open(dir + "/state.db");
   ASSERT_TRUE(store.ok());
   constexpr int kThreads = 8, kPerThread = 50;
   std::vector<std::thread> threads;
@@ -117,22 +119,89 @@ TEST(Store, ConcurrentWritesAreGroupCommitted) {
   EXPECT_LT((*store)->CommittedBatches(), static_cast<uint64_t>(kThreads * kPerThread));
 }
 
-TEST(Store, RefusesNewerSchema) {
+TEST(SqliteStore, RefusesNewerSchema) {
   std::string dir = TempDir("schema");
   {
-    auto store = Store::Open(dir + "/state.db");
+    auto store = SqliteStore::Open(dir + "/state.db");
     ASSERT_TRUE(store.ok());
   }
   {
     // Bump the version behind the store's back.
-    auto store = Store::Open(dir + "/state.db");
+    auto store = SqliteStore::Open(dir + "/state.db");
     ASSERT_TRUE(store.ok());
   }
   std::string cmd = "sqlite3 " + dir + "/state.db 'PRAGMA user_version=99' 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "sqlite3 shell not available";
-  auto store = Store::Open(dir + "/state.db");
+  auto store = SqliteStore::Open(dir + "/state.db");
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+// Runs one statement on a second connection, behind the store's back.
+void Behind(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST(SqliteStore, AFailedWriteFailsAloneAndLeavesTheRestOfItsBatchCommitted) {
+  std::string dir = TempDir("batchfail");
+  auto store = SqliteStore::Open(dir + "/state.db");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Wait((*store)->InsertJob(MakeJob(1, 1))).ok());
+  Behind(dir + "/state.db", "DROP TABLE job_history");
+  // Queued back to back, so that they usually share one transaction.
+  auto a = (*store)->InsertJob(MakeJob(5, 2));
+  auto bad = (*store)->AppendJobHistory(5, 10, "never stored");
+  auto b = (*store)->InsertJob(MakeJob(6, 1));
+  EXPECT_TRUE((*store)->Wait(a).ok());
+  Status s = (*store)->Wait(bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("job_history"), std::string::npos) << s.message();
+  EXPECT_TRUE((*store)->Wait(b).ok());
+  Behind(dir + "/state.db",
+         "CREATE TABLE job_history(job INTEGER NOT NULL, time_ms INTEGER NOT NULL, "
+         "text TEXT NOT NULL)");
+  auto c = (*store)->LoadAll();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->jobs.size(), 3u);
+  EXPECT_EQ(c->jobs[1].tasks.size(), 2u);
+  EXPECT_TRUE(c->jobs[1].history.empty());
+}
+
+TEST(SqliteStore, ACorruptFileIsRefusedNotLoadedInPart) {
+  std::string dir = TempDir("corrupt");
+  const std::string path = dir + "/state.db";
+  constexpr int kJobs = 3000;  // many pages of jobs and tasks
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    for (int i = 1; i <= kJobs; ++i) (*store)->InsertJob(MakeJob(i, 2));
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  Behind(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+  const auto size = std::filesystem::file_size(path);
+  ASSERT_GT(size, 40u * 4096);
+  {
+    // Overwrite pages in the middle of the file (not the header page) with garbage.
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    std::string junk(8 * 4096, '\xA5');
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto store = SqliteStore::Open(path);
+  if (!store.ok())
+    SUCCEED() << "refused at open: " << store.status().message();
+  else {
+    auto c = (*store)->LoadAll();
+    ASSERT_FALSE(c.ok()) << "loaded " << c->jobs.size() << " of " << kJobs
+                         << " jobs as if complete";
+    EXPECT_NE(c.status().message().find("malformed"), std::string::npos) << c.status().message();
+  }
 }
 
 }  // namespace

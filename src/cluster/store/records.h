@@ -57,8 +57,8 @@ struct JobRecord {
   TimeMs submit_ms = 0;
   TimeMs start_ms = 0;
   TimeMs end_ms = 0;
-  std::string reason;             // why pending, or why it failed/was cancelled
-  std::vector<TaskRecord> tasks;  // tasks[i] has index spec->TaskIndex(i)
+  std::string reason;                // why pending, or why it failed/was cancelled
+  std::vector<TaskRecord> tasks;     // tasks[i] has index spec->TaskIndex(i)
   std::vector<std::string> history;  // notable events, oldest first (table job_history)
   // Balancer state (table job_pins): schedule only on pinned_node until the job starts; while
   // migrate_reason is set ("migrated to X: why") its tasks are being stopped for a migration.

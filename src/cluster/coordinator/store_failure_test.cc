@@ -1,0 +1,136 @@
+// The coordinator when its state store fails: over a MemoryStore with injected failures, each
+// store-failure branch is reached and checked against what a restarted coordinator would load.
+#include <gtest/gtest.h>
+
+#include "cluster/coordinator/coordinator_test_util.h"
+#include "cluster/store/memory_store.h"
+
+namespace muster::cluster::testing {
+namespace {
+
+class StoreFailureTest : public CoordinatorTest {
+ protected:
+  // Opens a coordinator over a MemoryStore it does not own; store_ stays valid while it lives.
+  std::unique_ptr<Coordinator> OpenOnMemory(StoreContents contents = {}) {
+    auto store = std::make_unique<MemoryStore>(std::move(contents));
+    store_ = store.get();
+    CoordinatorOptions o;
+    o.state_dir = dir_;
+    auto c = Coordinator::Open(o, &clock_, std::move(store));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  const JobRecord* Stored(JobId id) {
+    contents_ = store_->Contents();
+    for (const auto& j : contents_.jobs)
+      if (j.id == id) return &j;
+    return nullptr;
+  }
+  MemoryStore* store_ = nullptr;
+  StoreContents contents_;
+};
+
+TEST_F(StoreFailureTest, ALoadFailureRefusesToStart) {
+  auto store = std::make_unique<MemoryStore>();
+  store->FailLoads(Status::Internal("store: database disk image is malformed"));
+  CoordinatorOptions o;
+  o.state_dir = dir_;
+  auto c = Coordinator::Open(o, &clock_, std::move(store));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "store: database disk image is malformed");
+}
+
+TEST_F(StoreFailureTest, ASubmitThatIsNotStoredIsRefusedAndLeavesNoJob) {
+  auto c = OpenOnMemory();
+  store_->FailWrites(Status::Unavailable("disk full"), StoreWrite::kInsertJob);
+  auto r = c->Submit(MakeSpec());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message(), "the state store failed: disk full");
+  EXPECT_EQ(c->ListJobs({}).jobs_size(), 0);  // nothing the client was not told about
+  EXPECT_TRUE(store_->Contents().jobs.empty());
+
+  store_->Heal();
+  auto ok = c->Submit(MakeSpec());
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(c->ListJobs({}).jobs_size(), 1);
+  ASSERT_NE(Stored(*ok), nullptr);
+}
+
+TEST_F(StoreFailureTest, ALaunchThatIsNotStoredIsNeverSentAndRetriedLater) {
+  auto c = OpenOnMemory();
+  auto ch = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec(1));
+  ASSERT_TRUE(id.ok());
+  store_->FailWrites(Status::Unavailable("disk full"), StoreWrite::kUpdateTask);
+  c->Tick();
+  EXPECT_TRUE(ch->Launches().empty());  // an attempt the store does not know never starts
+  EXPECT_EQ(TaskState(*c, *id), "pending");
+  EXPECT_GT(store_->failed_writes(), 0);
+
+  store_->Heal();
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(TaskState(*c, *id), "launching");
+  const JobRecord* j = Stored(*id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->tasks[0].state, TaskState::kLaunching);
+  EXPECT_EQ(j->tasks[0].attempt, launches[0].attempt());  // stored before it was sent
+}
+
+TEST_F(StoreFailureTest, ACancelThatIsNotStoredIsReportedAsSuch) {
+  auto c = OpenOnMemory();
+  auto id = c->Submit(MakeSpec());
+  ASSERT_TRUE(id.ok());
+  store_->FailWrites(Status::Unavailable("disk full"));
+  v1::CancelRequest req;
+  req.add_job_ids(*id);
+  v1::CancelReply reply = c->Cancel(req);
+  ASSERT_EQ(reply.results_size(), 1);
+  EXPECT_FALSE(reply.results(0).ok());
+  EXPECT_EQ(reply.results(0).error(),
+            "job " + std::to_string(*id) +
+                " is stopping, but the state store failed to record it (disk full); cancel it "
+                "again once the store is back");
+  // A restart would see the job still pending: that is what the reply said.
+  ASSERT_NE(Stored(*id), nullptr);
+  EXPECT_EQ(Stored(*id)->state, JobState::kPending);
+
+  store_->Heal();
+  auto again = c->Submit(MakeSpec());
+  ASSERT_TRUE(again.ok());
+  v1::CancelRequest req2;
+  req2.add_job_ids(*again);
+  reply = c->Cancel(req2);
+  ASSERT_EQ(reply.results_size(), 1);
+  EXPECT_TRUE(reply.results(0).ok()) << reply.results(0).error();
+  EXPECT_EQ(Stored(*again)->state, JobState::kCancelled);
+}
+
+TEST_F(StoreFailureTest, ARestartLoadsExactlyWhatWasStored) {
+  JobId id;
+  StoreContents saved;
+  {
+    auto c = OpenOnMemory();
+    auto ch = Connect(*c, "n1", 1);
+    auto r = c->Submit(MakeSpec(1));
+    ASSERT_TRUE(r.ok());
+    id = *r;
+    c->Tick();
+    ASSERT_EQ(ch->Launches().size(), 1u);
+    c->OnAgentMessage("n1", ch.get(), Event(id, 0, 1, "running"));
+    saved = store_->Contents();
+  }
+  auto c = OpenOnMemory(std::move(saved));
+  auto info = c->GetJob(id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state(), "running");
+  EXPECT_EQ(info->tasks(0).attempt(), 1);
+  auto next = c->Submit(MakeSpec());
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(*next, id);  // ids are never reused
+}
+
+}  // namespace
+}  // namespace muster::cluster::testing

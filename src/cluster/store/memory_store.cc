@@ -1,0 +1,215 @@
+#include "cluster/store/memory_store.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace muster::cluster {
+
+namespace {
+
+// A record as the SQLite store would persist and reload it: runtime-only fields cleared.
+TaskRecord Persisted(const TaskRecord& t) {
+  TaskRecord p;
+  p.index = t.index;
+  p.state = t.state;
+  p.attempt = t.attempt;
+  p.node = t.node;
+  p.gpus = t.gpus;
+  p.exit_code = t.exit_code;
+  p.retries = t.retries;
+  p.lost_requeues = t.lost_requeues;
+  p.start_ms = t.start_ms;
+  p.end_ms = t.end_ms;
+  p.message = t.message;
+  p.progress = t.progress;
+  return p;
+}
+
+}  // namespace
+
+MemoryStore::MemoryStore(StoreContents contents) {
+  for (auto& j : contents.jobs) jobs_.emplace(j.id, std::move(j));
+  for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
+}
+
+void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
+  std::lock_guard lock(mu_);
+  fail_all_ = std::move(why);
+  fail_only_ = only;
+}
+
+void MemoryStore::FailNextWrites(int n, Status why) {
+  std::lock_guard lock(mu_);
+  fail_next_ = n;
+  fail_next_why_ = std::move(why);
+}
+
+void MemoryStore::FailLoads(Status why) {
+  std::lock_guard lock(mu_);
+  fail_loads_ = std::move(why);
+}
+
+void MemoryStore::Heal() {
+  std::lock_guard lock(mu_);
+  fail_all_.reset();
+  fail_only_.reset();
+  fail_next_ = 0;
+  fail_loads_.reset();
+}
+
+int MemoryStore::failed_writes() const {
+  std::lock_guard lock(mu_);
+  return failed_writes_;
+}
+
+int MemoryStore::committed_writes() const {
+  std::lock_guard lock(mu_);
+  return committed_writes_;
+}
+
+template <typename Apply>
+StateStore::Ticket MemoryStore::Write(StoreWrite kind, Apply&& apply) {
+  std::lock_guard lock(mu_);
+  const Ticket t = next_ticket_++;
+  std::optional<Status> fail;
+  if (fail_next_ > 0) {
+    --fail_next_;
+    fail = fail_next_why_;
+  } else if (fail_all_ && (!fail_only_ || *fail_only_ == kind)) {
+    fail = fail_all_;
+  }
+  if (fail) {
+    failed_[t] = *fail;
+    ++failed_writes_;
+    return t;
+  }
+  apply();
+  ++committed_writes_;
+  return t;
+}
+
+StoreContents MemoryStore::ContentsLocked() const {
+  StoreContents out;
+  for (const auto& [id, j] : jobs_) out.jobs.push_back(j);
+  for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
+  return out;
+}
+
+StoreContents MemoryStore::Contents() const {
+  std::lock_guard lock(mu_);
+  return ContentsLocked();
+}
+
+Result<StoreContents> MemoryStore::LoadAll() {
+  std::lock_guard lock(mu_);
+  if (fail_loads_) return *fail_loads_;
+  return ContentsLocked();
+}
+
+StateStore::Ticket MemoryStore::InsertJob(const JobRecord& job) {
+  return Write(StoreWrite::kInsertJob, [&] {
+    JobRecord j;
+    j.id = job.id;
+    j.spec = job.spec;
+    j.state = job.state;
+    j.submit_ms = job.submit_ms;
+    j.start_ms = job.start_ms;
+    j.end_ms = job.end_ms;
+    j.reason = job.reason;
+    for (const auto& t : job.tasks) j.tasks.push_back(Persisted(t));
+    jobs_[job.id] = std::move(j);
+  });
+}
+
+StateStore::Ticket MemoryStore::UpdateJob(const JobRecord& job) {
+  return Write(StoreWrite::kUpdateJob, [&] {
+    auto it = jobs_.find(job.id);
+    if (it == jobs_.end()) return;  // as an UPDATE of a missing row: no effect
+    it->second.state = job.state;
+    it->second.start_ms = job.start_ms;
+    it->second.end_ms = job.end_ms;
+    it->second.reason = job.reason;
+  });
+}
+
+StateStore::Ticket MemoryStore::UpdateTask(JobId job, const TaskRecord& task) {
+  return Write(StoreWrite::kUpdateTask, [&] {
+    auto it = jobs_.find(job);
+    if (it == jobs_.end()) return;
+    for (auto& t : it->second.tasks)
+      if (t.index == task.index) t = Persisted(task);
+  });
+}
+
+StateStore::Ticket MemoryStore::UpdateProgress(JobId job, int index, std::string progress) {
+  return Write(StoreWrite::kUpdateProgress, [&] {
+    auto it = jobs_.find(job);
+    if (it == jobs_.end()) return;
+    for (auto& t : it->second.tasks)
+      if (t.index == index) t.progress = progress;
+  });
+}
+
+StateStore::Ticket MemoryStore::UpsertNode(const NodeRecord& node) {
+  return Write(StoreWrite::kUpsertNode, [&] { nodes_[node.spec.name] = node; });
+}
+
+StateStore::Ticket MemoryStore::AppendJobHistory(JobId job, TimeMs time_ms,
+                                                 const std::string& text) {
+  return Write(StoreWrite::kAppendJobHistory, [&] {
+    auto it = jobs_.find(job);
+    if (it != jobs_.end()) it->second.history.push_back(text);
+  });
+}
+
+StateStore::Ticket MemoryStore::UpdatePin(const JobRecord& job) {
+  return Write(StoreWrite::kUpdatePin, [&] {
+    auto it = jobs_.find(job.id);
+    if (it == jobs_.end()) return;
+    it->second.pinned_node = job.pinned_node;
+    it->second.migrate_reason = job.migrate_reason;
+    it->second.pin_expires_ms = job.pin_expires_ms;
+  });
+}
+
+StateStore::Ticket MemoryStore::InsertUsage(const UsageRow& row) {
+  return Write(StoreWrite::kInsertUsage, [&] { usage_.push_back(row); });
+}
+
+StateStore::Ticket MemoryStore::PruneUsage(TimeMs before_ms) {
+  return Write(StoreWrite::kPruneUsage, [&] {
+    std::erase_if(usage_, [&](const UsageRow& r) { return r.time_ms < before_ms; });
+  });
+}
+
+Result<std::vector<UsageRow>> MemoryStore::LoadUsage(TimeMs since_ms) {
+  std::lock_guard lock(mu_);
+  if (fail_loads_) return *fail_loads_;
+  std::vector<UsageRow> out;
+  for (const auto& r : usage_)
+    if (r.time_ms >= since_ms) out.push_back(r);
+  std::stable_sort(out.begin(), out.end(), [](const UsageRow& a, const UsageRow& b) {
+    return std::tie(a.time_ms, a.node) < std::tie(b.time_ms, b.node);
+  });
+  return out;
+}
+
+Status MemoryStore::Wait(Ticket t) {
+  std::lock_guard lock(mu_);
+  auto it = failed_.find(t);
+  if (it == failed_.end()) return Status::Ok();
+  Status s = it->second;
+  failed_.erase(it);
+  return s;
+}
+
+Status MemoryStore::Flush() {
+  return Status::Ok();
+}
+
+uint64_t MemoryStore::CommittedBatches() const {
+  std::lock_guard lock(mu_);
+  return static_cast<uint64_t>(committed_writes_);
+}
+
+}  // namespace muster::cluster

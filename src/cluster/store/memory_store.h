@@ -1,0 +1,90 @@
+// MemoryStore: a StateStore (state_store.h) held in memory, for tests. Writes apply at once, in
+// order, each in its own "transaction" (one write, one batch). Its purpose is fault injection:
+// a test makes writes fail (all of them, the next n, or only those of one kind) and makes
+// LoadAll fail, then checks what the coordinator does about it. A failed write changes nothing.
+// Contents() shows what a restarted coordinator would load.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/store/state_store.h"
+
+namespace muster::cluster {
+
+// The kinds of write, for targeted failures.
+enum class StoreWrite {
+  kInsertJob,
+  kUpdateJob,
+  kUpdateTask,
+  kUpdateProgress,
+  kUpsertNode,
+  kAppendJobHistory,
+  kUpdatePin,
+  kInsertUsage,
+  kPruneUsage,
+};
+
+class MemoryStore final : public StateStore {
+ public:
+  MemoryStore() = default;
+  // Starts from these contents (what an earlier store held).
+  explicit MemoryStore(StoreContents contents);
+
+  // ---- fault injection
+  // Every later write fails with `why` until Heal(); `only` restricts it to one kind of write.
+  void FailWrites(Status why, std::optional<StoreWrite> only = std::nullopt);
+  // The next `n` writes fail with `why`, then writes succeed again.
+  void FailNextWrites(int n, Status why);
+  // LoadAll and LoadUsage fail with `why` until Heal().
+  void FailLoads(Status why);
+  void Heal();
+  // Writes that failed so far, and writes that succeeded.
+  int failed_writes() const;
+  int committed_writes() const;
+
+  // What a restarted coordinator would load (the same as LoadAll, ignoring injected failures).
+  StoreContents Contents() const;
+
+  Result<StoreContents> LoadAll() override;
+  Ticket InsertJob(const JobRecord& job) override;
+  Ticket UpdateJob(const JobRecord& job) override;
+  Ticket UpdateTask(JobId job, const TaskRecord& task) override;
+  Ticket UpdateProgress(JobId job, int index, std::string progress) override;
+  Ticket UpsertNode(const NodeRecord& node) override;
+  Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
+  Ticket UpdatePin(const JobRecord& job) override;
+  Ticket InsertUsage(const UsageRow& row) override;
+  Ticket PruneUsage(TimeMs before_ms) override;
+  Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Status Wait(Ticket t) override;
+  Status Flush() override;
+  uint64_t CommittedBatches() const override;
+
+ private:
+  // Applies one write unless a failure is injected for it; returns its ticket.
+  template <typename Apply>
+  Ticket Write(StoreWrite kind, Apply&& apply);
+  StoreContents ContentsLocked() const;  // REQUIRES mu_
+
+  mutable std::mutex mu_;
+  std::map<JobId, JobRecord> jobs_;          // GUARDED_BY(mu_): records as persisted
+  std::map<std::string, NodeRecord> nodes_;  // GUARDED_BY(mu_)
+  std::vector<UsageRow> usage_;              // GUARDED_BY(mu_)
+  Ticket next_ticket_ = 1;                   // GUARDED_BY(mu_)
+  std::map<Ticket, Status> failed_;          // GUARDED_BY(mu_): failed writes not yet waited on
+  std::optional<Status> fail_all_;           // GUARDED_BY(mu_)
+  std::optional<StoreWrite> fail_only_;      // GUARDED_BY(mu_)
+  int fail_next_ = 0;                        // GUARDED_BY(mu_)
+  Status fail_next_why_;                     // GUARDED_BY(mu_)
+  std::optional<Status> fail_loads_;         // GUARDED_BY(mu_)
+  int failed_writes_ = 0;                    // GUARDED_BY(mu_)
+  int committed_writes_ = 0;                 // GUARDED_BY(mu_)
+};
+
+}  // namespace muster::cluster

@@ -1,0 +1,76 @@
+// The coordinator's durable state behind one interface: jobs, tasks, nodes, job history, balancer
+// pins and usage history. The coordinator speaks only to StateStore; SqliteStore
+// (sqlite_store.h) is the embedded default and MemoryStore (memory_store.h) serves tests, with
+// injectable failures, so that every store-failure branch of the coordinator can be reached.
+//
+// Contract of every implementation:
+//   * Writes are queued and applied in the order they were queued; each returns a ticket. A
+//     caller that needs durability waits for its ticket (Wait) and learns that write's status;
+//     others go on. A caller that queues under its own lock gets the store to follow its
+//     in-memory order.
+//   * A write whose ticket Wait answered ok survives a crash of the process.
+//   * LoadAll sees every write committed before the call, and fails (never returns a partial
+//     result) when a stored row cannot be read.
+//   * All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/store/records.h"
+#include "core/status.h"
+
+namespace muster::cluster {
+
+inline constexpr int kStoreSchemaVersion = 1;
+
+struct StoreContents {
+  std::vector<JobRecord> jobs;    // ascending id, tasks in index order
+  std::vector<NodeRecord> nodes;  // by name
+};
+
+// One downsampled load reading of a node (table usage_history).
+struct UsageRow {
+  std::string node;
+  TimeMs time_ms = 0;
+  double predicted = 0;
+  double measured = -1;
+  double load = 0;
+  double cpu_load = 0;
+};
+
+class StateStore {
+ public:
+  using Ticket = uint64_t;
+
+  virtual ~StateStore() = default;
+
+  // Reads all jobs, tasks and nodes.
+  virtual Result<StoreContents> LoadAll() = 0;
+
+  // Queue writes; each returns a ticket to Wait on.
+  virtual Ticket InsertJob(const JobRecord& job) = 0;  // the job row and all of its task rows
+  virtual Ticket UpdateJob(const JobRecord& job) = 0;  // state, times, reason (never the spec)
+  virtual Ticket UpdateTask(JobId job, const TaskRecord& task) = 0;
+  virtual Ticket UpdateProgress(JobId job, int index, std::string progress) = 0;
+  virtual Ticket UpsertNode(const NodeRecord& node) = 0;
+  virtual Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) = 0;
+  // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
+  // the row when both are empty.
+  virtual Ticket UpdatePin(const JobRecord& job) = 0;
+  virtual Ticket InsertUsage(const UsageRow& row) = 0;
+  virtual Ticket PruneUsage(TimeMs before_ms) = 0;  // deletes usage rows older than this
+  // Usage rows with time_ms >= since_ms, by time then node.
+  virtual Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) = 0;
+
+  // Blocks until the write with this ticket is committed; returns its status.
+  virtual Status Wait(Ticket t) = 0;
+  // Blocks until every write queued so far is committed.
+  virtual Status Flush() = 0;
+
+  // Number of transactions committed so far (to observe batching in tests and benchmarks).
+  virtual uint64_t CommittedBatches() const = 0;
+};
+
+}  // namespace muster::cluster
