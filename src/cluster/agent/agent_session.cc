@@ -145,7 +145,8 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   for (const auto& k : reply.kill()) {
     spdlog::info("coordinator does not know job {} task {} attempt {}: killing it", k.job_id(),
                  k.task_index(), k.attempt());
-    launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), 0);
+    if (Status s = launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), 0); !s.ok())
+      spdlog::warn("kill of job {} task {}: {}", k.job_id(), k.task_index(), s.message());
   }
   {
     std::lock_guard lock(mu_);

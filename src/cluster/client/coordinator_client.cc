@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "cluster/common/convert.h"
+
 namespace muster::client {
 
 std::string ResolveCoordinatorAddress(const std::string& flag) {
@@ -20,32 +22,40 @@ std::string UnreachableMessage(const std::string& address) {
 }
 
 Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
-  const std::string& msg = status.error_message();
+  Status s = cluster::FromGrpcStatus(status);
+  if (s.ok()) return s;
+  const std::string& msg = s.message();
+  const bool from_muster = status.error_details().starts_with("muster-status:");
   switch (status.error_code()) {
-    case grpc::StatusCode::OK:
-      return Status::Ok();
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Status::Unavailable(UnreachableMessage(address));
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(msg.empty() ? "not found" : msg);
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return Status::InvalidArgument(msg.empty() ? "invalid request" : msg);
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status::Infeasible(msg.empty() ? "request can never be satisfied" : msg);
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Status::AlreadyExists(msg.empty() ? "already exists" : msg);
-    case grpc::StatusCode::CANCELLED:
-      return Status::Unavailable("request cancelled");
+      if (!from_muster) return Status(s.code(), UnreachableMessage(address));
+      break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::Unavailable("the coordinator at " + address + " is overloaded; retry later");
+      if (!from_muster)
+        return Status(s.code(), "the coordinator at " + address + " is overloaded; retry later");
+      break;
+    case grpc::StatusCode::CANCELLED:
+      if (!from_muster) return Status(s.code(), "request cancelled");
+      break;
     case grpc::StatusCode::UNIMPLEMENTED:
-      return Status::Internal("the coordinator at " + address +
-                              " does not support this request (version mismatch?)");
+      return Status(s.code(), "the coordinator at " + address +
+                                  " does not support this request (version mismatch?)");
     default:
-      return Status::Internal("the coordinator reported an error" +
-                              (msg.empty() ? std::string() : ": " + msg));
+      break;
+  }
+  if (!msg.empty()) return s;
+  switch (s.code()) {  // a bare code: say at least what kind of failure it was
+    case StatusCode::kNotFound:
+      return Status(s.code(), "not found");
+    case StatusCode::kInvalidArgument:
+      return Status(s.code(), "invalid request");
+    case StatusCode::kInfeasible:
+      return Status(s.code(), "request can never be satisfied");
+    case StatusCode::kAlreadyExists:
+      return Status(s.code(), "already exists");
+    default:
+      return Status(s.code(), "the coordinator reported an error");
   }
 }
 

@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 
+#include "cluster/common/convert.h"
+
 namespace muster::client {
 namespace {
 
@@ -37,8 +39,26 @@ TEST(CoordinatorClient, MapsGrpcCodes) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(
       FromGrpcStatus(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "too big"), a).code(),
-      StatusCode::kInfeasible);
+      StatusCode::kFailedPrecondition);
   EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK, a).ok());
+  // gRPC's own RESOURCE_EXHAUSTED (overload) is not muster's "unschedulable now".
+  Status busy = FromGrpcStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "x"), a);
+  EXPECT_EQ(busy.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(busy.message(), "the coordinator at " + a + " is overloaded; retry later");
+}
+
+// What the coordinator sends comes back with the same code and message, whatever gRPC code
+// carried it; only an unreachable coordinator gets the client's own message.
+TEST(CoordinatorClient, KeepsMusterCodesFromTheCoordinator) {
+  const std::string a = "127.0.0.1:1";
+  for (Status s : {Status::InvalidArgument("bad spec"), Status::NotFound("job 9 not found"),
+                   Status::AlreadyExists("node n1 is connected"), Status::Unschedulable("not now"),
+                   Status::Infeasible("needs 9 gpus"), Status::FailedPrecondition("stale"),
+                   Status::Unavailable("store down"), Status::Internal("bug")}) {
+    Status back = FromGrpcStatus(cluster::ToGrpcStatus(s), a);
+    EXPECT_EQ(back.code(), s.code()) << s.ToString();
+    EXPECT_EQ(back.message(), s.message()) << s.ToString();
+  }
 }
 
 // A port that is bound but not listening refuses connections: the call fails fast and the

@@ -1,5 +1,8 @@
 #include "cluster/common/convert.h"
 
+#include <charconv>
+#include <string_view>
+
 namespace muster::cluster {
 
 void ToProto(const ResourceRequest& in, v1::ResourceRequest* out) {
@@ -121,6 +124,12 @@ void ToProto(const ProgressLine& in, TimeMs time_ms, v1::Progress* out) {
   out->set_time_ms(time_ms);
 }
 
+namespace {
+
+constexpr std::string_view kStatusDetail = "muster-status:";
+
+}  // namespace
+
 grpc::Status ToGrpcStatus(const Status& s) {
   using G = grpc::StatusCode;
   G code = G::OK;
@@ -152,26 +161,36 @@ grpc::Status ToGrpcStatus(const Status& s) {
       code = G::INTERNAL;
       break;
   }
-  return grpc::Status(code, s.message());
+  return grpc::Status(code, s.message(),
+                      std::string(kStatusDetail) + std::to_string(static_cast<int>(s.code())));
 }
 
 Status FromGrpcStatus(const grpc::Status& s) {
   using G = grpc::StatusCode;
+  if (s.ok()) return Status::Ok();
+  const std::string& d = s.error_details();
+  if (d.starts_with(kStatusDetail)) {
+    int n = -1;
+    const char* first = d.data() + kStatusDetail.size();
+    auto [end, ec] = std::from_chars(first, d.data() + d.size(), n);
+    if (ec == std::errc() && end == d.data() + d.size() && n > static_cast<int>(StatusCode::kOk) &&
+        n <= static_cast<int>(StatusCode::kInternal))
+      return Status(static_cast<StatusCode>(n), s.error_message());
+  }
   switch (s.error_code()) {
-    case G::OK:
-      return Status::Ok();
     case G::INVALID_ARGUMENT:
+    case G::OUT_OF_RANGE:
       return Status::InvalidArgument(s.error_message());
     case G::NOT_FOUND:
       return Status::NotFound(s.error_message());
     case G::ALREADY_EXISTS:
       return Status::AlreadyExists(s.error_message());
-    case G::RESOURCE_EXHAUSTED:
-      return Status::Unschedulable(s.error_message());
     case G::FAILED_PRECONDITION:
-      return Status::Infeasible(s.error_message());
+      return Status::FailedPrecondition(s.error_message());
     case G::UNAVAILABLE:
     case G::DEADLINE_EXCEEDED:
+    case G::CANCELLED:
+    case G::RESOURCE_EXHAUSTED:
       return Status::Unavailable(s.error_message());
     default:
       return Status::Internal(s.error_message());

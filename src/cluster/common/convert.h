@@ -6,12 +6,19 @@
 // missing `resources` message as the core default request, and `speed <= 0` as 1.0. The array
 // range travels as text ("first-last%throttle") and is parsed with core ParseArrayRange.
 //
-// Status codes on the wire (the CLI maps them to exit codes, see src/cli/commands.h):
+// Status codes on the wire: the gRPC code below, and muster's own code in the status details
+// ("muster-status:<number>"), so that a muster peer reads back exactly the code that was sent
+// (kInfeasible and kFailedPrecondition share FAILED_PRECONDITION; a RESOURCE_EXHAUSTED without
+// muster's code, e.g. from gRPC itself, means "overloaded", not "unschedulable"):
 //   kInvalidArgument -> INVALID_ARGUMENT      kNotFound -> NOT_FOUND
 //   kAlreadyExists   -> ALREADY_EXISTS        kInfeasible -> FAILED_PRECONDITION
-//   kFailedPrecondition -> FAILED_PRECONDITION (message says which)
+//   kFailedPrecondition -> FAILED_PRECONDITION
 //   kUnschedulable   -> RESOURCE_EXHAUSTED    kUnavailable -> UNAVAILABLE
 //   kInternal        -> INTERNAL
+// Without muster's code (a status made by gRPC or another server): UNAVAILABLE,
+// DEADLINE_EXCEEDED, CANCELLED and RESOURCE_EXHAUSTED -> kUnavailable; INVALID_ARGUMENT and
+// OUT_OF_RANGE -> kInvalidArgument; NOT_FOUND, ALREADY_EXISTS as named; FAILED_PRECONDITION ->
+// kFailedPrecondition; anything else -> kInternal.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -55,7 +62,8 @@ void ToProto(const ProgressLine& in, TimeMs time_ms, v1::Progress* out);
 
 // Maps a muster Status to the gRPC status sent to clients (ok stays ok).
 grpc::Status ToGrpcStatus(const Status& s);
-// Maps a gRPC status back to a muster Status (UNAVAILABLE / DEADLINE_EXCEEDED -> kUnavailable).
+// Maps a gRPC status back to a muster Status (see the table above). The only mapping in muster:
+// the CLI client rewrites messages (an unreachable address), never codes.
 Status FromGrpcStatus(const grpc::Status& s);
 
 }  // namespace muster::cluster

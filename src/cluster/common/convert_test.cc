@@ -108,6 +108,18 @@ TEST(Convert, StatusMapping) {
   EXPECT_EQ(FromGrpcStatus(g).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "")).code(),
             StatusCode::kUnavailable);
+  // Codes that share a gRPC code still come back apart.
+  EXPECT_EQ(FromGrpcStatus(ToGrpcStatus(Status::Infeasible("x"))).code(), StatusCode::kInfeasible);
+  EXPECT_EQ(FromGrpcStatus(ToGrpcStatus(Status::FailedPrecondition("x"))).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(FromGrpcStatus(ToGrpcStatus(Status::Unschedulable("x"))).code(),
+            StatusCode::kUnschedulable);
+  // A detail that is not muster's (or out of range) falls back to the gRPC code.
+  EXPECT_EQ(
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "m", "muster-status:99")).code(),
+      StatusCode::kNotFound);
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "m")).code(),
+            StatusCode::kUnavailable);
 }
 
 TEST(Convert, ProgressLine) {

@@ -249,15 +249,15 @@ TEST_F(BalancingTest, UsageHistoryIsDownsampledAndPruned) {
     EXPECT_EQ(st.gpu_loads(0).measured(), -1);
     EXPECT_NEAR(st.gpu_loads(1).measured(), 0.8, 1e-9);
     EXPECT_NEAR(st.gpu_loads(1).load(), 0.4, 1e-9);  // 0.5 * P (idle: 0) + 0.5 * 0.8
-    c->store().Flush();
+    ASSERT_TRUE(c->store().Flush().ok());
     auto rows = c->store().LoadUsage(0);
     ASSERT_TRUE(rows.ok());
     EXPECT_GE(rows->size(), 4u);
     EXPECT_LE(rows->size(), 6u);
     for (size_t i = 1; i < rows->size(); ++i)
       EXPECT_GE((*rows)[i].time_ms - (*rows)[i - 1].time_ms, 10000);
-    c->store().PruneUsage(clock_.NowMs() - 20000);
-    c->store().Flush();
+    (void)c->store().PruneUsage(clock_.NowMs() - 20000);
+    ASSERT_TRUE(c->store().Flush().ok());
     rows = c->store().LoadUsage(0);
     ASSERT_TRUE(rows.ok());
     EXPECT_LE(rows->size(), 3u);

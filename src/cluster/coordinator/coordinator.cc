@@ -70,7 +70,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
 
 Coordinator::~Coordinator() {
   Stop();
-  store_->Flush();
+  if (Status s = store_->Flush(); !s.ok()) spdlog::error("state store flush: {}", s.message());
 }
 
 void Coordinator::Recover(StoreContents contents) {

@@ -286,7 +286,10 @@ void CoordinatorServer::Shutdown() {
   http_.reset();
   if (services_) services_->stopping = true;
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  if (coordinator_) coordinator_->store().Flush();
+  if (coordinator_) {
+    if (Status s = coordinator_->store().Flush(); !s.ok())
+      spdlog::error("state store flush: {}", s.message());
+  }
 }
 
 void CoordinatorServer::Wait() {
