@@ -143,7 +143,7 @@ void Coordinator::BalancePass() {
   for (const auto& n : snap.nodes) names.push_back(n.spec.name);
   balance::MeasuredUsage usage;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     usage = MeasuredUsageFor(snap);
   }
 
@@ -174,7 +174,7 @@ void Coordinator::BalancePass() {
   // ---- apply (mode on) and record outcomes
   std::vector<v1::BalanceMove> moves;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto free = CurrentFree();
     const bool in_flight = MoveInFlight();
     for (const auto& m : d.moves) {
@@ -242,7 +242,7 @@ void Coordinator::BalancePass() {
   for (auto& m : moves) *st.add_moves() = m;
   for (const auto& n : d.notes) st.add_notes(n);
 
-  std::lock_guard lock(balance_mu_);
+  MutexLock lock(balance_mu_);
   v1::BalancePoint p;
   p.set_time_ms(snap.now_ms);
   *p.mutable_nodes() = st.nodes();
@@ -366,7 +366,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
 v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) const {
   int queue = 0, running = 0, running_jobs = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (JobId id : active_jobs_) {
       const JobRecord& j = jobs_.at(id);
       bool any = false;
@@ -382,7 +382,7 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
   }
   v1::BalanceStatus st;
   {
-    std::lock_guard lock(balance_mu_);
+    MutexLock lock(balance_mu_);
     st = balance_status_;
     size_t keep =
         request.trend_points() > 0 ? static_cast<size_t>(request.trend_points()) : trend_.size();
@@ -406,7 +406,7 @@ std::string Coordinator::MetricsText() const {
   v1::BalanceStatus st = GetBalance({});
   std::map<std::string, int64_t> counts;
   {
-    std::lock_guard lock(balance_mu_);
+    MutexLock lock(balance_mu_);
     counts = move_counts_;
   }
   std::ostringstream o;

@@ -54,7 +54,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
   if (c->options_.balancer.mode != balance::BalancerMode::kOff)
     c->balancer_.emplace(std::move(balancer).value());
   {
-    std::lock_guard lock(c->mu_);
+    MutexLock lock(c->mu_);
     c->Recover(std::move(contents).value());
   }
   return c;
@@ -135,7 +135,7 @@ void Coordinator::Recover(StoreContents contents) {
 // ------------------------------------------------------------------------------ loop
 
 void Coordinator::Start() {
-  std::lock_guard lock(loop_mu_);
+  MutexLock lock(loop_mu_);
   if (loop_.joinable()) return;
   stopping_ = false;
   loop_ = std::thread([this] { Loop(); });
@@ -143,7 +143,7 @@ void Coordinator::Start() {
 
 void Coordinator::Stop() {
   {
-    std::lock_guard lock(loop_mu_);
+    MutexLock lock(loop_mu_);
     stopping_ = true;
   }
   loop_cv_.notify_all();
@@ -152,7 +152,7 @@ void Coordinator::Stop() {
 
 void Coordinator::Kick() {
   {
-    std::lock_guard lock(loop_mu_);
+    MutexLock lock(loop_mu_);
     kicked_ = true;
   }
   loop_cv_.notify_one();
@@ -163,9 +163,9 @@ void Coordinator::Loop() {
     // A short gap after each pass lets a burst of submissions share the next pass.
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.min_pass_gap_ms));
     {
-      std::unique_lock lock(loop_mu_);
+      MutexLock lock(loop_mu_);
       loop_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_period_ms),
-                        [&] { return stopping_ || kicked_; });
+                        [&]() REQUIRES(loop_mu_) { return stopping_ || kicked_; });
       if (stopping_) return;
       kicked_ = false;
     }
@@ -175,7 +175,7 @@ void Coordinator::Loop() {
 
 void Coordinator::Tick() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     CheckLiveness();
     ExpirePins(clock_->NowMs());
   }
@@ -317,7 +317,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   JobRecord job;
   StateStore::Ticket ticket;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Status ok = CheckSubmittable(*spec);
     if (!ok.ok()) return ok;
     job.id = next_job_id_++;
@@ -336,7 +336,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   }
   const JobId id = job.id;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     jobs_.emplace(id, std::move(job));
     active_jobs_.insert(id);
   }
@@ -348,7 +348,7 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
   v1::CancelReply reply;
   std::vector<std::pair<v1::CancelResult*, std::vector<StateStore::Ticket>>> stored;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     TimeMs now = clock_->NowMs();
     for (JobId id : request.job_ids()) {
       auto* r = reply.add_results();

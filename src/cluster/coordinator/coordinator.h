@@ -40,8 +40,9 @@
 // expire after pin_timeout_ms. While an earlier move is still in flight (a job stopping for a
 // migration, or a pinned job not yet started) new moves are dropped (ForgetMove).
 //
-// Thread-safety: all public methods are thread-safe; one mutex guards the state, and store
-// writes are queued under it so the database follows the in-memory order.
+// Thread-safety: all public methods are thread-safe; one mutex (mu_) guards the state, and store
+// writes are queued under it so the database follows the in-memory order. The annotations are
+// checked by clang (scripts/check-thread-safety).
 #pragma once
 
 #include <atomic>
@@ -57,11 +58,13 @@
 #include <vector>
 
 #include "balance/balancer.h"
+#include "cluster/common/mutex.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/proto/muster.pb.h"
 #include "cluster/store/sqlite_store.h"
 #include "cluster/store/state_store.h"
 #include "core/clock.h"
+#include "core/thread_annotations.h"
 #include "model/calibration.h"
 #include "sched/scheduler.h"
 
@@ -176,61 +179,62 @@ class Coordinator {
   };
 
   Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<StateStore> store);
-  void Recover(StoreContents contents);  // REQUIRES mu_
+  void Recover(StoreContents contents) REQUIRES(mu_);
   void Loop();
 
-  // ---- state helpers (coordinator.cc); all REQUIRE mu_
-  JobRecord* FindJob(JobId id);
-  const JobRecord* FindJob(JobId id) const;
+  // ---- state helpers (coordinator.cc)
+  JobRecord* FindJob(JobId id) REQUIRES(mu_);
+  const JobRecord* FindJob(JobId id) const REQUIRES(mu_);
   static TaskRecord* FindTask(JobRecord& j, int index);
   static const TaskRecord* FindTask(const JobRecord& j, int index);
-  StateStore::Ticket PersistTask(const JobRecord& j, const TaskRecord& t);
-  StateStore::Ticket PersistJob(const JobRecord& j);
+  StateStore::Ticket PersistTask(const JobRecord& j, const TaskRecord& t) REQUIRES(mu_);
+  StateStore::Ticket PersistJob(const JobRecord& j) REQUIRES(mu_);
   // Derives the job state from its tasks, persists a change, keeps active_jobs_ in sync.
-  void Reconcile(JobRecord& j);
-  void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms);
-  Status CheckSubmittable(const JobSpec& spec) const;
+  void Reconcile(JobRecord& j) REQUIRES(mu_);
+  void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms)
+      REQUIRES(mu_);
+  Status CheckSubmittable(const JobSpec& spec) const REQUIRES(mu_);
   // Calibration key of the device a task of `spec` uses on `node`: its GPU model, or "cpu" for
   // tasks without GPUs (and unknown nodes).
-  std::string DeviceKey(const JobSpec& spec, const std::string& node) const;
-  double PredictSeconds(const JobSpec& spec, const std::string& device) const;
+  std::string DeviceKey(const JobSpec& spec, const std::string& node) const REQUIRES(mu_);
+  double PredictSeconds(const JobSpec& spec, const std::string& device) const REQUIRES(mu_);
 
-  // ---- task outcomes (events.cc); REQUIRE mu_
-  void HandleEvent(const std::string& node, const v1::TaskEvent& ev);
-  void TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when);
+  // ---- task outcomes (events.cc)
+  void HandleEvent(const std::string& node, const v1::TaskEvent& ev) REQUIRES(mu_);
+  void TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) REQUIRES(mu_);
   void TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
-                      const std::string& message, TimeMs when);
-  void MaybeFinishGangStop(JobRecord& j);
-  void CheckLiveness();  // failure detector
-  void MarkNodeLost(NodeEntry& n, const std::string& why);
+                      const std::string& message, TimeMs when) REQUIRES(mu_);
+  void MaybeFinishGangStop(JobRecord& j) REQUIRES(mu_);
+  void CheckLiveness() REQUIRES(mu_);  // failure detector
+  void MarkNodeLost(NodeEntry& n, const std::string& why) REQUIRES(mu_);
 
   // ---- scheduling (scheduling.cc)
-  void SchedulingPass();
-  // Capacity left on connected nodes by launching/running tasks. REQUIRES mu_.
-  std::map<std::string, NodeFree> CurrentFree() const;
-  // Fails or clears jobs waiting on dependencies; true if the job may be scheduled. REQUIRES mu_.
-  bool DependenciesMet(JobRecord& j);
+  void SchedulingPass() EXCLUDES(mu_);
+  // Capacity left on connected nodes by launching/running tasks.
+  std::map<std::string, NodeFree> CurrentFree() const REQUIRES(mu_);
+  // Fails or clears jobs waiting on dependencies; true if the job may be scheduled.
+  bool DependenciesMet(JobRecord& j) REQUIRES(mu_);
   v1::Launch BuildLaunch(const JobRecord& j, const TaskRecord& t,
-                         const std::vector<const sched::Placement*>& gang) const;
+                         const std::vector<const sched::Placement*>& gang) const REQUIRES(mu_);
 
   // ---- balancer (balancing.cc)
-  void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now);  // REQUIRES mu_
+  void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
   bool BalanceDue(TimeMs now) const;  // the scheduling pass should capture its snapshot
   void CaptureForBalancer(const sched::ClusterSnapshot& snap, const sched::Plan* plan);
-  void BalancePass();  // evaluates / decides / applies with the captured snapshot
-  // Windowed measured usage, parallel to snap.nodes. REQUIRES mu_.
-  balance::MeasuredUsage MeasuredUsageFor(const sched::ClusterSnapshot& snap) const;
-  // Re-checks and applies one move; "" if applied, else why not. REQUIRES mu_.
+  void BalancePass() EXCLUDES(mu_);  // evaluates / decides / applies with the captured snapshot
+  // Windowed measured usage, parallel to snap.nodes.
+  balance::MeasuredUsage MeasuredUsageFor(const sched::ClusterSnapshot& snap) const REQUIRES(mu_);
+  // Re-checks and applies one move; "" if applied, else why not.
   std::string ApplyMove(const balance::Move& m, const std::vector<std::string>& names,
-                        std::map<std::string, NodeFree>& free);
-  bool MoveInFlight() const;                               // REQUIRES mu_
-  void AddHistory(JobRecord& j, const std::string& text);  // REQUIRES mu_
-  // Clears expired or unusable pins. REQUIRES mu_.
-  void ExpirePins(TimeMs now);
+                        std::map<std::string, NodeFree>& free) REQUIRES(mu_);
+  bool MoveInFlight() const REQUIRES(mu_);
+  void AddHistory(JobRecord& j, const std::string& text) REQUIRES(mu_);
+  // Clears expired or unusable pins.
+  void ExpirePins(TimeMs now) REQUIRES(mu_);
 
-  // ---- queries (queries.cc); REQUIRE mu_
-  void FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const;
-  void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const;
+  // ---- queries (queries.cc)
+  void FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const REQUIRES(mu_);
+  void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const REQUIRES(mu_);
 
   const CoordinatorOptions options_;
   const Clock* clock_;
@@ -238,29 +242,29 @@ class Coordinator {
   std::unique_ptr<StateStore> store_;
   LogStore logs_;
 
-  mutable std::mutex mu_;
-  std::map<JobId, JobRecord> jobs_;         // GUARDED_BY(mu_)
-  std::set<JobId> active_jobs_;             // GUARDED_BY(mu_): not terminal, or holding resources
-  std::map<std::string, NodeEntry> nodes_;  // GUARDED_BY(mu_)
-  JobId next_job_id_ = 1;                   // GUARDED_BY(mu_)
-  model::Calibrator calibrator_;            // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<JobId, JobRecord> jobs_ GUARDED_BY(mu_);
+  std::set<JobId> active_jobs_ GUARDED_BY(mu_);  // not terminal, or holding resources
+  std::map<std::string, NodeEntry> nodes_ GUARDED_BY(mu_);
+  JobId next_job_id_ GUARDED_BY(mu_) = 1;
+  model::Calibrator calibrator_ GUARDED_BY(mu_);
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.
   std::optional<balance::Balancer> balancer_;
   std::optional<sched::ClusterSnapshot> balance_snap_;
   std::optional<sched::Plan> balance_plan_;
   std::atomic<TimeMs> last_balance_ms_{0};
-  mutable std::mutex balance_mu_;
-  v1::BalanceStatus balance_status_;            // GUARDED_BY(balance_mu_)
-  std::deque<v1::BalancePoint> trend_;          // GUARDED_BY(balance_mu_)
-  std::deque<v1::BalanceMove> recent_moves_;    // GUARDED_BY(balance_mu_)
-  std::map<std::string, int64_t> move_counts_;  // GUARDED_BY(balance_mu_): by outcome
+  mutable Mutex balance_mu_ ACQUIRED_AFTER(mu_);
+  v1::BalanceStatus balance_status_ GUARDED_BY(balance_mu_);
+  std::deque<v1::BalancePoint> trend_ GUARDED_BY(balance_mu_);
+  std::deque<v1::BalanceMove> recent_moves_ GUARDED_BY(balance_mu_);
+  std::map<std::string, int64_t> move_counts_ GUARDED_BY(balance_mu_);  // by outcome
   TimeMs last_usage_prune_ms_ = 0;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool kicked_ = false;    // GUARDED_BY(loop_mu_)
-  bool stopping_ = false;  // GUARDED_BY(loop_mu_)
+  Mutex loop_mu_;
+  std::condition_variable_any loop_cv_;
+  bool kicked_ GUARDED_BY(loop_mu_) = false;
+  bool stopping_ GUARDED_BY(loop_mu_) = false;
   std::thread loop_;
 };
 

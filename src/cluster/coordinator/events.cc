@@ -18,7 +18,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
   if (name.empty()) return Status::InvalidArgument("agent registered without a node name");
   std::vector<v1::CoordinatorMessage> kills;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     TimeMs now = clock_->NowMs();
     NodeEntry& n = nodes_[name];
     if (n.channel) {
@@ -92,7 +92,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
 }
 
 void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChannel* channel) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = nodes_.find(node);
   if (it == nodes_.end() || it->second.channel.get() != channel) return;
   it->second.channel.reset();
@@ -107,7 +107,7 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
   int log_task = 0;
   bool log_stderr = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = nodes_.find(node);
     if (it == nodes_.end() || it->second.channel.get() != channel) return;
     NodeEntry& n = it->second;

@@ -53,7 +53,7 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
 }
 
 Result<v1::JobInfo> Coordinator::GetJob(JobId id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const JobRecord* j = FindJob(id);
   if (!j) return Status::NotFound("job " + std::to_string(id) + " not found");
   v1::JobInfo info;
@@ -62,7 +62,7 @@ Result<v1::JobInfo> Coordinator::GetJob(JobId id) const {
 }
 
 v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   v1::JobList out;
   out.set_now_ms(clock_->NowMs());
   std::vector<const JobRecord*> picked;
@@ -83,7 +83,7 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
 }
 
 v1::NodeList Coordinator::ListNodes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   v1::NodeList out;
   out.set_now_ms(clock_->NowMs());
   std::map<std::string, int> running;
@@ -130,7 +130,7 @@ v1::NodeList Coordinator::ListNodes() const {
 }
 
 v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   v1::ScheduleTable out;
   out.set_now_ms(clock_->NowMs());
   auto add = [&](const JobRecord& j) {
@@ -167,7 +167,7 @@ v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request
 }
 
 Result<std::vector<std::pair<int, bool>>> Coordinator::LogTargets(JobId job, int task_index) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const JobRecord* j = FindJob(job);
   if (!j) return Status::NotFound("job " + std::to_string(job) + " not found");
   std::vector<std::pair<int, bool>> out;

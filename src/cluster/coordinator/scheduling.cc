@@ -61,7 +61,7 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
 void Coordinator::SchedulingPass() {
   sched::ClusterSnapshot snap;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     snap.now_ms = clock_->NowMs();
     std::map<std::string, int> index;
     auto free = CurrentFree();
@@ -96,7 +96,7 @@ void Coordinator::SchedulingPass() {
     // The device a pending job will most likely get: that of the first connected node that
     // could ever hold one of its tasks (cached per request shape for this pass).
     std::map<std::tuple<int, MiB, std::string, MilliCpu, MiB>, std::string> device_cache;
-    auto likely_device = [&](const JobSpec& spec) -> std::string {
+    auto likely_device = [&](const JobSpec& spec) REQUIRES(mu_) -> std::string {
       const ResourceRequest& r = spec.resources;
       if (r.gpus == 0) return "cpu";
       auto key = std::tuple(r.gpus, r.min_gpu_memory_mib, r.gpu_model, r.milli_cpus, r.memory_mib);
@@ -172,7 +172,7 @@ void Coordinator::SchedulingPass() {
   std::vector<PendingLaunch> launches;
   StateStore::Ticket last = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // Capacity now, indexed like the snapshot; a node that left since is no longer ready.
     std::vector<sched::NodeView> now_nodes = snap.nodes;
     {
@@ -208,7 +208,7 @@ void Coordinator::SchedulingPass() {
     }
     // Re-check against the current state; a gang starts whole or not at all.
     sched::ApplyRules rules;
-    rules.job = [&](JobId id) {
+    rules.job = [&](JobId id) REQUIRES(mu_) {
       sched::JobAdmission a;
       const JobRecord* j = FindJob(id);
       if (!j)
@@ -223,7 +223,7 @@ void Coordinator::SchedulingPass() {
       }
       return a;
     };
-    rules.task = [&](const sched::Placement& p) {
+    rules.task = [&](const sched::Placement& p) REQUIRES(mu_) {
       const JobRecord* j = FindJob(p.task.job);
       const TaskRecord* t = j ? FindTask(*j, p.task.index) : nullptr;
       if (!t || t->state != TaskState::kPending)
@@ -282,7 +282,7 @@ void Coordinator::SchedulingPass() {
   if (launches.empty()) return;
   Status durable = store_->Wait(last);
   if (!durable.ok()) spdlog::error("launches not persisted: {}", durable.message());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& l : launches) {
     JobRecord* j = FindJob(l.launch.job_id());
     TaskRecord* t = j ? FindTask(*j, l.launch.task_index()) : nullptr;

@@ -33,24 +33,24 @@ MemoryStore::MemoryStore(StoreContents contents) {
 }
 
 void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   fail_all_ = std::move(why);
   fail_only_ = only;
 }
 
 void MemoryStore::FailNextWrites(int n, Status why) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   fail_next_ = n;
   fail_next_why_ = std::move(why);
 }
 
 void MemoryStore::FailLoads(Status why) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   fail_loads_ = std::move(why);
 }
 
 void MemoryStore::Heal() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   fail_all_.reset();
   fail_only_.reset();
   fail_next_ = 0;
@@ -58,18 +58,18 @@ void MemoryStore::Heal() {
 }
 
 int MemoryStore::failed_writes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failed_writes_;
 }
 
 int MemoryStore::committed_writes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return committed_writes_;
 }
 
 template <typename Apply>
 StateStore::Ticket MemoryStore::Write(StoreWrite kind, Apply&& apply) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const Ticket t = next_ticket_++;
   std::optional<Status> fail;
   if (fail_next_ > 0) {
@@ -96,18 +96,18 @@ StoreContents MemoryStore::ContentsLocked() const {
 }
 
 StoreContents MemoryStore::Contents() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return ContentsLocked();
 }
 
 Result<StoreContents> MemoryStore::LoadAll() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (fail_loads_) return *fail_loads_;
   return ContentsLocked();
 }
 
 StateStore::Ticket MemoryStore::InsertJob(const JobRecord& job) {
-  return Write(StoreWrite::kInsertJob, [&] {
+  return Write(StoreWrite::kInsertJob, [&]() REQUIRES(mu_) {
     JobRecord j;
     j.id = job.id;
     j.spec = job.spec;
@@ -122,7 +122,7 @@ StateStore::Ticket MemoryStore::InsertJob(const JobRecord& job) {
 }
 
 StateStore::Ticket MemoryStore::UpdateJob(const JobRecord& job) {
-  return Write(StoreWrite::kUpdateJob, [&] {
+  return Write(StoreWrite::kUpdateJob, [&]() REQUIRES(mu_) {
     auto it = jobs_.find(job.id);
     if (it == jobs_.end()) return;  // as an UPDATE of a missing row: no effect
     it->second.state = job.state;
@@ -133,7 +133,7 @@ StateStore::Ticket MemoryStore::UpdateJob(const JobRecord& job) {
 }
 
 StateStore::Ticket MemoryStore::UpdateTask(JobId job, const TaskRecord& task) {
-  return Write(StoreWrite::kUpdateTask, [&] {
+  return Write(StoreWrite::kUpdateTask, [&]() REQUIRES(mu_) {
     auto it = jobs_.find(job);
     if (it == jobs_.end()) return;
     for (auto& t : it->second.tasks)
@@ -142,7 +142,7 @@ StateStore::Ticket MemoryStore::UpdateTask(JobId job, const TaskRecord& task) {
 }
 
 StateStore::Ticket MemoryStore::UpdateProgress(JobId job, int index, std::string progress) {
-  return Write(StoreWrite::kUpdateProgress, [&] {
+  return Write(StoreWrite::kUpdateProgress, [&]() REQUIRES(mu_) {
     auto it = jobs_.find(job);
     if (it == jobs_.end()) return;
     for (auto& t : it->second.tasks)
@@ -151,19 +151,19 @@ StateStore::Ticket MemoryStore::UpdateProgress(JobId job, int index, std::string
 }
 
 StateStore::Ticket MemoryStore::UpsertNode(const NodeRecord& node) {
-  return Write(StoreWrite::kUpsertNode, [&] { nodes_[node.spec.name] = node; });
+  return Write(StoreWrite::kUpsertNode, [&]() REQUIRES(mu_) { nodes_[node.spec.name] = node; });
 }
 
 StateStore::Ticket MemoryStore::AppendJobHistory(JobId job, TimeMs time_ms,
                                                  const std::string& text) {
-  return Write(StoreWrite::kAppendJobHistory, [&] {
+  return Write(StoreWrite::kAppendJobHistory, [&]() REQUIRES(mu_) {
     auto it = jobs_.find(job);
     if (it != jobs_.end()) it->second.history.push_back(text);
   });
 }
 
 StateStore::Ticket MemoryStore::UpdatePin(const JobRecord& job) {
-  return Write(StoreWrite::kUpdatePin, [&] {
+  return Write(StoreWrite::kUpdatePin, [&]() REQUIRES(mu_) {
     auto it = jobs_.find(job.id);
     if (it == jobs_.end()) return;
     it->second.pinned_node = job.pinned_node;
@@ -173,17 +173,17 @@ StateStore::Ticket MemoryStore::UpdatePin(const JobRecord& job) {
 }
 
 StateStore::Ticket MemoryStore::InsertUsage(const UsageRow& row) {
-  return Write(StoreWrite::kInsertUsage, [&] { usage_.push_back(row); });
+  return Write(StoreWrite::kInsertUsage, [&]() REQUIRES(mu_) { usage_.push_back(row); });
 }
 
 StateStore::Ticket MemoryStore::PruneUsage(TimeMs before_ms) {
-  return Write(StoreWrite::kPruneUsage, [&] {
+  return Write(StoreWrite::kPruneUsage, [&]() REQUIRES(mu_) {
     std::erase_if(usage_, [&](const UsageRow& r) { return r.time_ms < before_ms; });
   });
 }
 
 Result<std::vector<UsageRow>> MemoryStore::LoadUsage(TimeMs since_ms) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (fail_loads_) return *fail_loads_;
   std::vector<UsageRow> out;
   for (const auto& r : usage_)
@@ -195,7 +195,7 @@ Result<std::vector<UsageRow>> MemoryStore::LoadUsage(TimeMs since_ms) {
 }
 
 Status MemoryStore::Wait(Ticket t) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = failed_.find(t);
   if (it == failed_.end()) return Status::Ok();
   Status s = it->second;
@@ -208,7 +208,7 @@ Status MemoryStore::Flush() {
 }
 
 uint64_t MemoryStore::CommittedBatches() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<uint64_t>(committed_writes_);
 }
 

@@ -8,11 +8,11 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cluster/common/mutex.h"
 #include "cluster/store/state_store.h"
 
 namespace muster::cluster {
@@ -69,22 +69,22 @@ class MemoryStore final : public StateStore {
  private:
   // Applies one write unless a failure is injected for it; returns its ticket.
   template <typename Apply>
-  Ticket Write(StoreWrite kind, Apply&& apply);
-  StoreContents ContentsLocked() const;  // REQUIRES mu_
+  Ticket Write(StoreWrite kind, Apply&& apply) EXCLUDES(mu_);
+  StoreContents ContentsLocked() const REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<JobId, JobRecord> jobs_;          // GUARDED_BY(mu_): records as persisted
-  std::map<std::string, NodeRecord> nodes_;  // GUARDED_BY(mu_)
-  std::vector<UsageRow> usage_;              // GUARDED_BY(mu_)
-  Ticket next_ticket_ = 1;                   // GUARDED_BY(mu_)
-  std::map<Ticket, Status> failed_;          // GUARDED_BY(mu_): failed writes not yet waited on
-  std::optional<Status> fail_all_;           // GUARDED_BY(mu_)
-  std::optional<StoreWrite> fail_only_;      // GUARDED_BY(mu_)
-  int fail_next_ = 0;                        // GUARDED_BY(mu_)
-  Status fail_next_why_;                     // GUARDED_BY(mu_)
-  std::optional<Status> fail_loads_;         // GUARDED_BY(mu_)
-  int failed_writes_ = 0;                    // GUARDED_BY(mu_)
-  int committed_writes_ = 0;                 // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<JobId, JobRecord> jobs_ GUARDED_BY(mu_);  // records as persisted
+  std::map<std::string, NodeRecord> nodes_ GUARDED_BY(mu_);
+  std::vector<UsageRow> usage_ GUARDED_BY(mu_);
+  Ticket next_ticket_ GUARDED_BY(mu_) = 1;
+  std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
+  std::optional<Status> fail_all_ GUARDED_BY(mu_);
+  std::optional<StoreWrite> fail_only_ GUARDED_BY(mu_);
+  int fail_next_ GUARDED_BY(mu_) = 0;
+  Status fail_next_why_ GUARDED_BY(mu_);
+  std::optional<Status> fail_loads_ GUARDED_BY(mu_);
+  int failed_writes_ GUARDED_BY(mu_) = 0;
+  int committed_writes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace muster::cluster

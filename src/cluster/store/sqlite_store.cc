@@ -230,7 +230,7 @@ SqliteStore::SqliteStore(std::unique_ptr<Db> db, StoreOptions options)
 
 SqliteStore::~SqliteStore() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   queued_cv_.notify_all();
@@ -240,7 +240,7 @@ SqliteStore::~SqliteStore() {
 SqliteStore::Ticket SqliteStore::Enqueue(WriteFn fn) {
   Ticket t;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(fn));
     t = next_ticket_++;
   }
@@ -253,8 +253,8 @@ void SqliteStore::WriterLoop() {
     std::vector<WriteFn> batch;
     Ticket first = 0;
     {
-      std::unique_lock lock(mu_);
-      queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      queued_cv_.wait(lock, [&]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
       first = committed_ + 1;
       size_t n = std::min<size_t>(queue_.size(), static_cast<size_t>(options_.max_batch));
@@ -265,7 +265,7 @@ void SqliteStore::WriterLoop() {
     }
     std::vector<std::pair<Ticket, Status>> errors;
     {
-      std::lock_guard db_lock(db_mu_);
+      MutexLock db_lock(db_mu_);
       Status s = CommitBatch(batch, 0, batch.size());
       if (!s.ok() && batch.size() > 1) {
         // One write failed (or the commit did): the batch was rolled back whole. Apply each write
@@ -279,7 +279,7 @@ void SqliteStore::WriterLoop() {
       }
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (auto& [t, s] : errors) failed_[t] = s;
       while (failed_.size() > 100000) failed_.erase(failed_.begin());
       committed_ = first + batch.size() - 1;
@@ -299,8 +299,8 @@ Status SqliteStore::CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_
 }
 
 Status SqliteStore::Wait(Ticket t) {
-  std::unique_lock lock(mu_);
-  committed_cv_.wait(lock, [&] { return committed_ >= t; });
+  MutexLock lock(mu_);
+  committed_cv_.wait(lock, [&]() REQUIRES(mu_) { return committed_ >= t; });
   auto it = failed_.find(t);
   if (it == failed_.end()) return Status::Ok();
   Status s = it->second;
@@ -309,14 +309,14 @@ Status SqliteStore::Wait(Ticket t) {
 }
 
 Status SqliteStore::Flush() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   const Ticket last = next_ticket_ - 1;
-  committed_cv_.wait(lock, [&] { return committed_ >= last; });
+  committed_cv_.wait(lock, [&]() REQUIRES(mu_) { return committed_ >= last; });
   return Status::Ok();
 }
 
 uint64_t SqliteStore::CommittedBatches() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return batches_;
 }
 
@@ -425,7 +425,7 @@ SqliteStore::Ticket SqliteStore::PruneUsage(TimeMs before_ms) {
 }
 
 Result<std::vector<UsageRow>> SqliteStore::LoadUsage(TimeMs since_ms) {
-  std::lock_guard db_lock(db_mu_);
+  MutexLock db_lock(db_mu_);
   auto st = db_->Prepare(
       "SELECT node, time_ms, predicted, measured, load, cpu_load FROM usage_history "
       "WHERE time_ms >= ?1 ORDER BY time_ms, node");
@@ -444,7 +444,7 @@ Result<std::vector<UsageRow>> SqliteStore::LoadUsage(TimeMs since_ms) {
 }
 
 Result<StoreContents> SqliteStore::LoadAll() {
-  std::lock_guard db_lock(db_mu_);
+  MutexLock db_lock(db_mu_);
   StoreContents out;
   auto jobs = db_->Prepare(
       "SELECT id, spec, state, submit_ms, start_ms, end_ms, reason FROM jobs ORDER BY id");

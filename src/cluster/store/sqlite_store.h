@@ -33,11 +33,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cluster/common/mutex.h"
 #include "cluster/store/state_store.h"
 
 struct sqlite3;
@@ -85,21 +85,21 @@ class SqliteStore final : public StateStore {
   void WriterLoop();
   // Runs batch[begin, end) in one transaction: all of it is committed, or none (rolled back).
   // REQUIRES db_mu_.
-  Status CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end);
+  Status CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end) REQUIRES(db_mu_);
 
   StoreOptions options_;
-  std::unique_ptr<Db> db_;  // used by the writer thread, and by LoadAll under db_mu_
-  std::mutex db_mu_;
+  Mutex db_mu_;
+  std::unique_ptr<Db> db_ PT_GUARDED_BY(db_mu_);  // the writer thread's, and LoadAll's
 
-  mutable std::mutex mu_;
-  std::condition_variable queued_cv_;
-  std::condition_variable committed_cv_;
-  std::deque<WriteFn> queue_;        // GUARDED_BY(mu_)
-  Ticket next_ticket_ = 1;           // GUARDED_BY(mu_): ticket of the next queued write
-  Ticket committed_ = 0;             // GUARDED_BY(mu_): all tickets <= this are done
-  std::map<Ticket, Status> failed_;  // GUARDED_BY(mu_): failed writes not yet waited on
-  uint64_t batches_ = 0;             // GUARDED_BY(mu_)
-  bool stopping_ = false;            // GUARDED_BY(mu_)
+  mutable Mutex mu_ ACQUIRED_AFTER(db_mu_);
+  std::condition_variable_any queued_cv_;
+  std::condition_variable_any committed_cv_;
+  std::deque<WriteFn> queue_ GUARDED_BY(mu_);
+  Ticket next_ticket_ GUARDED_BY(mu_) = 1;           // ticket of the next queued write
+  Ticket committed_ GUARDED_BY(mu_) = 0;             // all tickets <= this are done
+  std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
+  uint64_t batches_ GUARDED_BY(mu_) = 0;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread writer_;
 };
 
