@@ -175,7 +175,7 @@ void Coordinator::BalancePass() {
   std::vector<v1::BalanceMove> moves;
   {
     MutexLock lock(mu_);
-    auto free = CurrentFree();
+    auto free = cluster_.SchedulableFree();
     const bool in_flight = MoveInFlight();
     for (const auto& m : d.moves) {
       v1::BalanceMove bm;
@@ -261,8 +261,8 @@ void Coordinator::BalancePass() {
 // ------------------------------------------------------------------------------ applier
 
 bool Coordinator::MoveInFlight() const {
-  for (JobId id : active_jobs_) {
-    const JobRecord& j = jobs_.at(id);
+  for (JobId id : jobs_.active()) {
+    const JobRecord& j = jobs_.Get(id);
     if (!IsTerminal(j.state) && (!j.migrate_reason.empty() || !j.pinned_node.empty())) return true;
   }
   return false;
@@ -275,8 +275,8 @@ void Coordinator::AddHistory(JobRecord& j, const std::string& text) {
 }
 
 void Coordinator::ExpirePins(TimeMs now) {
-  for (JobId id : active_jobs_) {
-    JobRecord& j = jobs_.at(id);
+  for (JobId id : jobs_.active()) {
+    JobRecord& j = jobs_.Get(id);
     if (j.pinned_node.empty()) continue;
     if (IsTerminal(j.state)) {
       j.pinned_node.clear();
@@ -295,7 +295,7 @@ void Coordinator::ExpirePins(TimeMs now) {
 std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std::string>& names,
                                    std::map<std::string, NodeFree>& free) {
   const TimeMs now = clock_->NowMs();
-  JobRecord* j = FindJob(m.job);
+  JobRecord* j = jobs_.Find(m.job);
   if (!j || IsTerminal(j->state)) return "job " + std::to_string(m.job) + " is finished or gone";
   if (j->gang_stopping || !j->migrate_reason.empty()) return "the job is stopping";
   const std::string to = NameOf(names, m.to_node);
@@ -367,8 +367,8 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
   int queue = 0, running = 0, running_jobs = 0;
   {
     MutexLock lock(mu_);
-    for (JobId id : active_jobs_) {
-      const JobRecord& j = jobs_.at(id);
+    for (JobId id : jobs_.active()) {
+      const JobRecord& j = jobs_.Get(id);
       bool any = false;
       for (const auto& t : j.tasks) {
         if (t.state == TaskState::kPending && !IsTerminal(j.state)) ++queue;

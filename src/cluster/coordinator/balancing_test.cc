@@ -11,7 +11,7 @@ namespace {
 
 class BalancingTest : public CoordinatorTest {
  protected:
-  std::unique_ptr<Coordinator> OpenWith(balance::BalancerMode mode) {
+  CoordinatorPtr OpenWith(balance::BalancerMode mode) {
     CoordinatorOptions o;
     o.state_dir = dir_;
     o.scheduler.scorers = {"spread"};  // one job per node, so the 2-GPU job is blocked
@@ -20,7 +20,7 @@ class BalancingTest : public CoordinatorTest {
     o.balancer.scheduler = o.scheduler;
     auto c = Coordinator::Open(o, &clock_);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return std::move(c).value();
+    return CoordinatorPtr(c.ok() ? std::move(c).value().release() : nullptr);
   }
   static v1::JobSpec Spec(int gpus, bool checkpointable, double est_s) {
     v1::JobSpec s = MakeSpec(gpus);

@@ -10,6 +10,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/coordinator/feasibility.h"
+#include "core/capacity.h"
 
 namespace muster::cluster {
 
@@ -80,13 +81,13 @@ void Coordinator::Recover(StoreContents contents) {
     e.recovering = true;
     e.last_persisted_ms = e.rec.last_seen_ms;
     std::string name = e.rec.spec.name;
+    cluster_.SetNode(e.rec.spec);  // not schedulable until its agent registers again
     nodes_.emplace(name, std::move(e));
   }
   int adopted_wait = 0;
   for (auto& j : contents.jobs) {
-    next_job_id_ = std::max(next_job_id_, j.id + 1);
     JobId id = j.id;
-    auto& job = jobs_.emplace(id, std::move(j)).first->second;
+    JobRecord& job = jobs_.Load(std::move(j));
     bool holds = false;
     bool gang_interrupted = false;
     for (auto& t : job.tasks) {
@@ -104,7 +105,7 @@ void Coordinator::Recover(StoreContents contents) {
                              s.est_work, static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
       }
     }
-    if (!IsTerminal(job.state) || holds) active_jobs_.insert(id);
+    if (!IsTerminal(job.state) || holds) jobs_.SetActive(id, true);
     // A balancer migration caught in progress: its running tasks are still to be stopped (the
     // Kill is re-sent when their agent registers) and requeued without a retry.
     if (IsTerminal(job.state)) {
@@ -129,7 +130,7 @@ void Coordinator::Recover(StoreContents contents) {
     }
   }
   spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
-               jobs_.size(), active_jobs_.size(), nodes_.size(), adopted_wait);
+               jobs_.size(), jobs_.active().size(), nodes_.size(), adopted_wait);
 }
 
 // ------------------------------------------------------------------------------ loop
@@ -185,25 +186,38 @@ void Coordinator::Tick() {
 
 // ------------------------------------------------------------------------------ helpers
 
-JobRecord* Coordinator::FindJob(JobId id) {
-  auto it = jobs_.find(id);
-  return it == jobs_.end() ? nullptr : &it->second;
+void Coordinator::Transition(JobRecord& j, TaskRecord& t, TaskState to) {
+  (void)jobs_.SetTaskState(j, t, to);  // a refused (illegal) change is logged and counted there
 }
 
-const JobRecord* Coordinator::FindJob(JobId id) const {
-  auto it = jobs_.find(id);
-  return it == jobs_.end() ? nullptr : &it->second;
+int Coordinator::IllegalTransitions() const {
+  MutexLock lock(mu_);
+  return jobs_.illegal_transitions();
 }
 
-TaskRecord* Coordinator::FindTask(JobRecord& j, int index) {
-  int64_t slot = index - (j.spec->array.empty() ? 0 : j.spec->array.first);
-  if (slot < 0 || slot >= static_cast<int64_t>(j.tasks.size())) return nullptr;
-  TaskRecord& t = j.tasks[static_cast<size_t>(slot)];
-  return t.index == index ? &t : nullptr;
-}
-
-const TaskRecord* Coordinator::FindTask(const JobRecord& j, int index) {
-  return FindTask(const_cast<JobRecord&>(j), index);
+Status Coordinator::CheckCapacity() const {
+  MutexLock lock(mu_);
+  // Recompute every node's free capacity from the active tasks and compare.
+  std::map<std::string, NodeFree> want;
+  for (const auto& [name, n] : nodes_) want[name] = NodeFree::AllFree(n.rec.spec);
+  for (JobId id : jobs_.active()) {
+    const JobRecord& j = jobs_.Get(id);
+    for (const auto& t : j.tasks) {
+      if (!t.Active()) continue;
+      auto it = want.find(t.node);
+      if (it != want.end()) Take(it->second, j.spec->resources, t.gpus);
+    }
+  }
+  for (const auto& [name, f] : want) {
+    const NodeFree* got = cluster_.Free(name);
+    if (!got) return Status::Internal("cluster state does not know node " + name);
+    if (got->milli_cpus != f.milli_cpus || got->memory_mib != f.memory_mib ||
+        got->gpu_free != f.gpu_free)
+      return Status::Internal("cluster state of node " + name + " holds " +
+                              std::to_string(got->milli_cpus) + " mCPU free, recomputed " +
+                              std::to_string(f.milli_cpus));
+  }
+  return Status::Ok();
 }
 
 StateStore::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
@@ -264,18 +278,18 @@ void Coordinator::Reconcile(JobRecord& j) {
       next = JobState::kPending;
     }
   }
-  bool changed = next != j.state || reason != j.reason;
-  if (next != j.state) {
+  bool changed = reason != j.reason;
+  if (next != j.state && jobs_.SetJobState(j, next).ok()) {
     if (next == JobState::kRunning && j.start_ms == 0) j.start_ms = now;
     if (IsTerminal(next)) j.end_ms = now;
-    j.state = next;
+    changed = true;
   }
   j.reason = reason;
   if (changed) PersistJob(j);
   if (IsTerminal(j.state) && active == 0) {
-    if (active_jobs_.erase(j.id) > 0) Kick();  // dependents may now run
+    if (jobs_.SetActive(j.id, false)) Kick();  // dependents may now run
   } else {
-    active_jobs_.insert(j.id);
+    jobs_.SetActive(j.id, true);
   }
 }
 
@@ -296,7 +310,7 @@ void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord&
 
 Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
   for (JobId dep : spec.after)
-    if (!FindJob(dep))
+    if (!jobs_.Find(dep))
       return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
   std::vector<NodeSpec> nodes;
   for (const auto& [name, n] : nodes_) nodes.push_back(n.rec.spec);
@@ -320,7 +334,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
     MutexLock lock(mu_);
     Status ok = CheckSubmittable(*spec);
     if (!ok.ok()) return ok;
-    job.id = next_job_id_++;
+    job.id = jobs_.ReserveId();
     job.spec = spec;
     job.submit_ms = clock_->NowMs();
     job.reason = nodes_.empty() ? "waiting for nodes" : "";
@@ -337,8 +351,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   const JobId id = job.id;
   {
     MutexLock lock(mu_);
-    jobs_.emplace(id, std::move(job));
-    active_jobs_.insert(id);
+    jobs_.Add(std::move(job));
   }
   Kick();
   return id;
@@ -353,7 +366,7 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
     for (JobId id : request.job_ids()) {
       auto* r = reply.add_results();
       r->set_job_id(id);
-      JobRecord* j = FindJob(id);
+      JobRecord* j = jobs_.Find(id);
       if (!j) {
         r->set_error("job " + std::to_string(id) + " not found");
         continue;
@@ -362,7 +375,10 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
         r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
         continue;
       }
-      j->state = JobState::kCancelled;
+      if (!jobs_.SetJobState(*j, JobState::kCancelled).ok()) {
+        r->set_error("job " + std::to_string(id) + " cannot be cancelled now");
+        continue;
+      }
       j->end_ms = now;
       j->reason = "cancelled by user";
       std::vector<StateStore::Ticket> tickets;
@@ -371,7 +387,7 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
           if (!t.stop_requested) SendKill(t.node, j->id, t, options_.kill_grace_ms);
           t.stop_requested = true;
         } else if (!t.Done()) {
-          t.state = TaskState::kCancelled;
+          Transition(*j, t, TaskState::kCancelled);
           t.end_ms = now;
           tickets.push_back(PersistTask(*j, t));
         }

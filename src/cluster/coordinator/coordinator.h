@@ -59,6 +59,8 @@
 
 #include "balance/balancer.h"
 #include "cluster/common/mutex.h"
+#include "cluster/coordinator/cluster_state.h"
+#include "cluster/coordinator/job_table.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/proto/muster.pb.h"
 #include "cluster/store/sqlite_store.h"
@@ -154,6 +156,11 @@ class Coordinator {
 
   // Wakes the scheduling loop.
   void Kick();
+
+  // ---- for tests: illegal state changes refused so far (must stay 0), and whether the
+  // incrementally kept free capacity equals a recomputation from every active task.
+  int IllegalTransitions() const;
+  Status CheckCapacity() const;
   StateStore& store() { return *store_; }
 
  private:
@@ -183,10 +190,8 @@ class Coordinator {
   void Loop();
 
   // ---- state helpers (coordinator.cc)
-  JobRecord* FindJob(JobId id) REQUIRES(mu_);
-  const JobRecord* FindJob(JobId id) const REQUIRES(mu_);
-  static TaskRecord* FindTask(JobRecord& j, int index);
-  static const TaskRecord* FindTask(const JobRecord& j, int index);
+  // Changes a task's state through the JobTable (an illegal change is refused and counted).
+  void Transition(JobRecord& j, TaskRecord& t, TaskState to) REQUIRES(mu_);
   StateStore::Ticket PersistTask(const JobRecord& j, const TaskRecord& t) REQUIRES(mu_);
   StateStore::Ticket PersistJob(const JobRecord& j) REQUIRES(mu_);
   // Derives the job state from its tasks, persists a change, keeps active_jobs_ in sync.
@@ -210,8 +215,6 @@ class Coordinator {
 
   // ---- scheduling (scheduling.cc)
   void SchedulingPass() EXCLUDES(mu_);
-  // Capacity left on connected nodes by launching/running tasks.
-  std::map<std::string, NodeFree> CurrentFree() const REQUIRES(mu_);
   // Fails or clears jobs waiting on dependencies; true if the job may be scheduled.
   bool DependenciesMet(JobRecord& j) REQUIRES(mu_);
   v1::Launch BuildLaunch(const JobRecord& j, const TaskRecord& t,
@@ -243,10 +246,9 @@ class Coordinator {
   LogStore logs_;
 
   mutable Mutex mu_;
-  std::map<JobId, JobRecord> jobs_ GUARDED_BY(mu_);
-  std::set<JobId> active_jobs_ GUARDED_BY(mu_);  // not terminal, or holding resources
+  ClusterState cluster_ GUARDED_BY(mu_);      // free capacity, updated by jobs_
+  JobTable jobs_ GUARDED_BY(mu_){&cluster_};  // jobs, tasks, their states
   std::map<std::string, NodeEntry> nodes_ GUARDED_BY(mu_);
-  JobId next_job_id_ GUARDED_BY(mu_) = 1;
   model::Calibrator calibrator_ GUARDED_BY(mu_);
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.

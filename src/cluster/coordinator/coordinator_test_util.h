@@ -83,12 +83,26 @@ inline v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::
   return m;
 }
 
+// Deletes a coordinator after checking what must hold whatever a test did: no illegal state
+// change was attempted, and the incrementally kept free capacity matches a recomputation.
+struct CheckOnClose {
+  void operator()(Coordinator* c) const {
+    if (c != nullptr) {
+      EXPECT_EQ(c->IllegalTransitions(), 0);
+      Status capacity = c->CheckCapacity();
+      EXPECT_TRUE(capacity.ok()) << capacity.message();
+    }
+    delete c;
+  }
+};
+using CoordinatorPtr = std::unique_ptr<Coordinator, CheckOnClose>;
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
-  std::unique_ptr<Coordinator> OpenCoordinator(const std::string& policy = "fifo") {
+  CoordinatorPtr OpenCoordinator(const std::string& policy = "fifo") {
     CoordinatorOptions o;
     o.scheduler.queue_policy = policy;
     o.state_dir = dir_;
@@ -96,7 +110,7 @@ class CoordinatorTest : public ::testing::Test {
     o.lost_node_timeout_ms = 30000;
     auto c = Coordinator::Open(o, &clock_);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return std::move(c).value();
+    return CoordinatorPtr(c.ok() ? std::move(c).value().release() : nullptr);
   }
   std::shared_ptr<FakeChannel> Connect(Coordinator& c, const std::string& name, int gpus,
                                        v1::Register reg = {}) {

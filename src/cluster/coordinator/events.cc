@@ -41,6 +41,8 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     n.channel = channel;
     n.lost = false;
     n.recovering = false;
+    cluster_.SetNode(n.rec.spec);
+    cluster_.SetSchedulable(name, true);
     store_->UpsertNode(n.rec);
 
     v1::CoordinatorMessage reply_msg;
@@ -49,8 +51,8 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     reply->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
     std::set<TaskRef> reported;
     for (const auto& r : reg.running()) {
-      JobRecord* j = FindJob(r.job_id());
-      TaskRecord* t = j ? FindTask(*j, r.task_index()) : nullptr;
+      JobRecord* j = jobs_.Find(r.job_id());
+      TaskRecord* t = j ? JobTable::FindTask(*j, r.task_index()) : nullptr;
       if (!t || t->node != name || t->attempt != r.attempt() || !t->Active()) {
         *reply->add_kill() = r;
         continue;
@@ -58,7 +60,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
       reported.insert({j->id, t->index});
       t->confirm_deadline_ms = 0;
       if (t->state == TaskState::kLaunching) {
-        t->state = TaskState::kRunning;
+        Transition(*j, *t, TaskState::kRunning);
         t->start_ms = r.start_ms() > 0 ? r.start_ms() : now;
         PersistTask(*j, *t);
         Reconcile(*j);
@@ -76,8 +78,8 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
         kills.push_back(std::move(k));
       }
     }
-    for (JobId id : active_jobs_) {
-      JobRecord& j = jobs_.at(id);
+    for (JobId id : jobs_.active()) {
+      JobRecord& j = jobs_.Get(id);
       for (auto& t : j.tasks)
         if (t.Active() && t.node == name && !reported.count({id, t.index}))
           t.confirm_deadline_ms = now + options_.heartbeat_timeout_ms;
@@ -96,6 +98,7 @@ void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChanne
   auto it = nodes_.find(node);
   if (it == nodes_.end() || it->second.channel.get() != channel) return;
   it->second.channel.reset();
+  cluster_.SetSchedulable(node, false);
   spdlog::warn("agent {} disconnected; lost unless it returns within {} ms", node,
                options_.heartbeat_timeout_ms);
 }
@@ -127,8 +130,8 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
         break;
       case v1::AgentMessage::kProgress: {
         const auto& p = msg.progress();
-        JobRecord* j = FindJob(p.job_id());
-        TaskRecord* t = j ? FindTask(*j, p.task_index()) : nullptr;
+        JobRecord* j = jobs_.Find(p.job_id());
+        TaskRecord* t = j ? JobTable::FindTask(*j, p.task_index()) : nullptr;
         if (!t || t->attempt != p.attempt() || t->node != node || !t->Active()) break;
         t->progress = p.progress().SerializeAsString();
         if (now - t->progress_persisted_ms >= 1000) {  // the end of the task persists the rest
@@ -139,8 +142,8 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
       }
       case v1::AgentMessage::kLog: {
         const auto& l = msg.log();
-        JobRecord* j = FindJob(l.job_id());
-        TaskRecord* t = j ? FindTask(*j, l.task_index()) : nullptr;
+        JobRecord* j = jobs_.Find(l.job_id());
+        TaskRecord* t = j ? JobTable::FindTask(*j, l.task_index()) : nullptr;
         if (!t || t->attempt != l.attempt() || t->node != node) break;
         log_data = l.data();
         log_job = j->id;
@@ -164,8 +167,8 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
 // ------------------------------------------------------------------------------ task outcomes
 
 void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) {
-  JobRecord* j = FindJob(ev.job_id());
-  TaskRecord* t = j ? FindTask(*j, ev.task_index()) : nullptr;
+  JobRecord* j = jobs_.Find(ev.job_id());
+  TaskRecord* t = j ? JobTable::FindTask(*j, ev.task_index()) : nullptr;
   if (!t || t->attempt != ev.attempt() || t->node != node) {
     spdlog::debug("stale event {}.{} attempt {} from {} ignored", ev.job_id(), ev.task_index(),
                   ev.attempt(), node);
@@ -178,7 +181,7 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
   const std::string& state = ev.state();
   if (state == "running") {
     if (t->state != TaskState::kLaunching) return;
-    t->state = TaskState::kRunning;
+    Transition(*j, *t, TaskState::kRunning);
     t->start_ms = when;
     t->predicted_finish_ms =
         when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, node)) * 1000);
@@ -201,7 +204,7 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
 
 void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   if (t.start_ms == 0) t.start_ms = when;
-  t.state = TaskState::kSucceeded;
+  Transition(j, t, TaskState::kSucceeded);
   t.end_ms = when;
   t.stop_requested = false;
   t.migrating = false;  // it finished before the balancer's stop took effect
@@ -222,13 +225,13 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
   t.confirm_deadline_ms = 0;
   const JobSpec& s = *j.spec;
   if (j.state == JobState::kCancelled) {
-    t.state = TaskState::kCancelled;
+    Transition(j, t, TaskState::kCancelled);
     t.stop_requested = false;
     t.migrating = false;
   } else if (t.migrating) {
     // Stopped by the balancer (checkpointed on SIGTERM): a new attempt on the pinned node, not a
     // failure, a retry or a loss.
-    t.state = TaskState::kPending;
+    Transition(j, t, TaskState::kPending);
     t.stop_requested = false;
     t.migrating = false;
     t.message = j.migrate_reason;
@@ -239,7 +242,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
       store_->UpdatePin(j);
     }
   } else if (s.gang) {
-    t.state = lost ? TaskState::kLost : TaskState::kFailed;
+    Transition(j, t, lost ? TaskState::kLost : TaskState::kFailed);
     if (!j.gang_stopping) {
       j.gang_stopping = true;
       j.gang_stop_was_loss = lost;
@@ -257,18 +260,18 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
     Kick();
     return;
   } else if (t.stop_requested) {
-    t.state = TaskState::kCancelled;
+    Transition(j, t, TaskState::kCancelled);
     t.stop_requested = false;
   } else if (lost && t.lost_requeues < options_.max_lost_requeues) {
     ++t.lost_requeues;
-    t.state = TaskState::kPending;
+    Transition(j, t, TaskState::kPending);
     j.reason = "requeued: " + message;
   } else if (!lost && t.retries < s.max_retries) {
     ++t.retries;
-    t.state = TaskState::kPending;
+    Transition(j, t, TaskState::kPending);
     j.reason = "retrying after attempt " + std::to_string(t.attempt) + " failed: " + message;
   } else {
-    t.state = TaskState::kFailed;
+    Transition(j, t, TaskState::kFailed);
   }
   PersistTask(j, t);
   Reconcile(j);
@@ -293,17 +296,20 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
     else
       ++retries;
   }
-  for (auto& t : j.tasks) {
+  std::vector<bool> was_failed;
+  for (const auto& t : j.tasks) was_failed.push_back(t.state == TaskState::kFailed);
+  const GangOutcome outcome = cancelled ? GangOutcome::kCancel
+                              : retry   ? GangOutcome::kRetry
+                                        : GangOutcome::kFail;
+  (void)jobs_.FinishGangStop(j, outcome);  // refused only if a rank is active: checked above
+  for (size_t i = 0; i < j.tasks.size(); ++i) {
+    TaskRecord& t = j.tasks[i];
     t.stop_requested = false;
-    if (cancelled) {
-      if (!t.Done()) t.state = TaskState::kCancelled;
-    } else if (retry) {
-      t.state = TaskState::kPending;  // the whole gang runs again, finished ranks included
+    if (retry) {  // the whole gang runs again, finished ranks included
       t.retries = retries;
       t.lost_requeues = lost_requeues;
-    } else if (t.state != TaskState::kFailed) {
-      t.state = TaskState::kFailed;
-      if (t.message.empty()) t.message = "stopped with its gang: " + j.reason;
+    } else if (outcome == GangOutcome::kFail && !was_failed[i] && t.message.empty()) {
+      t.message = "stopped with its gang: " + j.reason;
     }
     if (t.end_ms == 0 && !retry) t.end_ms = now;
     PersistTask(j, t);
@@ -318,12 +324,13 @@ void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
   spdlog::warn("node {} lost: {}", name, why);
   if (n.channel) n.channel->Close();
   n.channel.reset();
+  cluster_.SetSchedulable(name, false);
   n.lost = true;
   n.recovering = false;
   TimeMs now = clock_->NowMs();
-  std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+  std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   for (JobId id : ids) {
-    JobRecord& j = jobs_.at(id);
+    JobRecord& j = jobs_.Get(id);
     for (auto& t : j.tasks)
       if (t.Active() && t.node == name)
         TaskEndedBadly(j, t, /*lost=*/true, -1, "node " + name + " lost (" + why + ")", now);
@@ -341,9 +348,9 @@ void Coordinator::CheckLiveness() {
                                    : "no heartbeat for " +
                                          std::to_string((now - n.rec.last_seen_ms) / 1000) + " s");
   }
-  std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+  std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   for (JobId id : ids) {
-    JobRecord& j = jobs_.at(id);
+    JobRecord& j = jobs_.Get(id);
     for (auto& t : j.tasks)
       if (t.Active() && t.confirm_deadline_ms > 0 && now > t.confirm_deadline_ms)
         TaskEndedBadly(j, t, /*lost=*/true, -1,

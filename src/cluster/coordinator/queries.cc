@@ -54,7 +54,7 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
 
 Result<v1::JobInfo> Coordinator::GetJob(JobId id) const {
   MutexLock lock(mu_);
-  const JobRecord* j = FindJob(id);
+  const JobRecord* j = jobs_.Find(id);
   if (!j) return Status::NotFound("job " + std::to_string(id) + " not found");
   v1::JobInfo info;
   FillJobInfo(*j, /*with_tasks=*/true, &info);
@@ -67,10 +67,10 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
   out.set_now_ms(clock_->NowMs());
   std::vector<const JobRecord*> picked;
   if (request.include_finished()) {
-    for (const auto& [id, j] : jobs_) picked.push_back(&j);
+    for (const auto& [id, j] : jobs_.all()) picked.push_back(&j);
   } else {
-    for (JobId id : active_jobs_) {
-      const JobRecord& j = jobs_.at(id);
+    for (JobId id : jobs_.active()) {
+      const JobRecord& j = jobs_.Get(id);
       if (!IsTerminal(j.state)) picked.push_back(&j);
     }
   }
@@ -86,19 +86,6 @@ v1::NodeList Coordinator::ListNodes() const {
   MutexLock lock(mu_);
   v1::NodeList out;
   out.set_now_ms(clock_->NowMs());
-  std::map<std::string, int> running;
-  std::map<std::string, NodeFree> free;
-  for (const auto& [name, n] : nodes_) free[name] = NodeFree::AllFree(n.rec.spec);
-  for (JobId id : active_jobs_) {
-    const JobRecord& j = jobs_.at(id);
-    for (const auto& t : j.tasks) {
-      if (!t.Active()) continue;
-      ++running[t.node];
-      auto it = free.find(t.node);
-      if (it == free.end()) continue;
-      Take(it->second, j.spec->resources, t.gpus);
-    }
-  }
   for (const auto& [name, n] : nodes_) {
     auto* info = out.add_nodes();
     ToProto(n.rec.spec, info->mutable_spec(), n.rec.address);
@@ -111,11 +98,12 @@ v1::NodeList Coordinator::ListNodes() const {
       }
     }
     info->set_state(n.lost ? "lost" : NodeStateName(NodeState::kReady));
-    const NodeFree& f = free.at(name);
+    const NodeFree* known = cluster_.Free(name);
+    const NodeFree f = known ? *known : NodeFree::AllFree(n.rec.spec);
     info->set_free_milli_cpus(f.milli_cpus);
     info->set_free_memory_mib(f.memory_mib);
     for (bool b : f.gpu_free) info->add_gpu_free(b);
-    info->set_running_tasks(running[name]);
+    info->set_running_tasks(cluster_.Holders(name));
     info->set_last_heartbeat_ms(n.rec.last_seen_ms);
     const NodeSpec& s = n.rec.spec;
     double load = 0;
@@ -159,23 +147,23 @@ v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request
     }
   };
   if (request.include_finished()) {
-    for (const auto& [id, j] : jobs_) add(j);
+    for (const auto& [id, j] : jobs_.all()) add(j);
   } else {
-    for (JobId id : active_jobs_) add(jobs_.at(id));
+    for (JobId id : jobs_.active()) add(jobs_.Get(id));
   }
   return out;
 }
 
 Result<std::vector<std::pair<int, bool>>> Coordinator::LogTargets(JobId job, int task_index) const {
   MutexLock lock(mu_);
-  const JobRecord* j = FindJob(job);
+  const JobRecord* j = jobs_.Find(job);
   if (!j) return Status::NotFound("job " + std::to_string(job) + " not found");
   std::vector<std::pair<int, bool>> out;
   auto finished = [&](const TaskRecord& t) {
     return t.Done() || (IsTerminal(j->state) && !t.Active());
   };
   if (task_index >= 0) {
-    const TaskRecord* t = FindTask(*j, task_index);
+    const TaskRecord* t = JobTable::FindTask(*j, task_index);
     if (!t)
       return Status::NotFound("job " + std::to_string(job) + " has no task " +
                               std::to_string(task_index));

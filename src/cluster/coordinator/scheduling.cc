@@ -12,34 +12,19 @@
 
 namespace muster::cluster {
 
-std::map<std::string, NodeFree> Coordinator::CurrentFree() const {
-  std::map<std::string, NodeFree> free;
-  for (const auto& [name, n] : nodes_)
-    if (n.channel && !n.lost) free[name] = NodeFree::AllFree(n.rec.spec);
-  for (JobId id : active_jobs_) {
-    const JobRecord& j = jobs_.at(id);
-    for (const auto& t : j.tasks) {
-      if (!t.Active()) continue;
-      auto it = free.find(t.node);
-      if (it != free.end()) Take(it->second, j.spec->resources, t.gpus);
-    }
-  }
-  return free;
-}
-
 bool Coordinator::DependenciesMet(JobRecord& j) {
   for (JobId dep : j.spec->after) {
-    const JobRecord* d = FindJob(dep);
+    const JobRecord* d = jobs_.Find(dep);
     if (d && d->state == JobState::kSucceeded) continue;
     if (!d || d->state == JobState::kFailed || d->state == JobState::kCancelled) {
       TimeMs now = clock_->NowMs();
-      j.state = JobState::kFailed;
+      if (!jobs_.SetJobState(j, JobState::kFailed).ok()) return false;
       j.end_ms = now;
       j.reason = "dependency " + std::to_string(dep) +
                  (d && d->state == JobState::kCancelled ? " was cancelled" : " failed");
       for (auto& t : j.tasks) {
         if (t.state != TaskState::kPending) continue;
-        t.state = TaskState::kCancelled;
+        Transition(j, t, TaskState::kCancelled);
         t.end_ms = now;
         t.message = j.reason;
         PersistTask(j, t);
@@ -64,20 +49,16 @@ void Coordinator::SchedulingPass() {
     MutexLock lock(mu_);
     snap.now_ms = clock_->NowMs();
     std::map<std::string, int> index;
-    auto free = CurrentFree();
-    for (const auto& [name, n] : nodes_) {
-      if (!n.channel || n.lost) continue;
-      index[name] = static_cast<int>(snap.nodes.size());
-      snap.nodes.push_back({n.rec.spec, NodeState::kReady, free.at(name)});
-    }
-    std::vector<JobId> ids(active_jobs_.begin(), active_jobs_.end());
+    snap.nodes = cluster_.SchedulableViews();
+    for (const auto& v : snap.nodes) index[v.spec.name] = static_cast<int>(index.size());
+    std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
     // Fair share: each user's dominant share (max over CPU, memory, GPUs of what the user's
     // launching/running tasks hold, relative to the connected nodes' capacity).
     ScalarResources total;
     for (const auto& n : snap.nodes) total += n.spec.Capacity();
     std::map<std::string, ScalarResources> held;
     for (JobId id : ids) {
-      const JobRecord& j = jobs_.at(id);
+      const JobRecord& j = jobs_.Get(id);
       for (const auto& t : j.tasks)
         if (t.Active()) held[j.spec->user] += ScalarOf(j.spec->resources);
     }
@@ -113,7 +94,7 @@ void Coordinator::SchedulingPass() {
     if (snap.nodes.empty()) {
       // Nothing can start: only keep the reasons current (and dependency failures) cheaply.
       for (JobId id : ids) {
-        JobRecord& j = jobs_.at(id);
+        JobRecord& j = jobs_.Get(id);
         if (j.state != JobState::kPending || !DependenciesMet(j) || j.reason == "waiting for nodes")
           continue;
         j.reason = "waiting for nodes";
@@ -122,7 +103,7 @@ void Coordinator::SchedulingPass() {
       return;
     }
     for (JobId id : ids) {
-      JobRecord& j = jobs_.at(id);
+      JobRecord& j = jobs_.Get(id);
       sched::PendingJob pj;
       for (const auto& t : j.tasks) {
         if (t.state == TaskState::kPending) pj.pending_tasks.push_back(t.index);
@@ -176,7 +157,7 @@ void Coordinator::SchedulingPass() {
     // Capacity now, indexed like the snapshot; a node that left since is no longer ready.
     std::vector<sched::NodeView> now_nodes = snap.nodes;
     {
-      auto free = CurrentFree();
+      auto free = cluster_.SchedulableFree();
       for (auto& v : now_nodes) {
         auto it = free.find(v.spec.name);
         if (it == free.end()) {
@@ -188,14 +169,15 @@ void Coordinator::SchedulingPass() {
       }
     }
     for (const auto& q : snap.queue) {  // predictions come from this plan only
-      if (JobRecord* j = FindJob(q.id))
+      if (JobRecord* j = jobs_.Find(q.id))
         for (auto& t : j->tasks)
           if (t.state == TaskState::kPending) t.predicted_start_ms = t.predicted_finish_ms = 0;
     }
     for (const auto& p : plan->placements) {
-      JobRecord* j = FindJob(p.task.job);
+      JobRecord* j = jobs_.Find(p.task.job);
       if (!j) continue;
-      if (TaskRecord* t = FindTask(*j, p.task.index); t && t->state == TaskState::kPending) {
+      if (TaskRecord* t = JobTable::FindTask(*j, p.task.index);
+          t && t->state == TaskState::kPending) {
         t->predicted_start_ms = p.predicted_start_ms;
         t->predicted_finish_ms = p.predicted_finish_ms;
       }
@@ -203,14 +185,14 @@ void Coordinator::SchedulingPass() {
     // Reasons from the plan change every pass ("predicted start in 12s"): kept in memory only;
     // the next state change persists whatever reason is current.
     for (const auto& u : plan->unplaced) {
-      JobRecord* j = FindJob(u.job);
+      JobRecord* j = jobs_.Find(u.job);
       if (j && !IsTerminal(j->state)) j->reason = u.why.message();
     }
     // Re-check against the current state; a gang starts whole or not at all.
     sched::ApplyRules rules;
     rules.job = [&](JobId id) REQUIRES(mu_) {
       sched::JobAdmission a;
-      const JobRecord* j = FindJob(id);
+      const JobRecord* j = jobs_.Find(id);
       if (!j)
         a.admit = Status::NotFound("job " + std::to_string(id) + " is gone");
       else if (IsTerminal(j->state))
@@ -224,24 +206,25 @@ void Coordinator::SchedulingPass() {
       return a;
     };
     rules.task = [&](const sched::Placement& p) REQUIRES(mu_) {
-      const JobRecord* j = FindJob(p.task.job);
-      const TaskRecord* t = j ? FindTask(*j, p.task.index) : nullptr;
+      const JobRecord* j = jobs_.Find(p.task.job);
+      const TaskRecord* t = j ? JobTable::FindTask(*j, p.task.index) : nullptr;
       if (!t || t->state != TaskState::kPending)
         return Status::FailedPrecondition("task is no longer pending");
       return Status::Ok();
     };
     const sched::AppliedPlan applied = sched::ApplyPlan(now_nodes, *plan, rules);
     for (const sched::JobStart& start : applied.accepted) {
-      JobRecord* j = FindJob(start.job);
+      JobRecord* j = jobs_.Find(start.job);
       const std::vector<const sched::Placement*>& ok = start.placements;
       Attempt attempt = 0;
-      for (const auto* p : ok) attempt = std::max(attempt, FindTask(*j, p->task.index)->attempt);
+      for (const auto* p : ok)
+        attempt = std::max(attempt, JobTable::FindTask(*j, p->task.index)->attempt);
       for (const auto* p : ok) {
-        TaskRecord* t = FindTask(*j, p->task.index);
-        t->state = TaskState::kLaunching;
+        TaskRecord* t = JobTable::FindTask(*j, p->task.index);
         t->attempt = j->spec->gang ? attempt + 1 : t->attempt + 1;
-        t->node = p->node_name;
+        t->node = p->node_name;  // before the transition: the launching task holds them
         t->gpus = p->gpus;
+        Transition(*j, *t, TaskState::kLaunching);
         t->exit_code = 0;
         t->message.clear();
         t->start_ms = 0;
@@ -252,7 +235,7 @@ void Coordinator::SchedulingPass() {
         last = PersistTask(*j, *t);
       }
       for (const auto* p : ok) {
-        const TaskRecord* t = FindTask(*j, p->task.index);
+        const TaskRecord* t = JobTable::FindTask(*j, p->task.index);
         launches.push_back({p->node_name, nodes_.at(p->node_name).channel,
                             BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p})});
       }
@@ -266,8 +249,8 @@ void Coordinator::SchedulingPass() {
       Reconcile(*j);
     }
     // Job-level predictions: earliest predicted start and latest predicted finish of its tasks.
-    for (JobId id : active_jobs_) {
-      JobRecord& j = jobs_.at(id);
+    for (JobId id : jobs_.active()) {
+      JobRecord& j = jobs_.Get(id);
       TimeMs s = 0, f = 0;
       for (const auto& t : j.tasks) {
         if (t.Done()) continue;
@@ -284,14 +267,14 @@ void Coordinator::SchedulingPass() {
   if (!durable.ok()) spdlog::error("launches not persisted: {}", durable.message());
   MutexLock lock(mu_);
   for (auto& l : launches) {
-    JobRecord* j = FindJob(l.launch.job_id());
-    TaskRecord* t = j ? FindTask(*j, l.launch.task_index()) : nullptr;
+    JobRecord* j = jobs_.Find(l.launch.job_id());
+    TaskRecord* t = j ? JobTable::FindTask(*j, l.launch.task_index()) : nullptr;
     auto node = nodes_.find(l.node);
     if (!t || t->state != TaskState::kLaunching || t->attempt != l.launch.attempt() ||
         node == nodes_.end() || node->second.channel != l.channel)
       continue;  // cancelled, stopped or the link changed while committing
     if (!durable.ok()) {
-      t->state = TaskState::kPending;
+      Transition(*j, *t, TaskState::kPending);
       Reconcile(*j);
       continue;
     }

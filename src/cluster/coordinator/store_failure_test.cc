@@ -11,14 +11,14 @@ namespace {
 class StoreFailureTest : public CoordinatorTest {
  protected:
   // Opens a coordinator over a MemoryStore it does not own; store_ stays valid while it lives.
-  std::unique_ptr<Coordinator> OpenOnMemory(StoreContents contents = {}) {
+  CoordinatorPtr OpenOnMemory(StoreContents contents = {}) {
     auto store = std::make_unique<MemoryStore>(std::move(contents));
     store_ = store.get();
     CoordinatorOptions o;
     o.state_dir = dir_;
     auto c = Coordinator::Open(o, &clock_, std::move(store));
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? std::move(c).value() : nullptr;
+    return CoordinatorPtr(c.ok() ? std::move(c).value().release() : nullptr);
   }
   const JobRecord* Stored(JobId id) {
     contents_ = store_->Contents();

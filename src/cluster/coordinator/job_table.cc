@@ -1,0 +1,113 @@
+#include "cluster/coordinator/job_table.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace muster::cluster {
+
+JobRecord& JobTable::Load(JobRecord j) {
+  next_id_ = std::max(next_id_, j.id + 1);
+  const JobId id = j.id;
+  JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
+  for (const auto& t : job.tasks)
+    if (t.Active()) cluster_->Hold(t.node, {id, t.index}, job.spec->resources, t.gpus);
+  return job;
+}
+
+JobRecord& JobTable::Add(JobRecord j) {
+  next_id_ = std::max(next_id_, j.id + 1);
+  const JobId id = j.id;
+  JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
+  active_.insert(id);
+  return job;
+}
+
+JobRecord* JobTable::Find(JobId id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const JobRecord* JobTable::Find(JobId id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+TaskRecord* JobTable::FindTask(JobRecord& j, int index) {
+  // tasks[i] has index spec->TaskIndex(i): an array's indices are first, first+1, ...
+  int64_t slot = index - (j.spec->array.empty() ? 0 : j.spec->array.first);
+  if (slot < 0 || slot >= static_cast<int64_t>(j.tasks.size())) return nullptr;
+  TaskRecord& t = j.tasks[static_cast<size_t>(slot)];
+  return t.index == index ? &t : nullptr;
+}
+
+const TaskRecord* JobTable::FindTask(const JobRecord& j, int index) {
+  return FindTask(const_cast<JobRecord&>(j), index);
+}
+
+bool JobTable::SetActive(JobId id, bool active) {
+  if (active) {
+    active_.insert(id);
+    return false;
+  }
+  return active_.erase(id) > 0;
+}
+
+Status JobTable::Refuse(Status why) {
+  ++illegal_;
+  spdlog::error("{} (a bug: the change was not made)", why.message());
+  return why;
+}
+
+void JobTable::Track(const JobRecord& j, const TaskRecord& t, bool was_active) {
+  if (was_active == t.Active()) return;
+  if (t.Active())
+    cluster_->Hold(t.node, {j.id, t.index}, j.spec->resources, t.gpus);
+  else
+    cluster_->Release(t.node, {j.id, t.index});
+}
+
+Status JobTable::SetTaskState(JobRecord& j, TaskRecord& t, TaskState to) {
+  if (Status s = CheckTransition(t.state, to); !s.ok())
+    return Refuse(Status::FailedPrecondition("task " + TaskRef{j.id, t.index}.ToString() + ": " +
+                                             s.message()));
+  const bool was_active = t.Active();
+  t.state = to;
+  Track(j, t, was_active);
+  return Status::Ok();
+}
+
+Status JobTable::SetJobState(JobRecord& j, JobState to) {
+  if (to == j.state) return Status::Ok();
+  if (Status s = CheckTransition(j.state, to); !s.ok())
+    return Refuse(Status::FailedPrecondition("job " + std::to_string(j.id) + ": " + s.message()));
+  j.state = to;
+  return Status::Ok();
+}
+
+Status JobTable::FinishGangStop(JobRecord& j, GangOutcome outcome) {
+  if (!j.spec->gang)
+    return Refuse(Status::FailedPrecondition("job " + std::to_string(j.id) +
+                                             ": a gang stop for a job that is not a gang"));
+  for (const auto& t : j.tasks)
+    if (t.Active())
+      return Refuse(Status::FailedPrecondition("job " + std::to_string(j.id) +
+                                               ": gang stop finished while rank " +
+                                               std::to_string(t.index) + " is still active"));
+  for (auto& t : j.tasks) {
+    switch (outcome) {
+      case GangOutcome::kRetry:
+        t.state = TaskState::kPending;
+        break;
+      case GangOutcome::kCancel:
+        if (!t.Done()) t.state = TaskState::kCancelled;
+        break;
+      case GangOutcome::kFail:
+        t.state = TaskState::kFailed;
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace muster::cluster

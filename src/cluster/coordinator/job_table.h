@@ -1,0 +1,79 @@
+// JobTable: the coordinator's jobs and their tasks, and the one place their states change.
+//
+// Every task and job state change goes through SetTaskState / SetJobState, which check the core
+// state machine (core/job.h CheckTransition): an illegal transition is refused with a
+// kFailedPrecondition Status, the record is left unchanged, and it is counted
+// (illegal_transitions(), which the coordinator's tests require to stay 0). A gang that has
+// stopped restarts or ends as a whole through FinishGangStop, the one sanctioned exception to the
+// per-task rules (its finished ranks run again, or fail with it).
+//
+// The table keeps what the states imply:
+//   * active(): the jobs that are not terminal or still hold resources (what the scheduling
+//     pass and the failure detector walk), maintained by SetActive from the coordinator's
+//     reconciliation;
+//   * the ClusterState: a task that becomes launching or running holds j.spec->resources on
+//     t.node with t.gpus, and releases them when it stops (set node and GPUs first).
+// Ids come from ReserveId and are never reused; Load (recovery) takes stored records as they are.
+//
+// Not thread-safe: owned by the Coordinator and used under its mutex.
+#pragma once
+
+#include <map>
+#include <set>
+
+#include "cluster/coordinator/cluster_state.h"
+#include "cluster/store/records.h"
+#include "core/status.h"
+
+namespace muster::cluster {
+
+// How a stopped gang goes on.
+enum class GangOutcome { kRetry, kCancel, kFail };
+
+class JobTable {
+ public:
+  // REQUIRES: `cluster` outlives the table.
+  explicit JobTable(ClusterState* cluster) : cluster_(cluster) {}
+
+  // A job read from the store, as it is: active tasks hold their node's resources.
+  JobRecord& Load(JobRecord j);
+  // The id for a new job; never handed out twice, never below a loaded job's.
+  JobId ReserveId() { return next_id_++; }
+  // A new job (stored already); all of its tasks pending.
+  JobRecord& Add(JobRecord j);
+
+  JobRecord* Find(JobId id);
+  const JobRecord* Find(JobId id) const;
+  // REQUIRES: the job exists.
+  JobRecord& Get(JobId id) { return jobs_.at(id); }
+  const JobRecord& Get(JobId id) const { return jobs_.at(id); }
+  static TaskRecord* FindTask(JobRecord& j, int index);
+  static const TaskRecord* FindTask(const JobRecord& j, int index);
+  const std::map<JobId, JobRecord>& all() const { return jobs_; }
+  size_t size() const { return jobs_.size(); }
+
+  const std::set<JobId>& active() const { return active_; }
+  // True if the job was active and no longer is.
+  bool SetActive(JobId id, bool active);
+
+  Status SetTaskState(JobRecord& j, TaskRecord& t, TaskState to);
+  Status SetJobState(JobRecord& j, JobState to);
+  // Ends the stop of a gang none of whose ranks is active: kRetry makes every rank pending again
+  // (finished ones too), kCancel cancels the ranks not done, kFail fails every rank that has not
+  // failed. Refused (nothing changes) for a job that is not a gang or still has an active rank.
+  Status FinishGangStop(JobRecord& j, GangOutcome outcome);
+
+  int illegal_transitions() const { return illegal_; }
+
+ private:
+  void Track(const JobRecord& j, const TaskRecord& t, bool was_active);
+  Status Refuse(Status why);
+
+  ClusterState* cluster_;
+  std::map<JobId, JobRecord> jobs_;
+  std::set<JobId> active_;
+  JobId next_id_ = 1;
+  int illegal_ = 0;
+};
+
+}  // namespace muster::cluster
