@@ -124,6 +124,28 @@ void ToProto(const ProgressLine& in, TimeMs time_ms, v1::Progress* out) {
   out->set_time_ms(time_ms);
 }
 
+void ToProto(const LaunchSpec& in, v1::Launch* out) {
+  out->set_job_id(in.job);
+  out->set_task_index(in.task_index);
+  out->set_attempt(in.attempt);
+  for (const auto& c : in.command) out->add_command(c);
+  out->set_workdir(in.workdir);
+  for (int g : in.gpus) out->add_gpus(g);
+  for (const auto& [k, v] : in.env) (*out->mutable_env())[k] = v;
+}
+
+LaunchSpec FromProto(const v1::Launch& in) {
+  LaunchSpec l;
+  l.job = in.job_id();
+  l.task_index = in.task_index();
+  l.attempt = in.attempt();
+  l.command.assign(in.command().begin(), in.command().end());
+  l.workdir = in.workdir();
+  l.gpus.assign(in.gpus().begin(), in.gpus().end());
+  l.env.insert(in.env().begin(), in.env().end());
+  return l;
+}
+
 namespace {
 
 constexpr std::string_view kStatusDetail = "muster-status:";

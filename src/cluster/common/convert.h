@@ -25,6 +25,7 @@
 
 #include <string>
 
+#include "cluster/common/launch.h"
 #include "cluster/common/progress.h"
 #include "cluster/proto/muster.pb.h"
 #include "core/clock.h"
@@ -56,6 +57,9 @@ GpuDevice FromProto(const v1::GpuDevice& in);
 void ToProto(const NodeSpec& in, v1::NodeSpec* out, const std::string& address = "");
 // Reads a wire node spec (address is dropped; read it from the message directly).
 NodeSpec FromProto(const v1::NodeSpec& in);
+
+void ToProto(const LaunchSpec& in, v1::Launch* out);
+LaunchSpec FromProto(const v1::Launch& in);
 
 // Fills a wire Progress from a parsed progress line observed at `time_ms`.
 void ToProto(const ProgressLine& in, TimeMs time_ms, v1::Progress* out);

@@ -217,8 +217,6 @@ class Coordinator {
   void SchedulingPass() EXCLUDES(mu_);
   // Fails or clears jobs waiting on dependencies; true if the job may be scheduled.
   bool DependenciesMet(JobRecord& j) REQUIRES(mu_);
-  v1::Launch BuildLaunch(const JobRecord& j, const TaskRecord& t,
-                         const std::vector<const sched::Placement*>& gang) const REQUIRES(mu_);
 
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <tuple>
 
+#include "cluster/common/convert.h"
 #include "cluster/coordinator/coordinator.h"
+#include "cluster/coordinator/launch_builder.h"
 #include "core/capacity.h"
 #include "sched/plan_apply.h"
 
@@ -213,6 +215,13 @@ void Coordinator::SchedulingPass() {
       return Status::Ok();
     };
     const sched::AppliedPlan applied = sched::ApplyPlan(now_nodes, *plan, rules);
+    LaunchContext launch_ctx{.checkpoint_root = options_.state_dir + "/checkpoints",
+                             .master_port_base = options_.master_port_base,
+                             .master_port_span = options_.master_port_span,
+                             .node = [&](const std::string& name) REQUIRES(mu_) {
+                               auto it = nodes_.find(name);
+                               return it == nodes_.end() ? nullptr : &it->second.rec;
+                             }};
     for (const sched::JobStart& start : applied.accepted) {
       JobRecord* j = jobs_.Find(start.job);
       const std::vector<const sched::Placement*>& ok = start.placements;
@@ -236,8 +245,9 @@ void Coordinator::SchedulingPass() {
       }
       for (const auto* p : ok) {
         const TaskRecord* t = JobTable::FindTask(*j, p->task.index);
-        launches.push_back({p->node_name, nodes_.at(p->node_name).channel,
-                            BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p})});
+        v1::Launch wire;
+        ToProto(BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p}, launch_ctx), &wire);
+        launches.push_back({p->node_name, nodes_.at(p->node_name).channel, std::move(wire)});
       }
       j->reason.clear();
       if (!j->pinned_node.empty() &&
@@ -282,80 +292,14 @@ void Coordinator::SchedulingPass() {
       TaskEndedBadly(*j, *t, /*lost=*/false, -1, "stopped before launch", clock_->NowMs());
       continue;
     }
+    if (!j->spec->env.count("MUSTER_CHECKPOINT_DIR")) {
+      std::error_code ec;  // the task reports it if it cannot write there
+      std::filesystem::create_directories(l.launch.env().at("MUSTER_CHECKPOINT_DIR"), ec);
+    }
     v1::CoordinatorMessage m;
     *m.mutable_launch() = std::move(l.launch);
     l.channel->Send(std::move(m));
   }
-}
-
-v1::Launch Coordinator::BuildLaunch(const JobRecord& j, const TaskRecord& t,
-                                    const std::vector<const sched::Placement*>& group) const {
-  const JobSpec& s = *j.spec;
-  v1::Launch l;
-  l.set_job_id(j.id);
-  l.set_task_index(t.index);
-  l.set_attempt(t.attempt);
-  for (const auto& c : s.command) l.add_command(c);
-  l.set_workdir(s.workdir);
-  const NodeSpec& spec = nodes_.at(t.node).rec.spec;
-  auto device_ids = [&](const std::vector<int>& positions) {
-    std::string out;
-    for (int g : positions) {
-      int id = g >= 0 && g < static_cast<int>(spec.gpus.size()) ? spec.gpus[g].index : g;
-      out += (out.empty() ? "" : ",") + std::to_string(id);
-    }
-    return out;
-  };
-  for (int g : t.gpus) {
-    int id = g >= 0 && g < static_cast<int>(spec.gpus.size()) ? spec.gpus[g].index : g;
-    l.add_gpus(id);
-  }
-  auto& env = *l.mutable_env();
-  for (const auto& [k, v] : s.env) env[k] = v;
-  env["MUSTER_JOB_ID"] = std::to_string(j.id);
-  env["MUSTER_TASK_INDEX"] = std::to_string(t.index);
-  env["MUSTER_ATTEMPT"] = std::to_string(t.attempt);
-  if (!s.env.count("MUSTER_CHECKPOINT_DIR")) {
-    std::string dir = options_.state_dir + "/checkpoints/" + std::to_string(j.id);
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    env["MUSTER_CHECKPOINT_DIR"] = dir;
-  }
-  if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
-  if (!s.gang) {
-    env["CUDA_VISIBLE_DEVICES"] = device_ids(t.gpus);
-    return l;
-  }
-  // Gang: ranks on this node ordered by rank; nodes ordered by their lowest rank.
-  std::vector<const sched::Placement*> ranks(group.begin(), group.end());
-  std::sort(ranks.begin(), ranks.end(),
-            [](const auto* a, const auto* b) { return a->task.index < b->task.index; });
-  std::vector<std::string> node_order;
-  for (const auto* p : ranks)
-    if (std::find(node_order.begin(), node_order.end(), p->node_name) == node_order.end())
-      node_order.push_back(p->node_name);
-  std::vector<int> local_gpus;
-  int local_rank = 0, local_world = 0;
-  for (const auto* p : ranks) {
-    if (p->node_name != t.node) continue;
-    if (p->task.index == t.index) local_rank = local_world;
-    ++local_world;
-    local_gpus.insert(local_gpus.end(), p->gpus.begin(), p->gpus.end());
-  }
-  int group_rank = static_cast<int>(std::find(node_order.begin(), node_order.end(), t.node) -
-                                    node_order.begin());
-  const auto& master = nodes_.at(ranks.front()->node_name).rec;
-  env["CUDA_VISIBLE_DEVICES"] = device_ids(local_gpus);
-  env["RANK"] = std::to_string(t.index);
-  env["LOCAL_RANK"] = std::to_string(local_rank);
-  env["WORLD_SIZE"] = std::to_string(s.tasks);
-  env["LOCAL_WORLD_SIZE"] = std::to_string(local_world);
-  env["GROUP_RANK"] = std::to_string(group_rank);
-  env["MASTER_ADDR"] = master.address.empty() ? "127.0.0.1" : master.address;
-  int span = std::max(1, options_.master_port_span);
-  env["MASTER_PORT"] = std::to_string(options_.master_port_base +
-                                      static_cast<int>((j.id * 97 + t.attempt * 31) % span));
-  return l;
 }
 
 }  // namespace muster::cluster

@@ -1,0 +1,23 @@
+// The launch of one task attempt as the coordinator decides it and the agent carries it out, in
+// core terms; convert.h turns it into the wire message (muster.v1.Launch) and back.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/job.h"
+
+namespace muster::cluster {
+
+struct LaunchSpec {
+  JobId job = 0;
+  int task_index = 0;
+  Attempt attempt = 0;
+  std::vector<std::string> command;
+  std::string workdir;
+  std::vector<int> gpus;  // device indices on the node (GpuDevice::index), not positions
+  std::map<std::string, std::string> env;  // complete additions to the task's environment
+};
+
+}  // namespace muster::cluster
