@@ -9,7 +9,9 @@
 namespace muster::model {
 namespace {
 
-Prediction FromStats(const LineStats& s, double work, double confidence, const std::string& level) {
+// with_interval false leaves low = high = the center (no Student-t quantile: the costly part).
+Prediction FromStats(const LineStats& s, double work, double confidence, const std::string& level,
+                     bool with_interval = true) {
   Prediction p;
   p.samples = s.n;
   const double q = 0.5 + confidence / 2;
@@ -21,11 +23,12 @@ Prediction FromStats(const LineStats& s, double work, double confidence, const s
     const double sd = std::sqrt(sse / (s.n - 2));
     const double dx = work - s.mean_x;
     center = intercept + slope * work;
-    half = StudentTQuantile(q, s.n - 2) * sd * std::sqrt(1 + 1.0 / s.n + dx * dx / s.sxx);
+    if (with_interval)
+      half = StudentTQuantile(q, s.n - 2) * sd * std::sqrt(1 + 1.0 / s.n + dx * dx / s.sxx);
     p.basis = level + ":linear";
   } else if (s.n >= 2) {
     const double sd = std::sqrt(std::max(0.0, s.syy) / (s.n - 1));
-    half = StudentTQuantile(q, s.n - 1) * sd * std::sqrt(1 + 1.0 / s.n);
+    if (with_interval) half = StudentTQuantile(q, s.n - 1) * sd * std::sqrt(1 + 1.0 / s.n);
     p.basis = level + ":mean";
   } else {
     p.basis = level + ":single";
@@ -82,6 +85,16 @@ void Calibrator::Observe(const Observation& o) {
 
 Prediction Calibrator::Predict(const std::string& job_class, const std::string& device_model,
                                double work, double fallback_seconds) const {
+  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/true);
+}
+
+double Calibrator::PredictSeconds(const std::string& job_class, const std::string& device_model,
+                                  double work, double fallback_seconds) const {
+  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/false).seconds;
+}
+
+Prediction Calibrator::Lookup(const std::string& job_class, const std::string& device_model,
+                              double work, double fallback_seconds, bool with_interval) const {
   const LineStats* device = nullptr;
   const LineStats* any = nullptr;
   if (auto it = by_device_.find({job_class, device_model}); it != by_device_.end()) {
@@ -91,9 +104,10 @@ Prediction Calibrator::Predict(const std::string& job_class, const std::string& 
   const int need = std::max(1, options_.min_samples);
   for (int threshold : {need, 1}) {
     if (device && device->n >= threshold) {
-      return FromStats(*device, work, options_.confidence, "class+device");
+      return FromStats(*device, work, options_.confidence, "class+device", with_interval);
     }
-    if (any && any->n >= threshold) return FromStats(*any, work, options_.confidence, "class");
+    if (any && any->n >= threshold)
+      return FromStats(*any, work, options_.confidence, "class", with_interval);
   }
   const double f = std::max(0.0, fallback_seconds);
   return Prediction{.seconds = f, .low = f, .high = f, .samples = 0, .basis = "fallback"};

@@ -79,10 +79,16 @@ class Calibrator {  // per (job_class, device_model): mean/variance and least-sq
   // fallback_seconds is used when there is no history at all (e.g. the user's estimate).
   Prediction Predict(const std::string& job_class, const std::string& device_model, double work,
                      double fallback_seconds) const;
+  // Predict(...).seconds without the interval (cheap: for every task launch and start).
+  double PredictSeconds(const std::string& job_class, const std::string& device_model, double work,
+                        double fallback_seconds) const;
   // Number of runs recorded for (class, device); device "" means any device.
   int Samples(const std::string& job_class, const std::string& device_model) const;
 
  private:
+  Prediction Lookup(const std::string& job_class, const std::string& device_model, double work,
+                    double fallback_seconds, bool with_interval) const;
+
   CalibratorOptions options_;
   std::map<std::pair<std::string, std::string>, LineStats> by_device_;
   std::map<std::string, LineStats> by_class_;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,6 +22,18 @@
 extern char** environ;
 
 namespace muster::agent {
+
+int Stream::File() {
+  if (file >= 0 || path.empty()) return file;
+  file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (file < 0 && errno == ENOENT) {  // the logs directory: made once, when first needed
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
+  if (file < 0) path.clear();  // do not retry on every read
+  return file;
+}
 
 namespace launcher_internal {
 
@@ -140,13 +153,10 @@ Status Launcher::Launch(const v1::Launch& l) {
           !t->kill_requested)
         KillLocked(*t, options_.default_grace_ms);
   }
-  std::error_code ec;
-  const std::string log_dir = options_.work_dir + "/logs";
-  std::filesystem::create_directories(log_dir, ec);
-  const std::string base = log_dir + "/" + std::to_string(l.job_id()) + "." +
+  const std::string base = options_.work_dir + "/logs/" + std::to_string(l.job_id()) + "." +
                            std::to_string(l.task_index()) + "." + std::to_string(l.attempt());
-  task->out.file = open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  task->err.file = open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  task->out.path = base + ".out";
+  task->err.path = base + ".err";
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   SpawnResult spawned;
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -163,7 +173,7 @@ Status Launcher::Launch(const v1::Launch& l) {
     CloseFd(out_pipe[0]);
     CloseFd(err_pipe[0]);
     std::string line = "muster: " + spawned.error + "\n";
-    WriteAll(task->err.file, line.data(), line.size());
+    WriteAll(task->err.File(), line.data(), line.size());
     CloseFd(task->out.file);
     CloseFd(task->err.file);
     v1::TaskLog log;
@@ -206,7 +216,9 @@ void Launcher::SaveTaskListLocked() {
   std::vector<RecordedTask> list;
   for (const auto& [key, t] : tasks_)
     if (!t->exited) list.push_back({t->job_id, t->task_index, t->attempt, t->pid, t->start_ticks});
-  WriteTaskList(options_.task_list_path, list);
+  if (!journal_) journal_ = std::make_unique<TaskJournal>(options_.task_list_path);
+  if (!journal_->Record(list))
+    spdlog::warn("cannot record running tasks in {}", options_.task_list_path);
 }
 
 void Launcher::KillLocked(Task& t, int64_t grace_ms) {

@@ -28,6 +28,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cluster/agent/task_list.h"
 #include "cluster/proto/muster.pb.h"
 #include "core/status.h"
 
@@ -104,6 +105,7 @@ class Launcher {
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::map<Key, std::unique_ptr<Task>> tasks_;                   // GUARDED_BY(mu_)
+  std::unique_ptr<TaskJournal> journal_;                         // GUARDED_BY(mu_)
   std::map<std::pair<int64_t, int32_t>, int64_t> last_attempt_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                                        // GUARDED_BY(mu_)
   int wake_fds_[2] = {-1, -1};

@@ -83,7 +83,7 @@ void Launcher::Supervise() {
               CloseFd(s->pipe);
               break;
             }
-            WriteAll(s->file, buf.data(), static_cast<size_t>(n));
+            WriteAll(s->File(), buf.data(), static_cast<size_t>(n));
             if (s->pending.empty()) s->pending_since = now;
             s->pending.append(buf.data(), static_cast<size_t>(n));
             if (s != &t.out) continue;

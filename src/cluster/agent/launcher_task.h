@@ -23,10 +23,14 @@ void CloseFd(int& fd);
 
 }  // namespace launcher_internal
 
-// One output stream of a task: its pipe, its log file and the bytes not yet sent.
+// One output stream of a task: its pipe, its log file and the bytes not yet sent. The log file
+// is created on the first byte (File()), so a task that writes nothing costs no file.
 struct Stream {
   int pipe = -1;
   int file = -1;
+  std::string path;  // of the log file
+  // The open log file, created now if need be; -1 if it cannot be.
+  int File();
   std::string pending;
   int64_t pending_since = 0;
   std::string line;  // stdout only: the partial line being assembled

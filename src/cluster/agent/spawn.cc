@@ -2,6 +2,7 @@
 #include "cluster/agent/spawn.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,8 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-
-extern char** environ;
 
 namespace muster::agent {
 
@@ -28,6 +27,40 @@ struct ChildError {
   ssize_t w = write(fd, &e, sizeof e);
   (void)w;
   _exit(127);
+}
+
+struct ChildArgs {
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: inherit
+  int stdin_fd, stdout_fd, stderr_fd, err_fd;
+  int parent_death_signal;
+  pid_t parent;
+};
+
+// The child between vfork and exec. It shares the parent's memory and runs on the calling
+// thread's stack, so it only makes system calls and writes nothing the parent reads (errno
+// aside) — in particular not `environ`: execvpe takes the environment.
+[[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
+  setpgid(0, 0);
+  if (a.parent_death_signal != 0) {
+    prctl(PR_SET_PDEATHSIG, a.parent_death_signal);
+    if (getppid() != a.parent) _exit(127);  // the parent is already gone
+  }
+  // Every signal is blocked (by the parent, before vfork): reset the dispositions first, so that
+  // no handler of the parent's can run in this shared address space, then unblock.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if ((a.stdin_fd >= 0 && dup2(a.stdin_fd, 0) < 0) || dup2(a.stdout_fd, 1) < 0 ||
+      dup2(a.stderr_fd, 2) < 0)
+    ChildFail(a.err_fd, kStepStdio);
+  if (a.cwd != nullptr && chdir(a.cwd) != 0) ChildFail(a.err_fd, kStepChdir);
+  execvpe(a.argv[0], a.argv, a.envp);
+  ChildFail(a.err_fd, kStepExec);
 }
 
 }  // namespace
@@ -49,34 +82,31 @@ SpawnResult Spawn(const SpawnRequest& req) {
     return result;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
+  // vfork: the agent is a large multi-threaded process, and copying its page tables for every
+  // task was most of a trivial task's launch cost. All signals stay blocked across the child's
+  // life until it has reset their dispositions.
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  const ChildArgs args{argv.data(),
+                       envp.data(),
+                       req.cwd.empty() ? nullptr : req.cwd.c_str(),
+                       devnull,
+                       req.stdout_fd,
+                       req.stderr_fd,
+                       err_pipe[1],
+                       req.parent_death_signal,
+                       getpid()};
+  pid_t pid = vfork();
+  if (pid == 0) Child(args);
+  const int vfork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (pid < 0) {
-    result.error = std::string("fork failed: ") + std::strerror(errno);
+    result.error = std::string("fork failed: ") + std::strerror(vfork_errno);
     close(err_pipe[0]);
     close(err_pipe[1]);
     if (devnull >= 0) close(devnull);
     return result;
-  }
-  if (pid == 0) {
-    setpgid(0, 0);
-    if (req.parent_death_signal != 0) {
-      prctl(PR_SET_PDEATHSIG, req.parent_death_signal);
-      if (getppid() != parent) _exit(127);  // the parent is already gone
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
-    if ((devnull >= 0 && dup2(devnull, 0) < 0) || dup2(req.stdout_fd, 1) < 0 ||
-        dup2(req.stderr_fd, 2) < 0)
-      ChildFail(err_pipe[1], kStepStdio);
-    if (!req.cwd.empty() && chdir(req.cwd.c_str()) != 0) ChildFail(err_pipe[1], kStepChdir);
-    environ = envp.data();
-    execvp(argv[0], argv.data());
-    ChildFail(err_pipe[1], kStepExec);
   }
   setpgid(pid, pid);  // also in the parent, so a Kill right after Spawn finds the group
   close(err_pipe[1]);

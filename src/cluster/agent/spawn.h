@@ -1,8 +1,10 @@
 // fork/exec of one task process, with exec errors reported back instead of lost.
 //
-// Everything the child needs (argv, envp, cwd) is prepared before fork, so the child only makes
-// async-signal-safe calls: setpgid, dup2, signal resets, chdir, execvp. A pipe marked
-// close-on-exec carries the failing step and errno back; EOF on it means exec succeeded.
+// Everything the child needs (argv, envp, cwd) is prepared before vfork, so the child only makes
+// system calls: setpgid, prctl, signal resets, dup2, chdir, execvpe; it shares the agent's memory
+// until exec and writes none of it (all signals are blocked from before vfork until the child has
+// reset their dispositions). A pipe marked close-on-exec carries the failing step and errno back;
+// EOF on it means exec succeeded.
 #pragma once
 
 #include <string>

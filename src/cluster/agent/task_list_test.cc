@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 namespace muster::agent {
 namespace {
@@ -21,6 +22,37 @@ TEST(TaskList, RoundTrip) {
   EXPECT_EQ(l[0].start_ticks, 55u);
   std::filesystem::remove(path);
   EXPECT_TRUE(ReadTaskList(path).empty());
+}
+
+// The journal appends what changed and replays to the live list; it compacts itself as it grows,
+// and reads the older unsigned format too.
+TEST(TaskList, JournalReplaysToTheLiveTasksAndCompacts) {
+  const std::string path =
+      std::filesystem::temp_directory_path() / ("muster-journal-" + std::to_string(getpid()));
+  std::filesystem::remove(path);
+  {
+    TaskJournal j(path);
+    std::vector<RecordedTask> live;
+    for (int i = 0; i < 3000; ++i) {  // many starts and ends, at most 3 running at once
+      live.push_back({9, i, 1, 1000 + i, static_cast<uint64_t>(i)});
+      if (live.size() > 3) live.erase(live.begin());
+      ASSERT_TRUE(j.Record(live));
+      auto back = ReadTaskList(path);
+      ASSERT_EQ(back.size(), live.size()) << "after " << i;
+      EXPECT_EQ(back.back().task_index, i);
+    }
+    EXPECT_LT(std::filesystem::file_size(path), 3000u * 20);  // compacted on the way
+    ASSERT_TRUE(j.Record({}));
+    EXPECT_TRUE(ReadTaskList(path).empty());
+  }
+  {
+    std::ofstream old(path, std::ios::trunc);
+    old << "1 2 3 4444 55\n";
+  }
+  auto l = ReadTaskList(path);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].pid, 4444);
+  std::filesystem::remove(path);
 }
 
 TEST(TaskList, KillsOnlyTheRecordedLiveProcess) {

@@ -369,15 +369,9 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
     MutexLock lock(mu_);
     for (JobId id : jobs_.active()) {
       const JobRecord& j = jobs_.Get(id);
-      bool any = false;
-      for (const auto& t : j.tasks) {
-        if (t.state == TaskState::kPending && !IsTerminal(j.state)) ++queue;
-        if (t.Active()) {
-          ++running;
-          any = true;
-        }
-      }
-      if (any) ++running_jobs;
+      if (!IsTerminal(j.state)) queue += j.counts.pending;
+      running += j.counts.active;
+      if (j.counts.active > 0) ++running_jobs;
     }
   }
   v1::BalanceStatus st;

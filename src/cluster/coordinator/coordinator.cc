@@ -195,7 +195,7 @@ int Coordinator::IllegalTransitions() const {
   return jobs_.illegal_transitions();
 }
 
-Status Coordinator::CheckCapacity() const {
+Status Coordinator::CheckInvariants() const {
   MutexLock lock(mu_);
   // Recompute every node's free capacity from the active tasks and compare.
   std::map<std::string, NodeFree> want;
@@ -207,6 +207,13 @@ Status Coordinator::CheckCapacity() const {
       auto it = want.find(t.node);
       if (it != want.end()) Take(it->second, j.spec->resources, t.gpus);
     }
+  }
+  for (const auto& [id, j] : jobs_.all()) {
+    JobRecord copy = j;
+    JobTable::Recount(copy);
+    if (!(copy.counts == j.counts) || copy.pending_tasks != j.pending_tasks ||
+        copy.active_tasks != j.active_tasks)
+      return Status::Internal("job " + std::to_string(id) + ": task counts out of date");
   }
   for (const auto& [name, f] : want) {
     const NodeFree* got = cluster_.Free(name);
@@ -237,25 +244,22 @@ std::string Coordinator::DeviceKey(const JobSpec& spec, const std::string& node)
 
 double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {
   double fallback = spec.est_time_s > 0 ? spec.est_time_s : options_.default_task_seconds;
-  auto p = calibrator_.Predict(spec.job_class.empty() ? spec.name : spec.job_class, device,
-                               spec.est_work, fallback);
-  return p.samples > 0 || p.seconds > 0 ? p.seconds : fallback;
+  const std::string& cls = spec.job_class.empty() ? spec.name : spec.job_class;
+  const double s = calibrator_.PredictSeconds(cls, device, spec.est_work, fallback);
+  return s > 0 || calibrator_.Samples(cls, "") > 0 ? s : fallback;
 }
 
 void Coordinator::Reconcile(JobRecord& j) {
   TimeMs now = clock_->NowMs();
-  int active = 0, pending = 0, succeeded = 0, failed = 0, done = 0;
+  const JobRecord::Counts& c = j.counts;
+  const int active = c.active, pending = c.pending, succeeded = c.succeeded, done = c.done;
   const TaskRecord* first_failed = nullptr;
-  for (const auto& t : j.tasks) {
-    if (t.Active()) ++active;
-    if (t.state == TaskState::kPending) ++pending;
-    if (t.state == TaskState::kSucceeded) ++succeeded;
-    if (t.state == TaskState::kFailed) {
-      ++failed;
-      if (!first_failed) first_failed = &t;
-    }
-    if (t.Done()) ++done;
-  }
+  if (c.failed > 0 && done == static_cast<int>(j.tasks.size()))  // the job fails: say why
+    for (const auto& t : j.tasks)
+      if (t.state == TaskState::kFailed) {
+        first_failed = &t;
+        break;
+      }
   JobState next = j.state;
   std::string reason = j.reason;
   if (!IsTerminal(j.state)) {
@@ -352,6 +356,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   {
     MutexLock lock(mu_);
     jobs_.Add(std::move(job));
+    new_jobs_ = true;
   }
   Kick();
   return id;

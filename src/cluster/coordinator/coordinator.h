@@ -79,7 +79,13 @@ struct CoordinatorOptions {
   DurationMs lost_node_timeout_ms = 30000;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
-  DurationMs min_pass_gap_ms = 5;    // at most one pass per gap, however many kicks
+  DurationMs min_pass_gap_ms = 5;  // at most one pass per gap, however many kicks
+  // Passes that predict every queued task's start and finish (and refresh the reasons) run at
+  // most once per period; the passes between them only start what fits now, offering the
+  // scheduler at most max_tasks_offered_per_job tasks of each array, so their cost does not
+  // grow with the queue. A newly submitted job makes the next pass a prediction pass.
+  DurationMs prediction_period_ms = 1000;
+  size_t max_tasks_offered_per_job = 4096;
   double default_task_seconds = 60;  // prediction without history or estimate
   int max_lost_requeues = 3;
   int master_port_base = 29500;  // MASTER_PORT = base + (job*97 + attempt*31) % span
@@ -158,9 +164,9 @@ class Coordinator {
   void Kick();
 
   // ---- for tests: illegal state changes refused so far (must stay 0), and whether the
-  // incrementally kept free capacity equals a recomputation from every active task.
+  // incrementally kept free capacity and task counts equal a recomputation from every task.
   int IllegalTransitions() const;
-  Status CheckCapacity() const;
+  Status CheckInvariants() const;
   StateStore& store() { return *store_; }
 
  private:
@@ -248,6 +254,8 @@ class Coordinator {
   JobTable jobs_ GUARDED_BY(mu_){&cluster_};  // jobs, tasks, their states
   std::map<std::string, NodeEntry> nodes_ GUARDED_BY(mu_);
   model::Calibrator calibrator_ GUARDED_BY(mu_);
+  TimeMs last_prediction_ms_ GUARDED_BY(mu_) = 0;  // the last prediction pass
+  bool new_jobs_ GUARDED_BY(mu_) = false;          // submitted since: the next pass predicts them
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.
   std::optional<balance::Balancer> balancer_;

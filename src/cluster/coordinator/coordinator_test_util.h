@@ -89,7 +89,7 @@ struct CheckOnClose {
   void operator()(Coordinator* c) const {
     if (c != nullptr) {
       EXPECT_EQ(c->IllegalTransitions(), 0);
-      Status capacity = c->CheckCapacity();
+      Status capacity = c->CheckInvariants();
       EXPECT_TRUE(capacity.ok()) << capacity.message();
     }
     delete c;

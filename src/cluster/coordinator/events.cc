@@ -349,12 +349,19 @@ void Coordinator::CheckLiveness() {
                                          std::to_string((now - n.rec.last_seen_ms) / 1000) + " s");
   }
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
+  std::vector<int> overdue;
   for (JobId id : ids) {
     JobRecord& j = jobs_.Get(id);
-    for (auto& t : j.tasks)
-      if (t.Active() && t.confirm_deadline_ms > 0 && now > t.confirm_deadline_ms)
-        TaskEndedBadly(j, t, /*lost=*/true, -1,
-                       "not reported by the agent on " + t.node + " after it reconnected", now);
+    overdue.clear();
+    for (int i : j.active_tasks) {
+      const TaskRecord& t = *JobTable::FindTask(j, i);
+      if (t.confirm_deadline_ms > 0 && now > t.confirm_deadline_ms) overdue.push_back(i);
+    }
+    for (int i : overdue) {  // (ending a task changes active_tasks: not while iterating it)
+      TaskRecord& t = *JobTable::FindTask(j, i);
+      TaskEndedBadly(j, t, /*lost=*/true, -1,
+                     "not reported by the agent on " + t.node + " after it reconnected", now);
+    }
   }
 }
 

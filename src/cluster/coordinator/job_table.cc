@@ -6,10 +6,43 @@
 
 namespace muster::cluster {
 
+namespace {
+
+void Count(JobRecord& j, const TaskRecord& t, int sign) {
+  JobRecord::Counts& c = j.counts;
+  if (t.state == TaskState::kPending) {
+    c.pending += sign;
+    if (sign > 0)
+      j.pending_tasks.insert(t.index);
+    else
+      j.pending_tasks.erase(t.index);
+  }
+  if (t.Active()) {
+    c.active += sign;
+    if (sign > 0)
+      j.active_tasks.insert(t.index);
+    else
+      j.active_tasks.erase(t.index);
+  }
+  if (t.state == TaskState::kSucceeded) c.succeeded += sign;
+  if (t.state == TaskState::kFailed) c.failed += sign;
+  if (t.Done()) c.done += sign;
+}
+
+}  // namespace
+
+void JobTable::Recount(JobRecord& j) {
+  j.counts = {};
+  j.pending_tasks.clear();
+  j.active_tasks.clear();
+  for (const auto& t : j.tasks) Count(j, t, +1);
+}
+
 JobRecord& JobTable::Load(JobRecord j) {
   next_id_ = std::max(next_id_, j.id + 1);
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
+  Recount(job);
   for (const auto& t : job.tasks)
     if (t.Active()) cluster_->Hold(t.node, {id, t.index}, job.spec->resources, t.gpus);
   return job;
@@ -19,6 +52,7 @@ JobRecord& JobTable::Add(JobRecord j) {
   next_id_ = std::max(next_id_, j.id + 1);
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
+  Recount(job);
   active_.insert(id);
   return job;
 }
@@ -72,7 +106,9 @@ Status JobTable::SetTaskState(JobRecord& j, TaskRecord& t, TaskState to) {
     return Refuse(Status::FailedPrecondition("task " + TaskRef{j.id, t.index}.ToString() + ": " +
                                              s.message()));
   const bool was_active = t.Active();
+  Count(j, t, -1);
   t.state = to;
+  Count(j, t, +1);
   Track(j, t, was_active);
   return Status::Ok();
 }
@@ -107,6 +143,7 @@ Status JobTable::FinishGangStop(JobRecord& j, GangOutcome outcome) {
         break;
     }
   }
+  Recount(j);
   return Status::Ok();
 }
 

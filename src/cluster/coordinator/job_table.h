@@ -65,6 +65,9 @@ class JobTable {
 
   int illegal_transitions() const { return illegal_; }
 
+  // Recomputes a job's counts and index sets from its tasks (JobRecord::counts and friends).
+  static void Recount(JobRecord& j);
+
  private:
   void Track(const JobRecord& j, const TaskRecord& t, bool was_active);
   Status Refuse(Status why);

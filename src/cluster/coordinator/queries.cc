@@ -3,6 +3,7 @@
 // Node load (NodeInfo.load) = GPUs allocated / GPUs on the node; on a node without GPUs it is the
 // CPU share instead: milli-CPUs allocated / milli-CPUs of the node. Allocation means launching or
 // running tasks as the coordinator sees them, not measured utilization (that is in heartbeats).
+#include <array>
 #include <map>
 
 #include "cluster/common/convert.h"
@@ -44,12 +45,14 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
   // to say, so `muster show` displays "migrated from X to Y at ...".
   out->set_reason(j.reason.empty() && !j.history.empty() ? j.history.back() : j.reason);
   for (const auto& h : j.history) out->add_history(h);
-  std::map<std::string, int> counts;
+  std::array<int, static_cast<size_t>(TaskState::kLost) + 1> counts{};
   for (const auto& t : j.tasks) {
-    ++counts[TaskStateName(t.state)];
+    ++counts[static_cast<size_t>(t.state)];
     if (with_tasks) FillTaskInfo(j, t, out->add_tasks());
   }
-  for (const auto& [k, v] : counts) (*out->mutable_task_state_counts())[k] = v;
+  for (size_t s = 0; s < counts.size(); ++s)
+    if (counts[s] > 0)
+      (*out->mutable_task_state_counts())[TaskStateName(static_cast<TaskState>(s))] = counts[s];
 }
 
 Result<v1::JobInfo> Coordinator::GetJob(JobId id) const {

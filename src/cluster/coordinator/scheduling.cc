@@ -47,9 +47,16 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
 
 void Coordinator::SchedulingPass() {
   sched::ClusterSnapshot snap;
+  bool full = false;  // a prediction pass: every pending task, with predicted rows
   {
     MutexLock lock(mu_);
     snap.now_ms = clock_->NowMs();
+    full = snap.now_ms - last_prediction_ms_ >= options_.prediction_period_ms ||
+           BalanceDue(snap.now_ms) || new_jobs_;
+    if (full) {
+      last_prediction_ms_ = snap.now_ms;
+      new_jobs_ = false;
+    }
     std::map<std::string, int> index;
     snap.nodes = cluster_.SchedulableViews();
     for (const auto& v : snap.nodes) index[v.spec.name] = static_cast<int>(index.size());
@@ -61,8 +68,12 @@ void Coordinator::SchedulingPass() {
     std::map<std::string, ScalarResources> held;
     for (JobId id : ids) {
       const JobRecord& j = jobs_.Get(id);
-      for (const auto& t : j.tasks)
-        if (t.Active()) held[j.spec->user] += ScalarOf(j.spec->resources);
+      if (j.counts.active == 0) continue;
+      const ScalarResources one = ScalarOf(j.spec->resources);
+      ScalarResources& h = held[j.spec->user];
+      h.milli_cpus += one.milli_cpus * j.counts.active;
+      h.memory_mib += one.memory_mib * j.counts.active;
+      h.gpus += one.gpus * j.counts.active;
     }
     auto dominant_share = [&](const std::string& user) {
       auto it = held.find(user);
@@ -107,9 +118,16 @@ void Coordinator::SchedulingPass() {
     for (JobId id : ids) {
       JobRecord& j = jobs_.Get(id);
       sched::PendingJob pj;
-      for (const auto& t : j.tasks) {
-        if (t.state == TaskState::kPending) pj.pending_tasks.push_back(t.index);
-        if (!t.Active()) continue;
+      // Between prediction passes only the first tasks of a large array are offered: no pass
+      // can start more than the cluster holds, so the rest would only cost time.
+      const size_t offer = full || j.spec->gang ? j.pending_tasks.size()
+                                                : std::min(j.pending_tasks.size(),
+                                                           options_.max_tasks_offered_per_job);
+      pj.pending_tasks.reserve(offer);
+      for (auto it = j.pending_tasks.begin(); pj.pending_tasks.size() < offer; ++it)
+        pj.pending_tasks.push_back(*it);
+      for (int index_of_task : j.active_tasks) {
+        const TaskRecord& t = *JobTable::FindTask(j, index_of_task);
         ++pj.running_tasks;
         auto it = index.find(t.node);
         if (it == index.end()) continue;
@@ -144,7 +162,9 @@ void Coordinator::SchedulingPass() {
     return;
   }
 
-  auto plan = sched::Schedule(snap, options_.scheduler);
+  sched::SchedulerConfig config = options_.scheduler;
+  if (!full) config.max_predicted_jobs = 0;  // start what fits now; predictions keep
+  auto plan = sched::Schedule(snap, config);
   if (!plan.ok()) {
     spdlog::error("scheduling pass failed: {}", plan.status().message());
     return;
@@ -170,10 +190,13 @@ void Coordinator::SchedulingPass() {
         v.free = std::move(it->second);
       }
     }
-    for (const auto& q : snap.queue) {  // predictions come from this plan only
-      if (JobRecord* j = jobs_.Find(q.id))
-        for (auto& t : j->tasks)
-          if (t.state == TaskState::kPending) t.predicted_start_ms = t.predicted_finish_ms = 0;
+    for (const auto& q : snap.queue) {  // predictions come from the last prediction pass
+      JobRecord* j = full ? jobs_.Find(q.id) : nullptr;
+      if (j)
+        for (int i : j->pending_tasks) {
+          TaskRecord* t = JobTable::FindTask(*j, i);
+          t->predicted_start_ms = t->predicted_finish_ms = 0;
+        }
     }
     for (const auto& p : plan->placements) {
       JobRecord* j = jobs_.Find(p.task.job);
@@ -187,6 +210,7 @@ void Coordinator::SchedulingPass() {
     // Reasons from the plan change every pass ("predicted start in 12s"): kept in memory only;
     // the next state change persists whatever reason is current.
     for (const auto& u : plan->unplaced) {
+      if (!full && u.why.code() == StatusCode::kUnschedulable) continue;  // keeps its prediction
       JobRecord* j = jobs_.Find(u.job);
       if (j && !IsTerminal(j->state)) j->reason = u.why.message();
     }
@@ -250,9 +274,7 @@ void Coordinator::SchedulingPass() {
         launches.push_back({p->node_name, nodes_.at(p->node_name).channel, std::move(wire)});
       }
       j->reason.clear();
-      if (!j->pinned_node.empty() &&
-          std::none_of(j->tasks.begin(), j->tasks.end(),
-                       [](const TaskRecord& t) { return t.state == TaskState::kPending; })) {
+      if (!j->pinned_node.empty() && j->counts.pending == 0) {
         j->pinned_node.clear();  // the balancer's pin did its work
         store_->UpdatePin(*j);
       }
@@ -260,6 +282,7 @@ void Coordinator::SchedulingPass() {
     }
     // Job-level predictions: earliest predicted start and latest predicted finish of its tasks.
     for (JobId id : jobs_.active()) {
+      if (!full) break;
       JobRecord& j = jobs_.Get(id);
       TimeMs s = 0, f = 0;
       for (const auto& t : j.tasks) {

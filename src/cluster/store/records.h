@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,16 @@ struct JobRecord {
   TimeMs pin_expires_ms = 0;
 
   // runtime only
+  // Kept by JobTable on every task state change (never assign TaskRecord::state elsewhere):
+  // task counts by state and the indices of pending and active tasks, so that reconciling a job
+  // and building the scheduler's queue cost O(change), not O(tasks).
+  struct Counts {
+    int pending = 0, active = 0, succeeded = 0, failed = 0, done = 0;
+    bool operator==(const Counts&) const = default;
+  };
+  Counts counts;
+  std::set<int> pending_tasks;
+  std::set<int> active_tasks;
   bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
   bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
   TimeMs predicted_start_ms = 0;
