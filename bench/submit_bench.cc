@@ -200,7 +200,7 @@ int Run(const Options& o) {
                 base_ids.size(), base_s, err1, base_rate);
     char label[64];
     std::snprintf(label, sizeof label, "%d threads, one channel", o.threads);
-    std::printf("  %-30s %8zu %10.3f %8d %12.0f   (%.1fx baseline; target >= 2000)\n", label,
+    std::printf("  %-30s %8zu %10.3f %8d %12.0f   (%.1fx baseline; target >= 20000)\n", label,
                 conc_ids.size(), conc_s, err2, conc_rate, conc_rate / base_rate);
     std::vector<int64_t> all = base_ids;
     all.insert(all.end(), conc_ids.begin(), conc_ids.end());
@@ -253,7 +253,7 @@ int Run(const Options& o) {
   };
   row("start time reported by GetJob", to_start);
   row("task process wrote its first timestamp", to_exec);
-  std::printf("  target: p99 <= 50 ms; %d jobs did not start within 10 s\n", failed);
+  std::printf("  target: p99 <= 3 ms by the task's own timestamp; %d jobs did not start within 10 s\n", failed);
 
   for (pid_t a : agents) Stop(a);
   Stop(coord);
