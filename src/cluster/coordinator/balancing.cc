@@ -90,13 +90,12 @@ balance::MeasuredUsage Coordinator::MeasuredUsageFor(const sched::ClusterSnapsho
   for (const auto& view : snap.nodes) {
     balance::NodeUsage nu;
     nu.gpu_utilization.assign(view.spec.gpus.size(), -1);
-    auto it = nodes_.find(view.spec.name);
-    if (it != nodes_.end()) {
+    if (const NodeEntry* entry = nodes_.Find(view.spec.name)) {
       double cpu_sum = 0;
       int cpu_n = 0;
       std::vector<double> sum(view.spec.gpus.size(), 0);
       std::vector<int> cnt(view.spec.gpus.size(), 0);
-      for (const auto& r : it->second.window) {
+      for (const auto& r : entry->window) {
         if (r.time_ms < since) continue;
         cpu_sum += r.cpu_load;
         ++cpu_n;
@@ -204,9 +203,9 @@ void Coordinator::BalancePass() {
     // Downsampled history in the store.
     for (const auto& s : d.evaluation.node_loads) {
       const std::string name = NameOf(names, s.node);
-      auto it = nodes_.find(name);
-      if (it == nodes_.end()) continue;
-      NodeEntry& n = it->second;
+      NodeEntry* found = nodes_.Find(name);
+      if (!found) continue;
+      NodeEntry& n = *found;
       if (n.last_history_ms > 0 &&
           snap.now_ms - n.last_history_ms < options_.usage_history_interval_ms)
         continue;
@@ -299,8 +298,8 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
   if (!j || IsTerminal(j->state)) return "job " + std::to_string(m.job) + " is finished or gone";
   if (j->gang_stopping || !j->migrate_reason.empty()) return "the job is stopping";
   const std::string to = NameOf(names, m.to_node);
-  auto tn = nodes_.find(to);
-  if (to.empty() || tn == nodes_.end() || !tn->second.channel || tn->second.lost)
+  const NodeEntry* tn = nodes_.Find(to);
+  if (to.empty() || !tn || !tn->Connected())
     return "target node " + (to.empty() ? std::to_string(m.to_node) : to) + " is not connected";
   const std::set<int> listed(m.tasks.begin(), m.tasks.end());
 
@@ -327,7 +326,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
       auto pos = std::find(m.tasks.begin(), m.tasks.end(), active[k]->index);
       size_t slot = static_cast<size_t>(pos - m.tasks.begin());
       if (slot < m.to_gpus.size()) want = m.to_gpus[slot];
-      if (!TryTake(tn->second.rec.spec, trial, j->spec->resources, want).ok())
+      if (!TryTake(tn->rec.spec, trial, j->spec->resources, want).ok())
         return "no room on " + to + " any more";
     }
     nf->second = std::move(trial);

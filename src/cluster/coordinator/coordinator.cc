@@ -75,15 +75,7 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::Recover(StoreContents contents) {
-  for (auto& n : contents.nodes) {
-    NodeEntry e;
-    e.rec = std::move(n);
-    e.recovering = true;
-    e.last_persisted_ms = e.rec.last_seen_ms;
-    std::string name = e.rec.spec.name;
-    cluster_.SetNode(e.rec.spec);  // not schedulable until its agent registers again
-    nodes_.emplace(name, std::move(e));
-  }
+  for (auto& n : contents.nodes) nodes_.Recover(std::move(n));
   int adopted_wait = 0;
   for (auto& j : contents.jobs) {
     JobId id = j.id;
@@ -130,7 +122,7 @@ void Coordinator::Recover(StoreContents contents) {
     }
   }
   spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
-               jobs_.size(), jobs_.active().size(), nodes_.size(), adopted_wait);
+               jobs_.size(), jobs_.active().size(), nodes_.all().size(), adopted_wait);
 }
 
 // ------------------------------------------------------------------------------ loop
@@ -199,7 +191,7 @@ Status Coordinator::CheckInvariants() const {
   MutexLock lock(mu_);
   // Recompute every node's free capacity from the active tasks and compare.
   std::map<std::string, NodeFree> want;
-  for (const auto& [name, n] : nodes_) want[name] = NodeFree::AllFree(n.rec.spec);
+  for (const auto& [name, n] : nodes_.all()) want[name] = NodeFree::AllFree(n.rec.spec);
   for (JobId id : jobs_.active()) {
     const JobRecord& j = jobs_.Get(id);
     for (const auto& t : j.tasks) {
@@ -236,10 +228,9 @@ StateStore::Ticket Coordinator::PersistJob(const JobRecord& j) {
 }
 
 std::string Coordinator::DeviceKey(const JobSpec& spec, const std::string& node) const {
-  auto it = nodes_.find(node);
-  if (spec.resources.gpus == 0 || it == nodes_.end() || it->second.rec.spec.gpus.empty())
-    return "cpu";
-  return it->second.rec.spec.gpus[0].model;
+  const NodeEntry* n = nodes_.Find(node);
+  if (spec.resources.gpus == 0 || !n || n->rec.spec.gpus.empty()) return "cpu";
+  return n->rec.spec.gpus[0].model;
 }
 
 double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {
@@ -299,15 +290,15 @@ void Coordinator::Reconcile(JobRecord& j) {
 
 void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord& t,
                            DurationMs grace_ms) {
-  auto it = nodes_.find(node);
-  if (it == nodes_.end() || !it->second.channel) return;
+  NodeEntry* n = nodes_.Find(node);
+  if (!n || !n->channel) return;
   v1::CoordinatorMessage m;
   auto* k = m.mutable_kill();
   k->set_job_id(job);
   k->set_task_index(t.index);
   k->set_attempt(t.attempt);
   k->set_grace_ms(grace_ms);
-  it->second.channel->Send(std::move(m));
+  n->channel->Send(std::move(m));
 }
 
 // ------------------------------------------------------------------------------ submit, cancel
@@ -317,7 +308,7 @@ Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
     if (!jobs_.Find(dep))
       return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
   std::vector<NodeSpec> nodes;
-  for (const auto& [name, n] : nodes_) nodes.push_back(n.rec.spec);
+  for (const auto& [name, n] : nodes_.all()) nodes.push_back(n.rec.spec);
   if (nodes.empty()) return Status::Ok();  // accepted; waits for nodes
   return CheckFeasible(spec, nodes);
 }
@@ -341,7 +332,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
     job.id = jobs_.ReserveId();
     job.spec = spec;
     job.submit_ms = clock_->NowMs();
-    job.reason = nodes_.empty() ? "waiting for nodes" : "";
+    job.reason = nodes_.all().empty() ? "waiting for nodes" : "";
     const int n = spec->TaskCount();
     job.tasks.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) job.tasks[static_cast<size_t>(i)].index = spec->TaskIndex(i);

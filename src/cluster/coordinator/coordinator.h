@@ -62,6 +62,7 @@
 #include "cluster/coordinator/cluster_state.h"
 #include "cluster/coordinator/job_table.h"
 #include "cluster/coordinator/log_store.h"
+#include "cluster/coordinator/node_registry.h"
 #include "cluster/proto/muster.pb.h"
 #include "cluster/store/sqlite_store.h"
 #include "cluster/store/state_store.h"
@@ -100,17 +101,6 @@ struct CoordinatorOptions {
   DurationMs usage_history_keep_ms = 24 * 3600000;  // stored rows older than this are pruned
   DurationMs pin_timeout_ms = 120000;               // a balancer pin not started by then is dropped
   int balance_trend_points = 120;                   // evaluations kept for the trend
-};
-
-// The downlink to one connected agent. Implemented over the gRPC stream (server.cc) and by
-// fakes in tests.
-class AgentChannel {
- public:
-  virtual ~AgentChannel() = default;
-  // Queues a message to the agent; never blocks. Thread-safe.
-  virtual void Send(v1::CoordinatorMessage msg) = 0;
-  // Drops the link; the agent must reconnect and register again. Thread-safe.
-  virtual void Close() = 0;
 };
 
 class Coordinator {
@@ -170,21 +160,6 @@ class Coordinator {
   StateStore& store() { return *store_; }
 
  private:
-  struct NodeEntry {
-    NodeRecord rec;
-    std::shared_ptr<AgentChannel> channel;  // null while disconnected
-    bool lost = false;
-    bool recovering = false;  // known from the store, not yet registered since the restart
-    TimeMs last_persisted_ms = 0;
-    v1::UsageSample usage;
-    struct Reading {
-      TimeMs time_ms = 0;
-      double cpu_load = 0;           // CPU seconds per second
-      std::vector<double> gpu_util;  // 0..1 or -1, per local GPU index
-    };
-    std::deque<Reading> window;  // heartbeat readings of the last usage_window_ms
-    TimeMs last_history_ms = 0;  // last stored usage row
-  };
   struct PendingLaunch {
     std::string node;
     std::shared_ptr<AgentChannel> channel;
@@ -252,7 +227,12 @@ class Coordinator {
   mutable Mutex mu_;
   ClusterState cluster_ GUARDED_BY(mu_);      // free capacity, updated by jobs_
   JobTable jobs_ GUARDED_BY(mu_){&cluster_};  // jobs, tasks, their states
-  std::map<std::string, NodeEntry> nodes_ GUARDED_BY(mu_);
+  NodeRegistry nodes_ GUARDED_BY(mu_){
+      // nodes, agent links, liveness
+      {options_.heartbeat_interval_ms, options_.heartbeat_timeout_ms,
+       options_.lost_node_timeout_ms},
+      &cluster_,
+      started_ms_};
   model::Calibrator calibrator_ GUARDED_BY(mu_);
   TimeMs last_prediction_ms_ GUARDED_BY(mu_) = 0;  // the last prediction pass
   bool new_jobs_ GUARDED_BY(mu_) = false;          // submitted since: the next pass predicts them

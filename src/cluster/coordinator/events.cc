@@ -20,29 +20,13 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
   {
     MutexLock lock(mu_);
     TimeMs now = clock_->NowMs();
-    NodeEntry& n = nodes_[name];
-    if (n.channel) {
-      // A link heard from recently belongs to a live agent: refuse the newcomer. A silent one is
-      // most likely the same agent's dead connection (not yet noticed): replace it.
-      DurationMs stale_after = std::max<DurationMs>(3000, 3 * options_.heartbeat_interval_ms);
-      if (now - n.rec.last_seen_ms < stale_after)
-        return Status::AlreadyExists("an agent named '" + name +
-                                     "' is already connected; stop it or choose another --name");
-      spdlog::warn("agent {} registers again while its old link is silent; replacing the link",
-                   name);
-      n.channel->Close();
-      n.channel.reset();
-    }
-    n.rec.spec = FromProto(reg.node());
-    n.rec.spec.name = name;
-    n.rec.address = reg.node().address().empty() ? peer_host : reg.node().address();
-    n.rec.last_seen_ms = now;
-    n.last_persisted_ms = now;
-    n.channel = channel;
-    n.lost = false;
-    n.recovering = false;
-    cluster_.SetNode(n.rec.spec);
-    cluster_.SetSchedulable(name, true);
+    NodeSpec spec = FromProto(reg.node());
+    spec.name = name;
+    auto registered = nodes_.Register(
+        std::move(spec), reg.node().address().empty() ? peer_host : reg.node().address(), channel,
+        now);
+    if (!registered.ok()) return registered.status();
+    NodeEntry& n = **registered;
     store_->UpsertNode(n.rec);
 
     v1::CoordinatorMessage reply_msg;
@@ -95,10 +79,9 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
 
 void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChannel* channel) {
   MutexLock lock(mu_);
-  auto it = nodes_.find(node);
-  if (it == nodes_.end() || it->second.channel.get() != channel) return;
-  it->second.channel.reset();
-  cluster_.SetSchedulable(node, false);
+  NodeEntry* n = nodes_.Linked(node, channel);
+  if (!n) return;
+  nodes_.Disconnect(*n);
   spdlog::warn("agent {} disconnected; lost unless it returns within {} ms", node,
                options_.heartbeat_timeout_ms);
 }
@@ -111,9 +94,9 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
   bool log_stderr = false;
   {
     MutexLock lock(mu_);
-    auto it = nodes_.find(node);
-    if (it == nodes_.end() || it->second.channel.get() != channel) return;
-    NodeEntry& n = it->second;
+    NodeEntry* linked = nodes_.Linked(node, channel);
+    if (!linked) return;
+    NodeEntry& n = *linked;
     TimeMs now = clock_->NowMs();
     n.rec.last_seen_ms = now;
     switch (msg.body_case()) {
@@ -322,11 +305,7 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
 void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
   const std::string name = n.rec.spec.name;
   spdlog::warn("node {} lost: {}", name, why);
-  if (n.channel) n.channel->Close();
-  n.channel.reset();
-  cluster_.SetSchedulable(name, false);
-  n.lost = true;
-  n.recovering = false;
+  nodes_.MarkLost(n);
   TimeMs now = clock_->NowMs();
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   for (JobId id : ids) {
@@ -339,15 +318,7 @@ void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
 
 void Coordinator::CheckLiveness() {
   TimeMs now = clock_->NowMs();
-  for (auto& [name, n] : nodes_) {
-    if (n.lost) continue;
-    TimeMs deadline = n.recovering ? started_ms_ + options_.lost_node_timeout_ms
-                                   : n.rec.last_seen_ms + options_.heartbeat_timeout_ms;
-    if (now > deadline)
-      MarkNodeLost(n, n.recovering ? "did not re-register after the coordinator restarted"
-                                   : "no heartbeat for " +
-                                         std::to_string((now - n.rec.last_seen_ms) / 1000) + " s");
-  }
+  for (const auto& [name, why] : nodes_.Overdue(now)) MarkNodeLost(*nodes_.Find(name), why);
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   std::vector<int> overdue;
   for (JobId id : ids) {

@@ -89,7 +89,7 @@ v1::NodeList Coordinator::ListNodes() const {
   MutexLock lock(mu_);
   v1::NodeList out;
   out.set_now_ms(clock_->NowMs());
-  for (const auto& [name, n] : nodes_) {
+  for (const auto& [name, n] : nodes_.all()) {
     auto* info = out.add_nodes();
     ToProto(n.rec.spec, info->mutable_spec(), n.rec.address);
     for (const auto& g : n.usage.gpus()) {

@@ -186,7 +186,7 @@ void Coordinator::SchedulingPass() {
           v.state = NodeState::kLost;
           continue;
         }
-        v.spec = nodes_.at(v.spec.name).rec.spec;  // as registered now
+        v.spec = nodes_.Find(v.spec.name)->rec.spec;  // as registered now
         v.free = std::move(it->second);
       }
     }
@@ -243,8 +243,8 @@ void Coordinator::SchedulingPass() {
                              .master_port_base = options_.master_port_base,
                              .master_port_span = options_.master_port_span,
                              .node = [&](const std::string& name) REQUIRES(mu_) {
-                               auto it = nodes_.find(name);
-                               return it == nodes_.end() ? nullptr : &it->second.rec;
+                               const NodeEntry* n = nodes_.Find(name);
+                               return n ? &n->rec : nullptr;
                              }};
     for (const sched::JobStart& start : applied.accepted) {
       JobRecord* j = jobs_.Find(start.job);
@@ -271,7 +271,7 @@ void Coordinator::SchedulingPass() {
         const TaskRecord* t = JobTable::FindTask(*j, p->task.index);
         v1::Launch wire;
         ToProto(BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p}, launch_ctx), &wire);
-        launches.push_back({p->node_name, nodes_.at(p->node_name).channel, std::move(wire)});
+        launches.push_back({p->node_name, nodes_.Find(p->node_name)->channel, std::move(wire)});
       }
       j->reason.clear();
       if (!j->pinned_node.empty() && j->counts.pending == 0) {
@@ -302,9 +302,9 @@ void Coordinator::SchedulingPass() {
   for (auto& l : launches) {
     JobRecord* j = jobs_.Find(l.launch.job_id());
     TaskRecord* t = j ? JobTable::FindTask(*j, l.launch.task_index()) : nullptr;
-    auto node = nodes_.find(l.node);
-    if (!t || t->state != TaskState::kLaunching || t->attempt != l.launch.attempt() ||
-        node == nodes_.end() || node->second.channel != l.channel)
+    const NodeEntry* node = nodes_.Find(l.node);
+    if (!t || t->state != TaskState::kLaunching || t->attempt != l.launch.attempt() || !node ||
+        node->channel != l.channel)
       continue;  // cancelled, stopped or the link changed while committing
     if (!durable.ok()) {
       Transition(*j, *t, TaskState::kPending);
