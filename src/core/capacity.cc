@@ -15,6 +15,8 @@ bool InRange(const NodeFree& free, int g) {
 }  // namespace
 
 int MatchingGpus(const NodeSpec& node, const ResourceRequest& r) {
+  if (r.min_gpu_memory_mib <= 0 && r.gpu_model.empty())  // no per-GPU constraint: every GPU
+    return static_cast<int>(node.gpus.size());
   int n = 0;
   for (const auto& g : node.gpus) n += GpuMatches(g, r) ? 1 : 0;
   return n;
