@@ -138,6 +138,35 @@ TEST_F(LauncherTest, SuccessAndExitCodes) {
   EXPECT_TRUE(launcher_->Running().empty());
 }
 
+// The command is looked up in the task's own PATH (a job's env may set one, e.g. an activated
+// virtual environment), not the agent's; a script without #! runs through sh as under execvp.
+TEST_F(LauncherTest, CommandIsFoundInTheTasksPath) {
+  fs::create_directories(dir_ / "tools");
+  {
+    std::ofstream tool(dir_ / "tools" / "muster-test-tool");
+    tool << "echo tool ran\n";  // no #!: run by sh
+  }
+  fs::permissions(dir_ / "tools" / "muster-test-tool", fs::perms::owner_all);
+  v1::Launch l;
+  l.set_job_id(21);
+  l.set_task_index(0);
+  l.set_attempt(1);
+  l.add_command("muster-test-tool");
+  (*l.mutable_env())["PATH"] = (dir_ / "tools").string() + ":/usr/bin:/bin";
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  EXPECT_EQ(sink_.WaitEnd(21).state(), "succeeded");
+  EXPECT_EQ(sink_.Out(21), "tool ran\n");
+  // Without that PATH entry the same name is not found: exit 127 and the documented message.
+  v1::Launch missing = l;
+  missing.set_job_id(22);
+  (*missing.mutable_env())["PATH"] = "/usr/bin:/bin";
+  ASSERT_TRUE(launcher_->Launch(missing).ok());
+  auto end = sink_.WaitEnd(22);
+  EXPECT_EQ(end.state(), "failed");
+  EXPECT_EQ(end.exit_code(), 127);
+  EXPECT_EQ(end.message(), "cannot execute 'muster-test-tool': No such file or directory");
+}
+
 TEST_F(LauncherTest, EnvironmentAndWorkdir) {
   auto l = Sh(3,
               "echo job=$MUSTER_JOB_ID cvd=[$CUDA_VISIBLE_DEVICES] agent=$FROM_AGENT "

@@ -5,11 +5,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace muster::agent {
 
@@ -30,6 +33,7 @@ struct ChildError {
 }
 
 struct ChildArgs {
+  const char* program;  // argv[0] resolved in the task's PATH
   char* const* argv;
   char* const* envp;
   const char* cwd;  // nullptr: inherit
@@ -40,7 +44,8 @@ struct ChildArgs {
 
 // The child between vfork and exec. It shares the parent's memory and runs on the calling
 // thread's stack, so it only makes system calls and writes nothing the parent reads (errno
-// aside) — in particular not `environ`: execvpe takes the environment.
+// aside) — in particular not `environ`: execvpe takes the environment, and the program was
+// looked up in the task's PATH beforehand.
 [[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
   setpgid(0, 0);
   if (a.parent_death_signal != 0) {
@@ -59,8 +64,34 @@ struct ChildArgs {
       dup2(a.stderr_fd, 2) < 0)
     ChildFail(a.err_fd, kStepStdio);
   if (a.cwd != nullptr && chdir(a.cwd) != 0) ChildFail(a.err_fd, kStepChdir);
-  execvpe(a.argv[0], a.argv, a.envp);
+  execvpe(a.program, a.argv, a.envp);  // a path: no search; runs scripts without #! via sh
   ChildFail(a.err_fd, kStepExec);
+}
+
+// argv[0] looked up in the task's own PATH (from its environment, else the agent's), as execvp
+// would in a child whose environment is `env`: the first executable regular file. A name with a
+// slash, or one found nowhere, is returned as is (exec then reports why it fails).
+std::string Resolve(const std::string& name, const std::vector<std::string>& env) {
+  if (name.empty() || name.find('/') != std::string::npos) return name;
+  const char* path = nullptr;
+  for (const auto& e : env)
+    if (e.compare(0, 5, "PATH=") == 0) path = e.c_str() + 5;
+  if (path == nullptr) path = getenv("PATH");
+  if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
+  std::string dirs = path;
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    start = end + 1;
+  }
+  return name;
 }
 
 }  // namespace
@@ -71,6 +102,8 @@ SpawnResult Spawn(const SpawnRequest& req) {
     result.error = "empty command";
     return result;
   }
+  // The lookup happens here, not in the child: execvpe would search the agent's PATH.
+  const std::string program = Resolve(req.argv[0], req.env);
   std::vector<char*> argv, envp;
   for (const auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -88,7 +121,8 @@ SpawnResult Spawn(const SpawnRequest& req) {
   sigset_t all, old_mask;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  const ChildArgs args{argv.data(),
+  const ChildArgs args{program.c_str(),
+                       argv.data(),
                        envp.data(),
                        req.cwd.empty() ? nullptr : req.cwd.c_str(),
                        devnull,
