@@ -310,9 +310,12 @@ void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   for (JobId id : ids) {
     JobRecord& j = jobs_.Get(id);
-    for (auto& t : j.tasks)
+    const std::vector<int> active(j.active_tasks.begin(), j.active_tasks.end());  // changes below
+    for (int i : active) {
+      TaskRecord& t = *JobTable::FindTask(j, i);
       if (t.Active() && t.node == name)
         TaskEndedBadly(j, t, /*lost=*/true, -1, "node " + name + " lost (" + why + ")", now);
+    }
   }
 }
 
