@@ -18,16 +18,14 @@ void Credit(sched::NodeView& v, const sched::RunningTask& t) {
   Release(v.free, t.resources, t.gpus);
 }
 
-// Debits one task of request r (holding `gpus` GPUs) on v: the GPUs `wanted` when they are free
-// and match, else the lowest free matching ones; the GPUs taken.
-Result<std::vector<int>> Debit(sched::NodeView& v, ResourceRequest r, int gpus,
+// Debits one task of request r on v: the GPUs `wanted` when they are free and match, else the
+// lowest free matching ones; the GPUs taken.
+Result<std::vector<int>> Debit(sched::NodeView& v, const ResourceRequest& r,
                                const std::vector<int>& wanted) {
   const std::string where = "node " + v.spec.name;
   if (v.state != NodeState::kReady) return Status::FailedPrecondition(where + " is not ready");
-  r.gpus = gpus;
   v.free.gpu_free.resize(v.spec.gpus.size(), false);
-  Fit fit = TryTake(v.spec, v.free, r, wanted);
-  if (!fit.ok() && !wanted.empty()) fit = TryTake(v.spec, v.free, r);
+  Fit fit = TryTakePreferring(v.spec, v.free, r, wanted);
   if (fit.misfit == Misfit::kCpu || fit.misfit == Misfit::kMemory)
     return Status::FailedPrecondition(where + " lacks CPU or memory for the move");
   if (!fit.ok()) return Status::FailedPrecondition(where + " lacks free GPUs for the move");
@@ -53,7 +51,7 @@ Status ApplyMigrate(sched::ClusterSnapshot& s, const Move& m) {
     Credit(s.nodes[m.from_node], t);
     ResourceRequest r = t.resources;
     r.gpus = static_cast<int>(t.gpus.size());
-    auto gpus = Debit(s.nodes[m.to_node], r, r.gpus, Wanted(m, i));
+    auto gpus = Debit(s.nodes[m.to_node], r, Wanted(m, i));
     if (!gpus.ok()) return gpus.status();
     const double rem = static_cast<double>(std::max<TimeMs>(0, t.predicted_finish_ms - now));
     const double moved = rem * SpeedOf(s.nodes[m.from_node]) / SpeedOf(s.nodes[m.to_node]);
@@ -78,7 +76,7 @@ Status ApplyStart(sched::ClusterSnapshot& s, const Move& m) {
     auto pt = std::find(job->pending_tasks.begin(), job->pending_tasks.end(), m.tasks[i]);
     if (pt == job->pending_tasks.end())
       return Status::NotFound("task " + TaskRef{m.job, m.tasks[i]}.ToString() + " is not pending");
-    auto gpus = Debit(s.nodes[m.to_node], r, r.gpus, Wanted(m, i));
+    auto gpus = Debit(s.nodes[m.to_node], r, Wanted(m, i));
     if (!gpus.ok()) return gpus.status();
     job->pending_tasks.erase(pt);
     ++job->running_tasks;

@@ -109,4 +109,11 @@ Fit TryTake(const NodeSpec& node, NodeFree& free, const ResourceRequest& r,
   return fit;
 }
 
+Fit TryTakePreferring(const NodeSpec& node, NodeFree& free, const ResourceRequest& r,
+                      std::span<const int> want) {
+  Fit fit = TryTake(node, free, r, want);
+  if (!fit.ok() && !want.empty()) fit = TryTake(node, free, r);
+  return fit;
+}
+
 }  // namespace muster

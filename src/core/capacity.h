@@ -66,5 +66,9 @@ struct Fit {
 // otherwise exactly `want`. On a misfit `free` is unchanged.
 Fit TryTake(const NodeSpec& node, NodeFree& free, const ResourceRequest& r,
             std::span<const int> want = {});
+// TryTake with `want` when those GPUs fit, else with the lowest free matching ones (a move that
+// prefers the GPUs its decision named, but takes others when they went meanwhile).
+Fit TryTakePreferring(const NodeSpec& node, NodeFree& free, const ResourceRequest& r,
+                      std::span<const int> want);
 
 }  // namespace muster

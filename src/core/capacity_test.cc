@@ -85,6 +85,20 @@ TEST(Capacity, TryTakeLeavesFreeUnchangedOnAMisfit) {
   EXPECT_EQ(f.milli_cpus, 7000);
 }
 
+TEST(Capacity, TryTakePreferringFallsBackToOtherGpus) {
+  const NodeSpec n = Mixed();
+  NodeFree f = NodeFree::AllFree(n);
+  f.gpu_free[2] = false;  // the GPU the decision named went meanwhile
+  Fit fit = TryTakePreferring(n, f, Req(0, 0, 1, "H100"), std::vector<int>{2});
+  ASSERT_TRUE(fit.ok());
+  EXPECT_EQ(fit.gpus, std::vector<int>{3});
+  fit = TryTakePreferring(n, f, Req(0, 0, 1), std::vector<int>{1});
+  ASSERT_TRUE(fit.ok());
+  EXPECT_EQ(fit.gpus, std::vector<int>{1});  // named and free: that one
+  EXPECT_EQ(TryTakePreferring(n, f, Req(0, 0, 1, "H100"), std::vector<int>{3}).misfit,
+            Misfit::kGpuCount);  // none left
+}
+
 TEST(Capacity, TakeHoldsWhatRunsEvenBeyondCapacity) {
   // A view of tasks already running may go negative (the node re-registered smaller); nothing
   // then fits, and out-of-range GPUs are ignored instead of corrupting memory.

@@ -49,8 +49,7 @@ Status JobSpec::Validate() const {
   if (array.empty() && (tasks < 1 || tasks > 100000))
     return Status::InvalidArgument("tasks must be between 1 and 100000, got " +
                                    std::to_string(tasks));
-  if (gang && !array.empty())
-    return Status::InvalidArgument("a job cannot be both a gang and an array");
+  if (gang && !array.empty()) return Status::InvalidArgument("a job cannot be both a gang and an array");
   if (ranks_per_node < 0) return Status::InvalidArgument("ranks-per-node must be >= 0");
   if (gang && ranks_per_node > 0 && tasks % ranks_per_node != 0)
     return Status::InvalidArgument("gang of " + std::to_string(tasks) +
@@ -63,43 +62,30 @@ Status JobSpec::Validate() const {
     return Status::InvalidArgument("a task must request some CPU or at least one GPU");
   if (max_retries < 0 || max_retries > 100)
     return Status::InvalidArgument("max-retries must be between 0 and 100");
-  if (est_work < 0 || est_time_s < 0)
-    return Status::InvalidArgument("estimates must not be negative");
+  if (est_work < 0 || est_time_s < 0) return Status::InvalidArgument("estimates must not be negative");
   return Status::Ok();
 }
 
 const char* JobStateName(JobState s) {
   switch (s) {
-    case JobState::kPending:
-      return "pending";
-    case JobState::kRunning:
-      return "running";
-    case JobState::kSucceeded:
-      return "succeeded";
-    case JobState::kFailed:
-      return "failed";
-    case JobState::kCancelled:
-      return "cancelled";
+    case JobState::kPending: return "pending";
+    case JobState::kRunning: return "running";
+    case JobState::kSucceeded: return "succeeded";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
   }
   return "unknown";
 }
 
 const char* TaskStateName(TaskState s) {
   switch (s) {
-    case TaskState::kPending:
-      return "pending";
-    case TaskState::kLaunching:
-      return "launching";
-    case TaskState::kRunning:
-      return "running";
-    case TaskState::kSucceeded:
-      return "succeeded";
-    case TaskState::kFailed:
-      return "failed";
-    case TaskState::kCancelled:
-      return "cancelled";
-    case TaskState::kLost:
-      return "lost";
+    case TaskState::kPending: return "pending";
+    case TaskState::kLaunching: return "launching";
+    case TaskState::kRunning: return "running";
+    case TaskState::kSucceeded: return "succeeded";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+    case TaskState::kLost: return "lost";
   }
   return "unknown";
 }
@@ -112,9 +98,9 @@ std::optional<JobState> ParseJobState(const std::string& s) {
 }
 
 std::optional<TaskState> ParseTaskState(const std::string& s) {
-  for (auto st :
-       {TaskState::kPending, TaskState::kLaunching, TaskState::kRunning, TaskState::kSucceeded,
-        TaskState::kFailed, TaskState::kCancelled, TaskState::kLost})
+  for (auto st : {TaskState::kPending, TaskState::kLaunching, TaskState::kRunning,
+                  TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled,
+                  TaskState::kLost})
     if (s == TaskStateName(st)) return st;
   return std::nullopt;
 }
@@ -131,9 +117,7 @@ Status CheckTransition(TaskState from, TaskState to) {
   using T = TaskState;
   bool ok = false;
   switch (from) {
-    case T::kPending:
-      ok = to == T::kLaunching || to == T::kCancelled;
-      break;
+    case T::kPending: ok = to == T::kLaunching || to == T::kCancelled; break;
     case T::kLaunching:
       ok = to == T::kRunning || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
            to == T::kPending || to == T::kSucceeded;
@@ -143,13 +127,9 @@ Status CheckTransition(TaskState from, TaskState to) {
            to == T::kPending;
       break;
     case T::kFailed:
-    case T::kLost:
-      ok = to == T::kPending || to == T::kCancelled;
-      break;
+    case T::kLost: ok = to == T::kPending || to == T::kCancelled; break;
     case T::kSucceeded:
-    case T::kCancelled:
-      ok = false;
-      break;
+    case T::kCancelled: ok = false; break;
   }
   if (ok) return Status::Ok();
   return Status::FailedPrecondition(std::string("illegal task transition ") + TaskStateName(from) +
@@ -160,14 +140,11 @@ Status CheckTransition(JobState from, JobState to) {
   using J = JobState;
   bool ok = false;
   switch (from) {
-    case J::kPending:
-      ok = to == J::kRunning || to == J::kCancelled || to == J::kFailed;
-      break;
+    case J::kPending: ok = to == J::kRunning || to == J::kCancelled || to == J::kFailed; break;
     case J::kRunning:
       ok = to == J::kSucceeded || to == J::kFailed || to == J::kCancelled || to == J::kPending;
       break;
-    default:
-      ok = false;
+    default: ok = false;
   }
   if (ok) return Status::Ok();
   return Status::FailedPrecondition(std::string("illegal job transition ") + JobStateName(from) +

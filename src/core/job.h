@@ -48,15 +48,15 @@ struct JobSpec {
   std::map<std::string, std::string> env;
   std::string workdir;
 
-  int tasks = 1;              // for a gang: number of ranks
-  bool gang = false;          // all tasks start together or none
-  int ranks_per_node = 0;     // gang: exact ranks on each node; 0 = scheduler decides
-  ArrayRange array;           // non-empty: one task per index (tasks is ignored)
-  std::vector<JobId> after;   // run only if all of these succeeded
-  int priority = 0;           // higher first under the priority policy
+  int tasks = 1;            // for a gang: number of ranks
+  bool gang = false;        // all tasks start together or none
+  int ranks_per_node = 0;   // gang: exact ranks on each node; 0 = scheduler decides
+  ArrayRange array;         // non-empty: one task per index (tasks is ignored)
+  std::vector<JobId> after; // run only if all of these succeeded
+  int priority = 0;         // higher first under the priority policy
   ResourceRequest resources;  // per task
-  double est_work = 0;        // abstract work units for the execution-time model; 0 = unknown
-  double est_time_s = 0;      // user's estimate of run time in seconds; 0 = unknown
+  double est_work = 0;      // abstract work units for the execution-time model; 0 = unknown
+  double est_time_s = 0;    // user's estimate of run time in seconds; 0 = unknown
   bool checkpointable = false;
   int max_retries = 0;
 

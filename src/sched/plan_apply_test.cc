@@ -28,7 +28,8 @@ Placement Start(JobId job, int index, int node, std::vector<int> gpus) {
 }
 
 struct Jobs {
-  ResourceRequest request{.milli_cpus = 1000, .memory_mib = 512, .gpus = 1};
+  ResourceRequest request{
+      .milli_cpus = 1000, .memory_mib = 512, .gpus = 1, .min_gpu_memory_mib = 0, .gpu_model = ""};
   std::map<JobId, int> whole;  // gangs and their sizes
   std::set<JobId> refused;
   ApplyRules Rules() {

@@ -25,9 +25,7 @@ std::vector<int> Replay::PickGpus(int node, int count, const std::vector<int>& w
   r.memory_mib = 0;
   r.gpus = count;
   NodeFree trial = v.free;
-  Fit fit = TryTake(v.spec, trial, r, wanted);
-  if (!fit.ok()) fit = TryTake(v.spec, trial, r);
-  return fit.gpus;
+  return TryTakePreferring(v.spec, trial, r, wanted).gpus;
 }
 
 namespace {

@@ -24,27 +24,23 @@ std::string UnreachableMessage(const std::string& address) {
 Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
   Status s = cluster::FromGrpcStatus(status);
   if (s.ok()) return s;
-  const std::string& msg = s.message();
-  const bool from_muster = status.error_details().starts_with("muster-status:");
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      if (!from_muster) return Status(s.code(), UnreachableMessage(address));
-      break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      if (!from_muster)
+  if (!cluster::CarriesMusterCode(status)) {  // made by gRPC itself, or by another server
+    switch (status.error_code()) {
+      case grpc::StatusCode::UNAVAILABLE:
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+        return Status(s.code(), UnreachableMessage(address));
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
         return Status(s.code(), "the coordinator at " + address + " is overloaded; retry later");
-      break;
-    case grpc::StatusCode::CANCELLED:
-      if (!from_muster) return Status(s.code(), "request cancelled");
-      break;
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return Status(s.code(), "the coordinator at " + address +
-                                  " does not support this request (version mismatch?)");
-    default:
-      break;
+      case grpc::StatusCode::CANCELLED:
+        return Status(s.code(), "request cancelled");
+      case grpc::StatusCode::UNIMPLEMENTED:
+        return Status(s.code(), "the coordinator at " + address +
+                                    " does not support this request (version mismatch?)");
+      default:
+        break;
+    }
   }
-  if (!msg.empty()) return s;
+  if (!s.message().empty()) return s;
   switch (s.code()) {  // a bare code: say at least what kind of failure it was
     case StatusCode::kNotFound:
       return Status(s.code(), "not found");

@@ -146,11 +146,9 @@ LaunchSpec FromProto(const v1::Launch& in) {
   return l;
 }
 
-namespace {
-
-constexpr std::string_view kStatusDetail = "muster-status:";
-
-}  // namespace
+bool CarriesMusterCode(const grpc::Status& s) {
+  return s.error_details().starts_with(kStatusDetail);
+}
 
 grpc::Status ToGrpcStatus(const Status& s) {
   using G = grpc::StatusCode;

@@ -24,6 +24,7 @@
 #include <grpcpp/support/status.h>
 
 #include <string>
+#include <string_view>
 
 #include "cluster/common/launch.h"
 #include "cluster/common/progress.h"
@@ -69,5 +70,8 @@ grpc::Status ToGrpcStatus(const Status& s);
 // Maps a gRPC status back to a muster Status (see the table above). The only mapping in muster:
 // the CLI client rewrites messages (an unreachable address), never codes.
 Status FromGrpcStatus(const grpc::Status& s);
+// The status details prefix of ToGrpcStatus, and whether `s` carries it (was made by muster).
+inline constexpr std::string_view kStatusDetail = "muster-status:";
+bool CarriesMusterCode(const grpc::Status& s);
 
 }  // namespace muster::cluster

@@ -42,6 +42,11 @@ void ClusterState::Release(const std::string& node, TaskRef task) {
   n->second.holdings.erase(it);
 }
 
+bool ClusterState::Schedulable(const std::string& node) const {
+  auto it = nodes_.find(node);
+  return it != nodes_.end() && it->second.schedulable;
+}
+
 const NodeFree* ClusterState::Free(const std::string& node) const {
   auto it = nodes_.find(node);
   return it == nodes_.end() || !it->second.known ? nullptr : &it->second.free;

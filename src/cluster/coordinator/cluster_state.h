@@ -39,6 +39,8 @@ class ClusterState {
   // The task no longer holds anything (no-op if it held nothing there).
   void Release(const std::string& node, TaskRef task);
 
+  // Whether the node is known and may take work now.
+  bool Schedulable(const std::string& node) const;
   // Free capacity of a known node; nullptr for an unknown one.
   const NodeFree* Free(const std::string& node) const;
   // Schedulable nodes as the scheduler's input, ordered by name.

@@ -405,8 +405,10 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
     }
     spdlog::error("cancel of job {} not stored: {}", r->job_id(), durable.message());
     r->set_error("job " + std::to_string(r->job_id()) +
-                 " is stopping, but the state store failed to record it (" + durable.message() +
-                 "); cancel it again once the store is back");
+                 " is stopping, but the state store failed to record the cancel (" +
+                 durable.message() +
+                 "); a coordinator restart before the store recovers would "
+                 "run it again");
   }
   return reply;
 }

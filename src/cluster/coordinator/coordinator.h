@@ -1,21 +1,24 @@
-// The coordinator's brain: in-memory state of jobs, tasks and nodes, kept durable through the
-// Store, driven by user requests, agent messages and a scheduling loop. The gRPC layer
-// (server.h) only translates; everything that decides lives here.
+// The coordinator's brain: in-memory state of jobs, tasks and nodes (JobTable, NodeRegistry,
+// ClusterState), kept durable through the StateStore, driven by user requests, agent messages
+// and a scheduling loop. The gRPC layer (server.h) only translates; everything that decides
+// lives here.
 //
-// Lifecycle of a task (attempt numbers make every launch unique):
+// Lifecycle of a task (attempt numbers make every launch unique; every change goes through
+// JobTable and so through the core state machine):
 //   pending --(plan applier: persist attempt+1, then send Launch)--> launching
 //   launching --(agent: running)--> running --(agent: succeeded|failed)--> done or retried
-//   failed/lost --(retry budget left)--> pending (next launch gets a new attempt)
+//   failed/lost/running --(requeue or retry budget left)--> pending (next launch: new attempt)
 // Events, progress and logs whose attempt (or node) is not the task's current one are ignored.
 //
 // Scheduling loop (one thread): on a kick (submit, task end, node join, cancel) or every
-// schedule_period_ms: check liveness, build a sched::ClusterSnapshot under the lock (free
-// capacity = node capacity minus launching/running tasks; queue = pending tasks of jobs whose
-// dependencies all succeeded), call sched::Schedule without the lock, then apply the plan:
-// re-check every start against the current state (gangs all-or-nothing), mark the tasks
-// launching with a fresh attempt, persist, wait for the commit, and only then send Launch (if the
-// task is still launching with that attempt on the same agent link). Predictions of the plan are
-// kept for GetSchedule/ListJobs.
+// schedule_period_ms: check liveness, build a sched::ClusterSnapshot under the lock (the nodes
+// and free capacity ClusterState keeps; queue = pending tasks of jobs whose dependencies all
+// succeeded, at most max_tasks_offered_per_job of an array between prediction passes), call
+// sched::Schedule without the lock, then apply the plan with sched::ApplyPlan (re-checked against
+// the current state, gangs all-or-nothing), mark the tasks launching with a fresh attempt,
+// persist, wait for each task's own write, and only then send Launch (if the task is still
+// launching with that attempt on the same agent link; a gang only if every rank was stored).
+// Predictions of prediction passes are kept for GetSchedule/ListJobs.
 //
 // Retries: a task failure (non-zero exit) consumes one of JobSpec::max_retries. A node loss
 // requeues the task without consuming max_retries, at most max_lost_requeues times per task
@@ -164,6 +167,7 @@ class Coordinator {
     std::string node;
     std::shared_ptr<AgentChannel> channel;
     v1::Launch launch;
+    StateStore::Ticket stored = 0;  // the write of the task's new attempt
   };
 
   Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<StateStore> store);
@@ -175,7 +179,7 @@ class Coordinator {
   void Transition(JobRecord& j, TaskRecord& t, TaskState to) REQUIRES(mu_);
   StateStore::Ticket PersistTask(const JobRecord& j, const TaskRecord& t) REQUIRES(mu_);
   StateStore::Ticket PersistJob(const JobRecord& j) REQUIRES(mu_);
-  // Derives the job state from its tasks, persists a change, keeps active_jobs_ in sync.
+  // Derives the job state from its task counts, persists a change, keeps jobs_.active() in sync.
   void Reconcile(JobRecord& j) REQUIRES(mu_);
   void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms)
       REQUIRES(mu_);

@@ -64,9 +64,11 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     }
     for (JobId id : jobs_.active()) {
       JobRecord& j = jobs_.Get(id);
-      for (auto& t : j.tasks)
-        if (t.Active() && t.node == name && !reported.count({id, t.index}))
+      for (int i : j.active_tasks) {
+        TaskRecord& t = *JobTable::FindTask(j, i);
+        if (t.node == name && !reported.count({id, t.index}))
           t.confirm_deadline_ms = now + options_.heartbeat_timeout_ms;
+      }
     }
     spdlog::info("agent {} registered ({}, {} running tasks reported, {} to kill)", name,
                  n.rec.spec.Describe(), reported.size(), reply->kill_size());

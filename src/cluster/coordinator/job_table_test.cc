@@ -22,7 +22,11 @@ JobRecord Job(JobId id, int tasks, bool gang = false) {
   JobRecord j;
   j.id = id;
   j.spec = spec;
-  for (int i = 0; i < tasks; ++i) j.tasks.push_back(TaskRecord{.index = i});
+  for (int i = 0; i < tasks; ++i) {
+    TaskRecord t;
+    t.index = i;
+    j.tasks.push_back(t);
+  }
   return j;
 }
 
@@ -45,8 +49,10 @@ TEST(ClusterState, HoldsAndReleasesByTask) {
   EXPECT_EQ(c.Free("a")->milli_cpus, 4000);
   EXPECT_EQ(c.Holders("a"), 0);
   ASSERT_EQ(c.SchedulableViews().size(), 1u);
+  EXPECT_TRUE(c.Schedulable("a"));
   c.SetSchedulable("a", false);
   EXPECT_TRUE(c.SchedulableViews().empty());
+  EXPECT_FALSE(c.Schedulable("a"));
   EXPECT_EQ(c.Free("b"), nullptr);
 }
 

@@ -41,7 +41,11 @@ JobRecord Job(JobId id, int tasks, bool gang) {
   JobRecord j;
   j.id = id;
   j.spec = spec;
-  for (int i = 0; i < tasks; ++i) j.tasks.push_back(TaskRecord{.index = i});
+  for (int i = 0; i < tasks; ++i) {
+    TaskRecord t;
+    t.index = i;
+    j.tasks.push_back(t);
+  }
   return j;
 }
 

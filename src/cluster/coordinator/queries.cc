@@ -8,7 +8,6 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/coordinator/coordinator.h"
-#include "core/capacity.h"
 
 namespace muster::cluster {
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <tuple>
 
 #include "cluster/common/convert.h"
@@ -173,22 +174,19 @@ void Coordinator::SchedulingPass() {
 
   // ---- plan applier
   std::vector<PendingLaunch> launches;
-  StateStore::Ticket last = 0;
   {
     MutexLock lock(mu_);
     // Capacity now, indexed like the snapshot; a node that left since is no longer ready.
     std::vector<sched::NodeView> now_nodes = snap.nodes;
-    {
-      auto free = cluster_.SchedulableFree();
-      for (auto& v : now_nodes) {
-        auto it = free.find(v.spec.name);
-        if (it == free.end()) {
-          v.state = NodeState::kLost;
-          continue;
-        }
-        v.spec = nodes_.Find(v.spec.name)->rec.spec;  // as registered now
-        v.free = std::move(it->second);
+    for (auto& v : now_nodes) {
+      const NodeFree* free =
+          cluster_.Schedulable(v.spec.name) ? cluster_.Free(v.spec.name) : nullptr;
+      if (free == nullptr) {
+        v.state = NodeState::kLost;
+        continue;
       }
+      v.spec = nodes_.Find(v.spec.name)->rec.spec;  // as registered now
+      v.free = *free;
     }
     for (const auto& q : snap.queue) {  // predictions come from the last prediction pass
       JobRecord* j = full ? jobs_.Find(q.id) : nullptr;
@@ -252,6 +250,7 @@ void Coordinator::SchedulingPass() {
       Attempt attempt = 0;
       for (const auto* p : ok)
         attempt = std::max(attempt, JobTable::FindTask(*j, p->task.index)->attempt);
+      std::vector<StateStore::Ticket> stored;
       for (const auto* p : ok) {
         TaskRecord* t = JobTable::FindTask(*j, p->task.index);
         t->attempt = j->spec->gang ? attempt + 1 : t->attempt + 1;
@@ -265,13 +264,15 @@ void Coordinator::SchedulingPass() {
         t->progress.clear();
         t->predicted_start_ms = p->predicted_start_ms;
         t->predicted_finish_ms = p->predicted_finish_ms;
-        last = PersistTask(*j, *t);
+        stored.push_back(PersistTask(*j, *t));
       }
-      for (const auto* p : ok) {
+      for (size_t k = 0; k < ok.size(); ++k) {
+        const sched::Placement* p = ok[k];
         const TaskRecord* t = JobTable::FindTask(*j, p->task.index);
         v1::Launch wire;
         ToProto(BuildLaunch(*j, *t, j->spec->gang ? ok : std::vector{p}, launch_ctx), &wire);
-        launches.push_back({p->node_name, nodes_.Find(p->node_name)->channel, std::move(wire)});
+        launches.push_back(
+            {p->node_name, nodes_.Find(p->node_name)->channel, std::move(wire), stored[k]});
       }
       j->reason.clear();
       if (!j->pinned_node.empty() && j->counts.pending == 0) {
@@ -296,17 +297,28 @@ void Coordinator::SchedulingPass() {
     }
   }
   if (launches.empty()) return;
-  Status durable = store_->Wait(last);
-  if (!durable.ok()) spdlog::error("launches not persisted: {}", durable.message());
+  // Each launch goes out only if its own attempt was stored (a failed write fails alone); a gang
+  // starts only if every rank's was.
+  std::vector<Status> durable;
+  std::set<JobId> gang_not_stored;
+  for (const auto& l : launches) {
+    durable.push_back(store_->Wait(l.stored));
+    if (!durable.back().ok()) {
+      spdlog::error("launch of {}.{} not persisted: {}", l.launch.job_id(), l.launch.task_index(),
+                    durable.back().message());
+      gang_not_stored.insert(l.launch.job_id());  // only consulted for gangs
+    }
+  }
   MutexLock lock(mu_);
-  for (auto& l : launches) {
+  for (size_t k = 0; k < launches.size(); ++k) {
+    PendingLaunch& l = launches[k];
     JobRecord* j = jobs_.Find(l.launch.job_id());
     TaskRecord* t = j ? JobTable::FindTask(*j, l.launch.task_index()) : nullptr;
     const NodeEntry* node = nodes_.Find(l.node);
     if (!t || t->state != TaskState::kLaunching || t->attempt != l.launch.attempt() || !node ||
         node->channel != l.channel)
       continue;  // cancelled, stopped or the link changed while committing
-    if (!durable.ok()) {
+    if (!durable[k].ok() || (j->spec->gang && gang_not_stored.count(j->id))) {
       Transition(*j, *t, TaskState::kPending);
       Reconcile(*j);
       continue;

@@ -79,6 +79,38 @@ TEST_F(StoreFailureTest, ALaunchThatIsNotStoredIsNeverSentAndRetriedLater) {
   EXPECT_EQ(j->tasks[0].attempt, launches[0].attempt());  // stored before it was sent
 }
 
+// Writes fail one by one: a launch whose own write failed is not sent, while the others of the
+// same pass are.
+TEST_F(StoreFailureTest, OnlyLaunchesWhoseOwnWriteWasStoredAreSent) {
+  auto c = OpenOnMemory();
+  auto ch = Connect(*c, "n1", 4);
+  auto tasks = c->Submit(MakeSpec(1, 2, /*gang=*/false));
+  ASSERT_TRUE(tasks.ok());
+  // The first task's new attempt is the pass's first task write.
+  store_->FailNextWrites(1, Status::Unavailable("disk full"), StoreWrite::kUpdateTask);
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].task_index(), 1);
+  EXPECT_EQ(TaskState(*c, *tasks, 0), "pending");
+  EXPECT_EQ(TaskState(*c, *tasks, 1), "launching");
+}
+
+// A gang one of whose ranks was not stored starts no rank at all.
+TEST_F(StoreFailureTest, AGangWithARankNotStoredDoesNotStart) {
+  auto c = OpenOnMemory();
+  auto ch = Connect(*c, "n1", 4);
+  auto gang = c->Submit(MakeSpec(1, 2, /*gang=*/true));
+  ASSERT_TRUE(gang.ok());
+  store_->FailNextWrites(1, Status::Unavailable("disk full"), StoreWrite::kUpdateTask);
+  c->Tick();
+  EXPECT_TRUE(ch->Launches().empty());
+  EXPECT_EQ(TaskState(*c, *gang, 0), "pending");
+  EXPECT_EQ(TaskState(*c, *gang, 1), "pending");
+  c->Tick();  // the store works again: the whole gang starts
+  EXPECT_EQ(ch->Launches().size(), 2u);
+}
+
 TEST_F(StoreFailureTest, ACancelThatIsNotStoredIsReportedAsSuch) {
   auto c = OpenOnMemory();
   auto id = c->Submit(MakeSpec());
@@ -91,8 +123,10 @@ TEST_F(StoreFailureTest, ACancelThatIsNotStoredIsReportedAsSuch) {
   EXPECT_FALSE(reply.results(0).ok());
   EXPECT_EQ(reply.results(0).error(),
             "job " + std::to_string(*id) +
-                " is stopping, but the state store failed to record it (disk full); cancel it "
-                "again once the store is back");
+                " is stopping, but the state store failed to record the cancel (disk full); a "
+                "coordinator restart before the store recovers would run it again");
+  // Cancelling again cannot store it either: the job is cancelled in memory already.
+  EXPECT_FALSE(c->Cancel(req).results(0).ok());
   // A restart would see the job still pending: that is what the reply said.
   ASSERT_NE(Stored(*id), nullptr);
   EXPECT_EQ(Stored(*id)->state, JobState::kPending);

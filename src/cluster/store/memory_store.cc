@@ -38,10 +38,11 @@ void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
   fail_only_ = only;
 }
 
-void MemoryStore::FailNextWrites(int n, Status why) {
+void MemoryStore::FailNextWrites(int n, Status why, std::optional<StoreWrite> only) {
   MutexLock lock(mu_);
   fail_next_ = n;
   fail_next_why_ = std::move(why);
+  fail_next_only_ = only;
 }
 
 void MemoryStore::FailLoads(Status why) {
@@ -72,7 +73,7 @@ StateStore::Ticket MemoryStore::Write(StoreWrite kind, Apply&& apply) {
   MutexLock lock(mu_);
   const Ticket t = next_ticket_++;
   std::optional<Status> fail;
-  if (fail_next_ > 0) {
+  if (fail_next_ > 0 && (!fail_next_only_ || *fail_next_only_ == kind)) {
     --fail_next_;
     fail = fail_next_why_;
   } else if (fail_all_ && (!fail_only_ || *fail_only_ == kind)) {

@@ -39,8 +39,8 @@ class MemoryStore final : public StateStore {
   // ---- fault injection
   // Every later write fails with `why` until Heal(); `only` restricts it to one kind of write.
   void FailWrites(Status why, std::optional<StoreWrite> only = std::nullopt);
-  // The next `n` writes fail with `why`, then writes succeed again.
-  void FailNextWrites(int n, Status why);
+  // The next `n` writes (of kind `only`, if given) fail with `why`, then writes succeed again.
+  void FailNextWrites(int n, Status why, std::optional<StoreWrite> only = std::nullopt);
   // LoadAll and LoadUsage fail with `why` until Heal().
   void FailLoads(Status why);
   void Heal();
@@ -82,6 +82,7 @@ class MemoryStore final : public StateStore {
   std::optional<StoreWrite> fail_only_ GUARDED_BY(mu_);
   int fail_next_ GUARDED_BY(mu_) = 0;
   Status fail_next_why_ GUARDED_BY(mu_);
+  std::optional<StoreWrite> fail_next_only_ GUARDED_BY(mu_);
   std::optional<Status> fail_loads_ GUARDED_BY(mu_);
   int failed_writes_ GUARDED_BY(mu_) = 0;
   int committed_writes_ GUARDED_BY(mu_) = 0;

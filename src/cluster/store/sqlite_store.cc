@@ -41,14 +41,20 @@ class Stmt {
     return st;
   }
   // Steps a query; true while a row is available. A step that fails ends the rows too: check
-  // error() after the loop, so that a damaged table is never read as a short one.
+  // Finish() after the loop, so that a damaged table is never read as a short one.
   bool Next() {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc != SQLITE_DONE) error_ = Status::Internal(std::string("store: ") + sqlite3_errmsg(db_));
     return false;
   }
-  const Status& error() const { return error_; }
+  // Ends a query: resets the statement; the error that ended its rows, or Ok.
+  Status Finish() {
+    Status e = error_;
+    error_ = Status::Ok();
+    Done();
+    return e;
+  }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
   double ColReal(int i) { return sqlite3_column_double(s_, i); }
   std::string ColText(int i) {
@@ -435,11 +441,7 @@ Result<std::vector<UsageRow>> SqliteStore::LoadUsage(TimeMs since_ms) {
   while (st->Next())
     out.push_back({st->ColText(0), st->ColInt(1), st->ColReal(2), st->ColReal(3), st->ColReal(4),
                    st->ColReal(5)});
-  if (Status e = st->error(); !e.ok()) {
-    st->Done();
-    return e;
-  }
-  st->Done();
+  if (Status e = st->Finish(); !e.ok()) return e;
   return out;
 }
 
@@ -473,11 +475,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     slot[id] = out.jobs.size();
     out.jobs.push_back(std::move(j));
   }
-  if (Status e = jobs->error(); !e.ok()) {
-    jobs->Done();
-    return e;
-  }
-  jobs->Done();
+  if (Status e = jobs->Finish(); !e.ok()) return e;
 
   auto tasks = db_->Prepare(
       "SELECT job, idx, state, attempt, node, gpus, exit_code, retries, lost_requeues, start_ms, "
@@ -501,11 +499,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     t.progress = tasks->ColBlob(12);
     out.jobs[it->second].tasks.push_back(std::move(t));
   }
-  if (Status e = tasks->error(); !e.ok()) {
-    tasks->Done();
-    return e;
-  }
-  tasks->Done();
+  if (Status e = tasks->Finish(); !e.ok()) return e;
 
   auto nodes = db_->Prepare("SELECT name, spec, last_seen_ms FROM nodes ORDER BY name");
   if (!nodes.ok()) return nodes.status();
@@ -523,11 +517,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     n.last_seen_ms = nodes->ColInt(2);
     out.nodes.push_back(std::move(n));
   }
-  if (Status e = nodes->error(); !e.ok()) {
-    nodes->Done();
-    return e;
-  }
-  nodes->Done();
+  if (Status e = nodes->Finish(); !e.ok()) return e;
 
   auto history = db_->Prepare("SELECT job, text FROM job_history ORDER BY job, time_ms, rowid");
   if (!history.ok()) return history.status();
@@ -535,11 +525,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     auto it = slot.find(history->ColInt(0));
     if (it != slot.end()) out.jobs[it->second].history.push_back(history->ColText(1));
   }
-  if (Status e = history->error(); !e.ok()) {
-    history->Done();
-    return e;
-  }
-  history->Done();
+  if (Status e = history->Finish(); !e.ok()) return e;
 
   auto pins = db_->Prepare("SELECT job, node, migrate_reason, expires_ms FROM job_pins");
   if (!pins.ok()) return pins.status();
@@ -551,11 +537,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     j.migrate_reason = pins->ColText(2);
     j.pin_expires_ms = pins->ColInt(3);
   }
-  if (Status e = pins->error(); !e.ok()) {
-    pins->Done();
-    return e;
-  }
-  pins->Done();
+  if (Status e = pins->Finish(); !e.ok()) return e;
   return out;
 }
 
