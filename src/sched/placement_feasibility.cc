@@ -7,6 +7,18 @@
 
 namespace muster::sched {
 
+void FeasibilityOracle::Rebind(const ClusterSnapshot& snapshot) {
+  // The generation is remembered, not read through the old pointer: callers may reuse one
+  // snapshot object for every pass.
+  const uint64_t was = generation_;
+  snapshot_ = &snapshot;
+  generation_ = snapshot.nodes_generation;
+  if (generation_ != 0 && generation_ == was) return;
+  memo_.clear();
+  last_spec_.reset();
+  last_ = nullptr;
+}
+
 Status FeasibilityOracle::Check(const PendingJob& job) {
   if (last_ != nullptr && job.spec == last_spec_ && job.pinned_node == last_pin_ &&
       job.pending_tasks.size() == last_tasks_)
@@ -34,9 +46,9 @@ Status FeasibilityOracle::Check(const PendingJob& job) {
 int64_t FeasibilityOracle::IdleCapacity(const PendingJob& job, bool only_ready) const {
   const JobSpec& s = *job.spec;
   int64_t total = 0;
-  for (size_t i = 0; i < snapshot_.nodes.size(); ++i) {
+  for (size_t i = 0; i < snapshot_->nodes.size(); ++i) {
     if (job.pinned_node >= 0 && job.pinned_node != static_cast<int>(i)) continue;
-    const NodeView& v = snapshot_.nodes[i];
+    const NodeView& v = snapshot_->nodes[i];
     if (only_ready && v.state != NodeState::kReady) continue;
     int k = IdleTasksThatFit(v.spec, s.resources);
     if (s.gang && s.ranks_per_node > 0) k = k >= s.ranks_per_node ? s.ranks_per_node : 0;
@@ -48,9 +60,9 @@ int64_t FeasibilityOracle::IdleCapacity(const PendingJob& job, bool only_ready) 
 Status FeasibilityOracle::Compute(const PendingJob& job) const {
   const JobSpec& s = *job.spec;
   const int64_t need = s.gang ? static_cast<int64_t>(job.pending_tasks.size()) : 1;
-  if (job.pinned_node >= static_cast<int>(snapshot_.nodes.size()))
+  if (job.pinned_node >= static_cast<int>(snapshot_->nodes.size()))
     return Status::Infeasible("pinned to node index " + std::to_string(job.pinned_node) +
-                              ", but the cluster has " + std::to_string(snapshot_.nodes.size()) +
+                              ", but the cluster has " + std::to_string(snapshot_->nodes.size()) +
                               " nodes");
   if (IdleCapacity(job, false) < need) return Status::Infeasible(InfeasibleMessage(job));
   if (IdleCapacity(job, true) < need)
@@ -62,12 +74,12 @@ std::string FeasibilityOracle::InfeasibleMessage(const PendingJob& job) const {
   const JobSpec& s = *job.spec;
   const ResourceRequest& r = s.resources;
   if (job.pinned_node >= 0) {
-    const NodeSpec& p = snapshot_.nodes[job.pinned_node].spec;
+    const NodeSpec& p = snapshot_->nodes[job.pinned_node].spec;
     return "pinned to node " + p.name + ", which cannot hold " + r.ToString() +
            (s.gang ? " x " + std::to_string(job.pending_tasks.size()) + " ranks" : "");
   }
   const NodeSpec* big = nullptr;
-  for (const auto& n : snapshot_.nodes)
+  for (const auto& n : snapshot_->nodes)
     if (!big || std::tuple(n.spec.gpus.size(), n.spec.milli_cpus, n.spec.memory_mib) >
                     std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib))
       big = &n.spec;
@@ -76,7 +88,7 @@ std::string FeasibilityOracle::InfeasibleMessage(const PendingJob& job) const {
       "largest node " + big->name + " has " + FormatMilliCpus(big->milli_cpus) + " cpu, " +
       std::to_string(big->memory_mib) + "MiB, " + std::to_string(big->gpus.size()) + " gpus";
   bool one_fits = false;
-  for (const auto& n : snapshot_.nodes) one_fits = one_fits || IdleTasksThatFit(n.spec, r) > 0;
+  for (const auto& n : snapshot_->nodes) one_fits = one_fits || IdleTasksThatFit(n.spec, r) > 0;
   if (s.gang && one_fits) {
     std::string per_node =
         s.ranks_per_node > 0 ? " with " + std::to_string(s.ranks_per_node) + " per node" : "";

@@ -20,8 +20,15 @@ namespace muster::sched {
 
 class FeasibilityOracle {
  public:
-  // REQUIRES: snapshot outlives the oracle.
-  explicit FeasibilityOracle(const ClusterSnapshot& snapshot) : snapshot_(snapshot) {}
+  // Bound to no snapshot: Rebind before Check.
+  FeasibilityOracle() = default;
+  // REQUIRES: snapshot outlives the oracle (or its next Rebind).
+  explicit FeasibilityOracle(const ClusterSnapshot& snapshot)
+      : snapshot_(&snapshot), generation_(snapshot.nodes_generation) {}
+
+  // Answers about `snapshot` from now on. The memoized answers are kept when both snapshots
+  // carry the same nonzero nodes_generation (same nodes, specs and states), dropped otherwise.
+  void Rebind(const ClusterSnapshot& snapshot);
 
   // Ok if the job could start on the ready nodes once they are idle; kInfeasible if it never fits
   // on any node of the cluster; kUnschedulable if it fits only on nodes that are not ready.
@@ -34,7 +41,8 @@ class FeasibilityOracle {
   std::string InfeasibleMessage(const PendingJob& job) const;
 
   using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int>;
-  const ClusterSnapshot& snapshot_;
+  const ClusterSnapshot* snapshot_ = nullptr;
+  uint64_t generation_ = 0;  // of the bound snapshot
   std::map<Key, Status> memo_;
   // Queues share one spec among many jobs: repeat the last answer without building a key. The
   // spec is held so that its address cannot be reused by another spec meanwhile.

@@ -60,6 +60,27 @@ TEST(Feasibility, OnlyOnNodesThatAreNotReadyIsUnschedulable) {
   EXPECT_TRUE(o.Check(Job(2, 1, Req(1000, 100, 0), 10)).ok());
 }
 
+TEST(Feasibility, RebindKeepsAnswersOnlyWithinOneNodesGeneration) {
+  ClusterSnapshot s = TwoNodes();
+  s.nodes_generation = 4;
+  FeasibilityOracle o(s);
+  PendingJob j = Job(1, 1, Req(1000, 100, 1), 10);
+  EXPECT_TRUE(o.Check(j).ok());
+  for (auto& n : s.nodes) n.state = NodeState::kDraining;
+  o.Rebind(s);  // same generation: the caller says nothing changed, so the answer is kept
+  EXPECT_TRUE(o.Check(j).ok());
+  s.nodes_generation = 5;
+  o.Rebind(s);
+  EXPECT_EQ(o.Check(j).code(), StatusCode::kUnschedulable);
+  s.nodes_generation = 0;  // unknown: never kept
+  for (auto& n : s.nodes) n.state = NodeState::kReady;
+  o.Rebind(s);
+  EXPECT_TRUE(o.Check(j).ok());
+  for (auto& n : s.nodes) n.state = NodeState::kDraining;
+  o.Rebind(s);
+  EXPECT_EQ(o.Check(j).code(), StatusCode::kUnschedulable);
+}
+
 TEST(Feasibility, PinnedNodeMustExistAndFit) {
   ClusterSnapshot s = TwoNodes();
   FeasibilityOracle o(s);

@@ -40,6 +40,45 @@ PlacementAsk Ask(const PendingJob& job, ClusterState& state, int ranks = 1) {
   return a;
 }
 
+std::vector<int> FewestFirst(const ClusterState& st) {
+  std::vector<int> out;
+  st.ForEachCandidate(0, false, [&](int n) {
+    out.push_back(n);
+    return true;
+  });
+  return out;
+}
+
+TEST(ClusterState, PassJournalRestoresTouchedNodesAndRefreshRereadsOne) {
+  ClusterSnapshot s = ThreeNodes();
+  auto st = ClusterState::FromSnapshot(s);
+  ASSERT_TRUE(st.ok());
+  const std::vector<int> order = FewestFirst(*st);
+  TaskShape one = st->ShapeOf(Req(1000, 100, 1));
+  st->BeginPass();
+  Grant g = st->Take(1, one, 500);
+  st->Take(1, one, 500);
+  st->Take(2, one, 500);
+  st->Give(g);
+  EXPECT_EQ(st->slot(1).free_gpus, 2);
+  EXPECT_EQ(st->slot(2).free_gpus, 1);
+  st->EndPass();
+  EXPECT_EQ(st->slot(1).free_gpus, 3);
+  EXPECT_EQ(st->slot(1).milli_cpus, 16000);
+  EXPECT_EQ(st->slot(2).free_gpus, 2);
+  EXPECT_EQ(FewestFirst(*st), order);  // the free-GPU index is restored too
+  // Outside a pass, changes stay; Refresh re-reads a node from the snapshot.
+  st->Take(0, one, 500);
+  EXPECT_EQ(st->slot(0).free_gpus, 0);
+  s.nodes[2].free.gpu_free = {true, true, true, true};
+  st->Rebind(s);
+  st->Refresh(0);
+  st->Refresh(2);
+  EXPECT_EQ(st->slot(0).free_gpus, 1);
+  EXPECT_EQ(st->slot(2).free_gpus, 4);
+  EXPECT_EQ(FewestFirst(*st), (std::vector<int>{0, 1, 2}));
+}
+
 TEST(ClusterState, IndexVisitsNodesByFreeGpusThenIndex) {
   ClusterSnapshot s = ThreeNodes();
   auto st = ClusterState::FromSnapshot(s);

@@ -29,18 +29,58 @@ Result<ClusterState> ClusterState::FromSnapshot(const ClusterSnapshot& snapshot)
   std::vector<uint64_t> all(n, 0);
   for (int i = 0; i < n; ++i) {
     const NodeView& v = snapshot.nodes[i];
-    NodeSlot& slot = s.slots_[i];
-    slot.milli_cpus = v.free.milli_cpus;
-    slot.memory_mib = v.free.memory_mib;
-    slot.ready = v.state == NodeState::kReady;
-    for (size_t g = 0; g < v.free.gpu_free.size(); ++g)
-      if (v.free.gpu_free[g]) slot.gpu_free |= uint64_t{1} << g;
-    slot.free_gpus = __builtin_popcountll(slot.gpu_free);
+    s.slots_[i] = SlotOf(v);
     all[i] = v.spec.gpus.size() == 64 ? ~uint64_t{0} : (uint64_t{1} << v.spec.gpus.size()) - 1;
     s.Index(i);
   }
   s.class_masks_.push_back(std::move(all));
+  s.saved_in_.assign(n, 0);
   return s;
+}
+
+NodeSlot ClusterState::SlotOf(const NodeView& v) {
+  NodeSlot slot;
+  slot.milli_cpus = v.free.milli_cpus;
+  slot.memory_mib = v.free.memory_mib;
+  slot.ready = v.state == NodeState::kReady;
+  const size_t gpus = std::min<size_t>(v.free.gpu_free.size(), 64);
+  for (size_t g = 0; g < gpus; ++g)
+    if (v.free.gpu_free[g]) slot.gpu_free |= uint64_t{1} << g;
+  slot.free_gpus = __builtin_popcountll(slot.gpu_free);
+  return slot;
+}
+
+void ClusterState::Refresh(int node) {
+  Change(node);
+  slots_[node] = SlotOf((*nodes_)[node]);
+  Index(node);
+}
+
+void ClusterState::BeginPass() {
+  journal_.clear();
+  journaling_ = true;
+  if (++pass_ == 0) {  // wrapped: no stale stamp may match
+    std::fill(saved_in_.begin(), saved_in_.end(), 0);
+    pass_ = 1;
+  }
+}
+
+void ClusterState::EndPass() {
+  journaling_ = false;
+  for (auto it = journal_.rbegin(); it != journal_.rend(); ++it) {
+    Unindex(it->first);
+    slots_[it->first] = it->second;
+    Index(it->first);
+  }
+  journal_.clear();
+}
+
+void ClusterState::Change(int node) {
+  if (journaling_ && saved_in_[node] != pass_) {
+    saved_in_[node] = pass_;
+    journal_.push_back({node, slots_[node]});
+  }
+  Unindex(node);
 }
 
 TaskShape ClusterState::ShapeOf(const ResourceRequest& r) {
@@ -100,7 +140,7 @@ Grant ClusterState::Take(int node, const TaskShape& shape, TimeMs finish_ms) {
     g.gpus |= low;
     usable &= usable - 1;
   }
-  Unindex(node);
+  Change(node);
   s.milli_cpus -= shape.milli_cpus;
   s.memory_mib -= shape.memory_mib;
   s.gpu_free &= ~g.gpus;
@@ -115,7 +155,7 @@ void ClusterState::Give(const Grant& g) {
     guard_.nodes[g.node].spare_cpu += g.milli_cpus;
     guard_.nodes[g.node].spare_mem += g.memory_mib;
   }
-  Unindex(g.node);
+  Change(g.node);
   s.milli_cpus += g.milli_cpus;
   s.memory_mib += g.memory_mib;
   s.gpu_free |= g.gpus;

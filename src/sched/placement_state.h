@@ -72,6 +72,19 @@ class ClusterState {
   // specs are read in place).
   static Result<ClusterState> FromSnapshot(const ClusterSnapshot& snapshot);
 
+  // A state kept between passes (sched::Scheduler): Rebind points it at the next snapshot of
+  // the same nodes, Refresh re-reads one node's free capacity from it. REQUIRES for both: the
+  // snapshot has the nodes FromSnapshot saw, with the same specs and states; 0 <= node < size().
+  void Rebind(const ClusterSnapshot& snapshot) { nodes_ = &snapshot.nodes; }
+  void Refresh(int node);
+
+  // A pass's journal: after BeginPass, each node's slot is saved before its first change, and
+  // EndPass restores every saved slot, so the state is again what it was at BeginPass, at a cost
+  // proportional to the nodes the pass touched. Copies of the state made meanwhile (backfill's
+  // look-ahead) carry the journal but must not call EndPass.
+  void BeginPass();
+  void EndPass();
+
   int size() const { return static_cast<int>(slots_.size()); }
   const NodeSpec& spec(int node) const { return (*nodes_)[node].spec; }
   const NodeSlot& slot(int node) const { return slots_[node]; }
@@ -105,6 +118,9 @@ class ClusterState {
  private:
   void Index(int node);
   void Unindex(int node);
+  // Unindex, first journaling the slot when a pass is open.
+  void Change(int node);
+  static NodeSlot SlotOf(const NodeView& v);
 
   const std::vector<NodeView>* nodes_ = nullptr;
   std::vector<NodeSlot> slots_;
@@ -115,6 +131,10 @@ class ClusterState {
   std::vector<std::vector<uint64_t>> class_masks_;  // [class][node] -> qualifying GPUs
   std::map<std::pair<MiB, std::string>, int> classes_;
   ReservationGuard guard_;
+  bool journaling_ = false;
+  std::vector<uint32_t> saved_in_;                   // [node] -> pass number that saved it
+  uint32_t pass_ = 0;
+  std::vector<std::pair<int, NodeSlot>> journal_;    // slots as they were at BeginPass
 };
 
 template <typename Visit>

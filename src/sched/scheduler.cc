@@ -86,10 +86,14 @@ std::string Seconds(DurationMs ms) {
   return s + "s";
 }
 
-Status ValidateConfig(const ClusterSnapshot& snapshot, const SchedulerConfig& c) {
+Status ValidateConfig(const SchedulerConfig& c) {
   if (c.max_starts_per_pass < 0) return Status::InvalidArgument("max_starts_per_pass must be >= 0");
   if (c.candidate_limit < 0) return Status::InvalidArgument("candidate_limit must be >= 0");
   if (c.max_predicted_jobs < 0) return Status::InvalidArgument("max_predicted_jobs must be >= 0");
+  return Status::Ok();
+}
+
+Status ValidateQueue(const ClusterSnapshot& snapshot) {
   for (const auto& j : snapshot.queue)
     if (!j.spec)
       return Status::InvalidArgument("queued job " + std::to_string(j.id) + " has no spec");
@@ -112,13 +116,47 @@ std::vector<std::string> ScorerNames() {
   return PluginRegistry::Default().ScorerNames();
 }
 
-Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config) {
-  return Schedule(snapshot, config, PluginRegistry::Default(), QueuePolicyRegistry::Default());
+struct Scheduler::Parts {
+  SchedulerConfig config;
+  std::unique_ptr<QueuePolicy> policy;
+  PlacementPipeline pipeline;
+  FeasibilityOracle oracle;
+  std::optional<ClusterState> state;  // free capacity as of the previous Run
+  uint64_t state_generation = 0;
+};
+
+namespace {
+
+// Ends the pass's journal on every return path, so the kept state is the snapshot's again.
+class PassJournal {
+ public:
+  explicit PassJournal(ClusterState& s) : s_(s) { s_.BeginPass(); }
+  ~PassJournal() { s_.EndPass(); }
+  PassJournal(const PassJournal&) = delete;
+  PassJournal& operator=(const PassJournal&) = delete;
+
+ private:
+  ClusterState& s_;
+};
+
+}  // namespace
+
+Scheduler::Scheduler(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Scheduler::Scheduler(Scheduler&&) noexcept = default;
+Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
+Scheduler::~Scheduler() = default;
+
+const SchedulerConfig& Scheduler::config() const {
+  return parts_->config;
 }
 
-Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config,
-                      const PluginRegistry& plugins, const QueuePolicyRegistry& policies) {
-  if (Status v = ValidateConfig(snapshot, config); !v.ok()) return v;
+Result<Scheduler> Scheduler::Create(const SchedulerConfig& config) {
+  return Create(config, PluginRegistry::Default(), QueuePolicyRegistry::Default());
+}
+
+Result<Scheduler> Scheduler::Create(const SchedulerConfig& config, const PluginRegistry& plugins,
+                                    const QueuePolicyRegistry& policies) {
+  if (Status v = ValidateConfig(config); !v.ok()) return v;
   auto policy = policies.Make(config.queue_policy);
   if (!policy.ok()) return policy.status();
   PipelineOptions popts;
@@ -126,10 +164,46 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
   popts.candidate_limit = config.candidate_limit;
   auto built = PlacementPipeline::Build(plugins, popts);
   if (!built.ok()) return built.status();
-  const PlacementPipeline& pipeline = *built;
-  auto state_or = ClusterState::FromSnapshot(snapshot);
-  if (!state_or.ok()) return state_or.status();
-  ClusterState& state = *state_or;
+  auto parts = std::unique_ptr<Parts>(
+      new Parts{config, std::move(policy).value(), std::move(built).value(), FeasibilityOracle()});
+  return Scheduler(std::move(parts));
+}
+
+Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config) {
+  return Schedule(snapshot, config, PluginRegistry::Default(), QueuePolicyRegistry::Default());
+}
+
+Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config,
+                      const PluginRegistry& plugins, const QueuePolicyRegistry& policies) {
+  auto scheduler = Scheduler::Create(config, plugins, policies);
+  if (!scheduler.ok()) return scheduler.status();
+  return scheduler->Run(snapshot);
+}
+
+Result<Plan> Scheduler::Run(const ClusterSnapshot& snapshot,
+                            const std::vector<int>* changed_nodes) {
+  if (Status v = ValidateQueue(snapshot); !v.ok()) return v;
+  const SchedulerConfig& config = parts_->config;
+  const PlacementPipeline& pipeline = parts_->pipeline;
+  Parts& p = *parts_;
+  const uint64_t gen = snapshot.nodes_generation;
+  bool reuse = p.state && gen != 0 && gen == p.state_generation && changed_nodes != nullptr &&
+               p.state->size() == static_cast<int>(snapshot.nodes.size());
+  if (reuse) {
+    for (int n : *changed_nodes) reuse = reuse && n >= 0 && n < p.state->size();
+  }
+  if (reuse) {
+    p.state->Rebind(snapshot);
+    for (int n : *changed_nodes) p.state->Refresh(n);
+  } else {
+    p.state.reset();
+    auto state_or = ClusterState::FromSnapshot(snapshot);
+    if (!state_or.ok()) return state_or.status();
+    p.state.emplace(std::move(state_or).value());
+    p.state_generation = gen;
+  }
+  ClusterState& state = *p.state;
+  PassJournal journal(state);
 
   const auto& q = snapshot.queue;
   std::vector<TaskShape> shapes(q.size());
@@ -138,17 +212,40 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
     shapes[i] = state.ShapeOf(q[i].spec->resources);
     running[i] = q[i].running_tasks;
   }
+  // The timeline is read only by the backfill reservation and the projection; a pass with
+  // neither (the simulator without backfill) never builds it, and the others build it on first
+  // use (the first blocked job, or a job left waiting), so a pass that starts everything does not
+  // read every running task. Releases added before the build are replayed in order after the
+  // running tasks', which keeps the timeline's tie order.
+  const bool need_timeline = config.backfill || config.max_predicted_jobs > 0;
   ReleaseTimeline timeline;
-  if (!snapshot.running.empty()) {
-    std::unordered_map<JobId, int> owner;
-    for (size_t i = 0; i < q.size(); ++i) owner.emplace(q[i].id, static_cast<int>(i));
-    timeline.AddRunning(snapshot, [&](JobId id) {
-      auto it = owner.find(id);
-      return it == owner.end() ? -1 : it->second;
-    });
-  }
+  bool timeline_built = false;
+  std::vector<Release> early;  // releases added before the build
+  auto add_release = [&](TimeMs at, const Grant& g, int owner) {
+    if (!need_timeline) return;
+    if (timeline_built)
+      timeline.Add(at, g, owner);
+    else
+      early.push_back({at, 0, g, owner});
+  };
+  auto built_timeline = [&]() -> ReleaseTimeline& {
+    if (timeline_built) return timeline;
+    timeline_built = true;
+    if (!snapshot.running.empty()) {
+      std::unordered_map<JobId, int> owner;
+      for (size_t i = 0; i < q.size(); ++i) owner.emplace(q[i].id, static_cast<int>(i));
+      timeline.AddRunning(snapshot, [&](JobId id) {
+        auto it = owner.find(id);
+        return it == owner.end() ? -1 : it->second;
+      });
+    }
+    for (const Release& r : early) timeline.Add(r.at, r.grant, r.owner);
+    early.clear();
+    return timeline;
+  };
 
-  FeasibilityOracle oracle(snapshot);
+  FeasibilityOracle& oracle = parts_->oracle;
+  oracle.Rebind(snapshot);
   FailMemo memo;
   Plan plan;
   std::vector<WaitingJob> waiting;
@@ -163,7 +260,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
   int starts = 0;
   const TimeMs now = snapshot.now_ms;
 
-  for (int qi : policy.value()->Order(snapshot)) {
+  for (int qi : parts_->policy->Order(snapshot)) {
     const PendingJob& job = q[qi];
     const JobSpec& spec = *job.spec;
     const int n = static_cast<int>(job.pending_tasks.size());
@@ -190,7 +287,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
         auto finish_of = [&](int node) { return ask.FinishOn(state, node); };
         AppendGangRows(snapshot, job, groups, now, true, finish_of, &plan.placements);
         for (const auto& g : groups)
-          for (const auto& grant : g.ranks) timeline.Add(finish_of(g.node), grant, qi);
+          for (const auto& grant : g.ranks) add_release(finish_of(g.node), grant, qi);
         placed = n;
       } else {
         blocked = true;
@@ -215,7 +312,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
         Grant g = state.Take(node, ask.shape, finish);
         plan.placements.push_back(
             RowFor(snapshot, {job.id, job.pending_tasks[placed]}, g, now, finish, true));
-        timeline.Add(finish, g, qi);
+        add_release(finish, g, qi);
       }
       if (!blocked && placed < n) {
         reason = spec.array.throttle > 0 && running[qi] + placed >= spec.array.throttle
@@ -236,7 +333,7 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
       } else {
         const int ranks = spec.gang ? n : 1;
         reservation = ReserveHead(pipeline, ask, spec.gang, ranks, spec.ranks_per_node,
-                                  job.pinned_node, state, timeline);
+                                  job.pinned_node, state, built_timeline());
         if (reservation) state.SetGuard(reservation->guard);
       }
     } else if (blocked) {
@@ -261,7 +358,8 @@ Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& co
   in.shapes = std::move(shapes);
   in.running = &running;
   in.max_jobs = config.max_predicted_jobs;
-  ProjectQueue(in, state, timeline, waiting, &plan.placements);
+  if (!waiting.empty() && config.max_predicted_jobs > 0)
+    ProjectQueue(in, state, built_timeline(), waiting, &plan.placements);
 
   for (size_t i = 0; i < waiting.size(); ++i) {
     const WaitingJob& w = waiting[i];

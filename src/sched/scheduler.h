@@ -12,6 +12,7 @@
 // Pure: no I/O, clock or threads; deterministic.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,44 @@ struct SchedulerConfig {
   int max_predicted_jobs = 10000;
 };
 
-Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config);
-
 class PluginRegistry;       // sched/placement_registry.h
 class QueuePolicyRegistry;  // sched/queue_policy.h
+class QueuePolicy;          // sched/queue_policy.h
+
+// A scheduler kept between passes, for callers that run many (the coordinator's loop, the
+// simulator): its queue policy and placement pipeline are built once; while
+// ClusterSnapshot::nodes_generation stays the same nonzero value it keeps its feasibility answers
+// and its free-capacity index, and a caller that names the nodes whose free capacity changed
+// since the previous Run pays only for those (a pass then costs O(changed nodes + queue view +
+// placements), not O(nodes)). Each Run is still one pass over the snapshot it is given: the plan
+// is the one a fresh scheduler would compute. Not thread-safe: one caller at a time.
+class Scheduler {
+ public:
+  // kInvalidArgument for an invalid config or unknown policy or scorer names. The registries
+  // are copied from (their factories are called now), not kept.
+  static Result<Scheduler> Create(const SchedulerConfig& config, const PluginRegistry& plugins,
+                                  const QueuePolicyRegistry& policies);
+  static Result<Scheduler> Create(const SchedulerConfig& config);
+
+  Scheduler(Scheduler&&) noexcept;
+  Scheduler& operator=(Scheduler&&) noexcept;
+  ~Scheduler();
+
+  const SchedulerConfig& config() const;
+  // One pass: the Plan for this snapshot. changed_nodes: indices of the nodes whose free
+  // capacity may differ from the previous Run's snapshot (duplicates allowed); nullptr when not
+  // known, and then every node is read. Ignored when the nodes' generation changed.
+  Result<Plan> Run(const ClusterSnapshot& snapshot,
+                   const std::vector<int>* changed_nodes = nullptr);
+
+ private:
+  struct Parts;
+  explicit Scheduler(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+// One pass with a scheduler built for it (Scheduler::Create, then Run).
+Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config);
 // Schedule with caller-supplied registries of placement plugins and queue policies (the
 // registries are values; the overload above uses their Default()).
 Result<Plan> Schedule(const ClusterSnapshot& snapshot, const SchedulerConfig& config,

@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "core/capacity.h"
 #include "sched/placement_test_util.h"
 #include "sched/scheduler.h"
 
@@ -217,6 +218,91 @@ TEST(ScheduleProperty, SameInputSamePlanWhateverTheQueueOrder) {
     for (size_t i = 0; i < a->unplaced.size(); ++i) {
       EXPECT_EQ(a->unplaced[i].job, b->unplaced[i].job);
       EXPECT_EQ(a->unplaced[i].why.ToString(), b->unplaced[i].why.ToString());
+    }
+  }
+}
+
+// The rows and reasons of two plans, in order; "" when equal.
+std::string PlanDiff(const Plan& a, const Plan& b) {
+  if (a.placements.size() != b.placements.size())
+    return std::to_string(a.placements.size()) + " rows vs " +
+           std::to_string(b.placements.size());
+  for (size_t i = 0; i < a.placements.size(); ++i) {
+    const Placement& x = a.placements[i];
+    const Placement& y = b.placements[i];
+    if (!(x.task == y.task && x.node == y.node && x.gpus == y.gpus &&
+          x.predicted_start_ms == y.predicted_start_ms &&
+          x.predicted_finish_ms == y.predicted_finish_ms && x.start_now == y.start_now &&
+          x.gang_rank == y.gang_rank && x.local_rank == y.local_rank))
+      return "row " + std::to_string(i) + " differs";
+  }
+  if (a.unplaced.size() != b.unplaced.size()) return "unplaced counts differ";
+  for (size_t i = 0; i < a.unplaced.size(); ++i)
+    if (a.unplaced[i].job != b.unplaced[i].job ||
+        a.unplaced[i].why.ToString() != b.unplaced[i].why.ToString())
+      return "unplaced " + std::to_string(i) + ": " + a.unplaced[i].why.ToString() + " vs " +
+             b.unplaced[i].why.ToString();
+  return "";
+}
+
+// A Scheduler kept across passes, told which nodes changed, plans exactly as a fresh one: over
+// rounds that start the plan's tasks, finish running ones, and now and then drain a node (a new
+// generation, with no change list at all).
+TEST(ScheduleProperty, KeptSchedulerPlansAsAFreshOne) {
+  const auto configs = Configs();
+  for (uint32_t seed = 1; seed <= 120; ++seed) {
+    ClusterSnapshot s = RandomSnapshot(seed);
+    s.nodes_generation = 1;
+    SchedulerConfig c = configs[seed % configs.size()];
+    c.max_predicted_jobs = seed % 2 ? 100 : 0;
+    auto kept = Scheduler::Create(c);
+    ASSERT_TRUE(kept.ok());
+    std::mt19937 rng(seed);
+    auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    std::vector<int> changed;
+    for (int round = 0; round < 6; ++round) {
+      auto fresh = Schedule(s, c);
+      auto again = kept->Run(s, &changed);
+      ASSERT_TRUE(fresh.ok() && again.ok()) << "seed " << seed;
+      ASSERT_EQ(PlanDiff(*fresh, *again), "") << "seed " << seed << " round " << round;
+      changed.clear();
+      // Start what the plan starts: debit the nodes, move the tasks from the queue to running.
+      for (const Placement* p : fresh->StartNow()) {
+        auto job = std::find_if(s.queue.begin(), s.queue.end(),
+                                [&](const PendingJob& j) { return j.id == p->task.job; });
+        ASSERT_NE(job, s.queue.end());
+        RunningTask r;
+        r.task = p->task;
+        r.node = p->node;
+        r.gpus = p->gpus;
+        r.resources = job->spec->resources;
+        r.started_ms = s.now_ms;
+        r.predicted_finish_ms = p->predicted_finish_ms;
+        Take(s.nodes[p->node].free, r.resources, r.gpus);
+        auto& pending = job->pending_tasks;
+        pending.erase(std::find(pending.begin(), pending.end(), p->task.index));
+        ++job->running_tasks;
+        s.running.push_back(r);
+        changed.push_back(p->node);
+      }
+      // Finish some running tasks.
+      for (size_t i = 0; i < s.running.size();) {
+        if (uni(0, 2) == 0) {
+          const RunningTask& r = s.running[i];
+          Release(s.nodes[r.node].free, r.resources, r.gpus);
+          changed.push_back(r.node);
+          s.running.erase(s.running.begin() + static_cast<long>(i));
+        } else {
+          ++i;
+        }
+      }
+      s.now_ms += 1000 * uni(0, 60);
+      if (uni(0, 4) == 0) {  // a node changes state: new generation, and no list is needed
+        NodeView& v = s.nodes[uni(0, static_cast<int>(s.nodes.size()) - 1)];
+        v.state = v.state == NodeState::kReady ? NodeState::kDraining : NodeState::kReady;
+        ++s.nodes_generation;
+        changed.clear();
+      }
     }
   }
 }

@@ -4,6 +4,7 @@
 // never sees anything else.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ struct PendingJob {
 
 struct ClusterSnapshot {
   TimeMs now_ms = 0;
+  // Changes whenever a node is added or removed or changes spec or state (free capacity aside).
+  // A Scheduler kept between passes reuses its feasibility answers while it is unchanged;
+  // 0 means unknown: nothing is reused.
+  uint64_t nodes_generation = 0;
   std::vector<NodeView> nodes;
   std::vector<RunningTask> running;
   std::vector<PendingJob> queue;

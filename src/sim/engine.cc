@@ -14,30 +14,72 @@ namespace muster::sim {
 namespace detail {
 
 void Replay::MaybePreempt() {
-  queue_.View(static_cast<size_t>(o_.queue_view), &view_);
-  // The first queued job (in policy order) that the free GPUs cannot serve.
-  int free = free_gpus_;
-  size_t first_blocked = view_.size();
-  for (size_t i = 0; i < view_.size(); ++i) {
-    int g = w_.jobs[view_[i]].gpus;
-    if (g > free) {
-      first_blocked = i;
-      break;
+  if (running_jobs_.empty()) return;
+  const size_t k = static_cast<size_t>(o_.queue_view);
+  // The first queued job (in policy order, within the view) that the free GPUs cannot serve.
+  int first_blocked = -1;
+  queue_.FittingPrefix(k, free_gpus_, &view_, &first_blocked);
+  if (first_blocked < 0) return;
+  const OrderKey blocked = QueueKey(first_blocked);
+  const int need = w_.jobs[first_blocked].gpus;
+  // Only running jobs that come strictly after it can be victims, for it or for any job behind
+  // it (those come later still). They are read worst first and only as far as the walk needs.
+  std::vector<PreemptionCandidate>& by_clock = victim_candidates_;  // srtf's, sorted
+  by_clock.clear();
+  auto victims_from = running_keys_.rbegin();
+  size_t clock_next = 0;
+  PreemptionCandidate victim;
+  std::vector<int>& ids = victim_ids_;
+  ids.clear();
+  auto next_victim = [&]() -> const PreemptionCandidate* {
+    if (policy_.kind == PolicyKind::kSrtf) {
+      if (clock_next >= by_clock.size()) return nullptr;
+      return &by_clock[clock_next++];
     }
-    free -= g;
+    if (victims_from == running_keys_.rend() || !(*victims_from > blocked)) return nullptr;
+    const int j = static_cast<int>(victims_from->id);
+    victim = {*victims_from, w_.jobs[j].gpus};
+    ids.push_back(j);
+    ++victims_from;
+    return &victim;
+  };
+  if (policy_.kind == PolicyKind::kSrtf) {  // remaining times move with the clock: no index
+    std::vector<std::pair<PreemptionCandidate, int>> all;
+    for (int j : running_jobs_)
+      if (OrderKey rk = RunningKey(j); rk > blocked) all.push_back({{rk, w_.jobs[j].gpus}, j});
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.first.order > b.first.order; });
+    for (const auto& [c, j] : all) {
+      by_clock.push_back(c);
+      ids.push_back(j);
+    }
   }
-  if (first_blocked == view_.size() || running_jobs_.empty()) return;
-  const OrderKey blocked = QueueKey(view_[first_blocked]);
-  OrderKey worst = RunningKey(running_jobs_[0]);
-  for (int j : running_jobs_) worst = std::max(worst, RunningKey(j));
-  if (!(worst > blocked)) return;
-  std::vector<PreemptionCandidate> queued, running;
-  for (int j : view_) queued.push_back({QueueKey(j), w_.jobs[j].gpus});
-  for (int j : running_jobs_) running.push_back({RunningKey(j), w_.jobs[j].gpus});
-  std::vector<int> victims = ChoosePreemptions(free_gpus_, queued, running);
-  std::vector<int> ids;
-  for (int v : victims) ids.push_back(running_jobs_[v]);
-  for (int j : ids) Stop(j, StopKind::kPreempted);
+  // Most calls find too few victims even for the blocked job: say so before walking the queue.
+  {
+    int64_t reachable = free_gpus_;
+    if (policy_.kind == PolicyKind::kSrtf) {
+      for (const auto& c : by_clock) reachable += c.gpus;
+    } else {
+      for (auto it = running_keys_.rbegin();
+           it != running_keys_.rend() && *it > blocked && reachable < need; ++it)
+        reachable += w_.jobs[it->id].gpus;
+    }
+    if (reachable < need) return;
+  }
+  auto queued_at = queue_.begin();
+  size_t queued_read = 0;
+  PreemptionCandidate queued;
+  auto next_queued = [&]() -> const PreemptionCandidate* {
+    if (queued_at == queue_.end() || queued_read >= k) return nullptr;
+    queued = {*queued_at, queue_.gpus(static_cast<int>(queued_at->id))};
+    ++queued_at;
+    ++queued_read;
+    return &queued;
+  };
+  std::vector<int> stop;
+  for (int v : ChoosePreemptionsPulled(free_gpus_, next_queued, next_victim))
+    stop.push_back(ids[v]);
+  for (int j : stop) Stop(j, StopKind::kPreempted);
 }
 
 Status Replay::RunPasses() {
@@ -49,8 +91,18 @@ Status Replay::RunPasses() {
     }
     const size_t queued_before = queue_.size();
     FillQueueView();
+    if (view_.empty()) {  // the first job in order cannot fit the free GPUs
+      ++r_.skipped_passes;
+      return Status::Ok();
+    }
     snap_.now_ms = now_;
-    Result<sched::Plan> plan = sched::Schedule(snap_, cfg_, plugins_, policies_);
+    if (!scheduler_) {
+      auto made = sched::Scheduler::Create(cfg_, plugins_, policies_);
+      if (!made.ok()) return made.status();
+      scheduler_.emplace(std::move(made).value());
+    }
+    Result<sched::Plan> plan = scheduler_->Run(snap_, &changed_nodes_);
+    changed_nodes_.clear();
     ++r_.passes;
     if (!plan.ok()) return plan.status();
     const size_t running_before = running_jobs_.size();
@@ -72,8 +124,17 @@ Status Replay::RunPasses() {
   return Status::Ok();
 }
 
-void Replay::FillQueueView() {
-  queue_.View(static_cast<size_t>(o_.queue_view), &view_);
+void Replay::FillQueueView(bool whole) {
+  // Without backfill a pass stops at its first blocked job, and the scheduler's order is the
+  // queue's key order (fairshare excepted: it orders users by their share at pass time). The
+  // first job whose GPUs, after those of the jobs before it, exceed the free GPUs is blocked for
+  // sure, so the pass needs only the jobs before it.
+  if (!whole && PrefixPasses()) {
+    int blocked = -1;
+    queue_.FittingPrefix(static_cast<size_t>(o_.queue_view), free_gpus_, &view_, &blocked);
+  } else {
+    queue_.View(static_cast<size_t>(o_.queue_view), &view_);
+  }
   snap_.queue.resize(view_.size());
   for (size_t i = 0; i < view_.size(); ++i) {
     int j = view_[i];
@@ -142,7 +203,10 @@ Result<SimResult> Replay::Run() {
         Stop(e.job, StopKind::kFinished);
       } else {
         Checkpoint(e.job);
+        running_keys_.erase(running_key_[e.job]);
         jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
+        running_key_[e.job] = QueueKey(e.job);
+        running_keys_.insert(running_key_[e.job]);
         ScheduleDemotion(e.job);
       }
     }

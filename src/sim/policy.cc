@@ -38,39 +38,12 @@ std::vector<int> ChoosePreemptions(int free_gpus, const std::vector<PreemptionCa
   std::iota(worst_first.begin(), worst_first.end(), 0);
   std::sort(worst_first.begin(), worst_first.end(),
             [&](int a, int b) { return running[a].order > running[b].order; });
-  std::vector<int> victims;
-  size_t next = 0;  // next candidate victim in worst_first
-  int free = free_gpus;
-  for (const PreemptionCandidate& q : queued) {
-    if (q.gpus <= free) {
-      free -= q.gpus;
-      continue;
-    }
-    size_t probe = next;
-    int got = free;
-    std::vector<int> tentative;
-    while (got < q.gpus && probe < worst_first.size() &&
-           running[worst_first[probe]].order > q.order) {
-      got += running[worst_first[probe]].gpus;
-      tentative.push_back(worst_first[probe]);
-      ++probe;
-    }
-    if (got < q.gpus) break;
-    victims.insert(victims.end(), tentative.begin(), tentative.end());
-    next = probe;
-    free = got - q.gpus;
-  }
-  // Keep running any victim (best first) whose GPUs are left over anyway.
-  std::vector<int> preempt;
-  for (auto it = victims.rbegin(); it != victims.rend(); ++it) {
-    if (running[*it].gpus <= free) {
-      free -= running[*it].gpus;
-    } else {
-      preempt.push_back(*it);
-    }
-  }
-  std::reverse(preempt.begin(), preempt.end());
-  return preempt;
+  size_t qi = 0, vi = 0;
+  std::vector<int> picked = ChoosePreemptionsPulled(
+      free_gpus, [&]() { return qi < queued.size() ? &queued[qi++] : nullptr; },
+      [&]() { return vi < worst_first.size() ? &running[worst_first[vi++]] : nullptr; });
+  for (int& p : picked) p = worst_first[p];
+  return picked;
 }
 
 }  // namespace muster::sim

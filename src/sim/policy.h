@@ -21,6 +21,7 @@
 // Pure: no I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -62,5 +63,60 @@ struct PreemptionCandidate {
 // be spare are kept running. Returns indices into `running`.
 std::vector<int> ChoosePreemptions(int free_gpus, const std::vector<PreemptionCandidate>& queued,
                                    const std::vector<PreemptionCandidate>& running);
+
+// The same choice with both lists pulled on demand, so that a caller with ordered indexes pays
+// only for the entries the walk reads: next_queued() and next_victim() return a pointer to the
+// next candidate (queued best first; running worst first, as ChoosePreemptions would sort them)
+// or nullptr at the end; a pointer must stay valid until the next call of the same function.
+// Returns the victims as indices in the order next_victim produced them.
+template <typename NextQueued, typename NextVictim>
+std::vector<int> ChoosePreemptionsPulled(int free_gpus, NextQueued&& next_queued,
+                                         NextVictim&& next_victim) {
+  std::vector<PreemptionCandidate> pulled;  // victims produced so far, worst first
+  bool drained = false;
+  auto victim = [&](size_t i) -> const PreemptionCandidate* {
+    while (i >= pulled.size() && !drained) {
+      const PreemptionCandidate* v = next_victim();
+      if (v == nullptr) {
+        drained = true;
+      } else {
+        pulled.push_back(*v);
+      }
+    }
+    return i < pulled.size() ? &pulled[i] : nullptr;
+  };
+  std::vector<int> victims;
+  size_t next = 0;  // next candidate victim
+  int free = free_gpus;
+  for (const PreemptionCandidate* q = next_queued(); q != nullptr; q = next_queued()) {
+    if (q->gpus <= free) {
+      free -= q->gpus;
+      continue;
+    }
+    size_t probe = next;
+    int got = free;
+    std::vector<int> tentative;
+    for (const PreemptionCandidate* v = victim(probe);
+         got < q->gpus && v != nullptr && v->order > q->order; v = victim(++probe)) {
+      got += v->gpus;
+      tentative.push_back(static_cast<int>(probe));
+    }
+    if (got < q->gpus) break;
+    victims.insert(victims.end(), tentative.begin(), tentative.end());
+    next = probe;
+    free = got - q->gpus;
+  }
+  // Keep running any victim (best first) whose GPUs are left over anyway.
+  std::vector<int> preempt;
+  for (auto it = victims.rbegin(); it != victims.rend(); ++it) {
+    if (pulled[*it].gpus <= free) {
+      free -= pulled[*it].gpus;
+    } else {
+      preempt.push_back(*it);
+    }
+  }
+  std::reverse(preempt.begin(), preempt.end());
+  return preempt;
+}
 
 }  // namespace muster::sim

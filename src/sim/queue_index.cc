@@ -24,6 +24,22 @@ void QueueIndex::Erase(int job) {
   e.user = -1;
 }
 
+void QueueIndex::FittingPrefix(size_t k, int64_t free_gpus, std::vector<int>* out,
+                               int* blocked) const {
+  out->clear();
+  *blocked = -1;
+  int64_t wanted = 0;
+  for (auto it = all_.begin(); it != all_.end() && out->size() < k; ++it) {
+    const int job = static_cast<int>(it->id);
+    wanted += entry_[job].gpus;
+    if (wanted > free_gpus) {
+      *blocked = job;
+      return;
+    }
+    out->push_back(job);
+  }
+}
+
 void QueueIndex::View(size_t k, std::vector<int>* out) const {
   out->clear();
   if (!per_user_ || all_.size() <= k) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <vector>
@@ -30,6 +31,16 @@ class QueueIndex {
   int MinGpus() const { return sizes_.empty() ? 0 : sizes_.begin()->first; }
   // Up to k queued job ids: the first k in key order (round robin over users for per_user).
   void View(size_t k, std::vector<int>* out) const;
+  // The queued jobs in key order, for callers that stop early (not a per-user view).
+  std::set<OrderKey>::const_iterator begin() const { return all_.begin(); }
+  std::set<OrderKey>::const_iterator end() const { return all_.end(); }
+  // GPUs of a queued job. REQUIRES: job queued.
+  int gpus(int job) const { return entry_[job].gpus; }
+  // Up to k queued job ids in key order whose GPUs together fit in free_gpus: the jobs before the
+  // first one that would not fit after them. *blocked gets that job, or -1 when the first k
+  // jobs (or the whole queue) fit. Without backfill, and with the scheduler's order equal to the
+  // key order, only these jobs can start in a pass. REQUIRES: !per_user.
+  void FittingPrefix(size_t k, int64_t free_gpus, std::vector<int>* out, int* blocked) const;
 
  private:
   struct Entry {

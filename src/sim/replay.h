@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -82,7 +83,12 @@ class Replay {
   void Checkpoint(int j);
   enum class StopKind { kFinished, kPreempted, kMigrated };
   void Stop(int j, StopKind kind);
-  void FillQueueView();
+  // The queue view of a pass (see FillQueueView in engine.cc); `whole` always takes the capped
+  // view, for the balancer's projection.
+  void FillQueueView(bool whole = false);
+  // Whether passes see only the jobs that could start (FillQueueView): backfill off and a
+  // policy whose scheduler order is the queue's key order.
+  bool PrefixPasses() const { return !o_.backfill && policy_.kind != PolicyKind::kFairshare; }
   Status Balance();
   bool ApplyMigrate(const balance::Move& m);
   bool ApplyStart(const balance::Move& m);
@@ -108,10 +114,18 @@ class Replay {
   sched::SchedulerConfig cfg_;
   sched::PluginRegistry plugins_;
   sched::QueuePolicyRegistry policies_;     // the defaults plus "las" with the run's thresholds
+  std::optional<sched::Scheduler> scheduler_;  // the passes' scheduler, built once
+  std::vector<int> changed_nodes_;  // nodes whose free capacity changed since its last pass
   std::vector<std::pair<int, int>> owner_;  // snap_.running row -> (job, index in run_pos_[job])
   std::vector<std::vector<int>> run_pos_;   // job -> its rows in snap_.running
   std::vector<int> running_jobs_;           // ids of running jobs
   std::vector<int> running_index_;          // job -> index in running_jobs_, or -1
+  // QueueKey of each running job, for preemption (kept for every policy; srtf orders by
+  // remaining time instead, which moves with the clock).
+  std::set<OrderKey> running_keys_;
+  std::vector<OrderKey> running_key_;  // job -> its entry in running_keys_ while running
+  std::vector<PreemptionCandidate> victim_candidates_, queued_candidates_;  // MaybePreempt's
+  std::vector<int> victim_ids_;                                             // scratch
   std::vector<int> node_busy_;
   std::vector<int64_t> user_gpus_;
   int total_gpus_ = 0;
@@ -122,6 +136,7 @@ class Replay {
   QueueIndex queue_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::map<std::tuple<int, int, int>, std::shared_ptr<const JobSpec>> specs_;
+  std::vector<std::shared_ptr<const JobSpec>> job_spec_;  // by job, filled on first use
   std::vector<int> view_;
   std::vector<double> loads_;
   std::optional<balance::Balancer> balancer_;  // engaged unless the balancer is off

@@ -97,7 +97,7 @@ bool Replay::ApplyStart(const balance::Move& m) {
 }
 
 Status Replay::Balance() {
-  FillQueueView();
+  FillQueueView(/*whole=*/true);
   snap_.now_ms = now_;
   sched::SchedulerConfig plan_cfg = cfg_;
   plan_cfg.max_predicted_jobs = sched::SchedulerConfig{}.max_predicted_jobs;

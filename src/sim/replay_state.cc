@@ -21,6 +21,7 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
     v.spec = std::move(spec);
     snap_.nodes.push_back(std::move(v));
   }
+  snap_.nodes_generation = 1;  // the simulated nodes never change spec or state
   node_busy_.assign(snap_.nodes.size(), 0);
   for (const auto& v : snap_.nodes)
     max_node_gpus_ = std::max(max_node_gpus_, static_cast<int>(v.spec.gpus.size()));
@@ -38,7 +39,9 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
   run_.resize(n_);
   out_.resize(n_);
   run_pos_.resize(n_);
+  job_spec_.resize(n_);
   running_index_.assign(n_, -1);
+  running_key_.resize(n_);
   user_gpus_.assign(w.users.size() + 1, 0);
   if (o.balancer.mode != balance::BalancerMode::kOff) {
     auto b = balance::Balancer::Create(o.balancer);  // validated by ValidateOptions
@@ -77,11 +80,12 @@ OrderKey Replay::RunningKey(int j) const {
 }
 
 std::shared_ptr<const JobSpec> Replay::SpecFor(int j) {
+  if (job_spec_[j]) return job_spec_[j];
   const SimJob& job = w_.jobs[j];
   const int prio = job.priority;
   auto key = std::make_tuple(job.gpus, prio, job.user);
   auto it = specs_.find(key);
-  if (it != specs_.end()) return it->second;
+  if (it != specs_.end()) return job_spec_[j] = it->second;
   auto spec = std::make_shared<JobSpec>();
   spec->name = "sim";
   spec->command = {"sim"};
@@ -96,7 +100,7 @@ std::shared_ptr<const JobSpec> Replay::SpecFor(int j) {
   spec->resources.memory_mib = 0;
   spec->resources.gpus = 1;
   specs_.emplace(key, spec);
-  return spec;
+  return job_spec_[j] = spec;
 }
 
 void Replay::Enqueue(int j) {
@@ -192,6 +196,7 @@ void Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
     rt.resources.memory_mib = 0;
     rt.resources.gpus = static_cast<int>(p->gpus.size());
     node_busy_[p->node] += static_cast<int>(p->gpus.size());
+    changed_nodes_.push_back(p->node);
     rt.started_ms = now_;
     rt.predicted_finish_ms = jr.finish;
     rt.checkpointable = job.checkpointable;
@@ -203,6 +208,8 @@ void Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
   user_gpus_[job.user] += job.gpus;
   running_index_[j] = static_cast<int>(running_jobs_.size());
   running_jobs_.push_back(j);
+  running_key_[j] = QueueKey(j);
+  running_keys_.insert(running_key_[j]);
   JobOutcome& out = out_[j];
   if (out.first_start_ms < 0) out.first_start_ms = now_;
   ++out.starts;
@@ -224,6 +231,7 @@ void Replay::Stop(int j, StopKind kind) {
     sched::RunningTask& rt = snap_.running[p];
     Release(snap_.nodes[rt.node].free, rt.resources, rt.gpus);
     node_busy_[rt.node] -= static_cast<int>(rt.gpus.size());
+    changed_nodes_.push_back(rt.node);
     int last = static_cast<int>(snap_.running.size()) - 1;
     if (p != last) {
       snap_.running[p] = std::move(snap_.running[last]);
@@ -236,6 +244,7 @@ void Replay::Stop(int j, StopKind kind) {
   const SimJob& job = w_.jobs[j];
   free_gpus_ += job.gpus;
   user_gpus_[job.user] -= job.gpus;
+  running_keys_.erase(running_key_[j]);
   int idx = running_index_[j];
   running_jobs_[idx] = running_jobs_.back();
   running_index_[running_jobs_[idx]] = idx;

@@ -174,5 +174,28 @@ TEST(SimQueueIndex, OrderSizesAndFairshareView) {
   EXPECT_EQ(q.size(), 1u);
 }
 
+TEST(SimQueueIndex, FittingPrefixStopsBeforeTheFirstJobThatCannotFit) {
+  QueueIndex q(5, /*per_user=*/false);
+  q.Insert(0, {0, 10, 0}, 0, 4);
+  q.Insert(1, {0, 11, 1}, 0, 2);
+  q.Insert(2, {0, 12, 2}, 0, 8);
+  q.Insert(3, {0, 13, 3}, 0, 1);
+  std::vector<int> v;
+  int blocked = 0;
+  q.FittingPrefix(10, 7, &v, &blocked);
+  EXPECT_EQ(v, (std::vector<int>{0, 1}));  // 4 + 2 fit in 7; 8 more would not
+  EXPECT_EQ(blocked, 2);
+  q.FittingPrefix(10, 3, &v, &blocked);
+  EXPECT_TRUE(v.empty());
+  EXPECT_EQ(blocked, 0);
+  q.FittingPrefix(10, 15, &v, &blocked);
+  EXPECT_EQ(v, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(blocked, -1);
+  q.FittingPrefix(2, 15, &v, &blocked);  // the cap: the first two fit, nothing is blocked
+  EXPECT_EQ(v, (std::vector<int>{0, 1}));
+  EXPECT_EQ(blocked, -1);
+  EXPECT_EQ(q.gpus(2), 8);
+}
+
 }  // namespace
 }  // namespace muster::sim
