@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cctype>
+#include <map>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -170,6 +172,90 @@ TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
   for (int64_t id : acked) {
     EXPECT_EQ(runs_per_job[id], 1) << "job " << id << " ran " << runs_per_job[id] << " times";
   }
+}
+
+// Waits until job `id` has a running task; that task (index 0), or an empty one on timeout.
+v1::TaskInfo WaitRunning(TestCluster& cluster, int64_t id, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = cluster.client().GetJob(id);
+    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == "running") return j->tasks(0);
+    std::this_thread::sleep_for(50ms);
+  }
+  return {};
+}
+
+// Whether some process's command line contains `needle`.
+bool ProcessWithCommandLine(const std::string& needle) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The partition a frozen agent looks like: its task writes a line every 100 ms while the agent is
+// stopped (SIGSTOP) for longer than the node's lease. The fence stops the task before the
+// coordinator starts attempt 2 elsewhere, so the two attempts never write at the same time.
+TEST(ClusterFailure, FrozenAgentsTaskIsStoppedBeforeItRunsElsewhere) {
+  TestCluster cluster(ClusterOptions{
+      .agents = 2, .gpus_per_agent = 1, .cpus_per_agent = 8, .coordinator_args = {}});
+  ASSERT_EQ(cluster.Start(), "");
+  fs::path lines = cluster.dir() / "lines.txt";
+  int64_t id = cluster.Submit(
+      {"--gpus", "1", "--retries", "2", "--workdir", cluster.dir().string(), "--", "/bin/sh",
+       "-c",
+       "for i in $(seq 1 50); do echo \"$MUSTER_ATTEMPT $(date +%s%3N)\" >> lines.txt; "
+       "sleep 0.1; done"});
+  ASSERT_GT(id, 0);
+  v1::TaskInfo first = WaitRunning(cluster, id, 20s);
+  ASSERT_FALSE(first.node().empty()) << cluster.LogTails();
+  const int frozen = first.node() == "node-0" ? 0 : 1;
+  cluster.SignalAgent(frozen, SIGSTOP);
+  // Lease 2 s + grace 1 s + margin 1 s: the coordinator gives the node up after about 4 s.
+  std::this_thread::sleep_for(7s);
+  cluster.SignalAgent(frozen, SIGCONT);
+  v1::JobInfo done = cluster.WaitForJob(id, 60s);
+  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_GE(done.tasks(0).attempt(), 2) << "the task was not requeued" << cluster.LogTails();
+  std::ifstream in(lines);
+  std::map<int, std::pair<int64_t, int64_t>> span;  // attempt -> first, last line time
+  int attempt = 0;
+  int64_t ms = 0;
+  while (in >> attempt >> ms) {
+    auto [it, fresh] = span.try_emplace(attempt, ms, ms);
+    it->second.first = std::min(it->second.first, ms);
+    it->second.second = std::max(it->second.second, ms);
+  }
+  ASSERT_GE(span.size(), 2u);
+  for (auto a = span.begin(), b = std::next(a); b != span.end(); ++a, ++b)
+    EXPECT_LT(a->second.second, b->second.first)
+        << "attempts " << a->first << " and " << b->first << " wrote at the same time";
+}
+
+// kill -9 of an agent running a pipeline: every process of the task goes, not just the leader.
+TEST(ClusterFailure, AgentKilledLeavesNoProcessOfItsTasks) {
+  TestCluster cluster(ClusterOptions{
+      .agents = 1, .gpus_per_agent = 0, .cpus_per_agent = 8, .coordinator_args = {}});
+  ASSERT_EQ(cluster.Start(), "");
+  const std::string marker = "sleep 317." + std::to_string(getpid());
+  int64_t id = cluster.Submit({"--cpus", "1", "--", "/bin/sh", "-c", marker + " | cat"});
+  ASSERT_GT(id, 0);
+  ASSERT_FALSE(WaitRunning(cluster, id, 20s).node().empty()) << cluster.LogTails();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!ProcessWithCommandLine(marker) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(ProcessWithCommandLine(marker)) << "the pipeline never started";
+  cluster.KillAgent(0, SIGKILL);
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (ProcessWithCommandLine(marker) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ProcessWithCommandLine(marker)) << "a process of the task outlived its agent";
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ struct CoordinatorFlags {
   std::string state_dir;
   std::string heartbeat_timeout = "10s";
   std::string lost_node_timeout = "30s";
+  std::string fence_grace = "5s";
   std::string policy = "fifo";
   std::string scorer = "binpack";
   bool no_backfill = false;
@@ -64,7 +65,9 @@ int RunCoordinator(const CoordinatorFlags& f) {
   opts.coordinator.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
   opts.coordinator.heartbeat_timeout_ms = ParseDurationMs(f.heartbeat_timeout);
   opts.coordinator.lost_node_timeout_ms = ParseDurationMs(f.lost_node_timeout);
-  if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0) {
+  opts.coordinator.fence_grace_ms = ParseDurationMs(f.fence_grace);
+  if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0 ||
+      opts.coordinator.fence_grace_ms <= 0) {
     std::cerr << "muster: timeouts look like 10s, 500ms or 2m\n";
     return kExitUsage;
   }
@@ -132,7 +135,12 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--state-dir", f->state_dir,
                   "State directory (default $MUSTER_STATE_DIR or ~/.local/state/muster)");
   cmd->add_option("--heartbeat-timeout", f->heartbeat_timeout,
-                  "A connected node silent this long is lost")
+                  "A node's lease: its tasks are stopped on the node when it has been out of "
+                  "contact this long")
+      ->capture_default_str();
+  cmd->add_option("--fence-grace", f->fence_grace,
+                  "SIGTERM to SIGKILL when a lease runs out; the node counts as lost, and its "
+                  "tasks are requeued, after lease + grace + 1 s")
       ->capture_default_str();
   cmd->add_option("--lost-node-timeout", f->lost_node_timeout,
                   "After a restart, nodes that do not re-register within this are lost")

@@ -192,7 +192,9 @@ std::string TestCluster::StartCoordinator() {
                                    "--heartbeat-timeout",
                                    options_.heartbeat_timeout,
                                    "--lost-node-timeout",
-                                   options_.lost_node_timeout};
+                                   options_.lost_node_timeout,
+                                   "--fence-grace",
+                                   options_.fence_grace};
   argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
   coordinator_ = std::make_unique<Process>();
   ++coordinator_starts_;
@@ -235,6 +237,10 @@ std::string TestCluster::StartAgent(int i) {
   if (!agents_[i]->Start(argv, dir_ / (name + ".out"), dir_ / (name + ".err")))
     return "cannot start agent " + name;
   return "";
+}
+
+void TestCluster::SignalAgent(int i, int sig) {
+  if (agents_[i]) agents_[i]->Signal(sig);
 }
 
 void TestCluster::KillAgent(int i, int sig) {

@@ -75,6 +75,7 @@ struct ClusterOptions {
   std::string heartbeat = "200ms";
   std::string heartbeat_timeout = "2s";
   std::string lost_node_timeout = "3s";
+  std::string fence_grace = "1s";
   std::vector<std::string> coordinator_args;  // extra flags
 };
 
@@ -91,6 +92,7 @@ class TestCluster {
   void KillCoordinator(int sig);   // and waits for it to exit
   std::string StartAgent(int i);   // agent "node-<i>" with the configured GPUs
   void KillAgent(int i, int sig);  // and waits for it to exit
+  void SignalAgent(int i, int sig);  // without waiting (SIGSTOP, SIGCONT)
   // Waits until `n` nodes are ready (state "ready"); false on timeout.
   bool WaitForReadyNodes(int n, std::chrono::milliseconds timeout = 15s);
 

@@ -103,9 +103,13 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     e.set_time_ms(WallMs());
     a->exits_.push_back({e, false, 0});
   }
+  auto fence = LeaseFence::Start(a->options_.stop_grace_ms);
+  if (!fence.ok()) return fence.status();
+  a->fence_ = std::move(fence).value();
   LauncherOptions lo{.work_dir = a->options_.work_dir,
                      .task_list_path = task_list,
-                     .parent_death_signal = SIGTERM};
+                     .parent_death_signal = SIGTERM,
+                     .fence = a->fence_.get()};
   std::vector<int> real_gpus;
   if (a->driver_ && a->driver_->backend() != GpuBackend::kNone) {
     for (const auto& g : a->node_.spec.gpus) real_gpus.push_back(g.index);

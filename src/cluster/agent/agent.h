@@ -8,7 +8,11 @@
 // coordinator ignores repeats). A writer thread sends queued messages (task logs, progress,
 // events, in that order per pass, so a task's last output precedes its end) and a heartbeat with
 // a usage sample every heartbeat interval; the session's own thread reads commands.
-// When the stream breaks, tasks keep running; the agent reconnects with capped exponential
+// Lease: the coordinator answers Register and each Heartbeat (numbered per agent) with a lease of
+// RegisterReply.lease_ms from that message's sending; the agent's LeaseFence (a keeper process)
+// stops every task when the lease runs out without renewal, and a Launch that arrives then is
+// not started (reported lost). Tasks the fence stopped are reported lost.
+// When the stream breaks, tasks keep running until the lease runs out; the agent reconnects with capped exponential
 // backoff (initial_backoff_ms doubling up to max_backoff_ms, with jitter). While disconnected,
 // logs are buffered up to max_buffered_log_bytes (then dropped; the local files keep them all),
 // progress keeps only the latest report per task, and exits are all kept.
@@ -31,6 +35,7 @@
 #include "cluster/agent/discovery.h"
 #include "cluster/agent/gpu_driver.h"
 #include "cluster/agent/launcher.h"
+#include "cluster/agent/lease_fence.h"
 #include "cluster/agent/usage.h"
 #include "core/status.h"
 
@@ -96,6 +101,7 @@ class Agent final : public TaskSink {
   DiscoveredNode node_;
   std::unique_ptr<GpuDriver> driver_;
   std::unique_ptr<UsageSampler> sampler_;  // used by the writer thread only
+  std::unique_ptr<LeaseFence> fence_;      // before launcher_: it outlives the launcher
   std::unique_ptr<Launcher> launcher_;
 
   mutable std::mutex mu_;
@@ -111,6 +117,8 @@ class Agent final : public TaskSink {
   int64_t last_disconnect_ms_ = 0;           // GUARDED_BY(mu_)
   grpc::ClientContext* live_ctx_ = nullptr;  // GUARDED_BY(mu_): the session to cancel
   bool registered_once_ = false;             // used by Run's thread only
+  int64_t heartbeat_seq_ = 0;                // GUARDED_BY(mu_)
+  std::deque<std::pair<int64_t, int64_t>> heartbeats_sent_;  // GUARDED_BY(mu_): seq, mono ms
 };
 
 // The local address this host uses to reach `target` ("host:port"), e.g. "10.0.0.5";

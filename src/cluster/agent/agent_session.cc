@@ -116,6 +116,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
       s.ctx.TryCancel();
   });
   v1::CoordinatorMessage m;
+  const int64_t register_sent = LeaseFence::NowMs();
   const bool wrote = s.stream->Write(reg);
   const bool got = wrote && s.stream->Read(&m);
   {
@@ -140,6 +141,10 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
     return end_session(Status::FailedPrecondition(reply.error()));
   }
   *registered = true;
+  if (reply.lease_ms() > 0) {
+    fence_->SetGrace(reply.fence_grace_ms());
+    fence_->Renew(register_sent + reply.lease_ms());
+  }
   const bool again = registered_once_;
   registered_once_ = true;
   for (const auto& k : reply.kill()) {
@@ -243,6 +248,12 @@ void Agent::WriterLoop(Session& s) {
     if (std::chrono::steady_clock::now() >= next_heartbeat) {
       v1::AgentMessage m;
       *m.mutable_heartbeat()->mutable_usage() = sampler_->Sample(launcher_->Running(), WallMs());
+      {
+        std::lock_guard lock(mu_);
+        m.mutable_heartbeat()->set_seq(++heartbeat_seq_);
+        heartbeats_sent_.push_back({heartbeat_seq_, LeaseFence::NowMs()});
+        while (heartbeats_sent_.size() > 256) heartbeats_sent_.pop_front();
+      }
       if (!s.stream->Write(m)) return fail();
       next_heartbeat = std::chrono::steady_clock::now() + std::chrono::milliseconds(hb_ms);
     }
@@ -250,8 +261,33 @@ void Agent::WriterLoop(Session& s) {
 }
 
 void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
+  if (m.has_lease()) {
+    int64_t sent = -1;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [seq, at] : heartbeats_sent_)
+        if (seq == m.lease().seq()) sent = at;
+    }
+    if (sent >= 0 && m.lease().lease_ms() > 0) fence_->Renew(sent + m.lease().lease_ms());
+    return;
+  }
   if (m.has_launch()) {
     const v1::Launch& l = m.launch();
+    if (fence_->Expired()) {
+      // Sent before the coordinator gave this node up; it may already run elsewhere.
+      spdlog::warn("not starting job {} task {} attempt {}: this node's lease ran out",
+                   l.job_id(), l.task_index(), l.attempt());
+      launcher_->NoteAttempt(l.job_id(), l.task_index(), l.attempt());
+      v1::TaskEvent e;
+      e.set_job_id(l.job_id());
+      e.set_task_index(l.task_index());
+      e.set_attempt(l.attempt());
+      e.set_state("lost");
+      e.set_message("not started: the lease of node " + node_.spec.name + " had run out");
+      e.set_time_ms(WallMs());
+      OnEvent(e);
+      return;
+    }
     Status st = launcher_->Launch(l);
     if (st.ok()) return;
     spdlog::warn("launch refused: {}", st.message());

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "cluster/agent/launcher_task.h"
+#include "cluster/agent/lease_fence.h"
 #include "cluster/agent/spawn.h"
 #include "cluster/agent/task_list.h"
 
@@ -190,6 +191,12 @@ Status Launcher::Launch(const v1::Launch& l) {
     return Status::Ok();
   }
   task->pid = spawned.pid;
+  if (options_.fence) {
+    task->fence_slot = options_.fence->Add(spawned.pid);
+    if (task->fence_slot < 0)
+      spdlog::warn("job {} task {}: every lease fence slot is taken; this task is not fenced",
+                   task->job_id, task->task_index);
+  }
   task->pidfd = PidfdOpen(spawned.pid);
   if (task->pidfd >= 0) fcntl(task->pidfd, F_SETFD, FD_CLOEXEC);
   task->out.pipe = out_pipe[0];

@@ -34,6 +34,8 @@
 
 namespace muster::agent {
 
+class LeaseFence;  // cluster/agent/lease_fence.h
+
 // Receives what the launcher observes. Called from the supervisor thread (and from Launch's
 // caller for "running" and exec-failure events), never with the launcher's lock held.
 class TaskSink {
@@ -55,6 +57,9 @@ struct LauncherOptions {
   // Signal each task leader gets if the thread that launched it ends (the agent died); 0 = none.
   // Launch must then be called from a thread that lives as long as the agent.
   int parent_death_signal = 0;
+  // Non-null: every task's process group is watched by this lease fence (lease_fence.h), and a
+  // task it stopped is reported as lost. Must outlive the launcher.
+  LeaseFence* fence = nullptr;
 };
 
 // A task the launcher is running (for Register and usage sampling).

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cluster/agent/launcher_task.h"
+#include "cluster/agent/lease_fence.h"
 #include "cluster/common/progress.h"
 
 namespace muster::agent {
@@ -173,10 +174,17 @@ void Launcher::Supervise() {
           e.set_exit_code(-1);
           e.set_message("ended with unknown status" + on_request);
         }
+        const bool fenced = options_.fence != nullptr && options_.fence->Remove(t.fence_slot);
         if (t.agent_stop) {
           // Not the task's own outcome: the coordinator requeues it like a task on a lost node.
           e.set_state("lost");
           e.set_message("stopped because its agent shut down; " + e.message());
+        } else if (fenced) {
+          // Stopped by the lease fence: by now the coordinator may run a newer attempt.
+          e.set_state("lost");
+          e.set_message("stopped on its node because the node's lease ran out (no answer from "
+                        "the coordinator); " +
+                        e.message());
         }
         box.events.push_back(std::move(e));
         it = tasks_.erase(it);

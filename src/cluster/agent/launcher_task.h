@@ -53,6 +53,7 @@ struct Launcher::Task {
   bool agent_stop = false;  // stopped by StopAll (the agent shutting down), not by a Kill
   bool sigkill_sent = false;
   int64_t kill_deadline = 0;
+  int fence_slot = -1;  // in LauncherOptions::fence, or -1
 
   v1::TaskEvent Event(const std::string& state) const {
     v1::TaskEvent e;

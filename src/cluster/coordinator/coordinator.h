@@ -26,9 +26,15 @@
 // rank fails or is lost gets Kill for its other ranks; once none is running, the whole gang is
 // retried (all ranks, new attempts) or failed.
 //
-// Failure detector: a connected node is lost when it has been silent for heartbeat_timeout_ms
-// (its link is closed, its active tasks are requeued, its capacity leaves the schedule). Nodes
-// known from the store after a restart get lost_node_timeout_ms from the start to re-register.
+// Failure detector and leases: every answered heartbeat renews the node's lease
+// (heartbeat_timeout_ms from the heartbeat's sending; the agent's fence stops its tasks when it
+// runs out, even if the agent itself is frozen). A connected node is lost when it has been silent
+// for the lease plus fence_grace_ms plus a margin (NodeRegistry::LostAfterMs): by then none of
+// its tasks can still be running, so requeueing them cannot run an attempt twice. Then its link
+// is closed, its active tasks are requeued and its capacity leaves the schedule. Nodes known from
+// the store after a restart get max(lost_node_timeout_ms, LostAfterMs) from the start to
+// re-register. A coordinator that was itself paused (its liveness checks stopped for more than
+// half a lease) gives every node a fresh lease from the moment it resumes.
 // On (re)registration, reported tasks matching the current attempt are adopted, others are listed
 // in RegisterReply.kill; active tasks of that node it did not report get heartbeat_timeout_ms to
 // show up (an agent re-sends end events after registering) before they count as lost.
@@ -81,6 +87,10 @@ struct CoordinatorOptions {
   DurationMs heartbeat_interval_ms = 1000;  // told to agents
   DurationMs heartbeat_timeout_ms = 10000;
   DurationMs lost_node_timeout_ms = 30000;
+  // A node's lease is heartbeat_timeout_ms: it stops its own tasks when that long passes after
+  // its last answered heartbeat, escalating to SIGKILL after fence_grace_ms (see
+  // RegisterReply.lease_ms). The coordinator judges it lost only after lease + grace + margin.
+  DurationMs fence_grace_ms = 5000;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
   DurationMs min_pass_gap_ms = 5;  // at most one pass per gap, however many kicks
@@ -234,7 +244,7 @@ class Coordinator {
   NodeRegistry nodes_ GUARDED_BY(mu_){
       // nodes, agent links, liveness
       {options_.heartbeat_interval_ms, options_.heartbeat_timeout_ms,
-       options_.lost_node_timeout_ms},
+       options_.lost_node_timeout_ms, options_.fence_grace_ms},
       &cluster_,
       started_ms_};
   model::Calibrator calibrator_ GUARDED_BY(mu_);

@@ -33,6 +33,8 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     auto* reply = reply_msg.mutable_register_reply();
     reply->set_accepted(true);
     reply->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+    reply->set_lease_ms(options_.heartbeat_timeout_ms);
+    reply->set_fence_grace_ms(options_.fence_grace_ms);
     std::set<TaskRef> reported;
     for (const auto& r : reg.running()) {
       JobRecord* j = jobs_.Find(r.job_id());
@@ -85,7 +87,7 @@ void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChanne
   if (!n) return;
   nodes_.Disconnect(*n);
   spdlog::warn("agent {} disconnected; lost unless it returns within {} ms", node,
-               options_.heartbeat_timeout_ms);
+               nodes_.LostAfterMs());
 }
 
 void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* channel,
@@ -102,7 +104,11 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
     TimeMs now = clock_->NowMs();
     n.rec.last_seen_ms = now;
     switch (msg.body_case()) {
-      case v1::AgentMessage::kHeartbeat:
+      case v1::AgentMessage::kHeartbeat: {
+        v1::CoordinatorMessage grant;
+        grant.mutable_lease()->set_seq(msg.heartbeat().seq());
+        grant.mutable_lease()->set_lease_ms(options_.heartbeat_timeout_ms);
+        if (n.channel) n.channel->Send(std::move(grant));
         n.usage = msg.heartbeat().usage();
         RecordUsage(n, n.usage, now);
         if (now - n.last_persisted_ms >= 10000) {
@@ -110,6 +116,7 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
           store_->UpsertNode(n.rec);
         }
         break;
+      }
       case v1::AgentMessage::kEvent:
         HandleEvent(node, msg.event());
         break;
@@ -323,6 +330,10 @@ void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
 
 void Coordinator::CheckLiveness() {
   TimeMs now = clock_->NowMs();
+  if (DurationMs gap = nodes_.ForgiveGap(now); gap > 0)
+    spdlog::warn("liveness checks paused for {} ms (coordinator stopped or starved); every node "
+                 "gets a fresh lease from now",
+                 gap);
   for (const auto& [name, why] : nodes_.Overdue(now)) MarkNodeLost(*nodes_.Find(name), why);
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   std::vector<int> overdue;

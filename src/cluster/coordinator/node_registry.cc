@@ -52,17 +52,34 @@ void NodeRegistry::Disconnect(NodeEntry& n) {
   cluster_->SetSchedulable(n.rec.spec.name, false);
 }
 
+DurationMs NodeRegistry::LostAfterMs() const {
+  return options_.heartbeat_timeout_ms + options_.fence_grace_ms +
+         std::max<DurationMs>(1000, options_.heartbeat_interval_ms);
+}
+
+DurationMs NodeRegistry::ForgiveGap(TimeMs now) {
+  const DurationMs gap = last_check_ms_ > 0 ? now - last_check_ms_ : 0;
+  last_check_ms_ = now;
+  if (gap <= options_.heartbeat_timeout_ms / 2) return 0;
+  for (auto& [name, n] : nodes_)
+    if (!n.lost && !n.recovering) n.rec.last_seen_ms = std::max(n.rec.last_seen_ms, now);
+  return gap;
+}
+
 std::vector<std::pair<std::string, std::string>> NodeRegistry::Overdue(TimeMs now) const {
   std::vector<std::pair<std::string, std::string>> out;
+  const DurationMs lost_after = LostAfterMs();
   for (const auto& [name, n] : nodes_) {
     if (n.lost) continue;
-    const TimeMs deadline = n.recovering ? started_ms_ + options_.lost_node_timeout_ms
-                                         : n.rec.last_seen_ms + options_.heartbeat_timeout_ms;
+    const TimeMs deadline =
+        n.recovering ? started_ms_ + std::max(options_.lost_node_timeout_ms, lost_after)
+                     : n.rec.last_seen_ms + lost_after;
     if (now > deadline)
       out.emplace_back(name, n.recovering
                                  ? "did not re-register after the coordinator restarted"
                                  : "no heartbeat for " +
-                                       std::to_string((now - n.rec.last_seen_ms) / 1000) + " s");
+                                       std::to_string((now - n.rec.last_seen_ms) / 1000) +
+                                       " s; its lease and stop grace have run out");
   }
   return out;
 }

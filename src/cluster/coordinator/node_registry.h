@@ -60,6 +60,7 @@ struct NodeRegistryOptions {
   DurationMs heartbeat_interval_ms = 1000;
   DurationMs heartbeat_timeout_ms = 10000;
   DurationMs lost_node_timeout_ms = 30000;
+  DurationMs fence_grace_ms = 5000;
 };
 
 class NodeRegistry {
@@ -80,6 +81,13 @@ class NodeRegistry {
   void Disconnect(NodeEntry& n);
   // Nodes past their liveness deadline at `now` that are not lost yet, with why.
   std::vector<std::pair<std::string, std::string>> Overdue(TimeMs now) const;
+  // Silence after which a node is lost: its lease, the fence's grace and a margin for the
+  // fence's own polling and for delivery (max(1 s, one heartbeat interval)).
+  DurationMs LostAfterMs() const;
+  // Called before each liveness check. If the previous one was more than half a lease ago (the
+  // coordinator was paused or starved), every node's silence restarts at `now`, so none is
+  // judged by time the coordinator itself missed; returns the gap then, else 0.
+  DurationMs ForgiveGap(TimeMs now);
   // Closes the node's link and marks it lost (not schedulable until it registers again).
   void MarkLost(NodeEntry& n);
 
@@ -92,6 +100,7 @@ class NodeRegistry {
   NodeRegistryOptions options_;
   ClusterState* cluster_;
   TimeMs started_ms_;
+  TimeMs last_check_ms_ = 0;
   std::map<std::string, NodeEntry> nodes_;
 };
 

@@ -46,18 +46,22 @@ TEST(NodeRegistry, OneLiveAgentPerNameAndSilentLinksAreReplaced) {
 TEST(NodeRegistry, OverdueNodesAreNamedWithWhyAndMarkedLost) {
   ClusterState cluster;
   NodeRegistry r(
-      {.heartbeat_interval_ms = 1000, .heartbeat_timeout_ms = 10000, .lost_node_timeout_ms = 30000},
+      {.heartbeat_interval_ms = 1000,
+       .heartbeat_timeout_ms = 10000,
+       .lost_node_timeout_ms = 30000,
+       .fence_grace_ms = 2000},
       &cluster, 0);
+  EXPECT_EQ(r.LostAfterMs(), 13000);  // lease + grace + margin (1 s)
   NodeRecord stored;
   stored.spec = Spec("old");
   r.Recover(stored);  // known from the store: 30 s from the start to come back
   auto link = std::make_shared<Link>();
   ASSERT_TRUE(r.Register(Spec("live"), "h", link, 1000).ok());
-  EXPECT_TRUE(r.Overdue(10000).empty());
-  auto due = r.Overdue(12000);  // live: silent for 11 s
+  EXPECT_TRUE(r.Overdue(14000).empty());  // live: silent for 13 s, its fence may still act
+  auto due = r.Overdue(15000);
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].first, "live");
-  EXPECT_EQ(due[0].second, "no heartbeat for 11 s");
+  EXPECT_EQ(due[0].second, "no heartbeat for 14 s; its lease and stop grace have run out");
   r.MarkLost(*r.Find("live"));
   EXPECT_TRUE(link->closed);
   EXPECT_TRUE(r.Find("live")->lost);
@@ -66,6 +70,35 @@ TEST(NodeRegistry, OverdueNodesAreNamedWithWhyAndMarkedLost) {
   EXPECT_EQ(due[0].first, "old");
   EXPECT_EQ(due[0].second, "did not re-register after the coordinator restarted");
   EXPECT_TRUE(cluster.SchedulableViews().empty());
+}
+
+TEST(NodeRegistry, RestartWaitsAtLeastALeaseAndAPausedCoordinatorForgives) {
+  ClusterState cluster;
+  NodeRegistry r({.heartbeat_interval_ms = 1000,
+                  .heartbeat_timeout_ms = 20000,
+                  .lost_node_timeout_ms = 5000,
+                  .fence_grace_ms = 5000},
+                 &cluster, 0);
+  NodeRecord stored;
+  stored.spec = Spec("old");
+  r.Recover(stored);
+  // A node known before the restart may still run tasks until its lease and grace are over.
+  EXPECT_TRUE(r.Overdue(26000).empty());
+  EXPECT_EQ(r.Overdue(26001).size(), 1u);
+  auto link = std::make_shared<Link>();
+  ASSERT_TRUE(r.Register(Spec("live"), "h", link, 1000).ok());
+  EXPECT_EQ(r.ForgiveGap(2000), 0);   // the first check
+  EXPECT_EQ(r.ForgiveGap(11000), 0);  // 9 s apart: within half a lease
+  // 60 s without a check: the coordinator was stopped. The node's silence restarts now.
+  EXPECT_EQ(r.ForgiveGap(71000), 60000);
+  EXPECT_EQ(r.Find("live")->rec.last_seen_ms, 71000);
+  auto live_due = [&](TimeMs now) {
+    for (const auto& [name, why] : r.Overdue(now))
+      if (name == "live") return true;
+    return false;
+  };
+  EXPECT_FALSE(live_due(71000 + r.LostAfterMs()));
+  EXPECT_TRUE(live_due(71001 + r.LostAfterMs()));
 }
 
 }  // namespace

@@ -12,7 +12,12 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   auto id = c->Submit(MakeSpec());
   c->Tick();
   c->OnAgentMessage("n1", n1.get(), Event(*id, 0, 1, "running"));
-  clock_.Advance(11000);  // n1 silent past the heartbeat timeout
+  // n1 silent past its lease (10 s), fence grace (5 s) and margin (1 s), the coordinator
+  // checking all along (a single jump would read as the coordinator itself having been paused).
+  for (int s = 0; s < 17; ++s) {
+    clock_.Advance(1000);
+    c->Tick();
+  }
   auto n2 = Connect(*c, "n2", 1);
   c->Tick();
   EXPECT_TRUE(n1->closed);
@@ -34,6 +39,42 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   ASSERT_TRUE(back->sent[0].has_register_reply());
   ASSERT_EQ(back->sent[0].register_reply().kill_size(), 1);
   EXPECT_EQ(back->sent[0].register_reply().kill(0).attempt(), 1);
+}
+
+TEST_F(CoordinatorTest, RegistrationAndEveryHeartbeatGrantALease) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  ASSERT_FALSE(n1->sent.empty());
+  ASSERT_TRUE(n1->sent[0].has_register_reply());
+  EXPECT_EQ(n1->sent[0].register_reply().lease_ms(), 10000);  // the heartbeat timeout
+  EXPECT_EQ(n1->sent[0].register_reply().fence_grace_ms(), 5000);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat()->set_seq(41);
+  c->OnAgentMessage("n1", n1.get(), hb);
+  ASSERT_TRUE(n1->sent.back().has_lease());
+  EXPECT_EQ(n1->sent.back().lease().seq(), 41);
+  EXPECT_EQ(n1->sent.back().lease().lease_ms(), 10000);
+  // A node already given up gets no grant: its agent's fence keeps counting down.
+  clock_.Advance(17000);
+  c->Tick();
+  const size_t before = n1->sent.size();
+  c->OnAgentMessage("n1", n1.get(), hb);
+  EXPECT_EQ(n1->sent.size(), before);
+}
+
+TEST_F(CoordinatorTest, APausedCoordinatorGivesNodesAFreshLease) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  c->Tick();
+  clock_.Advance(60000);  // nothing ran for a minute: the coordinator was stopped, not n1
+  c->Tick();
+  EXPECT_FALSE(n1->closed);
+  EXPECT_EQ(c->ListNodes().nodes(0).state(), "ready");
+  for (int s = 0; s < 17; ++s) {  // still silent a full lost-after later: now it is lost
+    clock_.Advance(1000);
+    c->Tick();
+  }
+  EXPECT_TRUE(n1->closed);
 }
 
 TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
