@@ -69,6 +69,41 @@ TEST_F(ClusterJobs, SingleTaskRunsInItsWorkdirAndIsShown) {
   EXPECT_EQ(errs.out, "to-stderr\n");
 }
 
+// `yes` as a task: its logs stay under the limit everywhere (the agent's work dir and the
+// coordinator's state dir), keep the beginning and the end, and say what was dropped.
+TEST_F(ClusterJobs, ChattyTaskStaysUnderItsLogLimit) {
+  int64_t id = cluster_.Submit({"--log-limit", "1M", "--cpus", "0.5", "--", "timeout", "2", "yes"});
+  ASSERT_GT(id, 0);
+  v1::JobInfo job = cluster_.WaitForJob(id, 30s);
+  ASSERT_EQ(job.state(), "failed") << job.reason() << cluster_.LogTails();  // timeout exits 124
+  EXPECT_EQ(job.tasks(0).exit_code(), 124);
+  const fs::path stored = cluster_.state_dir() / "logs" / std::to_string(id) / "0.out";
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::string text;
+  while (std::chrono::steady_clock::now() < deadline) {
+    text = ReadFile(stored);
+    if (text.find("bytes of output dropped here") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LT(text.size(), (1u << 20) + 1024) << "the coordinator kept more than the limit";
+  EXPECT_GT(text.size(), (1u << 20) - 1024);
+  EXPECT_EQ(text.compare(0, 4, "y\ny\n"), 0);
+  EXPECT_EQ(text.substr(text.size() - 4), "y\ny\n");
+  EXPECT_NE(text.find("bytes of output dropped here"), std::string::npos) << text.substr(0, 200);
+  for (const auto& node : {"node-0", "node-1"}) {
+    const fs::path local =
+        cluster_.dir() / node / "logs" / (std::to_string(id) + ".0.1.out");
+    if (fs::exists(local)) EXPECT_LT(fs::file_size(local), (1u << 20) + 1024) << local;
+  }
+  // The limit is checked against the cluster's maximum, and must be a size.
+  CommandResult big = cluster_.Muster({"submit", "--log-limit", "5G", "--", "true"});
+  EXPECT_NE(big.exit_code, 0);
+  EXPECT_NE(big.err.find("above this cluster's maximum of 1024M"), std::string::npos) << big.err;
+  CommandResult zero = cluster_.Muster({"submit", "--log-limit", "0", "--", "true"});
+  EXPECT_NE(zero.exit_code, 0);
+  EXPECT_NE(zero.err.find("--log-limit"), std::string::npos) << zero.err;
+}
+
 TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   fs::create_directories(work_ / "parts");
   int64_t array = cluster_.Submit({"--array", "0-99", "--cpus", "100m", "--mem", "16M", "--workdir",

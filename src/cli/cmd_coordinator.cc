@@ -15,6 +15,7 @@
 
 #include "balance/balancer.h"
 #include "cli/commands.h"
+#include "core/resources.h"
 #include "cluster/coordinator/server.h"
 #include "sched/scheduler.h"
 
@@ -47,6 +48,7 @@ struct CoordinatorFlags {
   std::string heartbeat_timeout = "10s";
   std::string lost_node_timeout = "30s";
   std::string fence_grace = "5s";
+  std::string log_limit = "64M", max_log_limit = "1G";
   std::string policy = "fifo";
   std::string scorer = "binpack";
   bool no_backfill = false;
@@ -66,6 +68,14 @@ int RunCoordinator(const CoordinatorFlags& f) {
   opts.coordinator.heartbeat_timeout_ms = ParseDurationMs(f.heartbeat_timeout);
   opts.coordinator.lost_node_timeout_ms = ParseDurationMs(f.lost_node_timeout);
   opts.coordinator.fence_grace_ms = ParseDurationMs(f.fence_grace);
+  opts.coordinator.default_log_limit_mib = ParseMemoryMiB(f.log_limit);
+  opts.coordinator.max_log_limit_mib = ParseMemoryMiB(f.max_log_limit);
+  if (opts.coordinator.default_log_limit_mib < 1 || opts.coordinator.max_log_limit_mib < 1 ||
+      opts.coordinator.default_log_limit_mib > opts.coordinator.max_log_limit_mib) {
+    std::cerr << "muster: --log-limit and --max-log-limit are sizes like 64M or 1G, the default "
+                 "no larger than the maximum\n";
+    return kExitUsage;
+  }
   if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0 ||
       opts.coordinator.fence_grace_ms <= 0) {
     std::cerr << "muster: timeouts look like 10s, 500ms or 2m\n";
@@ -137,6 +147,11 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--heartbeat-timeout", f->heartbeat_timeout,
                   "A node's lease: its tasks are stopped on the node when it has been out of "
                   "contact this long")
+      ->capture_default_str();
+  cmd->add_option("--log-limit", f->log_limit,
+                  "Task output kept per stream of an attempt when the job sets none (head and tail)")
+      ->capture_default_str();
+  cmd->add_option("--max-log-limit", f->max_log_limit, "The most a job's --log-limit may ask for")
       ->capture_default_str();
   cmd->add_option("--fence-grace", f->fence_grace,
                   "SIGTERM to SIGKILL when a lease runs out; the node counts as lost, and its "

@@ -140,6 +140,9 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
       {"--est-work", "est_work", "estimated work units for the execution-time model"},
       {"--retries", "retries", "times a failed task is retried (default 0)"},
       {"--workdir", "workdir", "working directory of the tasks (default: current directory)"},
+      {"--log-limit", "log_limit",
+       "output kept per stream of each attempt, e.g. 16M: the first and last halves (default: "
+       "the cluster's, 64M)"},
   };
   for (const auto& s : scalars) cmd->add_option(s.flag, f->scalars[s.key], s.help);
   cmd->add_flag("--gang", f->gang, "all tasks start together or none (default when --tasks > 1)");

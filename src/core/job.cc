@@ -63,6 +63,7 @@ Status JobSpec::Validate() const {
   if (max_retries < 0 || max_retries > 100)
     return Status::InvalidArgument("max-retries must be between 0 and 100");
   if (est_work < 0 || est_time_s < 0) return Status::InvalidArgument("estimates must not be negative");
+  if (log_limit_mib < 0) return Status::InvalidArgument("log-limit must not be negative");
   return Status::Ok();
 }
 

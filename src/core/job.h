@@ -59,6 +59,9 @@ struct JobSpec {
   double est_time_s = 0;    // user's estimate of run time in seconds; 0 = unknown
   bool checkpointable = false;
   int max_retries = 0;
+  // Most output kept per stream (stdout, stderr) of each attempt: the first and the last half,
+  // with a marker line saying how much was dropped between. 0 = the cluster's default.
+  MiB log_limit_mib = 0;
 
   // Number of tasks this spec expands into.
   int TaskCount() const { return array.empty() ? tasks : array.size(); }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -34,6 +35,73 @@ int Stream::File() {
   }
   if (file < 0) path.clear();  // do not retry on every read
   return file;
+}
+
+void Stream::Emit(const char* p, size_t n, int64_t now) {
+  launcher_internal::WriteAll(File(), p, n);
+  if (pending.empty()) pending_since = now;
+  pending.append(p, n);
+}
+
+void Stream::Accept(const char* p, size_t n, int64_t now) {
+  if (limit <= 0) return Emit(p, n, now);
+  const int64_t room = std::max<int64_t>(0, HeadBytes() - head);
+  const size_t first = static_cast<size_t>(std::min<int64_t>(room, static_cast<int64_t>(n)));
+  if (first > 0) {
+    Emit(p, first, now);
+    head += static_cast<int64_t>(first);
+  }
+  if (first == n) return;
+  p += first;
+  n -= first;
+  const int64_t cap = TailBytes();
+  if (ring_total == 0) {
+    const std::string note = "\n[muster: this stream reached its log limit of " +
+                             std::to_string(limit) + " bytes; only its last " +
+                             std::to_string(cap) + " bytes will be kept, shown when it ends]\n";
+    Emit(note.data(), note.size(), now);
+    if (!path.empty())
+      ring = open((path + ".tail").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  }
+  // Only the last `cap` bytes of this chunk can matter.
+  if (static_cast<int64_t>(n) > cap) {
+    ring_total += static_cast<int64_t>(n) - cap;
+    p += n - static_cast<size_t>(cap);
+    n = static_cast<size_t>(cap);
+  }
+  while (n > 0 && ring >= 0) {
+    const int64_t at = ring_total % cap;
+    const size_t part = static_cast<size_t>(std::min<int64_t>(cap - at, static_cast<int64_t>(n)));
+    if (pwrite(ring, p, part, at) != static_cast<ssize_t>(part)) break;
+    ring_total += static_cast<int64_t>(part);
+    p += part;
+    n -= part;
+  }
+  ring_total += static_cast<int64_t>(n);  // what could not be written is dropped too
+}
+
+void Stream::Finish(int64_t now) {
+  if (ring_total == 0) return;
+  const int64_t cap = TailBytes();
+  const int64_t kept = std::min(ring_total, cap);
+  std::string tail(static_cast<size_t>(kept), '\0');
+  const int64_t start = ring_total > cap ? ring_total % cap : 0;
+  const int64_t first = std::min(kept, cap - start);
+  bool ok = ring >= 0 && pread(ring, tail.data(), first, start) == first &&
+            (kept == first || pread(ring, tail.data() + first, kept - first, 0) == kept - first);
+  if (!ok) tail.clear();
+  const int64_t dropped = ring_total - static_cast<int64_t>(tail.size());
+  const std::string note = "\n[muster: " + std::to_string(dropped) +
+                           " bytes of output dropped here (log limit " + std::to_string(limit) +
+                           " bytes); the last " + std::to_string(tail.size()) + " follow]\n";
+  Emit(note.data(), note.size(), now);
+  if (!tail.empty()) Emit(tail.data(), tail.size(), now);
+  if (ring >= 0) {
+    close(ring);
+    ring = -1;
+    unlink((path + ".tail").c_str());
+  }
+  ring_total = 0;
 }
 
 namespace launcher_internal {
@@ -158,6 +226,7 @@ Status Launcher::Launch(const v1::Launch& l) {
                            std::to_string(l.task_index()) + "." + std::to_string(l.attempt());
   task->out.path = base + ".out";
   task->err.path = base + ".err";
+  task->out.limit = task->err.limit = std::max<int64_t>(0, l.log_limit_bytes());
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   SpawnResult spawned;
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {

@@ -82,11 +82,10 @@ void Launcher::Supervise() {
             if (n < 0 && errno == EAGAIN) break;
             if (n <= 0) {
               CloseFd(s->pipe);
+              s->Finish(now);
               break;
             }
-            WriteAll(s->File(), buf.data(), static_cast<size_t>(n));
-            if (s->pending.empty()) s->pending_since = now;
-            s->pending.append(buf.data(), static_cast<size_t>(n));
+            s->Accept(buf.data(), static_cast<size_t>(n), now);
             if (s != &t.out) continue;
             // Progress lines on stdout.
             s->line.append(buf.data(), static_cast<size_t>(n));
@@ -132,10 +131,14 @@ void Launcher::Supervise() {
         const bool done =
             t.exited && ((t.out.pipe < 0 && t.err.pipe < 0) || now >= t.drain_deadline);
         for (Stream* s : {&t.out, &t.err}) {
+          if (done) s->Finish(now);  // a stream still open at the drain deadline
           if (s->pending.empty()) continue;
           if (done || s->pending.size() >= options_.flush_bytes ||
               now - s->pending_since >= options_.flush_ms) {
-            box.logs.push_back(MakeLog(rt, s == &t.err, std::move(s->pending)));
+            // In messages of at most 1 MiB (a log limit's tail comes at once).
+            constexpr size_t kChunk = 1 << 20;
+            for (size_t at = 0; at < s->pending.size(); at += kChunk)
+              box.logs.push_back(MakeLog(rt, s == &t.err, s->pending.substr(at, kChunk)));
             s->pending.clear();
           }
         }

@@ -2,6 +2,7 @@
 // (the supervisor thread): the per-task state and small fd helpers. Not a public interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,15 +26,35 @@ void CloseFd(int& fd);
 
 // One output stream of a task: its pipe, its log file and the bytes not yet sent. The log file
 // is created on the first byte (File()), so a task that writes nothing costs no file.
+//
+// Log limit (limit > 0): the first HeadBytes() go to the file and are forwarded as they come;
+// then a marker line says that the rest is held back, and further bytes go to a ring file
+// (<log>.tail) that keeps the last TailBytes(). Finish() appends a marker with the number of
+// bytes dropped, then the ring's bytes in order, to the file and the forwarded bytes. So the file
+// and what the coordinator receives stay under limit plus two marker lines.
 struct Stream {
+  static constexpr int64_t kMaxTail = 4 << 20;  // forwarded in one go at the end: kept small
   int pipe = -1;
   int file = -1;
   std::string path;  // of the log file
   // The open log file, created now if need be; -1 if it cannot be.
   int File();
+  // Takes n bytes read from the pipe: writes what the limit allows and queues it in `pending`.
+  void Accept(const char* p, size_t n, int64_t now);
+  // At the end of the stream: the dropped-bytes marker and the kept tail, if any.
+  void Finish(int64_t now);
+  int64_t TailBytes() const { return limit > 0 ? std::min(limit / 2, kMaxTail) : 0; }
+  int64_t HeadBytes() const { return limit - TailBytes(); }
   std::string pending;
   int64_t pending_since = 0;
   std::string line;  // stdout only: the partial line being assembled
+  int64_t limit = 0;        // bytes kept at most (head + tail); 0 = everything
+  int64_t head = 0;         // bytes written so far within the head
+  int64_t ring_total = 0;   // bytes offered to the ring (kept: the last TailBytes())
+  int ring = -1;            // the ring file, opened at the first byte past the head
+
+ private:
+  void Emit(const char* p, size_t n, int64_t now);
 };
 
 struct Launcher::Task {

@@ -120,6 +120,29 @@ class LauncherTest : public ::testing::Test {
   std::unique_ptr<Launcher> launcher_;
 };
 
+TEST_F(LauncherTest, LogLimitKeepsTheHeadAndTheLatestTailWithMarkers) {
+  // seq 1 200000 writes 1,288,895 bytes; the limit keeps 32 KiB of head and 32 KiB of tail.
+  v1::Launch l = Sh(40, "seq 1 200000; echo small >&2");
+  l.set_log_limit_bytes(64 << 10);
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  EXPECT_EQ(sink_.WaitEnd(40).state(), "succeeded");
+  const std::string file = ReadLog(40, 0, 1, "out");
+  EXPECT_LT(file.size(), (64u << 10) + 400) << "the log file is over its limit";
+  EXPECT_EQ(file.compare(0, 8, "1\n2\n3\n4\n"), 0);  // the head is the beginning
+  EXPECT_EQ(file.substr(file.size() - 14), "199999\n200000\n");  // the tail is the end
+  EXPECT_NE(file.find("reached its log limit of 65536 bytes"), std::string::npos);
+  const size_t dropped_at = file.find(" bytes of output dropped here");
+  ASSERT_NE(dropped_at, std::string::npos);
+  const size_t num = file.rfind("[muster: ", dropped_at) + 9;
+  const long dropped = std::stol(file.substr(num, dropped_at - num));
+  const size_t markers = file.size() - (64u << 10);  // bytes that are not output
+  EXPECT_EQ(static_cast<size_t>(dropped) + (64u << 10), 1288895u) << markers;
+  // What the coordinator is sent is the same, and the ring file is gone.
+  EXPECT_EQ(sink_.Out(40), file);
+  EXPECT_FALSE(fs::exists(dir_ / "logs" / "40.0.1.out.tail"));
+  EXPECT_EQ(ReadLog(40, 0, 1, "err"), "small\n");  // a stream under its limit is untouched
+}
+
 TEST_F(LauncherTest, SuccessAndExitCodes) {
   ASSERT_TRUE(launcher_->Launch(Sh(1, "exit 0")).ok());
   ASSERT_TRUE(launcher_->Launch(Sh(2, "exit 3")).ok());

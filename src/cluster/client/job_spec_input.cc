@@ -68,7 +68,8 @@ const std::vector<std::string>& SpecFieldKeys() {
   static const std::vector<std::string> keys = {
       "name", "user",           "class",     "command",  "env",      "workdir",        "tasks",
       "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
-      "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries"};
+      "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries",
+      "log_limit"};
   return keys;
 }
 
@@ -195,6 +196,12 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
     in.milli_cpus = m;
     return Status::Ok();
   }
+  if (key == "log_limit") {
+    MiB m = ParseMemoryMiB(v);
+    if (m < 1) return Bad(v, "a size of at least 1M, like 64M or 1G");
+    in.log_limit_mib = m;
+    return Status::Ok();
+  }
   if (key == "mem" || key == "gpu_mem") {
     MiB m = ParseMemoryMiB(v);
     if (m < 0) return Bad(v, "a memory size like 512M or 16G");
@@ -303,6 +310,7 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
   take(base.milli_cpus, top.milli_cpus);
   take(base.memory_mib, top.memory_mib);
   take(base.min_gpu_memory_mib, top.min_gpu_memory_mib);
+  take(base.log_limit_mib, top.log_limit_mib);
   take(base.est_work, top.est_work);
   take(base.est_time_s, top.est_time_s);
 }
@@ -349,6 +357,7 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.resources.memory_mib = in.memory_mib.value_or(512);
   s.resources.gpus = in.gpus.value_or(0);
   s.resources.min_gpu_memory_mib = in.min_gpu_memory_mib.value_or(0);
+  s.log_limit_mib = in.log_limit_mib.value_or(0);
   s.resources.gpu_model = in.gpu_model.value_or("");
   if (s.resources.gpus == 0 &&
       (s.resources.min_gpu_memory_mib > 0 || !s.resources.gpu_model.empty()))

@@ -57,6 +57,12 @@ TEST(JobSpecInput, ScalarValuesParse) {
   ASSERT_TRUE(SetSpecField(in, "after", "3,4").ok());
   ASSERT_TRUE(SetSpecField(in, "after", "7").ok());
   ASSERT_TRUE(SetSpecField(in, "env", "A=b=c").ok());
+  ASSERT_TRUE(SetSpecField(in, "log-limit", "16M").ok());
+  EXPECT_EQ(*in.log_limit_mib, 16);
+  auto built = BuildJobSpec({.command = std::vector<std::string>{"true"}, .log_limit_mib = 16},
+                            {.user = "u", .workdir = "/tmp"});
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_EQ(built->log_limit_mib, 16);
   EXPECT_EQ(*in.milli_cpus, 500);
   EXPECT_EQ(*in.memory_mib, 4096);
   EXPECT_EQ(*in.min_gpu_memory_mib, 16384);
@@ -79,6 +85,8 @@ TEST(JobSpecInput, BadValuesSayWhatWasExpected) {
   EXPECT_FALSE(SetSpecField(in, "gang", "maybe").ok());
   EXPECT_FALSE(SetSpecField(in, "est_time", "5 parsecs").ok());
   EXPECT_FALSE(SetSpecField(in, "colour", "blue").ok());
+  EXPECT_FALSE(SetSpecField(in, "log_limit", "0").ok());
+  EXPECT_FALSE(SetSpecField(in, "log_limit", "lots").ok());
 }
 
 TEST(JobSpecInput, DurationForms) {

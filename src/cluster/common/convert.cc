@@ -49,6 +49,7 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_est_time_s(in.est_time_s);
   out->set_checkpointable(in.checkpointable);
   out->set_max_retries(in.max_retries);
+  out->set_log_limit_mib(in.log_limit_mib);
 }
 
 Result<JobSpec> FromProto(const v1::JobSpec& in) {
@@ -74,6 +75,7 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.est_time_s = in.est_time_s();
   s.checkpointable = in.checkpointable();
   s.max_retries = in.max_retries();
+  s.log_limit_mib = in.log_limit_mib();
   return s;
 }
 
@@ -132,6 +134,7 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   out->set_workdir(in.workdir);
   for (int g : in.gpus) out->add_gpus(g);
   for (const auto& [k, v] : in.env) (*out->mutable_env())[k] = v;
+  out->set_log_limit_bytes(in.log_limit_bytes);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -143,6 +146,7 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.workdir = in.workdir();
   l.gpus.assign(in.gpus().begin(), in.gpus().end());
   l.env.insert(in.env().begin(), in.env().end());
+  l.log_limit_bytes = in.log_limit_bytes();
   return l;
 }
 

@@ -2,6 +2,7 @@
 // core terms; convert.h turns it into the wire message (muster.v1.Launch) and back.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct LaunchSpec {
   std::string workdir;
   std::vector<int> gpus;  // device indices on the node (GpuDevice::index), not positions
   std::map<std::string, std::string> env;  // complete additions to the task's environment
+  int64_t log_limit_bytes = 0;             // per output stream; 0 = none
 };
 
 }  // namespace muster::cluster

@@ -318,6 +318,10 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   if (!parsed.ok()) return parsed.status();
   Status valid = parsed->Validate();
   if (!valid.ok()) return valid;
+  if (parsed->log_limit_mib > options_.max_log_limit_mib)
+    return Status::InvalidArgument("log-limit " + std::to_string(parsed->log_limit_mib) +
+                                   "M is above this cluster's maximum of " +
+                                   std::to_string(options_.max_log_limit_mib) + "M");
   for (const auto& [k, v] : parsed->env)
     if (k.empty() || k.find('=') != std::string::npos)
       return Status::InvalidArgument("environment variable name '" + k + "' is not valid");

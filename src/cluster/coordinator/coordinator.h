@@ -91,6 +91,10 @@ struct CoordinatorOptions {
   // its last answered heartbeat, escalating to SIGKILL after fence_grace_ms (see
   // RegisterReply.lease_ms). The coordinator judges it lost only after lease + grace + margin.
   DurationMs fence_grace_ms = 5000;
+  // Task output kept per stream of an attempt (JobSpec::log_limit_mib): the default, and the
+  // most a job may ask for.
+  MiB default_log_limit_mib = 64;
+  MiB max_log_limit_mib = 1024;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
   DurationMs min_pass_gap_ms = 5;  // at most one pass per gap, however many kicks

@@ -137,7 +137,24 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
         JobRecord* j = jobs_.Find(l.job_id());
         TaskRecord* t = j ? JobTable::FindTask(*j, l.task_index()) : nullptr;
         if (!t || t->attempt != l.attempt() || t->node != node) break;
-        log_data = l.data();
+        // The agent keeps each stream under the attempt's log limit (plus its marker lines);
+        // output beyond that (an agent that does not) is not stored.
+        if (t->log_attempt != t->attempt) {
+          t->log_attempt = t->attempt;
+          t->log_bytes[0] = t->log_bytes[1] = 0;
+        }
+        const MiB limit_mib =
+            j->spec->log_limit_mib > 0 ? j->spec->log_limit_mib : options_.default_log_limit_mib;
+        const int64_t allowed = (limit_mib << 20) + (64 << 10);
+        int64_t& used = t->log_bytes[l.stderr() ? 1 : 0];
+        if (used >= allowed) break;
+        log_data = l.data().substr(0, static_cast<size_t>(allowed - used));
+        used += static_cast<int64_t>(log_data.size());
+        if (used >= allowed) {
+          spdlog::warn("job {} task {}: node {} sent output past the log limit; the rest is dropped",
+                       j->id, t->index, node);
+          log_data += "\n[muster: output past this attempt's log limit was dropped]\n";
+        }
         log_job = j->id;
         log_task = t->index;
         log_stderr = l.stderr();

@@ -38,6 +38,7 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
   const NodeRecord* here = ctx.node ? ctx.node(t.node) : nullptr;
   const NodeSpec* spec = here ? &here->spec : nullptr;
   l.gpus = DeviceIds(spec, t.gpus);
+  l.log_limit_bytes = (s.log_limit_mib > 0 ? s.log_limit_mib : ctx.default_log_limit_mib) << 20;
 
   auto& env = l.env;
   for (const auto& [k, v] : s.env) env[k] = v;

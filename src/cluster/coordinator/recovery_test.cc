@@ -77,6 +77,35 @@ TEST_F(CoordinatorTest, APausedCoordinatorGivesNodesAFreshLease) {
   EXPECT_TRUE(n1->closed);
 }
 
+TEST_F(CoordinatorTest, OutputPastTheLogLimitIsNotStoredAndLimitsAreChecked) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  v1::JobSpec spec = MakeSpec();
+  spec.set_log_limit_mib(2000);  // above the cluster maximum (1024M)
+  auto refused = c->Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(), "log-limit 2000M is above this cluster's maximum of 1024M");
+  spec.set_log_limit_mib(1);
+  auto id = c->Submit(spec);
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].log_limit_bytes(), 1 << 20);
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  v1::AgentMessage log;
+  log.mutable_log()->set_job_id(*id);
+  log.mutable_log()->set_attempt(1);
+  log.mutable_log()->set_data(std::string(700 << 10, 'x'));
+  c->OnAgentMessage("n1", ch.get(), log);  // 700 KiB: stored
+  c->OnAgentMessage("n1", ch.get(), log);  // past 1 MiB + 64 KiB: cut, with a marker
+  c->OnAgentMessage("n1", ch.get(), log);  // nothing more
+  std::string stored = c->logs().Read(*id, 0, false, 0, 4 << 20);
+  const std::string marker = "\n[muster: output past this attempt's log limit was dropped]\n";
+  ASSERT_EQ(stored.size(), (1u << 20) + (64u << 10) + marker.size());
+  EXPECT_EQ(stored.substr(stored.size() - marker.size()), marker);
+}
+
 TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
   auto c = OpenCoordinator();
   auto first = Connect(*c, "n1", 1);

@@ -240,6 +240,7 @@ void Coordinator::SchedulingPass() {
     LaunchContext launch_ctx{.checkpoint_root = options_.state_dir + "/checkpoints",
                              .master_port_base = options_.master_port_base,
                              .master_port_span = options_.master_port_span,
+                             .default_log_limit_mib = options_.default_log_limit_mib,
                              .node = [&](const std::string& name) REQUIRES(mu_) {
                                const NodeEntry* n = nodes_.Find(name);
                                return n ? &n->rec : nullptr;

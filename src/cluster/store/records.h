@@ -41,6 +41,8 @@ struct TaskRecord {
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
   TimeMs progress_persisted_ms = 0;
+  Attempt log_attempt = 0;         // the attempt log_bytes counts
+  int64_t log_bytes[2] = {0, 0};   // stdout, stderr bytes stored for it
 
   // Launching or running: holds resources on `node`.
   bool Active() const { return state == TaskState::kLaunching || state == TaskState::kRunning; }
