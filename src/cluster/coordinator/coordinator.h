@@ -91,6 +91,9 @@ struct CoordinatorOptions {
   // its last answered heartbeat, escalating to SIGKILL after fence_grace_ms (see
   // RegisterReply.lease_ms). The coordinator judges it lost only after lease + grace + margin.
   DurationMs fence_grace_ms = 5000;
+  // A launch its agent has not confirmed ("running" or an end) by then is requeued (and the
+  // agent told to kill that attempt, should it start after all).
+  DurationMs launch_confirm_timeout_ms = 30000;
   // Task output kept per stream of an attempt (JobSpec::log_limit_mib): the default, and the
   // most a job may ask for.
   MiB default_log_limit_mib = 64;

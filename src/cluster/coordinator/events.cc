@@ -363,6 +363,15 @@ void Coordinator::CheckLiveness() {
     }
     for (int i : overdue) {  // (ending a task changes active_tasks: not while iterating it)
       TaskRecord& t = *JobTable::FindTask(j, i);
+      if (t.state == TaskState::kLaunching && !t.stop_requested) {
+        // A hung exec or working directory on the node: the attempt must not start later.
+        SendKill(t.node, j.id, t, 0);
+        TaskEndedBadly(j, t, /*lost=*/true, -1,
+                       "the agent on " + t.node + " did not confirm the launch within " +
+                           std::to_string(options_.launch_confirm_timeout_ms / 1000) + " s",
+                       now);
+        continue;
+      }
       TaskEndedBadly(j, t, /*lost=*/true, -1,
                      "not reported by the agent on " + t.node + " after it reconnected", now);
     }

@@ -106,6 +106,31 @@ TEST_F(CoordinatorTest, OutputPastTheLogLimitIsNotStoredAndLimitsAreChecked) {
   EXPECT_EQ(stored.substr(stored.size() - marker.size()), marker);
 }
 
+TEST_F(CoordinatorTest, ALaunchNeverConfirmedIsRequeuedAndItsAttemptKilled) {
+  auto c = OpenCoordinator();
+  auto n1 = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec());
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  ASSERT_EQ(n1->Launches().size(), 1u);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat();
+  for (int s = 0; s < 31; ++s) {  // the node stays alive; the launch is never confirmed
+    clock_.Advance(1000);
+    c->OnAgentMessage("n1", n1.get(), hb);
+    c->Tick();
+  }
+  auto kills = n1->Kills();
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].attempt(), 1);
+  auto launches = n1->Launches();
+  ASSERT_EQ(launches.size(), 2u);  // requeued, and placed again on the only node
+  EXPECT_EQ(launches[1].attempt(), 2);
+  auto job = c->GetJob(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->tasks(0).attempt(), 2);
+}
+
 TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
   auto c = OpenCoordinator();
   auto first = Connect(*c, "n1", 1);
