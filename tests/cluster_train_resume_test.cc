@@ -122,8 +122,8 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   const int stopped_at = std::stoi(m[1]);
   EXPECT_GE(stopped_at, 10);
   EXPECT_LT(stopped_at, 60);
-  char name[32];
-  std::snprintf(name, sizeof name, "ckpt-%012d.pt", stopped_at);
+  char name[48];  // attempt 1 of the job wrote it under its own name
+  std::snprintf(name, sizeof name, "ckpt-a000001-%012d.pt", stopped_at);
   ASSERT_TRUE(fs::exists(ckpt / name)) << (ckpt / name) << " missing";
 
   // The same command again: a new job that continues from the checkpoint.

@@ -10,53 +10,82 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace muster::train {
 namespace fs = std::filesystem;
 namespace {
 
-std::string FileName(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "ckpt-%012lld.pt", static_cast<long long>(step));
+std::string FileName(int64_t attempt, int64_t step) {
+  char buf[48];
+  if (attempt <= 0)
+    std::snprintf(buf, sizeof buf, "ckpt-%012lld.pt", static_cast<long long>(step));
+  else
+    std::snprintf(buf, sizeof buf, "ckpt-a%06lld-%012lld.pt", static_cast<long long>(attempt),
+                  static_cast<long long>(step));
   return buf;
 }
 
-// Step encoded in a final checkpoint name, or -1.
-int64_t StepOf(const std::string& name) {
-  if (name.size() != 20 || name.rfind("ckpt-", 0) != 0 || name.substr(17) != ".pt") return -1;
-  int64_t step = 0;
-  for (size_t i = 5; i < 17; ++i) {
+// Digits of name[from, to) as a number, or -1.
+int64_t Digits(const std::string& name, size_t from, size_t to) {
+  int64_t v = 0;
+  for (size_t i = from; i < to; ++i) {
     if (name[i] < '0' || name[i] > '9') return -1;
-    step = step * 10 + (name[i] - '0');
+    v = v * 10 + (name[i] - '0');
   }
-  return step;
+  return v;
+}
+
+struct Named {
+  int64_t attempt = -1;  // -1: not a final checkpoint name
+  int64_t step = -1;
+};
+
+// Attempt and step encoded in a final checkpoint name.
+Named Parse(const std::string& name) {
+  if (name.rfind("ckpt-", 0) != 0 || name.size() < 8 || name.substr(name.size() - 3) != ".pt")
+    return {};
+  if (name.size() == 20) return {0, Digits(name, 5, 17)};  // ckpt-<12>.pt
+  if (name.size() == 28 && name[5] == 'a' && name[12] == '-') {  // ckpt-a<6>-<12>.pt
+    const int64_t a = Digits(name, 6, 12), s = Digits(name, 13, 25);
+    if (a >= 0 && s >= 0) return {a, s};
+  }
+  return {};
 }
 
 Status Errno(const std::string& what, const std::string& path) {
   return Status::Internal(what + " " + path + ": " + std::strerror(errno));
 }
 
-std::vector<std::pair<int64_t, fs::path>> List(const std::string& dir) {
-  std::vector<std::pair<int64_t, fs::path>> out;
+struct Listed {
+  int64_t attempt, step;
+  fs::path path;
+};
+
+// The final checkpoints in dir, newest (attempt, step) first.
+std::vector<Listed> List(const std::string& dir) {
+  std::vector<Listed> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const int64_t s = StepOf(e.path().filename().string());
-    if (s >= 0) out.emplace_back(s, e.path());
+    const Named n = Parse(e.path().filename().string());
+    if (n.attempt >= 0 && n.step >= 0) out.push_back({n.attempt, n.step, e.path()});
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(out.begin(), out.end(), [](const Listed& a, const Listed& b) {
+    return std::tie(a.attempt, a.step) > std::tie(b.attempt, b.step);
+  });
   return out;
 }
 
 }  // namespace
 
 Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step,
-                                        const std::string& bytes, int keep) {
+                                        const std::string& bytes, int keep, int64_t attempt) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
     return Status::Internal("cannot create checkpoint directory " + dir + ": " + ec.message());
-  const fs::path final_path = fs::path(dir) / FileName(step);
+  const fs::path final_path = fs::path(dir) / FileName(attempt, step);
   const std::string tmp = final_path.string() + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
@@ -89,7 +118,7 @@ Result<std::string> WriteCheckpointFile(const std::string& dir, int64_t step,
     ::close(dfd);
   }
   auto all = List(dir);
-  for (size_t i = std::max(keep, 1); i < all.size(); ++i) fs::remove(all[i].second, ec);
+  for (size_t i = std::max(keep, 1); i < all.size(); ++i) fs::remove(all[i].path, ec);
   return final_path.string();
 }
 
@@ -98,8 +127,9 @@ Result<std::optional<CheckpointBlob>> ReadLatestCheckpoint(const std::string& di
   auto all = List(dir);
   if (all.empty()) return std::optional<CheckpointBlob>();
   CheckpointBlob blob;
-  blob.step = all.front().first;
-  blob.path = all.front().second.string();
+  blob.attempt = all.front().attempt;
+  blob.step = all.front().step;
+  blob.path = all.front().path.string();
   std::ifstream in(blob.path, std::ios::binary);
   if (!in) return Status::Internal("cannot open checkpoint " + blob.path);
   std::ostringstream ss;

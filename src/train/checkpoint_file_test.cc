@@ -36,5 +36,27 @@ TEST(CheckpointFile, WritesAtomicallyAndReadsTheNewest) {
   fs::remove_all(dir);
 }
 
+TEST(CheckpointFile, TheNewestAttemptWinsOverALateWriterOfAnOlderOne) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("muster_ckpt_attempts_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_TRUE(WriteCheckpointFile(dir.string(), 50, "old@50", 3, 0).ok());  // a legacy name
+  ASSERT_TRUE(WriteCheckpointFile(dir.string(), 40, "a2@40", 3, 2).ok());
+  EXPECT_TRUE(fs::exists(dir / "ckpt-a000002-000000000040.pt"));
+  // Attempt 1, still being stopped, writes a later step: it must not be what resume reads.
+  ASSERT_TRUE(WriteCheckpointFile(dir.string(), 90, "a1@90", 3, 1).ok());
+  auto latest = ReadLatestCheckpoint(dir.string());
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->attempt, 2);
+  EXPECT_EQ((*latest)->step, 40);
+  EXPECT_EQ((*latest)->bytes, "a2@40");
+  ASSERT_TRUE(WriteCheckpointFile(dir.string(), 60, "a2@60", 3, 2).ok());
+  // keep = 3 by (attempt, step): a2@60, a2@40, a1@90 stay; the legacy one goes.
+  EXPECT_FALSE(fs::exists(dir / "ckpt-000000000050.pt"));
+  EXPECT_TRUE(fs::exists(dir / "ckpt-a000001-000000000090.pt"));
+  EXPECT_EQ((*ReadLatestCheckpoint(dir.string()))->bytes, "a2@60");
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace muster::train

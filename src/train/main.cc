@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   int64_t limit_train = 0, limit_test = 0;
   bool no_dropout = false, checkpoint_on_term = false;
   opt.checkpoint_dir = EnvOr("MUSTER_CHECKPOINT_DIR", "");
+  opt.attempt = std::atoll(EnvOr("MUSTER_ATTEMPT", "0"));
   app.add_option("--data", data, "directory of MNIST-format files (gzip or raw)")
       ->capture_default_str();
   app.add_option("--epochs", opt.epochs, "epochs")->capture_default_str();

@@ -199,7 +199,8 @@ Status Run::SaveCheckpoint(int64_t step) {
   if (!Leader() || o_.checkpoint_dir.empty()) return Status::Ok();
   Checkpoint c{step,         o_.seed,       report_.global_batch, report_.steps_per_epoch,
                o_.optimizer, report_.epochs};
-  auto path = WriteCheckpointFile(o_.checkpoint_dir, step, Serialize(c, model_, *opt_));
+  auto path =
+      WriteCheckpointFile(o_.checkpoint_dir, step, Serialize(c, model_, *opt_), 2, o_.attempt);
   if (!path.ok()) return path.status();
   report_.checkpoint_path = *path;
   return Status::Ok();

@@ -42,6 +42,7 @@ struct TrainOptions {
   int64_t progress_every = 10;
   bool evaluate = true;        // evaluate on the test set at epoch ends and at the end
   std::string checkpoint_dir;  // empty: no checkpoints, no resume
+  int64_t attempt = 0;         // names this run's checkpoints (MUSTER_ATTEMPT; 0 = none)
   std::string out_dir;         // rank 0 writes model.pt and report.json here (empty: nothing)
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // rendezvous and collectives
   const std::atomic<bool>* stop_requested =
