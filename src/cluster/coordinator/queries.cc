@@ -19,6 +19,17 @@ void Coordinator::FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::Task
   out->set_attempt(t.attempt);
   out->set_exit_code(t.exit_code);
   out->set_message(t.message);
+  if (t.Active()) {
+    // What the coordinator believes about a task it cannot currently confirm, said as such.
+    const NodeEntry* n = nodes_.Find(t.node);
+    if (n && n->recovering)
+      out->set_message("unconfirmed: node " + t.node +
+                       " has not re-registered since the coordinator restarted");
+    else if (n && !n->lost && !n->channel)
+      out->set_message("unconfirmed: node " + t.node + " is out of contact");
+    else if (t.confirm_deadline_ms > 0 && t.state == TaskState::kRunning)
+      out->set_message("unconfirmed: its agent re-registered without listing it");
+  }
   out->set_start_ms(t.start_ms);
   out->set_end_ms(t.end_ms);
   if (!t.Done()) {
@@ -99,7 +110,10 @@ v1::NodeList Coordinator::ListNodes() const {
         dev.set_memory_used_mib(g.memory_used_mib());
       }
     }
-    info->set_state(n.lost ? "lost" : NodeStateName(NodeState::kReady));
+    info->set_state(n.lost         ? "lost"
+                    : n.recovering ? "unconfirmed"  // known from the store, not back yet
+                    : !n.channel   ? "unreachable"  // link down; lost unless it returns
+                                   : NodeStateName(NodeState::kReady));
     const NodeFree* known = cluster_.Free(name);
     const NodeFree f = known ? *known : NodeFree::AllFree(n.rec.spec);
     info->set_free_milli_cpus(f.milli_cpus);

@@ -243,6 +243,17 @@ TEST_F(CoordinatorTest, RestartRequeuesTasksOfNodesThatDoNotReturn) {
   auto n2 = Connect(*c, "n2", 1);
   c->Tick();
   EXPECT_EQ(TaskState(*c, id), "running");  // n1 may still come back
+  // ...and says that this is unconfirmed, not that the task is known to run.
+  EXPECT_EQ(c->GetJob(id)->tasks(0).message(),
+            "unconfirmed: node n1 has not re-registered since the coordinator restarted");
+  const v1::NodeList before = c->ListNodes();
+  for (const auto& n : before.nodes())
+    EXPECT_EQ(n.state(), n.spec().name() == "n1" ? "unconfirmed" : "ready");
+  c->OnAgentDisconnected("n2", n2.get());
+  const v1::NodeList after = c->ListNodes();
+  for (const auto& n : after.nodes())
+    if (n.spec().name() == "n2") EXPECT_EQ(n.state(), "unreachable");
+  n2 = Connect(*c, "n2", 1);
   clock_.Advance(31000);
   v1::AgentMessage hb;
   hb.mutable_heartbeat();
