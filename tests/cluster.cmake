@@ -3,7 +3,7 @@
 # drives them with the CLI, and kills everything in teardown. See tests/helpers/cluster_harness.h.
 add_library(muster_cluster_harness STATIC ${CMAKE_CURRENT_SOURCE_DIR}/helpers/cluster_harness.cc)
 target_include_directories(muster_cluster_harness PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(muster_cluster_harness PUBLIC muster_client GTest::gtest)
+target_link_libraries(muster_cluster_harness PUBLIC muster_client muster_agent GTest::gtest)
 target_compile_definitions(muster_cluster_harness PUBLIC MUSTER_BINARY="$<TARGET_FILE:muster>")
 add_dependencies(muster_cluster_harness muster)
 

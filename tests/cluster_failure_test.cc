@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <fstream>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cluster/agent/task_cgroup.h"
 #include "tests/helpers/cluster_harness.h"
 
 namespace muster::testing {
@@ -238,24 +240,35 @@ TEST(ClusterFailure, FrozenAgentsTaskIsStoppedBeforeItRunsElsewhere) {
         << "attempts " << a->first << " and " << b->first << " wrote at the same time";
 }
 
-// kill -9 of an agent running a pipeline: every process of the task goes, not just the leader.
+// kill -9 of an agent running a pipeline: every process of the task goes, not just the leader;
+// where tasks get cgroups, also one that left the task's process group (setsid).
 TEST(ClusterFailure, AgentKilledLeavesNoProcessOfItsTasks) {
   TestCluster cluster(ClusterOptions{
       .agents = 1, .gpus_per_agent = 0, .cpus_per_agent = 8, .coordinator_args = {}});
   ASSERT_EQ(cluster.Start(), "");
   const std::string marker = "sleep 317." + std::to_string(getpid());
-  int64_t id = cluster.Submit({"--cpus", "1", "--", "/bin/sh", "-c", marker + " | cat"});
+  const std::string escapee = "sleep 318." + std::to_string(getpid());
+  auto probe = agent::CgroupTree::Open("probe-failure." + std::to_string(getpid()));
+  const bool cgroups = probe.ok();
+  if (cgroups) probe->RemoveRoot();
+  const std::string script =
+      (cgroups ? "setsid " + escapee + " & " : std::string()) + marker + " | cat";
+  int64_t id = cluster.Submit({"--cpus", "1", "--", "/bin/sh", "-c", script});
   ASSERT_GT(id, 0);
   ASSERT_FALSE(WaitRunning(cluster, id, 20s).node().empty()) << cluster.LogTails();
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (!ProcessWithCommandLine(marker) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
   ASSERT_TRUE(ProcessWithCommandLine(marker)) << "the pipeline never started";
+  if (cgroups) ASSERT_TRUE(ProcessWithCommandLine(escapee)) << "the setsid process never started";
   cluster.KillAgent(0, SIGKILL);
   deadline = std::chrono::steady_clock::now() + 5s;
-  while (ProcessWithCommandLine(marker) && std::chrono::steady_clock::now() < deadline)
+  while ((ProcessWithCommandLine(marker) || ProcessWithCommandLine(escapee)) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
   EXPECT_FALSE(ProcessWithCommandLine(marker)) << "a process of the task outlived its agent";
+  EXPECT_FALSE(ProcessWithCommandLine(escapee)) << "a process that left the task's group survived";
+  if (!cgroups) std::fprintf(stderr, "no cgroups here: the setsid case was not tried\n");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tests/helpers/cluster_harness.h"
 
+#include "cluster/agent/task_cgroup.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -169,6 +171,13 @@ TestCluster::~TestCluster() {
     if (a) a->Stop(3s);
   if (coordinator_) coordinator_->Stop(3s);
   client_.reset();
+  // The agents' cgroups (a killed agent leaves its directories behind).
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    const std::string name = "node-" + std::to_string(i);
+    const std::string work = fs::absolute(dir_ / name).lexically_normal().string();
+    if (auto tree = agent::CgroupTree::Open(agent::CgroupAgentId(name, work)); tree.ok())
+      tree->Clear();
+  }
   if (std::getenv("MUSTER_KEEP_TEST_DIRS") == nullptr && !dir_.empty()) {
     std::error_code ec;
     fs::remove_all(dir_, ec);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -68,6 +69,7 @@ Agent::Agent(AgentOptions options)
 
 Agent::~Agent() {
   launcher_.reset();  // stops any task still running before the sink goes away
+  if (cgroups_) cgroups_->RemoveRoot();
 }
 
 Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
@@ -103,13 +105,31 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     e.set_time_ms(WallMs());
     a->exits_.push_back({e, false, 0});
   }
+  if (auto tree = CgroupTree::Open(CgroupAgentId(a->options_.discovery.name, a->options_.work_dir));
+      tree.ok()) {
+    a->cgroups_.emplace(std::move(tree).value());
+    a->containment_ = "tasks in their own cgroups (" + a->cgroups_->Describe() + ")";
+    // Cgroups of attempts a previous agent of this name left behind: nothing of them may run on.
+    for (const std::string& name : a->cgroups_->List()) {
+      const size_t n = a->cgroups_->Procs(name).size();
+      const bool empty = a->cgroups_->Kill(name);
+      a->cgroups_->Remove(name);
+      if (n > 0)
+        spdlog::warn("killed {} process(es) left in cgroup {} by a previous agent{}", n, name,
+                     empty ? "" : " (some would not die)");
+    }
+  } else {
+    a->containment_ = "tasks contained by process group only: " + tree.status().message();
+    spdlog::warn("{}", a->containment_);
+  }
   auto fence = LeaseFence::Start(a->options_.stop_grace_ms);
   if (!fence.ok()) return fence.status();
   a->fence_ = std::move(fence).value();
   LauncherOptions lo{.work_dir = a->options_.work_dir,
                      .task_list_path = task_list,
                      .parent_death_signal = SIGTERM,
-                     .fence = a->fence_.get()};
+                     .fence = a->fence_.get(),
+                     .cgroups = a->cgroups_ ? &*a->cgroups_ : nullptr};
   std::vector<int> real_gpus;
   if (a->driver_ && a->driver_->backend() != GpuBackend::kNone) {
     for (const auto& g : a->node_.spec.gpus) real_gpus.push_back(g.index);
@@ -131,7 +151,8 @@ std::string Agent::Describe() const {
            ", " + std::to_string(node_.spec.gpus[0].memory_mib) + " MiB)";
   return node_.spec.name + " at " + node_.address + ": " + FormatMilliCpus(node_.spec.milli_cpus) +
          " CPUs, " + std::to_string(node_.spec.memory_mib) + " MiB, " + gpus +
-         (driver_ ? std::string(", driver ") + GpuBackendName(driver_->backend()) : "");
+         (driver_ ? std::string(", driver ") + GpuBackendName(driver_->backend()) : "") + "; " +
+         containment_;
 }
 
 v1::Register Agent::BuildRegister() {

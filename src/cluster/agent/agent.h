@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "cluster/agent/gpu_driver.h"
 #include "cluster/agent/launcher.h"
 #include "cluster/agent/lease_fence.h"
+#include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/usage.h"
 #include "core/status.h"
 
@@ -102,6 +104,8 @@ class Agent final : public TaskSink {
   std::unique_ptr<GpuDriver> driver_;
   std::unique_ptr<UsageSampler> sampler_;  // used by the writer thread only
   std::unique_ptr<LeaseFence> fence_;      // before launcher_: it outlives the launcher
+  std::optional<CgroupTree> cgroups_;      // engaged when tasks get their own cgroups
+  std::string containment_;                // how tasks are contained, for Describe
   std::unique_ptr<Launcher> launcher_;
 
   mutable std::mutex mu_;

@@ -19,6 +19,7 @@
 #include "cluster/agent/launcher_task.h"
 #include "cluster/agent/lease_fence.h"
 #include "cluster/agent/spawn.h"
+#include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/task_list.h"
 
 extern char** environ;
@@ -235,7 +236,23 @@ Status Launcher::Launch(const v1::Launch& l) {
     req.stdout_fd = out_pipe[1];
     req.stderr_fd = err_pipe[1];
     req.parent_death_signal = options_.parent_death_signal;
+    int cgroup_fd = -1;
+    if (options_.cgroups) {
+      const std::string name = std::to_string(l.job_id()) + "." + std::to_string(l.task_index()) +
+                               "." + std::to_string(l.attempt());
+      auto fd = options_.cgroups->Create(name);
+      if (fd.ok()) {
+        cgroup_fd = *fd;
+        task->cgroup = name;
+      } else {
+        spdlog::warn("job {} task {}: {}; contained by its process group only", l.job_id(),
+                     l.task_index(), fd.status().message());
+      }
+    }
+    req.cgroup_procs_fd = cgroup_fd;
     spawned = Spawn(req);
+    CloseFd(cgroup_fd);
+    if (spawned.pid <= 0 && !task->cgroup.empty()) options_.cgroups->Remove(task->cgroup);
   }
   CloseFd(out_pipe[1]);
   CloseFd(err_pipe[1]);
@@ -261,7 +278,8 @@ Status Launcher::Launch(const v1::Launch& l) {
   }
   task->pid = spawned.pid;
   if (options_.fence) {
-    task->fence_slot = options_.fence->Add(spawned.pid);
+    task->fence_slot = options_.fence->Add(
+        spawned.pid, task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup));
     if (task->fence_slot < 0)
       spdlog::warn("job {} task {}: every lease fence slot is taken; this task is not fenced",
                    task->job_id, task->task_index);
@@ -295,6 +313,10 @@ void Launcher::SaveTaskListLocked() {
   if (!journal_) journal_ = std::make_unique<TaskJournal>(options_.task_list_path);
   if (!journal_->Record(list))
     spdlog::warn("cannot record running tasks in {}", options_.task_list_path);
+}
+
+void Launcher::KillCgroup(const Task& t) const {
+  if (!t.cgroup.empty()) options_.cgroups->KillNow(t.cgroup);
 }
 
 void Launcher::KillLocked(Task& t, int64_t grace_ms) {

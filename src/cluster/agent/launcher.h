@@ -35,6 +35,7 @@
 namespace muster::agent {
 
 class LeaseFence;  // cluster/agent/lease_fence.h
+class CgroupTree;  // cluster/agent/task_cgroup.h
 
 // Receives what the launcher observes. Called from the supervisor thread (and from Launch's
 // caller for "running" and exec-failure events), never with the launcher's lock held.
@@ -60,6 +61,9 @@ struct LauncherOptions {
   // Non-null: every task's process group is watched by this lease fence (lease_fence.h), and a
   // task it stopped is reported as lost. Must outlive the launcher.
   LeaseFence* fence = nullptr;
+  // Non-null: every task runs in its own cgroup (task_cgroup.h), killed whole when the task is
+  // stopped or its leader exits, and removed when it has ended. Must outlive the launcher.
+  const CgroupTree* cgroups = nullptr;
 };
 
 // A task the launcher is running (for Register and usage sampling).
@@ -102,6 +106,7 @@ class Launcher {
 
   void Supervise();
   void KillLocked(Task& t, int64_t grace_ms);
+  void KillCgroup(const Task& t) const;  // every process of the task's cgroup, if it has one
   void SaveTaskListLocked();
   void Wake();
 

@@ -1,6 +1,7 @@
 // The launcher's supervisor thread: reads task pipes into log files and batches, parses
 // progress lines, reaps exits, escalates kills and reports ends (see launcher.h).
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 
 #include "cluster/agent/launcher_task.h"
 #include "cluster/agent/lease_fence.h"
+#include "cluster/agent/task_cgroup.h"
 #include "cluster/common/progress.h"
 
 namespace muster::agent {
@@ -119,12 +121,14 @@ void Launcher::Supervise() {
             t.wait_status = r == t.pid ? status : 0;
             t.drain_deadline = now + kDrainMs;
             kill(-t.pid, SIGKILL);
+            KillCgroup(t);
             CloseFd(t.pidfd);
           }
         }
         // 3. Escalate a kill whose grace has run out.
         if (!t.exited && t.kill_requested && !t.sigkill_sent && now >= t.kill_deadline) {
           kill(-t.pid, SIGKILL);
+          KillCgroup(t);
           t.sigkill_sent = true;
         }
         // 4. Flush batches (everything when the task is done).
@@ -152,6 +156,10 @@ void Launcher::Supervise() {
           continue;
         }
         // 5. Report the end.
+        if (!t.cgroup.empty() && !options_.cgroups->Remove(t.cgroup) &&
+            !(options_.cgroups->Kill(t.cgroup) && options_.cgroups->Remove(t.cgroup)))
+          spdlog::warn("cgroup {} of job {} task {} could not be removed", t.cgroup, t.job_id,
+                       t.task_index);
         CloseFd(t.out.pipe);
         CloseFd(t.err.pipe);
         CloseFd(t.out.file);

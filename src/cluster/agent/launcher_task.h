@@ -75,6 +75,7 @@ struct Launcher::Task {
   bool sigkill_sent = false;
   int64_t kill_deadline = 0;
   int fence_slot = -1;  // in LauncherOptions::fence, or -1
+  std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or "" 
 
   v1::TaskEvent Event(const std::string& state) const {
     v1::TaskEvent e;

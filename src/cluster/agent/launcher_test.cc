@@ -1,5 +1,7 @@
 #include "cluster/agent/launcher.h"
 
+#include "cluster/agent/task_cgroup.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace muster::agent {
 namespace {
@@ -141,6 +144,35 @@ TEST_F(LauncherTest, LogLimitKeepsTheHeadAndTheLatestTailWithMarkers) {
   EXPECT_EQ(sink_.Out(40), file);
   EXPECT_FALSE(fs::exists(dir_ / "logs" / "40.0.1.out.tail"));
   EXPECT_EQ(ReadLog(40, 0, 1, "err"), "small\n");  // a stream under its limit is untouched
+}
+
+// No such process, or a zombie nobody reaped.
+bool Gone(int pid) {
+  if (kill(pid, 0) != 0) return true;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_s, comm, state;
+  return !(in >> pid_s >> comm >> state) || state == "Z";
+}
+
+TEST_F(LauncherTest, WithCgroupsNothingOfATaskOutlivesItsLeader) {
+  auto tree = CgroupTree::Open("test-launcher." + std::to_string(getpid()));
+  if (!tree.ok()) GTEST_SKIP() << "no writable cgroup hierarchy here: " << tree.status().message();
+  RecordingSink sink;
+  const fs::path pidfile = dir_ / "escaped.pid";
+  {
+    Launcher contained(LauncherOptions{.work_dir = dir_.string(), .cgroups = &*tree}, &sink);
+    ASSERT_TRUE(contained.Launch(Sh(50, "setsid sleep 300 & echo $! > " + pidfile.string())).ok());
+    EXPECT_EQ(sink.WaitEnd(50).state(), "succeeded");
+  }
+  int escaped = 0;
+  std::ifstream(pidfile) >> escaped;
+  ASSERT_GT(escaped, 0);
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!Gone(escaped) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(Gone(escaped)) << "a process that left the task's group outlived the task";
+  EXPECT_TRUE(tree->List().empty()) << "the attempt's cgroup was not removed";
+  tree->RemoveRoot();
 }
 
 TEST_F(LauncherTest, SuccessAndExitCodes) {

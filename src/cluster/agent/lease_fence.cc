@@ -1,6 +1,7 @@
 // See lease_fence.h.
 #include "cluster/agent/lease_fence.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,10 +40,12 @@ struct LeaseFence::Shared {
   std::atomic<int64_t> grace_ms{5000};
   std::atomic<int32_t> quit{0};
   std::atomic<int32_t> agent_pid{0};
+  std::atomic<int32_t> high{0};  // slots [0, high) have been used
   struct Slot {
     std::atomic<int32_t> pgid{0};
     std::atomic<int32_t> state{kFree};
     std::atomic<int64_t> kill_at{0};
+    char kill_file[kKillPathMax + 1] = {};  // written by the agent before state becomes watched
   };
   Slot slots[kSlots];
 };
@@ -73,7 +76,9 @@ namespace {
     const int64_t expiry = sh->expiry_ms.load();
     const bool lapsed = agent_gone || (expiry > 0 && now > expiry);
     bool pending = false;  // a group still to be fenced or killed
-    for (auto& slot : sh->slots) {
+    const int32_t high = sh->high.load();
+    for (int32_t i = 0; i < high; ++i) {
+      auto& slot = sh->slots[i];
       int32_t st = slot.state.load();
       const pid_t pgid = slot.pgid.load();
       if (st == kWatched && lapsed && pgid > 0) {
@@ -85,8 +90,17 @@ namespace {
         st = slot.state.load();
       }
       if (st == kFencedTerm && now >= slot.kill_at.load() && pgid > 0 &&
-          slot.state.compare_exchange_strong(st, kFencedKill))
+          slot.state.compare_exchange_strong(st, kFencedKill)) {
         killpg(pgid, SIGKILL);
+        if (slot.kill_file[0] != '\0') {  // the rest of the task, outside its group too
+          const int fd = open(slot.kill_file, O_WRONLY | O_CLOEXEC);
+          if (fd >= 0) {
+            ssize_t w = write(fd, "1", 1);
+            (void)w;
+            close(fd);
+          }
+        }
+      }
       st = slot.state.load();
       if (st == kWatched || st == kFencedTerm || st == kBusy) pending = true;
     }
@@ -148,13 +162,19 @@ bool LeaseFence::Expired() const {
   return e > 0 && NowMs() > e;
 }
 
-int LeaseFence::Add(pid_t pgid) {
+int LeaseFence::Add(pid_t pgid, const std::string& kill_file) {
   for (int i = 0; i < kSlots; ++i) {
     auto& slot = shared_->slots[i];
     int32_t expected = kFree;
     if (!slot.state.compare_exchange_strong(expected, kBusy)) continue;
+    const size_t n = kill_file.size() <= kKillPathMax ? kill_file.size() : 0;
+    std::memcpy(slot.kill_file, kill_file.data(), n);
+    slot.kill_file[n] = '\0';
     slot.pgid.store(pgid);
     slot.kill_at.store(0);
+    int32_t h = shared_->high.load();
+    while (h < i + 1 && !shared_->high.compare_exchange_weak(h, i + 1)) {
+    }
     slot.state.store(kWatched);
     return i;
   }

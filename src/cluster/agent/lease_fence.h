@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 
@@ -49,8 +50,10 @@ class LeaseFence {
   // True when a lease was granted and has run out.
   bool Expired() const;
 
-  // Watches the task whose process group is pgid; its slot, or -1 when every slot is taken.
-  int Add(pid_t pgid);
+  static constexpr size_t kKillPathMax = 200;
+  // Watches the task whose process group is pgid (and, when kill_file is given, whose cgroup is
+  // killed by writing "1" to that cgroup.kill); its slot, or -1 when every slot is taken.
+  int Add(pid_t pgid, const std::string& kill_file = "");
   // Stops watching the slot; true if the keeper fenced its task meanwhile.
   bool Remove(int slot);
   // Whether the keeper has fenced the slot's task (it stays watched).

@@ -18,7 +18,7 @@ namespace muster::agent {
 
 namespace {
 
-enum Step : int { kStepExec = 1, kStepChdir = 2, kStepStdio = 3 };
+enum Step : int { kStepExec = 1, kStepChdir = 2, kStepStdio = 3, kStepCgroup = 4 };
 
 struct ChildError {
   int step;
@@ -40,6 +40,7 @@ struct ChildArgs {
   int stdin_fd, stdout_fd, stderr_fd, err_fd;
   int parent_death_signal;
   pid_t parent;
+  int cgroup_fd;
 };
 
 // The child between vfork and exec. It shares the parent's memory and runs on the calling
@@ -48,6 +49,13 @@ struct ChildArgs {
 // looked up in the task's PATH beforehand.
 [[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
   setpgid(0, 0);
+  if (a.cgroup_fd >= 0) {  // join the task's cgroup before anything else can start
+    char digits[16], text[16];
+    int n = 0;
+    for (pid_t p = getpid(); p > 0 && n < 15; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+    for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
+    if (write(a.cgroup_fd, text, static_cast<size_t>(n)) != n) ChildFail(a.err_fd, kStepCgroup);
+  }
   if (a.parent_death_signal != 0) {
     prctl(PR_SET_PDEATHSIG, a.parent_death_signal);
     if (getppid() != a.parent) _exit(127);  // the parent is already gone
@@ -130,7 +138,8 @@ SpawnResult Spawn(const SpawnRequest& req) {
                        req.stderr_fd,
                        err_pipe[1],
                        req.parent_death_signal,
-                       getpid()};
+                       getpid(),
+                       req.cgroup_procs_fd};
   pid_t pid = vfork();
   if (pid == 0) Child(args);
   const int vfork_errno = errno;
@@ -162,6 +171,9 @@ SpawnResult Spawn(const SpawnRequest& req) {
         break;
       case kStepStdio:
         result.error = std::string("cannot set up stdio: ") + std::strerror(e.err);
+        break;
+      case kStepCgroup:
+        result.error = std::string("cannot join the task's cgroup: ") + std::strerror(e.err);
         break;
       default:
         result.error = "cannot execute '" + req.argv[0] + "': " + std::strerror(e.err);

@@ -20,6 +20,8 @@ struct SpawnRequest {
   int stderr_fd = -1;
   // Sent to the child when the thread that called Spawn ends (PR_SET_PDEATHSIG); 0 = none.
   int parent_death_signal = 0;
+  // >= 0: a cgroup.procs the child writes its own pid to before exec (task_cgroup.h).
+  int cgroup_procs_fd = -1;
 };
 
 struct SpawnResult {
