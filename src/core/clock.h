@@ -14,6 +14,9 @@ class Clock {
   virtual ~Clock() = default;
   // Current time in milliseconds. Thread-safe in every implementation.
   virtual TimeMs NowMs() const = 0;
+  // A clock that never steps (for deadlines and liveness): NowMs() unless overridden. Only
+  // differences between its readings mean anything.
+  virtual TimeMs MonotonicMs() const { return NowMs(); }
 };
 
 // A clock that moves only when told to. Not thread-safe; for tests and the simulator.

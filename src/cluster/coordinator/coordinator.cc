@@ -65,7 +65,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
                          std::unique_ptr<StateStore> store)
     : options_(std::move(options)),
       clock_(clock),
-      started_ms_(clock->NowMs()),
+      started_ms_(clock->MonotonicMs()),
       store_(std::move(store)),
       logs_(options_.state_dir + "/logs") {}
 

@@ -24,8 +24,9 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     spec.name = name;
     auto registered = nodes_.Register(
         std::move(spec), reg.node().address().empty() ? peer_host : reg.node().address(), channel,
-        now);
+        clock_->MonotonicMs());
     if (!registered.ok()) return registered.status();
+    (*registered)->rec.last_seen_ms = (*registered)->last_persisted_ms = now;  // wall times
     NodeEntry& n = **registered;
     store_->UpsertNode(n.rec);
 
@@ -103,6 +104,7 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
     NodeEntry& n = *linked;
     TimeMs now = clock_->NowMs();
     n.rec.last_seen_ms = now;
+    n.last_contact_ms = clock_->MonotonicMs();
     switch (msg.body_case()) {
       case v1::AgentMessage::kHeartbeat: {
         v1::CoordinatorMessage grant;
@@ -347,11 +349,12 @@ void Coordinator::MarkNodeLost(NodeEntry& n, const std::string& why) {
 
 void Coordinator::CheckLiveness() {
   TimeMs now = clock_->NowMs();
-  if (DurationMs gap = nodes_.ForgiveGap(now); gap > 0)
+  const TimeMs mono = clock_->MonotonicMs();
+  if (DurationMs gap = nodes_.ForgiveGap(mono); gap > 0)
     spdlog::warn("liveness checks paused for {} ms (coordinator stopped or starved); every node "
                  "gets a fresh lease from now",
                  gap);
-  for (const auto& [name, why] : nodes_.Overdue(now)) MarkNodeLost(*nodes_.Find(name), why);
+  for (const auto& [name, why] : nodes_.Overdue(mono)) MarkNodeLost(*nodes_.Find(name), why);
   std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
   std::vector<int> overdue;
   for (JobId id : ids) {

@@ -23,7 +23,7 @@ Result<NodeEntry*> NodeRegistry::Register(NodeSpec spec, std::string address,
     // A link heard from recently belongs to a live agent: refuse the newcomer. A silent one is
     // most likely the same agent's dead connection (not yet noticed): replace it.
     const DurationMs stale_after = std::max<DurationMs>(3000, 3 * options_.heartbeat_interval_ms);
-    if (now - n.rec.last_seen_ms < stale_after)
+    if (now - n.last_contact_ms < stale_after)
       return Status::AlreadyExists("an agent named '" + name +
                                    "' is already connected; stop it or choose another --name");
     spdlog::warn("agent {} registers again while its old link is silent; replacing the link", name);
@@ -32,7 +32,8 @@ Result<NodeEntry*> NodeRegistry::Register(NodeSpec spec, std::string address,
   }
   n.rec.spec = std::move(spec);
   n.rec.address = std::move(address);
-  n.rec.last_seen_ms = now;
+  n.rec.last_seen_ms = now;  // the caller sets the wall time
+  n.last_contact_ms = now;
   n.last_persisted_ms = now;
   n.channel = std::move(channel);
   n.lost = false;
@@ -62,7 +63,7 @@ DurationMs NodeRegistry::ForgiveGap(TimeMs now) {
   last_check_ms_ = now;
   if (gap <= options_.heartbeat_timeout_ms / 2) return 0;
   for (auto& [name, n] : nodes_)
-    if (!n.lost && !n.recovering) n.rec.last_seen_ms = std::max(n.rec.last_seen_ms, now);
+    if (!n.lost && !n.recovering) n.last_contact_ms = std::max(n.last_contact_ms, now);
   return gap;
 }
 
@@ -73,12 +74,12 @@ std::vector<std::pair<std::string, std::string>> NodeRegistry::Overdue(TimeMs no
     if (n.lost) continue;
     const TimeMs deadline =
         n.recovering ? started_ms_ + std::max(options_.lost_node_timeout_ms, lost_after)
-                     : n.rec.last_seen_ms + lost_after;
+                     : n.last_contact_ms + lost_after;
     if (now > deadline)
       out.emplace_back(name, n.recovering
                                  ? "did not re-register after the coordinator restarted"
                                  : "no heartbeat for " +
-                                       std::to_string((now - n.rec.last_seen_ms) / 1000) +
+                                       std::to_string((now - n.last_contact_ms) / 1000) +
                                        " s; its lease and stop grace have run out");
   }
   return out;

@@ -44,6 +44,9 @@ struct NodeEntry {
   bool lost = false;
   bool recovering = false;  // known from the store, not yet registered since the restart
   TimeMs last_persisted_ms = 0;
+  // Last contact on the coordinator's monotonic clock: what liveness is judged by (rec's
+  // last_seen_ms is the wall time, for display and the store).
+  TimeMs last_contact_ms = 0;
   v1::UsageSample usage;
   struct Reading {
     TimeMs time_ms = 0;
@@ -63,6 +66,8 @@ struct NodeRegistryOptions {
   DurationMs fence_grace_ms = 5000;
 };
 
+// Times given to the registry (`now`) are on the coordinator's monotonic clock
+// (Clock::MonotonicMs), so a step of the wall clock cannot make every node look silent.
 class NodeRegistry {
  public:
   // REQUIRES: `cluster` outlives the registry; started_ms is when the coordinator started.

@@ -91,7 +91,7 @@ TEST(NodeRegistry, RestartWaitsAtLeastALeaseAndAPausedCoordinatorForgives) {
   EXPECT_EQ(r.ForgiveGap(11000), 0);  // 9 s apart: within half a lease
   // 60 s without a check: the coordinator was stopped. The node's silence restarts now.
   EXPECT_EQ(r.ForgiveGap(71000), 60000);
-  EXPECT_EQ(r.Find("live")->rec.last_seen_ms, 71000);
+  EXPECT_EQ(r.Find("live")->last_contact_ms, 71000);
   auto live_due = [&](TimeMs now) {
     for (const auto& [name, why] : r.Overdue(now))
       if (name == "live") return true;

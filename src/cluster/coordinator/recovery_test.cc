@@ -131,6 +131,39 @@ TEST_F(CoordinatorTest, ALaunchNeverConfirmedIsRequeuedAndItsAttemptKilled) {
   EXPECT_EQ(job->tasks(0).attempt(), 2);
 }
 
+// The wall clock steps: liveness is on the monotonic clock, so a step ahead loses no node and a
+// step back does not hide a real silence.
+class SteppingClock final : public Clock {
+ public:
+  TimeMs NowMs() const override { return wall; }
+  TimeMs MonotonicMs() const override { return mono; }
+  TimeMs wall = 1'700'000'000'000, mono = 5'000;
+};
+
+TEST_F(CoordinatorTest, AWallClockStepLosesNoNode) {
+  SteppingClock clock;
+  CoordinatorOptions o;
+  o.state_dir = dir_;
+  auto c = Coordinator::Open(o, &clock);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto n1 = Connect(**c, "n1", 1);
+  (*c)->Tick();
+  clock.wall += 3'600'000;
+  clock.mono += 200;
+  (*c)->Tick();
+  EXPECT_FALSE(n1->closed);
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat();
+  (*c)->OnAgentMessage("n1", n1.get(), hb);
+  clock.wall -= 2 * 3'600'000;  // and back, past where it was
+  for (int s = 0; s < 17; ++s) {  // a real silence on the monotonic clock still counts
+    clock.mono += 1000;
+    clock.wall += 1000;
+    (*c)->Tick();
+  }
+  EXPECT_TRUE(n1->closed);
+}
+
 TEST_F(CoordinatorTest, DuplicateAgentNameIsRefused) {
   auto c = OpenCoordinator();
   auto first = Connect(*c, "n1", 1);

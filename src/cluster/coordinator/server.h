@@ -32,6 +32,7 @@ namespace muster::cluster {
 class WallClock final : public Clock {
  public:
   TimeMs NowMs() const override;
+  TimeMs MonotonicMs() const override;  // steady_clock: node liveness survives clock steps
 };
 
 struct ServerOptions {
