@@ -77,6 +77,11 @@ int RunNodes(const ClientFlags& f) {
          client::FormatRelative(n.last_heartbeat_ms(), now)});
   }
   std::cout << t.Render();
+  // Nodes whose tasks could escape a stop (no cgroups) are named, with why.
+  for (const auto& n : list->nodes())
+    if (n.containment().rfind("process group only", 0) == 0)
+      std::cout << "note: " << n.spec().name() << " contains its tasks by " << n.containment()
+                << "\n";
   return kExitOk;
 }
 

@@ -119,8 +119,8 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
                      empty ? "" : " (some would not die)");
     }
   } else {
-    a->containment_ = "tasks contained by process group only: " + tree.status().message();
-    spdlog::warn("{}", a->containment_);
+    a->containment_ = "process group only: " + tree.status().message();
+    spdlog::warn("tasks contained by {}", a->containment_);
   }
   auto fence = LeaseFence::Start(a->options_.stop_grace_ms);
   if (!fence.ok()) return fence.status();
@@ -159,6 +159,7 @@ v1::Register Agent::BuildRegister() {
   v1::Register r;
   cluster::ToProto(node_.spec, r.mutable_node(), node_.address);
   r.set_agent_version("0.1.0");
+  r.set_containment(cgroups_ ? cgroups_->Describe() : containment_);
   for (const auto& t : launcher_->Running()) {
     v1::RunningTaskReport* rt = r.add_running();
     rt->set_job_id(t.job_id);

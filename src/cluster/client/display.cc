@@ -255,6 +255,7 @@ nlohmann::json ToJson(const v1::NodeInfo& n) {
   j["gpus"] = gpus;
   j["speed"] = n.spec().speed();
   j["load"] = n.load();
+  j["containment"] = n.containment();
   j["running_tasks"] = n.running_tasks();
   j["last_heartbeat_ms"] = n.last_heartbeat_ms();
   return j;

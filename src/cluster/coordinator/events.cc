@@ -27,6 +27,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
         clock_->MonotonicMs());
     if (!registered.ok()) return registered.status();
     (*registered)->rec.last_seen_ms = (*registered)->last_persisted_ms = now;  // wall times
+    (*registered)->containment = reg.containment();
     NodeEntry& n = **registered;
     store_->UpsertNode(n.rec);
 

@@ -47,6 +47,7 @@ struct NodeEntry {
   // Last contact on the coordinator's monotonic clock: what liveness is judged by (rec's
   // last_seen_ms is the wall time, for display and the store).
   TimeMs last_contact_ms = 0;
+  std::string containment;  // from its agent's Register
   v1::UsageSample usage;
   struct Reading {
     TimeMs time_ms = 0;

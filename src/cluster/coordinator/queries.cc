@@ -121,6 +121,7 @@ v1::NodeList Coordinator::ListNodes() const {
     for (bool b : f.gpu_free) info->add_gpu_free(b);
     info->set_running_tasks(cluster_.Holders(name));
     info->set_last_heartbeat_ms(n.rec.last_seen_ms);
+    info->set_containment(n.containment);
     const NodeSpec& s = n.rec.spec;
     double load = 0;
     if (!s.gpus.empty())

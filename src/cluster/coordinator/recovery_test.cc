@@ -43,7 +43,10 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
 
 TEST_F(CoordinatorTest, RegistrationAndEveryHeartbeatGrantALease) {
   auto c = OpenCoordinator();
-  auto n1 = Connect(*c, "n1", 1);
+  v1::Register reg = MakeRegister("n1", 1);
+  reg.set_containment("process group only: cannot create /sys/fs/cgroup/muster.n1: EACCES");
+  auto n1 = Connect(*c, "n1", 1, reg);
+  EXPECT_EQ(c->ListNodes().nodes(0).containment(), reg.containment());  // shown by muster nodes
   ASSERT_FALSE(n1->sent.empty());
   ASSERT_TRUE(n1->sent[0].has_register_reply());
   EXPECT_EQ(n1->sent[0].register_reply().lease_ms(), 10000);  // the heartbeat timeout
