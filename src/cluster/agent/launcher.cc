@@ -227,7 +227,9 @@ Status Launcher::Launch(const v1::Launch& l) {
                            std::to_string(l.task_index()) + "." + std::to_string(l.attempt());
   task->out.path = base + ".out";
   task->err.path = base + ".err";
-  task->out.limit = task->err.limit = std::max<int64_t>(0, l.log_limit_bytes());
+  // 0 (or less) means no limit; a tiny limit is raised to 64 KiB (the ring needs a tail).
+  const int64_t limit = l.log_limit_bytes() > 0 ? std::max<int64_t>(64 << 10, l.log_limit_bytes()) : 0;
+  task->out.limit = task->err.limit = limit;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   SpawnResult spawned;
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {

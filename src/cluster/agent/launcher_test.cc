@@ -154,6 +154,17 @@ bool Gone(int pid) {
   return !(in >> pid_s >> comm >> state) || state == "Z";
 }
 
+TEST_F(LauncherTest, ATinyLogLimitIsRaisedTo64KiB) {
+  v1::Launch l = Sh(41, "seq 1 100000");
+  l.set_log_limit_bytes(1);  // a malformed launch must not break the agent
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  EXPECT_EQ(sink_.WaitEnd(41).state(), "succeeded");
+  const std::string file = ReadLog(41, 0, 1, "out");
+  EXPECT_LT(file.size(), (64u << 10) + 400);
+  EXPECT_NE(file.find("log limit of 65536 bytes"), std::string::npos);
+  EXPECT_EQ(file.substr(file.size() - 7), "100000\n");
+}
+
 TEST_F(LauncherTest, WithCgroupsNothingOfATaskOutlivesItsLeader) {
   auto tree = CgroupTree::Open("test-launcher." + std::to_string(getpid()));
   if (!tree.ok()) GTEST_SKIP() << "no writable cgroup hierarchy here: " << tree.status().message();

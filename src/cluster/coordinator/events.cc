@@ -71,7 +71,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
       for (int i : j.active_tasks) {
         TaskRecord& t = *JobTable::FindTask(j, i);
         if (t.node == name && !reported.count({id, t.index}))
-          t.confirm_deadline_ms = now + options_.heartbeat_timeout_ms;
+          t.confirm_deadline_ms = clock_->MonotonicMs() + options_.heartbeat_timeout_ms;
       }
     }
     spdlog::info("agent {} registered ({}, {} running tasks reported, {} to kill)", name,
@@ -363,7 +363,7 @@ void Coordinator::CheckLiveness() {
     overdue.clear();
     for (int i : j.active_tasks) {
       const TaskRecord& t = *JobTable::FindTask(j, i);
-      if (t.confirm_deadline_ms > 0 && now > t.confirm_deadline_ms) overdue.push_back(i);
+      if (t.confirm_deadline_ms > 0 && mono > t.confirm_deadline_ms) overdue.push_back(i);
     }
     for (int i : overdue) {  // (ending a task changes active_tasks: not while iterating it)
       TaskRecord& t = *JobTable::FindTask(j, i);

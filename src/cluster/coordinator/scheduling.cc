@@ -265,7 +265,7 @@ void Coordinator::SchedulingPass() {
         t->progress.clear();
         t->predicted_start_ms = p->predicted_start_ms;
         t->predicted_finish_ms = p->predicted_finish_ms;
-        t->confirm_deadline_ms = snap.now_ms + options_.launch_confirm_timeout_ms;
+        t->confirm_deadline_ms = clock_->MonotonicMs() + options_.launch_confirm_timeout_ms;
         stored.push_back(PersistTask(*j, *t));
       }
       for (size_t k = 0; k < ok.size(); ++k) {

@@ -37,7 +37,9 @@ struct TaskRecord {
   // runtime only
   bool stop_requested = false;     // Kill sent; the task holds its resources until it ends
   bool migrating = false;          // stopped by the balancer: requeued, not counted as a failure
-  TimeMs confirm_deadline_ms = 0;  // > 0: its agent re-registered without listing it
+  // > 0 (monotonic clock): the agent must confirm the task by then — a launch not yet
+  // acknowledged, or a task its re-registered agent did not list.
+  TimeMs confirm_deadline_ms = 0;
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
   TimeMs progress_persisted_ms = 0;
