@@ -35,6 +35,7 @@
 #include "cli/commands.h"
 #include "cluster/agent/discovery.h"
 #include "cluster/agent/gpu_driver.h"
+#include "cluster/agent/task_cgroup.h"
 #include "cluster/client/coordinator_client.h"
 
 namespace muster::cli {
@@ -66,6 +67,7 @@ struct Child {
   pid_t pid = -1;
   int status = 0;
   bool exited = false;
+  std::string cgroup_id;  // agents: where their task cgroups live (task_cgroup.h)
 };
 
 std::string DefaultStateDir() {
@@ -156,7 +158,7 @@ void StopChildren(std::vector<Child*> which, std::chrono::milliseconds grace) {
         all = false;
       }
     }
-    if (all) return;
+    if (all) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (Child* c : which)
@@ -165,6 +167,10 @@ void StopChildren(std::vector<Child*> which, std::chrono::milliseconds grace) {
       waitpid(c->pid, &c->status, 0);
       c->exited = true;
     }
+  // An agent that had to be killed leaves its cgroup directories (and whatever is in them).
+  for (Child* c : which)
+    if (!c->cgroup_id.empty())
+      if (auto tree = agent::CgroupTree::Open(c->cgroup_id); tree.ok()) tree->Clear();
 }
 
 // 0 if host:port can be bound (nothing listens there), else the bind's errno. Port 0 and
@@ -359,6 +365,8 @@ int RunUp(const UpFlags& f) {
       a.insert(a.end(), {"--gpu-ids", ids});
     }
     children.push_back({"agent " + name, f.verbose ? "" : dir + "/agents/" + name + ".log"});
+    children.back().cgroup_id = agent::CgroupAgentId(
+        name, std::filesystem::absolute(dir + "/agents/" + name).lexically_normal().string());
     children.back().pid = StartChild(exe, a, children.back().log);
   }
   // Ready when every agent is registered.

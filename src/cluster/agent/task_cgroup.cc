@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,12 +67,33 @@ Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
   t.dir_ = hierarchy + "/muster." + agent_name;
   if (mkdir(t.dir_.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::FailedPrecondition("cannot create " + t.dir_ + ": " + std::strerror(errno));
-  // Probe: creating a child must work too (a read-only or delegated-away hierarchy fails here).
+  // Probe: creating a cgroup and moving a process into it must both work (a read-only hierarchy,
+  // or one delegated to someone else, fails one of them), else tasks could not be started.
   const std::string probe = t.dir_ + "/probe." + std::to_string(getpid());
   if (mkdir(probe.c_str(), 0755) != 0)
     return Status::FailedPrecondition("cannot create cgroups under " + t.dir_ + ": " +
-                                    std::strerror(errno));
+                                      std::strerror(errno));
+  const int procs = open((probe + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  bool joined = false;
+  int join_errno = errno;
+  if (procs >= 0) {
+    const pid_t child = fork();
+    if (child == 0) {  // only system calls: the agent may already have threads
+      char digits[16], text[16];
+      int n = 0;
+      for (pid_t p = getpid(); p > 0 && n < 15; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+      for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
+      _exit(write(procs, text, static_cast<size_t>(n)) == n ? 0 : 1);
+    }
+    int st = 0;
+    joined = child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    join_errno = EPERM;
+    close(procs);
+  }
   rmdir(probe.c_str());
+  if (!joined)
+    return Status::FailedPrecondition("cannot move processes into cgroups under " + t.dir_ + ": " +
+                                      std::strerror(join_errno));
   return t;
 }
 
