@@ -23,49 +23,44 @@ void Replay::MaybePreempt() {
   const OrderKey blocked = QueueKey(first_blocked);
   const int need = w_.jobs[first_blocked].gpus;
   // Only running jobs that come strictly after it can be victims, for it or for any job behind
-  // it (those come later still). They are read worst first and only as far as the walk needs.
-  std::vector<PreemptionCandidate>& by_clock = victim_candidates_;  // srtf's, sorted
+  // it (those come later still). They are read worst first and only as far as the walk needs:
+  // from the ordered running keys, or for srtf (remaining times move with the clock, so there is
+  // no index) from a list sorted now. ids[v] is the job of the v-th victim read.
+  auto& by_clock = srtf_victims_;
   by_clock.clear();
-  auto victims_from = running_keys_.rbegin();
-  size_t clock_next = 0;
-  PreemptionCandidate victim;
-  std::vector<int>& ids = victim_ids_;
-  ids.clear();
-  auto next_victim = [&]() -> const PreemptionCandidate* {
-    if (policy_.kind == PolicyKind::kSrtf) {
-      if (clock_next >= by_clock.size()) return nullptr;
-      return &by_clock[clock_next++];
-    }
-    if (victims_from == running_keys_.rend() || !(*victims_from > blocked)) return nullptr;
-    const int j = static_cast<int>(victims_from->id);
-    victim = {*victims_from, w_.jobs[j].gpus};
-    ids.push_back(j);
-    ++victims_from;
-    return &victim;
-  };
-  if (policy_.kind == PolicyKind::kSrtf) {  // remaining times move with the clock: no index
-    std::vector<std::pair<PreemptionCandidate, int>> all;
+  if (policy_.kind == PolicyKind::kSrtf) {
     for (int j : running_jobs_)
-      if (OrderKey rk = RunningKey(j); rk > blocked) all.push_back({{rk, w_.jobs[j].gpus}, j});
-    std::sort(all.begin(), all.end(),
+      if (OrderKey rk = RunningKey(j); rk > blocked) by_clock.push_back({{rk, w_.jobs[j].gpus}, j});
+    std::sort(by_clock.begin(), by_clock.end(),
               [](const auto& a, const auto& b) { return a.first.order > b.first.order; });
-    for (const auto& [c, j] : all) {
-      by_clock.push_back(c);
-      ids.push_back(j);
-    }
   }
   // Most calls find too few victims even for the blocked job: say so before walking the queue.
-  {
-    int64_t reachable = free_gpus_;
-    if (policy_.kind == PolicyKind::kSrtf) {
-      for (const auto& c : by_clock) reachable += c.gpus;
-    } else {
-      for (auto it = running_keys_.rbegin();
-           it != running_keys_.rend() && *it > blocked && reachable < need; ++it)
-        reachable += w_.jobs[it->id].gpus;
-    }
-    if (reachable < need) return;
+  int64_t reachable = free_gpus_;
+  if (policy_.kind == PolicyKind::kSrtf) {
+    for (const auto& c : by_clock) reachable += c.first.gpus;
+  } else {
+    for (auto it = running_keys_.rbegin();
+         it != running_keys_.rend() && *it > blocked && reachable < need; ++it)
+      reachable += w_.jobs[it->id].gpus;
   }
+  if (reachable < need) return;
+  std::vector<int>& ids = victim_ids_;
+  ids.clear();
+  auto keys_at = running_keys_.rbegin();
+  PreemptionCandidate victim;
+  auto next_victim = [&]() -> const PreemptionCandidate* {
+    if (policy_.kind == PolicyKind::kSrtf) {
+      if (ids.size() >= by_clock.size()) return nullptr;
+      ids.push_back(by_clock[ids.size()].second);
+      return &by_clock[ids.size() - 1].first;
+    }
+    if (keys_at == running_keys_.rend() || !(*keys_at > blocked)) return nullptr;
+    const int j = static_cast<int>(keys_at->id);
+    victim = {*keys_at, w_.jobs[j].gpus};
+    ids.push_back(j);
+    ++keys_at;
+    return &victim;
+  };
   auto queued_at = queue_.begin();
   size_t queued_read = 0;
   PreemptionCandidate queued;

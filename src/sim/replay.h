@@ -124,8 +124,9 @@ class Replay {
   // remaining time instead, which moves with the clock).
   std::set<OrderKey> running_keys_;
   std::vector<OrderKey> running_key_;  // job -> its entry in running_keys_ while running
-  std::vector<PreemptionCandidate> victim_candidates_, queued_candidates_;  // MaybePreempt's
-  std::vector<int> victim_ids_;                                             // scratch
+  // MaybePreempt's scratch: srtf's candidates (with their jobs) and the jobs of victims read.
+  std::vector<std::pair<PreemptionCandidate, int>> srtf_victims_;
+  std::vector<int> victim_ids_;
   std::vector<int> node_busy_;
   std::vector<int64_t> user_gpus_;
   int total_gpus_ = 0;

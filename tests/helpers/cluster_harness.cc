@@ -1,7 +1,5 @@
 #include "tests/helpers/cluster_harness.h"
 
-#include "cluster/agent/task_cgroup.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -13,6 +11,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include "cluster/agent/task_cgroup.h"
 
 extern char** environ;
 

@@ -273,26 +273,12 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
   }
   if (m.has_launch()) {
     const v1::Launch& l = m.launch();
-    if (fence_->Expired()) {
-      // Sent before the coordinator gave this node up; it may already run elsewhere.
-      spdlog::warn("not starting job {} task {} attempt {}: this node's lease ran out",
-                   l.job_id(), l.task_index(), l.attempt());
-      launcher_->NoteAttempt(l.job_id(), l.task_index(), l.attempt());
-      v1::TaskEvent e;
-      e.set_job_id(l.job_id());
-      e.set_task_index(l.task_index());
-      e.set_attempt(l.attempt());
-      e.set_state("lost");
-      e.set_message("not started: the lease of node " + node_.spec.name + " had run out");
-      e.set_time_ms(WallMs());
-      OnEvent(e);
-      return;
-    }
     Status st = launcher_->Launch(l);
     if (st.ok()) return;
     spdlog::warn("launch refused: {}", st.message());
     // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch
-    // fails, and one that arrives during shutdown is handed back to be placed elsewhere.
+    // fails, and one that arrives during shutdown or after the node's lease ran out is handed
+    // back to be placed elsewhere.
     if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable) {
       const bool stopping = st.code() == StatusCode::kUnavailable;
       v1::TaskEvent e;
@@ -301,7 +287,7 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
       e.set_attempt(l.attempt());
       e.set_state(stopping ? "lost" : "failed");
       e.set_exit_code(stopping ? 0 : 127);
-      e.set_message(stopping ? "not started: agent " + node_.spec.name + " is shutting down"
+      e.set_message(stopping ? "not started on " + node_.spec.name + ": " + st.message()
                              : st.message());
       e.set_time_ms(WallMs());
       OnEvent(e);

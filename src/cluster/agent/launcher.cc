@@ -211,12 +211,15 @@ Status Launcher::Launch(const v1::Launch& l) {
   task->attempt = l.attempt();
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return Status::Unavailable("the agent is stopping");
+    if (stopping_) return Status::Unavailable("the agent is shutting down");
     auto& last = last_attempt_[{l.job_id(), l.task_index()}];
     if (l.attempt() <= last)
       return Status::FailedPrecondition("refusing stale " + what + " (attempt " +
                                         std::to_string(last) + " already seen)");
-    last = l.attempt();
+    last = l.attempt();  // seen, even if refused below: it never starts here later
+    // Sent before the coordinator gave this node up; by now it may run elsewhere.
+    if (options_.fence && options_.fence->Expired())
+      return Status::Unavailable("this node's lease had run out");
     // An older attempt still running here is stopped before the new one starts.
     for (auto& [key, t] : tasks_)
       if (t->job_id == l.job_id() && t->task_index == l.task_index() && !t->exited &&

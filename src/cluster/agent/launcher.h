@@ -86,7 +86,8 @@ class Launcher {
   Launcher& operator=(const Launcher&) = delete;
 
   // Starts the task. FailedPrecondition for a stale attempt, InvalidArgument for an empty
-  // command; a command that cannot be executed is accepted and reported as a failed event.
+  // command, Unavailable while stopping or once the fence's lease has run out (the attempt then
+  // counts as seen); a command that cannot be executed is accepted and reported as failed.
   Status Launch(const v1::Launch& launch);
   // SIGTERM to the task's group, SIGKILL after grace_ms (<= 0: the default grace).
   // NotFound if that attempt is not running here.

@@ -1,7 +1,5 @@
 #include "cluster/agent/launcher.h"
 
-#include "cluster/agent/task_cgroup.h"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -13,6 +11,8 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include "cluster/agent/task_cgroup.h"
 
 namespace muster::agent {
 namespace {

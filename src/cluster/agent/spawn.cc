@@ -14,6 +14,8 @@
 #include <cstring>
 #include <string>
 
+#include "cluster/agent/task_cgroup.h"
+
 namespace muster::agent {
 
 namespace {
@@ -49,13 +51,8 @@ struct ChildArgs {
 // looked up in the task's PATH beforehand.
 [[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
   setpgid(0, 0);
-  if (a.cgroup_fd >= 0) {  // join the task's cgroup before anything else can start
-    char digits[16], text[16];
-    int n = 0;
-    for (pid_t p = getpid(); p > 0 && n < 15; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-    for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
-    if (write(a.cgroup_fd, text, static_cast<size_t>(n)) != n) ChildFail(a.err_fd, kStepCgroup);
-  }
+  // Join the task's cgroup before anything else can start.
+  if (a.cgroup_fd >= 0 && !JoinCgroup(a.cgroup_fd)) ChildFail(a.err_fd, kStepCgroup);
   if (a.parent_death_signal != 0) {
     prctl(PR_SET_PDEATHSIG, a.parent_death_signal);
     if (getppid() != a.parent) _exit(127);  // the parent is already gone

@@ -42,6 +42,14 @@ bool WriteFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+bool JoinCgroup(int procs_fd) {
+  char digits[16], text[16];
+  int n = 0;
+  for (pid_t p = getpid(); p > 0 && n < 15; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+  for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
+  return write(procs_fd, text, static_cast<size_t>(n)) == n;
+}
+
 Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
                                     const std::string& root_override) {
   std::string hierarchy;
@@ -78,13 +86,7 @@ Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
   int join_errno = errno;
   if (procs >= 0) {
     const pid_t child = fork();
-    if (child == 0) {  // only system calls: the agent may already have threads
-      char digits[16], text[16];
-      int n = 0;
-      for (pid_t p = getpid(); p > 0 && n < 15; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-      for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
-      _exit(write(procs, text, static_cast<size_t>(n)) == n ? 0 : 1);
-    }
+    if (child == 0) _exit(JoinCgroup(procs) ? 0 : 1);  // the agent may already have threads
     int st = 0;
     joined = child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     join_errno = EPERM;

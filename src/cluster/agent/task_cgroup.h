@@ -28,6 +28,10 @@ namespace muster::agent {
 // host (separate work dirs) never touch each other's.
 std::string CgroupAgentId(const std::string& name, const std::string& work_dir);
 
+// Writes the calling process's pid to procs_fd (a cgroup.procs open for writing), which moves it
+// into that cgroup. System calls only: safe in a child between fork or vfork and exec.
+bool JoinCgroup(int procs_fd);
+
 class CgroupTree {
  public:
   // root_override: a directory to use as the hierarchy (tests); empty = detect.
