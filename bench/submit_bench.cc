@@ -97,7 +97,6 @@ double Percentile(std::vector<double> v, double p) {
 v1::JobSpec Spec(const std::string& workdir, std::vector<std::string> command) {
   v1::JobSpec s;
   s.set_name("bench");
-  s.set_user("bench");
   for (auto& c : command) s.add_command(c);
   s.set_workdir(workdir);
   s.set_tasks(1);
@@ -147,9 +146,10 @@ int Run(const Options& o) {
   fs::path dir = mkdtemp(templ.data());
   fs::create_directories(dir / "state");
   fs::create_directories(dir / "work");
-  pid_t coord = Spawn(
-      {o.muster, "coordinator", "--listen", "127.0.0.1:0", "--state-dir", (dir / "state").string()},
-      dir / "coordinator.log");
+  std::vector<std::string> cargs = {o.muster, "coordinator", "--listen", "127.0.0.1:0",
+                                    "--state-dir", (dir / "state").string()};
+  if (geteuid() == 0) cargs.push_back("--allow-root-jobs");  // the jobs are this user's
+  pid_t coord = Spawn(cargs, dir / "coordinator.log");
   std::string address;
   for (int i = 0; i < 1000 && address.empty(); ++i) {
     std::ifstream in(dir / "state" / "coordinator.addr");
@@ -166,11 +166,16 @@ int Run(const Options& o) {
     std::string name = "node-" + std::to_string(i);
     fs::create_directories(dir / name);
     agents.push_back(
-        Spawn({o.muster, "agent", "--coordinator", address, "--name", name, "--work-dir",
+        Spawn({o.muster, "agent", "--coordinator", address, "--coordinator-dir",
+               (dir / "state").string(), "--name", name, "--work-dir",
                (dir / name).string(), "--gpus", "2", "--cpus", "8", "--memory", "16G"},
               dir / (name + ".log")));
   }
-  CoordinatorClient client({.address = address, .deadline = 10000ms});
+  CoordinatorClient client(
+      {.address = address,
+       .deadline = 10000ms,
+       .credentials = muster::cluster::TokenSource::Local(
+           (dir / "state" / muster::cluster::kLocalAuthSocketName).string())});
   for (int i = 0; i < 500; ++i) {
     auto nodes = client.ListNodes();
     if (nodes.ok() && nodes->nodes_size() == 2) break;

@@ -7,7 +7,8 @@ target_link_libraries(muster_cluster_harness PUBLIC muster_client muster_agent G
 target_compile_definitions(muster_cluster_harness PUBLIC MUSTER_BINARY="$<TARGET_FILE:muster>")
 add_dependencies(muster_cluster_harness muster)
 
-foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test)
+foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
+    cluster_security_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60

@@ -213,7 +213,8 @@ TEST_F(ClusterBadInput, DuplicateAgentNameIsRefused) {
   Process dup;
   ASSERT_TRUE(
       dup.Start({MusterBinary(), "agent", "--coordinator", cluster_.address(), "--name", "node-0",
-                 "--work-dir", work.string(), "--gpus", "1", "--heartbeat", "200ms"},
+                 "--work-dir", work.string(), "--gpus", "1", "--heartbeat", "200ms",
+                 "--coordinator-dir", cluster_.state_dir().string()},
                 cluster_.dir() / "dup.out", cluster_.dir() / "dup.err"));
   auto code = dup.Wait(15s);
   ASSERT_TRUE(code.has_value()) << "the duplicate agent kept running";

@@ -74,7 +74,6 @@ TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
   fs::path runs = cluster.dir() / "runs.txt";
   v1::JobSpec spec;
   spec.set_name("append");
-  spec.set_user("test");
   spec.add_command("/bin/sh");
   spec.add_command("-c");
   spec.add_command("echo \"$MUSTER_JOB_ID $MUSTER_ATTEMPT\" >> " + runs.string());
@@ -90,7 +89,10 @@ TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
   std::mutex mu;
   std::vector<int64_t> acked;
   std::vector<std::thread> threads;
-  client::CoordinatorClient submitter({.address = cluster.address(), .deadline = 2000ms});
+  client::CoordinatorClient submitter(
+      {.address = cluster.address(),
+       .deadline = 2000ms,
+       .credentials = cluster::TokenSource::Local(cluster.LocalSocket())});
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       while (true) {

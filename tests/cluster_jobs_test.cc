@@ -207,7 +207,8 @@ TEST_F(ClusterJobs, CtrlCStopsWaitingButNotTheJob) {
   Process wait;
   ASSERT_TRUE(wait.Start({MusterBinary(), "submit", "--wait", "--coordinator", cluster_.address(),
                           "--workdir", work_.string(), "--", "sleep", "30"},
-                         cluster_.dir() / "wait.out", cluster_.dir() / "wait.err"));
+                         cluster_.dir() / "wait.out", cluster_.dir() / "wait.err",
+                         {{"MUSTER_STATE_DIR", cluster_.state_dir().string()}}));
   // Wait until the job runs, then press Ctrl-C.
   int64_t id = 0;
   auto deadline = std::chrono::steady_clock::now() + 15s;
@@ -264,7 +265,8 @@ TEST_F(ClusterJobs, LogsFollowStreamsUntilTheTaskEnds) {
   Process follow;
   ASSERT_TRUE(follow.Start(
       {MusterBinary(), "logs", std::to_string(id), "-f", "--coordinator", cluster_.address()},
-      cluster_.dir() / "follow.out", cluster_.dir() / "follow.err"));
+      cluster_.dir() / "follow.out", cluster_.dir() / "follow.err",
+      {{"MUSTER_STATE_DIR", cluster_.state_dir().string()}}));
   // Output arrives while the task runs, not only at the end.
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (ReadFile(cluster_.dir() / "follow.out").find("line-1") == std::string::npos &&

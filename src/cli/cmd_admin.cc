@@ -1,5 +1,5 @@
-// `muster admin ...`: site-administration commands that work on the coordinator's files
-// directly, without the gRPC API.
+// `muster admin ...`: site administration. `admin user ...` goes through the coordinator
+// (cmd_users.cc); export-history works on the coordinator's files directly, without the API.
 //
 //   export-history --state-dir DIR [--out FILE] [--since WHEN]
 //     Writes the finished jobs of the state store as a muster CSV trace for
@@ -18,7 +18,9 @@
 #include <optional>
 #include <string>
 
+#include "cli/cmd_client.h"
 #include "cli/commands.h"
+#include "cluster/common/credentials.h"
 #include "cluster/coordinator/history_export.h"
 #include "core/status.h"
 
@@ -31,12 +33,6 @@ struct ExportFlags {
   std::string out;
   std::string since;
 };
-
-std::string DefaultStateDir() {
-  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.local/state/muster";
-}
 
 // WHEN as milliseconds since the epoch; nullopt when it is neither form.
 std::optional<TimeMs> ParseSince(const std::string& s, TimeMs now_ms) {
@@ -83,7 +79,7 @@ int RunExportHistory(const ExportFlags& f) {
                   kExitUsage);
     opts.since_ms = *since;
   }
-  const std::string dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
+  const std::string dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
   auto path = cluster::FindStoreFile(dir);
   if (!path.ok()) return fail(path.status().message(), kExitNotFound);
   auto history = cluster::ReadJobHistory(*path, opts);
@@ -114,8 +110,9 @@ int RunExportHistory(const ExportFlags& f) {
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
-  CLI::App* admin = app.add_subcommand("admin", "Site administration on the coordinator's files");
+  CLI::App* admin = app.add_subcommand("admin", "Site administration: users, history export");
   admin->require_subcommand(1);
+  AddUserCommands(*admin, ctx);
 
   auto f = std::make_shared<ExportFlags>();
   CLI::App* exp = admin->add_subcommand(

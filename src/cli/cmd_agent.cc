@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cluster/common/credentials.h"
 #include "cluster/agent/agent.h"
 
 namespace muster::cli {
@@ -30,6 +31,8 @@ struct AgentFlags {
   std::string address;
   double speed = 1.0;
   std::string stop_grace = "5s";
+  std::string coordinator_dir;  // a local coordinator's state dir: authenticate through its socket
+  std::string token_file;
 };
 
 // "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
@@ -40,12 +43,6 @@ int64_t ParseMillis(const std::string& text) {
   std::string unit(end);
   double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : -1;
   return scale < 0 ? -1 : static_cast<int64_t>(v * scale);
-}
-
-std::string DefaultStateDir() {
-  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.local/state/muster";
 }
 
 int g_signal_pipe[2] = {-1, -1};
@@ -77,13 +74,17 @@ int RunAgent(const AgentFlags& f) {
   if (o.coordinator.empty())
     if (const char* c = std::getenv("MUSTER_COORDINATOR"); c && *c) o.coordinator = c;
   if (o.coordinator.empty()) o.coordinator = "127.0.0.1:7070";
+  o.credentials = cluster::TokenSource::Resolve(f.coordinator_dir, f.token_file);
+  // The task environment is built from scratch (launcher.h); the credential must not reach it
+  // even through a future change there.
+  unsetenv(cluster::kTokenEnv);
   o.discovery.name = f.name;
   if (o.discovery.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     o.discovery.name = host;
   }
-  o.work_dir = f.work_dir.empty() ? DefaultStateDir() + "/agents/" + o.discovery.name : f.work_dir;
+  o.work_dir = f.work_dir.empty() ? cluster::DefaultStateDir() + "/agents/" + o.discovery.name : f.work_dir;
   o.discovery.virtual_gpus = f.gpus;
   if ((o.discovery.virtual_gpu_memory_mib = ParseMemoryMiB(f.gpu_memory)) <= 0)
     return fail("--gpu-memory: expected a size like 16G, got '" + f.gpu_memory + "'");
@@ -140,6 +141,13 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
   CLI::App* cmd = app.add_subcommand("agent", "Run the node agent: discover resources, run tasks");
   cmd->add_option("--coordinator", f->coordinator,
                   "Coordinator HOST:PORT (default $MUSTER_COORDINATOR, else 127.0.0.1:7070)");
+  cmd->add_option("--coordinator-dir", f->coordinator_dir,
+                  "State dir of a coordinator on this machine: authenticate as this Unix user "
+                  "through its local socket (default: $MUSTER_STATE_DIR or "
+                  "~/.local/state/muster, when it has one)");
+  cmd->add_option("--token-file", f->token_file,
+                  "File holding this node's token (`muster admin user add NAME --role agent`); "
+                  "default: $MUSTER_TOKEN, else ~/.config/muster/token");
   cmd->add_option("--name", f->name, "Node name (default: the host name); unique in the cluster");
   cmd->add_option("--work-dir", f->work_dir,
                   "Directory for task logs and default task cwd (default STATE_DIR/agents/NAME)");

@@ -20,17 +20,7 @@ namespace muster::cli {
 
 // GetBalance from the coordinator named by `flags`; errors mapped like the other client calls.
 Result<v1::BalanceStatus> FetchBalance(const ClientFlags& flags, int trend_points) {
-  const std::string address = client::ResolveCoordinatorAddress(flags.coordinator);
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = v1::Coordinator::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::GetBalanceRequest req;
-  req.set_trend_points(trend_points);
-  v1::BalanceStatus reply;
-  grpc::Status s = stub->GetBalance(&ctx, req, &reply);
-  if (!s.ok()) return client::FromGrpcStatus(s, address);
-  return reply;
+  return MakeClient(flags).GetBalance(trend_points);
 }
 
 namespace {

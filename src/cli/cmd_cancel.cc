@@ -1,6 +1,6 @@
 // `muster cancel JOB...`: cancels each job and reports each id on its own line. Unknown ids are
 // reported (exit 4) but do not stop the others from being cancelled; a malformed id is a usage
-// error (exit 2) and nothing is sent.
+// error (exit 2) and nothing is sent. A job the caller may not cancel is refused (exit 6).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -38,7 +38,9 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {
                 << r.error() << std::endl;
     }
     if (!r.ok()) {
-      int c = LooksNotFound(r.error()) ? kExitNotFound : kExitFailed;
+      int c = r.error().rfind("permission denied", 0) == 0 ? kExitPermissionDenied
+              : LooksNotFound(r.error())                   ? kExitNotFound
+                                                           : kExitFailed;
       code = std::max(code, c);
     }
   }

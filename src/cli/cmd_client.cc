@@ -19,7 +19,11 @@ extern "C" void OnInterrupt(int) {
 
 void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
   cmd.add_option("--coordinator", flags.coordinator,
-                 "coordinator address HOST:PORT (default: $MUSTER_COORDINATOR or 127.0.0.1:7070)");
+                 "coordinator address HOST:PORT (default: $MUSTER_COORDINATOR, else the one in "
+                 "the state dir, else 127.0.0.1:7070)");
+  cmd.add_option("--state-dir", flags.state_dir,
+                 "state dir of a coordinator on this machine, for its address and its local "
+                 "socket (default: $MUSTER_STATE_DIR or ~/.local/state/muster)");
   if (with_output)
     cmd.add_option("-o,--output", flags.output, "output format: table or json")
         ->check(CLI::IsMember({"table", "json"}));
@@ -27,7 +31,8 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
 
 client::CoordinatorClient MakeClient(const ClientFlags& flags) {
   return client::CoordinatorClient(
-      {.address = client::ResolveCoordinatorAddress(flags.coordinator)});
+      {.address = client::ResolveCoordinatorAddress(flags.coordinator, flags.state_dir),
+       .credentials = cluster::TokenSource::Resolve(flags.state_dir)});
 }
 
 int ExitCodeFor(const Status& status) {
@@ -44,6 +49,10 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kInfeasible:
     case StatusCode::kUnschedulable:
       return kExitInfeasible;
+    case StatusCode::kPermissionDenied:
+      return kExitPermissionDenied;
+    case StatusCode::kUnauthenticated:
+      return kExitUnauthenticated;
     default:
       return kExitFailed;
   }
@@ -91,6 +100,7 @@ void AddClientCommands(CLI::App& app, CommandContext& ctx) {
   AddCancelCommand(app, ctx);
   AddLogsCommand(app, ctx);
   AddNodesCommand(app, ctx);
+  AddWhoAmICommand(app, ctx);
 }
 
 }  // namespace muster::cli

@@ -15,15 +15,17 @@
 namespace muster::cli {
 
 struct ClientFlags {
-  std::string coordinator;       // empty = $MUSTER_COORDINATOR or the default
+  std::string coordinator;       // empty = $MUSTER_COORDINATOR, the state dir's, or the default
+  std::string state_dir;         // empty = $MUSTER_STATE_DIR or ~/.local/state/muster
   std::string output = "table";  // table | json
   bool json() const { return output == "json"; }
 };
 
-// Adds --coordinator and, when `with_output`, -o/--output table|json to `cmd`.
+// Adds --coordinator, --state-dir and, when `with_output`, -o/--output table|json to `cmd`.
 void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output = true);
 
-// A client for the coordinator named by `flags` (or the environment / default).
+// A client for the coordinator named by `flags` (or the environment / default), with the
+// credential credentials.h resolves.
 client::CoordinatorClient MakeClient(const ClientFlags& flags);
 
 // Exit code for an error status (see commands.h).
@@ -52,5 +54,7 @@ void AddQueueCommands(CLI::App& app, CommandContext& ctx);  // cmd_queue.cc: que
 void AddCancelCommand(CLI::App& app, CommandContext& ctx);  // cmd_cancel.cc
 void AddLogsCommand(CLI::App& app, CommandContext& ctx);    // cmd_logs.cc
 void AddNodesCommand(CLI::App& app, CommandContext& ctx);   // cmd_nodes.cc (and the schedule table)
+void AddUserCommands(CLI::App& admin, CommandContext& ctx);  // cmd_users.cc: `admin user ...`
+void AddWhoAmICommand(CLI::App& app, CommandContext& ctx);   // cmd_users.cc
 
 }  // namespace muster::cli

@@ -15,6 +15,7 @@
 
 #include "balance/balancer.h"
 #include "cli/commands.h"
+#include "cluster/common/credentials.h"
 #include "core/resources.h"
 #include "cluster/coordinator/server.h"
 #include "sched/scheduler.h"
@@ -36,12 +37,6 @@ int64_t ParseDurationMs(const std::string& text) {
   return static_cast<int64_t>(v * scale);
 }
 
-std::string DefaultStateDir() {
-  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.local/state/muster";
-}
-
 struct CoordinatorFlags {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir;
@@ -58,13 +53,18 @@ struct CoordinatorFlags {
   double balance_threshold = 0.25;
   std::string balance_window = "60s";
   int balance_k = 3;
+  bool allow_local_users = false;
+  bool allow_root_jobs = false;
 };
 
 int RunCoordinator(const CoordinatorFlags& f) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));
   cluster::ServerOptions opts;
   opts.listen = f.listen;
-  opts.coordinator.state_dir = f.state_dir.empty() ? DefaultStateDir() : f.state_dir;
+  opts.coordinator.state_dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
+  opts.coordinator.auth.owner_uid = ::geteuid();
+  opts.coordinator.auth.allow_local_users = f.allow_local_users;
+  opts.coordinator.allow_root_jobs = f.allow_root_jobs;
   opts.coordinator.heartbeat_timeout_ms = ParseDurationMs(f.heartbeat_timeout);
   opts.coordinator.lost_node_timeout_ms = ParseDurationMs(f.lost_node_timeout);
   opts.coordinator.fence_grace_ms = ParseDurationMs(f.fence_grace);
@@ -105,7 +105,7 @@ int RunCoordinator(const CoordinatorFlags& f) {
   std::error_code ec;
   std::filesystem::create_directories(opts.coordinator.state_dir, ec);
   std::string lock_path = opts.coordinator.state_dir + "/coordinator.lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     std::cerr << "muster: another coordinator is using the state dir " << opts.coordinator.state_dir
               << "\n";
@@ -144,6 +144,11 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--state-dir", f->state_dir,
                   "State directory (default $MUSTER_STATE_DIR or ~/.local/state/muster)");
+  cmd->add_flag("--allow-local-users", f->allow_local_users,
+                "Let every Unix user of this machine call through the local socket, each as "
+                "itself with the user role (default: only the coordinator's own user and root)");
+  cmd->add_flag("--allow-root-jobs", f->allow_root_jobs,
+                "Accept jobs owned by root (they run as root on agents running as root)");
   cmd->add_option("--heartbeat-timeout", f->heartbeat_timeout,
                   "A node's lease: its tasks are stopped on the node when it has been out of "
                   "contact this long")

@@ -82,6 +82,10 @@ int RunNodes(const ClientFlags& f) {
     if (n.containment().rfind("process group only", 0) == 0)
       std::cout << "note: " << n.spec().name() << " contains its tasks by " << n.containment()
                 << "\n";
+  for (const auto& n : list->nodes())
+    if (!n.only_user().empty())
+      std::cout << "note: " << n.spec().name() << " runs only " << n.only_user()
+                << "'s tasks (its agent is not root)\n";
   return kExitOk;
 }
 
@@ -117,9 +121,12 @@ void PrintRunBalance(client::CoordinatorClient& client, const v1::ScheduleTable&
 
 }  // namespace
 
-int ShowClusterSchedule(const std::string& coordinator_address, bool json, bool include_finished) {
-  client::CoordinatorClient client(
-      {.address = client::ResolveCoordinatorAddress(coordinator_address)});
+int ShowClusterSchedule(const std::string& coordinator, const std::string& state_dir, bool json,
+                        bool include_finished) {
+  ClientFlags flags;
+  flags.coordinator = coordinator;
+  flags.state_dir = state_dir;
+  client::CoordinatorClient client = MakeClient(flags);
   auto table = client.GetSchedule(include_finished);
   if (!table.ok()) return ReportError(table.status());
   if (json) {

@@ -32,6 +32,7 @@ struct ScheduleFlags {
   std::string heuristic = "minmin";
   std::string output = "table";
   std::string coordinator;
+  std::string state_dir;
   uint64_t seed = 1;
   int iterations = sched::TabuOptions{}.max_iterations;
   double best_known = 0;
@@ -233,12 +234,7 @@ int RunSchedule(const ScheduleFlags& f) {
     return RunEtc(f);
   }
   if (!f.dag_path.empty()) return RunDag(f);
-  std::string address = f.coordinator;
-  if (address.empty()) {
-    const char* env = std::getenv("MUSTER_COORDINATOR");
-    address = env && *env ? env : "127.0.0.1:7070";
-  }
-  return ShowClusterSchedule(address, f.output == "json", f.include_finished);
+  return ShowClusterSchedule(f.coordinator, f.state_dir, f.output == "json", f.include_finished);
 }
 
 }  // namespace
@@ -266,7 +262,10 @@ void AddScheduleCommand(CLI::App& app, CommandContext& ctx) {
                 "cluster table: include finished tasks, then busy time and balance per node");
   cmd->add_option("--coordinator", f->coordinator,
                   "without --etc/--dag: coordinator address HOST:PORT (default: "
-                  "$MUSTER_COORDINATOR or 127.0.0.1:7070)");
+                  "$MUSTER_COORDINATOR, the state dir's, or 127.0.0.1:7070)");
+  cmd->add_option("--state-dir", f->state_dir,
+                  "without --etc/--dag: state dir of a coordinator on this machine (default: "
+                  "$MUSTER_STATE_DIR or ~/.local/state/muster)");
   cmd->add_option("-o,--output", f->output, "output format: table or json")
       ->check(CLI::IsMember({"table", "json"}));
   cmd->callback([f, &ctx] { ctx.exit_code = RunSchedule(*f); });

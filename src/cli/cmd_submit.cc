@@ -1,10 +1,10 @@
 // `muster submit [flags] -- CMD ARGS...` and `muster submit -f job.yaml [flags]`.
 //
 // The job file is read first, then every flag the user gave is overlaid on it (flags win), then
-// defaults apply (user = $USER, workdir = the current directory) and the spec is validated here,
+// defaults apply (workdir = the current directory; the owner is the caller, as the coordinator
+// knows it, unless an admin gives --user) and the spec is validated here,
 // so malformed input fails with one line before anything is sent. The coordinator validates again
 // and may reject the job as infeasible (exit 5), naming the largest node.
-#include <pwd.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -31,12 +31,6 @@ struct SubmitFlags {
   bool gang = false, no_gang = false, checkpointable = false;
   bool wait = false, quiet = false;
 };
-
-std::string DefaultUser() {
-  if (const char* u = std::getenv("USER"); u != nullptr && *u != '\0') return u;
-  if (const passwd* pw = getpwuid(getuid()); pw != nullptr) return pw->pw_name;
-  return "";
-}
 
 Result<client::JobSpecInput> ReadSpecFile(const std::string& path) {
   std::ifstream in(path);
@@ -83,7 +77,8 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
   std::filesystem::path cwd = std::filesystem::current_path(ec);
   if (spec.workdir && std::filesystem::path(*spec.workdir).is_relative())
     spec.workdir = (cwd / *spec.workdir).lexically_normal().string();
-  return client::BuildJobSpec(spec, {.user = DefaultUser(), .workdir = cwd.string()});
+  // No user by default: the coordinator makes the caller, as its credential names it, the owner.
+  return client::BuildJobSpec(spec, {.user = "", .workdir = cwd.string()});
 }
 
 int RunSubmit(SubmitFlags& f, CLI::App& cmd) {
@@ -124,7 +119,7 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
   };
   const Scalar scalars[] = {
       {"--name", "name", "job name (default: the command's base name)"},
-      {"--user", "user", "owner of the job (default: $USER)"},
+      {"--user", "user", "owner of the job (admins only; default: you, as the coordinator knows you)"},
       {"--class", "class", "job class, groups similar jobs for run-time calibration"},
       {"--tasks", "tasks", "number of tasks; with N > 1 a gang of N ranks (see --no-gang)"},
       {"--ranks-per-node", "ranks_per_node", "gang: exact ranks on each node (0 = any)"},

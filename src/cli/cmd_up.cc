@@ -37,6 +37,7 @@
 #include "cluster/agent/gpu_driver.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/client/coordinator_client.h"
+#include "cluster/common/credentials.h"
 
 namespace muster::cli {
 
@@ -57,6 +58,7 @@ struct UpFlags {
   std::string balancer;  // off | dry-run | on; empty = the coordinator's default
   std::string http;      // HOST:PORT for /metrics; empty = off
   bool verbose = false;
+  bool allow_local_users = false;
 };
 
 volatile sig_atomic_t g_stop_signal = 0;
@@ -69,12 +71,6 @@ struct Child {
   bool exited = false;
   std::string cgroup_id;  // agents: where their task cgroups live (task_cgroup.h)
 };
-
-std::string DefaultStateDir() {
-  if (const char* d = std::getenv("MUSTER_STATE_DIR"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.local/state/muster";
-}
 
 // Starts /proc/self/exe with `args` in its own process group; output to `log` unless empty.
 pid_t StartChild(const std::string& exe, const std::vector<std::string>& args,
@@ -204,16 +200,20 @@ int RunUp(const UpFlags& f) {
     return code;
   };
   if (f.agents < 1) return fail("--agents must be at least 1", kExitUsage);
-  const std::string dir = fs::absolute(f.state_dir.empty() ? DefaultStateDir() : f.state_dir)
+  const std::string dir = fs::absolute(f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir)
                               .lexically_normal()
                               .string();
   std::error_code ec;
   fs::create_directories(dir + "/coordinator", ec);
   fs::create_directories(dir + "/agents", ec);
   if (ec) return fail("cannot create the state dir " + dir + ": " + ec.message(), kExitUsage);
+  // Private, or searchable (never listable) by the other local users who may call.
+  if (std::string why; !cluster::RestrictStateDir(dir, f.allow_local_users, &why))
+    std::cerr << "muster up: warning: " << why << "\n";
+  fs::permissions(dir + "/agents", fs::perms::owner_all, ec);
 
   // One `up` per state dir.
-  int lock_fd = open((dir + "/up.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int lock_fd = open((dir + "/up.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     std::ifstream in(dir + "/up.lock");
     std::string pid;
@@ -289,6 +289,12 @@ int RunUp(const UpFlags& f) {
   if (!f.policy.empty()) cargs.insert(cargs.end(), {"--policy", f.policy});
   if (!f.balancer.empty()) cargs.insert(cargs.end(), {"--balancer", f.balancer});
   if (!f.http.empty()) cargs.insert(cargs.end(), {"--http", f.http});
+  if (f.allow_local_users) cargs.push_back("--allow-local-users");
+  // The owner of `up` is the cluster's admin; when that is root, its own jobs run as root.
+  if (geteuid() == 0) cargs.push_back("--allow-root-jobs");
+  // Its children authenticate through the coordinator's local socket, as this Unix user; a
+  // token meant for another cluster must not reach them.
+  unsetenv(cluster::kTokenEnv);
   children.push_back({"coordinator", f.verbose ? "" : dir + "/coordinator.log"});
   children[0].pid = StartChild(exe, cargs, children[0].log);
 
@@ -351,6 +357,8 @@ int RunUp(const UpFlags& f) {
                                name,
                                "--work-dir",
                                dir + "/agents/" + name,
+                               "--coordinator-dir",
+                               dir + "/coordinator",
                                "--cpus",
                                FormatMilliCpus(cpus),
                                "--memory",
@@ -370,7 +378,9 @@ int RunUp(const UpFlags& f) {
     children.back().pid = StartChild(exe, a, children.back().log);
   }
   // Ready when every agent is registered.
-  client::CoordinatorClient cc({.address = address, .deadline = std::chrono::milliseconds(1000)});
+  client::CoordinatorClient cc({.address = address,
+                                .deadline = std::chrono::milliseconds(1000),
+                                .credentials = cluster::TokenSource::Local(dir + "/coordinator/" + cluster::kLocalAuthSocketName)});
   bool ready = false;
   while (!ready) {
     if (Child* c = Reap(children)) return died(*c);
@@ -399,6 +409,11 @@ int RunUp(const UpFlags& f) {
             << (f.agents == 1 ? " agent, " : " agents, ") << total_gpus << " GPUs"
             << (total_gpus > 0 ? " (" + gpu_kind + ")" : "") << ", state in " << dir
             << " (ready in " << ready_in << " s) — Ctrl-C to stop" << std::endl;
+  if (f.allow_local_users)
+    std::cout << "muster up: other users of this machine: export MUSTER_STATE_DIR=" << dir
+              << (geteuid() == 0 ? "" : " (this cluster's agents are not root: they run only "
+                                        "your tasks)")
+              << std::endl;
 
   // Serve until a signal or a child's death.
   while (true) {
@@ -454,6 +469,9 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx) {
                   "Serve Prometheus /metrics on HOST:PORT (port 0: any free port, written to "
                   "STATE/coordinator/coordinator.http)");
   cmd->add_flag("-v,--verbose", f->verbose, "Show the coordinator's and agents' logs here");
+  cmd->add_flag("--allow-local-users", f->allow_local_users,
+                "Let the other Unix users of this machine use the cluster, each as itself with "
+                "the user role (they set MUSTER_STATE_DIR to this state dir)");
   cmd->callback([f, &ctx] { ctx.exit_code = RunUp(*f); });
 }
 

@@ -3,7 +3,8 @@
 //
 // Exit codes (documented in docs/user-guide.md):
 //   0 success; 1 the job (or command's work) failed or was cancelled; 2 bad usage or bad input;
-//   3 coordinator unreachable; 4 unknown id; 5 request rejected as infeasible; 130 interrupted.
+//   3 coordinator unreachable; 4 unknown id; 5 request rejected as infeasible; 6 permission denied;
+//   7 not authenticated (no or an invalid credential); 130 interrupted.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,8 @@ enum ExitCode {
   kExitUnavailable = 3,
   kExitNotFound = 4,
   kExitInfeasible = 5,
+  kExitPermissionDenied = 6,
+  kExitUnauthenticated = 7,
   kExitInterrupted = 130,
 };
 
@@ -38,6 +41,8 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx);
 // Shows the running cluster's schedule table; used by `muster schedule` without --etc/--dag.
 // With include_finished, finished tasks are listed too and the table is followed by each node's
 // busy time over the run and the balance metrics of those busy times. Returns an exit code.
-int ShowClusterSchedule(const std::string& coordinator_address, bool json, bool include_finished);
+// `coordinator` and `state_dir` as the client commands' --coordinator and --state-dir.
+int ShowClusterSchedule(const std::string& coordinator, const std::string& state_dir, bool json,
+                        bool include_finished);
 
 }  // namespace muster::cli

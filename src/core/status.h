@@ -19,7 +19,10 @@ enum class StatusCode {
   kFailedPrecondition,  // illegal state transition or stale attempt
   kUnavailable,      // a peer (coordinator, agent, store) cannot be reached
   kInternal,         // a bug or an unexpected OS error
+  kPermissionDenied,  // the caller is known but may not do this
+  kUnauthenticated,   // no valid credential came with the call
 };
+inline constexpr StatusCode kLastStatusCode = StatusCode::kUnauthenticated;
 
 const char* StatusCodeName(StatusCode code);
 
@@ -39,6 +42,12 @@ class [[nodiscard]] Status {
   }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
+  static Status Unauthenticated(std::string m) {
+    return {StatusCode::kUnauthenticated, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -136,10 +137,46 @@ void Process::Stop(std::chrono::milliseconds grace) {
 
 CommandResult RunMuster(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                         const std::map<std::string, std::string>& env) {
-  CommandResult r;
-  fs::path dir = MakeTempDir();
   std::vector<std::string> argv = {MusterBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout, env);
+}
+
+CommandResult RunMusterAs(const std::string& user, const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=" + user, "--regid=" + user,
+                                   "--init-groups", MusterBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout, env);
+}
+
+TestUnixUser::TestUnixUser(const std::string& prefix) {
+  std::string candidate = prefix + std::to_string(::getpid() % 100000);
+  CommandResult r = RunCommand({"/usr/sbin/useradd", "--system", "--no-create-home", "--shell",
+                                "/usr/sbin/nologin", candidate},
+                               20s);
+  if (r.exit_code != 0) {
+    error_ = "useradd " + candidate + " failed: " + r.err;
+    return;
+  }
+  name_ = candidate;
+  struct passwd* pw = getpwnam(name_.c_str());
+  if (pw == nullptr) {
+    error_ = "useradd made no " + name_;
+    return;
+  }
+  uid_ = pw->pw_uid;
+}
+
+TestUnixUser::~TestUnixUser() {
+  if (!name_.empty()) RunCommand({"/usr/sbin/userdel", name_}, 20s);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& env) {
+  CommandResult r;
+  fs::path dir = MakeTempDir();
   {
     Process p;
     if (!p.Start(argv, dir / "out", dir / "err", env)) {
@@ -204,6 +241,8 @@ std::string TestCluster::StartCoordinator() {
                                    options_.lost_node_timeout,
                                    "--fence-grace",
                                    options_.fence_grace};
+  // Tests run as root on CI machines: the jobs the CLI submits are then root's.
+  if (geteuid() == 0) argv.push_back("--allow-root-jobs");
   argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
   coordinator_ = std::make_unique<Process>();
   ++coordinator_starts_;
@@ -214,8 +253,10 @@ std::string TestCluster::StartCoordinator() {
     std::string a = ReadFile(addr_file);
     if (!a.empty() && a.back() == '\n') {
       address_ = a.substr(0, a.size() - 1);
-      client_ = std::make_unique<client::CoordinatorClient>(
-          client::ClientOptions{.address = address_, .deadline = 5000ms});
+      client_ = std::make_unique<client::CoordinatorClient>(client::ClientOptions{
+          .address = address_,
+          .deadline = 5000ms,
+          .credentials = cluster::TokenSource::Local(LocalSocket())});
       return "";
     }
     if (!coordinator_->Running()) return "the coordinator exited early" + LogTails();
@@ -241,7 +282,8 @@ std::string TestCluster::StartAgent(int i) {
                                    "--gpus",        std::to_string(options_.gpus_per_agent),
                                    "--cpus",        std::to_string(options_.cpus_per_agent),
                                    "--memory",      "16G",
-                                   "--heartbeat",   options_.heartbeat};
+                                   "--heartbeat",   options_.heartbeat,
+                                   "--coordinator-dir", state_dir().string()};
   agents_[i] = std::make_unique<Process>();
   if (!agents_[i]->Start(argv, dir_ / (name + ".out"), dir_ / (name + ".err")))
     return "cannot start agent " + name;
@@ -282,12 +324,20 @@ std::string TestCluster::Start() {
   return "";
 }
 
+CommandResult TestCluster::MusterAs(const std::string& user, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) {
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  auto pos = args.insert(dashdash, "--coordinator");
+  args.insert(pos + 1, address_);
+  return RunMusterAs(user, args, timeout, {{cluster::kStateDirEnv, state_dir().string()}});
+}
+
 CommandResult TestCluster::Muster(std::vector<std::string> args,
                                   std::chrono::milliseconds timeout) {
   auto dashdash = std::find(args.begin(), args.end(), "--");
   auto pos = args.insert(dashdash, "--coordinator");
   args.insert(pos + 1, address_);
-  return RunMuster(args, timeout);
+  return RunMuster(args, timeout, {{cluster::kStateDirEnv, state_dir().string()}});
 }
 
 int64_t TestCluster::Submit(const std::vector<std::string>& args) {

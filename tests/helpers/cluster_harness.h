@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cluster/client/coordinator_client.h"
+#include "cluster/common/credentials.h"
 
 namespace muster::testing {
 
@@ -66,6 +67,35 @@ CommandResult RunMuster(const std::vector<std::string>& args,
                         std::chrono::milliseconds timeout = 20s,
                         const std::map<std::string, std::string>& env = {});
 
+// Runs argv (argv[0] a path) to completion (or `timeout`), capturing stdout and stderr.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = 20s,
+                         const std::map<std::string, std::string>& env = {});
+
+// `muster args...` as Unix user `user` (setpriv, with that user's groups). Needs root.
+CommandResult RunMusterAs(const std::string& user, const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout = 20s,
+                          const std::map<std::string, std::string>& env = {});
+
+// A Unix user made for one test (useradd --system) and deleted with it. Needs root: ok() is false
+// otherwise, with error() saying why.
+class TestUnixUser {
+ public:
+  explicit TestUnixUser(const std::string& prefix = "mustert");
+  ~TestUnixUser();
+  TestUnixUser(const TestUnixUser&) = delete;
+  TestUnixUser& operator=(const TestUnixUser&) = delete;
+  bool ok() const { return !name_.empty(); }
+  const std::string& name() const { return name_; }
+  uid_t uid() const { return uid_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string name_;
+  uid_t uid_ = 0;
+  std::string error_;
+};
+
 std::string ReadFile(const fs::path& p);
 
 struct ClusterOptions {
@@ -99,11 +129,16 @@ class TestCluster {
   const std::string& address() const { return address_; }
   const fs::path& dir() const { return dir_; }
   fs::path state_dir() const { return dir_ / "state"; }
+  // The coordinator's local socket (local_auth.h): how this process and the CLI authenticate.
+  std::string LocalSocket() const { return (state_dir() / cluster::kLocalAuthSocketName).string(); }
   client::CoordinatorClient& client() { return *client_; }
 
   // `muster ARGS... --coordinator ADDR` (the flag is added after the subcommand's arguments,
-  // before any `--`).
+  // before any `--`), with MUSTER_STATE_DIR set to the cluster's state dir.
   CommandResult Muster(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s);
+  // The same, run as Unix user `user` (RunMusterAs).
+  CommandResult MusterAs(const std::string& user, std::vector<std::string> args,
+                         std::chrono::milliseconds timeout = 20s);
   // Submits via the CLI with -q and returns the job id (0 and an ADD_FAILURE on error).
   int64_t Submit(const std::vector<std::string>& args);
   // Polls GetJob until the job is in a terminal state; returns it (state "timeout" on timeout).

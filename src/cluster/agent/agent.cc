@@ -1,5 +1,6 @@
 // See agent.h.
 #include "cluster/agent/agent.h"
+#include "cluster/agent/task_user.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -81,6 +82,9 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     return Status::InvalidArgument("cannot create the work dir '" + options.work_dir +
                                    "': " + ec.message());
   options.work_dir = std::filesystem::absolute(options.work_dir).lexically_normal().string();
+  // Task logs live here: the agent's alone (the coordinator serves them to their owners).
+  std::filesystem::permissions(options.work_dir, std::filesystem::perms::owner_all, ec);
+  std::filesystem::permissions(options.work_dir + "/logs", std::filesystem::perms::owner_all, ec);
   std::unique_ptr<Agent> a(new Agent(std::move(options)));
   if (a->options_.discovery.virtual_gpus < 0) a->driver_ = GpuDriver::Load();
   auto node = DiscoverNode(a->options_.discovery, a->driver_.get());
@@ -151,7 +155,9 @@ std::string Agent::Describe() const {
   return node_.spec.name + " at " + node_.address + ": " + FormatMilliCpus(node_.spec.milli_cpus) +
          " CPUs, " + std::to_string(node_.spec.memory_mib) + " MiB, " + gpus +
          (driver_ ? std::string(", driver ") + GpuBackendName(driver_->backend()) : "") + "; " +
-         containment_;
+         containment_ + "; " +
+         (geteuid() == 0 ? std::string("tasks run as their owners")
+                         : "runs only " + OnlyUser(geteuid()) + "'s tasks (not root)");
 }
 
 v1::Register Agent::BuildRegister() {
@@ -159,6 +165,7 @@ v1::Register Agent::BuildRegister() {
   cluster::ToProto(node_.spec, r.mutable_node(), node_.address);
   r.set_agent_version("0.1.0");
   r.set_containment(cgroups_ ? cgroups_->Describe() : containment_);
+  r.set_only_user(OnlyUser(geteuid()));
   for (const auto& t : launcher_->Running()) {
     v1::RunningTaskReport* rt = r.add_running();
     rt->set_job_id(t.job_id);

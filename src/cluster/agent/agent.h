@@ -39,6 +39,7 @@
 #include "cluster/agent/lease_fence.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/usage.h"
+#include "cluster/common/credentials.h"
 #include "core/status.h"
 
 namespace grpc {
@@ -57,6 +58,8 @@ struct AgentOptions {
   int64_t register_timeout_ms = 10000;
   int64_t stop_grace_ms = 5000;  // SIGTERM -> SIGKILL on agent shutdown
   size_t max_buffered_log_bytes = 16 << 20;
+  // The credential the link carries (credentials.h); null = none.
+  std::shared_ptr<cluster::TokenSource> credentials;
 };
 
 class Agent final : public TaskSink {

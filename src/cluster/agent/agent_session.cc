@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cluster/agent/agent.h"
+#include "cluster/common/convert.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::agent {
@@ -105,6 +106,15 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
     cv_.notify_all();
     return st;
   };
+  if (options_.credentials) {
+    auto token = options_.credentials->Token();
+    if (!token.ok()) {
+      if (token.status().code() == StatusCode::kPermissionDenied && !registered_once_)
+        *fatal = true;
+      return end_session(token.status());
+    }
+    if (!token->empty()) s.ctx.AddMetadata("authorization", "Bearer " + *token);
+  }
   s.stream = stub->Connect(&s.ctx);
   v1::AgentMessage reg;
   *reg.mutable_register_() = BuildRegister();
@@ -126,8 +136,19 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   cv_.notify_all();
   watchdog.join();
   if (!got || !m.has_register_reply()) {
-    s.ctx.TryCancel();
+    // A stream the coordinator ended (a refused credential) carries its status; cancelling it
+    // first would hide that behind CANCELLED.
+    if (got || !wrote) s.ctx.TryCancel();
     grpc::Status st = s.stream->Finish();
+    if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED && options_.credentials &&
+        options_.credentials->Refresh())  // a local session a restarted coordinator forgot
+      return end_session(Status::Unavailable(st.error_message()));
+    if ((st.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         st.error_code() == grpc::StatusCode::PERMISSION_DENIED) &&
+        !registered_once_) {
+      *fatal = true;  // the caller prints the one error line
+      return end_session(cluster::FromGrpcStatus(st));
+    }
     return end_session(Status::Unavailable(st.ok() ? "no registration reply" : st.error_message()));
   }
   const v1::RegisterReply& reply = m.register_reply();
@@ -276,10 +297,12 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
     Status st = launcher_->Launch(l);
     if (st.ok()) return;
     spdlog::warn("launch refused: {}", st.message());
-    // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch
-    // fails, and one that arrives during shutdown or after the node's lease ran out is handed
-    // back to be placed elsewhere.
-    if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable) {
+    // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch, or
+    // one whose user cannot run here, fails; one that arrives during shutdown or after the
+    // node's lease ran out is handed back to be placed elsewhere.
+    if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable ||
+        st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied ||
+        st.code() == StatusCode::kInternal) {
       const bool stopping = st.code() == StatusCode::kUnavailable;
       v1::TaskEvent e;
       e.set_job_id(l.job_id());

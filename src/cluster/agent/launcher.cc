@@ -21,6 +21,7 @@
 #include "cluster/agent/spawn.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/task_list.h"
+#include "cluster/agent/task_user.h"
 
 extern char** environ;
 
@@ -28,11 +29,11 @@ namespace muster::agent {
 
 int Stream::File() {
   if (file >= 0 || path.empty()) return file;
-  file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (file < 0 && errno == ENOENT) {  // the logs directory: made once, when first needed
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   }
   if (file < 0) path.clear();  // do not retry on every read
   return file;
@@ -62,7 +63,7 @@ void Stream::Accept(const char* p, size_t n, int64_t now) {
                              std::to_string(cap) + " bytes will be kept, shown when it ends]\n";
     Emit(note.data(), note.size(), now);
     if (!path.empty())
-      ring = open((path + ".tail").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ring = open((path + ".tail").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   }
   // Only the last `cap` bytes of this chunk can matter.
   if (static_cast<int64_t>(n) > cap) {
@@ -136,6 +137,15 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
+void PrepareOwnedDir(const std::string& dir, uid_t uid, gid_t gid) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  if (st.st_uid == 0 && (chown(dir.c_str(), uid, gid) != 0 || chmod(dir.c_str(), 0700) != 0))
+    spdlog::warn("cannot give {} to uid {}: {}", dir, uid, std::strerror(errno));
+}
+
 }  // namespace launcher_internal
 
 using namespace launcher_internal;
@@ -185,14 +195,11 @@ Status Launcher::Launch(const v1::Launch& l) {
   const std::string what = "job " + std::to_string(l.job_id()) + " task " +
                            std::to_string(l.task_index()) + " attempt " +
                            std::to_string(l.attempt());
-  // Environment: base (or the agent's own), then extra, then the launch's; launch wins.
-  std::map<std::string, std::string> env = options_.base_env;
-  if (env.empty())
-    for (char** e = environ; e && *e; ++e) {
-      std::string kv(*e);
-      size_t eq = kv.find('=');
-      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+  // Who it runs as; the environment starts from that user's, never the agent's own.
+  auto user = ResolveTaskUser(l.user(), l.allow_root(), geteuid());
+  if (!user.ok()) return Status(user.status().code(), what + ": " + user.status().message());
+  std::map<std::string, std::string> env =
+      options_.base_env.empty() ? BaseTaskEnv(*user, environ) : options_.base_env;
   for (const auto& [k, v] : options_.extra_env) env[k] = v;
   for (const auto& [k, v] : l.env()) env[k] = v;
   if (!l.env().contains("CUDA_VISIBLE_DEVICES")) {
@@ -203,6 +210,15 @@ Status Launcher::Launch(const v1::Launch& l) {
   SpawnRequest req;
   req.argv.assign(l.command().begin(), l.command().end());
   for (const auto& [k, v] : env) req.env.push_back(k + "=" + v);
+  if (user->switch_user) {
+    req.set_user = true;
+    req.uid = user->uid;
+    req.gid = user->gid;
+    req.groups = user->groups;
+    // The job's checkpoint directory belongs to the task's user, and to nobody else.
+    if (auto it = env.find("MUSTER_CHECKPOINT_DIR"); it != env.end() && !it->second.empty())
+      PrepareOwnedDir(it->second, user->uid, user->gid);
+  }
   req.cwd = l.workdir().empty() ? options_.work_dir : l.workdir();
 
   auto task = std::make_unique<Task>();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -411,6 +412,80 @@ TEST_F(LauncherTest, StopAllEndsEverything) {
     EXPECT_NE(e.message().find("agent shut down"), std::string::npos);
   }
   EXPECT_EQ(launcher_->Launch(Sh(25, "exit 0")).code(), StatusCode::kUnavailable);
+}
+
+// The agent's own environment never reaches a task: only the allowed few and the user's.
+TEST_F(LauncherTest, TasksGetACleanEnvironment) {
+  setenv("MUSTER_TEST_AGENT_SECRET", "leaked", 1);
+  ASSERT_TRUE(launcher_
+                  ->Launch(Sh(1, "echo secret=${MUSTER_TEST_AGENT_SECRET:-none} "
+                                 "from=$FROM_AGENT user=$USER path=${PATH:+set}"))
+                  .ok());
+  EXPECT_EQ(sink_.WaitEnd(1).state(), "succeeded");
+  unsetenv("MUSTER_TEST_AGENT_SECRET");
+  const std::string out = sink_.Out(1);
+  EXPECT_NE(out.find("secret=none"), std::string::npos) << out;
+  EXPECT_NE(out.find("from=yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("path=set"), std::string::npos) << out;
+  EXPECT_EQ(out.find("user= "), std::string::npos) << out;  // USER from the user database
+}
+
+TEST_F(LauncherTest, ATaskOfAnUnknownUserIsRefusedWithWhy) {
+  v1::Launch l = Sh(2, "true");
+  l.set_user("no-such-user-here");
+  Status st = launcher_->Launch(l);
+  EXPECT_FALSE(st.ok());
+  if (geteuid() == 0) {
+    EXPECT_EQ(st.code(), StatusCode::kNotFound);
+    EXPECT_NE(st.message().find("user no-such-user-here does not exist on this node"),
+              std::string::npos)
+        << st.message();
+  } else {  // an agent that is not root runs only its own user's tasks
+    EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  }
+}
+
+TEST_F(LauncherTest, RootTasksOnlyWhenTheClusterAllowsThem) {
+  if (geteuid() != 0) GTEST_SKIP() << "the agent must be root to run tasks as root";
+  v1::Launch l = Sh(3, "id -u");
+  l.set_user("root");
+  Status st = launcher_->Launch(l);
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied) << st.message();
+  l.set_attempt(2);
+  l.set_allow_root(true);
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  EXPECT_EQ(sink_.WaitEnd(3, 2).state(), "succeeded");
+  EXPECT_EQ(sink_.Out(3, 2), "0\n");
+}
+
+TEST_F(LauncherTest, ARootAgentRunsATaskAsItsOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "the agent must be root to run tasks as other users";
+  // nobody (65534) exists on every Debian system.
+  const fs::path ckpt = dir_ / "ckpt" / "4";
+  v1::Launch l = Sh(4, "id -u; id -g; echo $HOME $USER; touch \"$MUSTER_CHECKPOINT_DIR/x\"; cd /");
+  l.set_user("nobody");
+  (*l.mutable_env())["MUSTER_CHECKPOINT_DIR"] = ckpt.string();
+  l.set_workdir("/");
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  v1::TaskEvent end = sink_.WaitEnd(4);
+  EXPECT_EQ(end.state(), "succeeded") << end.message() << sink_.Err(4);
+  EXPECT_EQ(sink_.Out(4), "65534\n65534\n/nonexistent nobody\n") << sink_.Err(4);
+  // Its checkpoint directory was given to it, and only to it.
+  struct stat st {};
+  ASSERT_EQ(stat(ckpt.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_TRUE(fs::exists(ckpt / "x"));
+  // A working directory the user may not enter fails the task, checked as that user.
+  fs::create_directories(dir_ / "private");
+  fs::permissions(dir_ / "private", fs::perms::owner_all);
+  v1::Launch denied = Sh(5, "true");
+  denied.set_user("nobody");
+  denied.set_workdir((dir_ / "private").string());
+  ASSERT_TRUE(launcher_->Launch(denied).ok());  // started, then failed: reported as an event
+  v1::TaskEvent e = sink_.WaitEnd(5);
+  EXPECT_EQ(e.state(), "failed");
+  EXPECT_NE(e.message().find("Permission denied"), std::string::npos) << e.message();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@ namespace muster::agent {
 
 namespace {
 
-enum Step : int { kStepExec = 1, kStepChdir = 2, kStepStdio = 3, kStepCgroup = 4 };
+enum Step : int { kStepExec = 1, kStepChdir = 2, kStepStdio = 3, kStepCgroup = 4, kStepUser = 5 };
 
 struct ChildError {
   int step;
@@ -43,6 +44,11 @@ struct ChildArgs {
   int parent_death_signal;
   pid_t parent;
   int cgroup_fd;
+  bool set_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t* groups;
+  size_t ngroups;
 };
 
 // The child between vfork and exec. It shares the parent's memory and runs on the calling
@@ -53,6 +59,12 @@ struct ChildArgs {
   setpgid(0, 0);
   // Join the task's cgroup before anything else can start.
   if (a.cgroup_fd >= 0 && !JoinCgroup(a.cgroup_fd)) ChildFail(a.err_fd, kStepCgroup);
+  // Become the task's user. Raw system calls: they change only this process's credentials.
+  if (a.set_user && (syscall(SYS_setgroups, a.ngroups, a.groups) != 0 ||
+                     syscall(SYS_setresgid, a.gid, a.gid, a.gid) != 0 ||
+                     syscall(SYS_setresuid, a.uid, a.uid, a.uid) != 0))
+    ChildFail(a.err_fd, kStepUser);
+  // After the credential change, which clears it.
   if (a.parent_death_signal != 0) {
     prctl(PR_SET_PDEATHSIG, a.parent_death_signal);
     if (getppid() != a.parent) _exit(127);  // the parent is already gone
@@ -136,7 +148,12 @@ SpawnResult Spawn(const SpawnRequest& req) {
                        err_pipe[1],
                        req.parent_death_signal,
                        getpid(),
-                       req.cgroup_procs_fd};
+                       req.cgroup_procs_fd,
+                       req.set_user,
+                       req.uid,
+                       req.gid,
+                       req.groups.data(),
+                       req.groups.size()};
   pid_t pid = vfork();
   if (pid == 0) Child(args);
   const int vfork_errno = errno;
@@ -171,6 +188,10 @@ SpawnResult Spawn(const SpawnRequest& req) {
         break;
       case kStepCgroup:
         result.error = std::string("cannot join the task's cgroup: ") + std::strerror(e.err);
+        break;
+      case kStepUser:
+        result.error = "cannot switch to uid " + std::to_string(req.uid) + ": " +
+                       std::strerror(e.err);
         break;
       default:
         result.error = "cannot execute '" + req.argv[0] + "': " + std::strerror(e.err);

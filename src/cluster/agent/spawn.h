@@ -1,11 +1,15 @@
 // fork/exec of one task process, with exec errors reported back instead of lost.
 //
 // Everything the child needs (argv, envp, cwd) is prepared before vfork, so the child only makes
-// system calls: setpgid, prctl, signal resets, dup2, chdir, execvpe; it shares the agent's memory
+// system calls: setpgid, prctl, signal resets, dup2, setgroups/setresgid/setresuid (raw system
+// calls: glibc's wrappers would signal the parent's threads, whose memory the child shares),
+// chdir, execvpe; it shares the agent's memory
 // until exec and writes none of it (all signals are blocked from before vfork until the child has
 // reset their dispositions). A pipe marked close-on-exec carries the failing step and errno back;
 // EOF on it means exec succeeded.
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -22,6 +26,11 @@ struct SpawnRequest {
   int parent_death_signal = 0;
   // >= 0: a cgroup.procs the child writes its own pid to before exec (task_cgroup.h).
   int cgroup_procs_fd = -1;
+  // Run as this user: groups, then gid, then uid, before chdir and exec (task_user.h).
+  bool set_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
 };
 
 struct SpawnResult {

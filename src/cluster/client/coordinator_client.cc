@@ -9,10 +9,12 @@
 
 namespace muster::client {
 
-std::string ResolveCoordinatorAddress(const std::string& flag) {
+std::string ResolveCoordinatorAddress(const std::string& flag, const std::string& state_dir) {
   if (!flag.empty()) return flag;
   const char* env = std::getenv(kCoordinatorEnv);
   if (env != nullptr && *env != '\0') return env;
+  std::string written = cluster::ReadStateDirAddress(state_dir.empty() ? cluster::DefaultStateDir() : state_dir);
+  if (!written.empty()) return written;
   return kDefaultCoordinatorAddress;
 }
 
@@ -66,14 +68,29 @@ CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move
   stub_ = v1::Coordinator::NewStub(channel_);
 }
 
+Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
+  if (!options_.credentials) return Status::Ok();
+  auto token = options_.credentials->Token();
+  if (!token.ok()) return token.status();
+  if (!token->empty()) ctx->AddMetadata("authorization", "Bearer " + *token);
+  return Status::Ok();
+}
+
 template <typename Reply, typename Call>
 Result<Reply> CoordinatorClient::Unary(Call call) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
-  Reply reply;
-  grpc::Status st = call(&ctx, &reply);
-  if (!st.ok()) return FromGrpcStatus(st, options_.address);
-  return reply;
+  for (int attempt = 0;; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+    if (Status a = Authorize(&ctx); !a.ok()) return a;
+    Reply reply;
+    grpc::Status st = call(&ctx, &reply);
+    // A local session the coordinator no longer knows (it restarted): ask for a new one once.
+    if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED && attempt == 0 &&
+        options_.credentials && options_.credentials->Refresh())
+      continue;
+    if (!st.ok()) return FromGrpcStatus(st, options_.address);
+    return reply;
+  }
 }
 
 Result<int64_t> CoordinatorClient::Submit(const v1::JobSpec& spec) {
@@ -118,11 +135,33 @@ Result<v1::ScheduleTable> CoordinatorClient::GetSchedule(bool include_finished) 
   });
 }
 
+Result<v1::BalanceStatus> CoordinatorClient::GetBalance(int trend_points) {
+  v1::GetBalanceRequest req;
+  req.set_trend_points(trend_points);
+  return Unary<v1::BalanceStatus>([&](grpc::ClientContext* c, v1::BalanceStatus* out) {
+    return stub_->GetBalance(c, req, out);
+  });
+}
+
+Result<v1::ManageUsersReply> CoordinatorClient::ManageUsers(
+    const v1::ManageUsersRequest& request) {
+  return Unary<v1::ManageUsersReply>([&](grpc::ClientContext* c, v1::ManageUsersReply* out) {
+    return stub_->ManageUsers(c, request, out);
+  });
+}
+
+Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
+  v1::WhoAmIRequest req;
+  return Unary<v1::WhoAmIReply>(
+      [&](grpc::ClientContext* c, v1::WhoAmIReply* out) { return stub_->WhoAmI(c, req, out); });
+}
+
 Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
                                    const std::function<bool(const v1::LogChunk&)>& on_chunk,
                                    const std::atomic<bool>* stop) {
   grpc::ClientContext ctx;
   if (!request.follow()) ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  if (Status a = Authorize(&ctx); !a.ok()) return a;
   // A watcher cancels the call when asked to stop; Read() then returns false.
   std::atomic<bool> done{false};
   std::atomic<bool> stopped{false};

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/common/credentials.h"
 #include "cluster/proto/muster.grpc.pb.h"
 #include "core/status.h"
 
@@ -29,8 +30,9 @@ namespace muster::client {
 inline constexpr const char* kDefaultCoordinatorAddress = "127.0.0.1:7070";
 inline constexpr const char* kCoordinatorEnv = "MUSTER_COORDINATOR";
 
-// The address to use: `flag` if non-empty, else $MUSTER_COORDINATOR if set, else the default.
-std::string ResolveCoordinatorAddress(const std::string& flag);
+// The address to use: `flag` if non-empty, else $MUSTER_COORDINATOR if set, else the one written
+// in the state dir (`state_dir`, "" = DefaultStateDir()), else the default.
+std::string ResolveCoordinatorAddress(const std::string& flag, const std::string& state_dir = "");
 
 // The single line printed when the coordinator cannot be reached (without "muster: ").
 std::string UnreachableMessage(const std::string& address);
@@ -41,6 +43,8 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address);
 struct ClientOptions {
   std::string address = kDefaultCoordinatorAddress;
   std::chrono::milliseconds deadline{10000};  // per unary call
+  // The bearer token each call carries (credentials.h); null = none.
+  std::shared_ptr<cluster::TokenSource> credentials;
 };
 
 class CoordinatorClient {
@@ -57,6 +61,11 @@ class CoordinatorClient {
   Result<v1::CancelReply> Cancel(const std::vector<int64_t>& job_ids);
   Result<v1::NodeList> ListNodes();
   Result<v1::ScheduleTable> GetSchedule(bool include_finished);
+  Result<v1::BalanceStatus> GetBalance(int trend_points);
+  // Users (admin): op add | remove | rotate | list.
+  Result<v1::ManageUsersReply> ManageUsers(const v1::ManageUsersRequest& request);
+  // Who the coordinator takes this client for.
+  Result<v1::WhoAmIReply> WhoAmI();
 
   // Streams log chunks to `on_chunk` until the stream ends, `on_chunk` returns false, or
   // `*stop` becomes true (checked every 100 ms; may be null). No deadline when request.follow.
@@ -67,6 +76,8 @@ class CoordinatorClient {
  private:
   template <typename Reply, typename Call>
   Result<Reply> Unary(Call call);
+  // Adds the credential to a call's context; an error when the credential cannot be had.
+  Status Authorize(grpc::ClientContext* ctx);
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -321,8 +321,7 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
     return Status::InvalidArgument(
         "no command given; put it after '--' or set 'command' in the job file");
   s.command = *in.command;
-  s.user = in.user.value_or(defaults.user);
-  if (s.user.empty()) return Status::InvalidArgument("no user given; set --user or $USER");
+  s.user = in.user.value_or(defaults.user);  // "": the coordinator takes the caller's identity
   s.name = in.name.value_or("");
   if (s.name.empty()) {
     const std::string& prog =

@@ -135,6 +135,8 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   for (int g : in.gpus) out->add_gpus(g);
   for (const auto& [k, v] : in.env) (*out->mutable_env())[k] = v;
   out->set_log_limit_bytes(in.log_limit_bytes);
+  out->set_user(in.user);
+  out->set_allow_root(in.allow_root);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -147,6 +149,8 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.gpus.assign(in.gpus().begin(), in.gpus().end());
   l.env.insert(in.env().begin(), in.env().end());
   l.log_limit_bytes = in.log_limit_bytes();
+  l.user = in.user();
+  l.allow_root = in.allow_root();
   return l;
 }
 
@@ -184,6 +188,12 @@ grpc::Status ToGrpcStatus(const Status& s) {
     case StatusCode::kInternal:
       code = G::INTERNAL;
       break;
+    case StatusCode::kPermissionDenied:
+      code = G::PERMISSION_DENIED;
+      break;
+    case StatusCode::kUnauthenticated:
+      code = G::UNAUTHENTICATED;
+      break;
   }
   return grpc::Status(code, s.message(),
                       std::string(kStatusDetail) + std::to_string(static_cast<int>(s.code())));
@@ -198,7 +208,7 @@ Status FromGrpcStatus(const grpc::Status& s) {
     const char* first = d.data() + kStatusDetail.size();
     auto [end, ec] = std::from_chars(first, d.data() + d.size(), n);
     if (ec == std::errc() && end == d.data() + d.size() && n > static_cast<int>(StatusCode::kOk) &&
-        n <= static_cast<int>(StatusCode::kInternal))
+        n <= static_cast<int>(kLastStatusCode))
       return Status(static_cast<StatusCode>(n), s.error_message());
   }
   switch (s.error_code()) {
@@ -216,6 +226,10 @@ Status FromGrpcStatus(const grpc::Status& s) {
     case G::CANCELLED:
     case G::RESOURCE_EXHAUSTED:
       return Status::Unavailable(s.error_message());
+    case G::PERMISSION_DENIED:
+      return Status::PermissionDenied(s.error_message());
+    case G::UNAUTHENTICATED:
+      return Status::Unauthenticated(s.error_message());
     default:
       return Status::Internal(s.error_message());
   }

@@ -20,6 +20,8 @@ struct LaunchSpec {
   std::vector<int> gpus;  // device indices on the node (GpuDevice::index), not positions
   std::map<std::string, std::string> env;  // complete additions to the task's environment
   int64_t log_limit_bytes = 0;             // per output stream; 0 = none
+  std::string user;                        // the job's owner: the Unix user it runs as
+  bool allow_root = false;                 // the cluster lets jobs run as root
 };
 
 }  // namespace muster::cluster

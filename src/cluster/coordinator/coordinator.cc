@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Creates the state dir with logs/ and checkpoints/ (idempotent).
+// Creates the state dir with logs/ and checkpoints/ (idempotent). Logs are the coordinator's
+// alone (it serves them to their owners); checkpoints/ may be searched by every user, whose jobs'
+// directories inside it belong to them (the agent gives them away).
 Status PrepareStateDir(const std::string& dir) {
   if (dir.empty()) return Status::InvalidArgument("no state dir given");
   std::error_code ec;
@@ -26,6 +28,9 @@ Status PrepareStateDir(const std::string& dir) {
     fs::create_directories(dir + sub, ec);
     if (ec) return Status::Unavailable("cannot create " + dir + sub + ": " + ec.message());
   }
+  using P = fs::perms;
+  fs::permissions(dir + "/logs", P::owner_all, ec);
+  fs::permissions(dir + "/checkpoints", P::owner_all | P::group_exec | P::others_exec, ec);
   return Status::Ok();
 }
 
@@ -67,7 +72,8 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
       clock_(clock),
       started_ms_(clock->MonotonicMs()),
       store_(std::move(store)),
-      logs_(options_.state_dir + "/logs") {}
+      logs_(options_.state_dir + "/logs"),
+      auth_(options_.auth, store_.get(), clock) {}
 
 Coordinator::~Coordinator() {
   Stop();
@@ -75,6 +81,7 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::Recover(StoreContents contents) {
+  auth_.Load(contents.users);
   for (auto& n : contents.nodes) nodes_.Recover(std::move(n));
   int adopted_wait = 0;
   for (auto& j : contents.jobs) {
@@ -308,7 +315,16 @@ Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
     if (!jobs_.Find(dep))
       return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
   std::vector<NodeSpec> nodes;
-  for (const auto& [name, n] : nodes_.all()) nodes.push_back(n.rec.spec);
+  std::string only;  // the single users of agents that are not root
+  for (const auto& [name, n] : nodes_.all())
+    if (n.only_user.empty() || n.only_user == spec.user)
+      nodes.push_back(n.rec.spec);
+    else if (only.find(n.only_user) == std::string::npos)
+      only += (only.empty() ? "" : ", ") + n.only_user;
+  if (nodes.empty() && !only.empty())
+    return Status::Infeasible("no node can run " + spec.user +
+                              "'s tasks: every agent runs as one user (" + only +
+                              "), not as root, and runs only that user's tasks");
   if (nodes.empty()) return Status::Ok();  // accepted; waits for nodes
   return CheckFeasible(spec, nodes);
 }
@@ -318,6 +334,10 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   if (!parsed.ok()) return parsed.status();
   Status valid = parsed->Validate();
   if (!valid.ok()) return valid;
+  if (parsed->user == "root" && !options_.allow_root_jobs)
+    return Status::PermissionDenied(
+        "permission denied: this cluster does not run jobs as root (its coordinator would need "
+        "--allow-root-jobs); submit as another user");
   if (parsed->log_limit_mib > options_.max_log_limit_mib)
     return Status::InvalidArgument("log-limit " + std::to_string(parsed->log_limit_mib) +
                                    "M is above this cluster's maximum of " +

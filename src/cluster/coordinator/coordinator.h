@@ -69,6 +69,7 @@
 #include "balance/balancer.h"
 #include "cluster/common/mutex.h"
 #include "cluster/coordinator/cluster_state.h"
+#include "cluster/coordinator/identity.h"
 #include "cluster/coordinator/job_table.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/coordinator/node_registry.h"
@@ -84,6 +85,9 @@ namespace muster::cluster {
 
 struct CoordinatorOptions {
   std::string state_dir;                    // holds state.db, logs/, checkpoints/
+  AuthOptions auth;                         // who may call (identity.h)
+  // Jobs owned by root run as root on root agents; refused at submit unless this is set.
+  bool allow_root_jobs = false;
   DurationMs heartbeat_interval_ms = 1000;  // told to agents
   DurationMs heartbeat_timeout_ms = 10000;
   DurationMs lost_node_timeout_ms = 30000;
@@ -178,6 +182,9 @@ class Coordinator {
   int IllegalTransitions() const;
   Status CheckInvariants() const;
   StateStore& store() { return *store_; }
+  Authenticator& auth() { return auth_; }
+  // The owner (JobSpec::user) of a job; NotFound for an unknown one.
+  Result<std::string> JobOwner(JobId id) const;
 
  private:
   struct PendingLaunch {
@@ -244,6 +251,7 @@ class Coordinator {
   const TimeMs started_ms_;
   std::unique_ptr<StateStore> store_;
   LogStore logs_;
+  Authenticator auth_;
 
   mutable Mutex mu_;
   ClusterState cluster_ GUARDED_BY(mu_);      // free capacity, updated by jobs_

@@ -28,6 +28,7 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
     if (!registered.ok()) return registered.status();
     (*registered)->rec.last_seen_ms = (*registered)->last_persisted_ms = now;  // wall times
     (*registered)->containment = reg.containment();
+    (*registered)->only_user = reg.only_user();
     NodeEntry& n = **registered;
     store_->UpsertNode(n.rec);
 

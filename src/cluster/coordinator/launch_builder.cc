@@ -35,6 +35,8 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
   l.attempt = t.attempt;
   l.command = s.command;
   l.workdir = s.workdir;
+  l.user = s.user;
+  l.allow_root = ctx.allow_root;
   const NodeRecord* here = ctx.node ? ctx.node(t.node) : nullptr;
   const NodeSpec* spec = here ? &here->spec : nullptr;
   l.gpus = DeviceIds(spec, t.gpus);

@@ -37,6 +37,7 @@ struct LaunchContext {
   int master_port_base = 29500;
   int master_port_span = 10000;
   MiB default_log_limit_mib = 64;  // for a job that sets none
+  bool allow_root = false;         // CoordinatorOptions::allow_root_jobs
   // The node record (spec and address) of a node named in the start; nullptr if unknown.
   std::function<const NodeRecord*(const std::string&)> node;
 };

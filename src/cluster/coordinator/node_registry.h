@@ -48,6 +48,7 @@ struct NodeEntry {
   // last_seen_ms is the wall time, for display and the store).
   TimeMs last_contact_ms = 0;
   std::string containment;  // from its agent's Register
+  std::string only_user;    // from its agent's Register: "" = runs every user's tasks
   v1::UsageSample usage;
   struct Reading {
     TimeMs time_ms = 0;

@@ -122,6 +122,7 @@ v1::NodeList Coordinator::ListNodes() const {
     info->set_running_tasks(cluster_.Holders(name));
     info->set_last_heartbeat_ms(n.rec.last_seen_ms);
     info->set_containment(n.containment);
+    info->set_only_user(n.only_user);
     const NodeSpec& s = n.rec.spec;
     double load = 0;
     if (!s.gpus.empty())
@@ -189,6 +190,13 @@ Result<std::vector<std::pair<int, bool>>> Coordinator::LogTargets(JobId job, int
   }
   for (const auto& t : j->tasks) out.push_back({t.index, finished(t)});
   return out;
+}
+
+Result<std::string> Coordinator::JobOwner(JobId id) const {
+  MutexLock lock(mu_);
+  const JobRecord* j = jobs_.Find(id);
+  if (!j) return Status::NotFound("job " + std::to_string(id) + " not found");
+  return j->spec->user;
 }
 
 }  // namespace muster::cluster

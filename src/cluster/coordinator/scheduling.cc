@@ -241,6 +241,7 @@ void Coordinator::SchedulingPass() {
                              .master_port_base = options_.master_port_base,
                              .master_port_span = options_.master_port_span,
                              .default_log_limit_mib = options_.default_log_limit_mib,
+                             .allow_root = options_.allow_root_jobs,
                              .node = [&](const std::string& name) REQUIRES(mu_) {
                                const NodeEntry* n = nodes_.Find(name);
                                return n ? &n->rec : nullptr;

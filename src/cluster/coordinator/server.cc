@@ -9,9 +9,12 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/credentials.h"
+#include "cluster/coordinator/access.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::cluster {
@@ -131,49 +134,167 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   explicit Services(Coordinator* c) : c_(c) {}
   std::atomic<bool> stopping{false};
 
-  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
+  grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
                       v1::SubmitReply* reply) override {
-    auto id = c_->Submit(req->spec());
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kSubmit); !a.ok()) return Refuse(a);
+    // The owner is who the credential names; someone else only for an admin.
+    v1::JobSpec spec = req->spec();
+    if (spec.user().empty()) spec.set_user(caller->name);
+    if (!ValidPrincipalName(spec.user()))
+      return ToGrpcStatus(Status::InvalidArgument(
+          "invalid user name '" + spec.user() + "': use 1-64 letters, digits, '.', '_' or '-'"));
+    if (spec.user() != caller->name) {
+      if (Status a = Authorize(*caller, Action::kSubmitAs, spec.user()); !a.ok())
+        return Refuse(a);
+      spdlog::info("{} submits a job on behalf of {}", caller->Describe(), spec.user());
+    }
+    auto id = c_->Submit(spec);
     if (!id.ok()) return ToGrpcStatus(id.status());
     reply->set_job_id(*id);
     return grpc::Status::OK;
   }
-  grpc::Status GetJob(grpc::ServerContext*, const v1::JobRef* req, v1::JobInfo* reply) override {
+  grpc::Status GetJob(grpc::ServerContext* ctx, const v1::JobRef* req,
+                      v1::JobInfo* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
     auto info = c_->GetJob(req->job_id());
     if (!info.ok()) return ToGrpcStatus(info.status());
     *reply = std::move(info).value();
+    Redact(*caller, reply);
     return grpc::Status::OK;
   }
-  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                         v1::JobList* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
     *reply = c_->ListJobs(*req);
+    for (auto& j : *reply->mutable_jobs()) Redact(*caller, &j);
     return grpc::Status::OK;
   }
-  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest* req,
+  grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
                       v1::CancelReply* reply) override {
-    *reply = c_->Cancel(*req);
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    // Each id is checked on its own: the ones the caller may cancel are, the others are answered
+    // with why not.
+    v1::CancelRequest allowed;
+    std::map<int64_t, std::string> refused;
+    for (int64_t id : req->job_ids()) {
+      auto owner = c_->JobOwner(id);
+      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
+                                        "job " + std::to_string(id))
+                            : Status::Ok();  // unknown: the coordinator says so
+      if (a.ok()) {
+        allowed.add_job_ids(id);
+      } else {
+        refused[id] = a.message();
+        spdlog::warn("refused: {} may not cancel job {}", caller->Describe(), id);
+      }
+    }
+    v1::CancelReply done = allowed.job_ids_size() > 0 ? c_->Cancel(allowed) : v1::CancelReply{};
+    int k = 0;
+    for (int64_t id : req->job_ids()) {  // answers in the order asked
+      v1::CancelResult* r = reply->add_results();
+      if (auto it = refused.find(id); it != refused.end()) {
+        r->set_job_id(id);
+        r->set_ok(false);
+        r->set_error(it->second);
+      } else {
+        *r = done.results(k++);
+      }
+    }
     return grpc::Status::OK;
   }
-  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+  grpc::Status ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
                          v1::NodeList* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
     *reply = c_->ListNodes();
     return grpc::Status::OK;
   }
-  grpc::Status GetSchedule(grpc::ServerContext*, const v1::GetScheduleRequest* req,
+  grpc::Status GetSchedule(grpc::ServerContext* ctx, const v1::GetScheduleRequest* req,
                            v1::ScheduleTable* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
     *reply = c_->GetSchedule(*req);
     return grpc::Status::OK;
   }
 
-  grpc::Status GetBalance(grpc::ServerContext*, const v1::GetBalanceRequest* req,
+  grpc::Status GetBalance(grpc::ServerContext* ctx, const v1::GetBalanceRequest* req,
                           v1::BalanceStatus* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
     *reply = c_->GetBalance(*req);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ManageUsers(grpc::ServerContext* ctx, const v1::ManageUsersRequest* req,
+                           v1::ManageUsersReply* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    if (Status a = Authorize(*caller, Action::kManageUsers); !a.ok()) return Refuse(a);
+    Authenticator& auth = c_->auth();
+    const std::string& op = req->op();
+    Status result;
+    if (op == "add") {
+      auto role = ParseRole(req->role());
+      if (!role)
+        return ToGrpcStatus(Status::InvalidArgument("unknown role '" + req->role() +
+                                                    "' (viewer, user, admin or agent)"));
+      auto token = auth.AddUser(req->name(), *role);
+      result = token.status();
+      if (token.ok()) reply->set_token(*token);
+    } else if (op == "rotate") {
+      auto token = auth.RotateUser(req->name());
+      result = token.status();
+      if (token.ok()) reply->set_token(*token);
+    } else if (op == "remove") {
+      result = auth.RemoveUser(req->name());
+    } else if (op == "list") {
+      for (const UserRecord& u : auth.Users()) {
+        v1::UserInfo* i = reply->add_users();
+        i->set_name(u.name);
+        i->set_role(u.role);
+        i->set_created_ms(u.created_ms);
+      }
+    } else {
+      return ToGrpcStatus(Status::InvalidArgument("unknown user operation '" + op + "'"));
+    }
+    if (op != "list")
+      spdlog::info("{}: user {} {} {}", caller->Describe(), op, req->name(),
+                   result.ok() ? "done" : "failed: " + result.message());
+    return ToGrpcStatus(result);
+  }
+
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
+                      v1::WhoAmIReply* reply) override {
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    reply->set_name(caller->name);
+    reply->set_role(RoleName(caller->role));
+    reply->set_via(caller->via);
+    reply->set_peer(caller->peer);
     return grpc::Status::OK;
   }
 
   grpc::Status ReadLogs(grpc::ServerContext* ctx, const v1::LogRequest* req,
                         grpc::ServerWriter<v1::LogChunk>* writer) override {
     constexpr int64_t kChunk = 64 * 1024;
+    auto caller = Identify(ctx);
+    if (!caller.ok()) return Refuse(caller.status());
+    auto owner = c_->JobOwner(req->job_id());
+    if (!owner.ok()) return ToGrpcStatus(owner.status());
+    if (Status a = Authorize(*caller, Action::kReadLogs, *owner,
+                             "job " + std::to_string(req->job_id()));
+        !a.ok())
+      return Refuse(a);
     auto targets = c_->LogTargets(req->job_id(), req->task_index());
     if (!targets.ok()) return ToGrpcStatus(targets.status());
     std::map<int, int64_t> offset;
@@ -216,6 +337,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
                           "the first message on an agent link must be Register");
     }
     const std::string name = first.register_().node().name();
+    auto caller = Identify(ctx);
+    Status allowed = caller.ok() ? Authorize(*caller, Action::kActAsNode, name) : caller.status();
+    if (!allowed.ok()) {
+      spdlog::warn("agent registration as {} from {} refused: {}", name, ctx->peer(),
+                   allowed.message());
+      return ToGrpcStatus(allowed);
+    }
     auto session = std::make_shared<AgentSession>(ctx, stream);
     Status reg = c_->RegisterAgent(first.register_(), PeerHost(ctx->peer()), session);
     if (!reg.ok()) {
@@ -235,6 +363,33 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
 
  private:
+  // The caller a call's credential names ("authorization: Bearer <token>"), or why not.
+  Result<Caller> Identify(grpc::ServerContext* ctx) const {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    if (it == md.end())
+      return Status::Unauthenticated(
+          "authentication required: on the coordinator's machine set MUSTER_STATE_DIR to its "
+          "state dir; elsewhere set MUSTER_TOKEN or ~/.config/muster/token (docs/security.md)");
+    std::string_view v(it->second.data(), it->second.size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (!v.starts_with(kBearer))
+      return Status::Unauthenticated("malformed authorization header (expected a bearer token)");
+    auto caller = c_->auth().FromToken(v.substr(kBearer.size()));
+    if (caller.ok() && caller->peer.empty()) caller->peer = ctx->peer();
+    return caller;
+  }
+  // A refused call: logged, and answered with its one line.
+  static grpc::Status Refuse(const Status& why) {
+    if (why.code() == StatusCode::kPermissionDenied) spdlog::warn("refused: {}", why.message());
+    return ToGrpcStatus(why);
+  }
+  // Clears what the caller may not read of a job: its environment.
+  static void Redact(const Caller& caller, v1::JobInfo* job) {
+    if (!Authorize(caller, Action::kReadJobEnv, job->spec().user()).ok())
+      job->mutable_spec()->clear_env();
+  }
+
   Coordinator* c_;
 };
 
@@ -265,6 +420,10 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
                                " (address in use or invalid?)");
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
   s->address_ = host + ":" + std::to_string(port);
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "::1")
+    spdlog::warn("listening on {} without TLS: bearer tokens cross the network in the clear; "
+                 "keep this port on a network you trust (docs/security.md)",
+                 s->address_);
   Status w =
       WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr", s->address_ + "\n");
   if (!w.ok()) spdlog::warn("{}", w.message());
@@ -277,8 +436,17 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
     if (!hw.ok()) spdlog::warn("{}", hw.message());
     spdlog::info("metrics on http://{}/metrics", s->http_->address());
   }
+  // The local socket: callers on this machine are told apart by the kernel (local_auth.h). The
+  // state dir is private, or searchable by everyone (never listable) when local users may call.
+  const std::string& dir = options.coordinator.state_dir;
+  const bool open_dir = options.coordinator.auth.allow_local_users;
+  if (std::string why; !RestrictStateDir(dir, open_dir, &why)) spdlog::warn("{}", why);
+  auto local = LocalAuthListener::Start(dir + "/" + kLocalAuthSocket, &s->coordinator_->auth());
+  if (!local.ok()) return local.status();
+  s->local_auth_ = std::move(local).value();
   s->coordinator_->Start();
-  spdlog::info("listening on {}", s->address_);
+  spdlog::info("listening on {} and {}{}", s->address_, s->local_auth_->path(),
+               open_dir ? " (open to every local user)" : "");
   return s;
 }
 
@@ -290,6 +458,7 @@ void CoordinatorServer::Shutdown() {
   if (shut_down_.exchange(true)) return;
   if (coordinator_) coordinator_->Stop();
   http_.reset();
+  local_auth_.reset();
   if (services_) services_->stopping = true;
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (coordinator_) {

@@ -10,6 +10,10 @@
 // ReadLogs polls the task's log files every 100 ms in follow mode and ends (eof) once the task
 // has finished for good and its file is drained, or when the client goes away.
 //
+// Every call is identified by its bearer token (identity.h) and checked against the caller's
+// role and the job's owner (access.h) before the coordinator acts; the local Unix socket
+// (local_auth.h) hands out tokens to processes on this machine.
+//
 // Shutdown: stops the scheduling loop, then the gRPC server (open streams are cancelled after a
 // short deadline), then flushes the store.
 #pragma once
@@ -19,6 +23,7 @@
 #include <string>
 
 #include "cluster/coordinator/coordinator.h"
+#include "cluster/coordinator/local_auth.h"
 #include "cluster/coordinator/metrics_http.h"
 #include "core/status.h"
 
@@ -67,6 +72,7 @@ class CoordinatorServer {
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<LocalAuthListener> local_auth_;
   std::string address_;
   std::atomic<bool> shut_down_{false};
 };

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/coordinator/identity.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::cluster {
@@ -27,10 +28,25 @@ std::unique_ptr<CoordinatorServer> StartServer(const std::string& dir) {
   o.listen = "127.0.0.1:0";
   o.coordinator.state_dir = dir;
   o.coordinator.schedule_period_ms = 20;
+  o.coordinator.auth.owner_uid = ::geteuid();
   auto s = CoordinatorServer::Start(o);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return std::move(s).value();
 }
+
+// A session token for this process's Unix user: the server's owner, so an admin.
+std::string AdminToken(CoordinatorServer& s) {
+  auto issued = s.coordinator().auth().IssueLocalSession(::geteuid(), "tester");
+  EXPECT_TRUE(issued.ok()) << issued.status().ToString();
+  return issued.ok() ? issued->first : "";
+}
+
+// A call context carrying a bearer token ("" = none).
+struct AuthedContext : grpc::ClientContext {
+  explicit AuthedContext(const std::string& token) {
+    if (!token.empty()) AddMetadata("authorization", "Bearer " + token);
+  }
+};
 
 // Waits up to 5 s for pred.
 template <typename F>
@@ -43,10 +59,11 @@ bool Eventually(F pred) {
 }
 
 struct FakeAgent {
-  grpc::ClientContext ctx;
+  AuthedContext ctx;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>> stream;
 
-  FakeAgent(v1::AgentLink::Stub& stub, const std::string& name, int gpus) {
+  FakeAgent(v1::AgentLink::Stub& stub, const std::string& token, const std::string& name, int gpus)
+      : ctx(token) {
     stream = stub.Connect(&ctx);
     v1::AgentMessage m;
     NodeSpec n{.name = name, .milli_cpus = 4000, .memory_mib = 8000, .gpus = {}};
@@ -84,14 +101,15 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
   auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
   auto user = v1::Coordinator::NewStub(channel);
   auto link = v1::AgentLink::NewStub(channel);
+  const std::string token = AdminToken(*server);
 
-  FakeAgent agent(*link, "n1", 1);
+  FakeAgent agent(*link, token, "n1", 1);
   auto reply = agent.Next();
   ASSERT_TRUE(reply.has_register_reply());
   EXPECT_TRUE(reply.register_reply().accepted());
 
   // A second agent with the same name is refused while the first is connected.
-  FakeAgent dup(*link, "n1", 1);
+  FakeAgent dup(*link, token, "n1", 1);
   auto refused = dup.Next();
   ASSERT_TRUE(refused.has_register_reply());
   EXPECT_FALSE(refused.register_reply().accepted());
@@ -105,7 +123,7 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
   ToProto(spec, req.mutable_spec());
   v1::SubmitReply sub;
   {
-    grpc::ClientContext ctx;
+    AuthedContext ctx(token);
     ASSERT_TRUE(user->Submit(&ctx, req, &sub).ok());
   }
   auto launch_msg = agent.Next();
@@ -125,12 +143,12 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
   v1::JobRef ref;
   ref.set_job_id(sub.job_id());
   ASSERT_TRUE(Eventually([&] {
-    grpc::ClientContext ctx;
+    AuthedContext ctx(token);
     v1::JobInfo info;
     return user->GetJob(&ctx, ref, &info).ok() && info.state() == "succeeded";
   }));
 
-  grpc::ClientContext log_ctx;
+  AuthedContext log_ctx(token);
   v1::LogRequest lr;
   lr.set_job_id(sub.job_id());
   lr.set_task_index(0);
@@ -149,18 +167,18 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
 
   // Bad input: unknown job, malformed spec, infeasible request.
   {
-    grpc::ClientContext ctx;
+    AuthedContext ctx(token);
     v1::JobInfo info;
     ref.set_job_id(424242);
     EXPECT_EQ(user->GetJob(&ctx, ref, &info).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   {
-    grpc::ClientContext ctx;
+    AuthedContext ctx(token);
     v1::SubmitRequest bad;
     EXPECT_EQ(user->Submit(&ctx, bad, &sub).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   {
-    grpc::ClientContext ctx;
+    AuthedContext ctx(token);
     req.mutable_spec()->mutable_resources()->set_gpus(8);
     auto st = user->Submit(&ctx, req, &sub);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -175,6 +193,7 @@ TEST(Server, ConcurrentSubmissionsAreAllDurable) {
   auto server = StartServer(dir);
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto user = v1::Coordinator::NewStub(channel);
+  const std::string token = AdminToken(*server);
   v1::SubmitRequest req;
   req.mutable_spec()->add_command("true");
   constexpr int kThreads = 8, kEach = 25;
@@ -183,7 +202,7 @@ TEST(Server, ConcurrentSubmissionsAreAllDurable) {
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&] {
       for (int i = 0; i < kEach; ++i) {
-        grpc::ClientContext ctx;
+        AuthedContext ctx(token);
         v1::SubmitReply r;
         if (user->Submit(&ctx, req, &r).ok()) ++ok;
       }
@@ -193,12 +212,218 @@ TEST(Server, ConcurrentSubmissionsAreAllDurable) {
   server->Shutdown();
   server.reset();
   auto again = StartServer(dir);
-  grpc::ClientContext ctx;
+  AuthedContext ctx(AdminToken(*again));
   v1::JobList list;
   v1::ListJobsRequest lr;
   auto ch2 = grpc::CreateChannel(again->address(), grpc::InsecureChannelCredentials());
   ASSERT_TRUE(v1::Coordinator::NewStub(ch2)->ListJobs(&ctx, lr, &list).ok());
   EXPECT_EQ(list.jobs_size(), kThreads * kEach);
+  again->Shutdown();
+}
+
+// A user of the server with its own token, made through the API by the admin.
+std::string AddUser(v1::Coordinator::Stub& stub, const std::string& admin,
+                    const std::string& name, const std::string& role) {
+  AuthedContext ctx(admin);
+  v1::ManageUsersRequest req;
+  req.set_op("add");
+  req.set_name(name);
+  req.set_role(role);
+  v1::ManageUsersReply reply;
+  grpc::Status st = stub.ManageUsers(&ctx, req, &reply);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return reply.token();
+}
+
+grpc::Status Submit(v1::Coordinator::Stub& stub, const std::string& token, v1::JobSpec spec,
+                    int64_t* id = nullptr) {
+  AuthedContext ctx(token);
+  v1::SubmitRequest req;
+  *req.mutable_spec() = std::move(spec);
+  v1::SubmitReply reply;
+  grpc::Status st = stub.Submit(&ctx, req, &reply);
+  if (id) *id = reply.job_id();
+  return st;
+}
+
+TEST(Server, CallsWithoutAValidCredentialAreRefused) {
+  auto server = StartServer(TempDir("anon"));
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto user = v1::Coordinator::NewStub(channel);
+  for (const std::string& token :
+       {std::string(), std::string("garbage"), "mst_" + std::string(64, 'a'), NewToken()}) {
+    AuthedContext ctx(token);
+    v1::ListJobsRequest req;
+    v1::JobList list;
+    grpc::Status st = user->ListJobs(&ctx, req, &list);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << token;
+    EXPECT_FALSE(st.error_message().empty());
+  }
+  {  // a malformed header
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Basic dXNlcjpwYXNz");
+    v1::ListJobsRequest req;
+    v1::JobList list;
+    EXPECT_EQ(user->ListJobs(&ctx, req, &list).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // An anonymous agent cannot register either.
+  auto link = v1::AgentLink::NewStub(channel);
+  FakeAgent anon(*link, "", "n1", 1);
+  v1::CoordinatorMessage m;
+  EXPECT_FALSE(anon.stream->Read(&m));
+  EXPECT_EQ(anon.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // The server keeps serving.
+  AuthedContext ctx(AdminToken(*server));
+  v1::ListNodesRequest req;
+  v1::NodeList nodes;
+  EXPECT_TRUE(user->ListNodes(&ctx, req, &nodes).ok());
+  EXPECT_EQ(nodes.nodes_size(), 0);
+  server->Shutdown();
+}
+
+TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
+  const std::string dir = TempDir("roles");
+  auto server = StartServer(dir);
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Coordinator::NewStub(channel);
+  auto link = v1::AgentLink::NewStub(channel);
+  const std::string admin = AdminToken(*server);
+  const std::string alice = AddUser(*stub, admin, "alice", "user");
+  const std::string bob = AddUser(*stub, admin, "bob", "user");
+  const std::string vera = AddUser(*stub, admin, "vera", "viewer");
+  const std::string node7 = AddUser(*stub, admin, "node7", "agent");
+  ASSERT_FALSE(alice.empty());
+  EXPECT_NE(alice, bob);
+
+  v1::JobSpec spec;
+  spec.add_command("true");
+  (*spec.mutable_env())["SECRET"] = "s3cr3t";
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(*stub, alice, spec, &id).ok());
+  auto get = [&](const std::string& token) {
+    AuthedContext ctx(token);
+    v1::JobRef ref;
+    ref.set_job_id(id);
+    v1::JobInfo info;
+    EXPECT_TRUE(stub->GetJob(&ctx, ref, &info).ok());
+    return info;
+  };
+  EXPECT_EQ(get(alice).spec().user(), "alice");  // the owner is who the token names
+  EXPECT_EQ(get(alice).spec().env().at("SECRET"), "s3cr3t");
+  EXPECT_TRUE(get(bob).spec().env().empty());   // another user sees the job, not its env
+  EXPECT_TRUE(get(vera).spec().env().empty());
+  EXPECT_EQ(get(admin).spec().env().at("SECRET"), "s3cr3t");
+
+  // Submitting: a viewer may not, a user only as itself, an admin for anyone.
+  EXPECT_EQ(Submit(*stub, vera, spec).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::JobSpec as_alice = spec;
+  as_alice.set_user("alice");
+  grpc::Status st = Submit(*stub, bob, as_alice);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(st.error_message().find("only admins"), std::string::npos) << st.error_message();
+  int64_t on_behalf = 0;
+  ASSERT_TRUE(Submit(*stub, admin, as_alice, &on_behalf).ok());
+  EXPECT_GT(on_behalf, id);
+
+  // Logs: the owner only.
+  {
+    AuthedContext ctx(bob);
+    v1::LogRequest lr;
+    lr.set_job_id(id);
+    lr.set_task_index(0);
+    auto reader = stub->ReadLogs(&ctx, lr);
+    v1::LogChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    grpc::Status ls = reader->Finish();
+    EXPECT_EQ(ls.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(ls.error_message(),
+              "permission denied: job " + std::to_string(id) + " belongs to alice");
+  }
+  // Cancel: bob's attempt on alice's job is refused, per id; alice's own succeeds.
+  auto cancel = [&](const std::string& token, std::vector<int64_t> ids) {
+    AuthedContext ctx(token);
+    v1::CancelRequest req;
+    for (int64_t i : ids) req.add_job_ids(i);
+    v1::CancelReply reply;
+    EXPECT_TRUE(stub->Cancel(&ctx, req, &reply).ok());
+    return reply;
+  };
+  v1::CancelReply refused = cancel(bob, {id, 999999});
+  ASSERT_EQ(refused.results_size(), 2);
+  EXPECT_FALSE(refused.results(0).ok());
+  EXPECT_EQ(refused.results(0).error(),
+            "permission denied: job " + std::to_string(id) + " belongs to alice");
+  EXPECT_FALSE(refused.results(1).ok());  // unknown: the coordinator's own answer
+  EXPECT_EQ(refused.results(1).job_id(), 999999);
+  EXPECT_EQ(get(admin).state(), "pending");  // unchanged
+  v1::CancelReply mine = cancel(alice, {id});
+  ASSERT_EQ(mine.results_size(), 1);
+  EXPECT_TRUE(mine.results(0).ok()) << mine.results(0).error();
+
+  // Users are managed by admins only.
+  {
+    AuthedContext ctx(alice);
+    v1::ManageUsersRequest req;
+    req.set_op("list");
+    v1::ManageUsersReply reply;
+    EXPECT_EQ(stub->ManageUsers(&ctx, req, &reply).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // An agent's token: node RPCs only, as its own node.
+  EXPECT_EQ(Submit(*stub, node7, spec).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    FakeAgent imposter(*link, node7, "node8", 1);
+    v1::CoordinatorMessage m;
+    EXPECT_FALSE(imposter.stream->Read(&m));
+    EXPECT_EQ(imposter.stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    FakeAgent agent(*link, node7, "node7", 1);
+    auto reply = agent.Next();
+    ASSERT_TRUE(reply.has_register_reply());
+    EXPECT_TRUE(reply.register_reply().accepted());
+    agent.stream->WritesDone();
+  }
+
+  // Rotate and remove take effect at once; users survive a restart.
+  std::string alice2;
+  {
+    AuthedContext ctx(admin);
+    v1::ManageUsersRequest req;
+    req.set_op("rotate");
+    req.set_name("alice");
+    v1::ManageUsersReply reply;
+    ASSERT_TRUE(stub->ManageUsers(&ctx, req, &reply).ok());
+    alice2 = reply.token();
+  }
+  {
+    AuthedContext ctx(admin);
+    v1::ManageUsersRequest req;
+    req.set_op("remove");
+    req.set_name("bob");
+    v1::ManageUsersReply reply;
+    ASSERT_TRUE(stub->ManageUsers(&ctx, req, &reply).ok());
+  }
+  auto who = [&](v1::Coordinator::Stub& s, const std::string& token) {
+    AuthedContext ctx(token);
+    v1::WhoAmIRequest req;
+    v1::WhoAmIReply reply;
+    grpc::Status st = s.WhoAmI(&ctx, req, &reply);
+    return st.ok() ? reply.name() + "/" + reply.role() : "refused";
+  };
+  EXPECT_EQ(who(*stub, alice), "refused");
+  EXPECT_EQ(who(*stub, alice2), "alice/user");
+  EXPECT_EQ(who(*stub, bob), "refused");
+  server->Shutdown();
+  server.reset();
+  auto again = StartServer(dir);
+  auto ch2 = grpc::CreateChannel(again->address(), grpc::InsecureChannelCredentials());
+  auto stub2 = v1::Coordinator::NewStub(ch2);
+  EXPECT_EQ(who(*stub2, alice2), "alice/user");
+  EXPECT_EQ(who(*stub2, vera), "vera/viewer");
+  EXPECT_EQ(who(*stub2, bob), "refused");
+  EXPECT_EQ(who(*stub2, admin), "refused");  // a local session does not outlive its server
   again->Shutdown();
 }
 

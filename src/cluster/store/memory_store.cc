@@ -30,6 +30,7 @@ TaskRecord Persisted(const TaskRecord& t) {
 MemoryStore::MemoryStore(StoreContents contents) {
   for (auto& j : contents.jobs) jobs_.emplace(j.id, std::move(j));
   for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
+  for (auto& u : contents.users) users_.emplace(u.name, std::move(u));
 }
 
 void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
@@ -93,6 +94,7 @@ StoreContents MemoryStore::ContentsLocked() const {
   StoreContents out;
   for (const auto& [id, j] : jobs_) out.jobs.push_back(j);
   for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
+  for (const auto& [name, u] : users_) out.users.push_back(u);
   return out;
 }
 
@@ -153,6 +155,14 @@ StateStore::Ticket MemoryStore::UpdateProgress(JobId job, int index, std::string
 
 StateStore::Ticket MemoryStore::UpsertNode(const NodeRecord& node) {
   return Write(StoreWrite::kUpsertNode, [&]() REQUIRES(mu_) { nodes_[node.spec.name] = node; });
+}
+
+StateStore::Ticket MemoryStore::UpsertUser(const UserRecord& user) {
+  return Write(StoreWrite::kUpsertUser, [&]() REQUIRES(mu_) { users_[user.name] = user; });
+}
+
+StateStore::Ticket MemoryStore::DeleteUser(const std::string& name) {
+  return Write(StoreWrite::kDeleteUser, [&]() REQUIRES(mu_) { users_.erase(name); });
 }
 
 StateStore::Ticket MemoryStore::AppendJobHistory(JobId job, TimeMs time_ms,

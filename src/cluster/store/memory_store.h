@@ -28,6 +28,8 @@ enum class StoreWrite {
   kUpdatePin,
   kInsertUsage,
   kPruneUsage,
+  kUpsertUser,
+  kDeleteUser,
 };
 
 class MemoryStore final : public StateStore {
@@ -59,6 +61,8 @@ class MemoryStore final : public StateStore {
   Ticket UpsertNode(const NodeRecord& node) override;
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
   Ticket UpdatePin(const JobRecord& job) override;
+  Ticket UpsertUser(const UserRecord& user) override;
+  Ticket DeleteUser(const std::string& name) override;
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
@@ -76,6 +80,7 @@ class MemoryStore final : public StateStore {
   std::map<JobId, JobRecord> jobs_ GUARDED_BY(mu_);  // records as persisted
   std::map<std::string, NodeRecord> nodes_ GUARDED_BY(mu_);
   std::vector<UsageRow> usage_ GUARDED_BY(mu_);
+  std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
   Ticket next_ticket_ GUARDED_BY(mu_) = 1;
   std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
   std::optional<Status> fail_all_ GUARDED_BY(mu_);

@@ -94,4 +94,14 @@ struct NodeRecord {
   TimeMs last_seen_ms = 0;
 };
 
+// A user of the cluster with a bearer token (table users). Only the token's hash is kept; the
+// token itself is shown once, when it is made.
+struct UserRecord {
+  std::string name;
+  std::string role;        // access.h RoleName
+  std::string token_hash;  // hex SHA-256 of the token
+  TimeMs created_ms = 0;
+  bool operator==(const UserRecord&) const = default;
+};
+
 }  // namespace muster::cluster

@@ -1,6 +1,9 @@
 #include "cluster/store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sstream>
 #include <unordered_map>
@@ -134,7 +137,13 @@ CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
 CREATE TABLE IF NOT EXISTS job_pins(
   job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
   expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users(
+  name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
 )sql";
+constexpr const char* kUpsertUser =
+    "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms) VALUES(?1, ?2, ?3, ?4)";
+constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
@@ -199,6 +208,12 @@ Status BindTask(Db& db, JobId job, const TaskRecord& t) {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                        StoreOptions options) {
+  // The store holds every job's environment and the users' token hashes: its owner's alone.
+  // SQLite gives its -wal and -shm files the database file's permissions.
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+    ::fchmod(fd, 0600);
+    ::close(fd);
+  }
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -408,6 +423,26 @@ SqliteStore::Ticket SqliteStore::UpdatePin(const JobRecord& job) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpsertUser(const UserRecord& user) {
+  return Enqueue([user](Db& db) -> Status {
+    auto st = db.Prepare(kUpsertUser);
+    if (!st.ok()) return st.status();
+    return st->Text(1, user.name)
+        .Text(2, user.role)
+        .Text(3, user.token_hash)
+        .Int(4, user.created_ms)
+        .Exec();
+  });
+}
+
+SqliteStore::Ticket SqliteStore::DeleteUser(const std::string& name) {
+  return Enqueue([name](Db& db) -> Status {
+    auto st = db.Prepare(kDeleteUser);
+    if (!st.ok()) return st.status();
+    return st->Text(1, name).Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::InsertUsage(const UsageRow& row) {
   return Enqueue([row](Db& db) -> Status {
     auto st = db.Prepare(kInsertUsage);
@@ -538,6 +573,13 @@ Result<StoreContents> SqliteStore::LoadAll() {
     j.pin_expires_ms = pins->ColInt(3);
   }
   if (Status e = pins->Finish(); !e.ok()) return e;
+
+  auto users = db_->Prepare("SELECT name, role, token_hash, created_ms FROM users ORDER BY name");
+  if (!users.ok()) return users.status();
+  while (users->Next())
+    out.users.push_back(
+        {users->ColText(0), users->ColText(1), users->ColText(2), users->ColInt(3)});
+  if (Status e = users->Finish(); !e.ok()) return e;
   return out;
 }
 

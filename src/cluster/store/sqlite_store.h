@@ -13,7 +13,9 @@
 //         -- the balancer's downsampled load per node (one row per node per interval, pruned)
 //   job_pins(job INTEGER PRIMARY KEY, node TEXT, migrate_reason TEXT, expires_ms INTEGER)
 //         -- a balancer pin / migration in progress, so a restart keeps it
-// The last three tables were added without a version change (CREATE TABLE IF NOT EXISTS).
+//   users(name TEXT PRIMARY KEY, role TEXT, token_hash TEXT, created_ms INTEGER)
+//         -- users with bearer tokens (access.h); only the token's SHA-256 is kept
+// The last four tables were added without a version change (CREATE TABLE IF NOT EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
@@ -71,6 +73,8 @@ class SqliteStore final : public StateStore {
   Ticket UpsertNode(const NodeRecord& node) override;
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
   Ticket UpdatePin(const JobRecord& job) override;
+  Ticket UpsertUser(const UserRecord& user) override;
+  Ticket DeleteUser(const std::string& name) override;
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;

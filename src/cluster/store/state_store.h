@@ -28,6 +28,7 @@ inline constexpr int kStoreSchemaVersion = 1;
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
   std::vector<NodeRecord> nodes;  // by name
+  std::vector<UserRecord> users;  // by name
 };
 
 // One downsampled load reading of a node (table usage_history).
@@ -59,6 +60,9 @@ class StateStore {
   // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
   // the row when both are empty.
   virtual Ticket UpdatePin(const JobRecord& job) = 0;
+  // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
+  virtual Ticket UpsertUser(const UserRecord& user) = 0;
+  virtual Ticket DeleteUser(const std::string& name) = 0;
   virtual Ticket InsertUsage(const UsageRow& row) = 0;
   virtual Ticket PruneUsage(TimeMs before_ms) = 0;  // deletes usage rows older than this
   // Usage rows with time_ms >= since_ms, by time then node.

@@ -1,0 +1,122 @@
+// `muster admin user add|list|remove|rotate` and `muster whoami`: the cluster's users and their
+// tokens, through the coordinator (admins only), and who the coordinator takes the caller for.
+//
+//   admin user add NAME --role viewer|user|admin|agent [-q]   prints the new token once
+//   admin user rotate NAME [-q]                               a new token; the old one stops
+//   admin user remove NAME
+//   admin user list [-o json]
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cmd_client.h"
+#include "cluster/client/display.h"
+
+namespace muster::cli {
+
+namespace {
+
+struct UserFlags {
+  ClientFlags client;
+  std::string name;
+  std::string role = "user";
+  bool quiet = false;
+};
+
+int RunUserOp(const UserFlags& f, const std::string& op) {
+  auto c = MakeClient(f.client);
+  v1::ManageUsersRequest req;
+  req.set_op(op);
+  req.set_name(f.name);
+  req.set_role(f.role);
+  auto reply = c.ManageUsers(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  if (op == "list") {
+    if (f.client.json()) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& u : reply->users())
+        out.push_back({{"name", u.name()}, {"role", u.role()}, {"created_ms", u.created_ms()}});
+      std::cout << out.dump(2) << std::endl;
+      return kExitOk;
+    }
+    client::TextTable t({"USER", "ROLE", "CREATED"});
+    for (const auto& u : reply->users())
+      t.AddRow({u.name(), u.role(), client::FormatRelative(u.created_ms(), WallNowMs())});
+    std::cout << t.Render();
+    return kExitOk;
+  }
+  if (op == "remove") {
+    std::cout << "removed user " << f.name << "; its token no longer works" << std::endl;
+    return kExitOk;
+  }
+  if (f.quiet) {
+    std::cout << reply->token() << std::endl;
+  } else {
+    std::cout << (op == "add" ? "added user " + f.name + " (" + f.role + ")"
+                              : "new token for " + f.name + "; the old one no longer works")
+              << "\ntoken (shown once; keep it in ~/.config/muster/token, mode 0600, or "
+                 "MUSTER_TOKEN):\n"
+              << reply->token() << std::endl;
+  }
+  return kExitOk;
+}
+
+int RunWhoAmI(const ClientFlags& f) {
+  auto c = MakeClient(f);
+  auto me = c.WhoAmI();
+  if (!me.ok()) return ReportError(me.status());
+  if (f.json()) {
+    std::cout << nlohmann::json{{"name", me->name()},
+                                {"role", me->role()},
+                                {"via", me->via()},
+                                {"peer", me->peer()}}
+                     .dump(2)
+              << std::endl;
+  } else {
+    std::cout << me->name() << " (" << me->role() << ", " << me->via() << ") at "
+              << c.address() << std::endl;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddUserCommands(CLI::App& admin, CommandContext& ctx) {
+  CLI::App* user = admin.add_subcommand("user", "Users and their tokens (admins only)");
+  user->require_subcommand(1);
+  auto add = std::make_shared<UserFlags>();
+  CLI::App* a = user->add_subcommand("add", "Add a user and print its token once");
+  a->add_option("name", add->name, "user name (or node name, for --role agent)")->required();
+  a->add_option("--role", add->role, "viewer, user, admin, or agent (a node's credential)")
+      ->check(CLI::IsMember({"viewer", "user", "admin", "agent"}))
+      ->capture_default_str();
+  a->add_flag("-q,--quiet", add->quiet, "print only the token");
+  AddClientFlags(*a, add->client, /*with_output=*/false);
+  a->callback([add, &ctx] { ctx.exit_code = RunUserOp(*add, "add"); });
+
+  auto rot = std::make_shared<UserFlags>();
+  CLI::App* r = user->add_subcommand("rotate", "Give a user a new token; the old one stops working");
+  r->add_option("name", rot->name, "user name")->required();
+  r->add_flag("-q,--quiet", rot->quiet, "print only the token");
+  AddClientFlags(*r, rot->client, /*with_output=*/false);
+  r->callback([rot, &ctx] { ctx.exit_code = RunUserOp(*rot, "rotate"); });
+
+  auto rm = std::make_shared<UserFlags>();
+  CLI::App* d = user->add_subcommand("remove", "Remove a user; its token stops working at once");
+  d->add_option("name", rm->name, "user name")->required();
+  AddClientFlags(*d, rm->client, /*with_output=*/false);
+  d->callback([rm, &ctx] { ctx.exit_code = RunUserOp(*rm, "remove"); });
+
+  auto ls = std::make_shared<UserFlags>();
+  CLI::App* l = user->add_subcommand("list", "List users (tokens are never shown again)");
+  AddClientFlags(*l, ls->client);
+  l->callback([ls, &ctx] { ctx.exit_code = RunUserOp(*ls, "list"); });
+}
+
+void AddWhoAmICommand(CLI::App& app, CommandContext& ctx) {
+  auto f = std::make_shared<ClientFlags>();
+  CLI::App* cmd = app.add_subcommand("whoami", "Show who the coordinator takes you for");
+  AddClientFlags(*cmd, *f);
+  cmd->callback([f, &ctx] { ctx.exit_code = RunWhoAmI(*f); });
+}
+
+}  // namespace muster::cli

@@ -1,0 +1,166 @@
+// See identity.h.
+#include "cluster/coordinator/identity.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace muster::cluster {
+
+namespace {
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = kDigits[p[i] >> 4];
+    s[2 * i + 1] = kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+constexpr std::string_view kTokenPrefix = "mst_";
+
+}  // namespace
+
+std::string NewToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    throw std::runtime_error("OpenSSL RAND_bytes failed: no random source");
+  return std::string(kTokenPrefix) + Hex(bytes, sizeof bytes);
+}
+
+std::string HashToken(std::string_view token) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(token.data(), token.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  return Hex(md, len);
+}
+
+bool ValidPrincipalName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] == '-' || name[0] == '.') return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+Authenticator::Authenticator(AuthOptions options, StateStore* store, const Clock* clock)
+    : options_(options), store_(store), clock_(clock) {}
+
+void Authenticator::Load(const std::vector<UserRecord>& users) {
+  MutexLock lock(mu_);
+  users_.clear();
+  by_hash_.clear();
+  for (const auto& u : users) {
+    users_[u.name] = u;
+    by_hash_[u.token_hash] = u.name;
+  }
+}
+
+Result<Caller> Authenticator::FromToken(std::string_view token) const {
+  if (!token.starts_with(kTokenPrefix) || token.size() != kTokenPrefix.size() + 64)
+    return Status::Unauthenticated("malformed token (muster tokens look like mst_<64 hex digits>)");
+  const std::string hash = HashToken(token);
+  MutexLock lock(mu_);
+  if (auto it = sessions_.find(hash); it != sessions_.end()) {
+    if (it->second.expires_ms > clock_->MonotonicMs()) return it->second.caller;
+    return Status::Unauthenticated("local session expired; run the command again");
+  }
+  if (auto it = by_hash_.find(hash); it != by_hash_.end()) {
+    const UserRecord& u = users_.at(it->second);
+    auto role = ParseRole(u.role);
+    if (!role) return Status::Unauthenticated("user " + u.name + " has an unknown role");
+    return Caller{.name = u.name, .role = *role, .via = "token"};
+  }
+  return Status::Unauthenticated("unknown token (revoked, rotated, or for another cluster)");
+}
+
+Result<std::pair<std::string, Caller>> Authenticator::IssueLocalSession(int64_t uid,
+                                                                         const std::string& name) {
+  Caller c;
+  c.uid = uid;
+  c.via = "local uid " + std::to_string(uid);
+  c.peer = "unix";
+  c.name = name.empty() ? "uid" + std::to_string(uid) : name;
+  const bool owner = uid == options_.owner_uid || uid == 0;
+  if (owner) {
+    c.role = Role::kAdmin;
+  } else if (options_.allow_local_users) {
+    c.role = Role::kUser;
+  } else {
+    return Status::PermissionDenied(
+        "permission denied: this cluster admits only its owner locally; the owner can start it "
+        "with `muster up --allow-local-users`, or give you a token (`muster admin user add`)");
+  }
+  const std::string token = NewToken();
+  MutexLock lock(mu_);
+  if (auto it = users_.find(c.name); it != users_.end() && !owner) {
+    if (auto role = ParseRole(it->second.role); role && *role != Role::kAgent) c.role = *role;
+  }
+  const TimeMs now = clock_->MonotonicMs();
+  for (auto it = sessions_.begin(); it != sessions_.end();)
+    it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
+  while (sessions_.size() >= options_.max_sessions) {
+    auto oldest = sessions_.begin();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+      if (it->second.expires_ms < oldest->second.expires_ms) oldest = it;
+    sessions_.erase(oldest);
+  }
+  sessions_[HashToken(token)] = {c, now + options_.session_ttl_ms};
+  return std::make_pair(token, c);
+}
+
+Status Authenticator::Persist(const UserRecord& u) {
+  return store_->Wait(store_->UpsertUser(u));
+}
+
+Result<std::string> Authenticator::AddUser(const std::string& name, Role role) {
+  if (!ValidPrincipalName(name))
+    return Status::InvalidArgument("invalid user name '" + name +
+                                   "': use 1-64 letters, digits, '.', '_' or '-'");
+  const std::string token = NewToken();
+  MutexLock lock(mu_);
+  if (users_.contains(name)) return Status::AlreadyExists("user " + name + " already exists");
+  UserRecord u{name, RoleName(role), HashToken(token), clock_->NowMs()};
+  if (Status s = Persist(u); !s.ok()) return s;
+  by_hash_[u.token_hash] = name;
+  users_[name] = std::move(u);
+  return token;
+}
+
+Result<std::string> Authenticator::RotateUser(const std::string& name) {
+  const std::string token = NewToken();
+  MutexLock lock(mu_);
+  auto it = users_.find(name);
+  if (it == users_.end()) return Status::NotFound("no user " + name);
+  UserRecord u = it->second;
+  u.token_hash = HashToken(token);
+  if (Status s = Persist(u); !s.ok()) return s;
+  by_hash_.erase(it->second.token_hash);
+  by_hash_[u.token_hash] = name;
+  it->second = std::move(u);
+  return token;
+}
+
+Status Authenticator::RemoveUser(const std::string& name) {
+  MutexLock lock(mu_);
+  auto it = users_.find(name);
+  if (it == users_.end()) return Status::NotFound("no user " + name);
+  if (Status s = store_->Wait(store_->DeleteUser(name)); !s.ok()) return s;
+  by_hash_.erase(it->second.token_hash);
+  users_.erase(it);
+  return Status::Ok();
+}
+
+std::vector<UserRecord> Authenticator::Users() const {
+  MutexLock lock(mu_);
+  std::vector<UserRecord> out;
+  for (const auto& [name, u] : users_) out.push_back(u);
+  return out;
+}
+
+}  // namespace muster::cluster

@@ -1,0 +1,88 @@
+// Authenticator: turns the credential that came with a call into a Caller (access.h).
+//
+// Two kinds of credential, both bearer tokens ("mst_" + 64 hex digits, 256 random bits from
+// OpenSSL's RAND_bytes):
+//   * user tokens, made by `muster admin user add|rotate` and kept in the store as SHA-256
+//     hashes (UserRecord); they last until rotated or removed;
+//   * local sessions, issued by the coordinator's Unix socket (local_auth.h) to a caller the
+//     kernel identified (SO_PEERCRED); kept in memory only, for session_ttl_ms. A restarted
+//     coordinator forgets them, and clients simply ask the socket again.
+// Local callers: the coordinator's own Unix user and root are admins; other local users are
+// refused unless allow_local_users, and then have the user role. A stored user of the same name
+// overrides that role (an admin may promote or demote a local user).
+//
+// Users are changed through this class, which writes the store and waits for the commit before
+// it answers, so a reply never reports a change the store lost.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/common/mutex.h"
+#include "cluster/coordinator/access.h"
+#include "cluster/store/state_store.h"
+#include "core/clock.h"
+
+namespace muster::cluster {
+
+struct AuthOptions {
+  int64_t owner_uid = -1;          // the coordinator's Unix user (geteuid); admin locally
+  bool allow_local_users = false;  // other local users get the user role
+  DurationMs session_ttl_ms = 12 * 3600 * 1000;
+  size_t max_sessions = 10000;     // the oldest are dropped beyond this
+};
+
+// A new random token.
+std::string NewToken();
+// Hex SHA-256 of a token: what the store keeps.
+std::string HashToken(std::string_view token);
+// True if `name` may name a user or node: 1-64 of [A-Za-z0-9._-], not starting with '-' or '.'.
+bool ValidPrincipalName(std::string_view name);
+
+class Authenticator {
+ public:
+  Authenticator(AuthOptions options, StateStore* store, const Clock* clock);
+
+  // The users the store held at startup.
+  void Load(const std::vector<UserRecord>& users);
+
+  // The caller a bearer token names, or Unauthenticated.
+  Result<Caller> FromToken(std::string_view token) const;
+
+  // A caller the kernel identified on the local socket: uid and its user name ("" if the user
+  // database does not know it). PermissionDenied with the reason when local users are not let
+  // in; otherwise a session token for it.
+  Result<std::pair<std::string, Caller>> IssueLocalSession(int64_t uid, const std::string& name);
+
+  // ---- users (admin): each returns after its write is committed.
+  // Adds a user with a new token, which is returned (and shown once). AlreadyExists if taken.
+  Result<std::string> AddUser(const std::string& name, Role role);
+  // A new token for an existing user; the old one stops working at once.
+  Result<std::string> RotateUser(const std::string& name);
+  Status RemoveUser(const std::string& name);
+  std::vector<UserRecord> Users() const;
+
+  const AuthOptions& options() const { return options_; }
+
+ private:
+  struct Session {
+    Caller caller;
+    TimeMs expires_ms = 0;
+  };
+  Status Persist(const UserRecord& u) REQUIRES(mu_);
+
+  const AuthOptions options_;
+  StateStore* store_;
+  const Clock* clock_;
+  mutable Mutex mu_;
+  std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);        // by name
+  std::map<std::string, std::string> by_hash_ GUARDED_BY(mu_);     // token hash -> user name
+  std::map<std::string, Session> sessions_ GUARDED_BY(mu_);        // token hash -> session
+};
+
+}  // namespace muster::cluster

@@ -1,0 +1,135 @@
+#include "cluster/coordinator/identity.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cluster/store/memory_store.h"
+
+namespace muster::cluster {
+namespace {
+
+class IdentityTest : public ::testing::Test {
+ protected:
+  Authenticator Make(AuthOptions o = {.owner_uid = 1000}) { return Authenticator(o, &store_, &clock_); }
+  MemoryStore store_;
+  ManualClock clock_;
+};
+
+TEST(Tokens, AreRandomAndHashedToHex) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    std::string t = NewToken();
+    EXPECT_EQ(t.size(), 4u + 64u);
+    EXPECT_EQ(t.rfind("mst_", 0), 0u);
+    EXPECT_TRUE(seen.insert(t).second);
+  }
+  // SHA-256 of "abc" (FIPS 180-2 test vector).
+  EXPECT_EQ(HashToken("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Tokens, PrincipalNames) {
+  for (const char* ok : {"alice", "node-7", "a.b_c", "x"}) EXPECT_TRUE(ValidPrincipalName(ok)) << ok;
+  for (const char* bad : {"", "-x", ".hidden", "a b", "a/b", "é", "a;rm"})
+    EXPECT_FALSE(ValidPrincipalName(bad)) << bad;
+  EXPECT_FALSE(ValidPrincipalName(std::string(65, 'a')));
+}
+
+TEST_F(IdentityTest, LocalCallersByUid) {
+  Authenticator auth = Make();
+  auto owner = auth.IssueLocalSession(1000, "alice");
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(owner->second.role, Role::kAdmin);
+  auto root = auth.IssueLocalSession(0, "root");
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(root->second.role, Role::kAdmin);
+  auto other = auth.IssueLocalSession(1001, "bob");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(other.status().message().find("--allow-local-users"), std::string::npos);
+
+  // The session token names the caller the kernel identified.
+  auto c = auth.FromToken(owner->first);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->name, "alice");
+  EXPECT_EQ(c->uid, 1000);
+  EXPECT_EQ(c->via, "local uid 1000");
+}
+
+TEST_F(IdentityTest, OtherLocalUsersAreUsersWhenAllowed) {
+  Authenticator auth = Make({.owner_uid = 1000, .allow_local_users = true});
+  auto bob = auth.IssueLocalSession(1001, "bob");
+  ASSERT_TRUE(bob.ok());
+  EXPECT_EQ(bob->second.role, Role::kUser);
+  auto nameless = auth.IssueLocalSession(1234, "");
+  ASSERT_TRUE(nameless.ok());
+  EXPECT_EQ(nameless->second.name, "uid1234");
+  // An admin may make a local user a viewer (or an admin) by name.
+  ASSERT_TRUE(auth.AddUser("bob", Role::kViewer).ok());
+  auto again = auth.IssueLocalSession(1001, "bob");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->second.role, Role::kViewer);
+}
+
+TEST_F(IdentityTest, SessionsExpire) {
+  Authenticator auth = Make({.owner_uid = 1000, .session_ttl_ms = 1000});
+  auto s = auth.IssueLocalSession(1000, "alice");
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(auth.FromToken(s->first).ok());
+  clock_.Advance(1001);
+  auto late = auth.FromToken(s->first);
+  EXPECT_EQ(late.status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(IdentityTest, UsersAreStoredAndTokensRotate) {
+  Authenticator auth = Make();
+  auto t = auth.AddUser("carol", Role::kUser);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(auth.FromToken(*t)->name, "carol");
+  EXPECT_EQ(auth.AddUser("carol", Role::kAdmin).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(auth.AddUser("bad name", Role::kUser).status().code(), StatusCode::kInvalidArgument);
+  // Only the hash is stored.
+  auto stored = store_.Contents().users;
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].token_hash, HashToken(*t));
+  EXPECT_EQ(stored[0].role, "user");
+
+  auto t2 = auth.RotateUser("carol");
+  ASSERT_TRUE(t2.ok());
+  EXPECT_EQ(auth.FromToken(*t).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_TRUE(auth.FromToken(*t2).ok());
+  EXPECT_EQ(store_.Contents().users[0].token_hash, HashToken(*t2));
+
+  // A restarted coordinator loads them.
+  Authenticator reloaded = Make();
+  reloaded.Load(store_.Contents().users);
+  EXPECT_EQ(reloaded.FromToken(*t2)->name, "carol");
+
+  ASSERT_TRUE(auth.RemoveUser("carol").ok());
+  EXPECT_FALSE(auth.FromToken(*t2).ok());
+  EXPECT_TRUE(store_.Contents().users.empty());
+  EXPECT_EQ(auth.RemoveUser("carol").code(), StatusCode::kNotFound);
+}
+
+TEST_F(IdentityTest, AChangeTheStoreLostIsNotMade) {
+  Authenticator auth = Make();
+  auto t = auth.AddUser("dave", Role::kUser);
+  ASSERT_TRUE(t.ok());
+  store_.FailWrites(Status::Unavailable("disk full"));
+  EXPECT_FALSE(auth.AddUser("erin", Role::kUser).ok());
+  EXPECT_FALSE(auth.RotateUser("dave").ok());
+  EXPECT_FALSE(auth.RemoveUser("dave").ok());
+  store_.Heal();
+  EXPECT_TRUE(auth.FromToken(*t).ok());  // dave's token still works: nothing changed
+  EXPECT_EQ(auth.Users().size(), 1u);
+}
+
+TEST_F(IdentityTest, MalformedAndUnknownTokens) {
+  Authenticator auth = Make();
+  for (const std::string& bad : {std::string(), std::string("x"), std::string("mst_zz"),
+                                 "mst_" + std::string(64, '0')})
+    EXPECT_EQ(auth.FromToken(bad).status().code(), StatusCode::kUnauthenticated) << bad;
+}
+
+}  // namespace
+}  // namespace muster::cluster

@@ -1,0 +1,155 @@
+// Integration: who may do what on a real cluster, with a second Unix user made for the test.
+// The coordinator tells local callers apart by the kernel's peer credentials (its local socket);
+// a root agent runs each task as its owner. Needs root (useradd, setpriv): skipped otherwise.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+namespace {
+
+bool IsRoot() {
+  return ::geteuid() == 0;
+}
+
+// The job's stdout once its task has finished (the coordinator serves it).
+std::string Stdout(TestCluster& c, int64_t id) {
+  CommandResult logs = c.Muster({"logs", std::to_string(id)});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  return logs.out;
+}
+
+TEST(ClusterSecurity, ASecondLocalUserIsItselfAndOnlyItself) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root to make a Unix user and run as it";
+  TestUnixUser bob;
+  ASSERT_TRUE(bob.ok()) << bob.error();
+  TestCluster cluster({.agents = 1, .coordinator_args = {"--allow-local-users"}});
+  // Other users reach the socket through the test's directory (searchable, not listable).
+  ASSERT_EQ(chmod(cluster.dir().c_str(), 0711), 0);
+  ASSERT_EQ(cluster.Start(), "");
+
+  // The owner's job, with a secret in its environment.
+  const int64_t mine = cluster.Submit({"--env", "SECRET=hunter2", "--workdir", "/tmp", "--",
+                                       "/bin/sh", "-c", "sleep 30"});
+  ASSERT_GT(mine, 0);
+
+  CommandResult who = cluster.MusterAs(bob.name(), {"whoami"});
+  ASSERT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find(bob.name() + " (user, local uid " + std::to_string(bob.uid()) + ")"),
+            std::string::npos)
+      << who.out;
+
+  // bob cannot cancel it, read its logs or its environment, or submit as its owner.
+  CommandResult cancel = cluster.MusterAs(bob.name(), {"cancel", std::to_string(mine)});
+  EXPECT_EQ(cancel.exit_code, 6) << cancel.out << cancel.err;
+  EXPECT_NE(cancel.err.find("permission denied: job " + std::to_string(mine) + " belongs to"),
+            std::string::npos)
+      << cancel.err;
+  CommandResult logs = cluster.MusterAs(bob.name(), {"logs", std::to_string(mine)});
+  EXPECT_EQ(logs.exit_code, 6) << logs.err;
+  CommandResult show = cluster.MusterAs(bob.name(), {"show", std::to_string(mine), "-o", "json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_EQ(show.out.find("hunter2"), std::string::npos) << show.out;
+  CommandResult as_root =
+      cluster.MusterAs(bob.name(), {"submit", "--user", "root", "--", "/bin/true"});
+  EXPECT_EQ(as_root.exit_code, 6) << as_root.err;
+  auto job = cluster.client().GetJob(mine);
+  ASSERT_TRUE(job.ok());
+  EXPECT_NE(job->state(), "cancelled");  // nothing bob tried changed it
+
+  // bob's own job runs as bob, with bob's groups and a clean environment.
+  CommandResult sub = cluster.MusterAs(
+      bob.name(), {"submit", "-q", "--workdir", "/tmp", "--", "/bin/sh", "-c",
+                   "echo uid=$(id -u) gid=$(id -g) user=$USER home=$HOME; "
+                   "echo secret=${MUSTER_TOKEN:-none}; touch \"$MUSTER_CHECKPOINT_DIR/ok\" && "
+                   "echo ckpt=writable"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err << cluster.LogTails();
+  const int64_t theirs = std::stoll(sub.out);
+  v1::JobInfo done = cluster.WaitForJob(theirs, 30s);
+  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  EXPECT_EQ(done.spec().user(), bob.name());
+  const std::string out = Stdout(cluster, theirs);
+  EXPECT_NE(out.find("uid=" + std::to_string(bob.uid()) + " "), std::string::npos) << out;
+  EXPECT_NE(out.find("user=" + bob.name()), std::string::npos) << out;
+  EXPECT_NE(out.find("secret=none"), std::string::npos) << out;
+  EXPECT_NE(out.find("ckpt=writable"), std::string::npos) << out;
+  // bob may read his own logs; the owner (an admin) may read them too.
+  CommandResult own = cluster.MusterAs(bob.name(), {"logs", std::to_string(theirs)});
+  EXPECT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_EQ(own.out, out);
+  // bob may cancel his own job, and the owner may cancel anyone's.
+  CommandResult mine_cancel = cluster.Muster({"cancel", std::to_string(mine)});
+  EXPECT_EQ(mine_cancel.exit_code, 0) << mine_cancel.err;
+}
+
+TEST(ClusterSecurity, WithoutAllowLocalUsersOthersAreShutOut) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root to make a Unix user and run as it";
+  TestUnixUser eve("musterx");
+  ASSERT_TRUE(eve.ok()) << eve.error();
+  TestCluster cluster({.agents = 1});
+  ASSERT_EQ(chmod(cluster.dir().c_str(), 0711), 0);
+  ASSERT_EQ(cluster.Start(), "");
+  struct stat st {};
+  ASSERT_EQ(stat(cluster.state_dir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);  // the state dir is private
+  ASSERT_EQ(stat(cluster.LocalSocket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  const int64_t mine = cluster.Submit({"--workdir", "/tmp", "--", "/bin/sh", "-c", "sleep 30"});
+  ASSERT_GT(mine, 0);
+  // eve can reach the TCP port but has no credential: every call is refused (exit 7).
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"queue"},
+                                             {"cancel", std::to_string(mine)},
+                                             {"submit", "--", "/usr/bin/id"}}) {
+    CommandResult r = cluster.MusterAs(eve.name(), args);
+    EXPECT_EQ(r.exit_code, 7) << args[0] << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("authentication required"), std::string::npos) << r.err;
+  }
+  // A forged token is refused the same way.
+  CommandResult forged = RunMusterAs(eve.name(), {"queue", "--coordinator", cluster.address()},
+                                     20s, {{"MUSTER_TOKEN", "mst_" + std::string(64, 'f')}});
+  EXPECT_EQ(forged.exit_code, 7) << forged.err;
+  auto job = cluster.client().GetJob(mine);
+  ASSERT_TRUE(job.ok());
+  EXPECT_NE(job->state(), "cancelled");
+  auto list = cluster.client().ListJobs({});
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->jobs_size(), 1);  // eve's submission never became a job
+}
+
+TEST(ClusterSecurity, ATokenUserWorksFromAnywhereWithItsRole) {
+  TestCluster cluster({.agents = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  CommandResult add = cluster.Muster({"admin", "user", "add", "vera", "--role", "viewer", "-q"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  std::string token = add.out.substr(0, add.out.find('\n'));
+  ASSERT_EQ(token.rfind("mst_", 0), 0u) << add.out;
+  // With a token the state dir is not needed: point at an empty one.
+  const std::map<std::string, std::string> env = {{"MUSTER_TOKEN", token},
+                                                  {"MUSTER_STATE_DIR", "/nonexistent"}};
+  CommandResult who = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find("vera (viewer, token)"), std::string::npos) << who.out;
+  CommandResult nodes = RunMuster({"nodes", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
+  CommandResult submit =
+      RunMuster({"submit", "--coordinator", cluster.address(), "--", "/bin/true"}, 20s, env);
+  EXPECT_EQ(submit.exit_code, 6) << submit.err;
+  EXPECT_NE(submit.err.find("viewer role"), std::string::npos) << submit.err;
+  CommandResult list = cluster.Muster({"admin", "user", "list", "-o", "json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("\"vera\""), std::string::npos);
+  EXPECT_EQ(list.out.find("mst_"), std::string::npos);  // tokens are never shown again
+  CommandResult rm = cluster.Muster({"admin", "user", "remove", "vera"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  CommandResult after = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(after.exit_code, 7) << after.out;
+}
+
+}  // namespace
+}  // namespace muster::testing
