@@ -84,6 +84,25 @@ TEST(ClusterSecurity, ASecondLocalUserIsItselfAndOnlyItself) {
   // bob may cancel his own job, and the owner may cancel anyone's.
   CommandResult mine_cancel = cluster.Muster({"cancel", std::to_string(mine)});
   EXPECT_EQ(mine_cancel.exit_code, 0) << mine_cancel.err;
+
+  // The audit log has all of it; only admins may read it.
+  CommandResult audit = cluster.Muster({"admin", "audit", "-o", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  auto entries = nlohmann::json::parse(audit.out);
+  auto has = [&](const std::string& who, const std::string& action, bool ok) {
+    for (const auto& e : entries)
+      if (e["identity"] == who && e["action"] == action && (e["result"] == "ok") == ok)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(has(bob.name(), "cancel", false)) << audit.out;
+  EXPECT_TRUE(has(bob.name(), "logs", false)) << audit.out;
+  EXPECT_TRUE(has(bob.name(), "submit", false)) << audit.out;  // --user root
+  EXPECT_TRUE(has(bob.name(), "submit", true)) << audit.out;
+  EXPECT_TRUE(has("root", "cancel", true)) << audit.out;
+  EXPECT_TRUE(has("root", "register", true)) << audit.out;  // its agent, through the socket
+  CommandResult bobs = cluster.MusterAs(bob.name(), {"admin", "audit"});
+  EXPECT_EQ(bobs.exit_code, 6) << bobs.err;
 }
 
 TEST(ClusterSecurity, WithoutAllowLocalUsersOthersAreShutOut) {

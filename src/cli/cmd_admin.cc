@@ -1,5 +1,10 @@
-// `muster admin ...`: site administration. `admin user ...` goes through the coordinator
-// (cmd_users.cc); export-history works on the coordinator's files directly, without the API.
+// `muster admin ...`: site administration. `admin user ...` (cmd_users.cc) and `admin audit` go
+// through the coordinator; export-history works on the coordinator's files directly.
+//
+//   audit [--since WHEN] [--user NAME] [--limit N] [-o json]
+//     The audit log, oldest first: every submit, cancel, user change, node registration and
+//     balancer move, and every refused call, with time, identity, role, how it was identified,
+//     peer, action, target and result.
 //
 //   export-history --state-dir DIR [--out FILE] [--since WHEN]
 //     Writes the finished jobs of the state store as a muster CSV trace for
@@ -14,6 +19,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +27,7 @@
 #include "cli/cmd_client.h"
 #include "cli/commands.h"
 #include "cluster/common/credentials.h"
+#include "cluster/client/display.h"
 #include "cluster/coordinator/history_export.h"
 #include "core/status.h"
 
@@ -107,6 +114,56 @@ int RunExportHistory(const ExportFlags& f) {
   return kExitOk;
 }
 
+struct AuditFlags {
+  ClientFlags client;
+  std::string since;
+  std::string user;
+  int limit = 200;
+};
+
+int RunAudit(const AuditFlags& f) {
+  v1::AuditRequest req;
+  if (!f.since.empty()) {
+    auto since = ParseSince(f.since, WallNowMs());
+    if (!since)
+      return ReportError(Status::InvalidArgument(
+          "--since '" + f.since +
+          "' is neither a UTC date (YYYY-MM-DD[ HH:MM:SS]) nor an age (90m, 12h, 7d)"));
+    req.set_since_ms(*since);
+  }
+  if (f.limit < 0) return ReportError(Status::InvalidArgument("--limit must not be negative"));
+  req.set_identity(f.user);
+  req.set_limit(f.limit);
+  auto list = MakeClient(f.client).ListAudit(req);
+  if (!list.ok()) return ReportError(list.status());
+  if (f.client.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : list->entries())
+      out.push_back({{"time_ms", e.time_ms()},
+                     {"identity", e.identity()},
+                     {"role", e.role()},
+                     {"via", e.via()},
+                     {"peer", e.peer()},
+                     {"action", e.action()},
+                     {"target", e.target()},
+                     {"result", e.result()}});
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  client::TextTable t({"TIME (UTC)", "WHO", "ROLE", "VIA", "ACTION", "TARGET", "RESULT"});
+  for (const auto& e : list->entries()) {
+    std::time_t secs = static_cast<std::time_t>(e.time_ms() / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    t.AddRow({when, e.identity(), e.role(), e.via() + (e.peer().empty() ? "" : " " + e.peer()),
+              e.action(), e.target(), e.result()});
+  }
+  std::cout << t.Render();
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
@@ -124,6 +181,16 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   exp->add_option("--since", f->since,
                   "Only jobs submitted since a UTC date (YYYY-MM-DD[ HH:MM:SS]) or an age (7d)");
   exp->callback([f, &ctx] { ctx.exit_code = RunExportHistory(*f); });
+
+  auto a = std::make_shared<AuditFlags>();
+  CLI::App* audit = admin->add_subcommand(
+      "audit", "The audit log: every mutating call and every refused call (admins only)");
+  audit->add_option("--since", a->since,
+                    "Only entries since a UTC date (YYYY-MM-DD[ HH:MM:SS]) or an age (1h, 7d)");
+  audit->add_option("--user", a->user, "Only this identity's entries");
+  audit->add_option("--limit", a->limit, "The newest N entries (0: all)")->capture_default_str();
+  AddClientFlags(*audit, a->client);
+  audit->callback([a, &ctx] { ctx.exit_code = RunAudit(*a); });
 }
 
 }  // namespace muster::cli

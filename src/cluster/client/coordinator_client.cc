@@ -150,6 +150,12 @@ Result<v1::ManageUsersReply> CoordinatorClient::ManageUsers(
   });
 }
 
+Result<v1::AuditList> CoordinatorClient::ListAudit(const v1::AuditRequest& request) {
+  return Unary<v1::AuditList>([&](grpc::ClientContext* c, v1::AuditList* out) {
+    return stub_->ListAudit(c, request, out);
+  });
+}
+
 Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
   v1::WhoAmIRequest req;
   return Unary<v1::WhoAmIReply>(

@@ -64,6 +64,8 @@ class CoordinatorClient {
   Result<v1::BalanceStatus> GetBalance(int trend_points);
   // Users (admin): op add | remove | rotate | list.
   Result<v1::ManageUsersReply> ManageUsers(const v1::ManageUsersRequest& request);
+  // The audit log (admin).
+  Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
   // Who the coordinator takes this client for.
   Result<v1::WhoAmIReply> WhoAmI();
 

@@ -24,7 +24,8 @@
 //              to the target (a partial steal of an array is dropped: only whole jobs are pinned).
 // A move that fails its check, or any move while an earlier one is still in flight (a job still
 // stopping for a migration, or a pinned job not yet started), is dropped and ForgetMove'd. Each
-// applied move is appended to the job's history ("migrated from A to B at <UTC time>: why").
+// applied move is appended to the job's history ("migrated from A to B at <UTC time>: why") and
+// to the audit log (as "balancer").
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -37,6 +38,11 @@
 #include "core/capacity.h"
 
 namespace muster::cluster {
+
+namespace {
+// Who the audit log names for the balancer's own moves.
+const Caller kBalancer{.name = "balancer", .role = Role::kAdmin, .via = "internal"};
+}  // namespace
 
 namespace {
 
@@ -340,6 +346,8 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
       t->migrating = true;
     }
     AddHistory(*j, "migrated from " + from + " to " + to + " at " + UtcTime(now) + ": " + m.reason);
+    Audit(kBalancer, "migrate", "job " + std::to_string(j->id) + " " + from + " -> " + to,
+          Status::Ok());
     return "";
   }
 
@@ -356,6 +364,8 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
   store_->UpdatePin(*j);
   AddHistory(*j, std::string(m.kind == balance::MoveKind::kSteal ? "stolen" : "retargeted") +
                      " to " + to + " at " + UtcTime(now) + ": " + m.reason);
+  Audit(kBalancer, m.kind == balance::MoveKind::kSteal ? "steal" : "retarget",
+        "job " + std::to_string(j->id) + " -> " + to, Status::Ok());
   Kick();
   return "";
 }

@@ -185,6 +185,10 @@ class Coordinator {
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;
+  // Appends to the audit log (queued in order with the changes it records; not waited for).
+  void Audit(const Caller& caller, std::string action, std::string target, const Status& result);
+  Result<std::vector<AuditRecord>> AuditLog(TimeMs since_ms, const std::string& identity,
+                                            int limit) const;
 
  private:
   struct PendingLaunch {

@@ -199,4 +199,17 @@ Result<std::string> Coordinator::JobOwner(JobId id) const {
   return j->spec->user;
 }
 
+void Coordinator::Audit(const Caller& caller, std::string action, std::string target,
+                        const Status& result) {
+  store_->AppendAudit({clock_->NowMs(), caller.name, RoleName(caller.role), caller.via,
+                       caller.peer, std::move(action), std::move(target),
+                       result.ok() ? "ok" : result.message()});
+}
+
+Result<std::vector<AuditRecord>> Coordinator::AuditLog(TimeMs since_ms,
+                                                       const std::string& identity,
+                                                       int limit) const {
+  return store_->LoadAudit(since_ms, identity, limit);
+}
+
 }  // namespace muster::cluster

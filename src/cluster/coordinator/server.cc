@@ -136,9 +136,9 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
 
   grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
                       v1::SubmitReply* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kSubmit); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "submit");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kSubmit, "submit"); !a.ok()) return ToGrpcStatus(a);
     // The owner is who the credential names; someone else only for an admin.
     v1::JobSpec spec = req->spec();
     if (spec.user().empty()) spec.set_user(caller->name);
@@ -146,20 +146,26 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       return ToGrpcStatus(Status::InvalidArgument(
           "invalid user name '" + spec.user() + "': use 1-64 letters, digits, '.', '_' or '-'"));
     if (spec.user() != caller->name) {
-      if (Status a = Authorize(*caller, Action::kSubmitAs, spec.user()); !a.ok())
-        return Refuse(a);
+      if (Status a = Allow(*caller, Action::kSubmitAs, "submit", spec.user(), "user " + spec.user());
+          !a.ok())
+        return ToGrpcStatus(a);
       spdlog::info("{} submits a job on behalf of {}", caller->Describe(), spec.user());
     }
     auto id = c_->Submit(spec);
+    // Every accepted job is audited; so is every refusal of one the caller was allowed to send.
+    c_->Audit(*caller, "submit",
+              (id.ok() ? "job " + std::to_string(*id) : std::string("a job")) +
+                  (spec.user() != caller->name ? " for " + spec.user() : ""),
+              id.status());
     if (!id.ok()) return ToGrpcStatus(id.status());
     reply->set_job_id(*id);
     return grpc::Status::OK;
   }
   grpc::Status GetJob(grpc::ServerContext* ctx, const v1::JobRef* req,
                       v1::JobInfo* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "show");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     auto info = c_->GetJob(req->job_id());
     if (!info.ok()) return ToGrpcStatus(info.status());
     *reply = std::move(info).value();
@@ -168,17 +174,17 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
   grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                         v1::JobList* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "list jobs");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     *reply = c_->ListJobs(*req);
     for (auto& j : *reply->mutable_jobs()) Redact(*caller, &j);
     return grpc::Status::OK;
   }
   grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
                       v1::CancelReply* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
+    auto caller = Identify(ctx, "cancel");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     // Each id is checked on its own: the ones the caller may cancel are, the others are answered
     // with why not.
     v1::CancelRequest allowed;
@@ -206,40 +212,44 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       } else {
         *r = done.results(k++);
       }
+      c_->Audit(*caller, "cancel", "job " + std::to_string(id),
+                r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
     }
     return grpc::Status::OK;
   }
   grpc::Status ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
                          v1::NodeList* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "list nodes");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     *reply = c_->ListNodes();
     return grpc::Status::OK;
   }
   grpc::Status GetSchedule(grpc::ServerContext* ctx, const v1::GetScheduleRequest* req,
                            v1::ScheduleTable* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "schedule");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     *reply = c_->GetSchedule(*req);
     return grpc::Status::OK;
   }
 
   grpc::Status GetBalance(grpc::ServerContext* ctx, const v1::GetBalanceRequest* req,
                           v1::BalanceStatus* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kReadCluster); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "balance");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     *reply = c_->GetBalance(*req);
     return grpc::Status::OK;
   }
 
   grpc::Status ManageUsers(grpc::ServerContext* ctx, const v1::ManageUsersRequest* req,
                            v1::ManageUsersReply* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
-    if (Status a = Authorize(*caller, Action::kManageUsers); !a.ok()) return Refuse(a);
+    auto caller = Identify(ctx, "users");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kManageUsers, "user " + req->op(), {}, "user " + req->name());
+        !a.ok())
+      return ToGrpcStatus(a);
     Authenticator& auth = c_->auth();
     const std::string& op = req->op();
     Status result;
@@ -267,16 +277,41 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     } else {
       return ToGrpcStatus(Status::InvalidArgument("unknown user operation '" + op + "'"));
     }
-    if (op != "list")
+    if (op != "list") {
       spdlog::info("{}: user {} {} {}", caller->Describe(), op, req->name(),
                    result.ok() ? "done" : "failed: " + result.message());
+      c_->Audit(*caller, "user " + op, "user " + req->name(), result);
+    }
     return ToGrpcStatus(result);
+  }
+
+  grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::AuditRequest* req,
+                         v1::AuditList* reply) override {
+    auto caller = Identify(ctx, "audit");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadAudit, "audit"); !a.ok()) return ToGrpcStatus(a);
+    if (req->limit() < 0 || req->since_ms() < 0)
+      return ToGrpcStatus(Status::InvalidArgument("since and limit must not be negative"));
+    auto rows = c_->AuditLog(req->since_ms(), req->identity(), req->limit());
+    if (!rows.ok()) return ToGrpcStatus(rows.status());
+    for (const AuditRecord& r : *rows) {
+      v1::AuditEntry* e = reply->add_entries();
+      e->set_time_ms(r.time_ms);
+      e->set_identity(r.identity);
+      e->set_role(r.role);
+      e->set_via(r.via);
+      e->set_peer(r.peer);
+      e->set_action(r.action);
+      e->set_target(r.target);
+      e->set_result(r.result);
+    }
+    return grpc::Status::OK;
   }
 
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
                       v1::WhoAmIReply* reply) override {
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
+    auto caller = Identify(ctx, "whoami");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     reply->set_name(caller->name);
     reply->set_role(RoleName(caller->role));
     reply->set_via(caller->via);
@@ -287,14 +322,14 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   grpc::Status ReadLogs(grpc::ServerContext* ctx, const v1::LogRequest* req,
                         grpc::ServerWriter<v1::LogChunk>* writer) override {
     constexpr int64_t kChunk = 64 * 1024;
-    auto caller = Identify(ctx);
-    if (!caller.ok()) return Refuse(caller.status());
+    auto caller = Identify(ctx, "logs");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     auto owner = c_->JobOwner(req->job_id());
     if (!owner.ok()) return ToGrpcStatus(owner.status());
-    if (Status a = Authorize(*caller, Action::kReadLogs, *owner,
-                             "job " + std::to_string(req->job_id()));
+    if (Status a = Allow(*caller, Action::kReadLogs, "logs", *owner,
+                         "job " + std::to_string(req->job_id()));
         !a.ok())
-      return Refuse(a);
+      return ToGrpcStatus(a);
     auto targets = c_->LogTargets(req->job_id(), req->task_index());
     if (!targets.ok()) return ToGrpcStatus(targets.status());
     std::map<int, int64_t> offset;
@@ -337,8 +372,10 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
                           "the first message on an agent link must be Register");
     }
     const std::string name = first.register_().node().name();
-    auto caller = Identify(ctx);
-    Status allowed = caller.ok() ? Authorize(*caller, Action::kActAsNode, name) : caller.status();
+    auto caller = Identify(ctx, "register");
+    Status allowed = caller.ok() ? Allow(*caller, Action::kActAsNode, "register", name,
+                                         "node " + name)
+                                 : caller.status();
     if (!allowed.ok()) {
       spdlog::warn("agent registration as {} from {} refused: {}", name, ctx->peer(),
                    allowed.message());
@@ -346,6 +383,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     }
     auto session = std::make_shared<AgentSession>(ctx, stream);
     Status reg = c_->RegisterAgent(first.register_(), PeerHost(ctx->peer()), session);
+    c_->Audit(*caller, "register", "node " + name, reg);
     if (!reg.ok()) {
       spdlog::warn("agent registration refused: {}", reg.message());
       v1::CoordinatorMessage refused;
@@ -363,8 +401,16 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
 
  private:
-  // The caller a call's credential names ("authorization: Bearer <token>"), or why not.
-  Result<Caller> Identify(grpc::ServerContext* ctx) const {
+  // The caller a call's credential names ("authorization: Bearer <token>"), or why not; a call
+  // without a valid credential is audited as refused.
+  Result<Caller> Identify(grpc::ServerContext* ctx, std::string_view call) const {
+    Result<Caller> caller = FromCredential(ctx);
+    if (!caller.ok())
+      c_->Audit({.name = "(unauthenticated)", .via = "none", .peer = ctx->peer()},
+                std::string(call), "", caller.status());
+    return caller;
+  }
+  Result<Caller> FromCredential(grpc::ServerContext* ctx) const {
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
     if (it == md.end())
@@ -379,10 +425,15 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (caller.ok() && caller->peer.empty()) caller->peer = ctx->peer();
     return caller;
   }
-  // A refused call: logged, and answered with its one line.
-  static grpc::Status Refuse(const Status& why) {
-    if (why.code() == StatusCode::kPermissionDenied) spdlog::warn("refused: {}", why.message());
-    return ToGrpcStatus(why);
+  // Authorize, with a refusal logged and audited.
+  Status Allow(const Caller& caller, Action action, std::string_view call,
+               std::string_view owner = {}, std::string target = {}) const {
+    Status a = Authorize(caller, action, owner, target);
+    if (!a.ok()) {
+      spdlog::warn("refused: {}", a.message());
+      c_->Audit(caller, std::string(call), std::move(target), a);
+    }
+    return a;
   }
   // Clears what the caller may not read of a job: its environment.
   static void Redact(const Caller& caller, v1::JobInfo* job) {

@@ -427,5 +427,69 @@ TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
   again->Shutdown();
 }
 
+TEST(Server, TheAuditLogRecordsChangesAndRefusals) {
+  auto server = StartServer(TempDir("audit"));
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Coordinator::NewStub(channel);
+  const std::string admin = AdminToken(*server);
+  const std::string carol = AddUser(*stub, admin, "carol", "user");
+  const std::string dan = AddUser(*stub, admin, "dan", "user");
+  v1::JobSpec spec;
+  spec.add_command("true");
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(*stub, carol, spec, &id).ok());
+  {  // dan tries to cancel carol's job
+    AuthedContext ctx(dan);
+    v1::CancelRequest req;
+    req.add_job_ids(id);
+    v1::CancelReply reply;
+    ASSERT_TRUE(stub->Cancel(&ctx, req, &reply).ok());
+  }
+  {  // an anonymous call
+    grpc::ClientContext ctx;
+    v1::ListNodesRequest req;
+    v1::NodeList nodes;
+    EXPECT_FALSE(stub->ListNodes(&ctx, req, &nodes).ok());
+  }
+  auto audit = [&](const std::string& token, const std::string& who) {
+    AuthedContext ctx(token);
+    v1::AuditRequest req;
+    req.set_identity(who);
+    v1::AuditList list;
+    grpc::Status st = stub->ListAudit(&ctx, req, &list);
+    return std::make_pair(st, list);
+  };
+  ASSERT_TRUE(server->coordinator().store().Flush().ok());
+  auto [st, all] = audit(admin, "");
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<std::string> lines;
+  for (const auto& e : all.entries())
+    lines.push_back(e.identity() + "|" + e.action() + "|" + e.target() + "|" +
+                    (e.result() == "ok" ? "ok" : "refused"));
+  const std::string job = "job " + std::to_string(id);
+  const std::vector<std::string> want = {
+      "tester|user add|user carol|ok",       "tester|user add|user dan|ok",
+      "carol|submit|" + job + "|ok",         "dan|cancel|" + job + "|refused",
+      "(unauthenticated)|list nodes||refused",
+  };
+  ASSERT_EQ(lines, want);
+  EXPECT_NE(all.entries(3).result().find("belongs to carol"), std::string::npos);
+  EXPECT_EQ(all.entries(2).role(), "user");
+  EXPECT_EQ(all.entries(2).via(), "token");
+  EXPECT_GT(all.entries(2).time_ms(), 0);
+  // Filtered by identity; and only admins may read it (the refusal is audited too).
+  auto [st2, dans] = audit(admin, "dan");
+  ASSERT_TRUE(st2.ok());
+  ASSERT_EQ(dans.entries_size(), 1);
+  auto [st3, none] = audit(carol, "");
+  EXPECT_EQ(st3.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(server->coordinator().store().Flush().ok());
+  auto [st4, after] = audit(admin, "carol");
+  ASSERT_TRUE(st4.ok());
+  ASSERT_EQ(after.entries_size(), 2);
+  EXPECT_EQ(after.entries(1).action(), "audit");
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace muster::cluster

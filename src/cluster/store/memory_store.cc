@@ -157,6 +157,22 @@ StateStore::Ticket MemoryStore::UpsertNode(const NodeRecord& node) {
   return Write(StoreWrite::kUpsertNode, [&]() REQUIRES(mu_) { nodes_[node.spec.name] = node; });
 }
 
+StateStore::Ticket MemoryStore::AppendAudit(const AuditRecord& record) {
+  return Write(StoreWrite::kAppendAudit, [&]() REQUIRES(mu_) { audit_.push_back(record); });
+}
+
+Result<std::vector<AuditRecord>> MemoryStore::LoadAudit(TimeMs since_ms,
+                                                        const std::string& identity, int limit) {
+  MutexLock lock(mu_);
+  if (fail_loads_) return *fail_loads_;
+  std::vector<AuditRecord> out;
+  for (const auto& r : audit_)
+    if (r.time_ms >= since_ms && (identity.empty() || r.identity == identity)) out.push_back(r);
+  if (limit > 0 && out.size() > static_cast<size_t>(limit))
+    out.erase(out.begin(), out.end() - limit);
+  return out;
+}
+
 StateStore::Ticket MemoryStore::UpsertUser(const UserRecord& user) {
   return Write(StoreWrite::kUpsertUser, [&]() REQUIRES(mu_) { users_[user.name] = user; });
 }

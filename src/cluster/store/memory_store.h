@@ -30,6 +30,7 @@ enum class StoreWrite {
   kPruneUsage,
   kUpsertUser,
   kDeleteUser,
+  kAppendAudit,
 };
 
 class MemoryStore final : public StateStore {
@@ -63,6 +64,9 @@ class MemoryStore final : public StateStore {
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
+  Ticket AppendAudit(const AuditRecord& record) override;
+  Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
+                                             int limit) override;
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
@@ -81,6 +85,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, NodeRecord> nodes_ GUARDED_BY(mu_);
   std::vector<UsageRow> usage_ GUARDED_BY(mu_);
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
+  std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
   Ticket next_ticket_ GUARDED_BY(mu_) = 1;
   std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
   std::optional<Status> fail_all_ GUARDED_BY(mu_);

@@ -104,4 +104,17 @@ struct UserRecord {
   bool operator==(const UserRecord&) const = default;
 };
 
+// One line of the audit log (table audit, append-only): a mutating call, or any refused call.
+struct AuditRecord {
+  TimeMs time_ms = 0;
+  std::string identity;  // who, as the credential named them
+  std::string role;
+  std::string via;       // "local uid 1000", "token", "internal"
+  std::string peer;      // where the call came from
+  std::string action;    // "submit", "cancel", "user add", "register", "migrate", ...
+  std::string target;    // "job 12", "user alice", "node node7"
+  std::string result;    // "ok", or the refusal / error line
+  bool operator==(const AuditRecord&) const = default;
+};
+
 }  // namespace muster::cluster

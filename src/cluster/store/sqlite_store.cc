@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 #include <unordered_map>
 
@@ -137,10 +138,17 @@ CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
 CREATE TABLE IF NOT EXISTS job_pins(
   job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
   expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(
+  time_ms INTEGER NOT NULL, identity TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
+  peer TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,
   created_ms INTEGER NOT NULL);
 )sql";
+constexpr const char* kAppendAudit =
+    "INSERT INTO audit(time_ms, identity, role, via, peer, action, target, result) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char* kUpsertUser =
     "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
@@ -421,6 +429,40 @@ SqliteStore::Ticket SqliteStore::UpdatePin(const JobRecord& job) {
     if (!st.ok()) return st.status();
     return st->Int(1, id).Text(2, node).Text(3, reason).Int(4, expires).Exec();
   });
+}
+
+SqliteStore::Ticket SqliteStore::AppendAudit(const AuditRecord& r) {
+  return Enqueue([r](Db& db) -> Status {
+    auto st = db.Prepare(kAppendAudit);
+    if (!st.ok()) return st.status();
+    return st->Int(1, r.time_ms)
+        .Text(2, r.identity)
+        .Text(3, r.role)
+        .Text(4, r.via)
+        .Text(5, r.peer)
+        .Text(6, r.action)
+        .Text(7, r.target)
+        .Text(8, r.result)
+        .Exec();
+  });
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::LoadAudit(TimeMs since_ms,
+                                                        const std::string& identity, int limit) {
+  MutexLock db_lock(db_mu_);
+  // The newest `limit` rows (all with limit <= 0), returned oldest first.
+  auto st = db_->Prepare(
+      "SELECT time_ms, identity, role, via, peer, action, target, result FROM audit "
+      "WHERE time_ms >= ?1 AND (?2 = '' OR identity = ?2) ORDER BY rowid DESC LIMIT ?3");
+  if (!st.ok()) return st.status();
+  st->Int(1, since_ms).Text(2, identity).Int(3, limit > 0 ? limit : -1);
+  std::vector<AuditRecord> out;
+  while (st->Next())
+    out.push_back({st->ColInt(0), st->ColText(1), st->ColText(2), st->ColText(3), st->ColText(4),
+                   st->ColText(5), st->ColText(6), st->ColText(7)});
+  if (Status e = st->Finish(); !e.ok()) return e;
+  std::reverse(out.begin(), out.end());
+  return out;
 }
 
 SqliteStore::Ticket SqliteStore::UpsertUser(const UserRecord& user) {

@@ -15,7 +15,9 @@
 //         -- a balancer pin / migration in progress, so a restart keeps it
 //   users(name TEXT PRIMARY KEY, role TEXT, token_hash TEXT, created_ms INTEGER)
 //         -- users with bearer tokens (access.h); only the token's SHA-256 is kept
-// The last four tables were added without a version change (CREATE TABLE IF NOT EXISTS).
+//   audit(time_ms INTEGER, identity, role, via, peer, action, target, result TEXT)
+//         -- append-only: mutating calls and refused calls (AuditRecord)
+// The last five tables were added without a version change (CREATE TABLE IF NOT EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
@@ -75,6 +77,9 @@ class SqliteStore final : public StateStore {
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
+  Ticket AppendAudit(const AuditRecord& record) override;
+  Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
+                                             int limit) override;
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;

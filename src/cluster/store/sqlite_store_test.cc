@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -202,6 +203,44 @@ TEST(SqliteStore, ACorruptFileIsRefusedNotLoadedInPart) {
                          << " jobs as if complete";
     EXPECT_NE(c.status().message().find("malformed"), std::string::npos) << c.status().message();
   }
+}
+
+TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
+  std::string dir = TempDir("users");
+  const std::string path = dir + "/state.db";
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    UserRecord a{"alice", "user", "aa", 1}, b{"bob", "viewer", "bb", 2};
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(a)).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(b)).ok());
+    b.role = "admin";
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(b)).ok());  // replaced, not added
+    ASSERT_TRUE((*store)->Wait((*store)->DeleteUser("alice")).ok());
+    for (int i = 0; i < 5; ++i)
+      (*store)->AppendAudit({1000 + i, i % 2 ? "bob" : "carol", "user", "token", "ipv4:x",
+                             "submit", "job " + std::to_string(i), "ok"});
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  auto all = (*store)->LoadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->users.size(), 1u);
+  EXPECT_EQ(all->users[0], (UserRecord{"bob", "admin", "bb", 2}));
+  auto audit = (*store)->LoadAudit(0, "", 0);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 5u);
+  EXPECT_EQ((*audit)[0].target, "job 0");  // oldest first
+  auto bobs = (*store)->LoadAudit(0, "bob", 0);
+  ASSERT_EQ(bobs->size(), 2u);
+  auto newest = (*store)->LoadAudit(1001, "", 2);
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].target, "job 3");
+  EXPECT_EQ((*newest)[1].target, "job 4");
 }
 
 }  // namespace

@@ -63,6 +63,12 @@ class StateStore {
   // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
   virtual Ticket UpsertUser(const UserRecord& user) = 0;
   virtual Ticket DeleteUser(const std::string& name) = 0;
+  // Appends to the audit log; records are never changed or removed by the coordinator.
+  virtual Ticket AppendAudit(const AuditRecord& record) = 0;
+  // Audit records with time_ms >= since_ms (and of `identity`, unless empty), oldest first; the
+  // newest `limit` of them when limit > 0.
+  virtual Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
+                                                     int limit) = 0;
   virtual Ticket InsertUsage(const UsageRow& row) = 0;
   virtual Ticket PruneUsage(TimeMs before_ms) = 0;  // deletes usage rows older than this
   // Usage rows with time_ms >= since_ms, by time then node.
