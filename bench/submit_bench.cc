@@ -175,7 +175,8 @@ int Run(const Options& o) {
       {.address = address,
        .deadline = 10000ms,
        .credentials = muster::cluster::TokenSource::Local(
-           (dir / "state" / muster::cluster::kLocalAuthSocketName).string())});
+           (dir / "state" / muster::cluster::kLocalAuthSocketName).string()),
+       .transport = muster::cluster::ResolveClientTransport((dir / "state").string()).value()});
   for (int i = 0; i < 500; ++i) {
     auto nodes = client.ListNodes();
     if (nodes.ok() && nodes->nodes_size() == 2) break;

@@ -53,16 +53,23 @@ TEST(ClusterUnreachable, OneLineAndExitThree) {
                                              {"nodes", "--coordinator", addr},
                                              {"submit", "--coordinator", addr, "--", "true"}}) {
     auto start = std::chrono::steady_clock::now();
-    CommandResult r = RunMuster(args, 20s);
+    CommandResult r = RunMuster(args, 20s, {{"MUSTER_INSECURE", "1"}});
     EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
     EXPECT_EQ(r.err, expected) << args[0];
     EXPECT_EQ(r.out, "");
     EXPECT_LT(std::chrono::steady_clock::now() - start, 12s) << args[0] << " took too long";
   }
   // The environment variable is honoured too.
-  CommandResult env = RunMuster({"queue"}, 20s, {{"MUSTER_COORDINATOR", addr}});
+  CommandResult env =
+      RunMuster({"queue"}, 20s, {{"MUSTER_COORDINATOR", addr}, {"MUSTER_INSECURE", "1"}});
   EXPECT_EQ(env.exit_code, 3);
   EXPECT_EQ(env.err, expected);
+  // Without a CA certificate to check the coordinator with, nothing is sent: one line, exit 3.
+  CommandResult no_ca = RunMuster({"queue", "--coordinator", addr}, 20s,
+                                  {{"MUSTER_STATE_DIR", "/nonexistent"}, {"HOME", "/nonexistent"}});
+  EXPECT_EQ(no_ca.exit_code, 3) << no_ca.err;
+  EXPECT_EQ(no_ca.err.rfind("muster: no CA certificate to check the coordinator with", 0), 0u)
+      << no_ca.err;
 }
 
 class ClusterBadInput : public ::testing::Test {

@@ -89,10 +89,7 @@ TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
   std::mutex mu;
   std::vector<int64_t> acked;
   std::vector<std::thread> threads;
-  client::CoordinatorClient submitter(
-      {.address = cluster.address(),
-       .deadline = 2000ms,
-       .credentials = cluster::TokenSource::Local(cluster.LocalSocket())});
+  client::CoordinatorClient submitter(cluster.OwnerClientOptions(2000ms));
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       while (true) {

@@ -120,18 +120,32 @@ TEST(ClusterSecurity, WithoutAllowLocalUsersOthersAreShutOut) {
 
   const int64_t mine = cluster.Submit({"--workdir", "/tmp", "--", "/bin/sh", "-c", "sleep 30"});
   ASSERT_GT(mine, 0);
-  // eve can reach the TCP port but has no credential: every call is refused (exit 7).
+  // eve cannot even read the cluster's CA certificate in the private state dir: nothing is sent.
+  CommandResult blind = cluster.MusterAs(eve.name(), {"queue"});
+  EXPECT_EQ(blind.exit_code, 3) << blind.err;
+  EXPECT_NE(blind.err.find("no CA certificate"), std::string::npos) << blind.err;
+  // With the CA certificate (it is public) she reaches the coordinator over TLS, but has no
+  // credential: every call is refused (exit 7).
+  const fs::path ca = cluster.dir() / "ca.crt";
+  fs::copy_file(cluster.state_dir() / "tls" / "ca.crt", ca);
+  ASSERT_EQ(chmod(ca.c_str(), 0644), 0);
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_CA_CERT", ca.string()}, {"MUSTER_STATE_DIR", cluster.state_dir().string()}};
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"queue"},
                                              {"cancel", std::to_string(mine)},
                                              {"submit", "--", "/usr/bin/id"}}) {
-    CommandResult r = cluster.MusterAs(eve.name(), args);
+    std::vector<std::string> full = args;
+    full.insert(full.begin() + (args[0] == "submit" ? 1 : static_cast<long>(args.size())),
+                {"--coordinator", cluster.address()});
+    CommandResult r = RunMusterAs(eve.name(), full, 20s, env);
     EXPECT_EQ(r.exit_code, 7) << args[0] << ": " << r.out << r.err;
     EXPECT_NE(r.err.find("authentication required"), std::string::npos) << r.err;
   }
   // A forged token is refused the same way.
-  CommandResult forged = RunMusterAs(eve.name(), {"queue", "--coordinator", cluster.address()},
-                                     20s, {{"MUSTER_TOKEN", "mst_" + std::string(64, 'f')}});
+  CommandResult forged =
+      RunMusterAs(eve.name(), {"queue", "--coordinator", cluster.address()}, 20s,
+                  {{"MUSTER_TOKEN", "mst_" + std::string(64, 'f')}, {"MUSTER_CA_CERT", ca.string()}});
   EXPECT_EQ(forged.exit_code, 7) << forged.err;
   auto job = cluster.client().GetJob(mine);
   ASSERT_TRUE(job.ok());
@@ -148,9 +162,11 @@ TEST(ClusterSecurity, ATokenUserWorksFromAnywhereWithItsRole) {
   ASSERT_EQ(add.exit_code, 0) << add.err;
   std::string token = add.out.substr(0, add.out.find('\n'));
   ASSERT_EQ(token.rfind("mst_", 0), 0u) << add.out;
-  // With a token the state dir is not needed: point at an empty one.
-  const std::map<std::string, std::string> env = {{"MUSTER_TOKEN", token},
-                                                  {"MUSTER_STATE_DIR", "/nonexistent"}};
+  // With a token and the CA certificate, the state dir is not needed: point at an empty one.
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_TOKEN", token},
+      {"MUSTER_STATE_DIR", "/nonexistent"},
+      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
   CommandResult who = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
   EXPECT_EQ(who.exit_code, 0) << who.err;
   EXPECT_NE(who.out.find("vera (viewer, token)"), std::string::npos) << who.out;

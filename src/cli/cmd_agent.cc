@@ -33,6 +33,8 @@ struct AgentFlags {
   std::string stop_grace = "5s";
   std::string coordinator_dir;  // a local coordinator's state dir: authenticate through its socket
   std::string token_file;
+  std::string ca_file;
+  bool insecure = false;
 };
 
 // "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
@@ -75,6 +77,9 @@ int RunAgent(const AgentFlags& f) {
     if (const char* c = std::getenv("MUSTER_COORDINATOR"); c && *c) o.coordinator = c;
   if (o.coordinator.empty()) o.coordinator = "127.0.0.1:7070";
   o.credentials = cluster::TokenSource::Resolve(f.coordinator_dir, f.token_file);
+  auto transport = cluster::ResolveClientTransport(f.coordinator_dir, f.ca_file, f.insecure);
+  if (!transport.ok()) return fail(transport.status().message());
+  o.transport = *transport;
   // The task environment is built from scratch (launcher.h); the credential must not reach it
   // even through a future change there.
   unsetenv(cluster::kTokenEnv);
@@ -145,6 +150,10 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
                   "State dir of a coordinator on this machine: authenticate as this Unix user "
                   "through its local socket (default: $MUSTER_STATE_DIR or "
                   "~/.local/state/muster, when it has one)");
+  cmd->add_option("--ca-file", f->ca_file,
+                  "The cluster CA's certificate (the coordinator's tls/ca.crt); default: "
+                  "$MUSTER_CA_CERT, the --coordinator-dir's, else ~/.config/muster/ca.crt");
+  cmd->add_flag("--insecure", f->insecure, "Plaintext, to a coordinator started with --insecure");
   cmd->add_option("--token-file", f->token_file,
                   "File holding this node's token (`muster admin user add NAME --role agent`); "
                   "default: $MUSTER_TOKEN, else ~/.config/muster/token");

@@ -21,6 +21,9 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
   cmd.add_option("--coordinator", flags.coordinator,
                  "coordinator address HOST:PORT (default: $MUSTER_COORDINATOR, else the one in "
                  "the state dir, else 127.0.0.1:7070)");
+  cmd.add_flag("--insecure", flags.insecure,
+               "plaintext, to a coordinator started with --insecure (default: TLS, checked "
+               "against the cluster CA)");
   cmd.add_option("--state-dir", flags.state_dir,
                  "state dir of a coordinator on this machine, for its address and its local "
                  "socket (default: $MUSTER_STATE_DIR or ~/.local/state/muster)");
@@ -30,9 +33,15 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
 }
 
 client::CoordinatorClient MakeClient(const ClientFlags& flags) {
-  return client::CoordinatorClient(
-      {.address = client::ResolveCoordinatorAddress(flags.coordinator, flags.state_dir),
-       .credentials = cluster::TokenSource::Resolve(flags.state_dir)});
+  client::ClientOptions o{
+      .address = client::ResolveCoordinatorAddress(flags.coordinator, flags.state_dir),
+      .credentials = cluster::TokenSource::Resolve(flags.state_dir)};
+  auto transport = cluster::ResolveClientTransport(flags.state_dir, "", flags.insecure);
+  if (transport.ok())
+    o.transport = *transport;
+  else
+    o.setup_error = transport.status();
+  return client::CoordinatorClient(std::move(o));
 }
 
 int ExitCodeFor(const Status& status) {

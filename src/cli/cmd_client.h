@@ -18,6 +18,7 @@ struct ClientFlags {
   std::string coordinator;       // empty = $MUSTER_COORDINATOR, the state dir's, or the default
   std::string state_dir;         // empty = $MUSTER_STATE_DIR or ~/.local/state/muster
   std::string output = "table";  // table | json
+  bool insecure = false;         // plaintext, to a coordinator started with --insecure
   bool json() const { return output == "json"; }
 };
 

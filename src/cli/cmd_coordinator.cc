@@ -55,12 +55,16 @@ struct CoordinatorFlags {
   int balance_k = 3;
   bool allow_local_users = false;
   bool allow_root_jobs = false;
+  bool insecure = false;
+  std::vector<std::string> tls_sans;
 };
 
 int RunCoordinator(const CoordinatorFlags& f) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));
   cluster::ServerOptions opts;
   opts.listen = f.listen;
+  opts.insecure = f.insecure;
+  opts.tls_sans = f.tls_sans;
   opts.coordinator.state_dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
   opts.coordinator.auth.owner_uid = ::geteuid();
   opts.coordinator.auth.allow_local_users = f.allow_local_users;
@@ -147,6 +151,12 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--allow-local-users", f->allow_local_users,
                 "Let every Unix user of this machine call through the local socket, each as "
                 "itself with the user role (default: only the coordinator's own user and root)");
+  cmd->add_flag("--insecure", f->insecure,
+                "Serve plaintext instead of TLS (loopback addresses only; clients need "
+                "--insecure too)");
+  cmd->add_option("--tls-san", f->tls_sans,
+                  "Extra name of the coordinator's certificate, e.g. IP:10.0.0.5 or "
+                  "DNS:coord.example (loopback, the host name and its addresses are included)");
   cmd->add_flag("--allow-root-jobs", f->allow_root_jobs,
                 "Accept jobs owned by root (they run as root on agents running as root)");
   cmd->add_option("--heartbeat-timeout", f->heartbeat_timeout,

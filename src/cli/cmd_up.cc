@@ -38,6 +38,7 @@
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/client/coordinator_client.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/tls.h"
 
 namespace muster::cli {
 
@@ -295,6 +296,8 @@ int RunUp(const UpFlags& f) {
   // Its children authenticate through the coordinator's local socket, as this Unix user; a
   // token meant for another cluster must not reach them.
   unsetenv(cluster::kTokenEnv);
+  unsetenv(cluster::kCaCertEnv);
+  unsetenv(cluster::kInsecureEnv);
   children.push_back({"coordinator", f.verbose ? "" : dir + "/coordinator.log"});
   children[0].pid = StartChild(exe, cargs, children[0].log);
 
@@ -378,9 +381,17 @@ int RunUp(const UpFlags& f) {
     children.back().pid = StartChild(exe, a, children.back().log);
   }
   // Ready when every agent is registered.
-  client::CoordinatorClient cc({.address = address,
-                                .deadline = std::chrono::milliseconds(1000),
-                                .credentials = cluster::TokenSource::Local(dir + "/coordinator/" + cluster::kLocalAuthSocketName)});
+  auto transport = cluster::ResolveClientTransport(dir + "/coordinator");
+  if (!transport.ok()) {
+    stop_all();
+    return fail(transport.status().message(), kExitFailed);
+  }
+  client::CoordinatorClient cc(
+      {.address = address,
+       .deadline = std::chrono::milliseconds(1000),
+       .credentials =
+           cluster::TokenSource::Local(dir + "/coordinator/" + cluster::kLocalAuthSocketName),
+       .transport = *transport});
   bool ready = false;
   while (!ready) {
     if (Child* c = Reap(children)) return died(*c);

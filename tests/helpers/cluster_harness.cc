@@ -253,16 +253,25 @@ std::string TestCluster::StartCoordinator() {
     std::string a = ReadFile(addr_file);
     if (!a.empty() && a.back() == '\n') {
       address_ = a.substr(0, a.size() - 1);
-      client_ = std::make_unique<client::CoordinatorClient>(client::ClientOptions{
-          .address = address_,
-          .deadline = 5000ms,
-          .credentials = cluster::TokenSource::Local(LocalSocket())});
+      client_ = std::make_unique<client::CoordinatorClient>(OwnerClientOptions());
       return "";
     }
     if (!coordinator_->Running()) return "the coordinator exited early" + LogTails();
     std::this_thread::sleep_for(20ms);
   }
   return "the coordinator did not write coordinator.addr within 15 s" + LogTails();
+}
+
+client::ClientOptions TestCluster::OwnerClientOptions(std::chrono::milliseconds deadline) const {
+  client::ClientOptions o{.address = address_,
+                          .deadline = deadline,
+                          .credentials = cluster::TokenSource::Local(LocalSocket())};
+  auto transport = cluster::ResolveClientTransport(state_dir().string());
+  if (transport.ok())
+    o.transport = *transport;
+  else
+    o.setup_error = transport.status();
+  return o;
 }
 
 void TestCluster::KillCoordinator(int sig) {

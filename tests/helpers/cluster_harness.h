@@ -132,6 +132,9 @@ class TestCluster {
   // The coordinator's local socket (local_auth.h): how this process and the CLI authenticate.
   std::string LocalSocket() const { return (state_dir() / cluster::kLocalAuthSocketName).string(); }
   client::CoordinatorClient& client() { return *client_; }
+  // Options for another client of this cluster's coordinator, as the cluster's owner: its local
+  // socket for the credential, its CA for TLS.
+  client::ClientOptions OwnerClientOptions(std::chrono::milliseconds deadline = 5000ms) const;
 
   // `muster ARGS... --coordinator ADDR` (the flag is added after the subcommand's arguments,
   // before any `--`), with MUSTER_STATE_DIR set to the cluster's state dir.

@@ -40,6 +40,7 @@
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/usage.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/tls.h"
 #include "core/status.h"
 
 namespace grpc {
@@ -60,6 +61,8 @@ struct AgentOptions {
   size_t max_buffered_log_bytes = 16 << 20;
   // The credential the link carries (credentials.h); null = none.
   std::shared_ptr<cluster::TokenSource> credentials;
+  // TLS with the cluster's CA, or plaintext (tls.h).
+  cluster::ClientTransport transport;
 };
 
 class Agent final : public TaskSink {

@@ -89,7 +89,8 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   auto channel =
-      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(options_.coordinator,
+                                cluster::MakeChannelCredentials(options_.transport), args);
   auto stub = v1::AgentLink::NewStub(channel);
   Session s;
   {

@@ -150,6 +150,7 @@ class AgentTest : public ::testing::Test {
   void StartAgent(int port) {
     AgentOptions o;
     o.coordinator = "127.0.0.1:" + std::to_string(port);
+    o.transport.insecure = true;  // the fake coordinator serves plaintext
     o.work_dir = dir_.string();
     o.discovery.name = "nodeA";
     o.discovery.virtual_gpus = 2;

@@ -64,11 +64,25 @@ CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
-  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::Coordinator::NewStub(channel_);
+  args_ = args;
+  Connect();
+}
+
+void CoordinatorClient::Connect() {
+  auto channel = grpc::CreateCustomChannel(
+      options_.address, cluster::MakeChannelCredentials(options_.transport), args_);
+  std::shared_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
+  std::lock_guard lock(mu_);
+  stub_ = std::move(stub);
+}
+
+std::shared_ptr<v1::Coordinator::Stub> CoordinatorClient::Stub() {
+  std::lock_guard lock(mu_);
+  return stub_;
 }
 
 Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
+  if (!options_.setup_error.ok()) return options_.setup_error;
   if (!options_.credentials) return Status::Ok();
   auto token = options_.credentials->Token();
   if (!token.ok()) return token.status();
@@ -83,7 +97,11 @@ Result<Reply> CoordinatorClient::Unary(Call call) {
     ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
     if (Status a = Authorize(&ctx); !a.ok()) return a;
     Reply reply;
-    grpc::Status st = call(&ctx, &reply);
+    grpc::Status st = call(*Stub(), &ctx, &reply);
+    // A channel whose coordinator went away can stay unable to connect to the one that replaced
+    // it (seen with TLS after a restart); the next call gets a new channel.
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !cluster::CarriesMusterCode(st))
+      Connect();
     // A local session the coordinator no longer knows (it restarted): ask for a new one once.
     if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED && attempt == 0 &&
         options_.credentials && options_.credentials->Refresh())
@@ -97,7 +115,7 @@ Result<int64_t> CoordinatorClient::Submit(const v1::JobSpec& spec) {
   v1::SubmitRequest req;
   *req.mutable_spec() = spec;
   auto r = Unary<v1::SubmitReply>(
-      [&](grpc::ClientContext* c, v1::SubmitReply* out) { return stub_->Submit(c, req, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::SubmitReply* out) { return stub.Submit(c, req, out); });
   if (!r.ok()) return r.status();
   return r->job_id();
 }
@@ -106,60 +124,60 @@ Result<v1::JobInfo> CoordinatorClient::GetJob(int64_t job_id) {
   v1::JobRef req;
   req.set_job_id(job_id);
   return Unary<v1::JobInfo>(
-      [&](grpc::ClientContext* c, v1::JobInfo* out) { return stub_->GetJob(c, req, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::JobInfo* out) { return stub.GetJob(c, req, out); });
 }
 
 Result<v1::JobList> CoordinatorClient::ListJobs(const v1::ListJobsRequest& request) {
   return Unary<v1::JobList>(
-      [&](grpc::ClientContext* c, v1::JobList* out) { return stub_->ListJobs(c, request, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::JobList* out) { return stub.ListJobs(c, request, out); });
 }
 
 Result<v1::CancelReply> CoordinatorClient::Cancel(const std::vector<int64_t>& job_ids) {
   v1::CancelRequest req;
   for (int64_t id : job_ids) req.add_job_ids(id);
   return Unary<v1::CancelReply>(
-      [&](grpc::ClientContext* c, v1::CancelReply* out) { return stub_->Cancel(c, req, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::CancelReply* out) { return stub.Cancel(c, req, out); });
 }
 
 Result<v1::NodeList> CoordinatorClient::ListNodes() {
   v1::ListNodesRequest req;
   return Unary<v1::NodeList>(
-      [&](grpc::ClientContext* c, v1::NodeList* out) { return stub_->ListNodes(c, req, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::NodeList* out) { return stub.ListNodes(c, req, out); });
 }
 
 Result<v1::ScheduleTable> CoordinatorClient::GetSchedule(bool include_finished) {
   v1::GetScheduleRequest req;
   req.set_include_finished(include_finished);
-  return Unary<v1::ScheduleTable>([&](grpc::ClientContext* c, v1::ScheduleTable* out) {
-    return stub_->GetSchedule(c, req, out);
+  return Unary<v1::ScheduleTable>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::ScheduleTable* out) {
+    return stub.GetSchedule(c, req, out);
   });
 }
 
 Result<v1::BalanceStatus> CoordinatorClient::GetBalance(int trend_points) {
   v1::GetBalanceRequest req;
   req.set_trend_points(trend_points);
-  return Unary<v1::BalanceStatus>([&](grpc::ClientContext* c, v1::BalanceStatus* out) {
-    return stub_->GetBalance(c, req, out);
+  return Unary<v1::BalanceStatus>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::BalanceStatus* out) {
+    return stub.GetBalance(c, req, out);
   });
 }
 
 Result<v1::ManageUsersReply> CoordinatorClient::ManageUsers(
     const v1::ManageUsersRequest& request) {
-  return Unary<v1::ManageUsersReply>([&](grpc::ClientContext* c, v1::ManageUsersReply* out) {
-    return stub_->ManageUsers(c, request, out);
+  return Unary<v1::ManageUsersReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::ManageUsersReply* out) {
+    return stub.ManageUsers(c, request, out);
   });
 }
 
 Result<v1::AuditList> CoordinatorClient::ListAudit(const v1::AuditRequest& request) {
-  return Unary<v1::AuditList>([&](grpc::ClientContext* c, v1::AuditList* out) {
-    return stub_->ListAudit(c, request, out);
+  return Unary<v1::AuditList>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::AuditList* out) {
+    return stub.ListAudit(c, request, out);
   });
 }
 
 Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
   v1::WhoAmIRequest req;
   return Unary<v1::WhoAmIReply>(
-      [&](grpc::ClientContext* c, v1::WhoAmIReply* out) { return stub_->WhoAmI(c, req, out); });
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::WhoAmIReply* out) { return stub.WhoAmI(c, req, out); });
 }
 
 Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
@@ -184,7 +202,8 @@ Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
       }
     });
   }
-  auto reader = stub_->ReadLogs(&ctx, request);
+  auto stub = Stub();
+  auto reader = stub->ReadLogs(&ctx, request);
   v1::LogChunk chunk;
   bool cancelled_by_callback = false;
   while (reader->Read(&chunk)) {

@@ -1,7 +1,11 @@
 // A client for the coordinator's user API (the Coordinator gRPC service), as the CLI uses it.
 //
 // Every unary call carries a deadline (ClientOptions::deadline) and fails fast when the
-// coordinator cannot be reached (no wait-for-ready), so a command never hangs. gRPC statuses are
+// coordinator cannot be reached (no wait-for-ready), so a command never hangs; the next call after
+// an unreachable coordinator uses a new channel (a TLS channel to a coordinator that was killed
+// did not reconnect to its successor), and one refused for an unknown local session asks the
+// local socket for a new one and retries once. Calls carry the bearer token of
+// ClientOptions::credentials over ClientOptions::transport (TLS by default). gRPC statuses are
 // mapped to muster Status codes and never leak gRPC wording:
 //   UNAVAILABLE, DEADLINE_EXCEEDED      -> kUnavailable (message: "cannot reach the coordinator
 //   ...") NOT_FOUND                           -> kNotFound      (the coordinator's message)
@@ -18,10 +22,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/channel_arguments.h>
+
 #include "cluster/common/credentials.h"
+#include "cluster/common/tls.h"
 #include "cluster/proto/muster.grpc.pb.h"
 #include "core/status.h"
 
@@ -45,6 +53,11 @@ struct ClientOptions {
   std::chrono::milliseconds deadline{10000};  // per unary call
   // The bearer token each call carries (credentials.h); null = none.
   std::shared_ptr<cluster::TokenSource> credentials;
+  // TLS with the cluster's CA, or plaintext (tls.h). The default checks the coordinator against
+  // no CA at all, so it fails closed.
+  cluster::ClientTransport transport;
+  // Non-ok: the client could not be set up (no CA found, ...); every call answers this.
+  Status setup_error;
 };
 
 class CoordinatorClient {
@@ -82,8 +95,13 @@ class CoordinatorClient {
   Status Authorize(grpc::ClientContext* ctx);
 
   ClientOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  // A new channel and stub (after an unreachable coordinator); the current stub.
+  void Connect();
+  std::shared_ptr<v1::Coordinator::Stub> Stub();
+
+  grpc::ChannelArguments args_;
+  std::mutex mu_;
+  std::shared_ptr<v1::Coordinator::Stub> stub_;  // GUARDED_BY(mu_); holds its channel
 };
 
 }  // namespace muster::client

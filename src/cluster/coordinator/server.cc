@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -453,9 +454,28 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   s->coordinator_ = std::move(coord).value();
   s->services_ = std::make_unique<Services>(s->coordinator_.get());
 
+  const std::string listen_host = options.listen.substr(0, options.listen.rfind(':'));
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (options.insecure) {
+    if (!IsLoopbackHost(listen_host))
+      return Status::InvalidArgument("--insecure is refused on " + options.listen +
+                                     ": plaintext only on a loopback address");
+    spdlog::warn("--insecure: serving plaintext on {}; tokens and job data are not encrypted",
+                 options.listen);
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    std::vector<std::string> sans = options.tls_sans;
+    if (!listen_host.empty() && listen_host != "0.0.0.0" && listen_host != "[::]")
+      sans.push_back((std::isdigit(static_cast<unsigned char>(listen_host[0])) ? "IP:" : "DNS:") +
+                     listen_host);
+    auto tls = EnsureServerTls(options.coordinator.state_dir, sans);
+    if (!tls.ok()) return tls.status();
+    s->tls_ = std::move(tls).value();
+    creds = MakeServerCredentials(s->tls_);
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, creds, &port);
   builder.RegisterService(static_cast<v1::Coordinator::Service*>(s->services_.get()));
   builder.RegisterService(static_cast<v1::AgentLink::Service*>(s->services_.get()));
   builder.SetMaxReceiveMessageSize(64 << 20);
@@ -469,12 +489,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   if (!s->server_ || port == 0)
     return Status::Unavailable("cannot listen on " + options.listen +
                                " (address in use or invalid?)");
-  std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  s->address_ = host + ":" + std::to_string(port);
-  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "::1")
-    spdlog::warn("listening on {} without TLS: bearer tokens cross the network in the clear; "
-                 "keep this port on a network you trust (docs/security.md)",
-                 s->address_);
+  s->address_ = listen_host + ":" + std::to_string(port);
   Status w =
       WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr", s->address_ + "\n");
   if (!w.ok()) spdlog::warn("{}", w.message());
@@ -496,8 +511,9 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   if (!local.ok()) return local.status();
   s->local_auth_ = std::move(local).value();
   s->coordinator_->Start();
-  spdlog::info("listening on {} and {}{}", s->address_, s->local_auth_->path(),
-               open_dir ? " (open to every local user)" : "");
+  spdlog::info("listening on {} ({}) and {}{}", s->address_,
+               options.insecure ? "plaintext" : "TLS, CA sha256 " + s->tls_.ca_fingerprint,
+               s->local_auth_->path(), open_dir ? " (open to every local user)" : "");
   return s;
 }
 

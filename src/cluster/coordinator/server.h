@@ -21,7 +21,9 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cluster/common/tls.h"
 #include "cluster/coordinator/coordinator.h"
 #include "cluster/coordinator/local_auth.h"
 #include "cluster/coordinator/metrics_http.h"
@@ -42,6 +44,9 @@ class WallClock final : public Clock {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // HOST:PORT; port 0 picks a free one
+  // TLS (tls.h) unless insecure, which is refused on an address that is not loopback.
+  bool insecure = false;
+  std::vector<std::string> tls_sans;  // extra subjectAltNames of the server certificate
   std::string http;  // "" = no HTTP; else HOST:PORT for GET /metrics (written to coordinator.http)
   CoordinatorOptions coordinator;
 };
@@ -55,6 +60,9 @@ class CoordinatorServer {
 
   // "HOST:PORT" actually bound.
   const std::string& address() const { return address_; }
+  // The cluster CA's certificate and its SHA-256 fingerprint ("" when insecure).
+  const std::string& ca_pem() const { return tls_.ca.cert_pem; }
+  const std::string& ca_fingerprint() const { return tls_.ca_fingerprint; }
   // "HOST:PORT" of the /metrics endpoint, "" when off.
   std::string http_address() const { return http_ ? http_->address() : ""; }
   Coordinator& coordinator() { return *coordinator_; }
@@ -74,6 +82,7 @@ class CoordinatorServer {
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<LocalAuthListener> local_auth_;
   std::string address_;
+  ServerTls tls_;
   std::atomic<bool> shut_down_{false};
 };
 

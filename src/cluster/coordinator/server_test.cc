@@ -4,12 +4,15 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/pki.h"
+#include "cluster/common/tls.h"
 #include "cluster/coordinator/identity.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
@@ -32,6 +35,12 @@ std::unique_ptr<CoordinatorServer> StartServer(const std::string& dir) {
   auto s = CoordinatorServer::Start(o);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return std::move(s).value();
+}
+
+// A TLS channel to the server, checked against its cluster CA.
+std::shared_ptr<grpc::Channel> Channel(CoordinatorServer& s) {
+  return grpc::CreateChannel(s.address(),
+                             MakeChannelCredentials({.insecure = false, .ca_pem = s.ca_pem()}));
 }
 
 // A session token for this process's Unix user: the server's owner, so an admin.
@@ -98,7 +107,7 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
   addr_file >> addr;
   EXPECT_EQ(addr, server->address());
 
-  auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  auto channel = Channel(*server);
   auto user = v1::Coordinator::NewStub(channel);
   auto link = v1::AgentLink::NewStub(channel);
   const std::string token = AdminToken(*server);
@@ -191,7 +200,7 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
 TEST(Server, ConcurrentSubmissionsAreAllDurable) {
   std::string dir = TempDir("many");
   auto server = StartServer(dir);
-  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto channel = Channel(*server);
   auto user = v1::Coordinator::NewStub(channel);
   const std::string token = AdminToken(*server);
   v1::SubmitRequest req;
@@ -215,7 +224,7 @@ TEST(Server, ConcurrentSubmissionsAreAllDurable) {
   AuthedContext ctx(AdminToken(*again));
   v1::JobList list;
   v1::ListJobsRequest lr;
-  auto ch2 = grpc::CreateChannel(again->address(), grpc::InsecureChannelCredentials());
+  auto ch2 = Channel(*again);
   ASSERT_TRUE(v1::Coordinator::NewStub(ch2)->ListJobs(&ctx, lr, &list).ok());
   EXPECT_EQ(list.jobs_size(), kThreads * kEach);
   again->Shutdown();
@@ -248,7 +257,7 @@ grpc::Status Submit(v1::Coordinator::Stub& stub, const std::string& token, v1::J
 
 TEST(Server, CallsWithoutAValidCredentialAreRefused) {
   auto server = StartServer(TempDir("anon"));
-  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto channel = Channel(*server);
   auto user = v1::Coordinator::NewStub(channel);
   for (const std::string& token :
        {std::string(), std::string("garbage"), "mst_" + std::string(64, 'a'), NewToken()}) {
@@ -284,7 +293,7 @@ TEST(Server, CallsWithoutAValidCredentialAreRefused) {
 TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
   const std::string dir = TempDir("roles");
   auto server = StartServer(dir);
-  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto channel = Channel(*server);
   auto stub = v1::Coordinator::NewStub(channel);
   auto link = v1::AgentLink::NewStub(channel);
   const std::string admin = AdminToken(*server);
@@ -418,7 +427,7 @@ TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
   server->Shutdown();
   server.reset();
   auto again = StartServer(dir);
-  auto ch2 = grpc::CreateChannel(again->address(), grpc::InsecureChannelCredentials());
+  auto ch2 = Channel(*again);
   auto stub2 = v1::Coordinator::NewStub(ch2);
   EXPECT_EQ(who(*stub2, alice2), "alice/user");
   EXPECT_EQ(who(*stub2, vera), "vera/viewer");
@@ -429,7 +438,7 @@ TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
 
 TEST(Server, TheAuditLogRecordsChangesAndRefusals) {
   auto server = StartServer(TempDir("audit"));
-  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto channel = Channel(*server);
   auto stub = v1::Coordinator::NewStub(channel);
   const std::string admin = AdminToken(*server);
   const std::string carol = AddUser(*stub, admin, "carol", "user");
@@ -489,6 +498,70 @@ TEST(Server, TheAuditLogRecordsChangesAndRefusals) {
   ASSERT_EQ(after.entries_size(), 2);
   EXPECT_EQ(after.entries(1).action(), "audit");
   server->Shutdown();
+}
+
+TEST(Server, LinksAreTlsCheckedAgainstTheClusterCa) {
+  const std::string dir = TempDir("tls");
+  auto server = StartServer(dir);
+  // The CA and the server's certificate are in the state dir; the keys are private.
+  struct stat st {};
+  ASSERT_EQ(stat((dir + "/tls/ca.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat((dir + "/tls/server.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto info = ReadCert(server->ca_pem());
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->common_name, "muster cluster CA");
+  EXPECT_EQ(CertFingerprint(server->ca_pem()).value(), server->ca_fingerprint());
+
+  const std::string token = AdminToken(*server);
+  auto who = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    auto ch = grpc::CreateChannel(server->address(), creds);
+    auto stub = v1::Coordinator::NewStub(ch);
+    AuthedContext ctx(token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    v1::WhoAmIRequest req;
+    v1::WhoAmIReply reply;
+    return stub->WhoAmI(&ctx, req, &reply);
+  };
+  EXPECT_TRUE(who(MakeChannelCredentials({.ca_pem = server->ca_pem()})).ok());
+  // A plaintext client, and one that trusts another CA, get nowhere; the server keeps serving.
+  EXPECT_EQ(who(grpc::InsecureChannelCredentials()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  auto other = MakeCa("someone else", 1);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(who(MakeChannelCredentials({.ca_pem = other->cert_pem})).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(who(MakeChannelCredentials({.ca_pem = server->ca_pem()})).ok());
+
+  // A restart keeps the CA (agents and clients keep trusting it).
+  const std::string fp = server->ca_fingerprint();
+  server->Shutdown();
+  server.reset();
+  auto again = StartServer(dir);
+  EXPECT_EQ(again->ca_fingerprint(), fp);
+  again->Shutdown();
+}
+
+TEST(Server, PlaintextOnlyWhenAskedAndOnlyOnLoopback) {
+  ServerOptions o;
+  o.listen = "0.0.0.0:0";
+  o.insecure = true;
+  o.coordinator.state_dir = TempDir("insecure");
+  auto refused = CoordinatorServer::Start(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--insecure is refused"), std::string::npos);
+  o.listen = "127.0.0.1:0";
+  auto plain = CoordinatorServer::Start(o);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ((*plain)->ca_pem(), "");
+  auto ch = grpc::CreateChannel((*plain)->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Coordinator::NewStub(ch);
+  grpc::ClientContext ctx;
+  v1::WhoAmIRequest req;
+  v1::WhoAmIReply reply;
+  // Plaintext still needs a credential.
+  EXPECT_EQ(stub->WhoAmI(&ctx, req, &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  (*plain)->Shutdown();
 }
 
 }  // namespace

@@ -1,0 +1,41 @@
+// The cluster's certificates, made with OpenSSL (libcrypto): an ECDSA P-256 key per party, a
+// self-signed cluster CA, and certificates it signs. No cryptography is written here; these are
+// thin, checked wrappers around OpenSSL's key, X.509 and PEM calls.
+//
+// Thread-safety: the functions are independent and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace muster::cluster {
+
+struct KeyAndCert {
+  std::string key_pem;   // PKCS#8 private key
+  std::string cert_pem;
+};
+
+// A new self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign) valid for `days`.
+Result<KeyAndCert> MakeCa(const std::string& common_name, int days);
+
+// A new key and a certificate for it signed by `ca`: CN = common_name, valid for `days`, with
+// subjectAltName entries `sans` ("IP:127.0.0.1", "DNS:host") and extendedKeyUsage serverAuth
+// (server) or clientAuth (client).
+Result<KeyAndCert> IssueCert(const KeyAndCert& ca, const std::string& common_name, int days,
+                             const std::vector<std::string>& sans, bool server);
+
+// Hex SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` shows,
+// without colons, lower case).
+Result<std::string> CertFingerprint(const std::string& cert_pem);
+
+struct CertInfo {
+  std::string common_name;
+  int64_t not_after_ms = 0;  // Unix milliseconds
+  std::vector<std::string> sans;
+};
+Result<CertInfo> ReadCert(const std::string& cert_pem);
+
+}  // namespace muster::cluster

@@ -1,0 +1,189 @@
+// See tls.h.
+#include "cluster/common/tls.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/common/credentials.h"
+
+namespace muster::cluster {
+
+namespace {
+
+constexpr int kCaDays = 365;
+constexpr int kServerDays = 90;
+constexpr int64_t kRenewBeforeMs = 30LL * 86400 * 1000;
+
+Result<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes atomically with `mode` (the temporary file is created with it, so no other user ever
+// sees a key while it is being written).
+Status WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::Unavailable("cannot write " + tmp);
+  ::fchmod(fd, mode);
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) {
+      ::close(fd);
+      return Status::Unavailable("cannot write " + tmp);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Unavailable("cannot write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Unavailable("cannot rename " + tmp);
+  return Status::Ok();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> HostSans() {
+  std::vector<std::string> sans = {"IP:127.0.0.1", "DNS:localhost"};
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && host[0]) sans.push_back(std::string("DNS:") + host);
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      char buf[INET_ADDRSTRLEN] = {};
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      sans.push_back(std::string("IP:") + buf);
+    }
+    freeifaddrs(ifs);
+  }
+  return sans;
+}
+
+}  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+Result<ServerTls> EnsureServerTls(const std::string& state_dir,
+                                  const std::vector<std::string>& extra_sans) {
+  const std::string dir = state_dir + "/tls";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0711);  // ca.crt is for everyone; the keys are 0600
+  ServerTls tls;
+  auto ca_key = ReadAll(dir + "/ca.key");
+  auto ca_cert = ReadAll(dir + "/ca.crt");
+  if (ca_key.ok() && ca_cert.ok()) {
+    tls.ca = {*ca_key, *ca_cert};
+  } else {
+    auto ca = MakeCa("muster cluster CA", kCaDays);
+    if (!ca.ok()) return ca.status();
+    tls.ca = *ca;
+    if (Status s = WriteFile(dir + "/ca.key", ca->key_pem, 0600); !s.ok()) return s;
+    if (Status s = WriteFile(dir + "/ca.crt", ca->cert_pem, 0644); !s.ok()) return s;
+  }
+  auto fp = CertFingerprint(tls.ca.cert_pem);
+  if (!fp.ok()) return Status::Internal(dir + "/ca.crt: " + fp.status().message());
+  tls.ca_fingerprint = *fp;
+
+  std::vector<std::string> sans = HostSans();
+  for (const auto& s : extra_sans)
+    if (std::find(sans.begin(), sans.end(), s) == sans.end()) sans.push_back(s);
+  auto key = ReadAll(dir + "/server.key");
+  auto cert = ReadAll(dir + "/server.crt");
+  bool fresh = key.ok() && cert.ok();
+  if (fresh) {
+    auto info = ReadCert(*cert);
+    fresh = info.ok() && info->not_after_ms - NowMs() > kRenewBeforeMs;
+    for (const auto& s : sans)
+      if (fresh && std::find(info->sans.begin(), info->sans.end(), s) == info->sans.end())
+        fresh = false;
+  }
+  if (fresh) {
+    tls.server = {*key, *cert};
+  } else {
+    auto issued = IssueCert(tls.ca, "muster coordinator", kServerDays, sans, /*server=*/true);
+    if (!issued.ok()) return issued.status();
+    tls.server = *issued;
+    if (Status s = WriteFile(dir + "/server.key", issued->key_pem, 0600); !s.ok()) return s;
+    if (Status s = WriteFile(dir + "/server.crt", issued->cert_pem, 0644); !s.ok()) return s;
+  }
+  return tls;
+}
+
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerTls& tls) {
+  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  o.pem_root_certs = tls.ca.cert_pem;
+  o.pem_key_cert_pairs.push_back({tls.server.key_pem, tls.server.cert_pem + tls.ca.cert_pem});
+  return grpc::SslServerCredentials(o);
+}
+
+Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,
+                                               const std::string& ca_file, bool insecure) {
+  ClientTransport t;
+  const char* env_insecure = std::getenv(kInsecureEnv);
+  if (insecure || (env_insecure && std::string(env_insecure) == "1")) {
+    t.insecure = true;
+    t.where = "plaintext (insecure)";
+    return t;
+  }
+  std::vector<std::string> candidates;
+  if (!ca_file.empty()) {
+    candidates = {ca_file};
+  } else if (const char* e = std::getenv(kCaCertEnv); e && *e) {
+    candidates = {e};
+  } else {
+    const std::string dir = state_dir.empty() ? DefaultStateDir() : state_dir;
+    const char* home = std::getenv("HOME");
+    candidates = {dir + "/tls/ca.crt", dir + "/coordinator/tls/ca.crt",
+                  std::string(home && *home ? home : ".") + "/.config/muster/ca.crt"};
+  }
+  for (const auto& c : candidates) {
+    auto pem = ReadAll(c);
+    if (pem.ok() && !pem->empty()) {
+      t.ca_pem = *pem;
+      t.where = c;
+      return t;
+    }
+  }
+  return Status::Unavailable(
+      "no CA certificate to check the coordinator with (looked in " + candidates[0] +
+      (candidates.size() > 1 ? " and " + std::to_string(candidates.size() - 1) + " more" : "") +
+      "): on its machine set MUSTER_STATE_DIR; elsewhere copy its tls/ca.crt to "
+      "~/.config/muster/ca.crt or set MUSTER_CA_CERT");
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTransport& t) {
+  if (t.insecure) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = t.ca_pem;
+  return grpc::SslCredentials(o);
+}
+
+}  // namespace muster::cluster
