@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   std::printf("TLS against --insecure (best of 2 each)\n");
   std::printf("  %d clients: %8.0f/s TLS, %8.0f/s plaintext   (TLS/plaintext %.2f; target >= 0.85)\n",
               clients, t.rate, p.rate, t.rate / p.rate);
-  std::printf("  1 client, submit round trip p99: %.2f ms TLS, %.2f ms plaintext   (+%.2f ms; "
+  std::printf("  1 client, submit round trip p99: %.2f ms TLS, %.2f ms plaintext   (%+.2f ms; "
               "target <= +1 ms)\n",
               t1.p99_ms, p1.p99_ms, t1.p99_ms - p1.p99_ms);
   return 0;

@@ -74,7 +74,8 @@ std::vector<std::string> HostSans() {
       if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
       char buf[INET_ADDRSTRLEN] = {};
       inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
-      sans.push_back(std::string("IP:") + buf);
+      const std::string san = std::string("IP:") + buf;
+      if (std::find(sans.begin(), sans.end(), san) == sans.end()) sans.push_back(san);
     }
     freeifaddrs(ifs);
   }

@@ -28,7 +28,7 @@ struct Caller {
   std::string name;  // user name; for an agent, the node it may act as
   Role role = Role::kViewer;
   std::string via;   // how it was identified: "local uid 1000", "token", ...
-  std::string peer;  // where the call came from ("unix", "ipv4:10.0.0.2:51234")
+  std::string peer;  // where the call came from ("ipv4:10.0.0.2:51234")
   int64_t uid = -1;  // the kernel's uid for local callers; -1 otherwise
 
   // "alice (user, local uid 1000)".

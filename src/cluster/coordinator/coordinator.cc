@@ -82,6 +82,7 @@ Coordinator::~Coordinator() {
 
 void Coordinator::Recover(StoreContents contents) {
   auth_.Load(contents.users);
+  jobs_.ReserveUpTo(contents.next_job_id);
   for (auto& n : contents.nodes) nodes_.Recover(std::move(n));
   int adopted_wait = 0;
   for (auto& j : contents.jobs) {

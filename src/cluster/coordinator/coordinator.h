@@ -171,6 +171,9 @@ class Coordinator {
   // Handles every later message of that agent; ignored if `channel` is no longer its link.
   void OnAgentMessage(const std::string& node, const AgentChannel* channel,
                       const v1::AgentMessage& msg);
+  // Cuts the link of `node`'s agent (its credential was revoked); the stream ends and the node is
+  // then handled as any disconnected one. False if it had no link.
+  bool DropAgentLink(const std::string& node);
   // The agent's stream ended; its node stays schedulable-later until its liveness deadline.
   void OnAgentDisconnected(const std::string& node, const AgentChannel* channel);
 

@@ -84,6 +84,15 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
   return Status::Ok();
 }
 
+bool Coordinator::DropAgentLink(const std::string& node) {
+  MutexLock lock(mu_);
+  NodeEntry* n = nodes_.Find(node);
+  if (!n || !n->channel) return false;
+  spdlog::warn("agent {}: its credential was revoked; closing its link", node);
+  n->channel->Close();
+  return true;
+}
+
 void Coordinator::OnAgentDisconnected(const std::string& node, const AgentChannel* channel) {
   MutexLock lock(mu_);
   NodeEntry* n = nodes_.Linked(node, channel);

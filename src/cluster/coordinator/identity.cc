@@ -84,7 +84,6 @@ Result<std::pair<std::string, Caller>> Authenticator::IssueLocalSession(int64_t 
   Caller c;
   c.uid = uid;
   c.via = "local uid " + std::to_string(uid);
-  c.peer = "unix";
   c.name = name.empty() ? "uid" + std::to_string(uid) : name;
   const bool owner = uid == options_.owner_uid || uid == 0;
   if (owner) {

@@ -18,6 +18,7 @@
 // Not thread-safe: owned by the Coordinator and used under its mutex.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -39,6 +40,8 @@ class JobTable {
   JobRecord& Load(JobRecord j);
   // The id for a new job; never handed out twice, never below a loaded job's.
   JobId ReserveId() { return next_id_++; }
+  // Ids below `next` are never handed out (the store's persisted counter).
+  void ReserveUpTo(JobId next) { next_id_ = std::max(next_id_, next); }
   // A new job (stored already); all of its tasks pending.
   JobRecord& Add(JobRecord j);
 

@@ -262,12 +262,19 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       auto token = auth.AddUser(req->name(), *role);
       result = token.status();
       if (token.ok()) reply->set_token(*token);
-    } else if (op == "rotate") {
-      auto token = auth.RotateUser(req->name());
-      result = token.status();
-      if (token.ok()) reply->set_token(*token);
-    } else if (op == "remove") {
-      result = auth.RemoveUser(req->name());
+    } else if (op == "rotate" || op == "remove") {
+      // An agent whose token stops working is cut off now, not at its next reconnect.
+      bool agent = false;
+      for (const UserRecord& u : auth.Users())
+        agent = agent || (u.name == req->name() && u.role == RoleName(Role::kAgent));
+      if (op == "rotate") {
+        auto token = auth.RotateUser(req->name());
+        result = token.status();
+        if (token.ok()) reply->set_token(*token);
+      } else {
+        result = auth.RemoveUser(req->name());
+      }
+      if (result.ok() && agent) c_->DropAgentLink(req->name());
     } else if (op == "list") {
       for (const UserRecord& u : auth.Users()) {
         v1::UserInfo* i = reply->add_users();
@@ -423,7 +430,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (!v.starts_with(kBearer))
       return Status::Unauthenticated("malformed authorization header (expected a bearer token)");
     auto caller = c_->auth().FromToken(v.substr(kBearer.size()));
-    if (caller.ok() && caller->peer.empty()) caller->peer = ctx->peer();
+    if (caller.ok()) caller->peer = ctx->peer();  // where this call came from
     return caller;
   }
   // Authorize, with a refusal logged and audited.

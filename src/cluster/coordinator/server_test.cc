@@ -564,5 +564,38 @@ TEST(Server, PlaintextOnlyWhenAskedAndOnlyOnLoopback) {
   (*plain)->Shutdown();
 }
 
+TEST(Server, RemovingAnAgentsUserCutsItsLinkAtOnce) {
+  auto server = StartServer(TempDir("revoke"));
+  auto channel = Channel(*server);
+  auto stub = v1::Coordinator::NewStub(channel);
+  auto link = v1::AgentLink::NewStub(channel);
+  const std::string admin = AdminToken(*server);
+  const std::string node9 = AddUser(*stub, admin, "node9", "agent");
+  FakeAgent agent(*link, node9, "node9", 1);
+  auto reply = agent.Next();
+  ASSERT_TRUE(reply.has_register_reply());
+  ASSERT_TRUE(reply.register_reply().accepted());
+  {
+    AuthedContext ctx(admin);
+    v1::ManageUsersRequest req;
+    req.set_op("remove");
+    req.set_name("node9");
+    v1::ManageUsersReply r;
+    ASSERT_TRUE(stub->ManageUsers(&ctx, req, &r).ok());
+  }
+  // The stream ends without the agent doing anything (reads skip lease grants).
+  v1::CoordinatorMessage m;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool ended = false;
+  while (std::chrono::steady_clock::now() < deadline && !ended) ended = !agent.stream->Read(&m);
+  EXPECT_TRUE(ended);
+  agent.stream->Finish();
+  // And it cannot come back.
+  FakeAgent again(*link, node9, "node9", 1);
+  EXPECT_FALSE(again.stream->Read(&m));
+  EXPECT_EQ(again.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace muster::cluster

@@ -31,6 +31,7 @@ MemoryStore::MemoryStore(StoreContents contents) {
   for (auto& j : contents.jobs) jobs_.emplace(j.id, std::move(j));
   for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
   for (auto& u : contents.users) users_.emplace(u.name, std::move(u));
+  next_job_id_ = contents.next_job_id;
 }
 
 void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
@@ -95,6 +96,8 @@ StoreContents MemoryStore::ContentsLocked() const {
   for (const auto& [id, j] : jobs_) out.jobs.push_back(j);
   for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
   for (const auto& [name, u] : users_) out.users.push_back(u);
+  out.next_job_id = next_job_id_;
+  for (const auto& [id, j] : jobs_) out.next_job_id = std::max(out.next_job_id, id + 1);
   return out;
 }
 
@@ -111,6 +114,7 @@ Result<StoreContents> MemoryStore::LoadAll() {
 
 StateStore::Ticket MemoryStore::InsertJob(const JobRecord& job) {
   return Write(StoreWrite::kInsertJob, [&]() REQUIRES(mu_) {
+    next_job_id_ = std::max(next_job_id_, job.id + 1);
     JobRecord j;
     j.id = job.id;
     j.spec = job.spec;

@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS audit(
   time_ms INTEGER NOT NULL, identity TEXT NOT NULL, role TEXT NOT NULL, via TEXT NOT NULL,
   peer TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,
   created_ms INTEGER NOT NULL);
@@ -149,6 +150,9 @@ CREATE TABLE IF NOT EXISTS users(
 constexpr const char* kAppendAudit =
     "INSERT INTO audit(time_ms, identity, role, via, peer, action, target, result) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kBumpNextJobId =
+    "INSERT INTO meta(key, value) VALUES('next_job_id', ?1) "
+    "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
 constexpr const char* kUpsertUser =
     "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
@@ -230,10 +234,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   if (rc != SQLITE_OK)
     return Status::Unavailable("cannot open state store " + path + ": " + sqlite3_errmsg(raw));
   sqlite3_busy_timeout(raw, 5000);
+  const std::string restore =
+      "; restore it from a backup, or move it away to start with an empty state";
   auto version = db->Prepare("PRAGMA user_version");
-  if (!version.ok()) return version.status();
+  if (!version.ok())
+    return Status::FailedPrecondition("state store " + path + " is unreadable (" +
+                                      version.status().message() + ")" + restore);
   int64_t v = version->Next() ? version->ColInt(0) : 0;
-  version->Done();
+  if (Status e = version->Finish(); !e.ok())
+    return Status::FailedPrecondition("state store " + path + " is unreadable (" + e.message() +
+                                      ")" + restore);
   if (v > kStoreSchemaVersion)
     return Status::FailedPrecondition("state store " + path + " has schema version " +
                                       std::to_string(v) + ", newer than this muster (" +
@@ -245,6 +255,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   Status s =
       db->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   if (!s.ok()) return s;
+  {  // A damaged file is refused at open, not discovered one row at a time.
+    auto check = db->Prepare("PRAGMA quick_check");
+    if (!check.ok())
+      return Status::FailedPrecondition("state store " + path + " is damaged (" +
+                                        check.status().message() + ")" + restore);
+    std::string verdict;
+    while (check->Next())
+      if (verdict.size() < 300) verdict += (verdict.empty() ? "" : "; ") + check->ColText(0);
+    Status e = check->Finish();
+    if (!e.ok() || verdict != "ok")
+      return Status::FailedPrecondition("state store " + path + " is damaged (" +
+                                        (e.ok() ? verdict : e.message()) + ")" + restore);
+  }
   s = db->Exec(kSchema);
   if (!s.ok()) return s;
   s = db->Exec(("PRAGMA user_version=" + std::to_string(kStoreSchemaVersion)).c_str());
@@ -366,6 +389,11 @@ SqliteStore::Ticket SqliteStore::InsertJob(const JobRecord& job) {
     for (const auto& t : job.tasks) {
       if (!s.ok()) break;
       s = BindTask(db, job.id, t);
+    }
+    if (s.ok()) {
+      auto bump = db.Prepare(kBumpNextJobId);
+      if (!bump.ok()) return bump.status();
+      s = bump->Int(1, job.id + 1).Exec();
     }
     return s;
   });
@@ -615,6 +643,12 @@ Result<StoreContents> SqliteStore::LoadAll() {
     j.pin_expires_ms = pins->ColInt(3);
   }
   if (Status e = pins->Finish(); !e.ok()) return e;
+
+  auto meta = db_->Prepare("SELECT value FROM meta WHERE key = 'next_job_id'");
+  if (!meta.ok()) return meta.status();
+  while (meta->Next()) out.next_job_id = std::max<JobId>(out.next_job_id, meta->ColInt(0));
+  if (Status e = meta->Finish(); !e.ok()) return e;
+  for (const auto& j : out.jobs) out.next_job_id = std::max(out.next_job_id, j.id + 1);
 
   auto users = db_->Prepare("SELECT name, role, token_hash, created_ms FROM users ORDER BY name");
   if (!users.ok()) return users.status();

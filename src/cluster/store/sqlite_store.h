@@ -17,7 +17,9 @@
 //         -- users with bearer tokens (access.h); only the token's SHA-256 is kept
 //   audit(time_ms INTEGER, identity, role, via, peer, action, target, result TEXT)
 //         -- append-only: mutating calls and refused calls (AuditRecord)
-// The last five tables were added without a version change (CREATE TABLE IF NOT EXISTS).
+//   meta(key TEXT PRIMARY KEY, value INTEGER)
+//         -- next_job_id: above every job id ever inserted, so ids are never reused
+// The last six tables were added without a version change (CREATE TABLE IF NOT EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
@@ -59,8 +61,9 @@ class Db;  // the SQLite connection with its statement cache (sqlite_store.cc)
 
 class SqliteStore final : public StateStore {
  public:
-  // Opens (creating if needed) the database file at `path`. Fails on a newer schema version or
-  // an unreadable file.
+  // Opens (creating if needed) the database file at `path` and checks its integrity (SQLite's
+  // quick_check). Fails, with one line naming the file and what to do, on a newer schema
+  // version, a file that is not a database, or a damaged one.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                    StoreOptions options = {});
   ~SqliteStore() override;  // commits everything queued, then stops the writer

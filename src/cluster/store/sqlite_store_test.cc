@@ -243,5 +243,71 @@ TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
   EXPECT_EQ((*newest)[1].target, "job 4");
 }
 
+TEST(SqliteStore, JobIdsAreNeverReusedEvenAfterRowsAreGone) {
+  std::string dir = TempDir("ids");
+  const std::string path = dir + "/state.db";
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Wait((*store)->InsertJob(MakeJob(7, 1))).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->InsertJob(MakeJob(3, 1))).ok());
+  }
+  {  // the newest job's rows disappear (as retention will remove old ones)
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM jobs WHERE id = 7; DELETE FROM tasks WHERE job = 7",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  auto all = (*store)->LoadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->jobs.size(), 1u);
+  EXPECT_EQ(all->next_job_id, 8);  // from the counter, not from the rows left
+}
+
+TEST(SqliteStore, ADamagedOrForeignFileIsRefusedAtOpenWithWhatToDo) {
+  std::string dir = TempDir("damaged");
+  const std::string path = dir + "/state.db";
+  {
+    std::ofstream out(path);
+    out << "this is not a database, just some text that happens to be here\n";
+  }
+  auto foreign = SqliteStore::Open(path);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(foreign.status().message().find(path), std::string::npos);
+  EXPECT_NE(foreign.status().message().find("restore it from a backup"), std::string::npos)
+      << foreign.status().message();
+
+  // A real store whose pages were overwritten in the middle.
+  std::filesystem::remove(path);
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    for (int i = 1; i <= 300; ++i) (*store)->InsertJob(MakeJob(i, 4));
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  {  // checkpoint the WAL into the file, then damage it
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    const auto size = std::filesystem::file_size(path);
+    ASSERT_GT(size, 8u * 4096);
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    std::string junk(8192, '\xA5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto damaged = SqliteStore::Open(path);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(damaged.status().message().find("is damaged"), std::string::npos)
+      << damaged.status().message();
+}
+
 }  // namespace
 }  // namespace muster::cluster

@@ -29,6 +29,8 @@ struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
   std::vector<NodeRecord> nodes;  // by name
   std::vector<UserRecord> users;  // by name
+  // Above every job id ever stored, deleted jobs included (table meta): ids are never reused.
+  JobId next_job_id = 1;
 };
 
 // One downsampled load reading of a node (table usage_history).
