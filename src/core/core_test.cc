@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/job.h"
 #include "core/node.h"
 #include "core/resources.h"
@@ -67,6 +69,42 @@ TEST(Job, ValidateRejectsBadSpecs) {
   EXPECT_TRUE(s.Validate().ok());
   s.array = *ParseArrayRange("0-3");
   EXPECT_FALSE(s.Validate().ok());  // gang and array
+}
+
+TEST(Job, ValidateRefusesNonFiniteAndOversizedInput) {
+  auto ok = [] {
+    JobSpec s;
+    s.command = {"/bin/true"};
+    return s;
+  };
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL, 1e300, -1.0}) {
+    JobSpec s = ok();
+    s.est_time_s = bad;
+    EXPECT_EQ(s.Validate().code(), StatusCode::kInvalidArgument) << bad;
+    s = ok();
+    s.est_work = bad;
+    EXPECT_EQ(s.Validate().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  JobSpec s = ok();
+  s.est_time_s = 3600;
+  EXPECT_TRUE(s.Validate().ok());
+  s.name = std::string(SpecLimits::kName + 1, 'n');
+  EXPECT_FALSE(s.Validate().ok());
+  s = ok();
+  s.command.assign(SpecLimits::kArgs + 1, "x");
+  EXPECT_FALSE(s.Validate().ok());
+  s = ok();
+  s.env["BIG"] = std::string(SpecLimits::kEnvBytes, 'v');
+  EXPECT_NE(s.Validate().message().find("environment"), std::string::npos);
+  s = ok();
+  s.resources.gpus = SpecLimits::kGpus + 1;
+  EXPECT_FALSE(s.Validate().ok());
+  s = ok();
+  s.priority = 2000000;
+  EXPECT_FALSE(s.Validate().ok());
+  s = ok();
+  s.after.assign(SpecLimits::kAfter + 1, 1);
+  EXPECT_FALSE(s.Validate().ok());
 }
 
 TEST(StateMachine, RejectsIllegalTransitions) {

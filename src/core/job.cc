@@ -1,6 +1,7 @@
 #include "core/job.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 
 namespace muster {
@@ -62,8 +63,40 @@ Status JobSpec::Validate() const {
     return Status::InvalidArgument("a task must request some CPU or at least one GPU");
   if (max_retries < 0 || max_retries > 100)
     return Status::InvalidArgument("max-retries must be between 0 and 100");
-  if (est_work < 0 || est_time_s < 0) return Status::InvalidArgument("estimates must not be negative");
+  if (!std::isfinite(est_work) || !std::isfinite(est_time_s) || est_work < 0 || est_time_s < 0 ||
+      est_work > SpecLimits::kEstimate || est_time_s > SpecLimits::kEstimate)
+    return Status::InvalidArgument("estimates must be finite numbers between 0 and 1e9");
   if (log_limit_mib < 0) return Status::InvalidArgument("log-limit must not be negative");
+  using L = SpecLimits;
+  auto too_long = [](const char* what, size_t limit) {
+    return Status::InvalidArgument(std::string(what) + " is longer than " + std::to_string(limit) +
+                                   " bytes");
+  };
+  if (name.size() > L::kName) return too_long("the job name", L::kName);
+  if (job_class.size() > L::kName) return too_long("the job class", L::kName);
+  if (user.size() > 64) return too_long("the user name", 64);
+  if (workdir.size() > L::kPath) return too_long("the working directory", L::kPath);
+  if (command.size() > L::kArgs)
+    return Status::InvalidArgument("the command has more than " + std::to_string(L::kArgs) +
+                                   " arguments");
+  size_t bytes = 0;
+  for (const auto& a : command) bytes += a.size();
+  if (bytes > L::kCommandBytes) return too_long("the command", L::kCommandBytes);
+  if (env.size() > L::kEnvVars)
+    return Status::InvalidArgument("more than " + std::to_string(L::kEnvVars) +
+                                   " environment variables");
+  bytes = 0;
+  for (const auto& [k, v] : env) bytes += k.size() + v.size();
+  if (bytes > L::kEnvBytes) return too_long("the environment", L::kEnvBytes);
+  if (after.size() > L::kAfter)
+    return Status::InvalidArgument("more than " + std::to_string(L::kAfter) + " dependencies");
+  if (priority > L::kPriority || priority < -L::kPriority)
+    return Status::InvalidArgument("priority must be between -1000000 and 1000000");
+  if (resources.milli_cpus > L::kMilliCpus || resources.memory_mib > L::kMemoryMiB ||
+      resources.gpus > L::kGpus || resources.min_gpu_memory_mib > L::kMemoryMiB ||
+      resources.gpu_model.size() > L::kName)
+    return Status::InvalidArgument("a resource request is beyond any node (at most " +
+                                   std::to_string(L::kGpus) + " GPUs, 2^30 mCPU, 2^40 MiB)");
   return Status::Ok();
 }
 

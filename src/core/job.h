@@ -67,8 +67,26 @@ struct JobSpec {
   int TaskCount() const { return array.empty() ? tasks : array.size(); }
   // Task index of the i-th task (array index, or rank).
   int TaskIndex(int i) const { return array.empty() ? i : array.first + i; }
-  // Structural validation (no cluster knowledge): non-empty command, sane counts and ranges.
+  // Structural validation (no cluster knowledge): non-empty command, sane counts and ranges,
+  // finite numbers, and the size limits below, so that nothing a client sends can make the
+  // coordinator store or compute with absurd values.
   Status Validate() const;
+};
+
+// Limits of a job spec (JobSpec::Validate; docs/user-guide.md lists them).
+struct SpecLimits {
+  static constexpr size_t kName = 256;           // name and class, bytes
+  static constexpr size_t kArgs = 4096;          // command arguments
+  static constexpr size_t kCommandBytes = 256 << 10;
+  static constexpr size_t kEnvVars = 1024;
+  static constexpr size_t kEnvBytes = 1 << 20;   // keys and values together
+  static constexpr size_t kPath = 4096;          // workdir
+  static constexpr size_t kAfter = 1024;         // dependencies
+  static constexpr int kPriority = 1000000;      // |priority|
+  static constexpr double kEstimate = 1e9;       // est_work, est_time_s (s: ~31 years)
+  static constexpr int64_t kMilliCpus = 1LL << 30;
+  static constexpr int64_t kMemoryMiB = 1LL << 40;
+  static constexpr int kGpus = 4096;
 };
 
 enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "cluster/common/convert.h"
@@ -16,6 +17,19 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
                                   std::shared_ptr<AgentChannel> channel) {
   const std::string name = reg.node().name();
   if (name.empty()) return Status::InvalidArgument("agent registered without a node name");
+  // What an agent says about its node is checked like any client input.
+  if (!ValidPrincipalName(name))
+    return Status::InvalidArgument("node name '" + name.substr(0, 80) +
+                                   "' is not valid: use 1-64 letters, digits, '.', '_' or '-'");
+  const v1::NodeSpec& ns = reg.node();
+  if (ns.milli_cpus() < 0 || ns.milli_cpus() > SpecLimits::kMilliCpus || ns.memory_mib() < 0 ||
+      ns.memory_mib() > SpecLimits::kMemoryMiB || ns.gpus_size() > SpecLimits::kGpus ||
+      !std::isfinite(ns.speed()) || ns.speed() < 0 || ns.speed() > 1e6 ||
+      ns.address().size() > 256 || reg.running_size() > 100000)
+    return Status::InvalidArgument("node " + name + " reports impossible resources");
+  for (const auto& g : ns.gpus())
+    if (g.memory_mib() < 0 || g.memory_mib() > SpecLimits::kMemoryMiB || g.model().size() > 256)
+      return Status::InvalidArgument("node " + name + " reports an impossible GPU");
   std::vector<v1::CoordinatorMessage> kills;
   {
     MutexLock lock(mu_);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -594,6 +595,49 @@ TEST(Server, RemovingAnAgentsUserCutsItsLinkAtOnce) {
   FakeAgent again(*link, node9, "node9", 1);
   EXPECT_FALSE(again.stream->Read(&m));
   EXPECT_EQ(again.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  server->Shutdown();
+}
+
+TEST(Server, ItChecksWhatClientsAndAgentsSendWhateverTheyChecked) {
+  auto server = StartServer(TempDir("validate"));
+  auto channel = Channel(*server);
+  auto stub = v1::Coordinator::NewStub(channel);
+  auto link = v1::AgentLink::NewStub(channel);
+  const std::string admin = AdminToken(*server);
+  auto bad = [&](auto mutate) {
+    v1::JobSpec spec;
+    spec.add_command("true");
+    mutate(spec);
+    return Submit(*stub, admin, spec).error_code();
+  };
+  EXPECT_EQ(bad([](v1::JobSpec& s) { s.set_est_time_s(std::nan("")); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad([](v1::JobSpec& s) { s.set_est_work(1e300); }), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad([](v1::JobSpec& s) { s.set_name(std::string(10000, 'x')); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad([](v1::JobSpec& s) { s.set_user("a b"); }), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad([](v1::JobSpec& s) { s.mutable_resources()->set_gpus(1 << 20); }),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // An agent reporting an impossible node is refused.
+  {
+    AuthedContext ctx(admin);
+    auto stream = link->Connect(&ctx);
+    v1::AgentMessage m;
+    NodeSpec n{.name = "weird", .milli_cpus = 1000, .memory_mib = 100, .gpus = {}};
+    ToProto(n, m.mutable_register_()->mutable_node(), "127.0.0.1");
+    m.mutable_register_()->mutable_node()->set_speed(std::nan(""));
+    stream->Write(m);
+    v1::CoordinatorMessage reply;
+    ASSERT_TRUE(stream->Read(&reply));
+    EXPECT_FALSE(reply.register_reply().accepted());
+    EXPECT_NE(reply.register_reply().error().find("impossible"), std::string::npos);
+    stream->Finish();
+  }
+  AuthedContext ctx(admin);
+  v1::ListNodesRequest req;
+  v1::NodeList nodes;
+  ASSERT_TRUE(stub->ListNodes(&ctx, req, &nodes).ok());
+  EXPECT_EQ(nodes.nodes_size(), 0);  // nothing was taken in
   server->Shutdown();
 }
 
