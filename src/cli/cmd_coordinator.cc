@@ -8,6 +8,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -57,6 +59,7 @@ struct CoordinatorFlags {
   bool allow_root_jobs = false;
   bool insecure = false;
   std::vector<std::string> tls_sans;
+  double submit_rate = 2000;
 };
 
 int RunCoordinator(const CoordinatorFlags& f) {
@@ -64,6 +67,12 @@ int RunCoordinator(const CoordinatorFlags& f) {
   cluster::ServerOptions opts;
   opts.listen = f.listen;
   opts.insecure = f.insecure;
+  if (!std::isfinite(f.submit_rate) || f.submit_rate < 0) {
+    std::cerr << "muster: --submit-rate must be a number of jobs per second >= 0\n";
+    return kExitUsage;
+  }
+  opts.submit_rate = f.submit_rate;
+  opts.submit_burst = std::max(1.0, f.submit_rate * 10);
   opts.tls_sans = f.tls_sans;
   opts.coordinator.state_dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
   opts.coordinator.auth.owner_uid = ::geteuid();
@@ -154,6 +163,10 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--insecure", f->insecure,
                 "Serve plaintext instead of TLS (loopback addresses only; clients need "
                 "--insecure too)");
+  cmd->add_option("--submit-rate", f->submit_rate,
+                  "Jobs per second each user (not admin) may submit, with a burst of 10 s worth; "
+                  "0 = no limit")
+      ->capture_default_str();
   cmd->add_option("--tls-san", f->tls_sans,
                   "Extra name of the coordinator's certificate, e.g. IP:10.0.0.5 or "
                   "DNS:coord.example (loopback, the host name and its addresses are included)");

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "cluster/common/convert.h"
@@ -132,7 +133,8 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
 class CoordinatorServer::Services final : public v1::Coordinator::Service,
                                           public v1::AgentLink::Service {
  public:
-  explicit Services(Coordinator* c) : c_(c) {}
+  Services(Coordinator* c, double submit_rate, double submit_burst)
+      : c_(c), rate_(submit_rate), burst_(submit_burst) {}
   std::atomic<bool> stopping{false};
 
   grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
@@ -140,6 +142,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "submit");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kSubmit, "submit"); !a.ok()) return ToGrpcStatus(a);
+    if (Status r = Throttle(*caller); !r.ok()) return ToGrpcStatus(r);
     // The owner is who the credential names; someone else only for an admin.
     v1::JobSpec spec = req->spec();
     if (spec.user().empty()) spec.set_user(caller->name);
@@ -433,6 +436,27 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (caller.ok()) caller->peer = ctx->peer();  // where this call came from
     return caller;
   }
+  // Ok, or "slow down" when a caller that is not an admin submits faster than its rate.
+  Status Throttle(const Caller& caller) {
+    if (rate_ <= 0 || caller.role == Role::kAdmin) return Status::Ok();
+    const double now = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+    std::lock_guard lock(throttle_mu_);
+    auto [it, fresh] = buckets_.try_emplace(caller.name, Bucket{burst_, now});
+    Bucket& b = it->second;
+    b.tokens = std::min(burst_, b.tokens + (now - b.at) * rate_);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return Status::Ok();
+    }
+    const int wait_ms = static_cast<int>((1 - b.tokens) / rate_ * 1000) + 1;
+    return Status::Unavailable("slow down: " + caller.name + " may submit " +
+                               std::to_string(static_cast<int>(rate_)) +
+                               " jobs per second; retry in " + std::to_string(wait_ms) + " ms");
+  }
+
   // Authorize, with a refusal logged and audited.
   Status Allow(const Caller& caller, Action action, std::string_view call,
                std::string_view owner = {}, std::string target = {}) const {
@@ -450,6 +474,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
 
   Coordinator* c_;
+  const double rate_, burst_;
+  struct Bucket {
+    double tokens;
+    double at;  // seconds, steady clock
+  };
+  std::mutex throttle_mu_;
+  std::map<std::string, Bucket> buckets_;  // GUARDED_BY(throttle_mu_), by identity
 };
 
 // ------------------------------------------------------------------------------ server
@@ -459,7 +490,8 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   auto coord = Coordinator::Open(options.coordinator, &s->clock_);
   if (!coord.ok()) return coord.status();
   s->coordinator_ = std::move(coord).value();
-  s->services_ = std::make_unique<Services>(s->coordinator_.get());
+  s->services_ = std::make_unique<Services>(s->coordinator_.get(), options.submit_rate,
+                                            options.submit_burst);
 
   const std::string listen_host = options.listen.substr(0, options.listen.rfind(':'));
   std::shared_ptr<grpc::ServerCredentials> creds;

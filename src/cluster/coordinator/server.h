@@ -47,6 +47,10 @@ struct ServerOptions {
   // TLS (tls.h) unless insecure, which is refused on an address that is not loopback.
   bool insecure = false;
   std::vector<std::string> tls_sans;  // extra subjectAltNames of the server certificate
+  // Submissions per second each identity that is not an admin may make (token bucket), and the
+  // burst it may save up; 0 = no limit. A caller over it is told to slow down.
+  double submit_rate = 2000;
+  double submit_burst = 20000;
   std::string http;  // "" = no HTTP; else HOST:PORT for GET /metrics (written to coordinator.http)
   CoordinatorOptions coordinator;
 };

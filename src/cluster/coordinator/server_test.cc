@@ -641,5 +641,38 @@ TEST(Server, ItChecksWhatClientsAndAgentsSendWhateverTheyChecked) {
   server->Shutdown();
 }
 
+TEST(Server, UsersSubmittingTooFastAreToldToSlowDown) {
+  ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.coordinator.state_dir = TempDir("throttle");
+  o.coordinator.auth.owner_uid = ::geteuid();
+  o.submit_rate = 5;
+  o.submit_burst = 3;
+  auto server = CoordinatorServer::Start(o);
+  ASSERT_TRUE(server.ok());
+  auto channel = Channel(**server);
+  auto stub = v1::Coordinator::NewStub(channel);
+  const std::string admin = AdminToken(**server);
+  const std::string erin = AddUser(*stub, admin, "erin", "user");
+  v1::JobSpec spec;
+  spec.add_command("true");
+  int ok = 0;
+  grpc::Status last;
+  for (int i = 0; i < 6; ++i) {
+    last = Submit(*stub, erin, spec);
+    ok += last.ok();
+  }
+  EXPECT_GE(ok, 3);
+  EXPECT_LE(ok, 4);  // the burst, and at most one more refilled meanwhile
+  EXPECT_EQ(last.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(last.error_message().rfind("slow down: erin may submit 5 jobs per second", 0), 0u)
+      << last.error_message();
+  // Admins are not limited; erin can go on after a pause.
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(Submit(*stub, admin, spec).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(Submit(*stub, erin, spec).ok());
+  (*server)->Shutdown();
+}
+
 }  // namespace
 }  // namespace muster::cluster
