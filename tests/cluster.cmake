@@ -1,14 +1,15 @@
 # Cluster integration tests (label "integration"): each test starts a real coordinator and agents
 # with virtual GPUs from the `muster` binary on 127.0.0.1 (ephemeral ports, temporary state),
 # drives them with the CLI, and kills everything in teardown. See tests/helpers/cluster_harness.h.
-add_library(muster_cluster_harness STATIC ${CMAKE_CURRENT_SOURCE_DIR}/helpers/cluster_harness.cc)
+add_library(muster_cluster_harness STATIC ${CMAKE_CURRENT_SOURCE_DIR}/helpers/cluster_harness.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/helpers/netns.cc)
 target_include_directories(muster_cluster_harness PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(muster_cluster_harness PUBLIC muster_client muster_agent GTest::gtest)
 target_compile_definitions(muster_cluster_harness PUBLIC MUSTER_BINARY="$<TARGET_FILE:muster>")
 add_dependencies(muster_cluster_harness muster)
 
 foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
-    cluster_security_test)
+    cluster_security_test cluster_netns_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60

@@ -1,0 +1,155 @@
+// Multi-host, in network namespaces: the coordinator on one "host" (10.213.0.1), an agent on
+// another (10.213.0.2), joined over TLS with the agent's token, running a user's job as that user;
+// then the agent's host is cut off the network and healed. Needs root and iproute2: skipped
+// otherwise. Every namespace is deleted at the end, whatever happened (netns.h).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/helpers/netns.h"
+
+namespace muster::testing {
+namespace {
+
+class ClusterNetns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!net_.ok()) GTEST_SKIP() << net_.error();
+    char templ[] = "/tmp/muster-netns-XXXXXX";
+    ASSERT_NE(mkdtemp(templ), nullptr);
+    dir_ = templ;
+    state_ = dir_ / "state";
+    coordinator_addr_ = net_.address(0) + ":7070";
+    ASSERT_TRUE(coordinator_.Start(
+        net_.In(0, {MusterBinary(), "coordinator", "--listen", coordinator_addr_, "--state-dir",
+                    state_.string(), "--allow-root-jobs", "--heartbeat-timeout", "2s",
+                    "--fence-grace", "1s", "--lost-node-timeout", "3s"}),
+        dir_ / "coordinator.out", dir_ / "coordinator.err"));
+    for (int i = 0; i < 300 && ReadFile(state_ / "coordinator.addr").empty(); ++i)
+      std::this_thread::sleep_for(20ms);
+    ASSERT_FALSE(ReadFile(state_ / "coordinator.addr").empty()) << Logs();
+  }
+  void TearDown() override {
+    agent_.Stop(3s);
+    coordinator_.Stop(3s);
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  // The owner of the coordinator, on its host, through the local socket.
+  CommandResult Owner(std::vector<std::string> args) {
+    args.insert(args.end(), {"--coordinator", coordinator_addr_});
+    std::vector<std::string> argv = {MusterBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(net_.In(0, argv), 20s, {{"MUSTER_STATE_DIR", state_.string()}});
+  }
+  // Someone on the agent's host with `env` (a token, a CA file).
+  CommandResult Remote(std::vector<std::string> args, std::map<std::string, std::string> env) {
+    std::vector<std::string> argv = {MusterBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.emplace("MUSTER_STATE_DIR", "/nonexistent");
+    env.emplace("MUSTER_COORDINATOR", coordinator_addr_);
+    return RunCommand(net_.In(1, argv), 30s, env);
+  }
+  std::string NodeState(const std::string& name) {
+    CommandResult r = Owner({"nodes", "-o", "json"});
+    if (r.exit_code != 0) return "error: " + r.err;
+    auto nodes = nlohmann::json::parse(r.out);
+    for (const auto& n : nodes)
+      if (n["name"] == name) return n["state"];
+    return "absent";
+  }
+  bool WaitNodeState(const std::string& name, const std::string& want,
+                     std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (NodeState(name) == want) return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return false;
+  }
+  std::string Logs() {
+    return "\ncoordinator: " + ReadFile(dir_ / "coordinator.err") +
+           "\nagent: " + ReadFile(dir_ / "agent.out") + ReadFile(dir_ / "agent.err");
+  }
+
+  NetworkHosts net_{2};
+  fs::path dir_, state_;
+  std::string coordinator_addr_;
+  Process coordinator_, agent_;
+};
+
+TEST_F(ClusterNetns, AnAgentOnAnotherHostJoinsOverTlsAndRunsAUsersJobAsThatUser) {
+  // The owner makes the node's token and a user's; the agent gets its token and the CA cert.
+  CommandResult node = Owner({"admin", "user", "add", "node-a", "--role", "agent", "-q"});
+  ASSERT_EQ(node.exit_code, 0) << node.err << Logs();
+  CommandResult user = Owner({"admin", "user", "add", "nobody", "--role", "user", "-q"});
+  ASSERT_EQ(user.exit_code, 0) << user.err;
+  const std::string user_token = user.out.substr(0, user.out.find('\n'));
+  const fs::path token_file = dir_ / "node-a.token";
+  {
+    std::ofstream out(token_file);
+    out << node.out;
+  }
+  ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
+  const std::string ca = (state_ / "tls" / "ca.crt").string();
+  ASSERT_TRUE(agent_.Start(
+      net_.In(1, {MusterBinary(), "agent", "--coordinator", coordinator_addr_, "--name", "node-a",
+                  "--work-dir", (dir_ / "node-a").string(), "--gpus", "1", "--cpus", "2",
+                  "--memory", "2G", "--heartbeat", "200ms", "--ca-file", ca, "--token-file",
+                  token_file.string()}),
+      dir_ / "agent.out", dir_ / "agent.err", {{"MUSTER_STATE_DIR", "/nonexistent"}}));
+  ASSERT_TRUE(WaitNodeState("node-a", "ready", 20s)) << Logs();
+
+  // Its token names one node: it cannot be used to register another.
+  CommandResult imposter = RunCommand(
+      net_.In(1, {MusterBinary(), "agent", "--coordinator", coordinator_addr_, "--name", "node-b",
+                  "--work-dir", (dir_ / "node-b").string(), "--gpus", "1", "--ca-file", ca,
+                  "--token-file", token_file.string()}),
+      20s);
+  EXPECT_EQ(imposter.exit_code, 1) << imposter.out << imposter.err;
+  EXPECT_NE(imposter.err.find("credential is for node node-a, not node-b"), std::string::npos)
+      << imposter.err;
+
+  // A user on the agent's host, with a token and the CA: the job runs there, as that user.
+  const std::map<std::string, std::string> env = {{"MUSTER_TOKEN", user_token},
+                                                  {"MUSTER_CA_CERT", ca}};
+  CommandResult who = Remote({"whoami"}, env);
+  ASSERT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find("nobody (user, token)"), std::string::npos) << who.out;
+  CommandResult run =
+      Remote({"submit", "-q", "--wait", "--workdir", "/tmp", "--", "/bin/sh", "-c",
+              "id -u; cat /proc/net/fib_trie | grep -c " + net_.address(1)},
+             env);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << Logs();
+  const std::string id = run.out.substr(0, run.out.find('\n'));
+  CommandResult out = Remote({"logs", id}, env);
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_EQ(out.out.substr(0, out.out.find('\n')), "65534") << out.out;  // nobody's uid
+  EXPECT_NE(out.out.find('\n'), std::string::npos);
+  EXPECT_NE(std::stoi(out.out.substr(out.out.find('\n') + 1)), 0)  // in the agent's namespace
+      << out.out;
+
+  // Without the CA nothing is sent; a plaintext client fails against the TLS port.
+  CommandResult blind = Remote({"queue"}, {{"MUSTER_TOKEN", user_token}});
+  EXPECT_EQ(blind.exit_code, 3) << blind.err;
+  CommandResult plain = Remote({"queue", "--insecure"}, {{"MUSTER_TOKEN", user_token}});
+  EXPECT_EQ(plain.exit_code, 3) << plain.err;
+
+  // Cut the agent's host off: the coordinator stops counting on it; heal: it is back.
+  ASSERT_TRUE(net_.Cut(1)) << net_.error();
+  EXPECT_TRUE(WaitNodeState("node-a", "lost", 20s)) << NodeState("node-a") << Logs();
+  ASSERT_TRUE(net_.Heal(1)) << net_.error();
+  EXPECT_TRUE(WaitNodeState("node-a", "ready", 30s)) << NodeState("node-a") << Logs();
+
+  // The audit log saw the remote user, the agent and the imposter.
+  CommandResult audit = Owner({"admin", "audit", "-o", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_NE(audit.out.find("\"identity\": \"nobody\""), std::string::npos);
+  EXPECT_NE(audit.out.find("credential is for node node-a, not node-b"), std::string::npos);
+  EXPECT_NE(audit.out.find(net_.address(1)), std::string::npos);  // peers from the other host
+}
+
+}  // namespace
+}  // namespace muster::testing
