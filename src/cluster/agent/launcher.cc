@@ -137,13 +137,27 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
+// Gives the checkpoint directory the coordinator assigned to the task's user. Only that path
+// (never one a job names in its env: as root, that could hand /etc to a user), only a directory
+// root owns or one made here, and through a descriptor opened without following links, so a
+// symbolic link swapped in cannot redirect the chown.
 void PrepareOwnedDir(const std::string& dir, uid_t uid, gid_t gid) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("cannot create {}: {}", dir, std::strerror(errno));
+    return;
+  }
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    spdlog::warn("cannot open {}: {}", dir, std::strerror(errno));
+    return;
+  }
   struct stat st {};
-  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
-  if (st.st_uid == 0 && (chown(dir.c_str(), uid, gid) != 0 || chmod(dir.c_str(), 0700) != 0))
+  if (fstat(fd, &st) == 0 && st.st_uid == 0 &&
+      (fchown(fd, uid, gid) != 0 || fchmod(fd, 0700) != 0))
     spdlog::warn("cannot give {} to uid {}: {}", dir, uid, std::strerror(errno));
+  close(fd);
 }
 
 }  // namespace launcher_internal
@@ -216,8 +230,7 @@ Status Launcher::Launch(const v1::Launch& l) {
     req.gid = user->gid;
     req.groups = user->groups;
     // The job's checkpoint directory belongs to the task's user, and to nobody else.
-    if (auto it = env.find("MUSTER_CHECKPOINT_DIR"); it != env.end() && !it->second.empty())
-      PrepareOwnedDir(it->second, user->uid, user->gid);
+    if (!l.checkpoint_dir().empty()) PrepareOwnedDir(l.checkpoint_dir(), user->uid, user->gid);
   }
   req.cwd = l.workdir().empty() ? options_.work_dir : l.workdir();
 

@@ -465,6 +465,7 @@ TEST_F(LauncherTest, ARootAgentRunsATaskAsItsOwner) {
   v1::Launch l = Sh(4, "id -u; id -g; echo $HOME $USER; touch \"$MUSTER_CHECKPOINT_DIR/x\"; cd /");
   l.set_user("nobody");
   (*l.mutable_env())["MUSTER_CHECKPOINT_DIR"] = ckpt.string();
+  l.set_checkpoint_dir(ckpt.string());
   l.set_workdir("/");
   ASSERT_TRUE(launcher_->Launch(l).ok());
   v1::TaskEvent end = sink_.WaitEnd(4);
@@ -476,6 +477,16 @@ TEST_F(LauncherTest, ARootAgentRunsATaskAsItsOwner) {
   EXPECT_EQ(st.st_uid, 65534u);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   EXPECT_TRUE(fs::exists(ckpt / "x"));
+  // A directory a job names itself is never given away (a root agent would hand over anything).
+  const fs::path mine = dir_ / "roots";
+  fs::create_directories(mine);
+  v1::Launch named = Sh(6, "true");
+  named.set_user("nobody");
+  (*named.mutable_env())["MUSTER_CHECKPOINT_DIR"] = mine.string();
+  ASSERT_TRUE(launcher_->Launch(named).ok());
+  sink_.WaitEnd(6);
+  ASSERT_EQ(stat(mine.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
   // A working directory the user may not enter fails the task, checked as that user.
   fs::create_directories(dir_ / "private");
   fs::permissions(dir_ / "private", fs::perms::owner_all);

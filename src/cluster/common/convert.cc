@@ -137,6 +137,7 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   out->set_log_limit_bytes(in.log_limit_bytes);
   out->set_user(in.user);
   out->set_allow_root(in.allow_root);
+  out->set_checkpoint_dir(in.checkpoint_dir);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -151,6 +152,7 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.log_limit_bytes = in.log_limit_bytes();
   l.user = in.user();
   l.allow_root = in.allow_root();
+  l.checkpoint_dir = in.checkpoint_dir();
   return l;
 }
 

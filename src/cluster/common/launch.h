@@ -22,6 +22,7 @@ struct LaunchSpec {
   int64_t log_limit_bytes = 0;             // per output stream; 0 = none
   std::string user;                        // the job's owner: the Unix user it runs as
   bool allow_root = false;                 // the cluster lets jobs run as root
+  std::string checkpoint_dir;              // assigned by the coordinator ("" if the job set its own)
 };
 
 }  // namespace muster::cluster

@@ -47,8 +47,10 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
   env["MUSTER_JOB_ID"] = std::to_string(j.id);
   env["MUSTER_TASK_INDEX"] = std::to_string(t.index);
   env["MUSTER_ATTEMPT"] = std::to_string(t.attempt);
-  if (!s.env.count("MUSTER_CHECKPOINT_DIR"))
-    env["MUSTER_CHECKPOINT_DIR"] = ctx.checkpoint_root + "/" + std::to_string(j.id);
+  if (!s.env.count("MUSTER_CHECKPOINT_DIR")) {
+    l.checkpoint_dir = ctx.checkpoint_root + "/" + std::to_string(j.id);
+    env["MUSTER_CHECKPOINT_DIR"] = l.checkpoint_dir;
+  }
   if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
   if (!s.gang) {
     env["CUDA_VISIBLE_DEVICES"] = Join(l.gpus);

@@ -81,6 +81,7 @@ TEST(LaunchBuilder, ASingleTaskSeesItsOwnDevices) {
   EXPECT_EQ(l.gpus, std::vector<int>{6});
   EXPECT_EQ(l.env.at("CUDA_VISIBLE_DEVICES"), "6");
   EXPECT_EQ(l.env.at("MUSTER_CHECKPOINT_DIR"), "/state/checkpoints/7");
+  EXPECT_EQ(l.checkpoint_dir, "/state/checkpoints/7");  // the agent may give it to the owner
   EXPECT_EQ(l.env.at("MUSTER_ATTEMPT"), "3");
   EXPECT_EQ(l.env.at("FOO"), "bar");
   EXPECT_EQ(l.env.count("RANK"), 0u);
@@ -138,6 +139,7 @@ TEST(LaunchBuilder, TheJobsOwnSettingsWin) {
   sched::Placement p = Rank(1, 0, "a", 0, 0, 1, 0);
   LaunchSpec l = BuildLaunch(j, t, {&p}, f.Context());
   EXPECT_EQ(l.env.at("MUSTER_CHECKPOINT_DIR"), "/mine");
+  EXPECT_EQ(l.checkpoint_dir, "");  // the job's own path is never prepared as root
   EXPECT_EQ(l.env.at("OMP_NUM_THREADS"), "7");
   EXPECT_EQ(l.env.at("MUSTER_CHECKPOINTABLE"), "1");
   EXPECT_EQ(l.env.at("MASTER_ADDR"), "127.0.0.1");  // a node without an address: loopback
