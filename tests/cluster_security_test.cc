@@ -122,8 +122,8 @@ TEST(ClusterSecurity, WithoutAllowLocalUsersOthersAreShutOut) {
   ASSERT_GT(mine, 0);
   // eve cannot even read the cluster's CA certificate in the private state dir: nothing is sent.
   CommandResult blind = cluster.MusterAs(eve.name(), {"queue"});
-  EXPECT_EQ(blind.exit_code, 3) << blind.err;
-  EXPECT_NE(blind.err.find("no CA certificate"), std::string::npos) << blind.err;
+  EXPECT_EQ(blind.exit_code, 6) << blind.err;
+  EXPECT_NE(blind.err.find("is another user's private state dir"), std::string::npos) << blind.err;
   // With the CA certificate (it is public) she reaches the coordinator over TLS, but has no
   // credential: every call is refused (exit 7).
   const fs::path ca = cluster.dir() / "ca.crt";

@@ -37,6 +37,10 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags) {
       .address = client::ResolveCoordinatorAddress(flags.coordinator, flags.state_dir),
       .credentials = cluster::TokenSource::Resolve(flags.state_dir)};
   auto transport = cluster::ResolveClientTransport(flags.state_dir, "", flags.insecure);
+  const std::string host = o.address.substr(0, o.address.rfind(':'));
+  if (transport.ok() && transport->insecure && !cluster::IsLoopbackHost(host))
+    transport = Status::InvalidArgument("--insecure is refused for " + o.address +
+                                        ": plaintext only to a loopback address");
   if (transport.ok())
     o.transport = *transport;
   else

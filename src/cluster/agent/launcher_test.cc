@@ -108,6 +108,7 @@ class LauncherTest : public ::testing::Test {
     l.add_command("/bin/sh");
     l.add_command("-c");
     l.add_command(script);
+    l.set_allow_root(true);  // as the agent's own user, which may be root here
     return l;
   }
   std::string ReadLog(int64_t job, int task, int64_t attempt, const char* ext) {
@@ -218,6 +219,7 @@ TEST_F(LauncherTest, CommandIsFoundInTheTasksPath) {
   l.set_job_id(21);
   l.set_task_index(0);
   l.set_attempt(1);
+  l.set_allow_root(true);
   l.add_command("muster-test-tool");
   (*l.mutable_env())["PATH"] = (dir_ / "tools").string() + ":/usr/bin:/bin";
   ASSERT_TRUE(launcher_->Launch(l).ok());
@@ -373,6 +375,7 @@ TEST_F(LauncherTest, ExecFailureIsClear) {
   v1::Launch l;
   l.set_job_id(15);
   l.set_attempt(1);
+  l.set_allow_root(true);
   l.add_command("no-such-command-muster");
   ASSERT_TRUE(launcher_->Launch(l).ok());
   auto e = sink_.WaitEnd(15, 1, 2s);
@@ -449,6 +452,7 @@ TEST_F(LauncherTest, RootTasksOnlyWhenTheClusterAllowsThem) {
   if (geteuid() != 0) GTEST_SKIP() << "the agent must be root to run tasks as root";
   v1::Launch l = Sh(3, "id -u");
   l.set_user("root");
+  l.set_allow_root(false);
   Status st = launcher_->Launch(l);
   EXPECT_EQ(st.code(), StatusCode::kPermissionDenied) << st.message();
   l.set_attempt(2);

@@ -75,7 +75,7 @@ TaskUser From(const Entry& e, bool switch_user) {
 Result<TaskUser> ResolveTaskUser(const std::string& user, bool allow_root, uid_t agent_uid) {
   auto self = ByUid(agent_uid);
   if (user.empty() || (self.ok() && user == self->name)) {
-    if (agent_uid == 0 && !user.empty() && !allow_root)
+    if (agent_uid == 0 && !allow_root)  // a launch naming no user would run as root too
       return Status::PermissionDenied("jobs may not run as root on this cluster");
     if (!self.ok()) {  // an agent whose uid has no name: run as it, with what is known
       TaskUser u;

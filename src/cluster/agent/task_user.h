@@ -32,7 +32,8 @@ struct TaskUser {
 
 // Who runs a task of `user` ("" = the agent's own user) on an agent whose effective uid is
 // `agent_uid`. NotFound for a user this node does not know; PermissionDenied for root without
-// allow_root, or for another user's task on an agent that is not root.
+// allow_root (a root agent's own user included), or for another user's task on an agent that is
+// not root.
 Result<TaskUser> ResolveTaskUser(const std::string& user, bool allow_root, uid_t agent_uid);
 
 // The environment a task of `u` starts from (see the header comment); `agent_env` is environ.

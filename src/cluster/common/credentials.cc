@@ -146,22 +146,25 @@ Result<std::string> ReadTokenFile(const std::string& path) {
 std::shared_ptr<TokenSource> TokenSource::Resolve(const std::string& state_dir,
                                                   const std::string& token_file) {
   auto s = std::make_shared<TokenSource>();
+  if (!token_file.empty()) {  // named explicitly: it wins
+    s->kind_ = Kind::kFile;
+    s->where_ = token_file;
+    return s;
+  }
   if (const char* t = std::getenv(kTokenEnv); t && *t) {
     s->kind_ = Kind::kFixed;
     s->token_ = Trim(t);
     s->where_ = std::string("$") + kTokenEnv;
     return s;
   }
-  if (token_file.empty()) {
-    std::string sock = FindLocalAuthSocket(state_dir.empty() ? DefaultStateDir() : state_dir);
-    if (!sock.empty()) {
-      s->kind_ = Kind::kLocal;
-      s->where_ = sock;
-      return s;
-    }
+  std::string sock = FindLocalAuthSocket(state_dir.empty() ? DefaultStateDir() : state_dir);
+  if (!sock.empty()) {
+    s->kind_ = Kind::kLocal;
+    s->where_ = sock;
+    return s;
   }
-  std::string file = token_file.empty() ? Home() + "/.config/muster/token" : token_file;
-  if (!token_file.empty() || access(file.c_str(), F_OK) == 0) {
+  std::string file = Home() + "/.config/muster/token";
+  if (access(file.c_str(), F_OK) == 0) {
     s->kind_ = Kind::kFile;
     s->where_ = file;
   }
@@ -219,7 +222,8 @@ bool TokenSource::Refresh() {
   return true;
 }
 
-std::string TokenSource::Describe() const {
+std::string TokenSource::Describe() {
+  std::lock_guard lock(mu_);
   switch (kind_) {
     case Kind::kNone: return "none";
     case Kind::kFixed: return where_;

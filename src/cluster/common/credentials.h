@@ -2,6 +2,7 @@
 // cluster/coordinator/local_auth.h).
 //
 // A TokenSource gives the bearer token every call carries ("authorization: Bearer <token>"):
+//   0. a token file named explicitly (an agent's --token-file);
 //   1. $MUSTER_TOKEN, if set;
 //   2. else a session from the coordinator's Unix socket in the state directory, if that socket
 //      exists on this machine: the coordinator identifies this process's Unix user by the
@@ -71,7 +72,7 @@ class TokenSource {
   // does not come from a local socket (refreshing cannot help).
   bool Refresh();
   // "local session (alice, admin)", "$MUSTER_TOKEN", "token file PATH", "none".
-  std::string Describe() const;
+  std::string Describe();
 
  private:
   enum class Kind { kNone, kFixed, kLocal, kFile };
@@ -79,8 +80,8 @@ class TokenSource {
   std::string where_;  // socket or file path
   std::mutex mu_;
   std::string token_;  // GUARDED_BY(mu_)
-  std::string name_, role_;
-  bool fetched_ = false;
+  std::string name_, role_;  // GUARDED_BY(mu_)
+  bool fetched_ = false;     // GUARDED_BY(mu_)
 };
 
 }  // namespace muster::cluster

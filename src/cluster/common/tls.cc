@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -100,9 +101,11 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
   ServerTls tls;
   auto ca_key = ReadAll(dir + "/ca.key");
   auto ca_cert = ReadAll(dir + "/ca.crt");
+  bool new_ca = false;
   if (ca_key.ok() && ca_cert.ok()) {
     tls.ca = {*ca_key, *ca_cert};
   } else {
+    new_ca = true;  // a server certificate of an earlier CA must not be served with this one
     auto ca = MakeCa("muster cluster CA", kCaDays);
     if (!ca.ok()) return ca.status();
     tls.ca = *ca;
@@ -118,7 +121,7 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
     if (std::find(sans.begin(), sans.end(), s) == sans.end()) sans.push_back(s);
   auto key = ReadAll(dir + "/server.key");
   auto cert = ReadAll(dir + "/server.crt");
-  bool fresh = key.ok() && cert.ok();
+  bool fresh = !new_ca && key.ok() && cert.ok();
   if (fresh) {
     auto info = ReadCert(*cert);
     fresh = info.ok() && info->not_after_ms - NowMs() > kRenewBeforeMs;
@@ -172,6 +175,12 @@ Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,
       t.where = c;
       return t;
     }
+    struct stat st {};
+    if (ca_file.empty() && stat(c.c_str(), &st) != 0 && errno == EACCES)
+      return Status::PermissionDenied(
+          "permission denied: " + c.substr(0, c.rfind("/tls/")) +
+          " is another user's private state dir (its owner can start the cluster with "
+          "--allow-local-users)");
   }
   return Status::Unavailable(
       "no CA certificate to check the coordinator with (looked in " + candidates[0] +

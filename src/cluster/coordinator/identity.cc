@@ -67,8 +67,11 @@ Result<Caller> Authenticator::FromToken(std::string_view token) const {
   const std::string hash = HashToken(token);
   MutexLock lock(mu_);
   if (auto it = sessions_.find(hash); it != sessions_.end()) {
-    if (it->second.expires_ms > clock_->MonotonicMs()) return it->second.caller;
-    return Status::Unauthenticated("local session expired; run the command again");
+    if (it->second.expires_ms <= clock_->MonotonicMs())
+      return Status::Unauthenticated("local session expired; run the command again");
+    Caller c = it->second.caller;
+    if (!it->second.owner) c.role = LocalRole(c.name);
+    return c;
   }
   if (auto it = by_hash_.find(hash); it != by_hash_.end()) {
     const UserRecord& u = users_.at(it->second);
@@ -97,20 +100,40 @@ Result<std::pair<std::string, Caller>> Authenticator::IssueLocalSession(int64_t 
   }
   const std::string token = NewToken();
   MutexLock lock(mu_);
-  if (auto it = users_.find(c.name); it != users_.end() && !owner) {
-    if (auto role = ParseRole(it->second.role); role && *role != Role::kAgent) c.role = *role;
-  }
+  if (!owner) c.role = LocalRole(c.name);
   const TimeMs now = clock_->MonotonicMs();
-  for (auto it = sessions_.begin(); it != sessions_.end();)
-    it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
+  // Expired sessions go; then the oldest of this uid beyond its share (one local user looping on
+  // the socket cannot push out everyone else's), then the oldest overall.
+  size_t mine = 0;
+  auto oldest_mine = sessions_.end();
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.expires_ms <= now) {
+      it = sessions_.erase(it);
+      continue;
+    }
+    if (it->second.caller.uid == uid) {
+      ++mine;
+      if (oldest_mine == sessions_.end() || it->second.expires_ms < oldest_mine->second.expires_ms)
+        oldest_mine = it;
+    }
+    ++it;
+  }
+  if (mine >= options_.max_sessions_per_uid && oldest_mine != sessions_.end())
+    sessions_.erase(oldest_mine);
   while (sessions_.size() >= options_.max_sessions) {
     auto oldest = sessions_.begin();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
       if (it->second.expires_ms < oldest->second.expires_ms) oldest = it;
     sessions_.erase(oldest);
   }
-  sessions_[HashToken(token)] = {c, now + options_.session_ttl_ms};
+  sessions_[HashToken(token)] = {c, owner, now + options_.session_ttl_ms};
   return std::make_pair(token, c);
+}
+
+Role Authenticator::LocalRole(const std::string& name) const {
+  if (auto it = users_.find(name); it != users_.end())
+    if (auto role = ParseRole(it->second.role); role && *role != Role::kAgent) return *role;
+  return Role::kUser;
 }
 
 Status Authenticator::Persist(const UserRecord& u) {

@@ -35,6 +35,7 @@ struct AuthOptions {
   bool allow_local_users = false;  // other local users get the user role
   DurationMs session_ttl_ms = 12 * 3600 * 1000;
   size_t max_sessions = 10000;     // the oldest are dropped beyond this
+  size_t max_sessions_per_uid = 64;
 };
 
 // A new random token.
@@ -72,8 +73,12 @@ class Authenticator {
  private:
   struct Session {
     Caller caller;
+    bool owner = false;  // the coordinator's user or root: admin, whatever the users table says
     TimeMs expires_ms = 0;
   };
+  // The role of a local caller that is not the owner: the stored user of its name, if any (and
+  // not an agent), else user. Read at every call, so a change to the user applies at once.
+  Role LocalRole(const std::string& name) const REQUIRES(mu_);
   Status Persist(const UserRecord& u) REQUIRES(mu_);
 
   const AuthOptions options_;

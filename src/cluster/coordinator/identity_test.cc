@@ -69,6 +69,26 @@ TEST_F(IdentityTest, OtherLocalUsersAreUsersWhenAllowed) {
   auto again = auth.IssueLocalSession(1001, "bob");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->second.role, Role::kViewer);
+  // A change to the user applies to sessions already handed out, at once.
+  EXPECT_EQ(auth.FromToken(bob->first)->role, Role::kViewer);
+  ASSERT_TRUE(auth.RemoveUser("bob").ok());
+  EXPECT_EQ(auth.FromToken(again->first)->role, Role::kUser);
+  ASSERT_TRUE(auth.AddUser("bob", Role::kAdmin).ok());
+  EXPECT_EQ(auth.FromToken(again->first)->role, Role::kAdmin);
+  ASSERT_TRUE(auth.RemoveUser("bob").ok());
+  EXPECT_EQ(auth.FromToken(again->first)->role, Role::kUser);
+}
+
+TEST_F(IdentityTest, OneLocalUserCannotCrowdOutTheOthers) {
+  Authenticator auth = Make({.owner_uid = 1000, .allow_local_users = true, .max_sessions = 100,
+                             .max_sessions_per_uid = 4});
+  auto owner = auth.IssueLocalSession(1000, "alice");
+  ASSERT_TRUE(owner.ok());
+  std::vector<std::string> flood;
+  for (int i = 0; i < 500; ++i) flood.push_back(auth.IssueLocalSession(1001, "bob")->first);
+  EXPECT_TRUE(auth.FromToken(owner->first).ok());   // alice's session survived
+  EXPECT_TRUE(auth.FromToken(flood.back()).ok());   // bob's newest works
+  EXPECT_FALSE(auth.FromToken(flood.front()).ok());  // his oldest were dropped
 }
 
 TEST_F(IdentityTest, SessionsExpire) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -48,24 +49,36 @@ Result<std::unique_ptr<LocalAuthListener>> LocalAuthListener::Start(const std::s
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
-  unlink(path.c_str());  // a socket left by a coordinator that died; up.lock keeps out a live one
-  // Bind with no permissions, then open it up exactly as far as configured: never a window in
-  // which anyone else could connect.
-  mode_t old = umask(0777);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  int bind_errno = errno;
-  umask(old);
-  if (rc != 0) {
+  // Bound in a private directory beside it, given its mode, then renamed into place: there is
+  // never a moment in which anyone else could connect, and no process-wide umask is touched.
+  std::string tmpdir = path.substr(0, path.rfind('/') + 1) + ".auth-XXXXXX";
+  if (!mkdtemp(tmpdir.data())) {
     close(fd);
-    return Status::Unavailable("cannot bind " + path + ": " + std::strerror(bind_errno));
+    return Status::Unavailable("cannot create a directory beside " + path + ": " +
+                               std::strerror(errno));
   }
-  const mode_t mode = auth->options().allow_local_users ? 0666 : 0600;
-  if (chmod(path.c_str(), mode) != 0 || listen(fd, 64) != 0) {
+  const std::string tmp = tmpdir + "/s";
+  sockaddr_un taddr{};
+  taddr.sun_family = AF_UNIX;
+  std::memcpy(taddr.sun_path, tmp.c_str(),
+              std::min(tmp.size() + 1, sizeof taddr.sun_path - 1));
+  auto fail = [&](const std::string& what) {
     int e = errno;
     close(fd);
-    unlink(path.c_str());
-    return Status::Internal("cannot listen on " + path + ": " + std::strerror(e));
+    unlink(tmp.c_str());
+    rmdir(tmpdir.c_str());
+    return Status::Unavailable(what + " " + path + ": " + std::strerror(e));
+  };
+  if (tmp.size() >= sizeof taddr.sun_path) {
+    errno = ENAMETOOLONG;
+    return fail("cannot bind");
   }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&taddr), sizeof taddr) != 0) return fail("cannot bind");
+  const mode_t mode = auth->options().allow_local_users ? 0666 : 0600;
+  if (chmod(tmp.c_str(), mode) != 0 || listen(fd, 64) != 0) return fail("cannot listen on");
+  // Replaces a socket left by a coordinator that died; its lock file keeps out a live one.
+  if (rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot move the socket to");
+  rmdir(tmpdir.c_str());
   int stop[2];
   if (pipe2(stop, O_CLOEXEC) != 0) {
     close(fd);

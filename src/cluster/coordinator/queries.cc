@@ -201,9 +201,14 @@ Result<std::string> Coordinator::JobOwner(JobId id) const {
 
 void Coordinator::Audit(const Caller& caller, std::string action, std::string target,
                         const Status& result) {
-  store_->AppendAudit({clock_->NowMs(), caller.name, RoleName(caller.role), caller.via,
-                       caller.peer, std::move(action), std::move(target),
-                       result.ok() ? "ok" : result.message()});
+  // Every field is bounded: what a caller names (a node, a user) is its input.
+  auto cut = [](std::string s) {
+    if (s.size() > 300) s = s.substr(0, 300) + "…";
+    return s;
+  };
+  store_->AppendAudit({clock_->NowMs(), cut(caller.name), RoleName(caller.role), cut(caller.via),
+                       cut(caller.peer), cut(std::move(action)), cut(std::move(target)),
+                       cut(result.ok() ? "ok" : result.message())});
 }
 
 Result<std::vector<AuditRecord>> Coordinator::AuditLog(TimeMs since_ms,

@@ -189,20 +189,29 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
                       v1::CancelReply* reply) override {
     auto caller = Identify(ctx, "cancel");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    // Each id is checked on its own: the ones the caller may cancel are, the others are answered
-    // with why not.
+    // The role first (a viewer may cancel nothing), then each id on its own: the ones the caller
+    // may cancel are, the others are answered with why not. An id unknown now is answered "not
+    // found" here and never passed on, so a job submitted meanwhile cannot be cancelled by
+    // someone who guessed its id.
+    if (Status a = Allow(*caller, Action::kCancel, "cancel", caller->name); !a.ok())
+      return ToGrpcStatus(a);
+    constexpr int kMaxIds = 10000;
+    if (req->job_ids_size() > kMaxIds)
+      return ToGrpcStatus(Status::InvalidArgument("at most " + std::to_string(kMaxIds) +
+                                                  " jobs per cancel"));
     v1::CancelRequest allowed;
     std::map<int64_t, std::string> refused;
     for (int64_t id : req->job_ids()) {
       auto owner = c_->JobOwner(id);
       Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
                                         "job " + std::to_string(id))
-                            : Status::Ok();  // unknown: the coordinator says so
+                            : owner.status();
       if (a.ok()) {
         allowed.add_job_ids(id);
       } else {
         refused[id] = a.message();
-        spdlog::warn("refused: {} may not cancel job {}", caller->Describe(), id);
+        if (a.code() == StatusCode::kPermissionDenied)
+          spdlog::warn("refused: {} may not cancel job {}", caller->Describe(), id);
       }
     }
     v1::CancelReply done = allowed.job_ids_size() > 0 ? c_->Cancel(allowed) : v1::CancelReply{};
@@ -382,7 +391,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "the first message on an agent link must be Register");
     }
-    const std::string name = first.register_().node().name();
+    const std::string name = first.register_().node().name().substr(0, 128);
     auto caller = Identify(ctx, "register");
     Status allowed = caller.ok() ? Allow(*caller, Action::kActAsNode, "register", name,
                                          "node " + name)
@@ -451,10 +460,12 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       b.tokens -= 1;
       return Status::Ok();
     }
-    const int wait_ms = static_cast<int>((1 - b.tokens) / rate_ * 1000) + 1;
-    return Status::Unavailable("slow down: " + caller.name + " may submit " +
-                               std::to_string(static_cast<int>(rate_)) +
-                               " jobs per second; retry in " + std::to_string(wait_ms) + " ms");
+    const double wait_ms = std::min(3.6e6, (1 - b.tokens) / rate_ * 1000 + 1);
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%g", rate_);
+    return Status::Unavailable("slow down: " + caller.name + " may submit " + rate +
+                               " jobs per second; retry in " +
+                               std::to_string(static_cast<int64_t>(wait_ms)) + " ms");
   }
 
   // Authorize, with a refusal logged and audited.
