@@ -64,6 +64,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "balance/balancer.h"
@@ -272,6 +273,8 @@ class Coordinator {
   model::Calibrator calibrator_ GUARDED_BY(mu_);
   TimeMs last_prediction_ms_ GUARDED_BY(mu_) = 0;  // the last prediction pass
   bool new_jobs_ GUARDED_BY(mu_) = false;          // submitted since: the next pass predicts them
+  // (job, task, attempt) of late reports already written to their job's history.
+  std::set<std::tuple<JobId, int, Attempt>> late_reports_ GUARDED_BY(mu_);
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.
   std::optional<balance::Balancer> balancer_;

@@ -208,6 +208,20 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
   if (!t || t->attempt != ev.attempt() || t->node != node) {
     spdlog::debug("stale event {}.{} attempt {} from {} ignored", ev.job_id(), ev.task_index(),
                   ev.attempt(), node);
+    // The end of an attempt the coordinator had given up (its node was lost, say, and the task
+    // runs again elsewhere) goes into the job's history once, and changes nothing else.
+    const std::string& st = ev.state();
+    if (t && ev.attempt() < t->attempt && ev.attempt() > 0 &&
+        (st == "succeeded" || st == "failed" || st == "lost") &&
+        late_reports_.insert({ev.job_id(), ev.task_index(), ev.attempt()}).second) {
+      if (late_reports_.size() > 100000) late_reports_.erase(late_reports_.begin());
+      AddHistory(*j, "late report from " + node + ": task " + std::to_string(ev.task_index()) +
+                         " attempt " + std::to_string(ev.attempt()) + " " + st +
+                         (ev.exit_code() != 0 ? " (exit " + std::to_string(ev.exit_code()) + ")"
+                                              : "") +
+                         " after it had been given up; attempt " + std::to_string(t->attempt) +
+                         " is the task's, this report changes nothing");
+    }
     return;
   }
   if (!t->Active()) return;  // a repeated report of an outcome already recorded

@@ -39,6 +39,18 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   ASSERT_TRUE(back->sent[0].has_register_reply());
   ASSERT_EQ(back->sent[0].register_reply().kill_size(), 1);
   EXPECT_EQ(back->sent[0].register_reply().kill(0).attempt(), 1);
+  // Its end report arrives late (twice: agents resend ends after a reconnect): written once to
+  // the job's history, and the task stays with attempt 2.
+  c->OnAgentMessage("n1", back.get(), Event(*id, 0, 1, "succeeded"));
+  c->OnAgentMessage("n1", back.get(), Event(*id, 0, 1, "succeeded"));
+  auto job = c->GetJob(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->tasks(0).attempt(), 2);
+  EXPECT_NE(job->tasks(0).state(), "succeeded");
+  int late = 0;
+  for (const auto& h : job->history())
+    if (h.find("late report from n1: task 0 attempt 1 succeeded") != std::string::npos) ++late;
+  EXPECT_EQ(late, 1) << job->DebugString();
 }
 
 TEST_F(CoordinatorTest, RegistrationAndEveryHeartbeatGrantALease) {
