@@ -153,5 +153,68 @@ TEST_F(ClusterNetns, AnAgentOnAnotherHostJoinsOverTlsAndRunsAUsersJobAsThatUser)
   EXPECT_NE(audit.out.find(net_.address(1)), std::string::npos);  // peers from the other host
 }
 
+TEST_F(ClusterNetns, ANodeJoinsWithAOneTimeTokenAndCanBeRevoked) {
+  CommandResult made = Owner({"admin", "join-token", "--node", "node-j", "--ttl", "10m"});
+  ASSERT_EQ(made.exit_code, 0) << made.err << Logs();
+  const std::string token = made.out.substr(0, made.out.find('\n'));
+  ASSERT_EQ(token.rfind("mstj_", 0), 0u) << made.out;
+  auto agent_argv = [&](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {MusterBinary(), "agent", "--coordinator", coordinator_addr_,
+                                     "--name", name, "--work-dir", (dir_ / name).string(),
+                                     "--gpus", "1", "--cpus", "2", "--memory", "2G",
+                                     "--heartbeat", "200ms"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return net_.In(1, argv);
+  };
+  // Only the token: no CA file, no other credential. The node checks the coordinator by the
+  // CA fingerprint in the token and comes back with its own certificate.
+  ASSERT_TRUE(agent_.Start(agent_argv("node-j", {"--join", token}), dir_ / "agent.out",
+                           dir_ / "agent.err", {{"MUSTER_STATE_DIR", "/nonexistent"}}));
+  ASSERT_TRUE(WaitNodeState("node-j", "ready", 20s)) << Logs();
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ / "node-j" / "tls" / "node.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  CommandResult job = Owner({"submit", "-q", "--wait", "--workdir", "/tmp", "--", "/bin/true"});
+  EXPECT_EQ(job.exit_code, 0) << job.err << Logs();
+
+  // The token works once; a token of another cluster (wrong fingerprint) is caught before any
+  // secret is sent.
+  CommandResult again = RunCommand(agent_argv("node-k", {"--join", token}), 30s,
+                                   {{"MUSTER_STATE_DIR", "/nonexistent"}});
+  EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+  EXPECT_NE(again.err.find("unknown join token"), std::string::npos) << again.err;
+  std::string forged = token.substr(0, token.find('.') + 1) + std::string(64, 'a');
+  CommandResult wrong = RunCommand(agent_argv("node-k", {"--join", forged}), 30s,
+                                   {{"MUSTER_STATE_DIR", "/nonexistent"}});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
+  EXPECT_NE(wrong.err.find("no certificate with the join token's CA fingerprint"),
+            std::string::npos)
+      << wrong.err;
+
+  // A restart needs no token: the saved certificate is used.
+  agent_.Stop(5s);
+  ASSERT_TRUE(agent_.Start(agent_argv("node-j", {}), dir_ / "agent.out", dir_ / "agent.err",
+                           {{"MUSTER_STATE_DIR", "/nonexistent"}}));
+  ASSERT_TRUE(WaitNodeState("node-j", "ready", 20s)) << Logs();
+  CommandResult who = Owner({"admin", "audit", "-o", "json"});
+  EXPECT_NE(who.out.find("\"via\": \"certificate\""), std::string::npos) << who.out;
+
+  // Revoked: cut off at once and refused afterwards.
+  CommandResult revoke = Owner({"admin", "revoke-node", "node-j"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  EXPECT_TRUE(WaitNodeState("node-j", "lost", 20s)) << NodeState("node-j") << Logs();
+  // Its attempts to come back are refused (and audited).
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  CommandResult audit;
+  do {
+    std::this_thread::sleep_for(300ms);
+    audit = Owner({"admin", "audit", "-o", "json"});
+  } while (audit.out.find("was revoked or replaced") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(audit.out.find("certificate of node node-j was revoked or replaced"),
+            std::string::npos)
+      << audit.out;
+}
+
 }  // namespace
 }  // namespace muster::testing

@@ -7,10 +7,12 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cluster/agent/join.h"
 #include "cluster/common/credentials.h"
 #include "cluster/agent/agent.h"
 
@@ -35,6 +37,7 @@ struct AgentFlags {
   std::string token_file;
   std::string ca_file;
   bool insecure = false;
+  std::string join;
 };
 
 // "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
@@ -76,10 +79,9 @@ int RunAgent(const AgentFlags& f) {
   if (o.coordinator.empty())
     if (const char* c = std::getenv("MUSTER_COORDINATOR"); c && *c) o.coordinator = c;
   if (o.coordinator.empty()) o.coordinator = "127.0.0.1:7070";
+  const bool explicit_credential = !f.token_file.empty() || !f.coordinator_dir.empty() ||
+                                   std::getenv(cluster::kTokenEnv) != nullptr;
   o.credentials = cluster::TokenSource::Resolve(f.coordinator_dir, f.token_file);
-  auto transport = cluster::ResolveClientTransport(f.coordinator_dir, f.ca_file, f.insecure);
-  if (!transport.ok()) return fail(transport.status().message());
-  o.transport = *transport;
   // The task environment is built from scratch (launcher.h); the credential must not reach it
   // even through a future change there.
   unsetenv(cluster::kTokenEnv);
@@ -90,6 +92,29 @@ int RunAgent(const AgentFlags& f) {
     o.discovery.name = host;
   }
   o.work_dir = f.work_dir.empty() ? cluster::DefaultStateDir() + "/agents/" + o.discovery.name : f.work_dir;
+  // The link: a node certificate (from --join now, or from an earlier join), else TLS with the
+  // CA and a token.
+  if (!f.join.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.work_dir, ec);
+    auto joined = agent::JoinCluster(o.coordinator, o.discovery.name, f.join, o.work_dir);
+    if (!joined.ok()) {
+      std::cerr << "muster agent: " << joined.status().message() << "\n";
+      return joined.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+    }
+    std::cerr << "muster agent: joined the cluster at " << o.coordinator << " as "
+              << o.discovery.name << "; its certificate is in " << o.work_dir << "/tls\n";
+    o.transport = *joined;
+    o.credentials = nullptr;
+  } else if (auto saved = agent::LoadNodeCredentials(o.work_dir);
+             saved.ok() && !explicit_credential) {
+    o.transport = *saved;
+    o.credentials = nullptr;
+  } else {
+    auto transport = cluster::ResolveClientTransport(f.coordinator_dir, f.ca_file, f.insecure);
+    if (!transport.ok()) return fail(transport.status().message());
+    o.transport = *transport;
+  }
   o.discovery.virtual_gpus = f.gpus;
   if ((o.discovery.virtual_gpu_memory_mib = ParseMemoryMiB(f.gpu_memory)) <= 0)
     return fail("--gpu-memory: expected a size like 16G, got '" + f.gpu_memory + "'");
@@ -150,6 +175,10 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
                   "State dir of a coordinator on this machine: authenticate as this Unix user "
                   "through its local socket (default: $MUSTER_STATE_DIR or "
                   "~/.local/state/muster, when it has one)");
+  cmd->add_option("--join", f->join,
+                  "Join with a one-time token from `muster admin join-token`: checks the "
+                  "coordinator by the CA fingerprint in the token, gets this node's certificate "
+                  "(kept in WORK_DIR/tls; later starts need no token)");
   cmd->add_option("--ca-file", f->ca_file,
                   "The cluster CA's certificate (the coordinator's tls/ca.crt); default: "
                   "$MUSTER_CA_CERT, the --coordinator-dir's, else ~/.config/muster/ca.crt");

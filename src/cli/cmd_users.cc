@@ -80,7 +80,10 @@ int RunWhoAmI(const ClientFlags& f) {
 
 }  // namespace
 
+void AddNodeCredentialCommands(CLI::App& admin, CommandContext& ctx);
+
 void AddUserCommands(CLI::App& admin, CommandContext& ctx) {
+  AddNodeCredentialCommands(admin, ctx);
   CLI::App* user = admin.add_subcommand("user", "Users and their tokens (admins only)");
   user->require_subcommand(1);
   auto add = std::make_shared<UserFlags>();
@@ -110,6 +113,68 @@ void AddUserCommands(CLI::App& admin, CommandContext& ctx) {
   CLI::App* l = user->add_subcommand("list", "List users (tokens are never shown again)");
   AddClientFlags(*l, ls->client);
   l->callback([ls, &ctx] { ctx.exit_code = RunUserOp(*ls, "list"); });
+}
+
+// "90s", "30m", "1h", "2d" -> seconds; -1 if malformed.
+int64_t TtlSeconds(const std::string& text) {
+  if (text.size() < 2) return -1;
+  const char unit = text.back();
+  const int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  const std::string num = text.substr(0, text.size() - 1);
+  if (scale == 0 || num.empty() || num.size() > 6 ||
+      num.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoll(num) * scale;
+}
+
+int RunJoinToken(const ClientFlags& f, const std::string& node, const std::string& ttl) {
+  const int64_t secs = TtlSeconds(ttl);
+  if (secs < 1)
+    return ReportError(Status::InvalidArgument("--ttl: a duration like 1h, 30m or 2d"));
+  v1::JoinTokenRequest req;
+  req.set_node(node);
+  req.set_ttl_s(secs);
+  auto reply = MakeClient(f).CreateJoinToken(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  std::cout << reply->token() << std::endl;
+  return kExitOk;
+}
+
+int RunRevokeNode(const ClientFlags& f, const std::string& node) {
+  v1::ManageUsersRequest req;
+  req.set_op("remove");
+  req.set_name(node);
+  auto reply = MakeClient(f).ManageUsers(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  std::cout << "revoked node " << node << ": its link is closed and its credential refused"
+            << std::endl;
+  return kExitOk;
+}
+
+void AddNodeCredentialCommands(CLI::App& admin, CommandContext& ctx) {
+  struct JoinFlags {
+    ClientFlags client;
+    std::string node;
+    std::string ttl = "1h";
+  };
+  auto j = std::make_shared<JoinFlags>();
+  CLI::App* jt = admin.add_subcommand(
+      "join-token", "Print a one-time token for a new node: `muster agent --join TOKEN`");
+  jt->add_option("--node", j->node, "the node name it is for (default: any one name)");
+  jt->add_option("--ttl", j->ttl, "how long it stays usable")->capture_default_str();
+  AddClientFlags(*jt, j->client, /*with_output=*/false);
+  jt->callback([j, &ctx] { ctx.exit_code = RunJoinToken(j->client, j->node, j->ttl); });
+
+  struct RevokeFlags {
+    ClientFlags client;
+    std::string node;
+  };
+  auto r = std::make_shared<RevokeFlags>();
+  CLI::App* rv = admin.add_subcommand(
+      "revoke-node", "Disconnect a node now and refuse its credential from then on");
+  rv->add_option("node", r->node, "node name")->required();
+  AddClientFlags(*rv, r->client, /*with_output=*/false);
+  rv->callback([r, &ctx] { ctx.exit_code = RunRevokeNode(r->client, r->node); });
 }
 
 void AddWhoAmICommand(CLI::App& app, CommandContext& ctx) {

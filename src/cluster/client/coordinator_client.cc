@@ -168,6 +168,14 @@ Result<v1::ManageUsersReply> CoordinatorClient::ManageUsers(
   });
 }
 
+Result<v1::JoinTokenReply> CoordinatorClient::CreateJoinToken(
+    const v1::JoinTokenRequest& request) {
+  return Unary<v1::JoinTokenReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
+                                       v1::JoinTokenReply* out) {
+    return stub.CreateJoinToken(c, request, out);
+  });
+}
+
 Result<v1::AuditList> CoordinatorClient::ListAudit(const v1::AuditRequest& request) {
   return Unary<v1::AuditList>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::AuditList* out) {
     return stub.ListAudit(c, request, out);

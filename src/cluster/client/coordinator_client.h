@@ -77,6 +77,8 @@ class CoordinatorClient {
   Result<v1::BalanceStatus> GetBalance(int trend_points);
   // Users (admin): op add | remove | rotate | list.
   Result<v1::ManageUsersReply> ManageUsers(const v1::ManageUsersRequest& request);
+  // A one-time join token for a node (admin).
+  Result<v1::JoinTokenReply> CreateJoinToken(const v1::JoinTokenRequest& request);
   // The audit log (admin).
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
   // Who the coordinator takes this client for.

@@ -158,6 +158,54 @@ Result<KeyAndCert> IssueCert(const KeyAndCert& ca, const std::string& common_nam
   return KeyAndCert{*kp, *cp};
 }
 
+Result<KeyAndCert> MakeCsr(const std::string& common_name) {
+  auto key = NewKey();
+  if (!key.ok()) return key.status();
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> req(X509_REQ_new());
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key->get()) != 1)
+    return OpenSslError("cannot make a CSR");
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                 -1, 0) != 1 ||
+      X509_REQ_sign(req.get(), key->get(), EVP_sha256()) == 0)
+    return OpenSslError("cannot sign the CSR");
+  Bio b(BIO_new(BIO_s_mem()));
+  if (!b || PEM_write_bio_X509_REQ(b.get(), req.get()) != 1) return OpenSslError("cannot encode");
+  auto kp = KeyPem(key->get());
+  if (!kp.ok()) return kp.status();
+  return KeyAndCert{*kp, BioString(b.get())};
+}
+
+Result<std::string> SignCsr(const KeyAndCert& ca, const std::string& csr_pem,
+                            const std::string& common_name, int days) {
+  if (csr_pem.size() > 16384) return Status::InvalidArgument("the CSR is too large");
+  Bio in(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> req(
+      PEM_read_bio_X509_REQ(in.get(), nullptr, nullptr, nullptr));
+  if (!req) return Status::InvalidArgument("the CSR cannot be read");
+  Key pub(X509_REQ_get_pubkey(req.get()));
+  if (!pub || X509_REQ_verify(req.get(), pub.get()) != 1)
+    return Status::InvalidArgument("the CSR is not signed by its own key");
+  auto ca_key = ParseKey(ca.key_pem);
+  if (!ca_key.ok()) return ca_key.status();
+  auto ca_cert = ParseCert(ca.cert_pem);
+  if (!ca_cert.ok()) return ca_cert.status();
+  auto cert = NewCert(pub.get(), common_name, days);
+  if (!cert.ok()) return cert.status();
+  X509* c = cert->get();
+  if (X509_set_issuer_name(c, X509_get_subject_name(ca_cert->get())) != 1)
+    return OpenSslError("issuer");
+  for (auto [nid, v] : {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
+                        std::pair{NID_key_usage, "critical,digitalSignature"},
+                        std::pair{NID_ext_key_usage, "clientAuth"},
+                        std::pair{NID_authority_key_identifier, "keyid:always"}})
+    if (Status s = AddExt(c, ca_cert->get(), nid, v); !s.ok()) return s;
+  if (X509_sign(c, ca_key->get(), EVP_sha256()) == 0) return OpenSslError("cannot sign");
+  return CertPem(c);
+}
+
 Result<std::string> CertFingerprint(const std::string& cert_pem) {
   auto cert = ParseCert(cert_pem);
   if (!cert.ok()) return cert.status();

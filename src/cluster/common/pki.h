@@ -27,6 +27,14 @@ Result<KeyAndCert> MakeCa(const std::string& common_name, int days);
 Result<KeyAndCert> IssueCert(const KeyAndCert& ca, const std::string& common_name, int days,
                              const std::vector<std::string>& sans, bool server);
 
+// A new key and a certificate signing request for it (CN = common_name): what a joining node
+// sends; the key never leaves the node.
+Result<KeyAndCert> MakeCsr(const std::string& common_name);  // cert_pem holds the CSR
+// A client certificate for the CSR's key, signed by `ca`, with CN = common_name whatever the
+// CSR asked for (the coordinator decides the name), valid for `days`.
+Result<std::string> SignCsr(const KeyAndCert& ca, const std::string& csr_pem,
+                            const std::string& common_name, int days);
+
 // Hex SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` shows,
 // without colons, lower case).
 Result<std::string> CertFingerprint(const std::string& cert_pem);

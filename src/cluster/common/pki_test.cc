@@ -50,5 +50,18 @@ TEST(Pki, GarbageIsAnErrorNotACrash) {
   EXPECT_FALSE(IssueCert(bogus, "n", 1, {}, false).ok());
 }
 
+TEST(Pki, TheCaDecidesTheNameOfASignedCsr) {
+  auto ca = MakeCa("ca", 1);
+  auto csr = MakeCsr("i-want-to-be-root");
+  ASSERT_TRUE(ca.ok() && csr.ok());
+  EXPECT_NE(csr->cert_pem.find("BEGIN CERTIFICATE REQUEST"), std::string::npos);
+  auto cert = SignCsr(*ca, csr->cert_pem, "node7", 90);
+  ASSERT_TRUE(cert.ok()) << cert.status().ToString();
+  EXPECT_EQ(ReadCert(*cert)->common_name, "node7");
+  EXPECT_EQ(SignCsr(*ca, "garbage", "node7", 90).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(SignCsr(*ca, std::string(20000, 'x'), "n", 1).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace muster::cluster

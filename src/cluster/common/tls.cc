@@ -193,6 +193,8 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTra
   if (t.insecure) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = t.ca_pem;
+  o.pem_private_key = t.key_pem;
+  o.pem_cert_chain = t.cert_pem;
   return grpc::SslCredentials(o);
 }
 

@@ -50,6 +50,8 @@ struct ClientTransport {
   bool insecure = false;
   std::string ca_pem;  // the CA the coordinator's certificate must chain to
   std::string where;   // where the CA came from, for messages
+  // A client certificate (a joined node's) and its key, presented in the handshake; "" = none.
+  std::string key_pem, cert_pem;
 };
 // As the header comment says. `insecure` (or $MUSTER_INSECURE=1): plaintext. Unavailable when no
 // CA certificate is found, with a line that says how to get one.

@@ -178,6 +178,56 @@ Status Authenticator::RemoveUser(const std::string& name) {
   return Status::Ok();
 }
 
+std::string Authenticator::CreateJoinToken(const std::string& node, DurationMs ttl_ms) {
+  std::string token = "mstj_" + NewToken().substr(4);
+  MutexLock lock(mu_);
+  const TimeMs now = clock_->MonotonicMs();
+  for (auto it = joins_.begin(); it != joins_.end();)
+    it = it->second.expires_ms <= now ? joins_.erase(it) : std::next(it);
+  joins_[HashToken(token)] = {node, now + ttl_ms};
+  return token;
+}
+
+Status Authenticator::ConsumeJoinToken(std::string_view token, const std::string& node) {
+  MutexLock lock(mu_);
+  auto it = joins_.find(HashToken(token));
+  if (it == joins_.end())
+    return Status::Unauthenticated("unknown join token (used already, or made by another "
+                                   "coordinator); ask an admin for a new one");
+  const Join j = it->second;
+  joins_.erase(it);  // one use, whatever happens next
+  if (j.expires_ms <= clock_->MonotonicMs())
+    return Status::Unauthenticated("the join token has expired; ask an admin for a new one");
+  if (!j.node.empty() && j.node != node)
+    return Status::PermissionDenied("permission denied: the join token is for node " + j.node +
+                                    ", not " + node);
+  return Status::Ok();
+}
+
+Status Authenticator::EnrollNode(const std::string& node, const std::string& cert_fingerprint) {
+  MutexLock lock(mu_);
+  auto it = users_.find(node);
+  if (it != users_.end() && it->second.role != RoleName(Role::kAgent))
+    return Status::AlreadyExists("the name " + node + " belongs to a user that is not a node");
+  UserRecord u{node, RoleName(Role::kAgent), "cert:" + cert_fingerprint, clock_->NowMs()};
+  if (Status s = Persist(u); !s.ok()) return s;
+  if (it != users_.end()) by_hash_.erase(it->second.token_hash);
+  by_hash_[u.token_hash] = node;
+  users_[node] = std::move(u);
+  return Status::Ok();
+}
+
+Result<Caller> Authenticator::FromCertificate(const std::string& cn,
+                                              const std::string& fingerprint) const {
+  MutexLock lock(mu_);
+  auto it = users_.find(cn);
+  if (it == users_.end() || it->second.role != RoleName(Role::kAgent) ||
+      it->second.token_hash != "cert:" + fingerprint)
+    return Status::Unauthenticated("the certificate of node " + cn +
+                                   " was revoked or replaced; join again with a new token");
+  return Caller{.name = cn, .role = Role::kAgent, .via = "certificate"};
+}
+
 std::vector<UserRecord> Authenticator::Users() const {
   MutexLock lock(mu_);
   std::vector<UserRecord> out;

@@ -68,6 +68,20 @@ class Authenticator {
   Status RemoveUser(const std::string& name);
   std::vector<UserRecord> Users() const;
 
+  // ---- nodes that join with a certificate
+  // A one-time join token for node `node` ("" = any name), valid for ttl_ms: "mstj_<64 hex>".
+  std::string CreateJoinToken(const std::string& node, DurationMs ttl_ms);
+  // Uses up a join token for `node`; Unauthenticated if it is unknown, used, expired or for
+  // another node.
+  Status ConsumeJoinToken(std::string_view token, const std::string& node);
+  // Records `node`'s certificate (its SHA-256) as that node's credential, replacing an earlier
+  // one; stored as an agent user whose token hash is "cert:<fingerprint>". AlreadyExists when a
+  // user that is not an agent has the name.
+  Status EnrollNode(const std::string& node, const std::string& cert_fingerprint);
+  // The agent a verified client certificate names: CN `cn`, if its fingerprint is the one
+  // enrolled for that node (so removing the node's user revokes it).
+  Result<Caller> FromCertificate(const std::string& cn, const std::string& fingerprint) const;
+
   const AuthOptions& options() const { return options_; }
 
  private:
@@ -88,6 +102,11 @@ class Authenticator {
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);        // by name
   std::map<std::string, std::string> by_hash_ GUARDED_BY(mu_);     // token hash -> user name
   std::map<std::string, Session> sessions_ GUARDED_BY(mu_);        // token hash -> session
+  struct Join {
+    std::string node;  // "" = any
+    TimeMs expires_ms = 0;
+  };
+  std::map<std::string, Join> joins_ GUARDED_BY(mu_);              // token hash -> join token
 };
 
 }  // namespace muster::cluster

@@ -151,5 +151,38 @@ TEST_F(IdentityTest, MalformedAndUnknownTokens) {
     EXPECT_EQ(auth.FromToken(bad).status().code(), StatusCode::kUnauthenticated) << bad;
 }
 
+TEST_F(IdentityTest, JoinTokensWorkOnceForTheirNodeAndExpire) {
+  Authenticator auth = Make();
+  std::string any = auth.CreateJoinToken("", 60000);
+  std::string for7 = auth.CreateJoinToken("node7", 60000);
+  std::string soon = auth.CreateJoinToken("", 1000);
+  EXPECT_EQ(any.rfind("mstj_", 0), 0u);
+  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node8").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node7").code(), StatusCode::kUnauthenticated);  // spent
+  EXPECT_TRUE(auth.ConsumeJoinToken(any, "node9").ok());
+  EXPECT_EQ(auth.ConsumeJoinToken(any, "node9").code(), StatusCode::kUnauthenticated);
+  clock_.Advance(1001);
+  EXPECT_EQ(auth.ConsumeJoinToken(soon, "node1").code(), StatusCode::kUnauthenticated);
+  EXPECT_FALSE(auth.FromToken(any).ok());  // never a bearer token
+}
+
+TEST_F(IdentityTest, ANodeCertificateCountsUntilItIsReplacedOrRemoved) {
+  Authenticator auth = Make();
+  ASSERT_TRUE(auth.EnrollNode("node7", "aa").ok());
+  auto c = auth.FromCertificate("node7", "aa");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->role, Role::kAgent);
+  EXPECT_EQ(c->via, "certificate");
+  EXPECT_FALSE(auth.FromCertificate("node7", "bb").ok());
+  EXPECT_FALSE(auth.FromCertificate("node8", "aa").ok());
+  ASSERT_TRUE(auth.EnrollNode("node7", "bb").ok());  // joined again
+  EXPECT_FALSE(auth.FromCertificate("node7", "aa").ok());
+  EXPECT_TRUE(auth.FromCertificate("node7", "bb").ok());
+  ASSERT_TRUE(auth.RemoveUser("node7").ok());  // revoked
+  EXPECT_FALSE(auth.FromCertificate("node7", "bb").ok());
+  ASSERT_TRUE(auth.AddUser("alice", Role::kUser).ok());
+  EXPECT_EQ(auth.EnrollNode("alice", "cc").code(), StatusCode::kAlreadyExists);
+}
+
 }  // namespace
 }  // namespace muster::cluster

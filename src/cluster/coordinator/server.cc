@@ -16,6 +16,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
@@ -133,8 +134,8 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
 class CoordinatorServer::Services final : public v1::Coordinator::Service,
                                           public v1::AgentLink::Service {
  public:
-  Services(Coordinator* c, double submit_rate, double submit_burst)
-      : c_(c), rate_(submit_rate), burst_(submit_burst) {}
+  Services(Coordinator* c, const ServerTls* tls, double submit_rate, double submit_burst)
+      : c_(c), tls_(tls), rate_(submit_rate), burst_(submit_burst) {}
   std::atomic<bool> stopping{false};
 
   grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
@@ -328,6 +329,54 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return grpc::Status::OK;
   }
 
+  grpc::Status CreateJoinToken(grpc::ServerContext* ctx, const v1::JoinTokenRequest* req,
+                               v1::JoinTokenReply* reply) override {
+    auto caller = Identify(ctx, "join-token");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kManageUsers, "join-token", {}, "node " + req->node());
+        !a.ok())
+      return ToGrpcStatus(a);
+    if (tls_->ca_fingerprint.empty())
+      return ToGrpcStatus(Status::FailedPrecondition("join tokens need TLS (not --insecure)"));
+    if (!req->node().empty() && !ValidPrincipalName(req->node()))
+      return ToGrpcStatus(Status::InvalidArgument("invalid node name '" + req->node() + "'"));
+    if (req->ttl_s() <= 0 || req->ttl_s() > 7 * 86400)
+      return ToGrpcStatus(Status::InvalidArgument("--ttl must be between 1 s and 7 days"));
+    const std::string secret = c_->auth().CreateJoinToken(req->node(), req->ttl_s() * 1000);
+    reply->set_token(secret + "." + tls_->ca_fingerprint);
+    c_->Audit(*caller, "join-token", req->node().empty() ? "any node" : "node " + req->node(),
+              Status::Ok());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Join(grpc::ServerContext* ctx, const v1::JoinRequest* req,
+                    v1::JoinReply* reply) override {
+    const std::string node = req->node().substr(0, 128);
+    Caller joiner{.name = node, .role = Role::kAgent, .via = "join token", .peer = ctx->peer()};
+    auto refuse = [&](Status why) {
+      c_->Audit(joiner, "join", "node " + node, why);
+      spdlog::warn("join of node {} from {} refused: {}", node, ctx->peer(), why.message());
+      return ToGrpcStatus(why);
+    };
+    if (tls_->ca_fingerprint.empty())
+      return refuse(Status::FailedPrecondition("joining needs TLS (not --insecure)"));
+    if (!ValidPrincipalName(node))
+      return refuse(Status::InvalidArgument("invalid node name '" + node + "'"));
+    std::string token = req->token();
+    if (auto dot = token.find('.'); dot != std::string::npos) token.resize(dot);
+    if (Status t = c_->auth().ConsumeJoinToken(token, node); !t.ok()) return refuse(t);
+    auto cert = SignCsr(tls_->ca, req->csr_pem(), node, 90);
+    if (!cert.ok()) return refuse(cert.status());
+    auto fp = CertFingerprint(*cert);
+    if (!fp.ok()) return refuse(fp.status());
+    if (Status e = c_->auth().EnrollNode(node, *fp); !e.ok()) return refuse(e);
+    reply->set_cert_pem(*cert);
+    reply->set_ca_pem(tls_->ca.cert_pem);
+    c_->Audit(joiner, "join", "node " + node, Status::Ok());
+    spdlog::info("node {} joined from {}", node, ctx->peer());
+    return grpc::Status::OK;
+  }
+
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
                       v1::WhoAmIReply* reply) override {
     auto caller = Identify(ctx, "whoami");
@@ -433,6 +482,18 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   Result<Caller> FromCredential(grpc::ServerContext* ctx) const {
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
+    // A node's certificate, verified against the cluster CA in the handshake.
+    if (it == md.end() && ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated()) {
+      auto cn = ctx->auth_context()->FindPropertyValues("x509_common_name");
+      auto pem = ctx->auth_context()->FindPropertyValues("x509_pem_cert");
+      if (cn.size() == 1 && pem.size() == 1) {
+        auto fp = CertFingerprint(std::string(pem[0].data(), pem[0].size()));
+        if (!fp.ok()) return Status::Unauthenticated("unreadable client certificate");
+        auto caller = c_->auth().FromCertificate(std::string(cn[0].data(), cn[0].size()), *fp);
+        if (caller.ok()) caller->peer = ctx->peer();
+        return caller;
+      }
+    }
     if (it == md.end())
       return Status::Unauthenticated(
           "authentication required: on the coordinator's machine set MUSTER_STATE_DIR to its "
@@ -485,6 +546,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
 
   Coordinator* c_;
+  const ServerTls* tls_;  // the CA signs joining nodes' certificates; empty when insecure
   const double rate_, burst_;
   struct Bucket {
     double tokens;
@@ -501,7 +563,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   auto coord = Coordinator::Open(options.coordinator, &s->clock_);
   if (!coord.ok()) return coord.status();
   s->coordinator_ = std::move(coord).value();
-  s->services_ = std::make_unique<Services>(s->coordinator_.get(), options.submit_rate,
+  s->services_ = std::make_unique<Services>(s->coordinator_.get(), &s->tls_, options.submit_rate,
                                             options.submit_burst);
 
   const std::string listen_host = options.listen.substr(0, options.listen.rfind(':'));

@@ -1,0 +1,194 @@
+// See join.h.
+#include "cluster/agent/join.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/common/convert.h"
+#include "cluster/common/pki.h"
+#include "cluster/proto/muster.grpc.pb.h"
+
+namespace muster::agent {
+
+namespace {
+
+bool IsHex(const std::string& s, size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+Status WritePrivate(const std::string& path, const std::string& text, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, mode);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::Unavailable("cannot write " + path);
+  return Status::Ok();
+}
+
+Result<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("no " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Result<JoinToken> ParseJoinToken(const std::string& text) {
+  const auto dot = text.find('.');
+  JoinToken t;
+  if (dot != std::string::npos) {
+    t.secret = text.substr(0, dot);
+    t.ca_fingerprint = text.substr(dot + 1);
+  }
+  if (dot == std::string::npos || t.secret.rfind("mstj_", 0) != 0 ||
+      !IsHex(t.secret.substr(5), 64) || !IsHex(t.ca_fingerprint, 64))
+    return Status::InvalidArgument(
+        "malformed join token (it looks like mstj_<64 hex>.<64 hex>; make one with `muster "
+        "admin join-token`)");
+  return t;
+}
+
+Result<std::string> FetchPinnedCa(const std::string& address, const std::string& fingerprint) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("address needs HOST:PORT");
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res)
+    return Status::Unavailable("cannot resolve " + address);
+  int fd = -1;
+  for (addrinfo* a = res; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return Status::Unavailable("cannot reach the coordinator at " + address);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // Nothing is trusted here: the fingerprint from the token is the only check.
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = ctx ? SSL_new(ctx) : nullptr;
+  std::string found;
+  Status status = Status::Unavailable("TLS handshake with " + address + " failed");
+  if (ssl) {
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(ssl, kAlpn, sizeof kAlpn);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      status = Status::PermissionDenied(
+          "permission denied: the server at " + address +
+          " presents no certificate with the join token's CA fingerprint (a wrong address, a "
+          "token of another cluster, or someone else answering)");
+      STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+      for (int i = 0; chain && i < sk_X509_num(chain) && found.empty(); ++i) {
+        X509* c = sk_X509_value(chain, i);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        if (X509_digest(c, EVP_sha256(), md, &n) != 1) continue;
+        static const char* kHex = "0123456789abcdef";
+        std::string hex;
+        for (unsigned int k = 0; k < n; ++k) {
+          hex += kHex[md[k] >> 4];
+          hex += kHex[md[k] & 15];
+        }
+        if (hex != fingerprint) continue;
+        BIO* b = BIO_new(BIO_s_mem());
+        if (b && PEM_write_bio_X509(b, c) == 1) {
+          char* data = nullptr;
+          long len = BIO_get_mem_data(b, &data);
+          found.assign(data, static_cast<size_t>(len));
+        }
+        BIO_free(b);
+      }
+      SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+  }
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  close(fd);
+  if (found.empty()) return status;
+  return found;
+}
+
+Result<cluster::ClientTransport> JoinCluster(const std::string& address, const std::string& node,
+                                             const std::string& token,
+                                             const std::string& work_dir) {
+  auto t = ParseJoinToken(token);
+  if (!t.ok()) return t.status();
+  auto ca = FetchPinnedCa(address, t->ca_fingerprint);
+  if (!ca.ok()) return ca.status();
+  auto csr = cluster::MakeCsr(node);
+  if (!csr.ok()) return csr.status();
+  cluster::ClientTransport pinned{.ca_pem = *ca, .where = "the join token's CA"};
+  auto channel = grpc::CreateChannel(address, cluster::MakeChannelCredentials(pinned));
+  auto stub = v1::Coordinator::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  v1::JoinRequest req;
+  req.set_token(token);
+  req.set_node(node);
+  req.set_csr_pem(csr->cert_pem);
+  v1::JoinReply reply;
+  grpc::Status st = stub->Join(&ctx, req, &reply);
+  if (!st.ok()) {
+    Status s = cluster::FromGrpcStatus(st);
+    return Status(s.code(), "joining as " + node + ": " + s.message());
+  }
+  const std::string dir = work_dir + "/tls";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  ::chmod(dir.c_str(), 0700);
+  for (auto [name, text, mode] :
+       {std::tuple{"ca.crt", *ca, 0644}, std::tuple{"node.key", csr->key_pem, 0600},
+        std::tuple{"node.crt", reply.cert_pem(), 0644}})
+    if (Status w = WritePrivate(dir + "/" + name, text, static_cast<mode_t>(mode)); !w.ok())
+      return w;
+  return cluster::ClientTransport{.ca_pem = *ca,
+                                  .where = dir + "/ca.crt",
+                                  .key_pem = csr->key_pem,
+                                  .cert_pem = reply.cert_pem()};
+}
+
+Result<cluster::ClientTransport> LoadNodeCredentials(const std::string& work_dir) {
+  const std::string dir = work_dir + "/tls";
+  auto ca = ReadAll(dir + "/ca.crt");
+  auto key = ReadAll(dir + "/node.key");
+  auto cert = ReadAll(dir + "/node.crt");
+  if (!ca.ok() || !key.ok() || !cert.ok()) return Status::NotFound("no node certificate in " + dir);
+  return cluster::ClientTransport{
+      .ca_pem = *ca, .where = dir + "/ca.crt", .key_pem = *key, .cert_pem = *cert};
+}
+
+}  // namespace muster::agent
