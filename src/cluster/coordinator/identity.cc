@@ -188,7 +188,7 @@ std::string Authenticator::CreateJoinToken(const std::string& node, DurationMs t
   return token;
 }
 
-Status Authenticator::ConsumeJoinToken(std::string_view token, const std::string& node) {
+Result<bool> Authenticator::ConsumeJoinToken(std::string_view token, const std::string& node) {
   MutexLock lock(mu_);
   auto it = joins_.find(HashToken(token));
   if (it == joins_.end())
@@ -201,14 +201,19 @@ Status Authenticator::ConsumeJoinToken(std::string_view token, const std::string
   if (!j.node.empty() && j.node != node)
     return Status::PermissionDenied("permission denied: the join token is for node " + j.node +
                                     ", not " + node);
-  return Status::Ok();
+  return !j.node.empty();
 }
 
-Status Authenticator::EnrollNode(const std::string& node, const std::string& cert_fingerprint) {
+Status Authenticator::EnrollNode(const std::string& node, const std::string& cert_fingerprint,
+                                 bool replace) {
   MutexLock lock(mu_);
   auto it = users_.find(node);
   if (it != users_.end() && it->second.role != RoleName(Role::kAgent))
     return Status::AlreadyExists("the name " + node + " belongs to a user that is not a node");
+  if (it != users_.end() && !replace)
+    return Status::AlreadyExists("node " + node +
+                                 " has joined already; an any-name token cannot take its name "
+                                 "(revoke it, or make a token with --node " + node + ")");
   UserRecord u{node, RoleName(Role::kAgent), "cert:" + cert_fingerprint, clock_->NowMs()};
   if (Status s = Persist(u); !s.ok()) return s;
   if (it != users_.end()) by_hash_.erase(it->second.token_hash);

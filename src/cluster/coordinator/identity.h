@@ -72,12 +72,14 @@ class Authenticator {
   // A one-time join token for node `node` ("" = any name), valid for ttl_ms: "mstj_<64 hex>".
   std::string CreateJoinToken(const std::string& node, DurationMs ttl_ms);
   // Uses up a join token for `node`; Unauthenticated if it is unknown, used, expired or for
-  // another node.
-  Status ConsumeJoinToken(std::string_view token, const std::string& node);
-  // Records `node`'s certificate (its SHA-256) as that node's credential, replacing an earlier
-  // one; stored as an agent user whose token hash is "cert:<fingerprint>". AlreadyExists when a
+  // another node. True when the token was made for that very name (it may replace the node's
+  // credential), false for an any-name token.
+  Result<bool> ConsumeJoinToken(std::string_view token, const std::string& node);
+  // Records `node`'s certificate (its SHA-256) as that node's credential; stored as an agent user
+  // whose token hash is "cert:<fingerprint>". An earlier credential of the node is replaced only
+  // with `replace` (a token made for that name), else AlreadyExists; AlreadyExists too when a
   // user that is not an agent has the name.
-  Status EnrollNode(const std::string& node, const std::string& cert_fingerprint);
+  Status EnrollNode(const std::string& node, const std::string& cert_fingerprint, bool replace);
   // The agent a verified client certificate names: CN `cn`, if its fingerprint is the one
   // enrolled for that node (so removing the node's user revokes it).
   Result<Caller> FromCertificate(const std::string& cn, const std::string& fingerprint) const;

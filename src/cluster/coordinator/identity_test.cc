@@ -157,31 +157,41 @@ TEST_F(IdentityTest, JoinTokensWorkOnceForTheirNodeAndExpire) {
   std::string for7 = auth.CreateJoinToken("node7", 60000);
   std::string soon = auth.CreateJoinToken("", 1000);
   EXPECT_EQ(any.rfind("mstj_", 0), 0u);
-  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node8").code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node7").code(), StatusCode::kUnauthenticated);  // spent
-  EXPECT_TRUE(auth.ConsumeJoinToken(any, "node9").ok());
-  EXPECT_EQ(auth.ConsumeJoinToken(any, "node9").code(), StatusCode::kUnauthenticated);
+  std::string again7 = auth.CreateJoinToken("node7", 60000);
+  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node8").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(auth.ConsumeJoinToken(for7, "node7").status().code(),
+            StatusCode::kUnauthenticated);  // spent by the refused try
+  auto bound = auth.ConsumeJoinToken(again7, "node7");
+  ASSERT_TRUE(bound.ok());
+  EXPECT_TRUE(*bound);
+  auto free_name = auth.ConsumeJoinToken(any, "node9");
+  ASSERT_TRUE(free_name.ok());
+  EXPECT_FALSE(*free_name);
+  EXPECT_EQ(auth.ConsumeJoinToken(any, "node9").status().code(), StatusCode::kUnauthenticated);
   clock_.Advance(1001);
-  EXPECT_EQ(auth.ConsumeJoinToken(soon, "node1").code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.ConsumeJoinToken(soon, "node1").status().code(), StatusCode::kUnauthenticated);
   EXPECT_FALSE(auth.FromToken(any).ok());  // never a bearer token
 }
 
 TEST_F(IdentityTest, ANodeCertificateCountsUntilItIsReplacedOrRemoved) {
   Authenticator auth = Make();
-  ASSERT_TRUE(auth.EnrollNode("node7", "aa").ok());
+  ASSERT_TRUE(auth.EnrollNode("node7", "aa", false).ok());
   auto c = auth.FromCertificate("node7", "aa");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->role, Role::kAgent);
   EXPECT_EQ(c->via, "certificate");
   EXPECT_FALSE(auth.FromCertificate("node7", "bb").ok());
   EXPECT_FALSE(auth.FromCertificate("node8", "aa").ok());
-  ASSERT_TRUE(auth.EnrollNode("node7", "bb").ok());  // joined again
+  // An any-name token cannot take a joined node's name; one made for it can.
+  EXPECT_EQ(auth.EnrollNode("node7", "bb", false).code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(auth.FromCertificate("node7", "aa").ok());
+  ASSERT_TRUE(auth.EnrollNode("node7", "bb", true).ok());  // joined again
   EXPECT_FALSE(auth.FromCertificate("node7", "aa").ok());
   EXPECT_TRUE(auth.FromCertificate("node7", "bb").ok());
   ASSERT_TRUE(auth.RemoveUser("node7").ok());  // revoked
   EXPECT_FALSE(auth.FromCertificate("node7", "bb").ok());
   ASSERT_TRUE(auth.AddUser("alice", Role::kUser).ok());
-  EXPECT_EQ(auth.EnrollNode("alice", "cc").code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(auth.EnrollNode("alice", "cc", true).code(), StatusCode::kAlreadyExists);
 }
 
 }  // namespace

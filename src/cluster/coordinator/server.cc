@@ -364,12 +364,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       return refuse(Status::InvalidArgument("invalid node name '" + node + "'"));
     std::string token = req->token();
     if (auto dot = token.find('.'); dot != std::string::npos) token.resize(dot);
-    if (Status t = c_->auth().ConsumeJoinToken(token, node); !t.ok()) return refuse(t);
+    auto bound = c_->auth().ConsumeJoinToken(token, node);
+    if (!bound.ok()) return refuse(bound.status());
     auto cert = SignCsr(tls_->ca, req->csr_pem(), node, 90);
     if (!cert.ok()) return refuse(cert.status());
     auto fp = CertFingerprint(*cert);
     if (!fp.ok()) return refuse(fp.status());
-    if (Status e = c_->auth().EnrollNode(node, *fp); !e.ok()) return refuse(e);
+    if (Status e = c_->auth().EnrollNode(node, *fp, *bound); !e.ok()) return refuse(e);
     reply->set_cert_pem(*cert);
     reply->set_ca_pem(tls_->ca.cert_pem);
     c_->Audit(joiner, "join", "node " + node, Status::Ok());
