@@ -191,13 +191,17 @@ TEST_F(ClusterNetns, ANodeJoinsWithAOneTimeTokenAndCanBeRevoked) {
             std::string::npos)
       << wrong.err;
 
-  // A restart needs no token: the saved certificate is used.
+  // A restart needs no token: the saved certificate is used, and renewed when it is due (here:
+  // at once, since it expires within 100 days).
+  const std::string first_cert = ReadFile(dir_ / "node-j" / "tls" / "node.crt");
   agent_.Stop(5s);
-  ASSERT_TRUE(agent_.Start(agent_argv("node-j", {}), dir_ / "agent.out", dir_ / "agent.err",
-                           {{"MUSTER_STATE_DIR", "/nonexistent"}}));
+  ASSERT_TRUE(agent_.Start(agent_argv("node-j", {"--renew-before", "100d"}), dir_ / "agent.out",
+                           dir_ / "agent.err", {{"MUSTER_STATE_DIR", "/nonexistent"}}));
   ASSERT_TRUE(WaitNodeState("node-j", "ready", 20s)) << Logs();
+  EXPECT_NE(ReadFile(dir_ / "node-j" / "tls" / "node.crt"), first_cert);
   CommandResult who = Owner({"admin", "audit", "-o", "json"});
   EXPECT_NE(who.out.find("\"via\": \"certificate\""), std::string::npos) << who.out;
+  EXPECT_NE(who.out.find("\"action\": \"renew\""), std::string::npos) << who.out;
 
   // Revoked: cut off at once and refused afterwards.
   CommandResult revoke = Owner({"admin", "revoke-node", "node-j"});

@@ -38,6 +38,7 @@ struct AgentFlags {
   std::string ca_file;
   bool insecure = false;
   std::string join;
+  std::string renew_before = "30d";
 };
 
 // "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
@@ -46,7 +47,12 @@ int64_t ParseMillis(const std::string& text) {
   double v = std::strtod(text.c_str(), &end);
   if (end == text.c_str() || v < 0) return -1;
   std::string unit(end);
-  double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : -1;
+  double scale = unit == "ms"                  ? 1
+                 : unit == "s" || unit.empty() ? 1000
+                 : unit == "m"                 ? 60000
+                 : unit == "h"                 ? 3600000
+                 : unit == "d"                 ? 86400000
+                                               : -1;
   return scale < 0 ? -1 : static_cast<int64_t>(v * scale);
 }
 
@@ -132,6 +138,9 @@ int RunAgent(const AgentFlags& f) {
   if ((o.stop_grace_ms = ParseMillis(f.stop_grace)) <= 0)
     return fail("--stop-grace: expected a duration like 5s, got '" + f.stop_grace + "'");
   if (f.speed <= 0) return fail("--speed must be positive");
+  if ((o.renew_before_ms = ParseMillis(f.renew_before)) <= 0)
+    return fail("--renew-before: expected a duration like 30d or 12h, got '" + f.renew_before +
+                "'");
   o.discovery.speed = f.speed;
   o.discovery.address = f.address;
 
@@ -179,6 +188,9 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
                   "Join with a one-time token from `muster admin join-token`: checks the "
                   "coordinator by the CA fingerprint in the token, gets this node's certificate "
                   "(kept in WORK_DIR/tls; later starts need no token)");
+  cmd->add_option("--renew-before", f->renew_before,
+                  "Renew this node's certificate when it expires within this")
+      ->capture_default_str();
   cmd->add_option("--ca-file", f->ca_file,
                   "The cluster CA's certificate (the coordinator's tls/ca.crt); default: "
                   "$MUSTER_CA_CERT, the --coordinator-dir's, else ~/.config/muster/ca.crt");

@@ -63,6 +63,9 @@ struct AgentOptions {
   std::shared_ptr<cluster::TokenSource> credentials;
   // TLS with the cluster's CA, or plaintext (tls.h).
   cluster::ClientTransport transport;
+  // A node certificate in `transport` is renewed when it expires within this (join.h): checked at
+  // every connection, and a session is ended (and the link made again) when it falls due.
+  int64_t renew_before_ms = 30LL * 86400 * 1000;
 };
 
 class Agent final : public TaskSink {

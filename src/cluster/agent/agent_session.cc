@@ -3,12 +3,15 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "cluster/agent/agent.h"
+#include "cluster/agent/join.h"
 #include "cluster/common/convert.h"
+#include "cluster/common/pki.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::agent {
@@ -21,6 +24,7 @@ using ExitKey = std::tuple<int64_t, int32_t, int64_t>;
 
 struct Agent::Session {
   grpc::ClientContext ctx;
+  int64_t renew_at_ms = 0;  // wall time to end the session and renew the node certificate
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::CoordinatorMessage>> stream;
   bool done = false;     // GUARDED_BY(Agent::mu_)
   bool replied = false;  // GUARDED_BY(Agent::mu_)
@@ -84,6 +88,20 @@ void Agent::Shutdown() {
 }
 
 Status Agent::RunSession(bool* fatal, bool* registered) {
+  int64_t renew_at_ms = 0;
+  if (!options_.transport.cert_pem.empty()) {
+    auto renewed = RenewIfDue(options_.coordinator, options_.transport, options_.work_dir,
+                              options_.renew_before_ms);
+    if (!renewed.ok()) {
+      spdlog::warn("cannot renew this node's certificate yet: {}", renewed.status().message());
+    } else if (renewed->cert_pem != options_.transport.cert_pem) {
+      spdlog::info("renewed this node's certificate");
+      options_.transport = *renewed;
+    }
+    if (auto info = cluster::ReadCert(options_.transport.cert_pem); info.ok())
+      renew_at_ms = std::max(info->not_after_ms - options_.renew_before_ms,
+                             WallMs() + 10 * 60 * 1000);  // a failed renewal is retried later
+  }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -116,6 +134,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
     }
     if (!token->empty()) s.ctx.AddMetadata("authorization", "Bearer " + *token);
   }
+  s.renew_at_ms = renew_at_ms;
   s.stream = stub->Connect(&s.ctx);
   v1::AgentMessage reg;
   *reg.mutable_register_() = BuildRegister();
@@ -267,6 +286,10 @@ void Agent::WriterLoop(Session& s) {
         }
     }
     if (!exits.empty()) cv_.notify_all();
+    if (s.renew_at_ms > 0 && WallMs() >= s.renew_at_ms) {
+      spdlog::info("this node's certificate is due for renewal: making the link again");
+      return fail();
+    }
     if (std::chrono::steady_clock::now() >= next_heartbeat) {
       v1::AgentMessage m;
       *m.mutable_heartbeat()->mutable_usage() = sampler_->Sample(launcher_->Running(), WallMs());

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +180,38 @@ Result<cluster::ClientTransport> JoinCluster(const std::string& address, const s
                                   .where = dir + "/ca.crt",
                                   .key_pem = csr->key_pem,
                                   .cert_pem = reply.cert_pem()};
+}
+
+Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
+                                            const cluster::ClientTransport& t,
+                                            const std::string& work_dir, int64_t renew_before_ms) {
+  if (t.cert_pem.empty()) return t;
+  auto info = cluster::ReadCert(t.cert_pem);
+  if (!info.ok()) return info.status();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  if (info->not_after_ms - now > renew_before_ms) return t;
+  auto csr = cluster::MakeCsr(info->common_name);
+  if (!csr.ok()) return csr.status();
+  auto channel = grpc::CreateChannel(address, cluster::MakeChannelCredentials(t));
+  auto stub = v1::Coordinator::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  v1::RenewRequest req;
+  req.set_csr_pem(csr->cert_pem);
+  v1::JoinReply reply;
+  grpc::Status st = stub->RenewNodeCert(&ctx, req, &reply);
+  if (!st.ok()) return cluster::FromGrpcStatus(st);
+  const std::string dir = work_dir + "/tls";
+  // The key first: a crash between the two leaves the old pair unusable, never a mismatch that
+  // looks valid (the next start then needs a new join token).
+  if (Status w = WritePrivate(dir + "/node.key", csr->key_pem, 0600); !w.ok()) return w;
+  if (Status w = WritePrivate(dir + "/node.crt", reply.cert_pem(), 0644); !w.ok()) return w;
+  cluster::ClientTransport renewed = t;
+  renewed.key_pem = csr->key_pem;
+  renewed.cert_pem = reply.cert_pem();
+  return renewed;
 }
 
 Result<cluster::ClientTransport> LoadNodeCredentials(const std::string& work_dir) {

@@ -8,6 +8,8 @@
 //      token. The coordinator signs a certificate whose CN is the node's name.
 //   3. It keeps <work dir>/tls/{ca.crt, node.key (0600), node.crt}, and from then on presents the
 //      certificate on its link; no token is needed again.
+//   4. Before the certificate expires (RenewIfDue, checked at every connection), it sends a new
+//      CSR over its current certificate and keeps the new one; the old one stops counting.
 #pragma once
 
 #include <string>
@@ -31,6 +33,13 @@ Result<std::string> FetchPinnedCa(const std::string& address, const std::string&
 // Steps 1-3 above; the transport to use afterwards.
 Result<cluster::ClientTransport> JoinCluster(const std::string& address, const std::string& node,
                                              const std::string& token, const std::string& work_dir);
+
+// When the node certificate of `t` expires within `renew_before_ms`: asks the coordinator for a
+// new one over `t` (presenting the current certificate), keeps it in work_dir/tls, and returns
+// the new transport; `t` unchanged when no renewal is due.
+Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
+                                            const cluster::ClientTransport& t,
+                                            const std::string& work_dir, int64_t renew_before_ms);
 
 // The transport from credentials an earlier join left in work_dir; NotFound if there are none.
 Result<cluster::ClientTransport> LoadNodeCredentials(const std::string& work_dir);

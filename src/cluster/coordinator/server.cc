@@ -378,6 +378,34 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return grpc::Status::OK;
   }
 
+  grpc::Status RenewNodeCert(grpc::ServerContext* ctx, const v1::RenewRequest* req,
+                             v1::JoinReply* reply) override {
+    auto caller = Identify(ctx, "renew");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    // Only a node presenting its (still valid) certificate: the new one has the same name.
+    if (caller->role != Role::kAgent || caller->via != "certificate") {
+      Status no = Status::PermissionDenied(
+          "permission denied: only a node presenting its certificate may renew it");
+      c_->Audit(*caller, "renew", "node " + caller->name, no);
+      return ToGrpcStatus(no);
+    }
+    auto cert = SignCsr(tls_->ca, req->csr_pem(), caller->name, 90);
+    Status result = cert.status();
+    std::string fp;
+    if (result.ok()) {
+      auto f = CertFingerprint(*cert);
+      result = f.status();
+      if (f.ok()) fp = *f;
+    }
+    if (result.ok()) result = c_->auth().EnrollNode(caller->name, fp, /*replace=*/true);
+    c_->Audit(*caller, "renew", "node " + caller->name, result);
+    if (!result.ok()) return ToGrpcStatus(result);
+    reply->set_cert_pem(*cert);
+    reply->set_ca_pem(tls_->ca.cert_pem);
+    spdlog::info("node {} renewed its certificate", caller->name);
+    return grpc::Status::OK;
+  }
+
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
                       v1::WhoAmIReply* reply) override {
     auto caller = Identify(ctx, "whoami");

@@ -380,6 +380,15 @@ TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
     EXPECT_EQ(stub->ManageUsers(&ctx, req, &reply).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
   }
+  // Only a node presenting its certificate may renew one; a token, even an admin's, may not.
+  {
+    AuthedContext ctx(admin);
+    v1::RenewRequest req;
+    req.set_csr_pem(MakeCsr("anything")->cert_pem);
+    v1::JoinReply reply;
+    EXPECT_EQ(stub->RenewNodeCert(&ctx, req, &reply).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
   // An agent's token: node RPCs only, as its own node.
   EXPECT_EQ(Submit(*stub, node7, spec).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   {
