@@ -41,21 +41,6 @@ struct AgentFlags {
   std::string renew_before = "30d";
 };
 
-// "1s", "500ms", "2m", "1.5" (seconds) -> milliseconds; -1 if malformed.
-int64_t ParseMillis(const std::string& text) {
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || v < 0) return -1;
-  std::string unit(end);
-  double scale = unit == "ms"                  ? 1
-                 : unit == "s" || unit.empty() ? 1000
-                 : unit == "m"                 ? 60000
-                 : unit == "h"                 ? 3600000
-                 : unit == "d"                 ? 86400000
-                                               : -1;
-  return scale < 0 ? -1 : static_cast<int64_t>(v * scale);
-}
-
 int g_signal_pipe[2] = {-1, -1};
 
 void OnStopSignal(int sig) {
@@ -133,12 +118,12 @@ int RunAgent(const AgentFlags& f) {
     return fail("--cpus: expected a count like 4 or 2.5, got '" + f.cpus + "'");
   if (!f.memory.empty() && (o.discovery.memory_mib = ParseMemoryMiB(f.memory)) <= 0)
     return fail("--memory: expected a size like 16G, got '" + f.memory + "'");
-  if ((o.heartbeat_ms = ParseMillis(f.heartbeat)) <= 0)
+  if ((o.heartbeat_ms = ParseDurationMs(f.heartbeat)) <= 0)
     return fail("--heartbeat: expected a duration like 1s or 500ms, got '" + f.heartbeat + "'");
-  if ((o.stop_grace_ms = ParseMillis(f.stop_grace)) <= 0)
+  if ((o.stop_grace_ms = ParseDurationMs(f.stop_grace)) <= 0)
     return fail("--stop-grace: expected a duration like 5s, got '" + f.stop_grace + "'");
   if (f.speed <= 0) return fail("--speed must be positive");
-  if ((o.renew_before_ms = ParseMillis(f.renew_before)) <= 0)
+  if ((o.renew_before_ms = ParseDurationMs(f.renew_before)) <= 0)
     return fail("--renew-before: expected a duration like 30d or 12h, got '" + f.renew_before +
                 "'");
   o.discovery.speed = f.speed;

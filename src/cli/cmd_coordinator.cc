@@ -26,19 +26,6 @@ namespace muster::cli {
 
 namespace {
 
-// "10s", "500ms", "2m", "1.5s" or a bare number of seconds -> milliseconds; -1 if malformed.
-int64_t ParseDurationMs(const std::string& text) {
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
-  if (i == 0) return -1;
-  double v = std::atof(text.substr(0, i).c_str());
-  std::string unit = text.substr(i);
-  double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : -1;
-  if (scale < 0) return -1;
-  return static_cast<int64_t>(v * scale);
-}
-
 struct CoordinatorFlags {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir;

@@ -55,19 +55,11 @@ struct SimFlags {
   std::string command_line;
 };
 
-// "90", "90s", "1500ms", "30m", "2h" -> milliseconds; false if malformed or negative.
+// ParseDurationMs (core/resources.h) into *out; false if malformed or negative.
 bool ParseDurationMs(const std::string& text, DurationMs* out) {
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !(v >= 0) || !std::isfinite(v)) return false;
-  std::string unit(end);
-  double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1000;
-  if (unit == "ms") scale = 1;
-  if (unit == "m" || unit == "min") scale = 60'000;
-  if (unit == "h") scale = 3'600'000;
-  if (scale == 0) return false;
-  *out = static_cast<DurationMs>(std::llround(v * scale));
+  const DurationMs ms = muster::ParseDurationMs(text);
+  if (ms < 0) return false;
+  *out = ms;
   return true;
 }
 

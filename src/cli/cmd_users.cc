@@ -10,6 +10,7 @@
 
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
+#include "core/resources.h"
 
 namespace muster::cli {
 
@@ -115,20 +116,8 @@ void AddUserCommands(CLI::App& admin, CommandContext& ctx) {
   l->callback([ls, &ctx] { ctx.exit_code = RunUserOp(*ls, "list"); });
 }
 
-// "90s", "30m", "1h", "2d" -> seconds; -1 if malformed.
-int64_t TtlSeconds(const std::string& text) {
-  if (text.size() < 2) return -1;
-  const char unit = text.back();
-  const int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
-  const std::string num = text.substr(0, text.size() - 1);
-  if (scale == 0 || num.empty() || num.size() > 6 ||
-      num.find_first_not_of("0123456789") != std::string::npos)
-    return -1;
-  return std::stoll(num) * scale;
-}
-
 int RunJoinToken(const ClientFlags& f, const std::string& node, const std::string& ttl) {
-  const int64_t secs = TtlSeconds(ttl);
+  const int64_t secs = ParseDurationMs(ttl) / 1000;
   if (secs < 1)
     return ReportError(Status::InvalidArgument("--ttl: a duration like 1h, 30m or 2d"));
   v1::JoinTokenRequest req;

@@ -107,6 +107,18 @@ TEST(Job, ValidateRefusesNonFiniteAndOversizedInput) {
   EXPECT_FALSE(s.Validate().ok());
 }
 
+TEST(Units, DurationsInEveryUnitTheCommandsAccept) {
+  EXPECT_EQ(ParseDurationMs("90"), 90000);
+  EXPECT_EQ(ParseDurationMs("1.5s"), 1500);
+  EXPECT_EQ(ParseDurationMs("500ms"), 500);
+  EXPECT_EQ(ParseDurationMs("2m"), 120000);
+  EXPECT_EQ(ParseDurationMs("2min"), 120000);
+  EXPECT_EQ(ParseDurationMs("1h"), 3600000);
+  EXPECT_EQ(ParseDurationMs("30d"), 30LL * 86400000);
+  for (const char* bad : {"", "s", "-1s", "1x", "nan", "inf", "1e300d"})
+    EXPECT_EQ(ParseDurationMs(bad), -1) << bad;
+}
+
 TEST(StateMachine, RejectsIllegalTransitions) {
   EXPECT_TRUE(CheckTransition(TaskState::kPending, TaskState::kLaunching).ok());
   EXPECT_TRUE(CheckTransition(TaskState::kLaunching, TaskState::kRunning).ok());

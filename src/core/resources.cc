@@ -1,6 +1,7 @@
 #include "core/resources.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -62,6 +63,21 @@ MiB ParseMemoryMiB(const std::string& text) {
   if (unit == "G" || unit == "GiB" || unit == "Gi" || unit == "GB") return n * 1024;
   if (unit == "T" || unit == "TiB" || unit == "Ti" || unit == "TB") return n * 1024 * 1024;
   return -1;
+}
+
+DurationMs ParseDurationMs(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == text.c_str() || !(v >= 0) || !std::isfinite(v)) return -1;
+  const std::string unit(end);
+  double scale = unit.empty() || unit == "s"      ? 1000
+                 : unit == "ms"                   ? 1
+                 : unit == "m" || unit == "min"   ? 60'000
+                 : unit == "h"                    ? 3'600'000
+                 : unit == "d"                    ? 86'400'000
+                                                  : 0;
+  if (scale == 0 || v * scale > 9e15) return -1;
+  return static_cast<DurationMs>(std::llround(v * scale));
 }
 
 }  // namespace muster

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+
 namespace muster {
 
 using MilliCpu = int64_t;
@@ -64,6 +66,9 @@ inline ScalarResources ScalarOf(const ResourceRequest& r) {
 MilliCpu ParseMilliCpus(const std::string& text);
 // Parses "512", "512M", "512MiB", "4G", "4GiB" into MiB. Returns -1 if malformed.
 MiB ParseMemoryMiB(const std::string& text);
+// Parses "90" or "90s", "1500ms", "30m" (or "30min"), "2h", "7d", decimals allowed, into
+// milliseconds. Returns -1 if malformed, negative or not finite.
+DurationMs ParseDurationMs(const std::string& text);
 // "1.5" for 1500 milli-CPUs.
 std::string FormatMilliCpus(MilliCpu m);
 

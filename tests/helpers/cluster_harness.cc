@@ -333,20 +333,23 @@ std::string TestCluster::Start() {
   return "";
 }
 
-CommandResult TestCluster::MusterAs(const std::string& user, std::vector<std::string> args,
-                                    std::chrono::milliseconds timeout) {
+std::vector<std::string> TestCluster::WithCoordinator(std::vector<std::string> args) const {
   auto dashdash = std::find(args.begin(), args.end(), "--");
   auto pos = args.insert(dashdash, "--coordinator");
   args.insert(pos + 1, address_);
-  return RunMusterAs(user, args, timeout, {{cluster::kStateDirEnv, state_dir().string()}});
+  return args;
+}
+
+CommandResult TestCluster::MusterAs(const std::string& user, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) {
+  return RunMusterAs(user, WithCoordinator(std::move(args)), timeout,
+                     {{cluster::kStateDirEnv, state_dir().string()}});
 }
 
 CommandResult TestCluster::Muster(std::vector<std::string> args,
                                   std::chrono::milliseconds timeout) {
-  auto dashdash = std::find(args.begin(), args.end(), "--");
-  auto pos = args.insert(dashdash, "--coordinator");
-  args.insert(pos + 1, address_);
-  return RunMuster(args, timeout, {{cluster::kStateDirEnv, state_dir().string()}});
+  return RunMuster(WithCoordinator(std::move(args)), timeout,
+                   {{cluster::kStateDirEnv, state_dir().string()}});
 }
 
 int64_t TestCluster::Submit(const std::vector<std::string>& args) {

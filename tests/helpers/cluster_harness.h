@@ -150,6 +150,9 @@ class TestCluster {
   std::string LogTails() const;
 
  private:
+  // args with "--coordinator ADDR" after the subcommand's arguments, before any "--".
+  std::vector<std::string> WithCoordinator(std::vector<std::string> args) const;
+
   ClusterOptions options_;
   fs::path dir_;
   std::string address_;

@@ -15,8 +15,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cluster/common/convert.h"
 #include "cluster/common/pki.h"
@@ -31,27 +29,6 @@ bool IsHex(const std::string& s, size_t n) {
   for (char c : s)
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
   return true;
-}
-
-Status WritePrivate(const std::string& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-  ::fchmod(fd, mode);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::Unavailable("cannot write " + path);
-  return Status::Ok();
-}
-
-Result<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("no " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -113,24 +90,15 @@ Result<std::string> FetchPinnedCa(const std::string& address, const std::string&
           "token of another cluster, or someone else answering)");
       STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
       for (int i = 0; chain && i < sk_X509_num(chain) && found.empty(); ++i) {
-        X509* c = sk_X509_value(chain, i);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        if (X509_digest(c, EVP_sha256(), md, &n) != 1) continue;
-        static const char* kHex = "0123456789abcdef";
-        std::string hex;
-        for (unsigned int k = 0; k < n; ++k) {
-          hex += kHex[md[k] >> 4];
-          hex += kHex[md[k] & 15];
-        }
-        if (hex != fingerprint) continue;
+        std::string pem;
         BIO* b = BIO_new(BIO_s_mem());
-        if (b && PEM_write_bio_X509(b, c) == 1) {
+        if (b && PEM_write_bio_X509(b, sk_X509_value(chain, i)) == 1) {
           char* data = nullptr;
           long len = BIO_get_mem_data(b, &data);
-          found.assign(data, static_cast<size_t>(len));
+          pem.assign(data, static_cast<size_t>(len));
         }
         BIO_free(b);
+        if (auto fp = cluster::CertFingerprint(pem); fp.ok() && *fp == fingerprint) found = pem;
       }
       SSL_shutdown(ssl);
     }
@@ -174,7 +142,7 @@ Result<cluster::ClientTransport> JoinCluster(const std::string& address, const s
   for (auto [name, text, mode] :
        {std::tuple{"ca.crt", *ca, 0644}, std::tuple{"node.key", csr->key_pem, 0600},
         std::tuple{"node.crt", reply.cert_pem(), 0644}})
-    if (Status w = WritePrivate(dir + "/" + name, text, static_cast<mode_t>(mode)); !w.ok())
+    if (Status w = cluster::WriteTlsFile(dir + "/" + name, text, static_cast<unsigned>(mode)); !w.ok())
       return w;
   return cluster::ClientTransport{.ca_pem = *ca,
                                   .where = dir + "/ca.crt",
@@ -206,8 +174,8 @@ Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
   const std::string dir = work_dir + "/tls";
   // The key first: a crash between the two leaves the old pair unusable, never a mismatch that
   // looks valid (the next start then needs a new join token).
-  if (Status w = WritePrivate(dir + "/node.key", csr->key_pem, 0600); !w.ok()) return w;
-  if (Status w = WritePrivate(dir + "/node.crt", reply.cert_pem(), 0644); !w.ok()) return w;
+  if (Status w = cluster::WriteTlsFile(dir + "/node.key", csr->key_pem, 0600); !w.ok()) return w;
+  if (Status w = cluster::WriteTlsFile(dir + "/node.crt", reply.cert_pem(), 0644); !w.ok()) return w;
   cluster::ClientTransport renewed = t;
   renewed.key_pem = csr->key_pem;
   renewed.cert_pem = reply.cert_pem();
@@ -216,9 +184,9 @@ Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
 
 Result<cluster::ClientTransport> LoadNodeCredentials(const std::string& work_dir) {
   const std::string dir = work_dir + "/tls";
-  auto ca = ReadAll(dir + "/ca.crt");
-  auto key = ReadAll(dir + "/node.key");
-  auto cert = ReadAll(dir + "/node.crt");
+  auto ca = cluster::ReadTlsFile(dir + "/ca.crt");
+  auto key = cluster::ReadTlsFile(dir + "/node.key");
+  auto cert = cluster::ReadTlsFile(dir + "/node.crt");
   if (!ca.ok() || !key.ok() || !cert.ok()) return Status::NotFound("no node certificate in " + dir);
   return cluster::ClientTransport{
       .ca_pem = *ca, .where = dir + "/ca.crt", .key_pem = *key, .cert_pem = *cert};

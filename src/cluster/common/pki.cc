@@ -11,6 +11,7 @@
 
 #include <ctime>
 #include <memory>
+#include <stdexcept>
 
 namespace muster::cluster {
 
@@ -206,19 +207,33 @@ Result<std::string> SignCsr(const KeyAndCert& ca, const std::string& csr_pem,
   return CertPem(c);
 }
 
+std::string HexEncode(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = kDigits[p[i] >> 4];
+    s[2 * i + 1] = kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  return HexEncode(md, len);
+}
+
 Result<std::string> CertFingerprint(const std::string& cert_pem) {
   auto cert = ParseCert(cert_pem);
   if (!cert.ok()) return cert.status();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert->get(), EVP_sha256(), md, &n) != 1) return OpenSslError("digest");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert->get(), &der);
+  if (n <= 0) return OpenSslError("cannot encode a certificate");
+  std::string fp = Sha256Hex(std::string_view(reinterpret_cast<const char*>(der), n));
+  OPENSSL_free(der);
+  return fp;
 }
 
 Result<CertInfo> ReadCert(const std::string& cert_pem) {

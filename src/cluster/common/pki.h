@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -34,6 +35,11 @@ Result<KeyAndCert> MakeCsr(const std::string& common_name);  // cert_pem holds t
 // CSR asked for (the coordinator decides the name), valid for `days`.
 Result<std::string> SignCsr(const KeyAndCert& ca, const std::string& csr_pem,
                             const std::string& common_name, int days);
+
+// Lower-case hex of n bytes.
+std::string HexEncode(const unsigned char* p, size_t n);
+// Hex SHA-256 of `data` (OpenSSL's EVP_Digest).
+std::string Sha256Hex(std::string_view data);
 
 // Hex SHA-256 of the certificate's DER encoding (what `openssl x509 -fingerprint -sha256` shows,
 // without colons, lower case).

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -27,37 +28,6 @@ namespace {
 constexpr int kCaDays = 365;
 constexpr int kServerDays = 90;
 constexpr int64_t kRenewBeforeMs = 30LL * 86400 * 1000;
-
-Result<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes atomically with `mode` (the temporary file is created with it, so no other user ever
-// sees a key while it is being written).
-Status WriteFile(const std::string& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::Unavailable("cannot write " + tmp);
-  ::fchmod(fd, mode);
-  const char* p = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n <= 0) {
-      ::close(fd);
-      return Status::Unavailable("cannot write " + tmp);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Unavailable("cannot write " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Unavailable("cannot rename " + tmp);
-  return Status::Ok();
-}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -85,6 +55,35 @@ std::vector<std::string> HostSans() {
 
 }  // namespace
 
+Result<std::string> ReadTlsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteTlsFile(const std::string& path, const std::string& text, unsigned mode) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, mode);
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) {
+      ::close(fd);
+      return Status::Unavailable("cannot write " + tmp);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::Unavailable("cannot write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Unavailable("cannot rename " + tmp);
+  return Status::Ok();
+}
+
 bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
   in_addr a{};
@@ -99,8 +98,8 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
   if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0711);  // ca.crt is for everyone; the keys are 0600
   ServerTls tls;
-  auto ca_key = ReadAll(dir + "/ca.key");
-  auto ca_cert = ReadAll(dir + "/ca.crt");
+  auto ca_key = ReadTlsFile(dir + "/ca.key");
+  auto ca_cert = ReadTlsFile(dir + "/ca.crt");
   bool new_ca = false;
   if (ca_key.ok() && ca_cert.ok()) {
     tls.ca = {*ca_key, *ca_cert};
@@ -109,8 +108,8 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
     auto ca = MakeCa("muster cluster CA", kCaDays);
     if (!ca.ok()) return ca.status();
     tls.ca = *ca;
-    if (Status s = WriteFile(dir + "/ca.key", ca->key_pem, 0600); !s.ok()) return s;
-    if (Status s = WriteFile(dir + "/ca.crt", ca->cert_pem, 0644); !s.ok()) return s;
+    if (Status s = WriteTlsFile(dir + "/ca.key", ca->key_pem, 0600); !s.ok()) return s;
+    if (Status s = WriteTlsFile(dir + "/ca.crt", ca->cert_pem, 0644); !s.ok()) return s;
   }
   auto fp = CertFingerprint(tls.ca.cert_pem);
   if (!fp.ok()) return Status::Internal(dir + "/ca.crt: " + fp.status().message());
@@ -119,8 +118,8 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
   std::vector<std::string> sans = HostSans();
   for (const auto& s : extra_sans)
     if (std::find(sans.begin(), sans.end(), s) == sans.end()) sans.push_back(s);
-  auto key = ReadAll(dir + "/server.key");
-  auto cert = ReadAll(dir + "/server.crt");
+  auto key = ReadTlsFile(dir + "/server.key");
+  auto cert = ReadTlsFile(dir + "/server.crt");
   bool fresh = !new_ca && key.ok() && cert.ok();
   if (fresh) {
     auto info = ReadCert(*cert);
@@ -135,8 +134,8 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
     auto issued = IssueCert(tls.ca, "muster coordinator", kServerDays, sans, /*server=*/true);
     if (!issued.ok()) return issued.status();
     tls.server = *issued;
-    if (Status s = WriteFile(dir + "/server.key", issued->key_pem, 0600); !s.ok()) return s;
-    if (Status s = WriteFile(dir + "/server.crt", issued->cert_pem, 0644); !s.ok()) return s;
+    if (Status s = WriteTlsFile(dir + "/server.key", issued->key_pem, 0600); !s.ok()) return s;
+    if (Status s = WriteTlsFile(dir + "/server.crt", issued->cert_pem, 0644); !s.ok()) return s;
   }
   return tls;
 }
@@ -169,7 +168,7 @@ Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,
                   std::string(home && *home ? home : ".") + "/.config/muster/ca.crt"};
   }
   for (const auto& c : candidates) {
-    auto pem = ReadAll(c);
+    auto pem = ReadTlsFile(c);
     if (pem.ok() && !pem->empty()) {
       t.ca_pem = *pem;
       t.where = c;

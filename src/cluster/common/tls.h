@@ -60,6 +60,13 @@ Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,
                                                bool insecure = false);
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTransport& t);
 
+// The files of TLS material (the coordinator's, a joined node's). ReadTlsFile: the whole file,
+// NotFound if it cannot be read. WriteTlsFile: atomically (a temporary file created with `mode`,
+// fsync, rename), so no other user ever sees a key while it is written, and a crash leaves the
+// old file or the new one.
+Result<std::string> ReadTlsFile(const std::string& path);
+Status WriteTlsFile(const std::string& path, const std::string& text, unsigned mode);
+
 // True for 127.0.0.0/8, ::1 and "localhost" (where plaintext may be allowed).
 bool IsLoopbackHost(const std::string& host);
 

@@ -1,25 +1,16 @@
 // See identity.h.
 #include "cluster/coordinator/identity.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
 #include <stdexcept>
 
+#include "cluster/common/pki.h"
+
 namespace muster::cluster {
 
 namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s(2 * n, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = kDigits[p[i] >> 4];
-    s[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return s;
-}
 
 constexpr std::string_view kTokenPrefix = "mst_";
 
@@ -29,15 +20,11 @@ std::string NewToken() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1)
     throw std::runtime_error("OpenSSL RAND_bytes failed: no random source");
-  return std::string(kTokenPrefix) + Hex(bytes, sizeof bytes);
+  return std::string(kTokenPrefix) + HexEncode(bytes, sizeof bytes);
 }
 
 std::string HashToken(std::string_view token) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(token.data(), token.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("OpenSSL SHA-256 failed");
-  return Hex(md, len);
+  return Sha256Hex(token);
 }
 
 bool ValidPrincipalName(std::string_view name) {
@@ -231,6 +218,12 @@ Result<Caller> Authenticator::FromCertificate(const std::string& cn,
     return Status::Unauthenticated("the certificate of node " + cn +
                                    " was revoked or replaced; join again with a new token");
   return Caller{.name = cn, .role = Role::kAgent, .via = "certificate"};
+}
+
+bool Authenticator::IsNode(const std::string& name) const {
+  MutexLock lock(mu_);
+  auto it = users_.find(name);
+  return it != users_.end() && it->second.role == RoleName(Role::kAgent);
 }
 
 std::vector<UserRecord> Authenticator::Users() const {

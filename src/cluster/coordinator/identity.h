@@ -67,6 +67,8 @@ class Authenticator {
   Result<std::string> RotateUser(const std::string& name);
   Status RemoveUser(const std::string& name);
   std::vector<UserRecord> Users() const;
+  // True if `name` is a node's credential (an agent user, by token or certificate).
+  bool IsNode(const std::string& name) const;
 
   // ---- nodes that join with a certificate
   // A one-time join token for node `node` ("" = any name), valid for ttl_ms: "mstj_<64 hex>".

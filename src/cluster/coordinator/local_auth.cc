@@ -42,11 +42,8 @@ void WriteAll(int fd, const std::string& s) {
 
 Result<std::unique_ptr<LocalAuthListener>> LocalAuthListener::Start(const std::string& path,
                                                                     Authenticator* auth) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
     return Status::InvalidArgument("state dir path too long for a Unix socket: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
   // Bound in a private directory beside it, given its mode, then renamed into place: there is

@@ -1,4 +1,4 @@
-// LocalAuthListener: the coordinator's Unix socket (<state_dir>/auth.sock), where a process on
+// LocalAuthListener: the coordinator's Unix socket (<state_dir>/auth.sock, kLocalAuthSocketName), where a process on
 // the coordinator's machine proves who it is without any secret: the kernel tells the listener
 // the connecting process's uid (SO_PEERCRED), and the listener answers with a session token for
 // that uid (Authenticator::IssueLocalSession), which the caller then sends with its gRPC calls.
@@ -23,8 +23,6 @@
 #include "core/status.h"
 
 namespace muster::cluster {
-
-inline constexpr const char* kLocalAuthSocket = kLocalAuthSocketName;  // in the state dir
 
 class LocalAuthListener {
  public:

@@ -23,7 +23,7 @@ class LocalAuthTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path() const { return (dir_ / kLocalAuthSocket).string(); }
+  std::string Path() const { return (dir_ / kLocalAuthSocketName).string(); }
 
   std::filesystem::path dir_;
   MemoryStore store_;

@@ -277,9 +277,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       if (token.ok()) reply->set_token(*token);
     } else if (op == "rotate" || op == "remove") {
       // An agent whose token stops working is cut off now, not at its next reconnect.
-      bool agent = false;
-      for (const UserRecord& u : auth.Users())
-        agent = agent || (u.name == req->name() && u.role == RoleName(Role::kAgent));
+      const bool agent = auth.IsNode(req->name());
       if (op == "rotate") {
         auto token = auth.RotateUser(req->name());
         result = token.status();
@@ -648,7 +646,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   const std::string& dir = options.coordinator.state_dir;
   const bool open_dir = options.coordinator.auth.allow_local_users;
   if (std::string why; !RestrictStateDir(dir, open_dir, &why)) spdlog::warn("{}", why);
-  auto local = LocalAuthListener::Start(dir + "/" + kLocalAuthSocket, &s->coordinator_->auth());
+  auto local = LocalAuthListener::Start(dir + "/" + kLocalAuthSocketName, &s->coordinator_->auth());
   if (!local.ok()) return local.status();
   s->local_auth_ = std::move(local).value();
   s->coordinator_->Start();
