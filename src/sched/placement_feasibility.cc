@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/capacity.h"
+#include "sched/filter_node_user.h"
 
 namespace muster::sched {
 
@@ -14,6 +15,8 @@ void FeasibilityOracle::Rebind(const ClusterSnapshot& snapshot) {
   snapshot_ = &snapshot;
   generation_ = snapshot.nodes_generation;
   if (generation_ != 0 && generation_ == was) return;
+  user_restricted_ = false;
+  for (const auto& n : snapshot.nodes) user_restricted_ = user_restricted_ || !n.only_user.empty();
   memo_.clear();
   last_spec_.reset();
   last_ = nullptr;
@@ -33,7 +36,8 @@ Status FeasibilityOracle::Check(const PendingJob& job) {
           s.gang,
           s.gang ? static_cast<int>(job.pending_tasks.size()) : 1,
           s.gang ? s.ranks_per_node : 0,
-          job.pinned_node};
+          job.pinned_node,
+          user_restricted_ ? s.user : std::string()};
   auto it = memo_.find(key);
   if (it == memo_.end()) it = memo_.emplace(std::move(key), Compute(job)).first;
   last_spec_ = job.spec;
@@ -50,6 +54,7 @@ int64_t FeasibilityOracle::IdleCapacity(const PendingJob& job, bool only_ready) 
     if (job.pinned_node >= 0 && job.pinned_node != static_cast<int>(i)) continue;
     const NodeView& v = snapshot_->nodes[i];
     if (only_ready && v.state != NodeState::kReady) continue;
+    if (!RunsUser(v, s.user)) continue;
     int k = IdleTasksThatFit(v.spec, s.resources);
     if (s.gang && s.ranks_per_node > 0) k = k >= s.ranks_per_node ? s.ranks_per_node : 0;
     total += k;
@@ -78,17 +83,30 @@ std::string FeasibilityOracle::InfeasibleMessage(const PendingJob& job) const {
     return "pinned to node " + p.name + ", which cannot hold " + r.ToString() +
            (s.gang ? " x " + std::to_string(job.pending_tasks.size()) + " ranks" : "");
   }
+  std::string others;  // the single users of the nodes this job's user may not use
+  bool any_allowed = false;
+  for (const auto& n : snapshot_->nodes) {
+    if (RunsUser(n, s.user))
+      any_allowed = true;
+    else if (others.find(n.only_user) == std::string::npos)
+      others += (others.empty() ? "" : ", ") + n.only_user;
+  }
+  if (!any_allowed && !others.empty())
+    return "no node runs " + s.user + "'s tasks: every agent runs as one user (" + others +
+           "), not as root, and runs only that user's tasks";
   const NodeSpec* big = nullptr;
   for (const auto& n : snapshot_->nodes)
-    if (!big || std::tuple(n.spec.gpus.size(), n.spec.milli_cpus, n.spec.memory_mib) >
-                    std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib))
+    if (RunsUser(n, s.user) &&
+        (!big || std::tuple(n.spec.gpus.size(), n.spec.milli_cpus, n.spec.memory_mib) >
+                     std::tuple(big->gpus.size(), big->milli_cpus, big->memory_mib)))
       big = &n.spec;
   if (big == nullptr) return "the cluster has no nodes";
   const std::string largest =
       "largest node " + big->name + " has " + FormatMilliCpus(big->milli_cpus) + " cpu, " +
       std::to_string(big->memory_mib) + "MiB, " + std::to_string(big->gpus.size()) + " gpus";
   bool one_fits = false;
-  for (const auto& n : snapshot_->nodes) one_fits = one_fits || IdleTasksThatFit(n.spec, r) > 0;
+  for (const auto& n : snapshot_->nodes)
+    one_fits = one_fits || (RunsUser(n, s.user) && IdleTasksThatFit(n.spec, r) > 0);
   if (s.gang && one_fits) {
     std::string per_node =
         s.ranks_per_node > 0 ? " with " + std::to_string(s.ranks_per_node) + " per node" : "";

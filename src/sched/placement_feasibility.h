@@ -23,8 +23,7 @@ class FeasibilityOracle {
   // Bound to no snapshot: Rebind before Check.
   FeasibilityOracle() = default;
   // REQUIRES: snapshot outlives the oracle (or its next Rebind).
-  explicit FeasibilityOracle(const ClusterSnapshot& snapshot)
-      : snapshot_(&snapshot), generation_(snapshot.nodes_generation) {}
+  explicit FeasibilityOracle(const ClusterSnapshot& snapshot) { Rebind(snapshot); }
 
   // Answers about `snapshot` from now on. The memoized answers are kept when both snapshots
   // carry the same nonzero nodes_generation (same nodes, specs and states), dropped otherwise.
@@ -32,6 +31,7 @@ class FeasibilityOracle {
 
   // Ok if the job could start on the ready nodes once they are idle; kInfeasible if it never fits
   // on any node of the cluster; kUnschedulable if it fits only on nodes that are not ready.
+  // Nodes that run only another user's tasks (NodeView::only_user) do not count.
   Status Check(const PendingJob& job);
 
  private:
@@ -40,8 +40,10 @@ class FeasibilityOracle {
   int64_t IdleCapacity(const PendingJob& job, bool only_ready) const;
   std::string InfeasibleMessage(const PendingJob& job) const;
 
-  using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int>;
+  // The last field is the job's user where some node runs only one user's tasks, else "".
+  using Key = std::tuple<MilliCpu, MiB, int, MiB, std::string, bool, int, int, int, std::string>;
   const ClusterSnapshot* snapshot_ = nullptr;
+  bool user_restricted_ = false;  // some node of the bound snapshot has an only_user
   uint64_t generation_ = 0;  // of the bound snapshot
   std::map<Key, Status> memo_;
   // Queues share one spec among many jobs: repeat the last answer without building a key. The

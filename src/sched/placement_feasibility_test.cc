@@ -40,6 +40,28 @@ TEST(Feasibility, TooLargeForEveryNodeNamesTheLargest) {
       << st.message();
 }
 
+TEST(Feasibility, NodesOfAnotherSingleUserDoNotCount) {
+  ClusterSnapshot s = TwoNodes();
+  s.nodes[0].only_user = "alice";  // agents that are not root
+  s.nodes[1].only_user = "alice";
+  FeasibilityOracle o(s);
+  EXPECT_TRUE(o.Check(testing_util::OwnedBy(Job(1, 1, Req(1000, 100, 1), 10), "alice")).ok());
+  Status bob = o.Check(testing_util::OwnedBy(Job(2, 1, Req(1000, 100, 1), 10), "bob"));
+  EXPECT_EQ(bob.code(), StatusCode::kInfeasible);
+  EXPECT_EQ(bob.message(),
+            "no node runs bob's tasks: every agent runs as one user (alice), not as root, and "
+            "runs only that user's tasks");
+  // The same shape for alice is still feasible: the answer is remembered per user.
+  EXPECT_TRUE(o.Check(testing_util::OwnedBy(Job(3, 1, Req(1000, 100, 1), 10), "alice")).ok());
+  // With one node open to everyone, bob's job fits there only; too big for it is infeasible.
+  s.nodes[0].only_user.clear();
+  FeasibilityOracle open(s);
+  EXPECT_TRUE(open.Check(testing_util::OwnedBy(Job(4, 1, Req(1000, 100, 1), 10), "bob")).ok());
+  Status big = open.Check(testing_util::OwnedBy(Job(5, 1, Req(12000, 100, 1), 10), "bob"));
+  EXPECT_EQ(big.code(), StatusCode::kInfeasible);
+  EXPECT_EQ(big.message(), "needs 12 cpu per task; largest node node0 has 8 cpu, 32000MiB, 2 gpus");
+}
+
 TEST(Feasibility, GangLargerThanTheClusterIsInfeasible) {
   ClusterSnapshot s = TwoNodes();
   FeasibilityOracle o(s);

@@ -25,7 +25,7 @@
 namespace muster::sched {
 
 struct PipelineOptions {
-  std::vector<std::string> filters = {"node-ready", "resource-fit"};
+  std::vector<std::string> filters = {"node-ready", "node-user", "resource-fit"};
   std::vector<std::string> scorers = {"binpack"};
   int candidate_limit = 16;  // admitted nodes scored per decision; 0 = all
 };

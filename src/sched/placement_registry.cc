@@ -1,6 +1,7 @@
 #include "sched/placement_registry.h"
 
 #include "sched/filter_node_ready.h"
+#include "sched/filter_node_user.h"
 #include "sched/filter_resource_fit.h"
 #include "sched/score_binpack.h"
 #include "sched/score_fewest_nodes.h"
@@ -29,6 +30,7 @@ std::string Join(const std::vector<std::string>& v) {
 PluginRegistry PluginRegistry::Default() {
   PluginRegistry r;
   r.filters_[std::string(kNodeReadyFilter)] = MakeNodeReadyFilter;
+  r.filters_[std::string(kNodeUserFilter)] = MakeNodeUserFilter;
   r.filters_[std::string(kResourceFitFilter)] = MakeResourceFitFilter;
   r.scorers_[std::string(kBinpackScorer)] = MakeBinpackScorer;
   r.scorers_[std::string(kSpreadScorer)] = MakeSpreadScorer;

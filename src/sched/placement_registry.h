@@ -18,7 +18,7 @@ using ScoreFactory = std::function<std::unique_ptr<ScorePlugin>()>;
 
 class PluginRegistry {
  public:
-  // Built-ins: filters node-ready, resource-fit; scorers binpack, spread, mct, fewest-nodes.
+  // Built-ins: filters node-ready, node-user, resource-fit; scorers binpack, spread, mct, fewest-nodes.
   static PluginRegistry Default();
 
   // Fails with kAlreadyExists if the name is taken.

@@ -22,6 +22,7 @@ Result<ClusterState> ClusterState::FromSnapshot(const ClusterSnapshot& snapshot)
                                      std::to_string(v.free.gpu_free.size()) + " entries for " +
                                      std::to_string(v.spec.gpus.size()) + " GPUs");
     s.max_gpus_ = std::max(s.max_gpus_, static_cast<int>(v.spec.gpus.size()));
+    s.user_restricted_ = s.user_restricted_ || !v.only_user.empty();
     s.speeds_[i] = v.spec.speed > 0 ? v.spec.speed : 1.0;
     s.max_speed_ = i == 0 ? s.speeds_[i] : std::max(s.max_speed_, s.speeds_[i]);
   }

@@ -87,6 +87,9 @@ class ClusterState {
 
   int size() const { return static_cast<int>(slots_.size()); }
   const NodeSpec& spec(int node) const { return (*nodes_)[node].spec; }
+  const NodeView& view(int node) const { return (*nodes_)[node]; }
+  // True if some node runs only one user's tasks (then where a shape fits depends on the user).
+  bool user_restricted() const { return user_restricted_; }
   const NodeSlot& slot(int node) const { return slots_[node]; }
   double speed(int node) const { return speeds_[node]; }
   double max_speed() const { return max_speed_; }
@@ -126,6 +129,7 @@ class ClusterState {
   std::vector<NodeSlot> slots_;
   std::vector<double> speeds_;
   double max_speed_ = 1.0;
+  bool user_restricted_ = false;
   int max_gpus_ = 0;
   std::vector<std::vector<uint64_t>> by_free_;      // [free count] -> bitset of node indices
   std::vector<std::vector<uint64_t>> class_masks_;  // [class][node] -> qualifying GPUs

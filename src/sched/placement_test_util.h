@@ -61,6 +61,14 @@ inline PendingJob Job(JobId id, int tasks, ResourceRequest r, DurationMs duratio
   return j;
 }
 
+// The job, owned by `user` instead.
+inline PendingJob OwnedBy(PendingJob j, const std::string& user) {
+  auto spec = std::make_shared<JobSpec>(*j.spec);
+  spec->user = user;
+  j.spec = std::move(spec);
+  return j;
+}
+
 // Checks that no node is oversubscribed at any instant by the plan's rows (start_now and
 // predicted) together with the snapshot's running tasks: CPU, memory and GPU count within what
 // is free now plus what running tasks have released by then, and every GPU held by at most one

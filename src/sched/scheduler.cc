@@ -36,24 +36,27 @@ namespace {
 
 // Failed single-task shapes of this pass. The pass only takes capacity (a gang's rollback gives
 // back exactly what it took) and the guard only restricts, so a task that failed stays failed for
-// any request at least as large and at least as long.
+// any request at least as large and at least as long. Where some node runs only one user's
+// tasks, a failure holds only for the same user (`user`; "" when no node is restricted).
 class FailMemo {
  public:
-  bool Fails(const TaskShape& s, DurationMs d) const {
+  bool Fails(const TaskShape& s, DurationMs d, const std::string& user) const {
     for (const auto& f : failed_)
       if (f.shape.gpu_class == s.gpu_class && s.milli_cpus >= f.shape.milli_cpus &&
-          s.memory_mib >= f.shape.memory_mib && s.gpus >= f.shape.gpus && d >= f.duration)
+          s.memory_mib >= f.shape.memory_mib && s.gpus >= f.shape.gpus && d >= f.duration &&
+          f.user == user)
         return true;
     return false;
   }
-  void Add(const TaskShape& s, DurationMs d) {
-    if (failed_.size() < 64) failed_.push_back({s, d});
+  void Add(const TaskShape& s, DurationMs d, const std::string& user) {
+    if (failed_.size() < 64) failed_.push_back({s, d, user});
   }
 
  private:
   struct Entry {
     TaskShape shape;
     DurationMs duration;
+    std::string user;
   };
   std::vector<Entry> failed_;
 };
@@ -297,14 +300,16 @@ Result<Plan> Scheduler::Run(const ClusterSnapshot& snapshot,
       if (spec.array.throttle > 0) allowed = std::min(allowed, spec.array.throttle - running[qi]);
       allowed = std::max(0, std::min(allowed, config.max_starts_per_pass - starts));
       const bool memo_ok = job.pinned_node < 0;
+      static const std::string kAnyUser;
+      const std::string& memo_user = state.user_restricted() ? spec.user : kAnyUser;
       for (; placed < allowed; ++placed) {
-        if (memo_ok && memo.Fails(ask.shape, ask.duration_ms)) {
+        if (memo_ok && memo.Fails(ask.shape, ask.duration_ms, memo_user)) {
           blocked = true;
           break;
         }
         int node = pipeline.SelectNode(ask, state, job.pinned_node);
         if (node < 0) {
-          if (memo_ok) memo.Add(ask.shape, ask.duration_ms);
+          if (memo_ok) memo.Add(ask.shape, ask.duration_ms, memo_user);
           blocked = true;
           break;
         }

@@ -49,6 +49,26 @@ TEST(Schedule, PlacesSingleTaskAndPredictsFinish) {
   EXPECT_EQ(FindUnplaced(*plan, 1), nullptr);
 }
 
+TEST(Schedule, NodeOfOneUserTakesOnlyThatUsersTasks) {
+  ClusterSnapshot s;
+  s.now_ms = 1000;
+  // n0, the emptier node binpack would not pick first, is open to all; n1 runs only alice's.
+  s.nodes = {Node("n0", 8000, 32000, 2), Node("n1", 8000, 32000, 2)};
+  s.nodes[0].free.milli_cpus = 6000;
+  s.nodes[1].only_user = "alice";
+  s.queue = {testing_util::OwnedBy(Job(1, 4, Req(2000, 1000, 0), 5000), "bob"),
+             testing_util::OwnedBy(Job(2, 2, Req(2000, 1000, 0), 5000), "alice")};
+  auto plan = Schedule(s, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto bob = StartsOf(*plan, 1);
+  ASSERT_EQ(bob.size(), 3u);  // n0's 6 free CPUs; n1 is not bob's
+  for (const auto* p : bob) EXPECT_EQ(p->node_name, "n0");
+  auto alice = StartsOf(*plan, 2);
+  ASSERT_EQ(alice.size(), 2u);  // bob's failure to fit does not stop alice's same shape
+  for (const auto* p : alice) EXPECT_EQ(p->node_name, "n1");
+  EXPECT_EQ(testing_util::CheckNoOversubscription(s, *plan), "");
+}
+
 TEST(Schedule, FifoOrderDecidesWhoGetsTheLastGpu) {
   ClusterSnapshot s;
   s.nodes = {Node("n0", 8000, 32000, 1)};

@@ -50,7 +50,7 @@ TEST(ScorePlugins, NamesMatchTheRegistry) {
   EXPECT_EQ(MakeResourceFitFilter()->name(), kResourceFitFilter);
   EXPECT_EQ(MakeNodeReadyFilter()->name(), kNodeReadyFilter);
   auto r = PluginRegistry::Default();
-  EXPECT_EQ(r.FilterNames(), (std::vector<std::string>{"node-ready", "resource-fit"}));
+  EXPECT_EQ(r.FilterNames(), (std::vector<std::string>{"node-ready", "node-user", "resource-fit"}));
   EXPECT_EQ(r.AddScorer("binpack", MakeBinpackScorer).code(), StatusCode::kAlreadyExists);
 }
 

@@ -19,6 +19,8 @@ struct NodeView {
   NodeSpec spec;
   NodeState state = NodeState::kReady;
   NodeFree free;  // capacity not held by running tasks
+  // An agent that is not root runs only its own user's tasks: that user ("" = every user's).
+  std::string only_user;
 };
 
 struct RunningTask {

@@ -159,7 +159,11 @@ Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  if (info->not_after_ms - now > renew_before_ms) return t;
+  // Due when this node's certificate is, or when the CA certificate it trusts is (the
+  // coordinator renews the CA's well before: the reply brings the new one).
+  auto ca = cluster::ReadCert(t.ca_pem);
+  const bool ca_due = ca.ok() && ca->not_after_ms - now <= renew_before_ms;
+  if (info->not_after_ms - now > renew_before_ms && !ca_due) return t;
   auto csr = cluster::MakeCsr(info->common_name);
   if (!csr.ok()) return csr.status();
   auto channel = grpc::CreateChannel(address, cluster::MakeChannelCredentials(t));
@@ -177,6 +181,11 @@ Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
   if (Status w = cluster::WriteTlsFile(dir + "/node.key", csr->key_pem, 0600); !w.ok()) return w;
   if (Status w = cluster::WriteTlsFile(dir + "/node.crt", reply.cert_pem(), 0644); !w.ok()) return w;
   cluster::ClientTransport renewed = t;
+  // A renewed CA certificate (same key): trusted from now on.
+  if (!reply.ca_pem().empty() && reply.ca_pem() != t.ca_pem) {
+    if (Status w = cluster::WriteTlsFile(dir + "/ca.crt", reply.ca_pem(), 0644); !w.ok()) return w;
+    renewed.ca_pem = reply.ca_pem();
+  }
   renewed.key_pem = csr->key_pem;
   renewed.cert_pem = reply.cert_pem();
   return renewed;

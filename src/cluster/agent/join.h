@@ -9,7 +9,8 @@
 //   3. It keeps <work dir>/tls/{ca.crt, node.key (0600), node.crt}, and from then on presents the
 //      certificate on its link; no token is needed again.
 //   4. Before the certificate expires (RenewIfDue, checked at every connection), it sends a new
-//      CSR over its current certificate and keeps the new one; the old one stops counting.
+//      CSR over its current certificate and keeps the new one (and the current CA certificate);
+//      the old one stops counting.
 #pragma once
 
 #include <string>
@@ -34,9 +35,10 @@ Result<std::string> FetchPinnedCa(const std::string& address, const std::string&
 Result<cluster::ClientTransport> JoinCluster(const std::string& address, const std::string& node,
                                              const std::string& token, const std::string& work_dir);
 
-// When the node certificate of `t` expires within `renew_before_ms`: asks the coordinator for a
-// new one over `t` (presenting the current certificate), keeps it in work_dir/tls, and returns
-// the new transport; `t` unchanged when no renewal is due.
+// When the node certificate of `t`, or the CA certificate it trusts, expires within
+// `renew_before_ms`: asks the coordinator for a new one over `t` (presenting the current
+// certificate), keeps it and the coordinator's current CA certificate in work_dir/tls, and
+// returns the new transport; `t` unchanged when no renewal is due.
 Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
                                             const cluster::ClientTransport& t,
                                             const std::string& work_dir, int64_t renew_before_ms);

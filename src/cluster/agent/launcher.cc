@@ -232,7 +232,11 @@ Status Launcher::Launch(const v1::Launch& l) {
     // The job's checkpoint directory belongs to the task's user, and to nobody else.
     if (!l.checkpoint_dir().empty()) PrepareOwnedDir(l.checkpoint_dir(), user->uid, user->gid);
   }
-  req.cwd = l.workdir().empty() ? options_.work_dir : l.workdir();
+  // No working directory given (the CLI always sends one): the agent's own for its own user's
+  // tasks; another user's home, since the agent's work dir is not theirs to enter.
+  req.cwd = !l.workdir().empty() ? l.workdir()
+            : user->switch_user && !user->home.empty() ? user->home
+                                                       : options_.work_dir;
 
   auto task = std::make_unique<Task>();
   task->job_id = l.job_id();

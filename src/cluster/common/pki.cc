@@ -108,10 +108,11 @@ Result<Cert> NewCert(EVP_PKEY* key, const std::string& cn, int days) {
 
 }  // namespace
 
-Result<KeyAndCert> MakeCa(const std::string& common_name, int days) {
-  auto key = NewKey();
-  if (!key.ok()) return key.status();
-  auto cert = NewCert(key->get(), common_name, days);
+namespace {
+
+// A self-signed CA certificate for `key`.
+Result<KeyAndCert> SelfSignedCa(EVP_PKEY* key, const std::string& common_name, int days) {
+  auto cert = NewCert(key, common_name, days);
   if (!cert.ok()) return cert.status();
   X509* c = cert->get();
   if (X509_set_issuer_name(c, X509_get_subject_name(c)) != 1) return OpenSslError("issuer");
@@ -119,21 +120,38 @@ Result<KeyAndCert> MakeCa(const std::string& common_name, int days) {
                         std::pair{NID_key_usage, "critical,keyCertSign,cRLSign"},
                         std::pair{NID_subject_key_identifier, "hash"}})
     if (Status s = AddExt(c, c, nid, v); !s.ok()) return s;
-  if (X509_sign(c, key->get(), EVP_sha256()) == 0) return OpenSslError("cannot sign the CA");
-  auto kp = KeyPem(key->get());
+  if (X509_sign(c, key, EVP_sha256()) == 0) return OpenSslError("cannot sign the CA");
+  auto kp = KeyPem(key);
   if (!kp.ok()) return kp.status();
   auto cp = CertPem(c);
   if (!cp.ok()) return cp.status();
   return KeyAndCert{*kp, *cp};
 }
 
+}  // namespace
+
+Result<KeyAndCert> MakeCa(const std::string& common_name, int days) {
+  auto key = NewKey();
+  if (!key.ok()) return key.status();
+  return SelfSignedCa(key->get(), common_name, days);
+}
+
+Result<KeyAndCert> RenewCa(const KeyAndCert& ca, int days) {
+  auto key = ParseKey(ca.key_pem);
+  if (!key.ok()) return key.status();
+  auto info = ReadCert(ca.cert_pem);
+  if (!info.ok()) return info.status();
+  return SelfSignedCa(key->get(), info->common_name, days);
+}
+
 Result<KeyAndCert> IssueCert(const KeyAndCert& ca, const std::string& common_name, int days,
-                             const std::vector<std::string>& sans, bool server) {
+                             const std::vector<std::string>& sans, bool server,
+                             const std::string& key_pem) {
   auto ca_key = ParseKey(ca.key_pem);
   if (!ca_key.ok()) return ca_key.status();
   auto ca_cert = ParseCert(ca.cert_pem);
   if (!ca_cert.ok()) return ca_cert.status();
-  auto key = NewKey();
+  auto key = key_pem.empty() ? NewKey() : ParseKey(key_pem);
   if (!key.ok()) return key.status();
   auto cert = NewCert(key->get(), common_name, days);
   if (!cert.ok()) return cert.status();

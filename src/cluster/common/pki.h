@@ -22,11 +22,16 @@ struct KeyAndCert {
 // A new self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign) valid for `days`.
 Result<KeyAndCert> MakeCa(const std::string& common_name, int days);
 
-// A new key and a certificate for it signed by `ca`: CN = common_name, valid for `days`, with
-// subjectAltName entries `sans` ("IP:127.0.0.1", "DNS:host") and extendedKeyUsage serverAuth
-// (server) or clientAuth (client).
+// A new certificate for the same CA key and name, valid for `days` from now: what renewing the
+// CA means. Certificates the old one signed verify against it, and it against them.
+Result<KeyAndCert> RenewCa(const KeyAndCert& ca, int days);
+
+// A certificate signed by `ca`: CN = common_name, valid for `days`, with subjectAltName entries
+// `sans` ("IP:127.0.0.1", "DNS:host") and extendedKeyUsage serverAuth (server) or clientAuth
+// (client); for a new key, or for `key_pem` when given (a renewal that keeps the key).
 Result<KeyAndCert> IssueCert(const KeyAndCert& ca, const std::string& common_name, int days,
-                             const std::vector<std::string>& sans, bool server);
+                             const std::vector<std::string>& sans, bool server,
+                             const std::string& key_pem = "");
 
 // A new key and a certificate signing request for it (CN = common_name): what a joining node
 // sends; the key never leaves the node.

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -24,10 +26,6 @@
 namespace muster::cluster {
 
 namespace {
-
-constexpr int kCaDays = 365;
-constexpr int kServerDays = 90;
-constexpr int64_t kRenewBeforeMs = 30LL * 86400 * 1000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -91,21 +89,34 @@ bool IsLoopbackHost(const std::string& host) {
 }
 
 Result<ServerTls> EnsureServerTls(const std::string& state_dir,
-                                  const std::vector<std::string>& extra_sans) {
+                                  const std::vector<std::string>& extra_sans,
+                                  const TlsLifetimes& life) {
   const std::string dir = state_dir + "/tls";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0711);  // ca.crt is for everyone; the keys are 0600
+  const int64_t now = NowMs();
   ServerTls tls;
   auto ca_key = ReadTlsFile(dir + "/ca.key");
   auto ca_cert = ReadTlsFile(dir + "/ca.crt");
-  bool new_ca = false;
+  bool new_ca = false;      // a server certificate of an earlier CA must not be served with it
+  bool renewed_ca = false;  // the same key: the server certificate only needs the new chain
   if (ca_key.ok() && ca_cert.ok()) {
     tls.ca = {*ca_key, *ca_cert};
+    auto info = ReadCert(*ca_cert);
+    if (!info.ok()) return Status::Internal(dir + "/ca.crt: " + info.status().message());
+    if (info->not_after_ms - now <= life.ca_renew_before_ms) {
+      auto renewed = RenewCa(tls.ca, life.ca_days);
+      if (!renewed.ok()) return renewed.status();
+      tls.ca = *renewed;
+      if (Status s = WriteTlsFile(dir + "/ca.crt", renewed->cert_pem, 0644); !s.ok()) return s;
+      renewed_ca = true;
+      tls.renewed.push_back("the cluster CA certificate (same key)");
+    }
   } else {
-    new_ca = true;  // a server certificate of an earlier CA must not be served with this one
-    auto ca = MakeCa("muster cluster CA", kCaDays);
+    new_ca = true;
+    auto ca = MakeCa("muster cluster CA", life.ca_days);
     if (!ca.ok()) return ca.status();
     tls.ca = *ca;
     if (Status s = WriteTlsFile(dir + "/ca.key", ca->key_pem, 0600); !s.ok()) return s;
@@ -120,31 +131,45 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
     if (std::find(sans.begin(), sans.end(), s) == sans.end()) sans.push_back(s);
   auto key = ReadTlsFile(dir + "/server.key");
   auto cert = ReadTlsFile(dir + "/server.crt");
-  bool fresh = !new_ca && key.ok() && cert.ok();
+  // server.crt holds the chain: the server's certificate, then the CA's (joining nodes find the
+  // CA there to check it against their token).
+  bool fresh = !new_ca && !renewed_ca && key.ok() && cert.ok() &&
+               cert->find(tls.ca.cert_pem) != std::string::npos;
   if (fresh) {
     auto info = ReadCert(*cert);
-    fresh = info.ok() && info->not_after_ms - NowMs() > kRenewBeforeMs;
+    fresh = info.ok() && info->not_after_ms - now > life.server_renew_before_ms;
     for (const auto& s : sans)
       if (fresh && std::find(info->sans.begin(), info->sans.end(), s) == info->sans.end())
         fresh = false;
   }
   if (fresh) {
     tls.server = {*key, *cert};
-  } else {
-    auto issued = IssueCert(tls.ca, "muster coordinator", kServerDays, sans, /*server=*/true);
-    if (!issued.ok()) return issued.status();
-    tls.server = *issued;
-    if (Status s = WriteTlsFile(dir + "/server.key", issued->key_pem, 0600); !s.ok()) return s;
-    if (Status s = WriteTlsFile(dir + "/server.crt", issued->cert_pem, 0644); !s.ok()) return s;
+    return tls;
   }
+  // A new key only with a new CA or when there is none: a renewal keeps the key, so that a
+  // server reading key and certificate while they change never pairs a key with a wrong one.
+  const bool keep_key = !new_ca && key.ok() && !key->empty();
+  auto issued = IssueCert(tls.ca, "muster coordinator", life.server_days, sans, /*server=*/true,
+                          keep_key ? *key : "");
+  if (!issued.ok()) return issued.status();
+  tls.server = {issued->key_pem, issued->cert_pem + tls.ca.cert_pem};
+  if (!keep_key)
+    if (Status s = WriteTlsFile(dir + "/server.key", issued->key_pem, 0600); !s.ok()) return s;
+  if (Status s = WriteTlsFile(dir + "/server.crt", tls.server.cert_pem, 0644); !s.ok()) return s;
+  if (key.ok() && cert.ok()) tls.renewed.push_back("the coordinator's certificate");
   return tls;
 }
 
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerTls& tls) {
-  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  o.pem_root_certs = tls.ca.cert_pem;
-  o.pem_key_cert_pairs.push_back({tls.server.key_pem, tls.server.cert_pem + tls.ca.cert_pem});
-  return grpc::SslServerCredentials(o);
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const std::string& state_dir,
+                                                               unsigned refresh_s) {
+  const std::string dir = state_dir + "/tls";
+  auto files = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      dir + "/server.key", dir + "/server.crt", dir + "/ca.crt", refresh_s);
+  grpc::experimental::TlsServerCredentialsOptions o(files);
+  o.watch_root_certs();
+  o.watch_identity_key_cert_pairs();
+  o.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(o);
 }
 
 Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,

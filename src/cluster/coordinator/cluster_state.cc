@@ -55,7 +55,7 @@ const NodeFree* ClusterState::Free(const std::string& node) const {
 std::vector<sched::NodeView> ClusterState::SchedulableViews() const {
   std::vector<sched::NodeView> out;
   for (const auto& [name, n] : nodes_)
-    if (n.schedulable) out.push_back({n.spec, NodeState::kReady, n.free});
+    if (n.schedulable) out.push_back({n.spec, NodeState::kReady, n.free, {}});
   return out;
 }
 

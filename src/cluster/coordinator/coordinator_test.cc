@@ -289,5 +289,40 @@ TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   EXPECT_EQ(c->ListJobs(lr).jobs(0).job_id(), *b);
 }
 
+TEST_F(CoordinatorTest, ANodeOfOneUserRunsOnlyThatUsersTasks) {
+  auto c = OpenCoordinator();
+  auto shared = Connect(*c, "shared", 1);
+  v1::Register own = MakeRegister("alicebox", 2);
+  own.set_only_user("alice");  // its agent is not root
+  auto alicebox = Connect(*c, "alicebox", 2, own);
+  v1::JobSpec bobs = MakeSpec(1, 2);
+  bobs.set_user("bob");
+  auto b = c->Submit(bobs);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  c->Tick();
+  ASSERT_EQ(shared->Launches().size(), 1u);
+  EXPECT_TRUE(alicebox->Launches().empty());  // two GPUs free there, but not bob's
+  // Without the shared node, nothing can take bob's second task, and its reason says why.
+  c->OnAgentDisconnected("shared", shared.get());
+  clock_.Advance(60000);
+  c->Tick();
+  EXPECT_TRUE(alicebox->Launches().empty());
+  EXPECT_NE(c->GetJob(*b)->reason().find("no node runs bob's tasks"), std::string::npos)
+      << c->GetJob(*b)->reason();
+  // alice's job goes to her node.
+  v1::JobSpec alices = MakeSpec(1, 2);
+  alices.set_user("alice");
+  auto a = c->Submit(alices);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  c->Tick();
+  EXPECT_EQ(alicebox->Launches().size(), 2u);
+  // bob may still submit: the lost shared node may come back. A cluster that never had a node
+  // for him refuses at once.
+  EXPECT_TRUE(c->Submit(bobs).ok());
+  auto fresh = OpenCoordinatorIn(dir_ + "/fresh");
+  Connect(*fresh, "alicebox", 2, own);
+  EXPECT_EQ(fresh->Submit(bobs).status().code(), StatusCode::kInfeasible);
+}
+
 }  // namespace
 }  // namespace muster::cluster::testing

@@ -103,9 +103,12 @@ class CoordinatorTest : public ::testing::Test {
     dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   CoordinatorPtr OpenCoordinator(const std::string& policy = "fifo") {
+    return OpenCoordinatorIn(dir_, policy);
+  }
+  CoordinatorPtr OpenCoordinatorIn(const std::string& dir, const std::string& policy = "fifo") {
     CoordinatorOptions o;
     o.scheduler.queue_policy = policy;
-    o.state_dir = dir_;
+    o.state_dir = dir;
     o.heartbeat_timeout_ms = 10000;
     o.lost_node_timeout_ms = 30000;
     auto c = Coordinator::Open(o, &clock_);

@@ -11,6 +11,7 @@
 #include "cluster/coordinator/coordinator.h"
 #include "cluster/coordinator/launch_builder.h"
 #include "core/capacity.h"
+#include "sched/filter_node_user.h"
 #include "sched/plan_apply.h"
 
 namespace muster::cluster {
@@ -60,7 +61,10 @@ void Coordinator::SchedulingPass() {
     }
     std::map<std::string, int> index;
     snap.nodes = cluster_.SchedulableViews();
-    for (const auto& v : snap.nodes) index[v.spec.name] = static_cast<int>(index.size());
+    for (auto& v : snap.nodes) {
+      index[v.spec.name] = static_cast<int>(index.size());
+      if (const NodeEntry* n = nodes_.Find(v.spec.name)) v.only_user = n->only_user;
+    }
     std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
     // Fair share: each user's dominant share (max over CPU, memory, GPUs of what the user's
     // launching/running tasks hold, relative to the connected nodes' capacity).
@@ -185,7 +189,9 @@ void Coordinator::SchedulingPass() {
         v.state = NodeState::kLost;
         continue;
       }
-      v.spec = nodes_.Find(v.spec.name)->rec.spec;  // as registered now
+      const NodeEntry* entry = nodes_.Find(v.spec.name);  // as registered now
+      v.spec = entry->rec.spec;
+      v.only_user = entry->only_user;
       v.free = *free;
     }
     for (const auto& q : snap.queue) {  // predictions come from the last prediction pass
@@ -234,6 +240,10 @@ void Coordinator::SchedulingPass() {
       const TaskRecord* t = j ? JobTable::FindTask(*j, p.task.index) : nullptr;
       if (!t || t->state != TaskState::kPending)
         return Status::FailedPrecondition("task is no longer pending");
+      if (p.node >= 0 && p.node < static_cast<int>(now_nodes.size()) &&
+          !sched::RunsUser(now_nodes[p.node], j->spec->user))
+        return Status::FailedPrecondition("node " + p.node_name + " now runs only " +
+                                          now_nodes[p.node].only_user + "'s tasks");
       return Status::Ok();
     };
     const sched::AppliedPlan applied = sched::ApplyPlan(now_nodes, *plan, rules);

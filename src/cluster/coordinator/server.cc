@@ -134,7 +134,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
 class CoordinatorServer::Services final : public v1::Coordinator::Service,
                                           public v1::AgentLink::Service {
  public:
-  Services(Coordinator* c, const ServerTls* tls, double submit_rate, double submit_burst)
+  Services(Coordinator* c, const LiveServerTls* tls, double submit_rate, double submit_burst)
       : c_(c), tls_(tls), rate_(submit_rate), burst_(submit_burst) {}
   std::atomic<bool> stopping{false};
 
@@ -334,14 +334,15 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (Status a = Allow(*caller, Action::kManageUsers, "join-token", {}, "node " + req->node());
         !a.ok())
       return ToGrpcStatus(a);
-    if (tls_->ca_fingerprint.empty())
+    const auto tls = tls_->get();
+    if (tls->ca_fingerprint.empty())
       return ToGrpcStatus(Status::FailedPrecondition("join tokens need TLS (not --insecure)"));
     if (!req->node().empty() && !ValidPrincipalName(req->node()))
       return ToGrpcStatus(Status::InvalidArgument("invalid node name '" + req->node() + "'"));
     if (req->ttl_s() <= 0 || req->ttl_s() > 7 * 86400)
       return ToGrpcStatus(Status::InvalidArgument("--ttl must be between 1 s and 7 days"));
     const std::string secret = c_->auth().CreateJoinToken(req->node(), req->ttl_s() * 1000);
-    reply->set_token(secret + "." + tls_->ca_fingerprint);
+    reply->set_token(secret + "." + tls->ca_fingerprint);
     c_->Audit(*caller, "join-token", req->node().empty() ? "any node" : "node " + req->node(),
               Status::Ok());
     return grpc::Status::OK;
@@ -356,7 +357,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       spdlog::warn("join of node {} from {} refused: {}", node, ctx->peer(), why.message());
       return ToGrpcStatus(why);
     };
-    if (tls_->ca_fingerprint.empty())
+    const auto tls = tls_->get();
+    if (tls->ca_fingerprint.empty())
       return refuse(Status::FailedPrecondition("joining needs TLS (not --insecure)"));
     if (!ValidPrincipalName(node))
       return refuse(Status::InvalidArgument("invalid node name '" + node + "'"));
@@ -364,13 +366,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (auto dot = token.find('.'); dot != std::string::npos) token.resize(dot);
     auto bound = c_->auth().ConsumeJoinToken(token, node);
     if (!bound.ok()) return refuse(bound.status());
-    auto cert = SignCsr(tls_->ca, req->csr_pem(), node, 90);
+    auto cert = SignCsr(tls->ca, req->csr_pem(), node, 90);
     if (!cert.ok()) return refuse(cert.status());
     auto fp = CertFingerprint(*cert);
     if (!fp.ok()) return refuse(fp.status());
     if (Status e = c_->auth().EnrollNode(node, *fp, *bound); !e.ok()) return refuse(e);
     reply->set_cert_pem(*cert);
-    reply->set_ca_pem(tls_->ca.cert_pem);
+    reply->set_ca_pem(tls->ca.cert_pem);
     c_->Audit(joiner, "join", "node " + node, Status::Ok());
     spdlog::info("node {} joined from {}", node, ctx->peer());
     return grpc::Status::OK;
@@ -387,7 +389,10 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       c_->Audit(*caller, "renew", "node " + caller->name, no);
       return ToGrpcStatus(no);
     }
-    auto cert = SignCsr(tls_->ca, req->csr_pem(), caller->name, 90);
+    const auto tls = tls_->get();
+    if (tls->ca_fingerprint.empty())
+      return ToGrpcStatus(Status::FailedPrecondition("renewal needs TLS (not --insecure)"));
+    auto cert = SignCsr(tls->ca, req->csr_pem(), caller->name, 90);
     Status result = cert.status();
     std::string fp;
     if (result.ok()) {
@@ -399,7 +404,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     c_->Audit(*caller, "renew", "node " + caller->name, result);
     if (!result.ok()) return ToGrpcStatus(result);
     reply->set_cert_pem(*cert);
-    reply->set_ca_pem(tls_->ca.cert_pem);
+    reply->set_ca_pem(tls->ca.cert_pem);
     spdlog::info("node {} renewed its certificate", caller->name);
     return grpc::Status::OK;
   }
@@ -573,7 +578,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   }
 
   Coordinator* c_;
-  const ServerTls* tls_;  // the CA signs joining nodes' certificates; empty when insecure
+  const LiveServerTls* tls_;  // the CA signs joining nodes' certificates; empty when insecure
   const double rate_, burst_;
   struct Bucket {
     double tokens;
@@ -607,10 +612,14 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
     if (!listen_host.empty() && listen_host != "0.0.0.0" && listen_host != "[::]")
       sans.push_back((std::isdigit(static_cast<unsigned char>(listen_host[0])) ? "IP:" : "DNS:") +
                      listen_host);
-    auto tls = EnsureServerTls(options.coordinator.state_dir, sans);
+    auto tls = EnsureServerTls(options.coordinator.state_dir, sans, options.tls_lifetimes);
     if (!tls.ok()) return tls.status();
-    s->tls_ = std::move(tls).value();
-    creds = MakeServerCredentials(s->tls_);
+    for (const auto& what : tls->renewed) spdlog::info("renewed {}", what);
+    s->tls_.set(std::move(tls).value());
+    creds = MakeServerCredentials(options.coordinator.state_dir, options.tls_refresh_s);
+    s->tls_renewer_ = std::thread(&CoordinatorServer::RenewTlsLoop, s.get(),
+                                  options.coordinator.state_dir, sans, options.tls_lifetimes,
+                                  options.tls_check_ms);
   }
   grpc::ServerBuilder builder;
   int port = 0;
@@ -651,7 +660,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   s->local_auth_ = std::move(local).value();
   s->coordinator_->Start();
   spdlog::info("listening on {} ({}) and {}{}", s->address_,
-               options.insecure ? "plaintext" : "TLS, CA sha256 " + s->tls_.ca_fingerprint,
+               options.insecure ? "plaintext" : "TLS, CA sha256 " + s->ca_fingerprint(),
                s->local_auth_->path(), open_dir ? " (open to every local user)" : "");
   return s;
 }
@@ -660,8 +669,37 @@ CoordinatorServer::~CoordinatorServer() {
   Shutdown();
 }
 
+void CoordinatorServer::RenewTlsLoop(std::string state_dir, std::vector<std::string> sans,
+                                     TlsLifetimes lifetimes, int64_t period_ms) {
+  MutexLock lock(renew_mu_);
+  while (!shut_down_) {
+    renew_cv_.wait_for(lock, std::chrono::milliseconds(period_ms));
+    if (shut_down_) break;
+    auto tls = EnsureServerTls(state_dir, sans, lifetimes);
+    if (!tls.ok()) {
+      spdlog::error("cannot renew the TLS certificates: {}", tls.status().message());
+      continue;
+    }
+    if (tls->renewed.empty()) continue;
+    Caller self;
+    self.name = "coordinator";
+    self.role = Role::kAdmin;
+    self.via = "itself";
+    for (const auto& what : tls->renewed) {
+      spdlog::info("renewed {}", what);
+      coordinator_->Audit(self, "renew-tls", what, Status::Ok());
+    }
+    tls_.set(std::move(tls).value());
+  }
+}
+
 void CoordinatorServer::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  {
+    MutexLock lock(renew_mu_);
+    renew_cv_.notify_all();
+  }
+  if (tls_renewer_.joinable()) tls_renewer_.join();
   if (coordinator_) coordinator_->Stop();
   http_.reset();
   local_auth_.reset();

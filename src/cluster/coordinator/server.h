@@ -14,13 +14,18 @@
 // role and the job's owner (access.h) before the coordinator acts; the local Unix socket
 // (local_auth.h) hands out tokens to processes on this machine.
 //
+// TLS: the certificates are re-checked every tls_check_ms and renewed when due (tls.h); gRPC
+// re-reads the files, so a renewal needs no restart.
+//
 // Shutdown: stops the scheduling loop, then the gRPC server (open streams are cancelled after a
 // short deadline), then flushes the store.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/common/tls.h"
@@ -47,6 +52,11 @@ struct ServerOptions {
   // TLS (tls.h) unless insecure, which is refused on an address that is not loopback.
   bool insecure = false;
   std::vector<std::string> tls_sans;  // extra subjectAltNames of the server certificate
+  TlsLifetimes tls_lifetimes;
+  // How often the running coordinator renews what is due (EnsureServerTls), and how often gRPC
+  // re-reads the files: a renewal is served within the sum, without a restart.
+  int64_t tls_check_ms = 3600 * 1000;
+  unsigned tls_refresh_s = 60;
   // Submissions per second each identity that is not an admin may make (token bucket), and the
   // burst it may save up; 0 = no limit. A caller over it is told to slow down.
   double submit_rate = 2000;
@@ -65,8 +75,8 @@ class CoordinatorServer {
   // "HOST:PORT" actually bound.
   const std::string& address() const { return address_; }
   // The cluster CA's certificate and its SHA-256 fingerprint ("" when insecure).
-  const std::string& ca_pem() const { return tls_.ca.cert_pem; }
-  const std::string& ca_fingerprint() const { return tls_.ca_fingerprint; }
+  std::string ca_pem() const { return tls_.get()->ca.cert_pem; }
+  std::string ca_fingerprint() const { return tls_.get()->ca_fingerprint; }
   // "HOST:PORT" of the /metrics endpoint, "" when off.
   std::string http_address() const { return http_ ? http_->address() : ""; }
   Coordinator& coordinator() { return *coordinator_; }
@@ -85,8 +95,15 @@ class CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<LocalAuthListener> local_auth_;
+  // Renews the TLS material every tls_check_ms until Shutdown.
+  void RenewTlsLoop(std::string state_dir, std::vector<std::string> sans, TlsLifetimes lifetimes,
+                    int64_t period_ms);
+
   std::string address_;
-  ServerTls tls_;
+  LiveServerTls tls_;
+  std::thread tls_renewer_;
+  Mutex renew_mu_;
+  std::condition_variable_any renew_cv_;
   std::atomic<bool> shut_down_{false};
 };
 

@@ -552,6 +552,73 @@ TEST(Server, LinksAreTlsCheckedAgainstTheClusterCa) {
   again->Shutdown();
 }
 
+TEST(Server, CertificatesAreRenewedWhileItServes) {
+  const std::string dir = TempDir("renew");
+  ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.coordinator.state_dir = dir;
+  o.coordinator.auth.owner_uid = ::geteuid();
+  o.tls_check_ms = 200;  // as a running coordinator does every hour
+  o.tls_refresh_s = 1;
+  auto started = CoordinatorServer::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  auto& server = *started;
+  const std::string token = AdminToken(*server);
+  const std::string first_ca = server->ca_pem();
+  // The certificate the server presents in a new handshake, checked against `ca`.
+  auto served = [&](const std::string& ca) -> std::string {
+    auto ch = grpc::CreateChannel(server->address(), MakeChannelCredentials({.ca_pem = ca}));
+    auto stub = v1::Coordinator::NewStub(ch);
+    AuthedContext ctx(token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    v1::WhoAmIRequest req;
+    v1::WhoAmIReply reply;
+    if (!stub->WhoAmI(&ctx, req, &reply).ok() || !ctx.auth_context()) return "";
+    auto pem = ctx.auth_context()->FindPropertyValues("x509_pem_cert");
+    return pem.size() == 1 ? std::string(pem[0].data(), pem[0].size()) : "";
+  };
+  const std::string original = served(first_ca);
+  ASSERT_FALSE(original.empty());
+  const auto original_info = ReadCert(original);
+  ASSERT_TRUE(original_info.ok());
+
+  // Months pass: the CA has 20 days left and the server certificate 10 (same keys, as the
+  // coordinator itself would have them). It renews both without a restart.
+  const KeyAndCert ca{ReadTlsFile(dir + "/tls/ca.key").value(), first_ca};
+  auto old_ca = RenewCa(ca, 20);
+  ASSERT_TRUE(old_ca.ok());
+  auto old_server = IssueCert(*old_ca, "muster coordinator", 10, original_info->sans, true,
+                              ReadTlsFile(dir + "/tls/server.key").value());
+  ASSERT_TRUE(old_server.ok());
+  ASSERT_TRUE(WriteTlsFile(dir + "/tls/ca.crt", old_ca->cert_pem, 0644).ok());
+  ASSERT_TRUE(
+      WriteTlsFile(dir + "/tls/server.crt", old_server->cert_pem + old_ca->cert_pem, 0644).ok());
+
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string renewed;
+  for (int i = 0; i < 150 && renewed.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::string now_served = served(first_ca);
+    auto info = ReadCert(now_served);
+    if (info.ok() && now_served != original && info->not_after_ms - now > 80LL * 86400 * 1000)
+      renewed = now_served;
+  }
+  ASSERT_FALSE(renewed.empty()) << "the running server never presented a renewed certificate";
+  EXPECT_EQ(ReadCert(renewed)->sans, original_info->sans);
+  // The CA certificate was renewed too, with its key: a year again, a new fingerprint, and
+  // clients holding either CA certificate still connect.
+  const std::string new_ca = server->ca_pem();
+  EXPECT_NE(new_ca, first_ca);
+  EXPECT_GT(ReadCert(new_ca)->not_after_ms - now, 360LL * 86400 * 1000);
+  EXPECT_EQ(server->ca_fingerprint(), CertFingerprint(new_ca).value());
+  EXPECT_EQ(ReadTlsFile(dir + "/tls/ca.crt").value(), new_ca);
+  EXPECT_FALSE(served(new_ca).empty());
+  EXPECT_FALSE(served(first_ca).empty());
+  server->Shutdown();
+}
+
 TEST(Server, PlaintextOnlyWhenAskedAndOnlyOnLoopback) {
   ServerOptions o;
   o.listen = "0.0.0.0:0";
