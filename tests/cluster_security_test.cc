@@ -186,5 +186,62 @@ TEST(ClusterSecurity, ATokenUserWorksFromAnywhereWithItsRole) {
   EXPECT_EQ(after.exit_code, 7) << after.out;
 }
 
+TEST(ClusterSecurity, AUserCertificateIdentifiesItsUserUntilReplaced) {
+  TestCluster cluster({.agents = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  ASSERT_EQ(cluster.Muster({"admin", "user", "add", "carl", "--role", "user", "-q"}).exit_code, 0);
+  const std::filesystem::path out = cluster.state_dir() / "carl-cert";
+  CommandResult made = cluster.Muster({"admin", "user", "cert", "carl", "--out", out.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("MUSTER_CLIENT_CERT="), std::string::npos) << made.out;
+  const std::string key = (out / "carl.key").string(), crt = (out / "carl.crt").string();
+  EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // No token anywhere: the certificate alone says who this is.
+  const std::map<std::string, std::string> env = {{"MUSTER_STATE_DIR", "/nonexistent"},
+                                                  {"MUSTER_CLIENT_CERT", crt},
+                                                  {"MUSTER_CLIENT_KEY", key},
+                                                  {"MUSTER_CA_CERT", (out / "ca.crt").string()}};
+  CommandResult who = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find("carl (user, certificate)"), std::string::npos) << who.out;
+  CommandResult submit = RunMuster(
+      {"submit", "--coordinator", cluster.address(), "--name", "by-cert", "--", "/bin/true"}, 20s,
+      env);
+  EXPECT_EQ(submit.exit_code, 0) << submit.err;
+  CommandResult admin_only = RunMuster({"admin", "audit", "--coordinator", cluster.address()},
+                                       20s, env);
+  EXPECT_EQ(admin_only.exit_code, 6) << admin_only.err;  // carl keeps the user role
+  CommandResult list = cluster.Muster({"admin", "user", "list"});
+  EXPECT_NE(list.out.find("carl"), std::string::npos);
+  EXPECT_NE(list.out.find("yes"), std::string::npos) << list.out;
+  // A key others may read is refused before anything is sent.
+  std::filesystem::permissions(key, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  CommandResult open_key = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(open_key.exit_code, 6) << open_key.err;
+  EXPECT_NE(open_key.err.find("chmod 600"), std::string::npos) << open_key.err;
+  std::filesystem::permissions(key, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::remove);
+  // A new certificate replaces the old one at once; a removed user's is refused too.
+  const std::filesystem::path out2 = cluster.state_dir() / "carl-cert2";
+  ASSERT_EQ(cluster.Muster({"admin", "user", "cert", "carl", "--out", out2.string()}).exit_code, 0);
+  CommandResult old = RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(old.exit_code, 7) << old.out;
+  EXPECT_NE(old.err.find("revoked or replaced"), std::string::npos) << old.err;
+  auto env2 = env;
+  env2["MUSTER_CLIENT_CERT"] = (out2 / "carl.crt").string();
+  env2["MUSTER_CLIENT_KEY"] = (out2 / "carl.key").string();
+  EXPECT_EQ(RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env2).exit_code, 0);
+  ASSERT_EQ(cluster.Muster({"admin", "user", "remove", "carl"}).exit_code, 0);
+  EXPECT_EQ(RunMuster({"whoami", "--coordinator", cluster.address()}, 20s, env2).exit_code, 7);
+  // Certificates are for users that exist and are not nodes.
+  CommandResult nobody = cluster.Muster({"admin", "user", "cert", "nobody", "--out", out.string()});
+  EXPECT_EQ(nobody.exit_code, 4) << nobody.err;
+  // Every issue is in the audit log.
+  CommandResult audit = cluster.Muster({"admin", "audit", "-o", "json"});
+  EXPECT_NE(audit.out.find("\"user cert\""), std::string::npos) << audit.out;
+}
+
 }  // namespace
 }  // namespace muster::testing

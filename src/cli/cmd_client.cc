@@ -42,6 +42,8 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags) {
     transport = Status::InvalidArgument("--insecure is refused for " + o.address +
                                         ": plaintext only to a loopback address");
   if (transport.ok())
+    if (Status c = cluster::AttachClientCertificate(&*transport); !c.ok()) transport = c;
+  if (transport.ok())
     o.transport = *transport;
   else
     o.setup_error = transport.status();

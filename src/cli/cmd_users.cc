@@ -5,11 +5,16 @@
 //   admin user rotate NAME [-q]                               a new token; the old one stops
 //   admin user remove NAME
 //   admin user list [-o json]
+//   admin user cert NAME [--out DIR] [--days 90]              a client certificate: the key is
+//                                                             made here and never sent
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
+#include "cluster/common/pki.h"
+#include "cluster/common/tls.h"
 #include "core/resources.h"
 
 namespace muster::cli {
@@ -35,13 +40,17 @@ int RunUserOp(const UserFlags& f, const std::string& op) {
     if (f.client.json()) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& u : reply->users())
-        out.push_back({{"name", u.name()}, {"role", u.role()}, {"created_ms", u.created_ms()}});
+        out.push_back({{"name", u.name()},
+                       {"role", u.role()},
+                       {"created_ms", u.created_ms()},
+                       {"certificate", u.has_cert()}});
       std::cout << out.dump(2) << std::endl;
       return kExitOk;
     }
-    client::TextTable t({"USER", "ROLE", "CREATED"});
+    client::TextTable t({"USER", "ROLE", "CERT", "CREATED"});
     for (const auto& u : reply->users())
-      t.AddRow({u.name(), u.role(), client::FormatRelative(u.created_ms(), WallNowMs())});
+      t.AddRow({u.name(), u.role(), u.has_cert() ? "yes" : "-",
+                client::FormatRelative(u.created_ms(), WallNowMs())});
     std::cout << t.Render();
     return kExitOk;
   }
@@ -58,6 +67,35 @@ int RunUserOp(const UserFlags& f, const std::string& op) {
                  "MUSTER_TOKEN):\n"
               << reply->token() << std::endl;
   }
+  return kExitOk;
+}
+
+// A key and CSR made here; the coordinator signs the CSR for `name` and records the
+// certificate; the files land in `out` (the key 0600).
+int RunUserCert(const UserFlags& f, const std::string& out, int days) {
+  auto csr = cluster::MakeCsr(f.name);
+  if (!csr.ok()) return ReportError(csr.status());
+  v1::ManageUsersRequest req;
+  req.set_op("cert");
+  req.set_name(f.name);
+  req.set_csr_pem(csr->cert_pem);
+  req.set_days(days);
+  auto reply = MakeClient(f.client).ManageUsers(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  const std::string dir = std::filesystem::absolute(out, ec).string();
+  const std::string key = dir + "/" + f.name + ".key", crt = dir + "/" + f.name + ".crt",
+                    ca = dir + "/ca.crt";
+  for (const auto& [path, text, mode] : {std::tuple{key, csr->key_pem, 0600},
+                                         std::tuple{crt, reply->cert_pem(), 0644},
+                                         std::tuple{ca, reply->ca_pem(), 0644}})
+    if (Status w = cluster::WriteTlsFile(path, text, mode); !w.ok()) return ReportError(w);
+  std::cout << "certificate for " << f.name << " (valid " << days << " days; any earlier one no "
+            << "longer works):\n  " << crt << "\n  " << key << " (private: give it only to "
+            << f.name << ")\n  " << ca << "\nuse it with " << cluster::kClientCertEnv << "=" << crt
+            << " " << cluster::kClientKeyEnv << "=" << key << " " << cluster::kCaCertEnv << "="
+            << ca << ",\nor as ~/.config/muster/client.crt, client.key and ca.crt" << std::endl;
   return kExitOk;
 }
 
@@ -109,6 +147,24 @@ void AddUserCommands(CLI::App& admin, CommandContext& ctx) {
   d->add_option("name", rm->name, "user name")->required();
   AddClientFlags(*d, rm->client, /*with_output=*/false);
   d->callback([rm, &ctx] { ctx.exit_code = RunUserOp(*rm, "remove"); });
+
+  struct CertFlags {
+    UserFlags user;
+    std::string out = ".";
+    int days = 90;
+  };
+  auto cf = std::make_shared<CertFlags>();
+  CLI::App* ct = user->add_subcommand(
+      "cert", "Make a client certificate for a user (an alternative to its token)");
+  ct->add_option("name", cf->user.name, "user name (an existing user that is not a node)")
+      ->required();
+  ct->add_option("--out", cf->out, "directory for NAME.crt, NAME.key and ca.crt")
+      ->capture_default_str();
+  ct->add_option("--days", cf->days, "validity in days")
+      ->check(CLI::Range(1, 365))
+      ->capture_default_str();
+  AddClientFlags(*ct, cf->user.client, /*with_output=*/false);
+  ct->callback([cf, &ctx] { ctx.exit_code = RunUserCert(cf->user, cf->out, cf->days); });
 
   auto ls = std::make_shared<UserFlags>();
   CLI::App* l = user->add_subcommand("list", "List users (tokens are never shown again)");

@@ -222,4 +222,38 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTra
   return grpc::SslCredentials(o);
 }
 
+Status AttachClientCertificate(ClientTransport* t) {
+  if (t->insecure) return Status::Ok();
+  std::string cert, key;
+  const char* ec = std::getenv(kClientCertEnv);
+  const char* ek = std::getenv(kClientKeyEnv);
+  if ((ec && *ec) || (ek && *ek)) {
+    if (!(ec && *ec) || !(ek && *ek))
+      return Status::InvalidArgument(std::string("set both ") + kClientCertEnv + " and " +
+                                     kClientKeyEnv + ", or neither");
+    cert = ec;
+    key = ek;
+  } else {
+    const char* home = std::getenv("HOME");
+    const std::string dir = std::string(home && *home ? home : ".") + "/.config/muster/";
+    struct stat st {};
+    if (stat((dir + "client.crt").c_str(), &st) != 0 || stat((dir + "client.key").c_str(), &st) != 0)
+      return Status::Ok();
+    cert = dir + "client.crt";
+    key = dir + "client.key";
+  }
+  struct stat st {};
+  if (stat(key.c_str(), &st) != 0)
+    return Status::NotFound("cannot read client key " + key + ": " + std::strerror(errno));
+  if ((st.st_mode & 077) != 0)
+    return Status::PermissionDenied("client key " + key + " may be read by others; chmod 600 it");
+  auto key_pem = ReadTlsFile(key);
+  if (!key_pem.ok()) return key_pem.status();
+  auto cert_pem = ReadTlsFile(cert);
+  if (!cert_pem.ok()) return cert_pem.status();
+  t->key_pem = *key_pem;
+  t->cert_pem = *cert_pem;
+  return Status::Ok();
+}
+
 }  // namespace muster::cluster

@@ -98,6 +98,14 @@ Result<ClientTransport> ResolveClientTransport(const std::string& state_dir,
                                                bool insecure = false);
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTransport& t);
 
+inline constexpr const char* kClientCertEnv = "MUSTER_CLIENT_CERT";
+inline constexpr const char* kClientKeyEnv = "MUSTER_CLIENT_KEY";
+// A user's client certificate (`muster admin user cert`), for the CLI: $MUSTER_CLIENT_CERT and
+// $MUSTER_CLIENT_KEY, else ~/.config/muster/client.crt and client.key when both exist. Ok with
+// nothing attached when there is none or the transport is plaintext; an error for a key that
+// others may read, or a pair that cannot be read.
+Status AttachClientCertificate(ClientTransport* t);
+
 // The files of TLS material (the coordinator's, a joined node's). ReadTlsFile: the whole file,
 // NotFound if it cannot be read. WriteTlsFile: atomically (a temporary file created with `mode`,
 // fsync, rename), so no other user ever sees a key while it is written, and a crash leaves the

@@ -213,17 +213,45 @@ Result<Caller> Authenticator::FromCertificate(const std::string& cn,
                                               const std::string& fingerprint) const {
   MutexLock lock(mu_);
   auto it = users_.find(cn);
-  if (it == users_.end() || it->second.role != RoleName(Role::kAgent) ||
-      it->second.token_hash != "cert:" + fingerprint)
-    return Status::Unauthenticated("the certificate of node " + cn +
-                                   " was revoked or replaced; join again with a new token");
-  return Caller{.name = cn, .role = Role::kAgent, .via = "certificate"};
+  if (it != users_.end() && it->second.role == RoleName(Role::kAgent)) {
+    if (it->second.token_hash != "cert:" + fingerprint)
+      return Status::Unauthenticated("the certificate of node " + cn +
+                                     " was revoked or replaced; join again with a new token");
+    return Caller{.name = cn, .role = Role::kAgent, .via = "certificate"};
+  }
+  if (it == users_.end() || it->second.cert_fp.empty() || it->second.cert_fp != fingerprint)
+    return Status::Unauthenticated("the certificate of " + cn +
+                                   " was revoked or replaced (an admin makes a new one with "
+                                   "muster admin user cert " + cn + ")");
+  auto role = ParseRole(it->second.role);
+  if (!role) return Status::Unauthenticated("user " + cn + " has an unknown role");
+  return Caller{.name = cn, .role = *role, .via = "certificate"};
+}
+
+Status Authenticator::SetUserCertificate(const std::string& name,
+                                         const std::string& cert_fingerprint) {
+  MutexLock lock(mu_);
+  auto it = users_.find(name);
+  if (it == users_.end()) return Status::NotFound("no user " + name + " (muster admin user add)");
+  if (it->second.role == RoleName(Role::kAgent))
+    return Status::FailedPrecondition(name + " is a node; nodes get certificates by joining");
+  UserRecord u = it->second;
+  u.cert_fp = cert_fingerprint;
+  if (Status s = Persist(u); !s.ok()) return s;
+  it->second = std::move(u);
+  return Status::Ok();
 }
 
 bool Authenticator::IsNode(const std::string& name) const {
   MutexLock lock(mu_);
   auto it = users_.find(name);
   return it != users_.end() && it->second.role == RoleName(Role::kAgent);
+}
+
+bool Authenticator::IsUser(const std::string& name) const {
+  MutexLock lock(mu_);
+  auto it = users_.find(name);
+  return it != users_.end() && it->second.role != RoleName(Role::kAgent);
 }
 
 std::vector<UserRecord> Authenticator::Users() const {

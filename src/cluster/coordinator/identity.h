@@ -1,12 +1,14 @@
 // Authenticator: turns the credential that came with a call into a Caller (access.h).
 //
-// Two kinds of credential, both bearer tokens ("mst_" + 64 hex digits, 256 random bits from
-// OpenSSL's RAND_bytes):
+// Bearer tokens ("mst_" + 64 hex digits, 256 random bits from OpenSSL's RAND_bytes), of two
+// kinds, and client certificates signed by the cluster CA (a node's, or a user's):
 //   * user tokens, made by `muster admin user add|rotate` and kept in the store as SHA-256
 //     hashes (UserRecord); they last until rotated or removed;
 //   * local sessions, issued by the coordinator's Unix socket (local_auth.h) to a caller the
 //     kernel identified (SO_PEERCRED); kept in memory only, for session_ttl_ms. A restarted
-//     coordinator forgets them, and clients simply ask the socket again.
+//     coordinator forgets them, and clients simply ask the socket again;
+//   * certificates, named by their CN and accepted only with the fingerprint recorded for that
+//     node (EnrollNode) or user (SetUserCertificate).
 // Local callers: the coordinator's own Unix user and root are admins; other local users are
 // refused unless allow_local_users, and then have the user role. A stored user of the same name
 // overrides that role (an admin may promote or demote a local user).
@@ -69,6 +71,8 @@ class Authenticator {
   std::vector<UserRecord> Users() const;
   // True if `name` is a node's credential (an agent user, by token or certificate).
   bool IsNode(const std::string& name) const;
+  // True if `name` is a stored user that is not a node.
+  bool IsUser(const std::string& name) const;
 
   // ---- nodes that join with a certificate
   // A one-time join token for node `node` ("" = any name), valid for ttl_ms: "mstj_<64 hex>".
@@ -82,9 +86,15 @@ class Authenticator {
   // with `replace` (a token made for that name), else AlreadyExists; AlreadyExists too when a
   // user that is not an agent has the name.
   Status EnrollNode(const std::string& node, const std::string& cert_fingerprint, bool replace);
-  // The agent a verified client certificate names: CN `cn`, if its fingerprint is the one
-  // enrolled for that node (so removing the node's user revokes it).
+  // The caller a verified client certificate names: CN `cn`, if its fingerprint is the one
+  // enrolled for that node, or the one recorded for that user (so removing the user, or a new
+  // certificate for it, revokes it). A user keeps its role, read at every call.
   Result<Caller> FromCertificate(const std::string& cn, const std::string& fingerprint) const;
+
+  // ---- users' client certificates
+  // Records `name`'s client certificate (its SHA-256); an earlier one stops working. NotFound
+  // for no such user, FailedPrecondition for a node. Returns after the write is committed.
+  Status SetUserCertificate(const std::string& name, const std::string& cert_fingerprint);
 
   const AuthOptions& options() const { return options_; }
 

@@ -194,5 +194,34 @@ TEST_F(IdentityTest, ANodeCertificateCountsUntilItIsReplacedOrRemoved) {
   EXPECT_EQ(auth.EnrollNode("alice", "cc", true).code(), StatusCode::kAlreadyExists);
 }
 
+TEST_F(IdentityTest, AUserCertificateCarriesTheUsersRoleUntilReplaced) {
+  Authenticator auth = Make();
+  EXPECT_EQ(auth.SetUserCertificate("dana", "f1").code(), StatusCode::kNotFound);
+  auto token = auth.AddUser("dana", Role::kViewer);
+  ASSERT_TRUE(token.ok());
+  EXPECT_FALSE(auth.FromCertificate("dana", "f1").ok());  // none recorded yet
+  ASSERT_TRUE(auth.SetUserCertificate("dana", "f1").ok());
+  auto c = auth.FromCertificate("dana", "f1");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->role, Role::kViewer);
+  EXPECT_EQ(c->via, "certificate");
+  EXPECT_TRUE(auth.FromToken(*token).ok());  // the token still works beside it
+  EXPECT_FALSE(auth.FromCertificate("dana", "f2").ok());
+  ASSERT_TRUE(auth.RotateUser("dana").ok());   // a new token keeps the certificate
+  EXPECT_TRUE(auth.FromCertificate("dana", "f1").ok());
+  ASSERT_TRUE(auth.SetUserCertificate("dana", "f2").ok());  // a new certificate does not
+  EXPECT_FALSE(auth.FromCertificate("dana", "f1").ok());
+  EXPECT_TRUE(auth.FromCertificate("dana", "f2").ok());
+  // Stored: a restarted coordinator knows it.
+  Authenticator again = Make();
+  again.Load(auth.Users());
+  EXPECT_TRUE(again.FromCertificate("dana", "f2").ok());
+  // Nodes get theirs by joining, not here.
+  ASSERT_TRUE(auth.EnrollNode("node9", "n1", false).ok());
+  EXPECT_EQ(auth.SetUserCertificate("node9", "f3").code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(auth.RemoveUser("dana").ok());
+  EXPECT_FALSE(auth.FromCertificate("dana", "f2").ok());
+}
+
 }  // namespace
 }  // namespace muster::cluster

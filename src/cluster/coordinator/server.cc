@@ -286,12 +286,32 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         result = auth.RemoveUser(req->name());
       }
       if (result.ok() && agent) c_->DropAgentLink(req->name());
+    } else if (op == "cert") {
+      const auto tls = tls_->get();
+      const int days = req->days() == 0 ? 90 : req->days();
+      if (tls->ca_fingerprint.empty())
+        result = Status::FailedPrecondition("client certificates need TLS (not --insecure)");
+      else if (days < 1 || days > 365)
+        result = Status::InvalidArgument("--days must be between 1 and 365");
+      else if (!auth.IsUser(req->name()))
+        result = Status::NotFound("no user " + req->name() +
+                                  " that is not a node (muster admin user add)");
+      if (result.ok()) {
+        auto cert = SignCsr(tls->ca, req->csr_pem(), req->name(), days);
+        auto fp = cert.ok() ? CertFingerprint(*cert) : Result<std::string>(cert.status());
+        result = fp.ok() ? auth.SetUserCertificate(req->name(), *fp) : fp.status();
+        if (result.ok()) {
+          reply->set_cert_pem(*cert);
+          reply->set_ca_pem(tls->ca.cert_pem);
+        }
+      }
     } else if (op == "list") {
       for (const UserRecord& u : auth.Users()) {
         v1::UserInfo* i = reply->add_users();
         i->set_name(u.name);
         i->set_role(u.role);
         i->set_created_ms(u.created_ms);
+        i->set_has_cert(!u.cert_fp.empty() || u.token_hash.starts_with("cert:"));
       }
     } else {
       return ToGrpcStatus(Status::InvalidArgument("unknown user operation '" + op + "'"));

@@ -101,6 +101,7 @@ struct UserRecord {
   std::string role;        // access.h RoleName
   std::string token_hash;  // hex SHA-256 of the token
   TimeMs created_ms = 0;
+  std::string cert_fp;     // hex SHA-256 of the user's client certificate; "" = none
   bool operator==(const UserRecord&) const = default;
 };
 

@@ -145,7 +145,7 @@ CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,
-  created_ms INTEGER NOT NULL);
+  created_ms INTEGER NOT NULL, cert_fp TEXT NOT NULL DEFAULT '');
 )sql";
 constexpr const char* kAppendAudit =
     "INSERT INTO audit(time_ms, identity, role, via, peer, action, target, result) "
@@ -154,7 +154,8 @@ constexpr const char* kBumpNextJobId =
     "INSERT INTO meta(key, value) VALUES('next_job_id', ?1) "
     "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
 constexpr const char* kUpsertUser =
-    "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms) VALUES(?1, ?2, ?3, ?4)";
+    "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms, cert_fp) "
+    "VALUES(?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
@@ -270,6 +271,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   }
   s = db->Exec(kSchema);
   if (!s.ok()) return s;
+  if (v < 2) {  // users of version 1 had no client certificates
+    auto cols = db->Prepare("SELECT count(*) FROM pragma_table_info('users') WHERE name = 'cert_fp'");
+    if (!cols.ok()) return cols.status();
+    const bool has = cols->Next() && cols->ColInt(0) > 0;
+    if (Status e = cols->Finish(); !e.ok()) return e;
+    if (!has) s = db->Exec("ALTER TABLE users ADD COLUMN cert_fp TEXT NOT NULL DEFAULT ''");
+    if (!s.ok()) return s;
+  }
   s = db->Exec(("PRAGMA user_version=" + std::to_string(kStoreSchemaVersion)).c_str());
   if (!s.ok()) return s;
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), options));
@@ -501,6 +510,7 @@ SqliteStore::Ticket SqliteStore::UpsertUser(const UserRecord& user) {
         .Text(2, user.role)
         .Text(3, user.token_hash)
         .Int(4, user.created_ms)
+        .Text(5, user.cert_fp)
         .Exec();
   });
 }
@@ -650,11 +660,12 @@ Result<StoreContents> SqliteStore::LoadAll() {
   if (Status e = meta->Finish(); !e.ok()) return e;
   for (const auto& j : out.jobs) out.next_job_id = std::max(out.next_job_id, j.id + 1);
 
-  auto users = db_->Prepare("SELECT name, role, token_hash, created_ms FROM users ORDER BY name");
+  auto users = db_->Prepare(
+      "SELECT name, role, token_hash, created_ms, cert_fp FROM users ORDER BY name");
   if (!users.ok()) return users.status();
   while (users->Next())
-    out.users.push_back(
-        {users->ColText(0), users->ColText(1), users->ColText(2), users->ColInt(3)});
+    out.users.push_back({users->ColText(0), users->ColText(1), users->ColText(2),
+                         users->ColInt(3), users->ColText(4)});
   if (Status e = users->Finish(); !e.ok()) return e;
   return out;
 }

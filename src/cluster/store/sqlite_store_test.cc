@@ -149,6 +149,29 @@ void Behind(const std::string& path, const char* sql) {
   sqlite3_close(db);
 }
 
+TEST(SqliteStore, AVersionOneStoreGainsUserCertificatesAndKeepsItsUsers) {
+  std::string dir = TempDir("v1");
+  const std::string path = dir + "/state.db";
+  std::filesystem::create_directories(dir);
+  // A store as version 1 left it: users without a certificate column.
+  Behind(path,
+         "CREATE TABLE users(name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL, "
+         "created_ms INTEGER NOT NULL); INSERT INTO users VALUES('ann', 'admin', 'h1', 7); "
+         "PRAGMA user_version=1");
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto all = (*store)->LoadAll();
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->users.size(), 1u);
+    EXPECT_EQ(all->users[0], (UserRecord{"ann", "admin", "h1", 7, ""}));
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertUser({"ann", "admin", "h1", 7, "fp"})).ok());
+  }
+  auto store = SqliteStore::Open(path);  // opening again does not migrate twice
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->LoadAll()->users[0].cert_fp, "fp");
+}
+
 TEST(SqliteStore, AFailedWriteFailsAloneAndLeavesTheRestOfItsBatchCommitted) {
   std::string dir = TempDir("batchfail");
   auto store = SqliteStore::Open(dir + "/state.db");
@@ -211,7 +234,7 @@ TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
   {
     auto store = SqliteStore::Open(path);
     ASSERT_TRUE(store.ok());
-    UserRecord a{"alice", "user", "aa", 1}, b{"bob", "viewer", "bb", 2};
+    UserRecord a{"alice", "user", "aa", 1, ""}, b{"bob", "viewer", "bb", 2, "cc"};
     ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(a)).ok());
     ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(b)).ok());
     b.role = "admin";
@@ -230,7 +253,7 @@ TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
   auto all = (*store)->LoadAll();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->users.size(), 1u);
-  EXPECT_EQ(all->users[0], (UserRecord{"bob", "admin", "bb", 2}));
+  EXPECT_EQ(all->users[0], (UserRecord{"bob", "admin", "bb", 2, "cc"}));
   auto audit = (*store)->LoadAudit(0, "", 0);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 5u);

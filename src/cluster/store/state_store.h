@@ -23,7 +23,7 @@
 
 namespace muster::cluster {
 
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr int kStoreSchemaVersion = 2;  // 2: users.cert_fp
 
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
