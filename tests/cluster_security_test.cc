@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <thread>
 
+#include "cluster/common/pki.h"
+#include "cluster/common/tls.h"
 #include "tests/helpers/cluster_harness.h"
 
 namespace muster::testing {
@@ -241,6 +245,35 @@ TEST(ClusterSecurity, AUserCertificateIdentifiesItsUserUntilReplaced) {
   // Every issue is in the audit log.
   CommandResult audit = cluster.Muster({"admin", "audit", "-o", "json"});
   EXPECT_NE(audit.out.find("\"user cert\""), std::string::npos) << audit.out;
+}
+
+TEST(ClusterSecurity, AdminInitMakesTheCaTheCoordinatorThenServes) {
+  TestCluster cluster({.agents = 1});
+  const std::string dir = cluster.state_dir().string();
+  CommandResult init = RunMuster({"admin", "init", "--state-dir", dir, "--tls-san", "DNS:coord.test"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  auto ca = cluster::ReadTlsFile(dir + "/tls/ca.crt");
+  ASSERT_TRUE(ca.ok());
+  const std::string fp = cluster::CertFingerprint(*ca).value();
+  EXPECT_NE(init.out.find("CA sha256       " + fp), std::string::npos) << init.out;
+  EXPECT_EQ(std::filesystem::status(dir).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
+  EXPECT_EQ(std::filesystem::status(dir + "/tls/ca.key").permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto server = cluster::ReadCert(cluster::ReadTlsFile(dir + "/tls/server.crt").value());
+  ASSERT_TRUE(server.ok());
+  EXPECT_NE(std::find(server->sans.begin(), server->sans.end(), "DNS:coord.test"),
+            server->sans.end());
+  // Again: nothing is replaced.
+  CommandResult again = RunMuster({"admin", "init", "--state-dir", dir});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("already has a cluster CA"), std::string::npos) << again.out;
+  // The coordinator started on it serves that CA.
+  ASSERT_EQ(cluster.Start(), "");
+  CommandResult who = cluster.Muster({"whoami"});
+  EXPECT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_EQ(cluster::CertFingerprint(cluster::ReadTlsFile(dir + "/tls/ca.crt").value()).value(), fp);
 }
 
 }  // namespace

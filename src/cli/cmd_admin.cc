@@ -1,6 +1,10 @@
 // `muster admin ...`: site administration. `admin user ...` (cmd_users.cc) and `admin audit` go
 // through the coordinator; export-history works on the coordinator's files directly.
 //
+//   init [--state-dir DIR] [--tls-san NAME]...
+//     Prepares a standalone coordinator's state dir (0700) with the cluster CA and the
+//     coordinator's certificate, and prints the CA's fingerprint; kept when they exist.
+//
 //   audit [--since WHEN] [--user NAME] [--limit N] [-o json]
 //     The audit log, oldest first: every submit, cancel, user change, node registration and
 //     balancer move, and every refused call, with time, identity, role, how it was identified,
@@ -27,6 +31,7 @@
 #include "cli/cmd_client.h"
 #include "cli/commands.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/tls.h"
 #include "cluster/client/display.h"
 #include "cluster/coordinator/history_export.h"
 #include "core/status.h"
@@ -114,6 +119,16 @@ int RunExportHistory(const ExportFlags& f) {
   return kExitOk;
 }
 
+// "2026-12-01 17:18:12" (UTC).
+std::string UtcTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  return when;
+}
+
 struct AuditFlags {
   ClientFlags client;
   std::string since;
@@ -152,15 +167,37 @@ int RunAudit(const AuditFlags& f) {
   }
   client::TextTable t({"TIME (UTC)", "WHO", "ROLE", "VIA", "ACTION", "TARGET", "RESULT"});
   for (const auto& e : list->entries()) {
-    std::time_t secs = static_cast<std::time_t>(e.time_ms() / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    t.AddRow({when, e.identity(), e.role(), e.via() + (e.peer().empty() ? "" : " " + e.peer()),
+    t.AddRow({UtcTime(e.time_ms()), e.identity(), e.role(), e.via() + (e.peer().empty() ? "" : " " + e.peer()),
               e.action(), e.target(), e.result()});
   }
   std::cout << t.Render();
+  return kExitOk;
+}
+
+struct InitFlags {
+  std::string state_dir;
+  std::vector<std::string> tls_sans;
+};
+
+// A standalone coordinator's state dir before its first start: private, with the cluster CA and
+// the coordinator's certificate, so the CA can be backed up and its fingerprint handed out first.
+int RunInit(const InitFlags& f) {
+  const std::string dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ReportError(Status::Unavailable("cannot create " + dir + ": " + ec.message()));
+  if (std::string why; !cluster::RestrictStateDir(dir, false, &why)) std::cerr << why << "\n";
+  const bool existed = std::filesystem::exists(dir + "/tls/ca.crt");
+  auto tls = cluster::EnsureServerTls(dir, f.tls_sans);
+  if (!tls.ok()) return ReportError(tls.status());
+  std::cout << (existed ? "state dir " + dir + " already has a cluster CA (kept"
+                        : "initialised " + dir + " (new cluster CA")
+            << ", valid until "
+            << UtcTime(cluster::ReadCert(tls->ca.cert_pem).value().not_after_ms) << " UTC)\n  CA certificate  " << dir << "/tls/ca.crt (give it to clients)\n"
+            << "  CA key          " << dir << "/tls/ca.key (private; back it up)\n"
+            << "  CA sha256       " << tls->ca_fingerprint << "\n"
+            << "start it with: muster coordinator --state-dir " << dir << " --listen HOST:PORT"
+            << std::endl;
   return kExitOk;
 }
 
@@ -170,6 +207,16 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   CLI::App* admin = app.add_subcommand("admin", "Site administration: users, history export");
   admin->require_subcommand(1);
   AddUserCommands(*admin, ctx);
+
+  auto in = std::make_shared<InitFlags>();
+  CLI::App* init = admin->add_subcommand(
+      "init", "Prepare a coordinator's state dir: private, with a new cluster CA and certificate");
+  init->add_option("--state-dir", in->state_dir,
+                   "State directory (default $MUSTER_STATE_DIR or ~/.local/state/muster)");
+  init->add_option("--tls-san", in->tls_sans,
+                   "Extra name of the coordinator's certificate, e.g. IP:10.0.0.5 or "
+                   "DNS:coord.example");
+  init->callback([in, &ctx] { ctx.exit_code = RunInit(*in); });
 
   auto f = std::make_shared<ExportFlags>();
   CLI::App* exp = admin->add_subcommand(
