@@ -11,6 +11,7 @@
 #include "cluster/agent/agent.h"
 #include "cluster/agent/join.h"
 #include "cluster/common/convert.h"
+#include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
@@ -102,10 +103,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
       renew_at_ms = std::max(info->not_after_ms - options_.renew_before_ms,
                              WallMs() + 10 * 60 * 1000);  // a failed renewal is retried later
   }
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  grpc::ChannelArguments args = cluster::LinkChannelArgs(/*keepalive=*/true);
   auto channel =
       grpc::CreateCustomChannel(options_.coordinator,
                                 cluster::MakeChannelCredentials(options_.transport), args);

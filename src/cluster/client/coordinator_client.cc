@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/link_limits.h"
 
 namespace muster::client {
 
@@ -32,6 +33,12 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
       case grpc::StatusCode::DEADLINE_EXCEEDED:
         return Status(s.code(), UnreachableMessage(address));
       case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        // gRPC's own words name a message over the links' size limit (link_limits.h).
+        if (status.error_message().find("larger than max") != std::string::npos)
+          return Status(StatusCode::kInvalidArgument,
+                        "the request or its reply is larger than a link carries (" +
+                            std::to_string(cluster::kMaxRequestBytes >> 20) + " MiB up, " +
+                            std::to_string(cluster::kMaxReplyBytes >> 20) + " MiB down)");
         return Status(s.code(), "the coordinator at " + address + " is overloaded; retry later");
       case grpc::StatusCode::CANCELLED:
         return Status(s.code(), "request cancelled");
@@ -58,13 +65,7 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
 }
 
 CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
-  grpc::ChannelArguments args;
-  // Fail fast on an unreachable coordinator instead of backing off for a long time.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
-  args_ = args;
+  args_ = cluster::LinkChannelArgs(/*keepalive=*/false);
   Connect();
 }
 

@@ -45,6 +45,13 @@ TEST(CoordinatorClient, MapsGrpcCodes) {
   Status busy = FromGrpcStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "x"), a);
   EXPECT_EQ(busy.code(), StatusCode::kUnavailable);
   EXPECT_EQ(busy.message(), "the coordinator at " + a + " is overloaded; retry later");
+  // A message over the links' size limit is the request's fault, and says what the limits are.
+  Status big = FromGrpcStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                           "Sent message larger than max (70000000 vs. 67108864)"),
+                              a);
+  EXPECT_EQ(big.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(big.message(),
+            "the request or its reply is larger than a link carries (64 MiB up, 256 MiB down)");
 }
 
 // What the coordinator sends comes back with the same code and message, whatever gRPC code

@@ -16,6 +16,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
 #include "cluster/proto/muster.grpc.pb.h"
@@ -646,13 +647,13 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   builder.AddListeningPort(options.listen, creds, &port);
   builder.RegisterService(static_cast<v1::Coordinator::Service*>(s->services_.get()));
   builder.RegisterService(static_cast<v1::AgentLink::Service*>(s->services_.get()));
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.SetMaxSendMessageSize(256 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);  // link_limits.h: the clients' limits
+  builder.SetMaxSendMessageSize(kMaxReplyBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   // Notice dead agent connections (no RST, e.g. a partition) within about 20 s.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveMs);
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || port == 0)
     return Status::Unavailable("cannot listen on " + options.listen +

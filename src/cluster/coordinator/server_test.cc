@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/common/tls.h"
 #include "cluster/coordinator/identity.h"
@@ -714,6 +715,38 @@ TEST(Server, ItChecksWhatClientsAndAgentsSendWhateverTheyChecked) {
   v1::NodeList nodes;
   ASSERT_TRUE(stub->ListNodes(&ctx, req, &nodes).ok());
   EXPECT_EQ(nodes.nodes_size(), 0);  // nothing was taken in
+  server->Shutdown();
+}
+
+TEST(Server, BothEndsOfALinkAgreeOnItsSizeLimits) {
+  const std::string dir = TempDir("limits");
+  auto server = StartServer(dir);
+  const std::string token = AdminToken(*server);
+  auto submit = [&](const grpc::ChannelArguments& args, size_t bytes) {
+    auto ch = grpc::CreateCustomChannel(
+        server->address(), MakeChannelCredentials({.ca_pem = server->ca_pem()}), args);
+    auto stub = v1::Coordinator::NewStub(ch);
+    AuthedContext ctx(token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::SubmitRequest req;
+    req.mutable_spec()->add_command("/bin/echo");
+    req.mutable_spec()->add_command(std::string(bytes, 'x'));
+    v1::SubmitReply reply;
+    return stub->Submit(&ctx, req, &reply);
+  };
+  // The clients' own limit stops an oversized request before it is sent ...
+  grpc::Status local = submit(LinkChannelArgs(false), kMaxRequestBytes + 1024);
+  EXPECT_EQ(local.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(local.error_message().find("Sent message larger than max"), std::string::npos)
+      << local.error_message();
+  // ... and the server's refuses one from a client without it; it keeps serving.
+  grpc::ChannelArguments unlimited;
+  unlimited.SetMaxSendMessageSize(-1);
+  grpc::Status remote = submit(unlimited, kMaxRequestBytes + 1024);
+  EXPECT_EQ(remote.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << remote.error_message();
+  grpc::Status fine = submit(LinkChannelArgs(false), 1000);
+  EXPECT_NE(fine.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << fine.error_message();
+  EXPECT_NE(fine.error_code(), grpc::StatusCode::UNAVAILABLE) << fine.error_message();
   server->Shutdown();
 }
 
