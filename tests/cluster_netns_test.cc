@@ -215,7 +215,7 @@ TEST_F(ClusterNetns, ANodeJoinsWithAOneTimeTokenAndCanBeRevoked) {
     audit = Owner({"admin", "audit", "-o", "json"});
   } while (audit.out.find("was revoked or replaced") == std::string::npos &&
            std::chrono::steady_clock::now() < deadline);
-  EXPECT_NE(audit.out.find("certificate of node node-j was revoked or replaced"),
+  EXPECT_NE(audit.out.find("certificate of node-j was revoked or replaced"),
             std::string::npos)
       << audit.out;
 }

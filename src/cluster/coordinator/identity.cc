@@ -219,7 +219,11 @@ Result<Caller> Authenticator::FromCertificate(const std::string& cn,
                                      " was revoked or replaced; join again with a new token");
     return Caller{.name = cn, .role = Role::kAgent, .via = "certificate"};
   }
-  if (it == users_.end() || it->second.cert_fp.empty() || it->second.cert_fp != fingerprint)
+  if (it == users_.end())  // removed: a node's or a user's, the name no longer counts
+    return Status::Unauthenticated("the certificate of " + cn +
+                                   " was revoked or replaced (a node joins again with a new "
+                                   "token; a user gets a new certificate from an admin)");
+  if (it->second.cert_fp.empty() || it->second.cert_fp != fingerprint)
     return Status::Unauthenticated("the certificate of " + cn +
                                    " was revoked or replaced (an admin makes a new one with "
                                    "muster admin user cert " + cn + ")");

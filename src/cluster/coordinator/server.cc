@@ -19,6 +19,7 @@
 #include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
+#include "cluster/coordinator/refusal_sampler.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::cluster {
@@ -525,11 +526,20 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
  private:
   // The caller a call's credential names ("authorization: Bearer <token>"), or why not; a call
   // without a valid credential is audited as refused.
-  Result<Caller> Identify(grpc::ServerContext* ctx, std::string_view call) const {
+  // Such refusals are sampled (refusal_sampler.h): one row per host per second, counting the
+  // rest, so that callers nobody identified cannot fill the store.
+  Result<Caller> Identify(grpc::ServerContext* ctx, std::string_view call) {
     Result<Caller> caller = FromCredential(ctx);
-    if (!caller.ok())
+    int64_t left_out = 0;
+    const TimeMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+    if (!caller.ok() && refusals_.Admit(ctx->peer(), now, &left_out))
       c_->Audit({.name = "(unauthenticated)", .via = "none", .peer = ctx->peer()},
-                std::string(call), "", caller.status());
+                std::string(call),
+                left_out == 0 ? "" : "(and " + std::to_string(left_out) +
+                                         " more refused from this host since the last row)",
+                caller.status());
     return caller;
   }
   Result<Caller> FromCredential(grpc::ServerContext* ctx) const {
@@ -600,6 +610,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
 
   Coordinator* c_;
   const LiveServerTls* tls_;  // the CA signs joining nodes' certificates; empty when insecure
+  RefusalSampler refusals_;   // audit rows of unauthenticated calls
   const double rate_, burst_;
   struct Bucket {
     double tokens;
