@@ -81,6 +81,13 @@ TEST(ClusterSecurity, ASecondLocalUserIsItselfAndOnlyItself) {
   EXPECT_NE(out.find("user=" + bob.name()), std::string::npos) << out;
   EXPECT_NE(out.find("secret=none"), std::string::npos) << out;
   EXPECT_NE(out.find("ckpt=writable"), std::string::npos) << out;
+  // On the node, the task's log files are bob's, and private.
+  struct stat log_st {};
+  const std::string log_file =
+      (cluster.dir() / "node-0" / "logs" / (std::to_string(theirs) + ".0.1.out")).string();
+  ASSERT_EQ(stat(log_file.c_str(), &log_st), 0) << log_file;
+  EXPECT_EQ(log_st.st_uid, bob.uid());
+  EXPECT_EQ(log_st.st_mode & 0777, 0600u);
   // bob may read his own logs; the owner (an admin) may read them too.
   CommandResult own = cluster.MusterAs(bob.name(), {"logs", std::to_string(theirs)});
   EXPECT_EQ(own.exit_code, 0) << own.err;

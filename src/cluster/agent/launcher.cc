@@ -36,6 +36,8 @@ int Stream::File() {
     file = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   }
   if (file < 0) path.clear();  // do not retry on every read
+  if (file >= 0 && owner_uid >= 0 && fchown(file, owner_uid, owner_gid) != 0)
+    spdlog::warn("cannot give {} to uid {}: {}", path, owner_uid, std::strerror(errno));
   return file;
 }
 
@@ -64,6 +66,8 @@ void Stream::Accept(const char* p, size_t n, int64_t now) {
     Emit(note.data(), note.size(), now);
     if (!path.empty())
       ring = open((path + ".tail").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (ring >= 0 && owner_uid >= 0 && fchown(ring, owner_uid, owner_gid) != 0)
+      spdlog::warn("cannot give {}.tail to uid {}: {}", path, owner_uid, std::strerror(errno));
   }
   // Only the last `cap` bytes of this chunk can matter.
   if (static_cast<int64_t>(n) > cap) {
@@ -263,6 +267,11 @@ Status Launcher::Launch(const v1::Launch& l) {
                            std::to_string(l.task_index()) + "." + std::to_string(l.attempt());
   task->out.path = base + ".out";
   task->err.path = base + ".err";
+  if (user->switch_user)
+    for (Stream* st : {&task->out, &task->err}) {
+      st->owner_uid = static_cast<int>(user->uid);
+      st->owner_gid = static_cast<int>(user->gid);
+    }
   // 0 (or less) means no limit; a tiny limit is raised to 64 KiB (the ring needs a tail).
   const int64_t limit = l.log_limit_bytes() > 0 ? std::max<int64_t>(64 << 10, l.log_limit_bytes()) : 0;
   task->out.limit = task->err.limit = limit;

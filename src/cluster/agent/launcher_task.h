@@ -37,6 +37,9 @@ struct Stream {
   int pipe = -1;
   int file = -1;
   std::string path;  // of the log file
+  // The task's user, when it is not the agent's: its log files are given to it (0600).
+  int owner_uid = -1;
+  int owner_gid = -1;
   // The open log file, created now if need be; -1 if it cannot be.
   int File();
   // Takes n bytes read from the pipe: writes what the limit allows and queues it in `pending`.
