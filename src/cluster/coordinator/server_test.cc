@@ -544,6 +544,18 @@ TEST(Server, LinksAreTlsCheckedAgainstTheClusterCa) {
   EXPECT_EQ(who(MakeChannelCredentials({.ca_pem = other->cert_pem})).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(who(MakeChannelCredentials({.ca_pem = server->ca_pem()})).ok());
+  // An expired client certificate, even one the cluster CA signed, fails the handshake.
+  const KeyAndCert ca{ReadTlsFile(dir + "/tls/ca.key").value(), server->ca_pem()};
+  auto csr = MakeCsr("tester");
+  ASSERT_TRUE(csr.ok());
+  auto expired = SignCsr(ca, csr->cert_pem, "tester", -1);
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(who(MakeChannelCredentials({.ca_pem = server->ca_pem(),
+                                        .key_pem = csr->key_pem,
+                                        .cert_pem = *expired}))
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(who(MakeChannelCredentials({.ca_pem = server->ca_pem()})).ok());
 
   // A restart keeps the CA (agents and clients keep trusting it).
   const std::string fp = server->ca_fingerprint();
