@@ -5,6 +5,13 @@
 //     Prepares a standalone coordinator's state dir (0700) with the cluster CA and the
 //     coordinator's certificate, and prints the CA's fingerprint; kept when they exist.
 //
+//   backup FILE
+//     A consistent copy of the running coordinator's store and TLS files (cluster/store/backup.h),
+//     streamed by the coordinator (admins only) and written to FILE (0600) atomically.
+//
+//   restore FILE --state-dir DIR
+//     Makes DIR from a backup, offline, with one more epoch: ids and attempts are never reused.
+//
 //   audit [--since WHEN] [--user NAME] [--limit N] [-o json]
 //     The audit log, oldest first: every submit, cancel, user change, node registration and
 //     balancer move, and every refused call, with time, identity, role, how it was identified,
@@ -17,7 +24,12 @@
 //     opened read-only, so this is safe while the coordinator runs. WHEN is a UTC date
 //     "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS", or an age such as "90m", "12h", "7d" (before now).
 //     A summary of what was exported and skipped goes to stderr.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -32,6 +44,7 @@
 #include "cli/commands.h"
 #include "cluster/common/credentials.h"
 #include "cluster/common/tls.h"
+#include "cluster/store/backup.h"
 #include "cluster/client/display.h"
 #include "cluster/coordinator/history_export.h"
 #include "core/status.h"
@@ -201,6 +214,62 @@ int RunInit(const InitFlags& f) {
   return kExitOk;
 }
 
+struct BackupFlags {
+  ClientFlags client;
+  std::string file;
+};
+
+// The coordinator's consistent copy, streamed into FILE (0600, atomically).
+int RunBackup(const BackupFlags& f) {
+  const std::string tmp = f.file + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return ReportError(Status::Unavailable("cannot write " + tmp + ": " + std::strerror(errno)));
+  ::close(fd);
+  Result<v1::BackupChunk> head = Status::Internal("no backup");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    head = MakeClient(f.client).Backup(out);
+    out.flush();
+    if (head.ok() && !out) head = Status::Unavailable("cannot write " + tmp);
+  }
+  std::error_code ec;
+  if (head.ok()) {
+    int sync_fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    const bool synced = sync_fd >= 0 && ::fsync(sync_fd) == 0;
+    if (sync_fd >= 0) ::close(sync_fd);
+    if (!synced || ::rename(tmp.c_str(), f.file.c_str()) != 0)
+      head = Status::Unavailable("cannot write " + f.file + ": " + std::strerror(errno));
+  }
+  if (!head.ok()) {
+    std::filesystem::remove(tmp, ec);
+    return ReportError(head.status());
+  }
+  auto info = cluster::ReadBackupInfo(f.file);
+  if (!info.ok()) return ReportError(info.status());
+  std::cout << "backed up " << info->jobs << " jobs and " << info->files.size()
+            << " TLS files (the cluster CA) at " << UtcTime(info->time_ms) << " UTC to " << f.file
+            << " (" << (std::filesystem::file_size(f.file, ec) + 1023) / 1024
+            << " KiB); it holds the CA key: keep it private" << std::endl;
+  return kExitOk;
+}
+
+struct RestoreFlags {
+  std::string file;
+  std::string state_dir;
+};
+
+int RunRestore(const RestoreFlags& f) {
+  auto restored = cluster::RestoreBackup(f.file, f.state_dir);
+  if (!restored.ok()) return ReportError(restored.status());
+  std::cout << "restored " << restored->backup.jobs << " jobs and the cluster CA from the backup of "
+            << UtcTime(restored->backup.time_ms) << " UTC into " << f.state_dir << "\nepoch "
+            << restored->epoch << ": new job ids start at " << restored->next_job_id
+            << ", and tasks its agents run from after the backup are stopped and run again\n"
+            << "start it with: muster coordinator --state-dir " << f.state_dir << std::endl;
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
@@ -217,6 +286,23 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
                    "Extra name of the coordinator's certificate, e.g. IP:10.0.0.5 or "
                    "DNS:coord.example");
   init->callback([in, &ctx] { ctx.exit_code = RunInit(*in); });
+
+  auto bk = std::make_shared<BackupFlags>();
+  CLI::App* backup = admin->add_subcommand(
+      "backup", "Write a consistent copy of the running coordinator's state and CA (admins only)");
+  backup->add_option("file", bk->file, "where to write it (0600; replaced atomically)")->required();
+  AddClientFlags(*backup, bk->client, /*with_output=*/false);
+  backup->callback([bk, &ctx] { ctx.exit_code = RunBackup(*bk); });
+
+  auto rs = std::make_shared<RestoreFlags>();
+  CLI::App* restore = admin->add_subcommand(
+      "restore", "Make a coordinator's state dir from a backup (offline; a new epoch)");
+  restore->add_option("file", rs->file, "a file from muster admin backup")->required();
+  restore->add_option("--state-dir", rs->state_dir,
+                      "the coordinator state dir to create (`muster up --state-dir D` keeps it "
+                      "in D/coordinator); it must not hold a state yet")
+      ->required();
+  restore->callback([rs, &ctx] { ctx.exit_code = RunRestore(*rs); });
 
   auto f = std::make_shared<ExportFlags>();
   CLI::App* exp = admin->add_subcommand(

@@ -189,6 +189,31 @@ Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
       [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::WhoAmIReply* out) { return stub.WhoAmI(c, req, out); });
 }
 
+Result<v1::BackupChunk> CoordinatorClient::Backup(std::ostream& out) {
+  grpc::ClientContext ctx;
+  if (Status a = Authorize(&ctx); !a.ok()) return a;
+  auto reader = Stub()->Backup(&ctx, v1::BackupRequest());
+  v1::BackupChunk chunk, head;
+  bool first = true;
+  while (reader->Read(&chunk)) {
+    if (first) {
+      head = chunk;
+      head.clear_data();
+      first = false;
+    }
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    if (!out) {
+      ctx.TryCancel();
+      reader->Finish();
+      return Status::Unavailable("cannot write the backup");
+    }
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return FromGrpcStatus(st, options_.address);
+  if (first) return Status::Internal("the coordinator sent an empty backup");
+  return head;
+}
+
 Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
                                    const std::function<bool(const v1::LogChunk&)>& on_chunk,
                                    const std::atomic<bool>* stop) {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,9 @@ class CoordinatorClient {
   Result<v1::JoinTokenReply> CreateJoinToken(const v1::JoinTokenRequest& request);
   // The audit log (admin).
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
+  // A backup of the whole state (admin), written to `out` as it arrives; the first chunk's
+  // fields say what it holds. No deadline: a big state takes a while.
+  Result<v1::BackupChunk> Backup(std::ostream& out);
   // Who the coordinator takes this client for.
   Result<v1::WhoAmIReply> WhoAmI();
 

@@ -33,6 +33,7 @@ const char* ActionName(Action a) {
     case Action::kCancel: return "cancel jobs";
     case Action::kManageUsers: return "manage users";
     case Action::kReadAudit: return "read the audit log";
+    case Action::kBackup: return "back up the cluster's state";
     case Action::kActAsNode: return "act as a node";
   }
   return "do this";
@@ -74,6 +75,7 @@ Status Authorize(const Caller& caller, Action action, std::string_view owner,
       return denied("only admins may submit for another user (" + std::string(owner) + ")");
     case Action::kManageUsers:
     case Action::kReadAudit:
+    case Action::kBackup:
     case Action::kActAsNode:
       return role_denied();
   }

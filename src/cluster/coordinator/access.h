@@ -44,6 +44,7 @@ enum class Action {
   kCancel,       // a job
   kManageUsers,  // add, remove, rotate, list users
   kReadAudit,    // the audit log
+  kBackup,       // a backup of the whole state (the CA key and every job's environment)
   kActAsNode,    // register and report as node `owner`
 };
 const char* ActionName(Action a);

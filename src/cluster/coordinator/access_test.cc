@@ -31,6 +31,7 @@ constexpr Row kMatrix[] = {
     {Action::kCancel, "nn", "yn", "yy", "nn"},
     {Action::kManageUsers, "nn", "nn", "yy", "nn"},
     {Action::kReadAudit, "nn", "nn", "yy", "nn"},
+    {Action::kBackup, "nn", "nn", "yy", "nn"},
     {Action::kActAsNode, "nn", "nn", "yy", "yn"},
 };
 

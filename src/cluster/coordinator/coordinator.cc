@@ -82,7 +82,12 @@ Coordinator::~Coordinator() {
 
 void Coordinator::Recover(StoreContents contents) {
   auth_.Load(contents.users);
-  jobs_.ReserveUpTo(contents.next_job_id);
+  epoch_ = contents.epoch;
+  // A restored state (backup.h): ids above any an earlier epoch handed out after the backup.
+  jobs_.ReserveUpTo(std::max(contents.next_job_id, epoch_ * kEpochJobIdBase + 1));
+  if (epoch_ > 0)
+    spdlog::info("restored state, epoch {}: new job ids from {}, new attempts from {}", epoch_,
+                 epoch_ * kEpochJobIdBase + 1, epoch_ * kEpochAttemptBase + 1);
   for (auto& n : contents.nodes) nodes_.Recover(std::move(n));
   int adopted_wait = 0;
   for (auto& j : contents.jobs) {

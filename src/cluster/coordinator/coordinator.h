@@ -186,6 +186,7 @@ class Coordinator {
   int IllegalTransitions() const;
   Status CheckInvariants() const;
   StateStore& store() { return *store_; }
+  const CoordinatorOptions& options() const { return options_; }
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;
@@ -264,6 +265,7 @@ class Coordinator {
   mutable Mutex mu_;
   ClusterState cluster_ GUARDED_BY(mu_);      // free capacity, updated by jobs_
   JobTable jobs_ GUARDED_BY(mu_){&cluster_};  // jobs, tasks, their states
+  int64_t epoch_ = 0;  // restores of this state (StoreContents::epoch); set by Recover, at Open
   NodeRegistry nodes_ GUARDED_BY(mu_){
       // nodes, agent links, liveness
       {options_.heartbeat_interval_ms, options_.heartbeat_timeout_ms,

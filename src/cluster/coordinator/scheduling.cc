@@ -265,7 +265,8 @@ void Coordinator::SchedulingPass() {
       std::vector<StateStore::Ticket> stored;
       for (const auto* p : ok) {
         TaskRecord* t = JobTable::FindTask(*j, p->task.index);
-        t->attempt = j->spec->gang ? attempt + 1 : t->attempt + 1;
+        t->attempt = std::max(j->spec->gang ? attempt + 1 : t->attempt + 1,
+                              epoch_ * kEpochAttemptBase + 1);  // above any earlier epoch's
         t->node = p->node_name;  // before the transition: the launching task holds them
         t->gpus = p->gpus;
         Transition(*j, *t, TaskState::kLaunching);

@@ -20,6 +20,7 @@
 #include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
 #include "cluster/coordinator/refusal_sampler.h"
+#include "cluster/store/backup.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::cluster {
@@ -323,6 +324,45 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
                    result.ok() ? "done" : "failed: " + result.message());
       c_->Audit(*caller, "user " + op, "user " + req->name(), result);
     }
+    return ToGrpcStatus(result);
+  }
+
+  grpc::Status Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
+                      grpc::ServerWriter<v1::BackupChunk>* writer) override {
+    auto caller = Identify(ctx, "backup");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kBackup, "backup"); !a.ok()) return ToGrpcStatus(a);
+    // The copy is made in the (private) state dir, streamed, and removed.
+    const std::string& dir = c_->options().state_dir;
+    const std::string tmp = dir + "/backup-" + NewToken().substr(4, 16) + ".db";
+    auto info = WriteBackup(dir, tmp);
+    Status result = info.status();
+    if (result.ok()) {
+      v1::BackupChunk head;
+      head.set_time_ms(info->time_ms);
+      head.set_jobs(info->jobs);
+      head.set_epoch(info->epoch);
+      for (const auto& f : info->files) head.add_files(f);
+      std::ifstream in(tmp, std::ios::binary);
+      std::string buf(1 << 20, '\0');
+      bool first = true;
+      while (result.ok() && in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        const std::streamsize n = in.gcount();
+        if (n <= 0 && !first) break;
+        v1::BackupChunk chunk = first ? head : v1::BackupChunk();
+        chunk.set_data(buf.data(), static_cast<size_t>(n));
+        first = false;
+        if (!writer->Write(chunk)) result = Status::Unavailable("the client went away");
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    c_->Audit(*caller, "backup",
+              info.ok() ? std::to_string(info->jobs) + " jobs, " +
+                              std::to_string(info->files.size()) + " TLS files"
+                        : "",
+              result);
     return ToGrpcStatus(result);
   }
 

@@ -32,6 +32,7 @@ MemoryStore::MemoryStore(StoreContents contents) {
   for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
   for (auto& u : contents.users) users_.emplace(u.name, std::move(u));
   next_job_id_ = contents.next_job_id;
+  epoch_ = contents.epoch;
 }
 
 void MemoryStore::FailWrites(Status why, std::optional<StoreWrite> only) {
@@ -97,6 +98,7 @@ StoreContents MemoryStore::ContentsLocked() const {
   for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
   for (const auto& [name, u] : users_) out.users.push_back(u);
   out.next_job_id = next_job_id_;
+  out.epoch = epoch_;
   for (const auto& [id, j] : jobs_) out.next_job_id = std::max(out.next_job_id, id + 1);
   return out;
 }

@@ -87,6 +87,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
   JobId next_job_id_ GUARDED_BY(mu_) = 1;
+  int64_t epoch_ GUARDED_BY(mu_) = 0;
   Ticket next_ticket_ GUARDED_BY(mu_) = 1;
   std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
   std::optional<Status> fail_all_ GUARDED_BY(mu_);

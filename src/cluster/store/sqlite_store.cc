@@ -654,9 +654,14 @@ Result<StoreContents> SqliteStore::LoadAll() {
   }
   if (Status e = pins->Finish(); !e.ok()) return e;
 
-  auto meta = db_->Prepare("SELECT value FROM meta WHERE key = 'next_job_id'");
+  auto meta = db_->Prepare("SELECT key, value FROM meta WHERE key IN ('next_job_id', 'epoch')");
   if (!meta.ok()) return meta.status();
-  while (meta->Next()) out.next_job_id = std::max<JobId>(out.next_job_id, meta->ColInt(0));
+  while (meta->Next()) {
+    if (meta->ColText(0) == "epoch")
+      out.epoch = meta->ColInt(1);
+    else
+      out.next_job_id = std::max<JobId>(out.next_job_id, meta->ColInt(1));
+  }
   if (Status e = meta->Finish(); !e.ok()) return e;
   for (const auto& j : out.jobs) out.next_job_id = std::max(out.next_job_id, j.id + 1);
 

@@ -31,7 +31,14 @@ struct StoreContents {
   std::vector<UserRecord> users;  // by name
   // Above every job id ever stored, deleted jobs included (table meta): ids are never reused.
   JobId next_job_id = 1;
+  // How many times this state was restored from a backup (table meta; backup.h). A restored
+  // coordinator's new job ids and attempt numbers start above what any earlier epoch could have
+  // handed out after the backup was taken (kEpochJobIdBase, kEpochAttemptBase).
+  int64_t epoch = 0;
 };
+
+inline constexpr int64_t kEpochJobIdBase = 1'000'000'000'000;  // job ids of epoch e: > e x this
+inline constexpr int64_t kEpochAttemptBase = 1'000'000;         // new attempts of epoch e: > e x this
 
 // One downsampled load reading of a node (table usage_history).
 struct UsageRow {
