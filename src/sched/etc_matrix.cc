@@ -47,7 +47,8 @@ Result<EtcMatrix> ParseEtc(std::string_view text) {
                                        "header must be '<tasks> <machines> [0]', got '" +
                                        std::string(line) + "'");
       }
-      if (tasks <= 0 || machines <= 0 || tasks * machines > kMaxCells) {
+      // Divided, not multiplied: two huge counts must not overflow (found by fuzz/etc_fuzz).
+      if (tasks <= 0 || machines <= 0 || tasks > kMaxCells / machines) {
         return Status::InvalidArgument(At(line_no) +
                                        "tasks and machines must be positive (and "
                                        "tasks x machines at most 50,000,000)");

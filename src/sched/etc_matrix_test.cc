@@ -31,6 +31,10 @@ TEST(EtcMatrix, ErrorsNameTheLine) {
   EXPECT_NE(ErrorOf("512 x 0\n").find("line 1: header must be"), std::string::npos);
   EXPECT_NE(ErrorOf("0 4\n").find("line 1: tasks and machines must be positive"),
             std::string::npos);
+  // Found by fuzz/etc_fuzz: counts whose product overflows are refused, not multiplied.
+  EXPECT_NE(ErrorOf("2222222222222222240 83\n").find("at most 50,000,000"), std::string::npos);
+  EXPECT_NE(ErrorOf("9223372036854775807 9223372036854775807\n").find("at most 50,000,000"),
+            std::string::npos);
   EXPECT_EQ(ErrorOf("1 2\n1\nabc\n"), "line 3: 'abc' is not a non-negative number");
   EXPECT_EQ(ErrorOf("1 2\n1\n-2\n"), "line 3: '-2' is not a non-negative number");
   EXPECT_EQ(ErrorOf("1 2\n1\n2\n3\n"),

@@ -1,6 +1,7 @@
 #include "cluster/common/progress.h"
 
 #include <cctype>
+#include <cmath>
 #include <charconv>
 #include <cstdlib>
 
@@ -45,7 +46,9 @@ std::optional<ProgressLine> ParseProgressLine(std::string_view line) {
   auto t = p.fields.find("total");
   if (d == p.fields.end() || t == p.fields.end()) return std::nullopt;
   if (!ParseNumber(d->second, &p.done) || !ParseNumber(t->second, &p.total)) return std::nullopt;
-  if (p.total < 0 || p.done < 0) return std::nullopt;
+  // Finite and not negative: "inf", "nan" and 1e999 are not progress (found by progress_fuzz).
+  if (!std::isfinite(p.total) || !std::isfinite(p.done) || p.total < 0 || p.done < 0)
+    return std::nullopt;
   return p;
 }
 

@@ -20,6 +20,10 @@ TEST(Progress, RejectsOtherLines) {
   EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=x total=10").has_value());
   EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=1 total=10 bad-key=1").has_value());
   EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=-1 total=10").has_value());
+  // Found by fuzz/progress_fuzz: numbers that are not finite.
+  EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=1.5e3 total=2e3555555555").has_value());
+  EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=nan total=10").has_value());
+  EXPECT_FALSE(ParseProgressLine("MUSTER_PROGRESS done=1 total=inf").has_value());
 }
 
 TEST(Progress, FormatRoundTrips) {
