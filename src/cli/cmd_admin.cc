@@ -12,6 +12,11 @@
 //   restore FILE --state-dir DIR
 //     Makes DIR from a backup, offline, with one more epoch: ids and attempts are never reused.
 //
+//   gc [--older-than AGE] [--dry-run] [-o json]
+//     Removes finished jobs that ended at least AGE ago (default: the coordinator's --retention,
+//     which also runs by itself every hour): records, logs, checkpoints. Jobs that unfinished
+//     jobs name in --after are kept. Ids are never reused.
+//
 //   audit [--since WHEN] [--user NAME] [--limit N] [-o json]
 //     The audit log, oldest first: every submit, cancel, user change, node registration and
 //     balancer move, and every refused call, with time, identity, role, how it was identified,
@@ -254,6 +259,45 @@ int RunBackup(const BackupFlags& f) {
   return kExitOk;
 }
 
+struct GcFlags {
+  ClientFlags client;
+  std::string older_than;
+  bool dry_run = false;
+};
+
+int RunGc(const GcFlags& f) {
+  v1::GcRequest req;
+  if (!f.older_than.empty()) {
+    const int64_t ms = ParseDurationMs(f.older_than);
+    if (ms <= 0)
+      return ReportError(Status::InvalidArgument("--older-than: a duration like 7d, 12h or 30m"));
+    req.set_older_than_ms(ms);
+  }
+  req.set_dry_run(f.dry_run);
+  auto reply = MakeClient(f.client).CollectGarbage(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  if (f.client.json()) {
+    std::cout << nlohmann::json{{"before_ms", reply->before_ms()},
+                                {"jobs", reply->jobs()},
+                                {"tasks", reply->tasks()},
+                                {"bytes", reply->bytes()},
+                                {"kept_for_dependents", reply->kept_for_dependents()},
+                                {"dry_run", f.dry_run}}
+                     .dump(2)
+              << std::endl;
+    return kExitOk;
+  }
+  std::cout << (f.dry_run ? "would remove " : "removed ") << reply->jobs() << " finished jobs ("
+            << reply->tasks() << " tasks, " << (reply->bytes() + 1023) / 1024
+            << " KiB of logs and checkpoints) that ended before " << UtcTime(reply->before_ms())
+            << " UTC";
+  if (reply->kept_for_dependents() > 0)
+    std::cout << "; kept " << reply->kept_for_dependents()
+              << " that unfinished jobs depend on (--after)";
+  std::cout << std::endl;
+  return kExitOk;
+}
+
 struct RestoreFlags {
   std::string file;
   std::string state_dir;
@@ -293,6 +337,16 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   backup->add_option("file", bk->file, "where to write it (0600; replaced atomically)")->required();
   AddClientFlags(*backup, bk->client, /*with_output=*/false);
   backup->callback([bk, &ctx] { ctx.exit_code = RunBackup(*bk); });
+
+  auto gc = std::make_shared<GcFlags>();
+  CLI::App* gcc = admin->add_subcommand(
+      "gc", "Remove finished jobs, their logs and checkpoints now (admins only)");
+  gcc->add_option("--older-than", gc->older_than,
+                  "jobs that ended at least this long ago (default: the coordinator's "
+                  "--retention)");
+  gcc->add_flag("--dry-run", gc->dry_run, "only count what would be removed");
+  AddClientFlags(*gcc, gc->client);
+  gcc->callback([gc, &ctx] { ctx.exit_code = RunGc(*gc); });
 
   auto rs = std::make_shared<RestoreFlags>();
   CLI::App* restore = admin->add_subcommand(

@@ -39,6 +39,7 @@ struct AgentFlags {
   bool insecure = false;
   std::string join;
   std::string renew_before = "30d";
+  std::string log_retention = "14d";
 };
 
 int g_signal_pipe[2] = {-1, -1};
@@ -126,6 +127,10 @@ int RunAgent(const AgentFlags& f) {
   if ((o.renew_before_ms = ParseDurationMs(f.renew_before)) <= 0)
     return fail("--renew-before: expected a duration like 30d or 12h, got '" + f.renew_before +
                 "'");
+  o.log_retention_ms = f.log_retention == "0" ? 0 : ParseDurationMs(f.log_retention);
+  if (o.log_retention_ms < 0 || (f.log_retention != "0" && o.log_retention_ms == 0))
+    return fail("--log-retention: expected a duration like 14d, or 0, got '" + f.log_retention +
+                "'");
   o.discovery.speed = f.speed;
   o.discovery.address = f.address;
 
@@ -173,6 +178,10 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
                   "Join with a one-time token from `muster admin join-token`: checks the "
                   "coordinator by the CA fingerprint in the token, gets this node's certificate "
                   "(kept in WORK_DIR/tls; later starts need no token)");
+  cmd->add_option("--log-retention", f->log_retention,
+                  "Remove task log files from WORK_DIR/logs this long after they were last "
+                  "written (the coordinator keeps its own copy); 0 keeps them")
+      ->capture_default_str();
   cmd->add_option("--renew-before", f->renew_before,
                   "Renew this node's certificate when it expires within this")
       ->capture_default_str();

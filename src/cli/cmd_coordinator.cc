@@ -33,6 +33,7 @@ struct CoordinatorFlags {
   std::string lost_node_timeout = "30s";
   std::string fence_grace = "5s";
   std::string log_limit = "64M", max_log_limit = "1G";
+  std::string retention = "14d";
   std::string policy = "fifo";
   std::string scorer = "binpack";
   bool no_backfill = false;
@@ -74,6 +75,11 @@ int RunCoordinator(const CoordinatorFlags& f) {
       opts.coordinator.default_log_limit_mib > opts.coordinator.max_log_limit_mib) {
     std::cerr << "muster: --log-limit and --max-log-limit are sizes like 64M or 1G, the default "
                  "no larger than the maximum\n";
+    return kExitUsage;
+  }
+  opts.coordinator.retention_ms = f.retention == "0" ? 0 : ParseDurationMs(f.retention);
+  if (opts.coordinator.retention_ms < 0 || (f.retention != "0" && opts.coordinator.retention_ms == 0)) {
+    std::cerr << "muster: --retention is a duration like 14d or 12h, or 0 to keep finished jobs\n";
     return kExitUsage;
   }
   if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0 ||
@@ -165,6 +171,10 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--log-limit", f->log_limit,
                   "Task output kept per stream of an attempt when the job sets none (head and tail)")
+      ->capture_default_str();
+  cmd->add_option("--retention", f->retention,
+                  "How long finished jobs (records, logs, checkpoints) are kept after they end; "
+                  "0 keeps them forever (muster admin gc removes them on demand)")
       ->capture_default_str();
   cmd->add_option("--max-log-limit", f->max_log_limit, "The most a job's --log-limit may ask for")
       ->capture_default_str();

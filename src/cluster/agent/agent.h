@@ -66,6 +66,9 @@ struct AgentOptions {
   // A node certificate in `transport` is renewed when it expires within this (join.h): checked at
   // every connection, and a session is ended (and the link made again) when it falls due.
   int64_t renew_before_ms = 30LL * 86400 * 1000;
+  // Task log files in the work dir are removed this long after they were last written (their
+  // content has reached the coordinator by then); 0 keeps them. Checked hourly while connected.
+  int64_t log_retention_ms = 14LL * 86400 * 1000;
 };
 
 class Agent final : public TaskSink {

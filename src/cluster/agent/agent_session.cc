@@ -227,6 +227,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
 
 void Agent::WriterLoop(Session& s) {
   auto next_heartbeat = std::chrono::steady_clock::now();
+  auto next_prune = std::chrono::steady_clock::now();
   auto fail = [&] {
     std::lock_guard lock(mu_);
     s.done = true;
@@ -284,6 +285,12 @@ void Agent::WriterLoop(Session& s) {
         }
     }
     if (!exits.empty()) cv_.notify_all();
+    if (options_.log_retention_ms > 0 && std::chrono::steady_clock::now() >= next_prune) {
+      next_prune = std::chrono::steady_clock::now() + std::chrono::hours(1);
+      if (int n = launcher_->PruneLogs(WallMs() - options_.log_retention_ms); n > 0)
+        spdlog::info("removed {} task log files older than {} s", n,
+                     options_.log_retention_ms / 1000);
+    }
     if (s.renew_at_ms > 0 && WallMs() >= s.renew_at_ms) {
       spdlog::info("this node's certificate is due for renewal: making the link again");
       return fail();

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <optional>
 
 #include "cluster/agent/launcher_task.h"
@@ -26,6 +27,29 @@
 extern char** environ;
 
 namespace muster::agent {
+
+int Launcher::PruneLogs(int64_t before_ms) {
+  std::set<std::string> keep;  // "<job>.<task>.<attempt>." of the tasks still here
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, t] : tasks_)
+      keep.insert(std::to_string(std::get<0>(key)) + "." + std::to_string(std::get<1>(key)) +
+                  "." + std::to_string(std::get<2>(key)) + ".");
+  }
+  int removed = 0;
+  std::error_code ec;
+  const auto cutoff = std::filesystem::file_time_type::clock::now() -
+                      std::chrono::milliseconds(std::max<int64_t>(0, WallMs() - before_ms));
+  for (const auto& e : std::filesystem::directory_iterator(options_.work_dir + "/logs", ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    const std::string name = e.path().filename().string();
+    bool running = false;
+    for (const auto& k : keep) running = running || name.rfind(k, 0) == 0;
+    if (running || e.last_write_time(ec) >= cutoff || ec) continue;
+    if (std::filesystem::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
+}
 
 int Stream::File() {
   if (file >= 0 || path.empty()) return file;

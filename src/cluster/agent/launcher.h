@@ -100,6 +100,9 @@ class Launcher {
   // grace + 2 s. Their end events say "lost" (not their own outcome), so the coordinator
   // requeues them. Later Launches are refused (Unavailable). Returns true if all ended.
   bool StopAll(int64_t grace_ms);
+  // Removes the log files in <work dir>/logs last written before before_ms (wall time), except
+  // those of tasks still here; their content is the coordinator's by then. Returns how many.
+  int PruneLogs(int64_t before_ms);
 
  private:
   struct Task;

@@ -273,6 +273,25 @@ TEST_F(LauncherTest, LogsCapturedToFilesAndSink) {
   EXPECT_EQ(ReadLog(6, 0, 1, "err"), "err1\n");
 }
 
+TEST_F(LauncherTest, OldLogFilesArePrunedButNotThoseOfTasksStillHere) {
+  ASSERT_TRUE(launcher_->Launch(Sh(7, "echo done")).ok());
+  sink_.WaitEnd(7);
+  ASSERT_TRUE(launcher_->Launch(Sh(8, "echo started; sleep 30")).ok());
+  const fs::path done = dir_ / "logs" / "7.0.1.out", live = dir_ / "logs" / "8.0.1.out";
+  for (int i = 0; i < 200 && !fs::exists(live); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(done) && fs::exists(live));
+  // Both last written twenty days ago.
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(24 * 20);
+  fs::last_write_time(done, old);
+  fs::last_write_time(live, old);
+  EXPECT_EQ(launcher_->PruneLogs(WallMs() - 30LL * 86400 * 1000), 0);  // younger than 30 days
+  EXPECT_GE(launcher_->PruneLogs(WallMs() - 14LL * 86400 * 1000), 1);
+  EXPECT_FALSE(fs::exists(done));
+  EXPECT_TRUE(fs::exists(live));  // its task is still running
+  ASSERT_TRUE(launcher_->Kill(8, 0, 1, 100).ok());
+}
+
 TEST_F(LauncherTest, LargeOutputIsBatched) {
   // 1 MiB through the pipe: the bytes all arrive, in a bounded number of chunks.
   ASSERT_TRUE(launcher_->Launch(Sh(7, "head -c 1048576 /dev/zero | tr '\\0' x")).ok());

@@ -82,6 +82,8 @@ class CoordinatorClient {
   Result<v1::JoinTokenReply> CreateJoinToken(const v1::JoinTokenRequest& request);
   // The audit log (admin).
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
+  // Removes finished jobs (admin).
+  Result<v1::GcReply> CollectGarbage(const v1::GcRequest& request);
   // A backup of the whole state (admin), written to `out` as it arrives; the first chunk's
   // fields say what it holds. No deadline: a big state takes a while.
   Result<v1::BackupChunk> Backup(std::ostream& out);

@@ -34,6 +34,7 @@ const char* ActionName(Action a) {
     case Action::kManageUsers: return "manage users";
     case Action::kReadAudit: return "read the audit log";
     case Action::kBackup: return "back up the cluster's state";
+    case Action::kCollectGarbage: return "remove finished jobs";
     case Action::kActAsNode: return "act as a node";
   }
   return "do this";
@@ -76,6 +77,7 @@ Status Authorize(const Caller& caller, Action action, std::string_view owner,
     case Action::kManageUsers:
     case Action::kReadAudit:
     case Action::kBackup:
+    case Action::kCollectGarbage:
     case Action::kActAsNode:
       return role_denied();
   }

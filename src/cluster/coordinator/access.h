@@ -45,6 +45,7 @@ enum class Action {
   kManageUsers,  // add, remove, rotate, list users
   kReadAudit,    // the audit log
   kBackup,       // a backup of the whole state (the CA key and every job's environment)
+  kCollectGarbage,  // remove finished jobs
   kActAsNode,    // register and report as node `owner`
 };
 const char* ActionName(Action a);

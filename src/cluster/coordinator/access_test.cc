@@ -32,6 +32,7 @@ constexpr Row kMatrix[] = {
     {Action::kManageUsers, "nn", "nn", "yy", "nn"},
     {Action::kReadAudit, "nn", "nn", "yy", "nn"},
     {Action::kBackup, "nn", "nn", "yy", "nn"},
+    {Action::kCollectGarbage, "nn", "nn", "yy", "nn"},
     {Action::kActAsNode, "nn", "nn", "yy", "yn"},
 };
 

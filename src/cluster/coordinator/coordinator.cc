@@ -187,6 +187,17 @@ void Coordinator::Tick() {
   }
   SchedulingPass();
   BalancePass();
+  const TimeMs now = clock_->NowMs();
+  if (options_.retention_ms > 0 && now - last_gc_ms_ >= options_.gc_period_ms) {
+    last_gc_ms_ = now;
+    auto gc = CollectGarbage(now - options_.retention_ms, /*dry_run=*/false);
+    if (!gc.ok())
+      spdlog::error("removing finished jobs: {}", gc.status().message());
+    else if (gc->jobs > 0)
+      spdlog::info("removed {} finished jobs ({} tasks, {} bytes of logs and checkpoints) older "
+                   "than the retention of {} s",
+                   gc->jobs, gc->tasks, gc->bytes, options_.retention_ms / 1000);
+  }
 }
 
 // ------------------------------------------------------------------------------ helpers

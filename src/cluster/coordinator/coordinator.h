@@ -125,7 +125,20 @@ struct CoordinatorOptions {
   DurationMs usage_history_interval_ms = 10000;     // one stored load row per node per interval
   DurationMs usage_history_keep_ms = 24 * 3600000;  // stored rows older than this are pruned
   DurationMs pin_timeout_ms = 120000;               // a balancer pin not started by then is dropped
+  // Finished jobs (records, coordinator logs, checkpoints) are removed this long after they end
+  // (retention.cc); 0 keeps them forever. Checked every gc_period_ms.
+  DurationMs retention_ms = 14LL * 86400 * 1000;
+  DurationMs gc_period_ms = 3600 * 1000;
   int balance_trend_points = 120;                   // evaluations kept for the trend
+};
+
+// What a garbage collection removed (or, dry, would remove).
+struct GcReport {
+  TimeMs before_ms = 0;  // jobs that ended before this
+  int64_t jobs = 0;
+  int64_t tasks = 0;
+  int64_t bytes = 0;     // of log files and checkpoints
+  int64_t kept_for_dependents = 0;  // old enough, but a job with tasks to start names it (--after)
 };
 
 class Coordinator {
@@ -187,6 +200,11 @@ class Coordinator {
   Status CheckInvariants() const;
   StateStore& store() { return *store_; }
   const CoordinatorOptions& options() const { return options_; }
+
+  // Removes every finished job that ended before before_ms and that no unfinished job depends on:
+  // its store rows (their ids are never reused), its log files and its checkpoints. With dry_run
+  // only counts. Runs by itself every gc_period_ms when retention_ms > 0 (Tick).
+  Result<GcReport> CollectGarbage(TimeMs before_ms, bool dry_run);
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;
@@ -289,6 +307,7 @@ class Coordinator {
   std::deque<v1::BalanceMove> recent_moves_ GUARDED_BY(balance_mu_);
   std::map<std::string, int64_t> move_counts_ GUARDED_BY(balance_mu_);  // by outcome
   TimeMs last_usage_prune_ms_ = 0;
+  TimeMs last_gc_ms_ = 0;  // Tick's thread only
 
   Mutex loop_mu_;
   std::condition_variable_any loop_cv_;

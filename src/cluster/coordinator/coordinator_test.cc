@@ -1,5 +1,7 @@
 // Coordinator unit tests: submission, lifecycle, retries, dependencies, cancel, gangs, views.
 #include <gtest/gtest.h>
+#include <filesystem>
+#include <fstream>
 
 #include "cluster/coordinator/coordinator_test_util.h"
 
@@ -322,6 +324,55 @@ TEST_F(CoordinatorTest, ANodeOfOneUserRunsOnlyThatUsersTasks) {
   auto fresh = OpenCoordinatorIn(dir_ + "/fresh");
   Connect(*fresh, "alicebox", 2, own);
   EXPECT_EQ(fresh->Submit(bobs).status().code(), StatusCode::kInfeasible);
+}
+
+TEST_F(CoordinatorTest, FinishedJobsAreRemovedAfterTheirRetentionUnlessSomethingWaitsOnThem) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 2);
+  auto a = c->Submit(MakeSpec(1));
+  auto gone = c->Submit(MakeSpec(1));
+  ASSERT_TRUE(a.ok() && gone.ok());
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
+  v1::CancelRequest cancel;
+  cancel.add_job_ids(*gone);
+  ASSERT_TRUE(c->Cancel(cancel).results(0).ok());
+  c->OnAgentMessage("n1", ch.get(), Event(*gone, 0, 1, "failed", -15));  // killed
+  c->Tick();
+  // b depends on a and needs more GPUs than are free: it stays pending, so a must stay.
+  v1::JobSpec b_spec = MakeSpec(2);
+  b_spec.add_after(*a);
+  auto b = c->Submit(b_spec);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  std::filesystem::create_directories(dir_ + "/logs/" + std::to_string(*gone));
+  std::ofstream(dir_ + "/logs/" + std::to_string(*gone) + "/0.out") << "old output\n";
+  clock_.Advance(15LL * 86400 * 1000);
+  const TimeMs cutoff = clock_.NowMs() - 14LL * 86400 * 1000;
+
+  auto dry = c->CollectGarbage(cutoff, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->jobs, 1);
+  EXPECT_EQ(dry->kept_for_dependents, 1);
+  EXPECT_EQ(dry->bytes, 11);
+  EXPECT_TRUE(c->GetJob(*gone).ok());  // a dry run removes nothing
+
+  auto gc = c->CollectGarbage(cutoff, /*dry_run=*/false);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->jobs, 1);
+  EXPECT_EQ(gc->tasks, 1);
+  EXPECT_EQ(c->GetJob(*gone).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(c->GetJob(*a).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/logs/" + std::to_string(*gone)));
+  // Ids are not reused, and a restart does not bring the job back.
+  auto next = c->Submit(MakeSpec(1));
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(*next, *b);
+  c.reset();
+  auto again = OpenCoordinator();
+  EXPECT_EQ(again->GetJob(*gone).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(again->GetJob(*a).ok());
+  EXPECT_TRUE(again->GetJob(*b).ok());
 }
 
 }  // namespace

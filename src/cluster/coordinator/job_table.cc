@@ -87,6 +87,13 @@ bool JobTable::SetActive(JobId id, bool active) {
   return active_.erase(id) > 0;
 }
 
+bool JobTable::Erase(JobId id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || active_.count(id) || !IsTerminal(it->second.state)) return false;
+  jobs_.erase(it);
+  return true;
+}
+
 Status JobTable::Refuse(Status why) {
   ++illegal_;
   spdlog::error("{} (a bug: the change was not made)", why.message());

@@ -58,6 +58,8 @@ class JobTable {
   const std::set<JobId>& active() const { return active_; }
   // True if the job was active and no longer is.
   bool SetActive(JobId id, bool active);
+  // Forgets a job that has ended (retention); false, and nothing changes, for one still active.
+  bool Erase(JobId id);
 
   Status SetTaskState(JobRecord& j, TaskRecord& t, TaskState to);
   Status SetJobState(JobRecord& j, JobState to);

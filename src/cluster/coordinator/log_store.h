@@ -17,6 +17,8 @@ class LogStore {
  public:
   explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
 
+  // The folder of one job's log files.
+  std::string DirOf(JobId job) const { return dir_ + "/" + std::to_string(job); }
   // Path of one task's stdout (or stderr) file.
   std::string PathOf(JobId job, int task, bool is_stderr) const;
   // Appends bytes, creating the job's folder and the file as needed.

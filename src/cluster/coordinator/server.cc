@@ -366,6 +366,36 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return ToGrpcStatus(result);
   }
 
+  grpc::Status CollectGarbage(grpc::ServerContext* ctx, const v1::GcRequest* req,
+                              v1::GcReply* reply) override {
+    auto caller = Identify(ctx, "gc");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kCollectGarbage, "gc"); !a.ok()) return ToGrpcStatus(a);
+    int64_t age = req->older_than_ms();
+    if (age < 0) return ToGrpcStatus(Status::InvalidArgument("--older-than must not be negative"));
+    if (age == 0) age = c_->options().retention_ms;
+    if (age <= 0)
+      return ToGrpcStatus(Status::InvalidArgument(
+          "this cluster keeps finished jobs forever (--retention 0); say --older-than"));
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    auto report = c_->CollectGarbage(now - age, req->dry_run());
+    if (!req->dry_run())
+      c_->Audit(*caller, "gc",
+                report.ok() ? std::to_string(report->jobs) + " jobs ended over " +
+                                  std::to_string(age / 1000) + " s ago"
+                            : "",
+                report.status());
+    if (!report.ok()) return ToGrpcStatus(report.status());
+    reply->set_before_ms(report->before_ms);
+    reply->set_jobs(report->jobs);
+    reply->set_tasks(report->tasks);
+    reply->set_bytes(report->bytes);
+    reply->set_kept_for_dependents(report->kept_for_dependents);
+    return grpc::Status::OK;
+  }
+
   grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::AuditRequest* req,
                          v1::AuditList* reply) override {
     auto caller = Identify(ctx, "audit");

@@ -183,6 +183,10 @@ StateStore::Ticket MemoryStore::UpsertUser(const UserRecord& user) {
   return Write(StoreWrite::kUpsertUser, [&]() REQUIRES(mu_) { users_[user.name] = user; });
 }
 
+StateStore::Ticket MemoryStore::DeleteJob(JobId job) {
+  return Write(StoreWrite::kDeleteJob, [&]() REQUIRES(mu_) { jobs_.erase(job); });
+}
+
 StateStore::Ticket MemoryStore::DeleteUser(const std::string& name) {
   return Write(StoreWrite::kDeleteUser, [&]() REQUIRES(mu_) { users_.erase(name); });
 }

@@ -30,6 +30,7 @@ enum class StoreWrite {
   kPruneUsage,
   kUpsertUser,
   kDeleteUser,
+  kDeleteJob,
   kAppendAudit,
 };
 
@@ -64,6 +65,7 @@ class MemoryStore final : public StateStore {
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
+  Ticket DeleteJob(JobId job) override;
   Ticket AppendAudit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
                                              int limit) override;

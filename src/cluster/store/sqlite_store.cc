@@ -157,6 +157,9 @@ constexpr const char* kUpsertUser =
     "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms, cert_fp) "
     "VALUES(?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
+constexpr const char* kDeleteJobSql[] = {
+    "DELETE FROM tasks WHERE job = ?1", "DELETE FROM job_history WHERE job = ?1",
+    "DELETE FROM job_pins WHERE job = ?1", "DELETE FROM jobs WHERE id = ?1"};
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
@@ -512,6 +515,17 @@ SqliteStore::Ticket SqliteStore::UpsertUser(const UserRecord& user) {
         .Int(4, user.created_ms)
         .Text(5, user.cert_fp)
         .Exec();
+  });
+}
+
+SqliteStore::Ticket SqliteStore::DeleteJob(JobId job) {
+  return Enqueue([job](Db& db) -> Status {
+    for (const char* sql : kDeleteJobSql) {
+      auto st = db.Prepare(sql);
+      if (!st.ok()) return st.status();
+      if (Status s = st->Int(1, job).Exec(); !s.ok()) return s;
+    }
+    return Status::Ok();
   });
 }
 

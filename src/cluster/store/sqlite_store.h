@@ -80,6 +80,7 @@ class SqliteStore final : public StateStore {
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
+  Ticket DeleteJob(JobId job) override;
   Ticket AppendAudit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
                                              int limit) override;

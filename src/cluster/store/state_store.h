@@ -72,6 +72,9 @@ class StateStore {
   // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
   virtual Ticket UpsertUser(const UserRecord& user) = 0;
   virtual Ticket DeleteUser(const std::string& name) = 0;
+  // Removes a finished job: its row, its tasks, its history and its pin (retention). Its id is
+  // never handed out again (next_job_id stays above it).
+  virtual Ticket DeleteJob(JobId job) = 0;
   // Appends to the audit log; records are never changed or removed by the coordinator.
   virtual Ticket AppendAudit(const AuditRecord& record) = 0;
   // Audit records with time_ms >= since_ms (and of `identity`, unless empty), oldest first; the
