@@ -4,11 +4,13 @@
 // exactly once (tasks append "job attempt" to a shared file; no job may appear twice).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -268,6 +270,59 @@ TEST(ClusterFailure, AgentKilledLeavesNoProcessOfItsTasks) {
   EXPECT_FALSE(ProcessWithCommandLine(marker)) << "a process of the task outlived its agent";
   EXPECT_FALSE(ProcessWithCommandLine(escapee)) << "a process that left the task's group survived";
   if (!cgroups) std::fprintf(stderr, "no cgroups here: the setsid case was not tried\n");
+}
+
+// The coordinator's disk fills up (its state dir on a small tmpfs): it turns read-only, says so,
+// refuses submissions with one line, and takes them again by itself once there is room.
+TEST(ClusterFailure, AFullDiskMakesTheCoordinatorReadOnlyUntilThereIsRoom) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+  TestCluster cluster({.agents = 1});
+  const std::string state = cluster.state_dir().string();
+  if (std::system(("mount -t tmpfs -o size=16m muster-test-full " + state).c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)std::system(("umount -l " + dir).c_str()); }
+  } unmount{state};
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t before = cluster.Submit({"--", "/bin/true"});
+  ASSERT_GT(before, 0);
+  // Fill the disk.
+  const std::string filler = state + "/filler";
+  (void)std::system(("dd if=/dev/zero of=" + filler + " bs=1M count=64 2>/dev/null").c_str());
+  CommandResult refused;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  do {  // the first failing write may be the submission's own; then the coordinator says why
+    refused = cluster.Muster({"submit", "--", "/bin/true"});
+    if (refused.err.find("read-only") != std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("the coordinator is read-only: its state store cannot write"),
+            std::string::npos)
+      << refused.err;
+  // Reads go on, and say why.
+  CommandResult queue = cluster.Muster({"queue", "-a"});
+  EXPECT_EQ(queue.exit_code, 0) << queue.err;
+  EXPECT_NE(queue.out.find(std::to_string(before)), std::string::npos) << queue.out;
+  EXPECT_NE(queue.err.find("warning: the coordinator is read-only"), std::string::npos)
+      << queue.err;
+  CommandResult nodes = cluster.Muster({"nodes"});
+  EXPECT_NE(nodes.err.find("read-only"), std::string::npos) << nodes.err;
+  // Room again: it takes changes by itself.
+  std::filesystem::remove(filler);
+  CommandResult again;
+  deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    std::this_thread::sleep_for(200ms);
+    again = cluster.Muster({"submit", "-q", "--", "/bin/true"});
+  } while (again.exit_code != 0 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(cluster.WaitForJob(std::stoll(again.out), 30s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(before, 30s).state(), "succeeded");
+  CommandResult clean = cluster.Muster({"queue"});
+  EXPECT_EQ(clean.err.find("read-only"), std::string::npos) << clean.err;
+  cluster.KillCoordinator(SIGTERM);  // before the tmpfs goes
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags) {
   return client::CoordinatorClient(std::move(o));
 }
 
+void WarnIfReadOnly(const std::string& condition) {
+  if (!condition.empty()) std::cerr << "muster: warning: " << condition << std::endl;
+}
+
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk:

@@ -30,6 +30,8 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output = true);
 client::CoordinatorClient MakeClient(const ClientFlags& flags);
 
 // Exit code for an error status (see commands.h).
+// A read-only coordinator (its store cannot write) says so on every listing: one line on stderr.
+void WarnIfReadOnly(const std::string& condition);
 int ExitCodeFor(const Status& status);
 
 // Prints "muster: <message>" on stderr (one line) and returns ExitCodeFor(status).

@@ -54,6 +54,7 @@ int RunNodes(const ClientFlags& f) {
   auto client = MakeClient(f);
   auto list = client.ListNodes();
   if (!list.ok()) return ReportError(list.status());
+  WarnIfReadOnly(list->store_condition());
   if (f.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& n : list->nodes()) out.push_back(client::ToJson(n));

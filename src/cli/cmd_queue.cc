@@ -57,6 +57,7 @@ int RunQueue(const ClientFlags& f, bool all, int limit) {
   req.set_limit(limit);
   auto list = client.ListJobs(req);
   if (!list.ok()) return ReportError(list.status());
+  WarnIfReadOnly(list->store_condition());
   if (f.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& j : list->jobs()) out.push_back(client::ToJson(j));

@@ -432,6 +432,9 @@ std::string Coordinator::MetricsText() const {
     }
     return r;
   };
+  gauge("muster_store_writable",
+        "1 while the state store takes writes; 0 while the coordinator is read-only",
+        Writable().ok() ? 1 : 0);
   gauge("muster_jain_index", "Jain's index of node loads (1 = balanced)", st.nodes().jain());
   gauge("muster_imbalance_factor", "Node load imbalance factor lambda = max/mean - 1",
         st.nodes().imbalance_factor());

@@ -180,11 +180,13 @@ void Coordinator::Loop() {
 }
 
 void Coordinator::Tick() {
+  const bool writable = CheckStore();
   {
     MutexLock lock(mu_);
     CheckLiveness();
     ExpirePins(clock_->NowMs());
   }
+  if (!writable) return;  // nothing starts, moves or goes while the store cannot record it
   SchedulingPass();
   BalancePass();
   const TimeMs now = clock_->NowMs();
@@ -198,6 +200,60 @@ void Coordinator::Tick() {
                    "than the retention of {} s",
                    gc->jobs, gc->tasks, gc->bytes, options_.retention_ms / 1000);
   }
+}
+
+// ------------------------------------------------------------------------------ the store
+
+Status Coordinator::Writable() const {
+  MutexLock lock(mu_);
+  return read_only_;
+}
+
+bool Coordinator::CheckStore() {
+  const uint64_t failed = store_->FailedWrites();
+  {
+    MutexLock lock(mu_);
+    if (failed != seen_failed_writes_) {
+      seen_failed_writes_ = failed;
+      if (read_only_.ok()) {
+        const Status why = store_->LastWriteError();
+        read_only_ = Status::Unavailable(
+            "the coordinator is read-only: its state store cannot write (" + why.message() +
+            "); it serves reads, and takes changes again by itself once writes succeed");
+        spdlog::error("state store writes fail ({}): read-only until they succeed again",
+                      why.message());
+      }
+    }
+    if (read_only_.ok()) return true;
+  }
+  // A probe that is worth keeping: the audit line saying so.
+  const TimeMs now = clock_->NowMs();
+  if (!store_->Wait(store_->AppendAudit({now, "coordinator", "admin", "itself", "", "store",
+                                         "writes succeed again", "ok"}))
+           .ok())
+    return false;
+  // Everything again, once: whatever failed to reach the store meanwhile is written now.
+  std::vector<StateStore::Ticket> tickets;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, j] : jobs_.all()) {
+      tickets.push_back(PersistJob(j));
+      for (const auto& t : j.tasks) tickets.push_back(PersistTask(j, t));
+      if (!j.pinned_node.empty() || !j.migrate_reason.empty()) tickets.push_back(store_->UpdatePin(j));
+    }
+    for (const auto& [name, n] : nodes_.all()) tickets.push_back(store_->UpsertNode(n.rec));
+  }
+  for (auto t : tickets)
+    if (!store_->Wait(t).ok()) return false;  // still failing: stay read-only
+  MutexLock lock(mu_);
+  if (store_->FailedWrites() != seen_failed_writes_) {  // something failed meanwhile
+    seen_failed_writes_ = store_->FailedWrites();
+    return false;
+  }
+  spdlog::info("state store writes succeed again ({} rows rewritten): taking changes again",
+               tickets.size());
+  read_only_ = Status::Ok();
+  return true;
 }
 
 // ------------------------------------------------------------------------------ helpers
@@ -368,6 +424,7 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   StateStore::Ticket ticket;
   {
     MutexLock lock(mu_);
+    if (!read_only_.ok()) return read_only_;
     Status ok = CheckSubmittable(*spec);
     if (!ok.ok()) return ok;
     job.id = jobs_.ReserveId();
@@ -410,6 +467,10 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
       }
       if (IsTerminal(j->state)) {
         r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
+        continue;
+      }
+      if (!read_only_.ok()) {  // nothing is changed that could not be stored
+        r->set_error(read_only_.message());
         continue;
       }
       if (!jobs_.SetJobState(*j, JobState::kCancelled).ok()) {

@@ -201,6 +201,13 @@ class Coordinator {
   StateStore& store() { return *store_; }
   const CoordinatorOptions& options() const { return options_; }
 
+  // Ok, or why the coordinator is read-only: its store failed a write (a full disk, an I/O
+  // error). Then submit, cancel, user changes, gc and balancer moves are refused with that line,
+  // nothing new starts, reads go on, and agents' reports are still taken. Tick probes the store;
+  // once a write succeeds it writes every job, task and node again (what failed meanwhile) and
+  // takes changes again.
+  Status Writable() const;
+
   // Removes every finished job that ended before before_ms and that no unfinished job depends on:
   // its store rows (their ids are never reused), its log files and its checkpoints. With dry_run
   // only counts. Runs by itself every gc_period_ms when retention_ms > 0 (Tick).
@@ -223,6 +230,9 @@ class Coordinator {
 
   Coordinator(CoordinatorOptions options, const Clock* clock, std::unique_ptr<StateStore> store);
   void Recover(StoreContents contents) REQUIRES(mu_);
+  // Notices failed store writes (turning read-only) and, while read-only, probes the store and
+  // recovers (Writable). True when writable.
+  bool CheckStore();
   void Loop();
 
   // ---- state helpers (coordinator.cc)
@@ -308,6 +318,9 @@ class Coordinator {
   std::map<std::string, int64_t> move_counts_ GUARDED_BY(balance_mu_);  // by outcome
   TimeMs last_usage_prune_ms_ = 0;
   TimeMs last_gc_ms_ = 0;  // Tick's thread only
+  // Read-only mode (Writable): the store's failed-write count last seen, and why, if read-only.
+  uint64_t seen_failed_writes_ GUARDED_BY(mu_) = 0;
+  Status read_only_ GUARDED_BY(mu_);
 
   Mutex loop_mu_;
   std::condition_variable_any loop_cv_;

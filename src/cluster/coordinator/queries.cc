@@ -78,6 +78,7 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
   MutexLock lock(mu_);
   v1::JobList out;
   out.set_now_ms(clock_->NowMs());
+  out.set_store_condition(read_only_.message());
   std::vector<const JobRecord*> picked;
   if (request.include_finished()) {
     for (const auto& [id, j] : jobs_.all()) picked.push_back(&j);
@@ -99,6 +100,7 @@ v1::NodeList Coordinator::ListNodes() const {
   MutexLock lock(mu_);
   v1::NodeList out;
   out.set_now_ms(clock_->NowMs());
+  out.set_store_condition(read_only_.message());
   for (const auto& [name, n] : nodes_.all()) {
     auto* info = out.add_nodes();
     ToProto(n.rec.spec, info->mutable_spec(), n.rec.address);

@@ -25,6 +25,8 @@ int64_t BytesUnder(const std::filesystem::path& path) {
 }  // namespace
 
 Result<GcReport> Coordinator::CollectGarbage(TimeMs before_ms, bool dry_run) {
+  if (!dry_run)
+    if (Status w = Writable(); !w.ok()) return w;
   GcReport report;
   report.before_ms = before_ms;
   std::vector<JobId> removed;

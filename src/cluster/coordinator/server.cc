@@ -269,6 +269,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       return ToGrpcStatus(a);
     Authenticator& auth = c_->auth();
     const std::string& op = req->op();
+    if (op != "list")
+      if (Status w = c_->Writable(); !w.ok()) return ToGrpcStatus(w);
     Status result;
     if (op == "add") {
       auto role = ParseRole(req->role());

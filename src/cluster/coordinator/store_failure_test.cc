@@ -166,5 +166,56 @@ TEST_F(StoreFailureTest, ARestartLoadsExactlyWhatWasStored) {
   EXPECT_GT(*next, id);  // ids are never reused
 }
 
+// A store that cannot write at all (a full disk): the coordinator turns read-only, refuses
+// changes with one line, keeps serving reads and taking agents' reports, and once writes succeed
+// again writes what it could not store meanwhile.
+TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedAgain) {
+  auto c = OpenOnMemory();
+  auto ch = Connect(*c, "n1", 2);
+  auto a = c->Submit(MakeSpec(1));
+  auto b = c->Submit(MakeSpec(2));  // waits for a's GPU
+  ASSERT_TRUE(a.ok() && b.ok());
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
+  ASSERT_TRUE(c->Writable().ok());
+
+  store_->FailWrites(Status::Unavailable("disk full"));
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));  // taken, not stored
+  EXPECT_EQ(c->GetJob(*a)->state(), "succeeded");
+  EXPECT_EQ(Stored(*a)->state, JobState::kRunning);
+  c->Tick();
+  const Status ro = c->Writable();
+  ASSERT_FALSE(ro.ok());
+  EXPECT_EQ(ro.message(),
+            "the coordinator is read-only: its state store cannot write (disk full); it serves "
+            "reads, and takes changes again by itself once writes succeed");
+  // Changes are refused with that line, and nothing is half made.
+  auto refused = c->Submit(MakeSpec(1));
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(refused.status().message(), ro.message());
+  v1::CancelRequest cancel;
+  cancel.add_job_ids(*b);
+  auto reply = c->Cancel(cancel);
+  EXPECT_EQ(reply.results(0).error(), ro.message());
+  EXPECT_EQ(c->GetJob(*b)->state(), "pending");
+  EXPECT_FALSE(c->CollectGarbage(clock_.NowMs(), false).ok());
+  // Nothing starts (b could now: a's GPU is free), reads go on and say why.
+  c->Tick();
+  EXPECT_EQ(ch->Launches().size(), 1u);
+  EXPECT_EQ(c->ListNodes().store_condition(), ro.message());
+  EXPECT_EQ(c->ListJobs({}).store_condition(), ro.message());
+  EXPECT_NE(c->MetricsText().find("muster_store_writable 0"), std::string::npos);
+
+  // Writes succeed again: what was not stored is written, and changes are taken again.
+  store_->Heal();
+  c->Tick();
+  EXPECT_TRUE(c->Writable().ok());
+  EXPECT_EQ(Stored(*a)->state, JobState::kSucceeded);
+  EXPECT_EQ(c->ListJobs({}).store_condition(), "");
+  EXPECT_NE(c->MetricsText().find("muster_store_writable 1"), std::string::npos);
+  EXPECT_EQ(ch->Launches().size(), 2u);  // b started in that same pass
+  EXPECT_TRUE(c->Submit(MakeSpec(1)).ok());
+}
+
 }  // namespace
 }  // namespace muster::cluster::testing

@@ -66,6 +66,16 @@ int MemoryStore::failed_writes() const {
   return failed_writes_;
 }
 
+uint64_t MemoryStore::FailedWrites() const {
+  MutexLock lock(mu_);
+  return static_cast<uint64_t>(failed_writes_);
+}
+
+Status MemoryStore::LastWriteError() const {
+  MutexLock lock(mu_);
+  return last_error_;
+}
+
 int MemoryStore::committed_writes() const {
   MutexLock lock(mu_);
   return committed_writes_;
@@ -85,6 +95,7 @@ StateStore::Ticket MemoryStore::Write(StoreWrite kind, Apply&& apply) {
   if (fail) {
     failed_[t] = *fail;
     ++failed_writes_;
+    last_error_ = *fail;
     return t;
   }
   apply();

@@ -75,6 +75,8 @@ class MemoryStore final : public StateStore {
   Status Wait(Ticket t) override;
   Status Flush() override;
   uint64_t CommittedBatches() const override;
+  uint64_t FailedWrites() const override;
+  Status LastWriteError() const override;
 
  private:
   // Applies one write unless a failure is injected for it; returns its ticket.
@@ -99,6 +101,7 @@ class MemoryStore final : public StateStore {
   std::optional<StoreWrite> fail_next_only_ GUARDED_BY(mu_);
   std::optional<Status> fail_loads_ GUARDED_BY(mu_);
   int failed_writes_ GUARDED_BY(mu_) = 0;
+  Status last_error_ GUARDED_BY(mu_);
   int committed_writes_ GUARDED_BY(mu_) = 0;
 };
 

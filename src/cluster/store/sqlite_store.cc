@@ -345,6 +345,8 @@ void SqliteStore::WriterLoop() {
     {
       MutexLock lock(mu_);
       for (auto& [t, s] : errors) failed_[t] = s;
+      failed_count_ += errors.size();
+      if (!errors.empty()) last_error_ = errors.back().second;
       while (failed_.size() > 100000) failed_.erase(failed_.begin());
       committed_ = first + batch.size() - 1;
       ++batches_;
@@ -377,6 +379,16 @@ Status SqliteStore::Flush() {
   const Ticket last = next_ticket_ - 1;
   committed_cv_.wait(lock, [&]() REQUIRES(mu_) { return committed_ >= last; });
   return Status::Ok();
+}
+
+uint64_t SqliteStore::FailedWrites() const {
+  MutexLock lock(mu_);
+  return failed_count_;
+}
+
+Status SqliteStore::LastWriteError() const {
+  MutexLock lock(mu_);
+  return last_error_;
 }
 
 uint64_t SqliteStore::CommittedBatches() const {

@@ -90,6 +90,8 @@ class SqliteStore final : public StateStore {
   Status Wait(Ticket t) override;
   Status Flush() override;
   uint64_t CommittedBatches() const override;
+  uint64_t FailedWrites() const override;
+  Status LastWriteError() const override;
 
  private:
   using WriteFn = std::function<Status(Db&)>;
@@ -111,6 +113,8 @@ class SqliteStore final : public StateStore {
   Ticket next_ticket_ GUARDED_BY(mu_) = 1;           // ticket of the next queued write
   Ticket committed_ GUARDED_BY(mu_) = 0;             // all tickets <= this are done
   std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
+  uint64_t failed_count_ GUARDED_BY(mu_) = 0;
+  Status last_error_ GUARDED_BY(mu_);
   uint64_t batches_ GUARDED_BY(mu_) = 0;
   bool stopping_ GUARDED_BY(mu_) = false;
   std::thread writer_;

@@ -93,6 +93,10 @@ class StateStore {
 
   // Number of transactions committed so far (to observe batching in tests and benchmarks).
   virtual uint64_t CommittedBatches() const = 0;
+  // Writes that failed so far (whether or not anyone waited on them), and the latest failure:
+  // how the coordinator notices that the store cannot write (a full disk, an I/O error).
+  virtual uint64_t FailedWrites() const = 0;
+  virtual Status LastWriteError() const = 0;
 };
 
 }  // namespace muster::cluster
