@@ -17,3 +17,9 @@ foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test clust
 endforeach()
 # The balancer test reads GET /metrics with cpp-httplib's client.
 target_link_libraries(cluster_balance_test PRIVATE cpp-httplib)
+
+# The chaos soak (tests/chaos/): 2 minutes of faults in CI; `chaos_soak_test --minutes N` by hand.
+add_executable(chaos_soak_test ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos_soak_test.cc)
+target_link_libraries(chaos_soak_test PRIVATE muster_cluster_harness GTest::gtest)
+gtest_discover_tests(chaos_soak_test DISCOVERY_TIMEOUT 60
+  PROPERTIES LABELS "integration;chaos" TIMEOUT 600 RUN_SERIAL TRUE)

@@ -1,0 +1,264 @@
+// Chaos soak: a cluster of 4 agents on loopback runs a stream of jobs (single tasks, arrays,
+// 2-rank gangs, cancels) while a seeded random schedule of faults hits it: kill -9 of the
+// coordinator (restarted after a second), kill -9 of an agent (restarted), and an agent frozen
+// with SIGSTOP for longer than its lease. Every task appends its attempt, its start and a tick
+// every 100 ms to a record file of its own; after the run an invariant checker reads them:
+//   - every acknowledged job reached a terminal state;
+//   - no two attempts of one task overlapped in time;
+//   - no task ran again after the coordinator recorded it succeeded (an attempt that completed
+//     while its agent was killed or frozen, before it reported, may run again: counted and
+//     printed);
+//   - every acknowledged cancel stayed cancelled;
+//   - the coordinator's succeeded tasks completed in their records, with the same attempt.
+// It prints the faults injected, jobs, violations and the longest time from a fault to every
+// node being ready again. CI runs 2 minutes; `chaos_soak_test --minutes N` runs longer by hand,
+// `--seed S` replays a schedule.
+// Traffic cut off (a partition) needs the network-namespace harness and is not in this soak yet.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+
+double g_minutes = 2.0;
+uint64_t g_seed = 20261201;
+
+namespace {
+
+constexpr int kAgents = 4;
+
+struct Attempt {
+  int64_t start_ns = 0;
+  int64_t last_ns = 0;  // the last tick: the attempt ran until at least here
+  bool completed = false;
+};
+
+// record file lines: "start <attempt> <ns>", "tick <attempt> <ns>", "done <attempt> <ns>"
+std::map<int64_t, Attempt> ReadRecord(const fs::path& p) {
+  std::map<int64_t, Attempt> out;
+  std::ifstream in(p);
+  std::string kind;
+  int64_t attempt = 0, ns = 0;
+  while (in >> kind >> attempt >> ns) {
+    Attempt& a = out[attempt];
+    if (kind == "start") a.start_ns = ns;
+    a.last_ns = std::max(a.last_ns, ns);
+    if (kind == "done") a.completed = true;
+  }
+  return out;
+}
+
+v1::JobSpec TaskJob(const fs::path& rec, const std::string& name, double seconds, int tasks,
+                    bool gang) {
+  v1::JobSpec spec;
+  spec.set_name(name);
+  spec.add_command("/bin/sh");
+  spec.add_command("-c");
+  const std::string f = rec.string() + "/$MUSTER_JOB_ID.$MUSTER_TASK_INDEX";
+  const int ticks = std::max(1, static_cast<int>(seconds * 10));
+  spec.add_command("echo start $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; i=0; while [ $i -lt " +
+                   std::to_string(ticks) + " ]; do sleep 0.1; echo tick $MUSTER_ATTEMPT " +
+                   "$(date +%s%N) >> " + f + "; i=$((i+1)); done; echo done $MUSTER_ATTEMPT " +
+                   "$(date +%s%N) >> " + f);
+  spec.set_workdir(rec.string());
+  spec.set_tasks(tasks);
+  spec.set_gang(gang);
+  spec.set_max_retries(20);
+  spec.mutable_resources()->set_milli_cpus(250);
+  spec.mutable_resources()->set_memory_mib(32);
+  return spec;
+}
+
+TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
+  TestCluster cluster(ClusterOptions{.agents = kAgents,
+                                     .gpus_per_agent = 0,
+                                     .cpus_per_agent = 4,
+                                     .heartbeat = "200ms",
+                                     .heartbeat_timeout = "2s",
+                                     .lost_node_timeout = "3s",
+                                     .fence_grace = "1s"});
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path rec = cluster.dir() / "records";
+  fs::create_directories(rec);
+  const auto run_for = std::chrono::milliseconds(static_cast<int64_t>(g_minutes * 60000));
+  const auto end = std::chrono::steady_clock::now() + run_for;
+  std::printf("chaos: %.1f minutes, seed %llu\n", g_minutes,
+              static_cast<unsigned long long>(g_seed));
+
+  std::mutex mu;
+  std::vector<int64_t> acked;
+  std::set<int64_t> cancelled;  // acknowledged cancels
+  std::atomic<bool> stop{false};
+  std::thread submitter([&] {
+    std::mt19937_64 rng(g_seed * 31 + 7);
+    client::CoordinatorClient c(cluster.OwnerClientOptions(3000ms));
+    int n = 0;
+    while (!stop) {
+      const int kind = static_cast<int>(rng() % 10);
+      const double secs = 0.3 + static_cast<double>(rng() % 25) / 10.0;
+      v1::JobSpec spec = kind < 6   ? TaskJob(rec, "single", secs, 1, false)
+                         : kind < 8 ? TaskJob(rec, "array", secs, 4, false)
+                                    : TaskJob(rec, "gang", secs, 2, true);
+      auto id = c.Submit(spec);
+      if (id.ok()) {
+        std::lock_guard lock(mu);
+        acked.push_back(*id);
+        ++n;
+      }
+      if (n % 9 == 4) {  // cancel a recent job now and then
+        int64_t victim = 0;
+        {
+          std::lock_guard lock(mu);
+          if (acked.size() > 3) victim = acked[acked.size() - 1 - rng() % 3];
+        }
+        if (victim > 0) {
+          auto r = c.Cancel({victim});
+          if (r.ok() && r->results_size() == 1 && r->results(0).ok()) {
+            std::lock_guard lock(mu);
+            cancelled.insert(victim);
+          }
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 200));
+    }
+  });
+
+  // Faults, one at a time, each followed by its recovery.
+  std::mt19937_64 rng(g_seed);
+  std::map<std::string, int> faults;
+  double longest_recovery_s = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000 + rng() % 4000));
+    if (std::chrono::steady_clock::now() >= end) break;
+    const int kind = static_cast<int>(rng() % 3);
+    const int agent = static_cast<int>(rng() % kAgents);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (kind == 0) {
+      cluster.KillCoordinator(SIGKILL);
+      std::this_thread::sleep_for(1s);
+      ASSERT_EQ(cluster.StartCoordinator(), "") << cluster.LogTails();
+      ++faults["kill -9 coordinator"];
+    } else if (kind == 1) {
+      cluster.KillAgent(agent, SIGKILL);
+      std::this_thread::sleep_for(500ms);
+      ASSERT_EQ(cluster.StartAgent(agent), "") << cluster.LogTails();
+      ++faults["kill -9 agent"];
+    } else {
+      cluster.SignalAgent(agent, SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(4000 + rng() % 2000));  // > lease
+      cluster.SignalAgent(agent, SIGCONT);
+      ++faults["SIGSTOP agent 4-6 s"];
+    }
+    ASSERT_TRUE(cluster.WaitForReadyNodes(kAgents, 30s)) << cluster.LogTails();
+    longest_recovery_s = std::max(
+        longest_recovery_s,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  stop = true;
+  submitter.join();
+
+  // Everything acknowledged ends.
+  std::vector<int64_t> jobs;
+  std::set<int64_t> cancels;
+  {
+    std::lock_guard lock(mu);
+    jobs = acked;
+    cancels = cancelled;
+  }
+  int violations = 0;
+  int redone = 0;  // completed attempts run again after their report was lost
+  auto violation = [&](const std::string& what) {
+    ++violations;
+    ADD_FAILURE() << what;
+  };
+  client::CoordinatorClient c(cluster.OwnerClientOptions(5000ms));
+  std::map<int64_t, v1::JobInfo> final_state;
+  for (int64_t id : jobs) {
+    v1::JobInfo j = cluster.WaitForJob(id, 120s);
+    final_state[id] = j;
+    if (j.state() != "succeeded" && j.state() != "failed" && j.state() != "cancelled")
+      violation("job " + std::to_string(id) + " never ended: " + j.state() + " " + j.reason());
+  }
+  for (int64_t id : cancels)
+    if (final_state[id].state() != "cancelled")
+      violation("job " + std::to_string(id) + " was cancelled but ended " +
+                final_state[id].state());
+  // The tasks' own records.
+  for (const auto& [id, j] : final_state) {
+    auto info = c.GetJob(id);
+    if (!info.ok()) {
+      violation("job " + std::to_string(id) + " is gone: " + info.status().message());
+      continue;
+    }
+    for (const auto& t : info->tasks()) {
+      const auto attempts =
+          ReadRecord(rec / (std::to_string(id) + "." + std::to_string(t.index())));
+      std::vector<std::pair<int64_t, const Attempt*>> by_start;
+      for (const auto& [a, rec_a] : attempts) by_start.push_back({rec_a.start_ns, &rec_a});
+      std::sort(by_start.begin(), by_start.end());
+      for (size_t k = 1; k < by_start.size(); ++k) {
+        const Attempt& prev = *by_start[k - 1].second;
+        if (by_start[k].first <= prev.last_ns)
+          violation("job " + std::to_string(id) + " task " + std::to_string(t.index()) +
+                    ": two attempts overlapped");
+        // An attempt that completed but whose agent was killed or frozen before it reported is
+        // run again (at least once); counted, not a violation. A succeeded task running again
+        // is one.
+        if (prev.completed) ++redone;
+      }
+      if (t.state() == "succeeded") {
+        auto it = attempts.find(t.attempt());
+        if (it == attempts.end() || !it->second.completed)
+          violation("job " + std::to_string(id) + " task " + std::to_string(t.index()) +
+                    " succeeded as attempt " + std::to_string(t.attempt()) +
+                    ", which its record does not show completed");
+        else
+          for (const auto& [a, other] : attempts)
+            if (other.start_ns > it->second.last_ns)
+              violation("job " + std::to_string(id) + " task " + std::to_string(t.index()) +
+                        " ran again (attempt " + std::to_string(a) + ") after it succeeded");
+      }
+    }
+  }
+  std::printf("chaos: faults:");
+  int total = 0;
+  for (const auto& [k, v] : faults) {
+    std::printf(" %s x%d;", k.c_str(), v);
+    total += v;
+  }
+  std::map<std::string, int> states;
+  for (const auto& [id, j] : final_state) ++states[j.state()];
+  std::printf(" %d in all\nchaos: %zu jobs acknowledged (", total, jobs.size());
+  for (const auto& [k, v] : states) std::printf(" %s %d", k.c_str(), v);
+  std::printf(" ), %zu cancels; %d completed attempts run again (their agent killed or frozen "
+              "before it reported them); %d violations; longest recovery %.1f s\n",
+              cancels.size(), redone, violations, longest_recovery_s);
+  EXPECT_GT(total, 0);
+  EXPECT_GT(jobs.size(), 50u);
+  EXPECT_EQ(violations, 0) << cluster.LogTails();
+}
+
+}  // namespace
+}  // namespace muster::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--minutes") muster::testing::g_minutes = std::atof(argv[i + 1]);
+    if (std::string(argv[i]) == "--seed") muster::testing::g_seed = std::strtoull(argv[i + 1], nullptr, 10);
+  }
+  if (const char* m = std::getenv("MUSTER_CHAOS_MINUTES")) muster::testing::g_minutes = std::atof(m);
+  return RUN_ALL_TESTS();
+}
