@@ -47,8 +47,11 @@ Named Parse(const std::string& name) {
   if (name.rfind("ckpt-", 0) != 0 || name.size() < 8 || name.substr(name.size() - 3) != ".pt")
     return {};
   if (name.size() == 20) return {0, Digits(name, 5, 17)};  // ckpt-<12>.pt
-  if (name.size() == 28 && name[5] == 'a' && name[12] == '-') {  // ckpt-a<6>-<12>.pt
-    const int64_t a = Digits(name, 6, 12), s = Digits(name, 13, 25);
+  // ckpt-a<6 or more>-<12>.pt: attempts of a restored cluster's epoch (> 10^6) are longer.
+  const size_t dash = name.find('-', 6);
+  if (name[5] == 'a' && dash != std::string::npos && dash >= 12 && dash <= 24 &&
+      name.size() == dash + 1 + 12 + 3) {
+    const int64_t a = Digits(name, 6, dash), s = Digits(name, dash + 1, dash + 13);
     if (a >= 0 && s >= 0) return {a, s};
   }
   return {};

@@ -1,5 +1,5 @@
 // Checkpoint files on disk, in one directory, written atomically:
-// `ckpt-a<attempt, 6 digits>-<step, 12 digits>.pt` (attempt 0, as older versions wrote it:
+// `ckpt-a<attempt, at least 6 digits>-<step, 12 digits>.pt` (attempt 0, as older versions wrote it:
 // `ckpt-<step, 12 digits>.pt`). Each attempt of a task writes under its own name, so a late
 // writer of an older attempt (one being stopped) cannot replace what a newer attempt wrote.
 //

@@ -55,6 +55,13 @@ TEST(CheckpointFile, TheNewestAttemptWinsOverALateWriterOfAnOlderOne) {
   EXPECT_FALSE(fs::exists(dir / "ckpt-000000000050.pt"));
   EXPECT_TRUE(fs::exists(dir / "ckpt-a000001-000000000090.pt"));
   EXPECT_EQ((*ReadLatestCheckpoint(dir.string()))->bytes, "a2@60");
+  // After a restore from a backup, attempts start above 10^6 (a longer name): still the newest.
+  ASSERT_TRUE(WriteCheckpointFile(dir.string(), 10, "e1@10", 3, 1'000'001).ok());
+  EXPECT_TRUE(fs::exists(dir / "ckpt-a1000001-000000000010.pt"));
+  latest = ReadLatestCheckpoint(dir.string());
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->attempt, 1'000'001);
+  EXPECT_EQ((*latest)->bytes, "e1@10");
   fs::remove_all(dir);
 }
 
