@@ -9,7 +9,9 @@
 //     while its agent was killed or frozen, before it reported, may run again: counted and
 //     printed);
 //   - every acknowledged cancel stayed cancelled;
-//   - the coordinator's succeeded tasks completed in their records, with the same attempt.
+//   - the coordinator's succeeded tasks completed in their records, with the same attempt;
+//   - every checkpoint of the checkpointable jobs (shell loops that publish "<attempt>.<step>"
+//     files atomically and resume from the newest) loads.
 // It prints the faults injected, jobs, violations and the longest time from a fault to every
 // node being ready again. CI runs 2 minutes; `chaos_soak_test --minutes N` runs longer by hand,
 // `--seed S` replays a schedule.
@@ -81,6 +83,33 @@ v1::JobSpec TaskJob(const fs::path& rec, const std::string& name, double seconds
   return spec;
 }
 
+// A checkpointable job: `steps` ticks of 100 ms, a checkpoint every 5 steps, published
+// atomically under the attempt's own name ("<attempt>.<step>", written to a temporary file and
+// renamed); an attempt resumes from the newest checkpoint of the newest attempt.
+v1::JobSpec CheckpointJob(const fs::path& rec, int steps) {
+  v1::JobSpec spec;
+  spec.set_name("ckpt");
+  spec.add_command("/bin/sh");
+  spec.add_command("-c");
+  const std::string f = rec.string() + "/$MUSTER_JOB_ID.$MUSTER_TASK_INDEX";
+  spec.add_command(
+      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=0; "
+      "last=$(ls $c | grep -E '^[0-9]+\\.[0-9]+$' | sort -t. -k1,1n -k2,2n | tail -1); "
+      "if [ -n \"$last\" ]; then step=$(cat $c/$last); fi; "
+      "echo start $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; "
+      "while [ $step -lt " + std::to_string(steps) + " ]; do sleep 0.1; step=$((step+1)); "
+      "echo tick $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; "
+      "if [ $((step % 5)) -eq 0 ]; then echo $step > $c/.tmp.$MUSTER_ATTEMPT && "
+      "mv $c/.tmp.$MUSTER_ATTEMPT $c/$MUSTER_ATTEMPT.$step; fi; done; "
+      "echo done $MUSTER_ATTEMPT $(date +%s%N) >> " + f);
+  spec.set_workdir(rec.string());
+  spec.set_checkpointable(true);
+  spec.set_max_retries(20);
+  spec.mutable_resources()->set_milli_cpus(250);
+  spec.mutable_resources()->set_memory_mib(32);
+  return spec;
+}
+
 TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
   TestCluster cluster(ClusterOptions{.agents = kAgents,
                                      .gpus_per_agent = 0,
@@ -108,9 +137,10 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
     while (!stop) {
       const int kind = static_cast<int>(rng() % 10);
       const double secs = 0.3 + static_cast<double>(rng() % 25) / 10.0;
-      v1::JobSpec spec = kind < 6   ? TaskJob(rec, "single", secs, 1, false)
-                         : kind < 8 ? TaskJob(rec, "array", secs, 4, false)
-                                    : TaskJob(rec, "gang", secs, 2, true);
+      v1::JobSpec spec = kind < 5   ? TaskJob(rec, "single", secs, 1, false)
+                         : kind < 7 ? TaskJob(rec, "array", secs, 4, false)
+                         : kind < 9 ? TaskJob(rec, "gang", secs, 2, true)
+                                    : CheckpointJob(rec, 30 + static_cast<int>(rng() % 30));
       auto id = c.Submit(spec);
       if (id.ok()) {
         std::lock_guard lock(mu);
@@ -232,6 +262,29 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
       }
     }
   }
+  // Every checkpoint loads: its content is the step its name says.
+  int checkpoints = 0, resumed = 0, unreadable = 0;
+  for (const auto& [id, j] : final_state) {
+    if (j.spec().name() != "ckpt") continue;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cluster.state_dir() / "checkpoints" /
+                                                    std::to_string(id), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".tmp", 0) == 0) continue;  // an unpublished write of a killed attempt
+      ++checkpoints;
+      const std::string step = name.substr(name.find('.') + 1);
+      std::ifstream in(e.path());
+      std::string content;
+      in >> content;
+      if (content != step) ++unreadable;
+      if (content != step)
+        violation("job " + std::to_string(id) + ": checkpoint " + name + " holds '" + content +
+                  "'");
+      if (name.rfind("1.", 0) != 0) ++resumed;  // written by a later attempt
+    }
+  }
+  std::printf("chaos: %d checkpoints, %d that do not load; %d written by attempts after the first\n",
+              checkpoints, unreadable, resumed);
   std::printf("chaos: faults:");
   int total = 0;
   for (const auto& [k, v] : faults) {
