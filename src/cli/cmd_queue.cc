@@ -100,7 +100,11 @@ std::string JoinItems(const auto& items, const char* sep) {
   return out;
 }
 
-int RunShow(const ClientFlags& f, const std::string& id_text) {
+// Above this many tasks, `show` summarises them by state and lists only the ones worth a look
+// (running, failed, lost, ...; at most kShownTasks); --tasks lists them all.
+constexpr int kShownTasks = 20;
+
+int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   auto id = ParseJobId(id_text);
   if (!id) return ReportError(Status::InvalidArgument("'" + id_text + "' is not a job id"));
   auto client = MakeClient(f);
@@ -163,10 +167,20 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
     PrintField("task states", client::FormatTaskCounts(j));
     return kExitOk;
   }
+  const bool summarise = !all_tasks && j.tasks_size() > kShownTasks;
+  int hidden = 0;
+  if (summarise) PrintField("task states", client::FormatTaskCounts(j));
   std::printf("\n");
   client::TextTable t(
       {"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PROGRESS"});
+  int shown = 0;
   for (const auto& task : j.tasks()) {
+    if (summarise &&
+        (task.state() == "succeeded" || task.state() == "pending" || shown >= kShownTasks)) {
+      ++hidden;
+      continue;
+    }
+    ++shown;
     bool ended = task.state() == "succeeded" || task.state() == "failed";
     std::string progress = client::FormatProgress(task.progress(), 10);
     if (!task.message().empty() && task.state() != "succeeded")
@@ -178,7 +192,11 @@ int RunShow(const ClientFlags& f, const std::string& id_text) {
               client::FormatRelative(task.start_ms(), now),
               client::FormatRelative(task.end_ms(), now), progress});
   }
-  std::cout << t.Render();
+  if (shown > 0) std::cout << t.Render();
+  if (hidden > 0)
+    std::printf("(%d more tasks, pending or succeeded or beyond the first %d: muster show %lld "
+                "--tasks lists them all)\n",
+                hidden, kShownTasks, static_cast<long long>(j.job_id()));
   return kExitOk;
 }
 
@@ -201,12 +219,15 @@ void AddQueueCommands(CLI::App& app, CommandContext& ctx) {
   struct ShowFlags {
     ClientFlags client;
     std::string job;
+    bool tasks = false;
   };
   auto s = std::make_shared<ShowFlags>();
   CLI::App* show = app.add_subcommand("show", "Show one job: spec, state, reason and every task");
   show->add_option("job", s->job, "job id")->required();
+  show->add_flag("--tasks", s->tasks,
+                 "list every task (a job of more than 20 tasks is otherwise summarised by state)");
   AddClientFlags(*show, s->client);
-  show->callback([s, &ctx] { ctx.exit_code = RunShow(s->client, s->job); });
+  show->callback([s, &ctx] { ctx.exit_code = RunShow(s->client, s->job, s->tasks); });
 }
 
 }  // namespace muster::cli
