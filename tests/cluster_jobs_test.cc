@@ -123,6 +123,15 @@ TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   ASSERT_EQ(m.state(), "succeeded") << m.reason() << cluster_.LogTails();
   EXPECT_EQ(ReadFile(work_ / "merged"), "4950\n");
   EXPECT_EQ(a.task_state_counts().at("succeeded"), 100);
+  // `show` summarises 100 tasks by state; --tasks lists every one.
+  CommandResult show = cluster_.Muster({"show", std::to_string(array)});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("task states 100 succeeded"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("(100 more tasks"), std::string::npos) << show.out;
+  EXPECT_EQ(show.out.find("TASK  STATE"), std::string::npos) << show.out;
+  CommandResult all = cluster_.Muster({"show", std::to_string(array), "--tasks"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("\n99    succeeded"), std::string::npos) << all.out;
   // The merge started only after the last array task ended.
   int64_t last_end = 0;
   for (const auto& t : a.tasks()) last_end = std::max(last_end, t.end_ms());
