@@ -82,6 +82,7 @@ Coordinator::~Coordinator() {
 
 void Coordinator::Recover(StoreContents contents) {
   auth_.Load(contents.users);
+  auth_.LoadJoinTokens(contents.join_tokens);
   epoch_ = contents.epoch;
   // A restored state (backup.h): ids above any an earlier epoch handed out after the backup.
   jobs_.ReserveUpTo(std::max(contents.next_job_id, epoch_ * kEpochJobIdBase + 1));

@@ -165,13 +165,28 @@ Status Authenticator::RemoveUser(const std::string& name) {
   return Status::Ok();
 }
 
-std::string Authenticator::CreateJoinToken(const std::string& node, DurationMs ttl_ms) {
+void Authenticator::LoadJoinTokens(const std::vector<JoinTokenRecord>& tokens) {
+  MutexLock lock(mu_);
+  joins_.clear();
+  for (const auto& t : tokens) joins_[t.hash] = {t.node, t.expires_ms};
+}
+
+Result<std::string> Authenticator::CreateJoinToken(const std::string& node, DurationMs ttl_ms) {
   std::string token = "mstj_" + NewToken().substr(4);
   MutexLock lock(mu_);
-  const TimeMs now = clock_->MonotonicMs();
-  for (auto it = joins_.begin(); it != joins_.end();)
-    it = it->second.expires_ms <= now ? joins_.erase(it) : std::next(it);
-  joins_[HashToken(token)] = {node, now + ttl_ms};
+  const TimeMs now = clock_->NowMs();
+  for (auto it = joins_.begin(); it != joins_.end();) {
+    if (it->second.expires_ms > now) {
+      ++it;
+      continue;
+    }
+    store_->DeleteJoinToken(it->first);  // forgotten either way; a failure leaves a dead row
+    it = joins_.erase(it);
+  }
+  const JoinTokenRecord rec{HashToken(token), node, now + ttl_ms};
+  // Stored before it is shown: a token the coordinator could forget in a restart is not made.
+  if (Status s = store_->Wait(store_->UpsertJoinToken(rec)); !s.ok()) return s;
+  joins_[rec.hash] = {node, rec.expires_ms};
   return token;
 }
 
@@ -182,8 +197,10 @@ Result<bool> Authenticator::ConsumeJoinToken(std::string_view token, const std::
     return Status::Unauthenticated("unknown join token (used already, or made by another "
                                    "coordinator); ask an admin for a new one");
   const Join j = it->second;
-  joins_.erase(it);  // one use, whatever happens next
-  if (j.expires_ms <= clock_->MonotonicMs())
+  // One use, whatever happens next, and across a restart: the store forgets it first.
+  if (Status s = store_->Wait(store_->DeleteJoinToken(it->first)); !s.ok()) return s;
+  joins_.erase(it);
+  if (j.expires_ms <= clock_->NowMs())
     return Status::Unauthenticated("the join token has expired; ask an admin for a new one");
   if (!j.node.empty() && j.node != node)
     return Status::PermissionDenied("permission denied: the join token is for node " + j.node +

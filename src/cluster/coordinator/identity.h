@@ -7,6 +7,7 @@
 //   * local sessions, issued by the coordinator's Unix socket (local_auth.h) to a caller the
 //     kernel identified (SO_PEERCRED); kept in memory only, for session_ttl_ms. A restarted
 //     coordinator forgets them, and clients simply ask the socket again;
+//   * one-time join tokens ("mstj_"), stored as hashes until used or expired;
 //   * certificates, named by their CN and accepted only with the fingerprint recorded for that
 //     node (EnrollNode) or user (SetUserCertificate).
 // Local callers: the coordinator's own Unix user and root are admins; other local users are
@@ -75,10 +76,13 @@ class Authenticator {
   bool IsUser(const std::string& name) const;
 
   // ---- nodes that join with a certificate
-  // A one-time join token for node `node` ("" = any name), valid for ttl_ms: "mstj_<64 hex>".
-  std::string CreateJoinToken(const std::string& node, DurationMs ttl_ms);
-  // Uses up a join token for `node`; Unauthenticated if it is unknown, used, expired or for
-  // another node. True when the token was made for that very name (it may replace the node's
+  // A one-time join token for node `node` ("" = any name), valid for ttl_ms (wall clock):
+  // "mstj_<64 hex>". Stored (its SHA-256) before it is returned, so it survives a restart.
+  Result<std::string> CreateJoinToken(const std::string& node, DurationMs ttl_ms);
+  // The unused join tokens the store held at startup.
+  void LoadJoinTokens(const std::vector<JoinTokenRecord>& tokens);
+  // Uses up a join token for `node` (removed from the store first; its error if that fails);
+  // Unauthenticated if it is unknown, used, expired or for another node. True when the token was made for that very name (it may replace the node's
   // credential), false for an any-name token.
   Result<bool> ConsumeJoinToken(std::string_view token, const std::string& node);
   // Records `node`'s certificate (its SHA-256) as that node's credential; stored as an agent user

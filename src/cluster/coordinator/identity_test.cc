@@ -153,11 +153,11 @@ TEST_F(IdentityTest, MalformedAndUnknownTokens) {
 
 TEST_F(IdentityTest, JoinTokensWorkOnceForTheirNodeAndExpire) {
   Authenticator auth = Make();
-  std::string any = auth.CreateJoinToken("", 60000);
-  std::string for7 = auth.CreateJoinToken("node7", 60000);
-  std::string soon = auth.CreateJoinToken("", 1000);
+  std::string any = auth.CreateJoinToken("", 60000).value();
+  std::string for7 = auth.CreateJoinToken("node7", 60000).value();
+  std::string soon = auth.CreateJoinToken("", 1000).value();
   EXPECT_EQ(any.rfind("mstj_", 0), 0u);
-  std::string again7 = auth.CreateJoinToken("node7", 60000);
+  std::string again7 = auth.CreateJoinToken("node7", 60000).value();
   EXPECT_EQ(auth.ConsumeJoinToken(for7, "node8").status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(auth.ConsumeJoinToken(for7, "node7").status().code(),
             StatusCode::kUnauthenticated);  // spent by the refused try
@@ -171,6 +171,31 @@ TEST_F(IdentityTest, JoinTokensWorkOnceForTheirNodeAndExpire) {
   clock_.Advance(1001);
   EXPECT_EQ(auth.ConsumeJoinToken(soon, "node1").status().code(), StatusCode::kUnauthenticated);
   EXPECT_FALSE(auth.FromToken(any).ok());  // never a bearer token
+}
+
+TEST_F(IdentityTest, JoinTokensSurviveARestartUntilUsedOrExpired) {
+  Authenticator auth = Make();
+  std::string kept = auth.CreateJoinToken("node3", 60000).value();
+  std::string used = auth.CreateJoinToken("", 60000).value();
+  ASSERT_TRUE(auth.ConsumeJoinToken(used, "node4").ok());
+  // A restarted coordinator reads what the store holds: the unused token, not the used one.
+  Authenticator again = Make();
+  again.LoadJoinTokens(store_.Contents().join_tokens);
+  EXPECT_EQ(store_.Contents().join_tokens.size(), 1u);
+  EXPECT_EQ(again.ConsumeJoinToken(used, "node4").status().code(), StatusCode::kUnauthenticated);
+  auto bound = again.ConsumeJoinToken(kept, "node3");
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  EXPECT_TRUE(*bound);
+  EXPECT_TRUE(store_.Contents().join_tokens.empty());
+  // A token the store cannot keep is not made, and one it cannot forget is not used.
+  store_.FailWrites(Status::Unavailable("disk full"));
+  EXPECT_FALSE(auth.CreateJoinToken("", 60000).ok());
+  store_.Heal();
+  std::string last = auth.CreateJoinToken("", 60000).value();
+  store_.FailWrites(Status::Unavailable("disk full"));
+  EXPECT_FALSE(auth.ConsumeJoinToken(last, "node5").ok());
+  store_.Heal();
+  EXPECT_TRUE(auth.ConsumeJoinToken(last, "node5").ok());
 }
 
 TEST_F(IdentityTest, ANodeCertificateCountsUntilItIsReplacedOrRemoved) {

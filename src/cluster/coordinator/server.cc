@@ -435,8 +435,10 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       return ToGrpcStatus(Status::InvalidArgument("invalid node name '" + req->node() + "'"));
     if (req->ttl_s() <= 0 || req->ttl_s() > 7 * 86400)
       return ToGrpcStatus(Status::InvalidArgument("--ttl must be between 1 s and 7 days"));
-    const std::string secret = c_->auth().CreateJoinToken(req->node(), req->ttl_s() * 1000);
-    reply->set_token(secret + "." + tls->ca_fingerprint);
+    if (Status w = c_->Writable(); !w.ok()) return ToGrpcStatus(w);
+    auto secret = c_->auth().CreateJoinToken(req->node(), req->ttl_s() * 1000);
+    if (!secret.ok()) return ToGrpcStatus(secret.status());
+    reply->set_token(*secret + "." + tls->ca_fingerprint);
     c_->Audit(*caller, "join-token", req->node().empty() ? "any node" : "node " + req->node(),
               Status::Ok());
     return grpc::Status::OK;

@@ -31,6 +31,7 @@ MemoryStore::MemoryStore(StoreContents contents) {
   for (auto& j : contents.jobs) jobs_.emplace(j.id, std::move(j));
   for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
   for (auto& u : contents.users) users_.emplace(u.name, std::move(u));
+  for (auto& t : contents.join_tokens) join_tokens_.emplace(t.hash, std::move(t));
   next_job_id_ = contents.next_job_id;
   epoch_ = contents.epoch;
 }
@@ -108,6 +109,7 @@ StoreContents MemoryStore::ContentsLocked() const {
   for (const auto& [id, j] : jobs_) out.jobs.push_back(j);
   for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
   for (const auto& [name, u] : users_) out.users.push_back(u);
+  for (const auto& [hash, t] : join_tokens_) out.join_tokens.push_back(t);
   out.next_job_id = next_job_id_;
   out.epoch = epoch_;
   for (const auto& [id, j] : jobs_) out.next_job_id = std::max(out.next_job_id, id + 1);
@@ -192,6 +194,15 @@ Result<std::vector<AuditRecord>> MemoryStore::LoadAudit(TimeMs since_ms,
 
 StateStore::Ticket MemoryStore::UpsertUser(const UserRecord& user) {
   return Write(StoreWrite::kUpsertUser, [&]() REQUIRES(mu_) { users_[user.name] = user; });
+}
+
+StateStore::Ticket MemoryStore::UpsertJoinToken(const JoinTokenRecord& token) {
+  return Write(StoreWrite::kUpsertJoinToken,
+               [&]() REQUIRES(mu_) { join_tokens_[token.hash] = token; });
+}
+
+StateStore::Ticket MemoryStore::DeleteJoinToken(const std::string& hash) {
+  return Write(StoreWrite::kDeleteJoinToken, [&]() REQUIRES(mu_) { join_tokens_.erase(hash); });
 }
 
 StateStore::Ticket MemoryStore::DeleteJob(JobId job) {

@@ -31,6 +31,8 @@ enum class StoreWrite {
   kUpsertUser,
   kDeleteUser,
   kDeleteJob,
+  kUpsertJoinToken,
+  kDeleteJoinToken,
   kAppendAudit,
 };
 
@@ -66,6 +68,8 @@ class MemoryStore final : public StateStore {
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
   Ticket DeleteJob(JobId job) override;
+  Ticket UpsertJoinToken(const JoinTokenRecord& token) override;
+  Ticket DeleteJoinToken(const std::string& hash) override;
   Ticket AppendAudit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
                                              int limit) override;
@@ -89,6 +93,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, NodeRecord> nodes_ GUARDED_BY(mu_);
   std::vector<UsageRow> usage_ GUARDED_BY(mu_);
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
+  std::map<std::string, JoinTokenRecord> join_tokens_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
   JobId next_job_id_ GUARDED_BY(mu_) = 1;
   int64_t epoch_ GUARDED_BY(mu_) = 0;

@@ -105,6 +105,14 @@ struct UserRecord {
   bool operator==(const UserRecord&) const = default;
 };
 
+// An unused one-time join token (identity.h): only its SHA-256 is kept.
+struct JoinTokenRecord {
+  std::string hash;
+  std::string node;     // "" = any name
+  TimeMs expires_ms = 0;  // wall time
+  bool operator==(const JoinTokenRecord&) const = default;
+};
+
 // One line of the audit log (table audit, append-only): a mutating call, or any refused call.
 struct AuditRecord {
   TimeMs time_ms = 0;

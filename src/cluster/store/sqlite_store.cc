@@ -146,6 +146,8 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users(
   name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash TEXT NOT NULL,
   created_ms INTEGER NOT NULL, cert_fp TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS join_tokens(
+  hash TEXT PRIMARY KEY, node TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 )sql";
 constexpr const char* kAppendAudit =
     "INSERT INTO audit(time_ms, identity, role, via, peer, action, target, result) "
@@ -157,6 +159,9 @@ constexpr const char* kUpsertUser =
     "INSERT OR REPLACE INTO users(name, role, token_hash, created_ms, cert_fp) "
     "VALUES(?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE name = ?1";
+constexpr const char* kUpsertJoinToken =
+    "INSERT OR REPLACE INTO join_tokens(hash, node, expires_ms) VALUES(?1, ?2, ?3)";
+constexpr const char* kDeleteJoinToken = "DELETE FROM join_tokens WHERE hash = ?1";
 constexpr const char* kDeleteJobSql[] = {
     "DELETE FROM tasks WHERE job = ?1", "DELETE FROM job_history WHERE job = ?1",
     "DELETE FROM job_pins WHERE job = ?1", "DELETE FROM jobs WHERE id = ?1"};
@@ -530,6 +535,22 @@ SqliteStore::Ticket SqliteStore::UpsertUser(const UserRecord& user) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpsertJoinToken(const JoinTokenRecord& token) {
+  return Enqueue([token](Db& db) -> Status {
+    auto st = db.Prepare(kUpsertJoinToken);
+    if (!st.ok()) return st.status();
+    return st->Text(1, token.hash).Text(2, token.node).Int(3, token.expires_ms).Exec();
+  });
+}
+
+SqliteStore::Ticket SqliteStore::DeleteJoinToken(const std::string& hash) {
+  return Enqueue([hash](Db& db) -> Status {
+    auto st = db.Prepare(kDeleteJoinToken);
+    if (!st.ok()) return st.status();
+    return st->Text(1, hash).Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::DeleteJob(JobId job) {
   return Enqueue([job](Db& db) -> Status {
     for (const char* sql : kDeleteJobSql) {
@@ -698,6 +719,11 @@ Result<StoreContents> SqliteStore::LoadAll() {
     out.users.push_back({users->ColText(0), users->ColText(1), users->ColText(2),
                          users->ColInt(3), users->ColText(4)});
   if (Status e = users->Finish(); !e.ok()) return e;
+  auto joins = db_->Prepare("SELECT hash, node, expires_ms FROM join_tokens ORDER BY hash");
+  if (!joins.ok()) return joins.status();
+  while (joins->Next())
+    out.join_tokens.push_back({joins->ColText(0), joins->ColText(1), joins->ColInt(2)});
+  if (Status e = joins->Finish(); !e.ok()) return e;
   return out;
 }
 

@@ -81,6 +81,8 @@ class SqliteStore final : public StateStore {
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
   Ticket DeleteJob(JobId job) override;
+  Ticket UpsertJoinToken(const JoinTokenRecord& token) override;
+  Ticket DeleteJoinToken(const std::string& hash) override;
   Ticket AppendAudit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> LoadAudit(TimeMs since_ms, const std::string& identity,
                                              int limit) override;

@@ -240,6 +240,9 @@ TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
     b.role = "admin";
     ASSERT_TRUE((*store)->Wait((*store)->UpsertUser(b)).ok());  // replaced, not added
     ASSERT_TRUE((*store)->Wait((*store)->DeleteUser("alice")).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertJoinToken({"h1", "node7", 99})).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertJoinToken({"h2", "", 98})).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->DeleteJoinToken("h2")).ok());
     for (int i = 0; i < 5; ++i)
       (*store)->AppendAudit({1000 + i, i % 2 ? "bob" : "carol", "user", "token", "ipv4:x",
                              "submit", "job " + std::to_string(i), "ok"});
@@ -254,6 +257,8 @@ TEST(SqliteStore, UsersAndTheAuditLogSurviveAReopenAndTheFileIsPrivate) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->users.size(), 1u);
   EXPECT_EQ(all->users[0], (UserRecord{"bob", "admin", "bb", 2, "cc"}));
+  ASSERT_EQ(all->join_tokens.size(), 1u);
+  EXPECT_EQ(all->join_tokens[0], (JoinTokenRecord{"h1", "node7", 99}));
   auto audit = (*store)->LoadAudit(0, "", 0);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 5u);

@@ -29,6 +29,7 @@ struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
   std::vector<NodeRecord> nodes;  // by name
   std::vector<UserRecord> users;  // by name
+  std::vector<JoinTokenRecord> join_tokens;  // unused, by hash
   // Above every job id ever stored, deleted jobs included (table meta): ids are never reused.
   JobId next_job_id = 1;
   // How many times this state was restored from a backup (table meta; backup.h). A restored
@@ -72,6 +73,9 @@ class StateStore {
   // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
   virtual Ticket UpsertUser(const UserRecord& user) = 0;
   virtual Ticket DeleteUser(const std::string& name) = 0;
+  // Adds an unused join token; DeleteJoinToken removes it (used, or expired).
+  virtual Ticket UpsertJoinToken(const JoinTokenRecord& token) = 0;
+  virtual Ticket DeleteJoinToken(const std::string& hash) = 0;
   // Removes a finished job: its row, its tasks, its history and its pin (retention). Its id is
   // never handed out again (next_job_id stays above it).
   virtual Ticket DeleteJob(JobId job) = 0;
