@@ -1,6 +1,6 @@
 // SqliteStore: the StateStore (state_store.h) in one SQLite file, WAL mode; the embedded default.
 //
-// Schema (version 1, kept in PRAGMA user_version):
+// Schema (version 2, kept in PRAGMA user_version; 2 added users.cert_fp):
 //   jobs(id INTEGER PRIMARY KEY, spec BLOB  -- serialized muster.v1.JobSpec,
 //        state TEXT, submit_ms, start_ms, end_ms INTEGER, reason TEXT)
 //   tasks(job, idx INTEGER, state TEXT, attempt, node TEXT, gpus TEXT -- "0,1",
@@ -13,13 +13,18 @@
 //         -- the balancer's downsampled load per node (one row per node per interval, pruned)
 //   job_pins(job INTEGER PRIMARY KEY, node TEXT, migrate_reason TEXT, expires_ms INTEGER)
 //         -- a balancer pin / migration in progress, so a restart keeps it
-//   users(name TEXT PRIMARY KEY, role TEXT, token_hash TEXT, created_ms INTEGER)
-//         -- users with bearer tokens (access.h); only the token's SHA-256 is kept
+//   users(name TEXT PRIMARY KEY, role TEXT, token_hash TEXT, created_ms INTEGER, cert_fp TEXT)
+//         -- users with bearer tokens (access.h); only the token's SHA-256 is kept, and the
+//            SHA-256 of a user's client certificate
 //   audit(time_ms INTEGER, identity, role, via, peer, action, target, result TEXT)
 //         -- append-only: mutating calls and refused calls (AuditRecord)
 //   meta(key TEXT PRIMARY KEY, value INTEGER)
-//         -- next_job_id: above every job id ever inserted, so ids are never reused
-// The last six tables were added without a version change (CREATE TABLE IF NOT EXISTS).
+//         -- next_job_id: above every job id ever inserted, so ids are never reused; epoch: the
+//            restores from a backup (backup.h)
+//   join_tokens(hash TEXT PRIMARY KEY, node TEXT, expires_ms INTEGER)
+//         -- unused one-time join tokens (identity.h), SHA-256 only
+// The tables from job_history on were added without a version change (CREATE TABLE IF NOT
+// EXISTS).
 //
 // Group commit: every write is queued to one writer thread, which takes everything queued so far
 // (up to max_batch writes), runs it inside one transaction with cached prepared statements and
