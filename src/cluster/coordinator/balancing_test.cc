@@ -208,6 +208,98 @@ TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
   EXPECT_EQ(c->GetJob(moved)->state(), "succeeded");
 }
 
+// Advances the clock a second at a time for up to `seconds` (a coordinator that jumped would
+// give every node a grace period), `alive` heartbeating each second.
+// Stops early once `job`'s task 0 is launching.
+void Pass(Coordinator& c, ManualClock& clock, int seconds, const std::string& alive,
+          FakeChannel* ch, JobId job) {
+  for (int i = 0; i < seconds && c.GetJob(job)->tasks(0).state() != "launching"; ++i) {
+    clock.Advance(1000);
+    v1::AgentMessage hb;
+    hb.mutable_heartbeat()->set_seq(i + 1);
+    c.OnAgentMessage(alive, ch, hb);
+    c.Tick();
+  }
+}
+
+// The first migration of the fragmented set-up: the moved job and its nodes.
+struct Migration {
+  JobId job = 0;
+  std::string from, to;
+};
+Migration FirstMigration(Coordinator& c) {
+  Migration m;
+  const v1::BalanceStatus st = c.GetBalance({});
+  for (const auto& move : st.moves())
+    if (move.kind() == "migrate") m = {move.job_id(), move.from_node(), move.to_node()};
+  return m;
+}
+
+TEST_F(BalancingTest, ACancelDuringAMigrationEndsItCancelledNotMoved) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  const Migration m = FirstMigration(*c);
+  ASSERT_GT(m.job, 0);
+  v1::CancelRequest cancel;
+  cancel.add_job_ids(m.job);
+  ASSERT_TRUE(c->Cancel(cancel).results(0).ok());
+  // The task stops (its checkpoint-and-exit answer to the migration's SIGTERM).
+  c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
+  auto info = c->GetJob(m.job);
+  EXPECT_EQ(info->state(), "cancelled");
+  EXPECT_EQ(info->tasks(0).state(), "cancelled");
+  const size_t launches_to = ChannelOf(m.to)->Launches().size();
+  c->Tick();
+  EXPECT_EQ(ChannelOf(m.to)->Launches().size(), launches_to) << "a cancelled job never moves";
+  EXPECT_EQ(c->GetJob(m.job)->state(), "cancelled");
+}
+
+TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  const Migration m = FirstMigration(*c);
+  ASSERT_GT(m.job, 0);
+  // The source node goes away before the task reports that it stopped.
+  c->OnAgentDisconnected(m.from, ChannelOf(m.from));
+  Pass(*c, clock_, 60, m.to, ChannelOf(m.to), m.job);
+  auto info = c->GetJob(m.job);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->tasks(0).state(), "launching") << info->reason();
+  EXPECT_EQ(info->tasks(0).node(), m.to);
+  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  EXPECT_EQ(ChannelOf(m.to)->Launches().back().job_id(), m.job);
+  // The old attempt's report, arriving late from the healed node, changes nothing.
+  c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
+  info = c->GetJob(m.job);
+  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "running"));
+  c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "succeeded"));
+  EXPECT_EQ(c->GetJob(m.job)->state(), "succeeded");
+}
+
+TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  SetUpFragmented(*c);
+  clock_.Advance(1500);
+  c->Tick();
+  const Migration m = FirstMigration(*c);
+  ASSERT_GT(m.job, 0);
+  // The target goes away while the task stops on the source.
+  c->OnAgentDisconnected(m.to, ChannelOf(m.to));
+  c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
+  EXPECT_EQ(c->GetJob(m.job)->tasks(0).state(), "pending");
+  Pass(*c, clock_, 60, m.from, ChannelOf(m.from), m.job);
+  auto info = c->GetJob(m.job);
+  EXPECT_EQ(info->tasks(0).state(), "launching") << info->DebugString();
+  EXPECT_EQ(info->tasks(0).node(), m.from) << "not pinned to a node that is gone";
+  EXPECT_EQ(info->tasks(0).retries(), 0);
+}
+
 TEST_F(BalancingTest, MetricsTextAndLoads) {
   auto c = OpenWith(balance::BalancerMode::kOn);
   SetUpFragmented(*c);
