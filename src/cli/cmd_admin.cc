@@ -317,7 +317,7 @@ int RunRestore(const RestoreFlags& f) {
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
-  CLI::App* admin = app.add_subcommand("admin", "Site administration: users, history export");
+  CLI::App* admin = app.add_subcommand("admin", "Site administration: users, nodes, state dir, backup, retention, audit");
   admin->require_subcommand(1);
   AddUserCommands(*admin, ctx);
 
