@@ -185,8 +185,9 @@ int RunAudit(const AuditFlags& f) {
   }
   client::TextTable t({"TIME (UTC)", "WHO", "ROLE", "VIA", "ACTION", "TARGET", "RESULT"});
   for (const auto& e : list->entries()) {
-    t.AddRow({UtcTime(e.time_ms()), e.identity(), e.role(), e.via() + (e.peer().empty() ? "" : " " + e.peer()),
-              e.action(), e.target(), e.result()});
+    t.AddRow({UtcTime(e.time_ms()), e.identity(), e.role(),
+              e.via() + (e.peer().empty() ? "" : " " + e.peer()), e.action(), e.target(),
+              e.result()});
   }
   std::cout << t.Render();
   return kExitOk;
@@ -211,7 +212,8 @@ int RunInit(const InitFlags& f) {
   std::cout << (existed ? "state dir " + dir + " already has a cluster CA (kept"
                         : "initialised " + dir + " (new cluster CA")
             << ", valid until "
-            << UtcTime(cluster::ReadCert(tls->ca.cert_pem).value().not_after_ms) << " UTC)\n  CA certificate  " << dir << "/tls/ca.crt (give it to clients)\n"
+            << UtcTime(cluster::ReadCert(tls->ca.cert_pem).value().not_after_ms)
+            << " UTC)\n  CA certificate  " << dir << "/tls/ca.crt (give it to clients)\n"
             << "  CA key          " << dir << "/tls/ca.key (private; back it up)\n"
             << "  CA sha256       " << tls->ca_fingerprint << "\n"
             << "start it with: muster coordinator --state-dir " << dir << " --listen HOST:PORT"
@@ -317,7 +319,8 @@ int RunRestore(const RestoreFlags& f) {
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
-  CLI::App* admin = app.add_subcommand("admin", "Site administration: users, nodes, state dir, backup, retention, audit");
+  CLI::App* admin = app.add_subcommand(
+      "admin", "Site administration: users, nodes, state dir, backup, retention, audit");
   admin->require_subcommand(1);
   AddUserCommands(*admin, ctx);
 

@@ -78,7 +78,8 @@ int RunCoordinator(const CoordinatorFlags& f) {
     return kExitUsage;
   }
   opts.coordinator.retention_ms = f.retention == "0" ? 0 : ParseDurationMs(f.retention);
-  if (opts.coordinator.retention_ms < 0 || (f.retention != "0" && opts.coordinator.retention_ms == 0)) {
+  if (opts.coordinator.retention_ms < 0 ||
+      (f.retention != "0" && opts.coordinator.retention_ms == 0)) {
     std::cerr << "muster: --retention is a duration like 14d or 12h, or 0 to keep finished jobs\n";
     return kExitUsage;
   }

@@ -14,6 +14,8 @@ class NodeUserFilter final : public FilterPlugin {
 
 }  // namespace
 
-std::unique_ptr<FilterPlugin> MakeNodeUserFilter() { return std::make_unique<NodeUserFilter>(); }
+std::unique_ptr<FilterPlugin> MakeNodeUserFilter() {
+  return std::make_unique<NodeUserFilter>();
+}
 
 }  // namespace muster::sched

@@ -96,12 +96,19 @@ v1::JobSpec CheckpointJob(const fs::path& rec, int steps) {
       "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=0; "
       "last=$(ls $c | grep -E '^[0-9]+\\.[0-9]+$' | sort -t. -k1,1n -k2,2n | tail -1); "
       "if [ -n \"$last\" ]; then step=$(cat $c/$last); fi; "
-      "echo start $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; "
-      "while [ $step -lt " + std::to_string(steps) + " ]; do sleep 0.1; step=$((step+1)); "
-      "echo tick $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; "
+      "echo start $MUSTER_ATTEMPT $(date +%s%N) >> " +
+      f +
+      "; "
+      "while [ $step -lt " +
+      std::to_string(steps) +
+      " ]; do sleep 0.1; step=$((step+1)); "
+      "echo tick $MUSTER_ATTEMPT $(date +%s%N) >> " +
+      f +
+      "; "
       "if [ $((step % 5)) -eq 0 ]; then echo $step > $c/.tmp.$MUSTER_ATTEMPT && "
       "mv $c/.tmp.$MUSTER_ATTEMPT $c/$MUSTER_ATTEMPT.$step; fi; done; "
-      "echo done $MUSTER_ATTEMPT $(date +%s%N) >> " + f);
+      "echo done $MUSTER_ATTEMPT $(date +%s%N) >> " +
+      f);
   spec.set_workdir(rec.string());
   spec.set_checkpointable(true);
   spec.set_max_retries(20);
@@ -192,9 +199,9 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
       ++faults["SIGSTOP agent 4-6 s"];
     }
     ASSERT_TRUE(cluster.WaitForReadyNodes(kAgents, 30s)) << cluster.LogTails();
-    longest_recovery_s = std::max(
-        longest_recovery_s,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    longest_recovery_s =
+        std::max(longest_recovery_s,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   stop = true;
   submitter.join();
@@ -267,8 +274,8 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
   for (const auto& [id, j] : final_state) {
     if (j.spec().name() != "ckpt") continue;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(cluster.state_dir() / "checkpoints" /
-                                                    std::to_string(id), ec)) {
+    for (const auto& e :
+         fs::directory_iterator(cluster.state_dir() / "checkpoints" / std::to_string(id), ec)) {
       const std::string name = e.path().filename().string();
       if (name.rfind(".tmp", 0) == 0) continue;  // an unpublished write of a killed attempt
       ++checkpoints;
@@ -283,8 +290,9 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
       if (name.rfind("1.", 0) != 0) ++resumed;  // written by a later attempt
     }
   }
-  std::printf("chaos: %d checkpoints, %d that do not load; %d written by attempts after the first\n",
-              checkpoints, unreadable, resumed);
+  std::printf(
+      "chaos: %d checkpoints, %d that do not load; %d written by attempts after the first\n",
+      checkpoints, unreadable, resumed);
   std::printf("chaos: faults:");
   int total = 0;
   for (const auto& [k, v] : faults) {
@@ -295,9 +303,10 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
   for (const auto& [id, j] : final_state) ++states[j.state()];
   std::printf(" %d in all\nchaos: %zu jobs acknowledged (", total, jobs.size());
   for (const auto& [k, v] : states) std::printf(" %s %d", k.c_str(), v);
-  std::printf(" ), %zu cancels; %d completed attempts run again (their agent killed or frozen "
-              "before it reported them); %d violations; longest recovery %.1f s\n",
-              cancels.size(), redone, violations, longest_recovery_s);
+  std::printf(
+      " ), %zu cancels; %d completed attempts run again (their agent killed or frozen "
+      "before it reported them); %d violations; longest recovery %.1f s\n",
+      cancels.size(), redone, violations, longest_recovery_s);
   EXPECT_GT(total, 0);
   EXPECT_GT(jobs.size(), 50u);
   EXPECT_EQ(violations, 0) << cluster.LogTails();
@@ -310,8 +319,10 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--minutes") muster::testing::g_minutes = std::atof(argv[i + 1]);
-    if (std::string(argv[i]) == "--seed") muster::testing::g_seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::string(argv[i]) == "--seed")
+      muster::testing::g_seed = std::strtoull(argv[i + 1], nullptr, 10);
   }
-  if (const char* m = std::getenv("MUSTER_CHAOS_MINUTES")) muster::testing::g_minutes = std::atof(m);
+  if (const char* m = std::getenv("MUSTER_CHAOS_MINUTES"))
+    muster::testing::g_minutes = std::atof(m);
   return RUN_ALL_TESTS();
 }

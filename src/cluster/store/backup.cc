@@ -72,8 +72,8 @@ Result<int64_t> QueryInt(sqlite3* db, const char* sql, int64_t otherwise) {
 }
 
 Status SetInfo(sqlite3* db, const char* table, const std::string& key, int64_t value) {
-  const std::string sql = std::string("INSERT OR REPLACE INTO ") + table +
-                          "(key, value) VALUES(?1, ?2)";
+  const std::string sql =
+      std::string("INSERT OR REPLACE INTO ") + table + "(key, value) VALUES(?1, ?2)";
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
     return Status::Internal(std::string("backup: ") + sqlite3_errmsg(db));
@@ -165,8 +165,7 @@ Result<BackupInfo> WriteBackup(const std::string& state_dir, const std::string& 
     auto dst = OpenDb(tmp, SQLITE_OPEN_READWRITE);
     if (!dst.ok()) return dst.status();
     sqlite3_backup* b = sqlite3_backup_init(dst->get(), "main", src->get(), "main");
-    if (b == nullptr)
-      return Status::Internal(std::string("backup: ") + sqlite3_errmsg(dst->get()));
+    if (b == nullptr) return Status::Internal(std::string("backup: ") + sqlite3_errmsg(dst->get()));
     int rc;
     while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -179,11 +178,11 @@ Result<BackupInfo> WriteBackup(const std::string& state_dir, const std::string& 
   if (!dst.ok()) return dst.status();
   sqlite3* db = dst->get();
   // One self-contained file: no -wal beside it.
-  for (const char* sql : {"PRAGMA journal_mode=DELETE",
-                          "CREATE TABLE backup_files(name TEXT PRIMARY KEY, mode INTEGER NOT NULL, "
-                          "data BLOB NOT NULL)",
-                          "CREATE TABLE backup_info(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-                          "BEGIN"})
+  for (const char* sql :
+       {"PRAGMA journal_mode=DELETE",
+        "CREATE TABLE backup_files(name TEXT PRIMARY KEY, mode INTEGER NOT NULL, "
+        "data BLOB NOT NULL)",
+        "CREATE TABLE backup_info(key TEXT PRIMARY KEY, value INTEGER NOT NULL)", "BEGIN"})
     if (Status s = Exec(db, sql); !s.ok()) return s;
   BackupInfo info;
   info.time_ms = WallMs();

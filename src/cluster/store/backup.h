@@ -31,7 +31,7 @@ namespace muster::cluster {
 struct BackupInfo {
   int64_t time_ms = 0;  // when the copy was taken
   int64_t jobs = 0;
-  int64_t epoch = 0;    // of the state copied
+  int64_t epoch = 0;               // of the state copied
   std::vector<std::string> files;  // of tls/, by name
 };
 

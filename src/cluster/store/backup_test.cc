@@ -17,7 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string TempDir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("muster_backup_" + name + "_" + std::to_string(::getpid()));
+  auto dir =
+      fs::temp_directory_path() / ("muster_backup_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -51,7 +52,8 @@ TEST(Backup, AnOnlineCopyHoldsEveryCommittedWriteAndTheTlsFiles) {
   WriteFile(dir + "/tls/ca.crt", "public cert", 0644);
   auto store = SqliteStore::Open(dir + "/" + kStoreFileName);
   ASSERT_TRUE(store.ok());
-  for (JobId id = 1; id <= 50; ++id) ASSERT_TRUE((*store)->Wait((*store)->InsertJob(MakeJob(id))).ok());
+  for (JobId id = 1; id <= 50; ++id)
+    ASSERT_TRUE((*store)->Wait((*store)->InsertJob(MakeJob(id))).ok());
   ASSERT_TRUE((*store)->Wait((*store)->UpsertUser({"ann", "admin", "h", 1, ""})).ok());
   // Writes go on while the copy is taken; what was committed before it began is all in it.
   std::atomic<bool> stop{false};
