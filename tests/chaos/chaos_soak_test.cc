@@ -92,23 +92,16 @@ v1::JobSpec CheckpointJob(const fs::path& rec, int steps) {
   spec.add_command("/bin/sh");
   spec.add_command("-c");
   const std::string f = rec.string() + "/$MUSTER_JOB_ID.$MUSTER_TASK_INDEX";
-  spec.add_command(
-      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=0; "
-      "last=$(ls $c | grep -E '^[0-9]+\\.[0-9]+$' | sort -t. -k1,1n -k2,2n | tail -1); "
-      "if [ -n \"$last\" ]; then step=$(cat $c/$last); fi; "
-      "echo start $MUSTER_ATTEMPT $(date +%s%N) >> " +
-      f +
-      "; "
-      "while [ $step -lt " +
-      std::to_string(steps) +
-      " ]; do sleep 0.1; step=$((step+1)); "
-      "echo tick $MUSTER_ATTEMPT $(date +%s%N) >> " +
-      f +
-      "; "
-      "if [ $((step % 5)) -eq 0 ]; then echo $step > $c/.tmp.$MUSTER_ATTEMPT && "
-      "mv $c/.tmp.$MUSTER_ATTEMPT $c/$MUSTER_ATTEMPT.$step; fi; done; "
-      "echo done $MUSTER_ATTEMPT $(date +%s%N) >> " +
-      f);
+  std::string script = "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=0; ";
+  script += "last=$(ls $c | grep -E '^[0-9]+\\.[0-9]+$' | sort -t. -k1,1n -k2,2n | tail -1); ";
+  script += "if [ -n \"$last\" ]; then step=$(cat $c/$last); fi; ";
+  script += "echo start $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; ";
+  script += "while [ $step -lt " + std::to_string(steps) + " ]; do sleep 0.1; step=$((step+1)); ";
+  script += "echo tick $MUSTER_ATTEMPT $(date +%s%N) >> " + f + "; ";
+  script += "if [ $((step % 5)) -eq 0 ]; then echo $step > $c/.tmp.$MUSTER_ATTEMPT && ";
+  script += "mv $c/.tmp.$MUSTER_ATTEMPT $c/$MUSTER_ATTEMPT.$step; fi; done; ";
+  script += "echo done $MUSTER_ATTEMPT $(date +%s%N) >> " + f;
+  spec.add_command(script);
   spec.set_workdir(rec.string());
   spec.set_checkpointable(true);
   spec.set_max_retries(20);
