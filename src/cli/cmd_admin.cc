@@ -52,7 +52,9 @@
 #include "cluster/store/backup.h"
 #include "cluster/client/display.h"
 #include "cluster/coordinator/history_export.h"
+#include "core/resources.h"
 #include "core/status.h"
+#include "sim/workload.h"  // FormatUtc
 
 namespace muster::cli {
 
@@ -66,19 +68,8 @@ struct ExportFlags {
 
 // WHEN as milliseconds since the epoch; nullopt when it is neither form.
 std::optional<TimeMs> ParseSince(const std::string& s, TimeMs now_ms) {
-  if (s.size() >= 2) {
-    char unit = s.back();
-    int64_t scale = unit == 's'   ? 1000
-                    : unit == 'm' ? 60'000
-                    : unit == 'h' ? 3'600'000
-                    : unit == 'd' ? 86'400'000
-                                  : 0;
-    char* end = nullptr;
-    std::string num = s.substr(0, s.size() - 1);
-    double v = std::strtod(num.c_str(), &end);
-    if (scale > 0 && end == num.c_str() + num.size() && v >= 0)
-      return now_ms - static_cast<TimeMs>(v * static_cast<double>(scale));
-  }
+  if (const DurationMs age = ParseDurationMs(s); age >= 0)
+    return now_ms - age;  // an age: 90m, 12h, 7d
   std::tm tm{};
   int consumed = 0;
   if (std::sscanf(s.c_str(), "%d-%d-%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
@@ -137,16 +128,6 @@ int RunExportHistory(const ExportFlags& f) {
   return kExitOk;
 }
 
-// "2026-12-01 17:18:12" (UTC).
-std::string UtcTime(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char when[32];
-  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  return when;
-}
-
 struct AuditFlags {
   ClientFlags client;
   std::string since;
@@ -185,7 +166,7 @@ int RunAudit(const AuditFlags& f) {
   }
   client::TextTable t({"TIME (UTC)", "WHO", "ROLE", "VIA", "ACTION", "TARGET", "RESULT"});
   for (const auto& e : list->entries()) {
-    t.AddRow({UtcTime(e.time_ms()), e.identity(), e.role(),
+    t.AddRow({sim::FormatUtc(e.time_ms()), e.identity(), e.role(),
               e.via() + (e.peer().empty() ? "" : " " + e.peer()), e.action(), e.target(),
               e.result()});
   }
@@ -212,7 +193,7 @@ int RunInit(const InitFlags& f) {
   std::cout << (existed ? "state dir " + dir + " already has a cluster CA (kept"
                         : "initialised " + dir + " (new cluster CA")
             << ", valid until "
-            << UtcTime(cluster::ReadCert(tls->ca.cert_pem).value().not_after_ms)
+            << sim::FormatUtc(cluster::ReadCert(tls->ca.cert_pem).value().not_after_ms)
             << " UTC)\n  CA certificate  " << dir << "/tls/ca.crt (give it to clients)\n"
             << "  CA key          " << dir << "/tls/ca.key (private; back it up)\n"
             << "  CA sha256       " << tls->ca_fingerprint << "\n"
@@ -252,10 +233,9 @@ int RunBackup(const BackupFlags& f) {
     std::filesystem::remove(tmp, ec);
     return ReportError(head.status());
   }
-  auto info = cluster::ReadBackupInfo(f.file);
-  if (!info.ok()) return ReportError(info.status());
-  std::cout << "backed up " << info->jobs << " jobs and " << info->files.size()
-            << " TLS files (the cluster CA) at " << UtcTime(info->time_ms) << " UTC to " << f.file
+  std::cout << "backed up " << head->jobs() << " jobs and " << head->files_size()
+            << " TLS files (the cluster CA) at " << sim::FormatUtc(head->time_ms()) << " UTC to "
+            << f.file
             << " (" << (std::filesystem::file_size(f.file, ec) + 1023) / 1024
             << " KiB); it holds the CA key: keep it private" << std::endl;
   return kExitOk;
@@ -291,8 +271,8 @@ int RunGc(const GcFlags& f) {
   }
   std::cout << (f.dry_run ? "would remove " : "removed ") << reply->jobs() << " finished jobs ("
             << reply->tasks() << " tasks, " << (reply->bytes() + 1023) / 1024
-            << " KiB of logs and checkpoints) that ended before " << UtcTime(reply->before_ms())
-            << " UTC";
+            << " KiB of logs and checkpoints) that ended before "
+            << sim::FormatUtc(reply->before_ms()) << " UTC";
   if (reply->kept_for_dependents() > 0)
     std::cout << "; kept " << reply->kept_for_dependents()
               << " that unfinished jobs depend on (--after)";
@@ -309,7 +289,7 @@ int RunRestore(const RestoreFlags& f) {
   auto restored = cluster::RestoreBackup(f.file, f.state_dir);
   if (!restored.ok()) return ReportError(restored.status());
   std::cout << "restored " << restored->backup.jobs << " jobs and the cluster CA from the backup of "
-            << UtcTime(restored->backup.time_ms) << " UTC into " << f.state_dir << "\nepoch "
+            << sim::FormatUtc(restored->backup.time_ms) << " UTC into " << f.state_dir << "\nepoch "
             << restored->epoch << ": new job ids start at " << restored->next_job_id
             << ", and tasks its agents run from after the backup are stopped and run again\n"
             << "start it with: muster coordinator --state-dir " << f.state_dir << std::endl;

@@ -18,6 +18,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/common/pki.h"
+#include "cluster/common/wall_time.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::agent {
@@ -156,9 +157,7 @@ Result<cluster::ClientTransport> RenewIfDue(const std::string& address,
   if (t.cert_pem.empty()) return t;
   auto info = cluster::ReadCert(t.cert_pem);
   if (!info.ok()) return info.status();
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = cluster::WallMs();
   // Due when this node's certificate is, or when the CA certificate it trusts is (the
   // coordinator renews the CA's well before: the reply brings the new one).
   auto ca = cluster::ReadCert(t.ca_pem);

@@ -192,12 +192,6 @@ void PrepareOwnedDir(const std::string& dir, uid_t uid, gid_t gid) {
 
 using namespace launcher_internal;
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Launcher::Launcher(LauncherOptions options, TaskSink* sink)
     : options_(std::move(options)), sink_(sink) {
   if (pipe2(wake_fds_, O_CLOEXEC | O_NONBLOCK) != 0) wake_fds_[0] = wake_fds_[1] = -1;

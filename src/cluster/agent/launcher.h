@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cluster/agent/task_list.h"
+#include "cluster/common/wall_time.h"
 #include "cluster/proto/muster.pb.h"
 #include "core/status.h"
 
@@ -127,6 +128,6 @@ class Launcher {
 };
 
 // The current wall-clock time in ms since the Unix epoch.
-int64_t WallMs();
+using cluster::WallMs;
 
 }  // namespace muster::agent

@@ -7,14 +7,11 @@
 
 #include <chrono>
 
+#include "cluster/common/wall_time.h"
+
 namespace muster::cluster {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 TEST(Pki, ACaIssuesCertificatesWithTheirNames) {
   auto ca = MakeCa("test CA", 365);
@@ -23,7 +20,7 @@ TEST(Pki, ACaIssuesCertificatesWithTheirNames) {
   auto ca_info = ReadCert(ca->cert_pem);
   ASSERT_TRUE(ca_info.ok());
   EXPECT_EQ(ca_info->common_name, "test CA");
-  EXPECT_NEAR(static_cast<double>(ca_info->not_after_ms - NowMs()), 365.0 * 86400e3, 3600e3);
+  EXPECT_NEAR(static_cast<double>(ca_info->not_after_ms - WallMs()), 365.0 * 86400e3, 3600e3);
 
   auto server = IssueCert(*ca, "coord", 90, {"IP:127.0.0.1", "DNS:localhost", "DNS:coord"}, true);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -31,7 +28,7 @@ TEST(Pki, ACaIssuesCertificatesWithTheirNames) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->common_name, "coord");
   EXPECT_EQ(info->sans, (std::vector<std::string>{"IP:127.0.0.1", "DNS:localhost", "DNS:coord"}));
-  EXPECT_NEAR(static_cast<double>(info->not_after_ms - NowMs()), 90.0 * 86400e3, 3600e3);
+  EXPECT_NEAR(static_cast<double>(info->not_after_ms - WallMs()), 90.0 * 86400e3, 3600e3);
   EXPECT_NE(server->key_pem, ca->key_pem);
 }
 

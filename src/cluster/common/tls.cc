@@ -22,16 +22,11 @@
 #include <sstream>
 
 #include "cluster/common/credentials.h"
+#include "cluster/common/wall_time.h"
 
 namespace muster::cluster {
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::vector<std::string> HostSans() {
   std::vector<std::string> sans = {"IP:127.0.0.1", "DNS:localhost"};
@@ -96,7 +91,7 @@ Result<ServerTls> EnsureServerTls(const std::string& state_dir,
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0711);  // ca.crt is for everyone; the keys are 0600
-  const int64_t now = NowMs();
+  const int64_t now = WallMs();
   ServerTls tls;
   auto ca_key = ReadTlsFile(dir + "/ca.key");
   auto ca_cert = ReadTlsFile(dir + "/ca.crt");

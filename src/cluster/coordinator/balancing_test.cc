@@ -9,6 +9,12 @@
 namespace muster::cluster::testing {
 namespace {
 
+// A migration the balancer decided: the moved job and its nodes.
+struct Migration {
+  JobId job = 0;
+  std::string from, to;
+};
+
 class BalancingTest : public CoordinatorTest {
  protected:
   CoordinatorPtr OpenWith(balance::BalancerMode mode) {
@@ -50,6 +56,17 @@ class BalancingTest : public CoordinatorTest {
     ASSERT_TRUE(big.ok());
     c.Tick();
     ASSERT_EQ(TaskState(c, *big), "pending");
+  }
+  // The fragmented set-up, then a balancer period: the migration it applied (job 0 if none).
+  Migration Migrate(Coordinator& c) {
+    SetUpFragmented(c);
+    clock_.Advance(1500);
+    c.Tick();
+    Migration m;
+    const v1::BalanceStatus st = c.GetBalance({});
+    for (const auto& move : st.moves())
+      if (move.kind() == "migrate") m = {move.job_id(), move.from_node(), move.to_node()};
+    return m;
   }
   FakeChannel* ChannelOf(const std::string& node) { return node == "node-a" ? a_.get() : b_.get(); }
   std::shared_ptr<FakeChannel> a_, b_;
@@ -111,20 +128,9 @@ TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
 
 TEST_F(BalancingTest, RestartDuringAMigrationKeepsItAMigration) {
   auto c = OpenWith(balance::BalancerMode::kOn);
-  SetUpFragmented(*c);
-  clock_.Advance(1500);
-  c->Tick();
-  JobId moved = 0, other = 0;
-  std::string from, to;
-  const v1::BalanceStatus st = c->GetBalance({});
-  for (const auto& m : st.moves())
-    if (m.kind() == "migrate") {
-      moved = m.job_id();
-      from = m.from_node();
-      to = m.to_node();
-    }
+  const auto [moved, from, to] = Migrate(*c);
   ASSERT_GT(moved, 0);
-  other = moved == 1 ? 2 : 1;
+  const JobId other = moved == 1 ? 2 : 1;
   c.reset();  // the coordinator restarts before the task has stopped
 
   c = OpenWith(balance::BalancerMode::kOn);
@@ -192,20 +198,10 @@ TEST_F(BalancingTest, NonCheckpointableJobsAreNeverMigrated) {
 
 TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
   auto c = OpenWith(balance::BalancerMode::kOn);
-  SetUpFragmented(*c);
-  clock_.Advance(1500);
-  c->Tick();
-  auto st = c->GetBalance({});
-  JobId moved = 0;
-  std::string from;
-  for (const auto& m : st.moves())
-    if (m.kind() == "migrate") {
-      moved = m.job_id();
-      from = m.from_node();
-    }
-  ASSERT_GT(moved, 0);
-  c->OnAgentMessage(from, ChannelOf(from), Event(moved, 0, 1, "succeeded", 0));
-  EXPECT_EQ(c->GetJob(moved)->state(), "succeeded");
+  const Migration m = Migrate(*c);
+  ASSERT_GT(m.job, 0);
+  c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "succeeded", 0));
+  EXPECT_EQ(c->GetJob(m.job)->state(), "succeeded");
 }
 
 // Advances the clock a second at a time for up to `seconds` (a coordinator that jumped would
@@ -222,25 +218,9 @@ void Pass(Coordinator& c, ManualClock& clock, int seconds, const std::string& al
   }
 }
 
-// The first migration of the fragmented set-up: the moved job and its nodes.
-struct Migration {
-  JobId job = 0;
-  std::string from, to;
-};
-Migration FirstMigration(Coordinator& c) {
-  Migration m;
-  const v1::BalanceStatus st = c.GetBalance({});
-  for (const auto& move : st.moves())
-    if (move.kind() == "migrate") m = {move.job_id(), move.from_node(), move.to_node()};
-  return m;
-}
-
 TEST_F(BalancingTest, ACancelDuringAMigrationEndsItCancelledNotMoved) {
   auto c = OpenWith(balance::BalancerMode::kOn);
-  SetUpFragmented(*c);
-  clock_.Advance(1500);
-  c->Tick();
-  const Migration m = FirstMigration(*c);
+  const Migration m = Migrate(*c);
   ASSERT_GT(m.job, 0);
   v1::CancelRequest cancel;
   cancel.add_job_ids(m.job);
@@ -258,10 +238,7 @@ TEST_F(BalancingTest, ACancelDuringAMigrationEndsItCancelledNotMoved) {
 
 TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
   auto c = OpenWith(balance::BalancerMode::kOn);
-  SetUpFragmented(*c);
-  clock_.Advance(1500);
-  c->Tick();
-  const Migration m = FirstMigration(*c);
+  const Migration m = Migrate(*c);
   ASSERT_GT(m.job, 0);
   // The source node goes away before the task reports that it stopped.
   c->OnAgentDisconnected(m.from, ChannelOf(m.from));
@@ -284,10 +261,7 @@ TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
 
 TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
   auto c = OpenWith(balance::BalancerMode::kOn);
-  SetUpFragmented(*c);
-  clock_.Advance(1500);
-  c->Tick();
-  const Migration m = FirstMigration(*c);
+  const Migration m = Migrate(*c);
   ASSERT_GT(m.job, 0);
   // The target goes away while the task stops on the source.
   c->OnAgentDisconnected(m.to, ChannelOf(m.to));

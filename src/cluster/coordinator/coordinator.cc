@@ -193,7 +193,7 @@ void Coordinator::Tick() {
   const TimeMs now = clock_->NowMs();
   if (options_.retention_ms > 0 && now - last_gc_ms_ >= options_.gc_period_ms) {
     last_gc_ms_ = now;
-    auto gc = CollectGarbage(now - options_.retention_ms, /*dry_run=*/false);
+    auto gc = CollectGarbage(options_.retention_ms, /*dry_run=*/false);
     if (!gc.ok())
       spdlog::error("removing finished jobs: {}", gc.status().message());
     else if (gc->jobs > 0)

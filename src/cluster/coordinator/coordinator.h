@@ -208,10 +208,11 @@ class Coordinator {
   // takes changes again.
   Status Writable() const;
 
-  // Removes every finished job that ended before before_ms and that no unfinished job depends on:
+  // Removes every finished job that ended older_than_ms ago or earlier and that no unfinished job
+  // depends on:
   // its store rows (their ids are never reused), its log files and its checkpoints. With dry_run
   // only counts. Runs by itself every gc_period_ms when retention_ms > 0 (Tick).
-  Result<GcReport> CollectGarbage(TimeMs before_ms, bool dry_run);
+  Result<GcReport> CollectGarbage(DurationMs older_than_ms, bool dry_run);
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;

@@ -348,16 +348,16 @@ TEST_F(CoordinatorTest, FinishedJobsAreRemovedAfterTheirRetentionUnlessSomething
   std::filesystem::create_directories(dir_ + "/logs/" + std::to_string(*gone));
   std::ofstream(dir_ + "/logs/" + std::to_string(*gone) + "/0.out") << "old output\n";
   clock_.Advance(15LL * 86400 * 1000);
-  const TimeMs cutoff = clock_.NowMs() - 14LL * 86400 * 1000;
+  const DurationMs retention = 14LL * 86400 * 1000;
 
-  auto dry = c->CollectGarbage(cutoff, /*dry_run=*/true);
+  auto dry = c->CollectGarbage(retention, /*dry_run=*/true);
   ASSERT_TRUE(dry.ok()) << dry.status().ToString();
   EXPECT_EQ(dry->jobs, 1);
   EXPECT_EQ(dry->kept_for_dependents, 1);
   EXPECT_EQ(dry->bytes, 11);
   EXPECT_TRUE(c->GetJob(*gone).ok());  // a dry run removes nothing
 
-  auto gc = c->CollectGarbage(cutoff, /*dry_run=*/false);
+  auto gc = c->CollectGarbage(retention, /*dry_run=*/false);
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_EQ(gc->jobs, 1);
   EXPECT_EQ(gc->tasks, 1);

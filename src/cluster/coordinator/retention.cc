@@ -24,7 +24,8 @@ int64_t BytesUnder(const std::filesystem::path& path) {
 
 }  // namespace
 
-Result<GcReport> Coordinator::CollectGarbage(TimeMs before_ms, bool dry_run) {
+Result<GcReport> Coordinator::CollectGarbage(DurationMs older_than_ms, bool dry_run) {
+  const TimeMs before_ms = clock_->NowMs() - older_than_ms;
   if (!dry_run)
     if (Status w = Writable(); !w.ok()) return w;
   GcReport report;

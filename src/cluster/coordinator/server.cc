@@ -17,6 +17,7 @@
 #include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
 #include "cluster/common/link_limits.h"
+#include "cluster/common/wall_time.h"
 #include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
 #include "cluster/coordinator/refusal_sampler.h"
@@ -25,17 +26,9 @@
 
 namespace muster::cluster {
 
-TimeMs WallClock::MonotonicMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+TimeMs WallClock::MonotonicMs() const { return SteadyMs(); }
 
-TimeMs WallClock::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+TimeMs WallClock::NowMs() const { return WallMs(); }
 
 namespace {
 
@@ -379,10 +372,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (age <= 0)
       return ToGrpcStatus(Status::InvalidArgument(
           "this cluster keeps finished jobs forever (--retention 0); say --older-than"));
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    auto report = c_->CollectGarbage(now - age, req->dry_run());
+    auto report = c_->CollectGarbage(age, req->dry_run());
     if (!req->dry_run())
       c_->Audit(*caller, "gc",
                 report.ok() ? std::to_string(report->jobs) + " jobs ended over " +
@@ -605,10 +595,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   Result<Caller> Identify(grpc::ServerContext* ctx, std::string_view call) {
     Result<Caller> caller = FromCredential(ctx);
     int64_t left_out = 0;
-    const TimeMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now().time_since_epoch())
-                           .count();
-    if (!caller.ok() && refusals_.Admit(ctx->peer(), now, &left_out))
+    if (!caller.ok() && refusals_.Admit(ctx->peer(), SteadyMs(), &left_out))
       c_->Audit({.name = "(unauthenticated)", .via = "none", .peer = ctx->peer()},
                 std::string(call),
                 left_out == 0 ? "" : "(and " + std::to_string(left_out) +

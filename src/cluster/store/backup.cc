@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cluster/common/wall_time.h"
 #include "cluster/store/sqlite_store.h"
 #include "cluster/store/state_store.h"
 
@@ -119,12 +120,6 @@ Status WriteFileMode(const std::string& path, const std::string& data, unsigned 
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return Status::Unavailable("cannot rename " + tmp + ": " + std::strerror(errno));
   return Status::Ok();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 Result<BackupInfo> InfoOf(sqlite3* db, const std::string& what) {
