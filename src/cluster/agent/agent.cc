@@ -68,6 +68,7 @@ Agent::Agent(AgentOptions options)
     : options_(std::move(options)), heartbeat_ms_(options_.heartbeat_ms) {}
 
 Agent::~Agent() {
+  launches_.reset();  // runs what is queued (refused once stopping), joins the workers
   launcher_.reset();  // stops any task still running before the sink goes away
   if (cgroups_) cgroups_->RemoveRoot();
 }
@@ -143,6 +144,12 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   a->sampler_ = std::make_unique<UsageSampler>("/proc", a->driver_.get(), real_gpus);
   a->launcher_ = std::make_unique<Launcher>(std::move(lo), a.get());
   for (const auto& t : leftovers) a->launcher_->NoteAttempt(t.job_id, t.task_index, t.attempt);
+  Agent* self = a.get();
+  a->launches_ = std::make_unique<LaunchPool>(
+      [self](const v1::Launch& l) { self->StartLaunch(l); },
+      [self](const v1::Launch& l, int64_t grace_ms) {
+        (void)self->launcher_->Kill(l.job_id(), l.task_index(), l.attempt(), grace_ms);
+      });
   return a;
 }
 

@@ -7,7 +7,8 @@
 // kResendWindowMs before the previous session ended (they may have been lost in flight; the
 // coordinator ignores repeats). A writer thread sends queued messages (task logs, progress,
 // events, in that order per pass, so a task's last output precedes its end) and a heartbeat with
-// a usage sample every heartbeat interval; the session's own thread reads commands.
+// a usage sample every heartbeat interval; the session's own thread reads commands, and hands
+// launches to a LaunchPool (launch_pool.h), so that a spawn that hangs blocks no kill or lease.
 // Lease: the coordinator answers Register and each Heartbeat (numbered per agent) with a lease of
 // RegisterReply.lease_ms from that message's sending; the agent's LeaseFence (a keeper process)
 // stops every task when the lease runs out without renewal, and a Launch that arrives then is
@@ -35,6 +36,7 @@
 
 #include "cluster/agent/discovery.h"
 #include "cluster/agent/gpu_driver.h"
+#include "cluster/agent/launch_pool.h"
 #include "cluster/agent/launcher.h"
 #include "cluster/agent/lease_fence.h"
 #include "cluster/agent/task_cgroup.h"
@@ -108,6 +110,10 @@ class Agent final : public TaskSink {
   Status RunSession(bool* fatal, bool* registered);
   void WriterLoop(Session& s);
   void HandleCommand(const v1::CoordinatorMessage& m);
+  // Runs on a launch worker: starts the task, or reports why it was not started.
+  void StartLaunch(const v1::Launch& l);
+  // Stops an attempt wherever it is: queued for launch, being spawned, or running.
+  void KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms);
   v1::Register BuildRegister();
   bool WaitBackoff(int64_t ms);  // false if shutting down
 
@@ -119,6 +125,7 @@ class Agent final : public TaskSink {
   std::optional<CgroupTree> cgroups_;      // engaged when tasks get their own cgroups
   std::string containment_;                // how tasks are contained, for Describe
   std::unique_ptr<Launcher> launcher_;
+  std::unique_ptr<LaunchPool> launches_;  // after launcher_: its workers call it
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -189,8 +189,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   for (const auto& k : reply.kill()) {
     spdlog::info("coordinator does not know job {} task {} attempt {}: killing it", k.job_id(),
                  k.task_index(), k.attempt());
-    if (Status s = launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), 0); !s.ok())
-      spdlog::warn("kill of job {} task {}: {}", k.job_id(), k.task_index(), s.message());
+    KillAttempt(k.job_id(), k.task_index(), k.attempt(), 0);
   }
   {
     std::lock_guard lock(mu_);
@@ -322,32 +321,56 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
     return;
   }
   if (m.has_launch()) {
-    const v1::Launch& l = m.launch();
-    Status st = launcher_->Launch(l);
-    if (st.ok()) return;
-    spdlog::warn("launch refused: {}", st.message());
-    // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch, or
-    // one whose user cannot run here, fails; one that arrives during shutdown or after the
-    // node's lease ran out is handed back to be placed elsewhere.
-    if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable ||
-        st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied ||
-        st.code() == StatusCode::kInternal) {
-      const bool stopping = st.code() == StatusCode::kUnavailable;
-      v1::TaskEvent e;
-      e.set_job_id(l.job_id());
-      e.set_task_index(l.task_index());
-      e.set_attempt(l.attempt());
-      e.set_state(stopping ? "lost" : "failed");
-      e.set_exit_code(stopping ? 0 : 127);
-      e.set_message(stopping ? "not started on " + node_.spec.name + ": " + st.message()
-                             : st.message());
-      e.set_time_ms(WallMs());
-      OnEvent(e);
-    }
+    launches_->Submit(m.launch());  // off this thread: a spawn may hang (launch_pool.h)
   } else if (m.has_kill()) {
     const v1::Kill& k = m.kill();
-    Status st = launcher_->Kill(k.job_id(), k.task_index(), k.attempt(), k.grace_ms());
-    if (!st.ok()) spdlog::debug("kill ignored: {}", st.message());
+    KillAttempt(k.job_id(), k.task_index(), k.attempt(), k.grace_ms());
+  }
+}
+
+void Agent::KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms) {
+  switch (launches_->Cancel(job_id, task_index, attempt, grace_ms)) {
+    case LaunchPool::Cancelled::kWillKill:
+      return;  // stopped as soon as its spawn returns
+    case LaunchPool::Cancelled::kDropped: {
+      launcher_->NoteAttempt(job_id, task_index, attempt);  // a late repeat stays refused
+      v1::TaskEvent e;
+      e.set_job_id(job_id);
+      e.set_task_index(task_index);
+      e.set_attempt(attempt);
+      e.set_state("lost");  // not its own outcome: it never ran
+      e.set_message("stopped on request before it started on " + node_.spec.name);
+      e.set_time_ms(WallMs());
+      OnEvent(e);
+      return;
+    }
+    case LaunchPool::Cancelled::kNotHere:
+      if (Status s = launcher_->Kill(job_id, task_index, attempt, grace_ms); !s.ok())
+        spdlog::debug("kill ignored: {}", s.message());
+  }
+}
+
+void Agent::StartLaunch(const v1::Launch& l) {
+  Status st = launcher_->Launch(l);
+  if (st.ok()) return;
+  spdlog::warn("launch refused: {}", st.message());
+  // A stale attempt gets no answer (the coordinator ignores it anyway); a malformed launch, or
+  // one whose user cannot run here, fails; one that arrives during shutdown or after the
+  // node's lease ran out is handed back to be placed elsewhere.
+  if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kUnavailable ||
+      st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied ||
+      st.code() == StatusCode::kInternal) {
+    const bool stopping = st.code() == StatusCode::kUnavailable;
+    v1::TaskEvent e;
+    e.set_job_id(l.job_id());
+    e.set_task_index(l.task_index());
+    e.set_attempt(l.attempt());
+    e.set_state(stopping ? "lost" : "failed");
+    e.set_exit_code(stopping ? 0 : 127);
+    e.set_message(stopping ? "not started on " + node_.spec.name + ": " + st.message()
+                           : st.message());
+    e.set_time_ms(WallMs());
+    OnEvent(e);
   }
 }
 
