@@ -1,12 +1,15 @@
 // Multi-host, in network namespaces: the coordinator on one "host" (10.213.0.1), an agent on
 // another (10.213.0.2), joined over TLS with the agent's token, running a user's job as that user;
-// then the agent's host is cut off the network and healed. Needs root and iproute2: skipped
+// then the agent's host is cut off the network and healed. Then the cluster harness on network
+// hosts: slow links, and a gang with one node partitioned. Needs root and iproute2: skipped
 // otherwise. Every namespace is deleted at the end, whatever happened (netns.h).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "tests/helpers/netns.h"
@@ -218,6 +221,139 @@ TEST_F(ClusterNetns, ANodeJoinsWithAOneTimeTokenAndCanBeRevoked) {
   EXPECT_NE(audit.out.find("certificate of node-j was revoked or replaced"),
             std::string::npos)
       << audit.out;
+}
+
+// ---------------------------------------------------------------- TestCluster on network hosts
+
+// record lines: "start <attempt> <step> <ns>" and "tick <attempt> <step> <ns>"
+struct RankAttempt {
+  int64_t start_ns = 0, last_ns = 0;
+  int first_step = -1, last_step = 0;
+};
+
+std::map<int64_t, RankAttempt> ReadRankRecord(const fs::path& p) {
+  std::map<int64_t, RankAttempt> out;
+  std::ifstream in(p);
+  std::string kind;
+  int64_t attempt = 0, ns = 0;
+  int step = 0;
+  while (in >> kind >> attempt >> step >> ns) {
+    RankAttempt& a = out[attempt];
+    if (kind == "start") {
+      a.start_ns = ns;
+      a.first_step = step;
+    }
+    a.last_ns = std::max(a.last_ns, ns);
+    a.last_step = std::max(a.last_step, step);
+  }
+  return out;
+}
+
+TEST(ClusterOnNetworkHosts, AJobRunsAndANodeWithSlowLinksStaysReady) {
+  TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2,
+                       .network_hosts = true});
+  if (!cluster.network_error().empty()) GTEST_SKIP() << cluster.network_error();
+  ASSERT_EQ(cluster.Start(), "");
+  // Each agent reports the address of its own host.
+  auto nodes = cluster.client().ListNodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().message();
+  std::set<std::string> addresses;
+  for (const auto& n : nodes->nodes()) addresses.insert(n.spec().address());
+  EXPECT_EQ(addresses, (std::set<std::string>{"10.213.0.2", "10.213.0.3"}));
+  // 300 ms each way on every link: slower, nothing lost.
+  cluster.SetAgentLatency(0, 300);
+  cluster.SetAgentLatency(1, 300);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t id = cluster.Submit({"--tasks", "4", "--cpus", "1", "--", "/bin/sh", "-c",
+                                     "echo rank $MUSTER_TASK_INDEX"});
+  ASSERT_GT(id, 0);
+  v1::JobInfo job = cluster.WaitForJob(id, 60s);
+  EXPECT_EQ(job.state(), "succeeded") << job.reason() << cluster.LogTails();
+  // A launch and its end each cross a link: at least 600 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 600ms);
+  for (const auto& t : job.tasks()) EXPECT_EQ(t.attempt(), 1) << "task " << t.index();
+  std::this_thread::sleep_for(3s);  // longer than the lease: heartbeats still renew it
+  EXPECT_TRUE(cluster.WaitForReadyNodes(2, 1s));
+  CommandResult logs = cluster.Muster({"logs", std::to_string(id) + ".3"});
+  EXPECT_EQ(logs.out, "rank 3\n") << logs.err;
+}
+
+// A 2-rank checkpointable gang, one rank per node; one node is cut off the network. Its rank is
+// stopped on the node when the lease runs out, the other by the coordinator; then the gang starts
+// again, whole, on the nodes left, from its checkpoint; no attempt of the new start overlaps any
+// of the old.
+TEST(ClusterOnNetworkHosts, AGangWithOnePartitionedNodeIsRestartedWholeFromItsCheckpoint) {
+  TestCluster cluster({.agents = 3, .gpus_per_agent = 0, .cpus_per_agent = 1,
+                       .network_hosts = true});
+  if (!cluster.network_error().empty()) GTEST_SKIP() << cluster.network_error();
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path rec = cluster.dir() / "records";
+  fs::create_directories(rec);
+  v1::JobSpec spec;
+  spec.set_name("gang-ckpt");
+  spec.add_command("/bin/sh");
+  spec.add_command("-c");
+  const std::string f = (rec / "$MUSTER_TASK_INDEX").string();
+  std::string script = "c=$MUSTER_CHECKPOINT_DIR/r$MUSTER_TASK_INDEX; mkdir -p $c; step=0; ";
+  script += "last=$(ls $c | grep -E '^[0-9]+\\.[0-9]+$' | sort -t. -k1,1n -k2,2n | tail -1); ";
+  script += "if [ -n \"$last\" ]; then step=$(cat $c/$last); fi; ";
+  script += "echo start $MUSTER_ATTEMPT $step $(date +%s%N) >> " + f + "; ";
+  script += "while [ $step -lt 80 ]; do sleep 0.1; step=$((step+1)); ";
+  script += "echo tick $MUSTER_ATTEMPT $step $(date +%s%N) >> " + f + "; ";
+  script += "if [ $((step % 5)) -eq 0 ]; then echo $step > $c/.tmp && mv $c/.tmp ";
+  script += "$c/$MUSTER_ATTEMPT.$step; fi; done";
+  spec.add_command(script);
+  spec.set_workdir(rec.string());
+  spec.set_tasks(2);
+  spec.set_gang(true);
+  spec.set_checkpointable(true);
+  spec.set_max_retries(5);
+  spec.mutable_resources()->set_milli_cpus(1000);  // one rank per node
+  spec.mutable_resources()->set_memory_mib(32);
+  auto id = cluster.client().Submit(spec);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  // Both ranks well past their first checkpoint.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (ReadRankRecord(rec / "0")[1].last_step < 12 || ReadRankRecord(rec / "1")[1].last_step < 12))
+    std::this_thread::sleep_for(100ms);
+  auto job = cluster.client().GetJob(*id);
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->tasks_size(), 2);
+  ASSERT_EQ(job->tasks(1).state(), "running") << cluster.LogTails();
+  const std::string cut_node = job->tasks(1).node();
+  ASSERT_NE(cut_node, job->tasks(0).node());
+  const int cut = std::stoi(cut_node.substr(cut_node.find('-') + 1));
+  ASSERT_TRUE(cluster.CutAgent(cut));
+  v1::JobInfo done = cluster.WaitForJob(*id, 90s);
+  ASSERT_TRUE(cluster.HealAgent(cut));
+  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  const auto r0 = ReadRankRecord(rec / "0"), r1 = ReadRankRecord(rec / "1");
+  ASSERT_TRUE(r0.contains(1) && r1.contains(1));
+  // The gang started again as a whole: a later attempt of each rank, and every rank of it began
+  // after every rank of the first had stopped.
+  int64_t first_end = std::max(r0.at(1).last_ns, r1.at(1).last_ns);
+  for (const auto* r : {&r0, &r1}) {
+    ASSERT_GE(r->size(), 2u) << "a rank was not restarted";
+    for (const auto& [attempt, a] : *r)
+      if (attempt > 1) {
+        EXPECT_GT(a.start_ns, first_end) << "attempt " << attempt << " overlapped attempt 1";
+        // ... from the checkpoint, not from the start.
+        EXPECT_GE(a.first_step, 10) << "attempt " << attempt;
+      }
+  }
+  for (const auto* r : {&r0, &r1})
+    if (r->size() >= 2)
+      std::printf("rank %d: attempt 1 stopped at step %d; attempt %lld began %.1f s later at step "
+                  "%d\n",
+                  r == &r0 ? 0 : 1, r->at(1).last_step,
+                  static_cast<long long>(r->rbegin()->first),
+                  static_cast<double>(r->rbegin()->second.start_ns - first_end) / 1e9,
+                  r->rbegin()->second.first_step);
+  for (const auto& t : done.tasks()) {
+    EXPECT_GE(t.attempt(), 2) << "task " << t.index();
+    EXPECT_NE(t.node(), cut_node) << "task " << t.index();
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cluster/agent/task_cgroup.h"
+#include "tests/helpers/netns.h"
 
 extern char** environ;
 
@@ -197,10 +198,75 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   return r;
 }
 
+namespace {
+constexpr int kCoordinatorPort = 7070;  // on the coordinator's own host: nothing else there
+}  // namespace
+
 TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
   dir_ = MakeTempDir();
   fs::create_directories(state_dir());
   agents_.resize(options_.agents);
+  agent_relays_.resize(options_.agents);
+  if (options_.network_hosts) net_ = std::make_unique<NetworkHosts>(options_.agents + 1);
+  if (options_.state_tmpfs_mib > 0 && !dir_.empty()) {
+    const std::string cmd = "mount -t tmpfs -o size=" + std::to_string(options_.state_tmpfs_mib) +
+                            "m muster-test-state " + state_dir().string();
+    tmpfs_mounted_ = ::geteuid() == 0 && std::system(cmd.c_str()) == 0;
+  }
+}
+
+std::string TestCluster::network_error() const {
+  if (!options_.network_hosts) return "";
+  return net_->ok() ? "" : net_->error();
+}
+
+std::vector<std::string> TestCluster::OnHost(int host, std::vector<std::string> argv) const {
+  return net_ ? net_->In(host, std::move(argv)) : argv;
+}
+
+bool TestCluster::CutAgent(int i) {
+  bool ok = net_ && net_->Cut(i + 1);
+  if (!ok) ADD_FAILURE() << "cannot cut off agent " << i << ": " << network_error();
+  return ok;
+}
+
+bool TestCluster::HealAgent(int i) {
+  bool ok = net_ && net_->Heal(i + 1);
+  if (!ok) ADD_FAILURE() << "cannot heal agent " << i << ": " << network_error();
+  return ok;
+}
+
+bool TestCluster::CutCoordinator() {
+  bool ok = net_ && net_->Cut(0);
+  if (!ok) ADD_FAILURE() << "cannot cut off the coordinator: " << network_error();
+  return ok;
+}
+
+bool TestCluster::HealCoordinator() {
+  bool ok = net_ && net_->Heal(0);
+  if (!ok) ADD_FAILURE() << "cannot heal the coordinator: " << network_error();
+  return ok;
+}
+
+void TestCluster::SetAgentLatency(int i, int ms) {
+  if (agent_relays_[i]) agent_relays_[i]->SetDelayMs(ms);
+}
+
+bool TestCluster::FillStateDisk() {
+  if (!tmpfs_mounted_) {
+    ADD_FAILURE() << "the state dir is not a tmpfs of this test's (state_tmpfs_mib)";
+    return false;
+  }
+  const std::string cmd = "dd if=/dev/zero of=" + (state_dir() / "filler").string() +
+                          " bs=1M count=" + std::to_string(options_.state_tmpfs_mib) +
+                          " 2>/dev/null";
+  (void)std::system(cmd.c_str());  // fails with "no space left": that is the point
+  return true;
+}
+
+void TestCluster::FreeStateDisk() {
+  std::error_code ec;
+  fs::remove(state_dir() / "filler", ec);
 }
 
 TestCluster::~TestCluster() {
@@ -208,6 +274,10 @@ TestCluster::~TestCluster() {
     if (a) a->Stop(3s);
   if (coordinator_) coordinator_->Stop(3s);
   client_.reset();
+  agent_relays_.clear();
+  client_relay_.reset();
+  net_.reset();  // every namespace, with its interfaces
+  if (tmpfs_mounted_) (void)std::system(("umount -l " + state_dir().string()).c_str());
   // The agents' cgroups (a killed agent leaves its directories behind).
   for (size_t i = 0; i < agents_.size(); ++i) {
     const std::string name = "node-" + std::to_string(i);
@@ -227,8 +297,10 @@ std::string TestCluster::StartCoordinator() {
   fs::path addr_file = state_dir() / "coordinator.addr";
   std::error_code ec;
   fs::remove(addr_file, ec);
+  if (net_ && !net_->ok()) return "no network hosts: " + net_->error();
   // A restart listens on the same address, so agents reconnect to it.
   std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
+  if (net_) listen = net_->address(0) + ":" + std::to_string(kCoordinatorPort);
   std::vector<std::string> argv = {MusterBinary(),
                                    "coordinator",
                                    "--listen",
@@ -246,13 +318,20 @@ std::string TestCluster::StartCoordinator() {
   argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
   coordinator_ = std::make_unique<Process>();
   ++coordinator_starts_;
-  if (!coordinator_->Start(argv, dir_ / "coordinator.out", dir_ / "coordinator.err"))
+  if (!coordinator_->Start(OnHost(0, argv), dir_ / "coordinator.out", dir_ / "coordinator.err"))
     return "cannot start the coordinator";
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string a = ReadFile(addr_file);
     if (!a.empty() && a.back() == '\n') {
       address_ = a.substr(0, a.size() - 1);
+      if (net_) {  // this process is on none of the hosts: it goes through a relay
+        if (!client_relay_)
+          client_relay_ = std::make_unique<TcpRelay>("", net_->ns(0), net_->address(0),
+                                                     kCoordinatorPort);
+        if (!client_relay_->ok()) return "relay to the coordinator: " + client_relay_->error();
+        address_ = "127.0.0.1:" + std::to_string(client_relay_->port());
+      }
       client_ = std::make_unique<client::CoordinatorClient>(OwnerClientOptions());
       return "";
     }
@@ -284,8 +363,16 @@ std::string TestCluster::StartAgent(int i) {
   std::string name = "node-" + std::to_string(i);
   fs::path work = dir_ / name;
   fs::create_directories(work);
+  std::string coordinator = address_;
+  if (net_) {
+    if (!agent_relays_[i])
+      agent_relays_[i] = std::make_unique<TcpRelay>(net_->ns(i + 1), net_->ns(i + 1),
+                                                    net_->address(0), kCoordinatorPort);
+    if (!agent_relays_[i]->ok()) return "relay of agent " + name + ": " + agent_relays_[i]->error();
+    coordinator = "127.0.0.1:" + std::to_string(agent_relays_[i]->port());
+  }
   std::vector<std::string> argv = {MusterBinary(),  "agent",
-                                   "--coordinator", address_,
+                                   "--coordinator", coordinator,
                                    "--name",        name,
                                    "--work-dir",    work.string(),
                                    "--gpus",        std::to_string(options_.gpus_per_agent),
@@ -293,8 +380,9 @@ std::string TestCluster::StartAgent(int i) {
                                    "--memory",      "16G",
                                    "--heartbeat",   options_.heartbeat,
                                    "--coordinator-dir", state_dir().string()};
+  if (net_) argv.insert(argv.end(), {"--address", net_->address(i + 1)});
   agents_[i] = std::make_unique<Process>();
-  if (!agents_[i]->Start(argv, dir_ / (name + ".out"), dir_ / (name + ".err")))
+  if (!agents_[i]->Start(OnHost(i + 1, argv), dir_ / (name + ".out"), dir_ / (name + ".err")))
     return "cannot start agent " + name;
   return "";
 }

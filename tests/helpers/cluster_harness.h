@@ -107,7 +107,17 @@ struct ClusterOptions {
   std::string lost_node_timeout = "3s";
   std::string fence_grace = "1s";
   std::vector<std::string> coordinator_args;  // extra flags
+  // Every process on a host of its own (netns.h): the coordinator on host 0 (10.213.0.1:7070),
+  // agent i on host i+1, linked to the coordinator through a relay on its own host (for
+  // SetAgentLatency). This test process and the CLI reach the coordinator through a relay on the
+  // machine's loopback. Needs root and iproute2: Start() says so otherwise (network_error()).
+  bool network_hosts = false;
+  // > 0: the coordinator's state dir is a tmpfs of this many MiB (FillStateDisk). Needs root.
+  int state_tmpfs_mib = 0;
 };
+
+class NetworkHosts;  // tests/helpers/netns.h
+class TcpRelay;
 
 class TestCluster {
  public:
@@ -123,6 +133,19 @@ class TestCluster {
   std::string StartAgent(int i);   // agent "node-<i>" with the configured GPUs
   void KillAgent(int i, int sig);  // and waits for it to exit
   void SignalAgent(int i, int sig);  // without waiting (SIGSTOP, SIGCONT)
+  // Network faults (ClusterOptions::network_hosts): every packet to and from agent i's host, or
+  // the coordinator's, is dropped / let through again. False (with an ADD_FAILURE) if it fails.
+  bool CutAgent(int i);
+  bool HealAgent(int i);
+  bool CutCoordinator();
+  bool HealCoordinator();
+  // Holds agent i's traffic with the coordinator back by `ms` each way (0: none).
+  void SetAgentLatency(int i, int ms);
+  // Why network_hosts cannot be had here ("" when it can, or was not asked for).
+  std::string network_error() const;
+  // ClusterOptions::state_tmpfs_mib: fills the state dir's disk to the last byte / frees it.
+  bool FillStateDisk();
+  void FreeStateDisk();
   // Waits until `n` nodes are ready (state "ready"); false on timeout.
   bool WaitForReadyNodes(int n, std::chrono::milliseconds timeout = 15s);
 
@@ -153,7 +176,14 @@ class TestCluster {
   // args with "--coordinator ADDR" after the subcommand's arguments, before any "--".
   std::vector<std::string> WithCoordinator(std::vector<std::string> args) const;
 
+  // argv run on host `host` of the network (unchanged without network_hosts).
+  std::vector<std::string> OnHost(int host, std::vector<std::string> argv) const;
+
   ClusterOptions options_;
+  std::unique_ptr<NetworkHosts> net_;
+  std::unique_ptr<TcpRelay> client_relay_;               // loopback -> the coordinator's host
+  std::vector<std::unique_ptr<TcpRelay>> agent_relays_;  // on agent i's host -> the coordinator
+  bool tmpfs_mounted_ = false;
   fs::path dir_;
   std::string address_;
   std::unique_ptr<Process> coordinator_;
