@@ -33,6 +33,7 @@ struct CoordinatorFlags {
   std::string lost_node_timeout = "30s";
   std::string fence_grace = "5s";
   std::string log_limit = "64M", max_log_limit = "1G";
+  std::string default_time = "0", max_time = "0";
   std::string retention = "14d";
   std::string policy = "fifo";
   std::string scorer = "binpack";
@@ -75,6 +76,16 @@ int RunCoordinator(const CoordinatorFlags& f) {
       opts.coordinator.default_log_limit_mib > opts.coordinator.max_log_limit_mib) {
     std::cerr << "muster: --log-limit and --max-log-limit are sizes like 64M or 1G, the default "
                  "no larger than the maximum\n";
+    return kExitUsage;
+  }
+  opts.coordinator.default_time_limit_ms =
+      f.default_time == "0" ? 0 : ParseTimeLimitMs(f.default_time);
+  opts.coordinator.max_time_limit_ms = f.max_time == "0" ? 0 : ParseTimeLimitMs(f.max_time);
+  if (opts.coordinator.default_time_limit_ms < 0 || opts.coordinator.max_time_limit_ms < 0 ||
+      (opts.coordinator.max_time_limit_ms > 0 &&
+       opts.coordinator.default_time_limit_ms > opts.coordinator.max_time_limit_ms)) {
+    std::cerr << "muster: --default-time and --max-time are time limits like 2h or 1-00:00:00 "
+                 "(0: none), the default no longer than the maximum\n";
     return kExitUsage;
   }
   opts.coordinator.retention_ms = f.retention == "0" ? 0 : ParseDurationMs(f.retention);
@@ -178,6 +189,13 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
                   "0 keeps them forever (muster admin gc removes them on demand)")
       ->capture_default_str();
   cmd->add_option("--max-log-limit", f->max_log_limit, "The most a job's --log-limit may ask for")
+      ->capture_default_str();
+  cmd->add_option("--default-time", f->default_time,
+                  "Time limit of a job that sets no --time (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--max-time", f->max_time,
+                  "The most a job's --time may ask for, and the limit of one that sets none when "
+                  "there is no --default-time (0: none)")
       ->capture_default_str();
   cmd->add_option("--fence-grace", f->fence_grace,
                   "SIGTERM to SIGKILL when a lease runs out; the node counts as lost, and its "

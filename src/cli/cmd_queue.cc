@@ -31,7 +31,7 @@ std::string TaskCell(const v1::JobInfo& job) {
     for (const auto& t : job.tasks()) ++counts[t.state()];
   std::string out;
   for (const char* s :
-       {"running", "launching", "pending", "succeeded", "failed", "lost", "cancelled"}) {
+       {"running", "launching", "pending", "succeeded", "failed", "timeout", "lost", "cancelled"}) {
     auto it = counts.find(s);
     if (it == counts.end() || it->second == 0) continue;
     out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + ShortState(s);
@@ -181,7 +181,8 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
       continue;
     }
     ++shown;
-    bool ended = task.state() == "succeeded" || task.state() == "failed";
+    bool ended = task.state() == "succeeded" || task.state() == "failed" ||
+                 task.state() == "timeout";
     std::string progress = client::FormatProgress(task.progress(), 10);
     if (!task.message().empty() && task.state() != "succeeded")
       progress += (progress.empty() ? "" : "  ") + task.message();

@@ -28,7 +28,7 @@ struct SubmitFlags {
   // Scalar fields by their spec key; only the flags the user gave are applied.
   std::map<std::string, std::string> scalars;
   std::vector<std::string> env, after, command;
-  bool gang = false, no_gang = false, checkpointable = false;
+  bool gang = false, no_gang = false, checkpointable = false, requeue_on_timeout = false;
   bool wait = false, quiet = false;
 };
 
@@ -70,6 +70,7 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
   if (f.gang) flags.gang = true;
   if (f.no_gang) flags.gang = false;
   if (f.checkpointable) flags.checkpointable = true;
+  if (f.requeue_on_timeout) flags.requeue_on_timeout = true;
   if (!f.command.empty()) flags.command = f.command;
   client::OverlaySpec(spec, flags);
 
@@ -134,6 +135,11 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
       {"--est-time", "est_time", "estimated run time: 90, 90s, 5m, 1h30m"},
       {"--est-work", "est_work", "estimated work units for the execution-time model"},
       {"--retries", "retries", "times a failed task is retried (default 0)"},
+      {"--time", "time",
+       "time limit of each attempt: 2h, 90m, 1h30m, or as sbatch: 30 (minutes), 1:30:00, 2-12; "
+       "then SIGTERM, SIGKILL after --signal-grace, state timeout (default: the cluster's)"},
+      {"--signal-grace", "signal_grace",
+       "SIGTERM to SIGKILL at the time limit (default 30s)"},
       {"--workdir", "workdir", "working directory of the tasks (default: current directory)"},
       {"--log-limit", "log_limit",
        "output kept per stream of each attempt, e.g. 16M: the first and last halves (default: "
@@ -142,6 +148,9 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
   for (const auto& s : scalars) cmd->add_option(s.flag, f->scalars[s.key], s.help);
   cmd->add_flag("--gang", f->gang, "all tasks start together or none (default when --tasks > 1)");
   cmd->add_flag("--no-gang", f->no_gang, "with --tasks N: N independent tasks instead of a gang");
+  cmd->add_flag("--requeue-on-timeout", f->requeue_on_timeout,
+                "checkpointable: at the time limit, requeue the job to resume from its checkpoint "
+                "(uses no retry)");
   cmd->add_flag("--checkpointable", f->checkpointable,
                 "the job saves and resumes from $MUSTER_CHECKPOINT_DIR (may be migrated)");
   cmd->add_option("--env", f->env, "environment variable K=V for the tasks (repeatable)")

@@ -15,6 +15,7 @@
 
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
+#include "core/job.h"
 
 namespace muster::cli {
 
@@ -50,14 +51,15 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
       if (t.gpus_size() > 0) line += " gpu " + client::FormatGpuList(t.gpus());
       std::string prog = client::FormatProgress(t.progress());
       if (!prog.empty()) line += "  " + prog;
-      if (t.state() == "failed" && !t.message().empty()) line += "  " + t.message();
+      if ((t.state() == "failed" || t.state() == "timeout") && !t.message().empty())
+        line += "  " + t.message();
       lines.push_back(line);
     }
   } else {
     int total = client::TaskTotal(job);
     int finished = 0;
     for (const auto& [s, n] : job.task_state_counts())
-      if (s == "succeeded" || s == "failed" || s == "cancelled") finished += n;
+      if (s == "succeeded" || s == "failed" || s == "cancelled" || s == "timeout") finished += n;
     char frac[64];
     std::snprintf(frac, sizeof frac, " %d/%d finished  ", finished, total);
     lines.push_back("  " + client::ProgressBar(total > 0 ? double(finished) / total : 0, 30) +
@@ -97,8 +99,8 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     }
     unreachable = false;
     job = std::move(*r);
-    bool finished =
-        job.state() == "succeeded" || job.state() == "failed" || job.state() == "cancelled";
+    const auto state = ParseJobState(job.state());
+    const bool finished = state && IsTerminal(*state);
     if (!json) {
       std::vector<std::string> lines = RenderJob(job, tty);
       if (tty) {

@@ -119,6 +119,58 @@ TEST(Units, DurationsInEveryUnitTheCommandsAccept) {
     EXPECT_EQ(ParseDurationMs(bad), -1) << bad;
 }
 
+TEST(Units, TimeLimitsInUnitsAndInSlurmsForms) {
+  EXPECT_EQ(ParseTimeLimitMs("2h"), 7200000);
+  EXPECT_EQ(ParseTimeLimitMs("1h30m"), 5400000);
+  EXPECT_EQ(ParseTimeLimitMs("3s"), 3000);
+  EXPECT_EQ(ParseTimeLimitMs("1.5h"), 5400000);
+  EXPECT_EQ(ParseTimeLimitMs("30"), 30 * 60000);             // MM: minutes, as sbatch
+  EXPECT_EQ(ParseTimeLimitMs("5:30"), (5 * 60 + 30) * 1000);  // MM:SS
+  EXPECT_EQ(ParseTimeLimitMs("1:30:00"), 5400000);           // HH:MM:SS
+  EXPECT_EQ(ParseTimeLimitMs("2-12"), (2 * 24 + 12) * 3600000LL);  // D-HH
+  EXPECT_EQ(ParseTimeLimitMs("1-00:30"), (24 * 60 + 30) * 60000LL);
+  EXPECT_EQ(ParseTimeLimitMs("1-01:02:03"), ((25 * 60 + 2) * 60 + 3) * 1000LL);
+  for (const char* bad : {"", "h", "1:2:3:4", "1-", "-5", "1x", "1h-2", "::", "2hh", "1-2-3"})
+    EXPECT_EQ(ParseTimeLimitMs(bad), -1) << bad;
+  EXPECT_EQ(FormatDurationMs(5400000), "1h30m");
+  EXPECT_EQ(FormatDurationMs(3000), "3s");
+  EXPECT_EQ(FormatDurationMs(90061000), "1d1h1m1s");
+  EXPECT_EQ(FormatDurationMs(1500), "1500ms");
+}
+
+TEST(Job, TimeLimitsAreValidated) {
+  JobSpec s;
+  s.command = {"true"};
+  s.time_limit_ms = 3000;
+  EXPECT_TRUE(s.Validate().ok());
+  s.time_limit_ms = -1;
+  EXPECT_FALSE(s.Validate().ok());
+  s.time_limit_ms = SpecLimits::kTimeLimitMs + 1;
+  EXPECT_FALSE(s.Validate().ok());
+  s.time_limit_ms = 3000;
+  s.signal_grace_ms = SpecLimits::kSignalGraceMs + 1;
+  EXPECT_FALSE(s.Validate().ok());
+  s.signal_grace_ms = 0;
+  s.requeue_on_timeout = true;
+  EXPECT_NE(s.Validate().message().find("checkpointable"), std::string::npos);
+  s.checkpointable = true;
+  EXPECT_TRUE(s.Validate().ok());
+}
+
+TEST(StateMachine, ATimeoutEndsARunningTaskForGood) {
+  EXPECT_TRUE(CheckTransition(TaskState::kRunning, TaskState::kTimeout).ok());
+  EXPECT_TRUE(CheckTransition(TaskState::kLaunching, TaskState::kTimeout).ok());
+  EXPECT_FALSE(CheckTransition(TaskState::kPending, TaskState::kTimeout).ok());
+  for (auto to : {TaskState::kPending, TaskState::kRunning, TaskState::kFailed})
+    EXPECT_FALSE(CheckTransition(TaskState::kTimeout, to).ok());
+  EXPECT_TRUE(IsTerminal(TaskState::kTimeout));
+  EXPECT_TRUE(CheckTransition(JobState::kRunning, JobState::kTimeout).ok());
+  EXPECT_FALSE(CheckTransition(JobState::kTimeout, JobState::kPending).ok());
+  EXPECT_TRUE(IsTerminal(JobState::kTimeout));
+  EXPECT_EQ(ParseJobState("timeout"), JobState::kTimeout);
+  EXPECT_EQ(ParseTaskState("timeout"), TaskState::kTimeout);
+}
+
 TEST(StateMachine, RejectsIllegalTransitions) {
   EXPECT_TRUE(CheckTransition(TaskState::kPending, TaskState::kLaunching).ok());
   EXPECT_TRUE(CheckTransition(TaskState::kLaunching, TaskState::kRunning).ok());

@@ -67,6 +67,14 @@ Status JobSpec::Validate() const {
       est_work > SpecLimits::kEstimate || est_time_s > SpecLimits::kEstimate)
     return Status::InvalidArgument("estimates must be finite numbers between 0 and 1e9");
   if (log_limit_mib < 0) return Status::InvalidArgument("log-limit must not be negative");
+  if (time_limit_ms < 0 || time_limit_ms > SpecLimits::kTimeLimitMs)
+    return Status::InvalidArgument("the time limit must be between 0 and 366 days");
+  if (signal_grace_ms < 0 || signal_grace_ms > SpecLimits::kSignalGraceMs)
+    return Status::InvalidArgument("the signal grace must be between 0 and 1 hour");
+  if (requeue_on_timeout && !checkpointable)
+    return Status::InvalidArgument(
+        "requeue-on-timeout needs a checkpointable job (it resumes from its checkpoint)");
+
   using L = SpecLimits;
   auto too_long = [](const char* what, size_t limit) {
     return Status::InvalidArgument(std::string(what) + " is longer than " + std::to_string(limit) +
@@ -107,6 +115,7 @@ const char* JobStateName(JobState s) {
     case JobState::kSucceeded: return "succeeded";
     case JobState::kFailed: return "failed";
     case JobState::kCancelled: return "cancelled";
+    case JobState::kTimeout: return "timeout";
   }
   return "unknown";
 }
@@ -120,13 +129,14 @@ const char* TaskStateName(TaskState s) {
     case TaskState::kFailed: return "failed";
     case TaskState::kCancelled: return "cancelled";
     case TaskState::kLost: return "lost";
+    case TaskState::kTimeout: return "timeout";
   }
   return "unknown";
 }
 
 std::optional<JobState> ParseJobState(const std::string& s) {
   for (auto st : {JobState::kPending, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                  JobState::kCancelled})
+                  JobState::kCancelled, JobState::kTimeout})
     if (s == JobStateName(st)) return st;
   return std::nullopt;
 }
@@ -134,17 +144,18 @@ std::optional<JobState> ParseJobState(const std::string& s) {
 std::optional<TaskState> ParseTaskState(const std::string& s) {
   for (auto st : {TaskState::kPending, TaskState::kLaunching, TaskState::kRunning,
                   TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled,
-                  TaskState::kLost})
+                  TaskState::kLost, TaskState::kTimeout})
     if (s == TaskStateName(st)) return st;
   return std::nullopt;
 }
 
 bool IsTerminal(JobState s) {
-  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled;
+  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled ||
+         s == JobState::kTimeout;
 }
 
 bool IsTerminal(TaskState s) {
-  return s == TaskState::kSucceeded || s == TaskState::kCancelled;
+  return s == TaskState::kSucceeded || s == TaskState::kCancelled || s == TaskState::kTimeout;
 }
 
 Status CheckTransition(TaskState from, TaskState to) {
@@ -154,16 +165,18 @@ Status CheckTransition(TaskState from, TaskState to) {
     case T::kPending: ok = to == T::kLaunching || to == T::kCancelled; break;
     case T::kLaunching:
       ok = to == T::kRunning || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
-           to == T::kPending || to == T::kSucceeded;
+           to == T::kPending || to == T::kSucceeded || to == T::kTimeout;
       break;
-    case T::kRunning:  // -> kPending: requeued (a retry, a lost node's requeue, a migration)
+    case T::kRunning:  // -> kPending: requeued (a retry, a lost node's requeue, a migration, a
+                       // checkpointable job's timeout)
       ok = to == T::kSucceeded || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
-           to == T::kPending;
+           to == T::kPending || to == T::kTimeout;
       break;
     case T::kFailed:
     case T::kLost: ok = to == T::kPending || to == T::kCancelled; break;
     case T::kSucceeded:
-    case T::kCancelled: ok = false; break;
+    case T::kCancelled:
+    case T::kTimeout: ok = false; break;
   }
   if (ok) return Status::Ok();
   return Status::FailedPrecondition(std::string("illegal task transition ") + TaskStateName(from) +
@@ -176,7 +189,8 @@ Status CheckTransition(JobState from, JobState to) {
   switch (from) {
     case J::kPending: ok = to == J::kRunning || to == J::kCancelled || to == J::kFailed; break;
     case J::kRunning:
-      ok = to == J::kSucceeded || to == J::kFailed || to == J::kCancelled || to == J::kPending;
+      ok = to == J::kSucceeded || to == J::kFailed || to == J::kCancelled || to == J::kPending ||
+           to == J::kTimeout;
       break;
     default: ok = false;
   }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/resources.h"
 #include "core/status.h"
 
@@ -62,6 +63,12 @@ struct JobSpec {
   // Most output kept per stream (stdout, stderr) of each attempt: the first and the last half,
   // with a marker line saying how much was dropped between. 0 = the cluster's default.
   MiB log_limit_mib = 0;
+  // Wall-clock limit of each attempt: at the limit its task gets SIGTERM (with the stop reason
+  // "timeout" in $MUSTER_STOP_REASON_FILE), then SIGKILL after signal_grace_ms, and ends in state
+  // timeout. 0 = none (the coordinator may apply the cluster's default and maximum).
+  DurationMs time_limit_ms = 0;
+  DurationMs signal_grace_ms = 0;  // 0 = 30 s
+  bool requeue_on_timeout = false;  // checkpointable: a timeout requeues it, to resume
 
   // Number of tasks this spec expands into.
   int TaskCount() const { return array.empty() ? tasks : array.size(); }
@@ -84,13 +91,18 @@ struct SpecLimits {
   static constexpr size_t kAfter = 1024;         // dependencies
   static constexpr int kPriority = 1000000;      // |priority|
   static constexpr double kEstimate = 1e9;       // est_work, est_time_s (s: ~31 years)
+  static constexpr int64_t kTimeLimitMs = 366LL * 86400 * 1000;  // a year and a day
+  static constexpr int64_t kSignalGraceMs = 3600LL * 1000;
   static constexpr int64_t kMilliCpus = 1LL << 30;
   static constexpr int64_t kMemoryMiB = 1LL << 40;
   static constexpr int kGpus = 4096;
 };
 
-enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };
-enum class TaskState { kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost };
+// kTimeout: stopped at its time limit (JobSpec::time_limit_ms); terminal, like kFailed for good.
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled, kTimeout };
+enum class TaskState {
+  kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost, kTimeout
+};
 
 const char* JobStateName(JobState s);
 const char* TaskStateName(TaskState s);
@@ -102,10 +114,13 @@ bool IsTerminal(TaskState s);
 
 // Legal transitions:
 //   pending -> launching | cancelled
-//   launching -> running | failed | cancelled | lost | pending (launch refused)
-//   running -> succeeded | failed | cancelled | lost | pending (requeued: retry, lost node,
-//              migration)
+//   launching -> running | succeeded | failed | cancelled | lost | timeout | pending (launch
+//                refused)
+//   running -> succeeded | failed | cancelled | lost | timeout | pending (requeued: retry, lost
+//              node, migration, a timeout with requeue_on_timeout)
 //   failed | lost -> pending (retry, new attempt)
+// Jobs: pending -> running | cancelled | failed; running -> succeeded | failed | cancelled |
+// timeout | pending.
 // Everything else is rejected with kFailedPrecondition.
 Status CheckTransition(TaskState from, TaskState to);
 Status CheckTransition(JobState from, JobState to);

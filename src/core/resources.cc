@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace muster {
 
@@ -78,6 +80,91 @@ DurationMs ParseDurationMs(const std::string& text) {
                                                   : 0;
   if (scale == 0 || v * scale > 9e15) return -1;
   return static_cast<DurationMs>(std::llround(v * scale));
+}
+
+namespace {
+
+// "12" -> 12; -1 unless 1-9 digits.
+int64_t Digits(const std::string& s) {
+  if (s.empty() || s.size() > 9) return -1;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+DurationMs ParseTimeLimitMs(const std::string& text) {
+  if (text.empty()) return -1;
+  const bool slurm = text.find_first_not_of("0123456789:-") == std::string::npos;
+  if (!slurm) {  // units: "2h", "1h30m", "90s"
+    DurationMs total = 0;
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t j = text.find_first_not_of("0123456789.", i);
+      if (j == i || j == std::string::npos) return -1;
+      size_t k = text.find_first_of("0123456789.", j);
+      if (k == std::string::npos) k = text.size();
+      const DurationMs part = ParseDurationMs(text.substr(i, k - i));
+      if (part < 0 || total > 9e15 - part) return -1;
+      total += part;
+      i = k;
+    }
+    return total;
+  }
+  int64_t days = 0;
+  std::string rest = text;
+  if (size_t dash = rest.find('-'); dash != std::string::npos) {
+    days = Digits(rest.substr(0, dash));
+    rest = rest.substr(dash + 1);
+    if (days < 0) return -1;
+  }
+  std::vector<int64_t> parts;
+  size_t start = 0;
+  while (true) {
+    size_t colon = rest.find(':', start);
+    parts.push_back(Digits(rest.substr(start, colon - start)));
+    if (parts.back() < 0) return -1;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3) return -1;
+  int64_t h = 0, m = 0, s = 0;
+  const bool with_days = text.find('-') != std::string::npos;
+  if (with_days) {  // D-HH, D-HH:MM, D-HH:MM:SS
+    h = parts[0];
+    if (parts.size() > 1) m = parts[1];
+    if (parts.size() > 2) s = parts[2];
+  } else if (parts.size() == 1) {  // MM
+    m = parts[0];
+  } else if (parts.size() == 2) {  // MM:SS
+    m = parts[0];
+    s = parts[1];
+  } else {  // HH:MM:SS
+    h = parts[0];
+    m = parts[1];
+    s = parts[2];
+  }
+  const double ms = (((static_cast<double>(days) * 24 + h) * 60 + m) * 60 + s) * 1000;
+  if (ms > 9e15) return -1;
+  return static_cast<DurationMs>(ms);
+}
+
+std::string FormatDurationMs(DurationMs ms) {
+  if (ms <= 0) return "0s";
+  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
+  int64_t s = ms / 1000;
+  std::string out;
+  const std::pair<int64_t, const char*> units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+  for (const auto& [size, name] : units)
+    if (s >= size) {
+      out += std::to_string(s / size) + name;
+      s %= size;
+    }
+  return out;
 }
 
 }  // namespace muster

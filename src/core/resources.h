@@ -69,6 +69,12 @@ MiB ParseMemoryMiB(const std::string& text);
 // Parses "90" or "90s", "1500ms", "30m" (or "30min"), "2h", "7d", decimals allowed, into
 // milliseconds. Returns -1 if malformed, negative or not finite.
 DurationMs ParseDurationMs(const std::string& text);
+// A job's time limit: a duration with units as ParseDurationMs takes, joined ("1h30m"), or one of
+// Slurm's forms: "MM" (a bare number is minutes, as in sbatch --time), "MM:SS", "HH:MM:SS",
+// "D-HH", "D-HH:MM", "D-HH:MM:SS". Returns -1 if malformed.
+DurationMs ParseTimeLimitMs(const std::string& text);
+// "1h30m", "45s", "1500ms", "2d": the shortest exact form, for messages.
+std::string FormatDurationMs(DurationMs ms);
 // "1.5" for 1500 milli-CPUs.
 std::string FormatMilliCpus(MilliCpu m);
 

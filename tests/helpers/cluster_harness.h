@@ -167,7 +167,8 @@ class TestCluster {
                          std::chrono::milliseconds timeout = 20s);
   // Submits via the CLI with -q and returns the job id (0 and an ADD_FAILURE on error).
   int64_t Submit(const std::vector<std::string>& args);
-  // Polls GetJob until the job is in a terminal state; returns it (state "timeout" on timeout).
+  // Polls GetJob until the job is in a terminal state; returns it (with a state saying that it
+  // had not ended, if it has not within `timeout`).
   v1::JobInfo WaitForJob(int64_t id, std::chrono::milliseconds timeout = 60s);
   // The last lines of every log file of the cluster's processes, for failure messages.
   std::string LogTails() const;

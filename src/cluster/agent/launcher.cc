@@ -165,6 +165,37 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
+bool WriteStopReason(const std::string& path, const std::string& reason, int uid, int gid) {
+  const std::filesystem::path p(path);
+  const std::string dir = p.parent_path().string(), name = p.filename().string();
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (uid >= 0 && chown(dir.c_str(), uid, gid) != 0)
+      spdlog::warn("cannot give {} to uid {}: {}", dir, uid, std::strerror(errno));
+  }
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) {
+    spdlog::warn("cannot write the stop reason to {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  const std::string tmp = name + ".new";
+  unlinkat(dfd, tmp.c_str(), 0);
+  int fd = openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  if (ok) {
+    if (uid >= 0 && fchown(fd, uid, gid) != 0) ok = false;
+    const std::string line = reason + "\n";
+    ok = ok && write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    ok = ok && renameat(dfd, tmp.c_str(), dfd, name.c_str()) == 0;
+    if (!ok) unlinkat(dfd, tmp.c_str(), 0);
+  }
+  if (!ok) spdlog::warn("cannot write the stop reason to {}: {}", path, std::strerror(errno));
+  close(dfd);
+  return ok;
+}
+
 // Gives the checkpoint directory the coordinator assigned to the task's user. Only that path
 // (never one a job names in its env: as root, that could hand /etc to a user), only a directory
 // root owns or one made here, and through a descriptor opened without following links, so a
@@ -356,6 +387,12 @@ Status Launcher::Launch(const v1::Launch& l) {
   fcntl(task->out.pipe, F_SETFL, O_NONBLOCK);
   fcntl(task->err.pipe, F_SETFL, O_NONBLOCK);
   task->start_ms = WallMs();
+  if (l.time_limit_ms() > 0) {
+    task->limit_ms = l.time_limit_ms();
+    task->limit_deadline = SteadyMs() + l.time_limit_ms();
+    task->limit_grace_ms = l.signal_grace_ms() > 0 ? l.signal_grace_ms() : options_.default_grace_ms;
+    task->stop_reason_file = l.stop_reason_file();
+  }
   task->start_ticks = ProcessStartTicks("/proc", spawned.pid);
   v1::TaskEvent running = task->Event("running");
   running.set_message("pid " + std::to_string(spawned.pid));

@@ -14,6 +14,7 @@
 #include "cluster/agent/lease_fence.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/common/progress.h"
+#include "core/resources.h"
 
 namespace muster::agent {
 
@@ -62,6 +63,8 @@ void Launcher::Supervise() {
             timeout = std::min<int64_t>(timeout, s->pending_since + options_.flush_ms - now);
         if (t->kill_requested && !t->sigkill_sent)
           timeout = std::min<int64_t>(timeout, t->kill_deadline - now);
+        if (t->limit_deadline > 0 && !t->timed_out && !t->exited)
+          timeout = std::min<int64_t>(timeout, t->limit_deadline - now);
       }
     }
     poll(fds.data(), fds.size(), std::max(timeout, 0));
@@ -70,6 +73,7 @@ void Launcher::Supervise() {
     }
 
     Outbox box;
+    std::vector<Key> timed_out;  // reached their time limit in this pass
     {
       std::lock_guard lock(mu_);
       now = SteadyMs();
@@ -125,7 +129,13 @@ void Launcher::Supervise() {
             CloseFd(t.pidfd);
           }
         }
-        // 3. Escalate a kill whose grace has run out.
+        // 3. A time limit reached: stopped after this pass, once its stop reason is written.
+        if (!t.exited && !t.kill_requested && !t.timed_out && t.limit_deadline > 0 &&
+            now >= t.limit_deadline) {
+          t.timed_out = true;
+          timed_out.push_back(it->first);
+        }
+        // Escalate a kill whose grace has run out.
         if (!t.exited && t.kill_requested && !t.sigkill_sent && now >= t.kill_deadline) {
           kill(-t.pid, SIGKILL);
           KillCgroup(t);
@@ -186,7 +196,11 @@ void Launcher::Supervise() {
           e.set_message("ended with unknown status" + on_request);
         }
         const bool fenced = options_.fence != nullptr && options_.fence->Remove(t.fence_slot);
-        if (t.agent_stop) {
+        if (t.timed_out && !t.agent_stop && !fenced) {
+          e.set_state("timeout");
+          e.set_message("reached its time limit of " + FormatDurationMs(t.limit_ms) + "; " +
+                        e.message());
+        } else if (t.agent_stop) {
           // Not the task's own outcome: the coordinator requeues it like a task on a lost node.
           e.set_state("lost");
           e.set_message("stopped because its agent shut down; " + e.message());
@@ -201,6 +215,29 @@ void Launcher::Supervise() {
         it = tasks_.erase(it);
       }
       if (!box.events.empty()) SaveTaskListLocked();
+    }
+    // Time limits: the reason first (outside the lock: the checkpoint directory may be on a slow
+    // file system), then the SIGTERM, then SIGKILL after the job's signal grace.
+    for (const Key& key : timed_out) {
+      std::string file;
+      int uid = -1, gid = -1;
+      {
+        std::lock_guard lock(mu_);
+        auto it = tasks_.find(key);
+        if (it == tasks_.end()) continue;
+        file = it->second->stop_reason_file;
+        uid = it->second->out.owner_uid;
+        gid = it->second->out.owner_gid;
+      }
+      if (!file.empty()) WriteStopReason(file, "timeout", uid, gid);
+      std::lock_guard lock(mu_);
+      auto it = tasks_.find(key);
+      if (it != tasks_.end() && !it->second->exited && !it->second->kill_requested) {
+        spdlog::info("job {} task {} attempt {} reached its time limit of {}: stopping it",
+                     std::get<0>(key), std::get<1>(key), std::get<2>(key),
+                     FormatDurationMs(it->second->limit_ms));
+        KillLocked(*it->second, it->second->limit_grace_ms);
+      }
     }
     for (const auto& l : box.logs) sink_->OnLog(l);
     for (const auto& p : box.progress) sink_->OnProgress(p);

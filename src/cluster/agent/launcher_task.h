@@ -17,6 +17,10 @@ namespace launcher_internal {
 int64_t SteadyMs();
 // A pidfd for `pid` (readable when it exits), or -1 where the kernel has none.
 int PidfdOpen(int pid);
+// Writes `reason` and a newline to `path` for the task to read ($MUSTER_STOP_REASON_FILE): to a
+// new file made beside it (never following a link the task's user may have put there), given to
+// uid/gid (>= 0), then renamed over it. False (and a warning) if it cannot.
+bool WriteStopReason(const std::string& path, const std::string& reason, int uid, int gid);
 // Writes all of p[0, n) to fd, retrying on EINTR; gives up silently on error.
 void WriteAll(int fd, const char* p, size_t n);
 // Closes fd if open and sets it to -1.
@@ -77,6 +81,13 @@ struct Launcher::Task {
   bool agent_stop = false;  // stopped by StopAll (the agent shutting down), not by a Kill
   bool sigkill_sent = false;
   int64_t kill_deadline = 0;
+  // Time limit (Launch.time_limit_ms): at limit_deadline (SteadyMs) the reason "timeout" goes to
+  // stop_reason_file, then SIGTERM, SIGKILL after limit_grace_ms; the end is reported "timeout".
+  int64_t limit_deadline = 0;  // 0 = none
+  int64_t limit_ms = 0;
+  int64_t limit_grace_ms = 0;
+  bool timed_out = false;
+  std::string stop_reason_file;
   int fence_slot = -1;  // in LauncherOptions::fence, or -1
   std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or "" 
 

@@ -343,6 +343,42 @@ TEST_F(LauncherTest, KillEscalatesToSigkill) {
   EXPECT_NE(sink_.Out(9).find("got-term"), std::string::npos);
 }
 
+TEST_F(LauncherTest, AtItsTimeLimitATaskIsToldWhyThenStoppedAndEndsAsTimeout) {
+  // The task catches SIGTERM, reads why, and exits with a code of its own.
+  const fs::path reason = dir_ / "ckpt" / ".stop-reason.1";
+  v1::Launch l = Sh(12,
+                    "trap 'echo stopped: $(cat $MUSTER_STOP_REASON_FILE); exit 7' TERM; "
+                    "echo started; while true; do sleep 0.05; done");
+  l.set_time_limit_ms(600);
+  l.set_signal_grace_ms(2000);
+  l.set_stop_reason_file(reason.string());
+  (*l.mutable_env())["MUSTER_STOP_REASON_FILE"] = reason.string();
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  auto e = sink_.WaitEnd(12);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(e.state(), "timeout");
+  EXPECT_EQ(e.exit_code(), 7);  // its own
+  EXPECT_NE(e.message().find("reached its time limit of 600ms"), std::string::npos)
+      << e.message();
+  EXPECT_EQ(sink_.Out(12), "started\nstopped: timeout\n");
+  EXPECT_GE(took, 550ms);
+  EXPECT_LT(took, 2000ms);  // it left on SIGTERM, before the grace ran out
+  // One that ignores SIGTERM is killed when the grace runs out.
+  v1::Launch stubborn = Sh(13, "trap '' TERM; while true; do sleep 0.05; done");
+  stubborn.set_time_limit_ms(300);
+  stubborn.set_signal_grace_ms(300);
+  ASSERT_TRUE(launcher_->Launch(stubborn).ok());
+  auto killed = sink_.WaitEnd(13);
+  EXPECT_EQ(killed.state(), "timeout");
+  EXPECT_EQ(killed.exit_code(), 128 + SIGKILL);
+  // A task that ends within its limit is not touched.
+  v1::Launch quick = Sh(14, "exit 0");
+  quick.set_time_limit_ms(5000);
+  ASSERT_TRUE(launcher_->Launch(quick).ok());
+  EXPECT_EQ(sink_.WaitEnd(14).state(), "succeeded");
+}
+
 TEST_F(LauncherTest, KillTermIsEnoughForPlainScripts) {
   ASSERT_TRUE(launcher_->Launch(Sh(10, "sleep 30")).ok());
   auto t0 = std::chrono::steady_clock::now();

@@ -66,8 +66,8 @@ std::string FormatNumber(double v) {
   return buf;
 }
 
-const char* const kTaskStateOrder[] = {"running", "launching", "pending",  "succeeded",
-                                       "failed",  "lost",      "cancelled"};
+const char* const kTaskStateOrder[] = {"running", "launching", "pending", "succeeded",
+                                       "failed",  "timeout",   "lost",    "cancelled"};
 
 }  // namespace
 

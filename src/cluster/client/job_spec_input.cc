@@ -69,7 +69,7 @@ const std::vector<std::string>& SpecFieldKeys() {
       "name", "user",           "class",     "command",  "env",      "workdir",        "tasks",
       "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
       "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries",
-      "log_limit"};
+      "log_limit", "time", "signal_grace", "requeue_on_timeout"};
   return keys;
 }
 
@@ -184,10 +184,23 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
     in.max_retries = static_cast<int>(*n);
     return Status::Ok();
   }
-  if (key == "gang" || key == "checkpointable") {
+  if (key == "gang" || key == "checkpointable" || key == "requeue_on_timeout") {
     auto b = ParseBool(v);
     if (!b) return Bad(v, "true or false");
-    (key == "gang" ? in.gang : in.checkpointable) = *b;
+    (key == "gang" ? in.gang : key == "checkpointable" ? in.checkpointable : in.requeue_on_timeout) =
+        *b;
+    return Status::Ok();
+  }
+  if (key == "time") {
+    const DurationMs ms = ParseTimeLimitMs(v);
+    if (ms <= 0) return Bad(v, "a time limit like 2h, 90m, 1h30m, 30 (minutes), 1:30:00 or 2-12");
+    in.time_limit_ms = ms;
+    return Status::Ok();
+  }
+  if (key == "signal_grace") {
+    const DurationMs ms = ParseDurationMs(v);
+    if (ms <= 0) return Bad(v, "a duration like 30s or 2m");
+    in.signal_grace_ms = ms;
     return Status::Ok();
   }
   if (key == "cpus") {
@@ -251,7 +264,8 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
                                      "); known keys: name, user, class, command, env, workdir, "
                                      "tasks, gang, ranks_per_node, array, after, priority, cpus, "
                                      "mem, gpus, gpu_mem, gpu_model, est_time, est_work, "
-                                     "checkpointable, retries");
+                                     "checkpointable, retries, log_limit, time, signal_grace, "
+                                     "requeue_on_timeout");
     if (nkey == "command" && val.IsSequence()) {
       std::vector<std::string> argv;
       for (const auto& a : val) {
@@ -306,6 +320,9 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
   take(base.max_retries, top.max_retries);
   take(base.gang, top.gang);
   take(base.checkpointable, top.checkpointable);
+  take(base.requeue_on_timeout, top.requeue_on_timeout);
+  take(base.time_limit_ms, top.time_limit_ms);
+  take(base.signal_grace_ms, top.signal_grace_ms);
   take(base.after, top.after);
   take(base.milli_cpus, top.milli_cpus);
   take(base.memory_mib, top.memory_mib);
@@ -365,6 +382,9 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.est_time_s = in.est_time_s.value_or(0);
   s.checkpointable = in.checkpointable.value_or(false);
   s.max_retries = in.max_retries.value_or(0);
+  s.time_limit_ms = in.time_limit_ms.value_or(0);
+  s.signal_grace_ms = in.signal_grace_ms.value_or(0);
+  s.requeue_on_timeout = in.requeue_on_timeout.value_or(false);
   Status st = s.Validate();
   if (!st.ok()) return st;
   return s;

@@ -104,6 +104,31 @@ TEST(JobSpecInput, DurationForms) {
   EXPECT_FALSE(ParseDurationSeconds("-5"));
 }
 
+TEST(JobSpecInput, TimeLimitsFromFlagsAndFiles) {
+  JobSpecInput in;
+  in.command = std::vector<std::string>{"sleep", "30"};
+  ASSERT_TRUE(SetSpecField(in, "time", "1:30:00").ok());
+  ASSERT_TRUE(SetSpecField(in, "signal-grace", "10s").ok());
+  auto s = BuildJobSpec(in, kDefaults);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->time_limit_ms, 5400000);
+  EXPECT_EQ(s->signal_grace_ms, 10000);
+  Status bad = SetSpecField(in, "time", "soon");
+  EXPECT_NE(bad.message().find("'soon' is not a time limit like 2h"), std::string::npos)
+      << bad.message();
+  EXPECT_FALSE(SetSpecField(in, "time", "0").ok());
+  ASSERT_TRUE(SetSpecField(in, "requeue_on_timeout", "true").ok());
+  EXPECT_NE(BuildJobSpec(in, kDefaults).status().message().find("checkpointable"),
+            std::string::npos);
+  auto y = ParseJobSpecYaml("command: [sleep, '30']\ntime: 2h\ncheckpointable: true\n"
+                            "requeue-on-timeout: true\n");
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  auto ys = BuildJobSpec(*y, kDefaults);
+  ASSERT_TRUE(ys.ok()) << ys.status().ToString();
+  EXPECT_EQ(ys->time_limit_ms, 7200000);
+  EXPECT_TRUE(ys->requeue_on_timeout);
+}
+
 TEST(JobSpecYaml, ReadsEveryField) {
   auto in = ParseJobSpecYaml(R"(
 name: train

@@ -50,6 +50,9 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_checkpointable(in.checkpointable);
   out->set_max_retries(in.max_retries);
   out->set_log_limit_mib(in.log_limit_mib);
+  out->set_time_limit_ms(in.time_limit_ms);
+  out->set_signal_grace_ms(in.signal_grace_ms);
+  out->set_requeue_on_timeout(in.requeue_on_timeout);
 }
 
 Result<JobSpec> FromProto(const v1::JobSpec& in) {
@@ -76,6 +79,9 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.checkpointable = in.checkpointable();
   s.max_retries = in.max_retries();
   s.log_limit_mib = in.log_limit_mib();
+  s.time_limit_ms = in.time_limit_ms();
+  s.signal_grace_ms = in.signal_grace_ms();
+  s.requeue_on_timeout = in.requeue_on_timeout();
   return s;
 }
 
@@ -138,6 +144,9 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   out->set_user(in.user);
   out->set_allow_root(in.allow_root);
   out->set_checkpoint_dir(in.checkpoint_dir);
+  out->set_time_limit_ms(in.time_limit_ms);
+  out->set_signal_grace_ms(in.signal_grace_ms);
+  out->set_stop_reason_file(in.stop_reason_file);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -153,6 +162,9 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.user = in.user();
   l.allow_root = in.allow_root();
   l.checkpoint_dir = in.checkpoint_dir();
+  l.time_limit_ms = in.time_limit_ms();
+  l.signal_grace_ms = in.signal_grace_ms();
+  l.stop_reason_file = in.stop_reason_file();
   return l;
 }
 

@@ -23,6 +23,9 @@ struct LaunchSpec {
   std::string user;                        // the job's owner: the Unix user it runs as
   bool allow_root = false;                 // the cluster lets jobs run as root
   std::string checkpoint_dir;              // assigned by the coordinator ("" if the job set its own)
+  DurationMs time_limit_ms = 0;            // 0 = none
+  DurationMs signal_grace_ms = 0;          // at the time limit, SIGTERM -> SIGKILL
+  std::string stop_reason_file;            // $MUSTER_STOP_REASON_FILE; "" = none
 };
 
 }  // namespace muster::cluster

@@ -318,7 +318,9 @@ double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& devic
   double fallback = spec.est_time_s > 0 ? spec.est_time_s : options_.default_task_seconds;
   const std::string& cls = spec.job_class.empty() ? spec.name : spec.job_class;
   const double s = calibrator_.PredictSeconds(cls, device, spec.est_work, fallback);
-  return s > 0 || calibrator_.Samples(cls, "") > 0 ? s : fallback;
+  const double predicted = s > 0 || calibrator_.Samples(cls, "") > 0 ? s : fallback;
+  // An attempt ends by its time limit at the latest.
+  return spec.time_limit_ms > 0 ? std::min(predicted, spec.time_limit_ms / 1000.0) : predicted;
 }
 
 void Coordinator::Reconcile(JobRecord& j) {
@@ -326,9 +328,9 @@ void Coordinator::Reconcile(JobRecord& j) {
   const JobRecord::Counts& c = j.counts;
   const int active = c.active, pending = c.pending, succeeded = c.succeeded, done = c.done;
   const TaskRecord* first_failed = nullptr;
-  if (c.failed > 0 && done == static_cast<int>(j.tasks.size()))  // the job fails: say why
+  if ((c.failed > 0 || c.timeout > 0) && done == static_cast<int>(j.tasks.size()))  // say why
     for (const auto& t : j.tasks)
-      if (t.state == TaskState::kFailed) {
+      if (t.state == (c.failed > 0 ? TaskState::kFailed : TaskState::kTimeout)) {
         first_failed = &t;
         break;
       }
@@ -342,10 +344,12 @@ void Coordinator::Reconcile(JobRecord& j) {
       next = JobState::kSucceeded;
       reason.clear();
     } else if (done == n) {
-      next = JobState::kFailed;
+      // Timed out if a task did and none failed.
+      next = c.failed == 0 && c.timeout > 0 ? JobState::kTimeout : JobState::kFailed;
       if (first_failed)
         reason =
-            "task " + std::to_string(first_failed->index) + " failed: " +
+            "task " + std::to_string(first_failed->index) +
+            (next == JobState::kTimeout ? " timed out: " : " failed: ") +
             (first_failed->message.empty() ? "exit code " + std::to_string(first_failed->exit_code)
                                            : first_failed->message);
     } else if (active > 0 || (done > 0 && pending > 0)) {
@@ -419,6 +423,15 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   for (const auto& [k, v] : parsed->env)
     if (k.empty() || k.find('=') != std::string::npos)
       return Status::InvalidArgument("environment variable name '" + k + "' is not valid");
+  if (parsed->time_limit_ms == 0) parsed->time_limit_ms = options_.default_time_limit_ms;
+  if (options_.max_time_limit_ms > 0 && parsed->time_limit_ms > options_.max_time_limit_ms)
+    return Status::InvalidArgument("time limit " + FormatDurationMs(parsed->time_limit_ms) +
+                                   " is above this cluster's maximum of " +
+                                   FormatDurationMs(options_.max_time_limit_ms));
+  if (options_.max_time_limit_ms > 0 && parsed->time_limit_ms == 0)
+    parsed->time_limit_ms = options_.max_time_limit_ms;
+  if (parsed->requeue_on_timeout && parsed->time_limit_ms == 0)
+    return Status::InvalidArgument("requeue-on-timeout needs a time limit (--time)");
   auto spec = std::make_shared<const JobSpec>(std::move(parsed).value());
 
   JobRecord job;

@@ -103,6 +103,10 @@ struct CoordinatorOptions {
   // most a job may ask for.
   MiB default_log_limit_mib = 64;
   MiB max_log_limit_mib = 1024;
+  // Time limit of a job that sets none, and the most one may set (JobSpec::time_limit_ms);
+  // 0 = none.
+  DurationMs default_time_limit_ms = 0;
+  DurationMs max_time_limit_ms = 0;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
   DurationMs min_pass_gap_ms = 5;  // at most one pass per gap, however many kicks
@@ -256,6 +260,9 @@ class Coordinator {
   void TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) REQUIRES(mu_);
   void TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
                       const std::string& message, TimeMs when) REQUIRES(mu_);
+  // At its time limit: timeout, or (requeue_on_timeout) pending again; a gang stops whole.
+  void TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code, const std::string& message,
+                    TimeMs when) REQUIRES(mu_);
   void MaybeFinishGangStop(JobRecord& j) REQUIRES(mu_);
   void CheckLiveness() REQUIRES(mu_);  // failure detector
   void MarkNodeLost(NodeEntry& n, const std::string& why) REQUIRES(mu_);

@@ -241,6 +241,8 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
     t->exit_code = ev.exit_code();
     t->message = ev.message();
     TaskSucceeded(*j, *t, when);
+  } else if (state == "timeout") {
+    TaskTimedOut(*j, *t, ev.exit_code(), ev.message(), when);
   } else if (state == "failed" || state == "lost") {
     std::string msg = ev.message();
     if (msg.empty())
@@ -296,6 +298,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
     if (!j.gang_stopping) {
       j.gang_stopping = true;
       j.gang_stop_was_loss = lost;
+      j.gang_stop_was_timeout = false;
       j.reason = "rank " + std::to_string(t.index) + " " + (lost ? "lost: " : "failed: ") + message;
       for (auto& other : j.tasks) {
         if (&other == &t || !other.Active() || other.stop_requested) continue;
@@ -328,6 +331,47 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
   Kick();
 }
 
+void Coordinator::TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code,
+                                const std::string& message, TimeMs when) {
+  const JobSpec& s = *j.spec;
+  // Cancelled or being migrated meanwhile: that stop is what counts.
+  if (j.state == JobState::kCancelled || t.migrating || (t.stop_requested && !j.gang_stopping))
+    return TaskEndedBadly(j, t, /*lost=*/false, exit_code, message, when);
+  t.exit_code = exit_code;
+  t.message = message;
+  t.end_ms = when;
+  t.confirm_deadline_ms = 0;
+  AddHistory(j, "task " + std::to_string(t.index) + " attempt " + std::to_string(t.attempt) +
+                    " on " + t.node + ": " + message);
+  if (s.gang) {
+    Transition(j, t, TaskState::kTimeout);
+    if (!j.gang_stopping) {  // the whole gang stops with it
+      j.gang_stopping = true;
+      j.gang_stop_was_loss = false;
+      j.gang_stop_was_timeout = true;
+      j.reason = "rank " + std::to_string(t.index) + " timed out: " + message;
+      for (auto& other : j.tasks) {
+        if (&other == &t || !other.Active() || other.stop_requested) continue;
+        SendKill(other.node, j.id, other, options_.kill_grace_ms);
+        other.stop_requested = true;
+      }
+    }
+    t.stop_requested = false;
+    PersistTask(j, t);
+    MaybeFinishGangStop(j);
+  } else if (s.requeue_on_timeout) {
+    // Resumes from its checkpoint: not a failure, no retry used.
+    Transition(j, t, TaskState::kPending);
+    j.reason = "requeued after reaching its time limit; resumes from its checkpoint";
+    PersistTask(j, t);
+  } else {
+    Transition(j, t, TaskState::kTimeout);
+    PersistTask(j, t);
+  }
+  Reconcile(j);
+  Kick();
+}
+
 void Coordinator::MaybeFinishGangStop(JobRecord& j) {
   for (const auto& t : j.tasks)
     if (t.Active()) return;
@@ -338,9 +382,14 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
   int retries = j.tasks.empty() ? 0 : j.tasks[0].retries;
   int lost_requeues = j.tasks.empty() ? 0 : j.tasks[0].lost_requeues;
   bool cancelled = j.state == JobState::kCancelled;
-  bool retry = !cancelled && (j.gang_stop_was_loss ? lost_requeues < options_.max_lost_requeues
-                                                   : retries < s.max_retries);
-  if (retry) {
+  const bool timeout = j.gang_stop_was_timeout;
+  j.gang_stop_was_timeout = false;
+  // A gang that timed out starts again (from its checkpoint) only with requeue_on_timeout, and
+  // that uses no retry.
+  bool retry = !cancelled && (timeout                ? s.requeue_on_timeout
+                              : j.gang_stop_was_loss ? lost_requeues < options_.max_lost_requeues
+                                                     : retries < s.max_retries);
+  if (retry && !timeout) {
     if (j.gang_stop_was_loss)
       ++lost_requeues;
     else
@@ -350,6 +399,7 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
   for (const auto& t : j.tasks) was_failed.push_back(t.state == TaskState::kFailed);
   const GangOutcome outcome = cancelled ? GangOutcome::kCancel
                               : retry   ? GangOutcome::kRetry
+                              : timeout ? GangOutcome::kTimeout
                                         : GangOutcome::kFail;
   (void)jobs_.FinishGangStop(j, outcome);  // refused only if a rank is active: checked above
   for (size_t i = 0; i < j.tasks.size(); ++i) {
@@ -364,7 +414,7 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
     if (t.end_ms == 0 && !retry) t.end_ms = now;
     PersistTask(j, t);
   }
-  if (retry) j.reason = "gang retrying after " + j.reason;
+  if (retry) j.reason = (timeout ? "gang requeued after " : "gang retrying after ") + j.reason;
 }
 
 // ------------------------------------------------------------------------------ failure detector

@@ -26,6 +26,7 @@ void Count(JobRecord& j, const TaskRecord& t, int sign) {
   }
   if (t.state == TaskState::kSucceeded) c.succeeded += sign;
   if (t.state == TaskState::kFailed) c.failed += sign;
+  if (t.state == TaskState::kTimeout) c.timeout += sign;
   if (t.Done()) c.done += sign;
 }
 
@@ -147,6 +148,9 @@ Status JobTable::FinishGangStop(JobRecord& j, GangOutcome outcome) {
         break;
       case GangOutcome::kFail:
         t.state = TaskState::kFailed;
+        break;
+      case GangOutcome::kTimeout:
+        if (t.state != TaskState::kSucceeded) t.state = TaskState::kTimeout;
         break;
     }
   }

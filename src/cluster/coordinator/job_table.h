@@ -29,7 +29,7 @@
 namespace muster::cluster {
 
 // How a stopped gang goes on.
-enum class GangOutcome { kRetry, kCancel, kFail };
+enum class GangOutcome { kRetry, kCancel, kFail, kTimeout };
 
 class JobTable {
  public:
@@ -65,7 +65,7 @@ class JobTable {
   Status SetJobState(JobRecord& j, JobState to);
   // Ends the stop of a gang none of whose ranks is active: kRetry makes every rank pending again
   // (finished ones too), kCancel cancels the ranks not done, kFail fails every rank that has not
-  // failed. Refused (nothing changes) for a job that is not a gang or still has an active rank.
+  // failed, kTimeout times out every rank that has not succeeded. Refused (nothing changes) for a job that is not a gang or still has an active rank.
   Status FinishGangStop(JobRecord& j, GangOutcome outcome);
 
   int illegal_transitions() const { return illegal_; }

@@ -50,7 +50,13 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
   if (!s.env.count("MUSTER_CHECKPOINT_DIR")) {
     l.checkpoint_dir = ctx.checkpoint_root + "/" + std::to_string(j.id);
     env["MUSTER_CHECKPOINT_DIR"] = l.checkpoint_dir;
+    // Why the task is being stopped, written by its agent just before the SIGTERM. Only in the
+    // directory the coordinator assigned: a root agent writes nowhere a job names.
+    l.stop_reason_file = l.checkpoint_dir + "/.stop-reason." + std::to_string(t.attempt);
+    env["MUSTER_STOP_REASON_FILE"] = l.stop_reason_file;
   }
+  l.time_limit_ms = s.time_limit_ms;
+  l.signal_grace_ms = s.signal_grace_ms > 0 ? s.signal_grace_ms : kDefaultSignalGraceMs;
   if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
   if (!s.gang) {
     env["CUDA_VISIBLE_DEVICES"] = Join(l.gpus);

@@ -5,7 +5,10 @@
 // The environment (docs/user-guide.md, "The task environment"):
 //   * the job's own env, then MUSTER_JOB_ID, MUSTER_TASK_INDEX, MUSTER_ATTEMPT,
 //     MUSTER_CHECKPOINT_DIR (<checkpoint_root>/<job>, unless the job sets it), and
-//     MUSTER_CHECKPOINTABLE=1 for checkpointable jobs;
+//     MUSTER_CHECKPOINTABLE=1 for checkpointable jobs, and MUSTER_STOP_REASON_FILE
+//     (<checkpoint dir>/.stop-reason.<attempt>, where the agent writes why it stops the task,
+//     e.g. "timeout", before the SIGTERM) when the checkpoint directory is the coordinator's;
+//   * the job's time limit and signal grace (kDefaultSignalGraceMs when it sets none);
 //   * CUDA_VISIBLE_DEVICES: the device indices of the task's GPUs; for a gang rank, of all the
 //     gang's ranks on the same node in local-rank order (as torchrun does);
 //   * for a gang, the torchrun variables, taken from the rank fields the scheduler put in each
@@ -31,6 +34,8 @@
 #include "sched/plan.h"
 
 namespace muster::cluster {
+
+inline constexpr DurationMs kDefaultSignalGraceMs = 30000;
 
 struct LaunchContext {
   std::string checkpoint_root;  // <state dir>/checkpoints

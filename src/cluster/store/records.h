@@ -51,7 +51,7 @@ struct TaskRecord {
   // Succeeded, cancelled, or failed for good.
   bool Done() const {
     return state == TaskState::kSucceeded || state == TaskState::kCancelled ||
-           state == TaskState::kFailed;
+           state == TaskState::kFailed || state == TaskState::kTimeout;
   }
 };
 
@@ -76,7 +76,7 @@ struct JobRecord {
   // task counts by state and the indices of pending and active tasks, so that reconciling a job
   // and building the scheduler's queue cost O(change), not O(tasks).
   struct Counts {
-    int pending = 0, active = 0, succeeded = 0, failed = 0, done = 0;
+    int pending = 0, active = 0, succeeded = 0, failed = 0, timeout = 0, done = 0;
     bool operator==(const Counts&) const = default;
   };
   Counts counts;
@@ -84,6 +84,7 @@ struct JobRecord {
   std::set<int> active_tasks;
   bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
   bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
+  bool gang_stop_was_timeout = false;  // that rank reached its time limit
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
 };
