@@ -9,7 +9,7 @@ target_compile_definitions(muster_cluster_harness PUBLIC MUSTER_BINARY="$<TARGET
 add_dependencies(muster_cluster_harness muster)
 
 foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
-    cluster_security_test cluster_netns_test cluster_backup_test cluster_limits_test)
+    cluster_security_test cluster_netns_test cluster_backup_test cluster_operations_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60

@@ -84,6 +84,11 @@ int RunNodes(const ClientFlags& f) {
       std::cout << "note: " << n.spec().name() << " contains its tasks by " << n.containment()
                 << "\n";
   for (const auto& n : list->nodes())
+    if (n.drained_ms() > 0)
+      std::cout << "note: " << n.spec().name() << " is drained (by " << n.drained_by() << ", "
+                << client::FormatRelative(n.drained_ms(), now) << "): " << n.drain_reason()
+                << "\n";
+  for (const auto& n : list->nodes())
     if (!n.only_user().empty())
       std::cout << "note: " << n.spec().name() << " runs only " << n.only_user()
                 << "'s tasks (its agent is not root)\n";
@@ -156,11 +161,63 @@ int ShowClusterSchedule(const std::string& coordinator, const std::string& state
   return kExitOk;
 }
 
+struct DrainFlags {
+  ClientFlags client;
+  std::string node, reason;
+  bool migrate = false;
+};
+
+int RunDrain(const DrainFlags& f, bool undrain) {
+  v1::DrainRequest req;
+  req.set_node(f.node);
+  req.set_reason(f.reason);
+  req.set_migrate(f.migrate);
+  req.set_undrain(undrain);
+  auto reply = MakeClient(f.client).DrainNode(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  if (f.client.json()) {
+    nlohmann::json j = {{"node", reply->node()},
+                        {"state", reply->state()},
+                        {"running_tasks", reply->running_tasks()},
+                        {"migrating_jobs", reply->migrating_jobs()}};
+    std::cout << j.dump(2) << std::endl;
+    return kExitOk;
+  }
+  std::cout << reply->node() << ": " << reply->state();
+  if (reply->state() == "draining")
+    std::cout << "; " << reply->running_tasks() << " task(s) still running there finish first";
+  if (reply->migrating_jobs() > 0)
+    std::cout << "; " << reply->migrating_jobs()
+              << " checkpointable job(s) stopping to resume elsewhere";
+  std::cout << std::endl;
+  return kExitOk;
+}
+
 void AddNodesCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<ClientFlags>();
   CLI::App* cmd = app.add_subcommand("nodes", "List the cluster's nodes: resources, GPUs, load");
   AddClientFlags(*cmd, *f);
   cmd->callback([f, &ctx] { ctx.exit_code = RunNodes(*f); });
+
+  auto d = std::make_shared<DrainFlags>();
+  CLI::App* drain = app.add_subcommand(
+      "drain", "Take a node out of service: nothing new starts there (admins)");
+  drain->add_option("node", d->node, "node name")->required();
+  drain->add_option("--reason", d->reason, "why, shown in muster nodes")->required();
+  drain->add_flag("--migrate", d->migrate,
+                  "stop its checkpointable jobs now to resume elsewhere (others finish there)");
+  AddClientFlags(*drain, d->client);
+  drain->footer("Running tasks finish (or move, with --migrate); `muster nodes` shows the node\n"
+                "draining, then drained. The drain survives restarts; `muster undrain NODE` ends "
+                "it.");
+  drain->callback([d, &ctx] { ctx.exit_code = RunDrain(*d, /*undrain=*/false); });
+
+  auto u = std::make_shared<DrainFlags>();
+  CLI::App* undrain =
+      app.add_subcommand("undrain", "Put a drained node back in service (admins)");
+  undrain->add_option("node", u->node, "node name")->required();
+  AddClientFlags(*undrain, u->client);
+  undrain->callback([u, &ctx] { ctx.exit_code = RunDrain(*u, /*undrain=*/true); });
 }
 
 }  // namespace muster::cli

@@ -195,6 +195,7 @@ void Launcher::Supervise() {
           e.set_exit_code(-1);
           e.set_message("ended with unknown status" + on_request);
         }
+        e.set_stopped_on_request(t.kill_requested);
         const bool fenced = options_.fence != nullptr && options_.fence->Remove(t.fence_slot);
         if (t.timed_out && !t.agent_stop && !fenced) {
           e.set_state("timeout");

@@ -189,6 +189,11 @@ Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
       [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::WhoAmIReply* out) { return stub.WhoAmI(c, req, out); });
 }
 
+Result<v1::DrainReply> CoordinatorClient::DrainNode(const v1::DrainRequest& request) {
+  return Unary<v1::DrainReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
+                                   v1::DrainReply* out) { return stub.DrainNode(c, request, out); });
+}
+
 Result<v1::GcReply> CoordinatorClient::CollectGarbage(const v1::GcRequest& request) {
   return Unary<v1::GcReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
                                 v1::GcReply* out) { return stub.CollectGarbage(c, request, out); });

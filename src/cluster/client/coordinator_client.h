@@ -84,6 +84,7 @@ class CoordinatorClient {
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
   // Removes finished jobs (admin).
   Result<v1::GcReply> CollectGarbage(const v1::GcRequest& request);
+  Result<v1::DrainReply> DrainNode(const v1::DrainRequest& request);
   // A backup of the whole state (admin), written to `out` as it arrives; the first chunk's
   // fields say what it holds. No deadline: a big state takes a while.
   Result<v1::BackupChunk> Backup(std::ostream& out);

@@ -258,6 +258,8 @@ nlohmann::json ToJson(const v1::NodeInfo& n) {
   j["containment"] = n.containment();
   j["running_tasks"] = n.running_tasks();
   j["last_heartbeat_ms"] = n.last_heartbeat_ms();
+  if (n.drained_ms() > 0)
+    j["drain"] = {{"reason", n.drain_reason()}, {"by", n.drained_by()}, {"since_ms", n.drained_ms()}};
   return j;
 }
 

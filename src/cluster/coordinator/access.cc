@@ -35,6 +35,7 @@ const char* ActionName(Action a) {
     case Action::kReadAudit: return "read the audit log";
     case Action::kBackup: return "back up the cluster's state";
     case Action::kCollectGarbage: return "remove finished jobs";
+    case Action::kManageNodes: return "drain nodes";
     case Action::kActAsNode: return "act as a node";
   }
   return "do this";
@@ -78,6 +79,7 @@ Status Authorize(const Caller& caller, Action action, std::string_view owner,
     case Action::kReadAudit:
     case Action::kBackup:
     case Action::kCollectGarbage:
+    case Action::kManageNodes:
     case Action::kActAsNode:
       return role_denied();
   }

@@ -46,6 +46,7 @@ enum class Action {
   kReadAudit,    // the audit log
   kBackup,       // a backup of the whole state (the CA key and every job's environment)
   kCollectGarbage,  // remove finished jobs
+  kManageNodes,  // drain and undrain nodes
   kActAsNode,    // register and report as node `owner`
 };
 const char* ActionName(Action a);

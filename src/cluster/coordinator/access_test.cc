@@ -33,6 +33,7 @@ constexpr Row kMatrix[] = {
     {Action::kReadAudit, "nn", "nn", "yy", "nn"},
     {Action::kBackup, "nn", "nn", "yy", "nn"},
     {Action::kCollectGarbage, "nn", "nn", "yy", "nn"},
+    {Action::kManageNodes, "nn", "nn", "yy", "nn"},
     {Action::kActAsNode, "nn", "nn", "yy", "yn"},
 };
 

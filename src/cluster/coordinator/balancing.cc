@@ -307,6 +307,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
   const NodeEntry* tn = nodes_.Find(to);
   if (to.empty() || !tn || !tn->Connected())
     return "target node " + (to.empty() ? std::to_string(m.to_node) : to) + " is not connected";
+  if (tn->rec.Drained()) return "target node " + to + " is drained";
   if (!tn->only_user.empty() && tn->only_user != j->spec->user)
     return "target node " + to + " runs only " + tn->only_user + "'s tasks";
   const std::set<int> listed(m.tasks.begin(), m.tasks.end());

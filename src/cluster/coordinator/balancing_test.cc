@@ -200,8 +200,22 @@ TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
   auto c = OpenWith(balance::BalancerMode::kOn);
   const Migration m = Migrate(*c);
   ASSERT_GT(m.job, 0);
+  // It finished on its own before the stop reached it.
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "succeeded", 0));
   EXPECT_EQ(c->GetJob(m.job)->state(), "succeeded");
+}
+
+TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTarget) {
+  auto c = OpenWith(balance::BalancerMode::kOn);
+  const Migration m = Migrate(*c);
+  ASSERT_GT(m.job, 0);
+  v1::AgentMessage ev = Event(m.job, 0, 1, "succeeded", 0);
+  ev.mutable_event()->set_stopped_on_request(true);
+  c->OnAgentMessage(m.from, ChannelOf(m.from), ev);
+  auto j = c->GetJob(m.job);
+  EXPECT_NE(j->state(), "succeeded");
+  EXPECT_EQ(j->tasks(0).state(), "pending");
+  EXPECT_EQ(j->tasks(0).retries(), 0);
 }
 
 // Advances the clock a second at a time for up to `seconds` (a coordinator that jumped would

@@ -242,7 +242,10 @@ bool Coordinator::CheckStore() {
       for (const auto& t : j.tasks) tickets.push_back(PersistTask(j, t));
       if (!j.pinned_node.empty() || !j.migrate_reason.empty()) tickets.push_back(store_->UpdatePin(j));
     }
-    for (const auto& [name, n] : nodes_.all()) tickets.push_back(store_->UpsertNode(n.rec));
+    for (const auto& [name, n] : nodes_.all()) {
+      tickets.push_back(store_->UpsertNode(n.rec));
+      if (n.rec.Drained()) tickets.push_back(store_->UpdateDrain(n.rec));
+    }
   }
   for (auto t : tickets)
     if (!store_->Wait(t).ok()) return false;  // still failing: stay read-only

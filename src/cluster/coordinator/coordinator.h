@@ -217,6 +217,16 @@ class Coordinator {
   // its store rows (their ids are never reused), its log files and its checkpoints. With dry_run
   // only counts. Runs by itself every gc_period_ms when retention_ms > 0 (Tick).
   Result<GcReport> CollectGarbage(DurationMs older_than_ms, bool dry_run);
+
+  // Drain (drain.cc): no new task starts on `node`; those running there finish, or with
+  // `migrate` its checkpointable jobs are stopped to resume elsewhere (as a balancer migration:
+  // no retry used). The drain, with `reason` and `by`, is committed before the reply and kept
+  // across restarts; draining a drained node updates the reason. NotFound for an unknown node,
+  // InvalidArgument without a reason, the read-only condition while the store cannot write.
+  Result<v1::DrainReply> DrainNode(const std::string& node, const std::string& reason,
+                                   bool migrate, const std::string& by);
+  // Ends a drain: the node takes tasks again (when its agent is connected).
+  Result<v1::DrainReply> UndrainNode(const std::string& node);
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;
@@ -254,6 +264,11 @@ class Coordinator {
   // tasks without GPUs (and unknown nodes).
   std::string DeviceKey(const JobSpec& spec, const std::string& node) const REQUIRES(mu_);
   double PredictSeconds(const JobSpec& spec, const std::string& device) const REQUIRES(mu_);
+
+  // "ready", "draining", "drained", "lost", "unconfirmed" or "unreachable" (NodeInfo.state).
+  std::string NodeStateText(const NodeEntry& n) const REQUIRES(mu_);
+  // Stops the checkpointable jobs running on `node` to move them off it; how many.
+  int MigrateOff(const std::string& node, const std::string& why) REQUIRES(mu_);
 
   // ---- task outcomes (events.cc)
   void HandleEvent(const std::string& node, const v1::TaskEvent& ev) REQUIRES(mu_);

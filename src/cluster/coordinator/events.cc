@@ -237,6 +237,9 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
         when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, node)) * 1000);
     PersistTask(*j, *t);
     Reconcile(*j);
+  } else if (state == "succeeded" && t->migrating && ev.stopped_on_request()) {
+    // Saved and left when the migration asked it to: it resumes at the target, work not done.
+    TaskEndedBadly(*j, *t, /*lost=*/false, 0, ev.message(), when);
   } else if (state == "succeeded") {
     t->exit_code = ev.exit_code();
     t->message = ev.message();

@@ -39,7 +39,7 @@ Result<NodeEntry*> NodeRegistry::Register(NodeSpec spec, std::string address,
   n.lost = false;
   n.recovering = false;
   cluster_->SetNode(n.rec.spec);
-  cluster_->SetSchedulable(name, true);
+  cluster_->SetSchedulable(name, !n.rec.Drained());
   return &n;
 }
 

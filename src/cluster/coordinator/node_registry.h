@@ -7,7 +7,8 @@
 // was noticed; the old link is closed). Liveness: a connected node silent for heartbeat_timeout,
 // or a recovering node that has not registered within lost_node_timeout of the start, is overdue;
 // the coordinator then marks it lost (MarkLost) and requeues its tasks. Every change of whether a
-// node can take work is passed to ClusterState (SetSchedulable): connected and not lost.
+// node can take work is passed to ClusterState (SetSchedulable): connected, not lost and not
+// drained (the coordinator's DrainNode sets and clears the drain).
 //
 // Not thread-safe: owned by the Coordinator and used under its mutex.
 #pragma once

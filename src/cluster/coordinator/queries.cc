@@ -112,10 +112,10 @@ v1::NodeList Coordinator::ListNodes() const {
         dev.set_memory_used_mib(g.memory_used_mib());
       }
     }
-    info->set_state(n.lost         ? "lost"
-                    : n.recovering ? "unconfirmed"  // known from the store, not back yet
-                    : !n.channel   ? "unreachable"  // link down; lost unless it returns
-                                   : NodeStateName(NodeState::kReady));
+    info->set_state(NodeStateText(n));
+    info->set_drain_reason(n.rec.drain_reason);
+    info->set_drained_by(n.rec.drained_by);
+    info->set_drained_ms(n.rec.drain_ms);
     const NodeFree* known = cluster_.Free(name);
     const NodeFree f = known ? *known : NodeFree::AllFree(n.rec.spec);
     info->set_free_milli_cpus(f.milli_cpus);

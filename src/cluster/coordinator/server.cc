@@ -361,6 +361,23 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return ToGrpcStatus(result);
   }
 
+  grpc::Status DrainNode(grpc::ServerContext* ctx, const v1::DrainRequest* req,
+                         v1::DrainReply* reply) override {
+    const char* call = req->undrain() ? "undrain" : "drain";
+    auto caller = Identify(ctx, call);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kManageNodes, call, {}, "node " + req->node()); !a.ok())
+      return ToGrpcStatus(a);
+    auto r = req->undrain() ? c_->UndrainNode(req->node())
+                            : c_->DrainNode(req->node(), req->reason(), req->migrate(),
+                                            caller->name);
+    c_->Audit(*caller, call, "node " + req->node() + (req->undrain() ? "" : ": " + req->reason()),
+              r.status());
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *reply = std::move(*r);
+    return grpc::Status::OK;
+  }
+
   grpc::Status CollectGarbage(grpc::ServerContext* ctx, const v1::GcRequest* req,
                               v1::GcReply* reply) override {
     auto caller = Identify(ctx, "gc");

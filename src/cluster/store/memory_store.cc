@@ -176,6 +176,16 @@ StateStore::Ticket MemoryStore::UpsertNode(const NodeRecord& node) {
   return Write(StoreWrite::kUpsertNode, [&]() REQUIRES(mu_) { nodes_[node.spec.name] = node; });
 }
 
+StateStore::Ticket MemoryStore::UpdateDrain(const NodeRecord& node) {
+  return Write(StoreWrite::kUpdateDrain, [&]() REQUIRES(mu_) {
+    NodeRecord& n = nodes_[node.spec.name];
+    if (n.spec.name.empty()) n = node;  // as the sqlite store, a drain of a node not stored
+    n.drain_reason = node.drain_reason;
+    n.drained_by = node.drained_by;
+    n.drain_ms = node.drain_ms;
+  });
+}
+
 StateStore::Ticket MemoryStore::AppendAudit(const AuditRecord& record) {
   return Write(StoreWrite::kAppendAudit, [&]() REQUIRES(mu_) { audit_.push_back(record); });
 }

@@ -93,6 +93,11 @@ struct NodeRecord {
   NodeSpec spec;
   std::string address;  // host for MASTER_ADDR
   TimeMs last_seen_ms = 0;
+  // Drain (table node_drains): no new tasks start on the node while drain_ms > 0.
+  std::string drain_reason;
+  std::string drained_by;
+  TimeMs drain_ms = 0;  // wall time the drain began; 0 = not drained
+  bool Drained() const { return drain_ms > 0; }
 };
 
 // A user of the cluster with a bearer token (table users). Only the token's hash is kept; the

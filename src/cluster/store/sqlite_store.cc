@@ -135,6 +135,8 @@ CREATE TABLE IF NOT EXISTS usage_history(
   node TEXT NOT NULL, time_ms INTEGER NOT NULL, predicted REAL NOT NULL, measured REAL NOT NULL,
   load REAL NOT NULL, cpu_load REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
+CREATE TABLE IF NOT EXISTS node_drains(
+  name TEXT PRIMARY KEY, reason TEXT NOT NULL, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS job_pins(
   job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
   expires_ms INTEGER NOT NULL);
@@ -168,6 +170,9 @@ constexpr const char* kDeleteJobSql[] = {
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
+constexpr const char* kUpsertDrain =
+    "INSERT OR REPLACE INTO node_drains(name, reason, by_whom, at_ms) VALUES(?1, ?2, ?3, ?4)";
+constexpr const char* kDeleteDrain = "DELETE FROM node_drains WHERE name = ?1";
 constexpr const char* kAppendHistory =
     "INSERT INTO job_history(job, time_ms, text) VALUES(?1, ?2, ?3)";
 constexpr const char* kInsertUsage =
@@ -465,6 +470,20 @@ SqliteStore::Ticket SqliteStore::UpsertNode(const NodeRecord& node) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpdateDrain(const NodeRecord& node) {
+  return Enqueue([name = node.spec.name, reason = node.drain_reason, by = node.drained_by,
+                  at = node.drain_ms](Db& db) -> Status {
+    if (at <= 0) {
+      auto st = db.Prepare(kDeleteDrain);
+      if (!st.ok()) return st.status();
+      return st->Text(1, name).Exec();
+    }
+    auto st = db.Prepare(kUpsertDrain);
+    if (!st.ok()) return st.status();
+    return st->Text(1, name).Text(2, reason).Text(3, by).Int(4, at).Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::AppendJobHistory(JobId job, TimeMs time_ms,
                                                   const std::string& text) {
   return Enqueue([job, time_ms, text](Db& db) -> Status {
@@ -680,6 +699,18 @@ Result<StoreContents> SqliteStore::LoadAll() {
     out.nodes.push_back(std::move(n));
   }
   if (Status e = nodes->Finish(); !e.ok()) return e;
+  auto drains = db_->Prepare("SELECT name, reason, by_whom, at_ms FROM node_drains");
+  if (!drains.ok()) return drains.status();
+  while (drains->Next()) {
+    const std::string name = drains->ColText(0);
+    auto it = std::find_if(out.nodes.begin(), out.nodes.end(),
+                           [&](const NodeRecord& n) { return n.spec.name == name; });
+    if (it == out.nodes.end()) continue;  // a node no longer known
+    it->drain_reason = drains->ColText(1);
+    it->drained_by = drains->ColText(2);
+    it->drain_ms = drains->ColInt(3);
+  }
+  if (Status e = drains->Finish(); !e.ok()) return e;
 
   auto history = db_->Prepare("SELECT job, text FROM job_history ORDER BY job, time_ms, rowid");
   if (!history.ok()) return history.status();

@@ -81,6 +81,7 @@ class SqliteStore final : public StateStore {
   Ticket UpdateTask(JobId job, const TaskRecord& task) override;
   Ticket UpdateProgress(JobId job, int index, std::string progress) override;
   Ticket UpsertNode(const NodeRecord& node) override;
+  Ticket UpdateDrain(const NodeRecord& node) override;
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;

@@ -98,6 +98,42 @@ TEST(SqliteStore, RoundTripAndReopen) {
   ASSERT_EQ(c->nodes[0].spec.gpus.size(), 1u);
 }
 
+TEST(SqliteStore, ADrainIsKeptWithItsNodeUntilItEnds) {
+  std::string dir = TempDir("drain");
+  NodeRecord n;
+  n.spec = {.name = "n1", .milli_cpus = 4000, .memory_mib = 8000};
+  {
+    auto store = SqliteStore::Open(dir + "/state.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertNode(n)).ok());
+    n.drain_reason = "new PSU";
+    n.drained_by = "alice";
+    n.drain_ms = 1234;
+    ASSERT_TRUE((*store)->Wait((*store)->UpdateDrain(n)).ok());
+    ASSERT_TRUE((*store)->Wait((*store)->UpsertNode(n)).ok());  // a heartbeat's row keeps it
+  }
+  {
+    auto store = SqliteStore::Open(dir + "/state.db");
+    ASSERT_TRUE(store.ok());
+    auto c = (*store)->LoadAll();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_EQ(c->nodes.size(), 1u);
+    EXPECT_TRUE(c->nodes[0].Drained());
+    EXPECT_EQ(c->nodes[0].drain_reason, "new PSU");
+    EXPECT_EQ(c->nodes[0].drained_by, "alice");
+    EXPECT_EQ(c->nodes[0].drain_ms, 1234);
+    n.drain_ms = 0;
+    ASSERT_TRUE((*store)->Wait((*store)->UpdateDrain(n)).ok());
+  }
+  auto store = SqliteStore::Open(dir + "/state.db");
+  ASSERT_TRUE(store.ok());
+  auto c = (*store)->LoadAll();
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->nodes.size(), 1u);
+  EXPECT_FALSE(c->nodes[0].Drained());
+  EXPECT_EQ(c->nodes[0].drain_reason, "");
+}
+
 TEST(SqliteStore, ConcurrentWritesAreGroupCommitted) {
   std::string dir = TempDir("group");
   auto store = SqliteStore::Open(dir + "/state.db");

@@ -66,6 +66,8 @@ class StateStore {
   virtual Ticket UpdateTask(JobId job, const TaskRecord& task) = 0;
   virtual Ticket UpdateProgress(JobId job, int index, std::string progress) = 0;
   virtual Ticket UpsertNode(const NodeRecord& node) = 0;
+  // The node's drain (drain_reason, drained_by, drain_ms); deletes it when drain_ms is 0.
+  virtual Ticket UpdateDrain(const NodeRecord& node) = 0;
   virtual Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) = 0;
   // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
   // the row when both are empty.

@@ -1,0 +1,228 @@
+// Integration: the controls of a shared cluster through the real CLI.
+// Time limits: a task stopped at its limit ends as timeout within its signal grace, with its own
+// exit code and the reason in its stop-reason file; a checkpointable job with
+// --requeue-on-timeout resumes from its checkpoint until it is done, using no retry; a gang times
+// out whole; the cluster's maximum refuses a longer limit and its default applies to a job that
+// sets none.
+// Drain: a drained node finishes what runs there and takes nothing new, says so in `muster
+// nodes`, stays drained across a coordinator restart, and takes work again when undrained; with
+// --migrate its checkpointable jobs move off it at once.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+namespace {
+
+TEST(ClusterLimits, ATaskPastItsTimeLimitIsStoppedAndEndsAsTimeout) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const auto t0 = std::chrono::steady_clock::now();
+  CommandResult r =
+      cluster.Muster({"submit", "--wait", "--time", "3s", "--signal-grace", "2s", "--workdir",
+                      work.string(), "--", "/bin/sh", "-c",
+                      "trap 'cat $MUSTER_STOP_REASON_FILE > reason; exit 3' TERM; sleep 30 & wait"},
+                     60s);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("timeout"), std::string::npos) << r.out;
+  EXPECT_GE(took, 3.0);
+  EXPECT_LT(took, 3.0 + 2.0 + 3.0);  // the limit, the grace, and the CLI's polling
+  EXPECT_EQ(ReadFile(work / "reason"), "timeout\n");
+  const int64_t id = std::stoll(r.out.substr(r.out.find("job ") + 4));
+  auto job = cluster.client().GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), "timeout");
+  ASSERT_EQ(job->tasks_size(), 1);
+  EXPECT_EQ(job->tasks(0).state(), "timeout");
+  EXPECT_EQ(job->tasks(0).exit_code(), 3);  // its own
+  EXPECT_NE(job->reason().find("task 0 timed out: reached its time limit of 3s"), std::string::npos)
+      << job->reason();
+  CommandResult show = cluster.Muster({"show", std::to_string(id)});
+  EXPECT_NE(show.out.find("timeout"), std::string::npos) << show.out;
+
+  // One that ignores SIGTERM is killed when the grace runs out.
+  const int64_t stubborn = cluster.Submit({"--time", "2s", "--signal-grace", "1s", "--", "/bin/sh",
+                                           "-c", "trap '' TERM; while true; do sleep 0.1; done"});
+  v1::JobInfo s = cluster.WaitForJob(stubborn, 20s);
+  EXPECT_EQ(s.state(), "timeout");
+  EXPECT_EQ(s.tasks(0).exit_code(), 128 + 9);
+}
+
+TEST(ClusterLimits, ACheckpointableJobRequeuedAtItsLimitResumesUntilDone) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  // 30 steps of 0.1 s, a checkpoint every step; each attempt has 1.2 s.
+  const std::string script =
+      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
+      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
+      "trap 'exit 0' TERM; "
+      "while [ $step -lt 30 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
+      "mv $c/.s $c/step; done";
+  const int64_t id = cluster.Submit({"--time", "1200ms", "--signal-grace", "1s", "--checkpointable",
+                                     "--requeue-on-timeout", "--workdir", work.string(), "--",
+                                     "/bin/sh", "-c", script});
+  ASSERT_GT(id, 0);
+  v1::JobInfo job = cluster.WaitForJob(id, 60s);
+  EXPECT_EQ(job.state(), "succeeded") << job.reason() << cluster.LogTails();
+  ASSERT_EQ(job.tasks_size(), 1);
+  EXPECT_GE(job.tasks(0).attempt(), 3);  // at least 3 s of work in 1.2 s slices
+  EXPECT_EQ(job.tasks(0).retries(), 0);  // requeues at the limit use no retry
+  const std::string attempts = ReadFile(work / "attempts");
+  EXPECT_NE(attempts.find("attempt 1 from 0\n"), std::string::npos) << attempts;
+  // Later attempts start where the last checkpoint was, not from 0.
+  EXPECT_EQ(attempts.find("from 0\n", attempts.find('\n')), std::string::npos) << attempts;
+}
+
+TEST(ClusterLimits, AGangTimesOutWhole) {
+  TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t id =
+      cluster.Submit({"--tasks", "2", "--time", "2s", "--signal-grace", "1s", "--", "/bin/sh", "-c",
+                      "if [ $RANK = 0 ]; then sleep 30; else exec sleep 30; fi"});
+  v1::JobInfo job = cluster.WaitForJob(id, 30s);
+  EXPECT_EQ(job.state(), "timeout") << job.reason();
+  for (const auto& t : job.tasks()) EXPECT_EQ(t.state(), "timeout") << "rank " << t.index();
+}
+
+TEST(ClusterLimits, TheClustersMaximumRefusesALongerLimitAndItsDefaultApplies) {
+  TestCluster cluster({.coordinator_args = {"--default-time", "2s", "--max-time", "1h"}});
+  ASSERT_EQ(cluster.Start(), "");
+  CommandResult refused = cluster.Muster({"submit", "--time", "2h", "--", "/bin/true"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_EQ(refused.err, "muster: time limit 2h is above this cluster's maximum of 1h\n");
+  const int64_t id = cluster.Submit({"--", "/bin/sleep", "30"});  // gets the default 2 s
+  v1::JobInfo job = cluster.WaitForJob(id, 30s);
+  EXPECT_EQ(job.state(), "timeout");
+  EXPECT_EQ(job.spec().time_limit_ms(), 2000);
+  CommandResult bad = cluster.Muster({"submit", "--time", "soon", "--", "/bin/true"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("'soon' is not a time limit"), std::string::npos) << bad.err;
+}
+
+std::string NodeOf(TestCluster& c, int64_t id) {
+  auto j = c.client().GetJob(id);
+  return j.ok() && j->tasks_size() > 0 ? j->tasks(0).node() : "";
+}
+
+bool WaitRunning(TestCluster& c, int64_t id, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = c.client().GetJob(id);
+    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == "running") return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+nlohmann::json NodeJson(TestCluster& c, const std::string& name) {
+  CommandResult r = c.Muster({"nodes", "-o", "json"});
+  if (r.exit_code != 0) return {};
+  for (const auto& n : nlohmann::json::parse(r.out))
+    if (n["name"] == name) return n;
+  return {};
+}
+
+TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {
+  TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2});
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t running = cluster.Submit({"--", "/bin/sleep", "3"});
+  ASSERT_TRUE(WaitRunning(cluster, running, 20s));
+  const std::string node = NodeOf(cluster, running);
+  const std::string other = node == "node-0" ? "node-1" : "node-0";
+
+  CommandResult drain = cluster.Muster({"drain", node, "--reason", "swap a disk"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err;
+  EXPECT_EQ(drain.out, node + ": draining; 1 task(s) still running there finish first\n");
+  EXPECT_EQ(NodeJson(cluster, node)["state"], "draining");
+  // Nothing new starts there.
+  std::vector<int64_t> later;
+  for (int i = 0; i < 4; ++i) later.push_back(cluster.Submit({"--cpus", "0.5", "--", "/bin/true"}));
+  for (int64_t id : later) {
+    v1::JobInfo j = cluster.WaitForJob(id, 30s);
+    EXPECT_EQ(j.state(), "succeeded");
+    EXPECT_EQ(j.tasks(0).node(), other) << "job " << id;
+  }
+  // The task that ran there finished undisturbed; then the node is drained.
+  v1::JobInfo first = cluster.WaitForJob(running, 30s);
+  EXPECT_EQ(first.state(), "succeeded");
+  EXPECT_EQ(first.tasks(0).attempt(), 1);
+  nlohmann::json n = NodeJson(cluster, node);
+  EXPECT_EQ(n["state"], "drained") << n.dump();
+  EXPECT_EQ(n["drain"]["reason"], "swap a disk") << n.dump();
+  CommandResult table = cluster.Muster({"nodes"});
+  EXPECT_NE(table.out.find("note: " + node + " is drained (by "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("): swap a disk"), std::string::npos) << table.out;
+
+  // Across a restart of the coordinator.
+  cluster.KillCoordinator(SIGTERM);
+  ASSERT_EQ(cluster.StartCoordinator(), "");
+  ASSERT_TRUE(cluster.WaitForReadyNodes(1, 20s));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (NodeJson(cluster, node)["state"] != "drained" &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(NodeJson(cluster, node)["state"], "drained");
+  EXPECT_EQ(cluster.WaitForJob(cluster.Submit({"--", "/bin/true"}), 30s).tasks(0).node(), other);
+
+  // Undrained: it takes work again (4 tasks that cannot all fit on the other node at once).
+  CommandResult undrain = cluster.Muster({"undrain", node});
+  ASSERT_EQ(undrain.exit_code, 0) << undrain.err;
+  EXPECT_EQ(undrain.out, node + ": ready\n");
+  const int64_t spread = cluster.Submit({"--array", "0-3", "--", "/bin/sleep", "1"});
+  v1::JobInfo s = cluster.WaitForJob(spread, 30s);
+  std::set<std::string> used;
+  for (const auto& t : s.tasks()) used.insert(t.node());
+  EXPECT_TRUE(used.contains(node)) << "no task on the undrained node";
+
+  // Mistakes get one line each.
+  CommandResult unknown = cluster.Muster({"drain", "node-9", "--reason", "x"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_EQ(unknown.err, "muster: no node named 'node-9' (see muster nodes)\n");
+  CommandResult no_reason = cluster.Muster({"drain", node});
+  EXPECT_EQ(no_reason.exit_code, 2);
+  EXPECT_NE(no_reason.err.find("--reason is required"), std::string::npos) << no_reason.err;
+}
+
+TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
+  TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const std::string script =
+      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
+      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; trap 'exit 0' TERM; "
+      "while [ $step -lt 40 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
+      "mv $c/.s $c/step; done";
+  const int64_t id = cluster.Submit(
+      {"--checkpointable", "--workdir", work.string(), "--", "/bin/sh", "-c", script});
+  ASSERT_TRUE(WaitRunning(cluster, id, 20s));
+  std::this_thread::sleep_for(1s);
+  const std::string node = NodeOf(cluster, id);
+  CommandResult drain = cluster.Muster({"drain", node, "--reason", "reboot", "--migrate"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.err;
+  EXPECT_NE(drain.out.find("1 checkpointable job(s) stopping to resume elsewhere"),
+            std::string::npos)
+      << drain.out;
+  v1::JobInfo j = cluster.WaitForJob(id, 40s);
+  EXPECT_EQ(j.state(), "succeeded") << j.reason();
+  EXPECT_NE(j.tasks(0).node(), node);
+  EXPECT_EQ(j.tasks(0).attempt(), 2);
+  EXPECT_EQ(j.tasks(0).retries(), 0);
+  const std::string attempts = ReadFile(work / "attempts");
+  EXPECT_NE(attempts.find("attempt 2 from "), std::string::npos) << attempts;
+  EXPECT_EQ(attempts.find("attempt 2 from 0\n"), std::string::npos) << attempts;  // resumed
+  EXPECT_EQ(NodeJson(cluster, node)["state"], "drained");
+}
+
+}  // namespace
+}  // namespace muster::testing
