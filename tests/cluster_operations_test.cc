@@ -200,7 +200,8 @@ TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
   fs::create_directories(work);
   const std::string script =
       "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
-      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; trap 'exit 0' TERM; "
+      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
+      "trap 'echo \"stopped: $(cat $MUSTER_STOP_REASON_FILE)\" >> attempts; exit 0' TERM; "
       "while [ $step -lt 40 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
       "mv $c/.s $c/step; done";
   const int64_t id = cluster.Submit(
@@ -221,6 +222,7 @@ TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
   const std::string attempts = ReadFile(work / "attempts");
   EXPECT_NE(attempts.find("attempt 2 from "), std::string::npos) << attempts;
   EXPECT_EQ(attempts.find("attempt 2 from 0\n"), std::string::npos) << attempts;  // resumed
+  EXPECT_NE(attempts.find("stopped: drain\n"), std::string::npos) << attempts;
   EXPECT_EQ(NodeJson(cluster, node)["state"], "drained");
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/cmd_client.h"
+#include "core/resources.h"
 #include "cluster/client/display.h"
 
 namespace muster::cli {
@@ -138,6 +139,10 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   std::string opts = "priority " + std::to_string(s.priority()) + ", retries " +
                      std::to_string(s.max_retries()) +
                      (s.checkpointable() ? ", checkpointable" : "");
+  if (s.time_limit_ms() > 0)
+    opts += ", time limit " + FormatDurationMs(s.time_limit_ms()) + " (then SIGTERM, SIGKILL " +
+            FormatDurationMs(s.signal_grace_ms() > 0 ? s.signal_grace_ms() : 30000) + " later" +
+            (s.requeue_on_timeout() ? "; requeued to resume" : "") + ")";
   PrintField("options", opts);
   if (s.est_time_s() > 0 || s.est_work() > 0) {
     std::string est;

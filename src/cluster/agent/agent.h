@@ -113,7 +113,8 @@ class Agent final : public TaskSink {
   // Runs on a launch worker: starts the task, or reports why it was not started.
   void StartLaunch(const v1::Launch& l);
   // Stops an attempt wherever it is: queued for launch, being spawned, or running.
-  void KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms);
+  void KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms,
+                   const std::string& reason = "");
   v1::Register BuildRegister();
   bool WaitBackoff(int64_t ms);  // false if shutting down
 

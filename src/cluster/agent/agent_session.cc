@@ -324,11 +324,12 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
     launches_->Submit(m.launch());  // off this thread: a spawn may hang (launch_pool.h)
   } else if (m.has_kill()) {
     const v1::Kill& k = m.kill();
-    KillAttempt(k.job_id(), k.task_index(), k.attempt(), k.grace_ms());
+    KillAttempt(k.job_id(), k.task_index(), k.attempt(), k.grace_ms(), k.reason());
   }
 }
 
-void Agent::KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms) {
+void Agent::KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms,
+                        const std::string& reason) {
   switch (launches_->Cancel(job_id, task_index, attempt, grace_ms)) {
     case LaunchPool::Cancelled::kWillKill:
       return;  // stopped as soon as its spawn returns
@@ -345,7 +346,7 @@ void Agent::KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int
       return;
     }
     case LaunchPool::Cancelled::kNotHere:
-      if (Status s = launcher_->Kill(job_id, task_index, attempt, grace_ms); !s.ok())
+      if (Status s = launcher_->Kill(job_id, task_index, attempt, grace_ms, reason); !s.ok())
         spdlog::debug("kill ignored: {}", s.message());
   }
 }

@@ -375,7 +375,8 @@ Status Launcher::Launch(const v1::Launch& l) {
   task->pid = spawned.pid;
   if (options_.fence) {
     task->fence_slot = options_.fence->Add(
-        spawned.pid, task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup));
+        spawned.pid, task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup),
+        l.stop_reason_file());
     if (task->fence_slot < 0)
       spdlog::warn("job {} task {}: every lease fence slot is taken; this task is not fenced",
                    task->job_id, task->task_index);
@@ -391,8 +392,8 @@ Status Launcher::Launch(const v1::Launch& l) {
     task->limit_ms = l.time_limit_ms();
     task->limit_deadline = SteadyMs() + l.time_limit_ms();
     task->limit_grace_ms = l.signal_grace_ms() > 0 ? l.signal_grace_ms() : options_.default_grace_ms;
-    task->stop_reason_file = l.stop_reason_file();
   }
+  task->stop_reason_file = l.stop_reason_file();
   task->start_ticks = ProcessStartTicks("/proc", spawned.pid);
   v1::TaskEvent running = task->Event("running");
   running.set_message("pid " + std::to_string(spawned.pid));
@@ -430,7 +431,22 @@ void Launcher::KillLocked(Task& t, int64_t grace_ms) {
   kill(-t.pid, SIGTERM);
 }
 
-Status Launcher::Kill(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms) {
+Status Launcher::Kill(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms,
+                      const std::string& reason) {
+  if (!reason.empty()) {  // before the SIGTERM, outside the lock (a slow file system)
+    std::string file;
+    int uid = -1, gid = -1;
+    {
+      std::lock_guard lock(mu_);
+      auto it = tasks_.find({job_id, task_index, attempt});
+      if (it != tasks_.end() && !it->second->exited && !it->second->kill_requested) {
+        file = it->second->stop_reason_file;
+        uid = it->second->out.owner_uid;
+        gid = it->second->out.owner_gid;
+      }
+    }
+    if (!file.empty()) WriteStopReason(file, reason, uid, gid);
+  }
   {
     std::lock_guard lock(mu_);
     auto it = tasks_.find({job_id, task_index, attempt});

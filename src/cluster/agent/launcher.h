@@ -90,9 +90,11 @@ class Launcher {
   // command, Unavailable while stopping or once the fence's lease has run out (the attempt then
   // counts as seen); a command that cannot be executed is accepted and reported as failed.
   Status Launch(const v1::Launch& launch);
-  // SIGTERM to the task's group, SIGKILL after grace_ms (<= 0: the default grace).
+  // SIGTERM to the task's group, SIGKILL after grace_ms (<= 0: the default grace); a non-empty
+  // `reason` is written to the task's stop-reason file first (Launch.stop_reason_file).
   // NotFound if that attempt is not running here.
-  Status Kill(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms);
+  Status Kill(int64_t job_id, int32_t task_index, int64_t attempt, int64_t grace_ms,
+              const std::string& reason = "");
   // Records that `attempt` of the task exists elsewhere, so older Launches are refused.
   void NoteAttempt(int64_t job_id, int32_t task_index, int64_t attempt);
   // Tasks whose process is still alive.

@@ -379,6 +379,22 @@ TEST_F(LauncherTest, AtItsTimeLimitATaskIsToldWhyThenStoppedAndEndsAsTimeout) {
   EXPECT_EQ(sink_.WaitEnd(14).state(), "succeeded");
 }
 
+TEST_F(LauncherTest, AKillWithAReasonWritesItBeforeTheTerm) {
+  const fs::path reason = dir_ / "ckpt" / ".stop-reason.1";
+  v1::Launch l = Sh(15,
+                    "trap 'echo stopped: $(cat $MUSTER_STOP_REASON_FILE); exit 0' TERM; "
+                    "echo started; while true; do sleep 0.05; done");
+  l.set_stop_reason_file(reason.string());
+  (*l.mutable_env())["MUSTER_STOP_REASON_FILE"] = reason.string();
+  ASSERT_TRUE(launcher_->Launch(l).ok());
+  for (int i = 0; i < 100 && sink_.Out(15).empty(); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(launcher_->Kill(15, 0, 1, 2000, "migrate").ok());
+  auto e = sink_.WaitEnd(15);
+  EXPECT_EQ(sink_.Out(15), "started\nstopped: migrate\n");
+  EXPECT_EQ(e.state(), "succeeded");
+  EXPECT_TRUE(e.stopped_on_request());
+}
+
 TEST_F(LauncherTest, KillTermIsEnoughForPlainScripts) {
   ASSERT_TRUE(launcher_->Launch(Sh(10, "sleep 30")).ok());
   auto t0 = std::chrono::steady_clock::now();

@@ -46,6 +46,7 @@ struct LeaseFence::Shared {
     std::atomic<int32_t> state{kFree};
     std::atomic<int64_t> kill_at{0};
     char kill_file[kKillPathMax + 1] = {};  // written by the agent before state becomes watched
+    char reason_file[kKillPathMax + 1] = {};
   };
   Slot slots[kSlots];
 };
@@ -84,6 +85,15 @@ namespace {
       if (st == kWatched && lapsed && pgid > 0) {
         slot.kill_at.store(now + sh->grace_ms.load());
         if (slot.state.compare_exchange_strong(st, kFencedTerm)) {
+          if (slot.reason_file[0] != '\0') {  // why, for the task to read on the SIGTERM
+            const int fd = open(slot.reason_file,
+                                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+              ssize_t w = write(fd, "node-lost\n", 10);
+              (void)w;
+              close(fd);
+            }
+          }
           killpg(pgid, SIGTERM);
           killpg(pgid, SIGCONT);  // a stopped group would never see the TERM
         }
@@ -162,7 +172,7 @@ bool LeaseFence::Expired() const {
   return e > 0 && NowMs() > e;
 }
 
-int LeaseFence::Add(pid_t pgid, const std::string& kill_file) {
+int LeaseFence::Add(pid_t pgid, const std::string& kill_file, const std::string& reason_file) {
   for (int i = 0; i < kSlots; ++i) {
     auto& slot = shared_->slots[i];
     int32_t expected = kFree;
@@ -170,6 +180,9 @@ int LeaseFence::Add(pid_t pgid, const std::string& kill_file) {
     const size_t n = kill_file.size() <= kKillPathMax ? kill_file.size() : 0;
     std::memcpy(slot.kill_file, kill_file.data(), n);
     slot.kill_file[n] = '\0';
+    const size_t r = reason_file.size() <= kKillPathMax ? reason_file.size() : 0;
+    std::memcpy(slot.reason_file, reason_file.data(), r);
+    slot.reason_file[r] = '\0';
     slot.pgid.store(pgid);
     slot.kill_at.store(0);
     int32_t h = shared_->high.load();

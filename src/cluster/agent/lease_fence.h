@@ -52,8 +52,10 @@ class LeaseFence {
 
   static constexpr size_t kKillPathMax = 200;
   // Watches the task whose process group is pgid (and, when kill_file is given, whose cgroup is
-  // killed by writing "1" to that cgroup.kill); its slot, or -1 when every slot is taken.
-  int Add(pid_t pgid, const std::string& kill_file = "");
+  // killed by writing "1" to that cgroup.kill); when reason_file is given, "node-lost" is written
+  // there before the SIGTERM (the task's $MUSTER_STOP_REASON_FILE). Its slot, or -1 when every
+  // slot is taken. Paths longer than kKillPathMax are not used.
+  int Add(pid_t pgid, const std::string& kill_file = "", const std::string& reason_file = "");
   // Stops watching the slot; true if the keeper fenced its task meanwhile.
   bool Remove(int slot);
   // Whether the keeper has fenced the slot's task (it stays watched).

@@ -7,6 +7,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 
 namespace muster::agent {
@@ -85,6 +88,27 @@ TEST(LeaseFence, StopsTheGroupWhenTheLeaseRunsOutAndKillsWhatIgnoresTerm) {
   EXPECT_FALSE(f.Remove(c));
   kill(-again, SIGKILL);
   WaitExit(again, 3s);
+}
+
+TEST(LeaseFence, TheTaskIsToldWhyBeforeItsTerm) {
+  auto fence = LeaseFence::Start(2000);
+  ASSERT_TRUE(fence.ok());
+  char dir[] = "/tmp/muster-fence-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string reason = std::string(dir) + "/.stop-reason.1";
+  const std::string seen = std::string(dir) + "/seen";
+  const std::string script =
+      "trap 'cat " + reason + " > " + seen + "; exit 0' TERM; sleep 30 & wait";
+  pid_t pid = SpawnGroup(script.c_str());
+  const int slot = (*fence)->Add(pid, "", reason);
+  (*fence)->Renew(LeaseFence::NowMs() + 100);
+  ASSERT_NE(WaitExit(pid, 3s), -1);
+  std::ifstream in(seen);
+  std::string what;
+  std::getline(in, what);
+  EXPECT_EQ(what, "node-lost");
+  EXPECT_TRUE((*fence)->Remove(slot));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LeaseFence, WithoutALeaseNothingIsFenced) {

@@ -344,7 +344,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
     j->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
     store_->UpdatePin(*j);
     for (auto* t : active) {
-      SendKill(t->node, j->id, *t, options_.kill_grace_ms);
+      SendKill(t->node, j->id, *t, options_.kill_grace_ms, "migrate");
       t->stop_requested = true;
       t->migrating = true;
     }

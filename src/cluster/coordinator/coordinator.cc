@@ -377,7 +377,7 @@ void Coordinator::Reconcile(JobRecord& j) {
 }
 
 void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord& t,
-                           DurationMs grace_ms) {
+                           DurationMs grace_ms, const std::string& reason) {
   NodeEntry* n = nodes_.Find(node);
   if (!n || !n->channel) return;
   v1::CoordinatorMessage m;
@@ -386,6 +386,7 @@ void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord&
   k->set_task_index(t.index);
   k->set_attempt(t.attempt);
   k->set_grace_ms(grace_ms);
+  k->set_reason(reason);
   n->channel->Send(std::move(m));
 }
 
@@ -499,7 +500,7 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
       std::vector<StateStore::Ticket> tickets;
       for (auto& t : j->tasks) {
         if (t.Active()) {
-          if (!t.stop_requested) SendKill(t.node, j->id, t, options_.kill_grace_ms);
+          if (!t.stop_requested) SendKill(t.node, j->id, t, options_.kill_grace_ms, "cancel");
           t.stop_requested = true;
         } else if (!t.Done()) {
           Transition(*j, t, TaskState::kCancelled);

@@ -257,8 +257,9 @@ class Coordinator {
   StateStore::Ticket PersistJob(const JobRecord& j) REQUIRES(mu_);
   // Derives the job state from its task counts, persists a change, keeps jobs_.active() in sync.
   void Reconcile(JobRecord& j) REQUIRES(mu_);
-  void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms)
-      REQUIRES(mu_);
+  // `reason` (Kill.reason) reaches the task in its stop-reason file.
+  void SendKill(const std::string& node, JobId job, const TaskRecord& t, DurationMs grace_ms,
+                const std::string& reason) REQUIRES(mu_);
   Status CheckSubmittable(const JobSpec& spec) const REQUIRES(mu_);
   // Calibration key of the device a task of `spec` uses on `node`: its GPU model, or "cpu" for
   // tasks without GPUs (and unknown nodes).

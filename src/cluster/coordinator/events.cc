@@ -305,7 +305,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
       j.reason = "rank " + std::to_string(t.index) + " " + (lost ? "lost: " : "failed: ") + message;
       for (auto& other : j.tasks) {
         if (&other == &t || !other.Active() || other.stop_requested) continue;
-        SendKill(other.node, j.id, other, options_.kill_grace_ms);
+        SendKill(other.node, j.id, other, options_.kill_grace_ms, "gang");
         other.stop_requested = true;
       }
     }
@@ -355,7 +355,7 @@ void Coordinator::TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code,
       j.reason = "rank " + std::to_string(t.index) + " timed out: " + message;
       for (auto& other : j.tasks) {
         if (&other == &t || !other.Active() || other.stop_requested) continue;
-        SendKill(other.node, j.id, other, options_.kill_grace_ms);
+        SendKill(other.node, j.id, other, options_.kill_grace_ms, "gang");
         other.stop_requested = true;
       }
     }
@@ -460,7 +460,7 @@ void Coordinator::CheckLiveness() {
       TaskRecord& t = *JobTable::FindTask(j, i);
       if (t.state == TaskState::kLaunching && !t.stop_requested) {
         // A hung exec or working directory on the node: the attempt must not start later.
-        SendKill(t.node, j.id, t, 0);
+        SendKill(t.node, j.id, t, 0, "lost");
         TaskEndedBadly(j, t, /*lost=*/true, -1,
                        "the agent on " + t.node + " did not confirm the launch within " +
                            std::to_string(options_.launch_confirm_timeout_ms / 1000) + " s",
