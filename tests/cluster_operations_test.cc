@@ -160,8 +160,8 @@ TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart
   EXPECT_EQ(n["state"], "drained") << n.dump();
   EXPECT_EQ(n["drain"]["reason"], "swap a disk") << n.dump();
   CommandResult table = cluster.Muster({"nodes"});
-  EXPECT_NE(table.out.find("note: " + node + " is drained (by "), std::string::npos) << table.out;
-  EXPECT_NE(table.out.find("): swap a disk"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("note: " + node + " drained by "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(": swap a disk\n"), std::string::npos) << table.out;
 
   // Across a restart of the coordinator.
   cluster.KillCoordinator(SIGTERM);

@@ -85,8 +85,8 @@ int RunNodes(const ClientFlags& f) {
                 << "\n";
   for (const auto& n : list->nodes())
     if (n.drained_ms() > 0)
-      std::cout << "note: " << n.spec().name() << " is drained (by " << n.drained_by() << ", "
-                << client::FormatRelative(n.drained_ms(), now) << "): " << n.drain_reason()
+      std::cout << "note: " << n.spec().name() << " drained by " << n.drained_by() << " "
+                << client::FormatRelative(n.drained_ms(), now) << ": " << n.drain_reason()
                 << "\n";
   for (const auto& n : list->nodes())
     if (!n.only_user().empty())
