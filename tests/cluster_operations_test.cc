@@ -226,5 +226,53 @@ TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
   EXPECT_EQ(NodeJson(cluster, node)["state"], "drained");
 }
 
+TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironmentArrives) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path script = cluster.dir() / "train.sh";
+  std::ofstream(script) << "#!/bin/sh\n"
+                           "#MUSTER --name scripted --cpus 0.5 --time 1h\n"
+                           "#MUSTER --env FROM_DIRECTIVE=yes\n"
+                           "echo \"arg=$1 venv=$VIRTUAL_ENV directive=$FROM_DIRECTIVE\"\n";
+  auto submit = [&](std::vector<std::string> args) {
+    std::vector<std::string> full = {"submit", "-q", "--wait", "--coordinator", cluster.address()};
+    full.insert(full.end(), args.begin(), args.end());
+    return RunMuster(full, 60s,
+                     {{"MUSTER_STATE_DIR", cluster.state_dir().string()},
+                      {"VIRTUAL_ENV", "/opt/venv"}});
+  };
+  auto output = [&](const CommandResult& r) {
+    const std::string id = r.out.substr(0, r.out.find('\n'));
+    return cluster.Muster({"logs", id}).out;
+  };
+  CommandResult r = submit({script.string(), "a1"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(output(r), "arg=a1 venv=/opt/venv directive=yes\n");
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  auto job = cluster.client().GetJob(std::stoll(id));
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->spec().name(), "scripted");
+  EXPECT_EQ(job->spec().time_limit_ms(), 3600000);
+  EXPECT_EQ(job->spec().resources().milli_cpus(), 500);
+  EXPECT_FALSE(job->spec().env().contains("MUSTER_STATE_DIR"));  // muster's own stay home
+  // The script was taken at submit: editing it now changes no job submitted before.
+  // Flags on the command line win over directives; --export NONE keeps the environment home.
+  CommandResult flags = submit({"--cpus", "1", "--export", "NONE", script.string(), "a2"});
+  ASSERT_EQ(flags.exit_code, 0) << flags.err;
+  EXPECT_EQ(output(flags), "arg=a2 venv= directive=yes\n");
+  auto second = cluster.client().GetJob(std::stoll(flags.out));
+  EXPECT_EQ(second->spec().resources().milli_cpus(), 1000);
+  // --wrap runs a command line through the shell.
+  CommandResult wrap = submit({"--wrap", "echo one && echo two"});
+  ASSERT_EQ(wrap.exit_code, 0) << wrap.err;
+  EXPECT_EQ(output(wrap), "one\ntwo\n");
+  // A bad directive: one line naming the script, nothing submitted.
+  std::ofstream(cluster.dir() / "bad.sh") << "#!/bin/sh\n#MUSTER --gpus many\ntrue\n";
+  CommandResult bad = submit({(cluster.dir() / "bad.sh").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "muster: " + (cluster.dir() / "bad.sh").string() +
+                         ": #MUSTER --gpus: 'many' is not a GPU count (0 or more)\n");
+}
+
 }  // namespace
 }  // namespace muster::testing

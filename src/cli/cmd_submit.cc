@@ -1,6 +1,8 @@
-// `muster submit [flags] -- CMD ARGS...` and `muster submit -f job.yaml [flags]`.
+// `muster submit [flags] -- CMD ARGS...`, `muster submit [flags] job.sh [ARGS]` (a job script with
+// #MUSTER lines, job_script.h), `muster submit --wrap "CMD"` and `muster submit -f job.yaml`.
 //
-// The job file is read first, then every flag the user gave is overlaid on it (flags win), then
+// The job file is read first, then a script's #MUSTER directives, then every flag the user gave
+// is overlaid (flags win); the --export environment goes under all of them; then
 // defaults apply (workdir = the current directory; the owner is the caller, as the coordinator
 // knows it, unless an admin gives --user) and the spec is validated here,
 // so malformed input fails with one line before anything is sent. The coordinator validates again
@@ -11,10 +13,12 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
+#include "cluster/client/job_script.h"
 #include "cluster/client/job_spec_input.h"
 #include "cluster/common/convert.h"
 
@@ -28,6 +32,7 @@ struct SubmitFlags {
   // Scalar fields by their spec key; only the flags the user gave are applied.
   std::map<std::string, std::string> scalars;
   std::vector<std::string> env, after, command;
+  std::string wrap, export_mode = "ALL";
   bool gang = false, no_gang = false, checkpointable = false, requeue_on_timeout = false;
   bool wait = false, quiet = false;
 };
@@ -48,6 +53,25 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
     auto file = ReadSpecFile(f.file);
     if (!file.ok()) return file.status();
     spec = std::move(*file);
+  }
+  if (!f.wrap.empty() && !f.command.empty())
+    return Status::InvalidArgument("give a command or --wrap, not both");
+  std::optional<std::string> script_export;
+  std::vector<std::string> command = f.command;
+  if (!f.wrap.empty()) command = {"/bin/sh", "-c", f.wrap};
+  if (f.wrap.empty() && !command.empty()) {
+    // A job script: its #MUSTER lines, under the flags.
+    auto script = client::ReadJobScript(
+        command[0], std::vector<std::string>(command.begin() + 1, command.end()));
+    if (!script.ok()) return script.status();
+    if (*script) {
+      client::JobSpecInput directives;
+      directives.name = std::filesystem::path(command[0]).filename().string();
+      Status st = client::ApplyDirectives((*script)->directives, directives, &script_export);
+      if (!st.ok()) return Status::InvalidArgument(command[0] + ": #MUSTER " + st.message());
+      client::OverlaySpec(spec, directives);
+      command = (*script)->command;
+    }
   }
   client::JobSpecInput flags;
   for (const auto& [key, value] : f.scalars) {
@@ -71,8 +95,20 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
   if (f.no_gang) flags.gang = false;
   if (f.checkpointable) flags.checkpointable = true;
   if (f.requeue_on_timeout) flags.requeue_on_timeout = true;
-  if (!f.command.empty()) flags.command = f.command;
+  if (!command.empty()) flags.command = command;
   client::OverlaySpec(spec, flags);
+  // The submitter's environment goes under everything the job sets itself.
+  const std::string mode = cmd.get_option("--export")->count() > 0 ? f.export_mode
+                           : script_export                          ? *script_export
+                                                                    : std::string("ALL");
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
+  auto exported = client::ExportedEnv(mode, environment);
+  if (!exported.ok()) return exported.status();
+  client::JobSpecInput with_env;
+  with_env.env = std::move(*exported);
+  client::OverlaySpec(with_env, spec);
+  spec = std::move(with_env);
 
   std::error_code ec;
   std::filesystem::path cwd = std::filesystem::current_path(ec);
@@ -162,13 +198,21 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
                 "follow the job with live progress and exit with its status (0 succeeded, 1 not)");
   cmd->add_flag("-q,--quiet", f->quiet, "print only the job id");
   AddClientFlags(*cmd, f->client);
-  cmd->add_option("command", f->command, "the command to run, after --");
+  cmd->add_option("--wrap", f->wrap, "run this command line with /bin/sh -c");
+  cmd->add_option("--export", f->export_mode,
+                  "environment the tasks get from here: ALL (less muster's own and session "
+                  "variables), NONE, or NAME,NAME=VALUE,...")
+      ->capture_default_str();
+  cmd->add_option("command", f->command,
+                  "the command to run, after --; or a job script and its arguments");
   cmd->footer(
       "Examples:\n"
       "  muster submit --gpus 1 -- python train.py --epochs 3\n"
       "  muster submit --tasks 2 --gpus 1 --wait -- python ddp.py     (a 2-rank gang)\n"
       "  muster submit --array 0-99%10 -- ./part.sh                   (100 independent tasks)\n"
       "  muster submit --after 12 -- ./merge.sh\n"
+      "  muster submit job.sh                     (#MUSTER --gpus 2 lines at its top)\n"
+      "  muster submit --wrap 'make -j4 && ./test'\n"
       "  muster submit -f job.yaml --priority 5");
   cmd->callback([f, cmd, &ctx] { ctx.exit_code = RunSubmit(*f, *cmd); });
 }
