@@ -123,7 +123,17 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   PrintField("reason", j.reason());
   PrintField("user", s.user());
   PrintField("class", s.job_class());
-  PrintField("command", JoinItems(s.command(), " "));
+  // A job script's text (SHELL -c TEXT NAME ARGS...) is shown by its name, not line by line.
+  const auto& c = s.command();
+  if (c.size() >= 4 && c[1] == "-c" && c[2].find('\n') != std::string::npos) {
+    const auto lines = std::count(c[2].begin(), c[2].end(), '\n');
+    std::string args;
+    for (int i = 4; i < c.size(); ++i) args += " " + c[i];
+    PrintField("command", "script " + c[3] + args + " (" + std::to_string(lines) +
+                              " lines, as submitted; -o json shows them)");
+  } else {
+    PrintField("command", JoinItems(c, " "));
+  }
   PrintField("workdir", s.workdir());
   std::string shape;
   if (!s.array().empty())

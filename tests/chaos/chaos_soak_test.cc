@@ -321,7 +321,12 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
     for (const auto& e :
          fs::directory_iterator(cluster.state_dir() / "checkpoints" / std::to_string(id), ec)) {
       const std::string name = e.path().filename().string();
-      if (name.rfind(".tmp", 0) == 0) continue;  // an unpublished write of a killed attempt
+      // Only the job's own "<attempt>.<step>" files: not an unpublished write of a killed
+      // attempt (.tmp.*), nor the stop reasons muster writes there (.stop-reason.*).
+      const size_t dot = name.find('.');
+      if (dot == 0 || dot == std::string::npos ||
+          name.find_first_not_of("0123456789.") != std::string::npos)
+        continue;
       ++checkpoints;
       const std::string step = name.substr(name.find('.') + 1);
       std::ifstream in(e.path());
