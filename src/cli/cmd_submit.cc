@@ -31,7 +31,8 @@ struct SubmitFlags {
   std::string file;
   // Scalar fields by their spec key; only the flags the user gave are applied.
   std::map<std::string, std::string> scalars;
-  std::vector<std::string> env, after, command;
+  std::vector<std::string> env, after, after_any, after_notok, command;
+  bool singleton = false;
   std::string wrap, export_mode = "ALL";
   bool gang = false, no_gang = false, checkpointable = false, requeue_on_timeout = false;
   bool wait = false, quiet = false;
@@ -86,10 +87,13 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
     Status st = client::SetSpecField(flags, "env", e);
     if (!st.ok()) return Status::InvalidArgument("--env: " + st.message());
   }
-  for (const auto& a : f.after) {
-    Status st = client::SetSpecField(flags, "after", a);
-    if (!st.ok()) return Status::InvalidArgument("--after: " + st.message());
-  }
+  for (const auto& [list, key] : {std::pair{&f.after, "after"}, std::pair{&f.after_any, "afterany"},
+                                   std::pair{&f.after_notok, "afternotok"}})
+    for (const auto& a : *list) {
+      Status st = client::SetSpecField(flags, key, a);
+      if (!st.ok()) return Status::InvalidArgument(std::string("--") + key + ": " + st.message());
+    }
+  if (f.singleton) flags.singleton = true;
   if (f.gang && f.no_gang) return Status::InvalidArgument("give --gang or --no-gang, not both");
   if (f.gang) flags.gang = true;
   if (f.no_gang) flags.gang = false;
@@ -191,9 +195,19 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
                 "the job saves and resumes from $MUSTER_CHECKPOINT_DIR (may be migrated)");
   cmd->add_option("--env", f->env, "environment variable K=V for the tasks (repeatable)")
       ->allow_extra_args(false);
-  cmd->add_option("--after", f->after, "run only after these jobs succeeded (repeatable, or 1,2)")
+  cmd->add_option("--after,--afterok", f->after,
+                  "run only after these jobs succeeded (repeatable, or 1,2)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  cmd->add_option("--afterany", f->after_any, "run once these jobs have ended, however they ended")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  cmd->add_option("--afternotok", f->after_notok,
+                  "run only if these jobs ended without succeeding (failed, timed out, cancelled)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  cmd->add_flag("--singleton", f->singleton,
+                "wait until every earlier job of yours with the same name has ended");
   cmd->add_flag("--wait", f->wait,
                 "follow the job with live progress and exit with its status (0 succeeded, 1 not)");
   cmd->add_flag("-q,--quiet", f->quiet, "print only the job id");

@@ -96,7 +96,7 @@ Status JobSpec::Validate() const {
   bytes = 0;
   for (const auto& [k, v] : env) bytes += k.size() + v.size();
   if (bytes > L::kEnvBytes) return too_long("the environment", L::kEnvBytes);
-  if (after.size() > L::kAfter)
+  if (after.size() + after_any.size() + after_notok.size() > L::kAfter)
     return Status::InvalidArgument("more than " + std::to_string(L::kAfter) + " dependencies");
   if (priority > L::kPriority || priority < -L::kPriority)
     return Status::InvalidArgument("priority must be between -1000000 and 1000000");

@@ -53,7 +53,10 @@ struct JobSpec {
   bool gang = false;        // all tasks start together or none
   int ranks_per_node = 0;   // gang: exact ranks on each node; 0 = scheduler decides
   ArrayRange array;         // non-empty: one task per index (tasks is ignored)
-  std::vector<JobId> after; // run only if all of these succeeded
+  std::vector<JobId> after;        // run only if all of these succeeded (afterok)
+  std::vector<JobId> after_any;    // run once all of these have ended, however they ended
+  std::vector<JobId> after_notok;  // run only if all of these ended without succeeding
+  bool singleton = false;  // wait while an earlier job of the same name and user has not ended
   int priority = 0;         // higher first under the priority policy
   ResourceRequest resources;  // per task
   double est_work = 0;      // abstract work units for the execution-time model; 0 = unknown

@@ -46,7 +46,7 @@ bool IsShell(const std::string& interpreter) {
 
 const std::set<std::string>& Switches() {
   static const std::set<std::string> s = {"gang", "no-gang", "checkpointable",
-                                          "requeue-on-timeout"};
+                                          "requeue-on-timeout", "singleton"};
   return s;
 }
 
@@ -177,6 +177,7 @@ Status ApplyDirectives(const std::vector<std::string>& flags, JobSpecInput& in,
       if (key == "gang" || key == "no-gang") in.gang = key == "gang";
       if (key == "checkpointable") in.checkpointable = true;
       if (key == "requeue-on-timeout") in.requeue_on_timeout = true;
+      if (key == "singleton") in.singleton = true;
       continue;
     }
     if (!has_value) {

@@ -69,7 +69,8 @@ const std::vector<std::string>& SpecFieldKeys() {
       "name", "user",           "class",     "command",  "env",      "workdir",        "tasks",
       "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
       "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries",
-      "log_limit", "time", "signal_grace", "requeue_on_timeout"};
+      "log_limit", "time", "signal_grace", "requeue_on_timeout", "afterok", "after_any",
+      "afterany", "after_notok", "afternotok", "singleton"};
   return keys;
 }
 
@@ -147,11 +148,15 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
     in.array = v;
     return Status::Ok();
   }
-  if (key == "after") {
+  if (key == "after" || key == "afterok" || key == "after_any" || key == "afterany" ||
+      key == "after_notok" || key == "afternotok") {
     auto ids = ParseAfterList(v);
     if (!ids.ok()) return ids.status();
-    if (!in.after) in.after.emplace();
-    in.after->insert(in.after->end(), ids->begin(), ids->end());
+    auto& list = key == "after" || key == "afterok"        ? in.after
+                 : key == "after_any" || key == "afterany" ? in.after_any
+                                                           : in.after_notok;
+    if (!list) list.emplace();
+    list->insert(list->end(), ids->begin(), ids->end());
     return Status::Ok();
   }
   if (key == "tasks") {
@@ -184,11 +189,14 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
     in.max_retries = static_cast<int>(*n);
     return Status::Ok();
   }
-  if (key == "gang" || key == "checkpointable" || key == "requeue_on_timeout") {
+  if (key == "gang" || key == "checkpointable" || key == "requeue_on_timeout" ||
+      key == "singleton") {
     auto b = ParseBool(v);
     if (!b) return Bad(v, "true or false");
-    (key == "gang" ? in.gang : key == "checkpointable" ? in.checkpointable : in.requeue_on_timeout) =
-        *b;
+    (key == "gang"             ? in.gang
+     : key == "checkpointable" ? in.checkpointable
+     : key == "singleton"      ? in.singleton
+                               : in.requeue_on_timeout) = *b;
     return Status::Ok();
   }
   if (key == "time") {
@@ -265,7 +273,8 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
                                      "tasks, gang, ranks_per_node, array, after, priority, cpus, "
                                      "mem, gpus, gpu_mem, gpu_model, est_time, est_work, "
                                      "checkpointable, retries, log_limit, time, signal_grace, "
-                                     "requeue_on_timeout");
+                                     "requeue_on_timeout, afterok, afterany, afternotok, "
+                                     "singleton");
     if (nkey == "command" && val.IsSequence()) {
       std::vector<std::string> argv;
       for (const auto& a : val) {
@@ -285,11 +294,12 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
       }
       continue;
     }
-    if (nkey == "after" && val.IsSequence()) {
-      in.after.emplace();
+    if ((nkey == "after" || nkey == "afterok" || nkey == "after_any" || nkey == "afterany" ||
+         nkey == "after_notok" || nkey == "afternotok") &&
+        val.IsSequence()) {
       for (const auto& a : val) {
         if (!a.IsScalar()) return fail("each entry must be a job id");
-        Status st = SetSpecField(in, "after", a.Scalar());
+        Status st = SetSpecField(in, nkey, a.Scalar());
         if (!st.ok()) return fail(st.message());
       }
       continue;
@@ -324,6 +334,9 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
   take(base.time_limit_ms, top.time_limit_ms);
   take(base.signal_grace_ms, top.signal_grace_ms);
   take(base.after, top.after);
+  take(base.after_any, top.after_any);
+  take(base.after_notok, top.after_notok);
+  take(base.singleton, top.singleton);
   take(base.milli_cpus, top.milli_cpus);
   take(base.memory_mib, top.memory_mib);
   take(base.min_gpu_memory_mib, top.min_gpu_memory_mib);
@@ -368,6 +381,9 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   if (s.ranks_per_node > 0 && !s.gang)
     return Status::InvalidArgument("ranks-per-node applies only to a gang (tasks > 1)");
   s.after = in.after.value_or(std::vector<JobId>{});
+  s.after_any = in.after_any.value_or(std::vector<JobId>{});
+  s.after_notok = in.after_notok.value_or(std::vector<JobId>{});
+  s.singleton = in.singleton.value_or(false);
   s.priority = in.priority.value_or(0);
   s.resources.milli_cpus = in.milli_cpus.value_or(1000);
   s.resources.memory_mib = in.memory_mib.value_or(512);

@@ -129,6 +129,26 @@ TEST(JobSpecInput, TimeLimitsFromFlagsAndFiles) {
   EXPECT_TRUE(ys->requeue_on_timeout);
 }
 
+TEST(JobSpecInput, DependencyKindsAndSingleton) {
+  JobSpecInput in;
+  in.command = std::vector<std::string>{"true"};
+  ASSERT_TRUE(SetSpecField(in, "afterok", "1,2").ok());
+  ASSERT_TRUE(SetSpecField(in, "afterany", "3").ok());
+  ASSERT_TRUE(SetSpecField(in, "afternotok", "4").ok());
+  ASSERT_TRUE(SetSpecField(in, "singleton", "yes").ok());
+  auto s = BuildJobSpec(in, kDefaults);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->after, (std::vector<JobId>{1, 2}));
+  EXPECT_EQ(s->after_any, (std::vector<JobId>{3}));
+  EXPECT_EQ(s->after_notok, (std::vector<JobId>{4}));
+  EXPECT_TRUE(s->singleton);
+  auto y = ParseJobSpecYaml("command: 'true'\nafterany: [5, 6]\nafter-notok: 7\n");
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_EQ(*y->after_any, (std::vector<JobId>{5, 6}));
+  EXPECT_EQ(*y->after_notok, (std::vector<JobId>{7}));
+  EXPECT_FALSE(SetSpecField(in, "afterany", "x").ok());
+}
+
 TEST(JobSpecYaml, ReadsEveryField) {
   auto in = ParseJobSpecYaml(R"(
 name: train

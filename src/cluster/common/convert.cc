@@ -43,6 +43,9 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_ranks_per_node(in.ranks_per_node);
   out->set_array(FormatArrayRange(in.array));
   for (JobId a : in.after) out->add_after(a);
+  for (JobId a : in.after_any) out->add_after_any(a);
+  for (JobId a : in.after_notok) out->add_after_notok(a);
+  out->set_singleton(in.singleton);
   out->set_priority(in.priority);
   ToProto(in.resources, out->mutable_resources());
   out->set_est_work(in.est_work);
@@ -72,6 +75,9 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
     s.array = *r;
   }
   s.after.assign(in.after().begin(), in.after().end());
+  s.after_any.assign(in.after_any().begin(), in.after_any().end());
+  s.after_notok.assign(in.after_notok().begin(), in.after_notok().end());
+  s.singleton = in.singleton();
   s.priority = in.priority();
   if (in.has_resources()) s.resources = FromProto(in.resources());
   s.est_work = in.est_work();

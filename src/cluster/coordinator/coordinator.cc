@@ -393,9 +393,10 @@ void Coordinator::SendKill(const std::string& node, JobId job, const TaskRecord&
 // ------------------------------------------------------------------------------ submit, cancel
 
 Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
-  for (JobId dep : spec.after)
-    if (!jobs_.Find(dep))
-      return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
+  for (const auto* list : {&spec.after, &spec.after_any, &spec.after_notok})
+    for (JobId dep : *list)
+      if (!jobs_.Find(dep))
+        return Status::NotFound("dependency job " + std::to_string(dep) + " does not exist");
   std::vector<NodeSpec> nodes;
   std::string only;  // the single users of agents that are not root
   for (const auto& [name, n] : nodes_.all())

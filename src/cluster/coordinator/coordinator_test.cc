@@ -149,6 +149,64 @@ TEST_F(CoordinatorTest, DependenciesWaitThenRunOrFail) {
   EXPECT_EQ(info->reason(), "dependency " + std::to_string(*x) + " failed");
 }
 
+TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 8);
+  auto a = c->Submit(MakeSpec());
+  v1::JobSpec any = MakeSpec(), notok = MakeSpec();
+  any.add_after_any(*a);
+  notok.add_after_notok(*a);
+  auto when_any = c->Submit(any), when_not = c->Submit(notok);
+  c->Tick();
+  EXPECT_EQ(c->GetJob(*when_any)->reason(), "waiting for job " + std::to_string(*a) + " to end");
+  EXPECT_EQ(c->GetJob(*when_not)->reason(),
+            "waiting for job " + std::to_string(*a) + " to end (afternotok)");
+  c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "failed", 1));
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *when_any), "launching");
+  EXPECT_EQ(TaskState(*c, *when_not), "launching");
+  // afternotok of a job that succeeds can never run.
+  auto b = c->Submit(MakeSpec());
+  v1::JobSpec not_b = MakeSpec();
+  not_b.add_after_notok(*b);
+  auto never = c->Submit(not_b);
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "succeeded"));
+  c->Tick();
+  EXPECT_EQ(c->GetJob(*never)->state(), "failed");
+  EXPECT_EQ(c->GetJob(*never)->reason(),
+            "dependency " + std::to_string(*b) +
+                " succeeded, and this job runs only if it does not (afternotok)");
+  // A dependency that timed out fails an afterok job, with why.
+  auto t = c->Submit(MakeSpec());
+  v1::JobSpec after_t = MakeSpec();
+  after_t.add_after(*t);
+  auto dep = c->Submit(after_t);
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*t, 0, 1, "timeout", 143));
+  c->Tick();
+  EXPECT_EQ(c->GetJob(*t)->state(), "timeout");
+  EXPECT_EQ(c->GetJob(*dep)->state(), "failed");
+  EXPECT_EQ(c->GetJob(*dep)->reason(), "dependency " + std::to_string(*t) + " timed out");
+  // Singletons of one name and user run one after another.
+  v1::JobSpec solo = MakeSpec();
+  solo.set_name("solo");
+  solo.set_singleton(true);
+  auto s1 = c->Submit(solo), s2 = c->Submit(solo);
+  v1::JobSpec other = solo;
+  other.set_name("other");
+  auto s3 = c->Submit(other);
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *s1), "launching");
+  EXPECT_EQ(TaskState(*c, *s2), "pending");
+  EXPECT_EQ(c->GetJob(*s2)->reason(),
+            "singleton: waiting for job " + std::to_string(*s1) + " (same name)");
+  EXPECT_EQ(TaskState(*c, *s3), "launching");
+  c->OnAgentMessage("n1", ch.get(), Event(*s1, 0, 1, "succeeded"));
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *s2), "launching");
+}
+
 TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);

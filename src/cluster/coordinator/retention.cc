@@ -34,12 +34,13 @@ Result<GcReport> Coordinator::CollectGarbage(DurationMs older_than_ms, bool dry_
   std::vector<StateStore::Ticket> tickets;
   {
     MutexLock lock(mu_);
-    // Named in --after by a job with tasks still to start (each start checks its dependencies).
+    // Named in --after/--afterany/--afternotok by a job with tasks still to start (each start checks its dependencies).
     std::set<JobId> needed;
     for (JobId id : jobs_.active()) {
       const JobRecord& j = jobs_.Get(id);
       if (!j.pending_tasks.empty())
-        for (JobId dep : j.spec->after) needed.insert(dep);
+        for (const auto* list : {&j.spec->after, &j.spec->after_any, &j.spec->after_notok})
+          for (JobId dep : *list) needed.insert(dep);
     }
     for (const auto& [id, j] : jobs_.all()) {
       if (!IsTerminal(j.state) || j.end_ms <= 0 || j.end_ms >= before_ms ||

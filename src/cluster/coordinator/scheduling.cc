@@ -17,33 +17,61 @@
 namespace muster::cluster {
 
 bool Coordinator::DependenciesMet(JobRecord& j) {
-  for (JobId dep : j.spec->after) {
-    const JobRecord* d = jobs_.Find(dep);
-    if (d && d->state == JobState::kSucceeded) continue;
-    if (!d || d->state == JobState::kFailed || d->state == JobState::kCancelled) {
-      TimeMs now = clock_->NowMs();
-      if (!jobs_.SetJobState(j, JobState::kFailed).ok()) return false;
-      j.end_ms = now;
-      j.reason = "dependency " + std::to_string(dep) +
-                 (d && d->state == JobState::kCancelled ? " was cancelled" : " failed");
-      for (auto& t : j.tasks) {
-        if (t.state != TaskState::kPending) continue;
-        Transition(j, t, TaskState::kCancelled);
-        t.end_ms = now;
-        t.message = j.reason;
-        PersistTask(j, t);
-      }
-      PersistJob(j);
-      Reconcile(j);
-      return false;
+  // A dependency that can no longer be met fails the job, with why.
+  auto never = [&](const std::string& why) {
+    TimeMs now = clock_->NowMs();
+    if (!jobs_.SetJobState(j, JobState::kFailed).ok()) return false;
+    j.end_ms = now;
+    j.reason = why;
+    for (auto& t : j.tasks) {
+      if (t.state != TaskState::kPending) continue;
+      Transition(j, t, TaskState::kCancelled);
+      t.end_ms = now;
+      t.message = j.reason;
+      PersistTask(j, t);
     }
-    std::string why = "waiting for job " + std::to_string(dep);
+    PersistJob(j);
+    Reconcile(j);
+    return false;
+  };
+  auto wait = [&](const std::string& why) {
     if (j.reason != why) {
       j.reason = why;
       PersistJob(j);
     }
     return false;
+  };
+  auto ended = [](const JobRecord* d) { return !d || IsTerminal(d->state); };  // gone: ended
+  auto how = [](const JobRecord* d) {
+    return !d                                ? std::string(" is gone")
+           : d->state == JobState::kCancelled ? std::string(" was cancelled")
+           : d->state == JobState::kTimeout   ? std::string(" timed out")
+                                              : std::string(" failed");
+  };
+  for (JobId dep : j.spec->after) {  // afterok
+    const JobRecord* d = jobs_.Find(dep);
+    if (d && d->state == JobState::kSucceeded) continue;
+    if (ended(d)) return never("dependency " + std::to_string(dep) + how(d));
+    return wait("waiting for job " + std::to_string(dep));
   }
+  for (JobId dep : j.spec->after_any) {
+    const JobRecord* d = jobs_.Find(dep);
+    if (!ended(d)) return wait("waiting for job " + std::to_string(dep) + " to end");
+  }
+  for (JobId dep : j.spec->after_notok) {
+    const JobRecord* d = jobs_.Find(dep);
+    if (d && d->state == JobState::kSucceeded)
+      return never("dependency " + std::to_string(dep) +
+                   " succeeded, and this job runs only if it does not (afternotok)");
+    if (!ended(d)) return wait("waiting for job " + std::to_string(dep) + " to end (afternotok)");
+  }
+  if (j.spec->singleton)
+    for (JobId other : jobs_.active()) {
+      if (other >= j.id) break;  // the active set is ordered: only earlier jobs hold it back
+      const JobRecord& o = jobs_.Get(other);
+      if (!IsTerminal(o.state) && o.spec->name == j.spec->name && o.spec->user == j.spec->user)
+        return wait("singleton: waiting for job " + std::to_string(other) + " (same name)");
+    }
   return true;
 }
 
