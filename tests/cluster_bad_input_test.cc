@@ -40,6 +40,26 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// Mistakes on the command line name the unknown flag or command, with the closest valid one;
+// nothing is sent anywhere.
+TEST(CommandLine, UnknownFlagsAndCommandsGetTheClosestValidOne) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"submit", "--gpu", "1", "--", "sleep", "1"},
+       "muster: submit has no flag --gpu; did you mean --gpus? (see muster submit --help)\n"},
+      {{"sumbit", "--", "true"},
+       "muster: unknown command 'sumbit'; did you mean submit? (see muster --help)\n"},
+      {{"admin", "user", "ad", "bob"},
+       "muster: unknown command 'admin user ad'; did you mean add? (see muster admin user "
+       "--help)\n"},
+      {{"queue", "--frobnicate"}, "muster: queue has no flag --frobnicate (see muster queue --help)\n"},
+  };
+  for (const auto& [args, want] : cases) {
+    CommandResult r = RunMuster(args, 20s, {{"MUSTER_COORDINATOR", "127.0.0.1:1"}});
+    EXPECT_EQ(r.exit_code, 2) << args[0];
+    EXPECT_EQ(r.err, want);
+  }
+}
+
 TEST(ClusterUnreachable, OneLineAndExitThree) {
   const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
   const std::string expected =

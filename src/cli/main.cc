@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/usage_error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"muster: GPU-cluster workload manager and load balancer"};
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help/--version (exit code 0) print through CLI11; usage errors get one line.
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "muster: " << e.what() << " (see --help)" << std::endl;
+    std::cerr << "muster: " << muster::cli::DescribeUsageError(app, e, argc, argv) << std::endl;
     return muster::cli::kExitUsage;
   }
   return ctx.exit_code;
