@@ -226,6 +226,50 @@ TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
   EXPECT_EQ(NodeJson(cluster, node)["state"], "drained");
 }
 
+TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t ok = cluster.Submit({"--", "/bin/true"});
+  const int64_t bad = cluster.Submit({"--", "/bin/false"});
+  const int64_t slow = cluster.Submit({"--time", "1s", "--signal-grace", "1s", "--", "/bin/sleep", "30"});
+  for (int64_t id : {ok, bad, slow}) cluster.WaitForJob(id, 30s);
+  std::vector<int64_t> sweep;
+  for (int i = 0; i < 3; ++i)
+    sweep.push_back(cluster.Submit({"--name", "sweep", "--cpus", "0.1", "--", "/bin/sleep", "60"}));
+  const int64_t keep = cluster.Submit({"--name", "keep", "--cpus", "0.1", "--", "/bin/sleep", "60"});
+  auto ids_in = [&](const CommandResult& r) {
+    std::set<int64_t> ids;
+    for (const auto& j : nlohmann::json::parse(r.out)) ids.insert(j["job_id"].get<int64_t>());
+    return ids;
+  };
+  CommandResult by_name = cluster.Muster({"queue", "--name", "sweep", "-o", "json"});
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_EQ(ids_in(by_name), std::set<int64_t>(sweep.begin(), sweep.end()));
+  CommandResult history = cluster.Muster({"history", "-o", "json"});
+  EXPECT_EQ(ids_in(history), (std::set<int64_t>{ok, bad, slow}));
+  CommandResult failed = cluster.Muster({"history", "--state", "failed,timeout", "-o", "json"});
+  EXPECT_EQ(ids_in(failed), (std::set<int64_t>{bad, slow}));
+  CommandResult mine = cluster.Muster({"queue", "--me", "--name", "keep", "-o", "json"});
+  EXPECT_EQ(ids_in(mine), (std::set<int64_t>{keep}));
+  CommandResult nobody = cluster.Muster({"queue", "--user", "nobody-here", "-o", "json"});
+  EXPECT_TRUE(ids_in(nobody).empty());
+  CommandResult bogus = cluster.Muster({"queue", "--state", "bogus"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_EQ(bogus.err, "muster: 'bogus' is not a job state (pending, running, succeeded, failed, "
+                       "cancelled, timeout)\n");
+  // Cancel by filter: the sweep goes, the other job stays.
+  CommandResult cancel = cluster.Muster({"cancel", "--me", "--name", "sweep"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  for (int64_t id : sweep) {
+    EXPECT_NE(cancel.out.find("cancelled job " + std::to_string(id) + "\n"), std::string::npos);
+    EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), "cancelled");
+  }
+  EXPECT_EQ(cluster.client().GetJob(keep)->state(), "running");
+  CommandResult none = cluster.Muster({"cancel"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.err, "muster: say which jobs: ids, or --user, --me, --name, --state\n");
+}
+
 TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironmentArrives) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");

@@ -1,6 +1,7 @@
 // `muster cancel JOB...`: cancels each job and reports each id on its own line. Unknown ids are
 // reported (exit 4) but do not stop the others from being cancelled; a malformed id is a usage
 // error (exit 2) and nothing is sent. A job the caller may not cancel is refused (exit 6).
+// `muster cancel --user U / --me / --name N / --state S`: every unfinished job that matches.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,12 @@ bool LooksNotFound(const std::string& error) {
          error.find("unknown") != std::string::npos || error.find("no job") != std::string::npos;
 }
 
-int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {
+int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
+              const JobFilter& filter) {
+  if (ids_text.empty() == filter.empty())
+    return ReportError(Status::InvalidArgument(
+        ids_text.empty() ? "say which jobs: ids, or --user, --me, --name, --state"
+                         : "give job ids or filters, not both"));
   std::vector<int64_t> ids;
   for (const auto& t : ids_text) {
     auto id = ParseJobId(t);
@@ -23,6 +29,22 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text) {
     ids.push_back(*id);
   }
   auto client = MakeClient(f);
+  if (!filter.empty()) {
+    v1::ListJobsRequest req;
+    if (Status s = FillFilter(filter, req); !s.ok()) return ReportError(s);
+    req.set_include_finished(false);
+    auto list = client.ListJobs(req);
+    if (!list.ok()) return ReportError(list.status());
+    for (const auto& j : list->jobs())
+      if (j.state() == "pending" || j.state() == "running") ids.push_back(j.job_id());
+    if (ids.empty()) {
+      if (f.json())
+        std::cout << "[]" << std::endl;
+      else
+        std::cout << "no unfinished job matches" << std::endl;
+      return kExitOk;
+    }
+  }
   auto reply = client.Cancel(ids);
   if (!reply.ok()) return ReportError(reply.status());
   int code = kExitOk;
@@ -54,12 +76,16 @@ void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
   struct CancelFlags {
     ClientFlags client;
     std::vector<std::string> ids;
+    JobFilter filter;
   };
   auto c = std::make_shared<CancelFlags>();
   CLI::App* cmd = app.add_subcommand("cancel", "Cancel jobs (their running tasks are killed)");
-  cmd->add_option("jobs", c->ids, "job ids")->required();
+  cmd->add_option("jobs", c->ids, "job ids");
+  AddFilterFlags(*cmd, c->filter);
   AddClientFlags(*cmd, c->client);
-  cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids); });
+  cmd->footer("Examples:\n  muster cancel 12 13\n  muster cancel --me --name sweep\n"
+              "  muster cancel --user bob --state pending");
+  cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids, c->filter); });
 }
 
 }  // namespace muster::cli

@@ -1,6 +1,7 @@
 // The user-facing client commands: registration and the helpers they share (cmd_client.h).
 // Each command lives in its own cmd_<name>.cc.
 #include "cli/cmd_client.h"
+#include "core/resources.h"
 
 #include <chrono>
 #include <csignal>
@@ -111,6 +112,30 @@ void CatchInterrupts() {
 
 const std::atomic<bool>& Interrupted() {
   return g_interrupted;
+}
+
+void AddFilterFlags(CLI::App& cmd, JobFilter& f) {
+  cmd.add_option("--user", f.user, "only this user's jobs");
+  cmd.add_flag("--me", f.me, "only your own jobs");
+  cmd.add_option("--state", f.states,
+                 "only jobs in these states: pending, running, succeeded, failed, cancelled, "
+                 "timeout (repeatable, or a,b)")
+      ->delimiter(',');
+  cmd.add_option("--name", f.name, "only jobs of this name");
+}
+
+Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req) {
+  if (f.me && !f.user.empty()) return Status::InvalidArgument("give --me or --user, not both");
+  req.set_user(f.me ? "@me" : f.user);
+  req.set_name(f.name);
+  for (const auto& s : f.states) req.add_states(s);
+  if (!f.since.empty()) {
+    const DurationMs age = ParseDurationMs(f.since);
+    if (age < 0)
+      return Status::InvalidArgument("--since: '" + f.since + "' is not a duration like 7d or 12h");
+    req.set_since_ms(WallNowMs() - age);
+  }
+  return Status::Ok();
 }
 
 void AddClientCommands(CLI::App& app, CommandContext& ctx) {

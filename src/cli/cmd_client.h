@@ -52,6 +52,18 @@ const std::atomic<bool>& Interrupted();
 // 0 if it succeeded, 1 if it failed or was cancelled, 130 if interrupted (cmd_wait.cc).
 int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json);
 
+// Which jobs: the filter flags of queue, history and cancel (--user, --me, --state, --name; the
+// caller sets `since` for history).
+struct JobFilter {
+  std::string user, name, since;
+  std::vector<std::string> states;
+  bool me = false;
+  bool empty() const { return user.empty() && name.empty() && states.empty() && !me; }
+};
+void AddFilterFlags(CLI::App& cmd, JobFilter& f);
+// Puts the filter into a ListJobs request; InvalidArgument for contradictory or bad values.
+Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req);
+
 void AddSubmitCommand(CLI::App& app, CommandContext& ctx);  // cmd_submit.cc
 void AddQueueCommands(CLI::App& app, CommandContext& ctx);  // cmd_queue.cc: queue, show
 void AddCancelCommand(CLI::App& app, CommandContext& ctx);  // cmd_cancel.cc

@@ -51,11 +51,15 @@ std::string FinishCell(const v1::JobInfo& j, int64_t now) {
   return client::FormatRelative(j.predicted_finish_ms(), now);
 }
 
-int RunQueue(const ClientFlags& f, bool all, int limit) {
+int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
+             bool history = false) {
   auto client = MakeClient(f);
   v1::ListJobsRequest req;
   req.set_include_finished(all);
   req.set_limit(limit);
+  if (Status s = FillFilter(filter, req); !s.ok()) return ReportError(s);
+  if (history && req.states().empty())
+    for (const char* s : {"succeeded", "failed", "cancelled", "timeout"}) req.add_states(s);
   auto list = client.ListJobs(req);
   if (!list.ok()) return ReportError(list.status());
   WarnIfReadOnly(list->store_condition());
@@ -75,8 +79,9 @@ int RunQueue(const ClientFlags& f, bool all, int limit) {
                   FinishCell(j, now), j.reason()});
   }
   if (table.size() == 0) {
-    std::cout << (all ? "no jobs\n"
-                      : "no pending or running jobs (muster queue --all shows finished ones)\n");
+    std::cout << (history ? "no finished jobs\n"
+                  : all   ? "no jobs\n"
+                          : "no pending or running jobs (muster queue --all shows finished ones)\n");
     return kExitOk;
   }
   std::cout << table.Render();
@@ -223,14 +228,30 @@ void AddQueueCommands(CLI::App& app, CommandContext& ctx) {
     ClientFlags client;
     bool all = false;
     int limit = 0;
+    JobFilter filter;
   };
   auto q = std::make_shared<QueueFlags>();
   CLI::App* queue = app.add_subcommand("queue", "List pending and running jobs");
   queue->add_flag("-a,--all", q->all, "include finished jobs");
   queue->add_option("--limit", q->limit, "show at most this many jobs (0 = all)")
       ->check(CLI::NonNegativeNumber);
+  AddFilterFlags(*queue, q->filter);
   AddClientFlags(*queue, q->client);
-  queue->callback([q, &ctx] { ctx.exit_code = RunQueue(q->client, q->all, q->limit); });
+  queue->callback([q, &ctx] { ctx.exit_code = RunQueue(q->client, q->all, q->limit, q->filter); });
+
+  auto h = std::make_shared<QueueFlags>();
+  h->filter.since = "7d";
+  CLI::App* history =
+      app.add_subcommand("history", "List finished jobs: how they ended, and why");
+  history->add_option("--since", h->filter.since, "submitted or ended within this long")
+      ->capture_default_str();
+  history->add_option("--limit", h->limit, "show at most this many jobs, the newest (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  AddFilterFlags(*history, h->filter);
+  AddClientFlags(*history, h->client);
+  history->callback([h, &ctx] {
+    ctx.exit_code = RunQueue(h->client, /*all=*/true, h->limit, h->filter, /*history=*/true);
+  });
 
   struct ShowFlags {
     ClientFlags client;

@@ -104,8 +104,9 @@ struct SpecLimits {
 // kTimeout: stopped at its time limit (JobSpec::time_limit_ms); terminal, like kFailed for good.
 enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled, kTimeout };
 enum class TaskState {
-  kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost, kTimeout
+  kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost, kTimeout  // kTimeout last
 };
+inline constexpr size_t kTaskStateCount = static_cast<size_t>(TaskState::kTimeout) + 1;
 
 const char* JobStateName(JobState s);
 const char* TaskStateName(TaskState s);

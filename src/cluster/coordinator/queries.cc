@@ -5,6 +5,7 @@
 // running tasks as the coordinator sees them, not measured utilization (that is in heartbeats).
 #include <array>
 #include <map>
+#include <set>
 
 #include "cluster/common/convert.h"
 #include "cluster/coordinator/coordinator.h"
@@ -55,7 +56,7 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
   // to say, so `muster show` displays "migrated from X to Y at ...".
   out->set_reason(j.reason.empty() && !j.history.empty() ? j.history.back() : j.reason);
   for (const auto& h : j.history) out->add_history(h);
-  std::array<int, static_cast<size_t>(TaskState::kLost) + 1> counts{};
+  std::array<int, kTaskStateCount> counts{};
   for (const auto& t : j.tasks) {
     ++counts[static_cast<size_t>(t.state)];
     if (with_tasks) FillTaskInfo(j, t, out->add_tasks());
@@ -79,13 +80,28 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
   v1::JobList out;
   out.set_now_ms(clock_->NowMs());
   out.set_store_condition(read_only_.message());
+  std::set<JobState> states;
+  bool finished = request.include_finished();
+  for (const auto& s : request.states())
+    if (auto st = ParseJobState(s)) {
+      states.insert(*st);
+      finished = finished || IsTerminal(*st);
+    }
+  auto wanted = [&](const JobRecord& j) {
+    return (request.user().empty() || j.spec->user == request.user()) &&
+           (request.name().empty() || j.spec->name == request.name()) &&
+           (states.empty() || states.contains(j.state)) &&
+           (request.since_ms() <= 0 || j.submit_ms >= request.since_ms() ||
+            j.end_ms >= request.since_ms());
+  };
   std::vector<const JobRecord*> picked;
-  if (request.include_finished()) {
-    for (const auto& [id, j] : jobs_.all()) picked.push_back(&j);
+  if (finished) {
+    for (const auto& [id, j] : jobs_.all())
+      if (wanted(j)) picked.push_back(&j);
   } else {
     for (JobId id : jobs_.active()) {
       const JobRecord& j = jobs_.Get(id);
-      if (!IsTerminal(j.state)) picked.push_back(&j);
+      if (!IsTerminal(j.state) && wanted(j)) picked.push_back(&j);
     }
   }
   size_t from = 0;

@@ -178,7 +178,18 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "list jobs");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
-    *reply = c_->ListJobs(*req);
+    for (const auto& s : req->states())
+      if (!ParseJobState(s))
+        return ToGrpcStatus(Status::InvalidArgument(
+            "'" + s + "' is not a job state (pending, running, succeeded, failed, cancelled, "
+            "timeout)"));
+    if (req->user() == "@me") {
+      v1::ListJobsRequest mine = *req;
+      mine.set_user(caller->name);
+      *reply = c_->ListJobs(mine);
+    } else {
+      *reply = c_->ListJobs(*req);
+    }
     for (auto& j : *reply->mutable_jobs()) Redact(*caller, &j);
     return grpc::Status::OK;
   }
