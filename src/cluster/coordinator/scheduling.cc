@@ -18,7 +18,7 @@ namespace muster::cluster {
 
 bool Coordinator::DependenciesMet(JobRecord& j) {
   // A dependency that can no longer be met fails the job, with why.
-  auto never = [&](const std::string& why) {
+  auto never = [&](const std::string& why) REQUIRES(mu_) {
     TimeMs now = clock_->NowMs();
     if (!jobs_.SetJobState(j, JobState::kFailed).ok()) return false;
     j.end_ms = now;
@@ -34,7 +34,7 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     Reconcile(j);
     return false;
   };
-  auto wait = [&](const std::string& why) {
+  auto wait = [&](const std::string& why) REQUIRES(mu_) {
     if (j.reason != why) {
       j.reason = why;
       PersistJob(j);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/index_set.h"
 #include "core/job.h"
 #include "core/node.h"
 
@@ -29,14 +30,15 @@ struct TaskRecord {
   int exit_code = 0;
   int retries = 0;        // failures retried (counts against JobSpec::max_retries)
   int lost_requeues = 0;  // node losses requeued (separate budget, see coordinator.h)
+  // (runtime only; here, beside the ints, so that the record has no padding: 224 bytes)
+  bool stop_requested = false;  // Kill sent; the task holds its resources until it ends
+  bool migrating = false;       // stopped by the balancer: requeued, not counted as a failure
   TimeMs start_ms = 0;
   TimeMs end_ms = 0;
   std::string message;
   std::string progress;  // serialized muster.v1.Progress; "" = none yet
 
   // runtime only
-  bool stop_requested = false;     // Kill sent; the task holds its resources until it ends
-  bool migrating = false;          // stopped by the balancer: requeued, not counted as a failure
   // > 0 (monotonic clock): the agent must confirm the task by then — a launch not yet
   // acknowledged, or a task its re-registered agent did not list.
   TimeMs confirm_deadline_ms = 0;
@@ -80,7 +82,7 @@ struct JobRecord {
     bool operator==(const Counts&) const = default;
   };
   Counts counts;
-  std::set<int> pending_tasks;
+  IndexSet pending_tasks;  // runs of indices: an array's pending tasks cost a few bytes in all
   std::set<int> active_tasks;
   bool gang_stopping = false;       // a rank ended badly; waiting for the others to stop
   bool gang_stop_was_loss = false;  // that rank was lost with its node (not a task failure)
