@@ -270,6 +270,40 @@ TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
   EXPECT_EQ(none.err, "muster: say which jobs: ids, or --user, --me, --name, --state\n");
 }
 
+TEST(ClusterQueue, OneTaskOfAnArrayIsCancelledAlone) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t id = cluster.Submit({"--array", "0-3", "--cpus", "0.1", "--", "/bin/sleep", "2"});
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         cluster.client().GetJob(id)->tasks(2).state() != "running")
+    std::this_thread::sleep_for(50ms);
+  const std::string two = std::to_string(id) + ".2";
+  CommandResult cancel = cluster.Muster({"cancel", two});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(cancel.out, "cancelled task " + two + "\n");
+  v1::JobInfo job = cluster.WaitForJob(id, 30s);
+  EXPECT_EQ(job.state(), "cancelled");
+  EXPECT_EQ(job.reason(), "task 2 was cancelled");
+  for (const auto& t : job.tasks())
+    EXPECT_EQ(t.state(), t.index() == 2 ? "cancelled" : "succeeded") << "task " << t.index();
+  CommandResult again = cluster.Muster({"cancel", two});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "muster: task " + two + " already cancelled\n");
+  CommandResult missing = cluster.Muster({"cancel", std::to_string(id) + ".9"});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_EQ(missing.err, "muster: task " + std::to_string(id) + ".9: job " + std::to_string(id) +
+                             " has no task 9\n");
+  const int64_t gang = cluster.Submit({"--tasks", "2", "--cpus", "0.1", "--", "/bin/sleep", "30"});
+  CommandResult rank = cluster.Muster({"cancel", std::to_string(gang) + ".1"});
+  EXPECT_EQ(rank.exit_code, 1);
+  EXPECT_NE(rank.err.find("is a gang: its ranks stop together (muster cancel " +
+                          std::to_string(gang) + ")"),
+            std::string::npos)
+      << rank.err;
+  EXPECT_EQ(cluster.Muster({"cancel", "12.x"}).exit_code, 2);
+}
+
 TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironmentArrives) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");

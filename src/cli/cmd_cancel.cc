@@ -13,7 +13,8 @@ namespace {
 
 bool LooksNotFound(const std::string& error) {
   return error.find("not found") != std::string::npos ||
-         error.find("unknown") != std::string::npos || error.find("no job") != std::string::npos;
+         error.find("unknown") != std::string::npos || error.find("no job") != std::string::npos ||
+         error.find("has no task") != std::string::npos;
 }
 
 int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
@@ -23,9 +24,20 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
         ids_text.empty() ? "say which jobs: ids, or --user, --me, --name, --state"
                          : "give job ids or filters, not both"));
   std::vector<int64_t> ids;
+  v1::CancelRequest tasks;  // JOB.TASK: one task of an array
   for (const auto& t : ids_text) {
+    if (const size_t dot = t.find('.'); dot != std::string::npos) {
+      auto job = ParseJobId(t.substr(0, dot));
+      auto task = ParseJobId(t.substr(dot + 1));
+      if (!job || !task || *task > INT32_MAX)
+        return ReportError(Status::InvalidArgument("'" + t + "' is not JOB or JOB.TASK"));
+      auto* ct = tasks.add_tasks();
+      ct->set_job_id(*job);
+      ct->set_task_index(static_cast<int32_t>(*task));
+      continue;
+    }
     auto id = ParseJobId(t);
-    if (!id) return ReportError(Status::InvalidArgument("'" + t + "' is not a job id"));
+    if (!id) return ReportError(Status::InvalidArgument("'" + t + "' is not JOB or JOB.TASK"));
     ids.push_back(*id);
   }
   auto client = MakeClient(f);
@@ -45,17 +57,24 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
       return kExitOk;
     }
   }
-  auto reply = client.Cancel(ids);
+  v1::CancelRequest req = tasks;
+  for (int64_t id : ids) req.add_job_ids(id);
+  auto reply = client.Cancel(req);
   if (!reply.ok()) return ReportError(reply.status());
   int code = kExitOk;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : reply->results()) {
+    const std::string what = r.is_task() ? "task " + std::to_string(r.job_id()) + "." +
+                                               std::to_string(r.task_index())
+                                         : "job " + std::to_string(r.job_id());
     if (f.json()) {
-      out.push_back({{"job_id", r.job_id()}, {"ok", r.ok()}, {"error", r.error()}});
+      nlohmann::json j = {{"job_id", r.job_id()}, {"ok", r.ok()}, {"error", r.error()}};
+      if (r.is_task()) j["task_index"] = r.task_index();
+      out.push_back(j);
     } else if (r.ok()) {
-      std::cout << "cancelled job " << r.job_id() << std::endl;
+      std::cout << "cancelled " << what << std::endl;
     } else {
-      std::string id = "job " + std::to_string(r.job_id());
+      std::string id = what;
       std::cerr << "muster: " << (r.error().find(id) == std::string::npos ? id + ": " : "")
                 << r.error() << std::endl;
     }
@@ -80,10 +99,11 @@ void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
   };
   auto c = std::make_shared<CancelFlags>();
   CLI::App* cmd = app.add_subcommand("cancel", "Cancel jobs (their running tasks are killed)");
-  cmd->add_option("jobs", c->ids, "job ids");
+  cmd->add_option("jobs", c->ids, "job ids, or JOB.TASK for one task of an array");
   AddFilterFlags(*cmd, c->filter);
   AddClientFlags(*cmd, c->client);
-  cmd->footer("Examples:\n  muster cancel 12 13\n  muster cancel --me --name sweep\n"
+  cmd->footer("Examples:\n  muster cancel 12 13\n  muster cancel 12.7       (task 7 of array 12)\n"
+              "  muster cancel --me --name sweep\n"
               "  muster cancel --user bob --state pending");
   cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids, c->filter); });
 }

@@ -140,6 +140,11 @@ Result<v1::CancelReply> CoordinatorClient::Cancel(const std::vector<int64_t>& jo
       [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::CancelReply* out) { return stub.Cancel(c, req, out); });
 }
 
+Result<v1::CancelReply> CoordinatorClient::Cancel(const v1::CancelRequest& req) {
+  return Unary<v1::CancelReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
+                                    v1::CancelReply* out) { return stub.Cancel(c, req, out); });
+}
+
 Result<v1::NodeList> CoordinatorClient::ListNodes() {
   v1::ListNodesRequest req;
   return Unary<v1::NodeList>(

@@ -73,6 +73,7 @@ class CoordinatorClient {
   Result<v1::JobList> ListJobs(const v1::ListJobsRequest& request);
   // Per-id results; an unknown id is reported in its CancelResult, not as a call error.
   Result<v1::CancelReply> Cancel(const std::vector<int64_t>& job_ids);
+  Result<v1::CancelReply> Cancel(const v1::CancelRequest& request);
   Result<v1::NodeList> ListNodes();
   Result<v1::ScheduleTable> GetSchedule(bool include_finished);
   Result<v1::BalanceStatus> GetBalance(int trend_points);

@@ -346,6 +346,14 @@ void Coordinator::Reconcile(JobRecord& j) {
     } else if (succeeded == n) {
       next = JobState::kSucceeded;
       reason.clear();
+    } else if (done == n && c.failed == 0 && c.timeout == 0 && done > succeeded) {
+      // Every task ended, none badly, some cancelled (one at a time, muster cancel JOB.TASK).
+      next = JobState::kCancelled;
+      for (const auto& t : j.tasks)
+        if (t.state == TaskState::kCancelled) {
+          reason = "task " + std::to_string(t.index) + " was cancelled";
+          break;
+        }
     } else if (done == n) {
       // Timed out if a task did and none failed.
       next = c.failed == 0 && c.timeout > 0 ? JobState::kTimeout : JobState::kFailed;
@@ -512,6 +520,48 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
       tickets.push_back(PersistJob(*j));
       stored.emplace_back(r, std::move(tickets));
       Reconcile(*j);
+    }
+  }
+  {
+    MutexLock lock(mu_);
+    TimeMs now = clock_->NowMs();
+    for (const auto& ct : request.tasks()) {
+      auto* r = reply.add_results();
+      r->set_job_id(ct.job_id());
+      r->set_is_task(true);
+      r->set_task_index(ct.task_index());
+      const std::string what =
+          "task " + std::to_string(ct.job_id()) + "." + std::to_string(ct.task_index());
+      JobRecord* j = jobs_.Find(ct.job_id());
+      TaskRecord* t = j ? JobTable::FindTask(*j, ct.task_index()) : nullptr;
+      if (!j) {
+        r->set_error("job " + std::to_string(ct.job_id()) + " not found");
+      } else if (!t) {
+        r->set_error("job " + std::to_string(ct.job_id()) + " has no task " +
+                     std::to_string(ct.task_index()));
+      } else if (j->spec->gang) {
+        r->set_error("job " + std::to_string(j->id) +
+                     " is a gang: its ranks stop together (muster cancel " +
+                     std::to_string(j->id) + ")");
+      } else if (IsTerminal(j->state) || t->Done()) {
+        r->set_error(what + " already " + TaskStateName(t->state));
+      } else if (!read_only_.ok()) {
+        r->set_error(read_only_.message());
+      } else {
+        std::vector<StateStore::Ticket> tickets;
+        if (t->Active()) {  // ends as cancelled when its agent reports the end
+          if (!t->stop_requested) SendKill(t->node, j->id, *t, options_.kill_grace_ms, "cancel");
+          t->stop_requested = true;
+        } else {
+          Transition(*j, *t, TaskState::kCancelled);
+          t->end_ms = now;
+          t->message = "cancelled by user";
+          tickets.push_back(PersistTask(*j, *t));
+        }
+        AddHistory(*j, what + " cancelled by user");
+        stored.emplace_back(r, std::move(tickets));
+        Reconcile(*j);
+      }
     }
   }
   Kick();

@@ -204,7 +204,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (Status a = Allow(*caller, Action::kCancel, "cancel", caller->name); !a.ok())
       return ToGrpcStatus(a);
     constexpr int kMaxIds = 10000;
-    if (req->job_ids_size() > kMaxIds)
+    if (req->job_ids_size() + req->tasks_size() > kMaxIds)
       return ToGrpcStatus(Status::InvalidArgument("at most " + std::to_string(kMaxIds) +
                                                   " jobs per cancel"));
     v1::CancelRequest allowed;
@@ -222,7 +222,18 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
           spdlog::warn("refused: {} may not cancel job {}", caller->Describe(), id);
       }
     }
-    v1::CancelReply done = allowed.job_ids_size() > 0 ? c_->Cancel(allowed) : v1::CancelReply{};
+    std::vector<std::string> task_refused;  // by position in req->tasks(); "" = allowed
+    for (const auto& ct : req->tasks()) {
+      auto owner = c_->JobOwner(ct.job_id());
+      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
+                                        "job " + std::to_string(ct.job_id()))
+                            : owner.status();
+      task_refused.push_back(a.ok() ? "" : a.message());
+      if (a.ok()) *allowed.add_tasks() = ct;
+    }
+    v1::CancelReply done = allowed.job_ids_size() + allowed.tasks_size() > 0
+                               ? c_->Cancel(allowed)
+                               : v1::CancelReply{};
     int k = 0;
     for (int64_t id : req->job_ids()) {  // answers in the order asked
       v1::CancelResult* r = reply->add_results();
@@ -234,6 +245,21 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         *r = done.results(k++);
       }
       c_->Audit(*caller, "cancel", "job " + std::to_string(id),
+                r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
+    }
+    for (int i = 0; i < req->tasks_size(); ++i) {
+      const auto& ct = req->tasks(i);
+      v1::CancelResult* r = reply->add_results();
+      if (!task_refused[static_cast<size_t>(i)].empty()) {
+        r->set_job_id(ct.job_id());
+        r->set_is_task(true);
+        r->set_task_index(ct.task_index());
+        r->set_error(task_refused[static_cast<size_t>(i)]);
+      } else {
+        *r = done.results(k++);
+      }
+      c_->Audit(*caller, "cancel",
+                "task " + std::to_string(ct.job_id()) + "." + std::to_string(ct.task_index()),
                 r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
     }
     return grpc::Status::OK;
