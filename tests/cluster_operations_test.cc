@@ -231,12 +231,14 @@ TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
   ASSERT_EQ(cluster.Start(), "");
   const int64_t ok = cluster.Submit({"--", "/bin/true"});
   const int64_t bad = cluster.Submit({"--", "/bin/false"});
-  const int64_t slow = cluster.Submit({"--time", "1s", "--signal-grace", "1s", "--", "/bin/sleep", "30"});
+  const int64_t slow =
+      cluster.Submit({"--time", "1s", "--signal-grace", "1s", "--", "/bin/sleep", "30"});
   for (int64_t id : {ok, bad, slow}) cluster.WaitForJob(id, 30s);
   std::vector<int64_t> sweep;
   for (int i = 0; i < 3; ++i)
     sweep.push_back(cluster.Submit({"--name", "sweep", "--cpus", "0.1", "--", "/bin/sleep", "60"}));
-  const int64_t keep = cluster.Submit({"--name", "keep", "--cpus", "0.1", "--", "/bin/sleep", "60"});
+  const int64_t keep =
+      cluster.Submit({"--name", "keep", "--cpus", "0.1", "--", "/bin/sleep", "60"});
   auto ids_in = [&](const CommandResult& r) {
     std::set<int64_t> ids;
     for (const auto& j : nlohmann::json::parse(r.out)) ids.insert(j["job_id"].get<int64_t>());
@@ -255,8 +257,9 @@ TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
   EXPECT_TRUE(ids_in(nobody).empty());
   CommandResult bogus = cluster.Muster({"queue", "--state", "bogus"});
   EXPECT_EQ(bogus.exit_code, 2);
-  EXPECT_EQ(bogus.err, "muster: 'bogus' is not a job state (pending, running, succeeded, failed, "
-                       "cancelled, timeout)\n");
+  EXPECT_EQ(bogus.err,
+            "muster: 'bogus' is not a job state (pending, running, succeeded, failed, "
+            "cancelled, timeout)\n");
   // Cancel by filter: the sweep goes, the other job stays.
   CommandResult cancel = cluster.Muster({"cancel", "--me", "--name", "sweep"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
@@ -304,6 +307,46 @@ TEST(ClusterQueue, OneTaskOfAnArrayIsCancelledAlone) {
   EXPECT_EQ(cluster.Muster({"cancel", "12.x"}).exit_code, 2);
 }
 
+TEST(ClusterQueue, AHeldJobStartsOnlyOnceReleasedEvenAcrossARestart) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t id = cluster.Submit({"--hold", "--", "/bin/true"});
+  ASSERT_GT(id, 0);
+  std::this_thread::sleep_for(1s);
+  auto job = cluster.client().GetJob(id);
+  EXPECT_EQ(job->state(), "pending");
+  EXPECT_EQ(job->reason(), "held by root (muster release " + std::to_string(id) + ")");
+  // Hold an array that has started: its running tasks go on, nothing new starts.
+  const int64_t array =
+      cluster.Submit({"--array", "0-19%2", "--cpus", "0.1", "--", "/bin/sleep", "0.5"});
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         cluster.client().GetJob(array)->state() != "running")
+    std::this_thread::sleep_for(20ms);
+  CommandResult hold = cluster.Muster({"hold", std::to_string(array)});
+  ASSERT_EQ(hold.exit_code, 0) << hold.err;
+  EXPECT_EQ(hold.out, "held job " + std::to_string(array) + "\n");
+  std::this_thread::sleep_for(1500ms);
+  int started = 0;
+  const auto held = cluster.client().GetJob(array);
+  ASSERT_TRUE(held.ok());
+  for (const auto& t : held->tasks()) started += t.state() != "pending";
+  EXPECT_LE(started, 4);  // at most the two running at the hold (and a start in flight)
+  // Across a restart of the coordinator.
+  cluster.KillCoordinator(SIGTERM);
+  ASSERT_EQ(cluster.StartCoordinator(), "");
+  ASSERT_TRUE(cluster.WaitForReadyNodes(2, 20s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(cluster.client().GetJob(id)->state(), "pending");
+  CommandResult release = cluster.Muster({"release", std::to_string(id), std::to_string(array)});
+  ASSERT_EQ(release.exit_code, 0) << release.err;
+  EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(array, 60s).state(), "succeeded");
+  CommandResult again = cluster.Muster({"release", std::to_string(id)});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "muster: job " + std::to_string(id) + " already succeeded\n");
+}
+
 TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironmentArrives) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");
@@ -315,9 +358,9 @@ TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironme
   auto submit = [&](std::vector<std::string> args) {
     std::vector<std::string> full = {"submit", "-q", "--wait", "--coordinator", cluster.address()};
     full.insert(full.end(), args.begin(), args.end());
-    return RunMuster(full, 60s,
-                     {{"MUSTER_STATE_DIR", cluster.state_dir().string()},
-                      {"VIRTUAL_ENV", "/opt/venv"}});
+    return RunMuster(
+        full, 60s,
+        {{"MUSTER_STATE_DIR", cluster.state_dir().string()}, {"VIRTUAL_ENV", "/opt/venv"}});
   };
   auto output = [&](const CommandResult& r) {
     const std::string id = r.out.substr(0, r.out.find('\n'));

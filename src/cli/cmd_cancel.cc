@@ -89,6 +89,31 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
   return code;
 }
 
+int RunHold(const ClientFlags& f, const std::vector<std::string>& ids_text, bool release) {
+  v1::HoldRequest req;
+  req.set_release(release);
+  for (const auto& t : ids_text) {
+    auto id = ParseJobId(t);
+    if (!id) return ReportError(Status::InvalidArgument("'" + t + "' is not a job id"));
+    req.add_job_ids(*id);
+  }
+  auto reply = MakeClient(f).HoldJobs(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  int code = kExitOk;
+  for (const auto& r : reply->results()) {
+    if (r.ok()) {
+      std::cout << (release ? "released job " : "held job ") << r.job_id() << std::endl;
+      continue;
+    }
+    std::cerr << "muster: " << r.error() << std::endl;
+    const int c = r.error().rfind("permission denied", 0) == 0 ? kExitPermissionDenied
+                  : LooksNotFound(r.error())                   ? kExitNotFound
+                                                               : kExitFailed;
+    code = std::max(code, c);
+  }
+  return code;
+}
+
 }  // namespace
 
 void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
@@ -106,6 +131,17 @@ void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
               "  muster cancel --me --name sweep\n"
               "  muster cancel --user bob --state pending");
   cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids, c->filter); });
+
+  for (const bool release : {false, true}) {
+    auto h = std::make_shared<CancelFlags>();
+    CLI::App* hold = app.add_subcommand(
+        release ? "release" : "hold",
+        release ? "Let held jobs start again"
+                : "Hold jobs: none of their tasks starts until `muster release` (running ones go on)");
+    hold->add_option("jobs", h->ids, "job ids")->required();
+    AddClientFlags(*hold, h->client, /*with_output=*/false);
+    hold->callback([h, release, &ctx] { ctx.exit_code = RunHold(h->client, h->ids, release); });
+  }
 }
 
 }  // namespace muster::cli

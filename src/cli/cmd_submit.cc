@@ -32,7 +32,7 @@ struct SubmitFlags {
   // Scalar fields by their spec key; only the flags the user gave are applied.
   std::map<std::string, std::string> scalars;
   std::vector<std::string> env, after, after_any, after_notok, command;
-  bool singleton = false;
+  bool singleton = false, hold = false;
   std::string wrap, export_mode = "ALL";
   bool gang = false, no_gang = false, checkpointable = false, requeue_on_timeout = false;
   bool wait = false, quiet = false;
@@ -119,7 +119,9 @@ Result<JobSpec> BuildSpec(const SubmitFlags& f, CLI::App& cmd) {
   if (spec.workdir && std::filesystem::path(*spec.workdir).is_relative())
     spec.workdir = (cwd / *spec.workdir).lexically_normal().string();
   // No user by default: the coordinator makes the caller, as its credential names it, the owner.
-  return client::BuildJobSpec(spec, {.user = "", .workdir = cwd.string()});
+  auto built = client::BuildJobSpec(spec, {.user = "", .workdir = cwd.string()});
+  if (built.ok() && f.hold) built->hold = true;
+  return built;
 }
 
 int RunSubmit(SubmitFlags& f, CLI::App& cmd) {
@@ -206,6 +208,7 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
                   "run only if these jobs ended without succeeding (failed, timed out, cancelled)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  cmd->add_flag("-H,--hold", f->hold, "submit it held: it starts once `muster release JOB`");
   cmd->add_flag("--singleton", f->singleton,
                 "wait until every earlier job of yours with the same name has ended");
   cmd->add_flag("--wait", f->wait,

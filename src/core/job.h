@@ -57,6 +57,7 @@ struct JobSpec {
   std::vector<JobId> after_any;    // run once all of these have ended, however they ended
   std::vector<JobId> after_notok;  // run only if all of these ended without succeeding
   bool singleton = false;  // wait while an earlier job of the same name and user has not ended
+  bool hold = false;       // submitted held (JobRecord::held_ms): starts only once released
   int priority = 0;         // higher first under the priority policy
   ResourceRequest resources;  // per task
   double est_work = 0;      // abstract work units for the execution-time model; 0 = unknown

@@ -199,6 +199,11 @@ Result<v1::DrainReply> CoordinatorClient::DrainNode(const v1::DrainRequest& requ
                                    v1::DrainReply* out) { return stub.DrainNode(c, request, out); });
 }
 
+Result<v1::CancelReply> CoordinatorClient::HoldJobs(const v1::HoldRequest& request) {
+  return Unary<v1::CancelReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
+                                    v1::CancelReply* out) { return stub.HoldJobs(c, request, out); });
+}
+
 Result<v1::GcReply> CoordinatorClient::CollectGarbage(const v1::GcRequest& request) {
   return Unary<v1::GcReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
                                 v1::GcReply* out) { return stub.CollectGarbage(c, request, out); });

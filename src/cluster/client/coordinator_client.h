@@ -86,6 +86,7 @@ class CoordinatorClient {
   // Removes finished jobs (admin).
   Result<v1::GcReply> CollectGarbage(const v1::GcRequest& request);
   Result<v1::DrainReply> DrainNode(const v1::DrainRequest& request);
+  Result<v1::CancelReply> HoldJobs(const v1::HoldRequest& request);
   // A backup of the whole state (admin), written to `out` as it arrives; the first chunk's
   // fields say what it holds. No deadline: a big state takes a while.
   Result<v1::BackupChunk> Backup(std::ostream& out);

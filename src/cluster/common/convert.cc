@@ -46,6 +46,7 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   for (JobId a : in.after_any) out->add_after_any(a);
   for (JobId a : in.after_notok) out->add_after_notok(a);
   out->set_singleton(in.singleton);
+  out->set_hold(in.hold);
   out->set_priority(in.priority);
   ToProto(in.resources, out->mutable_resources());
   out->set_est_work(in.est_work);
@@ -78,6 +79,7 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.after_any.assign(in.after_any().begin(), in.after_any().end());
   s.after_notok.assign(in.after_notok().begin(), in.after_notok().end());
   s.singleton = in.singleton();
+  s.hold = in.hold();
   s.priority = in.priority();
   if (in.has_resources()) s.resources = FromProto(in.resources());
   s.est_work = in.est_work();

@@ -241,6 +241,7 @@ bool Coordinator::CheckStore() {
       tickets.push_back(PersistJob(j));
       for (const auto& t : j.tasks) tickets.push_back(PersistTask(j, t));
       if (!j.pinned_node.empty() || !j.migrate_reason.empty()) tickets.push_back(store_->UpdatePin(j));
+      if (j.held_ms > 0) tickets.push_back(store_->UpdateHold(j));
     }
     for (const auto& [name, n] : nodes_.all()) {
       tickets.push_back(store_->UpsertNode(n.rec));
@@ -301,6 +302,49 @@ Status Coordinator::CheckInvariants() const {
                               std::to_string(f.milli_cpus));
   }
   return Status::Ok();
+}
+
+v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool release,
+                                      const std::string& by) {
+  v1::CancelReply reply;
+  std::vector<std::pair<v1::CancelResult*, StateStore::Ticket>> stored;
+  {
+    MutexLock lock(mu_);
+    for (JobId id : ids) {
+      auto* r = reply.add_results();
+      r->set_job_id(id);
+      JobRecord* j = jobs_.Find(id);
+      if (!j) {
+        r->set_error("job " + std::to_string(id) + " not found");
+      } else if (IsTerminal(j->state)) {
+        r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
+      } else if (!read_only_.ok()) {
+        r->set_error(read_only_.message());
+      } else if (release && j->held_ms == 0) {
+        r->set_error("job " + std::to_string(id) + " is not held");
+      } else {
+        if (release) {
+          j->held_ms = 0;
+          j->held_by.clear();
+          j->reason.clear();
+        } else if (j->held_ms == 0) {
+          j->held_ms = clock_->NowMs();
+          j->held_by = by;
+        }
+        AddHistory(*j, std::string(release ? "released" : "held") + " by " + by);
+        stored.emplace_back(r, store_->UpdateHold(*j));
+      }
+    }
+  }
+  Kick();
+  for (auto& [r, ticket] : stored) {
+    if (Status s = store_->Wait(ticket); s.ok())
+      r->set_ok(true);
+    else
+      r->set_error("job " + std::to_string(r->job_id()) + ": the state store failed: " +
+                   s.message());
+  }
+  return reply;
 }
 
 StateStore::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
@@ -462,6 +506,11 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
     job.tasks.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) job.tasks[static_cast<size_t>(i)].index = spec->TaskIndex(i);
     ticket = store_->InsertJob(job);
+    if (spec->hold) {
+      job.held_by = spec->user;
+      job.held_ms = job.submit_ms;
+      ticket = store_->UpdateHold(job);  // after the job's row; the last ticket waited for
+    }
   }
   Status durable = store_->Wait(ticket);
   if (!durable.ok()) {

@@ -225,6 +225,9 @@ class Coordinator {
   // InvalidArgument without a reason, the read-only condition while the store cannot write.
   Result<v1::DrainReply> DrainNode(const std::string& node, const std::string& reason,
                                    bool migrate, const std::string& by);
+  // Holds (or releases) each job: a held job starts no task until released; tasks already
+  // running go on. One result per id, in order; committed before the reply. `by` is shown.
+  v1::CancelReply HoldJobs(const std::vector<JobId>& ids, bool release, const std::string& by);
   // Ends a drain: the node takes tasks again (when its agent is connected).
   Result<v1::DrainReply> UndrainNode(const std::string& node);
   Authenticator& auth() { return auth_; }

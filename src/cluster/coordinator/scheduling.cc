@@ -41,6 +41,8 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     }
     return false;
   };
+  if (j.held_ms > 0)
+    return wait("held by " + j.held_by + " (muster release " + std::to_string(j.id) + ")");
   auto ended = [](const JobRecord* d) { return !d || IsTerminal(d->state); };  // gone: ended
   auto how = [](const JobRecord* d) {
     return !d                                ? std::string(" is gone")

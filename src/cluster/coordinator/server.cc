@@ -398,6 +398,44 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return ToGrpcStatus(result);
   }
 
+  grpc::Status HoldJobs(grpc::ServerContext* ctx, const v1::HoldRequest* req,
+                        v1::CancelReply* reply) override {
+    const char* call = req->release() ? "release" : "hold";
+    auto caller = Identify(ctx, call);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    // Who may cancel a job may hold it.
+    if (Status a = Allow(*caller, Action::kCancel, call, caller->name); !a.ok())
+      return ToGrpcStatus(a);
+    if (req->job_ids_size() > 10000)
+      return ToGrpcStatus(Status::InvalidArgument("at most 10000 jobs at once"));
+    std::vector<JobId> allowed;
+    std::map<int64_t, std::string> refused;
+    for (int64_t id : req->job_ids()) {
+      auto owner = c_->JobOwner(id);
+      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
+                                        "job " + std::to_string(id))
+                            : owner.status();
+      if (a.ok())
+        allowed.push_back(id);
+      else
+        refused[id] = a.message();
+    }
+    v1::CancelReply done = c_->HoldJobs(allowed, req->release(), caller->name);
+    int k = 0;
+    for (int64_t id : req->job_ids()) {
+      v1::CancelResult* r = reply->add_results();
+      if (auto it = refused.find(id); it != refused.end()) {
+        r->set_job_id(id);
+        r->set_error(it->second);
+      } else {
+        *r = done.results(k++);
+      }
+      c_->Audit(*caller, call, "job " + std::to_string(id),
+                r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status DrainNode(grpc::ServerContext* ctx, const v1::DrainRequest* req,
                          v1::DrainReply* reply) override {
     const char* call = req->undrain() ? "undrain" : "drain";

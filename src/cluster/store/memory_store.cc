@@ -241,6 +241,15 @@ StateStore::Ticket MemoryStore::UpdatePin(const JobRecord& job) {
   });
 }
 
+StateStore::Ticket MemoryStore::UpdateHold(const JobRecord& job) {
+  return Write(StoreWrite::kUpdateHold, [&]() REQUIRES(mu_) {
+    auto it = jobs_.find(job.id);
+    if (it == jobs_.end()) return;
+    it->second.held_by = job.held_by;
+    it->second.held_ms = job.held_ms;
+  });
+}
+
 StateStore::Ticket MemoryStore::InsertUsage(const UsageRow& row) {
   return Write(StoreWrite::kInsertUsage, [&]() REQUIRES(mu_) { usage_.push_back(row); });
 }

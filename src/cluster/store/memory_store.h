@@ -27,6 +27,7 @@ enum class StoreWrite {
   kUpdateDrain,
   kAppendJobHistory,
   kUpdatePin,
+  kUpdateHold,
   kInsertUsage,
   kPruneUsage,
   kUpsertUser,
@@ -67,6 +68,7 @@ class MemoryStore final : public StateStore {
   Ticket UpdateDrain(const NodeRecord& node) override;
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
   Ticket UpdatePin(const JobRecord& job) override;
+  Ticket UpdateHold(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
   Ticket DeleteJob(JobId job) override;

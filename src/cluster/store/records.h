@@ -72,6 +72,9 @@ struct JobRecord {
   std::string pinned_node;
   std::string migrate_reason;
   TimeMs pin_expires_ms = 0;
+  // Hold (table job_holds): none of its tasks starts until it is released.
+  std::string held_by;
+  TimeMs held_ms = 0;  // 0 = not held
 
   // runtime only
   // Kept by JobTable on every task state change (never assign TaskRecord::state elsewhere):

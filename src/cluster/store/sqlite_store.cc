@@ -137,6 +137,8 @@ CREATE TABLE IF NOT EXISTS usage_history(
 CREATE INDEX IF NOT EXISTS usage_history_time ON usage_history(time_ms);
 CREATE TABLE IF NOT EXISTS node_drains(
   name TEXT PRIMARY KEY, reason TEXT NOT NULL, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS job_holds(
+  job INTEGER PRIMARY KEY, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS job_pins(
   job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
   expires_ms INTEGER NOT NULL);
@@ -166,10 +168,14 @@ constexpr const char* kUpsertJoinToken =
 constexpr const char* kDeleteJoinToken = "DELETE FROM join_tokens WHERE hash = ?1";
 constexpr const char* kDeleteJobSql[] = {
     "DELETE FROM tasks WHERE job = ?1", "DELETE FROM job_history WHERE job = ?1",
-    "DELETE FROM job_pins WHERE job = ?1", "DELETE FROM jobs WHERE id = ?1"};
+    "DELETE FROM job_pins WHERE job = ?1", "DELETE FROM job_holds WHERE job = ?1",
+    "DELETE FROM jobs WHERE id = ?1"};
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
+constexpr const char* kUpsertHold =
+    "INSERT OR REPLACE INTO job_holds(job, by_whom, at_ms) VALUES(?1, ?2, ?3)";
+constexpr const char* kDeleteHold = "DELETE FROM job_holds WHERE job = ?1";
 constexpr const char* kUpsertDrain =
     "INSERT OR REPLACE INTO node_drains(name, reason, by_whom, at_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeleteDrain = "DELETE FROM node_drains WHERE name = ?1";
@@ -507,6 +513,19 @@ SqliteStore::Ticket SqliteStore::UpdatePin(const JobRecord& job) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpdateHold(const JobRecord& job) {
+  return Enqueue([id = job.id, by = job.held_by, at = job.held_ms](Db& db) -> Status {
+    if (at <= 0) {
+      auto st = db.Prepare(kDeleteHold);
+      if (!st.ok()) return st.status();
+      return st->Int(1, id).Exec();
+    }
+    auto st = db.Prepare(kUpsertHold);
+    if (!st.ok()) return st.status();
+    return st->Int(1, id).Text(2, by).Int(3, at).Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::AppendAudit(const AuditRecord& r) {
   return Enqueue([r](Db& db) -> Status {
     auto st = db.Prepare(kAppendAudit);
@@ -731,6 +750,15 @@ Result<StoreContents> SqliteStore::LoadAll() {
     j.pin_expires_ms = pins->ColInt(3);
   }
   if (Status e = pins->Finish(); !e.ok()) return e;
+  auto holds = db_->Prepare("SELECT job, by_whom, at_ms FROM job_holds");
+  if (!holds.ok()) return holds.status();
+  while (holds->Next()) {
+    auto it = slot.find(holds->ColInt(0));
+    if (it == slot.end()) continue;
+    out.jobs[it->second].held_by = holds->ColText(1);
+    out.jobs[it->second].held_ms = holds->ColInt(2);
+  }
+  if (Status e = holds->Finish(); !e.ok()) return e;
 
   auto meta = db_->Prepare("SELECT key, value FROM meta WHERE key IN ('next_job_id', 'epoch')");
   if (!meta.ok()) return meta.status();

@@ -72,6 +72,8 @@ class StateStore {
   // The job's balancer pin and migration (pinned_node, migrate_reason, pin_expires_ms); deletes
   // the row when both are empty.
   virtual Ticket UpdatePin(const JobRecord& job) = 0;
+  // The job's hold (held_by, held_ms); deletes it when held_ms is 0.
+  virtual Ticket UpdateHold(const JobRecord& job) = 0;
   // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
   virtual Ticket UpsertUser(const UserRecord& user) = 0;
   virtual Ticket DeleteUser(const std::string& name) = 0;
