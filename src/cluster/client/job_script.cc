@@ -19,7 +19,10 @@ constexpr size_t kMaxExportBytes = 900 << 10;  // below SpecLimits::kEnvBytes
 
 // Variables that mean something only in the submitter's session, or are muster's own.
 bool Skipped(const std::string& name) {
-  static const std::set<std::string> kSession = {"PWD",
+  // Who the task runs as is the agent's to say: HOME, USER, LOGNAME and SHELL come from the
+  // task's user on the node, also when an admin submits for someone else.
+  static const std::set<std::string> kSession = {
+      "HOME",        "USER",           "LOGNAME",         "SHELL",      "MAIL","PWD",
                                                  "OLDPWD",
                                                  "SHLVL",
                                                  "_",

@@ -10,8 +10,9 @@
 //
 // --export: ALL (the default, as sbatch) gives the task the submitter's environment, so that an
 // activated conda or venv reaches it, less muster's own variables (MUSTER_*, which hold
-// credentials) and those that only mean something in the submitter's session (PWD, SHLVL,
-// SSH_AUTH_SOCK, ...); NONE gives none of it; a comma list gives the named variables, and
+// credentials), those the agent sets for the task's user (HOME, USER, LOGNAME, SHELL, MAIL) and
+// those that only mean something in the submitter's session (PWD, SHLVL, SSH_AUTH_SOCK, ...);
+// NONE gives none of it; a comma list gives the named variables, and
 // NAME=VALUE sets one. Variables set with --env (or a job file's env) always win.
 #pragma once
 

@@ -98,6 +98,7 @@ TEST_F(JobScriptTest, BadDirectivesNameTheLineOrTheFlag) {
 TEST(ExportedEnv, AllLessMustersOwnAndTheSessionsNoneOrAList) {
   const std::vector<std::string> env = {"PATH=/opt/venv/bin:/usr/bin", "CONDA_PREFIX=/opt/c",
                                         "MUSTER_TOKEN=secret", "PWD=/home/a", "SSH_AUTH_SOCK=/x",
+                                        "HOME=/root", "USER=root",
                                         "LANG=C.UTF-8"};
   auto all = ExportedEnv("ALL", env);
   ASSERT_TRUE(all.ok());

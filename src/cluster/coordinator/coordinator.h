@@ -282,6 +282,10 @@ class Coordinator {
   // At its time limit: timeout, or (requeue_on_timeout) pending again; a gang stops whole.
   void TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code, const std::string& message,
                     TimeMs when) REQUIRES(mu_);
+  // A rank of a gang ended (`what`: "failed: ...", "lost: ...", "timed out: ..."): the gang
+  // stops whole, its other ranks are stopped; nothing if it is stopping already.
+  void StopGang(JobRecord& j, const TaskRecord& t, const std::string& what, bool lost,
+                bool timeout) REQUIRES(mu_);
   void MaybeFinishGangStop(JobRecord& j) REQUIRES(mu_);
   void CheckLiveness() REQUIRES(mu_);  // failure detector
   void MarkNodeLost(NodeEntry& n, const std::string& why) REQUIRES(mu_);

@@ -298,17 +298,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
     }
   } else if (s.gang) {
     Transition(j, t, lost ? TaskState::kLost : TaskState::kFailed);
-    if (!j.gang_stopping) {
-      j.gang_stopping = true;
-      j.gang_stop_was_loss = lost;
-      j.gang_stop_was_timeout = false;
-      j.reason = "rank " + std::to_string(t.index) + " " + (lost ? "lost: " : "failed: ") + message;
-      for (auto& other : j.tasks) {
-        if (&other == &t || !other.Active() || other.stop_requested) continue;
-        SendKill(other.node, j.id, other, options_.kill_grace_ms, "gang");
-        other.stop_requested = true;
-      }
-    }
+    StopGang(j, t, std::string(lost ? "lost: " : "failed: ") + message, lost, false);
     t.stop_requested = false;
     PersistTask(j, t);
     MaybeFinishGangStop(j);
@@ -348,17 +338,7 @@ void Coordinator::TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code,
                     " on " + t.node + ": " + message);
   if (s.gang) {
     Transition(j, t, TaskState::kTimeout);
-    if (!j.gang_stopping) {  // the whole gang stops with it
-      j.gang_stopping = true;
-      j.gang_stop_was_loss = false;
-      j.gang_stop_was_timeout = true;
-      j.reason = "rank " + std::to_string(t.index) + " timed out: " + message;
-      for (auto& other : j.tasks) {
-        if (&other == &t || !other.Active() || other.stop_requested) continue;
-        SendKill(other.node, j.id, other, options_.kill_grace_ms, "gang");
-        other.stop_requested = true;
-      }
-    }
+    StopGang(j, t, "timed out: " + message, false, true);
     t.stop_requested = false;
     PersistTask(j, t);
     MaybeFinishGangStop(j);
@@ -373,6 +353,20 @@ void Coordinator::TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code,
   }
   Reconcile(j);
   Kick();
+}
+
+void Coordinator::StopGang(JobRecord& j, const TaskRecord& t, const std::string& what, bool lost,
+                           bool timeout) {
+  if (j.gang_stopping) return;  // already stopping: the first rank's end says why
+  j.gang_stopping = true;
+  j.gang_stop_was_loss = lost;
+  j.gang_stop_was_timeout = timeout;
+  j.reason = "rank " + std::to_string(t.index) + " " + what;
+  for (auto& other : j.tasks) {
+    if (&other == &t || !other.Active() || other.stop_requested) continue;
+    SendKill(other.node, j.id, other, options_.kill_grace_ms, "gang");
+    other.stop_requested = true;
+  }
 }
 
 void Coordinator::MaybeFinishGangStop(JobRecord& j) {

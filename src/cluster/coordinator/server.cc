@@ -210,10 +210,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     v1::CancelRequest allowed;
     std::map<int64_t, std::string> refused;
     for (int64_t id : req->job_ids()) {
-      auto owner = c_->JobOwner(id);
-      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
-                                        "job " + std::to_string(id))
-                            : owner.status();
+      Status a = MayCancel(*caller, id);
       if (a.ok()) {
         allowed.add_job_ids(id);
       } else {
@@ -224,10 +221,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     }
     std::vector<std::string> task_refused;  // by position in req->tasks(); "" = allowed
     for (const auto& ct : req->tasks()) {
-      auto owner = c_->JobOwner(ct.job_id());
-      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
-                                        "job " + std::to_string(ct.job_id()))
-                            : owner.status();
+      Status a = MayCancel(*caller, ct.job_id());
       task_refused.push_back(a.ok() ? "" : a.message());
       if (a.ok()) *allowed.add_tasks() = ct;
     }
@@ -411,10 +405,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     std::vector<JobId> allowed;
     std::map<int64_t, std::string> refused;
     for (int64_t id : req->job_ids()) {
-      auto owner = c_->JobOwner(id);
-      Status a = owner.ok() ? Authorize(*caller, Action::kCancel, *owner,
-                                        "job " + std::to_string(id))
-                            : owner.status();
+      Status a = MayCancel(*caller, id);
       if (a.ok())
         allowed.push_back(id);
       else
@@ -754,6 +745,12 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       c_->Audit(caller, std::string(call), std::move(target), a);
     }
     return a;
+  }
+  // Whether the caller may cancel (or hold) job `id`: NotFound for an unknown one.
+  Status MayCancel(const Caller& caller, int64_t id) const {
+    auto owner = c_->JobOwner(id);
+    if (!owner.ok()) return owner.status();
+    return Authorize(caller, Action::kCancel, *owner, "job " + std::to_string(id));
   }
   // Clears what the caller may not read of a job: its environment.
   static void Redact(const Caller& caller, v1::JobInfo* job) {
