@@ -193,6 +193,31 @@ TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart
   EXPECT_NE(no_reason.err.find("--reason is required"), std::string::npos) << no_reason.err;
 }
 
+TEST(ClusterDrain, OnlyAdminsDrainAndAUserHoldsOnlyItsOwnJobs) {
+  TestCluster cluster({.agents = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
+      {"MUSTER_STATE_DIR", "/nonexistent"},
+      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  CommandResult drain = RunMuster(
+      {"drain", "node-0", "--reason", "mine now", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(drain.exit_code, 6) << drain.out << drain.err;
+  EXPECT_NE(drain.err.find("ursula has the user role, which may not drain nodes"),
+            std::string::npos)
+      << drain.err;
+  EXPECT_EQ(NodeJson(cluster, "node-0")["state"], "ready");
+  // The owner's job: ursula may not hold it.
+  const int64_t theirs = cluster.Submit({"--hold", "--", "/bin/true"});
+  CommandResult hold =
+      RunMuster({"release", std::to_string(theirs), "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(hold.exit_code, 6) << hold.err;
+  EXPECT_NE(hold.err.find("belongs to"), std::string::npos) << hold.err;
+  EXPECT_EQ(cluster.client().GetJob(theirs)->state(), "pending");
+}
+
 TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
   TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 1});
   ASSERT_EQ(cluster.Start(), "");

@@ -152,7 +152,8 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<SubmitFlags>();
   CLI::App* cmd = app.add_subcommand(
       "submit",
-      "Submit a job: muster submit [flags] -- CMD ARGS...  or  muster submit -f job.yaml");
+      "Submit a job: muster submit [flags] -- CMD ARGS...,  muster submit job.sh,  or  "
+      "muster submit -f job.yaml");
   cmd->add_option("-f,--file", f->file, "YAML job file (same fields as the flags; flags win)")
       ->check(CLI::ExistingFile);
   struct Scalar {
