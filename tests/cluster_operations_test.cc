@@ -372,6 +372,32 @@ TEST(ClusterQueue, AHeldJobStartsOnlyOnceReleasedEvenAcrossARestart) {
   EXPECT_EQ(again.err, "muster: job " + std::to_string(id) + " already succeeded\n");
 }
 
+TEST(ClusterQueue, ARequeuedJobRunsAgainAsANewAttemptWithoutARetry) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const int64_t id = cluster.Submit(
+      {"--workdir", work.string(), "--", "/bin/sh", "-c",
+       "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
+       "echo $MUSTER_ATTEMPT >> attempts; if [ $MUSTER_ATTEMPT = 1 ]; then sleep 30 & wait; fi"});
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && ReadFile(work / "attempts").empty())
+    std::this_thread::sleep_for(50ms);
+  CommandResult requeue = cluster.Muster({"requeue", std::to_string(id)});
+  ASSERT_EQ(requeue.exit_code, 0) << requeue.err;
+  EXPECT_EQ(requeue.out, "requeued job " + std::to_string(id) + "\n");
+  v1::JobInfo j = cluster.WaitForJob(id, 30s);
+  EXPECT_EQ(j.state(), "succeeded") << j.reason();
+  EXPECT_EQ(j.tasks(0).attempt(), 2);
+  EXPECT_EQ(j.tasks(0).retries(), 0);
+  EXPECT_EQ(ReadFile(work / "attempts"), "1\n2\n");
+  EXPECT_EQ(ReadFile(work / "reasons"), "requeue\n");
+  CommandResult done = cluster.Muster({"requeue", std::to_string(id)});
+  EXPECT_EQ(done.exit_code, 1);
+  EXPECT_EQ(done.err, "muster: job " + std::to_string(id) + " already succeeded\n");
+}
+
 TEST(ClusterScripts, AJobScriptsDirectivesApplyFlagsWinAndTheSubmittersEnvironmentArrives) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");

@@ -3,6 +3,7 @@
 // error (exit 2) and nothing is sent. A job the caller may not cancel is refused (exit 6).
 // `muster cancel --user U / --me / --name N / --state S`: every unfinished job that matches.
 #include <iostream>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "cli/cmd_client.h"
@@ -89,9 +90,12 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
   return code;
 }
 
-int RunHold(const ClientFlags& f, const std::vector<std::string>& ids_text, bool release) {
+enum class HoldOp { kHold, kRelease, kRequeue };
+
+int RunHold(const ClientFlags& f, const std::vector<std::string>& ids_text, HoldOp op) {
   v1::HoldRequest req;
-  req.set_release(release);
+  req.set_release(op == HoldOp::kRelease);
+  req.set_requeue(op == HoldOp::kRequeue);
   for (const auto& t : ids_text) {
     auto id = ParseJobId(t);
     if (!id) return ReportError(Status::InvalidArgument("'" + t + "' is not a job id"));
@@ -102,7 +106,10 @@ int RunHold(const ClientFlags& f, const std::vector<std::string>& ids_text, bool
   int code = kExitOk;
   for (const auto& r : reply->results()) {
     if (r.ok()) {
-      std::cout << (release ? "released job " : "held job ") << r.job_id() << std::endl;
+      std::cout << (op == HoldOp::kRelease   ? "released job "
+                    : op == HoldOp::kRequeue ? "requeued job "
+                                             : "held job ")
+                << r.job_id() << std::endl;
       continue;
     }
     std::cerr << "muster: " << r.error() << std::endl;
@@ -132,15 +139,18 @@ void AddCancelCommand(CLI::App& app, CommandContext& ctx) {
               "  muster cancel --user bob --state pending");
   cmd->callback([c, &ctx] { ctx.exit_code = RunCancel(c->client, c->ids, c->filter); });
 
-  for (const bool release : {false, true}) {
+  const std::tuple<HoldOp, const char*, const char*> ops[] = {
+      {HoldOp::kHold, "hold",
+       "Hold jobs: none of their tasks starts until `muster release` (running ones go on)"},
+      {HoldOp::kRelease, "release", "Let held jobs start again"},
+      {HoldOp::kRequeue, "requeue",
+       "Stop a running job's tasks and queue them again, as new attempts (no retry used)"}};
+  for (const auto& [op, name, help] : ops) {
     auto h = std::make_shared<CancelFlags>();
-    CLI::App* hold = app.add_subcommand(
-        release ? "release" : "hold",
-        release ? "Let held jobs start again"
-                : "Hold jobs: none of their tasks starts until `muster release` (running ones go on)");
-    hold->add_option("jobs", h->ids, "job ids")->required();
-    AddClientFlags(*hold, h->client, /*with_output=*/false);
-    hold->callback([h, release, &ctx] { ctx.exit_code = RunHold(h->client, h->ids, release); });
+    CLI::App* sub = app.add_subcommand(name, help);
+    sub->add_option("jobs", h->ids, "job ids")->required();
+    AddClientFlags(*sub, h->client, /*with_output=*/false);
+    sub->callback([h, op = op, &ctx] { ctx.exit_code = RunHold(h->client, h->ids, op); });
   }
 }
 

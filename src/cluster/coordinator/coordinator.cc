@@ -347,6 +347,49 @@ v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool releas
   return reply;
 }
 
+v1::CancelReply Coordinator::RequeueJobs(const std::vector<JobId>& ids, const std::string& by) {
+  v1::CancelReply reply;
+  std::vector<std::pair<v1::CancelResult*, StateStore::Ticket>> stored;
+  {
+    MutexLock lock(mu_);
+    for (JobId id : ids) {
+      auto* r = reply.add_results();
+      r->set_job_id(id);
+      JobRecord* j = jobs_.Find(id);
+      const std::string what = "job " + std::to_string(id);
+      if (!j) {
+        r->set_error(what + " not found");
+      } else if (IsTerminal(j->state)) {
+        r->set_error(what + " already " + JobStateName(j->state));
+      } else if (!read_only_.ok()) {
+        r->set_error(read_only_.message());
+      } else if (j->gang_stopping || !j->migrate_reason.empty()) {
+        r->set_error(what + " is stopping already");
+      } else if (j->active_tasks.empty()) {
+        r->set_error(what + " has no running task to requeue");
+      } else {
+        j->migrate_reason = "requeued by " + by;
+        for (auto& t : j->tasks) {
+          if (!t.Active() || t.stop_requested) continue;
+          SendKill(t.node, j->id, t, options_.kill_grace_ms, "requeue");
+          t.stop_requested = true;
+          t.migrating = true;  // ends as pending, a new attempt, not a failure
+        }
+        AddHistory(*j, j->migrate_reason);
+        stored.emplace_back(r, store_->UpdatePin(*j));
+      }
+    }
+  }
+  for (auto& [r, ticket] : stored) {
+    if (Status s = store_->Wait(ticket); s.ok())
+      r->set_ok(true);
+    else
+      r->set_error("job " + std::to_string(r->job_id()) + ": the state store failed: " +
+                   s.message());
+  }
+  return reply;
+}
+
 StateStore::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {
   return store_->UpdateTask(j.id, t);
 }

@@ -228,6 +228,9 @@ class Coordinator {
   // Holds (or releases) each job: a held job starts no task until released; tasks already
   // running go on. One result per id, in order; committed before the reply. `by` is shown.
   v1::CancelReply HoldJobs(const std::vector<JobId>& ids, bool release, const std::string& by);
+  // Stops each running job's active tasks (stop reason "requeue"); they run again as new
+  // attempts, using no retry, as after a migration. Pending jobs are refused (nothing to do).
+  v1::CancelReply RequeueJobs(const std::vector<JobId>& ids, const std::string& by);
   // Ends a drain: the node takes tasks again (when its agent is connected).
   Result<v1::DrainReply> UndrainNode(const std::string& node);
   Authenticator& auth() { return auth_; }

@@ -394,7 +394,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
 
   grpc::Status HoldJobs(grpc::ServerContext* ctx, const v1::HoldRequest* req,
                         v1::CancelReply* reply) override {
-    const char* call = req->release() ? "release" : "hold";
+    const char* call = req->requeue() ? "requeue" : req->release() ? "release" : "hold";
     auto caller = Identify(ctx, call);
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     // Who may cancel a job may hold it.
@@ -411,7 +411,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       else
         refused[id] = a.message();
     }
-    v1::CancelReply done = c_->HoldJobs(allowed, req->release(), caller->name);
+    v1::CancelReply done = req->requeue() ? c_->RequeueJobs(allowed, caller->name)
+                                          : c_->HoldJobs(allowed, req->release(), caller->name);
     int k = 0;
     for (int64_t id : req->job_ids()) {
       v1::CancelResult* r = reply->add_results();
