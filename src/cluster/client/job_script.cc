@@ -21,8 +21,12 @@ constexpr size_t kMaxExportBytes = 900 << 10;  // below SpecLimits::kEnvBytes
 bool Skipped(const std::string& name) {
   // Who the task runs as is the agent's to say: HOME, USER, LOGNAME and SHELL come from the
   // task's user on the node, also when an admin submits for someone else.
-  static const std::set<std::string> kSession = {
-      "HOME",        "USER",           "LOGNAME",         "SHELL",      "MAIL","PWD",
+  static const std::set<std::string> kSession = {"HOME",
+                                                 "USER",
+                                                 "LOGNAME",
+                                                 "SHELL",
+                                                 "MAIL",
+                                                 "PWD",
                                                  "OLDPWD",
                                                  "SHLVL",
                                                  "_",
@@ -48,8 +52,8 @@ bool IsShell(const std::string& interpreter) {
 }
 
 const std::set<std::string>& Switches() {
-  static const std::set<std::string> s = {"gang", "no-gang", "checkpointable",
-                                          "requeue-on-timeout", "singleton"};
+  static const std::set<std::string> s = {"gang", "no-gang", "checkpointable", "requeue-on-timeout",
+                                          "singleton"};
   return s;
 }
 
@@ -138,8 +142,10 @@ Result<std::optional<JobScript>> ReadJobScript(const std::string& path,
   }
   if (!shebang && !directives) return std::optional<JobScript>();
   if (size > kMaxScript)
-    return Status::InvalidArgument(path + " is larger than 256 KiB; run it by its path instead");
-  const std::string name = std::filesystem::path(path).filename().string();
+    return Status::InvalidArgument(path +
+                                   " is larger than 256 KiB; run it from the node's file "
+                                   "system instead: -- /bin/sh " +
+                                   path);
   std::vector<std::string> interp;
   if (shebang) {
     auto words = SplitWords(interpreter);
@@ -152,7 +158,7 @@ Result<std::optional<JobScript>> ReadJobScript(const std::string& path,
   }
   if (!shebang || IsShell(interp[0])) {
     s.command = shebang ? interp : std::vector<std::string>{"/bin/sh"};
-    s.command.insert(s.command.end(), {"-c", text, name});
+    s.command.insert(s.command.end(), {"-c", text, path});  // $0: the path as given
   } else {
     s.command = {std::filesystem::absolute(path).lexically_normal().string()};
   }

@@ -5,8 +5,9 @@
 // line that is neither empty nor a comment) hold submit flags, read like #SBATCH lines; flags on
 // the command line win. The script's text is taken at submit time (editing it afterwards changes
 // nothing): a shell script (no "#!", or a #! line naming sh, bash, dash, zsh or ksh) runs as
-// `SHELL -c TEXT NAME ARGS...`, so $0 is its name; a script for another interpreter runs from its
-// path, which must then be executable on the node.
+// `SHELL -c TEXT PATH ARGS...`, so $0 is the path as given (relative to the job's workdir, as
+// when it runs directly); a script for another interpreter runs from its path, which must then
+// be executable on the node.
 //
 // --export: ALL (the default, as sbatch) gives the task the submitter's environment, so that an
 // activated conda or venv reaches it, less muster's own variables (MUSTER_*, which hold

@@ -42,7 +42,7 @@ TEST_F(JobScriptTest, DirectivesInTheHeaderAreReadAndTheTextIsTakenNow) {
   ASSERT_TRUE(s->has_value());
   EXPECT_EQ((*s)->directives, (std::vector<std::string>{"--gpus", "2", "--time", "1h", "--name",
                                                         "my job", "--checkpointable"}));
-  EXPECT_EQ((*s)->command, (std::vector<std::string>{"/bin/bash", "-c", text, "train.sh", "arg"}));
+  EXPECT_EQ((*s)->command, (std::vector<std::string>{"/bin/bash", "-c", text, path, "arg"}));
   JobSpecInput in;
   std::optional<std::string> mode;
   ASSERT_TRUE(ApplyDirectives((*s)->directives, in, &mode).ok());
