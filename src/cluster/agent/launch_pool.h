@@ -5,8 +5,7 @@
 //
 // Workers are long-lived threads: a task's parent-death signal fires when the thread that forked
 // it ends, so a worker lives as long as the pool. One is started when a launch is queued while
-// every worker is busy, up to kMaxWorkers; normally launches take a millisecond and one or two
-// workers serve them all.
+// every worker is busy, up to kMaxWorkers, so the pool grows only as far as launches overlap.
 //
 // Cancel(attempt) is how a kill reaches a launch that has not started yet: a queued launch is
 // taken out of the queue (the caller reports it as never started); one a worker is spawning is

@@ -343,11 +343,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
     j->pinned_node = to;
     j->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
     store_->UpdatePin(*j);
-    for (auto* t : active) {
-      SendKill(t->node, j->id, *t, options_.kill_grace_ms, "migrate");
-      t->stop_requested = true;
-      t->migrating = true;
-    }
+    for (auto* t : active) StopToMove(*j, *t, "migrate");
     AddHistory(*j, "migrated from " + from + " to " + to + " at " + UtcTime(now) + ": " + m.reason);
     Audit(kBalancer, "migrate", "job " + std::to_string(j->id) + " " + from + " -> " + to,
           Status::Ok());

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <filesystem>
 
 #include "cluster/common/convert.h"
@@ -304,8 +305,9 @@ Status Coordinator::CheckInvariants() const {
   return Status::Ok();
 }
 
-v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool release,
-                                      const std::string& by) {
+v1::CancelReply Coordinator::ChangeJobs(
+    const std::vector<JobId>& ids,
+    const std::function<Result<StateStore::Ticket>(JobRecord&)>& change) {
   v1::CancelReply reply;
   std::vector<std::pair<v1::CancelResult*, StateStore::Ticket>> stored;
   {
@@ -320,19 +322,10 @@ v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool releas
         r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
       } else if (!read_only_.ok()) {
         r->set_error(read_only_.message());
-      } else if (release && j->held_ms == 0) {
-        r->set_error("job " + std::to_string(id) + " is not held");
+      } else if (auto ticket = change(*j); !ticket.ok()) {
+        r->set_error(ticket.status().message());
       } else {
-        if (release) {
-          j->held_ms = 0;
-          j->held_by.clear();
-          j->reason.clear();
-        } else if (j->held_ms == 0) {
-          j->held_ms = clock_->NowMs();
-          j->held_by = by;
-        }
-        AddHistory(*j, std::string(release ? "released" : "held") + " by " + by);
-        stored.emplace_back(r, store_->UpdateHold(*j));
+        stored.emplace_back(r, *ticket);
       }
     }
   }
@@ -347,47 +340,43 @@ v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool releas
   return reply;
 }
 
-v1::CancelReply Coordinator::RequeueJobs(const std::vector<JobId>& ids, const std::string& by) {
-  v1::CancelReply reply;
-  std::vector<std::pair<v1::CancelResult*, StateStore::Ticket>> stored;
-  {
-    MutexLock lock(mu_);
-    for (JobId id : ids) {
-      auto* r = reply.add_results();
-      r->set_job_id(id);
-      JobRecord* j = jobs_.Find(id);
-      const std::string what = "job " + std::to_string(id);
-      if (!j) {
-        r->set_error(what + " not found");
-      } else if (IsTerminal(j->state)) {
-        r->set_error(what + " already " + JobStateName(j->state));
-      } else if (!read_only_.ok()) {
-        r->set_error(read_only_.message());
-      } else if (j->gang_stopping || !j->migrate_reason.empty()) {
-        r->set_error(what + " is stopping already");
-      } else if (j->active_tasks.empty()) {
-        r->set_error(what + " has no running task to requeue");
-      } else {
-        j->migrate_reason = "requeued by " + by;
-        for (auto& t : j->tasks) {
-          if (!t.Active() || t.stop_requested) continue;
-          SendKill(t.node, j->id, t, options_.kill_grace_ms, "requeue");
-          t.stop_requested = true;
-          t.migrating = true;  // ends as pending, a new attempt, not a failure
-        }
-        AddHistory(*j, j->migrate_reason);
-        stored.emplace_back(r, store_->UpdatePin(*j));
-      }
+v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool release,
+                                      const std::string& by) {
+  return ChangeJobs(ids, [&](JobRecord& j) REQUIRES(mu_) -> Result<StateStore::Ticket> {
+    if (release && j.held_ms == 0)
+      return Status::FailedPrecondition("job " + std::to_string(j.id) + " is not held");
+    if (release) {
+      j.held_ms = 0;
+      j.held_by.clear();
+      j.reason.clear();
+    } else if (j.held_ms == 0) {
+      j.held_ms = clock_->NowMs();
+      j.held_by = by;
     }
-  }
-  for (auto& [r, ticket] : stored) {
-    if (Status s = store_->Wait(ticket); s.ok())
-      r->set_ok(true);
-    else
-      r->set_error("job " + std::to_string(r->job_id()) + ": the state store failed: " +
-                   s.message());
-  }
-  return reply;
+    AddHistory(j, std::string(release ? "released" : "held") + " by " + by);
+    return store_->UpdateHold(j);
+  });
+}
+
+v1::CancelReply Coordinator::RequeueJobs(const std::vector<JobId>& ids, const std::string& by) {
+  return ChangeJobs(ids, [&](JobRecord& j) REQUIRES(mu_) -> Result<StateStore::Ticket> {
+    const std::string what = "job " + std::to_string(j.id);
+    if (j.gang_stopping || !j.migrate_reason.empty())
+      return Status::FailedPrecondition(what + " is stopping already");
+    if (j.active_tasks.empty())
+      return Status::FailedPrecondition(what + " has no running task to requeue");
+    j.migrate_reason = "requeued by " + by;
+    for (auto& t : j.tasks)
+      if (t.Active() && !t.stop_requested) StopToMove(j, t, "requeue");
+    AddHistory(j, j.migrate_reason);
+    return store_->UpdatePin(j);
+  });
+}
+
+void Coordinator::StopToMove(JobRecord& j, TaskRecord& t, const std::string& reason) {
+  SendKill(t.node, j.id, t, options_.kill_grace_ms, reason);
+  t.stop_requested = true;
+  t.migrating = true;  // ends as pending, a new attempt: not a failure, a retry or a loss
 }
 
 StateStore::Ticket Coordinator::PersistTask(const JobRecord& j, const TaskRecord& t) {

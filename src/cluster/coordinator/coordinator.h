@@ -57,6 +57,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -274,6 +275,14 @@ class Coordinator {
 
   // "ready", "draining", "drained", "lost", "unconfirmed" or "unreachable" (NodeInfo.state).
   std::string NodeStateText(const NodeEntry& n) const REQUIRES(mu_);
+  // Checks each id (known, unfinished, the store writable), applies `change` to its job under
+  // the lock (an error is that job's answer), then answers each once its ticket is committed.
+  v1::CancelReply ChangeJobs(const std::vector<JobId>& ids,
+                             const std::function<Result<StateStore::Ticket>(JobRecord&)>& change)
+      EXCLUDES(mu_);
+  // Stops an active task so that it runs again as a new attempt (a migration, a drain, a
+  // requeue): Kill with `reason`, then pending when it ends, using no retry.
+  void StopToMove(JobRecord& j, TaskRecord& t, const std::string& reason) REQUIRES(mu_);
   // Stops the checkpointable jobs running on `node` to move them off it; how many.
   int MigrateOff(const std::string& node, const std::string& why) REQUIRES(mu_);
 

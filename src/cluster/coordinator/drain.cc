@@ -35,9 +35,7 @@ int Coordinator::MigrateOff(const std::string& node, const std::string& why) {
     j.migrate_reason = "moved off " + node + ": " + why;
     for (auto& t : j.tasks) {
       if (!t.Active() || t.stop_requested || (!j.spec->gang && t.node != node)) continue;
-      SendKill(t.node, j.id, t, options_.kill_grace_ms, "drain");
-      t.stop_requested = true;
-      t.migrating = true;
+      StopToMove(j, t, "drain");
     }
     store_->UpdatePin(j);
     AddHistory(j, j.migrate_reason);
