@@ -14,10 +14,13 @@
 #include <set>
 #include <thread>
 
+#include "cluster/agent/task_cgroup.h"
 #include "tests/helpers/cluster_harness.h"
 
 namespace muster::testing {
 namespace {
+
+const char* kPython = "/usr/bin/python3";
 
 TEST(ClusterLimits, ATaskPastItsTimeLimitIsStoppedAndEndsAsTimeout) {
   TestCluster cluster;
@@ -130,6 +133,57 @@ nlohmann::json NodeJson(TestCluster& c, const std::string& name) {
   for (const auto& n : nlohmann::json::parse(r.out))
     if (n["name"] == name) return n;
   return {};
+}
+
+TEST(ClusterLimits, OverItsMemoryATaskEndsAsOomAndShowReportsPeakMemoryAndCpuTime) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  auto probe = agent::CgroupTree::Open("probe-limits." + std::to_string(getpid()));
+  const bool memory = probe.ok() && probe->Describe().find("memory (") != std::string::npos;
+  if (probe.ok()) probe->RemoveRoot();
+  const int64_t fits = cluster.Submit(
+      {"--mem", "256M", "--", kPython, "-c", "b = bytearray(b'x' * (50 << 20))"});
+  CommandResult wait = cluster.Muster(
+      {"submit", "--wait", "--mem", "64M", "--", kPython, "-c", "b = bytearray(b'x' * (400 << 20))"},
+      60s);
+  ASSERT_NE(wait.out.find("job "), std::string::npos) << wait.out << wait.err;
+  const int64_t hog = std::stoll(wait.out.substr(wait.out.find("job ") + 4));
+  v1::JobInfo h = cluster.WaitForJob(hog, 60s);
+  v1::JobInfo f = cluster.WaitForJob(fits, 60s);
+  if (!memory) {
+    // Not enforced here, and said so in the job's history.
+    EXPECT_EQ(h.state(), "succeeded");
+    CommandResult show = cluster.Muster({"show", std::to_string(hog)});
+    EXPECT_NE(show.out.find("limits not enforced"), std::string::npos) << show.out;
+    GTEST_SKIP() << "no memory controller here: the limit is reported as not enforced";
+  }
+  EXPECT_EQ(h.state(), "oom") << h.reason();
+  ASSERT_EQ(h.tasks_size(), 1);
+  EXPECT_EQ(h.tasks(0).state(), "oom");
+  EXPECT_NE(h.reason().find("task 0: out of memory: limit 64 MiB, peak "), std::string::npos)
+      << h.reason();
+  EXPECT_EQ(f.state(), "succeeded") << f.reason();
+  ASSERT_EQ(f.tasks_size(), 1);
+  EXPECT_GE(f.tasks(0).peak_memory_mib(), 50);
+  EXPECT_LT(f.tasks(0).peak_memory_mib(), 256);
+  EXPECT_GT(f.tasks(0).cpu_seconds(), 0);
+  CommandResult show = cluster.Muster({"show", std::to_string(fits)});
+  EXPECT_NE(show.out.find("PEAK MEM"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("CPU TIME"), std::string::npos) << show.out;
+  CommandResult json = cluster.Muster({"show", std::to_string(fits), "-o", "json"});
+  auto parsed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << json.out;
+  EXPECT_GE(parsed["tasks"][0]["peak_memory_mib"].get<int64_t>(), 50) << json.out;
+  // --wait exits 1 for a job that ran out of memory, as for any failure, and says why.
+  EXPECT_EQ(wait.exit_code, 1) << wait.out << wait.err;
+  EXPECT_NE(wait.out.find("oom"), std::string::npos) << wait.out;
+  // Kept across a restart of the coordinator.
+  cluster.KillCoordinator(SIGTERM);
+  ASSERT_EQ(cluster.StartCoordinator(), "");
+  auto again = cluster.client().GetJob(fits);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tasks(0).peak_memory_mib(), f.tasks(0).peak_memory_mib());
+  EXPECT_EQ(cluster.client().GetJob(hog)->state(), "oom");
 }
 
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {

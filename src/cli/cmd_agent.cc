@@ -40,6 +40,7 @@ struct AgentFlags {
   std::string join;
   std::string renew_before = "30d";
   std::string log_retention = "14d";
+  int64_t task_pids_max = 16384;
 };
 
 int g_signal_pipe[2] = {-1, -1};
@@ -131,6 +132,8 @@ int RunAgent(const AgentFlags& f) {
   if (o.log_retention_ms < 0 || (f.log_retention != "0" && o.log_retention_ms == 0))
     return fail("--log-retention: expected a duration like 14d, or 0, got '" + f.log_retention +
                 "'");
+  if (f.task_pids_max < 0) return fail("--task-pids-max: expected a count, or 0 for no limit");
+  o.task_pids_max = f.task_pids_max;
   o.discovery.speed = f.speed;
   o.discovery.address = f.address;
 
@@ -210,6 +213,10 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--speed", f->speed, "Relative compute speed of this node")
       ->capture_default_str();
   cmd->add_option("--stop-grace", f->stop_grace, "On shutdown, SIGTERM to SIGKILL delay")
+      ->capture_default_str();
+  cmd->add_option("--task-pids-max", f->task_pids_max,
+                  "Most processes and threads a task may have at once (its cgroup's pids limit); "
+                  "0 for no limit")
       ->capture_default_str();
   cmd->callback([f, &ctx] { ctx.exit_code = RunAgent(*f); });
 }

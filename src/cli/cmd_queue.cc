@@ -25,6 +25,14 @@ std::string ShortState(const std::string& s) {
   return s;
 }
 
+// "0.42s" under 10 s, else "3m", "1h20m".
+std::string CpuTimeCell(double seconds) {
+  if (seconds >= 10) return client::FormatDurationShort(static_cast<int64_t>(seconds * 1000));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fs", seconds);
+  return buf;
+}
+
 // "100: 8 run, 55 pend, 37 ok" (or just "1 run" for a single task).
 std::string TaskCell(const v1::JobInfo& job) {
   std::map<std::string, int> counts(job.task_state_counts().begin(), job.task_state_counts().end());
@@ -32,7 +40,8 @@ std::string TaskCell(const v1::JobInfo& job) {
     for (const auto& t : job.tasks()) ++counts[t.state()];
   std::string out;
   for (const char* s :
-       {"running", "launching", "pending", "succeeded", "failed", "timeout", "lost", "cancelled"}) {
+       {"running", "launching", "pending", "succeeded", "failed", "timeout", "oom", "lost",
+        "cancelled"}) {
     auto it = counts.find(s);
     if (it == counts.end() || it->second == 0) continue;
     out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + ShortState(s);
@@ -59,7 +68,7 @@ int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
   req.set_limit(limit);
   if (Status s = FillFilter(filter, req); !s.ok()) return ReportError(s);
   if (history && req.states().empty())
-    for (const char* s : {"succeeded", "failed", "cancelled", "timeout"}) req.add_states(s);
+    for (const char* s : {"succeeded", "failed", "cancelled", "timeout", "oom"}) req.add_states(s);
   auto list = client.ListJobs(req);
   if (!list.ok()) return ReportError(list.status());
   WarnIfReadOnly(list->store_condition());
@@ -192,7 +201,8 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   if (summarise) PrintField("task states", client::FormatTaskCounts(j));
   std::printf("\n");
   client::TextTable t(
-      {"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PROGRESS"});
+      {"TASK", "STATE", "NODE", "GPUS", "ATTEMPT", "EXIT", "START", "END", "PEAK MEM", "CPU TIME",
+       "PROGRESS"});
   int shown = 0;
   for (const auto& task : j.tasks()) {
     if (summarise &&
@@ -202,7 +212,7 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
     }
     ++shown;
     bool ended = task.state() == "succeeded" || task.state() == "failed" ||
-                 task.state() == "timeout";
+                 task.state() == "timeout" || task.state() == "oom";
     std::string progress = client::FormatProgress(task.progress(), 10);
     if (!task.message().empty() && task.state() != "succeeded")
       progress += (progress.empty() ? "" : "  ") + task.message();
@@ -211,7 +221,10 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
               task.attempt() > 0 ? std::to_string(task.attempt()) : "-",
               ended ? std::to_string(task.exit_code()) : "-",
               client::FormatRelative(task.start_ms(), now),
-              client::FormatRelative(task.end_ms(), now), progress});
+              client::FormatRelative(task.end_ms(), now),
+              ended && task.peak_memory_mib() > 0 ? client::FormatMiB(task.peak_memory_mib()) : "-",
+              ended && task.cpu_seconds() >= 0 ? CpuTimeCell(task.cpu_seconds()) : "-",
+              progress});
   }
   if (shown > 0) std::cout << t.Render();
   if (hidden > 0)

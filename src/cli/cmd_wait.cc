@@ -51,7 +51,8 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
       if (t.gpus_size() > 0) line += " gpu " + client::FormatGpuList(t.gpus());
       std::string prog = client::FormatProgress(t.progress());
       if (!prog.empty()) line += "  " + prog;
-      if ((t.state() == "failed" || t.state() == "timeout") && !t.message().empty())
+      if ((t.state() == "failed" || t.state() == "timeout" || t.state() == "oom") &&
+          !t.message().empty())
         line += "  " + t.message();
       lines.push_back(line);
     }
@@ -59,7 +60,8 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
     int total = client::TaskTotal(job);
     int finished = 0;
     for (const auto& [s, n] : job.task_state_counts())
-      if (s == "succeeded" || s == "failed" || s == "cancelled" || s == "timeout") finished += n;
+      if (s == "succeeded" || s == "failed" || s == "cancelled" || s == "timeout" || s == "oom")
+        finished += n;
     char frac[64];
     std::snprintf(frac, sizeof frac, " %d/%d finished  ", finished, total);
     lines.push_back("  " + client::ProgressBar(total > 0 ? double(finished) / total : 0, 30) +

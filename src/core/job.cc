@@ -116,6 +116,7 @@ const char* JobStateName(JobState s) {
     case JobState::kFailed: return "failed";
     case JobState::kCancelled: return "cancelled";
     case JobState::kTimeout: return "timeout";
+    case JobState::kOom: return "oom";
   }
   return "unknown";
 }
@@ -130,13 +131,14 @@ const char* TaskStateName(TaskState s) {
     case TaskState::kCancelled: return "cancelled";
     case TaskState::kLost: return "lost";
     case TaskState::kTimeout: return "timeout";
+    case TaskState::kOom: return "oom";
   }
   return "unknown";
 }
 
 std::optional<JobState> ParseJobState(const std::string& s) {
   for (auto st : {JobState::kPending, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                  JobState::kCancelled, JobState::kTimeout})
+                  JobState::kCancelled, JobState::kTimeout, JobState::kOom})
     if (s == JobStateName(st)) return st;
   return std::nullopt;
 }
@@ -144,14 +146,14 @@ std::optional<JobState> ParseJobState(const std::string& s) {
 std::optional<TaskState> ParseTaskState(const std::string& s) {
   for (auto st : {TaskState::kPending, TaskState::kLaunching, TaskState::kRunning,
                   TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled,
-                  TaskState::kLost, TaskState::kTimeout})
+                  TaskState::kLost, TaskState::kTimeout, TaskState::kOom})
     if (s == TaskStateName(st)) return st;
   return std::nullopt;
 }
 
 bool IsTerminal(JobState s) {
   return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled ||
-         s == JobState::kTimeout;
+         s == JobState::kTimeout || s == JobState::kOom;
 }
 
 bool IsTerminal(TaskState s) {
@@ -165,14 +167,15 @@ Status CheckTransition(TaskState from, TaskState to) {
     case T::kPending: ok = to == T::kLaunching || to == T::kCancelled; break;
     case T::kLaunching:
       ok = to == T::kRunning || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
-           to == T::kPending || to == T::kSucceeded || to == T::kTimeout;
+           to == T::kPending || to == T::kSucceeded || to == T::kTimeout || to == T::kOom;
       break;
     case T::kRunning:  // -> kPending: requeued (a retry, a lost node's requeue, a migration, a
                        // checkpointable job's timeout)
       ok = to == T::kSucceeded || to == T::kFailed || to == T::kCancelled || to == T::kLost ||
-           to == T::kPending || to == T::kTimeout;
+           to == T::kPending || to == T::kTimeout || to == T::kOom;
       break;
     case T::kFailed:
+    case T::kOom:
     case T::kLost: ok = to == T::kPending || to == T::kCancelled; break;
     case T::kSucceeded:
     case T::kCancelled:
@@ -190,7 +193,7 @@ Status CheckTransition(JobState from, JobState to) {
     case J::kPending: ok = to == J::kRunning || to == J::kCancelled || to == J::kFailed; break;
     case J::kRunning:
       ok = to == J::kSucceeded || to == J::kFailed || to == J::kCancelled || to == J::kPending ||
-           to == J::kTimeout;
+           to == J::kTimeout || to == J::kOom;
       break;
     default: ok = false;
   }

@@ -103,11 +103,13 @@ struct SpecLimits {
 };
 
 // kTimeout: stopped at its time limit (JobSpec::time_limit_ms); terminal, like kFailed for good.
-enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled, kTimeout };
+// kOom: killed for going over its memory limit (the kernel's OOM killer in its cgroup); a kind of
+// failure: a task in kOom is retried like a failed one while retries remain.
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled, kTimeout, kOom };
 enum class TaskState {
-  kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost, kTimeout  // kTimeout last
+  kPending, kLaunching, kRunning, kSucceeded, kFailed, kCancelled, kLost, kTimeout, kOom  // kOom last
 };
-inline constexpr size_t kTaskStateCount = static_cast<size_t>(TaskState::kTimeout) + 1;
+inline constexpr size_t kTaskStateCount = static_cast<size_t>(TaskState::kOom) + 1;
 
 const char* JobStateName(JobState s);
 const char* TaskStateName(TaskState s);

@@ -19,6 +19,8 @@ struct GpuDevice {
   std::string model;        // e.g. "NVIDIA H100 80GB HBM3", or "virtual"
   MiB memory_mib = 0;       // total device memory
   bool is_virtual = false;  // declared with --gpus for testing, not a real device
+  std::string uuid;         // the driver's ("GPU-8f2c..."); "" where it gives none
+  int minor = -1;           // of its device file /dev/nvidia<minor>; -1 = unknown
 };
 
 // What one task asks for. gpu_model empty = any model; min_gpu_memory_mib 0 = any size.

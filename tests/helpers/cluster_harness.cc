@@ -1,5 +1,7 @@
 #include "tests/helpers/cluster_harness.h"
 
+#include "core/job.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -464,7 +466,7 @@ v1::JobInfo TestCluster::WaitForJob(int64_t id, std::chrono::milliseconds timeou
     if (j.ok()) {
       last = *j;
       const std::string& s = last.state();
-      if (s == "succeeded" || s == "failed" || s == "cancelled" || s == "timeout") return last;
+      if (auto state = muster::ParseJobState(s); state && muster::IsTerminal(*state)) return last;
     }
     std::this_thread::sleep_for(50ms);
   }

@@ -133,10 +133,16 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
                      .task_list_path = task_list,
                      .parent_death_signal = SIGTERM,
                      .fence = a->fence_.get(),
-                     .cgroups = a->cgroups_ ? &*a->cgroups_ : nullptr};
+                     .cgroups = a->cgroups_ ? &*a->cgroups_ : nullptr,
+                     .task_pids_max = a->options_.task_pids_max};
   std::vector<int> real_gpus;
   if (a->driver_ && a->driver_->backend() != GpuBackend::kNone) {
-    for (const auto& g : a->node_.spec.gpus) real_gpus.push_back(g.index);
+    for (const auto& g : a->node_.spec.gpus) {
+      real_gpus.push_back(g.index);
+      // Device isolation: a task opens only its own GPUs' /dev/nvidia<minor>.
+      if (g.minor >= 0) lo.gpu_minors[g.index] = g.minor;
+    }
+    if (lo.gpu_minors.size() != a->node_.spec.gpus.size()) lo.gpu_minors.clear();  // all or none
     // NVML numbers GPUs in PCI bus order; make CUDA in the tasks agree.
     if (a->driver_->backend() == GpuBackend::kNvml && !std::getenv("CUDA_DEVICE_ORDER"))
       lo.extra_env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";

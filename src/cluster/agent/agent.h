@@ -71,6 +71,8 @@ struct AgentOptions {
   // Task log files in the work dir are removed this long after they were last written (their
   // content has reached the coordinator by then); 0 keeps them. Checked hourly while connected.
   int64_t log_retention_ms = 14LL * 86400 * 1000;
+  // Each task's limit of processes and threads, where the node has the pids controller; 0 = none.
+  int64_t task_pids_max = 16384;
 };
 
 class Agent final : public TaskSink {

@@ -25,6 +25,8 @@ using NvmlNameFn = int (*)(NvmlDevice, char*, unsigned int);
 using NvmlMemoryFn = int (*)(NvmlDevice, NvmlMemory*);
 using NvmlUtilFn = int (*)(NvmlDevice, NvmlUtilization*);
 using NvmlPowerFn = int (*)(NvmlDevice, unsigned int*);
+using NvmlUuidFn = int (*)(NvmlDevice, char*, unsigned int);
+using NvmlMinorFn = int (*)(NvmlDevice, unsigned int*);
 
 using CuInitFn = int (*)(unsigned int);
 using CuCountFn = int (*)(int*);
@@ -49,6 +51,8 @@ struct GpuDriver::Api {
   NvmlMemoryFn nvml_memory = nullptr;
   NvmlUtilFn nvml_util = nullptr;    // optional
   NvmlPowerFn nvml_power = nullptr;  // optional
+  NvmlUuidFn nvml_uuid = nullptr;    // optional
+  NvmlMinorFn nvml_minor = nullptr;  // optional
   CuCountFn cu_count = nullptr;
   CuGetFn cu_get = nullptr;
   CuNameFn cu_name = nullptr;
@@ -96,6 +100,8 @@ bool GpuDriver::LoadNvml(const std::string& library) {
   a.nvml_memory = Sym<NvmlMemoryFn>(lib, "nvmlDeviceGetMemoryInfo");
   a.nvml_util = Sym<NvmlUtilFn>(lib, "nvmlDeviceGetUtilizationRates");
   a.nvml_power = Sym<NvmlPowerFn>(lib, "nvmlDeviceGetPowerUsage");
+  a.nvml_uuid = Sym<NvmlUuidFn>(lib, "nvmlDeviceGetUUID");
+  a.nvml_minor = Sym<NvmlMinorFn>(lib, "nvmlDeviceGetMinorNumber");
   if (!init || !a.nvml_count || !a.nvml_handle || !a.nvml_name || !a.nvml_memory || init() != 0) {
     a = Api{};
     dlclose(lib);
@@ -141,6 +147,10 @@ std::vector<GpuDevice> GpuDriver::Devices() {
       g.model = a.nvml_name(h, name, sizeof name - 1) == 0 ? name : "unknown";
       NvmlMemory mem{};
       if (a.nvml_memory(h, &mem) == 0) g.memory_mib = static_cast<MiB>(mem.total / kMiB);
+      char uuid[96] = {};
+      if (a.nvml_uuid && a.nvml_uuid(h, uuid, sizeof uuid - 1) == 0) g.uuid = uuid;
+      unsigned int minor = 0;
+      if (a.nvml_minor && a.nvml_minor(h, &minor) == 0) g.minor = static_cast<int>(minor);
       out.push_back(g);
     }
   } else if (backend_ == GpuBackend::kCuda) {

@@ -326,28 +326,40 @@ Status Launcher::Launch(const v1::Launch& l) {
   task->out.limit = task->err.limit = limit;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   SpawnResult spawned;
+  std::string not_enforced;  // limits asked for that its cgroup cannot enforce
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
     spawned.error = std::string("cannot create pipes: ") + std::strerror(errno);
   } else {
     req.stdout_fd = out_pipe[1];
     req.stderr_fd = err_pipe[1];
     req.parent_death_signal = options_.parent_death_signal;
-    int cgroup_fd = -1;
     if (options_.cgroups) {
       const std::string name = std::to_string(l.job_id()) + "." + std::to_string(l.task_index()) +
                                "." + std::to_string(l.attempt());
-      auto fd = options_.cgroups->Create(name);
-      if (fd.ok()) {
-        cgroup_fd = *fd;
+      TaskLimits limits{.memory_bytes = l.memory_bytes(),
+                        .milli_cpus = l.milli_cpus(),
+                        .pids = options_.task_pids_max,
+                        .device_major = options_.gpu_device_major};
+      for (const auto& [gpu, minor] : options_.gpu_minors)
+        if (std::find(l.gpus().begin(), l.gpus().end(), gpu) == l.gpus().end())
+          limits.denied_minors.push_back(minor);
+      auto made = options_.cgroups->Create(name, limits);
+      if (made.ok()) {
+        req.cgroup_procs_fds = made->procs_fds;
         task->cgroup = name;
+        task->memory_limit_bytes = l.memory_bytes();
+        for (const std::string& why : made->not_enforced)
+          not_enforced += (not_enforced.empty() ? "" : "; ") + why;
       } else {
         spdlog::warn("job {} task {}: {}; contained by its process group only", l.job_id(),
-                     l.task_index(), fd.status().message());
+                     l.task_index(), made.status().message());
+        not_enforced = "no limits: " + made.status().message();
       }
+    } else if (l.memory_bytes() > 0 || l.milli_cpus() > 0) {
+      not_enforced = "no limits: this node runs tasks without cgroups";
     }
-    req.cgroup_procs_fd = cgroup_fd;
     spawned = Spawn(req);
-    CloseFd(cgroup_fd);
+    for (int& fd : req.cgroup_procs_fds) CloseFd(fd);
     if (spawned.pid <= 0 && !task->cgroup.empty()) options_.cgroups->Remove(task->cgroup);
   }
   CloseFd(out_pipe[1]);
@@ -397,6 +409,7 @@ Status Launcher::Launch(const v1::Launch& l) {
   task->start_ticks = ProcessStartTicks("/proc", spawned.pid);
   v1::TaskEvent running = task->Event("running");
   running.set_message("pid " + std::to_string(spawned.pid));
+  running.set_not_enforced(not_enforced);
   // The running event goes out before the supervisor can see the task, so it precedes its logs.
   sink_->OnEvent(running);
   {

@@ -65,6 +65,12 @@ struct LauncherOptions {
   // Non-null: every task runs in its own cgroup (task_cgroup.h), killed whole when the task is
   // stopped or its leader exits, and removed when it has ended. Must outlive the launcher.
   const CgroupTree* cgroups = nullptr;
+  // With cgroups: each task's pids limit (processes and threads); 0 = none.
+  int64_t task_pids_max = 0;
+  // Non-empty, with cgroups: GPU device isolation. Each GPU's device index (Launch.gpus) and its
+  // device file's minor (of gpu_device_major): a task cannot open the GPUs it was not given.
+  std::map<int, int> gpu_minors = {};
+  int gpu_device_major = 195;
 };
 
 // A task the launcher is running (for Register and usage sampling).

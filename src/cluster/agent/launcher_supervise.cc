@@ -42,6 +42,12 @@ v1::TaskLog MakeLog(const RunningTask& rt, bool is_stderr, std::string data) {
   return l;
 }
 
+// "512 MiB" (rounded up), or "not measured".
+std::string FormatMiBytes(int64_t bytes) {
+  if (bytes < 0) return "not measured";
+  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
+
 }  // namespace
 
 void Launcher::Supervise() {
@@ -165,7 +171,9 @@ void Launcher::Supervise() {
           ++it;
           continue;
         }
-        // 5. Report the end.
+        // 5. Report the end, with what its cgroup measured.
+        CgroupUsage usage;
+        if (!t.cgroup.empty()) usage = options_.cgroups->Usage(t.cgroup);
         if (!t.cgroup.empty() && !options_.cgroups->Remove(t.cgroup) &&
             !(options_.cgroups->Kill(t.cgroup) && options_.cgroups->Remove(t.cgroup)))
           spdlog::warn("cgroup {} of job {} task {} could not be removed", t.cgroup, t.job_id,
@@ -211,7 +219,14 @@ void Launcher::Supervise() {
           e.set_message("stopped on its node because the node's lease ran out (no answer from "
                         "the coordinator); " +
                         e.message());
+        } else if (usage.oom_kills > 0 && e.state() == "failed") {
+          // The kernel killed a process of it for going over its memory limit.
+          e.set_state("oom");
+          e.set_message("out of memory: limit " + FormatMiBytes(t.memory_limit_bytes) + ", peak " +
+                        FormatMiBytes(usage.peak_memory_bytes) + "; " + e.message());
         }
+        e.set_peak_memory_bytes(std::max<int64_t>(0, usage.peak_memory_bytes));
+        e.set_cpu_seconds(usage.cpu_seconds);
         box.events.push_back(std::move(e));
         it = tasks_.erase(it);
       }

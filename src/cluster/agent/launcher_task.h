@@ -89,7 +89,8 @@ struct Launcher::Task {
   bool timed_out = false;
   std::string stop_reason_file;
   int fence_slot = -1;  // in LauncherOptions::fence, or -1
-  std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or "" 
+  std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or ""
+  int64_t memory_limit_bytes = 0;  // set in its cgroup; 0 = none
 
   v1::TaskEvent Event(const std::string& state) const {
     v1::TaskEvent e;

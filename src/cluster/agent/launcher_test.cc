@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -185,6 +186,36 @@ TEST_F(LauncherTest, WithCgroupsNothingOfATaskOutlivesItsLeader) {
     std::this_thread::sleep_for(20ms);
   EXPECT_TRUE(Gone(escaped)) << "a process that left the task's group outlived the task";
   EXPECT_TRUE(tree->List().empty()) << "the attempt's cgroup was not removed";
+  tree->RemoveRoot();
+}
+
+TEST_F(LauncherTest, OverItsMemoryLimitATaskEndsAsOomWithItsLimitAndPeak) {
+  auto tree = CgroupTree::Open("test-launcher-oom." + std::to_string(getpid()));
+  if (!tree.ok()) GTEST_SKIP() << "no writable cgroup hierarchy here: " << tree.status().message();
+  const auto used = tree->Controllers();
+  if (std::none_of(used.begin(), used.end(), [](const std::string& c) { return c.starts_with("memory"); }))
+    GTEST_SKIP() << "no memory controller here: " << tree->Describe();
+  RecordingSink sink;
+  {
+    Launcher limited(LauncherOptions{.work_dir = dir_.string(), .cgroups = &*tree}, &sink);
+    v1::Launch hog = Sh(60, "exec python3 -c \"b = bytearray(b'x' * (400 << 20))\"");
+    hog.set_memory_bytes(64 << 20);
+    v1::Launch fits = Sh(61, "exec python3 -c \"b = bytearray(b'x' * (50 << 20))\"");
+    fits.set_memory_bytes(256 << 20);
+    ASSERT_TRUE(limited.Launch(hog).ok());
+    ASSERT_TRUE(limited.Launch(fits).ok());
+    const v1::TaskEvent oom = sink.WaitEnd(60);
+    EXPECT_EQ(oom.state(), "oom");
+    EXPECT_NE(oom.message().find("out of memory: limit 64 MiB, peak "), std::string::npos)
+        << oom.message();
+    EXPECT_EQ(oom.exit_code(), 128 + SIGKILL);
+    EXPECT_GT(oom.peak_memory_bytes(), 16 << 20);
+    const v1::TaskEvent ok = sink.WaitEnd(61);
+    EXPECT_EQ(ok.state(), "succeeded") << ok.message();
+    EXPECT_GE(ok.peak_memory_bytes(), 50 << 20);
+    EXPECT_GT(ok.cpu_seconds(), 0);
+  }
+  EXPECT_TRUE(tree->List().empty());
   tree->RemoveRoot();
 }
 

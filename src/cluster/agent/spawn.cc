@@ -43,7 +43,8 @@ struct ChildArgs {
   int stdin_fd, stdout_fd, stderr_fd, err_fd;
   int parent_death_signal;
   pid_t parent;
-  int cgroup_fd;
+  const int* cgroup_fds;
+  size_t ncgroup_fds;
   bool set_user;
   uid_t uid;
   gid_t gid;
@@ -58,7 +59,8 @@ struct ChildArgs {
 [[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
   setpgid(0, 0);
   // Join the task's cgroup before anything else can start.
-  if (a.cgroup_fd >= 0 && !JoinCgroup(a.cgroup_fd)) ChildFail(a.err_fd, kStepCgroup);
+  for (size_t i = 0; i < a.ncgroup_fds; ++i)
+    if (!JoinCgroup(a.cgroup_fds[i])) ChildFail(a.err_fd, kStepCgroup);
   // Become the task's user. Raw system calls: they change only this process's credentials.
   if (a.set_user && (syscall(SYS_setgroups, a.ngroups, a.groups) != 0 ||
                      syscall(SYS_setresgid, a.gid, a.gid, a.gid) != 0 ||
@@ -148,7 +150,8 @@ SpawnResult Spawn(const SpawnRequest& req) {
                        err_pipe[1],
                        req.parent_death_signal,
                        getpid(),
-                       req.cgroup_procs_fd,
+                       req.cgroup_procs_fds.data(),
+                       req.cgroup_procs_fds.size(),
                        req.set_user,
                        req.uid,
                        req.gid,

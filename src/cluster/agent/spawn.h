@@ -24,8 +24,9 @@ struct SpawnRequest {
   int stderr_fd = -1;
   // Sent to the child when the thread that called Spawn ends (PR_SET_PDEATHSIG); 0 = none.
   int parent_death_signal = 0;
-  // >= 0: a cgroup.procs the child writes its own pid to before exec (task_cgroup.h).
-  int cgroup_procs_fd = -1;
+  // cgroup.procs files the child writes its own pid to before exec, one per hierarchy
+  // (task_cgroup.h).
+  std::vector<int> cgroup_procs_fds;
   // Run as this user: groups, then gid, then uid, before chdir and exec (task_user.h).
   bool set_user = false;
   uid_t uid = 0;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +16,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 namespace muster::agent {
 
@@ -38,6 +42,67 @@ bool WriteFile(const std::string& path, const std::string& text) {
   const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   close(fd);
   return ok;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> Split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == sep || c == '\n' || c == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// The number after `key` in a flat-keyed file ("oom_kill 3", "usage_usec 120"); -1 if absent.
+int64_t KeyedValue(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string k;
+  int64_t v = 0;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return -1;
+}
+
+int64_t NumberIn(const std::string& path) {
+  std::ifstream in(path);
+  int64_t v = -1;
+  if (!(in >> v)) return -1;
+  return v;
+}
+
+// The calling process's cgroup path in the v1 hierarchy of `controller` ("/" if not listed).
+std::string OwnV1Path(const std::string& controller) {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    if (Contains(Split(line.substr(a + 1, b - a - 1), ','), controller)) return line.substr(b + 1);
+  }
+  return "/";
+}
+
+constexpr int64_t kCpuPeriodUs = 100000;
+
+std::string CpuQuotaUs(int64_t milli_cpus) {
+  return std::to_string(std::max<int64_t>(1000, milli_cpus * kCpuPeriodUs / 1000));
 }
 
 }  // namespace
@@ -96,25 +161,157 @@ Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
   if (!joined)
     return Status::FailedPrecondition("cannot move processes into cgroups under " + t.dir_ + ": " +
                                       std::strerror(join_errno));
+  if (t.v2_) {
+    // Enable for the attempts whatever of memory, cpu and pids the parent passes down.
+    const std::vector<std::string> offered = Split(ReadFile(t.dir_ + "/cgroup.controllers"), ' ');
+    for (const char* c : {"memory", "cpu", "pids"})
+      if (Contains(offered, c)) WriteFile(t.dir_ + "/cgroup.subtree_control", std::string("+") + c);
+    t.v2_controllers_ = Split(ReadFile(t.dir_ + "/cgroup.subtree_control"), ' ');
+  }
+  if (!root_override.empty()) return t;  // a test's hierarchy: no others
+  std::vector<std::string> seen;
+  for (const char* c : {"memory", "cpu", "cpuacct", "pids", "devices"}) {
+    if (t.V2Has(c) || t.ExtraWith(c) || (!t.v2_ && std::string(c) == "pids")) continue;
+    const std::string mount = std::string("/sys/fs/cgroup/") + c;
+    if (FsType(mount) != kCgroupMagic) continue;
+    std::error_code ec;
+    const std::string real = fs::canonical(mount, ec).string();  // cpu -> cpu,cpuacct
+    if (ec || Contains(seen, real)) continue;
+    seen.push_back(real);
+    std::string own = OwnV1Path(c);
+    if (own.empty() || own.back() != '/') own += '/';
+    Extra e{Split(fs::path(real).filename().string(), ','), mount + own + "muster." + agent_name};
+    if (mkdir(e.dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      spdlog::warn("cannot create {}: {}; its controllers are not used", e.dir,
+                   std::strerror(errno));
+      continue;
+    }
+    t.extras_.push_back(std::move(e));
+  }
   return t;
 }
 
+bool CgroupTree::Extra::Has(const std::string& c) const { return Contains(controllers, c); }
+
+const CgroupTree::Extra* CgroupTree::ExtraWith(const std::string& controller) const {
+  for (const Extra& e : extras_)
+    if (e.Has(controller)) return &e;
+  return nullptr;
+}
+
+bool CgroupTree::V2Has(const std::string& controller) const {
+  return v2_ && Contains(v2_controllers_, controller);
+}
+
+std::vector<std::string> CgroupTree::Controllers() const {
+  std::vector<std::string> out;
+  for (const char* c : {"memory", "cpu", "cpuacct", "pids", "devices"}) {
+    if (V2Has(c))
+      out.push_back(std::string(c) + " (v2)");
+    else if (ExtraWith(c))
+      out.push_back(std::string(c) + " (v1)");
+  }
+  return out;
+}
+
 std::string CgroupTree::Describe() const {
-  return std::string(v2_ ? "cgroup v2" : "cgroup v1 (pids)") + " at " + dir_;
+  std::string out = std::string(v2_ ? "cgroup v2" : "cgroup v1 (pids)") + " at " + dir_;
+  const std::vector<std::string> used = Controllers();
+  if (used.empty()) return out + "; no resource controllers: limits are not enforced";
+  out += "; limits by";
+  for (size_t i = 0; i < used.size(); ++i) out += (i ? ", " : " ") + used[i];
+  return out;
 }
 
 std::string CgroupTree::KillFileOf(const std::string& name) const {
   return v2_ ? PathOf(name) + "/cgroup.kill" : "";
 }
 
-Result<int> CgroupTree::Create(const std::string& name) const {
+Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimits& limits) const {
   const std::string path = PathOf(name);
   if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::Internal("cannot create cgroup " + path + ": " + std::strerror(errno));
+  CreatedCgroup out;
   const int fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Status::Internal("cannot open " + path + "/cgroup.procs: " + std::strerror(errno));
-  return fd;
+  if (fd < 0) {
+    const int e = errno;
+    rmdir(path.c_str());
+    return Status::Internal("cannot open " + path + "/cgroup.procs: " + std::strerror(e));
+  }
+  out.procs_fds.push_back(fd);
+  // Sets one limit file; a failure is listed as not enforced.
+  auto set = [&](const std::string& what, const std::string& file, const std::string& value) {
+    if (WriteFile(file, value)) return true;
+    out.not_enforced.push_back(what + ": cannot write " + file + ": " + std::strerror(errno));
+    return false;
+  };
+  const bool memory = limits.memory_bytes > 0, cpu = limits.milli_cpus > 0, pids = limits.pids > 0;
+  const std::string bytes = std::to_string(limits.memory_bytes);
+  if (memory && V2Has("memory") && set("memory", path + "/memory.max", bytes))
+    WriteFile(path + "/memory.swap.max", "0");  // absent without swap accounting: nothing to stop
+  if (cpu && V2Has("cpu"))
+    set("cpu", path + "/cpu.max", CpuQuotaUs(limits.milli_cpus) + " " + std::to_string(kCpuPeriodUs));
+  if (pids && V2Has("pids")) set("pids", path + "/pids.max", std::to_string(limits.pids));
+  for (const Extra& e : extras_) {
+    const std::string p = e.dir + "/" + name;
+    if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
+      for (const std::string& c : e.controllers)
+        out.not_enforced.push_back(c + ": cannot create " + p + ": " + std::strerror(errno));
+      continue;
+    }
+    if (memory && e.Has("memory") && set("memory", p + "/memory.limit_in_bytes", bytes) &&
+        fs::exists(p + "/memory.memsw.limit_in_bytes"))
+      set("memory", p + "/memory.memsw.limit_in_bytes", bytes);  // no swapping past the limit
+    if (cpu && e.Has("cpu")) {
+      set("cpu", p + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
+      set("cpu", p + "/cpu.cfs_quota_us", CpuQuotaUs(limits.milli_cpus));
+    }
+    if (pids && e.Has("pids")) set("pids", p + "/pids.max", std::to_string(limits.pids));
+    if (e.Has("devices"))
+      for (int minor : limits.denied_minors)
+        set("devices", p + "/devices.deny",
+            "c " + std::to_string(limits.device_major) + ":" + std::to_string(minor) + " rwm");
+    const int efd = open((p + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (efd >= 0)
+      out.procs_fds.push_back(efd);
+    else
+      for (const std::string& c : e.controllers)
+        out.not_enforced.push_back(c + ": cannot open " + p + "/cgroup.procs: " +
+                                   std::strerror(errno));
+  }
+  auto missing = [&](bool asked, const char* c) {
+    if (asked && !V2Has(c) && !ExtraWith(c))
+      out.not_enforced.push_back(std::string(c) + ": no " + c + " controller on this node");
+  };
+  missing(memory, "memory");
+  missing(cpu, "cpu");
+  missing(pids, "pids");
+  if (!limits.denied_minors.empty() && !ExtraWith("devices"))
+    out.not_enforced.push_back(
+        v2_ ? "devices: cgroup v2 controls devices only by an eBPF program, which muster does "
+              "not load"
+            : "devices: no devices controller on this node");
+  return out;
+}
+
+CgroupUsage CgroupTree::Usage(const std::string& name) const {
+  CgroupUsage u;
+  if (V2Has("memory")) {
+    u.peak_memory_bytes = NumberIn(PathOf(name) + "/memory.peak");  // kernels 5.19+
+    u.oom_kills = std::max<int64_t>(0, KeyedValue(PathOf(name) + "/memory.events", "oom_kill"));
+  } else if (const Extra* e = ExtraWith("memory")) {
+    const std::string p = e->dir + "/" + name;
+    u.peak_memory_bytes = NumberIn(p + "/memory.max_usage_in_bytes");
+    u.oom_kills = std::max<int64_t>(0, KeyedValue(p + "/memory.oom_control", "oom_kill"));
+  }
+  if (v2_) {
+    const int64_t us = KeyedValue(PathOf(name) + "/cpu.stat", "usage_usec");
+    if (us >= 0) u.cpu_seconds = static_cast<double>(us) / 1e6;
+  } else if (const Extra* e = ExtraWith("cpuacct")) {
+    const int64_t ns = NumberIn(e->dir + "/" + name + "/cpuacct.usage");
+    if (ns >= 0) u.cpu_seconds = static_cast<double>(ns) / 1e9;
+  }
+  return u;
 }
 
 std::vector<int> CgroupTree::Procs(const std::string& name) const {
@@ -144,7 +341,11 @@ void CgroupTree::KillNow(const std::string& name) const {
 }
 
 bool CgroupTree::Remove(const std::string& name) const {
-  return rmdir(PathOf(name).c_str()) == 0 || errno == ENOENT;
+  if (rmdir(PathOf(name).c_str()) != 0 && errno != ENOENT) return false;
+  bool ok = true;
+  for (const Extra& e : extras_)
+    ok = (rmdir((e.dir + "/" + name).c_str()) == 0 || errno == ENOENT) && ok;
+  return ok;
 }
 
 std::string CgroupAgentId(const std::string& name, const std::string& work_dir) {
@@ -165,6 +366,13 @@ void CgroupTree::Clear() const {
 
 void CgroupTree::RemoveRoot() const {
   rmdir(dir_.c_str());
+  for (const Extra& e : extras_) {
+    std::error_code ec;
+    for (const auto& d : fs::directory_iterator(e.dir, ec))  // left without a primary one
+      if (d.is_directory() && !fs::exists(PathOf(d.path().filename().string())))
+        rmdir(d.path().c_str());
+    rmdir(e.dir.c_str());
+  }
 }
 
 std::vector<std::string> CgroupTree::List() const {

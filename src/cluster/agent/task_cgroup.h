@@ -1,13 +1,27 @@
 // Per-task cgroups: every task attempt runs in its own cgroup, so that stopping it reaches every
-// process it started, including those that left its process group (setsid, daemonizing tools).
+// process it started, including those that left its process group (setsid, daemonizing tools),
+// and so that its resources are limited and measured.
 //
 // Hierarchy, detected (never assumed): cgroup v2 where it is mounted — /sys/fs/cgroup itself, or
 // /sys/fs/cgroup/unified in the hybrid layout of v1 controllers plus a v2 mount — else the v1
 // `pids` hierarchy (/sys/fs/cgroup/pids). The agent's cgroups live under
 // <hierarchy>/muster.<agent id>/ (the agent passes its name and a hash of its work dir), one
-// directory per attempt named <job>.<task>.<attempt>.
-// Joining: the task's child process writes its own pid to the attempt's cgroup.procs between
-// vfork and exec (Spawn's cgroup_procs_fd), before it can start anything.
+// directory per attempt named <job>.<task>.<attempt>. This primary hierarchy is the one that
+// membership and killing use.
+//
+// Limits and measurements (TaskLimits, CgroupUsage) use the controllers where they are:
+// - v2 controllers enabled in the primary's subtree (memory, cpu, pids): memory.max with
+//   memory.swap.max 0, cpu.max, pids.max; memory.peak, memory.events (oom_kill), cpu.stat.
+// - else each v1 controller mounted at /sys/fs/cgroup/<name> (memory, cpu, cpuacct, pids,
+//   devices), in a tree of its own under the agent's own cgroup of that controller (so the
+//   agent's own limits still bound its tasks): memory.limit_in_bytes (and memsw), cfs quota,
+//   pids.max, devices.deny/allow; memory.max_usage_in_bytes, memory.oom_control (oom_kill),
+//   cpuacct.usage.
+// - device isolation needs the v1 devices controller: cgroup v2 controls devices only through an
+//   eBPF program, which muster does not load; it is then reported as not enforced.
+// A limit that cannot be set is never silently dropped: Create lists it with why.
+// Joining: the task's child process writes its own pid to the attempt's cgroup.procs in every
+// hierarchy between vfork and exec (Spawn's cgroup_procs_fds), before it can start anything.
 // Killing: v2 writes "1" to cgroup.kill (kernels 5.14+; else, and on v1, SIGKILL to every listed
 // process until none is left).
 // Without a hierarchy or the permission to create under it (an agent not run as root), Open
@@ -16,12 +30,39 @@
 // Thread-safety: all methods are const on the layout and may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 
 namespace muster::agent {
+
+// What one task may use. 0 = no limit.
+struct TaskLimits {
+  int64_t memory_bytes = 0;
+  int64_t milli_cpus = 0;  // CPU quota: milli_cpus / 1000 CPUs' time per period
+  int64_t pids = 0;        // processes and threads
+  // Device isolation: the character devices of major device_major and these minors cannot be
+  // opened (the node's GPUs the task was not given). Denied one by one, so that every other
+  // device (ttys, /dev/null, the driver's control devices) stays as it is.
+  int device_major = 195;  // NVIDIA's
+  std::vector<int> denied_minors;
+};
+
+// What an attempt's cgroup measured; -1 = not measured here.
+struct CgroupUsage {
+  int64_t peak_memory_bytes = -1;
+  double cpu_seconds = -1;
+  int64_t oom_kills = 0;  // processes the kernel killed for going over the memory limit
+};
+
+// An attempt's cgroup, made: the cgroup.procs to join in each hierarchy (close-on-exec), and
+// each limit asked for that could not be set, with why ("memory: no memory controller").
+struct CreatedCgroup {
+  std::vector<int> procs_fds;
+  std::vector<std::string> not_enforced;
+};
 
 // The id an agent's cgroups are kept under (Open's agent_name): its name and a hash of its work
 // dir, so a restarted agent finds its predecessor's cgroups and two agents of one name on one
@@ -39,23 +80,28 @@ class CgroupTree {
                                  const std::string& root_override = "");
 
   bool v2() const { return v2_; }
-  // "cgroup v2 at /sys/fs/cgroup/unified/muster.node-0".
+  // "cgroup v2 at /sys/fs/cgroup/unified/muster.node-0; limits: memory, cpu (v1), ...".
   std::string Describe() const;
+  // The controllers that limits use, each with its hierarchy: "memory (v1)", "pids (v2)".
+  std::vector<std::string> Controllers() const;
   // Path of an attempt's cgroup.
   std::string PathOf(const std::string& name) const { return dir_ + "/" + name; }
   // Path of its cgroup.kill (v2), or "" on v1.
   std::string KillFileOf(const std::string& name) const;
 
-  // Creates the attempt's cgroup and opens its cgroup.procs for writing (close-on-exec); the
-  // descriptor, or an error.
-  Result<int> Create(const std::string& name) const;
+  // Creates the attempt's cgroup in every hierarchy, sets the limits it can, and opens each
+  // cgroup.procs for writing; an error if the primary one cannot be made (nothing is left then).
+  Result<CreatedCgroup> Create(const std::string& name, const TaskLimits& limits = {}) const;
+  // What the attempt's cgroup measured (read before Remove).
+  CgroupUsage Usage(const std::string& name) const;
   // Kills every process in it; true when it is empty afterwards (waits up to ~1 s).
   bool Kill(const std::string& name) const;
   // Sends the kill and returns at once.
   void KillNow(const std::string& name) const;
   // Pids in it now.
   std::vector<int> Procs(const std::string& name) const;
-  // Removes the (empty) cgroup; false if it still holds processes or cannot be removed.
+  // Removes the (empty) cgroup from every hierarchy; false if it still holds processes or cannot
+  // be removed.
   bool Remove(const std::string& name) const;
   // Attempt cgroups that exist now (e.g. left by a previous agent).
   std::vector<std::string> List() const;
@@ -65,8 +111,20 @@ class CgroupTree {
   void Clear() const;
 
  private:
+  // A v1 hierarchy of controllers other than the primary's: /sys/fs/cgroup/<name>/<agent's
+  // cgroup there>/muster.<agent id>.
+  struct Extra {
+    std::vector<std::string> controllers;  // those of the mount: {"cpu", "cpuacct"}
+    std::string dir;
+    bool Has(const std::string& c) const;
+  };
+  const Extra* ExtraWith(const std::string& controller) const;
+  bool V2Has(const std::string& controller) const;
+
   std::string dir_;
   bool v2_ = false;
+  std::vector<std::string> v2_controllers_;  // enabled for the attempts' cgroups
+  std::vector<Extra> extras_;
 };
 
 }  // namespace muster::agent

@@ -67,7 +67,8 @@ std::string FormatNumber(double v) {
 }
 
 const char* const kTaskStateOrder[] = {"running", "launching", "pending", "succeeded",
-                                       "failed",  "timeout",   "lost",    "cancelled"};
+                                       "failed",  "timeout",   "oom",     "lost",
+                                       "cancelled"};
 
 }  // namespace
 
@@ -202,6 +203,10 @@ nlohmann::json ToJson(const v1::TaskInfo& t) {
   j["gpus"] = std::vector<int>(t.gpus().begin(), t.gpus().end());
   j["attempt"] = t.attempt();
   j["exit_code"] = t.exit_code();
+  // Measured when the attempt ended; null = not measured (no cgroup, or still running).
+  j["peak_memory_mib"] = t.peak_memory_mib() > 0 ? nlohmann::json(t.peak_memory_mib()) : nullptr;
+  j["cpu_seconds"] = t.cpu_seconds() >= 0 && t.end_ms() > 0 ? nlohmann::json(t.cpu_seconds())
+                                                            : nullptr;
   j["message"] = t.message();
   j["start_ms"] = t.start_ms();
   j["end_ms"] = t.end_ms();
@@ -250,6 +255,7 @@ nlohmann::json ToJson(const v1::NodeInfo& n) {
                     {"model", g.model()},
                     {"memory_mib", g.memory_mib()},
                     {"virtual", g.is_virtual()},
+                    {"uuid", g.uuid()},
                     {"free", i < n.gpu_free_size() ? n.gpu_free(i) : false}});
   }
   j["gpus"] = gpus;

@@ -98,6 +98,7 @@ void ToProto(const GpuDevice& in, v1::GpuDevice* out) {
   out->set_model(in.model);
   out->set_memory_mib(in.memory_mib);
   out->set_is_virtual(in.is_virtual);
+  out->set_uuid(in.uuid);
   out->set_utilization(-1);
   out->set_power_w(-1);
   out->set_memory_used_mib(-1);
@@ -109,6 +110,7 @@ GpuDevice FromProto(const v1::GpuDevice& in) {
   g.model = in.model();
   g.memory_mib = in.memory_mib();
   g.is_virtual = in.is_virtual();
+  g.uuid = in.uuid();
   return g;
 }
 
@@ -155,6 +157,8 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   out->set_time_limit_ms(in.time_limit_ms);
   out->set_signal_grace_ms(in.signal_grace_ms);
   out->set_stop_reason_file(in.stop_reason_file);
+  out->set_memory_bytes(in.memory_bytes);
+  out->set_milli_cpus(in.milli_cpus);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -173,6 +177,8 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.time_limit_ms = in.time_limit_ms();
   l.signal_grace_ms = in.signal_grace_ms();
   l.stop_reason_file = in.stop_reason_file();
+  l.memory_bytes = in.memory_bytes();
+  l.milli_cpus = in.milli_cpus();
   return l;
 }
 

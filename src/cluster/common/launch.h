@@ -26,6 +26,8 @@ struct LaunchSpec {
   DurationMs time_limit_ms = 0;            // 0 = none
   DurationMs signal_grace_ms = 0;          // at the time limit, SIGTERM -> SIGKILL
   std::string stop_reason_file;            // $MUSTER_STOP_REASON_FILE; "" = none
+  int64_t memory_bytes = 0;                // limit set in the task's cgroup; 0 = none
+  MilliCpu milli_cpus = 0;                 // CPU quota set in the task's cgroup; 0 = none
 };
 
 }  // namespace muster::cluster

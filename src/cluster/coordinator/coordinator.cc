@@ -104,7 +104,8 @@ void Coordinator::Recover(StoreContents contents) {
         if (IsTerminal(job.state)) t.stop_requested = true;
       }
       if (job.spec->gang && !IsTerminal(job.state) &&
-          (t.state == TaskState::kFailed || t.state == TaskState::kLost))
+          (t.state == TaskState::kFailed || t.state == TaskState::kOom ||
+           t.state == TaskState::kLost))
         gang_interrupted = true;
       if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
         const JobSpec& s = *job.spec;
@@ -407,9 +408,14 @@ void Coordinator::Reconcile(JobRecord& j) {
   const JobRecord::Counts& c = j.counts;
   const int active = c.active, pending = c.pending, succeeded = c.succeeded, done = c.done;
   const TaskRecord* first_failed = nullptr;
+  // Out of memory when a task ran out and none failed otherwise (the ranks a gang stopped with
+  // it do not count).
+  const bool oom = c.oom > 0 && (j.spec->gang || c.oom == c.failed);
   if ((c.failed > 0 || c.timeout > 0) && done == static_cast<int>(j.tasks.size()))  // say why
     for (const auto& t : j.tasks)
-      if (t.state == (c.failed > 0 ? TaskState::kFailed : TaskState::kTimeout)) {
+      if (oom ? t.state == TaskState::kOom
+              : c.failed > 0 ? t.state == TaskState::kFailed || t.state == TaskState::kOom
+                             : t.state == TaskState::kTimeout) {
         first_failed = &t;
         break;
       }
@@ -432,11 +438,15 @@ void Coordinator::Reconcile(JobRecord& j) {
         }
     } else if (done == n) {
       // Timed out if a task did and none failed.
-      next = c.failed == 0 && c.timeout > 0 ? JobState::kTimeout : JobState::kFailed;
+      next = oom                              ? JobState::kOom
+             : c.failed == 0 && c.timeout > 0 ? JobState::kTimeout
+                                              : JobState::kFailed;
       if (first_failed)
         reason =
             "task " + std::to_string(first_failed->index) +
-            (next == JobState::kTimeout ? " timed out: " : " failed: ") +
+            (next == JobState::kTimeout ? " timed out: "
+             : next == JobState::kOom   ? ": "  // "out of memory: limit 64 MiB, ..."
+                                        : " failed: ") +
             (first_failed->message.empty() ? "exit code " + std::to_string(first_failed->exit_code)
                                            : first_failed->message);
     } else if (active > 0 || (done > 0 && pending > 0)) {

@@ -289,8 +289,11 @@ class Coordinator {
   // ---- task outcomes (events.cc)
   void HandleEvent(const std::string& node, const v1::TaskEvent& ev) REQUIRES(mu_);
   void TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) REQUIRES(mu_);
+  // `failed`: the state a failure that is not retried ends in (kFailed, or kOom for a task that
+  // went over its memory limit).
   void TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
-                      const std::string& message, TimeMs when) REQUIRES(mu_);
+                      const std::string& message, TimeMs when,
+                      TaskState failed = TaskState::kFailed) REQUIRES(mu_);
   // At its time limit: timeout, or (requeue_on_timeout) pending again; a gang stops whole.
   void TaskTimedOut(JobRecord& j, TaskRecord& t, int exit_code, const std::string& message,
                     TimeMs when) REQUIRES(mu_);

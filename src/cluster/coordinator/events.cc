@@ -229,8 +229,16 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
   TimeMs now = clock_->NowMs();
   TimeMs when = ev.time_ms() > 0 ? ev.time_ms() : now;
   const std::string& state = ev.state();
+  if (state != "running") {  // an end: what its cgroup measured
+    t->peak_memory_mib = static_cast<int32_t>((ev.peak_memory_bytes() + (1 << 20) - 1) >> 20);
+    t->cpu_seconds = static_cast<float>(ev.cpu_seconds());
+  }
   if (state == "running") {
     if (t->state != TaskState::kLaunching) return;
+    if (!ev.not_enforced().empty())
+      AddHistory(*j, "task " + std::to_string(t->index) + " attempt " +
+                         std::to_string(t->attempt) + " on " + node +
+                         ": limits not enforced: " + ev.not_enforced());
     Transition(*j, *t, TaskState::kRunning);
     t->start_ms = when;
     t->predicted_finish_ms =
@@ -246,6 +254,8 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
     TaskSucceeded(*j, *t, when);
   } else if (state == "timeout") {
     TaskTimedOut(*j, *t, ev.exit_code(), ev.message(), when);
+  } else if (state == "oom") {
+    TaskEndedBadly(*j, *t, false, ev.exit_code(), ev.message(), when, TaskState::kOom);
   } else if (state == "failed" || state == "lost") {
     std::string msg = ev.message();
     if (msg.empty())
@@ -273,7 +283,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
 }
 
 void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
-                                 const std::string& message, TimeMs when) {
+                                 const std::string& message, TimeMs when, TaskState failed) {
   t.exit_code = exit_code;
   t.message = message;
   t.end_ms = when;
@@ -297,7 +307,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
       store_->UpdatePin(j);
     }
   } else if (s.gang) {
-    Transition(j, t, lost ? TaskState::kLost : TaskState::kFailed);
+    Transition(j, t, lost ? TaskState::kLost : failed);
     StopGang(j, t, std::string(lost ? "lost: " : "failed: ") + message, lost, false);
     t.stop_requested = false;
     PersistTask(j, t);
@@ -317,7 +327,7 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
     Transition(j, t, TaskState::kPending);
     j.reason = "retrying after attempt " + std::to_string(t.attempt) + " failed: " + message;
   } else {
-    Transition(j, t, TaskState::kFailed);
+    Transition(j, t, failed);
   }
   PersistTask(j, t);
   Reconcile(j);
@@ -393,7 +403,8 @@ void Coordinator::MaybeFinishGangStop(JobRecord& j) {
       ++retries;
   }
   std::vector<bool> was_failed;
-  for (const auto& t : j.tasks) was_failed.push_back(t.state == TaskState::kFailed);
+  for (const auto& t : j.tasks)
+    was_failed.push_back(t.state == TaskState::kFailed || t.state == TaskState::kOom);
   const GangOutcome outcome = cancelled ? GangOutcome::kCancel
                               : retry   ? GangOutcome::kRetry
                               : timeout ? GangOutcome::kTimeout

@@ -25,7 +25,8 @@ void Count(JobRecord& j, const TaskRecord& t, int sign) {
       j.active_tasks.erase(t.index);
   }
   if (t.state == TaskState::kSucceeded) c.succeeded += sign;
-  if (t.state == TaskState::kFailed) c.failed += sign;
+  if (t.state == TaskState::kFailed || t.state == TaskState::kOom) c.failed += sign;
+  if (t.state == TaskState::kOom) c.oom += sign;
   if (t.state == TaskState::kTimeout) c.timeout += sign;
   if (t.Done()) c.done += sign;
 }
@@ -147,7 +148,7 @@ Status JobTable::FinishGangStop(JobRecord& j, GangOutcome outcome) {
         if (!t.Done()) t.state = TaskState::kCancelled;
         break;
       case GangOutcome::kFail:
-        t.state = TaskState::kFailed;
+        if (t.state != TaskState::kOom) t.state = TaskState::kFailed;  // the rank that ran out
         break;
       case GangOutcome::kTimeout:
         if (t.state != TaskState::kSucceeded) t.state = TaskState::kTimeout;

@@ -56,6 +56,9 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
     env["MUSTER_STOP_REASON_FILE"] = l.stop_reason_file;
   }
   l.time_limit_ms = s.time_limit_ms;
+  // What the task asked for is what its cgroup lets it use.
+  l.memory_bytes = s.resources.memory_mib << 20;
+  l.milli_cpus = s.resources.milli_cpus;
   l.signal_grace_ms = s.signal_grace_ms > 0 ? s.signal_grace_ms : kDefaultSignalGraceMs;
   if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
   if (!s.gang) {

@@ -19,6 +19,8 @@ void Coordinator::FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::Task
   for (int g : t.gpus) out->add_gpus(g);
   out->set_attempt(t.attempt);
   out->set_exit_code(t.exit_code);
+  out->set_peak_memory_mib(t.peak_memory_mib);
+  out->set_cpu_seconds(t.cpu_seconds);
   out->set_message(t.message);
   if (t.Active()) {
     // What the coordinator believes about a task it cannot currently confirm, said as such.

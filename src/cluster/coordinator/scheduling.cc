@@ -48,6 +48,7 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     return !d                                ? std::string(" is gone")
            : d->state == JobState::kCancelled ? std::string(" was cancelled")
            : d->state == JobState::kTimeout   ? std::string(" timed out")
+           : d->state == JobState::kOom       ? std::string(" ran out of memory")
                                               : std::string(" failed");
   };
   for (JobId dep : j.spec->after) {  // afterok

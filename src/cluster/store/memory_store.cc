@@ -18,6 +18,8 @@ TaskRecord Persisted(const TaskRecord& t) {
   p.exit_code = t.exit_code;
   p.retries = t.retries;
   p.lost_requeues = t.lost_requeues;
+  p.peak_memory_mib = t.peak_memory_mib;
+  p.cpu_seconds = t.cpu_seconds;
   p.start_ms = t.start_ms;
   p.end_ms = t.end_ms;
   p.message = t.message;

@@ -30,7 +30,10 @@ struct TaskRecord {
   int exit_code = 0;
   int retries = 0;        // failures retried (counts against JobSpec::max_retries)
   int lost_requeues = 0;  // node losses requeued (separate budget, see coordinator.h)
-  // (runtime only; here, beside the ints, so that the record has no padding: 224 bytes)
+  // What the latest attempt's cgroup measured when it ended: 0 / < 0 = not measured.
+  int32_t peak_memory_mib = 0;
+  float cpu_seconds = -1;
+  // (runtime only; here, beside the ints, so that the record has no padding: 232 bytes)
   bool stop_requested = false;  // Kill sent; the task holds its resources until it ends
   bool migrating = false;       // stopped by the balancer: requeued, not counted as a failure
   TimeMs start_ms = 0;
@@ -53,7 +56,7 @@ struct TaskRecord {
   // Succeeded, cancelled, or failed for good.
   bool Done() const {
     return state == TaskState::kSucceeded || state == TaskState::kCancelled ||
-           state == TaskState::kFailed || state == TaskState::kTimeout;
+           state == TaskState::kFailed || state == TaskState::kTimeout || state == TaskState::kOom;
   }
 };
 
@@ -81,7 +84,8 @@ struct JobRecord {
   // task counts by state and the indices of pending and active tasks, so that reconciling a job
   // and building the scheduler's queue cost O(change), not O(tasks).
   struct Counts {
-    int pending = 0, active = 0, succeeded = 0, failed = 0, timeout = 0, done = 0;
+    // failed counts kFailed and kOom; oom counts kOom alone.
+    int pending = 0, active = 0, succeeded = 0, failed = 0, timeout = 0, oom = 0, done = 0;
     bool operator==(const Counts&) const = default;
   };
   Counts counts;

@@ -125,7 +125,8 @@ CREATE TABLE IF NOT EXISTS tasks(
   job INTEGER NOT NULL, idx INTEGER NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL,
   node TEXT NOT NULL, gpus TEXT NOT NULL, exit_code INTEGER NOT NULL, retries INTEGER NOT NULL,
   lost_requeues INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
-  message TEXT NOT NULL, progress BLOB NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;
+  message TEXT NOT NULL, progress BLOB NOT NULL, peak_mib INTEGER NOT NULL DEFAULT 0,
+  cpu_s REAL NOT NULL DEFAULT -1, PRIMARY KEY(job, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes(
   name TEXT PRIMARY KEY, spec BLOB NOT NULL, last_seen_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS job_history(
@@ -193,8 +194,8 @@ constexpr const char* kUpdateJob =
     "UPDATE jobs SET state = ?2, start_ms = ?3, end_ms = ?4, reason = ?5 WHERE id = ?1";
 constexpr const char* kUpsertTask =
     "INSERT OR REPLACE INTO tasks(job, idx, state, attempt, node, gpus, exit_code, retries, "
-    "lost_requeues, start_ms, end_ms, message, progress) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "lost_requeues, start_ms, end_ms, message, progress, peak_mib, cpu_s) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 constexpr const char* kUpdateProgress =
     "UPDATE tasks SET progress = ?3 WHERE job = ?1 AND idx = ?2";
 constexpr const char* kUpsertNode =
@@ -231,6 +232,8 @@ Status BindTask(Db& db, JobId job, const TaskRecord& t) {
       .Int(11, t.end_ms)
       .Text(12, t.message)
       .Blob(13, t.progress)
+      .Int(14, t.peak_memory_mib)
+      .Real(15, t.cpu_seconds)
       .Exec();
 }
 
@@ -297,6 +300,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
     if (Status e = cols->Finish(); !e.ok()) return e;
     if (!has) s = db->Exec("ALTER TABLE users ADD COLUMN cert_fp TEXT NOT NULL DEFAULT ''");
     if (!s.ok()) return s;
+  }
+  if (v < 3) {  // tasks of versions 1 and 2 had no measured usage
+    auto cols = db->Prepare("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'peak_mib'");
+    if (!cols.ok()) return cols.status();
+    const bool has = cols->Next() && cols->ColInt(0) > 0;
+    if (Status e = cols->Finish(); !e.ok()) return e;
+    for (const char* sql : {"ALTER TABLE tasks ADD COLUMN peak_mib INTEGER NOT NULL DEFAULT 0",
+                            "ALTER TABLE tasks ADD COLUMN cpu_s REAL NOT NULL DEFAULT -1"})
+      if (!has && !(s = db->Exec(sql)).ok()) return s;
   }
   s = db->Exec(("PRAGMA user_version=" + std::to_string(kStoreSchemaVersion)).c_str());
   if (!s.ok()) return s;
@@ -679,7 +691,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
 
   auto tasks = db_->Prepare(
       "SELECT job, idx, state, attempt, node, gpus, exit_code, retries, lost_requeues, start_ms, "
-      "end_ms, message, progress FROM tasks ORDER BY job, idx");
+      "end_ms, message, progress, peak_mib, cpu_s FROM tasks ORDER BY job, idx");
   if (!tasks.ok()) return tasks.status();
   while (tasks->Next()) {
     auto it = slot.find(tasks->ColInt(0));
@@ -697,6 +709,8 @@ Result<StoreContents> SqliteStore::LoadAll() {
     t.end_ms = tasks->ColInt(10);
     t.message = tasks->ColText(11);
     t.progress = tasks->ColBlob(12);
+    t.peak_memory_mib = static_cast<int32_t>(tasks->ColInt(13));
+    t.cpu_seconds = static_cast<float>(tasks->ColReal(14));
     out.jobs[it->second].tasks.push_back(std::move(t));
   }
   if (Status e = tasks->Finish(); !e.ok()) return e;

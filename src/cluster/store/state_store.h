@@ -23,7 +23,7 @@
 
 namespace muster::cluster {
 
-inline constexpr int kStoreSchemaVersion = 2;  // 2: users.cert_fp
+inline constexpr int kStoreSchemaVersion = 3;  // 2: users.cert_fp; 3: tasks.peak_mib, cpu_s
 
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
