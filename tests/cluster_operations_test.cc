@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -184,6 +185,69 @@ TEST(ClusterLimits, OverItsMemoryATaskEndsAsOomAndShowReportsPeakMemoryAndCpuTim
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->tasks(0).peak_memory_mib(), f.tasks(0).peak_memory_mib());
   EXPECT_EQ(cluster.client().GetJob(hog)->state(), "oom");
+}
+
+TEST(ClusterAccounting, AcctReportsGpuAndCpuHoursPerJobAndUserAndOutlivesTheJob) {
+  TestCluster cluster;  // 2 agents with 2 virtual GPUs each
+  ASSERT_EQ(cluster.Start(), "");
+  // 2 tasks of 1 GPU and 0.5 CPU for about 1.5 s each; a job that fails, retried once.
+  const int64_t gpus = cluster.Submit(
+      {"--name", "sweep", "--array", "0-1", "--gpus", "1", "--cpus", "0.5", "--", "sleep", "1.5"});
+  const int64_t bad = cluster.Submit({"--name", "bad", "--retries", "1", "--", "sh", "-c", "exit 3"});
+  EXPECT_EQ(cluster.WaitForJob(gpus, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(bad, 60s).state(), "failed");
+
+  CommandResult json = cluster.Muster({"acct", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto rows = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(rows.is_array()) << json.out;
+  ASSERT_EQ(rows.size(), 2u) << json.out;
+  const auto& sweep = rows[0];
+  EXPECT_EQ(sweep["job_id"].get<int64_t>(), gpus);
+  EXPECT_EQ(sweep["name"], "sweep");
+  EXPECT_EQ(sweep["state"], "succeeded");
+  EXPECT_EQ(sweep["gpus"].get<int>(), 2);
+  EXPECT_EQ(sweep["task_attempts"].get<int>(), 2);
+  // Two GPUs for about 1.5 s each: 3 GPU-seconds; half a CPU each: 1.5 CPU-seconds.
+  const double gpu_s = sweep["gpu_hours"].get<double>() * 3600;
+  EXPECT_GT(gpu_s, 2.9) << json.out;
+  EXPECT_LT(gpu_s, 6.0) << json.out;
+  EXPECT_NEAR(sweep["cpu_hours"].get<double>() * 3600, gpu_s / 2, 1e-6);
+  EXPECT_TRUE(sweep["energy_wh"].is_null());  // virtual GPUs report no power: not measured
+  EXPECT_FALSE(sweep["energy_complete"].get<bool>());
+  EXPECT_GE(sweep["wait_s"].get<double>(), 0);
+  const auto& failed = rows[1];
+  EXPECT_EQ(failed["state"], "failed");
+  EXPECT_EQ(failed["exit_code"].get<int>(), 3);
+  EXPECT_EQ(failed["task_attempts"].get<int>(), 2);  // the retry used resources too
+
+  CommandResult only = cluster.Muster({"acct", "--state", "failed", "-o", "csv"});
+  ASSERT_EQ(only.exit_code, 0) << only.err;
+  EXPECT_EQ(only.out.rfind("job_id,user,name,state,exit_code,", 0), 0u) << only.out;
+  EXPECT_EQ(std::count(only.out.begin(), only.out.end(), '\n'), 2) << only.out;  // header, 1 job
+  CommandResult summary = cluster.Muster({"acct", "--summary", "-o", "json"});
+  auto totals = nlohmann::json::parse(summary.out, nullptr, false);
+  ASSERT_TRUE(totals.is_array() && totals.size() == 1) << summary.out;
+  EXPECT_EQ(totals[0]["jobs"].get<int>(), 2);
+  EXPECT_NEAR(totals[0]["gpu_hours"].get<double>(), sweep["gpu_hours"].get<double>(), 1e-9);
+  CommandResult table = cluster.Muster({"acct"});
+  EXPECT_NE(table.out.find("GPU-H"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("sweep"), std::string::npos) << table.out;
+
+  // Bad input: one line, nothing else.
+  CommandResult wrong = cluster.Muster({"acct", "--since", "yesterday"});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.out << wrong.err;
+  EXPECT_NE(wrong.err.find("--since 'yesterday'"), std::string::npos) << wrong.err;
+
+  // The jobs removed, their accounting stays.
+  CommandResult gc = cluster.Muster({"admin", "gc", "--older-than", "1ms"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  EXPECT_FALSE(cluster.client().GetJob(gpus).ok());
+  CommandResult after = cluster.Muster({"acct", "--job", std::to_string(gpus), "-o", "json"});
+  auto kept = nlohmann::json::parse(after.out, nullptr, false);
+  ASSERT_TRUE(kept.is_array() && kept.size() == 1) << after.out << after.err;
+  EXPECT_EQ(kept[0]["state"], "succeeded");  // from the attempts' own outcome
+  EXPECT_NEAR(kept[0]["gpu_hours"].get<double>(), sweep["gpu_hours"].get<double>(), 1e-9);
 }
 
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {

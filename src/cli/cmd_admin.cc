@@ -66,23 +66,6 @@ struct ExportFlags {
   std::string since;
 };
 
-// WHEN as milliseconds since the epoch; nullopt when it is neither form.
-std::optional<TimeMs> ParseSince(const std::string& s, TimeMs now_ms) {
-  if (const DurationMs age = ParseDurationMs(s); age >= 0)
-    return now_ms - age;  // an age: 90m, 12h, 7d
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%d-%d-%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
-    return std::nullopt;
-  if (static_cast<size_t>(consumed) != s.size() &&
-      std::sscanf(s.c_str() + consumed, "%*[ T]%d:%d:%d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                  &consumed) != 3)
-    return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<TimeMs>(timegm(&tm)) * 1000;
-}
-
 int RunExportHistory(const ExportFlags& f) {
   auto fail = [](const std::string& msg, int code) {
     std::cerr << "muster: " << msg << "\n";

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 namespace muster::cli {
@@ -119,9 +120,25 @@ void AddFilterFlags(CLI::App& cmd, JobFilter& f) {
   cmd.add_flag("--me", f.me, "only your own jobs");
   cmd.add_option("--state", f.states,
                  "only jobs in these states: pending, running, succeeded, failed, cancelled, "
-                 "timeout (repeatable, or a,b)")
+                 "timeout, oom (repeatable, or a,b)")
       ->delimiter(',');
   cmd.add_option("--name", f.name, "only jobs of this name");
+}
+
+std::optional<int64_t> ParseSince(const std::string& s, int64_t now_ms) {
+  if (const DurationMs age = ParseDurationMs(s); age >= 0)
+    return now_ms - age;  // an age: 90m, 12h, 7d
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%d-%d-%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
+    return std::nullopt;
+  if (static_cast<size_t>(consumed) != s.size() &&
+      std::sscanf(s.c_str() + consumed, "%*[ T]%d:%d:%d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+                  &consumed) != 3)
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
 Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req) {
@@ -141,6 +158,7 @@ Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req) {
 void AddClientCommands(CLI::App& app, CommandContext& ctx) {
   AddSubmitCommand(app, ctx);
   AddQueueCommands(app, ctx);
+  AddAcctCommand(app, ctx);
   AddCancelCommand(app, ctx);
   AddLogsCommand(app, ctx);
   AddNodesCommand(app, ctx);

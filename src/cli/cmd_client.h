@@ -40,6 +40,10 @@ int ReportError(const Status& status);
 // Wall-clock milliseconds since the Unix epoch (the coordinator's timestamps use the same scale).
 int64_t WallNowMs();
 
+// WHEN as milliseconds since the epoch: an age before now_ms (90m, 12h, 7d) or a UTC date
+// (YYYY-MM-DD[ HH:MM:SS]); nullopt when it is neither.
+std::optional<int64_t> ParseSince(const std::string& s, int64_t now_ms);
+
 // Parses a job id ("12"); nullopt if malformed.
 std::optional<int64_t> ParseJobId(const std::string& text);
 
@@ -67,6 +71,7 @@ Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req);
 void AddSubmitCommand(CLI::App& app, CommandContext& ctx);  // cmd_submit.cc
 void AddQueueCommands(CLI::App& app, CommandContext& ctx);  // cmd_queue.cc: queue, show
 void AddCancelCommand(CLI::App& app, CommandContext& ctx);  // cmd_cancel.cc
+void AddAcctCommand(CLI::App& app, CommandContext& ctx);    // cmd_acct.cc
 void AddLogsCommand(CLI::App& app, CommandContext& ctx);    // cmd_logs.cc
 void AddNodesCommand(CLI::App& app, CommandContext& ctx);   // cmd_nodes.cc (and the schedule table)
 void AddUserCommands(CLI::App& admin, CommandContext& ctx);  // cmd_users.cc: `admin user ...`

@@ -226,7 +226,7 @@ void Launcher::Supervise() {
                         FormatMiBytes(usage.peak_memory_bytes) + "; " + e.message());
         }
         e.set_peak_memory_bytes(std::max<int64_t>(0, usage.peak_memory_bytes));
-        e.set_cpu_seconds(usage.cpu_seconds);
+        if (usage.cpu_seconds >= 0) e.set_cpu_seconds(usage.cpu_seconds);
         box.events.push_back(std::move(e));
         it = tasks_.erase(it);
       }

@@ -188,6 +188,12 @@ Result<v1::AuditList> CoordinatorClient::ListAudit(const v1::AuditRequest& reque
   });
 }
 
+Result<v1::AccountingReply> CoordinatorClient::Accounting(const v1::AccountingRequest& request) {
+  return Unary<v1::AccountingReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::AccountingReply* out) {
+    return stub.Accounting(c, request, out);
+  });
+}
+
 Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
   v1::WhoAmIRequest req;
   return Unary<v1::WhoAmIReply>(

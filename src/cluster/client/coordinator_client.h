@@ -83,6 +83,7 @@ class CoordinatorClient {
   Result<v1::JoinTokenReply> CreateJoinToken(const v1::JoinTokenRequest& request);
   // The audit log (admin).
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
+  Result<v1::AccountingReply> Accounting(const v1::AccountingRequest& request);
   // Removes finished jobs (admin).
   Result<v1::GcReply> CollectGarbage(const v1::GcRequest& request);
   Result<v1::DrainReply> DrainNode(const v1::DrainRequest& request);

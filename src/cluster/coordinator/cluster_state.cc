@@ -66,6 +66,16 @@ std::map<std::string, NodeFree> ClusterState::SchedulableFree() const {
   return out;
 }
 
+std::vector<std::pair<TaskRef, std::vector<int>>> ClusterState::GpuHoldings(
+    const std::string& node) const {
+  std::vector<std::pair<TaskRef, std::vector<int>>> out;
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return out;
+  for (const auto& [task, h] : it->second.holdings)
+    if (!h.gpus.empty()) out.emplace_back(task, h.gpus);
+  return out;
+}
+
 int ClusterState::Holders(const std::string& node) const {
   auto it = nodes_.find(node);
   return it == nodes_.end() ? 0 : static_cast<int>(it->second.holdings.size());

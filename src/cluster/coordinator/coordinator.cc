@@ -266,7 +266,14 @@ bool Coordinator::CheckStore() {
 // ------------------------------------------------------------------------------ helpers
 
 void Coordinator::Transition(JobRecord& j, TaskRecord& t, TaskState to) {
-  (void)jobs_.SetTaskState(j, t, to);  // a refused (illegal) change is logged and counted there
+  const bool was_active = t.Active();
+  // A refused (illegal) change is logged and counted there.
+  if (!jobs_.SetTaskState(j, t, to).ok() || !was_active || t.Active()) return;
+  // The attempt has stopped holding its resources: its accounting row.
+  const TimeMs end = t.start_ms > 0 && t.end_ms >= t.start_ms ? t.end_ms : clock_->NowMs();
+  store_->InsertAccounting(
+      AttemptRow(j, t, to == TaskState::kPending ? "requeued" : TaskStateName(to), end));
+  meters_.erase(TaskRef{j.id, t.index});
 }
 
 int Coordinator::IllegalTransitions() const {

@@ -241,6 +241,13 @@ class Coordinator {
   void Audit(const Caller& caller, std::string action, std::string target, const Status& result);
   Result<std::vector<AuditRecord>> AuditLog(TimeMs since_ms, const std::string& identity,
                                             int limit) const;
+  // Accounting (accounting.cc): the ended attempts that ended at or after since_ms from the
+  // store, then the attempts running now (end_ms 0, measured so far), of `user` and job `job`
+  // unless empty / 0.
+  Result<std::vector<AccountingRow>> Accounting(TimeMs since_ms, const std::string& user,
+                                                JobId job) const;
+  // The state of a job still known ("" once it is removed).
+  std::string JobStateOf(JobId job) const;
 
  private:
   struct PendingLaunch {
@@ -312,6 +319,12 @@ class Coordinator {
 
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
+  // ---- accounting (accounting.cc)
+  // Adds a heartbeat's GPU readings to the meters of the attempts holding GPUs on the node.
+  void MeterGpus(const std::string& node, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
+  // The row of an attempt that stops holding resources (going to `to`), metered so far.
+  AccountingRow AttemptRow(const JobRecord& j, const TaskRecord& t, const std::string& state,
+                           TimeMs end_ms) const REQUIRES(mu_);
   bool BalanceDue(TimeMs now) const;  // the scheduling pass should capture its snapshot
   void CaptureForBalancer(const sched::ClusterSnapshot& snap, const sched::Plan* plan);
   void BalancePass() EXCLUDES(mu_);  // evaluates / decides / applies with the captured snapshot
@@ -351,6 +364,16 @@ class Coordinator {
   bool new_jobs_ GUARDED_BY(mu_) = false;          // submitted since: the next pass predicts them
   // (job, task, attempt) of late reports already written to their job's history.
   std::set<std::tuple<JobId, int, Attempt>> late_reports_ GUARDED_BY(mu_);
+  // GPU readings of the running attempts that hold GPUs, summed from heartbeats (accounting.cc).
+  struct AttemptMeter {
+    Attempt attempt = 0;
+    double util_sum = 0;  // of the readings of its GPUs that report utilization
+    int64_t util_n = 0;
+    double energy_j = 0;  // power x time over its GPUs that report power
+    bool power_seen = false;
+    TimeMs last_ms = 0;  // wall time of the last reading
+  };
+  std::map<TaskRef, AttemptMeter> meters_ GUARDED_BY(mu_);
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.
   std::optional<balance::Balancer> balancer_;

@@ -435,3 +435,78 @@ TEST_F(CoordinatorTest, FinishedJobsAreRemovedAfterTheirRetentionUnlessSomething
 
 }  // namespace
 }  // namespace muster::cluster::testing
+
+namespace muster::cluster::testing {
+namespace {
+
+v1::AgentMessage GpuHeartbeat(double util0, double power0, double util1, double power1) {
+  v1::AgentMessage hb;
+  auto* u = hb.mutable_heartbeat()->mutable_usage();
+  auto* g0 = u->add_gpus();
+  g0->set_utilization(util0);
+  g0->set_power_w(power0);
+  auto* g1 = u->add_gpus();
+  g1->set_utilization(util1);
+  g1->set_power_w(power1);
+  return hb;
+}
+
+TEST_F(CoordinatorTest, AccountingMetersEachAttemptsGpusAndKeepsARowPerAttempt) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 2);
+  auto id = c->Submit(MakeSpec(/*gpus=*/1, /*tasks=*/1, /*gang=*/false, /*max_retries=*/1));
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  ASSERT_EQ(ch->Launches().size(), 1u);
+  const int gpu = ch->Launches()[0].gpus(0);
+  // GPU 0 at 50% and 100 W, GPU 1 at 100% and 300 W; the other GPU's readings are not the task's.
+  const double util = gpu == 0 ? 0.5 : 1.0, watts = gpu == 0 ? 100 : 300;
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(1000);
+    c->OnAgentMessage("n1", ch.get(), GpuHeartbeat(0.5, 100, 1.0, 300));
+  }
+  {  // Running: measured so far, no end yet.
+    auto rows = c->Accounting(0, "", 0);
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].state, "running");
+    EXPECT_EQ((*rows)[0].end_ms, 0);
+    EXPECT_NEAR((*rows)[0].energy_wh, watts * 10 / 3600.0, 1e-9);
+  }
+  v1::AgentMessage failed = Event(*id, 0, 1, "failed", 1);
+  failed.mutable_event()->set_peak_memory_bytes(300 << 20);
+  failed.mutable_event()->set_cpu_seconds(4.5);
+  c->OnAgentMessage("n1", ch.get(), failed);  // retried: a second attempt
+  c->Tick();
+  ASSERT_EQ(ch->Launches().size(), 2u);
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 2, "running"));
+  // A silent stretch of a minute is billed as three heartbeat intervals at most.
+  clock_.Advance(60000);
+  c->OnAgentMessage("n1", ch.get(), GpuHeartbeat(0.5, 100, 1.0, 300));
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 2, "succeeded"));
+  auto rows = c->Accounting(0, "", 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  const AccountingRow& first = (*rows)[0];
+  EXPECT_EQ(first.attempt, 1);
+  EXPECT_EQ(first.state, "requeued");
+  EXPECT_EQ(first.exit_code, 1);
+  EXPECT_EQ(first.gpus, 1);
+  EXPECT_EQ(first.node, "n1");
+  EXPECT_EQ(first.end_ms - first.start_ms, 10000);
+  EXPECT_EQ(first.peak_memory_mib, 300);
+  EXPECT_DOUBLE_EQ(first.cpu_seconds, 4.5);
+  EXPECT_NEAR(first.gpu_util, util, 1e-9);
+  EXPECT_NEAR(first.energy_wh, watts * 10 / 3600.0, 1e-9);
+  const AccountingRow& second = (*rows)[1];
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_EQ(second.state, "succeeded");
+  EXPECT_NEAR(second.energy_wh, watts * 3 / 3600.0, 1e-9);  // 3 intervals of 1 s, not 60 s
+  EXPECT_LT(second.cpu_seconds, 0);  // the agent measured nothing this time
+  EXPECT_EQ(c->Accounting(0, "nobody", 0)->size(), 0u);
+  EXPECT_EQ(c->Accounting(0, "", *id + 1)->size(), 0u);
+}
+
+}  // namespace
+}  // namespace muster::cluster::testing

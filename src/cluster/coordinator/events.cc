@@ -138,6 +138,7 @@ void Coordinator::OnAgentMessage(const std::string& node, const AgentChannel* ch
         if (n.channel) n.channel->Send(std::move(grant));
         n.usage = msg.heartbeat().usage();
         RecordUsage(n, n.usage, now);
+        MeterGpus(node, n.usage, now);
         if (now - n.last_persisted_ms >= 10000) {
           n.last_persisted_ms = now;
           store_->UpsertNode(n.rec);
@@ -231,7 +232,7 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
   const std::string& state = ev.state();
   if (state != "running") {  // an end: what its cgroup measured
     t->peak_memory_mib = static_cast<int32_t>((ev.peak_memory_bytes() + (1 << 20) - 1) >> 20);
-    t->cpu_seconds = static_cast<float>(ev.cpu_seconds());
+    t->cpu_seconds = ev.has_cpu_seconds() ? static_cast<float>(ev.cpu_seconds()) : -1;
   }
   if (state == "running") {
     if (t->state != TaskState::kLaunching) return;

@@ -305,6 +305,8 @@ void Coordinator::SchedulingPass() {
         t->message.clear();
         t->start_ms = 0;
         t->end_ms = 0;
+        t->peak_memory_mib = 0;
+        t->cpu_seconds = -1;
         t->progress.clear();
         t->predicted_start_ms = p->predicted_start_ms;
         t->predicted_finish_ms = p->predicted_finish_ms;

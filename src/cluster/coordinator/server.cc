@@ -495,6 +495,44 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     return grpc::Status::OK;
   }
 
+  grpc::Status Accounting(grpc::ServerContext* ctx, const v1::AccountingRequest* req,
+                          v1::AccountingReply* reply) override {
+    auto caller = Identify(ctx, "acct");
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, Action::kReadCluster, "acct"); !a.ok()) return ToGrpcStatus(a);
+    if (req->since_ms() < 0 || req->job_id() < 0)
+      return ToGrpcStatus(Status::InvalidArgument("since and job must not be negative"));
+    const std::string user = req->user() == "@me" ? caller->name : req->user();
+    auto rows = c_->Accounting(req->since_ms(), user, req->job_id());
+    if (!rows.ok()) return ToGrpcStatus(rows.status());
+    std::map<JobId, std::string> states;
+    for (const AccountingRow& r : *rows) {
+      v1::AttemptUsage* a = reply->add_attempts();
+      a->set_job_id(r.job);
+      a->set_task_index(r.index);
+      a->set_attempt(r.attempt);
+      a->set_user(r.user);
+      a->set_name(r.name);
+      a->set_node(r.node);
+      a->set_state(r.state);
+      a->set_exit_code(r.exit_code);
+      a->set_submit_ms(r.submit_ms);
+      a->set_start_ms(r.start_ms);
+      a->set_end_ms(r.end_ms);
+      a->set_gpus(r.gpus);
+      a->set_milli_cpus(r.milli_cpus);
+      a->set_cpu_seconds(r.cpu_seconds);
+      a->set_peak_memory_mib(r.peak_memory_mib);
+      a->set_gpu_util(r.gpu_util);
+      a->set_energy_wh(r.energy_wh);
+      auto [it, fresh] = states.try_emplace(r.job);
+      if (fresh) it->second = c_->JobStateOf(r.job);
+      a->set_job_state(it->second);
+    }
+    reply->set_now_ms(WallMs());
+    return grpc::Status::OK;
+  }
+
   grpc::Status CreateJoinToken(grpc::ServerContext* ctx, const v1::JoinTokenRequest* req,
                                v1::JoinTokenReply* reply) override {
     auto caller = Identify(ctx, "join-token");

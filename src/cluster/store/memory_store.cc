@@ -274,6 +274,25 @@ Result<std::vector<UsageRow>> MemoryStore::LoadUsage(TimeMs since_ms) {
   return out;
 }
 
+StateStore::Ticket MemoryStore::InsertAccounting(const AccountingRow& row) {
+  return Write(StoreWrite::kInsertAccounting,
+               [&]() REQUIRES(mu_) { accounting_.push_back(row); });
+}
+
+Result<std::vector<AccountingRow>> MemoryStore::LoadAccounting(TimeMs since_ms,
+                                                               const std::string& user, JobId job) {
+  MutexLock lock(mu_);
+  if (fail_loads_) return *fail_loads_;
+  std::vector<AccountingRow> out;
+  for (const auto& r : accounting_)
+    if (r.end_ms >= since_ms && (user.empty() || r.user == user) && (job == 0 || r.job == job))
+      out.push_back(r);
+  std::stable_sort(out.begin(), out.end(), [](const AccountingRow& a, const AccountingRow& b) {
+    return std::tie(a.job, a.index, a.attempt) < std::tie(b.job, b.index, b.attempt);
+  });
+  return out;
+}
+
 Status MemoryStore::Wait(Ticket t) {
   MutexLock lock(mu_);
   auto it = failed_.find(t);

@@ -36,6 +36,7 @@ enum class StoreWrite {
   kUpsertJoinToken,
   kDeleteJoinToken,
   kAppendAudit,
+  kInsertAccounting,
 };
 
 class MemoryStore final : public StateStore {
@@ -80,6 +81,9 @@ class MemoryStore final : public StateStore {
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Ticket InsertAccounting(const AccountingRow& row) override;
+  Result<std::vector<AccountingRow>> LoadAccounting(TimeMs since_ms, const std::string& user,
+                                                    JobId job) override;
   Status Wait(Ticket t) override;
   Status Flush() override;
   uint64_t CommittedBatches() const override;
@@ -96,6 +100,7 @@ class MemoryStore final : public StateStore {
   std::map<JobId, JobRecord> jobs_ GUARDED_BY(mu_);  // records as persisted
   std::map<std::string, NodeRecord> nodes_ GUARDED_BY(mu_);
   std::vector<UsageRow> usage_ GUARDED_BY(mu_);
+  std::vector<AccountingRow> accounting_ GUARDED_BY(mu_);
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
   std::map<std::string, JoinTokenRecord> join_tokens_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);

@@ -153,7 +153,19 @@ CREATE TABLE IF NOT EXISTS users(
   created_ms INTEGER NOT NULL, cert_fp TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS join_tokens(
   hash TEXT PRIMARY KEY, node TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounting(
+  job INTEGER NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL, user TEXT NOT NULL,
+  name TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, exit_code INTEGER NOT NULL,
+  submit_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  gpus INTEGER NOT NULL, milli_cpus INTEGER NOT NULL, cpu_s REAL NOT NULL,
+  peak_mib INTEGER NOT NULL, gpu_util REAL NOT NULL, energy_wh REAL NOT NULL,
+  PRIMARY KEY(job, idx, attempt)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS accounting_end ON accounting(end_ms);
 )sql";
+constexpr const char* kInsertAccounting =
+    "INSERT OR REPLACE INTO accounting(job, idx, attempt, user, name, node, state, exit_code, "
+    "submit_ms, start_ms, end_ms, gpus, milli_cpus, cpu_s, peak_mib, gpu_util, energy_wh) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 constexpr const char* kAppendAudit =
     "INSERT INTO audit(time_ms, identity, role, via, peer, action, target, result) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -632,6 +644,67 @@ SqliteStore::Ticket SqliteStore::InsertUsage(const UsageRow& row) {
         .Real(6, row.cpu_load)
         .Exec();
   });
+}
+
+SqliteStore::Ticket SqliteStore::InsertAccounting(const AccountingRow& row) {
+  return Enqueue([row](Db& db) -> Status {
+    auto st = db.Prepare(kInsertAccounting);
+    if (!st.ok()) return st.status();
+    return st->Int(1, row.job)
+        .Int(2, row.index)
+        .Int(3, row.attempt)
+        .Text(4, row.user)
+        .Text(5, row.name)
+        .Text(6, row.node)
+        .Text(7, row.state)
+        .Int(8, row.exit_code)
+        .Int(9, row.submit_ms)
+        .Int(10, row.start_ms)
+        .Int(11, row.end_ms)
+        .Int(12, row.gpus)
+        .Int(13, row.milli_cpus)
+        .Real(14, row.cpu_seconds)
+        .Int(15, row.peak_memory_mib)
+        .Real(16, row.gpu_util)
+        .Real(17, row.energy_wh)
+        .Exec();
+  });
+}
+
+Result<std::vector<AccountingRow>> SqliteStore::LoadAccounting(TimeMs since_ms,
+                                                               const std::string& user, JobId job) {
+  MutexLock db_lock(db_mu_);
+  auto st = db_->Prepare(
+      "SELECT job, idx, attempt, user, name, node, state, exit_code, submit_ms, start_ms, end_ms, "
+      "gpus, milli_cpus, cpu_s, peak_mib, gpu_util, energy_wh FROM accounting "
+      "WHERE end_ms >= ?1 AND (?2 = '' OR user = ?2) AND (?3 = 0 OR job = ?3) "
+      "ORDER BY job, idx, attempt");
+  if (!st.ok()) return st.status();
+  st->Int(1, since_ms).Text(2, user).Int(3, job);
+  std::vector<AccountingRow> out;
+  while (st->Next()) {
+    AccountingRow r;
+    r.job = st->ColInt(0);
+    r.index = static_cast<int>(st->ColInt(1));
+    r.attempt = st->ColInt(2);
+    r.user = st->ColText(3);
+    r.name = st->ColText(4);
+    r.node = st->ColText(5);
+    r.state = st->ColText(6);
+    r.exit_code = static_cast<int>(st->ColInt(7));
+    r.submit_ms = st->ColInt(8);
+    r.start_ms = st->ColInt(9);
+    r.end_ms = st->ColInt(10);
+    r.gpus = static_cast<int>(st->ColInt(11));
+    r.milli_cpus = st->ColInt(12);
+    r.cpu_seconds = st->ColReal(13);
+    r.peak_memory_mib = st->ColInt(14);
+    r.gpu_util = st->ColReal(15);
+    r.energy_wh = st->ColReal(16);
+    out.push_back(std::move(r));
+  }
+  if (Status e = st->Finish(); !e.ok()) return e;
+  return out;
 }
 
 SqliteStore::Ticket SqliteStore::PruneUsage(TimeMs before_ms) {

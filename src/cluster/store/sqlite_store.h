@@ -1,11 +1,13 @@
 // SqliteStore: the StateStore (state_store.h) in one SQLite file, WAL mode; the embedded default.
 //
-// Schema (version 2, kept in PRAGMA user_version; 2 added users.cert_fp):
+// Schema (version 3, kept in PRAGMA user_version; 2 added users.cert_fp, 3 tasks.peak_mib and
+// tasks.cpu_s):
 //   jobs(id INTEGER PRIMARY KEY, spec BLOB  -- serialized muster.v1.JobSpec,
 //        state TEXT, submit_ms, start_ms, end_ms INTEGER, reason TEXT)
 //   tasks(job, idx INTEGER, state TEXT, attempt, node TEXT, gpus TEXT -- "0,1",
 //         exit_code, retries, lost_requeues, start_ms, end_ms INTEGER, message TEXT,
-//         progress BLOB -- serialized muster.v1.Progress; PRIMARY KEY(job, idx)) WITHOUT ROWID
+//         progress BLOB -- serialized muster.v1.Progress, peak_mib INTEGER, cpu_s REAL -- what
+//         the latest attempt's cgroup measured; PRIMARY KEY(job, idx)) WITHOUT ROWID
 //   nodes(name TEXT PRIMARY KEY, spec BLOB -- serialized muster.v1.NodeSpec with address,
 //         last_seen_ms INTEGER)
 //   job_history(job INTEGER, time_ms INTEGER, text TEXT)       -- JobRecord::history
@@ -23,6 +25,10 @@
 //            restores from a backup (backup.h)
 //   join_tokens(hash TEXT PRIMARY KEY, node TEXT, expires_ms INTEGER)
 //         -- unused one-time join tokens (identity.h), SHA-256 only
+//   accounting(job, idx, attempt INTEGER, user, name, node, state TEXT, exit_code, submit_ms,
+//         start_ms, end_ms, gpus, milli_cpus INTEGER, cpu_s REAL, peak_mib INTEGER, gpu_util,
+//         energy_wh REAL; PRIMARY KEY(job, idx, attempt)) WITHOUT ROWID
+//         -- one row per ended attempt (AccountingRow); never removed by the coordinator
 // The tables from job_history on were added without a version change (CREATE TABLE IF NOT
 // EXISTS).
 //
@@ -96,6 +102,9 @@ class SqliteStore final : public StateStore {
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Ticket InsertAccounting(const AccountingRow& row) override;
+  Result<std::vector<AccountingRow>> LoadAccounting(TimeMs since_ms, const std::string& user,
+                                                    JobId job) override;
   Status Wait(Ticket t) override;
   Status Flush() override;
   uint64_t CommittedBatches() const override;

@@ -208,6 +208,76 @@ TEST(SqliteStore, AVersionOneStoreGainsUserCertificatesAndKeepsItsUsers) {
   EXPECT_EQ((*store)->LoadAll()->users[0].cert_fp, "fp");
 }
 
+TEST(SqliteStore, AVersionTwoStoreGainsMeasuredUsageAndKeepsItsTasks) {
+  std::string dir = TempDir("v2");
+  const std::string path = dir + "/state.db";
+  // Tasks as version 2 left them: no measured usage.
+  Behind(path,
+         "CREATE TABLE jobs(id INTEGER PRIMARY KEY, spec BLOB NOT NULL, state TEXT NOT NULL, "
+         "submit_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, "
+         "reason TEXT NOT NULL); "
+         "CREATE TABLE tasks(job INTEGER NOT NULL, idx INTEGER NOT NULL, state TEXT NOT NULL, "
+         "attempt INTEGER NOT NULL, node TEXT NOT NULL, gpus TEXT NOT NULL, exit_code INTEGER NOT "
+         "NULL, retries INTEGER NOT NULL, lost_requeues INTEGER NOT NULL, start_ms INTEGER NOT "
+         "NULL, end_ms INTEGER NOT NULL, message TEXT NOT NULL, progress BLOB NOT NULL, "
+         "PRIMARY KEY(job, idx)) WITHOUT ROWID; "
+         "INSERT INTO jobs VALUES(1, x'', 'succeeded', 1, 2, 3, ''); "
+         "INSERT INTO tasks VALUES(1, 0, 'succeeded', 1, 'n', '', 0, 0, 0, 2, 3, '', x''); "
+         "PRAGMA user_version=2");
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto all = (*store)->LoadAll();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->jobs.size(), 1u);
+  ASSERT_EQ(all->jobs[0].tasks.size(), 1u);
+  EXPECT_EQ(all->jobs[0].tasks[0].peak_memory_mib, 0);
+  EXPECT_LT(all->jobs[0].tasks[0].cpu_seconds, 0);  // not measured
+}
+
+TEST(SqliteStore, AccountingRowsOutliveTheirJobAndAreFilteredByTimeUserAndJob) {
+  std::string dir = TempDir("acct");
+  auto store = SqliteStore::Open(dir + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  JobRecord j = MakeJob(5, 1);
+  ASSERT_TRUE((*store)->Wait((*store)->InsertJob(j)).ok());
+  AccountingRow a{.job = 5, .index = 0, .attempt = 1, .user = "ann", .name = "train",
+                  .node = "n1", .state = "requeued", .exit_code = 0, .submit_ms = 10,
+                  .start_ms = 20, .end_ms = 1000, .gpus = 2, .milli_cpus = 1500,
+                  .cpu_seconds = 1.5, .peak_memory_mib = 300, .gpu_util = 0.5,
+                  .energy_wh = 0.25};
+  AccountingRow b = a;
+  b.attempt = 2;
+  b.state = "succeeded";
+  b.end_ms = 5000;
+  b.energy_wh = -1;
+  AccountingRow c = a;
+  c.job = 6;
+  c.user = "bob";
+  c.end_ms = 7000;
+  for (const auto& r : {a, b, c}) ASSERT_TRUE((*store)->Wait((*store)->InsertAccounting(r)).ok());
+  ASSERT_TRUE((*store)->Wait((*store)->DeleteJob(5)).ok());  // the job goes, its rows stay
+  store->reset();
+  store = SqliteStore::Open(dir + "/state.db");
+  ASSERT_TRUE(store.ok());
+  auto every = (*store)->LoadAccounting(0, "", 0);
+  ASSERT_TRUE(every.ok()) << every.status().ToString();
+  ASSERT_EQ(every->size(), 3u);
+  const AccountingRow& got = (*every)[0];
+  EXPECT_EQ(got.user, "ann");
+  EXPECT_EQ(got.state, "requeued");
+  EXPECT_EQ(got.gpus, 2);
+  EXPECT_EQ(got.milli_cpus, 1500);
+  EXPECT_DOUBLE_EQ(got.cpu_seconds, 1.5);
+  EXPECT_EQ(got.peak_memory_mib, 300);
+  EXPECT_DOUBLE_EQ(got.gpu_util, 0.5);
+  EXPECT_DOUBLE_EQ(got.energy_wh, 0.25);
+  EXPECT_LT((*every)[1].energy_wh, 0);
+  EXPECT_EQ((*store)->LoadAccounting(2000, "", 0)->size(), 2u);   // ended since
+  EXPECT_EQ((*store)->LoadAccounting(0, "bob", 0)->size(), 1u);   // of a user
+  EXPECT_EQ((*store)->LoadAccounting(0, "", 5)->size(), 2u);      // of a job
+  EXPECT_EQ((*store)->LoadAccounting(0, "bob", 5)->size(), 0u);
+}
+
 TEST(SqliteStore, AFailedWriteFailsAloneAndLeavesTheRestOfItsBatchCommitted) {
   std::string dir = TempDir("batchfail");
   auto store = SqliteStore::Open(dir + "/state.db");

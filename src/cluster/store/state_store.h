@@ -51,6 +51,24 @@ struct UsageRow {
   double cpu_load = 0;
 };
 
+// One ended attempt of a task, for accounting (`muster acct`). Self-contained (the job's owner
+// and name are copied in), so it outlives the job's removal by retention or garbage collection.
+struct AccountingRow {
+  JobId job = 0;
+  int index = 0;
+  Attempt attempt = 0;
+  std::string user, name, node;
+  std::string state;  // how the attempt ended: a task state's name, or "requeued"
+  int exit_code = 0;
+  TimeMs submit_ms = 0, start_ms = 0, end_ms = 0;  // start 0: it never ran
+  int gpus = 0;
+  MilliCpu milli_cpus = 0;
+  double cpu_seconds = -1;   // measured by its cgroup; < 0 = not measured
+  int64_t peak_memory_mib = 0;  // 0 = not measured
+  double gpu_util = -1;      // mean over its GPUs and the heartbeats; < 0 = not measured
+  double energy_wh = -1;     // its GPUs' power over its run; < 0 = not measured
+};
+
 class StateStore {
  public:
   using Ticket = uint64_t;
@@ -93,6 +111,11 @@ class StateStore {
   virtual Ticket PruneUsage(TimeMs before_ms) = 0;  // deletes usage rows older than this
   // Usage rows with time_ms >= since_ms, by time then node.
   virtual Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) = 0;
+  virtual Ticket InsertAccounting(const AccountingRow& row) = 0;
+  // Accounting rows that ended at or after since_ms, of `user` and of job `job` unless empty / 0,
+  // by job, task, attempt.
+  virtual Result<std::vector<AccountingRow>> LoadAccounting(TimeMs since_ms, const std::string& user,
+                                                            JobId job) = 0;
 
   // Blocks until the write with this ticket is committed; returns its status.
   virtual Status Wait(Ticket t) = 0;
