@@ -250,6 +250,60 @@ TEST(ClusterAccounting, AcctReportsGpuAndCpuHoursPerJobAndUserAndOutlivesTheJob)
   EXPECT_NEAR(kept[0]["gpu_hours"].get<double>(), sweep["gpu_hours"].get<double>(), 1e-9);
 }
 
+TEST(ClusterAccounting, AUserLimitHoldsJobsBackWithTheReasonAndOnlyAdminsSetIt) {
+  TestCluster cluster;  // 2 agents, 4 virtual GPUs
+  ASSERT_EQ(cluster.Start(), "");
+  const std::string me = cluster.client().GetJob(cluster.Submit({"--", "true"}))->spec().user();
+  CommandResult set = cluster.Muster({"admin", "limit", "--user", me, "--max-gpus", "1"});
+  ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
+  EXPECT_NE(set.out.find("set the limit of user " + me), std::string::npos) << set.out;
+  // --max-jobs later keeps --max-gpus.
+  ASSERT_EQ(cluster.Muster({"admin", "limit", "--user", me, "--max-jobs", "10"}).exit_code, 0);
+  CommandResult list = cluster.Muster({"admin", "limit", "-o", "json"});
+  auto limits = nlohmann::json::parse(list.out, nullptr, false);
+  ASSERT_TRUE(limits.is_array() && limits.size() == 1) << list.out;
+  EXPECT_EQ(limits[0]["max_gpus"].get<int>(), 1);
+  EXPECT_EQ(limits[0]["max_jobs"].get<int>(), 10);
+
+  const int64_t first = cluster.Submit({"--gpus", "1", "--", "sleep", "3"});
+  const int64_t second = cluster.Submit({"--gpus", "1", "--", "sleep", "0.1"});
+  for (int i = 0; i < 200 && cluster.client().GetJob(first)->state() != "running"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(cluster.client().GetJob(first)->state(), "running");
+  std::this_thread::sleep_for(1s);  // passes go by: the second stays back
+  auto waiting = cluster.client().GetJob(second);
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_EQ(waiting->state(), "pending");
+  EXPECT_EQ(waiting->reason(), "user limit: 1 of 1 GPUs in use");
+  CommandResult queue = cluster.Muster({"queue"});
+  EXPECT_NE(queue.out.find("user limit: 1 of 1 GPUs in use"), std::string::npos) << queue.out;
+  EXPECT_NE(queue.out.find("fair share"), std::string::npos) << queue.out;
+  EXPECT_EQ(cluster.WaitForJob(second, 30s).state(), "succeeded");  // after the first
+
+  // A user may list the limits but not set them.
+  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
+      {"MUSTER_STATE_DIR", "/nonexistent"},
+      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  CommandResult theirs = RunMuster({"admin", "limit", "--user", "ursula", "--max-gpus", "9",
+                                    "--coordinator", cluster.address()},
+                                   20s, env);
+  EXPECT_EQ(theirs.exit_code, 6) << theirs.out << theirs.err;
+  CommandResult seen = RunMuster({"admin", "limit", "--coordinator", cluster.address()}, 20s, env);
+  EXPECT_EQ(seen.exit_code, 0) << seen.err;
+  EXPECT_NE(seen.out.find(me), std::string::npos) << seen.out;
+  // Bad input: one line; nothing changes.
+  CommandResult bad = cluster.Muster({"admin", "limit", "--user", me});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("give --max-gpus"), std::string::npos) << bad.err;
+  CommandResult clear = cluster.Muster({"admin", "limit", "--user", me, "--clear"});
+  EXPECT_EQ(clear.exit_code, 0) << clear.err;
+  CommandResult none = cluster.Muster({"admin", "limit"});
+  EXPECT_NE(none.out.find("no limits"), std::string::npos) << none.out;
+}
+
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {
   TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2});
   ASSERT_EQ(cluster.Start(), "");

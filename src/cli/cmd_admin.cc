@@ -157,6 +157,89 @@ int RunAudit(const AuditFlags& f) {
   return kExitOk;
 }
 
+struct LimitFlags {
+  ClientFlags client;
+  std::string user, group;
+  int max_gpus = -1;       // -1: not given (kept as it is)
+  std::string max_cpus;    // "" not given; "8", "0.5"
+  int max_jobs = -1;
+  bool clear = false;
+};
+
+std::string LimitCpus(int64_t milli) {
+  if (milli == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(milli) / 1000.0);
+  return buf;
+}
+
+int RunLimit(const LimitFlags& f) {
+  if (!f.user.empty() && !f.group.empty())
+    return ReportError(Status::InvalidArgument("give --user or --group, not both"));
+  const bool list = f.user.empty() && f.group.empty();
+  const bool given = f.max_gpus >= 0 || !f.max_cpus.empty() || f.max_jobs >= 0;
+  if (list && (given || f.clear))
+    return ReportError(Status::InvalidArgument("say whose limit: --user NAME or --group NAME"));
+  if (f.clear && given)
+    return ReportError(Status::InvalidArgument("--clear removes the whole limit; give no values"));
+  if (!list && !f.clear && !given)
+    return ReportError(Status::InvalidArgument(
+        "give --max-gpus, --max-cpus or --max-jobs (0 = no limit of that kind), or --clear"));
+  auto client = MakeClient(f.client);
+  v1::LimitRequest req;
+  if (!list) {
+    v1::LimitSpec& l = *req.mutable_limit();
+    l.set_kind(f.user.empty() ? "group" : "user");
+    l.set_name(f.user.empty() ? f.group : f.user);
+    req.set_clear(f.clear);
+    if (!f.clear) {
+      // Values not given keep what the limit has now.
+      auto now = client.ManageLimits({});
+      if (!now.ok()) return ReportError(now.status());
+      for (const auto& old : now->limits())
+        if (old.kind() == l.kind() && old.name() == l.name()) l = old;
+      if (f.max_gpus >= 0) l.set_max_gpus(f.max_gpus);
+      if (f.max_jobs >= 0) l.set_max_jobs(f.max_jobs);
+      if (!f.max_cpus.empty()) {
+        const MilliCpu m = ParseMilliCpus(f.max_cpus);
+        if (m < 0 && f.max_cpus != "0")
+          return ReportError(Status::InvalidArgument("--max-cpus: expected a number of CPUs like "
+                                                     "8 or 0.5, got '" + f.max_cpus + "'"));
+        l.set_max_milli_cpus(std::max<MilliCpu>(0, m));
+      }
+    }
+  }
+  auto reply = client.ManageLimits(req);
+  if (!reply.ok()) return ReportError(reply.status());
+  if (f.client.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : reply->limits())
+      out.push_back({{"kind", l.kind()},
+                     {"name", l.name()},
+                     {"max_gpus", l.max_gpus()},
+                     {"max_cpus", static_cast<double>(l.max_milli_cpus()) / 1000.0},
+                     {"max_jobs", l.max_jobs()},
+                     {"set_by", l.set_by()},
+                     {"set_ms", l.set_ms()}});
+    std::cout << out.dump(2) << std::endl;
+    return kExitOk;
+  }
+  if (!list)
+    std::cout << (f.clear ? "removed the limit of " : "set the limit of ")
+              << (f.user.empty() ? "group " + f.group : "user " + f.user) << "\n";
+  if (reply->limits().empty()) {
+    std::cout << "no limits (muster admin limit --user NAME --max-gpus N sets one)\n";
+    return kExitOk;
+  }
+  client::TextTable t({"KIND", "NAME", "MAX GPUS", "MAX CPUS", "MAX JOBS", "SET BY", "SET (UTC)"});
+  for (const auto& l : reply->limits())
+    t.AddRow({l.kind(), l.name(), l.max_gpus() ? std::to_string(l.max_gpus()) : "-",
+              LimitCpus(l.max_milli_cpus()), l.max_jobs() ? std::to_string(l.max_jobs()) : "-",
+              l.set_by(), sim::FormatUtc(l.set_ms())});
+  std::cout << t.Render();
+  return kExitOk;
+}
+
 struct InitFlags {
   std::string state_dir;
   std::vector<std::string> tls_sans;
@@ -313,6 +396,20 @@ void AddAdminCommands(CLI::App& app, CommandContext& ctx) {
   gcc->add_flag("--dry-run", gc->dry_run, "only count what would be removed");
   AddClientFlags(*gcc, gc->client);
   gcc->callback([gc, &ctx] { ctx.exit_code = RunGc(*gc); });
+
+  auto lim = std::make_shared<LimitFlags>();
+  CLI::App* limc = admin->add_subcommand(
+      "limit",
+      "Limit what a user's or a group's running tasks hold at once (admins); without --user or "
+      "--group, list the limits");
+  limc->add_option("--user", lim->user, "the user whose limit to set");
+  limc->add_option("--group", lim->group, "the Unix group (all of its members together)");
+  limc->add_option("--max-gpus", lim->max_gpus, "GPUs in use at once (0 = no limit)");
+  limc->add_option("--max-cpus", lim->max_cpus, "CPUs in use at once, e.g. 16 or 0.5 (0 = none)");
+  limc->add_option("--max-jobs", lim->max_jobs, "jobs running at once (0 = no limit)");
+  limc->add_flag("--clear", lim->clear, "remove the limit");
+  AddClientFlags(*limc, lim->client);
+  limc->callback([lim, &ctx] { ctx.exit_code = RunLimit(*lim); });
 
   auto rs = std::make_shared<RestoreFlags>();
   CLI::App* restore = admin->add_subcommand(

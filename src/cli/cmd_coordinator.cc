@@ -35,6 +35,7 @@ struct CoordinatorFlags {
   std::string log_limit = "64M", max_log_limit = "1G";
   std::string default_time = "0", max_time = "0";
   std::string retention = "14d";
+  std::string fairshare_half_life = "7d";
   std::string policy = "fifo";
   std::string scorer = "binpack";
   bool no_backfill = false;
@@ -92,6 +93,14 @@ int RunCoordinator(const CoordinatorFlags& f) {
   if (opts.coordinator.retention_ms < 0 ||
       (f.retention != "0" && opts.coordinator.retention_ms == 0)) {
     std::cerr << "muster: --retention is a duration like 14d or 12h, or 0 to keep finished jobs\n";
+    return kExitUsage;
+  }
+  opts.coordinator.fairshare_half_life_ms =
+      f.fairshare_half_life == "0" ? 0 : ParseDurationMs(f.fairshare_half_life);
+  if (opts.coordinator.fairshare_half_life_ms < 0 ||
+      (f.fairshare_half_life != "0" && opts.coordinator.fairshare_half_life_ms == 0)) {
+    std::cerr << "muster: --fairshare-half-life is a duration like 7d or 12h, or 0 to count only "
+                 "what users hold now\n";
     return kExitUsage;
   }
   if (opts.coordinator.heartbeat_timeout_ms <= 0 || opts.coordinator.lost_node_timeout_ms <= 0 ||
@@ -183,6 +192,10 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--log-limit", f->log_limit,
                   "Task output kept per stream of an attempt when the job sets none (head and tail)")
+      ->capture_default_str();
+  cmd->add_option("--fairshare-half-life", f->fairshare_half_life,
+                  "Fair share: how fast users' past usage fades (the fairshare policy runs first "
+                  "who held less, now and lately); 0 counts only what they hold now")
       ->capture_default_str();
   cmd->add_option("--retention", f->retention,
                   "How long finished jobs (records, logs, checkpoints) are kept after they end; "

@@ -60,6 +60,22 @@ std::string FinishCell(const v1::JobInfo& j, int64_t now) {
   return client::FormatRelative(j.predicted_finish_ms(), now);
 }
 
+// Run time so far (running) or in all (finished); "-" before it starts.
+std::string ElapsedCell(const v1::JobInfo& j, int64_t now) {
+  if (j.start_ms() <= 0) return "-";
+  const int64_t end = j.end_ms() > 0 ? j.end_ms() : now;
+  return client::FormatDurationShort(std::max<int64_t>(0, end - j.start_ms()));
+}
+
+// "node-0,node-1", or "node-0,+3" beyond two.
+std::string NodesCell(const v1::JobInfo& j) {
+  if (j.nodes().empty()) return "-";
+  std::string out = j.nodes(0);
+  if (j.nodes_size() > 1) out += "," + j.nodes(1);
+  if (j.nodes_size() > 2) out += ",+" + std::to_string(j.nodes_size() - 2);
+  return out;
+}
+
 int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
              bool history = false) {
   auto client = MakeClient(f);
@@ -79,13 +95,13 @@ int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
     return kExitOk;
   }
   int64_t now = list->now_ms() > 0 ? list->now_ms() : WallNowMs();
-  client::TextTable table(
-      {"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH", "REASON"});
+  client::TextTable table({"ID", "NAME", "USER", "STATE", "TASKS", "GPUS", "START", "FINISH",
+                           "ELAPSED", "NODES", "REASON"});
   for (const auto& j : list->jobs()) {
     int gpus = j.spec().resources().gpus() * client::TaskTotal(j);
     table.AddRow({std::to_string(j.job_id()), j.spec().name(), j.spec().user(), j.state(),
                   TaskCell(j), gpus > 0 ? std::to_string(gpus) : "-", StartCell(j, now),
-                  FinishCell(j, now), j.reason()});
+                  FinishCell(j, now), ElapsedCell(j, now), NodesCell(j), j.reason()});
   }
   if (table.size() == 0) {
     std::cout << (history ? "no finished jobs\n"
@@ -94,6 +110,18 @@ int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
     return kExitOk;
   }
   std::cout << table.Render();
+  if (!history && !list->user_shares().empty()) {
+    // Lower runs first under the fairshare policy.
+    std::map<std::string, double> shares(list->user_shares().begin(), list->user_shares().end());
+    std::string line = "fair share (held now + past usage, half-life " +
+                       client::FormatDurationShort(list->fairshare_half_life_ms()) + "):";
+    for (const auto& [user, share] : shares) {
+      char cell[64];
+      std::snprintf(cell, sizeof cell, " %s %.3f", user.c_str(), share);
+      line += cell;
+    }
+    std::cout << line << "\n";
+  }
   return kExitOk;
 }
 

@@ -194,6 +194,12 @@ Result<v1::AccountingReply> CoordinatorClient::Accounting(const v1::AccountingRe
   });
 }
 
+Result<v1::LimitReply> CoordinatorClient::ManageLimits(const v1::LimitRequest& request) {
+  return Unary<v1::LimitReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::LimitReply* out) {
+    return stub.ManageLimits(c, request, out);
+  });
+}
+
 Result<v1::WhoAmIReply> CoordinatorClient::WhoAmI() {
   v1::WhoAmIRequest req;
   return Unary<v1::WhoAmIReply>(

@@ -84,6 +84,7 @@ class CoordinatorClient {
   // The audit log (admin).
   Result<v1::AuditList> ListAudit(const v1::AuditRequest& request);
   Result<v1::AccountingReply> Accounting(const v1::AccountingRequest& request);
+  Result<v1::LimitReply> ManageLimits(const v1::LimitRequest& request);
   // Removes finished jobs (admin).
   Result<v1::GcReply> CollectGarbage(const v1::GcRequest& request);
   Result<v1::DrainReply> DrainNode(const v1::DrainRequest& request);

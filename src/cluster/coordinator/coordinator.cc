@@ -60,9 +60,15 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), clock, std::move(store)));
   if (c->options_.balancer.mode != balance::BalancerMode::kOff)
     c->balancer_.emplace(std::move(balancer).value());
+  // Fair share: the usage of the last ten half-lives, from the accounting rows.
+  const DurationMs h = c->options_.fairshare_half_life_ms;
+  auto past = h > 0 ? c->store_->LoadAccounting(std::max<TimeMs>(0, clock->NowMs() - 10 * h), "", 0)
+                    : Result<std::vector<AccountingRow>>(std::vector<AccountingRow>{});
+  if (!past.ok()) return past.status();
   {
     MutexLock lock(c->mu_);
     c->Recover(std::move(contents).value());
+    c->LoadPastUsage(*past);
   }
   return c;
 }
@@ -84,6 +90,7 @@ Coordinator::~Coordinator() {
 void Coordinator::Recover(StoreContents contents) {
   auth_.Load(contents.users);
   auth_.LoadJoinTokens(contents.join_tokens);
+  for (auto& l : contents.limits) limits_[{l.kind, l.name}] = std::move(l);
   epoch_ = contents.epoch;
   // A restored state (backup.h): ids above any an earlier epoch handed out after the backup.
   jobs_.ReserveUpTo(std::max(contents.next_job_id, epoch_ * kEpochJobIdBase + 1));
@@ -274,6 +281,7 @@ void Coordinator::Transition(JobRecord& j, TaskRecord& t, TaskState to) {
   store_->InsertAccounting(
       AttemptRow(j, t, to == TaskState::kPending ? "requeued" : TaskStateName(to), end));
   meters_.erase(TaskRef{j.id, t.index});
+  AddPastUsage(*j.spec, t.start_ms, end);
 }
 
 int Coordinator::IllegalTransitions() const {

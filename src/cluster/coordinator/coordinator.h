@@ -73,6 +73,7 @@
 #include "cluster/coordinator/cluster_state.h"
 #include "cluster/coordinator/identity.h"
 #include "cluster/coordinator/job_table.h"
+#include "cluster/coordinator/limit_budget.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/coordinator/node_registry.h"
 #include "cluster/proto/muster.pb.h"
@@ -133,6 +134,9 @@ struct CoordinatorOptions {
   // Finished jobs (records, coordinator logs, checkpoints) are removed this long after they end
   // (retention.cc); 0 keeps them forever. Checked every gc_period_ms.
   DurationMs retention_ms = 14LL * 86400 * 1000;
+  // Fair share (limits.cc): each user's past usage counts with this half-life; 0 = only what
+  // the user holds now.
+  DurationMs fairshare_half_life_ms = 7LL * 86400 * 1000;
   DurationMs gc_period_ms = 3600 * 1000;
   int balance_trend_points = 120;                   // evaluations kept for the trend
 };
@@ -248,6 +252,16 @@ class Coordinator {
                                                 JobId job) const;
   // The state of a job still known ("" once it is removed).
   std::string JobStateOf(JobId job) const;
+  // Limits (limits.cc). Sets (replaces) a user's or group's limit, committed before the reply;
+  // InvalidArgument for a bad kind, name or value, the read-only condition while the store
+  // cannot write.
+  Status SetLimit(LimitRecord limit);
+  // NotFound if there is none.
+  Status ClearLimit(const std::string& kind, const std::string& name);
+  std::vector<LimitRecord> Limits() const;
+  // Each user's fair share now: what the user's tasks hold (dominant share of the cluster) plus
+  // the past usage, decayed (share-seconds / the half-life's seconds). Users with none left out.
+  std::map<std::string, double> UserShares() const;
 
  private:
   struct PendingLaunch {
@@ -319,6 +333,14 @@ class Coordinator {
 
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
+  // ---- limits and fair share (limits.cc)
+  // Past usage decayed to `now`.
+  void DecayPastUsage(TimeMs now) REQUIRES(mu_);
+  // An attempt of `j` ran from start_ms to end_ms: adds it to its user's past usage.
+  void AddPastUsage(const JobSpec& spec, TimeMs start_ms, TimeMs end_ms) REQUIRES(mu_);
+  double PastShare(const std::string& user, TimeMs now) const REQUIRES(mu_);
+  // Loads the past usage from the accounting rows of the last ten half-lives (at Open).
+  void LoadPastUsage(const std::vector<AccountingRow>& rows) REQUIRES(mu_);
   // ---- accounting (accounting.cc)
   // Adds a heartbeat's GPU readings to the meters of the attempts holding GPUs on the node.
   void MeterGpus(const std::string& node, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
@@ -374,6 +396,13 @@ class Coordinator {
     TimeMs last_ms = 0;  // wall time of the last reading
   };
   std::map<TaskRef, AttemptMeter> meters_ GUARDED_BY(mu_);
+  // Limits by (kind, name) (table limits).
+  std::map<std::pair<std::string, std::string>, LimitRecord> limits_ GUARDED_BY(mu_);
+  // Fair share: each user's past usage in dominant-share-seconds, decayed to past_usage_ms_;
+  // capacity_ is the connected nodes' capacity at the last scheduling pass.
+  std::map<std::string, double> past_usage_ GUARDED_BY(mu_);
+  TimeMs past_usage_ms_ GUARDED_BY(mu_) = 0;
+  ScalarResources capacity_ GUARDED_BY(mu_);
 
   // Balancer state: balancer_ and the capture are used by the loop thread only.
   std::optional<balance::Balancer> balancer_;

@@ -1,5 +1,6 @@
 // Coordinator unit tests: submission, lifecycle, retries, dependencies, cancel, gangs, views.
 #include <gtest/gtest.h>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -296,6 +297,75 @@ TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
   c->Tick();
   EXPECT_EQ(TaskState(*c, *bob), "launching");
   EXPECT_EQ(TaskState(*c, *ann), "pending");
+}
+
+TEST_F(CoordinatorTest, FairShareRemembersPastUsageDecayedAndAcrossARestart) {
+  auto spec_of = [](const std::string& user) {
+    v1::JobSpec s = MakeSpec(1);
+    s.set_user(user);
+    return s;
+  };
+  {
+    auto c = OpenCoordinator("fairshare");
+    auto ch = Connect(*c, "n1", 1);
+    // ann used the node's only GPU for two hours.
+    auto past = c->Submit(spec_of("ann"));
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(*past, 0, 1, "running"));
+    clock_.Advance(2 * 3600 * 1000);
+    c->OnAgentMessage("n1", ch.get(), Event(*past, 0, 1, "succeeded"));
+    auto shares = c->UserShares();
+    ASSERT_TRUE(shares.contains("ann"));
+    // Two hours of the whole cluster, over a half-life of 7 days (in seconds).
+    EXPECT_NEAR(shares["ann"], 7200.0 / (7 * 86400), 1e-6);
+    EXPECT_FALSE(shares.contains("bob"));
+  }
+  // After a restart (from the accounting rows) and a day, ann's earlier job still waits behind
+  // bob's later one; a day decays the usage by 2^(-1/7).
+  clock_.Advance(86400 * 1000);
+  auto c = OpenCoordinator("fairshare");
+  auto ch = Connect(*c, "n1", 1);
+  auto shares = c->UserShares();
+  ASSERT_TRUE(shares.contains("ann"));
+  EXPECT_NEAR(shares["ann"], 7200.0 / (7 * 86400) * std::exp2(-1.0 / 7), 1e-6);
+  auto ann = c->Submit(spec_of("ann"));
+  auto bob = c->Submit(spec_of("bob"));
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *bob), "launching");
+  EXPECT_EQ(TaskState(*c, *ann), "pending");
+  // The queue shows each user's share.
+  v1::ListJobsRequest req;
+  EXPECT_EQ(c->ListJobs(req).fairshare_half_life_ms(), 7LL * 86400 * 1000);
+}
+
+TEST_F(CoordinatorTest, AJobBeyondItsUsersLimitWaitsWithTheReasonAndStartsWhenThereIsRoom) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 4);
+  v1::JobSpec spec = MakeSpec(1, /*tasks=*/3);
+  spec.set_user("bob");
+  ASSERT_TRUE(c->SetLimit({.kind = "user", .name = "bob", .max_gpus = 2}).ok());
+  auto id = c->Submit(spec);
+  c->Tick();
+  EXPECT_EQ(ch->Launches().size(), 2u);  // 2 of 3: the third would pass the limit
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 1, 1, "running"));
+  v1::JobSpec other = MakeSpec(1);
+  other.set_user("bob");
+  auto more = c->Submit(other);
+  c->Tick();
+  EXPECT_EQ(ch->Launches().size(), 2u);
+  EXPECT_EQ(c->GetJob(*more)->reason(), "user limit: 2 of 2 GPUs in use");
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
+  c->Tick();
+  EXPECT_EQ(ch->Launches().size(), 3u);  // room for one more
+  // Bad limits change nothing.
+  EXPECT_FALSE(c->SetLimit({.kind = "team", .name = "x", .max_gpus = 1}).ok());
+  EXPECT_FALSE(c->SetLimit({.kind = "user", .name = "bob", .max_gpus = -1}).ok());
+  EXPECT_FALSE(c->SetLimit({.kind = "user", .name = "bob"}).ok());
+  ASSERT_EQ(c->Limits().size(), 1u);
+  EXPECT_EQ(c->Limits()[0].max_gpus, 2);
+  EXPECT_TRUE(c->ClearLimit("user", "bob").ok());
+  EXPECT_EQ(c->ClearLimit("user", "bob").code(), StatusCode::kNotFound);
 }
 
 TEST_F(CoordinatorTest, PredictionsLearnFromFinishedRunsOfTheClass) {

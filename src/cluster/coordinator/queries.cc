@@ -59,10 +59,13 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
   out->set_reason(j.reason.empty() && !j.history.empty() ? j.history.back() : j.reason);
   for (const auto& h : j.history) out->add_history(h);
   std::array<int, kTaskStateCount> counts{};
+  std::set<std::string_view> nodes;
   for (const auto& t : j.tasks) {
     ++counts[static_cast<size_t>(t.state)];
+    if (!t.node.empty() && (t.Active() || !j.counts.active)) nodes.insert(t.node);
     if (with_tasks) FillTaskInfo(j, t, out->add_tasks());
   }
+  for (std::string_view n : nodes) out->add_nodes(std::string(n));
   for (size_t s = 0; s < counts.size(); ++s)
     if (counts[s] > 0)
       (*out->mutable_task_state_counts())[TaskStateName(static_cast<TaskState>(s))] = counts[s];
@@ -111,6 +114,7 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
     from = picked.size() - static_cast<size_t>(request.limit());
   for (size_t i = from; i < picked.size(); ++i)
     FillJobInfo(*picked[i], request.with_tasks(), out.add_jobs());
+  out.set_fairshare_half_life_ms(options_.fairshare_half_life_ms);
   return out;
 }
 

@@ -101,6 +101,9 @@ void Coordinator::SchedulingPass() {
     // launching/running tasks hold, relative to the connected nodes' capacity).
     ScalarResources total;
     for (const auto& n : snap.nodes) total += n.spec.Capacity();
+    capacity_ = total;
+    DecayPastUsage(snap.now_ms);
+    LimitBudget budget = LimitBudget::Build(limits_, jobs_);
     std::map<std::string, ScalarResources> held;
     for (JobId id : ids) {
       const JobRecord& j = jobs_.Get(id);
@@ -184,7 +187,21 @@ void Coordinator::SchedulingPass() {
       pj.submitted_ms = j.submit_ms;
       pj.predicted_duration_ms =
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
-      pj.user_dominant_share = dominant_share(j.spec->user);
+      pj.user_dominant_share = dominant_share(j.spec->user) + PastShare(j.spec->user, snap.now_ms);
+      if (budget.any()) {  // limits: offer only what fits in what is left of them
+        std::string why;
+        const size_t allowed = budget.Allowed(j, pj.pending_tasks.size(), &why);
+        if (allowed == 0 || (j.spec->gang && allowed < pj.pending_tasks.size())) {
+          if (why.empty()) why = "user or group limit: not enough left for every rank of the gang";
+          if (j.reason != why) {
+            j.reason = why;
+            PersistJob(j);
+          }
+          continue;
+        }
+        pj.pending_tasks.resize(allowed);
+        budget.Take(j, allowed);
+      }
       if (!j.pinned_node.empty()) {  // a balancer move: only that node, while it is there
         auto pin = index.find(j.pinned_node);
         if (pin != index.end()) pj.pinned_node = pin->second;

@@ -182,7 +182,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       if (!ParseJobState(s))
         return ToGrpcStatus(Status::InvalidArgument(
             "'" + s + "' is not a job state (pending, running, succeeded, failed, cancelled, "
-            "timeout)"));
+            "timeout, oom)"));
     if (req->user() == "@me") {
       v1::ListJobsRequest mine = *req;
       mine.set_user(caller->name);
@@ -191,6 +191,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       *reply = c_->ListJobs(*req);
     }
     for (auto& j : *reply->mutable_jobs()) Redact(*caller, &j);
+    for (const auto& [user, share] : c_->UserShares()) (*reply->mutable_user_shares())[user] = share;
     return grpc::Status::OK;
   }
   grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
@@ -530,6 +531,51 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       a->set_job_state(it->second);
     }
     reply->set_now_ms(WallMs());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ManageLimits(grpc::ServerContext* ctx, const v1::LimitRequest* req,
+                            v1::LimitReply* reply) override {
+    const v1::LimitSpec& l = req->limit();
+    const bool list = l.kind().empty() && l.name().empty();
+    const std::string call = list ? "limits" : req->clear() ? "limit-clear" : "limit";
+    auto caller = Identify(ctx, call);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (Status a = Allow(*caller, list ? Action::kReadCluster : Action::kManageUsers, call);
+        !a.ok())
+      return ToGrpcStatus(a);
+    if (!list) {
+      Status s;
+      if (req->clear()) {
+        s = c_->ClearLimit(l.kind(), l.name());
+      } else {
+        s = c_->SetLimit({.kind = l.kind(),
+                          .name = l.name(),
+                          .max_gpus = l.max_gpus(),
+                          .max_milli_cpus = l.max_milli_cpus(),
+                          .max_jobs = l.max_jobs(),
+                          .set_by = caller->name,
+                          .set_ms = 0});
+      }
+      c_->Audit(*caller, call,
+                l.kind() + " " + l.name() +
+                    (req->clear() ? ""
+                                  : ": gpus " + std::to_string(l.max_gpus()) + ", mcpus " +
+                                        std::to_string(l.max_milli_cpus()) + ", jobs " +
+                                        std::to_string(l.max_jobs())),
+                s);
+      if (!s.ok()) return ToGrpcStatus(s);
+    }
+    for (const LimitRecord& r : c_->Limits()) {
+      v1::LimitSpec* out = reply->add_limits();
+      out->set_kind(r.kind);
+      out->set_name(r.name);
+      out->set_max_gpus(r.max_gpus);
+      out->set_max_milli_cpus(r.max_milli_cpus);
+      out->set_max_jobs(r.max_jobs);
+      out->set_set_by(r.set_by);
+      out->set_set_ms(r.set_ms);
+    }
     return grpc::Status::OK;
   }
 

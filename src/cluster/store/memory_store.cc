@@ -34,6 +34,7 @@ MemoryStore::MemoryStore(StoreContents contents) {
   for (auto& n : contents.nodes) nodes_.emplace(n.spec.name, std::move(n));
   for (auto& u : contents.users) users_.emplace(u.name, std::move(u));
   for (auto& t : contents.join_tokens) join_tokens_.emplace(t.hash, std::move(t));
+  for (auto& l : contents.limits) limits_[{l.kind, l.name}] = std::move(l);
   next_job_id_ = contents.next_job_id;
   epoch_ = contents.epoch;
 }
@@ -112,6 +113,7 @@ StoreContents MemoryStore::ContentsLocked() const {
   for (const auto& [name, n] : nodes_) out.nodes.push_back(n);
   for (const auto& [name, u] : users_) out.users.push_back(u);
   for (const auto& [hash, t] : join_tokens_) out.join_tokens.push_back(t);
+  for (const auto& [key, l] : limits_) out.limits.push_back(l);
   out.next_job_id = next_job_id_;
   out.epoch = epoch_;
   for (const auto& [id, j] : jobs_) out.next_job_id = std::max(out.next_job_id, id + 1);
@@ -272,6 +274,15 @@ Result<std::vector<UsageRow>> MemoryStore::LoadUsage(TimeMs since_ms) {
     return std::tie(a.time_ms, a.node) < std::tie(b.time_ms, b.node);
   });
   return out;
+}
+
+StateStore::Ticket MemoryStore::UpsertLimit(const LimitRecord& limit) {
+  return Write(StoreWrite::kUpsertLimit,
+               [&]() REQUIRES(mu_) { limits_[{limit.kind, limit.name}] = limit; });
+}
+
+StateStore::Ticket MemoryStore::DeleteLimit(const std::string& kind, const std::string& name) {
+  return Write(StoreWrite::kDeleteLimit, [&]() REQUIRES(mu_) { limits_.erase({kind, name}); });
 }
 
 StateStore::Ticket MemoryStore::InsertAccounting(const AccountingRow& row) {

@@ -37,6 +37,8 @@ enum class StoreWrite {
   kDeleteJoinToken,
   kAppendAudit,
   kInsertAccounting,
+  kUpsertLimit,
+  kDeleteLimit,
 };
 
 class MemoryStore final : public StateStore {
@@ -81,6 +83,8 @@ class MemoryStore final : public StateStore {
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Ticket UpsertLimit(const LimitRecord& limit) override;
+  Ticket DeleteLimit(const std::string& kind, const std::string& name) override;
   Ticket InsertAccounting(const AccountingRow& row) override;
   Result<std::vector<AccountingRow>> LoadAccounting(TimeMs since_ms, const std::string& user,
                                                     JobId job) override;
@@ -103,6 +107,7 @@ class MemoryStore final : public StateStore {
   std::vector<AccountingRow> accounting_ GUARDED_BY(mu_);
   std::map<std::string, UserRecord> users_ GUARDED_BY(mu_);
   std::map<std::string, JoinTokenRecord> join_tokens_ GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, LimitRecord> limits_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
   JobId next_job_id_ GUARDED_BY(mu_) = 1;
   int64_t epoch_ GUARDED_BY(mu_) = 0;

@@ -121,6 +121,19 @@ struct UserRecord {
 };
 
 // An unused one-time join token (identity.h): only its SHA-256 is kept.
+// A resource limit of a user or a Unix group (table limits): what its running tasks may hold at
+// once, summed over its jobs. 0 = no limit of that kind.
+struct LimitRecord {
+  std::string kind;  // "user" or "group"
+  std::string name;
+  int max_gpus = 0;
+  MilliCpu max_milli_cpus = 0;
+  int max_jobs = 0;  // jobs running at once
+  std::string set_by;
+  TimeMs set_ms = 0;
+  bool operator==(const LimitRecord&) const = default;
+};
+
 struct JoinTokenRecord {
   std::string hash;
   std::string node;     // "" = any name

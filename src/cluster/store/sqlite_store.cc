@@ -161,7 +161,15 @@ CREATE TABLE IF NOT EXISTS accounting(
   peak_mib INTEGER NOT NULL, gpu_util REAL NOT NULL, energy_wh REAL NOT NULL,
   PRIMARY KEY(job, idx, attempt)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS accounting_end ON accounting(end_ms);
+CREATE TABLE IF NOT EXISTS limits(
+  kind TEXT NOT NULL, name TEXT NOT NULL, max_gpus INTEGER NOT NULL,
+  max_milli_cpus INTEGER NOT NULL, max_jobs INTEGER NOT NULL, set_by TEXT NOT NULL,
+  set_ms INTEGER NOT NULL, PRIMARY KEY(kind, name)) WITHOUT ROWID;
 )sql";
+constexpr const char* kUpsertLimit =
+    "INSERT OR REPLACE INTO limits(kind, name, max_gpus, max_milli_cpus, max_jobs, set_by, "
+    "set_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kDeleteLimit = "DELETE FROM limits WHERE kind = ?1 AND name = ?2";
 constexpr const char* kInsertAccounting =
     "INSERT OR REPLACE INTO accounting(job, idx, attempt, user, name, node, state, exit_code, "
     "submit_ms, start_ms, end_ms, gpus, milli_cpus, cpu_s, peak_mib, gpu_util, energy_wh) "
@@ -646,6 +654,29 @@ SqliteStore::Ticket SqliteStore::InsertUsage(const UsageRow& row) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpsertLimit(const LimitRecord& l) {
+  return Enqueue([l](Db& db) -> Status {
+    auto st = db.Prepare(kUpsertLimit);
+    if (!st.ok()) return st.status();
+    return st->Text(1, l.kind)
+        .Text(2, l.name)
+        .Int(3, l.max_gpus)
+        .Int(4, l.max_milli_cpus)
+        .Int(5, l.max_jobs)
+        .Text(6, l.set_by)
+        .Int(7, l.set_ms)
+        .Exec();
+  });
+}
+
+SqliteStore::Ticket SqliteStore::DeleteLimit(const std::string& kind, const std::string& name) {
+  return Enqueue([kind, name](Db& db) -> Status {
+    auto st = db.Prepare(kDeleteLimit);
+    if (!st.ok()) return st.status();
+    return st->Text(1, kind).Text(2, name).Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::InsertAccounting(const AccountingRow& row) {
   return Enqueue([row](Db& db) -> Status {
     auto st = db.Prepare(kInsertAccounting);
@@ -870,6 +901,16 @@ Result<StoreContents> SqliteStore::LoadAll() {
   while (joins->Next())
     out.join_tokens.push_back({joins->ColText(0), joins->ColText(1), joins->ColInt(2)});
   if (Status e = joins->Finish(); !e.ok()) return e;
+  auto limits = db_->Prepare(
+      "SELECT kind, name, max_gpus, max_milli_cpus, max_jobs, set_by, set_ms FROM limits "
+      "ORDER BY kind, name");
+  if (!limits.ok()) return limits.status();
+  while (limits->Next())
+    out.limits.push_back({limits->ColText(0), limits->ColText(1),
+                          static_cast<int>(limits->ColInt(2)), limits->ColInt(3),
+                          static_cast<int>(limits->ColInt(4)), limits->ColText(5),
+                          limits->ColInt(6)});
+  if (Status e = limits->Finish(); !e.ok()) return e;
   return out;
 }
 

@@ -29,6 +29,8 @@
 //         start_ms, end_ms, gpus, milli_cpus INTEGER, cpu_s REAL, peak_mib INTEGER, gpu_util,
 //         energy_wh REAL; PRIMARY KEY(job, idx, attempt)) WITHOUT ROWID
 //         -- one row per ended attempt (AccountingRow); never removed by the coordinator
+//   limits(kind, name TEXT, max_gpus, max_milli_cpus, max_jobs INTEGER, set_by TEXT,
+//         set_ms INTEGER; PRIMARY KEY(kind, name)) WITHOUT ROWID  -- LimitRecord
 // The tables from job_history on were added without a version change (CREATE TABLE IF NOT
 // EXISTS).
 //
@@ -102,6 +104,8 @@ class SqliteStore final : public StateStore {
   Ticket InsertUsage(const UsageRow& row) override;
   Ticket PruneUsage(TimeMs before_ms) override;
   Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) override;
+  Ticket UpsertLimit(const LimitRecord& limit) override;
+  Ticket DeleteLimit(const std::string& kind, const std::string& name) override;
   Ticket InsertAccounting(const AccountingRow& row) override;
   Result<std::vector<AccountingRow>> LoadAccounting(TimeMs since_ms, const std::string& user,
                                                     JobId job) override;

@@ -30,6 +30,7 @@ struct StoreContents {
   std::vector<NodeRecord> nodes;  // by name
   std::vector<UserRecord> users;  // by name
   std::vector<JoinTokenRecord> join_tokens;  // unused, by hash
+  std::vector<LimitRecord> limits;           // by kind, name
   // Above every job id ever stored, deleted jobs included (table meta): ids are never reused.
   JobId next_job_id = 1;
   // How many times this state was restored from a backup (table meta; backup.h). A restored
@@ -111,6 +112,8 @@ class StateStore {
   virtual Ticket PruneUsage(TimeMs before_ms) = 0;  // deletes usage rows older than this
   // Usage rows with time_ms >= since_ms, by time then node.
   virtual Result<std::vector<UsageRow>> LoadUsage(TimeMs since_ms) = 0;
+  virtual Ticket UpsertLimit(const LimitRecord& limit) = 0;
+  virtual Ticket DeleteLimit(const std::string& kind, const std::string& name) = 0;
   virtual Ticket InsertAccounting(const AccountingRow& row) = 0;
   // Accounting rows that ended at or after since_ms, of `user` and of job `job` unless empty / 0,
   // by job, task, attempt.
