@@ -304,6 +304,57 @@ TEST(ClusterAccounting, AUserLimitHoldsJobsBackWithTheReasonAndOnlyAdminsSetIt) 
   EXPECT_NE(none.out.find("no limits"), std::string::npos) << none.out;
 }
 
+TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWhereItStopped) {
+  TestCluster cluster({.agents = 1,
+                       .gpus_per_agent = 1,
+                       .coordinator_args = {"--preempt", "priority", "--preempt-after", "1s",
+                                            "--policy", "priority"}});
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const std::string script =
+      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
+      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
+      "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
+      "while [ $step -lt 60 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
+      "mv $c/.s $c/step; done";
+  const int64_t low = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
+                                      "--workdir", work.string(), "--", "/bin/sh", "-c", script});
+  for (int i = 0; i < 200 && cluster.client().GetJob(low)->state() != "running"; ++i)
+    std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(500ms);  // some steps done
+  const int64_t high = cluster.Submit({"--gpus", "1", "--priority", "10", "--workdir",
+                                       work.string(), "--", "/bin/sh", "-c", "echo ran > urgent"});
+  EXPECT_EQ(cluster.WaitForJob(high, 60s).state(), "succeeded");
+  v1::JobInfo done = cluster.WaitForJob(low, 90s);
+  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.tasks_size(), 1);
+  EXPECT_GE(done.tasks(0).attempt(), 2);
+  EXPECT_EQ(done.tasks(0).retries(), 0);  // a preemption uses no retry
+  EXPECT_EQ(ReadFile(work / "reasons"), "preempt\n");
+  const std::string attempts = ReadFile(work / "attempts");
+  EXPECT_EQ(attempts.find("attempt 1 from 0\n"), 0u) << attempts;
+  const size_t second = attempts.find("attempt 2 from ");
+  ASSERT_NE(second, std::string::npos) << attempts;
+  EXPECT_GT(std::stoi(attempts.substr(second + 15)), 0) << attempts;  // resumed, not restarted
+  bool told = false;
+  for (const auto& h : done.history()) told = told || h.find("preempted by job") != std::string::npos;
+  EXPECT_TRUE(told);
+  // A user may not submit above priority 0 here: that is the power to preempt.
+  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
+      {"MUSTER_STATE_DIR", "/nonexistent"},
+      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  CommandResult refused = RunMuster({"submit", "--priority", "5", "--coordinator",
+                                     cluster.address(), "--", "true"},
+                                    20s, env);
+  EXPECT_EQ(refused.exit_code, 6) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("only admins submit jobs of priority above 0"), std::string::npos)
+      << refused.err;
+}
+
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {
   TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2});
   ASSERT_EQ(cluster.Start(), "");
@@ -456,7 +507,7 @@ TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_EQ(bogus.err,
             "muster: 'bogus' is not a job state (pending, running, succeeded, failed, "
-            "cancelled, timeout)\n");
+            "cancelled, timeout, oom)\n");
   // Cancel by filter: the sweep goes, the other job stays.
   CommandResult cancel = cluster.Muster({"cancel", "--me", "--name", "sweep"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;

@@ -36,6 +36,8 @@ struct CoordinatorFlags {
   std::string default_time = "0", max_time = "0";
   std::string retention = "14d";
   std::string fairshare_half_life = "7d";
+  std::string preempt = "off";
+  std::string preempt_after = "30s";
   std::string policy = "fifo";
   std::string scorer = "binpack";
   bool no_backfill = false;
@@ -93,6 +95,11 @@ int RunCoordinator(const CoordinatorFlags& f) {
   if (opts.coordinator.retention_ms < 0 ||
       (f.retention != "0" && opts.coordinator.retention_ms == 0)) {
     std::cerr << "muster: --retention is a duration like 14d or 12h, or 0 to keep finished jobs\n";
+    return kExitUsage;
+  }
+  opts.coordinator.preemption = f.preempt;
+  if ((opts.coordinator.preempt_after_ms = ParseDurationMs(f.preempt_after)) < 0) {
+    std::cerr << "muster: --preempt-after is a duration like 30s or 5m\n";
     return kExitUsage;
   }
   opts.coordinator.fairshare_half_life_ms =
@@ -192,6 +199,15 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--log-limit", f->log_limit,
                   "Task output kept per stream of an attempt when the job sets none (head and tail)")
+      ->capture_default_str();
+  cmd->add_option("--preempt", f->preempt,
+                  "off, or priority: a job that waits --preempt-after stops running tasks of "
+                  "lower priority (checkpointable ones resume from their checkpoint); only "
+                  "admins submit jobs of priority above 0 then")
+      ->check(CLI::IsMember({"off", "priority"}))
+      ->capture_default_str();
+  cmd->add_option("--preempt-after", f->preempt_after,
+                  "How long a job waits (and is not predicted to start) before it preempts")
       ->capture_default_str();
   cmd->add_option("--fairshare-half-life", f->fairshare_half_life,
                   "Fair share: how fast users' past usage fades (the fairshare policy runs first "

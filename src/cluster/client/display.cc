@@ -256,6 +256,14 @@ nlohmann::json ToJson(const v1::NodeInfo& n) {
                     {"memory_mib", g.memory_mib()},
                     {"virtual", g.is_virtual()},
                     {"uuid", g.uuid()},
+                    // Live readings where the driver reports them; null where it does not.
+                    {"utilization", g.utilization() >= 0 ? nlohmann::json(g.utilization())
+                                                         : nlohmann::json(nullptr)},
+                    {"power_w",
+                     g.power_w() >= 0 ? nlohmann::json(g.power_w()) : nlohmann::json(nullptr)},
+                    {"memory_used_mib", g.memory_used_mib() >= 0
+                                            ? nlohmann::json(g.memory_used_mib())
+                                            : nlohmann::json(nullptr)},
                     {"free", i < n.gpu_free_size() ? n.gpu_free(i) : false}});
   }
   j["gpus"] = gpus;

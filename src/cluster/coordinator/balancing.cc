@@ -39,6 +39,15 @@
 
 namespace muster::cluster {
 
+std::string UtcTime(TimeMs ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
 namespace {
 // Who the audit log names for the balancer's own moves.
 const Caller kBalancer{.name = "balancer", .role = Role::kAdmin, .via = "internal"};
@@ -59,14 +68,6 @@ v1::BalanceMetrics MetricsProto(const model::BalanceReport& r) {
   return m;
 }
 
-std::string UtcTime(TimeMs ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
 
 std::string NameOf(const std::vector<std::string>& names, int i) {
   return i >= 0 && i < static_cast<int>(names.size()) ? names[static_cast<size_t>(i)] : "";

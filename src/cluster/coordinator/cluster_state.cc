@@ -76,6 +76,15 @@ std::vector<std::pair<TaskRef, std::vector<int>>> ClusterState::GpuHoldings(
   return out;
 }
 
+std::vector<std::pair<TaskRef, std::vector<int>>> ClusterState::HoldingsOn(
+    const std::string& node) const {
+  std::vector<std::pair<TaskRef, std::vector<int>>> out;
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return out;
+  for (const auto& [task, h] : it->second.holdings) out.emplace_back(task, h.gpus);
+  return out;
+}
+
 int ClusterState::Holders(const std::string& node) const {
   auto it = nodes_.find(node);
   return it == nodes_.end() ? 0 : static_cast<int>(it->second.holdings.size());

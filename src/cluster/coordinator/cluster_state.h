@@ -49,6 +49,8 @@ class ClusterState {
   std::map<std::string, NodeFree> SchedulableFree() const;
   // Number of tasks holding resources on `node`.
   int Holders(const std::string& node) const;
+  // The tasks holding resources on `node`, each with its GPUs (positions in the node's list).
+  std::vector<std::pair<TaskRef, std::vector<int>>> HoldingsOn(const std::string& node) const;
   // The tasks holding GPUs on `node`, each with its GPUs (positions in the node's GPU list).
   std::vector<std::pair<TaskRef, std::vector<int>>> GpuHoldings(const std::string& node) const;
 

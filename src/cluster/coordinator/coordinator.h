@@ -86,6 +86,9 @@
 
 namespace muster::cluster {
 
+// "2026-12-01 23:12:52 UTC" (balancing.cc).
+std::string UtcTime(TimeMs ms);
+
 struct CoordinatorOptions {
   std::string state_dir;                    // holds state.db, logs/, checkpoints/
   AuthOptions auth;                         // who may call (identity.h)
@@ -134,6 +137,12 @@ struct CoordinatorOptions {
   // Finished jobs (records, coordinator logs, checkpoints) are removed this long after they end
   // (retention.cc); 0 keeps them forever. Checked every gc_period_ms.
   DurationMs retention_ms = 14LL * 86400 * 1000;
+  // Preemption (preemption.cc): "off", or "priority": a pending job that has waited
+  // preempt_after_ms and is not predicted to start within as long stops running tasks of jobs
+  // of lower priority (stop reason "preempt"); they are requeued without using a retry and
+  // resume from their checkpoint. Only admins submit jobs of priority above 0 then.
+  std::string preemption = "off";
+  DurationMs preempt_after_ms = 30000;
   // Fair share (limits.cc): each user's past usage counts with this half-life; 0 = only what
   // the user holds now.
   DurationMs fairshare_half_life_ms = 7LL * 86400 * 1000;
@@ -333,6 +342,9 @@ class Coordinator {
 
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
+  // ---- preemption (preemption.cc)
+  // After a prediction pass: stops lower-priority tasks for the queued jobs that wait too long.
+  void Preempt(const std::vector<JobId>& queued, TimeMs now) REQUIRES(mu_);
   // ---- limits and fair share (limits.cc)
   // Past usage decayed to `now`.
   void DecayPastUsage(TimeMs now) REQUIRES(mu_);

@@ -368,6 +368,65 @@ TEST_F(CoordinatorTest, AJobBeyondItsUsersLimitWaitsWithTheReasonAndStartsWhenTh
   EXPECT_EQ(c->ClearLimit("user", "bob").code(), StatusCode::kNotFound);
 }
 
+TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWorkWhichResumes) {
+  CoordinatorOptions o;
+  o.scheduler.queue_policy = "priority";
+  o.state_dir = dir_;
+  o.preemption = "priority";
+  o.preempt_after_ms = 5000;
+  auto opened = Coordinator::Open(o, &clock_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto c = std::move(opened).value();
+  auto ch = Connect(*c, "n1", 1);
+  v1::JobSpec low = MakeSpec(1);
+  low.set_checkpointable(true);
+  low.set_est_time_s(3600);  // not done soon: nothing frees the GPU in time
+  auto victim = c->Submit(low);
+  c->Tick();
+  c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 1, "running"));
+  v1::JobSpec high = MakeSpec(1);
+  high.set_priority(10);
+  auto urgent = c->Submit(high);
+  c->Tick();
+  EXPECT_TRUE(ch->Kills().empty());  // it has not waited long enough yet
+  clock_.Advance(6000);
+  c->Tick();
+  auto kills = ch->Kills();
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].job_id(), *victim);
+  EXPECT_EQ(kills[0].reason(), "preempt");
+  // The victim saves and leaves: requeued, no retry used; the preemptor starts in its place.
+  v1::AgentMessage saved = Event(*victim, 0, 1, "succeeded");
+  saved.mutable_event()->set_stopped_on_request(true);
+  c->OnAgentMessage("n1", ch.get(), saved);
+  c->Tick();
+  auto launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[1].job_id(), *urgent);
+  auto v = c->GetJob(*victim);
+  EXPECT_EQ(v->state(), "pending");
+  EXPECT_EQ(v->tasks(0).retries(), 0);
+  bool told = false;
+  for (const auto& h : v->history()) told = told || h.find("preempted by job") != std::string::npos;
+  EXPECT_TRUE(told);
+  c->OnAgentMessage("n1", ch.get(), Event(*urgent, 0, 1, "running"));
+  clock_.Advance(1000);
+  c->OnAgentMessage("n1", ch.get(), Event(*urgent, 0, 1, "succeeded"));
+  c->Tick();
+  launches = ch->Launches();
+  ASSERT_EQ(launches.size(), 3u);  // the victim resumes
+  EXPECT_EQ(launches[2].job_id(), *victim);
+  EXPECT_EQ(launches[2].attempt(), 2);
+  // Equal priority never preempts.
+  v1::JobSpec same = MakeSpec(1);
+  auto peer = c->Submit(same);
+  c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 2, "running"));
+  clock_.Advance(60000);
+  c->Tick();
+  EXPECT_EQ(ch->Kills().size(), 1u);
+  EXPECT_EQ(c->GetJob(*peer)->state(), "pending");
+}
+
 TEST_F(CoordinatorTest, PredictionsLearnFromFinishedRunsOfTheClass) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);

@@ -359,6 +359,11 @@ void Coordinator::SchedulingPass() {
       j.predicted_start_ms = s;
       j.predicted_finish_ms = f;
     }
+    if (full && options_.preemption == "priority") {
+      std::vector<JobId> queued;
+      for (const auto& q : snap.queue) queued.push_back(q.id);
+      Preempt(queued, clock_->NowMs());
+    }
   }
   if (launches.empty()) return;
   // Each launch goes out only if its own attempt was stored (a failed write fails alone); a gang

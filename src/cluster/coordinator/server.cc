@@ -152,6 +152,15 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         return ToGrpcStatus(a);
       spdlog::info("{} submits a job on behalf of {}", caller->Describe(), spec.user());
     }
+    // With preemption, priority is the power to stop others' work: an admin's to give.
+    if (c_->options().preemption == "priority" && spec.priority() > 0 &&
+        caller->role != Role::kAdmin) {
+      Status refused = Status::PermissionDenied(
+          "this cluster preempts by priority: only admins submit jobs of priority above 0 "
+          "(--priority " + std::to_string(spec.priority()) + ")");
+      c_->Audit(*caller, "submit", "a job", refused);
+      return ToGrpcStatus(refused);
+    }
     auto id = c_->Submit(spec);
     // Every accepted job is audited; so is every refusal of one the caller was allowed to send.
     c_->Audit(*caller, "submit",
