@@ -355,6 +355,48 @@ TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWh
       << refused.err;
 }
 
+TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const int64_t id = cluster.Submit({"--array", "0-1", "--name", "pat", "-o", "out-%x-%j-%t.txt",
+                                     "-e", "err-%j.%a", "--workdir", work.string(), "--",
+                                     "/bin/sh", "-c",
+                                     "echo hello $MUSTER_TASK_INDEX; echo oops >&2"});
+  EXPECT_EQ(cluster.WaitForJob(id, 60s).state(), "succeeded");
+  const std::string j = std::to_string(id);
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_EQ(ReadFile(work / ("out-pat-" + j + "-" + std::to_string(t) + ".txt")),
+              "hello " + std::to_string(t) + "\n");
+    EXPECT_EQ(ReadFile(work / ("err-" + j + "." + std::to_string(t))), "oops\n");
+  }
+  // The coordinator's copy is there as well.
+  CommandResult logs = cluster.Muster({"logs", j + ".1"});
+  EXPECT_NE(logs.out.find("hello 1"), std::string::npos) << logs.out << logs.err;
+
+  // Without --error, stderr goes to the --output file too.
+  const int64_t both = cluster.Submit({"-o", "both.log", "--workdir", work.string(), "--",
+                                       "/bin/sh", "-c", "echo out; echo err >&2"});
+  EXPECT_EQ(cluster.WaitForJob(both, 60s).state(), "succeeded");
+  const std::string text = ReadFile(work / "both.log");
+  EXPECT_NE(text.find("out\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("err\n"), std::string::npos) << text;
+
+  // A file that cannot be opened fails the task with why; an unknown pattern is refused.
+  const int64_t nowhere = cluster.Submit({"-o", "no/such/dir/x.log", "--workdir", work.string(),
+                                          "--", "true"});
+  v1::JobInfo failed = cluster.WaitForJob(nowhere, 60s);
+  EXPECT_EQ(failed.state(), "failed");
+  EXPECT_NE(failed.reason().find("cannot open the output file 'no/such/dir/x.log'"),
+            std::string::npos)
+      << failed.reason();
+  CommandResult bad = cluster.Muster({"submit", "-o", "x-%q", "--", "true"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("unknown %q"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
+
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {
   TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2});
   ASSERT_EQ(cluster.Start(), "");

@@ -171,7 +171,8 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
        "array job, one task per index: FIRST-LAST[%MAX_RUNNING], e.g. 0-999%50"},
       {"--priority", "priority", "priority (higher first under the priority policy)"},
       {"--cpus", "cpus", "CPUs per task: 1, 0.5 or 500m (default 1)"},
-      {"--mem", "mem", "memory per task: 512M, 4G (default 512M)"},
+      {"--mem", "mem",
+       "memory per task, its limit where the node enforces it: 512M, 4G (default 512M)"},
       {"--gpus", "gpus", "GPUs per task (default 0)"},
       {"--gpu-mem", "gpu_mem", "minimum memory of each GPU, e.g. 16G"},
       {"--gpu-model", "gpu_model", "GPU model substring, e.g. H100"},
@@ -184,6 +185,10 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
       {"--signal-grace", "signal_grace",
        "SIGTERM to SIGKILL at the time limit (default 30s)"},
       {"--workdir", "workdir", "working directory of the tasks (default: current directory)"},
+      {"-o,--output", "output",
+       "also write each task's stdout to this file (relative to --workdir), as sbatch: %j job id, "
+       "%t or %a task index, %x name, %u user, %N node, %r attempt; appended to"},
+      {"-e,--error", "error", "also write each task's stderr to this file (default: --output's)"},
       {"--log-limit", "log_limit",
        "output kept per stream of each attempt, e.g. 16M: the first and last halves (default: "
        "the cluster's, 64M)"},
@@ -215,7 +220,11 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--wait", f->wait,
                 "follow the job with live progress and exit with its status (0 succeeded, 1 not)");
   cmd->add_flag("-q,--quiet", f->quiet, "print only the job id");
-  AddClientFlags(*cmd, f->client);
+  // -o/--output names the output file here, as for sbatch; JSON is --json.
+  AddClientFlags(*cmd, f->client, /*with_output=*/false);
+  cmd->add_flag_callback(
+      "--json", [f] { f->client.output = "json"; },
+      "print the job as JSON (with --wait: the final job, as muster show -o json)");
   cmd->add_option("--wrap", f->wrap, "run this command line with /bin/sh -c");
   cmd->add_option("--export", f->export_mode,
                   "environment the tasks get from here: ALL (less muster's own and session "

@@ -44,6 +44,47 @@ Result<ArrayRange> ParseArrayRange(const std::string& text) {
   return r;
 }
 
+namespace {
+constexpr std::string_view kPatternLetters = "jtaAxuNr%";
+}  // namespace
+
+std::string ExpandOutputPattern(const std::string& pattern, const OutputNames& n) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%' || i + 1 == pattern.size()) {
+      out += pattern[i];
+      continue;
+    }
+    switch (pattern[++i]) {
+      case 'j':
+      case 'A': out += std::to_string(n.job); break;
+      case 't':
+      case 'a': out += std::to_string(n.task_index); break;
+      case 'x': out += n.name; break;
+      case 'u': out += n.user; break;
+      case 'N': out += n.node; break;
+      case 'r': out += std::to_string(n.attempt); break;
+      default: out += pattern[i];  // '%'
+    }
+  }
+  return out;
+}
+
+Status CheckOutputPattern(const std::string& pattern, const std::string& what) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\0')
+      return Status::InvalidArgument(what + " must not contain a NUL byte");
+    if (pattern[i] != '%') continue;
+    if (i + 1 == pattern.size() || kPatternLetters.find(pattern[i + 1]) == std::string_view::npos)
+      return Status::InvalidArgument(
+          what + " '" + pattern + "': unknown %" + (i + 1 < pattern.size() ? std::string(1, pattern[i + 1]) : "") +
+          " (known: %j job, %t or %a task index, %A job, %x name, %u user, %N node, %r attempt, "
+          "%% a percent sign)");
+    ++i;
+  }
+  return Status::Ok();
+}
+
 Status JobSpec::Validate() const {
   if (command.empty() || command[0].empty())
     return Status::InvalidArgument("job has no command; give one after '--'");
@@ -84,6 +125,10 @@ Status JobSpec::Validate() const {
   if (job_class.size() > L::kName) return too_long("the job class", L::kName);
   if (user.size() > 64) return too_long("the user name", 64);
   if (workdir.size() > L::kPath) return too_long("the working directory", L::kPath);
+  if (output_pattern.size() > L::kPath) return too_long("--output", L::kPath);
+  if (error_pattern.size() > L::kPath) return too_long("--error", L::kPath);
+  if (Status s = CheckOutputPattern(output_pattern, "--output"); !s.ok()) return s;
+  if (Status s = CheckOutputPattern(error_pattern, "--error"); !s.ok()) return s;
   if (command.size() > L::kArgs)
     return Status::InvalidArgument("the command has more than " + std::to_string(L::kArgs) +
                                    " arguments");

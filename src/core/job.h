@@ -73,6 +73,12 @@ struct JobSpec {
   DurationMs time_limit_ms = 0;
   DurationMs signal_grace_ms = 0;  // 0 = 30 s
   bool requeue_on_timeout = false;  // checkpointable: a timeout requeues it, to resume
+  // Files (relative to workdir) that get a copy of each task's stdout and stderr, as sbatch's
+  // --output / --error: patterns of %j (job id), %t or %a (task index), %A (job id), %x (job
+  // name), %u (user), %N (node), %r (attempt), %% ("%"). "" = none; an error pattern left empty
+  // with an output pattern given sends stderr to the output file too.
+  std::string output_pattern;
+  std::string error_pattern;
 
   // Number of tasks this spec expands into.
   int TaskCount() const { return array.empty() ? tasks : array.size(); }
@@ -83,6 +89,17 @@ struct JobSpec {
   // coordinator store or compute with absurd values.
   Status Validate() const;
 };
+
+// An --output / --error pattern (JobSpec::output_pattern) for one attempt of one task.
+struct OutputNames {
+  JobId job = 0;
+  int task_index = 0;
+  int64_t attempt = 0;
+  std::string name, user, node;
+};
+std::string ExpandOutputPattern(const std::string& pattern, const OutputNames& names);
+// Ok, or InvalidArgument naming an unknown %-sequence (`what`: "--output").
+Status CheckOutputPattern(const std::string& pattern, const std::string& what);
 
 // Limits of a job spec (JobSpec::Validate; docs/user-guide.md lists them).
 struct SpecLimits {

@@ -67,6 +67,7 @@ int Stream::File() {
 
 void Stream::Emit(const char* p, size_t n, int64_t now) {
   launcher_internal::WriteAll(File(), p, n);
+  if (copy >= 0) launcher_internal::WriteAll(copy, p, n);  // what the log keeps, the copy gets
   if (pending.empty()) pending_since = now;
   pending.append(p, n);
 }
@@ -358,7 +359,11 @@ Status Launcher::Launch(const v1::Launch& l) {
     } else if (l.memory_bytes() > 0 || l.milli_cpus() > 0) {
       not_enforced = "no limits: this node runs tasks without cgroups";
     }
+    req.stdout_copy_path = l.stdout_path();
+    req.stderr_copy_path = l.stderr_path();
     spawned = Spawn(req);
+    task->out.copy = spawned.stdout_copy_fd;
+    task->err.copy = spawned.stderr_copy_fd;
     for (int& fd : req.cgroup_procs_fds) CloseFd(fd);
     if (spawned.pid <= 0 && !task->cgroup.empty()) options_.cgroups->Remove(task->cgroup);
   }

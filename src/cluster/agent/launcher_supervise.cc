@@ -182,6 +182,8 @@ void Launcher::Supervise() {
         CloseFd(t.err.pipe);
         CloseFd(t.out.file);
         CloseFd(t.err.file);
+        CloseFd(t.out.copy);
+        CloseFd(t.err.copy);
         const int st = t.wait_status;
         const std::string on_request = t.kill_requested ? " (stopped on request)" : "";
         v1::TaskEvent e;

@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +23,51 @@ namespace muster::agent {
 
 namespace {
 
-enum Step : int { kStepExec = 1, kStepChdir = 2, kStepStdio = 3, kStepCgroup = 4, kStepUser = 5 };
+enum Step : int {
+  kStepExec = 1,
+  kStepChdir = 2,
+  kStepStdio = 3,
+  kStepCgroup = 4,
+  kStepUser = 5,
+  kStepOutput = 6,  // the stdout copy file
+  kStepError = 7,   // the stderr copy file
+};
+
+// Sends descriptors over a Unix socket (SCM_RIGHTS): system calls only, safe in a vfork child.
+bool SendFds(int sock, const int* fds, int n) {
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(static_cast<size_t>(n) * sizeof(int));
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(static_cast<size_t>(n) * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, static_cast<size_t>(n) * sizeof(int));
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+}
+
+// Receives up to 2 descriptors sent by SendFds (made close-on-exec); how many.
+int ReceiveFds(int sock, int* fds) {
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1) return 0;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return 0;
+  const int n = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+  std::memcpy(fds, CMSG_DATA(c), static_cast<size_t>(std::min(n, 2)) * sizeof(int));
+  return std::min(n, 2);
+}
 
 struct ChildError {
   int step;
@@ -50,6 +96,9 @@ struct ChildArgs {
   gid_t gid;
   const gid_t* groups;
   size_t ngroups;
+  const char* out_copy;  // nullptr: none
+  const char* err_copy;  // nullptr: none; the same as out_copy: one file
+  int copy_sock;         // where the copies' descriptors go
 };
 
 // The child between vfork and exec. It shares the parent's memory and runs on the calling
@@ -83,6 +132,21 @@ struct ChildArgs {
       dup2(a.stderr_fd, 2) < 0)
     ChildFail(a.err_fd, kStepStdio);
   if (a.cwd != nullptr && chdir(a.cwd) != 0) ChildFail(a.err_fd, kStepChdir);
+  // The copy files, opened as the task's user in its directory (so the agent writes nowhere the
+  // task's user could not), then handed to the agent.
+  if (a.out_copy != nullptr || a.err_copy != nullptr) {
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
+    // Sent in order: the stdout copy if asked for, then the stderr copy if it is another file.
+    int fds[2] = {-1, -1};
+    int n = 0;
+    if (a.out_copy != nullptr && (fds[n++] = open(a.out_copy, kFlags, 0644)) < 0)
+      ChildFail(a.err_fd, kStepOutput);
+    if (a.err_copy != nullptr && a.err_copy != a.out_copy &&
+        (fds[n++] = open(a.err_copy, kFlags, 0644)) < 0)
+      ChildFail(a.err_fd, kStepError);
+    if (!SendFds(a.copy_sock, fds, n)) ChildFail(a.err_fd, kStepOutput);
+    for (int i = 0; i < n; ++i) close(fds[i]);
+  }
   execvpe(a.program, a.argv, a.envp);  // a path: no search; runs scripts without #! via sh
   ChildFail(a.err_fd, kStepExec);
 }
@@ -128,6 +192,24 @@ SpawnResult Spawn(const SpawnRequest& req) {
   argv.push_back(nullptr);
   for (const auto& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // The copy files' descriptors come back over this pair (the child has its own fd table).
+  int copy_socks[2] = {-1, -1};
+  const bool copies = !req.stdout_copy_path.empty() || !req.stderr_copy_path.empty();
+  if (copies && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, copy_socks) != 0) {
+    result.error = std::string("cannot create a socket pair: ") + std::strerror(errno);
+    return result;
+  }
+  struct CloseOnReturn {
+    int* fds;
+    ~CloseOnReturn() {
+      for (int i = 0; i < 2; ++i)
+        if (fds[i] >= 0) close(fds[i]);
+    }
+  } close_copy_socks{copy_socks};
+  const char* out_copy = req.stdout_copy_path.empty() ? nullptr : req.stdout_copy_path.c_str();
+  const char* err_copy = req.stderr_copy_path.empty()                  ? nullptr
+                         : req.stderr_copy_path == req.stdout_copy_path ? out_copy
+                                                                       : req.stderr_copy_path.c_str();
   int err_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     result.error = std::string("cannot create a pipe: ") + std::strerror(errno);
@@ -156,7 +238,10 @@ SpawnResult Spawn(const SpawnRequest& req) {
                        req.uid,
                        req.gid,
                        req.groups.data(),
-                       req.groups.size()};
+                       req.groups.size(),
+                       out_copy,
+                       err_copy,
+                       copy_socks[1]};
   pid_t pid = vfork();
   if (pid == 0) Child(args);
   const int vfork_errno = errno;
@@ -170,6 +255,20 @@ SpawnResult Spawn(const SpawnRequest& req) {
   }
   setpgid(pid, pid);  // also in the parent, so a Kill right after Spawn finds the group
   close(err_pipe[1]);
+  auto take_copies = [&] {
+    if (copy_socks[0] < 0) return;
+    int fds[2] = {-1, -1};
+    const int n = ReceiveFds(copy_socks[0], fds);
+    const bool out = !req.stdout_copy_path.empty(), err = !req.stderr_copy_path.empty();
+    const bool same = out && err && req.stderr_copy_path == req.stdout_copy_path;
+    if (n < (out ? 1 : 0) + (err && !same ? 1 : 0)) {  // not all came: none is used
+      for (int i = 0; i < n; ++i) close(fds[i]);
+      return;
+    }
+    if (out) result.stdout_copy_fd = fds[0];
+    if (same) result.stderr_copy_fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+    else if (err) result.stderr_copy_fd = fds[out ? 1 : 0];
+  };
   if (devnull >= 0) close(devnull);
   ChildError e{};
   ssize_t n;
@@ -196,11 +295,20 @@ SpawnResult Spawn(const SpawnRequest& req) {
         result.error = "cannot switch to uid " + std::to_string(req.uid) + ": " +
                        std::strerror(e.err);
         break;
+      case kStepOutput:
+        result.error = "cannot open the output file '" + req.stdout_copy_path + "': " +
+                       std::strerror(e.err);
+        break;
+      case kStepError:
+        result.error = "cannot open the error file '" + req.stderr_copy_path + "': " +
+                       std::strerror(e.err);
+        break;
       default:
         result.error = "cannot execute '" + req.argv[0] + "': " + std::strerror(e.err);
     }
     return result;
   }
+  take_copies();
   result.pid = pid;
   return result;
 }

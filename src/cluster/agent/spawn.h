@@ -27,6 +27,11 @@ struct SpawnRequest {
   // cgroup.procs files the child writes its own pid to before exec, one per hierarchy
   // (task_cgroup.h).
   std::vector<int> cgroup_procs_fds;
+  // Non-empty: files the child opens (as the task's user, after chdir; created 0644 less its
+  // umask, appended to) for a copy of its stdout and stderr (`--output`, `--error`); the same
+  // path twice is opened once. Their descriptors come back in SpawnResult.
+  std::string stdout_copy_path;
+  std::string stderr_copy_path;
   // Run as this user: groups, then gid, then uid, before chdir and exec (task_user.h).
   bool set_user = false;
   uid_t uid = 0;
@@ -37,6 +42,10 @@ struct SpawnRequest {
 struct SpawnResult {
   int pid = -1;       // > 0: running, leader of process group `pid`
   std::string error;  // when pid <= 0: "cannot execute 'foo': No such file or directory"
+  // The copy files asked for (close-on-exec; the caller closes them), else -1; both the same
+  // file's descriptors when the paths were the same.
+  int stdout_copy_fd = -1;
+  int stderr_copy_fd = -1;
 };
 
 // Starts the process in a new process group. On failure the child has already been reaped.

@@ -70,7 +70,7 @@ const std::vector<std::string>& SpecFieldKeys() {
       "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
       "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries",
       "log_limit", "time", "signal_grace", "requeue_on_timeout", "afterok", "after_any",
-      "afterany", "after_notok", "afternotok", "singleton"};
+      "afterany", "after_notok", "afternotok", "singleton", "output", "error"};
   return keys;
 }
 
@@ -217,6 +217,11 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
     in.milli_cpus = m;
     return Status::Ok();
   }
+  if (key == "output" || key == "error") {
+    if (Status s = CheckOutputPattern(v, "--" + std::string(key)); !s.ok()) return s;
+    (key == "output" ? in.output : in.error) = v;
+    return Status::Ok();
+  }
   if (key == "log_limit") {
     MiB m = ParseMemoryMiB(v);
     if (m < 1) return Bad(v, "a size of at least 1M, like 64M or 1G");
@@ -341,6 +346,8 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
   take(base.memory_mib, top.memory_mib);
   take(base.min_gpu_memory_mib, top.min_gpu_memory_mib);
   take(base.log_limit_mib, top.log_limit_mib);
+  take(base.output, top.output);
+  take(base.error, top.error);
   take(base.est_work, top.est_work);
   take(base.est_time_s, top.est_time_s);
 }
@@ -390,6 +397,8 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.resources.gpus = in.gpus.value_or(0);
   s.resources.min_gpu_memory_mib = in.min_gpu_memory_mib.value_or(0);
   s.log_limit_mib = in.log_limit_mib.value_or(0);
+  s.output_pattern = in.output.value_or("");
+  s.error_pattern = in.error.value_or("");
   s.resources.gpu_model = in.gpu_model.value_or("");
   if (s.resources.gpus == 0 &&
       (s.resources.min_gpu_memory_mib > 0 || !s.resources.gpu_model.empty()))

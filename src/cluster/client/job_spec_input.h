@@ -25,7 +25,7 @@
 namespace muster::client {
 
 struct JobSpecInput {
-  std::optional<std::string> name, user, job_class, workdir, array, gpu_model;
+  std::optional<std::string> name, user, job_class, workdir, array, gpu_model, output, error;
   std::optional<std::vector<std::string>> command;
   std::map<std::string, std::string> env;
   std::optional<int> tasks, ranks_per_node, priority, gpus, max_retries;

@@ -53,6 +53,8 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_est_time_s(in.est_time_s);
   out->set_checkpointable(in.checkpointable);
   out->set_max_retries(in.max_retries);
+  out->set_output_pattern(in.output_pattern);
+  out->set_error_pattern(in.error_pattern);
   out->set_log_limit_mib(in.log_limit_mib);
   out->set_time_limit_ms(in.time_limit_ms);
   out->set_signal_grace_ms(in.signal_grace_ms);
@@ -86,6 +88,8 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.est_time_s = in.est_time_s();
   s.checkpointable = in.checkpointable();
   s.max_retries = in.max_retries();
+  s.output_pattern = in.output_pattern();
+  s.error_pattern = in.error_pattern();
   s.log_limit_mib = in.log_limit_mib();
   s.time_limit_ms = in.time_limit_ms();
   s.signal_grace_ms = in.signal_grace_ms();
@@ -159,6 +163,8 @@ void ToProto(const LaunchSpec& in, v1::Launch* out) {
   out->set_stop_reason_file(in.stop_reason_file);
   out->set_memory_bytes(in.memory_bytes);
   out->set_milli_cpus(in.milli_cpus);
+  out->set_stdout_path(in.stdout_path);
+  out->set_stderr_path(in.stderr_path);
 }
 
 LaunchSpec FromProto(const v1::Launch& in) {
@@ -179,6 +185,8 @@ LaunchSpec FromProto(const v1::Launch& in) {
   l.stop_reason_file = in.stop_reason_file();
   l.memory_bytes = in.memory_bytes();
   l.milli_cpus = in.milli_cpus();
+  l.stdout_path = in.stdout_path();
+  l.stderr_path = in.stderr_path();
   return l;
 }
 

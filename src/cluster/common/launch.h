@@ -28,6 +28,7 @@ struct LaunchSpec {
   std::string stop_reason_file;            // $MUSTER_STOP_REASON_FILE; "" = none
   int64_t memory_bytes = 0;                // limit set in the task's cgroup; 0 = none
   MilliCpu milli_cpus = 0;                 // CPU quota set in the task's cgroup; 0 = none
+  std::string stdout_path, stderr_path;    // the task's own copies (--output / --error); "" none
 };
 
 }  // namespace muster::cluster

@@ -59,6 +59,13 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
   // What the task asked for is what its cgroup lets it use.
   l.memory_bytes = s.resources.memory_mib << 20;
   l.milli_cpus = s.resources.milli_cpus;
+  if (!s.output_pattern.empty() || !s.error_pattern.empty()) {
+    const OutputNames names{.job = j.id, .task_index = t.index, .attempt = t.attempt,
+                            .name = s.name, .user = s.user, .node = t.node};
+    l.stdout_path = ExpandOutputPattern(s.output_pattern, names);
+    l.stderr_path = s.error_pattern.empty() ? l.stdout_path
+                                            : ExpandOutputPattern(s.error_pattern, names);
+  }
   l.signal_grace_ms = s.signal_grace_ms > 0 ? s.signal_grace_ms : kDefaultSignalGraceMs;
   if (s.checkpointable) env["MUSTER_CHECKPOINTABLE"] = "1";
   if (!s.gang) {
