@@ -55,7 +55,7 @@ nlohmann::json FreshBalance(TestCluster& cluster, int64_t after_ms) {
   nlohmann::json j;
   do {
     j = Balance(cluster);
-    if (j.contains("evaluatedMs") && std::stoll(j["evaluatedMs"].get<std::string>()) > after_ms)
+    if (j.contains("evaluated_ms") && j["evaluated_ms"].get<int64_t>() > after_ms)
       return j;
     std::this_thread::sleep_for(200ms);
   } while (std::chrono::steady_clock::now() < deadline);
@@ -64,7 +64,7 @@ nlohmann::json FreshBalance(TestCluster& cluster, int64_t after_ms) {
 }
 
 int64_t NowMs(const nlohmann::json& j) {
-  return std::stoll(j["nowMs"].get<std::string>());
+  return j["now_ms"].get<int64_t>();
 }
 
 bool WaitRunning(TestCluster& cluster, int64_t id, std::chrono::milliseconds timeout) {
@@ -151,13 +151,13 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   }
   EXPECT_EQ(migrated, 1);
 
-  std::cout << "[ balance  ] before: nodes lambda=" << Num(before, "nodes", "imbalanceFactor")
+  std::cout << "[ balance  ] before: nodes lambda=" << Num(before, "nodes", "imbalance_factor")
             << " jain=" << Num(before, "nodes", "jain")
-            << "; gpus lambda=" << Num(before, "gpus", "imbalanceFactor")
+            << "; gpus lambda=" << Num(before, "gpus", "imbalance_factor")
             << " jain=" << Num(before, "gpus", "jain") << "\n"
-            << "[ balance  ] after:  nodes lambda=" << Num(after, "nodes", "imbalanceFactor")
+            << "[ balance  ] after:  nodes lambda=" << Num(after, "nodes", "imbalance_factor")
             << " jain=" << Num(after, "nodes", "jain")
-            << "; gpus lambda=" << Num(after, "gpus", "imbalanceFactor")
+            << "; gpus lambda=" << Num(after, "gpus", "imbalance_factor")
             << " jain=" << Num(after, "gpus", "jain") << "\n"
             << "[ balance  ] the 2-GPU job started " << waited_s << " s after its submission\n";
   // Half the GPUs were busy before, all of them after.
@@ -166,7 +166,7 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
 
   auto final_balance = Balance(cluster);
   bool applied = false;
-  for (const auto& m : final_balance["recentMoves"])
+  for (const auto& m : final_balance["recent_moves"])
     applied = applied || (m["kind"] == "migrate" && m["outcome"] == "applied");
   EXPECT_TRUE(applied) << final_balance.dump(2);
 

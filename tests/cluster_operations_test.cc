@@ -397,6 +397,30 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }
 
+TEST(ClusterQueue, TheCliSaysWhatANewUserNeedsToKnow) {
+  TestCluster cluster;
+  ASSERT_EQ(cluster.Start(), "");
+  // logs of a job that has not started says so, instead of printing nothing.
+  const int64_t held = cluster.Submit({"--hold", "--", "echo", "hi"});
+  CommandResult logs = cluster.Muster({"logs", std::to_string(held)});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.err.find("job " + std::to_string(held) + " has not started yet (pending"),
+            std::string::npos)
+      << logs.err;
+  // top, not on a terminal: one frame, no screen codes, and it exits by itself.
+  CommandResult top = cluster.Muster({"top"}, 20s);
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_NE(top.out.find("jain"), std::string::npos) << top.out;
+  EXPECT_EQ(top.out.find("\033["), std::string::npos) << top.out;
+  // balance -o json in the style of every other command: snake_case, numbers as numbers.
+  CommandResult balance = cluster.Muster({"balance", "-o", "json"});
+  auto j = nlohmann::json::parse(balance.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << balance.out;
+  EXPECT_TRUE(j["now_ms"].is_number()) << balance.out;
+  EXPECT_TRUE(j["node_loads"].is_array()) << balance.out;
+  EXPECT_FALSE(j.contains("nowMs")) << balance.out;
+}
+
 TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart) {
   TestCluster cluster({.agents = 2, .gpus_per_agent = 0, .cpus_per_agent = 2});
   ASSERT_EQ(cluster.Start(), "");

@@ -127,13 +127,7 @@ int RunBalance(const ClientFlags& f, int trend) {
   auto st = FetchBalance(f, trend);
   if (!st.ok()) return ReportError(st.status());
   if (f.json()) {
-    std::string json;
-    google::protobuf::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.always_print_primitive_fields = true;
-    auto s = google::protobuf::util::MessageToJsonString(*st, &json, opts);
-    if (!s.ok()) return ReportError(Status::Internal("cannot format JSON"));
-    std::cout << json << std::endl;
+    std::cout << client::ProtoToJson(*st).dump(2) << std::endl;
     return kExitOk;
   }
   std::cout << FormatBalanceView(*st, 0);

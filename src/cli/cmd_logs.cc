@@ -47,6 +47,18 @@ int RunLogs(const LogsFlags& f) {
           Status::NotFound("job " + std::to_string(*id) + " has no task " + std::to_string(*task)));
   }
   int index = task ? *task : (total == 1 ? job->tasks(0).index() : -1);
+  // Nothing to show yet, and (without -f) nothing to wait for: say why instead of printing
+  // nothing.
+  bool started = false;
+  for (const auto& t : job->tasks())
+    started = started || ((index == -1 || t.index() == index) && t.attempt() > 0);
+  if (!started && !f.follow) {
+    std::cerr << "muster: job " << *id << (task ? " task " + std::to_string(*task) : "")
+              << " has not started yet (" << job->state()
+              << (job->reason().empty() ? "" : ": " + job->reason())
+              << "); muster logs -f waits for its output\n";
+    return kExitOk;
+  }
   bool prefix = index == -1;
 
   v1::LogRequest req;

@@ -58,7 +58,8 @@ std::string Frame(const TopFlags& f, client::CoordinatorClient& c) {
 
 int RunTop(const TopFlags& f) {
   auto client = MakeClient(f.client);
-  if (f.once) {
+  // Not on a terminal (a pipe, a file, a cron job): one frame, as --once, without screen codes.
+  if (f.once || !::isatty(STDOUT_FILENO)) {
     auto st = FetchBalance(f.client, 1);  // reachability check with the proper exit code
     if (!st.ok()) return ReportError(st.status());
     std::cout << Frame(f, client) << std::flush;

@@ -420,6 +420,12 @@ int RunUp(const UpFlags& f) {
             << (f.agents == 1 ? " agent, " : " agents, ") << total_gpus << " GPUs"
             << (total_gpus > 0 ? " (" + gpu_kind + ")" : "") << ", state in " << dir
             << " (ready in " << ready_in << " s) — Ctrl-C to stop" << std::endl;
+  if (!f.http.empty()) {  // the coordinator wrote its bound address before it took calls
+    std::ifstream http(dir + "/coordinator/coordinator.http");
+    std::string bound;
+    if (std::getline(http, bound) && !bound.empty())
+      std::cout << "muster up: metrics at http://" << bound << "/metrics" << std::endl;
+  }
   if (f.allow_local_users)
     std::cout << "muster up: other users of this machine: export MUSTER_STATE_DIR=" << dir
               << (geteuid() == 0 ? "" : " (this cluster's agents are not root: they run only "

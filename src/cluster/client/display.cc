@@ -239,6 +239,59 @@ nlohmann::json ToJson(const v1::JobInfo& job) {
   return j;
 }
 
+namespace {
+
+nlohmann::json FieldValue(const google::protobuf::Message& m,
+                          const google::protobuf::FieldDescriptor* f, int index) {
+  using F = google::protobuf::FieldDescriptor;
+  const auto* r = m.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case F::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case F::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case F::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case F::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case F::CPPTYPE_DOUBLE: return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+    case F::CPPTYPE_FLOAT: return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+    case F::CPPTYPE_BOOL: return rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+    case F::CPPTYPE_ENUM:
+      return (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name();
+    case F::CPPTYPE_STRING: return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
+    case F::CPPTYPE_MESSAGE:
+      return ProtoToJson(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+nlohmann::json ProtoToJson(const google::protobuf::Message& m) {
+  nlohmann::json out = nlohmann::json::object();
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->is_map()) {
+      nlohmann::json obj = nlohmann::json::object();
+      for (int k = 0; k < r->FieldSize(m, f); ++k) {
+        const auto& entry = r->GetRepeatedMessage(m, f, k);
+        const auto* kd = entry.GetDescriptor()->FindFieldByName("key");
+        const auto* vd = entry.GetDescriptor()->FindFieldByName("value");
+        nlohmann::json key = FieldValue(entry, kd, -1);
+        obj[key.is_string() ? key.get<std::string>() : key.dump()] = FieldValue(entry, vd, -1);
+      }
+      out[f->name()] = std::move(obj);
+    } else if (f->is_repeated()) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (int k = 0; k < r->FieldSize(m, f); ++k) arr.push_back(FieldValue(m, f, k));
+      out[f->name()] = std::move(arr);
+    } else {
+      out[f->name()] = FieldValue(m, f, -1);
+    }
+  }
+  return out;
+}
+
 nlohmann::json ToJson(const v1::NodeInfo& n) {
   nlohmann::json j;
   j["name"] = n.spec().name();

@@ -49,6 +49,10 @@ std::string FormatMiB(int64_t mib);
 // "0,1" for GPU indices; "-" when empty.
 std::string FormatGpuList(const google::protobuf::RepeatedField<int32_t>& gpus);
 
+// Any message as JSON in muster's style: the proto's (snake_case) field names, every field
+// (unset ones with their defaults), numbers as numbers (int64 too), enums by name, maps as objects.
+nlohmann::json ProtoToJson(const google::protobuf::Message& m);
+
 nlohmann::json ToJson(const v1::JobSpec& spec);
 nlohmann::json ToJson(const v1::Progress& p);
 nlohmann::json ToJson(const v1::TaskInfo& t);
