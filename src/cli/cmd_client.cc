@@ -1,6 +1,7 @@
 // The user-facing client commands: registration and the helpers they share (cmd_client.h).
 // Each command lives in its own cmd_<name>.cc.
 #include "cli/cmd_client.h"
+#include "cluster/client/display.h"
 #include "core/resources.h"
 
 #include <chrono>
@@ -29,6 +30,9 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
   cmd.add_option("--state-dir", flags.state_dir,
                  "state dir of a coordinator on this machine, for its address and its local "
                  "socket (default: $MUSTER_STATE_DIR or ~/.local/state/muster)");
+  cmd.add_flag_callback(
+      "--absolute", [] { client::UseAbsoluteTimes(true); },
+      "times as UTC dates (2026-12-01 23:12:52) instead of relative (5s ago, in 3m)");
   if (with_output)
     cmd.add_option("-o,--output", flags.output, "output format: table or json")
         ->check(CLI::IsMember({"table", "json"}));

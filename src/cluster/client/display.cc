@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 
 namespace muster::client {
@@ -41,8 +42,25 @@ std::string FormatDurationShort(int64_t ms) {
   return std::to_string(d) + "d" + (h % 24 ? std::to_string(h % 24) + "h" : "");
 }
 
+namespace {
+bool g_absolute_times = false;
+}  // namespace
+
+void UseAbsoluteTimes(bool absolute) { g_absolute_times = absolute; }
+
+std::string FormatUtcTime(int64_t t_ms) {
+  if (t_ms <= 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(t_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 std::string FormatRelative(int64_t t_ms, int64_t now_ms) {
   if (t_ms <= 0) return "-";
+  if (g_absolute_times) return FormatUtcTime(t_ms);
   int64_t d = t_ms - now_ms;
   if (std::llabs(d) < 1000) return "now";
   return d > 0 ? "in " + FormatDurationShort(d) : FormatDurationShort(d) + " ago";

@@ -31,8 +31,13 @@ class TextTable {
 
 // "3s", "4m", "1h20m", "2d3h"; negative durations are shown as their absolute value.
 std::string FormatDurationShort(int64_t ms);
-// "-" when t_ms is 0; "now" within a second; "in 3m" for the future; "5s ago" for the past.
+// "-" when t_ms is 0; "now" within a second; "in 3m" for the future; "5s ago" for the past; or,
+// after UseAbsoluteTimes(true) (--absolute), FormatUtcTime.
 std::string FormatRelative(int64_t t_ms, int64_t now_ms);
+// "2026-12-01 23:12:52" (UTC); "-" when t_ms is 0.
+std::string FormatUtcTime(int64_t t_ms);
+// For the whole process (the CLI's --absolute).
+void UseAbsoluteTimes(bool absolute);
 // "[#####.....]" with `width` cells; fraction clamped to [0, 1].
 std::string ProgressBar(double fraction, int width);
 // The progress summary of one task, e.g. "[####......]  40%  400/1000 epoch=2 loss=0.3412".
