@@ -9,6 +9,7 @@
 // --migrate its checkpointable jobs move off it at once.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -159,6 +160,10 @@ TEST(ClusterLimits, OverItsMemoryATaskEndsAsOomAndShowReportsPeakMemoryAndCpuTim
     GTEST_SKIP() << "no memory controller here: the limit is reported as not enforced";
   }
   EXPECT_EQ(h.state(), "oom") << h.reason();
+  // Without --mem the default is reserved, not a limit: the same program runs to its end.
+  const int64_t unlimited =
+      cluster.Submit({"--", kPython, "-c", "b = bytearray(b'x' * (600 << 20))"});
+  EXPECT_EQ(cluster.WaitForJob(unlimited, 60s).state(), "succeeded");
   ASSERT_EQ(h.tasks_size(), 1);
   EXPECT_EQ(h.tasks(0).state(), "oom");
   EXPECT_NE(h.reason().find("task 0: out of memory: limit 64 MiB, peak "), std::string::npos)
@@ -391,6 +396,19 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   EXPECT_NE(failed.reason().find("cannot open the output file 'no/such/dir/x.log'"),
             std::string::npos)
       << failed.reason();
+  // A FIFO is refused (opening one without a reader would stop the agent's launch).
+  ASSERT_EQ(mkfifo((work / "pipe").c_str(), 0644), 0);
+  const int64_t fifo = cluster.Submit({"-o", "pipe", "--workdir", work.string(), "--", "true"});
+  v1::JobInfo refused_fifo = cluster.WaitForJob(fifo, 60s);
+  EXPECT_EQ(refused_fifo.state(), "failed");
+  EXPECT_NE(refused_fifo.reason().find("is not a regular file"), std::string::npos)
+      << refused_fifo.reason();
+  // The copy gets every byte; the log limit is only the coordinator's copy's.
+  const int64_t big = cluster.Submit({"-o", "big.log", "--log-limit", "1M", "--workdir",
+                                      work.string(), "--", "/bin/sh", "-c",
+                                      "head -c 3000000 /dev/zero | tr '\\0' x"});
+  EXPECT_EQ(cluster.WaitForJob(big, 60s).state(), "succeeded");
+  EXPECT_EQ(fs::file_size(work / "big.log"), 3000000u);
   CommandResult bad = cluster.Muster({"submit", "-o", "x-%q", "--", "true"});
   EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
   EXPECT_NE(bad.err.find("unknown %q"), std::string::npos) << bad.err;

@@ -98,6 +98,11 @@ int RunCoordinator(const CoordinatorFlags& f) {
     return kExitUsage;
   }
   opts.coordinator.preemption = f.preempt;
+  if (f.preempt == "priority" && f.policy != "priority") {
+    std::cerr << "muster: --preempt priority needs --policy priority (so that the job that "
+                 "preempts, not its victims, is first for the room they free)\n";
+    return kExitUsage;
+  }
   if ((opts.coordinator.preempt_after_ms = ParseDurationMs(f.preempt_after)) < 0) {
     std::cerr << "muster: --preempt-after is a duration like 30s or 5m\n";
     return kExitUsage;

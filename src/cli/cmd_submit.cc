@@ -172,7 +172,8 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
       {"--priority", "priority", "priority (higher first under the priority policy)"},
       {"--cpus", "cpus", "CPUs per task: 1, 0.5 or 500m (default 1)"},
       {"--mem", "mem",
-       "memory per task, its limit where the node enforces it: 512M, 4G (default 512M)"},
+       "memory per task, then also its limit where the node enforces it: 512M, 4G (default: "
+       "512M reserved, not a limit)"},
       {"--gpus", "gpus", "GPUs per task (default 0)"},
       {"--gpu-mem", "gpu_mem", "minimum memory of each GPU, e.g. 16G"},
       {"--gpu-model", "gpu_model", "GPU model substring, e.g. H100"},

@@ -60,6 +60,9 @@ struct JobSpec {
   bool hold = false;       // submitted held (JobRecord::held_ms): starts only once released
   int priority = 0;         // higher first under the priority policy
   ResourceRequest resources;  // per task
+  // The job gave its memory (--mem): then that is each task's limit, enforced by its cgroup.
+  // Without it, resources.memory_mib (the default) is what the scheduler reserves, not a limit.
+  bool memory_given = false;
   double est_work = 0;      // abstract work units for the execution-time model; 0 = unknown
   double est_time_s = 0;    // user's estimate of run time in seconds; 0 = unknown
   bool checkpointable = false;

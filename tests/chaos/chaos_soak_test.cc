@@ -237,7 +237,14 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
       cluster.SetAgentLatency(agent, 0);
       ++faults["300 ms latency on an agent 5 s"];
     } else {
+      // Full for 3-5 s after the coordinator noticed: SQLite writes into pages its files already
+      // hold (a WAL reused after a checkpoint) need no new space, so how long a full disk takes
+      // to bite depends on how much room the files had (at most 30 s here).
+      const int refused_before = read_only_refusals.load();
       ASSERT_TRUE(cluster.FillStateDisk());
+      const auto give_up = std::chrono::steady_clock::now() + 30s;
+      while (read_only_refusals.load() == refused_before && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(100ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(3000 + rng() % 2000));
       cluster.FreeStateDisk();
       ++faults["coordinator disk full 3-5 s"];

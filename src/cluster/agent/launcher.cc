@@ -67,12 +67,13 @@ int Stream::File() {
 
 void Stream::Emit(const char* p, size_t n, int64_t now) {
   launcher_internal::WriteAll(File(), p, n);
-  if (copy >= 0) launcher_internal::WriteAll(copy, p, n);  // what the log keeps, the copy gets
   if (pending.empty()) pending_since = now;
   pending.append(p, n);
 }
 
 void Stream::Accept(const char* p, size_t n, int64_t now) {
+  // The task's own copy gets every byte, as sbatch's file would: the log limit is muster's.
+  if (copy >= 0) launcher_internal::WriteAll(copy, p, n);
   if (limit <= 0) return Emit(p, n, now);
   const int64_t room = std::max<int64_t>(0, HeadBytes() - head);
   const size_t first = static_cast<size_t>(std::min<int64_t>(room, static_cast<int64_t>(n)));

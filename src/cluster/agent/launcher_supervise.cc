@@ -224,8 +224,13 @@ void Launcher::Supervise() {
         } else if (usage.oom_kills > 0 && e.state() == "failed") {
           // The kernel killed a process of it for going over its memory limit.
           e.set_state("oom");
-          e.set_message("out of memory: limit " + FormatMiBytes(t.memory_limit_bytes) + ", peak " +
-                        FormatMiBytes(usage.peak_memory_bytes) + "; " + e.message());
+          e.set_message(
+              (t.memory_limit_bytes > 0
+                   ? "out of memory: limit " + FormatMiBytes(t.memory_limit_bytes) + ", peak " +
+                         FormatMiBytes(usage.peak_memory_bytes)
+                   : "killed by the kernel's OOM killer (no memory limit of its own; peak " +
+                         FormatMiBytes(usage.peak_memory_bytes) + ")") +
+              "; " + e.message());
         }
         e.set_peak_memory_bytes(std::max<int64_t>(0, usage.peak_memory_bytes));
         if (usage.cpu_seconds >= 0) e.set_cpu_seconds(usage.cpu_seconds);

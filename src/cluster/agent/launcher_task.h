@@ -59,7 +59,7 @@ struct Stream {
   int64_t head = 0;         // bytes written so far within the head
   int64_t ring_total = 0;   // bytes offered to the ring (kept: the last TailBytes())
   int ring = -1;            // the ring file, opened at the first byte past the head
-  int copy = -1;            // the task's own copy (--output / --error, spawn.h), or -1
+  int copy = -1;            // the task's own copy of every byte (--output / --error), or -1
 
  private:
   void Emit(const char* p, size_t n, int64_t now);

@@ -31,7 +31,28 @@ enum Step : int {
   kStepUser = 5,
   kStepOutput = 6,  // the stdout copy file
   kStepError = 7,   // the stderr copy file
+  kStepNotFile = 8, // a copy file that is not a regular file (a FIFO would hang the agent)
 };
+
+// Opens a copy file without blocking (a FIFO with no reader would stop the agent's launch
+// thread) and keeps it only if it is a regular file; -1 with errno, or with errno EINVAL and
+// *not_file for anything else. System calls only.
+int OpenCopy(const char* path, bool* not_file) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+  if (fd < 0) {
+    *not_file = errno == ENXIO;  // a FIFO without a reader, a device without its driver
+    return -1;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    *not_file = true;
+    errno = EINVAL;
+    return -1;
+  }
+  fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);  // blocking again: writes to a file do not wait
+  return fd;
+}
 
 // Sends descriptors over a Unix socket (SCM_RIGHTS): system calls only, safe in a vfork child.
 bool SendFds(int sock, const int* fds, int n) {
@@ -135,15 +156,15 @@ struct ChildArgs {
   // The copy files, opened as the task's user in its directory (so the agent writes nowhere the
   // task's user could not), then handed to the agent.
   if (a.out_copy != nullptr || a.err_copy != nullptr) {
-    constexpr int kFlags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
     // Sent in order: the stdout copy if asked for, then the stderr copy if it is another file.
     int fds[2] = {-1, -1};
     int n = 0;
-    if (a.out_copy != nullptr && (fds[n++] = open(a.out_copy, kFlags, 0644)) < 0)
-      ChildFail(a.err_fd, kStepOutput);
+    bool not_file = false;
+    if (a.out_copy != nullptr && (fds[n++] = OpenCopy(a.out_copy, &not_file)) < 0)
+      ChildFail(a.err_fd, not_file ? kStepNotFile : kStepOutput);
     if (a.err_copy != nullptr && a.err_copy != a.out_copy &&
-        (fds[n++] = open(a.err_copy, kFlags, 0644)) < 0)
-      ChildFail(a.err_fd, kStepError);
+        (fds[n++] = OpenCopy(a.err_copy, &not_file)) < 0)
+      ChildFail(a.err_fd, not_file ? kStepNotFile : kStepError);
     if (!SendFds(a.copy_sock, fds, n)) ChildFail(a.err_fd, kStepOutput);
     for (int i = 0; i < n; ++i) close(fds[i]);
   }
@@ -298,6 +319,10 @@ SpawnResult Spawn(const SpawnRequest& req) {
       case kStepOutput:
         result.error = "cannot open the output file '" + req.stdout_copy_path + "': " +
                        std::strerror(e.err);
+        break;
+      case kStepNotFile:
+        result.error = "the output or error file ('" + req.stdout_copy_path + "', '" +
+                       req.stderr_copy_path + "') is not a regular file";
         break;
       case kStepError:
         result.error = "cannot open the error file '" + req.stderr_copy_path + "': " +

@@ -208,7 +208,7 @@ std::vector<std::string> CgroupTree::Controllers() const {
   for (const char* c : {"memory", "cpu", "cpuacct", "pids", "devices"}) {
     if (V2Has(c))
       out.push_back(std::string(c) + " (v2)");
-    else if (ExtraWith(c))
+    else if (ExtraWith(c) || (!v2_ && std::string(c) == "pids"))
       out.push_back(std::string(c) + " (v1)");
   }
   return out;
@@ -251,7 +251,8 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
     WriteFile(path + "/memory.swap.max", "0");  // absent without swap accounting: nothing to stop
   if (cpu && V2Has("cpu"))
     set("cpu", path + "/cpu.max", CpuQuotaUs(limits.milli_cpus) + " " + std::to_string(kCpuPeriodUs));
-  if (pids && V2Has("pids")) set("pids", path + "/pids.max", std::to_string(limits.pids));
+  if (pids && (V2Has("pids") || !v2_))  // on v1 the primary hierarchy is the pids one
+    set("pids", path + "/pids.max", std::to_string(limits.pids));
   for (const Extra& e : extras_) {
     const std::string p = e.dir + "/" + name;
     if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -285,7 +286,7 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
   };
   missing(memory, "memory");
   missing(cpu, "cpu");
-  missing(pids, "pids");
+  if (v2_) missing(pids, "pids");
   if (!limits.denied_minors.empty() && !ExtraWith("devices"))
     out.not_enforced.push_back(
         v2_ ? "devices: cgroup v2 controls devices only by an eBPF program, which muster does "

@@ -397,6 +397,7 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.resources.gpus = in.gpus.value_or(0);
   s.resources.min_gpu_memory_mib = in.min_gpu_memory_mib.value_or(0);
   s.log_limit_mib = in.log_limit_mib.value_or(0);
+  s.memory_given = in.memory_mib.has_value();
   s.output_pattern = in.output.value_or("");
   s.error_pattern = in.error.value_or("");
   s.resources.gpu_model = in.gpu_model.value_or("");

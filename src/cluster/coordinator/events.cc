@@ -270,8 +270,8 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
 
 void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   if (t.start_ms == 0) t.start_ms = when;
+  t.end_ms = when;  // before the transition, which writes the attempt's accounting row
   Transition(j, t, TaskState::kSucceeded);
-  t.end_ms = when;
   t.stop_requested = false;
   t.migrating = false;  // it finished before the balancer's stop took effect
   const JobSpec& s = *j.spec;

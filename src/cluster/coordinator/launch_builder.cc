@@ -56,8 +56,8 @@ LaunchSpec BuildLaunch(const JobRecord& j, const TaskRecord& t,
     env["MUSTER_STOP_REASON_FILE"] = l.stop_reason_file;
   }
   l.time_limit_ms = s.time_limit_ms;
-  // What the task asked for is what its cgroup lets it use.
-  l.memory_bytes = s.resources.memory_mib << 20;
+  // What the task asked for is what its cgroup lets it use (memory: when the job gave it).
+  l.memory_bytes = s.memory_given ? s.resources.memory_mib << 20 : 0;
   l.milli_cpus = s.resources.milli_cpus;
   if (!s.output_pattern.empty() || !s.error_pattern.empty()) {
     const OutputNames names{.job = j.id, .task_index = t.index, .attempt = t.attempt,

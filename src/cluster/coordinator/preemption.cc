@@ -5,7 +5,10 @@
 // (nothing else frees room for it in time) looks for one node where its first pending task would
 // fit if some running tasks of jobs of strictly lower priority stopped. Among the nodes, the one
 // that needs the fewest such victims wins; on a node, victims are taken checkpointable first,
-// then lowest priority, then the most recently started (the least work lost). The victims get
+// then lowest priority, then the most recently started (the least work lost), and then every
+// victim the job would fit without is dropped again. It needs the priority queue policy (the
+// coordinator refuses --preempt priority otherwise), so that the preemptor, not its requeued
+// victims, is first in line for what they free. The victims get
 // SIGTERM with the stop reason "preempt" (StopToMove) and are requeued as new attempts without
 // using a retry, resuming from their checkpoint; the preemptor is pinned to the node (as a
 // balancer move is) so that what is freed goes to it. A job whose victims are still stopping, or
@@ -28,8 +31,9 @@ void Coordinator::Preempt(const std::vector<JobId>& queued, TimeMs now) {
         p->spec->gang || !p->pinned_node.empty() || p->held_ms > 0)
       continue;
     if (now - p->submit_ms < options_.preempt_after_ms) continue;
-    if (p->predicted_start_ms > 0 && p->predicted_start_ms <= now + options_.preempt_after_ms)
-      continue;  // room comes in time without stopping anyone
+    // Room comes in time without stopping anyone, or there is no prediction to judge by (a job
+    // beyond the predicted part of the queue).
+    if (p->predicted_start_ms <= now + options_.preempt_after_ms) continue;
     const ResourceRequest& r = p->spec->resources;
     struct Victim {
       JobRecord* job;
@@ -66,6 +70,17 @@ void Coordinator::Preempt(const std::vector<JobId>& queued, TimeMs now) {
         fits = TryTake(n.rec.spec, probe, r).ok();
       }
       if (!fits || chosen.empty()) continue;  // no room even so, or room without preempting
+      // As few as make room: drop every victim the job fits without (one that held nothing
+      // the job was short of, or made room a later one also made).
+      for (size_t k = chosen.size(); k-- > 0;) {
+        NodeFree without = trial;
+        Take(without, chosen[k].job->spec->resources, chosen[k].gpus);
+        NodeFree probe = without;
+        if (TryTake(n.rec.spec, probe, r).ok()) {
+          trial = std::move(without);
+          chosen.erase(chosen.begin() + static_cast<long>(k));
+        }
+      }
       if (best_node.empty() || chosen.size() < best.size()) {
         best_node = name;
         best = std::move(chosen);
