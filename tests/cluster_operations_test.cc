@@ -24,6 +24,17 @@ namespace {
 
 const char* kPython = "/usr/bin/python3";
 
+// The environment of a CLI run as a new user `name` of role user (its token, the cluster's CA);
+// empty if the user could not be added.
+std::map<std::string, std::string> UserEnv(TestCluster& cluster, const std::string& name) {
+  CommandResult add = cluster.Muster({"admin", "user", "add", name, "--role", "user", "-q"});
+  EXPECT_EQ(add.exit_code, 0) << add.err;
+  if (add.exit_code != 0) return {};
+  return {{"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
+          {"MUSTER_STATE_DIR", "/nonexistent"},
+          {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+}
+
 TEST(ClusterLimits, ATaskPastItsTimeLimitIsStoppedAndEndsAsTimeout) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");
@@ -286,12 +297,8 @@ TEST(ClusterAccounting, AUserLimitHoldsJobsBackWithTheReasonAndOnlyAdminsSetIt) 
   EXPECT_EQ(cluster.WaitForJob(second, 30s).state(), "succeeded");  // after the first
 
   // A user may list the limits but not set them.
-  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
-  ASSERT_EQ(add.exit_code, 0) << add.err;
-  const std::map<std::string, std::string> env = {
-      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
-      {"MUSTER_STATE_DIR", "/nonexistent"},
-      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  const std::map<std::string, std::string> env = UserEnv(cluster, "ursula");
+  ASSERT_FALSE(env.empty());
   CommandResult theirs = RunMuster({"admin", "limit", "--user", "ursula", "--max-gpus", "9",
                                     "--coordinator", cluster.address()},
                                    20s, env);
@@ -346,12 +353,8 @@ TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWh
   for (const auto& h : done.history()) told = told || h.find("preempted by job") != std::string::npos;
   EXPECT_TRUE(told);
   // A user may not submit above priority 0 here: that is the power to preempt.
-  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
-  ASSERT_EQ(add.exit_code, 0) << add.err;
-  const std::map<std::string, std::string> env = {
-      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
-      {"MUSTER_STATE_DIR", "/nonexistent"},
-      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  const std::map<std::string, std::string> env = UserEnv(cluster, "ursula");
+  ASSERT_FALSE(env.empty());
   CommandResult refused = RunMuster({"submit", "--priority", "5", "--coordinator",
                                      cluster.address(), "--", "true"},
                                     20s, env);
@@ -503,12 +506,8 @@ TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart
 TEST(ClusterDrain, OnlyAdminsDrainAndAUserHoldsOnlyItsOwnJobs) {
   TestCluster cluster({.agents = 1});
   ASSERT_EQ(cluster.Start(), "");
-  CommandResult add = cluster.Muster({"admin", "user", "add", "ursula", "--role", "user", "-q"});
-  ASSERT_EQ(add.exit_code, 0) << add.err;
-  const std::map<std::string, std::string> env = {
-      {"MUSTER_TOKEN", add.out.substr(0, add.out.find('\n'))},
-      {"MUSTER_STATE_DIR", "/nonexistent"},
-      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()}};
+  const std::map<std::string, std::string> env = UserEnv(cluster, "ursula");
+  ASSERT_FALSE(env.empty());
   CommandResult drain = RunMuster(
       {"drain", "node-0", "--reason", "mine now", "--coordinator", cluster.address()}, 20s, env);
   EXPECT_EQ(drain.exit_code, 6) << drain.out << drain.err;

@@ -20,6 +20,7 @@
 
 #include "cluster/coordinator/coordinator.h"
 #include "cluster/coordinator/identity.h"
+#include "sched/queue_fairshare.h"
 
 namespace muster::cluster {
 
@@ -85,13 +86,7 @@ void Coordinator::DecayPastUsage(TimeMs now) {
 void Coordinator::AddPastUsage(const JobSpec& spec, TimeMs start_ms, TimeMs end_ms) {
   const DurationMs h = options_.fairshare_half_life_ms;
   if (h <= 0 || start_ms <= 0 || end_ms <= start_ms) return;
-  const ScalarResources one = ScalarOf(spec.resources);
-  double share = 0;
-  if (capacity_.milli_cpus > 0)
-    share = std::max(share, static_cast<double>(one.milli_cpus) / capacity_.milli_cpus);
-  if (capacity_.memory_mib > 0)
-    share = std::max(share, static_cast<double>(one.memory_mib) / capacity_.memory_mib);
-  if (capacity_.gpus > 0) share = std::max(share, static_cast<double>(one.gpus) / capacity_.gpus);
+  const double share = sched::DominantShare(spec.resources, 1, capacity_);
   if (share <= 0) return;
   if (end_ms > past_usage_ms_) DecayPastUsage(end_ms);  // the reference time is never before it
   // Decayed from when it ended to the usage's reference time.
