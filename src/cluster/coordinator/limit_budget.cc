@@ -5,7 +5,9 @@
 #include <pwd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <mutex>
 
 namespace muster::cluster {
 
@@ -19,7 +21,9 @@ std::string Cpus(MilliCpu m) {
 
 }  // namespace
 
-std::vector<std::string> GroupsOf(const std::string& user) {
+namespace {
+
+std::vector<std::string> LookUpGroups(const std::string& user) {
   std::vector<std::string> out;
   struct passwd pw {}, *found = nullptr;
   std::vector<char> buf(16384);
@@ -37,6 +41,28 @@ std::vector<std::string> GroupsOf(const std::string& user) {
     if (getgrgid_r(g, &gr, gbuf.data(), gbuf.size(), &got) == 0 && got) out.push_back(gr.gr_name);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> GroupsOf(const std::string& user) {
+  struct Entry {
+    std::chrono::steady_clock::time_point at;
+    std::vector<std::string> groups;
+  };
+  static std::mutex mu;
+  static std::map<std::string, Entry> cache;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu);
+    auto it = cache.find(user);
+    if (it != cache.end() && now - it->second.at < std::chrono::minutes(1)) return it->second.groups;
+  }
+  std::vector<std::string> groups = LookUpGroups(user);
+  std::lock_guard lock(mu);
+  if (cache.size() > 10000) cache.clear();
+  cache[user] = {now, groups};
+  return groups;
 }
 
 LimitBudget LimitBudget::Build(

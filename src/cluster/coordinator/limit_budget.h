@@ -18,6 +18,8 @@
 namespace muster::cluster {
 
 // The Unix groups `user` is in on this host (primary and supplementary); none if unknown here.
+// Answers are kept for a minute, so that a pass under the coordinator's lock does not wait on the
+// group database (LDAP, SSSD) for every user every time. Thread-safe.
 std::vector<std::string> GroupsOf(const std::string& user);
 
 class LimitBudget {
