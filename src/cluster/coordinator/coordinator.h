@@ -351,6 +351,9 @@ class Coordinator {
   // An attempt of `j` ran from start_ms to end_ms: adds it to its user's past usage.
   void AddPastUsage(const JobSpec& spec, TimeMs start_ms, TimeMs end_ms) REQUIRES(mu_);
   double PastShare(const std::string& user, TimeMs now) const REQUIRES(mu_);
+  // Each user's dominant share (max over CPU, memory, GPUs) of `capacity` that its launching and
+  // running tasks hold now; users holding nothing left out.
+  std::map<std::string, double> HeldShares(const ScalarResources& capacity) const REQUIRES(mu_);
   // Loads the past usage from the accounting rows of the last ten half-lives (at Open).
   void LoadPastUsage(const std::vector<AccountingRow>& rows) REQUIRES(mu_);
   // ---- accounting (accounting.cc)

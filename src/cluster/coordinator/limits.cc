@@ -117,12 +117,7 @@ void Coordinator::LoadPastUsage(const std::vector<AccountingRow>& rows) {
   }
 }
 
-std::map<std::string, double> Coordinator::UserShares() const {
-  MutexLock lock(mu_);
-  std::map<std::string, double> out;
-  const TimeMs now = clock_->NowMs();
-  for (const auto& [user, usage] : past_usage_) out[user] += PastShare(user, now);
-  ScalarResources held_total;
+std::map<std::string, double> Coordinator::HeldShares(const ScalarResources& capacity) const {
   std::map<std::string, ScalarResources> held;
   for (JobId id : jobs_.active()) {
     const JobRecord& j = jobs_.Get(id);
@@ -133,15 +128,24 @@ std::map<std::string, double> Coordinator::UserShares() const {
     h.memory_mib += one.memory_mib * j.counts.active;
     h.gpus += one.gpus * j.counts.active;
   }
+  std::map<std::string, double> out;
   for (const auto& [user, h] : held) {
     double share = 0;
-    if (capacity_.milli_cpus > 0)
-      share = std::max(share, static_cast<double>(h.milli_cpus) / capacity_.milli_cpus);
-    if (capacity_.memory_mib > 0)
-      share = std::max(share, static_cast<double>(h.memory_mib) / capacity_.memory_mib);
-    if (capacity_.gpus > 0) share = std::max(share, static_cast<double>(h.gpus) / capacity_.gpus);
-    out[user] += share;
+    if (capacity.milli_cpus > 0)
+      share = std::max(share, static_cast<double>(h.milli_cpus) / capacity.milli_cpus);
+    if (capacity.memory_mib > 0)
+      share = std::max(share, static_cast<double>(h.memory_mib) / capacity.memory_mib);
+    if (capacity.gpus > 0) share = std::max(share, static_cast<double>(h.gpus) / capacity.gpus);
+    out[user] = share;
   }
+  return out;
+}
+
+std::map<std::string, double> Coordinator::UserShares() const {
+  MutexLock lock(mu_);
+  std::map<std::string, double> out = HeldShares(capacity_);
+  const TimeMs now = clock_->NowMs();
+  for (const auto& [user, usage] : past_usage_) out[user] += PastShare(user, now);
   return out;
 }
 

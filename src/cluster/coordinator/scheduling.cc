@@ -104,27 +104,10 @@ void Coordinator::SchedulingPass() {
     capacity_ = total;
     DecayPastUsage(snap.now_ms);
     LimitBudget budget = LimitBudget::Build(limits_, jobs_);
-    std::map<std::string, ScalarResources> held;
-    for (JobId id : ids) {
-      const JobRecord& j = jobs_.Get(id);
-      if (j.counts.active == 0) continue;
-      const ScalarResources one = ScalarOf(j.spec->resources);
-      ScalarResources& h = held[j.spec->user];
-      h.milli_cpus += one.milli_cpus * j.counts.active;
-      h.memory_mib += one.memory_mib * j.counts.active;
-      h.gpus += one.gpus * j.counts.active;
-    }
+    const std::map<std::string, double> held = HeldShares(total);
     auto dominant_share = [&](const std::string& user) {
       auto it = held.find(user);
-      if (it == held.end()) return 0.0;
-      double share = 0;
-      if (total.milli_cpus > 0)
-        share = std::max(share, static_cast<double>(it->second.milli_cpus) / total.milli_cpus);
-      if (total.memory_mib > 0)
-        share = std::max(share, static_cast<double>(it->second.memory_mib) / total.memory_mib);
-      if (total.gpus > 0)
-        share = std::max(share, static_cast<double>(it->second.gpus) / total.gpus);
-      return share;
+      return it == held.end() ? 0.0 : it->second;
     };
     // The device a pending job will most likely get: that of the first connected node that
     // could ever hold one of its tasks (cached per request shape for this pass).
