@@ -363,6 +363,75 @@ TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWh
       << refused.err;
 }
 
+TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCancelled) {
+  // Bad combinations are refused before anything starts, in one line.
+  CommandResult mismatch = RunMuster({"coordinator", "--preempt", "las", "--policy", "fifo"}, 20s);
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.out << mismatch.err;
+  EXPECT_NE(mismatch.err.find("preemption las needs the las queue policy, not fifo"),
+            std::string::npos)
+      << mismatch.err;
+  EXPECT_EQ(std::count(mismatch.err.begin(), mismatch.err.end(), '\n'), 1) << mismatch.err;
+
+  TestCluster cluster({.agents = 1,
+                       .gpus_per_agent = 1,
+                       .coordinator_args = {"--policy", "srtf", "--preempt-after", "1s"}});
+  ASSERT_EQ(cluster.Start(), "");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  // A long checkpointable job: stopped for a short one, it resumes from its last step.
+  const std::string script =
+      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
+      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
+      "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
+      "while [ $step -lt 60 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
+      "mv $c/.s $c/step; done";
+  const int64_t longer = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
+                                         "--workdir", work.string(), "--", "/bin/sh", "-c",
+                                         script});
+  for (int i = 0; i < 200 && cluster.client().GetJob(longer)->state() != "running"; ++i)
+    std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(500ms);
+  const int64_t shorter = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--workdir",
+                                          work.string(), "--", "/bin/sh", "-c", "echo ran > s"});
+  EXPECT_EQ(cluster.WaitForJob(shorter, 60s).state(), "succeeded");
+  v1::JobInfo done = cluster.WaitForJob(longer, 90s);
+  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.tasks_size(), 1);
+  EXPECT_EQ(done.tasks(0).retries(), 0);
+  EXPECT_EQ(ReadFile(work / "reasons"), "preempt\n");
+  const std::string attempts = ReadFile(work / "attempts");
+  const size_t second = attempts.find("attempt 2 from ");
+  ASSERT_NE(second, std::string::npos) << attempts;
+  EXPECT_GT(std::stoi(attempts.substr(second + 15)), 0) << attempts;
+  bool told = false;
+  for (const auto& h : done.history()) told = told || h.find("(srtf order)") != std::string::npos;
+  EXPECT_TRUE(told);
+
+  // A job that says --on-preempt cancel is cancelled when preempted, not run again.
+  CommandResult bad = cluster.Muster({"submit", "--on-preempt", "sometimes", "--", "true"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("requeue or cancel"), std::string::npos) << bad.err;
+  const int64_t doomed = cluster.Submit(
+      {"--gpus", "1", "--est-time", "1h", "--on-preempt", "cancel", "--workdir", work.string(),
+       "--", "/bin/sh", "-c", "trap 'cat $MUSTER_STOP_REASON_FILE >> told; exit 0' TERM; "
+                              "echo started >> runs; while :; do sleep 0.1; done"});
+  for (int i = 0; i < 200 && cluster.client().GetJob(doomed)->state() != "running"; ++i)
+    std::this_thread::sleep_for(50ms);
+  CommandResult shown = cluster.Muster({"show", std::to_string(doomed)});
+  EXPECT_NE(shown.out.find("cancelled if preempted"), std::string::npos) << shown.out;
+  const int64_t quick = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--", "true"});
+  EXPECT_EQ(cluster.WaitForJob(quick, 60s).state(), "succeeded");
+  v1::JobInfo cancelled = cluster.WaitForJob(doomed, 60s);
+  EXPECT_EQ(cancelled.state(), "cancelled") << cancelled.reason();
+  EXPECT_EQ(ReadFile(work / "runs"), "started\n");
+  EXPECT_EQ(ReadFile(work / "told"), "preempt\n");
+  told = false;
+  for (const auto& h : cancelled.history())
+    told = told || h.find("cancelled: preempted by job " + std::to_string(quick)) !=
+                       std::string::npos;
+  EXPECT_TRUE(told);
+}
+
 TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");

@@ -36,7 +36,8 @@ struct CoordinatorFlags {
   std::string default_time = "0", max_time = "0";
   std::string retention = "14d";
   std::string fairshare_half_life = "7d";
-  std::string preempt = "off";
+  std::string preempt;  // "" = as the policy: srtf and las preempt, the others do not
+  std::string las_thresholds = "3600,36000";
   std::string preempt_after = "30s";
   std::string policy = "fifo";
   std::string scorer = "binpack";
@@ -97,10 +98,21 @@ int RunCoordinator(const CoordinatorFlags& f) {
     std::cerr << "muster: --retention is a duration like 14d or 12h, or 0 to keep finished jobs\n";
     return kExitUsage;
   }
-  opts.coordinator.preemption = f.preempt;
-  if (f.preempt == "priority" && f.policy != "priority") {
-    std::cerr << "muster: --preempt priority needs --policy priority (so that the job that "
-                 "preempts, not its victims, is first for the room they free)\n";
+  // srtf and las are sjf and las that preempt, as in `muster sim`.
+  opts.coordinator.scheduler.queue_policy = f.policy == "srtf" ? "sjf" : f.policy;
+  opts.coordinator.preemption =
+      !f.preempt.empty() ? f.preempt : f.policy == "srtf" || f.policy == "las" ? f.policy : "off";
+  std::string bad;
+  if (auto t = ParseNumberList(f.las_thresholds, &bad)) {
+    opts.coordinator.las_thresholds_gpu_s = std::move(*t);
+  } else {
+    std::cerr << "muster: --las-thresholds: '" << bad << "' is not a number\n";
+    return kExitUsage;
+  }
+  if (Status s = cluster::CheckPreemptionOptions(opts.coordinator); !s.ok()) {
+    std::cerr << "muster: " << s.message()
+              << " (so that the job that preempts, not its victims, is first for the room they "
+                 "free)\n";
     return kExitUsage;
   }
   if ((opts.coordinator.preempt_after_ms = ParseDurationMs(f.preempt_after)) < 0) {
@@ -120,7 +132,6 @@ int RunCoordinator(const CoordinatorFlags& f) {
     std::cerr << "muster: timeouts look like 10s, 500ms or 2m\n";
     return kExitUsage;
   }
-  opts.coordinator.scheduler.queue_policy = f.policy;
   opts.coordinator.scheduler.backfill = !f.no_backfill;
   opts.coordinator.scheduler.scorers = {f.scorer};
   opts.http = f.http;
@@ -135,6 +146,9 @@ int RunCoordinator(const CoordinatorFlags& f) {
   bc.threshold = f.balance_threshold;
   bc.consecutive_periods = f.balance_k;
   bc.scheduler = opts.coordinator.scheduler;
+  // The balancer plans by itself only for an empty queue, where the order does not matter; its
+  // registry has no "las" (the coordinator's does, with the thresholds).
+  if (bc.scheduler.queue_policy == "las") bc.scheduler.queue_policy = "fifo";
   opts.coordinator.usage_window_ms = ParseDurationMs(f.balance_window);
   if (bc.period_ms <= 0 || opts.coordinator.usage_window_ms <= 0) {
     std::cerr << "muster: balance durations look like 10s, 500ms or 2m\n";
@@ -206,10 +220,15 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
                   "Task output kept per stream of an attempt when the job sets none (head and tail)")
       ->capture_default_str();
   cmd->add_option("--preempt", f->preempt,
-                  "off, or priority: a job that waits --preempt-after stops running tasks of "
-                  "lower priority (checkpointable ones resume from their checkpoint); only "
-                  "admins submit jobs of priority above 0 then")
-      ->check(CLI::IsMember({"off", "priority"}))
+                  "off, priority, srtf or las: a job that waits --preempt-after stops running "
+                  "tasks that come after it in the policy's order (lower priority; more time "
+                  "left; a higher LAS level), which resume from their checkpoint or are "
+                  "cancelled as their job says; priority needs --policy priority, and only admins "
+                  "submit jobs of priority above 0 then (default: srtf and las preempt, the other "
+                  "policies do not)")
+      ->check(CLI::IsMember({"off", "priority", "srtf", "las"}));
+  cmd->add_option("--las-thresholds", f->las_thresholds,
+                  "las: attained GPU-seconds at which a job drops a level, ascending")
       ->capture_default_str();
   cmd->add_option("--preempt-after", f->preempt_after,
                   "How long a job waits (and is not predicted to start) before it preempts")
@@ -238,8 +257,12 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--lost-node-timeout", f->lost_node_timeout,
                   "After a restart, nodes that do not re-register within this are lost")
       ->capture_default_str();
-  cmd->add_option("--policy", f->policy, "Queue policy")
-      ->check(CLI::IsMember(sched::QueuePolicyNames()))
+  std::vector<std::string> policies = sched::QueuePolicyNames();
+  policies.insert(policies.end(), {"srtf", "las"});
+  cmd->add_option("--policy", f->policy,
+                  "Queue policy; srtf (sjf on the time left) and las (least attained GPU "
+                  "service, as Tiresias) preempt, as in muster sim")
+      ->check(CLI::IsMember(policies))
       ->capture_default_str();
   cmd->add_flag("--no-backfill", f->no_backfill, "Disable EASY backfill");
   cmd->add_option("--scorer", f->scorer, "Node placement scorer")

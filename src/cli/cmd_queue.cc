@@ -195,6 +195,7 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
     opts += ", time limit " + FormatDurationMs(s.time_limit_ms()) + " (then SIGTERM, SIGKILL " +
             FormatDurationMs(s.signal_grace_ms() > 0 ? s.signal_grace_ms() : 30000) + " later" +
             (s.requeue_on_timeout() ? "; requeued to resume" : "") + ")";
+  if (s.cancel_on_preempt()) opts += ", cancelled if preempted";
   PrintField("options", opts);
   if (s.est_time_s() > 0 || s.est_work() > 0) {
     std::string est;
@@ -220,8 +221,15 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
               client::FormatRelative(j.predicted_finish_ms(), now);
     PrintField("predicted", pred);
   }
+  // What happened to it (attempts requeued, migrations, preemptions, holds), newest last.
+  auto print_history = [&j] {
+    if (j.history_size() == 0) return;
+    std::printf("\nhistory\n");
+    for (const auto& h : j.history()) std::printf("  %s\n", h.c_str());
+  };
   if (j.tasks_size() == 0) {
     PrintField("task states", client::FormatTaskCounts(j));
+    print_history();
     return kExitOk;
   }
   const bool summarise = !all_tasks && j.tasks_size() > kShownTasks;
@@ -259,6 +267,7 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
     std::printf("(%d more tasks, pending or succeeded or beyond the first %d: muster show %lld "
                 "--tasks lists them all)\n",
                 hidden, kShownTasks, static_cast<long long>(j.job_id()));
+  print_history();
   return kExitOk;
 }
 

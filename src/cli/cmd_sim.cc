@@ -186,13 +186,10 @@ int RunSim(const SimFlags& f) {
   // Options, checked for every policy before any run.
   std::vector<std::string> policies = SplitList(f.policies);
   if (policies.empty()) return Fail("--policy needs at least one policy");
-  std::vector<double> thresholds;
-  for (const auto& t : SplitList(f.las_thresholds)) {
-    char* end = nullptr;
-    double v = std::strtod(t.c_str(), &end);
-    if (*end) return Fail("--las-thresholds: '" + t + "' is not a number");
-    thresholds.push_back(v);
-  }
+  std::string bad;
+  const std::optional<std::vector<double>> parsed = ParseNumberList(f.las_thresholds, &bad);
+  if (!parsed) return Fail("--las-thresholds: '" + bad + "' is not a number");
+  const std::vector<double>& thresholds = *parsed;
   // Balancer modes and settings.
   std::vector<balance::BalancerMode> modes;
   for (const auto& m : SplitList(f.balancer)) {
@@ -270,6 +267,20 @@ int RunSim(const SimFlags& f) {
 }
 
 }  // namespace
+
+std::optional<std::vector<double>> ParseNumberList(const std::string& text, std::string* bad) {
+  std::vector<double> out;
+  for (const auto& t : SplitList(text)) {
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (*end != '\0') {
+      *bad = t;
+      return std::nullopt;
+    }
+    out.push_back(v);
+  }
+  return out;
+}
 
 void AddSimCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<SimFlags>();

@@ -185,6 +185,9 @@ void AddSubmitCommand(CLI::App& app, CommandContext& ctx) {
        "then SIGTERM, SIGKILL after --signal-grace, state timeout (default: the cluster's)"},
       {"--signal-grace", "signal_grace",
        "SIGTERM to SIGKILL at the time limit (default 30s)"},
+      {"--on-preempt", "on_preempt",
+       "requeue or cancel: what a task of this job does when preemption stops it (default "
+       "requeue; a checkpointable one then resumes from its checkpoint)"},
       {"--workdir", "workdir", "working directory of the tasks (default: current directory)"},
       {"-o,--output", "output",
        "also write each task's stdout to this file (relative to --workdir), as sbatch: %j job id, "

@@ -56,6 +56,7 @@ struct UpFlags {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir;
   std::string policy;
+  std::string preempt, preempt_after;  // "" = the coordinator's defaults
   std::string balancer;  // off | dry-run | on; empty = the coordinator's default
   std::string http;      // HOST:PORT for /metrics; empty = off
   bool verbose = false;
@@ -288,6 +289,8 @@ int RunUp(const UpFlags& f) {
   std::vector<std::string> cargs{"coordinator", "--listen", f.listen, "--state-dir",
                                  dir + "/coordinator"};
   if (!f.policy.empty()) cargs.insert(cargs.end(), {"--policy", f.policy});
+  if (!f.preempt.empty()) cargs.insert(cargs.end(), {"--preempt", f.preempt});
+  if (!f.preempt_after.empty()) cargs.insert(cargs.end(), {"--preempt-after", f.preempt_after});
   if (!f.balancer.empty()) cargs.insert(cargs.end(), {"--balancer", f.balancer});
   if (!f.http.empty()) cargs.insert(cargs.end(), {"--http", f.http});
   if (f.allow_local_users) cargs.push_back("--allow-local-users");
@@ -478,7 +481,11 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--state-dir", f->state_dir,
                   "State directory (default $MUSTER_STATE_DIR, else ~/.local/state/muster)");
-  cmd->add_option("--policy", f->policy, "Queue policy passed to the coordinator");
+  cmd->add_option("--policy", f->policy,
+                  "Queue policy passed to the coordinator (srtf and las preempt)");
+  cmd->add_option("--preempt", f->preempt, "Preemption passed to the coordinator (see its --help)");
+  cmd->add_option("--preempt-after", f->preempt_after,
+                  "How long a job waits before it preempts (passed to the coordinator)");
   cmd->add_option("--balancer", f->balancer,
                   "Load balancer mode passed to the coordinator: off, dry-run (default) or on")
       ->check(CLI::IsMember({"off", "dry-run", "on"}));

@@ -9,6 +9,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace muster::cli {
 
 enum ExitCode {
@@ -37,6 +41,9 @@ void AddClusterCommands(CLI::App& app, CommandContext& ctx);
 void AddTrainCommand(CLI::App& app, CommandContext& ctx);
 // `muster sim` (src/cli/cmd_sim.cc).
 void AddSimCommand(CLI::App& app, CommandContext& ctx);
+// A comma list of numbers ("3600,36000", as --las-thresholds; empty items are skipped), or
+// nullopt with the item that is not a number in *bad (cmd_sim.cc).
+std::optional<std::vector<double>> ParseNumberList(const std::string& text, std::string* bad);
 
 // Shows the running cluster's schedule table; used by `muster schedule` without --etc/--dag.
 // With include_finished, finished tasks are listed too and the table is followed by each node's

@@ -76,6 +76,9 @@ struct JobSpec {
   DurationMs time_limit_ms = 0;
   DurationMs signal_grace_ms = 0;  // 0 = 30 s
   bool requeue_on_timeout = false;  // checkpointable: a timeout requeues it, to resume
+  // When preemption stops one of its tasks (stop reason "preempt"), that task is cancelled
+  // instead of requeued (--on-preempt cancel; Slurm's PreemptMode=CANCEL).
+  bool cancel_on_preempt = false;
   // Files (relative to workdir) that get a copy of each task's stdout and stderr, as sbatch's
   // --output / --error: patterns of %j (job id), %t or %a (task index), %A (job id), %x (job
   // name), %u (user), %N (node), %r (attempt), %% ("%"). "" = none; an error pattern left empty

@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "model/balance.h"
-#include "sched/queue_las.h"
 #include "sim/replay.h"
 
 namespace muster::sim {
@@ -30,7 +29,7 @@ void Replay::MaybePreempt() {
   by_clock.clear();
   if (policy_.kind == PolicyKind::kSrtf) {
     for (int j : running_jobs_)
-      if (OrderKey rk = RunningKey(j); rk > blocked) by_clock.push_back({{rk, w_.jobs[j].gpus}, j});
+      if (OrderKey rk = RunningKey(j); sched::MayPreempt(rk, blocked)) by_clock.push_back({{rk, w_.jobs[j].gpus}, j});
     std::sort(by_clock.begin(), by_clock.end(),
               [](const auto& a, const auto& b) { return a.first.order > b.first.order; });
   }
@@ -199,7 +198,7 @@ Result<SimResult> Replay::Run() {
       } else {
         Checkpoint(e.job);
         running_keys_.erase(running_key_[e.job]);
-        jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
+        jr.level = static_cast<int>(sched::LasKey(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s));
         running_key_[e.job] = QueueKey(e.job);
         running_keys_.insert(running_key_[e.job]);
         ScheduleDemotion(e.job);

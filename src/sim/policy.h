@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "sched/preemption_order.h"
 
 namespace muster::sim {
 
@@ -44,13 +45,9 @@ std::vector<std::string> SimPolicyNames();
 // The policy called `name`; kInvalidArgument naming the choices otherwise.
 Result<SimPolicy> ResolvePolicy(const std::string& name);
 
-// A job's place in the preemption order: smaller keys run first (key, then submit, then id).
-struct OrderKey {
-  int64_t key = 0;
-  int64_t submit_ms = 0;
-  int64_t id = 0;
-  auto operator<=>(const OrderKey&) const = default;
-};
+// A job's place in the preemption order: smaller keys run first (key, then submit, then id);
+// the order of srtf and las is the coordinator's too (sched/preemption_order.h).
+using OrderKey = sched::OrderKey;
 
 struct PreemptionCandidate {
   OrderKey order;

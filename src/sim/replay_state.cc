@@ -4,7 +4,6 @@
 #include <numeric>
 
 #include "core/capacity.h"
-#include "sched/queue_las.h"
 #include "sim/replay.h"
 
 namespace muster::sim::detail {
@@ -27,10 +26,7 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
     max_node_gpus_ = std::max(max_node_gpus_, static_cast<int>(v.spec.gpus.size()));
   total_gpus_ = free_gpus_ = c.TotalGpus();
   plugins_ = sched::PluginRegistry::Default();
-  policies_ = sched::QueuePolicyRegistry::Default();
-  std::vector<double> thresholds = o.las_thresholds_gpu_s;
-  (void)policies_.Add(std::string(sched::kLasPolicy),
-                      [thresholds] { return sched::MakeLasPolicy(thresholds); });
+  policies_ = sched::PreemptivePolicies(o.las_thresholds_gpu_s);  // the defaults and las
   cfg_.queue_policy = p.scheduler_policy;
   cfg_.backfill = o.backfill;
   cfg_.max_predicted_jobs = 0;  // the replay needs starts only, not predicted rows
@@ -59,10 +55,10 @@ OrderKey Replay::QueueKey(int j) const {
       break;
     case PolicyKind::kSjf:
     case PolicyKind::kSrtf:
-      key = CeilMs(run_[j].remaining_ms);
+      key = sched::SrtfKey(run_[j].remaining_ms);
       break;
     case PolicyKind::kLas:
-      key = run_[j].level;
+      key = run_[j].level;  // sched::LasKey of its attained service, kept as it changes
       break;
     default:
       break;
@@ -74,7 +70,7 @@ OrderKey Replay::RunningKey(int j) const {
   OrderKey k = QueueKey(j);
   if (policy_.kind == PolicyKind::kSrtf) {
     double done = static_cast<double>(std::max<TimeMs>(0, now_ - run_[j].run_start)) * run_[j].rate;
-    k.key = CeilMs(std::max(0.0, run_[j].remaining_ms - done));
+    k.key = sched::SrtfKey(run_[j].remaining_ms - done);
   }
   return k;
 }
@@ -256,7 +252,7 @@ void Replay::Stop(int j, StopKind kind) {
     ++out_[j].completions;
     out_[j].finish_ms = now_;
   } else {
-    jr.level = sched::LasLevel(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s);
+    jr.level = static_cast<int>(sched::LasKey(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s));
     // Checkpoint/restart time not yet paid (stopped during it) is paid at the next start.
     jr.pending_overhead_ms = std::max<DurationMs>(0, jr.run_start - now_);
     if (kind == StopKind::kPreempted) {

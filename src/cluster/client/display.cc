@@ -201,6 +201,8 @@ nlohmann::json ToJson(const v1::JobSpec& s) {
   j["est_work"] = s.est_work();
   j["checkpointable"] = s.checkpointable();
   j["retries"] = s.max_retries();
+  j["time_limit_ms"] = s.time_limit_ms();
+  j["on_preempt"] = s.cancel_on_preempt() ? "cancel" : "requeue";
   return j;
 }
 
@@ -254,6 +256,7 @@ nlohmann::json ToJson(const v1::JobInfo& job) {
   nlohmann::json tasks = nlohmann::json::array();
   for (const auto& t : job.tasks()) tasks.push_back(ToJson(t));
   j["tasks"] = tasks;
+  j["history"] = std::vector<std::string>(job.history().begin(), job.history().end());
   return j;
 }
 

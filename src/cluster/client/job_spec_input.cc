@@ -70,7 +70,7 @@ const std::vector<std::string>& SpecFieldKeys() {
       "gang", "ranks_per_node", "array",     "after",    "priority", "cpus",           "mem",
       "gpus", "gpu_mem",        "gpu_model", "est_time", "est_work", "checkpointable", "retries",
       "log_limit", "time", "signal_grace", "requeue_on_timeout", "afterok", "after_any",
-      "afterany", "after_notok", "afternotok", "singleton", "output", "error"};
+      "afterany", "after_notok", "afternotok", "singleton", "output", "error", "on_preempt"};
   return keys;
 }
 
@@ -199,6 +199,11 @@ Status SetSpecField(JobSpecInput& in, std::string_view raw_key, const std::strin
                                : in.requeue_on_timeout) = *b;
     return Status::Ok();
   }
+  if (key == "on_preempt") {
+    if (v != "requeue" && v != "cancel") return Bad(v, "requeue or cancel");
+    in.cancel_on_preempt = v == "cancel";
+    return Status::Ok();
+  }
   if (key == "time") {
     const DurationMs ms = ParseTimeLimitMs(v);
     if (ms <= 0) return Bad(v, "a time limit like 2h, 90m, 1h30m, 30 (minutes), 1:30:00 or 2-12");
@@ -271,15 +276,14 @@ Result<JobSpecInput> ParseJobSpecYaml(const std::string& text) {
     auto fail = [&](const std::string& why) {
       return Status::InvalidArgument(where() + ": " + why);
     };
-    if (std::find(SpecFieldKeys().begin(), SpecFieldKeys().end(), nkey) == SpecFieldKeys().end())
+    if (std::find(SpecFieldKeys().begin(), SpecFieldKeys().end(), nkey) ==
+        SpecFieldKeys().end()) {
+      std::string known;
+      for (const std::string& k : SpecFieldKeys()) known += (known.empty() ? "" : ", ") + k;
       return Status::InvalidArgument("unknown key '" + key + "' (line " +
                                      std::to_string(kv.first.Mark().line + 1) +
-                                     "); known keys: name, user, class, command, env, workdir, "
-                                     "tasks, gang, ranks_per_node, array, after, priority, cpus, "
-                                     "mem, gpus, gpu_mem, gpu_model, est_time, est_work, "
-                                     "checkpointable, retries, log_limit, time, signal_grace, "
-                                     "requeue_on_timeout, afterok, afterany, afternotok, "
-                                     "singleton");
+                                     "); known keys: " + known);
+    }
     if (nkey == "command" && val.IsSequence()) {
       std::vector<std::string> argv;
       for (const auto& a : val) {
@@ -336,6 +340,7 @@ void OverlaySpec(JobSpecInput& base, const JobSpecInput& top) {
   take(base.gang, top.gang);
   take(base.checkpointable, top.checkpointable);
   take(base.requeue_on_timeout, top.requeue_on_timeout);
+  take(base.cancel_on_preempt, top.cancel_on_preempt);
   take(base.time_limit_ms, top.time_limit_ms);
   take(base.signal_grace_ms, top.signal_grace_ms);
   take(base.after, top.after);
@@ -411,6 +416,7 @@ Result<JobSpec> BuildJobSpec(const JobSpecInput& in, const SpecDefaults& default
   s.time_limit_ms = in.time_limit_ms.value_or(0);
   s.signal_grace_ms = in.signal_grace_ms.value_or(0);
   s.requeue_on_timeout = in.requeue_on_timeout.value_or(false);
+  s.cancel_on_preempt = in.cancel_on_preempt.value_or(false);
   Status st = s.Validate();
   if (!st.ok()) return st;
   return s;

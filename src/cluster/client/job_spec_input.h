@@ -5,7 +5,7 @@
 // defaults and validates. Every field has one key name, shared by flags and YAML:
 //   name user class command env workdir tasks gang ranks_per_node array after priority
 //   cpus mem gpus gpu_mem gpu_model est_time est_work checkpointable retries log_limit
-//   time signal_grace requeue_on_timeout after_any after_notok singleton
+//   time signal_grace requeue_on_timeout after_any after_notok singleton output error on_preempt
 // ("afterok" is another name of "after", as in sbatch's --dependency=afterok:ID)
 // (YAML also accepts dashes, e.g. ranks-per-node). Values are parsed by SetSpecField, so a bad
 // value reads the same from a flag and from a file, and the error names the key.
@@ -30,6 +30,7 @@ struct JobSpecInput {
   std::map<std::string, std::string> env;
   std::optional<int> tasks, ranks_per_node, priority, gpus, max_retries;
   std::optional<bool> gang, checkpointable, requeue_on_timeout, singleton;
+  std::optional<bool> cancel_on_preempt;  // on_preempt: requeue (false) or cancel (true)
   std::optional<std::vector<JobId>> after, after_any, after_notok;
   std::optional<MilliCpu> milli_cpus;
   std::optional<MiB> memory_mib, min_gpu_memory_mib, log_limit_mib;

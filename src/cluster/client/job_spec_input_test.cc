@@ -217,6 +217,24 @@ TEST(JobSpecYaml, ErrorsNameTheKey) {
   EXPECT_FALSE(ParseJobSpecYaml("").ok());
 }
 
+TEST(JobSpecInput, OnPreemptIsRequeueOrCancelFromFlagsFilesAndTheUnknownKeyListNamesIt) {
+  JobSpecInput in;
+  in.command = std::vector<std::string>{"x"};
+  EXPECT_FALSE(BuildJobSpec(in, kDefaults)->cancel_on_preempt);  // requeued by default
+  ASSERT_TRUE(SetSpecField(in, "on-preempt", "cancel").ok());
+  EXPECT_TRUE(BuildJobSpec(in, kDefaults)->cancel_on_preempt);
+  Status bad = SetSpecField(in, "on_preempt", "sometimes");
+  EXPECT_NE(bad.message().find("requeue or cancel"), std::string::npos) << bad.message();
+  EXPECT_TRUE(*in.cancel_on_preempt);  // unchanged by the bad value
+  auto file = ParseJobSpecYaml("command: x\non_preempt: requeue\n");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_FALSE(*file->cancel_on_preempt);
+  auto unknown = ParseJobSpecYaml("command: x\non_preemption: cancel\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("output, error, on_preempt"), std::string::npos)
+      << unknown.status().message();
+}
+
 TEST(JobSpecInput, FlagsOverlayTheFile) {
   auto file = ParseJobSpecYaml("command: [a]\npriority: 1\ngpus: 2\nenv: {A: '1', B: '2'}\n");
   ASSERT_TRUE(file.ok());

@@ -54,6 +54,7 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_checkpointable(in.checkpointable);
   out->set_max_retries(in.max_retries);
   out->set_memory_given(in.memory_given);
+  out->set_cancel_on_preempt(in.cancel_on_preempt);
   out->set_output_pattern(in.output_pattern);
   out->set_error_pattern(in.error_pattern);
   out->set_log_limit_mib(in.log_limit_mib);
@@ -90,6 +91,7 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.checkpointable = in.checkpointable();
   s.max_retries = in.max_retries();
   s.memory_given = in.memory_given();
+  s.cancel_on_preempt = in.cancel_on_preempt();
   s.output_pattern = in.output_pattern();
   s.error_pattern = in.error_pattern();
   s.log_limit_mib = in.log_limit_mib();

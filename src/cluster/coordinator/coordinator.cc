@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <filesystem>
 
@@ -37,6 +38,26 @@ Status PrepareStateDir(const std::string& dir) {
 
 }  // namespace
 
+Status CheckPreemptionOptions(const CoordinatorOptions& o) {
+  const std::string& p = o.preemption;
+  const std::string& q = o.scheduler.queue_policy;
+  if (p != "off" && p != "priority" && p != "srtf" && p != "las")
+    return Status::InvalidArgument("preemption '" + p + "': choose from off, priority, srtf, las");
+  const std::string needs = p == "srtf" ? "sjf" : p == "off" ? q : p;
+  if (q != needs)
+    return Status::InvalidArgument("preemption " + p + " needs the " + needs +
+                                   " queue policy, not " + q);
+  for (size_t i = 0; i < o.las_thresholds_gpu_s.size(); ++i)
+    if (!(o.las_thresholds_gpu_s[i] > 0) || !std::isfinite(o.las_thresholds_gpu_s[i]) ||
+        (i > 0 && o.las_thresholds_gpu_s[i] <= o.las_thresholds_gpu_s[i - 1]))
+      return Status::InvalidArgument("las thresholds must be ascending GPU-seconds above 0");
+  if (auto s = sched::Scheduler::Create(o.scheduler, sched::PluginRegistry::Default(),
+                                        sched::PreemptivePolicies(o.las_thresholds_gpu_s));
+      !s.ok())
+    return s.status();
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
                                                        const Clock* clock) {
   if (Status s = PrepareStateDir(options.state_dir); !s.ok()) return s;
@@ -52,6 +73,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
 Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options,
                                                        const Clock* clock,
                                                        std::unique_ptr<StateStore> store) {
+  if (Status s = CheckPreemptionOptions(options); !s.ok()) return s;
   if (Status s = PrepareStateDir(options.state_dir); !s.ok()) return s;
   auto balancer = balance::Balancer::Create(options.balancer);
   if (!balancer.ok()) return balancer.status();
@@ -69,6 +91,23 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
     MutexLock lock(c->mu_);
     c->Recover(std::move(contents).value());
     c->LoadPastUsage(*past);
+  }
+  // srtf and las order by what the unfinished jobs ran so far: their attempts' rows.
+  if (c->options_.preemption == "srtf" || c->options_.preemption == "las") {
+    TimeMs oldest = -1;
+    {
+      MutexLock lock(c->mu_);
+      for (JobId id : c->jobs_.active()) {
+        const TimeMs s = c->jobs_.Get(id).submit_ms;
+        oldest = oldest < 0 ? s : std::min(oldest, s);
+      }
+    }
+    if (oldest >= 0) {
+      auto rows = c->store_->LoadAccounting(oldest, "", 0);
+      if (!rows.ok()) return rows.status();
+      MutexLock lock(c->mu_);
+      c->LoadAttained(*rows);
+    }
   }
   return c;
 }
@@ -278,9 +317,14 @@ void Coordinator::Transition(JobRecord& j, TaskRecord& t, TaskState to) {
   if (!jobs_.SetTaskState(j, t, to).ok() || !was_active || t.Active()) return;
   // The attempt has stopped holding its resources: its accounting row.
   const TimeMs end = t.start_ms > 0 && t.end_ms >= t.start_ms ? t.end_ms : clock_->NowMs();
+  if (t.start_ms > 0 && end > t.start_ms) {  // the service it received (preemption.cc)
+    j.attained_gpu_ms += static_cast<int64_t>(t.gpus.size()) * (end - t.start_ms);
+    if (to == TaskState::kPending && j.spec->checkpointable) j.resumable_ms += end - t.start_ms;
+  }
   store_->InsertAccounting(
       AttemptRow(j, t, to == TaskState::kPending ? "requeued" : TaskStateName(to), end));
   meters_.erase(TaskRef{j.id, t.index});
+  preempt_cancels_.erase(TaskRef{j.id, t.index});
   AddPastUsage(*j.spec, t.start_ms, end);
 }
 
@@ -449,6 +493,7 @@ void Coordinator::Reconcile(JobRecord& j) {
       for (const auto& t : j.tasks)
         if (t.state == TaskState::kCancelled) {
           reason = "task " + std::to_string(t.index) + " was cancelled";
+          if (t.message.rfind("preempted by", 0) == 0) reason += ": " + t.message;
           break;
         }
     } else if (done == n) {

@@ -82,6 +82,9 @@
 #include "core/clock.h"
 #include "core/thread_annotations.h"
 #include "model/calibration.h"
+#include "sched/placement_registry.h"
+#include "sched/preemption_order.h"
+#include "sched/queue_policy.h"
 #include "sched/scheduler.h"
 
 namespace muster::cluster {
@@ -137,18 +140,28 @@ struct CoordinatorOptions {
   // Finished jobs (records, coordinator logs, checkpoints) are removed this long after they end
   // (retention.cc); 0 keeps them forever. Checked every gc_period_ms.
   DurationMs retention_ms = 14LL * 86400 * 1000;
-  // Preemption (preemption.cc): "off", or "priority": a pending job that has waited
-  // preempt_after_ms and is not predicted to start within as long stops running tasks of jobs
-  // of lower priority (stop reason "preempt"); they are requeued without using a retry and
-  // resume from their checkpoint. Only admins submit jobs of priority above 0 then.
+  // Preemption (preemption.cc): "off", "priority", "srtf" or "las". A pending job that has
+  // waited preempt_after_ms and is not predicted to start within as long stops running tasks of
+  // jobs that come after it in the policy's order (stop reason "preempt"): of lower priority
+  // ("priority", needs the priority queue policy; only admins submit jobs of priority above 0
+  // then), with more predicted time left ("srtf", needs "sjf"), or of a higher level of
+  // attained GPU service ("las", needs "las"). They are requeued without using a retry (resuming
+  // from their checkpoint), or cancelled when their job says so (JobSpec::cancel_on_preempt).
   std::string preemption = "off";
   DurationMs preempt_after_ms = 30000;
+  // The "las" queue policy's levels, in GPU-seconds of attained service (as `muster sim`'s).
+  std::vector<double> las_thresholds_gpu_s = {3600, 36000};
   // Fair share (limits.cc): each user's past usage counts with this half-life; 0 = only what
   // the user holds now.
   DurationMs fairshare_half_life_ms = 7LL * 86400 * 1000;
   DurationMs gc_period_ms = 3600 * 1000;
   int balance_trend_points = 120;                   // evaluations kept for the trend
 };
+
+// Ok, or InvalidArgument naming the mismatch: each preemption order needs its queue policy
+// (priority: priority; srtf: sjf; las: las), known to the scheduler, and las thresholds that
+// ascend from above 0. Open checks it too.
+Status CheckPreemptionOptions(const CoordinatorOptions& o);
 
 // What a garbage collection removed (or, dry, would remove).
 struct GcReport {
@@ -343,8 +356,17 @@ class Coordinator {
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
   // ---- preemption (preemption.cc)
-  // After a prediction pass: stops lower-priority tasks for the queued jobs that wait too long.
-  void Preempt(const std::vector<JobId>& queued, TimeMs now) REQUIRES(mu_);
+  // After a prediction pass: stops tasks that come later in the preemption order for the queued
+  // jobs (the pass's queue, with its predicted durations) that wait too long.
+  void Preempt(const std::vector<sched::PendingJob>& queued, TimeMs now) REQUIRES(mu_);
+  // The job's place in the srtf or las order now (sched/preemption_order.h); for a pending job,
+  // `predicted_ms` is the time one of its tasks is predicted to take.
+  sched::OrderKey PreemptionKey(const JobRecord& j, const TaskRecord* running,
+                                DurationMs predicted_ms, TimeMs now) const REQUIRES(mu_);
+  // GPUs x ms the job has run: its ended attempts and its running tasks up to `now`.
+  int64_t AttainedGpuMs(const JobRecord& j, TimeMs now) const REQUIRES(mu_);
+  // Rebuilds attained_gpu_ms and resumable_ms of the unfinished jobs from accounting rows.
+  void LoadAttained(const std::vector<AccountingRow>& rows) REQUIRES(mu_);
   // ---- limits and fair share (limits.cc)
   // Past usage decayed to `now`.
   void DecayPastUsage(TimeMs now) REQUIRES(mu_);
@@ -380,6 +402,10 @@ class Coordinator {
   void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const REQUIRES(mu_);
 
   const CoordinatorOptions options_;
+  // The pass's placement plugins and queue policies (the defaults and "las"); never changed.
+  const sched::PluginRegistry plugins_ = sched::PluginRegistry::Default();
+  const sched::QueuePolicyRegistry policies_ =
+      sched::PreemptivePolicies(options_.las_thresholds_gpu_s);
   const Clock* clock_;
   const TimeMs started_ms_;
   std::unique_ptr<StateStore> store_;
@@ -411,6 +437,9 @@ class Coordinator {
     TimeMs last_ms = 0;  // wall time of the last reading
   };
   std::map<TaskRef, AttemptMeter> meters_ GUARDED_BY(mu_);
+  // Why a task is being cancelled by a preemption (--on-preempt cancel), until it ends: its
+  // message then says so (preemption.cc, events.cc).
+  std::map<TaskRef, std::string> preempt_cancels_ GUARDED_BY(mu_);
   // Limits by (kind, name) (table limits).
   std::map<std::pair<std::string, std::string>, LimitRecord> limits_ GUARDED_BY(mu_);
   // Fair share: each user's past usage in dominant-share-seconds, decayed to past_usage_ms_;

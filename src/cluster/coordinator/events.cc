@@ -246,8 +246,11 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
         when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, node)) * 1000);
     PersistTask(*j, *t);
     Reconcile(*j);
-  } else if (state == "succeeded" && t->migrating && ev.stopped_on_request()) {
-    // Saved and left when the migration asked it to: it resumes at the target, work not done.
+  } else if (state == "succeeded" && ev.stopped_on_request() &&
+             (t->migrating || (t->stop_requested && !j->spec->gang))) {
+    // Saved and left when a migration asked it to: it resumes at the target, work not done. Or
+    // left when a cancel (of it, of its job, or a preemption its job answers with cancel) asked
+    // it to: cancelled, however it exited.
     TaskEndedBadly(*j, *t, /*lost=*/false, 0, ev.message(), when);
   } else if (state == "succeeded") {
     t->exit_code = ev.exit_code();
@@ -285,6 +288,9 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
 
 void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exit_code,
                                  const std::string& message, TimeMs when, TaskState failed) {
+  std::string preempt_note;  // a preemption cancels it (erased by Transition)
+  if (auto it = preempt_cancels_.find(TaskRef{j.id, t.index}); it != preempt_cancels_.end())
+    preempt_note = it->second;
   t.exit_code = exit_code;
   t.message = message;
   t.end_ms = when;
@@ -319,6 +325,8 @@ void Coordinator::TaskEndedBadly(JobRecord& j, TaskRecord& t, bool lost, int exi
   } else if (t.stop_requested) {
     Transition(j, t, TaskState::kCancelled);
     t.stop_requested = false;
+    if (!preempt_note.empty())
+      t.message = preempt_note + "; " + message;  // "preempted by job 4 (...); killed by ..."
   } else if (lost && t.lost_requeues < options_.max_lost_requeues) {
     ++t.lost_requeues;
     Transition(j, t, TaskState::kPending);

@@ -170,6 +170,13 @@ void Coordinator::SchedulingPass() {
       pj.submitted_ms = j.submit_ms;
       pj.predicted_duration_ms =
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
+      if (options_.preemption == "srtf" || options_.preemption == "las") {
+        // sjf then orders by the time left (srtf); las by the service received.
+        const sched::OrderKey k =
+            PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms);
+        if (options_.preemption == "srtf") pj.predicted_duration_ms = k.key;
+        pj.attained_gpu_seconds = AttainedGpuMs(j, snap.now_ms) / 1000.0;
+      }
       pj.user_dominant_share = dominant_share(j.spec->user) + PastShare(j.spec->user, snap.now_ms);
       if (budget.any()) {  // limits: offer only what fits in what is left of them
         std::string why;
@@ -200,7 +207,7 @@ void Coordinator::SchedulingPass() {
 
   sched::SchedulerConfig config = options_.scheduler;
   if (!full) config.max_predicted_jobs = 0;  // start what fits now; predictions keep
-  auto plan = sched::Schedule(snap, config);
+  auto plan = sched::Schedule(snap, config, plugins_, policies_);
   if (!plan.ok()) {
     spdlog::error("scheduling pass failed: {}", plan.status().message());
     return;
@@ -342,11 +349,7 @@ void Coordinator::SchedulingPass() {
       j.predicted_start_ms = s;
       j.predicted_finish_ms = f;
     }
-    if (full && options_.preemption == "priority") {
-      std::vector<JobId> queued;
-      for (const auto& q : snap.queue) queued.push_back(q.id);
-      Preempt(queued, clock_->NowMs());
-    }
+    if (full && options_.preemption != "off") Preempt(snap.queue, clock_->NowMs());
   }
   if (launches.empty()) return;
   // Each launch goes out only if its own attempt was stored (a failed write fails alone); a gang

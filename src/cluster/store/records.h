@@ -96,6 +96,11 @@ struct JobRecord {
   bool gang_stop_was_timeout = false;  // that rank reached its time limit
   TimeMs predicted_start_ms = 0;
   TimeMs predicted_finish_ms = 0;
+  // Service of its ended attempts (kept at each end, rebuilt from the accounting rows on
+  // restart; preemption.cc): GPUs x ms run, for las; ms run by attempts that were requeued, for
+  // srtf's time left of a checkpointable job (it resumes).
+  int64_t attained_gpu_ms = 0;
+  DurationMs resumable_ms = 0;
 };
 
 struct NodeRecord {
