@@ -9,14 +9,16 @@ target_compile_definitions(muster_cluster_harness PUBLIC MUSTER_BINARY="$<TARGET
 add_dependencies(muster_cluster_harness muster)
 
 foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
-    cluster_security_test cluster_netns_test cluster_backup_test cluster_operations_test)
+    cluster_security_test cluster_netns_test cluster_backup_test cluster_operations_test
+    cluster_rest_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS integration TIMEOUT 150)
 endforeach()
-# The balancer test reads GET /metrics with cpp-httplib's client.
-target_link_libraries(cluster_balance_test PRIVATE cpp-httplib)
+# The balancer test reads GET /metrics, the REST test /api/v1, with cpp-httplib's client.
+target_link_libraries(cluster_balance_test PRIVATE PkgConfig::HTTPLIB)
+target_link_libraries(cluster_rest_test PRIVATE PkgConfig::HTTPLIB)
 
 # The chaos soak (tests/chaos/): 2 minutes of faults in CI; `chaos_soak_test --minutes N` by hand.
 add_executable(chaos_soak_test ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos_soak_test.cc)

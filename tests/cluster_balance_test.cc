@@ -179,7 +179,10 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   std::string http = ReadFile(cluster.state_dir() / "coordinator.http");
   ASSERT_FALSE(http.empty());
   http.erase(http.find_last_not_of("\n") + 1);
-  httplib::Client hc("http://" + http);
+  ASSERT_EQ(http.rfind("https://", 0), 0u) << http;  // TLS with the cluster's certificate
+  httplib::Client hc(http);
+  hc.set_ca_cert_path((cluster.state_dir() / "tls" / "ca.crt").c_str());
+  hc.enable_server_certificate_verification(true);
   auto res = hc.Get("/metrics");
   ASSERT_TRUE(res) << "GET /metrics failed";
   EXPECT_EQ(res->status, 200);

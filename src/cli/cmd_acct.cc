@@ -21,10 +21,15 @@
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
 #include "core/job.h"
+#include "cluster/client/accounting.h"
 #include "sim/workload.h"
 
 namespace muster::cli {
 namespace {
+
+using client::JobUsage;
+using client::AggregateAccounting;
+using client::ToJson;
 
 struct AcctFlags {
   ClientFlags client;
@@ -36,77 +41,6 @@ struct AcctFlags {
   std::string output = "table";
   bool summary = false;
 };
-
-struct JobUsage {
-  int64_t job = 0;
-  std::string user, name, state;
-  int exit_code = 0;
-  int64_t submit_ms = 0, start_ms = 0, end_ms = 0;
-  bool running = false;
-  int attempts = 0;
-  int gpus = 0;
-  double gpu_hours = 0, cpu_hours = 0;
-  double cpu_time_s = -1;
-  int64_t peak_mib = 0;
-  double util_weight = 0, util_sum = 0;
-  double energy_wh = 0;
-  bool energy_seen = false, energy_missing = false;
-
-  double WaitS() const { return start_ms > 0 ? (start_ms - submit_ms) / 1000.0 : -1; }
-  double ElapsedS(int64_t now) const {
-    return start_ms > 0 ? ((running ? now : end_ms) - start_ms) / 1000.0 : 0;
-  }
-  double GpuUtil() const { return util_weight > 0 ? util_sum / util_weight : -1; }
-};
-
-std::vector<JobUsage> Aggregate(const v1::AccountingReply& reply) {
-  std::map<int64_t, JobUsage> jobs;
-  std::map<std::pair<int64_t, int>, const v1::AttemptUsage*> latest;  // per task
-  const int64_t now = reply.now_ms();
-  for (const auto& a : reply.attempts()) {
-    JobUsage& j = jobs[a.job_id()];
-    j.job = a.job_id();
-    j.user = a.user();
-    j.name = a.name();
-    j.submit_ms = a.submit_ms();
-    ++j.attempts;
-    const bool running = a.end_ms() == 0;
-    j.running = j.running || running;
-    if (a.start_ms() > 0 && (j.start_ms == 0 || a.start_ms() < j.start_ms)) j.start_ms = a.start_ms();
-    j.end_ms = std::max(j.end_ms, a.end_ms());
-    const double hours =
-        a.start_ms() > 0 ? std::max<int64_t>(0, (running ? now : a.end_ms()) - a.start_ms()) / 3.6e6
-                         : 0;
-    j.gpu_hours += a.gpus() * hours;
-    j.cpu_hours += a.milli_cpus() / 1000.0 * hours;
-    if (a.cpu_seconds() >= 0) j.cpu_time_s = std::max(0.0, j.cpu_time_s) + a.cpu_seconds();
-    j.peak_mib = std::max(j.peak_mib, a.peak_memory_mib());
-    if (a.gpu_util() >= 0 && a.gpus() > 0) {
-      j.util_sum += a.gpu_util() * a.gpus() * hours;
-      j.util_weight += a.gpus() * hours;
-    }
-    if (a.energy_wh() >= 0) {
-      j.energy_wh += a.energy_wh();
-      j.energy_seen = true;
-    } else if (a.gpus() > 0) {
-      j.energy_missing = true;
-    }
-    auto& last = latest[{a.job_id(), a.task_index()}];
-    if (!last || a.attempt() > last->attempt()) last = &a;
-    j.state = !a.job_state().empty() ? a.job_state() : j.state;
-  }
-  for (const auto& [key, a] : latest) {
-    JobUsage& j = jobs[key.first];
-    j.gpus += a->gpus();
-    if (j.exit_code == 0) j.exit_code = a->exit_code();
-    if (a->job_state().empty() && j.state.empty()) j.state = a->state();  // the job is gone
-  }
-  std::vector<JobUsage> out;
-  for (auto& [id, j] : jobs) out.push_back(std::move(j));
-  return out;
-}
-
-nlohmann::ordered_json OrNull(double v, bool known) { return known ? nlohmann::ordered_json(v) : nullptr; }
 
 std::string Hours(double h) {
   char buf[32];
@@ -128,29 +62,6 @@ std::string EnergyCell(const JobUsage& j) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f Wh%s", j.energy_wh, j.energy_missing ? "+" : "");
   return buf;
-}
-
-nlohmann::ordered_json JobJson(const JobUsage& j, int64_t now) {
-  return {{"job_id", j.job},
-          {"user", j.user},
-          {"name", j.name},
-          {"state", j.state},
-          {"exit_code", j.exit_code},
-          {"submit_ms", j.submit_ms},
-          {"start_ms", j.start_ms > 0 ? nlohmann::ordered_json(j.start_ms) : nullptr},
-          {"end_ms", j.running || j.end_ms == 0 ? nullptr : nlohmann::ordered_json(j.end_ms)},
-          {"submit_time", sim::FormatUtc(j.submit_ms)},
-          {"wait_s", OrNull(j.WaitS(), j.WaitS() >= 0)},
-          {"elapsed_s", j.ElapsedS(now)},
-          {"task_attempts", j.attempts},
-          {"gpus", j.gpus},
-          {"gpu_hours", j.gpu_hours},
-          {"cpu_hours", j.cpu_hours},
-          {"cpu_time_s", OrNull(j.cpu_time_s, j.cpu_time_s >= 0)},
-          {"peak_rss_mib", j.peak_mib > 0 ? nlohmann::ordered_json(j.peak_mib) : nullptr},
-          {"gpu_util", OrNull(j.GpuUtil(), j.GpuUtil() >= 0)},
-          {"energy_wh", OrNull(j.energy_wh, j.energy_seen)},
-          {"energy_complete", j.energy_seen && !j.energy_missing}};
 }
 
 std::string CsvField(const nlohmann::ordered_json& v) {
@@ -202,7 +113,7 @@ int RunAcct(const AcctFlags& f) {
   if (!reply.ok()) return ReportError(reply.status());
   const int64_t now = reply->now_ms();
   std::vector<JobUsage> jobs;
-  for (JobUsage& j : Aggregate(*reply))
+  for (JobUsage& j : AggregateAccounting(*reply))
     if (f.states.empty() || std::find(f.states.begin(), f.states.end(), j.state) != f.states.end())
       jobs.push_back(std::move(j));
 
@@ -230,7 +141,7 @@ int RunAcct(const AcctFlags& f) {
                       {"elapsed_s", u.elapsed_s},
                       {"gpu_hours", u.gpu_hours},
                       {"cpu_hours", u.cpu_hours},
-                      {"energy_wh", OrNull(u.energy_wh, u.energy_seen)},
+                      {"energy_wh", client::KnownOrNull(u.energy_wh, u.energy_seen)},
                       {"energy_complete", u.energy_seen && !u.energy_missing}});
     if (f.output == "table") {
       client::TextTable t({"USER", "JOBS", "ELAPSED", "GPU-H", "CPU-H", "ENERGY"});
@@ -245,7 +156,7 @@ int RunAcct(const AcctFlags& f) {
       std::cout << t.Render();
     }
   } else {
-    for (const JobUsage& j : jobs) rows.push_back(JobJson(j, now));
+    for (const JobUsage& j : jobs) rows.push_back(ToJson(j, now));
     if (f.output == "table") {
       client::TextTable t({"JOB", "USER", "NAME", "STATE", "EXIT", "SUBMITTED (UTC)", "WAIT",
                            "ELAPSED", "GPUS", "GPU-H", "CPU-H", "CPU TIME", "PEAK MEM", "GPU UTIL",

@@ -269,7 +269,9 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::IsMember(sched::ScorerNames()))
       ->capture_default_str();
   cmd->add_option("--http", f->http,
-                  "HOST:PORT for the Prometheus /metrics endpoint (default off; port 0 = any, "
+                  "HOST:PORT for the REST API /api/v1 and Prometheus /metrics, over HTTPS with the "
+                  "coordinator's certificate unless --insecure (default off; port 0 = any; the "
+                  "URL is "
                   "written to STATE_DIR/coordinator.http)");
   cmd->add_option("--balancer", f->balancer, "Load balancer mode: off, dry-run or on")
       ->capture_default_str();

@@ -425,9 +425,10 @@ int RunUp(const UpFlags& f) {
             << " (ready in " << ready_in << " s) — Ctrl-C to stop" << std::endl;
   if (!f.http.empty()) {  // the coordinator wrote its bound address before it took calls
     std::ifstream http(dir + "/coordinator/coordinator.http");
-    std::string bound;
-    if (std::getline(http, bound) && !bound.empty())
-      std::cout << "muster up: metrics at http://" << bound << "/metrics" << std::endl;
+    std::string url;
+    if (std::getline(http, url) && !url.empty())
+      std::cout << "muster up: REST API at " << url << "/api/v1, metrics at " << url
+                << "/metrics (the cluster CA: " << dir << "/coordinator/tls/ca.crt)" << std::endl;
   }
   if (f.allow_local_users)
     std::cout << "muster up: other users of this machine: export MUSTER_STATE_DIR=" << dir
@@ -490,7 +491,8 @@ void AddUpCommand(CLI::App& app, CommandContext& ctx) {
                   "Load balancer mode passed to the coordinator: off, dry-run (default) or on")
       ->check(CLI::IsMember({"off", "dry-run", "on"}));
   cmd->add_option("--http", f->http,
-                  "Serve Prometheus /metrics on HOST:PORT (port 0: any free port, written to "
+                  "Serve the REST API /api/v1 and Prometheus /metrics over HTTPS on HOST:PORT "
+                  "(port 0: any free port; its URL is written to "
                   "STATE/coordinator/coordinator.http)");
   cmd->add_flag("-v,--verbose", f->verbose, "Show the coordinator's and agents' logs here");
   cmd->add_flag("--allow-local-users", f->allow_local_users,

@@ -69,6 +69,12 @@ CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move
   Connect();
 }
 
+CoordinatorClient::CoordinatorClient(CoordinatorClient& base,
+                                     std::shared_ptr<cluster::TokenSource> credentials)
+    : options_(base.options_), args_(base.args_), stub_(base.Stub()) {
+  options_.credentials = std::move(credentials);
+}
+
 void CoordinatorClient::Connect() {
   auto channel = grpc::CreateCustomChannel(
       options_.address, cluster::MakeChannelCredentials(options_.transport), args_);

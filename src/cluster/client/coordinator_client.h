@@ -64,6 +64,9 @@ struct ClientOptions {
 class CoordinatorClient {
  public:
   explicit CoordinatorClient(ClientOptions options);
+  // A client on `base`'s channel whose calls carry `credentials` instead (one per HTTP request
+  // of the REST gateway, cheap: no new connection).
+  CoordinatorClient(CoordinatorClient& base, std::shared_ptr<cluster::TokenSource> credentials);
 
   const std::string& address() const { return options_.address; }
 

@@ -918,13 +918,28 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
       WriteFileAtomically(options.coordinator.state_dir + "/coordinator.addr", s->address_ + "\n");
   if (!w.ok()) spdlog::warn("{}", w.message());
   if (!options.http.empty()) {
-    auto http = MetricsHttpServer::Start(options.http, s->coordinator_.get());
+    HttpOptions ho{.listen = options.http};
+    const std::string http_host = options.http.substr(0, options.http.rfind(':'));
+    if (options.insecure && !IsLoopbackHost(http_host))
+      return Status::InvalidArgument("--insecure is refused on --http " + options.http +
+                                     ": plaintext only on a loopback address");
+    if (!options.insecure) {
+      ho.cert_file = options.coordinator.state_dir + "/tls/server.crt";
+      ho.key_file = options.coordinator.state_dir + "/tls/server.key";
+    }
+    // The REST API calls the gRPC port it serves beside, over loopback when it listens on all.
+    const bool any = listen_host.empty() || listen_host == "0.0.0.0" || listen_host == "[::]";
+    ho.grpc_address = (any ? std::string("127.0.0.1") : listen_host) + ":" + std::to_string(port);
+    ho.transport = {.insecure = options.insecure,
+                    .ca_pem = options.insecure ? "" : s->ca_pem(),
+                    .where = "the coordinator's own CA"};
+    auto http = HttpServer::Start(ho, s->coordinator_.get());
     if (!http.ok()) return http.status();
     s->http_ = std::move(http).value();
     Status hw = WriteFileAtomically(options.coordinator.state_dir + "/coordinator.http",
-                                    s->http_->address() + "\n");
+                                    s->http_url() + "\n");
     if (!hw.ok()) spdlog::warn("{}", hw.message());
-    spdlog::info("metrics on http://{}/metrics", s->http_->address());
+    spdlog::info("HTTP on {} (/metrics, /api/v1)", s->http_url());
   }
   // The local socket: callers on this machine are told apart by the kernel (local_auth.h). The
   // state dir is private, or searchable by everyone (never listable) when local users may call.

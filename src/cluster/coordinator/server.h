@@ -31,7 +31,7 @@
 #include "cluster/common/tls.h"
 #include "cluster/coordinator/coordinator.h"
 #include "cluster/coordinator/local_auth.h"
-#include "cluster/coordinator/metrics_http.h"
+#include "cluster/coordinator/http_server.h"
 #include "core/status.h"
 
 namespace grpc {
@@ -61,7 +61,9 @@ struct ServerOptions {
   // burst it may save up; 0 = no limit. A caller over it is told to slow down.
   double submit_rate = 2000;
   double submit_burst = 20000;
-  std::string http;  // "" = no HTTP; else HOST:PORT for GET /metrics (written to coordinator.http)
+  // "" = no HTTP; else HOST:PORT for /metrics and the REST API /api/v1 (http_server.h), HTTPS
+  // unless insecure; its URL (https://HOST:PORT) is written to coordinator.http.
+  std::string http;
   CoordinatorOptions coordinator;
 };
 
@@ -79,6 +81,8 @@ class CoordinatorServer {
   std::string ca_fingerprint() const { return tls_.get()->ca_fingerprint; }
   // "HOST:PORT" of the /metrics endpoint, "" when off.
   std::string http_address() const { return http_ ? http_->address() : ""; }
+  // "https://HOST:PORT", "http://HOST:PORT" (--insecure), "" when off.
+  std::string http_url() const { return http_ ? http_->scheme() + "://" + http_->address() : ""; }
   Coordinator& coordinator() { return *coordinator_; }
   // Stops serving (idempotent). Thread-safe, but not from inside a gRPC handler.
   void Shutdown();
@@ -93,7 +97,7 @@ class CoordinatorServer {
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<LocalAuthListener> local_auth_;
   // Renews the TLS material every tls_check_ms until Shutdown.
   void RenewTlsLoop(std::string state_dir, std::vector<std::string> sans, TlsLifetimes lifetimes,

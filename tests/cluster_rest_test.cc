@@ -1,0 +1,257 @@
+// The REST API (/api/v1) on a real coordinator's HTTPS listener: credentials and roles as the
+// gRPC API checks them, the CLI's JSON, errors as JSON, logs followed as Server-Sent Events, and
+// every reply checked against the served OpenAPI document by a stock JSON Schema validator
+// (python3-jsonschema).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+namespace {
+
+class Rest {
+ public:
+  explicit Rest(TestCluster& cluster) : cluster_(cluster) {
+    url_ = ReadFile(cluster.state_dir() / "coordinator.http");
+    url_.erase(url_.find_last_not_of('\n') + 1);
+  }
+  const std::string& url() const { return url_; }
+  // A token of a new user of `role`.
+  std::string Token(const std::string& name, const std::string& role) {
+    CommandResult add = cluster_.Muster({"admin", "user", "add", name, "--role", role, "-q"});
+    EXPECT_EQ(add.exit_code, 0) << add.err;
+    return add.out.substr(0, add.out.find('\n'));
+  }
+  httplib::Client Client() const {
+    httplib::Client c(url_);
+    c.set_ca_cert_path((cluster_.state_dir() / "tls" / "ca.crt").c_str());
+    c.enable_server_certificate_verification(true);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  static httplib::Headers Auth(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+  }
+  // The reply's JSON; records it for the schema check under `schema`.
+  nlohmann::json Json(const httplib::Result& r, int status, const std::string& schema) {
+    EXPECT_TRUE(r) << "no reply";
+    if (!r) return nullptr;
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << r->body;
+    nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r->body;
+    checked_.push_back({{"schema", schema}, {"body", j}});
+    return j;
+  }
+  const nlohmann::json& checked() const { return checked_; }
+
+ private:
+  TestCluster& cluster_;
+  std::string url_;
+  nlohmann::json checked_ = nlohmann::json::array();
+};
+
+TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
+  TestCluster cluster({.agents = 1, .gpus_per_agent = 1,
+                       .coordinator_args = {"--http", "127.0.0.1:0"}});
+  ASSERT_EQ(cluster.Start(), "");
+  Rest rest(cluster);
+  ASSERT_EQ(rest.url().rfind("https://127.0.0.1:", 0), 0u) << rest.url();
+  httplib::Client http = rest.Client();
+  // Jobs run as their owner's Unix user: the cluster owner's (this process's) local session owns
+  // the ones that run; a user of role user with no Unix account only sends refused requests.
+  auto session = cluster::RequestLocalSession(cluster.LocalSocket());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  const std::string user = session->token;
+  const std::string other = rest.Token("otto", "user");
+  const std::string viewer = rest.Token("vera", "viewer");
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  fs::permissions(work, fs::perms::all);
+
+  // No credential, a token in the URL, a malformed header, an unknown token.
+  nlohmann::json e = rest.Json(http.Get("/api/v1/jobs"), 401, "Error");
+  EXPECT_EQ(e["error"]["code"], "unauthenticated");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("Authorization: Bearer"),
+            std::string::npos);
+  EXPECT_EQ(http.Get("/api/v1/jobs")->get_header_value("WWW-Authenticate"), "Bearer");
+  e = rest.Json(http.Get("/api/v1/jobs?token=" + user), 400, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("URL"), std::string::npos);
+  rest.Json(http.Get("/api/v1/jobs", {{"Authorization", "Basic eDp5"}}), 401, "Error");
+  e = rest.Json(http.Get("/api/v1/nodes", Rest::Auth("not-a-token")), 401, "Error");
+  EXPECT_EQ(e["error"]["code"], "unauthenticated");
+  // The document itself needs none.
+  auto doc_reply = http.Get("/api/v1/openapi.json");
+  ASSERT_TRUE(doc_reply);
+  ASSERT_EQ(doc_reply->status, 200);
+  const nlohmann::json doc = nlohmann::json::parse(doc_reply->body);
+  EXPECT_EQ(doc["openapi"], "3.1.0");
+
+  // Submit: the job file's keys as JSON; bad input is one clear error and changes nothing.
+  const std::string body = nlohmann::json{{"name", "hello"},
+                                          {"command", "echo hello-rest; echo line2"},
+                                          {"workdir", work.string()}}
+                               .dump();
+  nlohmann::json s = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user), body,
+                                         "application/json"),
+                               201, "Submitted");
+  const int64_t id = s["job_id"].get<int64_t>();
+  ASSERT_GT(id, 0);
+  e = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user), "{not json", "application/json"), 400,
+                "Error");
+  EXPECT_EQ(e["error"]["code"], "invalid_argument");
+  e = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user), R"({"command": "true"})",
+                          "application/json"),
+                400, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("workdir"), std::string::npos);
+  e = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user),
+                          nlohmann::json{{"command", "true"}, {"workdir", "/tmp"}, {"gpuz", 1}}
+                              .dump(),
+                          "application/json"),
+                400, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("unknown key 'gpuz'"),
+            std::string::npos);
+  e = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(viewer), body, "application/json"), 403,
+                "Error");
+  EXPECT_EQ(e["error"]["code"], "permission_denied");
+  e = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(other),
+                          nlohmann::json{{"command", "true"}, {"workdir", "/tmp"}, {"user", "root"}}
+                              .dump(),
+                          "application/json"),
+                403, "Error");  // a user submits only as itself
+  EXPECT_EQ(cluster.WaitForJob(id).state(), "succeeded");
+  auto all = cluster.client().ListJobs([] {
+    v1::ListJobsRequest r;
+    r.set_include_finished(true);
+    return r;
+  }());
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->jobs_size(), 1);  // the refused submissions left nothing behind
+
+  // Read it back as the CLI's JSON; its output; lists with filters and pages.
+  nlohmann::json job = rest.Json(http.Get("/api/v1/jobs/" + std::to_string(id), Rest::Auth(viewer)),
+                                 200, "Job");
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["user"], session->name);
+  EXPECT_TRUE(job["spec"]["env"].empty()) << "a viewer does not see the job's environment";
+  auto logs = http.Get("/api/v1/jobs/" + std::to_string(id) + "/logs", Rest::Auth(user));
+  ASSERT_TRUE(logs);
+  EXPECT_EQ(logs->status, 200);
+  EXPECT_EQ(logs->body, "hello-rest\nline2\n");
+  rest.Json(http.Get("/api/v1/jobs/" + std::to_string(id) + "/logs?stream=both",
+                     Rest::Auth(user)),
+            400, "Error");
+  e = rest.Json(http.Get("/api/v1/jobs/999999", Rest::Auth(user)), 404, "Error");
+  EXPECT_EQ(e["error"]["code"], "not_found");
+  rest.Json(http.Get("/api/v1/jobs/abc", Rest::Auth(user)), 400, "Error");
+  const int64_t second = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user),
+                                             nlohmann::json{{"command", "true"},
+                                                            {"workdir", work.string()}}
+                                                 .dump(),
+                                             "application/json"),
+                                   201, "Submitted")["job_id"];
+  EXPECT_EQ(cluster.WaitForJob(second).state(), "succeeded");
+  nlohmann::json page = rest.Json(
+      http.Get("/api/v1/jobs?state=succeeded&limit=1", Rest::Auth(viewer)), 200, "JobList");
+  EXPECT_EQ(page["total"], 2);
+  ASSERT_EQ(page["jobs"].size(), 1u);
+  EXPECT_EQ(page["next_offset"], 1);
+  page = rest.Json(http.Get("/api/v1/jobs?state=succeeded&limit=1&offset=1", Rest::Auth(viewer)),
+                   200, "JobList");
+  ASSERT_EQ(page["jobs"].size(), 1u);
+  EXPECT_FALSE(page.contains("next_offset"));
+  nlohmann::json named = rest.Json(
+      http.Get("/api/v1/jobs?all=1&name=hello&user=" + session->name, Rest::Auth(viewer)), 200,
+      "JobList");
+  ASSERT_EQ(named["jobs"].size(), 1u);
+  EXPECT_EQ(named["jobs"][0]["job_id"], id);
+  rest.Json(http.Get("/api/v1/jobs?state=finished", Rest::Auth(viewer)), 400, "Error");
+  rest.Json(http.Get("/api/v1/jobs?limit=0", Rest::Auth(viewer)), 400, "Error");
+
+  // Cancel: refused to a viewer and to another user, done for the owner.
+  const int64_t sleeper = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user),
+                                              nlohmann::json{{"command", "sleep 300"},
+                                                             {"workdir", work.string()}}
+                                                  .dump(),
+                                              "application/json"),
+                                    201, "Submitted")["job_id"];
+  const std::string path = "/api/v1/jobs/" + std::to_string(sleeper);
+  e = rest.Json(http.Delete(path, Rest::Auth(viewer)), 403, "Error");
+  EXPECT_EQ(e["error"]["code"], "permission_denied");
+  e = rest.Json(http.Delete(path, Rest::Auth(other)), 403, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("permission denied"), std::string::npos);
+  EXPECT_EQ(cluster.client().GetJob(sleeper)->state() == "cancelled", false);
+  nlohmann::json c = rest.Json(http.Delete(path, Rest::Auth(user)), 200, "Cancelled");
+  EXPECT_EQ(c["job_id"], sleeper);
+  EXPECT_EQ(cluster.WaitForJob(sleeper).state(), "cancelled");
+  e = rest.Json(http.Delete(path, Rest::Auth(user)), 409, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("already cancelled"),
+            std::string::npos);
+  rest.Json(http.Delete("/api/v1/jobs/999999", Rest::Auth(user)), 404, "Error");
+
+  // Logs followed: Server-Sent Events as the lines come, then eof.
+  const int64_t ticker = rest.Json(
+      http.Post("/api/v1/jobs", Rest::Auth(user),
+                nlohmann::json{{"command", "for i in 1 2 3; do echo tick $i; sleep 0.3; done"},
+                               {"workdir", work.string()}}
+                    .dump(),
+                "application/json"),
+      201, "Submitted")["job_id"];
+  std::string events;
+  auto followed = http.Get("/api/v1/jobs/" + std::to_string(ticker) + "/logs?follow=1&task=0",
+                           Rest::Auth(user), [&](const char* data, size_t n) {
+                             events.append(data, n);
+                             return true;
+                           });
+  ASSERT_TRUE(followed);
+  EXPECT_EQ(followed->status, 200);
+  EXPECT_EQ(followed->get_header_value("Content-Type"), "text/event-stream");
+  EXPECT_NE(events.find("event: log\ndata: tick 1\n"), std::string::npos) << events;
+  EXPECT_NE(events.find("data: tick 3\n"), std::string::npos) << events;
+  EXPECT_EQ(events.rfind("event: eof\n"), events.find("event: eof\n")) << events;
+  EXPECT_NE(events.find("event: eof\n"), std::string::npos) << events;
+
+  // The other views, and an unknown route.
+  nlohmann::json nodes = rest.Json(http.Get("/api/v1/nodes", Rest::Auth(viewer)), 200, "NodeList");
+  ASSERT_EQ(nodes["nodes"].size(), 1u);
+  EXPECT_EQ(nodes["nodes"][0]["name"], "node-0");
+  rest.Json(http.Get("/api/v1/schedule?all=1", Rest::Auth(viewer)), 200, "Schedule");
+  rest.Json(http.Get("/api/v1/balance", Rest::Auth(viewer)), 200, "Balance");
+  nlohmann::json acct = rest.Json(http.Get("/api/v1/acct?since=1d", Rest::Auth(user)), 200,
+                                  "Accounting");
+  EXPECT_GE(acct["jobs"].size(), 3u);
+  e = rest.Json(http.Get("/api/v1/nope", Rest::Auth(user)), 404, "Error");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("openapi.json"), std::string::npos);
+
+  // Every JSON reply above against its schema in the served document.
+  const fs::path check = cluster.dir() / "replies.json";
+  {
+    std::ofstream out(check);
+    out << nlohmann::json{{"doc", doc}, {"replies", rest.checked()}}.dump();
+  }
+  const std::string script =
+      "import json, sys, jsonschema\n"
+      "d = json.load(open(sys.argv[1]))\n"
+      "bad = 0\n"
+      "for r in d['replies']:\n"
+      "    schema = {'$ref': '#/components/schemas/' + r['schema'],\n"
+      "              'components': d['doc']['components']}\n"
+      "    v = jsonschema.Draft202012Validator(schema)\n"
+      "    for err in v.iter_errors(r['body']):\n"
+      "        bad += 1\n"
+      "        print(r['schema'], list(err.absolute_path), err.message)\n"
+      "print('checked', len(d['replies']), 'replies,', bad, 'errors')\n"
+      "sys.exit(1 if bad else 0)\n";
+  CommandResult validated = RunCommand({"/usr/bin/python3", "-c", script, check.string()}, 60s);
+  EXPECT_EQ(validated.exit_code, 0) << validated.out << validated.err;
+  EXPECT_NE(validated.out.find("0 errors"), std::string::npos) << validated.out;
+}
+
+}  // namespace
+}  // namespace muster::testing
