@@ -1,0 +1,47 @@
+// The Python client (clients/python) and its example against a real cluster's REST API: its
+// unittest suite runs with /usr/bin/python3, as the cluster's owner (whose jobs run) and with a
+// viewer's token for the refusals.
+#include <gtest/gtest.h>
+
+#include "tests/helpers/cluster_harness.h"
+
+namespace muster::testing {
+namespace {
+
+TEST(ClusterPythonClient, ItsTestsAndTheExamplePassAgainstARealCluster) {
+  TestCluster cluster({.agents = 1, .gpus_per_agent = 1,
+                       .coordinator_args = {"--http", "127.0.0.1:0"}});
+  ASSERT_EQ(cluster.Start(), "");
+  std::string url = ReadFile(cluster.state_dir() / "coordinator.http");
+  url.erase(url.find_last_not_of('\n') + 1);
+  auto session = cluster::RequestLocalSession(cluster.LocalSocket());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  CommandResult viewer = cluster.Muster({"admin", "user", "add", "vic", "--role", "viewer", "-q"});
+  ASSERT_EQ(viewer.exit_code, 0) << viewer.err;
+  const fs::path work = cluster.dir() / "work";
+  fs::create_directories(work);
+  const std::map<std::string, std::string> env = {
+      {"MUSTER_URL", url},
+      {"MUSTER_TOKEN", session->token},
+      {"MUSTER_CA_CERT", (cluster.state_dir() / "tls" / "ca.crt").string()},
+      {"MUSTER_VIEWER_TOKEN", viewer.out.substr(0, viewer.out.find('\n'))},
+      {"MUSTER_TEST_WORKDIR", work.string()},
+      {"PYTHONDONTWRITEBYTECODE", "1"}};
+  const std::string root = MUSTER_SOURCE_DIR;
+  CommandResult tests =
+      RunCommand({"/usr/bin/python3", "-m", "unittest", "discover", "-v", "-s",
+                  root + "/clients/python/tests"},
+                 120s, env);
+  EXPECT_EQ(tests.exit_code, 0) << tests.out << tests.err << cluster.LogTails();
+  EXPECT_NE(tests.err.find("Ran 4 tests"), std::string::npos) << tests.err;
+  EXPECT_NE(tests.err.find("\nOK"), std::string::npos) << tests.err;
+
+  CommandResult example = RunCommand({"/usr/bin/python3", root + "/examples/rest_client.py"},
+                                     120s, env);
+  EXPECT_EQ(example.exit_code, 0) << example.out << example.err;
+  EXPECT_NE(example.out.find("task 0: task 0 of job"), std::string::npos) << example.out;
+  EXPECT_NE(example.out.find("succeeded {'succeeded': 4}"), std::string::npos) << example.out;
+}
+
+}  // namespace
+}  // namespace muster::testing
