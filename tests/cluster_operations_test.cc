@@ -432,6 +432,42 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
   EXPECT_TRUE(told);
 }
 
+TEST(ClusterCompletion, BashCompletesCommandsFlagsAndTheClustersJobIdsAndNodes) {
+  TestCluster cluster({.agents = 1, .gpus_per_agent = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  const int64_t id = cluster.Submit({"--", "sleep", "300"});
+  CommandResult script = RunMuster({"completion", "bash"});
+  ASSERT_EQ(script.exit_code, 0) << script.err;
+  const fs::path file = cluster.dir() / "muster.bash";
+  {
+    std::ofstream(file) << script.out;
+  }
+  // What bash offers after `words` with `cur` being typed; the script's own `muster` calls find
+  // this cluster through MUSTER_STATE_DIR.
+  auto offered = [&](const std::string& words, const std::string& cur) {
+    const std::string line = "source " + file.string() + "; COMP_WORDS=(" + words + " '" + cur +
+                             "'); COMP_CWORD=${#COMP_WORDS[@]}; COMP_CWORD=$((COMP_CWORD-1)); "
+                             "_muster; echo \"${COMPREPLY[*]}\"";
+    CommandResult r = RunCommand(
+        {"/bin/bash", "-c", line}, 20s,
+        {{"PATH", fs::path(MUSTER_BINARY).parent_path().string() + ":/usr/bin:/bin"},
+         {"MUSTER_STATE_DIR", cluster.state_dir().string()}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  };
+  EXPECT_EQ(offered("muster", "sh"), "show");
+  EXPECT_EQ(offered("muster submit", "--gpu"), "--gpus --gpu-mem --gpu-model");
+  EXPECT_EQ(offered("muster admin user", "ad"), "add");
+  EXPECT_EQ(offered("muster admin user rotate --coordinator x", "--q"), "--quiet");
+  EXPECT_EQ(offered("muster cancel", ""), std::to_string(id));
+  EXPECT_EQ(offered("muster drain", "node"), "node-0");
+  CommandResult zsh = RunMuster({"completion", "zsh"});
+  EXPECT_NE(zsh.out.find("bashcompinit"), std::string::npos);
+  CommandResult fish = RunMuster({"completion", "fish"});
+  EXPECT_EQ(fish.exit_code, 2);
+  EXPECT_EQ(std::count(fish.err.begin(), fish.err.end(), '\n'), 1) << fish.err;
+}
+
 TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   TestCluster cluster;
   ASSERT_EQ(cluster.Start(), "");

@@ -38,9 +38,10 @@ void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
         ->check(CLI::IsMember({"table", "json"}));
 }
 
-client::CoordinatorClient MakeClient(const ClientFlags& flags) {
+client::CoordinatorClient MakeClient(const ClientFlags& flags, std::chrono::milliseconds deadline) {
   client::ClientOptions o{
       .address = client::ResolveCoordinatorAddress(flags.coordinator, flags.state_dir),
+      .deadline = deadline,
       .credentials = cluster::TokenSource::Resolve(flags.state_dir)};
   auto transport = cluster::ResolveClientTransport(flags.state_dir, "", flags.insecure);
   const std::string host = o.address.substr(0, o.address.rfind(':'));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,8 +27,9 @@ struct ClientFlags {
 void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output = true);
 
 // A client for the coordinator named by `flags` (or the environment / default), with the
-// credential credentials.h resolves.
-client::CoordinatorClient MakeClient(const ClientFlags& flags);
+// credential credentials.h resolves; each unary call gives up after `deadline`.
+client::CoordinatorClient MakeClient(const ClientFlags& flags,
+                                     std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 // Exit code for an error status (see commands.h).
 // A read-only coordinator (its store cannot write) says so on every listing: one line on stderr.

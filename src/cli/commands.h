@@ -39,6 +39,8 @@ void AddScheduleCommand(CLI::App& app, CommandContext& ctx);
 void AddClusterCommands(CLI::App& app, CommandContext& ctx);
 // `muster train` (src/cli/cmd_train.cc): runs the muster-train executable.
 void AddTrainCommand(CLI::App& app, CommandContext& ctx);
+// `muster completion bash|zsh` (src/cli/cmd_completion.cc): walks `app` when it runs.
+void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 // `muster sim` (src/cli/cmd_sim.cc).
 void AddSimCommand(CLI::App& app, CommandContext& ctx);
 // A comma list of numbers ("3600,36000", as --las-thresholds; empty items are skipped), or

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   muster::cli::AddModelCommands(app, ctx);
   muster::cli::AddTrainCommand(app, ctx);
   muster::cli::AddSimCommand(app, ctx);
+  muster::cli::AddCompletionCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
