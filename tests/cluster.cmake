@@ -22,6 +22,7 @@ target_link_libraries(cluster_rest_test PRIVATE PkgConfig::HTTPLIB)
 # The Python client's tests and example are read from the source tree.
 target_compile_definitions(cluster_python_client_test PRIVATE
                            MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_compile_definitions(cluster_balance_test PRIVATE MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 # The chaos soak (tests/chaos/): 2 minutes of faults in CI; `chaos_soak_test --minutes N` by hand.
 add_executable(chaos_soak_test ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos_soak_test.cc)

@@ -8,10 +8,13 @@
 // succeed. Prints lambda and Jain before and after and the time until the 2-GPU job started; also
 // checks `muster balance -o json`, `muster top --once`, `muster show` and GET /metrics.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <httplib.h>
 
 #include <fstream>
 #include <sstream>
+#include <cstring>
+#include <regex>
 #include <thread>
 
 #include "tests/helpers/cluster_harness.h"
@@ -190,6 +193,45 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   EXPECT_NE(res->body.find("muster_node_load{node=\"node-1\"}"), std::string::npos) << res->body;
   EXPECT_NE(res->body.find("muster_queue_length "), std::string::npos);
   EXPECT_NE(res->body.find("muster_balance_moves_total{outcome=\"applied\"}"), std::string::npos);
+  // Jobs, tasks and pending tasks by label, node readiness, and the latency histograms.
+  for (const char* series :
+       {"muster_jobs{state=\"succeeded\"} ", "muster_jobs{state=\"oom\"} 0", "muster_tasks{state=\"active\"} ",
+        "muster_node_ready{node=\"node-0\",state=\"ready\"} 1",
+        "muster_scheduling_pass_seconds_bucket{le=\"+Inf\"} ", "muster_submit_seconds_count ",
+        "muster_store_commit_seconds_sum ", "# TYPE muster_submit_seconds histogram"})
+    EXPECT_NE(res->body.find(series), std::string::npos) << series << "\n" << res->body;
+  // The Grafana dashboard in examples/ asks only for metrics that are served.
+  const nlohmann::json dash =
+      nlohmann::json::parse(ReadFile(fs::path(MUSTER_SOURCE_DIR) / "examples/grafana-muster.json"));
+  int asked = 0;
+  for (const auto& panel : dash["panels"])
+    for (const auto& target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      static const std::regex name("muster_[a-z_]+");
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name);
+           it != std::sregex_iterator(); ++it) {
+        std::string m = it->str();
+        for (const char* suffix : {"_bucket", "_count", "_sum"})
+          if (m.size() > strlen(suffix) && m.ends_with(suffix) &&
+              res->body.find("# TYPE " + m.substr(0, m.size() - strlen(suffix)) + " histogram") !=
+                  std::string::npos)
+            m = m.substr(0, m.size() - strlen(suffix));
+        ++asked;
+        EXPECT_NE(res->body.find("# TYPE " + m + " "), std::string::npos) << m;
+      }
+    }
+  EXPECT_GE(asked, 12);
+  // Every sample line is NAME[{LABELS}] NUMBER, as Prometheus reads it.
+  std::istringstream lines(res->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    size_t used = 0;
+    (void)std::stod(line.substr(space + 1), &used);
+    EXPECT_EQ(used, line.size() - space - 1) << line;
+    EXPECT_EQ(line.find("muster_"), 0u) << line;
+  }
 }
 
 }  // namespace

@@ -456,6 +456,74 @@ std::string Coordinator::MetricsText() const {
   for (const char* k : {"applied", "dropped", "dry-run"})
     o << "muster_balance_moves_total{outcome=\"" << k << "\"} "
       << (counts.count(k) ? counts.at(k) : 0) << "\n";
+
+  // Jobs and tasks by state, pending tasks by user (of the jobs the coordinator keeps: the
+  // unfinished ones and the finished ones within --retention).
+  std::map<std::string, int64_t> jobs_by_state, tasks_by_state, pending_by_user;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, j] : jobs_.all()) {
+      ++jobs_by_state[JobStateName(j.state)];
+      const JobRecord::Counts& c = j.counts;
+      tasks_by_state["pending"] += c.pending;
+      tasks_by_state["active"] += c.active;
+      tasks_by_state["succeeded"] += c.succeeded;
+      tasks_by_state["failed"] += c.failed - c.oom;
+      tasks_by_state["oom"] += c.oom;
+      tasks_by_state["timeout"] += c.timeout;
+      tasks_by_state["cancelled"] += c.done - c.succeeded - c.failed - c.timeout;
+      if (c.pending > 0 && !IsTerminal(j.state)) pending_by_user[j.spec->user] += c.pending;
+    }
+  }
+  for (JobState s : {JobState::kPending, JobState::kRunning, JobState::kSucceeded,
+                     JobState::kFailed, JobState::kCancelled, JobState::kTimeout, JobState::kOom})
+    jobs_by_state.try_emplace(JobStateName(s), 0);
+  auto labelled = [&](const char* name, const char* help, const char* label,
+                      const std::map<std::string, int64_t>& values) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";
+    for (const auto& [k, v] : values) o << name << "{" << label << "=\"" << esc(k) << "\"} " << v << "\n";
+  };
+  labelled("muster_jobs", "Jobs the coordinator keeps, by state", "state", jobs_by_state);
+  labelled("muster_tasks", "Tasks of those jobs by state (active: launching or running)", "state",
+           tasks_by_state);
+  labelled("muster_pending_tasks", "Pending tasks by the user who owns them", "user",
+           pending_by_user);
+
+  // The GPUs' live readings, where the nodes' drivers report them.
+  const v1::NodeList nodes = ListNodes();
+  const struct {
+    const char* name;
+    const char* help;
+    double (*get)(const v1::GpuDevice&);
+  } readings[] = {
+      {"muster_gpu_utilization", "Utilization of each GPU (0..1), as its driver reports it",
+       [](const v1::GpuDevice& g) { return g.utilization(); }},
+      {"muster_gpu_memory_used_bytes", "Memory in use on each GPU",
+       [](const v1::GpuDevice& g) {
+         return g.memory_used_mib() < 0 ? -1.0 : static_cast<double>(g.memory_used_mib()) * 1048576;
+       }},
+      {"muster_gpu_power_watts", "Power draw of each GPU",
+       [](const v1::GpuDevice& g) { return g.power_w(); }},
+  };
+  for (const auto& r : readings) {
+    o << "# HELP " << r.name << " " << r.help << "\n# TYPE " << r.name << " gauge\n";
+    for (const auto& n : nodes.nodes())
+      for (const auto& g : n.spec().gpus())
+        if (const double v = r.get(g); v >= 0)
+          o << r.name << "{node=\"" << esc(n.spec().name()) << "\",gpu=\"" << g.index() << "\"} " << v
+            << "\n";
+  }
+  o << "# HELP muster_node_ready 1 for each node that takes tasks (ready), 0 otherwise\n"
+       "# TYPE muster_node_ready gauge\n";
+  for (const auto& n : nodes.nodes())
+    o << "muster_node_ready{node=\"" << esc(n.spec().name()) << "\",state=\"" << esc(n.state())
+      << "\"} " << (n.state() == "ready" ? 1 : 0) << "\n";
+
+  o << pass_seconds_.Text("muster_scheduling_pass_seconds", "Duration of scheduling passes")
+    << submit_seconds_.Text("muster_submit_seconds",
+                            "Submissions, from the call to the durable reply")
+    << commit_seconds_.Text("muster_store_commit_seconds",
+                            "The store's commit of each submission (part of muster_submit_seconds)");
   return o.str();
 }
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <filesystem>
@@ -236,7 +237,10 @@ void Coordinator::Tick() {
     ExpirePins(clock_->NowMs());
   }
   if (!writable) return;  // nothing starts, moves or goes while the store cannot record it
+  const auto pass_start = std::chrono::steady_clock::now();
   SchedulingPass();
+  pass_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count());
   BalancePass();
   const TimeMs now = clock_->NowMs();
   if (options_.retention_ms > 0 && now - last_gc_ms_ >= options_.gc_period_ms) {
@@ -567,6 +571,7 @@ Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
 }
 
 Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
+  const auto started = std::chrono::steady_clock::now();
   auto parsed = FromProto(proto);
   if (!parsed.ok()) return parsed.status();
   Status valid = parsed->Validate();
@@ -614,7 +619,10 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
       ticket = store_->UpdateHold(job);  // after the job's row; the last ticket waited for
     }
   }
+  const auto committing = std::chrono::steady_clock::now();
   Status durable = store_->Wait(ticket);
+  const auto committed = std::chrono::steady_clock::now();
+  commit_seconds_.Observe(std::chrono::duration<double>(committed - committing).count());
   if (!durable.ok()) {
     spdlog::error("job {} not stored: {}", job.id, durable.message());
     return Status::Unavailable("the state store failed: " + durable.message());
@@ -626,6 +634,8 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
     new_jobs_ = true;
   }
   Kick();
+  submit_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return id;
 }
 

@@ -69,6 +69,7 @@
 #include <vector>
 
 #include "balance/balancer.h"
+#include "cluster/common/histogram.h"
 #include "cluster/common/mutex.h"
 #include "cluster/coordinator/cluster_state.h"
 #include "cluster/coordinator/identity.h"
@@ -453,6 +454,11 @@ class Coordinator {
   std::optional<sched::ClusterSnapshot> balance_snap_;
   std::optional<sched::Plan> balance_plan_;
   std::atomic<TimeMs> last_balance_ms_{0};
+  // Latencies for /metrics (each Histogram locks itself): scheduling passes, submissions from the
+  // call to the durable reply, and the store's commit part of them.
+  Histogram pass_seconds_{Histogram::LatencyBounds()};
+  Histogram submit_seconds_{Histogram::LatencyBounds()};
+  Histogram commit_seconds_{Histogram::LatencyBounds()};
   mutable Mutex balance_mu_ ACQUIRED_AFTER(mu_);
   v1::BalanceStatus balance_status_ GUARDED_BY(balance_mu_);
   std::deque<v1::BalancePoint> trend_ GUARDED_BY(balance_mu_);
