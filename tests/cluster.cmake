@@ -10,7 +10,7 @@ add_dependencies(muster_cluster_harness muster)
 
 foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
     cluster_security_test cluster_netns_test cluster_backup_test cluster_operations_test
-    cluster_rest_test cluster_python_client_test)
+    cluster_rest_test cluster_python_client_test cluster_browser_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
@@ -23,6 +23,8 @@ target_link_libraries(cluster_rest_test PRIVATE PkgConfig::HTTPLIB)
 target_compile_definitions(cluster_python_client_test PRIVATE
                            MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 target_compile_definitions(cluster_balance_test PRIVATE MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_compile_definitions(cluster_browser_test PRIVATE MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                           MUSTER_ARTIFACT_DIR="${PROJECT_BINARY_DIR}/browser-screenshots")
 
 # The chaos soak (tests/chaos/): 2 minutes of faults in CI; `chaos_soak_test --minutes N` by hand.
 add_executable(chaos_soak_test ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos_soak_test.cc)

@@ -217,6 +217,21 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
   EXPECT_EQ(events.rfind("event: eof\n"), events.find("event: eof\n")) << events;
   EXPECT_NE(events.find("event: eof\n"), std::string::npos) << events;
 
+  // Who a token is; the dashboard's page, with a policy that allows only its own scripts.
+  nlohmann::json who = rest.Json(http.Get("/api/v1/whoami", Rest::Auth(viewer)), 200, "WhoAmI");
+  EXPECT_EQ(who["name"], "vera");
+  EXPECT_EQ(who["role"], "viewer");
+  auto index = http.Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(index->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(index->body.find("<script src=\"/app.js\""), std::string::npos);
+  auto js = http.Get("/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_NE(js->body.find("sessionStorage"), std::string::npos);
+
   // The other views, and an unknown route.
   nlohmann::json nodes = rest.Json(http.Get("/api/v1/nodes", Rest::Auth(viewer)), 200, "NodeList");
   ASSERT_EQ(nodes["nodes"].size(), 1u);

@@ -41,12 +41,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
   s->server_->Get("/metrics", [coordinator](const httplib::Request&, httplib::Response& res) {
     res.set_content(coordinator->MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  s->server_->Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(
-        "muster coordinator: metrics at /metrics, the REST API at /api/v1 (its OpenAPI "
-        "document: /api/v1/openapi.json)\n",
-        "text/plain");
-  });
   client::ClientOptions co;
   co.address = options.grpc_address;
   co.transport = options.transport;

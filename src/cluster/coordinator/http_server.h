@@ -1,6 +1,6 @@
 // The coordinator's optional HTTP listener (cpp-httplib; --http HOST:PORT): GET /metrics serves
 // Coordinator::MetricsText() in the Prometheus text format (version 0.0.4), /api/v1 the REST
-// API (cluster/gateway/rest_api.h), GET / says where both are. HTTPS with the coordinator's own
+// API and at / the dashboard over it (cluster/gateway/rest_api.h). HTTPS with the coordinator's own
 // certificate (the cluster CA's chain) unless the coordinator runs --insecure, which, as for
 // gRPC, is refused on an address that is not loopback. One listener thread and httplib's worker
 // pool, owned by this object; off unless --http is given.

@@ -116,6 +116,15 @@ const std::string& OpenApiDocument() {
         }
       }
     },
+    "/api/v1/whoami": {
+      "get": {
+        "summary": "Who the token is, as the coordinator knows it",
+        "responses": {
+          "200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WhoAmI"}}}},
+          "default": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
     "/api/v1/openapi.json": {
       "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}
     }
@@ -147,6 +156,7 @@ const std::string& OpenApiDocument() {
           "checkpointable": {"type": "boolean"}, "on_preempt": {"type": "string", "enum": ["requeue", "cancel"]}
         }
       },
+      "WhoAmI": {"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "user", "viewer", "agent"]}, "via": {"type": "string"}, "peer": {"type": "string"}}},
       "Submitted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "integer", "minimum": 1}}},
       "Cancelled": {"type": "object", "required": ["job_id", "cancelled"], "properties": {"job_id": {"type": "integer"}, "cancelled": {"const": true}, "task_index": {"type": "integer"}}},
       "JobState": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled", "timeout", "oom"]},

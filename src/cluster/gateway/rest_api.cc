@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -345,6 +346,30 @@ void AddRestRoutes(httplib::Server& server, std::shared_ptr<client::CoordinatorC
   server.Get("/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(OpenApiDocument(), kJson);
   });
+  // The dashboard: its own files only (no inline script, nothing from elsewhere; inline styles
+  // are allowed, for the bars' widths).
+  for (const auto& [path, file, type] :
+       {std::tuple{"/", "index.html", "text/html; charset=utf-8"},
+        std::tuple{"/app.js", "app.js", "text/javascript; charset=utf-8"},
+        std::tuple{"/app.css", "app.css", "text/css; charset=utf-8"}}) {
+    server.Get(path, [file = std::string(file), type = std::string(type)](
+                         const httplib::Request&, httplib::Response& res) {
+      const std::string_view body = WebAsset(file);
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                     "frame-ancestors 'none'");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_content(std::string(body), type.c_str());
+    });
+  }
+  server.Get("/api/v1/whoami", keep([](client::CoordinatorClient& b, const httplib::Request& req,
+                                       httplib::Response& res) {
+               Simple(b, req, res, [](client::CoordinatorClient& cc) -> Result<nlohmann::json> {
+                 auto who = cc.WhoAmI();
+                 if (!who.ok()) return who.status();
+                 return client::ProtoToJson(*who);
+               });
+             }));
   server.Get("/api/v1/jobs", keep(ListJobs));
   server.Post("/api/v1/jobs", keep(SubmitJob));
   server.Get(R"(/api/v1/jobs/([^/]+))", keep(GetJob));

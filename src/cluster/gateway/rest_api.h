@@ -17,7 +17,10 @@
 //                                    ("log" events with the text, one "eof" at the end)
 //   GET    /api/v1/nodes             GET /api/v1/balance   GET /api/v1/schedule (?all=1)
 //   GET    /api/v1/acct              ?user= &since= &job=  (per job, as muster acct -o json)
+//   GET    /api/v1/whoami            who the token is: {"name", "role", ...}
 //   GET    /api/v1/openapi.json      the OpenAPI 3 document of all of these (openapi.cc)
+//   GET    /, /app.js, /app.css      the dashboard (web/), a page over these routes; served with
+//                                    a Content-Security-Policy that allows only its own files
 //
 // Thread-safety: routes run on the HTTP server's worker threads; each request gets its own view
 // of the shared client (CoordinatorClient is thread-safe).
@@ -25,6 +28,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cluster/client/coordinator_client.h"
 #include "core/status.h"
@@ -40,8 +44,10 @@ int HttpStatusFor(StatusCode code);
 // "invalid_argument", "unauthenticated", "not_found", ...
 std::string ErrorCodeName(StatusCode code);
 
-// The OpenAPI 3.0 document of the routes (openapi.cc).
+// The OpenAPI 3.1 document of the routes (openapi.cc).
 const std::string& OpenApiDocument();
+// A file of the dashboard (web/: index.html, app.js, app.css), compiled in; empty if unknown.
+std::string_view WebAsset(std::string_view name);
 
 // Adds the routes to `server`. `coordinator` reaches the coordinator's own port and has no
 // credential of its own: every call carries the one of the request it serves.
