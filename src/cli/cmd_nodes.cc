@@ -147,16 +147,30 @@ int ShowClusterSchedule(const std::string& coordinator, const std::string& state
     return kExitOk;
   }
   int64_t now = table->now_ms() > 0 ? table->now_ms() : WallNowMs();
-  client::TextTable t({"JOB", "NAME", "TASK", "NODE", "GPUS", "STATE", "PRED START", "PRED FINISH",
-                       "START", "FINISH"});
-  for (const auto& r : table->rows())
-    t.AddRow({std::to_string(r.job_id()), r.job_name(), std::to_string(r.task_index()),
-              r.node().empty() ? "-" : r.node(), client::FormatGpuList(r.gpus()), r.state(),
-              client::FormatRelative(r.predicted_start_ms(), now),
-              client::FormatRelative(r.predicted_finish_ms(), now),
-              client::FormatRelative(r.actual_start_ms(), now),
-              client::FormatRelative(r.actual_finish_ms(), now)});
+  // --all: beside the latest prediction (for a started task, the one made at its launch), the
+  // one made when its job was submitted.
+  std::vector<std::string> head = {"JOB", "NAME", "TASK", "NODE", "GPUS", "STATE"};
+  if (include_finished) head.insert(head.end(), {"SUBMIT: START", "SUBMIT: FINISH"});
+  head.insert(head.end(), {"PRED START", "PRED FINISH", "START", "FINISH"});
+  client::TextTable t(head);
+  for (const auto& r : table->rows()) {
+    std::vector<std::string> row = {std::to_string(r.job_id()), r.job_name(),
+                                    std::to_string(r.task_index()),
+                                    r.node().empty() ? "-" : r.node(),
+                                    client::FormatGpuList(r.gpus()), r.state()};
+    if (include_finished)
+      row.insert(row.end(), {client::FormatRelative(r.submit_predicted_start_ms(), now),
+                             client::FormatRelative(r.submit_predicted_finish_ms(), now)});
+    row.insert(row.end(), {client::FormatRelative(r.predicted_start_ms(), now),
+                           client::FormatRelative(r.predicted_finish_ms(), now),
+                           client::FormatRelative(r.actual_start_ms(), now),
+                           client::FormatRelative(r.actual_finish_ms(), now)});
+    t.AddRow(row);
+  }
   std::cout << t.Render();
+  if (include_finished)
+    std::cout << "SUBMIT: predicted when the job was submitted; PRED: the latest prediction, or "
+                 "for a task that started the one made at its launch\n";
   if (include_finished) PrintRunBalance(client, *table, now);
   return kExitOk;
 }

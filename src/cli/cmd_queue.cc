@@ -212,6 +212,16 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   PrintField("submitted", client::FormatRelative(j.submit_ms(), now));
   PrintField("started", j.start_ms() > 0 ? client::FormatRelative(j.start_ms(), now) : "");
   PrintField("finished", j.end_ms() > 0 ? client::FormatRelative(j.end_ms(), now) : "");
+  if (j.submit_prediction_made_ms() > 0) {
+    // "start in 12m, finish in 1h05m; started after 14m, finished after 1h01m", from submit.
+    const int64_t at = j.submit_ms();
+    auto after = [at](int64_t t) { return client::FormatDurationShort(std::max<int64_t>(0, t - at)); };
+    std::string s = "start in " + after(j.submit_predicted_start_ms()) + ", finish in " +
+                    after(j.submit_predicted_finish_ms());
+    if (j.start_ms() > 0) s += "; started after " + after(j.start_ms());
+    if (j.end_ms() > 0) s += ", finished after " + after(j.end_ms());
+    PrintField("at submit", "predicted " + s);
+  }
   if (j.end_ms() == 0) {
     std::string pred;
     if (j.start_ms() == 0 && j.predicted_start_ms() > 0)

@@ -257,6 +257,14 @@ nlohmann::json ToJson(const v1::JobInfo& job) {
   for (const auto& t : job.tasks()) tasks.push_back(ToJson(t));
   j["tasks"] = tasks;
   j["history"] = std::vector<std::string>(job.history().begin(), job.history().end());
+  j["predicted_at_submit"] =
+      job.submit_prediction_made_ms() > 0
+          ? nlohmann::json{{"made_ms", job.submit_prediction_made_ms()},
+                           {"start_ms", job.submit_predicted_start_ms()},
+                           {"finish_ms", job.submit_predicted_finish_ms()},
+                           {"run_low_s", job.submit_predicted_low_s()},
+                           {"run_high_s", job.submit_predicted_high_s()}}
+          : nlohmann::json(nullptr);
   return j;
 }
 
@@ -363,6 +371,8 @@ nlohmann::json ToJson(const v1::ScheduleRow& r) {
   j["predicted_finish_ms"] = r.predicted_finish_ms();
   j["actual_start_ms"] = r.actual_start_ms();
   j["actual_finish_ms"] = r.actual_finish_ms();
+  j["submit_predicted_start_ms"] = r.submit_predicted_start_ms();
+  j["submit_predicted_finish_ms"] = r.submit_predicted_finish_ms();
   return j;
 }
 

@@ -92,6 +92,8 @@ namespace muster::cluster {
 
 // "2026-12-01 23:12:52 UTC" (balancing.cc).
 std::string UtcTime(TimeMs ms);
+// A history line that records a prediction ("predicted at submit: ...", "re-predicted at ...").
+bool IsPredictionLine(const std::string& line);
 
 struct CoordinatorOptions {
   std::string state_dir;                    // holds state.db, logs/, checkpoints/
@@ -356,6 +358,12 @@ class Coordinator {
 
   // ---- balancer (balancing.cc)
   void RecordUsage(NodeEntry& n, const v1::UsageSample& u, TimeMs now) REQUIRES(mu_);
+  // ---- predictions (scheduling.cc)
+  // After a prediction pass: keeps the first prediction of each job (submit_prediction, stored,
+  // and a history line), and a history line when a later one moves its start or finish by more
+  // than max(1 minute, 10% of the time to it), at most kMaxRepredictionLines per job.
+  void RecordPredictions(TimeMs now) REQUIRES(mu_);
+  static constexpr int kMaxRepredictionLines = 10;
   // ---- preemption (preemption.cc)
   // After a prediction pass: stops tasks that come later in the preemption order for the queued
   // jobs (the pass's queue, with its predicted durations) that wait too long.

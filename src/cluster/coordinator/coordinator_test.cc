@@ -427,6 +427,67 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   EXPECT_EQ(c->GetJob(*peer)->state(), "pending");
 }
 
+TEST_F(CoordinatorTest, ThePredictionAtSubmitIsKeptAndLaterMovesAreWrittenToTheHistory) {
+  {
+    auto c = OpenCoordinator();
+    auto ch = Connect(*c, "n1", 1);
+    v1::JobSpec first = MakeSpec(1);
+    first.set_est_time_s(600);
+    auto blocker = c->Submit(first);
+    c->Tick();
+    c->OnAgentMessage("n1", ch.get(), Event(*blocker, 0, 1, "running"));
+    v1::JobSpec second = MakeSpec(1);
+    second.set_est_time_s(300);
+    auto waiting = c->Submit(second);
+    c->Tick();
+    auto w = c->GetJob(*waiting);
+    ASSERT_TRUE(w.ok());
+    EXPECT_GT(w->submit_prediction_made_ms(), 0);
+    // It waits for the blocker's predicted finish, 10 minutes on; then runs 5.
+    EXPECT_NEAR(w->submit_predicted_start_ms() - w->submit_ms(), 600000, 2000);
+    EXPECT_NEAR(w->submit_predicted_finish_ms() - w->submit_predicted_start_ms(), 300000, 2000);
+    ASSERT_FALSE(w->history().empty());
+    EXPECT_EQ(w->history(0).rfind("predicted at submit: start in 10m", 0), 0u) << w->history(0);
+    c->Tick();
+    w = c->GetJob(*waiting);
+    int lines = 0;
+    for (const auto& h : w->history()) lines += h.rfind("predicted at submit", 0) == 0;
+    EXPECT_EQ(lines, 1) << "the prediction at submit is written once";
+    EXPECT_EQ(w->reason().find("predicted at submit"), std::string::npos)
+        << "a prediction line is no reason: " << w->reason();
+    // The blocker ends 9 minutes early: the waiting job is re-predicted, once.
+    clock_.Advance(60000);
+    c->OnAgentMessage("n1", ch.get(), Event(*blocker, 0, 1, "succeeded"));
+    clock_.Advance(1000);
+    c->Tick();
+    w = c->GetJob(*waiting);
+    int repredicted = 0;
+    for (const auto& h : w->history()) repredicted += h.rfind("re-predicted at ", 0) == 0;
+    EXPECT_EQ(repredicted, 1);
+    clock_.Advance(2000);
+    c->Tick();
+    w = c->GetJob(*waiting);
+    int again = 0;
+    for (const auto& h : w->history()) again += h.rfind("re-predicted at ", 0) == 0;
+    EXPECT_EQ(again, 1) << "a prediction that did not move is not written again";
+  }
+  // The prediction made at submit survives a restart.
+  auto c = OpenCoordinator();
+  auto w = c->GetJob(2);
+  ASSERT_TRUE(w.ok());
+  EXPECT_GT(w->submit_prediction_made_ms(), 0);
+  EXPECT_NEAR(w->submit_predicted_start_ms() - w->submit_ms(), 600000, 2000);
+  auto table = c->GetSchedule([] {
+    v1::GetScheduleRequest r;
+    r.set_include_finished(true);
+    return r;
+  }());
+  bool seen = false;
+  for (const auto& row : table.rows())
+    if (row.job_id() == 2) seen = row.submit_predicted_start_ms() == w->submit_predicted_start_ms();
+  EXPECT_TRUE(seen);
+}
+
 TEST_F(CoordinatorTest, PredictionsLearnFromFinishedRunsOfTheClass) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);

@@ -54,9 +54,20 @@ void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* 
     out->set_predicted_start_ms(j.state == JobState::kPending ? j.predicted_start_ms : j.start_ms);
     out->set_predicted_finish_ms(j.predicted_finish_ms);
   }
+  const JobRecord::SubmitPrediction& sp = j.submit_prediction;
+  if (sp.made_ms > 0) {
+    out->set_submit_prediction_made_ms(sp.made_ms);
+    out->set_submit_predicted_start_ms(sp.start_ms);
+    out->set_submit_predicted_finish_ms(sp.finish_ms);
+    out->set_submit_predicted_low_s(sp.low_s);
+    out->set_submit_predicted_high_s(sp.high_s);
+  }
   // The reason field also carries the latest balancer event when there is nothing more current
-  // to say, so `muster show` displays "migrated from X to Y at ...".
-  out->set_reason(j.reason.empty() && !j.history.empty() ? j.history.back() : j.reason);
+  // to say, so `muster show` displays "migrated from X to Y at ..." (never a prediction line).
+  std::string reason = j.reason;
+  for (auto it = j.history.rbegin(); reason.empty() && it != j.history.rend(); ++it)
+    if (!IsPredictionLine(*it)) reason = *it;
+  out->set_reason(reason);
   for (const auto& h : j.history) out->add_history(h);
   std::array<int, kTaskStateCount> counts{};
   std::set<std::string_view> nodes;
@@ -186,6 +197,8 @@ v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request
       }
       row->set_actual_start_ms(t.start_ms);
       if (t.Done()) row->set_actual_finish_ms(t.end_ms);
+      row->set_submit_predicted_start_ms(j.submit_prediction.start_ms);
+      row->set_submit_predicted_finish_ms(j.submit_prediction.finish_ms);
     }
   };
   if (request.include_finished()) {

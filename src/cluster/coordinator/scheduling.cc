@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -45,7 +47,7 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     return wait("held by " + j.held_by + " (muster release " + std::to_string(j.id) + ")");
   auto ended = [](const JobRecord* d) { return !d || IsTerminal(d->state); };  // gone: ended
   auto how = [](const JobRecord* d) {
-    return !d                                ? std::string(" is gone")
+    return !d                                 ? std::string(" is gone")
            : d->state == JobState::kCancelled ? std::string(" was cancelled")
            : d->state == JobState::kTimeout   ? std::string(" timed out")
            : d->state == JobState::kOom       ? std::string(" ran out of memory")
@@ -76,6 +78,69 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
         return wait("singleton: waiting for job " + std::to_string(other) + " (same name)");
     }
   return true;
+}
+
+bool IsPredictionLine(const std::string& line) {
+  return line.rfind("predicted at submit: ", 0) == 0 || line.rfind("re-predicted at ", 0) == 0;
+}
+
+void Coordinator::RecordPredictions(TimeMs now) {
+  // Whole seconds: "start in 12m, finish in 1h5m", not milliseconds.
+  auto secs = [](DurationMs ms) {
+    return FormatDurationMs((std::max<DurationMs>(0, ms) + 500) / 1000 * 1000);
+  };
+  auto in = [&](TimeMs t) { return secs(t - now); };
+  for (JobId id : jobs_.active()) {
+    JobRecord& j = jobs_.Get(id);
+    if (IsTerminal(j.state) || j.predicted_finish_ms <= 0) continue;
+    const TimeMs start = j.start_ms > 0 ? j.start_ms : j.predicted_start_ms;
+    if (start <= 0) continue;
+    if (j.submit_prediction.made_ms == 0) {
+      // The run-time interval of one task, on the device it most likely gets.
+      const JobSpec& s = *j.spec;
+      const std::string& cls = s.job_class.empty() ? s.name : s.job_class;
+      std::string device = "cpu";
+      for (const auto& t : j.tasks)
+        if (!t.node.empty()) {
+          device = DeviceKey(s, t.node);
+          break;
+        }
+      const double fallback = s.est_time_s > 0 ? s.est_time_s : options_.default_task_seconds;
+      const model::Prediction p = calibrator_.Predict(cls, device, s.est_work, fallback);
+      j.submit_prediction = {.made_ms = now,
+                             .start_ms = start,
+                             .finish_ms = j.predicted_finish_ms,
+                             .low_s = p.low,
+                             .high_s = p.high};
+      store_->UpdatePrediction(j);
+      char interval[96];
+      std::snprintf(interval, sizeof interval, "run %s (95%%: %s to %s)",
+                    secs(j.predicted_finish_ms - start).c_str(),
+                    secs(static_cast<DurationMs>(p.low * 1000)).c_str(),
+                    secs(static_cast<DurationMs>(p.high * 1000)).c_str());
+      AddHistory(j, "predicted at submit: start in " + in(start) + ", finish in " +
+                        in(j.predicted_finish_ms) + "; " + interval);
+      j.logged_start_ms = start;
+      j.logged_finish_ms = j.predicted_finish_ms;
+      continue;
+    }
+    if (j.logged_repredictions >= kMaxRepredictionLines) continue;
+    if (j.logged_start_ms == 0) {  // after a restart: compare with what was predicted at submit
+      j.logged_start_ms = j.submit_prediction.start_ms;
+      j.logged_finish_ms = j.submit_prediction.finish_ms;
+    }
+    auto moved = [now](TimeMs was, TimeMs is) {
+      return std::llabs(is - was) > std::max<TimeMs>(60000, std::llabs(was - now) / 10);
+    };
+    const bool start_moved = j.start_ms == 0 && moved(j.logged_start_ms, start);
+    if (!start_moved && !moved(j.logged_finish_ms, j.predicted_finish_ms)) continue;
+    AddHistory(j, "re-predicted at " + UtcTime(now) + ": " +
+                      (j.start_ms == 0 ? "start in " + in(start) + ", " : std::string()) +
+                      "finish in " + in(j.predicted_finish_ms));
+    j.logged_start_ms = start;
+    j.logged_finish_ms = j.predicted_finish_ms;
+    ++j.logged_repredictions;
+  }
 }
 
 void Coordinator::SchedulingPass() {
@@ -172,8 +237,7 @@ void Coordinator::SchedulingPass() {
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
       if (options_.preemption == "srtf" || options_.preemption == "las") {
         // sjf then orders by the time left (srtf); las by the service received.
-        const sched::OrderKey k =
-            PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms);
+        const sched::OrderKey k = PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms);
         if (options_.preemption == "srtf") pj.predicted_duration_ms = k.key;
         pj.attained_gpu_seconds = AttainedGpuMs(j, snap.now_ms) / 1000.0;
       }
@@ -349,6 +413,7 @@ void Coordinator::SchedulingPass() {
       j.predicted_start_ms = s;
       j.predicted_finish_ms = f;
     }
+    if (full) RecordPredictions(clock_->NowMs());
     if (full && options_.preemption != "off") Preempt(snap.queue, clock_->NowMs());
   }
   if (launches.empty()) return;

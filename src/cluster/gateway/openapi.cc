@@ -204,7 +204,11 @@ const std::string& OpenApiDocument() {
           "task_states": {"type": "object", "additionalProperties": {"type": "integer"}},
           "spec": {"$ref": "#/components/schemas/Spec"},
           "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-          "history": {"type": "array", "items": {"type": "string"}}
+          "history": {"type": "array", "items": {"type": "string"}},
+          "predicted_at_submit": {"oneOf": [{"type": "null"}, {"type": "object",
+            "required": ["made_ms", "start_ms", "finish_ms", "run_low_s", "run_high_s"],
+            "properties": {"made_ms": {"type": "integer"}, "start_ms": {"type": "integer"},
+              "finish_ms": {"type": "integer"}, "run_low_s": {"type": "number"}, "run_high_s": {"type": "number"}}}]}
         }
       },
       "JobList": {
@@ -244,7 +248,8 @@ const std::string& OpenApiDocument() {
             "properties": {"job_id": {"type": "integer"}, "job_name": {"type": "string"}, "task": {"type": "integer"},
               "node": {"type": "string"}, "gpus": {"type": "array", "items": {"type": "integer"}}, "state": {"type": "string"},
               "predicted_start_ms": {"type": "integer"}, "predicted_finish_ms": {"type": "integer"},
-              "actual_start_ms": {"type": "integer"}, "actual_finish_ms": {"type": "integer"}}}}
+              "actual_start_ms": {"type": "integer"}, "actual_finish_ms": {"type": "integer"},
+              "submit_predicted_start_ms": {"type": "integer"}, "submit_predicted_finish_ms": {"type": "integer"}}}}
         }
       },
       "Balance": {

@@ -254,6 +254,13 @@ StateStore::Ticket MemoryStore::UpdateHold(const JobRecord& job) {
   });
 }
 
+StateStore::Ticket MemoryStore::UpdatePrediction(const JobRecord& job) {
+  return Write(StoreWrite::kUpdatePrediction, [&]() REQUIRES(mu_) {
+    auto it = jobs_.find(job.id);
+    if (it != jobs_.end()) it->second.submit_prediction = job.submit_prediction;
+  });
+}
+
 StateStore::Ticket MemoryStore::InsertUsage(const UsageRow& row) {
   return Write(StoreWrite::kInsertUsage, [&]() REQUIRES(mu_) { usage_.push_back(row); });
 }

@@ -28,6 +28,7 @@ enum class StoreWrite {
   kAppendJobHistory,
   kUpdatePin,
   kUpdateHold,
+  kUpdatePrediction,
   kInsertUsage,
   kPruneUsage,
   kUpsertUser,
@@ -72,6 +73,7 @@ class MemoryStore final : public StateStore {
   Ticket AppendJobHistory(JobId job, TimeMs time_ms, const std::string& text) override;
   Ticket UpdatePin(const JobRecord& job) override;
   Ticket UpdateHold(const JobRecord& job) override;
+  Ticket UpdatePrediction(const JobRecord& job) override;
   Ticket UpsertUser(const UserRecord& user) override;
   Ticket DeleteUser(const std::string& name) override;
   Ticket DeleteJob(JobId job) override;

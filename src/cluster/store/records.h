@@ -78,6 +78,13 @@ struct JobRecord {
   // Hold (table job_holds): none of its tasks starts until it is released.
   std::string held_by;
   TimeMs held_ms = 0;  // 0 = not held
+  // What the first prediction pass after submit predicted (table job_predictions): its start and
+  // finish, and the interval of one task's run time (the calibrator's, 95%). made_ms 0 = none yet.
+  struct SubmitPrediction {
+    TimeMs made_ms = 0, start_ms = 0, finish_ms = 0;
+    double low_s = 0, high_s = 0;
+  };
+  SubmitPrediction submit_prediction;
 
   // runtime only
   // Kept by JobTable on every task state change (never assign TaskRecord::state elsewhere):
@@ -101,6 +108,9 @@ struct JobRecord {
   // srtf's time left of a checkpointable job (it resumes).
   int64_t attained_gpu_ms = 0;
   DurationMs resumable_ms = 0;
+  // The last prediction written to the history, and how many re-predictions were (bounded).
+  TimeMs logged_start_ms = 0, logged_finish_ms = 0;
+  int logged_repredictions = 0;
 };
 
 struct NodeRecord {

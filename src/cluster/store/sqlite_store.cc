@@ -140,6 +140,9 @@ CREATE TABLE IF NOT EXISTS node_drains(
   name TEXT PRIMARY KEY, reason TEXT NOT NULL, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS job_holds(
   job INTEGER PRIMARY KEY, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS job_predictions(
+  job INTEGER PRIMARY KEY, made_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+  finish_ms INTEGER NOT NULL, low_s REAL NOT NULL, high_s REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS job_pins(
   job INTEGER PRIMARY KEY, node TEXT NOT NULL, migrate_reason TEXT NOT NULL,
   expires_ms INTEGER NOT NULL);
@@ -190,6 +193,7 @@ constexpr const char* kDeleteJoinToken = "DELETE FROM join_tokens WHERE hash = ?
 constexpr const char* kDeleteJobSql[] = {
     "DELETE FROM tasks WHERE job = ?1", "DELETE FROM job_history WHERE job = ?1",
     "DELETE FROM job_pins WHERE job = ?1", "DELETE FROM job_holds WHERE job = ?1",
+    "DELETE FROM job_predictions WHERE job = ?1",
     "DELETE FROM jobs WHERE id = ?1"};
 constexpr const char* kUpsertPin =
     "INSERT OR REPLACE INTO job_pins(job, node, migrate_reason, expires_ms) VALUES(?1, ?2, ?3, ?4)";
@@ -197,6 +201,9 @@ constexpr const char* kDeletePin = "DELETE FROM job_pins WHERE job = ?1";
 constexpr const char* kUpsertHold =
     "INSERT OR REPLACE INTO job_holds(job, by_whom, at_ms) VALUES(?1, ?2, ?3)";
 constexpr const char* kDeleteHold = "DELETE FROM job_holds WHERE job = ?1";
+constexpr const char* kUpsertPrediction =
+    "INSERT OR REPLACE INTO job_predictions(job, made_ms, start_ms, finish_ms, low_s, high_s) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char* kUpsertDrain =
     "INSERT OR REPLACE INTO node_drains(name, reason, by_whom, at_ms) VALUES(?1, ?2, ?3, ?4)";
 constexpr const char* kDeleteDrain = "DELETE FROM node_drains WHERE name = ?1";
@@ -558,6 +565,20 @@ SqliteStore::Ticket SqliteStore::UpdateHold(const JobRecord& job) {
   });
 }
 
+SqliteStore::Ticket SqliteStore::UpdatePrediction(const JobRecord& job) {
+  return Enqueue([id = job.id, p = job.submit_prediction](Db& db) -> Status {
+    auto st = db.Prepare(kUpsertPrediction);
+    if (!st.ok()) return st.status();
+    return st->Int(1, id)
+        .Int(2, p.made_ms)
+        .Int(3, p.start_ms)
+        .Int(4, p.finish_ms)
+        .Real(5, p.low_s)
+        .Real(6, p.high_s)
+        .Exec();
+  });
+}
+
 SqliteStore::Ticket SqliteStore::AppendAudit(const AuditRecord& r) {
   return Enqueue([r](Db& db) -> Status {
     auto st = db.Prepare(kAppendAudit);
@@ -868,6 +889,19 @@ Result<StoreContents> SqliteStore::LoadAll() {
     j.pin_expires_ms = pins->ColInt(3);
   }
   if (Status e = pins->Finish(); !e.ok()) return e;
+  auto predictions = db_->Prepare(
+      "SELECT job, made_ms, start_ms, finish_ms, low_s, high_s FROM job_predictions");
+  if (!predictions.ok()) return predictions.status();
+  while (predictions->Next()) {
+    auto it = slot.find(predictions->ColInt(0));
+    if (it == slot.end()) continue;
+    out.jobs[it->second].submit_prediction = {.made_ms = predictions->ColInt(1),
+                                              .start_ms = predictions->ColInt(2),
+                                              .finish_ms = predictions->ColInt(3),
+                                              .low_s = predictions->ColReal(4),
+                                              .high_s = predictions->ColReal(5)};
+  }
+  if (Status e = predictions->Finish(); !e.ok()) return e;
   auto holds = db_->Prepare("SELECT job, by_whom, at_ms FROM job_holds");
   if (!holds.ok()) return holds.status();
   while (holds->Next()) {

@@ -23,7 +23,8 @@
 
 namespace muster::cluster {
 
-inline constexpr int kStoreSchemaVersion = 3;  // 2: users.cert_fp; 3: tasks.peak_mib, cpu_s
+// 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions
+inline constexpr int kStoreSchemaVersion = 4;
 
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
@@ -93,6 +94,8 @@ class StateStore {
   virtual Ticket UpdatePin(const JobRecord& job) = 0;
   // The job's hold (held_by, held_ms); deletes it when held_ms is 0.
   virtual Ticket UpdateHold(const JobRecord& job) = 0;
+  // The job's prediction made at submit (submit_prediction).
+  virtual Ticket UpdatePrediction(const JobRecord& job) = 0;
   // Adds or replaces the user of that name; DeleteUser removes it (a missing name is no error).
   virtual Ticket UpsertUser(const UserRecord& user) = 0;
   virtual Ticket DeleteUser(const std::string& name) = 0;
