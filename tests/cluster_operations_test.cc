@@ -8,6 +8,7 @@
 // nodes`, stays drained across a coordinator restart, and takes work again when undrained; with
 // --migrate its checkpointable jobs move off it at once.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -430,6 +431,39 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
     told = told || h.find("cancelled: preempted by job " + std::to_string(quick)) !=
                        std::string::npos;
   EXPECT_TRUE(told);
+}
+
+TEST(ClusterPredictions, ScheduleAccuracyReportsErrorsBiasAndCoveragePerClass) {
+  TestCluster cluster({.agents = 1, .gpus_per_agent = 1});
+  ASSERT_EQ(cluster.Start(), "");
+  // Three runs of one class, each estimated at 1 s and taking about 0.5 s; one of another class.
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(cluster.Submit({"--class", "nap", "--est-time", "1s", "--", "sleep", "0.5"}));
+  ids.push_back(cluster.Submit({"--class", "blink", "--", "true"}));
+  for (int64_t id : ids) EXPECT_EQ(cluster.WaitForJob(id).state(), "succeeded");
+  CommandResult json = cluster.Muster({"schedule", "--accuracy", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["classes"].size(), 3u) << j.dump(2);  // overall, blink, nap
+  EXPECT_TRUE(j["classes"][0]["class"].is_null());
+  EXPECT_EQ(j["classes"][0]["jobs"], 4);
+  const nlohmann::json& nap = j["classes"][2];
+  EXPECT_EQ(nap["class"], "nap");
+  EXPECT_EQ(nap["jobs"], 3);
+  // The first was predicted from the estimate (1 s, for 0.5): about 100% too long; the later
+  // ones from the runs before them.
+  EXPECT_GT(nap["runtime_rel_error"]["p90"].get<double>(), 0.3) << nap.dump();
+  EXPECT_GT(nap["bias"].get<double>(), -1) << nap.dump();
+  EXPECT_EQ(nap["interval90_jobs"], 3);
+  EXPECT_TRUE(nap["interval90_coverage"].is_number());
+  CommandResult table = cluster.Muster({"schedule", "--accuracy", "--class", "nap"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("(all)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("nap"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("blink"), std::string::npos) << table.out;
+  CommandResult bad = cluster.Muster({"schedule", "--accuracy", "--since", "yesterday-ish"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
 }
 
 TEST(ClusterCompletion, BashCompletesCommandsFlagsAndTheClustersJobIdsAndNodes) {

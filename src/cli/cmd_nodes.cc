@@ -1,6 +1,8 @@
 // `muster nodes` (the cluster's machines) and the cluster schedule table that `muster schedule`
 // prints when it is given no --etc/--dag (ShowClusterSchedule, declared in commands.h).
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "cli/cmd_client.h"
+#include "model/prediction_accuracy.h"
 #include "model/balance.h"
 #include "cluster/client/display.h"
 
@@ -172,6 +175,97 @@ int ShowClusterSchedule(const std::string& coordinator, const std::string& state
     std::cout << "SUBMIT: predicted when the job was submitted; PRED: the latest prediction, or "
                  "for a task that started the one made at its launch\n";
   if (include_finished) PrintRunBalance(client, *table, now);
+  return kExitOk;
+}
+
+int ShowPredictionAccuracy(const std::string& coordinator, const std::string& state_dir, bool json,
+                           const std::string& since, const std::string& job_class) {
+  const int64_t now = WallNowMs();
+  auto since_ms = ParseSince(since, now);
+  if (!since_ms)
+    return ReportError(Status::InvalidArgument("--since is an age (7d, 12h) or a date"));
+  ClientFlags flags;
+  flags.coordinator = coordinator;
+  flags.state_dir = state_dir;
+  v1::ListJobsRequest req;
+  req.add_states("succeeded");  // a failed or cancelled run says little about run times
+  req.set_since_ms(*since_ms);
+  req.set_with_tasks(true);
+  auto list = MakeClient(flags).ListJobs(req);
+  if (!list.ok()) return ReportError(list.status());
+  std::vector<model::PredictedRun> runs;
+  for (const auto& j : list->jobs()) {
+    const std::string cls = j.spec().job_class().empty() ? j.spec().name() : j.spec().job_class();
+    if (!job_class.empty() && cls != job_class) continue;
+    if (j.submit_prediction_made_ms() <= 0 || j.start_ms() <= 0 || j.end_ms() <= 0) continue;
+    // The interval is one task's run time: it is set against the job's run for jobs whose tasks
+    // run together (one task, or a gang), whose run is then their tasks' (the longest), without
+    // the launch around it.
+    const bool together = j.spec().gang() || (j.spec().array().empty() && j.spec().tasks() <= 1);
+    double run_s = (j.end_ms() - j.start_ms()) / 1000.0;
+    if (together && j.tasks_size() > 0) {
+      run_s = 0;
+      for (const auto& t : j.tasks())
+        if (t.start_ms() > 0 && t.end_ms() >= t.start_ms())
+          run_s = std::max(run_s, (t.end_ms() - t.start_ms()) / 1000.0);
+    }
+    runs.push_back({.job_class = cls,
+                    .predicted_start_s = (j.submit_predicted_start_ms() - j.submit_ms()) / 1000.0,
+                    .actual_start_s = (j.start_ms() - j.submit_ms()) / 1000.0,
+                    .predicted_run_s =
+                        (j.submit_predicted_finish_ms() - j.submit_predicted_start_ms()) / 1000.0,
+                    .actual_run_s = run_s,
+                    .has_interval = together,
+                    .low_s = j.submit_predicted_low_s(),
+                    .high_s = j.submit_predicted_high_s()});
+  }
+  const std::vector<model::Accuracy> all = model::SummarizeAccuracy(runs);
+  if (json) {
+    nlohmann::json classes = nlohmann::json::array();
+    for (const auto& a : all)
+      classes.push_back({{"class", a.job_class.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.job_class)},
+                         {"jobs", a.jobs},
+                         {"runtime_rel_error", {{"median", a.runtime_rel_error.median},
+                                                {"p90", a.runtime_rel_error.p90}}},
+                         {"start_error_s", {{"median", a.start_error_s.median},
+                                            {"p90", a.start_error_s.p90}}},
+                         {"bias", a.bias},
+                         {"interval90_jobs", a.interval_jobs},
+                         {"interval90_coverage", a.interval_jobs > 0
+                                                     ? nlohmann::json(a.interval_coverage)
+                                                     : nlohmann::json(nullptr)}});
+    std::cout << nlohmann::json{{"since_ms", *since_ms}, {"classes", classes}}.dump(2) << std::endl;
+    return kExitOk;
+  }
+  if (runs.empty()) {
+    std::cout << "no succeeded job with a prediction made at submit since " << since << "\n";
+    return kExitOk;
+  }
+  auto pct = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.0f%%", 100 * v);
+    return std::string(b);
+  };
+  auto secs = [](double s) {
+    char b[32];
+    std::snprintf(b, sizeof b, s < 10 ? "%.1fs" : "%.0fs", s);
+    return std::string(b);
+  };
+  client::TextTable t({"CLASS", "JOBS", "RUN ERR MED", "RUN ERR P90", "BIAS", "START ERR MED",
+                       "START ERR P90", "IN 90% INTERVAL"});
+  for (const auto& a : all)
+    t.AddRow({a.job_class.empty() ? "(all)" : a.job_class, std::to_string(a.jobs),
+              pct(a.runtime_rel_error.median), pct(a.runtime_rel_error.p90),
+              (a.bias > 0 ? "+" : "") + pct(a.bias), secs(a.start_error_s.median),
+              secs(a.start_error_s.p90),
+              a.interval_jobs > 0 ? std::to_string(static_cast<int>(
+                                        std::lround(a.interval_coverage * a.interval_jobs))) +
+                                        "/" + std::to_string(a.interval_jobs) + " (" +
+                                        pct(a.interval_coverage) + ")"
+                                  : "-"});
+  std::cout << t.Render()
+            << "RUN ERR: |predicted - actual| / actual run time, as predicted at submit; BIAS > 0: "
+               "predicted too long; START ERR: predicted start against actual\n";
   return kExitOk;
 }
 

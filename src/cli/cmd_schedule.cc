@@ -38,6 +38,8 @@ struct ScheduleFlags {
   double best_known = 0;
   bool show_table = false;
   bool include_finished = false;
+  bool accuracy = false;
+  std::string since = "7d", job_class;
 };
 
 int Fail(const std::string& message) {
@@ -234,6 +236,9 @@ int RunSchedule(const ScheduleFlags& f) {
     return RunEtc(f);
   }
   if (!f.dag_path.empty()) return RunDag(f);
+  if (f.accuracy)
+    return ShowPredictionAccuracy(f.coordinator, f.state_dir, f.output == "json", f.since,
+                                  f.job_class);
   return ShowClusterSchedule(f.coordinator, f.state_dir, f.output == "json", f.include_finished);
 }
 
@@ -260,6 +265,12 @@ void AddScheduleCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--table", f->show_table, "with --etc: also print the task schedule table");
   cmd->add_flag("--all", f->include_finished,
                 "cluster table: include finished tasks, then busy time and balance per node");
+  cmd->add_flag("--accuracy", f->accuracy,
+                "cluster: how the predictions made at submit fared for the jobs that succeeded: "
+                "run-time and start errors, bias, 90% interval coverage, per class");
+  cmd->add_option("--since", f->since, "with --accuracy: jobs that ended within this (7d, 12h)")
+      ->capture_default_str();
+  cmd->add_option("--class", f->job_class, "with --accuracy: only this job class");
   cmd->add_option("--coordinator", f->coordinator,
                   "without --etc/--dag: coordinator address HOST:PORT (default: "
                   "$MUSTER_COORDINATOR, the state dir's, or 127.0.0.1:7070)");

@@ -53,5 +53,9 @@ std::optional<std::vector<double>> ParseNumberList(const std::string& text, std:
 // `coordinator` and `state_dir` as the client commands' --coordinator and --state-dir.
 int ShowClusterSchedule(const std::string& coordinator, const std::string& state_dir, bool json,
                         bool include_finished);
+// `muster schedule --accuracy` (cmd_nodes.cc): how the predictions made at submit fared for the
+// jobs that succeeded since `since` ("7d", or a date), per class (only `job_class` if not "").
+int ShowPredictionAccuracy(const std::string& coordinator, const std::string& state_dir, bool json,
+                           const std::string& since, const std::string& job_class);
 
 }  // namespace muster::cli

@@ -84,17 +84,21 @@ void Calibrator::Observe(const Observation& o) {
 }
 
 Prediction Calibrator::Predict(const std::string& job_class, const std::string& device_model,
-                               double work, double fallback_seconds) const {
-  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/true);
+                               double work, double fallback_seconds, double confidence) const {
+  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/true,
+                confidence > 0 && confidence < 1 ? confidence : options_.confidence);
 }
 
 double Calibrator::PredictSeconds(const std::string& job_class, const std::string& device_model,
                                   double work, double fallback_seconds) const {
-  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/false).seconds;
+  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/false,
+                options_.confidence)
+      .seconds;
 }
 
 Prediction Calibrator::Lookup(const std::string& job_class, const std::string& device_model,
-                              double work, double fallback_seconds, bool with_interval) const {
+                              double work, double fallback_seconds, bool with_interval,
+                              double confidence) const {
   const LineStats* device = nullptr;
   const LineStats* any = nullptr;
   if (auto it = by_device_.find({job_class, device_model}); it != by_device_.end()) {
@@ -104,10 +108,10 @@ Prediction Calibrator::Lookup(const std::string& job_class, const std::string& d
   const int need = std::max(1, options_.min_samples);
   for (int threshold : {need, 1}) {
     if (device && device->n >= threshold) {
-      return FromStats(*device, work, options_.confidence, "class+device", with_interval);
+      return FromStats(*device, work, confidence, "class+device", with_interval);
     }
     if (any && any->n >= threshold)
-      return FromStats(*any, work, options_.confidence, "class", with_interval);
+      return FromStats(*any, work, confidence, "class", with_interval);
   }
   const double f = std::max(0.0, fallback_seconds);
   return Prediction{.seconds = f, .low = f, .high = f, .samples = 0, .basis = "fallback"};

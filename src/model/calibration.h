@@ -77,8 +77,9 @@ class Calibrator {  // per (job_class, device_model): mean/variance and least-sq
   // Records one measured run; ignores non-finite values and negative seconds.
   void Observe(const Observation& o);
   // fallback_seconds is used when there is no history at all (e.g. the user's estimate).
+  // `confidence` (0..1) replaces CalibratorOptions::confidence for this call when given.
   Prediction Predict(const std::string& job_class, const std::string& device_model, double work,
-                     double fallback_seconds) const;
+                     double fallback_seconds, double confidence = -1) const;
   // Predict(...).seconds without the interval (cheap: for every task launch and start).
   double PredictSeconds(const std::string& job_class, const std::string& device_model, double work,
                         double fallback_seconds) const;
@@ -87,7 +88,7 @@ class Calibrator {  // per (job_class, device_model): mean/variance and least-sq
 
  private:
   Prediction Lookup(const std::string& job_class, const std::string& device_model, double work,
-                    double fallback_seconds, bool with_interval) const;
+                    double fallback_seconds, bool with_interval, double confidence) const;
 
   CalibratorOptions options_;
   std::map<std::pair<std::string, std::string>, LineStats> by_device_;

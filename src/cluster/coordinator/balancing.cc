@@ -36,6 +36,7 @@
 
 #include "cluster/coordinator/coordinator.h"
 #include "core/capacity.h"
+#include "model/prediction_accuracy.h"
 
 namespace muster::cluster {
 
@@ -458,11 +459,32 @@ std::string Coordinator::MetricsText() const {
       << (counts.count(k) ? counts.at(k) : 0) << "\n";
 
   // Jobs and tasks by state, pending tasks by user (of the jobs the coordinator keeps: the
-  // unfinished ones and the finished ones within --retention).
+  // unfinished ones and the finished ones within --retention), and how the predictions made at
+  // submit fared for the succeeded ones.
   std::map<std::string, int64_t> jobs_by_state, tasks_by_state, pending_by_user;
+  std::vector<model::PredictedRun> predicted;
   {
     MutexLock lock(mu_);
     for (const auto& [id, j] : jobs_.all()) {
+      if (const auto& p = j.submit_prediction;
+          j.state == JobState::kSucceeded && p.made_ms > 0 && j.start_ms > 0 && j.end_ms > 0) {
+        // As `muster schedule --accuracy` counts (cli/cmd_nodes.cc).
+        const bool together = j.spec->gang || j.tasks.size() == 1;
+        double run_s = (j.end_ms - j.start_ms) / 1000.0;
+        if (together) {
+          run_s = 0;
+          for (const auto& t : j.tasks)
+            if (t.start_ms > 0 && t.end_ms >= t.start_ms)
+              run_s = std::max(run_s, (t.end_ms - t.start_ms) / 1000.0);
+        }
+        predicted.push_back({.predicted_start_s = (p.start_ms - j.submit_ms) / 1000.0,
+                             .actual_start_s = (j.start_ms - j.submit_ms) / 1000.0,
+                             .predicted_run_s = (p.finish_ms - p.start_ms) / 1000.0,
+                             .actual_run_s = run_s,
+                             .has_interval = together,
+                             .low_s = p.low_s,
+                             .high_s = p.high_s});
+      }
       ++jobs_by_state[JobStateName(j.state)];
       const JobRecord::Counts& c = j.counts;
       tasks_by_state["pending"] += c.pending;
@@ -488,6 +510,22 @@ std::string Coordinator::MetricsText() const {
            tasks_by_state);
   labelled("muster_pending_tasks", "Pending tasks by the user who owns them", "user",
            pending_by_user);
+  const model::Accuracy acc = model::SummarizeAccuracy(predicted).front();
+  o << "# HELP muster_prediction_runtime_rel_error |predicted - actual| / actual run time of "
+       "the jobs that succeeded, as predicted at submit\n"
+       "# TYPE muster_prediction_runtime_rel_error gauge\n"
+    << "muster_prediction_runtime_rel_error{quantile=\"0.5\"} " << acc.runtime_rel_error.median
+    << "\nmuster_prediction_runtime_rel_error{quantile=\"0.9\"} " << acc.runtime_rel_error.p90
+    << "\n# HELP muster_prediction_start_error_seconds |predicted - actual| start, as predicted "
+       "at submit\n# TYPE muster_prediction_start_error_seconds gauge\n"
+    << "muster_prediction_start_error_seconds{quantile=\"0.5\"} " << acc.start_error_s.median
+    << "\nmuster_prediction_start_error_seconds{quantile=\"0.9\"} " << acc.start_error_s.p90
+    << "\n";
+  gauge("muster_prediction_bias", "Median of (predicted - actual) / actual run time (> 0: too long)",
+        acc.bias);
+  gauge("muster_prediction_interval90_coverage",
+        "Share of run times inside the 90% interval predicted at submit", acc.interval_coverage);
+  gauge("muster_prediction_jobs", "Succeeded jobs with a prediction made at submit", acc.jobs);
 
   // The GPUs' live readings, where the nodes' drivers report them.
   const v1::NodeList nodes = ListNodes();

@@ -106,7 +106,7 @@ void Coordinator::RecordPredictions(TimeMs now) {
           break;
         }
       const double fallback = s.est_time_s > 0 ? s.est_time_s : options_.default_task_seconds;
-      const model::Prediction p = calibrator_.Predict(cls, device, s.est_work, fallback);
+      const model::Prediction p = calibrator_.Predict(cls, device, s.est_work, fallback, 0.9);
       j.submit_prediction = {.made_ms = now,
                              .start_ms = start,
                              .finish_ms = j.predicted_finish_ms,
@@ -114,7 +114,7 @@ void Coordinator::RecordPredictions(TimeMs now) {
                              .high_s = p.high};
       store_->UpdatePrediction(j);
       char interval[96];
-      std::snprintf(interval, sizeof interval, "run %s (95%%: %s to %s)",
+      std::snprintf(interval, sizeof interval, "run %s (90%%: %s to %s)",
                     secs(j.predicted_finish_ms - start).c_str(),
                     secs(static_cast<DurationMs>(p.low * 1000)).c_str(),
                     secs(static_cast<DurationMs>(p.high * 1000)).c_str());

@@ -79,7 +79,7 @@ struct JobRecord {
   std::string held_by;
   TimeMs held_ms = 0;  // 0 = not held
   // What the first prediction pass after submit predicted (table job_predictions): its start and
-  // finish, and the interval of one task's run time (the calibrator's, 95%). made_ms 0 = none yet.
+  // finish, and the interval of one task's run time (the calibrator's, 90%). made_ms 0 = none yet.
   struct SubmitPrediction {
     TimeMs made_ms = 0, start_ms = 0, finish_ms = 0;
     double low_s = 0, high_s = 0;

@@ -1,0 +1,48 @@
+// How good the predictions made at submit were, over finished jobs: per job class and overall,
+// the run-time error (median and p90 of |predicted - actual| / actual), the start-time error
+// (median and p90 of |predicted start - actual start|, in seconds), the bias (the median of the
+// signed relative run-time error: > 0 when runs were predicted too long) and the coverage of the
+// run-time interval (the share of actual run times inside it). Used by `muster schedule
+// --accuracy` (over the jobs it lists) and by the coordinator's /metrics (over the jobs it keeps).
+// Quantiles interpolate linearly between order statistics. Pure: no I/O.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace muster::model {
+
+struct PredictedRun {
+  std::string job_class;
+  double predicted_start_s = 0;  // after submit
+  double actual_start_s = 0;
+  double predicted_run_s = 0;
+  double actual_run_s = 0;
+  bool has_interval = false;  // [low_s, high_s] of the run time
+  double low_s = 0, high_s = 0;
+};
+
+struct ErrorSummary {
+  int n = 0;
+  double median = 0, p90 = 0;
+};
+
+struct Accuracy {
+  std::string job_class;  // "" = every class together
+  int jobs = 0;
+  ErrorSummary runtime_rel_error;
+  ErrorSummary start_error_s;
+  double bias = 0;
+  int interval_jobs = 0;         // runs with an interval
+  double interval_coverage = 0;  // of those, the share whose actual run time is inside it
+};
+
+// The q-quantile (0..1) of `values` (linear interpolation; 0 when empty).
+double Quantile(std::vector<double> values, double q);
+
+// Overall first, then one entry per class in name order. Runs with a non-positive or
+// non-finite actual run time count for the start error only; actual run times under 1 ms count
+// as 1 ms (so a trivial task does not divide by zero).
+std::vector<Accuracy> SummarizeAccuracy(const std::vector<PredictedRun>& runs);
+
+}  // namespace muster::model
