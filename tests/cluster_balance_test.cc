@@ -184,9 +184,8 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   EXPECT_NE(top.out.find("jain"), std::string::npos) << top.out;
   EXPECT_EQ(top.out.find("\033["), std::string::npos) << "--once prints no escape codes";
 
-  std::string http = ReadFile(cluster.state_dir() / "coordinator.http");
+  const std::string http = cluster.HttpUrl();
   ASSERT_FALSE(http.empty());
-  http.erase(http.find_last_not_of("\n") + 1);
   ASSERT_EQ(http.rfind("https://", 0), 0u) << http;  // TLS with the cluster's certificate
   httplib::Client hc(http);
   hc.set_ca_cert_path((cluster.state_dir() / "tls" / "ca.crt").c_str());

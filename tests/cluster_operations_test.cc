@@ -317,6 +317,15 @@ TEST(ClusterAccounting, AUserLimitHoldsJobsBackWithTheReasonAndOnlyAdminsSetIt) 
   EXPECT_NE(none.out.find("no limits"), std::string::npos) << none.out;
 }
 
+// 60 steps of 0.1 s, saved in $MUSTER_CHECKPOINT_DIR/step: each attempt appends "attempt N from
+// STEP" to ./attempts and, stopped by SIGTERM, its stop reason to ./reasons, and exits 0.
+const char* const kResumableScript =
+    "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
+    "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
+    "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
+    "while [ $step -lt 60 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
+    "mv $c/.s $c/step; done";
+
 TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWhereItStopped) {
   TestCluster cluster({.agents = 1,
                        .gpus_per_agent = 1,
@@ -325,12 +334,7 @@ TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWh
   ASSERT_EQ(cluster.Start(), "");
   const fs::path work = cluster.dir() / "work";
   fs::create_directories(work);
-  const std::string script =
-      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
-      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
-      "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
-      "while [ $step -lt 60 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
-      "mv $c/.s $c/step; done";
+  const std::string script = kResumableScript;
   const int64_t low = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
                                       "--workdir", work.string(), "--", "/bin/sh", "-c", script});
   for (int i = 0; i < 200 && cluster.client().GetJob(low)->state() != "running"; ++i)
@@ -380,20 +384,16 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
   const fs::path work = cluster.dir() / "work";
   fs::create_directories(work);
   // A long checkpointable job: stopped for a short one, it resumes from its last step.
-  const std::string script =
-      "c=$MUSTER_CHECKPOINT_DIR; mkdir -p $c; step=$(cat $c/step 2>/dev/null || echo 0); "
-      "echo \"attempt $MUSTER_ATTEMPT from $step\" >> attempts; "
-      "trap 'cat $MUSTER_STOP_REASON_FILE >> reasons; exit 0' TERM; "
-      "while [ $step -lt 60 ]; do sleep 0.1; step=$((step+1)); echo $step > $c/.s && "
-      "mv $c/.s $c/step; done";
+  const std::string script = kResumableScript;
   const int64_t longer = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
                                          "--workdir", work.string(), "--", "/bin/sh", "-c",
                                          script});
   for (int i = 0; i < 200 && cluster.client().GetJob(longer)->state() != "running"; ++i)
     std::this_thread::sleep_for(50ms);
   std::this_thread::sleep_for(500ms);
-  const int64_t shorter = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--workdir",
-                                          work.string(), "--", "/bin/sh", "-c", "echo ran > s"});
+  const int64_t shorter = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--time", "1m",
+                                          "--workdir", work.string(), "--", "/bin/sh", "-c",
+                                          "echo ran > s"});
   EXPECT_EQ(cluster.WaitForJob(shorter, 60s).state(), "succeeded");
   v1::JobInfo done = cluster.WaitForJob(longer, 90s);
   EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
@@ -420,7 +420,8 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
     std::this_thread::sleep_for(50ms);
   CommandResult shown = cluster.Muster({"show", std::to_string(doomed)});
   EXPECT_NE(shown.out.find("cancelled if preempted"), std::string::npos) << shown.out;
-  const int64_t quick = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--", "true"});
+  const int64_t quick =
+      cluster.Submit({"--gpus", "1", "--est-time", "5s", "--time", "1m", "--", "true"});
   EXPECT_EQ(cluster.WaitForJob(quick, 60s).state(), "succeeded");
   v1::JobInfo cancelled = cluster.WaitForJob(doomed, 60s);
   EXPECT_EQ(cancelled.state(), "cancelled") << cancelled.reason();
@@ -454,9 +455,10 @@ TEST(ClusterPredictions, ScheduleAccuracyReportsErrorsBiasAndCoveragePerClass) {
   // The first was predicted from the estimate (1 s, for 0.5): about 100% too long; the later
   // ones from the runs before them.
   EXPECT_GT(nap["runtime_rel_error"]["p90"].get<double>(), 0.3) << nap.dump();
-  EXPECT_GT(nap["bias"].get<double>(), -1) << nap.dump();
   EXPECT_EQ(nap["interval90_jobs"], 3);
-  EXPECT_TRUE(nap["interval90_coverage"].is_number());
+  const double coverage = nap["interval90_coverage"].get<double>();
+  EXPECT_TRUE(coverage == 0 || coverage == 1.0 / 3 || coverage == 2.0 / 3 || coverage == 1)
+      << coverage << ": a share of 3 runs";
   CommandResult table = cluster.Muster({"schedule", "--accuracy", "--class", "nap"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("(all)"), std::string::npos) << table.out;

@@ -12,8 +12,7 @@ TEST(ClusterPythonClient, ItsTestsAndTheExamplePassAgainstARealCluster) {
   TestCluster cluster({.agents = 1, .gpus_per_agent = 1,
                        .coordinator_args = {"--http", "127.0.0.1:0"}});
   ASSERT_EQ(cluster.Start(), "");
-  std::string url = ReadFile(cluster.state_dir() / "coordinator.http");
-  url.erase(url.find_last_not_of('\n') + 1);
+  const std::string url = cluster.HttpUrl();
   auto session = cluster::RequestLocalSession(cluster.LocalSocket());
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   CommandResult viewer = cluster.Muster({"admin", "user", "add", "vic", "--role", "viewer", "-q"});

@@ -17,10 +17,7 @@ namespace {
 
 class Rest {
  public:
-  explicit Rest(TestCluster& cluster) : cluster_(cluster) {
-    url_ = ReadFile(cluster.state_dir() / "coordinator.http");
-    url_.erase(url_.find_last_not_of('\n') + 1);
-  }
+  explicit Rest(TestCluster& cluster) : cluster_(cluster), url_(cluster.HttpUrl()) {}
   const std::string& url() const { return url_; }
   // A token of a new user of `role`.
   std::string Token(const std::string& name, const std::string& role) {
@@ -216,6 +213,26 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
   EXPECT_NE(events.find("data: tick 3\n"), std::string::npos) << events;
   EXPECT_EQ(events.rfind("event: eof\n"), events.find("event: eof\n")) << events;
   EXPECT_NE(events.find("event: eof\n"), std::string::npos) << events;
+
+  // A quiet task's stream says it is alive every few seconds (a comment), so a reader that went
+  // away is noticed without waiting for output; this reader leaves after the first.
+  const int64_t quiet = rest.Json(http.Post("/api/v1/jobs", Rest::Auth(user),
+                                            nlohmann::json{{"command", "sleep 300"},
+                                                           {"workdir", work.string()}}
+                                                .dump(),
+                                            "application/json"),
+                                  201, "Submitted")["job_id"];
+  std::string beat;
+  const auto asked = std::chrono::steady_clock::now();
+  http.Get("/api/v1/jobs/" + std::to_string(quiet) + "/logs?follow=1&task=0", Rest::Auth(user),
+           [&](const char* data, size_t n) {
+             beat.append(data, n);
+             return beat.find(": keepalive\n\n") == std::string::npos;  // then hang up
+           });
+  EXPECT_EQ(beat, ": keepalive\n\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 20s);
+  rest.Json(http.Delete("/api/v1/jobs/" + std::to_string(quiet), Rest::Auth(user)), 200,
+            "Cancelled");
 
   // Who a token is; the dashboard's page, with a policy that allows only its own scripts.
   nlohmann::json who = rest.Json(http.Get("/api/v1/whoami", Rest::Auth(viewer)), 200, "WhoAmI");

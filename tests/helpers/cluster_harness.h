@@ -152,6 +152,12 @@ class TestCluster {
   const std::string& address() const { return address_; }
   const fs::path& dir() const { return dir_; }
   fs::path state_dir() const { return dir_ / "state"; }
+  // The coordinator's HTTP URL (https://HOST:PORT), with --http among coordinator_args; "" if none.
+  std::string HttpUrl() const {
+    std::string url = ReadFile(state_dir() / "coordinator.http");
+    url.erase(url.find_last_not_of('\n') + 1);
+    return url;
+  }
   // The coordinator's local socket (local_auth.h): how this process and the CLI authenticate.
   std::string LocalSocket() const { return (state_dir() / cluster::kLocalAuthSocketName).string(); }
   client::CoordinatorClient& client() { return *client_; }

@@ -173,7 +173,7 @@ class Client:
 
     # ---- transport
 
-    def _request(self, method, path, query=None, body=None):
+    def _request(self, method, path, query=None, body=None, timeout=-1):
         q = {k: v for k, v in (query or {}).items() if v is not None}
         url = self.url + path + ("?" + urllib.parse.urlencode(q) if q else "")
         data = json.dumps(body).encode() if body is not None else None
@@ -183,7 +183,8 @@ class Client:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl)
+            return urllib.request.urlopen(req, timeout=self.timeout if timeout == -1 else timeout,
+                                          context=self._ssl)
         except urllib.error.HTTPError as e:
             raise _error(e.code, e.read().decode("utf-8", "replace")) from None
         except urllib.error.URLError as e:
@@ -196,8 +197,9 @@ class Client:
         return text if raw else json.loads(text)
 
     def _events(self, path, query):
-        # Server-Sent Events: "event: log" with the new lines as data, then one "eof".
-        with self._request("GET", path, query) as r:
+        # Server-Sent Events: "event: log" with the new lines as data, then one "eof"; a quiet
+        # task may say nothing for long (comments keep the link alive): no read timeout.
+        with self._request("GET", path, query, timeout=None) as r:
             event, data = None, []
             for raw in r:
                 line = raw.decode("utf-8", "replace").rstrip("\n")

@@ -469,7 +469,7 @@ std::string Coordinator::MetricsText() const {
       if (const auto& p = j.submit_prediction;
           j.state == JobState::kSucceeded && p.made_ms > 0 && j.start_ms > 0 && j.end_ms > 0) {
         // As `muster schedule --accuracy` counts (cli/cmd_nodes.cc).
-        const bool together = j.spec->gang || j.tasks.size() == 1;
+        const bool together = j.spec->gang || (j.spec->array.empty() && j.spec->tasks <= 1);
         double run_s = (j.end_ms - j.start_ms) / 1000.0;
         if (together) {
           run_s = 0;

@@ -94,7 +94,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
     c->LoadPastUsage(*past);
   }
   // srtf and las order by what the unfinished jobs ran so far: their attempts' rows.
-  if (c->options_.preemption == "srtf" || c->options_.preemption == "las") {
+  if (c->options_.preemption == "srtf" || c->options_.scheduler.queue_policy == "las") {
     TimeMs oldest = -1;
     {
       MutexLock lock(c->mu_);
@@ -118,6 +118,7 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
     : options_(std::move(options)),
       clock_(clock),
       started_ms_(clock->MonotonicMs()),
+      opened_wall_ms_(clock->NowMs()),
       store_(std::move(store)),
       logs_(options_.state_dir + "/logs"),
       auth_(options_.auth, store_.get(), clock) {}
@@ -455,6 +456,14 @@ std::string Coordinator::DeviceKey(const JobSpec& spec, const std::string& node)
   const NodeEntry* n = nodes_.Find(node);
   if (spec.resources.gpus == 0 || !n || n->rec.spec.gpus.empty()) return "cpu";
   return n->rec.spec.gpus[0].model;
+}
+
+std::string Coordinator::LikelyDevice(const JobSpec& spec) const {
+  if (spec.resources.gpus == 0) return "cpu";
+  for (const auto& [name, n] : nodes_.all())
+    if (cluster_.Schedulable(name) && n.rec.spec.CouldEverFit(spec.resources))
+      return DeviceKey(spec, name);
+  return "";
 }
 
 double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {

@@ -318,6 +318,9 @@ class Coordinator {
   // tasks without GPUs (and unknown nodes).
   std::string DeviceKey(const JobSpec& spec, const std::string& node) const REQUIRES(mu_);
   double PredictSeconds(const JobSpec& spec, const std::string& device) const REQUIRES(mu_);
+  // The device a task of `spec` most likely gets: that of the first schedulable node that could
+  // ever hold it ("cpu" for tasks without GPUs; "" when no node could).
+  std::string LikelyDevice(const JobSpec& spec) const REQUIRES(mu_);
 
   // "ready", "draining", "drained", "lost", "unconfirmed" or "unreachable" (NodeInfo.state).
   std::string NodeStateText(const NodeEntry& n) const REQUIRES(mu_);
@@ -417,6 +420,7 @@ class Coordinator {
       sched::PreemptivePolicies(options_.las_thresholds_gpu_s);
   const Clock* clock_;
   const TimeMs started_ms_;
+  const TimeMs opened_wall_ms_;  // clock_->NowMs() when this coordinator opened its state
   std::unique_ptr<StateStore> store_;
   LogStore logs_;
   Authenticator auth_;

@@ -38,6 +38,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options
     s->server_ = std::make_unique<httplib::Server>();
     s->scheme_ = "http";
   }
+  s->server_->new_task_queue = [] { return new httplib::ThreadPool(gateway::kHttpThreads); };
   s->server_->Get("/metrics", [coordinator](const httplib::Request&, httplib::Response& res) {
     res.set_content(coordinator->MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -48,12 +48,18 @@ sched::OrderKey Coordinator::PreemptionKey(const JobRecord& j, const TaskRecord*
     k.key = sched::LasKey(static_cast<double>(AttainedGpuMs(j, now)) / 1000.0,
                           options_.las_thresholds_gpu_s);
   } else if (options_.preemption == "srtf") {
-    // A running task's predicted finish counts its whole run; a checkpointable job resumes, so
-    // what its earlier attempts ran (per task, on average) is done.
-    double left = running ? static_cast<double>(running->predicted_finish_ms - now)
+    // Both sides on one basis: the prediction on the device the job most likely gets (as the
+    // pass's queue key), less what ran: a running task's elapsed time and, for a checkpointable
+    // job, which resumes, what its earlier attempts ran (per task, on average). Otherwise a job
+    // predicted on one device and running on a slower one could preempt its own preemptor.
+    double left = running ? PredictSeconds(*j.spec, LikelyDevice(*j.spec)) * 1000 -
+                                static_cast<double>(now - running->start_ms)
                           : static_cast<double>(predicted_ms);
     if (j.spec->checkpointable)
       left -= static_cast<double>(j.resumable_ms) / std::max(1, j.spec->TaskCount());
+    // A task past its prediction has, at most, what its time limit leaves it.
+    if (running && left <= 0 && j.spec->time_limit_ms > 0)
+      left = static_cast<double>(j.spec->time_limit_ms - (now - running->start_ms));
     k.key = sched::SrtfKey(left);
   } else {
     k.key = -static_cast<int64_t>(j.spec->priority);
@@ -83,6 +89,9 @@ void Coordinator::Preempt(const std::vector<sched::PendingJob>& queue, TimeMs no
         p->spec->gang || !p->pinned_node.empty() || p->held_ms > 0)
       continue;
     if (now - p->submit_ms < options_.preempt_after_ms) continue;
+    // Under srtf the job's own prediction decides, and a user could claim a short one: only a
+    // job with a time limit preempts, so that a false claim is stopped at that limit.
+    if (options_.preemption == "srtf" && p->spec->time_limit_ms <= 0) continue;
     // Room comes in time without stopping anyone, or there is no prediction to judge by (a job
     // beyond the predicted part of the queue).
     if (p->predicted_start_ms <= now + options_.preempt_after_ms) continue;
@@ -113,7 +122,9 @@ void Coordinator::Preempt(const std::vector<sched::PendingJob>& queue, TimeMs no
       for (auto& [ref, gpus] : cluster_.HoldingsOn(name)) {
         JobRecord* j = jobs_.Find(ref.job);
         TaskRecord* t = j ? JobTable::FindTask(*j, ref.index) : nullptr;
-        if (!t || !t->Active() || t->stop_requested || j->spec->gang || !j->migrate_reason.empty())
+        // Running ones only: a launching task may not have been sent yet (this pass's own).
+        if (!t || t->state != TaskState::kRunning || t->stop_requested || j->spec->gang ||
+            !j->migrate_reason.empty())
           continue;
         const sched::OrderKey k = PreemptionKey(*j, t, 0, now);
         if (by_priority ? j->spec->priority >= p->spec->priority : !sched::MayPreempt(k, c.key))

@@ -67,11 +67,27 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*longer, 0, 1, "running"));
   // A job of about as much work left is no reason to stop it.
-  auto peer = c->Submit(Spec(3600));
+  v1::JobSpec peer_spec = Spec(3600);
+  peer_spec.set_time_limit_ms(2 * 3600 * 1000);
+  auto peer = c->Submit(peer_spec);
   clock_.Advance(6000);
   c->Tick();
   EXPECT_TRUE(ch->Kills().empty());
-  auto shorter = c->Submit(Spec(60));
+  // Without a time limit a job's own claim to be short does not preempt.
+  auto unlimited = c->Submit(Spec(60));
+  clock_.Advance(6000);
+  c->Tick();
+  EXPECT_TRUE(ch->Kills().empty());
+  ASSERT_TRUE(c->Cancel([&] {
+                 v1::CancelRequest r;
+                 r.add_job_ids(*unlimited);
+                 return r;
+               }())
+                  .results(0)
+                  .ok());
+  v1::JobSpec short_spec = Spec(60);
+  short_spec.set_time_limit_ms(120000);
+  auto shorter = c->Submit(short_spec);
   c->Tick();
   EXPECT_TRUE(ch->Kills().empty());  // it has not waited preempt_after yet
   clock_.Advance(6000);

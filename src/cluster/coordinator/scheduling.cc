@@ -96,15 +96,13 @@ void Coordinator::RecordPredictions(TimeMs now) {
     const TimeMs start = j.start_ms > 0 ? j.start_ms : j.predicted_start_ms;
     if (start <= 0) continue;
     if (j.submit_prediction.made_ms == 0) {
-      // The run-time interval of one task, on the device it most likely gets.
+      // A job that started before this coordinator opened its state (before predictions were
+      // recorded) has no prediction made at its submit.
+      if (j.start_ms > 0 && j.start_ms < opened_wall_ms_) continue;
+      // The run-time interval of one task, on the device it most likely gets (as the pass).
       const JobSpec& s = *j.spec;
       const std::string& cls = s.job_class.empty() ? s.name : s.job_class;
-      std::string device = "cpu";
-      for (const auto& t : j.tasks)
-        if (!t.node.empty()) {
-          device = DeviceKey(s, t.node);
-          break;
-        }
+      const std::string device = LikelyDevice(s);
       const double fallback = s.est_time_s > 0 ? s.est_time_s : options_.default_task_seconds;
       const model::Prediction p = calibrator_.Predict(cls, device, s.est_work, fallback, 0.9);
       j.submit_prediction = {.made_ms = now,
@@ -235,12 +233,13 @@ void Coordinator::SchedulingPass() {
       pj.submitted_ms = j.submit_ms;
       pj.predicted_duration_ms =
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
-      if (options_.preemption == "srtf" || options_.preemption == "las") {
-        // sjf then orders by the time left (srtf); las by the service received.
-        const sched::OrderKey k = PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms);
-        if (options_.preemption == "srtf") pj.predicted_duration_ms = k.key;
+      // sjf orders by the time left under srtf; las by the service received (preempting or
+      // not).
+      if (options_.preemption == "srtf")
+        pj.predicted_duration_ms =
+            PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms).key;
+      if (options_.scheduler.queue_policy == "las")
         pj.attained_gpu_seconds = AttainedGpuMs(j, snap.now_ms) / 1000.0;
-      }
       pj.user_dominant_share = dominant_share(j.spec->user) + PastShare(j.spec->user, snap.now_ms);
       if (budget.any()) {  // limits: offer only what fits in what is left of them
         std::string why;

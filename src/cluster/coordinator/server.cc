@@ -698,6 +698,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (!targets.ok()) return ToGrpcStatus(targets.status());
     std::map<int, int64_t> offset;
     for (auto [idx, done] : *targets) offset[idx] = req->task_index() >= 0 ? req->offset() : 0;
+    int64_t idle_polls = 0;
     for (;;) {
       // Read "finished" before draining, so output written before the end is never missed.
       auto now = c_->LogTargets(req->job_id(), req->task_index());
@@ -719,6 +720,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       if (!req->follow() || all_done) break;
       if (ctx->IsCancelled() || stopping)
         return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
+      // A quiet task: an empty chunk every few seconds, so that a reader that went away (the
+      // REST API's, whose HTTP client closed) finds out without waiting for output.
+      if (++idle_polls % 50 == 0) {
+        v1::LogChunk beat;
+        beat.set_task_index(req->task_index());
+        if (!writer->Write(beat)) return grpc::Status::OK;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     v1::LogChunk eof;
@@ -992,9 +1000,11 @@ void CoordinatorServer::Shutdown() {
   }
   if (tls_renewer_.joinable()) tls_renewer_.join();
   if (coordinator_) coordinator_->Stop();
+  // Followed log streams end first (the REST API's among them), so the HTTP workers that serve
+  // them can be joined.
+  if (services_) services_->stopping = true;
   http_.reset();
   local_auth_.reset();
-  if (services_) services_->stopping = true;
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (coordinator_) {
     if (Status s = coordinator_->store().Flush(); !s.ok())

@@ -27,9 +27,9 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kNotFound: return 404;
     case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition: return 409;
-    case StatusCode::kInfeasible:
-    case StatusCode::kUnschedulable: return 422;
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kUnschedulable: return 409;  // not now
+    case StatusCode::kInfeasible: return 422;       // never
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kInternal: return 500;
   }
@@ -104,7 +104,7 @@ class Call {
 };
 
 std::optional<int64_t> ParseInt(const std::string& text, int64_t min, int64_t max) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
+  if (text.empty() || text.size() > 18) return std::nullopt;  // no overflow below 10^18
   int64_t v = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -129,9 +129,11 @@ Result<int64_t> IntParam(const httplib::Request& req, const std::string& name, i
 Result<int64_t> SinceParam(const httplib::Request& req) {
   if (!req.has_param("since")) return int64_t{0};
   const std::string v = req.get_param_value("since");
+  if (v == "0") return int64_t{0};  // everything
   if (auto ms = ParseInt(v, 0, int64_t{1} << 50); ms && v.size() >= 10) return *ms;
+  constexpr double kCenturyS = 100.0 * 365 * 86400;
   if (auto s = client::ParseDurationSeconds(v); s && *s >= 0)
-    return std::max<int64_t>(0, NowMs() - static_cast<int64_t>(*s * 1000));
+    return std::max<int64_t>(0, NowMs() - static_cast<int64_t>(std::min(*s, kCenturyS) * 1000));
   return Status::InvalidArgument("?since= is a duration back from now (7d, 12h) or epoch ms");
 }
 
@@ -249,9 +251,11 @@ void CancelJob(client::CoordinatorClient& base, const httplib::Request& req,
     const std::string& e = result.error();
     // The coordinator's per-job answers (server.cc Cancel): "job N not found", "permission
     // denied: ..." (not the caller's job), or "job N already succeeded" and the like.
-    const StatusCode code = e.rfind("permission denied", 0) == 0 ? StatusCode::kPermissionDenied
-                            : e.find(" not found") != std::string::npos ? StatusCode::kNotFound
-                                                                         : StatusCode::kFailedPrecondition;
+    const StatusCode code =
+        e.rfind("permission denied", 0) == 0 ? StatusCode::kPermissionDenied
+        : e.find(" not found") != std::string::npos || e.find(" has no task ") != std::string::npos
+            ? StatusCode::kNotFound
+            : StatusCode::kFailedPrecondition;
     return Fail(res, Status(code, e));
   }
   nlohmann::json out = {{"job_id", *id}, {"cancelled", true}};
@@ -288,16 +292,30 @@ void JobLogs(client::CoordinatorClient& base, const httplib::Request& req,
     return;
   }
   // Followed: first make sure the job is there and readable, so that a refusal is an HTTP
-  // error rather than an event in a stream that has begun.
+  // error rather than an event in a stream that has begun. Each stream holds a worker of the
+  // listener while it lasts: at most kMaxFollows at once, so that the others still answer.
   if (auto job = (*call)->GetJob(*id); !job.ok()) return Fail(res, job.status());
+  static std::atomic<int> follows{0};
+  if (follows.fetch_add(1) >= kMaxFollows) {
+    follows.fetch_sub(1);
+    return Fail(res, Status::Unavailable("too many followed logs at once (" +
+                                         std::to_string(kMaxFollows) +
+                                         "); try again, or read without follow=1"));
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [call, r](size_t, httplib::DataSink& sink) {
+      "text/event-stream",
+      [call, r](size_t, httplib::DataSink& sink) {
         std::atomic<bool> gone{false};
         std::string partial;  // text after the last newline, sent with the next chunk
         auto send = [&](const std::string& event, const std::string& text) {
           std::string out = "event: " + event + "\n";
-          std::stringstream lines(text);
+          // One data line per line of output, whatever ends it (\n, \r\n or \r): output cannot
+          // add fields or events of its own.
+          std::string flat = text;
+          for (size_t k = 0; k < flat.size(); ++k)
+            if (flat[k] == '\r') flat[k] = (k + 1 < flat.size() && flat[k + 1] == '\n') ? ' ' : '\n';
+          std::stringstream lines(flat);
           for (std::string line; std::getline(lines, line);) out += "data: " + line + "\n";
           if (text.empty()) out += "data:\n";
           out += "\n";
@@ -307,6 +325,11 @@ void JobLogs(client::CoordinatorClient& base, const httplib::Request& req,
         Status s = (*call)->ReadLogs(
             r,
             [&](const v1::LogChunk& c) {
+              if (c.data().empty() && !c.eof()) {  // the coordinator's keepalive: is anyone there?
+                static constexpr char kBeat[] = ": keepalive\n\n";
+                if (!sink.is_writable() || !sink.write(kBeat, sizeof kBeat - 1)) gone = true;
+                return !gone.load();
+              }
               partial += c.data();
               const size_t cut = partial.rfind('\n');
               if (cut == std::string::npos) return !gone.load();
@@ -321,7 +344,8 @@ void JobLogs(client::CoordinatorClient& base, const httplib::Request& req,
           sink.done();
         }
         return false;  // all was written in this one call
-      });
+      },
+      [](bool) { follows.fetch_sub(1); });
 }
 
 template <typename Get>

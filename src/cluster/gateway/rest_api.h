@@ -39,6 +39,11 @@ class Server;
 
 namespace muster::gateway {
 
+// Worker threads the HTTP listener should have (http_server.cc): followed logs hold one each
+// while they last, and at most kMaxFollows of them run at once, so that other calls still answer.
+inline constexpr int kHttpThreads = 32;
+inline constexpr int kMaxFollows = 24;
+
 // 400, 401, 403, 404, 409, 422, 503, 500 (see rest_api.cc).
 int HttpStatusFor(StatusCode code);
 // "invalid_argument", "unauthenticated", "not_found", ...

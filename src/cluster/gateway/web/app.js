@@ -236,9 +236,9 @@ function showReport(r) {
   const runs = r.runs || [];
   let rows = "";
   for (const x of runs)
-    rows += `<tr><td>${esc(x.policy)}${x.backfill ? " +backfill" : ""}</td><td>${x.jobs}</td>
+    rows += `<tr><td>${esc(x.policy)}${x.backfill ? " +backfill" : ""}</td><td>${esc(x.jobs)}</td>
       <td>${num(x.jct_s?.mean)}</td><td>${num(x.jct_s?.p95)}</td><td>${num(x.queue_delay_s?.mean)}</td>
-      <td>${num(x.makespan_s)}</td><td>${num(x.utilization)}</td><td>${num(x.mean_jain)}</td><td>${x.preemptions}</td></tr>`;
+      <td>${num(x.makespan_s)}</td><td>${num(x.utilization)}</td><td>${num(x.mean_jain)}</td><td>${esc(x.preemptions)}</td></tr>`;
   const colors = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#6b7280"];
   const busy = lineChart(runs.map((x, i) => ({ name: x.policy + " busy GPUs", color: colors[i % colors.length],
     points: (x.series || []).map((p) => [p.t_s * 1000, p.busy_gpus]) })));
