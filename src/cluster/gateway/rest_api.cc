@@ -312,9 +312,11 @@ void JobLogs(client::CoordinatorClient& base, const httplib::Request& req,
           std::string out = "event: " + event + "\n";
           // One data line per line of output, whatever ends it (\n, \r\n or \r): output cannot
           // add fields or events of its own.
-          std::string flat = text;
-          for (size_t k = 0; k < flat.size(); ++k)
-            if (flat[k] == '\r') flat[k] = (k + 1 < flat.size() && flat[k + 1] == '\n') ? ' ' : '\n';
+          std::string flat;
+          for (size_t k = 0; k < text.size(); ++k) {
+            if (text[k] != '\r') flat += text[k];
+            else if (k + 1 >= text.size() || text[k + 1] != '\n') flat += '\n';  // a lone \r
+          }
           std::stringstream lines(flat);
           for (std::string line; std::getline(lines, line);) out += "data: " + line + "\n";
           if (text.empty()) out += "data:\n";
