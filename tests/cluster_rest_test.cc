@@ -183,7 +183,7 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
   EXPECT_EQ(e["error"]["code"], "permission_denied");
   e = rest.Json(http.Delete(path, Rest::Auth(other)), 403, "Error");
   EXPECT_NE(e["error"]["message"].get<std::string>().find("permission denied"), std::string::npos);
-  EXPECT_EQ(cluster.client().GetJob(sleeper)->state() == "cancelled", false);
+  EXPECT_NE(cluster.client().GetJob(sleeper)->state(), "cancelled") << "refused cancels change nothing";
   nlohmann::json c = rest.Json(http.Delete(path, Rest::Auth(user)), 200, "Cancelled");
   EXPECT_EQ(c["job_id"], sleeper);
   EXPECT_EQ(cluster.WaitForJob(sleeper).state(), "cancelled");

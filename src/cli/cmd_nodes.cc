@@ -198,26 +198,20 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
     const std::string cls = j.spec().job_class().empty() ? j.spec().name() : j.spec().job_class();
     if (!job_class.empty() && cls != job_class) continue;
     if (j.submit_prediction_made_ms() <= 0 || j.start_ms() <= 0 || j.end_ms() <= 0) continue;
-    // The interval is one task's run time: it is set against the job's run for jobs whose tasks
-    // run together (one task, or a gang), whose run is then their tasks' (the longest), without
-    // the launch around it.
-    const bool together = j.spec().gang() || (j.spec().array().empty() && j.spec().tasks() <= 1);
-    double run_s = (j.end_ms() - j.start_ms()) / 1000.0;
-    if (together && j.tasks_size() > 0) {
-      run_s = 0;
-      for (const auto& t : j.tasks())
-        if (t.start_ms() > 0 && t.end_ms() >= t.start_ms())
-          run_s = std::max(run_s, (t.end_ms() - t.start_ms()) / 1000.0);
-    }
-    runs.push_back({.job_class = cls,
-                    .predicted_start_s = (j.submit_predicted_start_ms() - j.submit_ms()) / 1000.0,
-                    .actual_start_s = (j.start_ms() - j.submit_ms()) / 1000.0,
-                    .predicted_run_s =
-                        (j.submit_predicted_finish_ms() - j.submit_predicted_start_ms()) / 1000.0,
-                    .actual_run_s = run_s,
-                    .has_interval = together,
-                    .low_s = j.submit_predicted_low_s(),
-                    .high_s = j.submit_predicted_high_s()});
+    model::FinishedJob f{
+        .job_class = cls,
+        .together = model::RunsTogether(j.spec().gang(), !j.spec().array().empty(), j.spec().tasks()),
+        .submit_ms = j.submit_ms(),
+        .predicted_start_ms = j.submit_predicted_start_ms(),
+        .predicted_finish_ms = j.submit_predicted_finish_ms(),
+        .start_ms = j.start_ms(),
+        .end_ms = j.end_ms(),
+        .low_s = j.submit_predicted_low_s(),
+        .high_s = j.submit_predicted_high_s()};
+    for (const auto& t : j.tasks())
+      if (t.start_ms() > 0 && t.end_ms() >= t.start_ms())
+        f.longest_task_s = std::max(f.longest_task_s, (t.end_ms() - t.start_ms()) / 1000.0);
+    runs.push_back(model::ToPredictedRun(f));
   }
   const std::vector<model::Accuracy> all = model::SummarizeAccuracy(runs);
   if (json) {

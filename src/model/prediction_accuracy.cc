@@ -46,6 +46,20 @@ Accuracy Summarize(const std::string& cls, const std::vector<const PredictedRun*
 
 }  // namespace
 
+PredictedRun ToPredictedRun(const FinishedJob& j) {
+  const double run_s = j.together && j.longest_task_s >= 0
+                           ? j.longest_task_s
+                           : static_cast<double>(j.end_ms - j.start_ms) / 1000.0;
+  return {.job_class = j.job_class,
+          .predicted_start_s = static_cast<double>(j.predicted_start_ms - j.submit_ms) / 1000.0,
+          .actual_start_s = static_cast<double>(j.start_ms - j.submit_ms) / 1000.0,
+          .predicted_run_s = static_cast<double>(j.predicted_finish_ms - j.predicted_start_ms) / 1000.0,
+          .actual_run_s = run_s,
+          .has_interval = j.together,
+          .low_s = j.low_s,
+          .high_s = j.high_s};
+}
+
 std::vector<Accuracy> SummarizeAccuracy(const std::vector<PredictedRun>& runs) {
   std::vector<const PredictedRun*> all;
   std::map<std::string, std::vector<const PredictedRun*>> by_class;

@@ -7,6 +7,7 @@
 // Quantiles interpolate linearly between order statistics. Pure: no I/O.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,20 @@ struct PredictedRun {
   bool has_interval = false;  // [low_s, high_s] of the run time
   double low_s = 0, high_s = 0;
 };
+
+// A finished job as `muster schedule --accuracy` and /metrics both have it: times in epoch ms.
+struct FinishedJob {
+  std::string job_class;
+  // Its tasks run together (one task, or a gang; RunsTogether): then the interval, one task's
+  // run time, is set against its run, and its run is its longest task's, without the launch.
+  bool together = false;
+  int64_t submit_ms = 0, predicted_start_ms = 0, predicted_finish_ms = 0;
+  int64_t start_ms = 0, end_ms = 0;
+  double low_s = 0, high_s = 0;  // the interval predicted at submit
+  double longest_task_s = -1;    // the longest task attempt's run; < 0: not known
+};
+inline bool RunsTogether(bool gang, bool array, int tasks) { return gang || (!array && tasks <= 1); }
+PredictedRun ToPredictedRun(const FinishedJob& j);
 
 struct ErrorSummary {
   int n = 0;

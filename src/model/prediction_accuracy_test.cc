@@ -44,6 +44,26 @@ TEST(PredictionAccuracy, ErrorsBiasAndCoveragePerClassAndOverall) {
   EXPECT_EQ(a[0].runtime_rel_error.n, 4);
 }
 
+TEST(PredictionAccuracy, AJobWhoseTasksRunTogetherIsTimedByItsLongestTaskOthersByTheirSpan) {
+  EXPECT_TRUE(RunsTogether(/*gang=*/true, /*array=*/false, 4));
+  EXPECT_TRUE(RunsTogether(false, false, 1));
+  EXPECT_FALSE(RunsTogether(false, true, 1));
+  EXPECT_FALSE(RunsTogether(false, false, 3));
+  FinishedJob j{.job_class = "c", .together = true, .submit_ms = 1000, .predicted_start_ms = 3000,
+                .predicted_finish_ms = 13000, .start_ms = 4000, .end_ms = 16000, .low_s = 8,
+                .high_s = 12, .longest_task_s = 11.5};
+  PredictedRun r = ToPredictedRun(j);
+  EXPECT_DOUBLE_EQ(r.predicted_start_s, 2);
+  EXPECT_DOUBLE_EQ(r.actual_start_s, 3);
+  EXPECT_DOUBLE_EQ(r.predicted_run_s, 10);
+  EXPECT_DOUBLE_EQ(r.actual_run_s, 11.5);  // the task, without the launch around it
+  EXPECT_TRUE(r.has_interval);
+  j.together = false;
+  r = ToPredictedRun(j);
+  EXPECT_DOUBLE_EQ(r.actual_run_s, 12);  // the job's span
+  EXPECT_FALSE(r.has_interval);
+}
+
 TEST(PredictionAccuracy, ARunWithoutAnActualTimeCountsForTheStartOnly) {
   const auto a = SummarizeAccuracy({{.job_class = "x", .predicted_start_s = 1,
                                      .actual_start_s = 4, .predicted_run_s = 5,

@@ -468,22 +468,19 @@ std::string Coordinator::MetricsText() const {
     for (const auto& [id, j] : jobs_.all()) {
       if (const auto& p = j.submit_prediction;
           j.state == JobState::kSucceeded && p.made_ms > 0 && j.start_ms > 0 && j.end_ms > 0) {
-        // As `muster schedule --accuracy` counts (cli/cmd_nodes.cc).
-        const bool together = j.spec->gang || (j.spec->array.empty() && j.spec->tasks <= 1);
-        double run_s = (j.end_ms - j.start_ms) / 1000.0;
-        if (together) {
-          run_s = 0;
-          for (const auto& t : j.tasks)
-            if (t.start_ms > 0 && t.end_ms >= t.start_ms)
-              run_s = std::max(run_s, (t.end_ms - t.start_ms) / 1000.0);
-        }
-        predicted.push_back({.predicted_start_s = (p.start_ms - j.submit_ms) / 1000.0,
-                             .actual_start_s = (j.start_ms - j.submit_ms) / 1000.0,
-                             .predicted_run_s = (p.finish_ms - p.start_ms) / 1000.0,
-                             .actual_run_s = run_s,
-                             .has_interval = together,
-                             .low_s = p.low_s,
-                             .high_s = p.high_s});
+        model::FinishedJob f{
+            .together = model::RunsTogether(j.spec->gang, !j.spec->array.empty(), j.spec->tasks),
+            .submit_ms = j.submit_ms,
+            .predicted_start_ms = p.start_ms,
+            .predicted_finish_ms = p.finish_ms,
+            .start_ms = j.start_ms,
+            .end_ms = j.end_ms,
+            .low_s = p.low_s,
+            .high_s = p.high_s};
+        for (const auto& t : j.tasks)
+          if (t.start_ms > 0 && t.end_ms >= t.start_ms)
+            f.longest_task_s = std::max(f.longest_task_s, (t.end_ms - t.start_ms) / 1000.0);
+        predicted.push_back(model::ToPredictedRun(f));
       }
       ++jobs_by_state[JobStateName(j.state)];
       const JobRecord::Counts& c = j.counts;

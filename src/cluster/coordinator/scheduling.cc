@@ -200,6 +200,8 @@ void Coordinator::SchedulingPass() {
       }
       return;
     }
+    const bool srtf = options_.preemption == "srtf";
+    const bool las = options_.scheduler.queue_policy == "las";
     for (JobId id : ids) {
       JobRecord& j = jobs_.Get(id);
       sched::PendingJob pj;
@@ -235,10 +237,10 @@ void Coordinator::SchedulingPass() {
           static_cast<DurationMs>(PredictSeconds(*j.spec, likely_device(*j.spec)) * 1000);
       // sjf orders by the time left under srtf; las by the service received (preempting or
       // not).
-      if (options_.preemption == "srtf")
+      if (srtf)
         pj.predicted_duration_ms =
             PreemptionKey(j, nullptr, pj.predicted_duration_ms, snap.now_ms).key;
-      if (options_.scheduler.queue_policy == "las")
+      if (las)
         pj.attained_gpu_seconds = AttainedGpuMs(j, snap.now_ms) / 1000.0;
       pj.user_dominant_share = dominant_share(j.spec->user) + PastShare(j.spec->user, snap.now_ms);
       if (budget.any()) {  // limits: offer only what fits in what is left of them
