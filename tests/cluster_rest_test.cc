@@ -10,6 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include "cluster/common/gateway_delegation.h"
+#include "cluster/common/pki.h"
 #include "tests/helpers/cluster_harness.h"
 
 namespace muster::testing {
@@ -283,6 +285,97 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
   CommandResult validated = RunCommand({"/usr/bin/python3", "-c", script, check.string()}, 60s);
   EXPECT_EQ(validated.exit_code, 0) << validated.out << validated.err;
   EXPECT_NE(validated.out.find("0 errors"), std::string::npos) << validated.out;
+}
+
+
+TEST(ClusterRest, AClientCertificateIsACredentialAndCallsAreAuditedAsFromTheHttpClient) {
+  TestCluster cluster({.agents = 1, .coordinator_args = {"--http", "127.0.0.1:0"}});
+  ASSERT_EQ(cluster.Start(), "");
+  Rest rest(cluster);
+  const std::string url = rest.url();
+  const std::string host_port = url.substr(url.find("//") + 2);
+  const std::string host = host_port.substr(0, host_port.rfind(':'));
+  const int port = std::stoi(host_port.substr(host_port.rfind(':') + 1));
+  const std::string ca = (cluster.state_dir() / "tls" / "ca.crt").string();
+  rest.Token("carl", "user");
+  const fs::path out = cluster.dir() / "carl-cert";
+  ASSERT_EQ(cluster.Muster({"admin", "user", "cert", "carl", "--out", out.string()}).exit_code, 0);
+  // An HTTPS client that presents `crt` (and `key`).
+  auto with_cert = [&](const std::string& crt, const std::string& key) {
+    auto c = std::make_unique<httplib::SSLClient>(host, port, crt, key);
+    c->set_ca_cert_path(ca.c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(30, 0);
+    return c;
+  };
+  auto carl = with_cert((out / "carl.crt").string(), (out / "carl.key").string());
+  nlohmann::json who = rest.Json(carl->Get("/api/v1/whoami"), 200, "WhoAmI");
+  EXPECT_EQ(who["name"], "carl");
+  EXPECT_EQ(who["role"], "user");
+  EXPECT_EQ(who["via"], "certificate");
+  EXPECT_EQ(who["peer"].get<std::string>().rfind("rest:127.0.0.1:", 0), 0u) << who.dump();
+  // A bearer token, when sent too, is the credential.
+  const std::string viewer = rest.Token("vera", "viewer");
+  who = rest.Json(carl->Get("/api/v1/whoami", Rest::Auth(viewer)), 200, "WhoAmI");
+  EXPECT_EQ(who["name"], "vera");
+  // The certificate keeps the user's role: carl may not cancel the admin's job, and the refusal
+  // is audited as from the HTTP client, not from the coordinator's own host.
+  auto session = cluster::RequestLocalSession(cluster.LocalSocket());
+  ASSERT_TRUE(session.ok());
+  const int64_t job = rest.Json(rest.Client().Post("/api/v1/jobs", Rest::Auth(session->token),
+                                                   nlohmann::json{{"command", "sleep 300"},
+                                                                  {"workdir", "/tmp"}}
+                                                       .dump(),
+                                                   "application/json"),
+                                201, "Submitted")["job_id"];
+  rest.Json(carl->Delete("/api/v1/jobs/" + std::to_string(job)), 403, "Error");
+  CommandResult audit = cluster.Muster({"admin", "audit", "-o", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  bool refused_row = false, submit_row = false;
+  for (const auto& row : nlohmann::json::parse(audit.out)) {
+    const std::string peer = row.value("peer", "");
+    if (row.value("identity", "") == "carl" && row.value("action", "") == "cancel")
+      refused_row = peer.rfind("rest:127.0.0.1:", 0) == 0;
+    if (row.value("action", "") == "submit") submit_row = peer.rfind("rest:127.0.0.1:", 0) == 0;
+  }
+  EXPECT_TRUE(refused_row) << audit.out;
+  EXPECT_TRUE(submit_row) << audit.out;
+  rest.Json(rest.Client().Delete("/api/v1/jobs/" + std::to_string(job), Rest::Auth(session->token)),
+            200, "Cancelled");
+
+  // A replaced certificate stops working at once; one from another CA fails the handshake.
+  ASSERT_EQ(cluster.Muster({"admin", "user", "cert", "carl", "--out", (out / "new").string()})
+                .exit_code,
+            0);
+  nlohmann::json e = rest.Json(carl->Get("/api/v1/whoami"), 401, "Error");
+  EXPECT_EQ(e["error"]["code"], "unauthenticated");
+  auto carl2 = with_cert((out / "new" / "carl.crt").string(), (out / "new" / "carl.key").string());
+  EXPECT_EQ(rest.Json(carl2->Get("/api/v1/whoami"), 200, "WhoAmI")["name"], "carl");
+  auto other_ca = cluster::MakeCa("another CA", 30);
+  ASSERT_TRUE(other_ca.ok());
+  auto forged = cluster::IssueCert(*other_ca, "carl", 30, {}, /*server=*/false);
+  ASSERT_TRUE(forged.ok());
+  std::ofstream(out / "forged.crt") << forged->cert_pem;
+  std::ofstream(out / "forged.key") << forged->key_pem;
+  auto forger = with_cert((out / "forged.crt").string(), (out / "forged.key").string());
+  ASSERT_TRUE(forger->is_valid()) << "the client loaded the certificate and key";
+  EXPECT_FALSE(forger->Get("/api/v1/whoami")) << "a certificate of another CA is refused";
+
+  // Only the coordinator's own gateway may name a certificate or a client address on gRPC.
+  for (const auto& md : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{cluster::gateway_delegation::kCertName, "carl"},
+            {cluster::gateway_delegation::kCertSha256,
+             cluster::CertFingerprint(ReadFile(out / "new" / "carl.crt")).value()}},
+           {{cluster::gateway_delegation::kGatewayKey, "mst_guess"},
+            {cluster::gateway_delegation::kCertName, "carl"}}}) {
+    client::CoordinatorClient base(client::ClientOptions{
+        .address = cluster.address(),
+        .transport = cluster::ResolveClientTransport(cluster.state_dir().string()).value()});
+    client::CoordinatorClient forger_grpc(base, nullptr, md);
+    auto who_grpc = forger_grpc.WhoAmI();
+    EXPECT_EQ(who_grpc.status().code(), StatusCode::kUnauthenticated)
+        << who_grpc.status().ToString();
+  }
 }
 
 }  // namespace

@@ -7,7 +7,11 @@
         print(line)
     print(c.wait(job)["state"])
 
-Without arguments, Client() reads MUSTER_URL, MUSTER_TOKEN and MUSTER_CA_CERT. Every call is
+Instead of a token, a client certificate made by `muster admin user cert NAME` may say who the
+caller is: Client(url, client_cert="alice.crt", client_key="alice.key", ca_cert="ca.crt").
+
+Without arguments, Client() reads MUSTER_URL, MUSTER_TOKEN, MUSTER_CA_CERT and, for a
+certificate, MUSTER_CLIENT_CERT and MUSTER_CLIENT_KEY. Every call is
 checked by the coordinator as the same CLI command would be; a refusal raises the MusterError
 subclass of its kind (NotFound, PermissionDenied, ...) with the coordinator's message.
 """
@@ -90,7 +94,8 @@ def _error(status, body):
 
 
 class Client:
-    def __init__(self, url=None, token=None, ca_cert=None, timeout=30.0):
+    def __init__(self, url=None, token=None, ca_cert=None, timeout=30.0, client_cert=None,
+                 client_key=None):
         self.url = (url or os.environ.get("MUSTER_URL", "")).rstrip("/")
         if not self.url:
             raise InvalidArgument("invalid_argument",
@@ -101,6 +106,13 @@ class Client:
         self.timeout = timeout
         self._ssl = ssl.create_default_context(cafile=ca_cert) if self.url.startswith(
             "https:") else None
+        client_cert = client_cert or os.environ.get("MUSTER_CLIENT_CERT") or None
+        client_key = client_key or os.environ.get("MUSTER_CLIENT_KEY") or None
+        if client_cert:
+            if self._ssl is None:
+                raise InvalidArgument("invalid_argument",
+                                      "a client certificate needs an https:// URL")
+            self._ssl.load_cert_chain(client_cert, client_key)
 
     # ---- jobs
 
@@ -159,6 +171,10 @@ class Client:
 
     def nodes(self):
         return self._call("GET", "/api/v1/nodes")["nodes"]
+
+    def whoami(self):
+        """Who the coordinator takes this client for: {"name", "role", "via", "peer"}."""
+        return self._call("GET", "/api/v1/whoami")
 
     def schedule(self, all=False):
         return self._call("GET", "/api/v1/schedule", query={"all": "1" if all else None})["rows"]

@@ -1,6 +1,6 @@
 """Tests of the Python client against a real cluster, run by tests/cluster_python_client_test.cc
-(which starts it and sets MUSTER_URL, MUSTER_TOKEN, MUSTER_CA_CERT, MUSTER_VIEWER_TOKEN and
-MUSTER_TEST_WORKDIR). Without those variables every test fails: they cannot pass by skipping."""
+(which starts it and sets MUSTER_URL, MUSTER_TOKEN, MUSTER_CA_CERT, MUSTER_VIEWER_TOKEN,
+MUSTER_TEST_CLIENT_CERT/KEY (the viewer's certificate) and MUSTER_TEST_WORKDIR). Without those variables every test fails: they cannot pass by skipping."""
 
 import os
 import sys
@@ -63,6 +63,17 @@ class ClientTest(unittest.TestCase):
             muster.Client(token="").nodes()
         with self.assertRaises(muster.Unavailable):
             muster.Client(url="https://127.0.0.1:1", timeout=5).nodes()
+
+    def test_a_client_certificate_instead_of_a_token(self):
+        crt, key = env("MUSTER_TEST_CLIENT_CERT"), env("MUSTER_TEST_CLIENT_KEY")
+        c = muster.Client(token="", client_cert=crt, client_key=key)
+        who = c.whoami()
+        self.assertEqual((who["name"], who["role"], who["via"]), ("vic", "viewer", "certificate"))
+        self.assertEqual([n["name"] for n in c.nodes()], ["node-0"])
+        with self.assertRaises(muster.PermissionDenied):
+            c.submit("true", workdir=self.workdir)
+        with self.assertRaises(muster.InvalidArgument):
+            muster.Client(url="http://127.0.0.1:1", client_cert=crt, client_key=key)
 
     def test_the_cluster_views(self):
         nodes = self.c.nodes()

@@ -70,9 +70,11 @@ CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move
 }
 
 CoordinatorClient::CoordinatorClient(CoordinatorClient& base,
-                                     std::shared_ptr<cluster::TokenSource> credentials)
+                                     std::shared_ptr<cluster::TokenSource> credentials,
+                                     std::vector<std::pair<std::string, std::string>> metadata)
     : options_(base.options_), args_(base.args_), stub_(base.Stub()) {
   options_.credentials = std::move(credentials);
+  options_.metadata.insert(options_.metadata.end(), metadata.begin(), metadata.end());
 }
 
 void CoordinatorClient::Connect() {
@@ -90,6 +92,7 @@ std::shared_ptr<v1::Coordinator::Stub> CoordinatorClient::Stub() {
 
 Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
   if (!options_.setup_error.ok()) return options_.setup_error;
+  for (const auto& [key, value] : options_.metadata) ctx->AddMetadata(key, value);
   if (!options_.credentials) return Status::Ok();
   auto token = options_.credentials->Token();
   if (!token.ok()) return token.status();

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/support/channel_arguments.h>
@@ -59,14 +60,18 @@ struct ClientOptions {
   cluster::ClientTransport transport;
   // Non-ok: the client could not be set up (no CA found, ...); every call answers this.
   Status setup_error;
+  // Metadata every call carries besides the credential (the REST gateway's delegation headers,
+  // cluster/gateway/rest_api.h); keys in lower case.
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 class CoordinatorClient {
  public:
   explicit CoordinatorClient(ClientOptions options);
-  // A client on `base`'s channel whose calls carry `credentials` instead (one per HTTP request
-  // of the REST gateway, cheap: no new connection).
-  CoordinatorClient(CoordinatorClient& base, std::shared_ptr<cluster::TokenSource> credentials);
+  // A client on `base`'s channel whose calls carry `credentials` instead, and `metadata` besides
+  // base's (one per HTTP request of the REST gateway, cheap: no new connection).
+  CoordinatorClient(CoordinatorClient& base, std::shared_ptr<cluster::TokenSource> credentials,
+                    std::vector<std::pair<std::string, std::string>> metadata = {});
 
   const std::string& address() const { return options_.address; }
 

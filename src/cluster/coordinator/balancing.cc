@@ -10,7 +10,8 @@
 //
 // Evaluation: the scheduling pass captures its snapshot (and plan) when a period is due; then
 // BalancePass runs balance::Balancer::Decide on it (mode off: only balance::Evaluate), keeps the
-// evaluation, a trend of the last balance_trend_points evaluations, the moves with their outcome
+// evaluation, its trend (balance_trend.h: the recent evaluations, then hours of per-minute
+// means), the moves with their outcome
 // and the notes for GetBalance and /metrics.
 //
 // Adjustment (mode on): each move with apply = true is re-checked against the current state
@@ -254,9 +255,7 @@ void Coordinator::BalancePass() {
   p.set_time_ms(snap.now_ms);
   *p.mutable_nodes() = st.nodes();
   *p.mutable_gpus() = st.gpus();
-  trend_.push_back(std::move(p));
-  while (static_cast<int>(trend_.size()) > std::max(1, options_.balance_trend_points))
-    trend_.pop_front();
+  trend_.Add(std::move(p));
   for (auto& m : moves) {
     ++move_counts_[m.outcome().rfind("dropped", 0) == 0 ? "dropped" : m.outcome()];
     if (m.apply()) recent_moves_.push_back(std::move(m));
@@ -388,10 +387,8 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
   {
     MutexLock lock(balance_mu_);
     st = balance_status_;
-    size_t keep =
-        request.trend_points() > 0 ? static_cast<size_t>(request.trend_points()) : trend_.size();
-    size_t first = trend_.size() > keep ? trend_.size() - keep : 0;
-    for (size_t i = first; i < trend_.size(); ++i) *st.add_trend() = trend_[i];
+    for (auto& p : trend_.Points(static_cast<size_t>(std::max(0, request.trend_points()))))
+      *st.add_trend() = std::move(p);
     for (const auto& m : recent_moves_) *st.add_recent_moves() = m;
   }
   const auto& cfg = options_.balancer;

@@ -121,7 +121,8 @@ Coordinator::Coordinator(CoordinatorOptions options, const Clock* clock,
       opened_wall_ms_(clock->NowMs()),
       store_(std::move(store)),
       logs_(options_.state_dir + "/logs"),
-      auth_(options_.auth, store_.get(), clock) {}
+      auth_(options_.auth, store_.get(), clock),
+      trend_(options_.balance_trend) {}
 
 Coordinator::~Coordinator() {
   Stop();

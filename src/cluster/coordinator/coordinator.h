@@ -71,6 +71,7 @@
 #include "balance/balancer.h"
 #include "cluster/common/histogram.h"
 #include "cluster/common/mutex.h"
+#include "cluster/coordinator/balance_trend.h"
 #include "cluster/coordinator/cluster_state.h"
 #include "cluster/coordinator/identity.h"
 #include "cluster/coordinator/job_table.h"
@@ -158,7 +159,9 @@ struct CoordinatorOptions {
   // the user holds now.
   DurationMs fairshare_half_life_ms = 7LL * 86400 * 1000;
   DurationMs gc_period_ms = 3600 * 1000;
-  int balance_trend_points = 120;                   // evaluations kept for the trend
+  // The trend of balance metrics (balance_trend.h): recent evaluations in full, then hours of
+  // per-minute means.
+  BalanceTrendOptions balance_trend;
 };
 
 // Ok, or InvalidArgument naming the mismatch: each preemption order needs its queue policy
@@ -473,7 +476,7 @@ class Coordinator {
   Histogram commit_seconds_{Histogram::LatencyBounds()};
   mutable Mutex balance_mu_ ACQUIRED_AFTER(mu_);
   v1::BalanceStatus balance_status_ GUARDED_BY(balance_mu_);
-  std::deque<v1::BalancePoint> trend_ GUARDED_BY(balance_mu_);
+  BalanceTrend trend_ GUARDED_BY(balance_mu_);
   std::deque<v1::BalanceMove> recent_moves_ GUARDED_BY(balance_mu_);
   std::map<std::string, int64_t> move_counts_ GUARDED_BY(balance_mu_);  // by outcome
   TimeMs last_usage_prune_ms_ = 0;

@@ -5,8 +5,11 @@
 // gRPC, is refused on an address that is not loopback. One listener thread and httplib's worker
 // pool, owned by this object; off unless --http is given.
 //
-// The certificate is read when the listener starts: a renewed certificate is served after the
-// next restart (gRPC re-reads its files; httplib does not).
+// HTTPS (TLS 1.2 or later): each handshake is served the coordinator's current certificate, so a
+// renewed one is used at once, without a restart. A client may present a certificate; when it
+// does, it must chain to the cluster CA, else the handshake fails. The REST API takes such a
+// certificate as the caller's credential when the request has no bearer token.
+#pragma once
 #pragma once
 
 #include <memory>
@@ -26,11 +29,14 @@ class Coordinator;
 
 struct HttpOptions {
   std::string listen;  // HOST:PORT; port 0 picks a free one
-  // HTTPS with these files (server certificate chain, key); both "" = plaintext.
-  std::string cert_file, key_file;
-  // The coordinator's own gRPC address and how to reach it, for /api/v1.
+  // HTTPS with the coordinator's live TLS material (its server chain and key; the CA that client
+  // certificates must chain to); null = plaintext. Must outlive the server.
+  const LiveServerTls* tls = nullptr;
+  // The coordinator's own gRPC address and how to reach it, for /api/v1, and the key its calls
+  // carry (gateway_delegation.h).
   std::string grpc_address;
   ClientTransport transport;
+  std::string gateway_key;
 };
 
 class HttpServer {
@@ -47,6 +53,8 @@ class HttpServer {
 
  private:
   HttpServer() = default;
+  struct Https;  // the handshake's certificate, key and CA, kept current
+  std::unique_ptr<Https> https_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string address_, scheme_;

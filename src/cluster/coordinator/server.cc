@@ -1,6 +1,7 @@
 #include "cluster/coordinator/server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -16,6 +17,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/gateway_delegation.h"
 #include "cluster/common/link_limits.h"
 #include "cluster/common/wall_time.h"
 #include "cluster/common/pki.h"
@@ -130,8 +132,11 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
 class CoordinatorServer::Services final : public v1::Coordinator::Service,
                                           public v1::AgentLink::Service {
  public:
-  Services(Coordinator* c, const LiveServerTls* tls, double submit_rate, double submit_burst)
-      : c_(c), tls_(tls), rate_(submit_rate), burst_(submit_burst) {}
+  // `gateway_key`: the secret the REST gateway's calls carry (gateway_delegation.h).
+  Services(Coordinator* c, const LiveServerTls* tls, double submit_rate, double submit_burst,
+           std::string gateway_key)
+      : c_(c), tls_(tls), gateway_key_(std::move(gateway_key)), rate_(submit_rate),
+        burst_(submit_burst) {}
   std::atomic<bool> stopping{false};
 
   grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
@@ -780,17 +785,59 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
   Result<Caller> Identify(grpc::ServerContext* ctx, std::string_view call) {
     Result<Caller> caller = FromCredential(ctx);
     int64_t left_out = 0;
-    if (!caller.ok() && refusals_.Admit(ctx->peer(), SteadyMs(), &left_out))
-      c_->Audit({.name = "(unauthenticated)", .via = "none", .peer = ctx->peer()},
+    const std::string peer = CallPeer(ctx);
+    if (!caller.ok() && refusals_.Admit(peer, SteadyMs(), &left_out))
+      c_->Audit({.name = "(unauthenticated)", .via = "none", .peer = peer},
                 std::string(call),
                 left_out == 0 ? "" : "(and " + std::to_string(left_out) +
                                          " more refused from this host since the last row)",
                 caller.status());
     return caller;
   }
+  enum class Gateway { kNone, kOurs, kForged };
+  // Whether a call says it comes from the REST gateway, and with this coordinator's key.
+  Gateway GatewayCall(grpc::ServerContext* ctx) const {
+    auto key = Metadata(ctx, gateway_delegation::kGatewayKey);
+    if (!key) return Gateway::kNone;
+    return !gateway_key_.empty() && key->size() == gateway_key_.size() &&
+                   CRYPTO_memcmp(key->data(), gateway_key_.data(), key->size()) == 0
+               ? Gateway::kOurs
+               : Gateway::kForged;
+  }
+  static std::optional<std::string_view> Metadata(grpc::ServerContext* ctx, const char* key) {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find(key);
+    if (it == md.end()) return std::nullopt;
+    return std::string_view(it->second.data(), it->second.size());
+  }
+  // Where a call came from: for the REST gateway's calls, the HTTP client ("rest:ADDR:PORT"),
+  // else gRPC's peer ("ipv4:ADDR:PORT").
+  std::string CallPeer(grpc::ServerContext* ctx) const {
+    if (GatewayCall(ctx) == Gateway::kOurs) {
+      auto from = Metadata(ctx, gateway_delegation::kClientAddress);
+      if (from && !from->empty()) return "rest:" + std::string(from->substr(0, 80));
+    }
+    return ctx->peer();
+  }
   Result<Caller> FromCredential(grpc::ServerContext* ctx) const {
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
+    // The REST gateway, for an HTTP request: its key must be ours, and only it may name a
+    // client certificate verified in the HTTPS handshake (gateway_delegation.h).
+    const Gateway gateway = GatewayCall(ctx);
+    if (gateway == Gateway::kForged)
+      return Status::Unauthenticated("a gateway key that is not this coordinator's");
+    auto cert_cn = Metadata(ctx, gateway_delegation::kCertName);
+    auto cert_sha = Metadata(ctx, gateway_delegation::kCertSha256);
+    if (gateway == Gateway::kNone &&
+        (cert_cn || cert_sha || Metadata(ctx, gateway_delegation::kClientAddress)))
+      return Status::Unauthenticated(
+          "client-certificate headers are taken only from the coordinator's own REST gateway");
+    if (gateway == Gateway::kOurs && it == md.end() && cert_cn && cert_sha) {
+      auto caller = c_->auth().FromCertificate(std::string(*cert_cn), std::string(*cert_sha));
+      if (caller.ok()) caller->peer = CallPeer(ctx);
+      return caller;
+    }
     // A node's certificate, verified against the cluster CA in the handshake.
     if (it == md.end() && ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated()) {
       auto cn = ctx->auth_context()->FindPropertyValues("x509_common_name");
@@ -812,7 +859,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (!v.starts_with(kBearer))
       return Status::Unauthenticated("malformed authorization header (expected a bearer token)");
     auto caller = c_->auth().FromToken(v.substr(kBearer.size()));
-    if (caller.ok()) caller->peer = ctx->peer();  // where this call came from
+    if (caller.ok()) caller->peer = CallPeer(ctx);  // where this call came from
     return caller;
   }
   // Ok, or "slow down" when a caller that is not an admin submits faster than its rate.
@@ -862,6 +909,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
 
   Coordinator* c_;
   const LiveServerTls* tls_;  // the CA signs joining nodes' certificates; empty when insecure
+  const std::string gateway_key_;
   RefusalSampler refusals_;   // audit rows of unauthenticated calls
   const double rate_, burst_;
   struct Bucket {
@@ -879,8 +927,9 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   auto coord = Coordinator::Open(options.coordinator, &s->clock_);
   if (!coord.ok()) return coord.status();
   s->coordinator_ = std::move(coord).value();
+  const std::string gateway_key = NewToken();  // never leaves this process
   s->services_ = std::make_unique<Services>(s->coordinator_.get(), &s->tls_, options.submit_rate,
-                                            options.submit_burst);
+                                            options.submit_burst, gateway_key);
 
   const std::string listen_host = options.listen.substr(0, options.listen.rfind(':'));
   std::shared_ptr<grpc::ServerCredentials> creds;
@@ -931,10 +980,8 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
     if (options.insecure && !IsLoopbackHost(http_host))
       return Status::InvalidArgument("--insecure is refused on --http " + options.http +
                                      ": plaintext only on a loopback address");
-    if (!options.insecure) {
-      ho.cert_file = options.coordinator.state_dir + "/tls/server.crt";
-      ho.key_file = options.coordinator.state_dir + "/tls/server.key";
-    }
+    if (!options.insecure) ho.tls = &s->tls_;
+    ho.gateway_key = gateway_key;
     // The REST API calls the gRPC port it serves beside, over loopback when it listens on all.
     const bool any = listen_host.empty() || listen_host == "0.0.0.0" || listen_host == "[::]";
     ho.grpc_address = (any ? std::string("127.0.0.1") : listen_host) + ":" + std::to_string(port);

@@ -4,6 +4,8 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <sys/stat.h>
 
 #include <cmath>
@@ -50,6 +52,36 @@ std::string AdminToken(CoordinatorServer& s) {
   auto issued = s.coordinator().auth().IssueLocalSession(::geteuid(), "tester");
   EXPECT_TRUE(issued.ok()) << issued.status().ToString();
   return issued.ok() ? issued->first : "";
+}
+
+// The certificate (PEM) an HTTPS listener at HOST:PORT presents in a new handshake that
+// verifies it against `ca_pem`; "" if the handshake fails.
+std::string HttpsServedCert(const std::string& address, const std::string& ca_pem) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  BIO* ca_bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
+  X509* ca = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr);
+  BIO_free(ca_bio);
+  X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+  X509_free(ca);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  BIO* conn = BIO_new_ssl_connect(ctx);
+  BIO_set_conn_hostname(conn, address.c_str());
+  std::string pem;
+  SSL* ssl = nullptr;
+  BIO_get_ssl(conn, &ssl);
+  if (BIO_do_connect(conn) == 1 && BIO_do_handshake(conn) == 1) {
+    if (X509* peer = SSL_get0_peer_certificate(ssl)) {
+      BIO* out = BIO_new(BIO_s_mem());
+      PEM_write_bio_X509(out, peer);
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(out, &data);
+      pem.assign(data, static_cast<size_t>(n));
+      BIO_free(out);
+    }
+  }
+  BIO_free_all(conn);
+  SSL_CTX_free(ctx);
+  return pem;
 }
 
 // A call context carrying a bearer token ("" = none).
@@ -574,6 +606,7 @@ TEST(Server, CertificatesAreRenewedWhileItServes) {
   o.coordinator.auth.owner_uid = ::geteuid();
   o.tls_check_ms = 200;  // as a running coordinator does every hour
   o.tls_refresh_s = 1;
+  o.http = "127.0.0.1:0";  // HTTPS serves the renewed certificate too
   auto started = CoordinatorServer::Start(o);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   auto& server = *started;
@@ -595,6 +628,7 @@ TEST(Server, CertificatesAreRenewedWhileItServes) {
   ASSERT_FALSE(original.empty());
   const auto original_info = ReadCert(original);
   ASSERT_TRUE(original_info.ok());
+  EXPECT_EQ(HttpsServedCert(server->http_address(), first_ca), original);
 
   // Months pass: the CA has 20 days left and the server certificate 10 (same keys, as the
   // coordinator itself would have them). It renews both without a restart.
@@ -621,6 +655,8 @@ TEST(Server, CertificatesAreRenewedWhileItServes) {
   }
   ASSERT_FALSE(renewed.empty()) << "the running server never presented a renewed certificate";
   EXPECT_EQ(ReadCert(renewed)->sans, original_info->sans);
+  EXPECT_EQ(HttpsServedCert(server->http_address(), first_ca), renewed)
+      << "the HTTPS listener serves the renewed certificate without a restart";
   // The CA certificate was renewed too, with its key: a year again, a new fingerprint, and
   // clients holding either CA certificate still connect.
   const std::string new_ca = server->ca_pem();

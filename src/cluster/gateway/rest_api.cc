@@ -1,9 +1,13 @@
 #include "cluster/gateway/rest_api.h"
 
 #include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <optional>
 #include <sstream>
@@ -16,6 +20,8 @@
 #include "cluster/client/job_spec_input.h"
 #include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/gateway_delegation.h"
+#include "cluster/common/pki.h"
 
 namespace muster::gateway {
 
@@ -68,8 +74,38 @@ int64_t NowMs() {
       .count();
 }
 
-// A request's view of the coordinator: calls carry its bearer token. Without one, or with a
-// token in the URL, the request is refused here with a line for HTTP callers.
+// The CN and SHA-256 of the client certificate of an HTTPS request, if it presented one that
+// verified against the cluster CA in the handshake (http_server.h).
+std::optional<std::pair<std::string, std::string>> ClientCertificate(const httplib::Request& req) {
+  if (req.ssl == nullptr || SSL_get_verify_result(req.ssl) != X509_V_OK) return std::nullopt;
+  X509* cert = SSL_get0_peer_certificate(req.ssl);
+  if (cert == nullptr) return std::nullopt;
+  BIO* bio = BIO_new(BIO_s_mem());
+  std::string pem;
+  if (bio != nullptr && PEM_write_bio_X509(bio, cert) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    if (n > 0) pem.assign(data, static_cast<size_t>(n));
+  }
+  BIO_free(bio);
+  auto info = cluster::ReadCert(pem);
+  auto sha = cluster::CertFingerprint(pem);
+  if (!info.ok() || !sha.ok()) return std::nullopt;
+  return std::pair{info->common_name, *sha};
+}
+
+// A user or node name as the cluster CA issues them (1-64 of [A-Za-z0-9._-]); anything else is
+// not passed on.
+bool PlainName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
+}
+
+// A request's view of the coordinator: calls carry its bearer token or, without one, the client
+// certificate it presented, and where it came from (gateway_delegation.h). Without either, or
+// with a token in the URL, the request is refused here with a line for HTTP callers.
 class Call {
  public:
   Call(client::CoordinatorClient& base, const httplib::Request& req) {
@@ -79,19 +115,31 @@ class Call {
           "Authorization: Bearer TOKEN");
       return;
     }
+    std::vector<std::pair<std::string, std::string>> metadata = {
+        {cluster::gateway_delegation::kClientAddress,
+         req.remote_addr + ":" + std::to_string(req.remote_port)}};
     const std::string header = req.get_header_value("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     if (header.empty()) {
-      refused_ = Status::Unauthenticated(
-          "authentication required: send the header Authorization: Bearer TOKEN (an admin makes "
-          "one with muster admin user add NAME; docs/security.md)");
+      auto cert = ClientCertificate(req);
+      if (!cert || !PlainName(cert->first)) {
+        refused_ = Status::Unauthenticated(
+            "authentication required: send the header Authorization: Bearer TOKEN (an admin "
+            "makes one with muster admin user add NAME), or a client certificate (muster admin "
+            "user cert NAME); docs/security.md");
+        return;
+      }
+      metadata.emplace_back(cluster::gateway_delegation::kCertName, cert->first);
+      metadata.emplace_back(cluster::gateway_delegation::kCertSha256, cert->second);
+      client_.emplace(base, nullptr, std::move(metadata));
       return;
     }
     if (!std::string_view(header).starts_with(kBearer) || header.size() == kBearer.size()) {
       refused_ = Status::Unauthenticated("malformed Authorization header (expected Bearer TOKEN)");
       return;
     }
-    client_.emplace(base, cluster::TokenSource::Fixed(header.substr(kBearer.size())));
+    client_.emplace(base, cluster::TokenSource::Fixed(header.substr(kBearer.size())),
+                    std::move(metadata));
   }
   // Ok when the call may go on.
   const Status& refused() const { return refused_; }

@@ -1,9 +1,11 @@
 // The REST/JSON face of the coordinator, under /api/v1 on its HTTP listener.
 //
 // Each route is one call of the Coordinator gRPC service on the coordinator's own port, carrying
-// the HTTP request's bearer token (Authorization: Bearer TOKEN; never a token in the URL), so
-// the HTTP API checks exactly what the gRPC API checks (identity, role, owner, submission rate),
-// refuses in the same words, and is audited the same way (as called from the listener's host).
+// the HTTP request's bearer token (Authorization: Bearer TOKEN; never a token in the URL) or,
+// without one, the client certificate the HTTPS handshake verified, and the request's address
+// (cluster/common/gateway_delegation.h), so the HTTP API checks exactly what the gRPC API checks
+// (identity, role, owner, submission rate), refuses in the same words, and is audited the same
+// way, as called from the HTTP client.
 // Replies are the CLI's JSON (-o json): snake_case keys, numbers as numbers, times in Unix epoch
 // milliseconds. Errors are {"error": {"code": "not_found", "message": "..."}} with the HTTP
 // status of HttpStatusFor (401 also carries WWW-Authenticate: Bearer).

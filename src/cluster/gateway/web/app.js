@@ -91,7 +91,7 @@ async function signIn(token) {
 const pages = {
   async overview() {
     const [nodes, jobs, balance] = await Promise.all([
-      api("/api/v1/nodes"), api("/api/v1/jobs?limit=10000"), api("/api/v1/balance?trend_points=360")]);
+      api("/api/v1/nodes"), api("/api/v1/jobs?limit=10000"), api("/api/v1/balance?trend_points=0")]);
     const running = jobs.jobs.filter((j) => j.state === "running").length;
     const pending = jobs.jobs.filter((j) => j.state === "pending").length;
     let rows = "";
@@ -120,6 +120,7 @@ const pages = {
         <div class="card">λ (imbalance)<b>${num(balance.nodes?.imbalance_factor)}</b></div></div>
       <table id="nodes"><tr><th>node</th><th>state</th><th>CPUs in use</th><th>tasks</th><th>GPUs</th></tr>${rows}</table>
       <h2>Balance over time</h2>
+      <p class="hint">The last evaluations as they were, and before them up to a day of per-minute means.</p>
       ${lineChart([
         { name: "Jain's index", color: "#3b82f6", points: trend.map((p) => [p.time_ms, p.nodes?.jain ?? 0]) },
         { name: "λ", color: "#f59e0b", points: trend.map((p) => [p.time_ms, p.nodes?.imbalance_factor ?? 0]) }])}`;
@@ -211,7 +212,15 @@ const pages = {
 
 function num(v) { return v == null || Number.isNaN(v) ? "-" : (+v).toFixed(3); }
 
-function lineChart(series) {
+// "14:05" today, "Dec 1 14:05" before, in the browser's time zone.
+function clock(ms) {
+  const d = new Date(ms), today = new Date().toDateString() === d.toDateString();
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm;
+}
+
+// Lines of [x, y] points; x is epoch ms unless `xLabel` says how to write it.
+function lineChart(series, xLabel = clock) {
   const pts = series.flatMap((s) => s.points);
   if (pts.length < 2) return `<p class="hint">No trend yet: the balancer evaluates every period.</p>`;
   const W = 900, H = 220, P = 36;
@@ -223,7 +232,9 @@ function lineChart(series) {
   let svg = `<svg class="chart" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
     <line x1="${P}" x2="${W - P}" y1="${H - P}" y2="${H - P}" stroke="#9ca3af"/>
     <text x="4" y="${sy(y1) + 4}" font-size="11">${y1.toFixed(2)}</text>
-    <text x="4" y="${sy(y0) + 4}" font-size="11">${y0.toFixed(2)}</text>`;
+    <text x="4" y="${sy(y0) + 4}" font-size="11">${y0.toFixed(2)}</text>
+    <text x="${P}" y="${H - P + 16}" font-size="11">${esc(xLabel(x0))}</text>
+    <text x="${W - P}" y="${H - P + 16}" font-size="11" text-anchor="end">${esc(xLabel(x1))}</text>`;
   series.forEach((s, i) => {
     const d = s.points.map((p, k) => `${k ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
     svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>
@@ -241,7 +252,8 @@ function showReport(r) {
       <td>${num(x.makespan_s)}</td><td>${num(x.utilization)}</td><td>${num(x.mean_jain)}</td><td>${esc(x.preemptions)}</td></tr>`;
   const colors = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#6b7280"];
   const busy = lineChart(runs.map((x, i) => ({ name: x.policy + " busy GPUs", color: colors[i % colors.length],
-    points: (x.series || []).map((p) => [p.t_s * 1000, p.busy_gpus]) })));
+    points: (x.series || []).map((p) => [p.t_s * 1000, p.busy_gpus]) })),
+    (ms) => `${(ms / 3600000).toFixed(1)} h`);
   $("#report").innerHTML = `<h2>${esc(r.title || "")}</h2><p class="hint">${esc(r.command || "")}</p>
     <table id="runs"><tr><th>policy</th><th>jobs</th><th>JCT mean s</th><th>JCT p95 s</th><th>wait mean s</th>
     <th>makespan s</th><th>utilization</th><th>Jain</th><th>preemptions</th></tr>${rows}</table>
