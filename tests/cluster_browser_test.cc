@@ -16,7 +16,7 @@ TEST(ClusterBrowser, TheDashboardSignsInFollowsAJobCancelsAndHonoursRoles) {
       << "puppeteer-core is missing: scripts/install-deps installs it";
   ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "chromium is missing: scripts/install-deps";
   TestCluster cluster({.agents = 1, .gpus_per_agent = 1,
-                       .coordinator_args = {"--http", "127.0.0.1:0"}});
+                       .coordinator_args = {"--http", "127.0.0.1:0", "--balance-period", "1s"}});
   ASSERT_EQ(cluster.Start(), "");
   const std::string url = cluster.HttpUrl();
   auto session = cluster::RequestLocalSession(cluster.LocalSocket());
@@ -43,7 +43,8 @@ TEST(ClusterBrowser, TheDashboardSignsInFollowsAJobCancelsAndHonoursRoles) {
   for (const char* check :
        {"ok signed in as admin", "ok the progress bar advances", "ok the log tail follows",
         "ok cancel from the page cancels the job", "ok a viewer gets no cancel button",
-        "ok a removed token returns to sign-in", "ok no script errors"})
+        "ok a removed token returns to sign-in", "ok the overview charts the balance trend",
+        "ok no script errors"})
     EXPECT_NE(run.out.find(check), std::string::npos) << check << "\n" << run.out;
   for (const char* page : {"signin", "overview", "queue", "job", "schedule", "balancer", "sim"})
     EXPECT_TRUE(fs::exists(shots / (std::string(page) + ".png"))) << page;

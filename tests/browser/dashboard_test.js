@@ -143,11 +143,16 @@ async function main() {
     const input = await page.waitForSelector("#report-file");
     await input.uploadFile(path.join(report, "report.json"));
     await page.waitForFunction(() => document.querySelectorAll("#runs tr").length === 3, { timeout: 10000 });
+    await page.waitForSelector("#report .uplot canvas", { timeout: 10000 });
     await shot(page, "sim");
-    ok("the simulator page shows a report's runs");
+    ok("the simulator page shows a report's runs and plots them");
     await page.goto(URL + "/#/overview");
     await page.waitForSelector('#nodes tr.node[data-node="node-0"]');
+    await page.waitForSelector("#page .uplot canvas", { timeout: 20000 });
+    const series = await page.$$eval("#page .uplot .u-legend .u-series", (els) => els.map((e) => e.textContent));
+    if (!series.some((t) => t.includes("Jain"))) throw new Error("the balance chart has no Jain series: " + series);
     await shot(page, "overview");
+    ok("the overview charts the balance trend");
 
     // A token that stops working sends the page back to sign-in.
     execFileSync(env("MUSTER_BINARY"), ["admin", "user", "remove", env("MUSTER_VIEWER_NAME")],

@@ -425,7 +425,9 @@ void AddRestRoutes(httplib::Server& server, std::shared_ptr<client::CoordinatorC
   for (const auto& [path, file, type] :
        {std::tuple{"/", "index.html", "text/html; charset=utf-8"},
         std::tuple{"/app.js", "app.js", "text/javascript; charset=utf-8"},
-        std::tuple{"/app.css", "app.css", "text/css; charset=utf-8"}}) {
+        std::tuple{"/app.css", "app.css", "text/css; charset=utf-8"},
+        std::tuple{"/uplot.js", "uPlot.iife.min.js", "text/javascript; charset=utf-8"},
+        std::tuple{"/uplot.css", "uPlot.min.css", "text/css; charset=utf-8"}}) {
     server.Get(path, [file = std::string(file), type = std::string(type)](
                          const httplib::Request&, httplib::Response& res) {
       const std::string_view body = WebAsset(file);

@@ -21,8 +21,9 @@
 //   GET    /api/v1/acct              ?user= &since= &job=  (per job, as muster acct -o json)
 //   GET    /api/v1/whoami            who the token is: {"name", "role", ...}
 //   GET    /api/v1/openapi.json      the OpenAPI 3 document of all of these (openapi.cc)
-//   GET    /, /app.js, /app.css      the dashboard (web/), a page over these routes; served with
-//                                    a Content-Security-Policy that allows only its own files
+//   GET    /, /app.js, /app.css      the dashboard (web/), a page over these routes, and its
+//          /uplot.js, /uplot.css     charting library (uPlot, from npm at build time); served
+//                                    with a Content-Security-Policy that allows only these files
 //
 // Thread-safety: routes run on the HTTP server's worker threads; each request gets its own view
 // of the shared client (CoordinatorClient is thread-safe).
@@ -53,7 +54,8 @@ std::string ErrorCodeName(StatusCode code);
 
 // The OpenAPI 3.1 document of the routes (openapi.cc).
 const std::string& OpenApiDocument();
-// A file of the dashboard (web/: index.html, app.js, app.css), compiled in; empty if unknown.
+// A file of the dashboard (web/: index.html, app.js, app.css; uPlot.iife.min.js, uPlot.min.css),
+// compiled in; empty if unknown.
 std::string_view WebAsset(std::string_view name);
 
 // Adds the routes to `server`. `coordinator` reaches the coordinator's own port and has no

@@ -1,5 +1,6 @@
-// muster's dashboard: a page over the REST API (/api/v1). No framework and nothing from a CDN;
-// the coordinator serves this file from its own binary. The token lives in this tab's session
+// muster's dashboard: a page over the REST API (/api/v1). No framework and nothing from a CDN:
+// the coordinator serves this file and uPlot (/uplot.js, from npm at build time, for the charts)
+// from its own binary. The token lives in this tab's session
 // storage and goes out only in the Authorization header.
 "use strict";
 
@@ -212,35 +213,32 @@ const pages = {
 
 function num(v) { return v == null || Number.isNaN(v) ? "-" : (+v).toFixed(3); }
 
-// "14:05" today, "Dec 1 14:05" before, in the browser's time zone.
-function clock(ms) {
-  const d = new Date(ms), today = new Date().toDateString() === d.toDateString();
-  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm;
+// A chart of lines of [x, y] points, drawn by uPlot once the page's HTML is in place
+// (drawCharts): x is epoch ms on a time axis, or with `hours`, ms from 0 shown in hours.
+const pendingCharts = [];
+function lineChart(series, opts = {}) {
+  if (series.flatMap((s) => s.points).length < 2)
+    return `<p class="hint">${esc(opts.empty || "No trend yet: the balancer evaluates every period.")}</p>`;
+  pendingCharts.push({ series, opts });
+  return `<div class="chart" data-chart="${pendingCharts.length - 1}"></div>`;
 }
 
-// Lines of [x, y] points; x is epoch ms unless `xLabel` says how to write it.
-function lineChart(series, xLabel = clock) {
-  const pts = series.flatMap((s) => s.points);
-  if (pts.length < 2) return `<p class="hint">No trend yet: the balancer evaluates every period.</p>`;
-  const W = 900, H = 220, P = 36;
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
-  const y0 = Math.min(0, ...ys), y1 = Math.max(1, ...ys);
-  const sx = (v) => P + (W - 2 * P) * (v - x0) / Math.max(1, x1 - x0);
-  const sy = (v) => H - P - (H - 2 * P) * (v - y0) / Math.max(1e-9, y1 - y0);
-  let svg = `<svg class="chart" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
-    <line x1="${P}" x2="${W - P}" y1="${H - P}" y2="${H - P}" stroke="#9ca3af"/>
-    <text x="4" y="${sy(y1) + 4}" font-size="11">${y1.toFixed(2)}</text>
-    <text x="4" y="${sy(y0) + 4}" font-size="11">${y0.toFixed(2)}</text>
-    <text x="${P}" y="${H - P + 16}" font-size="11">${esc(xLabel(x0))}</text>
-    <text x="${W - P}" y="${H - P + 16}" font-size="11" text-anchor="end">${esc(xLabel(x1))}</text>`;
-  series.forEach((s, i) => {
-    const d = s.points.map((p, k) => `${k ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
-    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>
-      <text x="${W - P - 120}" y="${16 + 14 * i}" font-size="12" fill="${s.color}">${esc(s.name)}</text>`;
-  });
-  return svg + "</svg>";
+let liveCharts = [];  // uPlot instances; those whose element left the page are destroyed
+function drawCharts(root) {
+  liveCharts = liveCharts.filter((c) => c.root.isConnected || (c.destroy(), false));
+  for (const el of root.querySelectorAll("div.chart[data-chart]")) {
+    const { series, opts } = pendingCharts[+el.dataset.chart];
+    const unit = opts.hours ? 3600000 : 1000;  // uPlot's time axis is in seconds
+    const data = uPlot.join(series.map((s) => [s.points.map((p) => p[0] / unit), s.points.map((p) => p[1])]));
+    liveCharts.push(new uPlot({
+      width: Math.min(900, Math.max(300, el.clientWidth || 900)), height: 240,
+      scales: { x: { time: !opts.hours } },
+      axes: [{ label: opts.hours ? "hours" : undefined }, {}],
+      series: [{ label: opts.hours ? "h" : "time" },
+               ...series.map((s) => ({ label: s.name, stroke: s.color, width: 2, spanGaps: true }))],
+    }, data, el));
+  }
+  pendingCharts.length = 0;
 }
 
 function showReport(r) {
@@ -253,11 +251,12 @@ function showReport(r) {
   const colors = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#6b7280"];
   const busy = lineChart(runs.map((x, i) => ({ name: x.policy + " busy GPUs", color: colors[i % colors.length],
     points: (x.series || []).map((p) => [p.t_s * 1000, p.busy_gpus]) })),
-    (ms) => `${(ms / 3600000).toFixed(1)} h`);
+    { hours: true, empty: "The report has no series." });
   $("#report").innerHTML = `<h2>${esc(r.title || "")}</h2><p class="hint">${esc(r.command || "")}</p>
     <table id="runs"><tr><th>policy</th><th>jobs</th><th>JCT mean s</th><th>JCT p95 s</th><th>wait mean s</th>
     <th>makespan s</th><th>utilization</th><th>Jain</th><th>preemptions</th></tr>${rows}</table>
     <h2>Busy GPUs over time</h2>${busy}`;
+  drawCharts($("#report"));
 }
 
 // ---- the job page's live parts
@@ -310,6 +309,7 @@ async function route() {
       const keepLog = page === "job" ? $("#log")?.textContent : null;
       el.innerHTML = html;
       el.hidden = false;
+      drawCharts(el);
       if (page === "job") {
         if (keepLog != null) $("#log").textContent = keepLog;
         const c = $("#cancel");
