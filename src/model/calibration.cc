@@ -3,40 +3,44 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 #include "model/student_t.h"
 
 namespace muster::model {
 namespace {
 
-// with_interval false leaves low = high = the center (no Student-t quantile: the costly part).
-Prediction FromStats(const LineStats& s, double work, double confidence, const std::string& level,
-                     bool with_interval = true) {
-  Prediction p;
-  p.samples = s.n;
-  const double q = 0.5 + confidence / 2;
-  double center = s.mean_y, half = 0;
-  if (s.CanFitLine()) {
-    const double slope = s.sxy / s.sxx;
-    const double intercept = s.mean_y - slope * s.mean_x;
-    const double sse = std::max(0.0, s.syy - slope * s.sxy);
-    const double sd = std::sqrt(sse / (s.n - 2));
-    const double dx = work - s.mean_x;
-    center = intercept + slope * work;
-    if (with_interval)
-      half = StudentTQuantile(q, s.n - 2) * sd * std::sqrt(1 + 1.0 / s.n + dx * dx / s.sxx);
-    p.basis = level + ":linear";
-  } else if (s.n >= 2) {
-    const double sd = std::sqrt(std::max(0.0, s.syy) / (s.n - 1));
-    if (with_interval) half = StudentTQuantile(q, s.n - 1) * sd * std::sqrt(1 + 1.0 / s.n);
-    p.basis = level + ":mean";
-  } else {
-    p.basis = level + ":single";
+constexpr double kMadToSigma = 1.4826;  // MAD * this = sigma, for normal residuals
+constexpr double kMinSeconds = 1e-3;    // the log scale's floor
+constexpr double kMedianVariance = 1.5707963267948966;  // pi/2: a median's variance over a mean's
+
+// The weighted median without checks (values non-empty, weights > 0, same size).
+double Median(std::vector<std::pair<double, double>>& vw) {
+  std::sort(vw.begin(), vw.end());
+  double total = 0;
+  for (const auto& [v, w] : vw) total += w;
+  double acc = 0;
+  for (size_t i = 0; i < vw.size(); ++i) {
+    acc += vw[i].second;
+    if (acc > total / 2 * (1 + 1e-12)) return vw[i].first;
+    if (acc >= total / 2 * (1 - 1e-12))
+      return i + 1 < vw.size() ? (vw[i].first + vw[i + 1].first) / 2 : vw[i].first;
   }
-  p.seconds = std::max(0.0, center);
-  p.low = std::max(0.0, center - half);
-  p.high = std::max(0.0, center + half);
-  return p;
+  return vw.back().first;
+}
+
+// Distinct amounts of work, up to 3 (enough to tell whether a line may be fitted).
+int DistinctWork(const std::deque<std::pair<double, double>>& runs) {
+  std::vector<double> seen;
+  for (const auto& [x, y] : runs) {
+    const bool known = std::any_of(seen.begin(), seen.end(), [&](double v) {
+      return std::fabs(v - x) <= 1e-9 * std::max(std::fabs(v), std::fabs(x));
+    });
+    if (!known) seen.push_back(x);
+    if (seen.size() >= 3) break;
+  }
+  return static_cast<int>(seen.size());
 }
 
 }  // namespace
@@ -77,53 +81,210 @@ Result<LinearFit> FitLine(std::span<const double> x, std::span<const double> y) 
   return f;
 }
 
+Result<double> WeightedMedian(std::span<const double> values, std::span<const double> weights) {
+  if (values.empty()) return Status::InvalidArgument("no values");
+  if (values.size() != weights.size()) return Status::InvalidArgument("values and weights differ");
+  std::vector<std::pair<double, double>> vw;
+  vw.reserve(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!(weights[i] > 0) || !std::isfinite(values[i]) || !std::isfinite(weights[i]))
+      return Status::InvalidArgument("weight " + std::to_string(i + 1) + " is not positive");
+    vw.emplace_back(values[i], weights[i]);
+  }
+  return Median(vw);
+}
+
+void Calibrator::Add(Level& level, double work, double seconds) {
+  level.runs.emplace_back(work, seconds);
+  while (static_cast<int>(level.runs.size()) > std::max(1, options_.window)) level.runs.pop_front();
+  ++level.seen;
+  level.fit.reset();
+}
+
 void Calibrator::Observe(const Observation& o) {
   if (!std::isfinite(o.work) || !std::isfinite(o.seconds) || o.seconds < 0) return;
-  by_device_[{o.job_class, o.device_model}].Add(o.work, o.seconds);
-  by_class_[o.job_class].Add(o.work, o.seconds);
+  Add(by_device_[{o.job_class, o.device_model}], o.work, o.seconds);
+  Add(by_class_[o.job_class], o.work, o.seconds);
+  if (!o.user.empty()) Add(by_user_[o.user], o.work, o.seconds);
+  if (o.gpus >= 0) Add(by_gpus_[o.gpus], o.work, o.seconds);
+  Add(global_, o.work, o.seconds);
+}
+
+// The spread of a fit's residuals: the weighted MAD (as a sigma) tells outliers (beyond 3 of it)
+// from the rest, whose root mean square with `params` degrees of freedom taken off is the sigma
+// the interval uses (the MAD alone is biased low for few runs), floored at `floor`.
+void Calibrator::Spread(const std::vector<double>& residuals, const std::vector<double>& w,
+                        int params, double floor, Level::Fit* f) {
+  std::vector<std::pair<double, double>> vw;
+  vw.reserve(residuals.size());
+  for (size_t i = 0; i < residuals.size(); ++i) vw.emplace_back(std::fabs(residuals[i]), w[i]);
+  const double mad_sigma = std::max(kMadToSigma * Median(vw), floor);
+  // The MAD of few runs is itself noisy (and a fit through some of them leaves those at 0): the
+  // cut is wider for them, and there is none below 8 runs.
+  const double cut = residuals.size() < 8
+                         ? INFINITY
+                         : (3 + 6.0 / static_cast<double>(residuals.size())) * mad_sigma;
+  double sum_sq = 0;
+  int inliers = 0;
+  for (double r : residuals)
+    if (std::fabs(r) <= cut) {
+      sum_sq += r * r;
+      ++inliers;
+    }
+  f->df = inliers - params;
+  f->sigma = f->df > 0 ? std::max(std::sqrt(sum_sq / f->df), floor) : mad_sigma;
+  if (f->df < 1) f->df = std::max(1, static_cast<int>(residuals.size()) - params);
+  // A weighted median's variance: pi/2 that of a mean, over the effective number of runs.
+  double sw = 0, sw2 = 0;
+  for (double x : w) {
+    sw += x;
+    sw2 += x * x;
+  }
+  f->center_var = kMedianVariance / (sw * sw / sw2);
+}
+
+const Calibrator::Level::Fit& Calibrator::FitOf(const Level& level, bool may_be_linear) const {
+  if (level.fit) return *level.fit;
+  const auto& runs = level.runs;
+  const size_t n = runs.size();
+  // Weights by age: the newest run weighs 1.
+  std::vector<double> w(n, 1.0);
+  if (options_.half_life_runs > 0)
+    for (size_t i = 0; i < n; ++i)
+      w[i] = std::exp2(-static_cast<double>(n - 1 - i) / options_.half_life_runs);
+  Level::Fit f;
+  std::vector<std::pair<double, double>> vw;
+  vw.reserve(n);
+  std::vector<double> residuals(n);
+  if (may_be_linear && n >= 3 && DistinctWork(runs) >= 3) {
+    f.linear = true;
+    std::vector<std::pair<double, double>> slopes;
+    slopes.reserve(n * (n - 1) / 2);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = i + 1; j < n; ++j) {
+        const double dx = runs[j].first - runs[i].first;
+        if (std::fabs(dx) <= 1e-9 * std::max(std::fabs(runs[i].first), std::fabs(runs[j].first)))
+          continue;
+        slopes.emplace_back((runs[j].second - runs[i].second) / dx, w[i] * w[j]);
+      }
+    f.slope = Median(slopes);
+    for (size_t i = 0; i < n; ++i) vw.emplace_back(runs[i].second - f.slope * runs[i].first, w[i]);
+    f.intercept = Median(vw);
+    for (size_t i = 0; i < n; ++i) residuals[i] = runs[i].second - f.intercept - f.slope * runs[i].first;
+    double typical = 0;  // for the spread's floor
+    for (const auto& r : runs) typical += std::fabs(r.second) / static_cast<double>(n);
+    Spread(residuals, w, 2, options_.min_relative_spread * typical, &f);
+    for (const auto& r : runs) f.mean_x += r.first / static_cast<double>(n);
+    for (const auto& r : runs) f.sxx += (r.first - f.mean_x) * (r.first - f.mean_x);
+  } else {
+    for (size_t i = 0; i < n; ++i) vw.emplace_back(runs[i].second, w[i]);
+    f.center = Median(vw);
+    const double log_center = std::log(std::max(f.center, kMinSeconds));
+    for (size_t i = 0; i < n; ++i)
+      residuals[i] = std::log(std::max(runs[i].second, kMinSeconds)) - log_center;
+    Spread(residuals, w, 1, options_.min_relative_spread, &f);
+  }
+  level.fit = f;
+  return *level.fit;
+}
+
+Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bool may_be_linear,
+                                 double work, double confidence, bool with_interval) const {
+  const Level::Fit& f = FitOf(level, may_be_linear);
+  const int n = static_cast<int>(level.runs.size());
+  const double q = 0.5 + confidence / 2;
+  Prediction p;
+  p.samples = n;
+  if (f.linear) {
+    const double center = f.intercept + f.slope * work;
+    p.basis = name + ":linear";
+    p.seconds = std::max(0.0, center);
+    double half = 0;
+    if (with_interval) {
+      const double sigma = std::max(f.sigma, options_.min_relative_spread * std::fabs(center));
+      const double dx = work - f.mean_x;
+      half = StudentTQuantile(q, f.df) * sigma *
+             std::sqrt(1 + f.center_var + (f.sxx > 0 ? kMedianVariance * dx * dx / f.sxx : 0));
+    }
+    p.low = std::max(0.0, center - half);
+    p.high = std::max(0.0, center + half);
+    return p;
+  }
+  p.seconds = std::max(0.0, f.center);
+  p.low = p.high = p.seconds;
+  if (n == 1) {
+    p.basis = name + ":single";
+    return p;
+  }
+  p.basis = name + ":median";
+  if (with_interval) {
+    const double half = StudentTQuantile(q, f.df) * f.sigma * std::sqrt(1 + f.center_var);
+    const double log_center = std::log(std::max(f.center, kMinSeconds));
+    p.low = f.center <= 0 ? 0 : std::exp(log_center - half);
+    p.high = std::exp(log_center + half);
+  }
+  return p;
+}
+
+Prediction Calibrator::Predict(const PredictionQuery& query, double confidence) const {
+  return Lookup(query, confidence > 0 && confidence < 1 ? confidence : options_.confidence,
+                /*with_interval=*/true);
+}
+
+double Calibrator::PredictSeconds(const PredictionQuery& query) const {
+  return Lookup(query, options_.confidence, /*with_interval=*/false).seconds;
 }
 
 Prediction Calibrator::Predict(const std::string& job_class, const std::string& device_model,
                                double work, double fallback_seconds, double confidence) const {
-  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/true,
-                confidence > 0 && confidence < 1 ? confidence : options_.confidence);
+  return Predict(PredictionQuery{.job_class = job_class,
+                                 .device_model = device_model,
+                                 .work = work,
+                                 .estimate_s = fallback_seconds,
+                                 .default_s = fallback_seconds},
+                 confidence);
 }
 
-double Calibrator::PredictSeconds(const std::string& job_class, const std::string& device_model,
-                                  double work, double fallback_seconds) const {
-  return Lookup(job_class, device_model, work, fallback_seconds, /*with_interval=*/false,
-                options_.confidence)
-      .seconds;
-}
-
-Prediction Calibrator::Lookup(const std::string& job_class, const std::string& device_model,
-                              double work, double fallback_seconds, bool with_interval,
-                              double confidence) const {
-  const LineStats* device = nullptr;
-  const LineStats* any = nullptr;
-  if (auto it = by_device_.find({job_class, device_model}); it != by_device_.end()) {
+Prediction Calibrator::Lookup(const PredictionQuery& q, double confidence,
+                              bool with_interval) const {
+  const Level* device = nullptr;
+  const Level* cls = nullptr;
+  if (auto it = by_device_.find({q.job_class, q.device_model}); it != by_device_.end())
     device = &it->second;
-  }
-  if (auto it = by_class_.find(job_class); it != by_class_.end()) any = &it->second;
+  if (auto it = by_class_.find(q.job_class); it != by_class_.end()) cls = &it->second;
   const int need = std::max(1, options_.min_samples);
-  for (int threshold : {need, 1}) {
-    if (device && device->n >= threshold) {
-      return FromStats(*device, work, confidence, "class+device", with_interval);
-    }
-    if (any && any->n >= threshold)
-      return FromStats(*any, work, confidence, "class", with_interval);
+  auto has = [](const Level* l, int at_least) {
+    return l != nullptr && static_cast<int>(l->runs.size()) >= at_least;
+  };
+  for (int at_least : {need, 1}) {
+    if (has(device, at_least))
+      return FromLevel(*device, "class+device", true, q.work, confidence, with_interval);
+    if (has(cls, at_least))
+      return FromLevel(*cls, "class", true, q.work, confidence, with_interval);
   }
-  const double f = std::max(0.0, fallback_seconds);
-  return Prediction{.seconds = f, .low = f, .high = f, .samples = 0, .basis = "fallback"};
+  const auto flat = [](double s, const char* basis) {
+    s = std::max(0.0, s);
+    return Prediction{.seconds = s, .low = s, .high = s, .samples = 0, .basis = basis};
+  };
+  if (q.estimate_s > 0) return flat(q.estimate_s, "estimate");
+  const Level* user = nullptr;
+  const Level* gpus = nullptr;
+  if (auto it = by_user_.find(q.user); !q.user.empty() && it != by_user_.end()) user = &it->second;
+  if (auto it = by_gpus_.find(q.gpus); q.gpus >= 0 && it != by_gpus_.end()) gpus = &it->second;
+  if (has(user, need)) return FromLevel(*user, "user", false, q.work, confidence, with_interval);
+  if (has(gpus, need)) return FromLevel(*gpus, "gpus", false, q.work, confidence, with_interval);
+  if (has(&global_, need))
+    return FromLevel(global_, "global", false, q.work, confidence, with_interval);
+  return flat(q.default_s, "fallback");
 }
 
 int Calibrator::Samples(const std::string& job_class, const std::string& device_model) const {
   if (device_model.empty()) {
     auto it = by_class_.find(job_class);
-    return it == by_class_.end() ? 0 : it->second.n;
+    return it == by_class_.end() ? 0 : it->second.seen;
   }
   auto it = by_device_.find({job_class, device_model});
-  return it == by_device_.end() ? 0 : it->second.n;
+  return it == by_device_.end() ? 0 : it->second.seen;
 }
 
 }  // namespace muster::model

@@ -1,26 +1,49 @@
-// Per-class run-time calibration from history.
+// Per-class run-time calibration from history, robust to outliers and weighted to recent runs.
 //
-// For each (job_class, device_model) pair, and for each job_class over all devices, the
-// Calibrator keeps streaming sufficient statistics of (work, seconds) observations (Welford-style
-// means and co-moments; O(1) memory per key). Predict(class, device, work, fallback):
-//   1. picks the first level with >= min_samples runs: (class, device), then (class, any device);
-//      if neither has that many, the first level with at least one run; else the fallback;
-//   2. at that level, when there are >= 3 runs whose work differs, fits seconds = a + b * work by
-//      least squares and gives the prediction interval
-//          yhat +- t_{(1+c)/2, n-2} * s * sqrt(1 + 1/n + (work - mean_work)^2 / Sxx)
-//      (s = residual standard error); otherwise uses the sample mean with
-//          mean +- t_{(1+c)/2, n-1} * sd * sqrt(1 + 1/n);
-//      one run gives that run's time with a degenerate interval (low == high), and so does the
-//      fallback (samples == 0). Predictions and bounds are clamped at 0 seconds.
-// Assumptions: run time is roughly linear in `work` within a class on one device model, with
-// independent, roughly normal residuals. Observations with non-finite values or negative time
-// are ignored. Not thread-safe: callers synchronize. Pure: no I/O or clock.
+// The Calibrator keeps, for each level a job can be predicted at, the last `window` runs
+// (work, seconds), oldest first:
+//   class+device  the job class on one device model;
+//   class         the job class on any device;
+//   user          the user's runs of any class;
+//   gpus          runs of jobs with the same GPU count;
+//   global        every run.
+// Predict(query) picks the first level with >= min_samples runs among class+device and class,
+// else the first of them with one run; then the caller's estimate (the user's --est-time), if
+// there is one; then the first of user, gpus, global with >= min_samples runs; then the default.
+//
+// At a level, each run weighs 0.5^(age / half_life_runs) (age 0 for the newest), so recent runs
+// count more, and the statistics are weighted medians, so that a few aberrant runs (a "timing
+// spike") move a prediction by at most their rank, not by their size:
+//   * at a class level with >= 3 runs at >= 3 different amounts of work: the Theil-Sen line
+//     seconds = a + b * work (b the weighted median of the pairwise slopes, a the weighted median
+//     of seconds - b * work), with the interval
+//         yhat +- t_{(1+c)/2, k-2} * s * sqrt(1 + v + (pi/2) (work - mean_work)^2 / Sxx);
+//   * otherwise (and at the user, gpus and global levels, whose jobs differ in work): the
+//     weighted median of the run times, with an interval on the log scale (run times are
+//     skewed, and never negative):
+//         exp(median(log y) +- t_{(1+c)/2, k-1} * s * sqrt(1 + v));
+//     where s is the root mean square of the k residuals within 3 + 6/n robust sigmas (1.4826 *
+//     the weighted median absolute residual; all of them below 8 runs) of the fit, so that
+//     outliers widen neither the
+//     interval nor the center, and v = (pi/2) / n_eff is a weighted median's variance (n_eff =
+//     (sum w)^2 / sum w^2, the effective number of weighted runs);
+//   * one run gives that run's time with a degenerate interval (low == high), and so do the
+//     estimate and the default (samples == 0).
+// The robust sigma has a floor of `min_relative_spread` of the prediction (on the log scale: that
+// fraction), so that runs that happened to take the same time do not give an empty interval.
+// Predictions and bounds are clamped at 0 seconds.
+// Observations with non-finite values or negative time are ignored. Not thread-safe, const
+// methods included (they cache each level's fit until its next run): callers synchronize. Pure:
+// no I/O or clock.
 #pragma once
 
+#include <deque>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -31,19 +54,35 @@ struct Observation {
   std::string device_model;
   double work = 0;
   double seconds = 0;
+  std::string user;  // "" = not recorded at the user level
+  int gpus = -1;     // < 0 = not recorded at the gpus level
+};
+
+// What is known about a job before it runs.
+struct PredictionQuery {
+  std::string job_class;
+  std::string device_model;
+  double work = 0;
+  std::string user;  // "" = skip the user level
+  int gpus = -1;     // < 0 = skip the gpus level
+  double estimate_s = 0;  // the user's own estimate; <= 0 = none
+  double default_s = 0;   // when nothing else is known
 };
 
 struct Prediction {
   double seconds = 0;
   double low = 0;
   double high = 0;
-  int samples = 0;
-  std::string basis;  // "class+device:linear|mean|single", "class:...", or "fallback"
+  int samples = 0;    // runs the prediction was made from
+  std::string basis;  // "<level>:linear|median|single" (level as above), "estimate" or "fallback"
 };
 
 struct CalibratorOptions {
-  int min_samples = 2;       // runs a level needs before it is preferred over the next one
-  double confidence = 0.95;  // two-sided coverage of [low, high]
+  int min_samples = 2;        // runs a level needs before it is preferred over the next one
+  double confidence = 0.95;   // two-sided coverage of [low, high]
+  int window = 64;            // runs kept per level (the newest)
+  double half_life_runs = 16; // a run's weight halves every this many newer runs; <= 0 = equal
+  double min_relative_spread = 0.005;
 };
 
 // Streaming least-squares statistics of y against x.
@@ -65,34 +104,63 @@ struct LinearFit {
 };
 
 // Least-squares line through (x_i, y_i). Errors on size mismatch, < 3 points or constant x.
-// Also used to calibrate the alpha-beta model: x = bytes, y = seconds gives alpha = intercept and
+// Used to calibrate the alpha-beta model: x = bytes, y = seconds gives alpha = intercept and
 // 1/beta = slope.
 Result<LinearFit> FitLine(std::span<const double> x, std::span<const double> y);
 
-class Calibrator {  // per (job_class, device_model): mean/variance and least-squares time~work
+// The weighted median of values[i] with weights[i] > 0: the smallest value whose cumulative
+// weight reaches half of the total (the mean of the two middle ones when it is exactly half).
+// Errors when empty or when the sizes differ.
+Result<double> WeightedMedian(std::span<const double> values, std::span<const double> weights);
+
+class Calibrator {
  public:
   Calibrator() = default;
   explicit Calibrator(CalibratorOptions options) : options_(options) {}
 
-  // Records one measured run; ignores non-finite values and negative seconds.
+  // Records one measured run at each level it belongs to; ignores non-finite values and
+  // negative seconds.
   void Observe(const Observation& o);
-  // fallback_seconds is used when there is no history at all (e.g. the user's estimate).
   // `confidence` (0..1) replaces CalibratorOptions::confidence for this call when given.
+  Prediction Predict(const PredictionQuery& query, double confidence = -1) const;
+  // Predict(...).seconds without the interval (cheaper: for every task launch and start).
+  double PredictSeconds(const PredictionQuery& query) const;
+  // The class levels only, `fallback_seconds` as the estimate (no user, gpus or global level).
   Prediction Predict(const std::string& job_class, const std::string& device_model, double work,
                      double fallback_seconds, double confidence = -1) const;
-  // Predict(...).seconds without the interval (cheap: for every task launch and start).
-  double PredictSeconds(const std::string& job_class, const std::string& device_model, double work,
-                        double fallback_seconds) const;
-  // Number of runs recorded for (class, device); device "" means any device.
+  // Runs recorded for (class, device), all of them (not only the window); device "" means any.
   int Samples(const std::string& job_class, const std::string& device_model) const;
 
  private:
-  Prediction Lookup(const std::string& job_class, const std::string& device_model, double work,
-                    double fallback_seconds, bool with_interval, double confidence) const;
+  // The runs of one level and their fit, computed when first needed after a change.
+  struct Level {
+    std::deque<std::pair<double, double>> runs;  // (work, seconds), oldest first
+    int seen = 0;                                // runs ever recorded
+    struct Fit {
+      bool linear = false;
+      double intercept = 0, slope = 0;  // linear
+      double center = 0;                // median seconds (not linear)
+      double sigma = 0;  // of the residuals that are not outliers (linear) or of log seconds
+      int df = 1;        // the interval's degrees of freedom
+      double center_var = 0;  // the center's variance over sigma^2 (1/n for a plain mean)
+      double mean_x = 0, sxx = 0;       // for the linear interval's leverage term
+    };
+    mutable std::optional<Fit> fit;
+  };
+  void Add(Level& level, double work, double seconds);
+  static void Spread(const std::vector<double>& residuals, const std::vector<double>& w,
+                     int params, double floor, Level::Fit* f);
+  const Level::Fit& FitOf(const Level& level, bool may_be_linear) const;
+  Prediction FromLevel(const Level& level, const std::string& name, bool may_be_linear,
+                       double work, double confidence, bool with_interval) const;
+  Prediction Lookup(const PredictionQuery& q, double confidence, bool with_interval) const;
 
   CalibratorOptions options_;
-  std::map<std::pair<std::string, std::string>, LineStats> by_device_;
-  std::map<std::string, LineStats> by_class_;
+  std::map<std::pair<std::string, std::string>, Level> by_device_;
+  std::map<std::string, Level> by_class_;
+  std::map<std::string, Level> by_user_;
+  std::map<int, Level> by_gpus_;
+  Level global_;
 };
 
 }  // namespace muster::model

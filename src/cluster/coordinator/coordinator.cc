@@ -158,8 +158,7 @@ void Coordinator::Recover(StoreContents contents) {
         gang_interrupted = true;
       if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
         const JobSpec& s = *job.spec;
-        calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceKey(s, t.node),
-                             s.est_work, static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
+        calibrator_.Observe(RunOf(s, t));
       }
     }
     if (!IsTerminal(job.state) || holds) jobs_.SetActive(id, true);
@@ -467,11 +466,33 @@ std::string Coordinator::LikelyDevice(const JobSpec& spec) const {
   return "";
 }
 
+model::PredictionQuery Coordinator::QueryOf(const JobSpec& spec, const std::string& device) const {
+  return {.job_class = spec.job_class.empty() ? spec.name : spec.job_class,
+          .device_model = device,
+          .work = spec.est_work,
+          .user = spec.user,
+          .gpus = spec.resources.gpus,
+          .estimate_s = spec.est_time_s,
+          .default_s = options_.default_task_seconds};
+}
+
+model::Observation Coordinator::RunOf(const JobSpec& spec, const TaskRecord& t) const {
+  return {.job_class = spec.job_class.empty() ? spec.name : spec.job_class,
+          .device_model = DeviceKey(spec, t.node),
+          .work = spec.est_work,
+          .seconds = static_cast<double>(t.end_ms - t.start_ms) / 1000.0,
+          .user = spec.user,
+          .gpus = spec.resources.gpus};
+}
+
 double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {
-  double fallback = spec.est_time_s > 0 ? spec.est_time_s : options_.default_task_seconds;
-  const std::string& cls = spec.job_class.empty() ? spec.name : spec.job_class;
-  const double s = calibrator_.PredictSeconds(cls, device, spec.est_work, fallback);
-  const double predicted = s > 0 || calibrator_.Samples(cls, "") > 0 ? s : fallback;
+  const model::PredictionQuery q = QueryOf(spec, device);
+  const double s = calibrator_.PredictSeconds(q);
+  // A class whose runs took no time predicts 0; with no history, 0 is not a prediction.
+  const double predicted =
+      s > 0 || calibrator_.Samples(q.job_class, "") > 0
+          ? s
+          : (spec.est_time_s > 0 ? spec.est_time_s : options_.default_task_seconds);
   // An attempt ends by its time limit at the latest.
   return spec.time_limit_ms > 0 ? std::min(predicted, spec.time_limit_ms / 1000.0) : predicted;
 }

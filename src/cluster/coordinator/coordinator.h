@@ -321,6 +321,11 @@ class Coordinator {
   // tasks without GPUs (and unknown nodes).
   std::string DeviceKey(const JobSpec& spec, const std::string& node) const REQUIRES(mu_);
   double PredictSeconds(const JobSpec& spec, const std::string& device) const REQUIRES(mu_);
+  // What the calibrator is asked about a job of `spec` on `device`, and told about a run of its
+  // task `t` that succeeded.
+  model::PredictionQuery QueryOf(const JobSpec& spec, const std::string& device) const
+      REQUIRES(mu_);
+  model::Observation RunOf(const JobSpec& spec, const TaskRecord& t) const REQUIRES(mu_);
   // The device a task of `spec` most likely gets: that of the first schedulable node that could
   // ever hold it ("cpu" for tasks without GPUs; "" when no node could).
   std::string LikelyDevice(const JobSpec& spec) const REQUIRES(mu_);

@@ -278,8 +278,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   t.stop_requested = false;
   t.migrating = false;  // it finished before the balancer's stop took effect
   const JobSpec& s = *j.spec;
-  calibrator_.Observe({s.job_class.empty() ? s.name : s.job_class, DeviceKey(s, t.node), s.est_work,
-                       static_cast<double>(t.end_ms - t.start_ms) / 1000.0});
+  calibrator_.Observe(RunOf(s, t));
   PersistTask(j, t);
   if (j.gang_stopping) MaybeFinishGangStop(j);
   Reconcile(j);

@@ -101,10 +101,7 @@ void Coordinator::RecordPredictions(TimeMs now) {
       if (j.start_ms > 0 && j.start_ms < opened_wall_ms_) continue;
       // The run-time interval of one task, on the device it most likely gets (as the pass).
       const JobSpec& s = *j.spec;
-      const std::string& cls = s.job_class.empty() ? s.name : s.job_class;
-      const std::string device = LikelyDevice(s);
-      const double fallback = s.est_time_s > 0 ? s.est_time_s : options_.default_task_seconds;
-      const model::Prediction p = calibrator_.Predict(cls, device, s.est_work, fallback, 0.9);
+      const model::Prediction p = calibrator_.Predict(QueryOf(s, LikelyDevice(s)), 0.9);
       j.submit_prediction = {.made_ms = now,
                              .start_ms = start,
                              .finish_ms = j.predicted_finish_ms,
