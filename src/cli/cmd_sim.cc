@@ -33,6 +33,7 @@ struct SimFlags {
   std::string cluster_file;
   std::string policies = "fifo";
   bool backfill = false;
+  bool predict = false;
   std::string placement = "consolidated";
   double slowdown = 1.0;
   bool single_node_jobs = false;
@@ -92,6 +93,7 @@ std::string CommandLine(const SimFlags& f) {
   if (!f.cluster_file.empty()) c += " --cluster-file " + f.cluster_file;
   c += " --policy " + f.policies;
   if (f.backfill) c += " --backfill";
+  if (f.predict) c += " --predict";
   if (f.single_node_jobs) c += " --single-node-jobs";
   std::ostringstream sd;
   sd << f.slowdown;
@@ -224,6 +226,7 @@ int RunSim(const SimFlags& f) {
       o.pass_interval_ms = static_cast<DurationMs>(std::llround(f.pass_interval_s * 1000));
       o.balancer = bal;
       o.balancer.mode = mode;
+      o.predict = f.predict;
       if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
       runs.push_back(o);
     }
@@ -250,6 +253,9 @@ int RunSim(const SimFlags& f) {
               << " jobs\n"
               << sim::io::ComparisonTable(report.runs);
     if (f.balancer != "off") std::cout << "\n" << sim::io::BalancerTable(report.runs);
+    if (f.predict)
+      std::cout << "\npredictions at submit (learning only from jobs finished before):\n"
+                << sim::io::PredictionTable(report.runs);
     for (const auto& r : report.runs) {
       if (r.result.rejected > 0)
         std::cout << r.result.policy << ": " << r.result.rejected
@@ -305,6 +311,9 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
                   "Policy or comma list: fifo, sjf, srtf, las, priority, fairshare")
       ->capture_default_str();
   sim->add_flag("--backfill", f->backfill, "EASY backfill behind the first blocked job");
+  sim->add_flag("--predict", f->predict,
+                "Predict each job's start and run time at submit (muster's calibrator and two "
+                "baselines) and report their errors");
   sim->add_option("--placement", f->placement, "consolidated | scattered")->capture_default_str();
   sim->add_option("--multi-node-slowdown", f->slowdown,
                   "Run-time factor (>= 1) for jobs spread over several nodes")

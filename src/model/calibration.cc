@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "model/student_t.h"
@@ -14,6 +15,7 @@ namespace {
 constexpr double kMadToSigma = 1.4826;  // MAD * this = sigma, for normal residuals
 constexpr double kMinSeconds = 1e-3;    // the log scale's floor
 constexpr double kMedianVariance = 1.5707963267948966;  // pi/2: a median's variance over a mean's
+constexpr double kEmpiricalRuns = 4;  // effective runs the empirical interval needs
 
 // The weighted median without checks (values non-empty, weights > 0, same size).
 double Median(std::vector<std::pair<double, double>>& vw) {
@@ -140,8 +142,38 @@ void Calibrator::Spread(const std::vector<double>& residuals, const std::vector<
     sw += x;
     sw2 += x * x;
   }
-  f->center_var = kMedianVariance / (sw * sw / sw2);
+  f->n_eff = sw * sw / sw2;
+  f->center_var = kMedianVariance / f->n_eff;
+  // The residuals themselves, for the interval's empirical quantiles.
+  f->residuals.clear();
+  for (size_t i = 0; i < residuals.size(); ++i) f->residuals.emplace_back(residuals[i], w[i] / sw);
+  std::sort(f->residuals.begin(), f->residuals.end());
 }
+
+namespace {
+
+// The residual that `q` (0..1) of the weight lies at or below, from sorted (residual, weight).
+double ResidualQuantile(const std::vector<std::pair<double, double>>& sorted, double q) {
+  double acc = 0;
+  for (const auto& [r, w] : sorted) {
+    acc += w;
+    if (acc >= q - 1e-12) return r;
+  }
+  return sorted.empty() ? 0 : sorted.back().first;
+}
+
+// The empirical interval of the residuals at `confidence`, widened for a finite sample (a
+// future run falls between two of n past ones' order statistics with probability (n-1)/(n+1)),
+// as offsets from the center; nullopt below kEmpiricalRuns effective runs.
+std::optional<std::pair<double, double>> EmpiricalInterval(const Calibrator::LevelFitView& f,
+                                                           double confidence) {
+  if (f.n_eff < kEmpiricalRuns || f.residuals->empty()) return std::nullopt;
+  const double c = std::min(0.999, confidence * (f.n_eff + 2) / f.n_eff);
+  return std::pair{ResidualQuantile(*f.residuals, (1 - c) / 2),
+                   ResidualQuantile(*f.residuals, (1 + c) / 2)};
+}
+
+}  // namespace
 
 const Calibrator::Level::Fit& Calibrator::FitOf(const Level& level, bool may_be_linear) const {
   if (level.fit) return *level.fit;
@@ -206,8 +238,16 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
       half = StudentTQuantile(q, f.df) * sigma *
              std::sqrt(1 + f.center_var + (f.sxx > 0 ? kMedianVariance * dx * dx / f.sxx : 0));
     }
-    p.low = std::max(0.0, center - half);
-    p.high = std::max(0.0, center + half);
+    double lo = -half, hi = half;
+    if (with_interval)
+      if (auto e = EmpiricalInterval({f.n_eff, &f.residuals}, confidence)) {
+        lo = std::min(lo, e->first);
+        hi = std::max(hi, e->second);
+      }
+    const double kappa = std::exp(log_kappa_);
+    const double low = center + kappa * lo, high = center + kappa * hi;
+    p.low = std::max(0.0, low);
+    p.high = std::max(0.0, high);
     return p;
   }
   p.seconds = std::max(0.0, f.center);
@@ -220,10 +260,24 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
   if (with_interval) {
     const double half = StudentTQuantile(q, f.df) * f.sigma * std::sqrt(1 + f.center_var);
     const double log_center = std::log(std::max(f.center, kMinSeconds));
-    p.low = f.center <= 0 ? 0 : std::exp(log_center - half);
-    p.high = std::exp(log_center + half);
+    double lo = -half, hi = half;
+    if (auto e = EmpiricalInterval({f.n_eff, &f.residuals}, confidence)) {
+      lo = std::min(lo, e->first);
+      hi = std::max(hi, e->second);
+    }
+    const double kappa = std::exp(log_kappa_);
+    const double low = log_center + kappa * lo, high = log_center + kappa * hi;
+    p.low = f.center <= 0 ? 0 : std::exp(low);
+    p.high = std::exp(high);
   }
   return p;
+}
+
+void Calibrator::Scored(double actual_s, double low_s, double high_s) {
+  if (!std::isfinite(actual_s) || !(high_s > low_s) || options_.coverage_step <= 0) return;
+  const bool miss = actual_s < low_s || actual_s > high_s;
+  log_kappa_ += options_.coverage_step * ((miss ? 1.0 : 0.0) - (1 - options_.coverage_target));
+  log_kappa_ = std::clamp(log_kappa_, std::log(0.5), std::log(20.0));
 }
 
 Prediction Calibrator::Predict(const PredictionQuery& query, double confidence) const {
@@ -252,29 +306,38 @@ Prediction Calibrator::Lookup(const PredictionQuery& q, double confidence,
   if (auto it = by_device_.find({q.job_class, q.device_model}); it != by_device_.end())
     device = &it->second;
   if (auto it = by_class_.find(q.job_class); it != by_class_.end()) cls = &it->second;
+  const Level* user = nullptr;
+  const Level* gpus = nullptr;
+  if (auto it = by_user_.find(q.user); !q.user.empty() && it != by_user_.end()) user = &it->second;
+  if (auto it = by_gpus_.find(q.gpus); q.gpus >= 0 && it != by_gpus_.end()) gpus = &it->second;
   const int need = std::max(1, options_.min_samples);
   auto has = [](const Level* l, int at_least) {
     return l != nullptr && static_cast<int>(l->runs.size()) >= at_least;
   };
+  // The first of the wider levels with enough runs, or null.
+  const Level* wider = has(user, need) ? user : has(gpus, need) ? gpus : has(&global_, need) ? &global_ : nullptr;
+  const char* wider_name = wider == user ? "user" : wider == gpus ? "gpus" : "global";
   for (int at_least : {need, 1}) {
-    if (has(device, at_least))
-      return FromLevel(*device, "class+device", true, q.work, confidence, with_interval);
-    if (has(cls, at_least))
-      return FromLevel(*cls, "class", true, q.work, confidence, with_interval);
+    const Level* level = has(device, at_least) ? device : has(cls, at_least) ? cls : nullptr;
+    if (level == nullptr) continue;
+    Prediction p = FromLevel(*level, level == device ? "class+device" : "class", true, q.work,
+                             confidence, with_interval);
+    // One run says nothing of the spread: that of the wider level, scaled to this run.
+    if (p.samples == 1 && with_interval && wider != nullptr) {
+      const Prediction w = FromLevel(*wider, wider_name, false, q.work, confidence, true);
+      if (w.seconds > 0) {
+        p.low = p.seconds * (w.low / w.seconds);
+        p.high = p.seconds * (w.high / w.seconds);
+      }
+    }
+    return p;
   }
   const auto flat = [](double s, const char* basis) {
     s = std::max(0.0, s);
     return Prediction{.seconds = s, .low = s, .high = s, .samples = 0, .basis = basis};
   };
   if (q.estimate_s > 0) return flat(q.estimate_s, "estimate");
-  const Level* user = nullptr;
-  const Level* gpus = nullptr;
-  if (auto it = by_user_.find(q.user); !q.user.empty() && it != by_user_.end()) user = &it->second;
-  if (auto it = by_gpus_.find(q.gpus); q.gpus >= 0 && it != by_gpus_.end()) gpus = &it->second;
-  if (has(user, need)) return FromLevel(*user, "user", false, q.work, confidence, with_interval);
-  if (has(gpus, need)) return FromLevel(*gpus, "gpus", false, q.work, confidence, with_interval);
-  if (has(&global_, need))
-    return FromLevel(global_, "global", false, q.work, confidence, with_interval);
+  if (wider != nullptr) return FromLevel(*wider, wider_name, false, q.work, confidence, with_interval);
   return flat(q.default_s, "fallback");
 }
 

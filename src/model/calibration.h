@@ -37,6 +37,7 @@
 // no I/O or clock.
 #pragma once
 
+#include <cmath>
 #include <deque>
 #include <map>
 #include <optional>
@@ -83,6 +84,10 @@ struct CalibratorOptions {
   int window = 64;            // runs kept per level (the newest)
   double half_life_runs = 16; // a run's weight halves every this many newer runs; <= 0 = equal
   double min_relative_spread = 0.005;
+  // Adaptive coverage (Scored): every interval's width is scaled by kappa, which moves after
+  // each scored run so that about coverage_target of them fall inside; 0 = off.
+  double coverage_target = 0.9;
+  double coverage_step = 0.05;
 };
 
 // Streaming least-squares statistics of y against x.
@@ -130,6 +135,15 @@ class Calibrator {
                      double fallback_seconds, double confidence = -1) const;
   // Runs recorded for (class, device), all of them (not only the window); device "" means any.
   int Samples(const std::string& job_class, const std::string& device_model) const;
+  // A run of `actual_s` whose interval, predicted at its submit, was [low_s, high_s]: when run
+  // times drift (a stale history, a changing job mix), intervals made from the past miss more
+  // often than they say; kappa, the factor on every interval's width, rises after a miss and
+  // falls after a hit, by coverage_step on the log scale, so that over the runs scored about
+  // coverage_target of them land inside (adaptive conformal inference, Gibbs and Candes 2021).
+  // kappa stays within [0.5, 20]. Intervals with no width (a single run, an estimate) are not
+  // scored.
+  void Scored(double actual_s, double low_s, double high_s);
+  double interval_scale() const { return std::exp(log_kappa_); }
 
  private:
   // The runs of one level and their fit, computed when first needed after a change.
@@ -143,11 +157,22 @@ class Calibrator {
       double sigma = 0;  // of the residuals that are not outliers (linear) or of log seconds
       int df = 1;        // the interval's degrees of freedom
       double center_var = 0;  // the center's variance over sigma^2 (1/n for a plain mean)
+      double n_eff = 0;       // (sum w)^2 / sum w^2
+      std::vector<std::pair<double, double>> residuals;  // (residual, weight / sum w), sorted
       double mean_x = 0, sxx = 0;       // for the linear interval's leverage term
     };
     mutable std::optional<Fit> fit;
   };
   void Add(Level& level, double work, double seconds);
+
+ public:
+  // What the interval's empirical quantiles read of a fit (calibration.cc).
+  struct LevelFitView {
+    double n_eff;
+    const std::vector<std::pair<double, double>>* residuals;
+  };
+
+ private:
   static void Spread(const std::vector<double>& residuals, const std::vector<double>& w,
                      int params, double floor, Level::Fit* f);
   const Level::Fit& FitOf(const Level& level, bool may_be_linear) const;
@@ -161,6 +186,7 @@ class Calibrator {
   std::map<std::string, Level> by_user_;
   std::map<int, Level> by_gpus_;
   Level global_;
+  double log_kappa_ = 0;  // log of the intervals' scale (Scored)
 };
 
 }  // namespace muster::model

@@ -50,7 +50,7 @@ TEST(Calibrator, ConvergesOnLinearDataAndIntervalCovers) {
   EXPECT_EQ(p.samples, 64);
   EXPECT_EQ(c.Samples("resnet", "A100"), 2000);
   EXPECT_NEAR(p.seconds, 65, 0.6);
-  EXPECT_NEAR(p.high - p.seconds, 2.0, 0.5);  // ~ t * sigma
+  EXPECT_NEAR(p.high - p.seconds, 2.2, 0.6);  // ~ t * sigma, or the residuals' 98th percentile
   int covered = 0;
   const int trials = 4000;
   for (int i = 0; i < trials; ++i) {
@@ -126,8 +126,8 @@ TEST(Calibrator, OneTenTimesSpikeAmongTwentyRunsMovesThePredictionLessThanTenPer
           << a.seconds << " -> " << b.seconds;
       // What a mean would have done: the test can tell the two apart.
       EXPECT_GT((sum_with - sum_without) / sum_without, 0.35);
-      // Nor does the spike blow up the interval.
-      EXPECT_LT(b.high - b.low, 2 * (a.high - a.low) + 0.2 * a.seconds) << spike_at;
+      // The interval's low end stays (its high end may reach the spike: one run in 20 was one).
+      EXPECT_LT(std::fabs(b.low - a.low), 0.1 * a.seconds) << spike_at;
     }
   }
 }
@@ -189,6 +189,37 @@ TEST(Calibrator, FallsBackFromClassToEstimateToUserToGpusToGlobal) {
   one.Observe({"solo", "A100", 0, 9, "ann", 1});
   one.Observe({"x", "A100", 0, 1, "ann", 1});
   EXPECT_EQ(one.Predict(query("solo", "A100", "ann", 1, 50)).basis, "class+device:single");
+}
+
+TEST(Calibrator, ScoredIntervalsWidenUntilTheTargetShareFallsInside) {
+  // The history says 100 s +- 1 s; the runs that follow vary by 10 s (a stale history). Scored
+  // widens the intervals until about 90% of the runs land inside; without it they would not.
+  for (const double step : {0.05, 0.0}) {
+    Calibrator c({.coverage_step = step});
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> narrow(100, 1), wide(100, 10);
+    for (int i = 0; i < 30; ++i) c.Observe({"job", "gpu", 0, narrow(rng)});
+    int inside = 0;
+    const int runs = 4000;
+    for (int i = 0; i < runs; ++i) {
+      const Prediction p = c.Predict("job", "gpu", 0, 1, 0.9);
+      const double actual = wide(rng);
+      inside += p.low <= actual && actual <= p.high;
+      c.Scored(actual, p.low, p.high);
+    }
+    const double coverage = static_cast<double>(inside) / runs;
+    if (step > 0) {
+      EXPECT_NEAR(coverage, 0.9, 0.03);
+      EXPECT_GT(c.interval_scale(), 2);
+    } else {
+      EXPECT_LT(coverage, 0.5);
+      EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
+    }
+  }
+  // Intervals without width are not scored.
+  Calibrator c;
+  c.Scored(5, 7, 7);
+  EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
 }
 
 TEST(Calibrator, SingleRunIsUsedWithDegenerateInterval) {

@@ -55,7 +55,7 @@ PredictedRun ToPredictedRun(const FinishedJob& j) {
           .actual_start_s = static_cast<double>(j.start_ms - j.submit_ms) / 1000.0,
           .predicted_run_s = static_cast<double>(j.predicted_finish_ms - j.predicted_start_ms) / 1000.0,
           .actual_run_s = run_s,
-          .has_interval = j.together,
+          .has_interval = j.together && j.high_s > j.low_s,
           .low_s = j.low_s,
           .high_s = j.high_s};
 }

@@ -31,7 +31,7 @@ struct FinishedJob {
   bool together = false;
   int64_t submit_ms = 0, predicted_start_ms = 0, predicted_finish_ms = 0;
   int64_t start_ms = 0, end_ms = 0;
-  double low_s = 0, high_s = 0;  // the interval predicted at submit
+  double low_s = 0, high_s = 0;  // the interval predicted at submit; none when high_s <= low_s
   double longest_task_s = -1;    // the longest task attempt's run; < 0: not known
 };
 inline bool RunsTogether(bool gang, bool array, int tasks) { return gang || (!array && tasks <= 1); }

@@ -62,6 +62,10 @@ TEST(PredictionAccuracy, AJobWhoseTasksRunTogetherIsTimedByItsLongestTaskOthersB
   r = ToPredictedRun(j);
   EXPECT_DOUBLE_EQ(r.actual_run_s, 12);  // the job's span
   EXPECT_FALSE(r.has_interval);
+  // A point (the estimate, one run) is not an interval.
+  j.together = true;
+  j.low_s = j.high_s = 10;
+  EXPECT_FALSE(ToPredictedRun(j).has_interval);
 }
 
 TEST(PredictionAccuracy, ARunWithoutAnActualTimeCountsForTheStartOnly) {

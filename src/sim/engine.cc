@@ -174,6 +174,7 @@ Result<SimResult> Replay::Run() {
   TimeMs tick = 0;     // next pass time while dirty (interval mode)
   const DurationMs period = std::max<DurationMs>(1, o_.balancer.period_ms);
   TimeMs next_balance = r_.origin_ms + period;  // balancer grid: origin + k * period
+  std::vector<int> arrived;  // at this instant, with predictions
   while (next < order.size() || !events_.empty() || dirty) {
     TimeMs t = dirty ? tick : std::numeric_limits<TimeMs>::max();
     if (next < order.size()) t = std::min(t, w_.jobs[order[next]].submit_ms);
@@ -204,6 +205,7 @@ Result<SimResult> Replay::Run() {
         ScheduleDemotion(e.job);
       }
     }
+    arrived.clear();
     while (next < order.size() && w_.jobs[order[next]].submit_ms == t) {
       int j = order[next++];
       ++r_.events;
@@ -213,6 +215,7 @@ Result<SimResult> Replay::Run() {
         continue;
       }
       Enqueue(j);
+      if (predictions_) arrived.push_back(j);
     }
     if (only_balance) {
       // no events: no pass
@@ -235,6 +238,7 @@ Result<SimResult> Replay::Run() {
     }
     if (balancer_ && next_balance <= t)
       next_balance = r_.origin_ms + ((t - r_.origin_ms) / period + 1) * period;
+    if (!arrived.empty()) PredictArrivals(arrived);
     series.SetLevels(total_gpus_ - free_gpus_, static_cast<double>(queue_.size()));
   }
   series.Sample(Jain());
@@ -271,6 +275,17 @@ Result<SimResult> Replay::Run() {
     for (const auto& p : r_.series) s += p.jain;
     r_.mean_jain = s / static_cast<double>(r_.series.size());
   }
+  if (predictions_) {
+    std::vector<TimeMs> submit(n_), first(n_), finish(n_);
+    std::vector<int> starts(n_);
+    for (int j = 0; j < n_; ++j) {
+      submit[j] = out_[j].submit_ms;
+      first[j] = out_[j].first_start_ms;
+      finish[j] = out_[j].finish_ms;
+      starts[j] = out_[j].starts;
+    }
+    r_.prediction = predictions_->Report(submit, first, finish, starts);
+  }
   if (o_.keep_outcomes) r_.outcomes = out_;
   return std::move(r_);
 }
@@ -297,6 +312,7 @@ Status ValidateOptions(const SimOptions& o) {
   for (double t : o.las_thresholds_gpu_s)
     if (!(t > 0)) return Status::InvalidArgument("LAS thresholds must be > 0 GPU-seconds");
   if (o.queue_view < 1) return Status::InvalidArgument("queue view must be >= 1");
+  if (o.predict_horizon < 1) return Status::InvalidArgument("prediction horizon must be >= 1");
   if (o.pass_interval_ms < 0) return Status::InvalidArgument("pass interval must be >= 0");
   if (o.series_buckets < 2 || o.series_width_ms < 1)
     return Status::InvalidArgument("series needs >= 2 buckets of >= 1 ms");

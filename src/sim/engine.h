@@ -42,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +51,7 @@
 #include "core/status.h"
 #include "sim/cluster_config.h"
 #include "sim/metrics.h"
+#include "sim/submit_predictions.h"
 #include "sim/workload.h"
 
 namespace muster::sim {
@@ -80,6 +82,11 @@ struct SimOptions {
   bool keep_outcomes = false;  // fill SimResult::outcomes (tests)
   // Load balancer driven by the engine (see the file comment); mode off by default.
   balance::BalancerConfig balancer = DefaultSimBalancer();
+  // Predict each job's start and run time at its submit, with muster's calibrator and two
+  // baselines, and report their errors (submit_predictions.h). The schedule itself does not
+  // change: the passes still see the trace's durations.
+  bool predict = false;
+  int predict_horizon = 10000;  // queued jobs a start prediction looks through (as the daemon)
 };
 
 // What happened to one job (index as in the workload).
@@ -132,6 +139,8 @@ struct SimResult {
   int64_t dropped_moves = 0;     // moves that no longer matched the cluster (ForgetMove'd)
   int64_t proposed_moves = 0;    // dry-run: moves the balancer returned with apply = false
   double migration_overhead_gpu_seconds = 0;  // GPUs x checkpoint/restart time of migrations
+  // With SimOptions::predict: how good the predictions made at submit were.
+  std::optional<PredictionReport> prediction;
 };
 
 // Replays `w` on cluster `c`. kInvalidArgument for bad options; kInternal if the scheduler returns

@@ -141,6 +141,9 @@ class Replay {
   std::vector<int> view_;
   std::vector<double> loads_;
   std::optional<balance::Balancer> balancer_;  // engaged unless the balancer is off
+  std::optional<SubmitPredictions> predictions_;  // engaged with SimOptions::predict
+  // Predictions at submit for the jobs that arrived at now_ (after its pass).
+  void PredictArrivals(const std::vector<int>& arrived);
   SimResult r_;
 };
 

@@ -44,6 +44,21 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
     if (b.ok()) balancer_.emplace(std::move(b).value());
   }
   r_.balancer = balance::BalancerModeName(o.balancer.mode);
+  if (o.predict) predictions_.emplace(w, o.predict_horizon);
+}
+
+void Replay::PredictArrivals(const std::vector<int>& arrived) {
+  std::vector<int> queue;
+  queue.reserve(queue_.size());
+  for (const OrderKey& k : queue_) queue.push_back(static_cast<int>(k.id));
+  std::vector<SubmitPredictions::Running> running;
+  running.reserve(running_jobs_.size());
+  std::vector<int> started;
+  for (int j : running_jobs_)
+    running.push_back({j, w_.jobs[j].gpus, out_[j].first_start_ms});
+  for (int j : arrived)
+    if (run_[j].state == RunState::kRunning) started.push_back(j);
+  predictions_->Arrived(arrived, now_, free_gpus_, queue, running, started);
 }
 
 OrderKey Replay::QueueKey(int j) const {
@@ -251,6 +266,9 @@ void Replay::Stop(int j, StopKind kind) {
     jr.state = RunState::kDone;
     ++out_[j].completions;
     out_[j].finish_ms = now_;
+    // What the predictors learn: the run's time, as a job that ran once would have taken.
+    if (predictions_)
+      predictions_->Finished(j, static_cast<double>(job.duration_ms) / 1000.0 / jr.rate);
   } else {
     jr.level = static_cast<int>(sched::LasKey(jr.attained_gpu_ms / 1000.0, o_.las_thresholds_gpu_s));
     // Checkpoint/restart time not yet paid (stopped during it) is paid at the next start.

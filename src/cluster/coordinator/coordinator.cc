@@ -157,8 +157,7 @@ void Coordinator::Recover(StoreContents contents) {
            t.state == TaskState::kLost))
         gang_interrupted = true;
       if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
-        const JobSpec& s = *job.spec;
-        calibrator_.Observe(RunOf(s, t));
+        ScoreAndObserve(job, t);
       }
     }
     if (!IsTerminal(job.state) || holds) jobs_.SetActive(id, true);
@@ -483,6 +482,14 @@ model::Observation Coordinator::RunOf(const JobSpec& spec, const TaskRecord& t) 
           .seconds = static_cast<double>(t.end_ms - t.start_ms) / 1000.0,
           .user = spec.user,
           .gpus = spec.resources.gpus};
+}
+
+void Coordinator::ScoreAndObserve(const JobRecord& j, const TaskRecord& t) {
+  const model::Observation run = RunOf(*j.spec, t);
+  // How the interval predicted at submit fared (adaptive coverage, calibration.h).
+  if (j.submit_prediction.made_ms > 0)
+    calibrator_.Scored(run.seconds, j.submit_prediction.low_s, j.submit_prediction.high_s);
+  calibrator_.Observe(run);
 }
 
 double Coordinator::PredictSeconds(const JobSpec& spec, const std::string& device) const {

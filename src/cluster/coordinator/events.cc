@@ -277,8 +277,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   Transition(j, t, TaskState::kSucceeded);
   t.stop_requested = false;
   t.migrating = false;  // it finished before the balancer's stop took effect
-  const JobSpec& s = *j.spec;
-  calibrator_.Observe(RunOf(s, t));
+  ScoreAndObserve(j, t);
   PersistTask(j, t);
   if (j.gang_stopping) MaybeFinishGangStop(j);
   Reconcile(j);

@@ -45,6 +45,12 @@ std::string ComparisonTable(const std::vector<PolicyRun>& runs);
 // Jain's index, migrations, other applied moves (started / pinned), migration overhead.
 std::string BalancerTable(const std::vector<PolicyRun>& runs);
 
+// With --predict, one row per run and predictor: run-time error (median, p90, bias), start-time
+// error at submit (median, p90), and for muster the coverage of its 90% interval.
+std::string PredictionTable(const std::vector<PolicyRun>& runs);
+// The "prediction" object of a run's JSON: muster's figures, the baselines' under "baselines".
+nlohmann::json PredictionJson(const PredictionReport& p);
+
 // "fifo", "fifo+bf", "fifo+bf bal=on" (the balancer is named when it is not off).
 std::string RunLabel(const SimResult& s);
 

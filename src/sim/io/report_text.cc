@@ -122,6 +122,47 @@ std::string BalancerTable(const std::vector<PolicyRun>& runs) {
   return Table(head, rows);
 }
 
+nlohmann::json PredictionJson(const PredictionReport& p) {
+  auto figures = [](const model::Accuracy& a, bool interval) {
+    nlohmann::json j = {
+        {"runtime_rel_error", {{"median", a.runtime_rel_error.median}, {"p90", a.runtime_rel_error.p90}}},
+        {"start_error_s", {{"median", a.start_error_s.median}, {"p90", a.start_error_s.p90}}},
+        {"bias", a.bias},
+        {"interval90_coverage", interval ? nlohmann::json(a.interval_coverage) : nlohmann::json()},
+        {"jobs", a.runtime_rel_error.n},
+        {"start_jobs", a.start_error_s.n}};
+    return j;
+  };
+  if (p.predictors.empty()) return nullptr;
+  nlohmann::json j = figures(p.predictors.front().overall, true);
+  nlohmann::json baselines = nlohmann::json::object();
+  for (size_t i = 1; i < p.predictors.size(); ++i)
+    baselines[p.predictors[i].name] = figures(p.predictors[i].overall, false);
+  j["baselines"] = std::move(baselines);
+  j["predicted_jobs"] = p.predicted_jobs;
+  j["unprojected_jobs"] = p.unprojected_jobs;
+  return j;
+}
+
+std::string PredictionTable(const std::vector<PolicyRun>& runs) {
+  const std::vector<std::string> head = {"policy",     "predictor",  "jobs",      "run err med",
+                                         "run err p90", "bias",      "start err med",
+                                         "start err p90", "90% cover"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    if (!r.result.prediction) continue;
+    for (const auto& p : r.result.prediction->predictors) {
+      const model::Accuracy& a = p.overall;
+      rows.push_back({RunLabel(r.result), p.name, std::to_string(a.runtime_rel_error.n),
+                      Fmt("%.1f%%", 100 * a.runtime_rel_error.median),
+                      Fmt("%.0f%%", 100 * a.runtime_rel_error.p90), Fmt("%+.1f%%", 100 * a.bias),
+                      HumanSeconds(a.start_error_s.median), HumanSeconds(a.start_error_s.p90),
+                      p.name == "muster" ? Fmt("%.1f%%", 100 * a.interval_coverage) : "-"});
+    }
+  }
+  return Table(head, rows);
+}
+
 std::string ComparisonTable(const std::vector<PolicyRun>& runs) {
   const std::vector<std::string> head = {"policy",  "jobs",      "JCT mean", "JCT med",  "JCT p95",
                                          "JCT p99", "wait mean", "wait p95", "makespan", "util",
@@ -173,6 +214,7 @@ nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
                         {"dropped_moves", s.dropped_moves},
                         {"proposed_moves", s.proposed_moves},
                         {"migration_overhead_gpu_seconds", s.migration_overhead_gpu_seconds}}}};
+  if (s.prediction) j["prediction"] = PredictionJson(*s.prediction);
   if (with_series) {
     nlohmann::json series = nlohmann::json::array();
     for (const auto& p : s.series)
