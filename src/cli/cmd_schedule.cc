@@ -35,6 +35,7 @@ struct ScheduleFlags {
   std::string state_dir;
   uint64_t seed = 1;
   int iterations = sched::TabuOptions{}.max_iterations;
+  double time_limit_s = 2.5;  // memetic
   double best_known = 0;
   bool show_table = false;
   bool include_finished = false;
@@ -91,8 +92,21 @@ struct EtcRun {
 Result<EtcRun> RunOne(const std::string& name, const sched::EtcMatrix& etc,
                       const ScheduleFlags& f) {
   const auto t0 = std::chrono::steady_clock::now();
+  // The memetic search runs until its time limit (steady clock).
+  struct Steady final : Clock {
+    TimeMs NowMs() const override {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+    }
+  } steady;
+  sched::MemeticOptions memetic;
+  memetic.seed = f.seed;
+  memetic.max_generations = 1 << 30;
+  memetic.clock = &steady;
+  memetic.time_budget_ms = static_cast<DurationMs>(f.time_limit_s * 1000);
   auto s = sched::RunEtcHeuristic(
-      name, etc, sched::TabuOptions{.seed = f.seed, .max_iterations = f.iterations});
+      name, etc, sched::TabuOptions{.seed = f.seed, .max_iterations = f.iterations}, memetic);
   if (!s.ok()) return s.status();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return EtcRun{*std::move(s), secs};
@@ -233,6 +247,8 @@ int RunSchedule(const ScheduleFlags& f) {
       return Fail("unknown heuristic '" + f.heuristic + "' (known: " + known + "all)");
     }
     if (f.iterations < 0) return Fail("--iterations must be >= 0");
+    if (!(f.time_limit_s > 0) || f.time_limit_s > 3600)
+      return Fail("--time-limit must be more than 0 and at most 3600 seconds");
     return RunEtc(f);
   }
   if (!f.dag_path.empty()) return RunDag(f);
@@ -254,9 +270,12 @@ void AddScheduleCommand(CLI::App& app, CommandContext& ctx) {
                   "ETC matrix file (Braun format: '<tasks> <machines> 0', then values task-major)");
   cmd->add_option("--dag", f->dag_path, "task graph file for HEFT (see docs/dag-format.md)");
   cmd->add_option("--heuristic", f->heuristic,
-                  "with --etc: olb, met, mct, minmin, maxmin, sufferage, tabu, or all to compare")
+                  "with --etc: olb, met, mct, minmin, maxmin, sufferage, tabu, memetic, or all to "
+                  "compare")
       ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "tabu: random seed (same seed, same schedule)")
+  cmd->add_option("--time-limit", f->time_limit_s, "memetic: seconds to search")
+      ->capture_default_str();
+  cmd->add_option("--seed", f->seed, "tabu, memetic: random seed (tabu: same seed, same schedule)")
       ->capture_default_str();
   cmd->add_option("--iterations", f->iterations, "tabu: number of iterations")
       ->capture_default_str();

@@ -149,11 +149,12 @@ EtcSchedule Sufferage(const EtcMatrix& etc) {
 }
 
 std::vector<std::string> EtcHeuristicNames() {
-  return {"olb", "met", "mct", "minmin", "maxmin", "sufferage", "tabu"};
+  return {"olb", "met", "mct", "minmin", "maxmin", "sufferage", "tabu", "memetic"};
 }
 
 Result<EtcSchedule> RunEtcHeuristic(const std::string& name, const EtcMatrix& etc,
-                                    const TabuOptions& tabu_options) {
+                                    const TabuOptions& tabu_options,
+                                    const MemeticOptions& memetic_options) {
   if (etc.tasks() == 0 || etc.machines() == 0) {
     return Status::InvalidArgument("the ETC matrix has no tasks or no machines");
   }
@@ -164,6 +165,7 @@ Result<EtcSchedule> RunEtcHeuristic(const std::string& name, const EtcMatrix& et
   if (name == "maxmin") return MaxMin(etc);
   if (name == "sufferage") return Sufferage(etc);
   if (name == "tabu") return TabuSearch(etc, MinMin(etc), tabu_options);
+  if (name == "memetic") return MemeticSearch(etc, MinMin(etc), memetic_options);
   std::string known;
   for (const auto& n : EtcHeuristicNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::InvalidArgument("unknown heuristic '" + name + "' (known: " + known + ")");

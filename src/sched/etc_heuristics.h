@@ -10,6 +10,7 @@
 //             ct - best ct; a machine keeps the highest bidder of the round; winners are mapped
 //             at the end of the round, losers retry in the next
 //   tabu      improvement search seeded with minmin (see etc_tabu.h)
+//   memetic   memetic search seeded with minmin, guided by LP prices (see etc_memetic.h)
 // Ties always go to the lowest task index, then the lowest machine index, so the same matrix
 // gives the same schedule. Pure; no I/O.
 #pragma once
@@ -19,6 +20,7 @@
 
 #include "core/status.h"
 #include "sched/etc_matrix.h"
+#include "sched/etc_memetic.h"
 #include "sched/etc_tabu.h"
 
 namespace muster::sched {
@@ -33,8 +35,10 @@ EtcSchedule Sufferage(const EtcMatrix& etc);
 // Names accepted by RunEtcHeuristic, in display order.
 std::vector<std::string> EtcHeuristicNames();
 
-// Runs the heuristic called `name`; `tabu` uses tabu_options. Errors on an unknown name.
+// Runs the heuristic called `name`; `tabu` uses tabu_options, `memetic` memetic_options. Errors
+// on an unknown name.
 Result<EtcSchedule> RunEtcHeuristic(const std::string& name, const EtcMatrix& etc,
-                                    const TabuOptions& tabu_options = {});
+                                    const TabuOptions& tabu_options = {},
+                                    const MemeticOptions& memetic_options = {});
 
 }  // namespace muster::sched
