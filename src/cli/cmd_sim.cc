@@ -34,6 +34,7 @@ struct SimFlags {
   std::string policies = "fifo";
   bool backfill = false;
   bool predict = false;
+  std::string durations = "oracle";
   std::string placement = "consolidated";
   double slowdown = 1.0;
   bool single_node_jobs = false;
@@ -94,6 +95,7 @@ std::string CommandLine(const SimFlags& f) {
   c += " --policy " + f.policies;
   if (f.backfill) c += " --backfill";
   if (f.predict) c += " --predict";
+  if (f.durations != "oracle") c += " --durations " + f.durations;
   if (f.single_node_jobs) c += " --single-node-jobs";
   std::ostringstream sd;
   sd << f.slowdown;
@@ -213,8 +215,11 @@ int RunSim(const SimFlags& f) {
   bal.threshold = f.balance_threshold;
   bal.consecutive_periods = f.balance_k;
   std::vector<sim::SimOptions> runs;
+  std::vector<std::string> durations = SplitList(f.durations);
+  if (durations.empty()) return Fail("--durations needs at least one of oracle, muster, mean_so_far, last_two_of_class");
   for (const auto& p : policies)
-    for (balance::BalancerMode mode : modes) {
+    for (balance::BalancerMode mode : modes)
+    for (const std::string& d : durations) {
       sim::SimOptions o;
       o.policy = p;
       o.backfill = f.backfill;
@@ -227,6 +232,7 @@ int RunSim(const SimFlags& f) {
       o.balancer = bal;
       o.balancer.mode = mode;
       o.predict = f.predict;
+      o.durations = d;
       if (Status s = sim::ValidateOptions(o); !s.ok()) return Fail(s.message());
       runs.push_back(o);
     }
@@ -311,6 +317,10 @@ void AddSimCommand(CLI::App& app, CommandContext& ctx) {
                   "Policy or comma list: fifo, sjf, srtf, las, priority, fairshare")
       ->capture_default_str();
   sim->add_flag("--backfill", f->backfill, "EASY backfill behind the first blocked job");
+  sim->add_option("--durations", f->durations,
+                  "Run times the scheduler sees (backfill, sjf): oracle (the trace's), muster, "
+                  "mean_so_far, last_two_of_class (predicted at submit), or a comma list to compare")
+      ->capture_default_str();
   sim->add_flag("--predict", f->predict,
                 "Predict each job's start and run time at submit (muster's calibrator and two "
                 "baselines) and report their errors");

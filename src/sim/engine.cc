@@ -90,6 +90,9 @@ Status Replay::RunPasses() {
       return Status::Ok();
     }
     snap_.now_ms = now_;
+    // A predicted finish that has passed: the job is taken to end within a second.
+    if (durations_ >= 0)
+      for (auto& rt : snap_.running) rt.predicted_finish_ms = std::max(rt.predicted_finish_ms, now_ + 1000);
     if (!scheduler_) {
       auto made = sched::Scheduler::Create(cfg_, plugins_, policies_);
       if (!made.ok()) return made.status();
@@ -139,7 +142,7 @@ void Replay::FillQueueView(bool whole) {
     pj.pending_tasks.resize(static_cast<size_t>(w_.jobs[j].gpus));
     std::iota(pj.pending_tasks.begin(), pj.pending_tasks.end(), 0);
     pj.running_tasks = 0;
-    pj.predicted_duration_ms = CeilMs(run_[j].remaining_ms);
+    pj.predicted_duration_ms = CeilMs(RemainingMs(j));
     pj.attained_gpu_seconds = run_[j].attained_gpu_ms / 1000.0;
     pj.user_dominant_share =
         static_cast<double>(user_gpus_[w_.jobs[j].user]) / std::max(1, total_gpus_);
@@ -214,8 +217,11 @@ Result<SimResult> Replay::Run() {
         out_[j].rejected = true;
         continue;
       }
+      if (predictions_) {
+        arrived.push_back(j);
+        predictions_->PredictRuns({j});
+      }
       Enqueue(j);
-      if (predictions_) arrived.push_back(j);
     }
     if (only_balance) {
       // no events: no pass
@@ -238,7 +244,7 @@ Result<SimResult> Replay::Run() {
     }
     if (balancer_ && next_balance <= t)
       next_balance = r_.origin_ms + ((t - r_.origin_ms) / period + 1) * period;
-    if (!arrived.empty()) PredictArrivals(arrived);
+    if (!arrived.empty() && o_.predict) PredictArrivals(arrived);
     series.SetLevels(total_gpus_ - free_gpus_, static_cast<double>(queue_.size()));
   }
   series.Sample(Jain());
@@ -313,6 +319,9 @@ Status ValidateOptions(const SimOptions& o) {
     if (!(t > 0)) return Status::InvalidArgument("LAS thresholds must be > 0 GPU-seconds");
   if (o.queue_view < 1) return Status::InvalidArgument("queue view must be >= 1");
   if (o.predict_horizon < 1) return Status::InvalidArgument("prediction horizon must be >= 1");
+  if (o.durations != "oracle" && SubmitPredictions::PredictorIndex(o.durations) < 0)
+    return Status::InvalidArgument("durations '" + o.durations +
+                                   "' are not oracle, muster, mean_so_far or last_two_of_class");
   if (o.pass_interval_ms < 0) return Status::InvalidArgument("pass interval must be >= 0");
   if (o.series_buckets < 2 || o.series_width_ms < 1)
     return Status::InvalidArgument("series needs >= 2 buckets of >= 1 ms");

@@ -87,6 +87,11 @@ struct SimOptions {
   // change: the passes still see the trace's durations.
   bool predict = false;
   int predict_horizon = 10000;  // queued jobs a start prediction looks through (as the daemon)
+  // The run times the scheduler sees (backfill reservations, sjf and srtf order): "oracle" (the
+  // trace's, exact), or a predictor of submit_predictions.h, "muster", "mean_so_far" or
+  // "last_two_of_class", each as it predicted the job at its submit (a running job's
+  // predicted finish is its start plus that, or now + 1 s once that has passed).
+  std::string durations = "oracle";
 };
 
 // What happened to one job (index as in the workload).
@@ -132,6 +137,7 @@ struct SimResult {
   std::vector<JobOutcome> outcomes;  // only with SimOptions::keep_outcomes
   // Load balancer (all zero when it is off).
   std::string balancer = "off";  // off | dry-run | on
+  std::string durations = "oracle";  // what the scheduler took run times to be (SimOptions)
   int64_t balance_periods = 0;   // Decide calls that were due
   int64_t migrations = 0;        // applied migrate moves
   int64_t started_moves = 0;     // applied steal/retarget moves that started a job now

@@ -76,6 +76,9 @@ class Replay {
   Result<SimResult> Run();
 
  private:
+  // The reference work left of job j as the scheduler sees it: the trace's, or with
+  // SimOptions::durations the predictor's run time less the work done.
+  double RemainingMs(int j) const;
   OrderKey QueueKey(int j) const;
   OrderKey RunningKey(int j) const;
   std::shared_ptr<const JobSpec> SpecFor(int j);
@@ -141,7 +144,8 @@ class Replay {
   std::vector<int> view_;
   std::vector<double> loads_;
   std::optional<balance::Balancer> balancer_;  // engaged unless the balancer is off
-  std::optional<SubmitPredictions> predictions_;  // engaged with SimOptions::predict
+  std::optional<SubmitPredictions> predictions_;  // engaged with predict or durations
+  int durations_ = -1;  // the predictor the scheduler sees (SimOptions::durations); -1 = oracle
   // Predictions at submit for the jobs that arrived at now_ (after its pass).
   void PredictArrivals(const std::vector<int>& arrived);
   SimResult r_;

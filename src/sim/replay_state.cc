@@ -44,7 +44,9 @@ Replay::Replay(const Workload& w, const ClusterConfig& c, const SimOptions& o, c
     if (b.ok()) balancer_.emplace(std::move(b).value());
   }
   r_.balancer = balance::BalancerModeName(o.balancer.mode);
-  if (o.predict) predictions_.emplace(w, o.predict_horizon);
+  durations_ = o.durations == "oracle" ? -1 : SubmitPredictions::PredictorIndex(o.durations);
+  if (o.predict || durations_ >= 0) predictions_.emplace(w, o.predict_horizon);
+  r_.durations = o.durations;
 }
 
 void Replay::PredictArrivals(const std::vector<int>& arrived) {
@@ -58,7 +60,13 @@ void Replay::PredictArrivals(const std::vector<int>& arrived) {
     running.push_back({j, w_.jobs[j].gpus, out_[j].first_start_ms});
   for (int j : arrived)
     if (run_[j].state == RunState::kRunning) started.push_back(j);
-  predictions_->Arrived(arrived, now_, free_gpus_, queue, running, started);
+  predictions_->ProjectStarts(arrived, now_, free_gpus_, queue, running, started);
+}
+
+double Replay::RemainingMs(int j) const {
+  if (durations_ < 0) return run_[j].remaining_ms;
+  const double done = static_cast<double>(w_.jobs[j].duration_ms) - run_[j].remaining_ms;
+  return std::max(1.0, predictions_->PredictedRunS(j, durations_) * 1000 - done);
 }
 
 OrderKey Replay::QueueKey(int j) const {
@@ -70,7 +78,7 @@ OrderKey Replay::QueueKey(int j) const {
       break;
     case PolicyKind::kSjf:
     case PolicyKind::kSrtf:
-      key = sched::SrtfKey(run_[j].remaining_ms);
+      key = sched::SrtfKey(RemainingMs(j));
       break;
     case PolicyKind::kLas:
       key = run_[j].level;  // sched::LasKey of its attained service, kept as it changes
@@ -85,7 +93,7 @@ OrderKey Replay::RunningKey(int j) const {
   OrderKey k = QueueKey(j);
   if (policy_.kind == PolicyKind::kSrtf) {
     double done = static_cast<double>(std::max<TimeMs>(0, now_ - run_[j].run_start)) * run_[j].rate;
-    k.key = sched::SrtfKey(run_[j].remaining_ms - done);
+    k.key = sched::SrtfKey(RemainingMs(j) - done);
   }
   return k;
 }
@@ -210,6 +218,7 @@ void Replay::Start(int j, const std::vector<const sched::Placement*>& ps) {
     changed_nodes_.push_back(p->node);
     rt.started_ms = now_;
     rt.predicted_finish_ms = jr.finish;
+    if (durations_ >= 0) rt.predicted_finish_ms = now_ + std::max<DurationMs>(1000, CeilMs(RemainingMs(j)));
     rt.checkpointable = job.checkpointable;
     owner_.push_back({j, static_cast<int>(run_pos_[j].size())});
     run_pos_[j].push_back(static_cast<int>(snap_.running.size()));

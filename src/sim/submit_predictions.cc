@@ -75,16 +75,26 @@ std::array<double, SubmitPredictions::kPredictors> SubmitPredictions::PredictRun
   return out;
 }
 
-void SubmitPredictions::Arrived(const std::vector<int>& arrived, TimeMs now, int free_gpus,
-                                const std::vector<int>& queue, const std::vector<Running>& running,
-                                const std::vector<int>& started_now) {
-  if (arrived.empty()) return;
+int SubmitPredictions::PredictorIndex(const std::string& name) {
+  for (int p = 0; p < kPredictors; ++p)
+    if (name == kNames[p]) return p;
+  return -1;
+}
+
+void SubmitPredictions::PredictRuns(const std::vector<int>& arrived) {
   for (int j : arrived) {
     AtSubmit& a = at_submit_[static_cast<size_t>(j)];
     a.made = true;
     a.run_s = PredictRun(j, &a.low_s, &a.high_s);
     a.start_ms.fill(-1);
   }
+}
+
+void SubmitPredictions::ProjectStarts(const std::vector<int>& arrived, TimeMs now, int free_gpus,
+                                      const std::vector<int>& queue,
+                                      const std::vector<Running>& running,
+                                      const std::vector<int>& started_now) {
+  if (arrived.empty()) return;
   for (int j : started_now) {
     AtSubmit& a = at_submit_[static_cast<size_t>(j)];
     if (a.made) a.start_ms.fill(now);

@@ -58,14 +58,23 @@ class SubmitPredictions {
 
   // A job finished a run of `run_s` seconds at `now`: every predictor learns it.
   void Finished(int job, double run_s);
+  // Predicts the run times of jobs that just arrived (before the scheduling pass, which may
+  // schedule on them: SimOptions::durations).
+  void PredictRuns(const std::vector<int>& arrived);
+  // Predictor `p`'s run time for `job`, in seconds; REQUIRES: PredictRuns saw the job.
+  double PredictedRunS(int job, int p) const { return at_submit_[static_cast<size_t>(job)].run_s[p]; }
+  // The index of a predictor's name (kNames), or -1.
+  static int PredictorIndex(const std::string& name);
   // What the replay looks like after the pass at `now` that follows the arrival of `arrived`.
   struct Running {
     int job;
     int gpus;
     TimeMs start_ms;
   };
-  // `queue`: queued jobs in the policy's order (job ids); `running`: the running jobs.
-  void Arrived(const std::vector<int>& arrived, TimeMs now, int free_gpus,
+  // Predicts the starts of `arrived` (after PredictRuns). `queue`: queued jobs in the policy's
+  // order (job ids); `running`: the running jobs; `started_now`: those of `arrived` that the
+  // pass started.
+  void ProjectStarts(const std::vector<int>& arrived, TimeMs now, int free_gpus,
                const std::vector<int>& queue, const std::vector<Running>& running,
                const std::vector<int>& started_now);
   // The figures over jobs that ran once: first_start_ms and finish_ms of each job (-1 = never).

@@ -65,10 +65,16 @@ TEST(SimPredictions, NoPeekingAJobIsPredictedOnlyFromJobsThatFinishedBeforeItArr
     w.jobs.push_back(j);
   }
   SubmitPredictions sp(w);
-  sp.Arrived({0}, 0, 0, {}, {{0, 1, 0}}, {0});
-  sp.Arrived({1}, 10'000, 0, {1}, {{0, 1, 0}}, {});
+  sp.PredictRuns({0});
+  sp.ProjectStarts({0}, 0, 0, {}, {{0, 1, 0}}, {0});
+  sp.PredictRuns({1});
+  sp.ProjectStarts({1}, 10'000, 0, {1}, {{0, 1, 0}}, {});
+  EXPECT_DOUBLE_EQ(sp.PredictedRunS(1, 0), kDefaultRunS) << "nothing had finished";
   sp.Finished(0, 50);
-  sp.Arrived({2}, 200'000, 1, {}, {{1, 1, 200'000}}, {2});
+  sp.PredictRuns({2});
+  EXPECT_DOUBLE_EQ(sp.PredictedRunS(2, 0), 50);
+  EXPECT_DOUBLE_EQ(sp.PredictedRunS(2, SubmitPredictions::PredictorIndex("last_two_of_class")), 50);
+  sp.ProjectStarts({2}, 200'000, 1, {}, {{1, 1, 200'000}}, {2});
   const PredictionReport r =
       sp.Report({0, 10'000, 200'000}, {0, 50'000, 200'000}, {50'000, 100'000, 250'000}, {1, 1, 1});
   const model::Accuracy& m = Named(r, "muster").overall;
@@ -80,6 +86,35 @@ TEST(SimPredictions, NoPeekingAJobIsPredictedOnlyFromJobsThatFinishedBeforeItArr
   EXPECT_EQ(m.start_error_s.n, 3);
   EXPECT_DOUBLE_EQ(m.start_error_s.median, 0);
   EXPECT_NEAR(m.start_error_s.p90, 0.8 * 3550, 1e-6);
+}
+
+TEST(SimPredictions, TheSchedulerSeesThePredictorsRunTimesWhenAsked) {
+  // One GPU. Class a ran 10 s, class b 300 s; then a blocker; then an a job that will take
+  // 500 s and a b job that will take 20 s wait behind it. sjf on the trace's durations runs
+  // the b job first; on muster's predictions (what a real scheduler knows) the a job.
+  Workload w;
+  w.users = {"a", "b", "c"};
+  for (auto [t, d, u] : std::vector<std::tuple<int, int, int>>{
+           {0, 10, 0}, {20, 300, 1}, {400, 1000, 2}, {500, 500, 0}, {510, 20, 1}}) {
+    SimJob j;
+    j.submit_ms = t * 1000;
+    j.duration_ms = d * 1000;
+    j.user = u;
+    w.jobs.push_back(j);
+  }
+  const ClusterConfig c = ParseClusterShape("1x1").value();
+  SimOptions o{.policy = "sjf", .keep_outcomes = true};
+  auto oracle = Simulate(w, c, o);
+  o.durations = "muster";
+  auto predicted = Simulate(w, c, o);
+  ASSERT_TRUE(oracle.ok() && predicted.ok());
+  EXPECT_EQ(oracle->outcomes[4].first_start_ms, 1'400'000);  // b's 20 s job first
+  EXPECT_EQ(oracle->outcomes[3].first_start_ms, 1'420'000);
+  EXPECT_EQ(predicted->outcomes[3].first_start_ms, 1'400'000);  // a's, predicted at 10 s
+  EXPECT_EQ(predicted->outcomes[4].first_start_ms, 1'900'000);
+  EXPECT_EQ(predicted->durations, "muster");
+  o.durations = "psychic";
+  EXPECT_EQ(Simulate(w, c, o).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(SimPredictions, OffByDefaultAndTheScheduleIsTheSameWithIt) {

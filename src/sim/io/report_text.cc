@@ -82,6 +82,7 @@ nlohmann::json StatsJson(const WorkloadStats& s, bool utc) {
 std::string RunLabel(const SimResult& s) {
   std::string l = s.policy + (s.backfill ? "+bf" : "");
   if (s.balancer != "off") l += " bal=" + s.balancer;
+  if (s.durations != "oracle") l += " dur=" + s.durations;
   return l;
 }
 
@@ -185,6 +186,7 @@ nlohmann::json RunJson(const PolicyRun& run, bool with_series) {
   const SimResult& s = run.result;
   nlohmann::json j = {{"policy", s.policy},
                       {"backfill", s.backfill},
+                      {"durations", s.durations},
                       {"total_gpus", s.total_gpus},
                       {"jobs", s.jobs},
                       {"completed", s.completed},
