@@ -329,6 +329,23 @@ TEST(ClusterRest, AClientCertificateIsACredentialAndCallsAreAuditedAsFromTheHttp
                                                    "application/json"),
                                 201, "Submitted")["job_id"];
   rest.Json(carl->Delete("/api/v1/jobs/" + std::to_string(job)), 403, "Error");
+  // Another site's page cannot act with the browser's certificate: neither a form posting
+  // text/plain nor a request whose Origin is not this listener.
+  nlohmann::json csrf = rest.Json(
+      carl->Post("/api/v1/jobs", {{"Origin", "https://evil.example"}},
+                 R"({"command": "true", "workdir": "/tmp"})", "application/json"),
+      403, "Error");
+  EXPECT_NE(csrf["error"]["message"].get<std::string>().find("another site"), std::string::npos);
+  rest.Json(carl->Get("/api/v1/whoami", {{"Sec-Fetch-Site", "cross-site"}}), 403, "Error");
+  EXPECT_EQ(rest.Json(carl->Get("/api/v1/whoami", {{"Sec-Fetch-Site", "same-origin"}}), 200,
+                      "WhoAmI")["name"],
+            "carl");
+  nlohmann::json form = rest.Json(
+      rest.Client().Post("/api/v1/jobs", Rest::Auth(session->token),
+                         R"({"command": "true", "workdir": "/tmp"})", "text/plain"),
+      400, "Error");
+  EXPECT_NE(form["error"]["message"].get<std::string>().find("application/json"),
+            std::string::npos);
   CommandResult audit = cluster.Muster({"admin", "audit", "-o", "json"});
   ASSERT_EQ(audit.exit_code, 0) << audit.err;
   bool refused_row = false, submit_row = false;

@@ -35,7 +35,8 @@ double Median(std::vector<std::pair<double, double>>& vw) {
 // Distinct amounts of work, up to 3 (enough to tell whether a line may be fitted).
 int DistinctWork(const std::deque<std::pair<double, double>>& runs) {
   std::vector<double> seen;
-  for (const auto& [x, y] : runs) {
+  for (const auto& run : runs) {
+    const double x = run.first;
     const bool known = std::any_of(seen.begin(), seen.end(), [&](double v) {
       return std::fabs(v - x) <= 1e-9 * std::max(std::fabs(v), std::fabs(x));
     });

@@ -22,12 +22,16 @@
 //     weighted median of the run times, with an interval on the log scale (run times are
 //     skewed, and never negative):
 //         exp(median(log y) +- t_{(1+c)/2, k-1} * s * sqrt(1 + v));
-//     where s is the root mean square of the k residuals within 3 + 6/n robust sigmas (1.4826 *
-//     the weighted median absolute residual; all of them below 8 runs) of the fit, so that
-//     outliers widen neither the
-//     interval nor the center, and v = (pi/2) / n_eff is a weighted median's variance (n_eff =
-//     (sum w)^2 / sum w^2, the effective number of weighted runs);
-//   * one run gives that run's time with a degenerate interval (low == high), and so do the
+//     where s is the (unweighted) root mean square of the k residuals within 3 + 6/n robust
+//     sigmas (1.4826 * the weighted median absolute residual; all of them below 8 runs) of the
+//     fit, so that outliers move neither the center nor s, and v = (pi/2) / n_eff is a weighted
+//     median's variance (n_eff = (sum w)^2 / sum w^2, the effective number of weighted runs);
+//     with >= 4 effective runs the interval also spans the residuals' own weighted quantiles
+//     at c * (n_eff + 2) / n_eff, outliers included (run times are heavy-tailed: a spike among
+//     20 runs widens the high end, and says something true about the next run); the width is
+//     then scaled by the adaptive coverage's kappa (Scored);
+//   * one run gives that run's time with the spread of the first wider level (user, gpus,
+//     global) that has one, else a degenerate interval (low == high), and so do the
 //     estimate and the default (samples == 0).
 // The robust sigma has a floor of `min_relative_spread` of the prediction (on the log scale: that
 // fraction), so that runs that happened to take the same time do not give an empty interval.

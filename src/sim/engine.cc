@@ -281,7 +281,7 @@ Result<SimResult> Replay::Run() {
     for (const auto& p : r_.series) s += p.jain;
     r_.mean_jain = s / static_cast<double>(r_.series.size());
   }
-  if (predictions_) {
+  if (predictions_ && o_.predict) {
     std::vector<TimeMs> submit(n_), first(n_), finish(n_);
     std::vector<int> starts(n_);
     for (int j = 0; j < n_; ++j) {

@@ -7,10 +7,11 @@ namespace muster::cluster {
 
 namespace {
 
-// mean += (x - mean) / count, field by field.
-void Average(v1::BalanceMetrics* mean, const v1::BalanceMetrics& x, int count) {
+// mean += (x - mean) / count, field by field; `n_mean` keeps n's mean unrounded.
+void Average(v1::BalanceMetrics* mean, const v1::BalanceMetrics& x, int count, double* n_mean) {
   auto step = [count](double m, double v) { return m + (v - m) / count; };
-  mean->set_n(static_cast<int32_t>(std::lround(step(mean->n(), x.n()))));
+  *n_mean = step(*n_mean, x.n());
+  mean->set_n(static_cast<int32_t>(std::lround(*n_mean)));
   mean->set_jain(step(mean->jain(), x.jain()));
   mean->set_cov(step(mean->cov(), x.cov()));
   mean->set_imbalance_factor(step(mean->imbalance_factor(), x.imbalance_factor()));
@@ -42,15 +43,19 @@ void BalanceTrend::Fold(const v1::BalancePoint& point) {
   if (options_.history_ms <= 0) return;
   const int64_t bucket = point.time_ms() / options_.bucket_ms;
   if (coarse_.empty() || coarse_.back().bucket != bucket) {
-    coarse_.push_back({.bucket = bucket, .count = 1, .mean = point});
+    coarse_.push_back({.bucket = bucket,
+                       .count = 1,
+                       .mean = point,
+                       .nodes_n = static_cast<double>(point.nodes().n()),
+                       .gpus_n = static_cast<double>(point.gpus().n())});
     return;
   }
   Bucket& b = coarse_.back();
   ++b.count;
   const double dt = static_cast<double>(point.time_ms() - b.mean.time_ms()) / b.count;
   b.mean.set_time_ms(b.mean.time_ms() + static_cast<int64_t>(std::llround(dt)));
-  Average(b.mean.mutable_nodes(), point.nodes(), b.count);
-  Average(b.mean.mutable_gpus(), point.gpus(), b.count);
+  Average(b.mean.mutable_nodes(), point.nodes(), b.count, &b.nodes_n);
+  Average(b.mean.mutable_gpus(), point.gpus(), b.count, &b.gpus_n);
 }
 
 std::vector<v1::BalancePoint> BalanceTrend::Points(size_t keep) const {

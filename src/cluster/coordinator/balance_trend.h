@@ -35,6 +35,7 @@ class BalanceTrend {
     int64_t bucket = 0;  // time_ms / bucket_ms of its points
     int count = 0;
     v1::BalancePoint mean;
+    double nodes_n = 0, gpus_n = 0;  // the means of n, unrounded (the proto's n is whole)
   };
   void Fold(const v1::BalancePoint& point);
 

@@ -41,6 +41,16 @@ TEST(BalanceTrend, RecentPointsAreKeptAsTheyWereAndOlderOnesAsMeansPerBucket) {
   EXPECT_EQ(trend.Points(1000).size(), 13u);
 }
 
+TEST(BalanceTrend, ABucketsNodeCountIsTheRoundedMeanNotARoundingOfRoundings) {
+  BalanceTrend trend({.recent = 1, .history_ms = 3600 * 1000, .bucket_ms = 60 * 1000});
+  for (int i = 0; i < 7; ++i) {
+    v1::BalancePoint p = At(i * 1000, 1);
+    p.mutable_nodes()->set_n(i == 0 ? 3 : 2);  // 3, 2, 2, 2, 2, 2, then one kept as it was
+    trend.Add(p);
+  }
+  EXPECT_EQ(trend.Points().front().nodes().n(), 2);  // mean 2.17
+}
+
 TEST(BalanceTrend, CoarsePointsOlderThanTheHistoryAreDropped) {
   BalanceTrend trend({.recent = 2, .history_ms = 5 * 60 * 1000, .bucket_ms = 60 * 1000});
   for (int i = 0; i < 24 * 60; ++i) trend.Add(At(int64_t{i} * 60000, 1));  // a day, each minute

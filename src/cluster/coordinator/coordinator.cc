@@ -141,6 +141,9 @@ void Coordinator::Recover(StoreContents contents) {
                  epoch_ * kEpochJobIdBase + 1, epoch_ * kEpochAttemptBase + 1);
   for (auto& n : contents.nodes) nodes_.Recover(std::move(n));
   int adopted_wait = 0;
+  // Succeeded runs, learnt after the loop in the order they ended (the calibrator weighs the
+  // newest most).
+  std::vector<std::tuple<TimeMs, JobId, int>> succeeded;
   for (auto& j : contents.jobs) {
     JobId id = j.id;
     JobRecord& job = jobs_.Load(std::move(j));
@@ -156,9 +159,8 @@ void Coordinator::Recover(StoreContents contents) {
           (t.state == TaskState::kFailed || t.state == TaskState::kOom ||
            t.state == TaskState::kLost))
         gang_interrupted = true;
-      if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms) {
-        ScoreAndObserve(job, t);
-      }
+      if (t.state == TaskState::kSucceeded && t.start_ms > 0 && t.end_ms >= t.start_ms)
+        succeeded.emplace_back(t.end_ms, id, static_cast<int>(&t - job.tasks.data()));
     }
     if (!IsTerminal(job.state) || holds) jobs_.SetActive(id, true);
     // A balancer migration caught in progress: its running tasks are still to be stopped (the
@@ -183,6 +185,11 @@ void Coordinator::Recover(StoreContents contents) {
       MaybeFinishGangStop(job);
       Reconcile(job);
     }
+  }
+  std::sort(succeeded.begin(), succeeded.end());
+  for (const auto& [end_ms, id, position] : succeeded) {
+    const JobRecord& job = jobs_.Get(id);
+    ScoreAndObserve(job, job.tasks[static_cast<size_t>(position)]);
   }
   spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
                jobs_.size(), jobs_.active().size(), nodes_.all().size(), adopted_wait);

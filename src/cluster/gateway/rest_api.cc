@@ -94,6 +94,17 @@ std::optional<std::pair<std::string, std::string>> ClientCertificate(const httpl
   return std::pair{info->common_name, *sha};
 }
 
+// Whether a browser says the request comes from a page of another site: Sec-Fetch-Site
+// cross-site or same-site (not same-origin), or an Origin that is not this listener's.
+bool CrossSite(const httplib::Request& req) {
+  const std::string site = req.get_header_value("Sec-Fetch-Site");
+  if (site == "cross-site" || site == "same-site") return true;
+  const std::string origin = req.get_header_value("Origin");
+  if (origin.empty() || origin == "null") return origin == "null";
+  const std::string host = req.get_header_value("Host");
+  return origin != "https://" + host && origin != "http://" + host;
+}
+
 // A user or node name as the cluster CA issues them (1-64 of [A-Za-z0-9._-]); anything else is
 // not passed on.
 bool PlainName(std::string_view name) {
@@ -115,13 +126,23 @@ class Call {
           "Authorization: Bearer TOKEN");
       return;
     }
+    const bool v6 = req.remote_addr.find(':') != std::string::npos;
     std::vector<std::pair<std::string, std::string>> metadata = {
         {cluster::gateway_delegation::kClientAddress,
-         req.remote_addr + ":" + std::to_string(req.remote_port)}};
+         (v6 ? "[" + req.remote_addr + "]" : req.remote_addr) + ":" +
+             std::to_string(req.remote_port)}};
     const std::string header = req.get_header_value("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     if (header.empty()) {
       auto cert = ClientCertificate(req);
+      // A browser presents its certificate to any page's request: a request another site made
+      // (a form, a script elsewhere) must not act with it.
+      if (cert && CrossSite(req)) {
+        refused_ = Status::PermissionDenied(
+            "a request from another site is refused with a client certificate: send the header "
+            "Authorization: Bearer TOKEN");
+        return;
+      }
       if (!cert || !PlainName(cert->first)) {
         refused_ = Status::Unauthenticated(
             "authentication required: send the header Authorization: Bearer TOKEN (an admin "
@@ -235,6 +256,12 @@ void SubmitJob(client::CoordinatorClient& base, const httplib::Request& req,
                httplib::Response& res) {
   Call call(base, req);
   if (!call.refused().ok()) return Fail(res, call.refused());
+  // Only a JSON body: a plain HTML form elsewhere cannot send one (that needs a script, which
+  // the browser then asks this listener about first).
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind("application/json", 0) != 0)
+    return Fail(res, Status::InvalidArgument("the body must be sent as Content-Type: "
+                                             "application/json"));
   nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object())
     return Fail(res, Status::InvalidArgument(

@@ -10,6 +10,7 @@ let me = null;          // {name, role} of the signed-in token
 let timer = null;       // the current page's refresh
 let stopFollow = null;  // ends the job page's log stream
 let generation = 0;     // of route(): a render or stream of an older route does nothing
+let trendCache = { at: 0, trend: [] };  // the overview's balance trend, and when it was fetched
 
 function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) =>
@@ -91,8 +92,12 @@ async function signIn(token) {
 
 const pages = {
   async overview() {
+    // The whole trend (up to a day) at most every 15 s; the latest evaluation every second.
+    const fresh = Date.now() - trendCache.at > 15000;
     const [nodes, jobs, balance] = await Promise.all([
-      api("/api/v1/nodes"), api("/api/v1/jobs?limit=10000"), api("/api/v1/balance?trend_points=0")]);
+      api("/api/v1/nodes"), api("/api/v1/jobs?limit=10000"),
+      api(`/api/v1/balance?trend_points=${fresh ? 0 : 1}`)]);
+    if (fresh) trendCache = { at: Date.now(), trend: balance.trend || [] };
     const running = jobs.jobs.filter((j) => j.state === "running").length;
     const pending = jobs.jobs.filter((j) => j.state === "pending").length;
     let rows = "";
@@ -112,7 +117,7 @@ const pages = {
         <td>${bar(1 - n.cpus_free / Math.max(n.cpus, 1e-9))} ${(n.cpus - n.cpus_free).toFixed(1)}/${n.cpus}</td>
         <td>${n.running_tasks}</td><td>${gpus || "-"}</td></tr>`;
     }
-    const trend = balance.trend || [];
+    const trend = trendCache.trend;
     return `<h1>Overview</h1>
       <div class="cards"><div class="card">nodes<b id="n-nodes">${nodes.nodes.length}</b></div>
         <div class="card">running jobs<b id="n-running">${running}</b></div>
