@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cluster/coordinator/server.h"
 #include "model/balance.h"
 #include "sched/etc_heuristics.h"
 #include "sched/heft.h"
@@ -92,14 +93,8 @@ struct EtcRun {
 Result<EtcRun> RunOne(const std::string& name, const sched::EtcMatrix& etc,
                       const ScheduleFlags& f) {
   const auto t0 = std::chrono::steady_clock::now();
-  // The memetic search runs until its time limit (steady clock).
-  struct Steady final : Clock {
-    TimeMs NowMs() const override {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-          .count();
-    }
-  } steady;
+  // The memetic search runs until its time limit (the clock's steady MonotonicMs).
+  const cluster::WallClock steady;
   sched::MemeticOptions memetic;
   memetic.seed = f.seed;
   memetic.max_generations = 1 << 30;

@@ -106,7 +106,7 @@ void Calibrator::Add(Level& level, double work, double seconds) {
 
 void Calibrator::Observe(const Observation& o) {
   if (!std::isfinite(o.work) || !std::isfinite(o.seconds) || o.seconds < 0) return;
-  Add(by_device_[{o.job_class, o.device_model}], o.work, o.seconds);
+  Add(by_device_[o.job_class][o.device_model], o.work, o.seconds);
   Add(by_class_[o.job_class], o.work, o.seconds);
   if (!o.user.empty()) Add(by_user_[o.user], o.work, o.seconds);
   if (o.gpus >= 0) Add(by_gpus_[o.gpus], o.work, o.seconds);
@@ -166,12 +166,12 @@ double ResidualQuantile(const std::vector<std::pair<double, double>>& sorted, do
 // The empirical interval of the residuals at `confidence`, widened for a finite sample (a
 // future run falls between two of n past ones' order statistics with probability (n-1)/(n+1)),
 // as offsets from the center; nullopt below kEmpiricalRuns effective runs.
-std::optional<std::pair<double, double>> EmpiricalInterval(const Calibrator::LevelFitView& f,
-                                                           double confidence) {
-  if (f.n_eff < kEmpiricalRuns || f.residuals->empty()) return std::nullopt;
-  const double c = std::min(0.999, confidence * (f.n_eff + 2) / f.n_eff);
-  return std::pair{ResidualQuantile(*f.residuals, (1 - c) / 2),
-                   ResidualQuantile(*f.residuals, (1 + c) / 2)};
+std::optional<std::pair<double, double>> EmpiricalInterval(
+    double n_eff, const std::vector<std::pair<double, double>>& residuals, double confidence) {
+  if (n_eff < kEmpiricalRuns || residuals.empty()) return std::nullopt;
+  const double c = std::min(0.999, confidence * (n_eff + 2) / n_eff);
+  return std::pair{ResidualQuantile(residuals, (1 - c) / 2),
+                   ResidualQuantile(residuals, (1 + c) / 2)};
 }
 
 }  // namespace
@@ -241,7 +241,7 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
     }
     double lo = -half, hi = half;
     if (with_interval)
-      if (auto e = EmpiricalInterval({f.n_eff, &f.residuals}, confidence)) {
+      if (auto e = EmpiricalInterval(f.n_eff, f.residuals, confidence)) {
         lo = std::min(lo, e->first);
         hi = std::max(hi, e->second);
       }
@@ -262,7 +262,7 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
     const double half = StudentTQuantile(q, f.df) * f.sigma * std::sqrt(1 + f.center_var);
     const double log_center = std::log(std::max(f.center, kMinSeconds));
     double lo = -half, hi = half;
-    if (auto e = EmpiricalInterval({f.n_eff, &f.residuals}, confidence)) {
+    if (auto e = EmpiricalInterval(f.n_eff, f.residuals, confidence)) {
       lo = std::min(lo, e->first);
       hi = std::max(hi, e->second);
     }
@@ -304,8 +304,8 @@ Prediction Calibrator::Lookup(const PredictionQuery& q, double confidence,
                               bool with_interval) const {
   const Level* device = nullptr;
   const Level* cls = nullptr;
-  if (auto it = by_device_.find({q.job_class, q.device_model}); it != by_device_.end())
-    device = &it->second;
+  if (auto c = by_device_.find(q.job_class); c != by_device_.end())
+    if (auto it = c->second.find(q.device_model); it != c->second.end()) device = &it->second;
   if (auto it = by_class_.find(q.job_class); it != by_class_.end()) cls = &it->second;
   const Level* user = nullptr;
   const Level* gpus = nullptr;
@@ -342,13 +342,15 @@ Prediction Calibrator::Lookup(const PredictionQuery& q, double confidence,
   return flat(q.default_s, "fallback");
 }
 
-int Calibrator::Samples(const std::string& job_class, const std::string& device_model) const {
+int Calibrator::Samples(std::string_view job_class, std::string_view device_model) const {
   if (device_model.empty()) {
     auto it = by_class_.find(job_class);
     return it == by_class_.end() ? 0 : it->second.seen;
   }
-  auto it = by_device_.find({job_class, device_model});
-  return it == by_device_.end() ? 0 : it->second.seen;
+  auto c = by_device_.find(job_class);
+  if (c == by_device_.end()) return 0;
+  auto it = c->second.find(device_model);
+  return it == c->second.end() ? 0 : it->second.seen;
 }
 
 }  // namespace muster::model

@@ -47,6 +47,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -63,12 +64,13 @@ struct Observation {
   int gpus = -1;     // < 0 = not recorded at the gpus level
 };
 
-// What is known about a job before it runs.
+// What is known about a job before it runs. The strings are views: what they name must outlive
+// the call (a query is built for one call, from the job's spec).
 struct PredictionQuery {
-  std::string job_class;
-  std::string device_model;
+  std::string_view job_class;
+  std::string_view device_model;
   double work = 0;
-  std::string user;  // "" = skip the user level
+  std::string_view user;  // "" = skip the user level
   int gpus = -1;     // < 0 = skip the gpus level
   double estimate_s = 0;  // the user's own estimate; <= 0 = none
   double default_s = 0;   // when nothing else is known
@@ -138,7 +140,7 @@ class Calibrator {
   Prediction Predict(const std::string& job_class, const std::string& device_model, double work,
                      double fallback_seconds, double confidence = -1) const;
   // Runs recorded for (class, device), all of them (not only the window); device "" means any.
-  int Samples(const std::string& job_class, const std::string& device_model) const;
+  int Samples(std::string_view job_class, std::string_view device_model) const;
   // A run of `actual_s` whose interval, predicted at its submit, was [low_s, high_s]: when run
   // times drift (a stale history, a changing job mix), intervals made from the past miss more
   // often than they say; kappa, the factor on every interval's width, rises after a miss and
@@ -169,14 +171,6 @@ class Calibrator {
   };
   void Add(Level& level, double work, double seconds);
 
- public:
-  // What the interval's empirical quantiles read of a fit (calibration.cc).
-  struct LevelFitView {
-    double n_eff;
-    const std::vector<std::pair<double, double>>* residuals;
-  };
-
- private:
   static void Spread(const std::vector<double>& residuals, const std::vector<double>& w,
                      int params, double floor, Level::Fit* f);
   const Level::Fit& FitOf(const Level& level, bool may_be_linear) const;
@@ -185,9 +179,10 @@ class Calibrator {
   Prediction Lookup(const PredictionQuery& q, double confidence, bool with_interval) const;
 
   CalibratorOptions options_;
-  std::map<std::pair<std::string, std::string>, Level> by_device_;
-  std::map<std::string, Level> by_class_;
-  std::map<std::string, Level> by_user_;
+  // Keyed by std::less<>, so that a query's string_views find without copying.
+  std::map<std::string, std::map<std::string, Level, std::less<>>, std::less<>> by_device_;
+  std::map<std::string, Level, std::less<>> by_class_;
+  std::map<std::string, Level, std::less<>> by_user_;
   std::map<int, Level> by_gpus_;
   Level global_;
   double log_kappa_ = 0;  // log of the intervals' scale (Scored)

@@ -155,10 +155,11 @@ TEST(Calibrator, FallsBackFromClassToEstimateToUserToGpusToGlobal) {
   c.Observe({"train", "V100", 0, 300, "ann", 4});
   c.Observe({"eval", "A100", 0, 10, "bob", 1});
   c.Observe({"eval", "A100", 0, 12, "bob", 1});
-  auto query = [](std::string cls, std::string dev, std::string user, int gpus, double est = 0) {
-    return PredictionQuery{.job_class = std::move(cls), .device_model = std::move(dev),
-                           .user = std::move(user), .gpus = gpus, .estimate_s = est,
-                           .default_s = 7};
+  // Literals: the query's views outlive every call.
+  auto query = [](std::string_view cls, std::string_view dev, std::string_view user, int gpus,
+                  double est = 0) {
+    return PredictionQuery{.job_class = cls, .device_model = dev, .user = user, .gpus = gpus,
+                           .estimate_s = est, .default_s = 7};
   };
   Prediction p = c.Predict(query("train", "A100", "ann", 4));
   EXPECT_EQ(p.basis, "class+device:median");

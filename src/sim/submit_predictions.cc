@@ -20,11 +20,14 @@ SubmitPredictions::SubmitPredictions(const Workload& w, int max_projected)
       at_submit_(w.jobs.size()),
       arriving_(w.jobs.size(), 0) {}
 
+std::string_view SubmitPredictions::UserOf(int job) const {
+  const int32_t u = w_.jobs[static_cast<size_t>(job)].user;
+  return u >= 0 && static_cast<size_t>(u) < w_.users.size() ? std::string_view(w_.users[u])
+                                                             : std::string_view();
+}
+
 std::string SubmitPredictions::ClassOf(int job) const {
-  const SimJob& j = w_.jobs[static_cast<size_t>(job)];
-  const std::string& user =
-      j.user >= 0 && static_cast<size_t>(j.user) < w_.users.size() ? w_.users[j.user] : "";
-  return user + "/" + std::to_string(j.gpus);
+  return std::string(UserOf(job)) + "/" + std::to_string(w_.jobs[static_cast<size_t>(job)].gpus);
 }
 
 void SubmitPredictions::Finished(int job, double run_s) {
@@ -36,9 +39,7 @@ void SubmitPredictions::Finished(int job, double run_s) {
   calibrator_.Observe({.job_class = cls,
                        .device_model = "sim",
                        .seconds = run_s,
-                       .user = j.user >= 0 && static_cast<size_t>(j.user) < w_.users.size()
-                                   ? w_.users[j.user]
-                                   : "",
+                       .user = std::string(UserOf(job)),
                        .gpus = j.gpus});
   finished_sum_s_ += run_s;
   ++finished_;
@@ -56,7 +57,7 @@ std::array<double, SubmitPredictions::kPredictors> SubmitPredictions::PredictRun
   const model::Prediction p = calibrator_.Predict(
       {.job_class = cls,
        .device_model = "sim",
-       .user = j.user >= 0 && static_cast<size_t>(j.user) < w_.users.size() ? w_.users[j.user] : "",
+       .user = UserOf(job),
        .gpus = j.gpus,
        .default_s = kDefaultRunS},
       0.9);

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -65,7 +66,7 @@ class SubmitPredictions {
   double PredictedRunS(int job, int p) const { return at_submit_[static_cast<size_t>(job)].run_s[p]; }
   // The index of a predictor's name (kNames), or -1.
   static int PredictorIndex(const std::string& name);
-  // What the replay looks like after the pass at `now` that follows the arrival of `arrived`.
+  // A running job, as the start projection sees it.
   struct Running {
     int job;
     int gpus;
@@ -90,7 +91,8 @@ class SubmitPredictions {
     std::array<TimeMs, kPredictors> start_ms{};  // -1 = beyond the horizon
     double low_s = 0, high_s = 0;                // muster's 90% interval
   };
-  std::string ClassOf(int job) const;
+  std::string_view UserOf(int job) const;  // "" when the trace names none
+  std::string ClassOf(int job) const;       // "<user>/<gpus>"
   std::array<double, kPredictors> PredictRun(int job, double* low, double* high) const;
 
   const Workload& w_;

@@ -2,7 +2,7 @@
 // evaluation of the last `recent` ones as it was, and before them, for `history_ms`, one point per
 // `bucket_ms` (the mean of the evaluations in it, at their mean time). With the defaults and a
 // balance period of 10 s that is the last 20 minutes in full and the 24 hours before in minutes:
-// at most 1,560 points, about 150 KB.
+// at most 1,560 points.
 //
 // Thread-safety: none; the coordinator holds balance_mu_ around it.
 #pragma once
