@@ -171,6 +171,9 @@ int RunCoordinator(const CoordinatorFlags& f) {
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // A client that goes away mid-reply (a browser closing a followed log) makes a write fail; it
+  // must not end the coordinator. Tasks get default dispositions back (agent/spawn.cc).
+  signal(SIGPIPE, SIG_IGN);
 
   auto server = cluster::CoordinatorServer::Start(opts);
   if (!server.ok()) {
