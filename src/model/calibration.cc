@@ -14,6 +14,9 @@ namespace {
 
 constexpr double kMadToSigma = 1.4826;  // MAD * this = sigma, for normal residuals
 constexpr double kMinSeconds = 1e-3;    // the log scale's floor
+// The adaptive coverage (Scored): kappa's bounds, and the runs scored before it moves.
+constexpr double kMinIntervalScale = 0.25, kMaxIntervalScale = 50;
+constexpr size_t kMinScoredRuns = 30;
 constexpr double kMedianVariance = 1.5707963267948966;  // pi/2: a median's variance over a mean's
 constexpr double kEmpiricalRuns = 4;  // effective runs the empirical interval needs
 
@@ -245,10 +248,12 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
         lo = std::min(lo, e->first);
         hi = std::max(hi, e->second);
       }
-    const double kappa = std::exp(log_kappa_);
+    const double kappa = kappa_;
     const double low = center + kappa * lo, high = center + kappa * hi;
     p.low = std::max(0.0, low);
     p.high = std::max(0.0, high);
+    if (with_interval) p.interval_scale = kappa;
+    p.log_interval = false;
     return p;
   }
   p.seconds = std::max(0.0, f.center);
@@ -266,19 +271,38 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
       lo = std::min(lo, e->first);
       hi = std::max(hi, e->second);
     }
-    const double kappa = std::exp(log_kappa_);
+    const double kappa = kappa_;
     const double low = log_center + kappa * lo, high = log_center + kappa * hi;
     p.low = f.center <= 0 ? 0 : std::exp(low);
     p.high = std::exp(high);
+    p.interval_scale = kappa;
   }
   return p;
 }
 
-void Calibrator::Scored(double actual_s, double low_s, double high_s) {
-  if (!std::isfinite(actual_s) || !(high_s > low_s) || options_.coverage_step <= 0) return;
-  const bool miss = actual_s < low_s || actual_s > high_s;
-  log_kappa_ += options_.coverage_step * ((miss ? 1.0 : 0.0) - (1 - options_.coverage_target));
-  log_kappa_ = std::clamp(log_kappa_, std::log(0.5), std::log(20.0));
+void Calibrator::Scored(double actual_s, const Prediction& at_submit) {
+  if (!std::isfinite(actual_s) || actual_s < 0 || !(at_submit.interval_scale > 0) ||
+      !(at_submit.high > at_submit.low) || options_.coverage_window <= 0)
+    return;
+  const auto scale = [&](double seconds) {
+    return at_submit.log_interval ? std::log(std::max(seconds, kMinSeconds)) : seconds;
+  };
+  const double center = scale(at_submit.seconds), actual = scale(actual_s);
+  const double bound = scale(actual >= center ? at_submit.high : at_submit.low);
+  const double reach = std::fabs(bound - center), off = std::fabs(actual - center);
+  const double needed = off == 0                            ? 0
+                        : reach > 0                         ? at_submit.interval_scale * off / reach
+                                                            : kMaxIntervalScale;
+  needed_scales_.push_back(std::min(needed, kMaxIntervalScale));
+  if (static_cast<int>(needed_scales_.size()) > options_.coverage_window) needed_scales_.pop_front();
+  const size_t n = needed_scales_.size();
+  // The quantile costs O(window): once the window holds a few hundred, every 16th score.
+  if (n < kMinScoredRuns || (n > 256 && ++scored_ % 16 != 0)) return;
+  std::vector<double> sorted(needed_scales_.begin(), needed_scales_.end());
+  const size_t rank = std::min(
+      n - 1, static_cast<size_t>(std::ceil(static_cast<double>(n + 1) * options_.coverage_target)) - 1);
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(rank), sorted.end());
+  kappa_ = std::clamp(sorted[rank], kMinIntervalScale, kMaxIntervalScale);
 }
 
 Prediction Calibrator::Predict(const PredictionQuery& query, double confidence) const {
@@ -329,6 +353,7 @@ Prediction Calibrator::Lookup(const PredictionQuery& q, double confidence,
       if (w.seconds > 0) {
         p.low = p.seconds * (w.low / w.seconds);
         p.high = p.seconds * (w.high / w.seconds);
+        p.interval_scale = w.interval_scale;
       }
     }
     return p;

@@ -29,7 +29,8 @@
 //     with >= 4 effective runs the interval also spans the residuals' own weighted quantiles
 //     at c * (n_eff + 2) / n_eff, outliers included (run times are heavy-tailed: a spike among
 //     20 runs widens the high end, and says something true about the next run); the width is
-//     then scaled by the adaptive coverage's kappa (Scored);
+//     then scaled by the adaptive coverage's kappa (Scored), a quantile of the scales recent
+//     intervals needed;
 //   * one run gives that run's time with the spread of the first wider level (user, gpus,
 //     global) that has one, else a degenerate interval (low == high), and so do the
 //     estimate and the default (samples == 0).
@@ -42,6 +43,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -82,6 +84,10 @@ struct Prediction {
   double high = 0;
   int samples = 0;    // runs the prediction was made from
   std::string basis;  // "<level>:linear|median|single" (level as above), "estimate" or "fallback"
+  // The adaptive coverage's kappa that [low, high] was scaled by, on the log scale of seconds
+  // (log_interval) or on seconds (a linear fit's); 0 = no interval (low == high).
+  double interval_scale = 0;
+  bool log_interval = true;
 };
 
 struct CalibratorOptions {
@@ -90,10 +96,10 @@ struct CalibratorOptions {
   int window = 64;            // runs kept per level (the newest)
   double half_life_runs = 16; // a run's weight halves every this many newer runs; <= 0 = equal
   double min_relative_spread = 0.005;
-  // Adaptive coverage (Scored): every interval's width is scaled by kappa, which moves after
-  // each scored run so that about coverage_target of them fall inside; 0 = off.
+  // Adaptive coverage (Scored): every interval's width is scaled by kappa, the coverage_target
+  // quantile of the scales the last coverage_window scored runs needed; 0 = off.
   double coverage_target = 0.9;
-  double coverage_step = 0.05;
+  int coverage_window = 4096;
 };
 
 // Streaming least-squares statistics of y against x.
@@ -141,15 +147,21 @@ class Calibrator {
                      double fallback_seconds, double confidence = -1) const;
   // Runs recorded for (class, device), all of them (not only the window); device "" means any.
   int Samples(std::string_view job_class, std::string_view device_model) const;
-  // A run of `actual_s` whose interval, predicted at its submit, was [low_s, high_s]: when run
-  // times drift (a stale history, a changing job mix), intervals made from the past miss more
-  // often than they say; kappa, the factor on every interval's width, rises after a miss and
-  // falls after a hit, by coverage_step on the log scale, so that over the runs scored about
-  // coverage_target of them land inside (adaptive conformal inference, Gibbs and Candes 2021).
-  // kappa stays within [0.5, 20]. Intervals with no width (a single run, an estimate) are not
-  // scored.
-  void Scored(double actual_s, double low_s, double high_s);
-  double interval_scale() const { return std::exp(log_kappa_); }
+  // A run of `actual_s` whose prediction at its submit was `at_submit`: when run times drift (a
+  // stale history, a changing job mix), intervals made from the past miss more often than they
+  // say. Each scored run gives the scale its interval would have needed to hold it (on the
+  // interval's own scale, from its center: at_submit.interval_scale x the distance to the
+  // actual / the distance to the bound on that side); kappa, the factor on every later
+  // interval's width, is the coverage_target quantile of the last coverage_window of these
+  // (a rolling split-conformal calibration; at (n + 1) x target of n, for finite-sample
+  // coverage), once 30 runs were scored (then after every score until 256, every 16th after),
+  // within [0.25, 50]. A window of thousands spans weeks and every class, so that a burst of one
+  // class's runs ending together does not decide it. A quantile of recent scores, not an
+  // integrator of misses: a run is scored when it ends, hours or days after its prediction was
+  // made, and an integrator fed that late swings from bound to bound. Predictions without an
+  // interval (interval_scale 0: a single run with no wider level, an estimate) are not scored.
+  void Scored(double actual_s, const Prediction& at_submit);
+  double interval_scale() const { return kappa_; }
 
  private:
   // The runs of one level and their fit, computed when first needed after a change.
@@ -185,7 +197,9 @@ class Calibrator {
   std::map<std::string, Level, std::less<>> by_user_;
   std::map<int, Level> by_gpus_;
   Level global_;
-  double log_kappa_ = 0;  // log of the intervals' scale (Scored)
+  double kappa_ = 1;                // the intervals' scale (Scored)
+  std::deque<double> needed_scales_;  // the last coverage_window scored runs' (Scored)
+  uint64_t scored_ = 0;
 };
 
 }  // namespace muster::model

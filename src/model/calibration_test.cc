@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <random>
 
 #include "model/student_t.h"
@@ -195,8 +196,8 @@ TEST(Calibrator, FallsBackFromClassToEstimateToUserToGpusToGlobal) {
 TEST(Calibrator, ScoredIntervalsWidenUntilTheTargetShareFallsInside) {
   // The history says 100 s +- 1 s; the runs that follow vary by 10 s (a stale history). Scored
   // widens the intervals until about 90% of the runs land inside; without it they would not.
-  for (const double step : {0.05, 0.0}) {
-    Calibrator c({.coverage_step = step});
+  for (const int window : {1000, 0}) {
+    Calibrator c({.coverage_window = window});
     std::mt19937_64 rng(5);
     std::normal_distribution<double> narrow(100, 1), wide(100, 10);
     for (int i = 0; i < 30; ++i) c.Observe({"job", "gpu", 0, narrow(rng)});
@@ -206,10 +207,10 @@ TEST(Calibrator, ScoredIntervalsWidenUntilTheTargetShareFallsInside) {
       const Prediction p = c.Predict("job", "gpu", 0, 1, 0.9);
       const double actual = wide(rng);
       inside += p.low <= actual && actual <= p.high;
-      c.Scored(actual, p.low, p.high);
+      c.Scored(actual, p);
     }
     const double coverage = static_cast<double>(inside) / runs;
-    if (step > 0) {
+    if (window > 0) {
       EXPECT_NEAR(coverage, 0.9, 0.03);
       EXPECT_GT(c.interval_scale(), 2);
     } else {
@@ -217,10 +218,64 @@ TEST(Calibrator, ScoredIntervalsWidenUntilTheTargetShareFallsInside) {
       EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
     }
   }
-  // Intervals without width are not scored.
+  // Predictions without an interval are not scored.
   Calibrator c;
-  c.Scored(5, 7, 7);
+  for (int i = 0; i < 100; ++i) c.Scored(5, Prediction{.seconds = 7, .low = 7, .high = 7});
   EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
+}
+
+TEST(Calibrator, ScoresReportedDaysLateDoNotSwingTheScale) {
+  // A run is scored when it ends, long after its prediction: here each prediction is scored
+  // 2,000 predictions later. Intervals made from a history of 100 s +- 1 s, runs of 100 +- 10 s:
+  // the scale settles once and the share inside stays near 90% (an integrator of misses fed this
+  // late swings between its bounds, and covers far less).
+  Calibrator c;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> narrow(100, 1), wide(100, 10);
+  for (int i = 0; i < 30; ++i) c.Observe({"job", "gpu", 0, narrow(rng)});
+  std::deque<std::pair<Prediction, double>> in_flight;
+  int inside = 0, counted = 0;
+  double min_scale = 1e9, max_scale = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Prediction p = c.Predict("job", "gpu", 0, 1, 0.9);
+    const double actual = wide(rng);
+    if (i >= 4000) {  // once the first scores arrived
+      inside += p.low <= actual && actual <= p.high;
+      ++counted;
+      min_scale = std::min(min_scale, c.interval_scale());
+      max_scale = std::max(max_scale, c.interval_scale());
+    }
+    in_flight.emplace_back(p, actual);
+    if (in_flight.size() > 2000) {
+      c.Scored(in_flight.front().second, in_flight.front().first);
+      in_flight.pop_front();
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(inside) / counted, 0.9, 0.03);
+  EXPECT_LT(max_scale / min_scale, 1.5) << min_scale << " to " << max_scale;
+}
+
+TEST(Calibrator, TheScaleAScoreNeedsIsMeasuredOnTheIntervalsOwnSide) {
+  // An interval 100 s [50 s, 400 s] on the log scale: a run of 800 s needed 1.5 x its high side
+  // (log 8 / log 4), one of 25 s 2 x its low side; 30 such scores set the scale to the needed
+  // scale's 90% quantile.
+  Calibrator c;
+  const Prediction p{.seconds = 100, .low = 50, .high = 400, .interval_scale = 1};
+  for (int i = 0; i < 27; ++i) c.Scored(100, p);
+  for (int i = 0; i < 3; ++i) c.Scored(800, p);
+  EXPECT_NEAR(c.interval_scale(), 1.5, 1e-9);
+  Calibrator low;
+  for (int i = 0; i < 27; ++i) low.Scored(100, p);
+  for (int i = 0; i < 3; ++i) low.Scored(25, p);
+  EXPECT_NEAR(low.interval_scale(), 2.0, 1e-9);
+  // On a linear fit's interval the distances are in seconds, and the scale the interval was made
+  // with counts: made at 2 x, a run 2 x as far out as its bound needed 4 x.
+  Calibrator linear;
+  const Prediction l{.seconds = 100, .low = 90, .high = 110, .interval_scale = 2,
+                     .log_interval = false};
+  for (int i = 0; i < 27; ++i) linear.Scored(100, l);
+  for (int i = 0; i < 3; ++i) linear.Scored(120, l);
+  EXPECT_NEAR(linear.interval_scale(), 4.0, 1e-9);
 }
 
 TEST(Calibrator, SingleRunIsUsedWithDegenerateInterval) {

@@ -34,7 +34,11 @@ void SubmitPredictions::Finished(int job, double run_s) {
   if (!(run_s >= 0) || !std::isfinite(run_s)) return;
   const SimJob& j = w_.jobs[static_cast<size_t>(job)];
   if (const AtSubmit& a = at_submit_[static_cast<size_t>(job)]; a.made)
-    calibrator_.Scored(run_s, a.low_s, a.high_s);
+    calibrator_.Scored(run_s, {.seconds = a.run_s[kMuster],
+                               .low = a.low_s,
+                               .high = a.high_s,
+                               .interval_scale = a.interval_scale,
+                               .log_interval = a.log_interval != 0});
   const std::string cls = ClassOf(job);
   calibrator_.Observe({.job_class = cls,
                        .device_model = "sim",
@@ -49,7 +53,7 @@ void SubmitPredictions::Finished(int job, double run_s) {
 }
 
 std::array<double, SubmitPredictions::kPredictors> SubmitPredictions::PredictRun(
-    int job, double* low, double* high) const {
+    int job, AtSubmit* a) const {
   const SimJob& j = w_.jobs[static_cast<size_t>(job)];
   const std::string cls = ClassOf(job);
   std::array<double, kPredictors> out{};
@@ -62,8 +66,10 @@ std::array<double, SubmitPredictions::kPredictors> SubmitPredictions::PredictRun
        .default_s = kDefaultRunS},
       0.9);
   out[kMuster] = p.seconds;
-  *low = p.low;
-  *high = p.high;
+  a->low_s = p.low;
+  a->high_s = p.high;
+  a->interval_scale = static_cast<float>(p.interval_scale);
+  a->log_interval = p.log_interval;
   out[kMeanSoFar] = mean;
   auto it = last_two_.find(cls);
   if (it == last_two_.end() || it->second.empty()) {
@@ -86,7 +92,7 @@ void SubmitPredictions::PredictRuns(const std::vector<int>& arrived) {
   for (int j : arrived) {
     AtSubmit& a = at_submit_[static_cast<size_t>(j)];
     a.made = true;
-    a.run_s = PredictRun(j, &a.low_s, &a.high_s);
+    a.run_s = PredictRun(j, &a);
     a.start_ms.fill(-1);
   }
 }

@@ -90,10 +90,13 @@ class SubmitPredictions {
     std::array<double, kPredictors> run_s{};
     std::array<TimeMs, kPredictors> start_ms{};  // -1 = beyond the horizon
     double low_s = 0, high_s = 0;                // muster's 90% interval
+    float interval_scale = 0;                    // and how it was made (model::Prediction)
+    uint8_t log_interval = 1;
   };
   std::string_view UserOf(int job) const;  // "" when the trace names none
   std::string ClassOf(int job) const;       // "<user>/<gpus>"
-  std::array<double, kPredictors> PredictRun(int job, double* low, double* high) const;
+  // Every predictor's run time; muster's interval into *a.
+  std::array<double, kPredictors> PredictRun(int job, AtSubmit* a) const;
 
   const Workload& w_;
   const int max_projected_;

@@ -494,8 +494,12 @@ model::Observation Coordinator::RunOf(const JobSpec& spec, const TaskRecord& t) 
 void Coordinator::ScoreAndObserve(const JobRecord& j, const TaskRecord& t) {
   const model::Observation run = RunOf(*j.spec, t);
   // How the interval predicted at submit fared (adaptive coverage, calibration.h).
-  if (j.submit_prediction.made_ms > 0)
-    calibrator_.Scored(run.seconds, j.submit_prediction.low_s, j.submit_prediction.high_s);
+  if (const JobRecord::SubmitPrediction& at = j.submit_prediction; at.made_ms > 0)
+    calibrator_.Scored(run.seconds, {.seconds = at.run_s,
+                                     .low = at.low_s,
+                                     .high = at.high_s,
+                                     .interval_scale = at.interval_scale,
+                                     .log_interval = at.log_interval});
   calibrator_.Observe(run);
 }
 

@@ -106,7 +106,10 @@ void Coordinator::RecordPredictions(TimeMs now) {
                              .start_ms = start,
                              .finish_ms = j.predicted_finish_ms,
                              .low_s = p.low,
-                             .high_s = p.high};
+                             .high_s = p.high,
+                             .run_s = p.seconds,
+                             .interval_scale = p.interval_scale,
+                             .log_interval = p.log_interval};
       store_->UpdatePrediction(j);
       char interval[96];
       std::snprintf(interval, sizeof interval, "run %s (90%%: %s to %s)",

@@ -83,6 +83,11 @@ struct JobRecord {
   struct SubmitPrediction {
     TimeMs made_ms = 0, start_ms = 0, finish_ms = 0;
     double low_s = 0, high_s = 0;
+    // Not stored: how the interval was made, for the adaptive coverage (model::Prediction's
+    // fields); a job submitted before a restart is not scored (interval_scale 0).
+    double run_s = 0;
+    double interval_scale = 0;
+    bool log_interval = true;
   };
   SubmitPrediction submit_prediction;
 
