@@ -240,6 +240,10 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
     std::snprintf(b, sizeof b, "%.0f%%", 100 * v);
     return std::string(b);
   };
+  auto signed_pct = [&](double v) {  // +12%, -3%, 0% (never "+0%" or "-0%")
+    const double rounded = std::round(100 * v);
+    return (rounded > 0 ? "+" : "") + pct(rounded == 0 ? 0.0 : v);
+  };
   auto secs = [](double s) {
     char b[32];
     std::snprintf(b, sizeof b, s < 10 ? "%.1fs" : "%.0fs", s);
@@ -250,7 +254,7 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
   for (const auto& a : all)
     t.AddRow({a.job_class.empty() ? "(all)" : a.job_class, std::to_string(a.jobs),
               pct(a.runtime_rel_error.median), pct(a.runtime_rel_error.p90),
-              (a.bias > 0 ? "+" : "") + pct(a.bias), secs(a.start_error_s.median),
+              signed_pct(a.bias), secs(a.start_error_s.median),
               secs(a.start_error_s.p90),
               a.interval_jobs > 0 ? std::to_string(static_cast<int>(
                                         std::lround(a.interval_coverage * a.interval_jobs))) +
