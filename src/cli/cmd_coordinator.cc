@@ -29,6 +29,7 @@ namespace {
 struct CoordinatorFlags {
   std::string listen = "127.0.0.1:7070";
   std::string state_dir;
+  std::string store;  // "" = $MUSTER_STORE, else <state dir>/state.db
   std::string heartbeat_timeout = "10s";
   std::string lost_node_timeout = "30s";
   std::string fence_grace = "5s";
@@ -68,6 +69,9 @@ int RunCoordinator(const CoordinatorFlags& f) {
   opts.submit_burst = std::max(1.0, f.submit_rate * 10);
   opts.tls_sans = f.tls_sans;
   opts.coordinator.state_dir = f.state_dir.empty() ? cluster::DefaultStateDir() : f.state_dir;
+  opts.coordinator.store_url = f.store;
+  if (const char* env = std::getenv("MUSTER_STORE"); opts.coordinator.store_url.empty() && env)
+    opts.coordinator.store_url = env;
   opts.coordinator.auth.owner_uid = ::geteuid();
   opts.coordinator.auth.allow_local_users = f.allow_local_users;
   opts.coordinator.allow_root_jobs = f.allow_root_jobs;
@@ -200,6 +204,10 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--state-dir", f->state_dir,
                   "State directory (default $MUSTER_STATE_DIR or ~/.local/state/muster)");
+  cmd->add_option("--store", f->store,
+                  "Where the durable state lives: sqlite://PATH, or postgres://USER@HOST:PORT/DB "
+                  "(the password from ~/.pgpass or PGPASSWORD, not the command line; default "
+                  "$MUSTER_STORE, else STATE_DIR/state.db)");
   cmd->add_flag("--allow-local-users", f->allow_local_users,
                 "Let every Unix user of this machine call through the local socket, each as "
                 "itself with the user role (default: only the coordinator's own user and root)");

@@ -13,6 +13,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/coordinator/feasibility.h"
+#include "cluster/store/open_store.h"
 #include "core/capacity.h"
 
 namespace muster::cluster {
@@ -63,11 +64,12 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions option
                                                        const Clock* clock) {
   if (Status s = PrepareStateDir(options.state_dir); !s.ok()) return s;
   const std::string path = options.state_dir + "/" + kStoreFileName;
-  auto store = SqliteStore::Open(path, options.store);
+  auto store = OpenStateStore(options.store_url, path, options.store);
   if (!store.ok()) return store.status();
+  const std::string named = options.store_url.empty() ? path : RedactStoreUrl(options.store_url);
   auto c = Open(std::move(options), clock, std::move(store).value());
-  if (!c.ok() && c.status().code() == StatusCode::kInternal)  // unreadable: say which file
-    return Status::Internal("cannot load the state store " + path + ": " + c.status().message());
+  if (!c.ok() && c.status().code() == StatusCode::kInternal)  // unreadable: say which store
+    return Status::Internal("cannot load the state store " + named + ": " + c.status().message());
   return c;
 }
 
@@ -191,7 +193,9 @@ void Coordinator::Recover(StoreContents contents) {
     const JobRecord& job = jobs_.Get(id);
     ScoreAndObserve(job, job.tasks[static_cast<size_t>(position)]);
   }
-  spdlog::info("state loaded: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
+  spdlog::info("state loaded from {}: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
+               options_.store_url.empty() ? std::string(kStoreFileName)
+                                          : RedactStoreUrl(options_.store_url),
                jobs_.size(), jobs_.active().size(), nodes_.all().size(), adopted_wait);
 }
 

@@ -133,6 +133,9 @@ struct CoordinatorOptions {
   int master_port_base = 29500;  // MASTER_PORT = base + (job*97 + attempt*31) % span
   int master_port_span = 10000;
   sched::SchedulerConfig scheduler;
+  // Where the durable state lives (open_store.h): "" = <state_dir>/state.db (SQLite),
+  // sqlite://PATH, or postgres://USER@HOST:PORT/DB.
+  std::string store_url;
   StoreOptions store;
   // Load balancer (see balancing.cc). period_ms etc. in balancer; mode off still evaluates the
   // metrics each period (for GetBalance and /metrics) but never decides.

@@ -24,6 +24,7 @@
 #include "cluster/coordinator/access.h"
 #include "cluster/coordinator/refusal_sampler.h"
 #include "cluster/store/backup.h"
+#include "cluster/store/open_store.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::cluster {
@@ -375,6 +376,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (Status a = Allow(*caller, Action::kBackup, "backup"); !a.ok()) return ToGrpcStatus(a);
     // The copy is made in the (private) state dir, streamed, and removed.
     const std::string& dir = c_->options().state_dir;
+    if (const std::string& url = c_->options().store_url;
+        !url.empty() && url != "sqlite://" + dir + "/" + kStoreFileName)
+      return ToGrpcStatus(Status::FailedPrecondition(
+          "this coordinator's state is not in its state dir's " + std::string(kStoreFileName) +
+          " but in " + RedactStoreUrl(url) +
+          ": back that database up with its own tools (pg_dump for PostgreSQL), and the state "
+          "dir's tls/ with it"));
     const std::string tmp = dir + "/backup-" + NewToken().substr(4, 16) + ".db";
     auto info = WriteBackup(dir, tmp);
     Status result = info.status();

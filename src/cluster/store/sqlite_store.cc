@@ -343,112 +343,41 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Db> db, StoreOptions options)
-    : options_(options), db_(std::move(db)) {
-  writer_ = std::thread([this] { WriterLoop(); });
-}
+    : db_(std::move(db)),
+      queue_(options.max_batch, [this](std::span<Write> writes) { return CommitBatch(writes); }) {}
 
 SqliteStore::~SqliteStore() {
-  {
-    MutexLock lock(mu_);
-    stopping_ = true;
-  }
-  queued_cv_.notify_all();
-  writer_.join();
+  queue_.Stop();
 }
 
-SqliteStore::Ticket SqliteStore::Enqueue(WriteFn fn) {
-  Ticket t;
-  {
-    MutexLock lock(mu_);
-    queue_.push_back(std::move(fn));
-    t = next_ticket_++;
-  }
-  queued_cv_.notify_one();
-  return t;
-}
-
-void SqliteStore::WriterLoop() {
-  for (;;) {
-    std::vector<WriteFn> batch;
-    Ticket first = 0;
-    {
-      MutexLock lock(mu_);
-      queued_cv_.wait(lock, [&]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      first = committed_ + 1;
-      size_t n = std::min<size_t>(queue_.size(), static_cast<size_t>(options_.max_batch));
-      for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    std::vector<std::pair<Ticket, Status>> errors;
-    {
-      MutexLock db_lock(db_mu_);
-      Status s = CommitBatch(batch, 0, batch.size());
-      if (!s.ok() && batch.size() > 1) {
-        // One write failed (or the commit did): the batch was rolled back whole. Apply each write
-        // in its own transaction, so that only the failing ones report failure.
-        for (size_t i = 0; i < batch.size(); ++i) {
-          Status one = CommitBatch(batch, i, i + 1);
-          if (!one.ok()) errors.emplace_back(first + i, one);
-        }
-      } else if (!s.ok()) {
-        errors.emplace_back(first, s);
-      }
-    }
-    {
-      MutexLock lock(mu_);
-      for (auto& [t, s] : errors) failed_[t] = s;
-      failed_count_ += errors.size();
-      if (!errors.empty()) last_error_ = errors.back().second;
-      while (failed_.size() > 100000) failed_.erase(failed_.begin());
-      committed_ = first + batch.size() - 1;
-      ++batches_;
-    }
-    committed_cv_.notify_all();
-  }
-}
-
-Status SqliteStore::CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end) {
+Status SqliteStore::CommitBatch(std::span<Write> writes) {
+  MutexLock db_lock(db_mu_);
   Status s = db_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  for (size_t i = begin; i < end && s.ok(); ++i) s = batch[i](*db_);
+  for (size_t i = 0; i < writes.size() && s.ok(); ++i) s = writes[i](*db_);
   if (s.ok()) s = db_->Exec("COMMIT");
   if (!s.ok()) (void)db_->Exec("ROLLBACK");
   return s;
 }
 
 Status SqliteStore::Wait(Ticket t) {
-  MutexLock lock(mu_);
-  committed_cv_.wait(lock, [&]() REQUIRES(mu_) { return committed_ >= t; });
-  auto it = failed_.find(t);
-  if (it == failed_.end()) return Status::Ok();
-  Status s = it->second;
-  failed_.erase(it);
-  return s;
+  return queue_.Wait(t);
 }
 
 Status SqliteStore::Flush() {
-  MutexLock lock(mu_);
-  const Ticket last = next_ticket_ - 1;
-  committed_cv_.wait(lock, [&]() REQUIRES(mu_) { return committed_ >= last; });
-  return Status::Ok();
+  return queue_.Flush();
 }
 
 uint64_t SqliteStore::FailedWrites() const {
-  MutexLock lock(mu_);
-  return failed_count_;
+  return queue_.FailedWrites();
 }
 
 Status SqliteStore::LastWriteError() const {
-  MutexLock lock(mu_);
-  return last_error_;
+  return queue_.LastWriteError();
 }
 
 uint64_t SqliteStore::CommittedBatches() const {
-  MutexLock lock(mu_);
-  return batches_;
+  return queue_.CommittedBatches();
 }
 
 SqliteStore::Ticket SqliteStore::InsertJob(const JobRecord& job) {

@@ -34,41 +34,35 @@
 // The tables from job_history on were added without a version change (CREATE TABLE IF NOT
 // EXISTS).
 //
-// Group commit: every write is queued to one writer thread, which takes everything queued so far
-// (up to max_batch writes), runs it inside one transaction with cached prepared statements and
-// commits once. If any write of the batch fails, the transaction is rolled back whole and each
-// write is retried in a transaction of its own, so a failure is reported for exactly the writes
-// that failed and never leaves a half-applied batch. A caller that needs durability waits for its
-// ticket (Wait); others go on. Writes are applied in the order they were queued, so a caller that
-// queues under its own lock gets the database to follow its in-memory order. With synchronous=FULL
-// a committed batch survives power loss; NORMAL survives a crash of the process (kill -9) only.
+// Group commit (write_queue.h): every write is queued to one writer thread, which takes
+// everything queued so far (up to max_batch writes), runs it inside one transaction with cached
+// prepared statements and commits once. If any write of the batch fails, the transaction is rolled
+// back whole and each write is retried in a transaction of its own, so a failure is reported for
+// exactly the writes that failed and never leaves a half-applied batch. A caller that needs
+// durability waits for its ticket (Wait); others go on. Writes are applied in the order they were
+// queued, so a caller that queues under its own lock gets the database to follow its in-memory
+// order. With synchronous=FULL a committed batch survives power loss; NORMAL survives a crash of
+// the process (kill -9) only.
 //
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <map>
 #include <memory>
+#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cluster/common/mutex.h"
 #include "cluster/store/state_store.h"
+#include "cluster/store/store_options.h"
+#include "cluster/store/write_queue.h"
 
 struct sqlite3;
 
 namespace muster::cluster {
 
 inline constexpr const char* kStoreFileName = "state.db";  // what Coordinator opens in state_dir
-
-struct StoreOptions {
-  bool synchronous_full = true;  // false: synchronous=NORMAL (survives process crashes only)
-  int max_batch = 4096;          // writes per transaction at most
-};
 
 class Db;  // the SQLite connection with its statement cache (sqlite_store.cc)
 
@@ -117,30 +111,16 @@ class SqliteStore final : public StateStore {
   Status LastWriteError() const override;
 
  private:
-  using WriteFn = std::function<Status(Db&)>;
+  using Write = WriteQueue<Db>::Write;
   explicit SqliteStore(std::unique_ptr<Db> db, StoreOptions options);
-  Ticket Enqueue(WriteFn fn);
-  void WriterLoop();
-  // Runs batch[begin, end) in one transaction: all of it is committed, or none (rolled back).
-  // REQUIRES db_mu_.
-  Status CommitBatch(std::vector<WriteFn>& batch, size_t begin, size_t end) REQUIRES(db_mu_);
+  Ticket Enqueue(Write write) { return queue_.Enqueue(std::move(write)); }
+  // The writer thread's RunBatch: `writes` in one transaction, all of them committed or none
+  // (rolled back).
+  Status CommitBatch(std::span<Write> writes) EXCLUDES(db_mu_);
 
-  StoreOptions options_;
   Mutex db_mu_;
-  std::unique_ptr<Db> db_ PT_GUARDED_BY(db_mu_);  // the writer thread's, and LoadAll's
-
-  mutable Mutex mu_ ACQUIRED_AFTER(db_mu_);
-  std::condition_variable_any queued_cv_;
-  std::condition_variable_any committed_cv_;
-  std::deque<WriteFn> queue_ GUARDED_BY(mu_);
-  Ticket next_ticket_ GUARDED_BY(mu_) = 1;           // ticket of the next queued write
-  Ticket committed_ GUARDED_BY(mu_) = 0;             // all tickets <= this are done
-  std::map<Ticket, Status> failed_ GUARDED_BY(mu_);  // failed writes not yet waited on
-  uint64_t failed_count_ GUARDED_BY(mu_) = 0;
-  Status last_error_ GUARDED_BY(mu_);
-  uint64_t batches_ GUARDED_BY(mu_) = 0;
-  bool stopping_ GUARDED_BY(mu_) = false;
-  std::thread writer_;
+  std::unique_ptr<Db> db_ PT_GUARDED_BY(db_mu_);  // the writer thread's, and the readers'
+  WriteQueue<Db> queue_;  // after db_: its writer stops before the connection closes
 };
 
 }  // namespace muster::cluster

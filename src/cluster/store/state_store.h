@@ -1,7 +1,9 @@
 // The coordinator's durable state behind one interface: jobs, tasks, nodes, job history, balancer
 // pins and usage history. The coordinator speaks only to StateStore; SqliteStore
-// (sqlite_store.h) is the embedded default and MemoryStore (memory_store.h) serves tests, with
-// injectable failures, so that every store-failure branch of the coordinator can be reached.
+// (sqlite_store.h) is the embedded default, PostgresStore (postgres_store.h) keeps the same
+// tables on a PostgreSQL server (open_store.h picks one from a URL), and MemoryStore
+// (memory_store.h) serves tests, with injectable failures, so that every store-failure branch
+// of the coordinator can be reached. The durable two share their group commit (write_queue.h).
 //
 // Contract of every implementation:
 //   * Writes are queued and applied in the order they were queued; each returns a ticket. A
@@ -23,7 +25,8 @@
 
 namespace muster::cluster {
 
-// 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions
+// 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions. Both durable stores know it:
+// a new version needs SqliteStore's upgrade and a PostgresStore migration step (a static_assert).
 inline constexpr int kStoreSchemaVersion = 4;
 
 struct StoreContents {
