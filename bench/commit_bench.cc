@@ -5,6 +5,9 @@
 // (bench/submit_bench.cc measures the whole path with real agents and the submit->start latency.)
 // Then the price of TLS: group-commit throughput and the p99 of one client's submit round trip,
 // over TLS (the default) against --insecure plaintext, alternating, best of two runs each.
+// Then the same group-commit run on a PostgreSQL store (a throwaway server on 127.0.0.1 that the
+// bench starts, PostgresTestServer; skipped when no server binaries are installed) against
+// SQLite, alternating, best of two each.
 //
 //   commit_bench [CLIENTS] [JOBS]     defaults: 64 clients, 10,000 jobs (2,000 for the baseline)
 #include <grpcpp/grpcpp.h>
@@ -21,6 +24,8 @@
 #include <vector>
 
 #include "cluster/coordinator/server.h"
+#include "cluster/store/open_store.h"
+#include "cluster/store/postgres_test_server.h"
 #include "cluster/store/sqlite_store.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
@@ -35,11 +40,14 @@ struct Run {
 };
 
 // Jobs per second, or a negative value after printing what went wrong.
-Run Measure(int max_batch, int clients, int total, const std::string& dir, bool insecure) {
+// `store_url` "" = SQLite in `dir` (else the store it names, which must be empty).
+Run Measure(int max_batch, int clients, int total, const std::string& dir, bool insecure,
+            const std::string& store_url = "") {
   std::filesystem::remove_all(dir);
   ServerOptions o;
   o.listen = "127.0.0.1:0";
   o.coordinator.state_dir = dir;
+  o.coordinator.store_url = store_url;
   o.coordinator.store.max_batch = max_batch;
   o.coordinator.auth.owner_uid = geteuid();
   o.insecure = insecure;
@@ -87,7 +95,7 @@ Run Measure(int max_batch, int clients, int total, const std::string& dir, bool 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   (*server)->Shutdown();
   server->reset();
-  auto store = SqliteStore::Open(dir + "/state.db");
+  auto store = OpenStateStore(store_url, dir + "/state.db");
   size_t stored = store.ok() ? (*store)->LoadAll()->jobs.size() : 0;
   std::filesystem::remove_all(dir);
   if (ok.load() != total || stored != static_cast<size_t>(total)) {
@@ -140,5 +148,31 @@ int main(int argc, char** argv) {
   std::printf("  1 client, submit round trip p99: %.2f ms TLS, %.2f ms plaintext   (%+.2f ms; "
               "target <= +1 ms)\n",
               t1.p99_ms, p1.p99_ms, t1.p99_ms - p1.p99_ms);
+
+  // PostgreSQL against SQLite, each on an empty store, alternating.
+  auto pg = PostgresTestServer::Start();
+  if (!pg.ok()) {
+    std::printf("PostgreSQL: skipped (%s)\n", pg.status().message().c_str());
+    return 0;
+  }
+  auto empty = [&] {
+    return (*pg)->Exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION " +
+                       (*pg)->user());
+  };
+  Run lite[2], post[2];
+  for (int i = 0; i < 2; ++i) {
+    lite[i] = Measure(4096, clients, total, base + "_lite", false);
+    if (Status s = empty(); !s.ok()) {
+      std::fprintf(stderr, "commit_bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    post[i] = Measure(4096, clients, total, base + "_pg", false, (*pg)->url());
+  }
+  const Run l = Best(lite[0], lite[1]), q = Best(post[0], post[1]);
+  if (l.rate < 0 || q.rate < 0) return 1;
+  std::printf("PostgreSQL against SQLite, group commit over TLS (best of 2 each)\n");
+  std::printf("  %d clients: %8.0f/s PostgreSQL, %8.0f/s SQLite   (PostgreSQL/SQLite %.2f)\n",
+              clients, q.rate, l.rate, q.rate / l.rate);
+  std::printf("  submit round trip p99: %.2f ms PostgreSQL, %.2f ms SQLite\n", q.p99_ms, l.p99_ms);
   return 0;
 }
