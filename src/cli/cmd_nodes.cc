@@ -242,7 +242,7 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
   };
   auto signed_pct = [&](double v) {  // +12%, -3%, 0% (never "+0%" or "-0%")
     const double rounded = std::round(100 * v);
-    return (rounded > 0 ? "+" : "") + pct(rounded == 0 ? 0.0 : v);
+    return (rounded > 0 ? "+" : "") + pct(rounded == 0 ? 0.0 : rounded / 100);
   };
   auto secs = [](double s) {
     char b[32];

@@ -282,7 +282,8 @@ Prediction Calibrator::FromLevel(const Level& level, const std::string& name, bo
 
 void Calibrator::Scored(double actual_s, const Prediction& at_submit) {
   if (!std::isfinite(actual_s) || actual_s < 0 || !(at_submit.interval_scale > 0) ||
-      !(at_submit.high > at_submit.low) || options_.coverage_window <= 0)
+      !(at_submit.high > at_submit.low) || options_.coverage_window <= 0 ||
+      !(options_.coverage_target > 0 && options_.coverage_target < 1))
     return;
   const auto scale = [&](double seconds) {
     return at_submit.log_interval ? std::log(std::max(seconds, kMinSeconds)) : seconds;
@@ -290,9 +291,9 @@ void Calibrator::Scored(double actual_s, const Prediction& at_submit) {
   const double center = scale(at_submit.seconds), actual = scale(actual_s);
   const double bound = scale(actual >= center ? at_submit.high : at_submit.low);
   const double reach = std::fabs(bound - center), off = std::fabs(actual - center);
-  const double needed = off == 0                            ? 0
-                        : reach > 0                         ? at_submit.interval_scale * off / reach
-                                                            : kMaxIntervalScale;
+  // A side of no width (a run time clamped at 0 s) no scale could widen: not a score.
+  if (off > 0 && !(reach > 0)) return;
+  const double needed = off == 0 ? 0 : at_submit.interval_scale * off / reach;
   needed_scales_.push_back(std::min(needed, kMaxIntervalScale));
   if (static_cast<int>(needed_scales_.size()) > options_.coverage_window) needed_scales_.pop_front();
   const size_t n = needed_scales_.size();

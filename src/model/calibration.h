@@ -97,7 +97,8 @@ struct CalibratorOptions {
   double half_life_runs = 16; // a run's weight halves every this many newer runs; <= 0 = equal
   double min_relative_spread = 0.005;
   // Adaptive coverage (Scored): every interval's width is scaled by kappa, the coverage_target
-  // quantile of the scales the last coverage_window scored runs needed; 0 = off.
+  // quantile of the scales the last coverage_window scored runs needed; a window <= 0, or a
+  // target outside (0, 1), turns it off.
   double coverage_target = 0.9;
   int coverage_window = 4096;
 };
@@ -159,7 +160,8 @@ class Calibrator {
   // class's runs ending together does not decide it. A quantile of recent scores, not an
   // integrator of misses: a run is scored when it ends, hours or days after its prediction was
   // made, and an integrator fed that late swings from bound to bound. Predictions without an
-  // interval (interval_scale 0: a single run with no wider level, an estimate) are not scored.
+  // interval (interval_scale 0: a single run with no wider level, an estimate) are not scored,
+  // nor a run beyond a side of no width (a bound clamped at 0 s), which no scale could reach.
   void Scored(double actual_s, const Prediction& at_submit);
   double interval_scale() const { return kappa_; }
 

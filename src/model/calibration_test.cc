@@ -218,10 +218,19 @@ TEST(Calibrator, ScoredIntervalsWidenUntilTheTargetShareFallsInside) {
       EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
     }
   }
-  // Predictions without an interval are not scored.
+  // Predictions without an interval are not scored, nor a target outside (0, 1).
   Calibrator c;
   for (int i = 0; i < 100; ++i) c.Scored(5, Prediction{.seconds = 7, .low = 7, .high = 7});
   EXPECT_DOUBLE_EQ(c.interval_scale(), 1);
+  Calibrator off({.coverage_target = 0});
+  for (int i = 0; i < 100; ++i)
+    off.Scored(50, Prediction{.seconds = 7, .low = 6, .high = 8, .interval_scale = 1});
+  EXPECT_DOUBLE_EQ(off.interval_scale(), 1);
+  // A run beyond a side of no width (the low bound clamped at the center) is no score either.
+  Calibrator flat;
+  for (int i = 0; i < 100; ++i)
+    flat.Scored(1, Prediction{.seconds = 7, .low = 7, .high = 8, .interval_scale = 1});
+  EXPECT_DOUBLE_EQ(flat.interval_scale(), 1);
 }
 
 TEST(Calibrator, ScoresReportedDaysLateDoNotSwingTheScale) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <unordered_set>
 #include <filesystem>
 
 #include "cluster/common/convert.h"
@@ -189,9 +190,10 @@ void Coordinator::Recover(StoreContents contents) {
     }
   }
   std::sort(succeeded.begin(), succeeded.end());
+  std::unordered_set<JobId> scored;
   for (const auto& [end_ms, id, position] : succeeded) {
     const JobRecord& job = jobs_.Get(id);
-    ScoreAndObserve(job, job.tasks[static_cast<size_t>(position)]);
+    ScoreAndObserve(job, job.tasks[static_cast<size_t>(position)], scored.insert(id).second);
   }
   spdlog::info("state loaded from {}: {} jobs ({} active), {} nodes, {} tasks awaiting their agents",
                options_.store_url.empty() ? std::string(kStoreFileName)
@@ -495,10 +497,10 @@ model::Observation Coordinator::RunOf(const JobSpec& spec, const TaskRecord& t) 
           .gpus = spec.resources.gpus};
 }
 
-void Coordinator::ScoreAndObserve(const JobRecord& j, const TaskRecord& t) {
+void Coordinator::ScoreAndObserve(const JobRecord& j, const TaskRecord& t, bool score) {
   const model::Observation run = RunOf(*j.spec, t);
   // How the interval predicted at submit fared (adaptive coverage, calibration.h).
-  if (const JobRecord::SubmitPrediction& at = j.submit_prediction; at.made_ms > 0)
+  if (const JobRecord::SubmitPrediction& at = j.submit_prediction; score && at.made_ms > 0)
     calibrator_.Scored(run.seconds, {.seconds = at.run_s,
                                      .low = at.low_s,
                                      .high = at.high_s,

@@ -329,9 +329,10 @@ class Coordinator {
   model::PredictionQuery QueryOf(const JobSpec& spec, const std::string& device) const
       REQUIRES(mu_);
   model::Observation RunOf(const JobSpec& spec, const TaskRecord& t) const REQUIRES(mu_);
-  // A task of `j` succeeded: the calibrator scores the interval predicted at the job's submit
-  // against its run, then learns the run.
-  void ScoreAndObserve(const JobRecord& j, const TaskRecord& t) REQUIRES(mu_);
+  // A task of `j` succeeded: the calibrator learns its run, and with `score` (the job's first
+  // task to succeed: one score per job, so that a big array does not fill the adaptive
+  // coverage's window alone) first scores the interval predicted at the job's submit against it.
+  void ScoreAndObserve(const JobRecord& j, const TaskRecord& t, bool score) REQUIRES(mu_);
   // The device a task of `spec` most likely gets: that of the first schedulable node that could
   // ever hold it ("cpu" for tasks without GPUs; "" when no node could).
   std::string LikelyDevice(const JobSpec& spec) const REQUIRES(mu_);

@@ -277,7 +277,7 @@ void Coordinator::TaskSucceeded(JobRecord& j, TaskRecord& t, TimeMs when) {
   Transition(j, t, TaskState::kSucceeded);
   t.stop_requested = false;
   t.migrating = false;  // it finished before the balancer's stop took effect
-  ScoreAndObserve(j, t);
+  ScoreAndObserve(j, t, /*score=*/j.counts.succeeded == 1);
   PersistTask(j, t);
   if (j.gang_stopping) MaybeFinishGangStop(j);
   Reconcile(j);

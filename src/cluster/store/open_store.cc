@@ -17,20 +17,27 @@ Result<std::unique_ptr<StateStore>> AsStateStore(Result<std::unique_ptr<Store>> 
   return std::unique_ptr<StateStore>(std::move(r).value());
 }
 
-// A URI without the password of its user info and without a password query parameter.
+// Query parameters and key=value keys that carry a secret.
+bool IsSecretKey(const std::string& key) {
+  return key == "password" || key == "sslpassword";
+}
+
+// A URI without the password of its user info and without secret query parameters. The user
+// info ends at the first '@' before any '/', as libpq reads it (so a password may hold '?' or
+// ':'), and the query starts at the first '?' after it.
 std::string RedactUri(std::string uri, size_t authority) {
-  if (size_t q = uri.find('?', authority); q != std::string::npos) {
+  const size_t stop = uri.find_first_of("@/", authority);
+  size_t host = authority;
+  if (stop != std::string::npos && uri[stop] == '@') {
+    if (const size_t colon = uri.find(':', authority); colon < stop) uri.erase(colon, stop - colon);
+    host = uri.find('@', authority) + 1;
+  }
+  if (size_t q = uri.find('?', host); q != std::string::npos) {
     std::stringstream in(uri.substr(q + 1));
     std::string kept;
     for (std::string part; std::getline(in, part, '&');)
-      if (part.substr(0, part.find('=')) != "password") kept += (kept.empty() ? "" : "&") + part;
+      if (!IsSecretKey(part.substr(0, part.find('=')))) kept += (kept.empty() ? "" : "&") + part;
     uri = uri.substr(0, q) + (kept.empty() ? "" : "?" + kept);
-  }
-  const size_t end = std::min(uri.find_first_of("/?", authority), uri.size());
-  const size_t at = uri.rfind('@', end);
-  if (at != std::string::npos && at >= authority && at < end) {
-    const size_t colon = uri.find(':', authority);
-    if (colon < at) uri.erase(colon, at - colon);
   }
   return uri;
 }
@@ -58,7 +65,7 @@ std::string RedactPairs(const std::string& s) {
         while (i < n && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
       }
     }
-    if (key == "password") continue;
+    if (IsSecretKey(key)) continue;
     if (!out.empty()) out += ' ';
     out.append(s, start, std::min(i, n) - start);
   }
@@ -77,19 +84,24 @@ Result<std::unique_ptr<StateStore>> OpenStateStore(const std::string& url,
       return Status::InvalidArgument("the store URL sqlite:// names no file: use sqlite://PATH");
     return AsStateStore(SqliteStore::Open(path, options));
   }
-  if (url.starts_with("postgres://") || url.starts_with("postgresql://"))
-    return AsStateStore(PostgresStore::Open(url, options));
+  if (IsPostgresStoreUrl(url)) return AsStateStore(PostgresStore::Open(url, options));
   return Status::InvalidArgument(
       "unknown state store URL " + RedactStoreUrl(url) +
       ": use sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DB (or postgresql://...), or "
       "none for the state dir's state.db");
 }
 
+bool IsPostgresStoreUrl(const std::string& url) {
+  return url.starts_with("postgres://") || url.starts_with("postgresql://");
+}
+
 std::string RedactStoreUrl(const std::string& url) {
-  if (const size_t scheme = url.find("://"); scheme != std::string::npos) {
-    if (url.starts_with(kSqlite)) return url;
-    return RedactUri(url, scheme + 3);
-  }
+  if (url.starts_with(kSqlite)) return url;
+  // A URI is one only from its start (a key=value value may hold "://").
+  const size_t scheme = url.find("://");
+  const bool uri = scheme != std::string::npos &&
+                   url.find_first_of(" =") > scheme;  // no pair before the scheme
+  if (uri) return RedactUri(url, scheme + 3);
   return url.find('=') != std::string::npos ? RedactPairs(url) : url;
 }
 

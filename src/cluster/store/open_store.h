@@ -22,8 +22,11 @@ Result<std::unique_ptr<StateStore>> OpenStateStore(const std::string& url,
                                                    StoreOptions options = {});
 
 // `url` (a store URL, or libpq key=value pairs) for logs and messages: any password removed
-// (postgres://ann:secret@db/m -> postgres://ann@db/m; password=... pairs and query parameters
-// dropped).
+// (postgres://ann:secret@db/m -> postgres://ann@db/m; password and sslpassword pairs and
+// query parameters dropped).
 std::string RedactStoreUrl(const std::string& url);
+
+// postgres:// or postgresql://: a store that several coordinators may share (leadership.h).
+bool IsPostgresStoreUrl(const std::string& url);
 
 }  // namespace muster::cluster

@@ -67,6 +67,14 @@ TEST(RedactStoreUrl, RemovesPasswordsOnly) {
   EXPECT_EQ(RedactStoreUrl("sqlite:///var/lib/muster/state.db"),
             "sqlite:///var/lib/muster/state.db");
   EXPECT_EQ(RedactStoreUrl(""), "");
+  // libpq reads the user info up to the first '@' before any '/': a password may hold '?'.
+  EXPECT_EQ(RedactStoreUrl("postgres://ann:a?b:c@db/m?sslmode=require"),
+            "postgres://ann@db/m?sslmode=require");
+  EXPECT_EQ(RedactStoreUrl("postgres://db/m?sslpassword=k&sslmode=require"),
+            "postgres://db/m?sslmode=require");
+  // key=value pairs whose values hold "://" are pairs, not a URI.
+  EXPECT_EQ(RedactStoreUrl("host=db password=x application_name=http://x sslpassword='k y'"),
+            "host=db application_name=http://x");
 }
 
 }  // namespace

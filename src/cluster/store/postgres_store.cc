@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "cluster/common/convert.h"
+#include "cluster/store/gpu_list.h"
 #include "cluster/store/pg_connection.h"
 
 namespace muster::cluster {
@@ -215,31 +216,7 @@ constexpr const char* kLoadLimits =
     "SELECT kind, name, max_gpus, max_milli_cpus, max_jobs, set_by, set_ms FROM limits "
     "ORDER BY kind, name";
 
-std::string JoinInts(const std::vector<int>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(v[i]);
-  }
-  return s;
-}
 
-// The task's GPU list "0,2"; false for anything else (a row not as muster wrote it).
-bool SplitInts(const std::string& s, std::vector<int>* v) {
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, ',')) {
-    if (part.empty()) continue;
-    size_t used = 0;
-    try {
-      v->push_back(std::stoi(part, &used));
-    } catch (const std::exception&) {
-      return false;
-    }
-    if (used != part.size()) return false;
-  }
-  return true;
-}
 
 Status RunTask(PgConnection& c, JobId job, const TaskRecord& t) {
   return c.Run(kUpsertTask, PgParams()
@@ -248,7 +225,7 @@ Status RunTask(PgConnection& c, JobId job, const TaskRecord& t) {
                                 .Text(TaskStateName(t.state))
                                 .Int(t.attempt)
                                 .Text(t.node)
-                                .Text(JoinInts(t.gpus))
+                                .Text(JoinGpuList(t.gpus))
                                 .Int(t.exit_code)
                                 .Int(t.retries)
                                 .Int(t.lost_requeues)
@@ -342,7 +319,8 @@ Status PostgresStore::CommitBatch(std::span<Write> writes) {
   if (!s.ok()) return s;
   for (size_t i = 0; i < writes.size() && s.ok(); ++i) s = writes[i](c);
   if (s.ok()) s = c.Exec("COMMIT");
-  if (!s.ok() && !c.lost()) (void)c.Exec("ROLLBACK");
+  // A session left inside a transaction would fail every later batch: a new one then.
+  if (!s.ok() && !c.lost() && !c.Exec("ROLLBACK").ok()) (void)c.Reconnect();
   return s;
 }
 
@@ -693,7 +671,7 @@ Result<StoreContents> PostgresStore::LoadAllOn(PgConnection& c) {
     t.state = ParseTaskState(tasks->Text(r, 2)).value_or(TaskState::kFailed);
     t.attempt = tasks->Int(r, 3);
     t.node = tasks->Text(r, 4);
-    if (!SplitInts(tasks->Text(r, 5), &t.gpus))
+    if (!SplitGpuList(tasks->Text(r, 5), &t.gpus))
       return Status::Internal("store: task " + std::to_string(it->first) + "." +
                               std::to_string(t.index) + " has an unreadable GPU list");
     t.exit_code = static_cast<int>(tasks->Int(r, 6));

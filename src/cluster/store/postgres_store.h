@@ -54,7 +54,7 @@ class PostgresStore final : public StateStore {
   // Connects to `conninfo` (postgres://USER:PASSWORD@HOST:PORT/DB, postgresql://..., or libpq's
   // key=value pairs) and brings the schema up to date. Fails with one line naming the server
   // (never the password) on a malformed conninfo, a server that cannot be reached, a refused
-  // login, a database that is not UTF8, or a schema newer than this muster.
+  // login, a database neither UTF8 nor SQL_ASCII, or a schema newer than this muster.
   static Result<std::unique_ptr<PostgresStore>> Open(const std::string& conninfo,
                                                      StoreOptions options = {});
   ~PostgresStore() override;  // commits everything queued, then stops the writer

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "cluster/common/convert.h"
+#include "cluster/store/gpu_list.h"
 
 namespace muster::cluster {
 
@@ -228,20 +229,7 @@ constexpr const char* kUpdateProgress =
 constexpr const char* kUpsertNode =
     "INSERT OR REPLACE INTO nodes(name, spec, last_seen_ms) VALUES(?1, ?2, ?3)";
 
-std::string JoinInts(const std::vector<int>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s;
-}
 
-std::vector<int> SplitInts(const std::string& s) {
-  std::vector<int> v;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, ','))
-    if (!part.empty()) v.push_back(std::stoi(part));
-  return v;
-}
 
 Status BindTask(Db& db, JobId job, const TaskRecord& t) {
   auto st = db.Prepare(kUpsertTask);
@@ -251,7 +239,7 @@ Status BindTask(Db& db, JobId job, const TaskRecord& t) {
       .Text(3, TaskStateName(t.state))
       .Int(4, t.attempt)
       .Text(5, t.node)
-      .Text(6, JoinInts(t.gpus))
+      .Text(6, JoinGpuList(t.gpus))
       .Int(7, t.exit_code)
       .Int(8, t.retries)
       .Int(9, t.lost_requeues)
@@ -755,7 +743,9 @@ Result<StoreContents> SqliteStore::LoadAll() {
     t.state = ParseTaskState(tasks->ColText(2)).value_or(TaskState::kFailed);
     t.attempt = tasks->ColInt(3);
     t.node = tasks->ColText(4);
-    t.gpus = SplitInts(tasks->ColText(5));
+    if (!SplitGpuList(tasks->ColText(5), &t.gpus))
+      return Status::Internal("store: task " + std::to_string(it->first) + "." +
+                              std::to_string(t.index) + " has an unreadable GPU list");
     t.exit_code = static_cast<int>(tasks->ColInt(6));
     t.retries = static_cast<int>(tasks->ColInt(7));
     t.lost_requeues = static_cast<int>(tasks->ColInt(8));

@@ -533,6 +533,18 @@ TEST_P(StoreContract, AnUnreadableRowFailsLoadAllInsteadOfLoadingTheRest) {
       << c.status().message();
 }
 
+TEST_P(StoreContract, AnUnreadableGpuListFailsLoadAllInsteadOfEndingTheProcess) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store.ok());
+  (*store)->InsertJob(MakeStoreTestJob(1, 1));
+  ASSERT_TRUE((*store)->Flush().ok());
+  backend().Behind("UPDATE tasks SET gpus = '0,x' WHERE job = 1");
+  auto c = (*store)->LoadAll();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("task 1.0 has an unreadable GPU list"), std::string::npos)
+      << c.status().message();
+}
+
 TEST_P(StoreContract, UsersJoinTokensAndTheAuditLogSurviveAReopen) {
   {
     auto store = OpenStore();

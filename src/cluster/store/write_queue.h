@@ -11,7 +11,9 @@
 //
 // One exception to the retries: a batch that failed with kUnavailable (the store cannot be
 // reached: PostgresStore's server went away) fails whole, every write with that status, instead of
-// waiting on the network once per write. The store tries to reconnect at its next batch.
+// waiting on the network once per write (and so do the rest of a batch being retried write by
+// write when one of them finds the store unreachable). The store tries to reconnect at its next
+// batch.
 //
 // Failed writes are counted (FailedWrites) whether or not anyone waits on them, and the latest
 // failure is kept (LastWriteError): that is how the coordinator notices that the store cannot
@@ -138,9 +140,15 @@ class WriteQueue {
       } else if (!s.ok() && batch.size() > 1) {
         // One write failed (or the commit did): the batch was rolled back whole. Apply each write
         // in its own transaction, so that only the failing ones report failure.
+        // Should the store become unreachable meanwhile, the rest fail with that at once.
         for (size_t i = 0; i < batch.size(); ++i) {
           Status one = run_(all.subspan(i, 1));
-          if (!one.ok()) errors.emplace_back(first + i, one);
+          if (one.ok()) continue;
+          errors.emplace_back(first + i, one);
+          if (one.code() == StatusCode::kUnavailable) {
+            for (size_t k = i + 1; k < batch.size(); ++k) errors.emplace_back(first + k, one);
+            break;
+          }
         }
       } else if (!s.ok()) {
         errors.emplace_back(first, s);
