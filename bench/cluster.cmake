@@ -9,3 +9,10 @@ set_target_properties(submit_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT
 add_executable(commit_bench ${CMAKE_CURRENT_SOURCE_DIR}/commit_bench.cc)
 target_link_libraries(commit_bench PRIVATE muster_coordinator Threads::Threads)
 set_target_properties(commit_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+
+# Failover of two coordinators on a throwaway PostgreSQL server: kill -9 against a clean handover.
+add_executable(failover_bench ${CMAKE_CURRENT_SOURCE_DIR}/failover_bench.cc)
+target_link_libraries(failover_bench PRIVATE muster_client muster_store Threads::Threads)
+target_compile_definitions(failover_bench PRIVATE MUSTER_BINARY="$<TARGET_FILE:muster>")
+add_dependencies(failover_bench muster)
+set_target_properties(failover_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)

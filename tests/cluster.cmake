@@ -10,7 +10,8 @@ add_dependencies(muster_cluster_harness muster)
 
 foreach(name cluster_jobs_test cluster_bad_input_test cluster_failure_test cluster_balance_test
     cluster_security_test cluster_netns_test cluster_backup_test cluster_operations_test
-    cluster_rest_test cluster_python_client_test cluster_browser_test cluster_postgres_test)
+    cluster_rest_test cluster_python_client_test cluster_browser_test cluster_postgres_test
+    cluster_failover_test)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE muster_cluster_harness GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
@@ -21,6 +22,7 @@ target_link_libraries(cluster_balance_test PRIVATE PkgConfig::HTTPLIB)
 target_link_libraries(cluster_rest_test PRIVATE PkgConfig::HTTPLIB)
 # The PostgreSQL test starts its own server (PostgresTestServer, in the store library).
 target_link_libraries(cluster_postgres_test PRIVATE muster_store)
+target_link_libraries(cluster_failover_test PRIVATE muster_store)
 # The Python client's tests and example are read from the source tree.
 target_compile_definitions(cluster_python_client_test PRIVATE
                            MUSTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -1,7 +1,8 @@
 // Integration: a coordinator whose state lives in PostgreSQL (--store postgres://...), on a real
 // server this test starts (PostgresTestServer: initdb and pg_ctl in a temporary directory, on
 // 127.0.0.1). Jobs are kept through kill -9 and restart, ids are never reused, and a database
-// outage makes the coordinator read-only until the server is back, without a restart.
+// outage shorter than the leader's lease makes the coordinator read-only until the server is
+// back, without a restart.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -29,7 +30,9 @@ TEST(ClusterPostgres, ACoordinatorOnPostgresKeepsEveryJobThroughKillAndRestart) 
   SKIP_WITHOUT_POSTGRES();
   auto db = StartServer();
   ASSERT_NE(db, nullptr);
-  TestCluster cluster({.agents = 1, .coordinator_args = {"--store", db->url()}});
+  // A coordinator killed holds the leadership until its lease runs out: its successor leads then.
+  TestCluster cluster(
+      {.agents = 1, .coordinator_args = {"--store", db->url(), "--leader-lease", "2s"}});
   ASSERT_EQ(cluster.Start(), "");
   std::vector<int64_t> ids;
   for (int i = 0; i < 10; ++i) ids.push_back(cluster.Submit({"--", "/bin/true"}));
@@ -65,7 +68,11 @@ TEST(ClusterPostgres, ADatabaseOutageMakesTheCoordinatorReadOnlyUntilTheServerIs
   SKIP_WITHOUT_POSTGRES();
   auto db = StartServer();
   ASSERT_NE(db, nullptr);
-  TestCluster cluster({.agents = 1, .coordinator_args = {"--store", db->url()}});
+  // A lease longer than the outage: the coordinator keeps leading, read-only, and resumes. (With
+  // an outage longer than 3/4 of it, it would step down and lead again once the database is
+  // back: cluster_failover_test.)
+  TestCluster cluster(
+      {.agents = 1, .coordinator_args = {"--store", db->url(), "--leader-lease", "20s"}});
   ASSERT_EQ(cluster.Start(), "");
   const int64_t before = cluster.Submit({"--", "/bin/true"});
   ASSERT_GT(before, 0);
@@ -104,8 +111,9 @@ TEST(ClusterPostgres, ADatabaseOutageMakesTheCoordinatorReadOnlyUntilTheServerIs
   EXPECT_GT(after, before);
   EXPECT_EQ(cluster.WaitForJob(after, 30s).state(), "succeeded");
   EXPECT_EQ(cluster.Muster({"queue"}).err.find("read-only"), std::string::npos);
-  // Both are in the database, as the coordinator has them.
-  cluster.KillCoordinator(SIGKILL);
+  // Both are in the database, as the coordinator has them (a clean stop resigns the lease, so
+  // that the next coordinator leads at once).
+  cluster.KillCoordinator(SIGTERM);
   ASSERT_EQ(cluster.StartCoordinator(), "");
   EXPECT_EQ(cluster.WaitForJob(before, 10s).state(), "succeeded");
   EXPECT_EQ(cluster.WaitForJob(after, 10s).state(), "succeeded");

@@ -13,8 +13,9 @@
 
 #include "cli/commands.h"
 #include "cluster/agent/join.h"
-#include "cluster/common/credentials.h"
 #include "cluster/agent/agent.h"
+#include "cluster/common/coordinator_list.h"
+#include "cluster/common/credentials.h"
 
 namespace muster::cli {
 
@@ -72,6 +73,11 @@ int RunAgent(const AgentFlags& f) {
   if (o.coordinator.empty())
     if (const char* c = std::getenv("MUSTER_COORDINATOR"); c && *c) o.coordinator = c;
   if (o.coordinator.empty()) o.coordinator = "127.0.0.1:7070";
+  auto list = cluster::ParseCoordinatorList(o.coordinator);
+  if (!list.ok()) {
+    std::cerr << "muster agent: " << list.status().message() << "\n";
+    return kExitUsage;
+  }
   const bool explicit_credential = !f.token_file.empty() || !f.coordinator_dir.empty() ||
                                    std::getenv(cluster::kTokenEnv) != nullptr;
   o.credentials = cluster::TokenSource::Resolve(f.coordinator_dir, f.token_file);
@@ -90,7 +96,12 @@ int RunAgent(const AgentFlags& f) {
   if (!f.join.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.work_dir, ec);
-    auto joined = agent::JoinCluster(o.coordinator, o.discovery.name, f.join, o.work_dir);
+    // Any coordinator of the list that leads signs the node's certificate.
+    Result<cluster::ClientTransport> joined = Status::Unavailable("no coordinator to join");
+    for (const std::string& address : *list) {
+      joined = agent::JoinCluster(address, o.discovery.name, f.join, o.work_dir);
+      if (joined.ok() || joined.status().code() != StatusCode::kUnavailable) break;
+    }
     if (!joined.ok()) {
       std::cerr << "muster agent: " << joined.status().message() << "\n";
       return joined.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
@@ -172,7 +183,9 @@ void AddAgentCommand(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<AgentFlags>();
   CLI::App* cmd = app.add_subcommand("agent", "Run the node agent: discover resources, run tasks");
   cmd->add_option("--coordinator", f->coordinator,
-                  "Coordinator HOST:PORT (default $MUSTER_COORDINATOR, else 127.0.0.1:7070)");
+                  "Coordinator HOST:PORT, or the list of the cluster's coordinators HOST:PORT,HOST:PORT "
+                  "(the agent goes to whichever leads; default $MUSTER_COORDINATOR, else "
+                  "127.0.0.1:7070)");
   cmd->add_option("--coordinator-dir", f->coordinator_dir,
                   "State dir of a coordinator on this machine: authenticate as this Unix user "
                   "through its local socket (default: $MUSTER_STATE_DIR or "

@@ -2,6 +2,7 @@
 // Each command lives in its own cmd_<name>.cc.
 #include "cli/cmd_client.h"
 #include "cluster/client/display.h"
+#include "cluster/common/coordinator_list.h"
 #include "core/resources.h"
 
 #include <chrono>
@@ -22,8 +23,9 @@ extern "C" void OnInterrupt(int) {
 
 void AddClientFlags(CLI::App& cmd, ClientFlags& flags, bool with_output) {
   cmd.add_option("--coordinator", flags.coordinator,
-                 "coordinator address HOST:PORT (default: $MUSTER_COORDINATOR, else the one in "
-                 "the state dir, else 127.0.0.1:7070)");
+                 "coordinator address HOST:PORT, or the list of a cluster's coordinators "
+                 "HOST:PORT,HOST:PORT (whichever leads answers; default: $MUSTER_COORDINATOR, "
+                 "else the one in the state dir, else 127.0.0.1:7070)");
   cmd.add_flag("--insecure", flags.insecure,
                "plaintext, to a coordinator started with --insecure (default: TLS, checked "
                "against the cluster CA)");
@@ -44,10 +46,14 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags, std::chrono::mill
       .deadline = deadline,
       .credentials = cluster::TokenSource::Resolve(flags.state_dir)};
   auto transport = cluster::ResolveClientTransport(flags.state_dir, "", flags.insecure);
-  const std::string host = o.address.substr(0, o.address.rfind(':'));
-  if (transport.ok() && transport->insecure && !cluster::IsLoopbackHost(host))
-    transport = Status::InvalidArgument("--insecure is refused for " + o.address +
-                                        ": plaintext only to a loopback address");
+  auto list = cluster::ParseCoordinatorList(o.address);
+  if (!list.ok()) transport = list.status();
+  for (const std::string& a : list.ok() ? *list : std::vector<std::string>{}) {
+    const std::string host = a.substr(0, a.rfind(':'));
+    if (transport.ok() && transport->insecure && !cluster::IsLoopbackHost(host))
+      transport = Status::InvalidArgument("--insecure is refused for " + a +
+                                          ": plaintext only to a loopback address");
+  }
   if (transport.ok())
     if (Status c = cluster::AttachClientCertificate(&*transport); !c.ok()) transport = c;
   if (transport.ok())

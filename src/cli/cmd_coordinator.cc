@@ -1,6 +1,14 @@
 // `muster coordinator`: runs the coordinator process (gRPC server, state store, scheduling loop)
 // until SIGINT/SIGTERM, then shuts down gracefully. Refuses to start when another coordinator
 // holds the same state dir (an flock on DIR/coordinator.lock).
+//
+// On a PostgreSQL store, coordinators elect a leader through the database (store/leadership.h):
+// a coordinator waits as a standby (serving nothing) until it takes the lease, then leads with
+// its store fenced by its term, while a LeaseKeeper renews the lease every lease/3. When no
+// renewal has succeeded for 3/4 of a lease (the database cut off) or the term was taken over, the
+// coordinator steps down: it stops serving (so that its agents and clients go to the new leader)
+// and becomes a standby again. A clean stop resigns the lease, so that a standby takes over at
+// once.
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -9,15 +17,23 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "balance/balancer.h"
 #include "cli/commands.h"
 #include "cluster/common/credentials.h"
+#include "cluster/common/mutex.h"
+#include "cluster/store/leadership.h"
+#include "cluster/store/open_store.h"
 #include "core/resources.h"
 #include "cluster/coordinator/server.h"
 #include "sched/scheduler.h"
@@ -33,6 +49,7 @@ struct CoordinatorFlags {
   std::string heartbeat_timeout = "10s";
   std::string lost_node_timeout = "30s";
   std::string fence_grace = "5s";
+  std::string leader_lease = "5s";
   std::string log_limit = "64M", max_log_limit = "1G";
   std::string default_time = "0", max_time = "0";
   std::string retention = "14d";
@@ -55,6 +72,136 @@ struct CoordinatorFlags {
   std::vector<std::string> tls_sans;
   double submit_rate = 2000;
 };
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Keeps the lease of one term: renews it every lease/3 on its own thread. Lost() says why the
+// lease can no longer be trusted: the term was taken over, or no renewal has succeeded for 3/4 of
+// a lease, counted from when the last good one started (the database counted its expiry from a
+// later instant), whether or not a renewal is still hanging on the network.
+class LeaseKeeper {
+ public:
+  // `taken_ms`: SteadyMs() when the call that took the lease began.
+  LeaseKeeper(cluster::Leadership& leadership, int64_t term, int64_t lease_ms, int64_t taken_ms)
+      : leadership_(leadership), term_(term), lease_ms_(lease_ms), last_ok_ms_(taken_ms) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~LeaseKeeper() {
+    {
+      MutexLock lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();  // a renewal in flight ends within the connection's timeouts
+  }
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  // "" while the lease holds.
+  std::string Lost() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (!deposed_.empty()) return deposed_;
+    const int64_t silent = SteadyMs() - last_ok_ms_;
+    if (silent * 4 >= lease_ms_ * 3)
+      return "the lease of term " + std::to_string(term_) + " could not be renewed for " +
+             std::to_string(silent) + " ms (" + last_error_ + ")";
+    return "";
+  }
+
+ private:
+  void Loop() EXCLUDES(mu_) {
+    for (;;) {
+      {
+        MutexLock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(lease_ms_ / 3),
+                     [&]() REQUIRES(mu_) { return stopping_; });
+        if (stopping_ || !deposed_.empty()) return;
+      }
+      const int64_t start = SteadyMs();
+      Status s = leadership_.Renew(term_, lease_ms_);
+      MutexLock lock(mu_);
+      if (s.ok()) {
+        last_ok_ms_ = start;
+      } else if (s.code() == StatusCode::kFailedPrecondition) {
+        deposed_ = s.message();
+      } else {
+        last_error_ = s.message();
+      }
+    }
+  }
+
+  cluster::Leadership& leadership_;
+  const int64_t term_, lease_ms_;
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  int64_t last_ok_ms_ GUARDED_BY(mu_);
+  std::string deposed_ GUARDED_BY(mu_);
+  std::string last_error_ GUARDED_BY(mu_) = "no answer yet";
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// Waits for a stop signal in `stop` for up to `ms`: the signal, or 0.
+int WaitForSignal(const sigset_t& stop, int64_t ms) {
+  timespec ts{.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+  const int sig = sigtimedwait(&stop, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+struct Led {
+  int64_t term = 0;      // 0: stopped by a signal instead
+  int64_t taken_ms = 0;  // SteadyMs() when the call that took it began
+};
+
+// Standby: tries to take the lease every min(1 s, lease/5) until it does or a stop signal
+// arrives. Says who leads whenever that changes.
+Led WaitToLead(cluster::Leadership& leadership, int64_t lease_ms, const sigset_t& stop) {
+  const int64_t poll_ms = std::min<int64_t>(1000, lease_ms / 5);
+  std::string said;
+  for (;;) {
+    const int64_t start = SteadyMs();
+    auto led = leadership.TryLead(lease_ms);
+    if (led.ok() && led->has_value()) return {.term = **led, .taken_ms = start};
+    std::string now;
+    if (!led.ok()) {
+      now = "standby: " + led.status().message();
+    } else if (auto who = leadership.Current(); who.ok()) {
+      now = "standby: " + (who->holder.empty() ? std::string("nobody") : who->holder) +
+            " leads (term " + std::to_string(who->term) + ", clients at " + who->address + ")";
+    }
+    if (now != said && !now.empty()) spdlog::info("{}", now);
+    said = now;
+    if (int sig = WaitForSignal(stop, poll_ms); sig != 0) {
+      spdlog::info("stopping on signal {}", sig);
+      return {};
+    }
+  }
+}
+
+// Shuts `server` down, or ends the process when that takes longer than `limit_ms` (a store whose
+// database went silent may hold the last batch for the connection's timeouts): a coordinator
+// that steps down must stop serving for sure.
+void ShutdownWithin(std::unique_ptr<cluster::CoordinatorServer> server, int64_t limit_ms) {
+  std::atomic<bool> done{false};
+  std::thread watchdog([&] {
+    const int64_t until = SteadyMs() + limit_ms;
+    while (!done.load() && SteadyMs() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!done.load()) {
+      spdlog::error("could not stop serving within {} ms: exiting", limit_ms);
+      spdlog::default_logger()->flush();
+      ::_exit(kExitFailed);
+    }
+  });
+  server->Shutdown();
+  server.reset();
+  done.store(true);
+  watchdog.join();
+}
 
 int RunCoordinator(const CoordinatorFlags& f) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));
@@ -136,6 +283,11 @@ int RunCoordinator(const CoordinatorFlags& f) {
     std::cerr << "muster: timeouts look like 10s, 500ms or 2m\n";
     return kExitUsage;
   }
+  const int64_t lease_ms = ParseDurationMs(f.leader_lease);
+  if (lease_ms < 1000) {
+    std::cerr << "muster: --leader-lease is a duration of at least 1s, like 5s or 2m\n";
+    return kExitUsage;
+  }
   opts.coordinator.scheduler.backfill = !f.no_backfill;
   opts.coordinator.scheduler.scorers = {f.scorer};
   opts.http = f.http;
@@ -179,19 +331,72 @@ int RunCoordinator(const CoordinatorFlags& f) {
   // must not end the coordinator. Tasks get default dispositions back (agent/spawn.cc).
   signal(SIGPIPE, SIG_IGN);
 
-  auto server = cluster::CoordinatorServer::Start(opts);
-  if (!server.ok()) {
-    std::cerr << "muster: " << server.status().message() << "\n";
-    ::close(lock_fd);
-    return server.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  std::unique_ptr<cluster::Leadership> leadership;
+  if (cluster::IsPostgresStoreUrl(opts.coordinator.store_url)) {
+    auto l = cluster::Leadership::Open(opts.coordinator.store_url, cluster::MakeHolderName(),
+                                       f.listen);
+    if (!l.ok()) {
+      std::cerr << "muster: " << l.status().message() << "\n";
+      ::close(lock_fd);
+      return l.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+    }
+    leadership = std::move(l).value();
+    spdlog::info("electing a leader through {} as {} (lease {} ms)",
+                 cluster::RedactStoreUrl(opts.coordinator.store_url), leadership->holder(),
+                 lease_ms);
   }
-  int sig = 0;
-  sigwait(&stop, &sig);
-  spdlog::info("stopping on signal {}", sig);
-  (*server)->Shutdown();
-  server->reset();
+  int code = kExitOk;
+  for (;;) {
+    int64_t term = 0;
+    // Renewing from the moment it is taken: loading a large state may take longer than a lease.
+    std::optional<LeaseKeeper> keeper;
+    if (leadership) {
+      const Led led = WaitToLead(*leadership, lease_ms, stop);
+      if (led.term == 0) break;
+      term = led.term;
+      keeper.emplace(*leadership, term, lease_ms, led.taken_ms);
+      opts.coordinator.store.leader_term = term;
+      spdlog::info("leading as term {}", term);
+    }
+    auto server = cluster::CoordinatorServer::Start(opts);
+    if (!server.ok() && keeper && !keeper->Lost().empty()) {  // lost while loading
+      spdlog::error("stepping down: {} ({})", keeper->Lost(), server.status().message());
+      keeper.reset();
+      continue;
+    }
+    if (!server.ok()) {
+      std::cerr << "muster: " << server.status().message() << "\n";
+      keeper.reset();
+      if (leadership) (void)leadership->Resign(term);
+      code = server.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+      break;
+    }
+    int sig = 0;
+    std::string lost;
+    while (sig == 0 && lost.empty()) {
+      sig = WaitForSignal(stop, keeper ? 100 : 1000);
+      if (keeper) lost = keeper->Lost();
+    }
+    if (sig == 0) {
+      // Stop acting before a standby can take over: agents and clients go to the new leader.
+      spdlog::error("stepping down: {}", lost);
+      ShutdownWithin(std::move(server).value(), 30000);
+      keeper.reset();
+      spdlog::info("standing by to lead again");
+      continue;
+    }
+    spdlog::info("stopping on signal {}", sig);
+    (*server)->Shutdown();
+    server->reset();
+    keeper.reset();
+    if (leadership)  // a standby takes over at once
+      if (Status r = leadership->Resign(term); !r.ok())
+        spdlog::warn("could not resign the lease ({}): a standby leads once it runs out",
+                     r.message());
+    break;
+  }
   ::close(lock_fd);
-  return kExitOk;
+  return code;
 }
 
 }  // namespace
@@ -264,6 +469,11 @@ void AddCoordinatorCommand(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--fence-grace", f->fence_grace,
                   "SIGTERM to SIGKILL when a lease runs out; the node counts as lost, and its "
                   "tasks are requeued, after lease + grace + 1 s")
+      ->capture_default_str();
+  cmd->add_option("--leader-lease", f->leader_lease,
+                  "With a PostgreSQL store: how long a leader's lease lasts without renewal; a "
+                  "standby takes over within it (and 1 s) of the leader's death, and a leader cut "
+                  "off from the database steps down after 3/4 of it")
       ->capture_default_str();
   cmd->add_option("--lost-node-timeout", f->lost_node_timeout,
                   "After a restart, nodes that do not re-register within this are lost")

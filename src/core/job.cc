@@ -1,5 +1,6 @@
 #include "core/job.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -88,6 +89,12 @@ Status CheckOutputPattern(const std::string& pattern, const std::string& what) {
 Status JobSpec::Validate() const {
   if (command.empty() || command[0].empty())
     return Status::InvalidArgument("job has no command; give one after '--'");
+  if (request_id.size() > SpecLimits::kRequestId ||
+      std::any_of(request_id.begin(), request_id.end(),
+                  [](char c) { return c < 0x21 || c > 0x7e; }))
+    return Status::InvalidArgument("a submission's request id is at most " +
+                                   std::to_string(SpecLimits::kRequestId) +
+                                   " printable ASCII characters without spaces");
   if (array.empty() && (tasks < 1 || tasks > 100000))
     return Status::InvalidArgument("tasks must be between 1 and 100000, got " +
                                    std::to_string(tasks));

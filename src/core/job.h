@@ -85,6 +85,10 @@ struct JobSpec {
   // with an output pattern given sends stderr to the output file too.
   std::string output_pattern;
   std::string error_pattern;
+  // The client's id of this submission (printable ASCII, at most SpecLimits::kRequestId bytes;
+  // "" = none): a submission retried with the same id by the same user gets the job the first
+  // one made, not a second job (a client that lost its coordinator in a failover retries).
+  std::string request_id;
 
   // Number of tasks this spec expands into.
   int TaskCount() const { return array.empty() ? tasks : array.size(); }
@@ -115,6 +119,7 @@ struct SpecLimits {
   static constexpr size_t kEnvVars = 1024;
   static constexpr size_t kEnvBytes = 1 << 20;   // keys and values together
   static constexpr size_t kPath = 4096;          // workdir
+  static constexpr size_t kRequestId = 128;      // request_id, bytes
   static constexpr size_t kAfter = 1024;         // dependencies
   static constexpr int kPriority = 1000000;      // |priority|
   static constexpr double kEstimate = 1e9;       // est_work, est_time_s (s: ~31 years)

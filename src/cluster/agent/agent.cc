@@ -17,6 +17,7 @@
 
 #include "cluster/agent/task_list.h"
 #include "cluster/common/convert.h"
+#include "cluster/common/coordinator_list.h"
 
 namespace muster::agent {
 
@@ -86,12 +87,15 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   // Task logs live here: the agent's alone (the coordinator serves them to their owners).
   std::filesystem::permissions(options.work_dir, std::filesystem::perms::owner_all, ec);
   std::filesystem::permissions(options.work_dir + "/logs", std::filesystem::perms::owner_all, ec);
+  auto coordinators = cluster::ParseCoordinatorList(options.coordinator);
+  if (!coordinators.ok()) return coordinators.status();
   std::unique_ptr<Agent> a(new Agent(std::move(options)));
+  a->coordinators_ = std::move(coordinators).value();
   if (a->options_.discovery.virtual_gpus < 0) a->driver_ = GpuDriver::Load();
   auto node = DiscoverNode(a->options_.discovery, a->driver_.get());
   if (!node.ok()) return node.status();
   a->node_ = std::move(*node);
-  if (a->node_.address.empty()) a->node_.address = LocalAddressFor(a->options_.coordinator);
+  if (a->node_.address.empty()) a->node_.address = LocalAddressFor(a->coordinators_.front());
   if (a->node_.address.empty()) a->node_.address = "127.0.0.1";
   // Tasks a crashed predecessor left behind would run beside the coordinator's next attempt.
   const std::string task_list = a->options_.work_dir + "/tasks.running";

@@ -52,6 +52,8 @@ class ClientContext;
 namespace muster::agent {
 
 struct AgentOptions {
+  // HOST:PORT, or the list of a cluster's coordinators HOST:PORT,HOST:PORT (coordinator_list.h):
+  // each session goes to the next of them until one that leads answers.
   std::string coordinator = "127.0.0.1:7070";
   std::string work_dir;
   DiscoveryOptions discovery;
@@ -143,6 +145,8 @@ class Agent final : public TaskSink {
   int64_t last_disconnect_ms_ = 0;           // GUARDED_BY(mu_)
   grpc::ClientContext* live_ctx_ = nullptr;  // GUARDED_BY(mu_): the session to cancel
   bool registered_once_ = false;             // used by Run's thread only
+  std::vector<std::string> coordinators_;    // options_.coordinator as a list; set by Create
+  size_t coordinator_at_ = 0;                // the next session's; used by Run's thread only
   int64_t heartbeat_seq_ = 0;                // GUARDED_BY(mu_)
   std::deque<std::pair<int64_t, int64_t>> heartbeats_sent_;  // GUARDED_BY(mu_): seq, mono ms
 };

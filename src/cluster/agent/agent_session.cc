@@ -11,6 +11,7 @@
 #include "cluster/agent/agent.h"
 #include "cluster/agent/join.h"
 #include "cluster/common/convert.h"
+#include "cluster/common/coordinator_list.h"
 #include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/proto/muster.grpc.pb.h"
@@ -34,6 +35,7 @@ struct Agent::Session {
 Status Agent::Run() {
   int64_t backoff = options_.initial_backoff_ms;
   bool said_waiting = false;
+  size_t round_start = coordinator_at_;  // a round of the list without an answer backs off
   std::minstd_rand rng(static_cast<unsigned>(getpid()));
   while (true) {
     bool fatal = false, registered = false;
@@ -49,12 +51,17 @@ Status Agent::Run() {
     if (registered) {
       backoff = options_.initial_backoff_ms;
       spdlog::warn("lost the coordinator at {} ({}); {} task(s) keep running; reconnecting",
-                   options_.coordinator, s.message(), launcher_->Running().size());
+                   coordinators_[coordinator_at_], s.message(), launcher_->Running().size());
       said_waiting = true;
+      round_start = coordinator_at_;
     } else if (!said_waiting) {
       spdlog::info("waiting for the coordinator at {} ({})", options_.coordinator, s.message());
       said_waiting = true;
     }
+    // The next coordinator of the list at once (the leader may be another now); a wait only
+    // once all of them were tried.
+    coordinator_at_ = cluster::NextCoordinator(coordinator_at_, coordinators_.size());
+    if (coordinator_at_ != round_start) continue;
     std::uniform_int_distribution<int64_t> jitter(0, backoff / 5);
     if (!WaitBackoff(backoff + jitter(rng))) return Status::Ok();
     backoff = std::min(backoff * 2, options_.max_backoff_ms);
@@ -91,7 +98,7 @@ void Agent::Shutdown() {
 Status Agent::RunSession(bool* fatal, bool* registered) {
   int64_t renew_at_ms = 0;
   if (!options_.transport.cert_pem.empty()) {
-    auto renewed = RenewIfDue(options_.coordinator, options_.transport, options_.work_dir,
+    auto renewed = RenewIfDue(coordinators_[coordinator_at_], options_.transport, options_.work_dir,
                               options_.renew_before_ms);
     if (!renewed.ok()) {
       spdlog::warn("cannot renew this node's certificate yet: {}", renewed.status().message());
@@ -104,8 +111,11 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
                              WallMs() + 10 * 60 * 1000);  // a failed renewal is retried later
   }
   grpc::ChannelArguments args = cluster::LinkChannelArgs(/*keepalive=*/true);
+  // With several coordinators, each session's channel is its own (not sharing a refused
+  // address's reconnect backoff), so that the new leader is reached as soon as it listens.
+  if (coordinators_.size() > 1) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel =
-      grpc::CreateCustomChannel(options_.coordinator,
+      grpc::CreateCustomChannel(coordinators_[coordinator_at_],
                                 cluster::MakeChannelCredentials(options_.transport), args);
   auto stub = v1::AgentLink::NewStub(channel);
   Session s;
@@ -209,7 +219,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
     (void)resent;
   }
   spdlog::info("{} with the coordinator at {}: {}", again ? "registered again" : "registered",
-               options_.coordinator, Describe());
+               coordinators_[coordinator_at_], Describe());
   std::thread writer([&] { WriterLoop(s); });
   while (s.stream->Read(&m)) HandleCommand(m);
   {

@@ -2,10 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/coordinator_list.h"
 #include "cluster/common/link_limits.h"
 
 namespace muster::client {
@@ -20,9 +23,35 @@ std::string ResolveCoordinatorAddress(const std::string& flag, const std::string
 }
 
 std::string UnreachableMessage(const std::string& address) {
+  if (address.find(',') != std::string::npos)
+    return "cannot reach a leading coordinator at any of " + address +
+           " (only the leader serves; is their database up?)";
   return "cannot reach the coordinator at " + address +
          " (is `muster up` running? set --coordinator or MUSTER_COORDINATOR)";
 }
+
+namespace {
+
+// 128 random bits in hex: a submission's request id.
+std::string NewRequestId() {
+  std::random_device rd;
+  char id[33];
+  std::snprintf(id, sizeof id, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return id;
+}
+
+// The channel is connected within `until`; false once it fails to (refused, or silent).
+bool ConnectsBy(grpc::Channel& channel, std::chrono::system_clock::time_point until) {
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (!channel.WaitForStateChange(state, until)) return false;
+    state = channel.GetState(true);
+  }
+  return true;
+}
+
+}  // namespace
 
 Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
   Status s = cluster::FromGrpcStatus(status);
@@ -66,23 +95,71 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
 
 CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
   args_ = cluster::LinkChannelArgs(/*keepalive=*/false);
+  if (options_.address.find(',') != std::string::npos) {
+    auto list = cluster::ParseCoordinatorList(options_.address);
+    if (list.ok())
+      addresses_ = std::move(list).value();
+    else if (options_.setup_error.ok())
+      options_.setup_error = list.status();
+  }
+  if (addresses_.empty()) addresses_ = {options_.address};
+  // With several: a channel of its own per attempt, not one shared with the earlier channel to
+  // that address and its reconnect backoff (up to 1 s), so the new leader is found as soon as it
+  // listens.
+  if (addresses_.size() > 1) args_.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   Connect();
 }
 
 CoordinatorClient::CoordinatorClient(CoordinatorClient& base,
                                      std::shared_ptr<cluster::TokenSource> credentials,
                                      std::vector<std::pair<std::string, std::string>> metadata)
-    : options_(base.options_), args_(base.args_), stub_(base.Stub()) {
+    : options_(base.options_),
+      addresses_{base.current_address()},
+      args_(base.args_),
+      stub_(base.Stub()) {
   options_.credentials = std::move(credentials);
   options_.metadata.insert(options_.metadata.end(), metadata.begin(), metadata.end());
 }
 
-void CoordinatorClient::Connect() {
+void CoordinatorClient::Connect(bool next, size_t from) {
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    if (next && from != current_) return;  // another thread moved on already
+    if (next) current_ = cluster::NextCoordinator(current_, addresses_.size());
+    address = addresses_[current_];
+  }
   auto channel = grpc::CreateCustomChannel(
-      options_.address, cluster::MakeChannelCredentials(options_.transport), args_);
+      address, cluster::MakeChannelCredentials(options_.transport), args_);
   std::shared_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
   std::lock_guard lock(mu_);
+  channel_ = std::move(channel);
   stub_ = std::move(stub);
+}
+
+std::string CoordinatorClient::current_address() {
+  std::lock_guard lock(mu_);
+  return addresses_[current_];
+}
+
+bool CoordinatorClient::Reach(std::chrono::system_clock::time_point until) {
+  while (std::chrono::system_clock::now() < until) {
+    for (size_t tried = 0; tried < addresses_.size(); ++tried) {
+      std::shared_ptr<grpc::Channel> channel;
+      size_t at;
+      {
+        std::lock_guard lock(mu_);
+        channel = channel_;
+        at = current_;
+      }
+      // A refused address fails at once; a silent one is given up on after 2 s.
+      const auto by = std::min(until, std::chrono::system_clock::now() + std::chrono::seconds(2));
+      if (channel && ConnectsBy(*channel, by)) return true;
+      Connect(/*next=*/true, at);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // none leads yet: a failover
+  }
+  return false;
 }
 
 std::shared_ptr<v1::Coordinator::Stub> CoordinatorClient::Stub() {
@@ -102,16 +179,33 @@ Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
 
 template <typename Reply, typename Call>
 Result<Reply> CoordinatorClient::Unary(Call call) {
+  const bool list = addresses_.size() > 1;
+  const auto give_up = std::chrono::system_clock::now() + options_.deadline;
   for (int attempt = 0;; ++attempt) {
+    if (list && options_.setup_error.ok() && !Reach(give_up))
+      return Status::Unavailable(UnreachableMessage(options_.address));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
     if (Status a = Authorize(&ctx); !a.ok()) return a;
     Reply reply;
-    grpc::Status st = call(*Stub(), &ctx, &reply);
-    // A channel whose coordinator went away can stay unable to connect to the one that replaced
-    // it (seen with TLS after a restart); the next call gets a new channel.
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !cluster::CarriesMusterCode(st))
+    size_t at;
+    std::shared_ptr<v1::Coordinator::Stub> stub;
+    {
+      std::lock_guard lock(mu_);
+      at = current_;
+      stub = stub_;
+    }
+    grpc::Status st = call(*stub, &ctx, &reply);
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !cluster::CarriesMusterCode(st)) {
+      // The leader went away during the call (a failover): again to whichever leads next.
+      if (list && std::chrono::system_clock::now() < give_up) {
+        Connect(/*next=*/true, at);
+        continue;
+      }
+      // A channel whose coordinator went away can stay unable to connect to the one that
+      // replaced it (seen with TLS after a restart); the next call gets a new channel.
       Connect();
+    }
     // A local session the coordinator no longer knows (it restarted): ask for a new one once.
     if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED && attempt == 0 &&
         options_.credentials && options_.credentials->Refresh())
@@ -124,6 +218,7 @@ Result<Reply> CoordinatorClient::Unary(Call call) {
 Result<int64_t> CoordinatorClient::Submit(const v1::JobSpec& spec) {
   v1::SubmitRequest req;
   *req.mutable_spec() = spec;
+  if (req.spec().request_id().empty()) req.mutable_spec()->set_request_id(NewRequestId());
   auto r = Unary<v1::SubmitReply>(
       [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::SubmitReply* out) { return stub.Submit(c, req, out); });
   if (!r.ok()) return r.status();
@@ -231,6 +326,9 @@ Result<v1::GcReply> CoordinatorClient::CollectGarbage(const v1::GcRequest& reque
 }
 
 Result<v1::BackupChunk> CoordinatorClient::Backup(std::ostream& out) {
+  if (addresses_.size() > 1 && options_.setup_error.ok() &&
+      !Reach(std::chrono::system_clock::now() + options_.deadline))
+    return Status::Unavailable(UnreachableMessage(options_.address));
   grpc::ClientContext ctx;
   if (Status a = Authorize(&ctx); !a.ok()) return a;
   auto reader = Stub()->Backup(&ctx, v1::BackupRequest());
@@ -258,6 +356,9 @@ Result<v1::BackupChunk> CoordinatorClient::Backup(std::ostream& out) {
 Status CoordinatorClient::ReadLogs(const v1::LogRequest& request,
                                    const std::function<bool(const v1::LogChunk&)>& on_chunk,
                                    const std::atomic<bool>* stop) {
+  if (addresses_.size() > 1 && options_.setup_error.ok() &&
+      !Reach(std::chrono::system_clock::now() + options_.deadline))
+    return Status::Unavailable(UnreachableMessage(options_.address));
   grpc::ClientContext ctx;
   if (!request.follow()) ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
   if (Status a = Authorize(&ctx); !a.ok()) return a;

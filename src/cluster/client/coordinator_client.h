@@ -14,6 +14,13 @@
 //   ALREADY_EXISTS                      -> kAlreadyExists
 //   anything else                       -> kInternal      ("the coordinator reported an error:
 //   ...")
+//
+// Several coordinators (ClientOptions::address "a:7070,b:7070", coordinator_list.h): only the
+// leader serves, so the client goes to whichever address connects, trying them in turn (a new
+// channel each) for up to one deadline; a call that finds its coordinator gone is sent again to
+// the next that connects. Every call may be sent twice that way: Submit carries a request id
+// (JobSpec::request_id, random unless the spec has one), so that a retried submission gets the
+// job the first one made, and the other calls are idempotent or say what they found.
 // Thread-safety: a CoordinatorClient may be used from several threads at once (gRPC stubs are).
 #pragma once
 
@@ -44,14 +51,15 @@ inline constexpr const char* kCoordinatorEnv = "MUSTER_COORDINATOR";
 // in the state dir (`state_dir`, "" = DefaultStateDir()), else the default.
 std::string ResolveCoordinatorAddress(const std::string& flag, const std::string& state_dir = "");
 
-// The single line printed when the coordinator cannot be reached (without "muster: ").
+// The single line printed when the coordinator cannot be reached (without "muster: "); `address`
+// may be a list.
 std::string UnreachableMessage(const std::string& address);
 
 // Maps a gRPC status to a muster Status as described in the header comment.
 Status FromGrpcStatus(const grpc::Status& status, const std::string& address);
 
 struct ClientOptions {
-  std::string address = kDefaultCoordinatorAddress;
+  std::string address = kDefaultCoordinatorAddress;  // HOST:PORT, or a list HOST:PORT,HOST:PORT
   std::chrono::milliseconds deadline{10000};  // per unary call
   // The bearer token each call carries (credentials.h); null = none.
   std::shared_ptr<cluster::TokenSource> credentials;
@@ -74,6 +82,8 @@ class CoordinatorClient {
                     std::vector<std::pair<std::string, std::string>> metadata = {});
 
   const std::string& address() const { return options_.address; }
+  // The address calls go to now (one of a list).
+  std::string current_address();
 
   // Submits one job; the reply's id is durable once returned.
   Result<int64_t> Submit(const v1::JobSpec& spec);
@@ -116,12 +126,19 @@ class CoordinatorClient {
   Status Authorize(grpc::ClientContext* ctx);
 
   ClientOptions options_;
-  // A new channel and stub (after an unreachable coordinator); the current stub.
-  void Connect();
+  // A new channel and stub (after an unreachable coordinator) to the current address, or to the
+  // one after `from` when `next`; the current stub.
+  void Connect(bool next = false, size_t from = 0);
   std::shared_ptr<v1::Coordinator::Stub> Stub();
+  // With several addresses: until `until`, moves to the first (from the current one on) whose
+  // channel connects; false when none did.
+  bool Reach(std::chrono::system_clock::time_point until);
 
+  std::vector<std::string> addresses_;  // the list; one entry for a single address
   grpc::ChannelArguments args_;
   std::mutex mu_;
+  size_t current_ = 0;                                // GUARDED_BY(mu_): index in addresses_
+  std::shared_ptr<grpc::Channel> channel_;            // GUARDED_BY(mu_)
   std::shared_ptr<v1::Coordinator::Stub> stub_;  // GUARDED_BY(mu_); holds its channel
 };
 

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <set>
 
 #include "cluster/common/convert.h"
 
@@ -92,6 +94,92 @@ TEST(CoordinatorClient, UnreachableCoordinatorFailsFastWithOneLine) {
   EXPECT_LT(took, std::chrono::milliseconds(3500));
   auto logs = client.ReadLogs(v1::LogRequest(), [](const v1::LogChunk&) { return true; });
   EXPECT_EQ(logs.code(), StatusCode::kUnavailable);
+}
+
+// A coordinator that answers Submit (a job id per new request id, as the real one) and GetJob.
+class FakeCoordinator final : public v1::Coordinator::Service {
+ public:
+  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
+                      v1::SubmitReply* reply) override {
+    std::lock_guard lock(mu);
+    request_ids.insert(req->spec().request_id());
+    reply->set_job_id(static_cast<int64_t>(request_ids.size()));
+    return grpc::Status::OK;
+  }
+  grpc::Status GetJob(grpc::ServerContext*, const v1::JobRef* req, v1::JobInfo* out) override {
+    out->set_job_id(req->job_id());
+    return grpc::Status::OK;
+  }
+  std::mutex mu;
+  std::set<std::string> request_ids;
+};
+
+// A bound port that does not listen: connections to it are refused.
+struct DeadPort {
+  DeadPort() {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  }
+  ~DeadPort() { close(fd); }
+  int fd;
+  std::string address;
+};
+
+TEST(CoordinatorClient, AListGoesToTheAddressThatAnswersAndSubmitsCarryARequestId) {
+  FakeCoordinator service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  const std::string live = "127.0.0.1:" + std::to_string(port);
+  DeadPort dead;
+  ClientOptions o{.address = dead.address + "," + live, .deadline = std::chrono::seconds(5)};
+  o.transport.insecure = true;
+  CoordinatorClient client(o);
+  auto job = client.GetJob(7);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  EXPECT_EQ(job->job_id(), 7);
+  EXPECT_EQ(client.current_address(), live);
+  // Every submission gets a request id of its own (a retry of one keeps it).
+  ASSERT_TRUE(client.Submit(v1::JobSpec()).ok());
+  ASSERT_TRUE(client.Submit(v1::JobSpec()).ok());
+  v1::JobSpec named;
+  named.set_request_id("mine");
+  ASSERT_TRUE(client.Submit(named).ok());
+  std::lock_guard lock(service.mu);
+  ASSERT_EQ(service.request_ids.size(), 3u);
+  EXPECT_TRUE(service.request_ids.count("mine"));
+  for (const auto& id : service.request_ids)
+    if (id != "mine") EXPECT_EQ(id.size(), 32u) << id;
+  server->Shutdown();
+}
+
+TEST(CoordinatorClient, AListOfWhichNoneAnswersFailsWithOneLineAtTheDeadline) {
+  DeadPort a, b;
+  const std::string list = a.address + "," + b.address;
+  ClientOptions o{.address = list, .deadline = std::chrono::milliseconds(1500)};
+  o.transport.insecure = true;
+  CoordinatorClient client(o);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = client.GetJob(1);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message(), UnreachableMessage(list));
+  EXPECT_NE(r.status().message().find("any of " + list), std::string::npos);
+  EXPECT_GE(took, std::chrono::milliseconds(1400));  // it kept trying: a failover takes a moment
+  EXPECT_LT(took, std::chrono::milliseconds(4000));
+  // A malformed list is one line, before anything is sent.
+  CoordinatorClient bad({.address = a.address + ",nonsense"});
+  EXPECT_EQ(bad.GetJob(1).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

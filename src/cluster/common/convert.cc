@@ -57,6 +57,7 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_cancel_on_preempt(in.cancel_on_preempt);
   out->set_output_pattern(in.output_pattern);
   out->set_error_pattern(in.error_pattern);
+  out->set_request_id(in.request_id);
   out->set_log_limit_mib(in.log_limit_mib);
   out->set_time_limit_ms(in.time_limit_ms);
   out->set_signal_grace_ms(in.signal_grace_ms);
@@ -94,6 +95,7 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.cancel_on_preempt = in.cancel_on_preempt();
   s.output_pattern = in.output_pattern();
   s.error_pattern = in.error_pattern();
+  s.request_id = in.request_id();
   s.log_limit_mib = in.log_limit_mib();
   s.time_limit_ms = in.time_limit_ms();
   s.signal_grace_ms = in.signal_grace_ms();

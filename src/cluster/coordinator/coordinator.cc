@@ -658,8 +658,20 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   {
     MutexLock lock(mu_);
     if (!read_only_.ok()) return read_only_;
+    const std::pair<std::string, std::string> request{spec->user, spec->request_id};
+    if (!request.second.empty()) {
+      // A retried submission: the job the first one made. One still being stored answers when
+      // it is done, and a retry meanwhile is told so.
+      if (JobId made = jobs_.FindRequest(request.first, request.second); made != 0) return made;
+      if (!submitting_.insert(request).second)
+        return Status::Unavailable("the submission with request id " + request.second +
+                                   " is still being stored; retry in a moment");
+    }
     Status ok = CheckSubmittable(*spec);
-    if (!ok.ok()) return ok;
+    if (!ok.ok()) {
+      submitting_.erase(request);
+      return ok;
+    }
     job.id = jobs_.ReserveId();
     job.spec = spec;
     job.submit_ms = clock_->NowMs();
@@ -680,11 +692,14 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   commit_seconds_.Observe(std::chrono::duration<double>(committed - committing).count());
   if (!durable.ok()) {
     spdlog::error("job {} not stored: {}", job.id, durable.message());
+    MutexLock lock(mu_);
+    submitting_.erase({spec->user, spec->request_id});
     return Status::Unavailable("the state store failed: " + durable.message());
   }
   const JobId id = job.id;
   {
     MutexLock lock(mu_);
+    submitting_.erase({spec->user, spec->request_id});
     jobs_.Add(std::move(job));
     new_jobs_ = true;
   }

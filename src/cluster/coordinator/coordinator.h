@@ -443,6 +443,9 @@ class Coordinator {
   mutable Mutex mu_;
   ClusterState cluster_ GUARDED_BY(mu_);      // free capacity, updated by jobs_
   JobTable jobs_ GUARDED_BY(mu_){&cluster_};  // jobs, tasks, their states
+  // (user, request id) of submissions being stored (JobSpec::request_id): a retry meanwhile is
+  // refused with kUnavailable.
+  std::set<std::pair<std::string, std::string>> submitting_ GUARDED_BY(mu_);
   int64_t epoch_ = 0;  // restores of this state (StoreContents::epoch); set by Recover, at Open
   NodeRegistry nodes_ GUARDED_BY(mu_){
       // nodes, agent links, liveness

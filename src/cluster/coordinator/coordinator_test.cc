@@ -32,6 +32,47 @@ TEST_F(CoordinatorTest, SubmitWithoutNodesWaitsAndIsDurable) {
   EXPECT_GT(*next, id);  // ids are never reused
 }
 
+TEST_F(CoordinatorTest, ASubmissionRetriedWithItsRequestIdGetsTheFirstJobEvenAfterARestart) {
+  v1::JobSpec spec = MakeSpec();
+  spec.set_user("ann");
+  spec.set_request_id("3f2a9c0d");
+  JobId first;
+  {
+    auto c = OpenCoordinator();
+    auto a = c->Submit(spec);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    first = *a;
+    auto again = c->Submit(spec);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, first);
+    // The same id from another user, or no id, is another submission.
+    v1::JobSpec bob = spec;
+    bob.set_user("bob");
+    auto other = c->Submit(bob);
+    ASSERT_TRUE(other.ok());
+    EXPECT_NE(*other, first);
+    v1::JobSpec none = spec;
+    none.clear_request_id();
+    auto n1 = c->Submit(none), n2 = c->Submit(none);
+    ASSERT_TRUE(n1.ok() && n2.ok());
+    EXPECT_NE(*n1, *n2);
+  }
+  // A coordinator that loads the state (a restart, or a standby taking over) knows it too.
+  auto c = OpenCoordinator();
+  auto after = c->Submit(spec);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, first);
+  v1::ListJobsRequest all;
+  all.set_include_finished(true);
+  EXPECT_EQ(c->ListJobs(all).jobs_size(), 4);
+  // A request id is printable ASCII of bounded size, checked like the rest of the spec.
+  v1::JobSpec bad = spec;
+  bad.set_request_id("a b");
+  EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
+  bad.set_request_id(std::string(SpecLimits::kRequestId + 1, 'x'));
+  EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(CoordinatorTest, RejectsMalformedSpec) {
   auto c = OpenCoordinator();
   v1::JobSpec bad = MakeSpec();

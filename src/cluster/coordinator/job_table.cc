@@ -45,6 +45,7 @@ JobRecord& JobTable::Load(JobRecord j) {
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
   Recount(job);
+  if (!job.spec->request_id.empty()) requests_[{job.spec->user, job.spec->request_id}] = id;
   for (const auto& t : job.tasks)
     if (t.Active()) cluster_->Hold(t.node, {id, t.index}, job.spec->resources, t.gpus);
   return job;
@@ -55,6 +56,7 @@ JobRecord& JobTable::Add(JobRecord j) {
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
   Recount(job);
+  if (!job.spec->request_id.empty()) requests_[{job.spec->user, job.spec->request_id}] = id;
   active_.insert(id);
   return job;
 }
@@ -92,8 +94,15 @@ bool JobTable::SetActive(JobId id, bool active) {
 bool JobTable::Erase(JobId id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end() || active_.count(id) || !IsTerminal(it->second.state)) return false;
+  if (const JobSpec& spec = *it->second.spec; !spec.request_id.empty())
+    requests_.erase({spec.user, spec.request_id});
   jobs_.erase(it);
   return true;
+}
+
+JobId JobTable::FindRequest(const std::string& user, const std::string& request_id) const {
+  auto it = requests_.find({user, request_id});
+  return it == requests_.end() ? 0 : it->second;
 }
 
 Status JobTable::Refuse(Status why) {

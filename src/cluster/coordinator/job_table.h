@@ -60,6 +60,8 @@ class JobTable {
   bool SetActive(JobId id, bool active);
   // Forgets a job that has ended (retention); false, and nothing changes, for one still active.
   bool Erase(JobId id);
+  // The job that `user`'s submission with `request_id` (JobSpec::request_id) made; 0 = none.
+  JobId FindRequest(const std::string& user, const std::string& request_id) const;
 
   Status SetTaskState(JobRecord& j, TaskRecord& t, TaskState to);
   Status SetJobState(JobRecord& j, JobState to);
@@ -80,6 +82,8 @@ class JobTable {
   ClusterState* cluster_;
   std::map<JobId, JobRecord> jobs_;
   std::set<JobId> active_;
+  // (user, request id) -> job, for every job that has a request id.
+  std::map<std::pair<std::string, std::string>, JobId> requests_;
   JobId next_id_ = 1;
   int illegal_ = 0;
 };

@@ -181,6 +181,9 @@ constexpr const char* kUpsertNode =
     "INSERT INTO nodes(name, spec, last_seen_ms) VALUES($1, $2, $3) "
     "ON CONFLICT(name) DO UPDATE SET spec = EXCLUDED.spec, last_seen_ms = EXCLUDED.last_seen_ms";
 
+// The fence of every batch of a leader's store (leadership.h): a term taken meanwhile waits for
+// this transaction to end.
+constexpr const char* kLockLeaderTerm = "SELECT term FROM leader WHERE id = 1 FOR SHARE";
 // ------------------------------------------------------------------------------------ reads
 
 constexpr const char* kLoadAudit =
@@ -297,6 +300,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& co
 
 PostgresStore::PostgresStore(std::unique_ptr<PgConnection> conn, StoreOptions options)
     : where_(conn->where()),
+      leader_term_(options.leader_term),
       conn_(std::move(conn)),
       queue_(options.max_batch, [this](std::span<Write> writes) { return CommitBatch(writes); }) {}
 
@@ -317,11 +321,23 @@ Status PostgresStore::CommitBatch(std::span<Write> writes) {
     s = c.Exec("BEGIN");
   }
   if (!s.ok()) return s;
+  if (leader_term_ > 0) s = CheckTerm(c);
   for (size_t i = 0; i < writes.size() && s.ok(); ++i) s = writes[i](c);
   if (s.ok()) s = c.Exec("COMMIT");
   // A session left inside a transaction would fail every later batch: a new one then.
   if (!s.ok() && !c.lost() && !c.Exec("ROLLBACK").ok()) (void)c.Reconnect();
   return s;
+}
+
+Status PostgresStore::CheckTerm(PgConnection& c) {
+  auto rows = c.Query(kLockLeaderTerm);
+  if (!rows.ok()) return rows.status();
+  const int64_t term = rows->size() == 1 ? rows->Int(0, 0) : 0;
+  if (!rows->status().ok()) return rows->status();
+  if (term == leader_term_) return Status::Ok();
+  return Status::FailedPrecondition(
+      "deposed: the state store at " + where_ + " is led by term " + std::to_string(term) +
+      " now, not this coordinator's " + std::to_string(leader_term_) + "; its write was refused");
 }
 
 template <typename T, typename Read>

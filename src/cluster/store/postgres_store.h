@@ -28,6 +28,12 @@
 // it is reported failed, and the coordinator, read-only until writes succeed again, writes its
 // rows again (upserts; an audit or history line may then be stored twice).
 //
+// Fencing: with StoreOptions::leader_term, every batch first locks the leader row (leadership.h)
+// FOR SHARE and checks that its term is still this store's; when it is not, the batch is rolled
+// back and all its writes fail with kFailedPrecondition "deposed: ...": the database refuses the
+// late writes of a coordinator that is no longer the leader. (Reads are not fenced: a deposed
+// leader reads what the new one wrote.)
+//
 // Durability: with synchronous_full (the default) a commit returns once the server has flushed
 // it (synchronous_commit=on); without, synchronous_commit=off.
 //
@@ -103,6 +109,8 @@ class PostgresStore final : public StateStore {
   Ticket Enqueue(Write write) { return queue_.Enqueue(std::move(write)); }
   // The writer thread's RunBatch: `writes` in one transaction, all committed or none.
   Status CommitBatch(std::span<Write> writes) EXCLUDES(conn_mu_);
+  // Ok when the leader row, locked FOR SHARE in the open transaction, holds leader_term_.
+  Status CheckTerm(PgConnection& c);
   // Runs `read` on the connection, reconnecting first if it was lost, and once more if it is
   // lost during the read (a read can be repeated; a write cannot).
   template <typename T, typename Read>
@@ -110,6 +118,7 @@ class PostgresStore final : public StateStore {
   Result<StoreContents> LoadAllOn(PgConnection& c);
 
   const std::string where_;
+  const int64_t leader_term_;  // 0 = not fenced
   Mutex conn_mu_;
   std::unique_ptr<PgConnection> conn_ PT_GUARDED_BY(conn_mu_);  // the writer's and the readers'
   WriteQueue<PgConnection> queue_;  // after conn_: its writer stops before the connection closes

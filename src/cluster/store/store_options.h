@@ -1,6 +1,8 @@
 // Options shared by the durable stores (SqliteStore, PostgresStore).
 #pragma once
 
+#include <cstdint>
+
 namespace muster::cluster {
 
 struct StoreOptions {
@@ -9,6 +11,10 @@ struct StoreOptions {
   // database server may lose the last commits, never corrupt them).
   bool synchronous_full = true;
   int max_batch = 4096;  // writes per transaction at most
+  // PostgresStore only: > 0 fences every write transaction with this leadership term
+  // (leadership.h): a transaction that finds another term in the leader row is rolled back and
+  // its writes fail with kFailedPrecondition ("deposed"). 0 = no fencing (one coordinator).
+  int64_t leader_term = 0;
 };
 
 }  // namespace muster::cluster

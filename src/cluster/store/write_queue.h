@@ -9,11 +9,12 @@
 // were queued, so a caller that queues under its own lock gets the database to follow its
 // in-memory order. A caller that needs durability waits for its ticket (Wait); others go on.
 //
-// One exception to the retries: a batch that failed with kUnavailable (the store cannot be
-// reached: PostgresStore's server went away) fails whole, every write with that status, instead of
-// waiting on the network once per write (and so do the rest of a batch being retried write by
-// write when one of them finds the store unreachable). The store tries to reconnect at its next
-// batch.
+// Two exceptions to the retries, failures of the batch rather than of a write: a batch that failed
+// with kUnavailable (the store cannot be reached: PostgresStore's server went away) or with
+// kFailedPrecondition (the store's fence refused it: this coordinator is deposed) fails whole,
+// every write with that status, instead of trying once per write (and so do the rest of a batch
+// being retried write by write when one of them fails so). The store tries to reconnect at its
+// next batch.
 //
 // Failed writes are counted (FailedWrites) whether or not anyone waits on them, and the latest
 // failure is kept (LastWriteError): that is how the coordinator notices that the store cannot
@@ -117,6 +118,10 @@ class WriteQueue {
  private:
   static constexpr size_t kMaxUnansweredFailures = 100000;  // failed tickets nobody waited on
 
+  static bool FailsWhole(const Status& s) {
+    return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kFailedPrecondition;
+  }
+
   void WriterLoop() EXCLUDES(mu_) {
     for (;;) {
       std::vector<Write> batch;
@@ -135,7 +140,7 @@ class WriteQueue {
       std::vector<std::pair<Ticket, Status>> errors;
       const std::span<Write> all(batch);
       Status s = run_(all);
-      if (!s.ok() && s.code() == StatusCode::kUnavailable) {
+      if (!s.ok() && FailsWhole(s)) {
         for (size_t i = 0; i < batch.size(); ++i) errors.emplace_back(first + i, s);
       } else if (!s.ok() && batch.size() > 1) {
         // One write failed (or the commit did): the batch was rolled back whole. Apply each write
@@ -145,7 +150,7 @@ class WriteQueue {
           Status one = run_(all.subspan(i, 1));
           if (one.ok()) continue;
           errors.emplace_back(first + i, one);
-          if (one.code() == StatusCode::kUnavailable) {
+          if (FailsWhole(one)) {
             for (size_t k = i + 1; k < batch.size(); ++k) errors.emplace_back(first + k, one);
             break;
           }
