@@ -5,6 +5,7 @@
 // wakes up finds itself deposed, steps down, and its late writes are refused by the database.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +51,86 @@ size_t Count(const std::string& text, const std::string& what) {
   return n;
 }
 
+// A TCP relay on 127.0.0.1 to `target_port` that can be paused: while paused it reads nothing,
+// so what either side sends waits in the kernel's buffers and arrives, late, once it goes on. A
+// partition that heals, as a leader cut off from its database sees it.
+class PausableRelay {
+ public:
+  explicit PausableRelay(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listen_fd_, 16) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~PausableRelay() {
+    stop_ = true;
+    if (acceptor_.joinable()) acceptor_.join();
+    for (auto& t : pumps_) t.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  void Pause(bool paused) { paused_ = paused; }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in t{};
+      t.sin_family = AF_INET;
+      t.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      t.sin_port = htons(static_cast<uint16_t>(target_port_));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&t), sizeof t) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      fds_.push_back(client);
+      fds_.push_back(server);
+      pumps_.emplace_back([this, client, server] { Pump(client, server); });
+      pumps_.emplace_back([this, client, server] { Pump(server, client); });
+    }
+  }
+  void Pump(int from, int to) {
+    char buf[16384];
+    while (!stop_) {
+      if (paused_) {
+        std::this_thread::sleep_for(20ms);
+        continue;
+      }
+      pollfd p{from, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::read(from, buf, sizeof buf);
+      if (n <= 0) {
+        ::shutdown(to, SHUT_WR);
+        return;
+      }
+      for (ssize_t off = 0; off < n;) {
+        const ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+        if (w <= 0) return;
+        off += w;
+      }
+    }
+  }
+
+  int target_port_, listen_fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false}, paused_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;  // the acceptor's only
+  std::vector<int> fds_;            // the acceptor's only
+};
+
 // Two coordinators (c0 leads first) on one database, and one agent.
 class FailoverTest : public ::testing::Test {
  protected:
@@ -67,6 +148,8 @@ class FailoverTest : public ::testing::Test {
       ASSERT_GT(ports_[i], 0);
     }
     list_ = Address(0) + "," + Address(1);
+    relay_ = std::make_unique<PausableRelay>(db_->port());
+    ASSERT_GT(relay_->port(), 0);
 
     ASSERT_EQ(StartCoordinator(0), "");
     ASSERT_TRUE(WaitFor([&] { return fs::exists(StateDir(0) / "coordinator.addr"); }, 15s))
@@ -105,8 +188,10 @@ class FailoverTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (relay_) relay_->Pause(false);
     agent_.Stop();
     for (auto& c : coordinators_) c.Stop();
+    relay_.reset();
     db_.reset();
     std::error_code ec;
     if (!dir_.empty()) fs::remove_all(dir_, ec);
@@ -122,8 +207,13 @@ class FailoverTest : public ::testing::Test {
   }
 
   std::string StartCoordinator(int i) {
+    // c0 reaches the database through the relay (a link that can be cut), c1 directly.
+    const std::string url = i == 0 ? "postgres://" + db_->user() + ":" + db_->password() +
+                                         "@127.0.0.1:" + std::to_string(relay_->port()) + "/" +
+                                         db_->database()
+                                   : db_->url();
     std::vector<std::string> argv = {MusterBinary(), "coordinator", "--listen", Address(i),
-                                     "--state-dir", StateDir(i).string(), "--store", db_->url(),
+                                     "--state-dir", StateDir(i).string(), "--store", url,
                                      "--leader-lease", kLease, "--heartbeat-timeout", "5s",
                                      "--lost-node-timeout", "10s", "--fence-grace", "1s"};
     if (::geteuid() == 0) argv.push_back("--allow-root-jobs");
@@ -181,6 +271,7 @@ class FailoverTest : public ::testing::Test {
   }
 
   std::unique_ptr<cluster::PostgresTestServer> db_;
+  std::unique_ptr<PausableRelay> relay_;
   fs::path dir_;
   int ports_[2] = {0, 0};
   std::string list_, admin_token_;
@@ -322,6 +413,40 @@ TEST_F(FailoverTest, AFrozenLeaderIsDeposedItsLateWritesAreRefusedAndItStandsBy)
   auto holder = db_->QueryValue("SELECT term FROM leader");
   ASSERT_TRUE(holder.ok()) << holder.status().ToString();
   EXPECT_EQ(*holder, "2");
+}
+
+TEST_F(FailoverTest, ALeaderCutOffFromTheDatabaseStepsDownAndItsLateWriteIsRefused) {
+  const fs::path marker = dir_ / "runs";
+  const int64_t id = Submit({"sh", "-c", "echo run >> " + marker.string() + "; sleep 8"});
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(WaitFor([&] { return StateOf(id).first == "running"; }, 20s)) << Logs();
+
+  relay_->Pause(true);  // c0's link to the database goes silent: no error, no answer
+  const auto cut = std::chrono::steady_clock::now();
+  // A submission to c0 alone, while it still believes it leads: its write waits in the link.
+  CommandResult late;
+  std::thread submitter([&] {
+    late = RunMuster({"submit", "-q", "--coordinator", Address(0), "--", "true"}, 40s,
+                     {{"MUSTER_TOKEN", admin_token_}, {"MUSTER_CA_CERT", CaCert()},
+                      {"MUSTER_STATE_DIR", "/nonexistent"}});
+  });
+  ASSERT_TRUE(WaitFor([&] { return Log(0).find("stepping down") != std::string::npos; }, 10s))
+      << Logs();
+  EXPECT_LT(std::chrono::steady_clock::now() - cut, kLeaseMs) << "stepped down after its lease";
+  ASSERT_TRUE(WaitFor([&] { return Log(1).find("leading as term 2") != std::string::npos; },
+                      kLeaseMs + 5s))
+      << Logs();
+  relay_->Pause(false);  // the partition heals: c0's batch reaches the database, late
+  submitter.join();
+  EXPECT_NE(late.exit_code, 0) << late.out << late.err;
+  EXPECT_NE(late.err.find("deposed"), std::string::npos) << late.err << Logs();
+  auto stored = db_->QueryValue("SELECT count(*) FROM jobs");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(*stored, "1") << "the deposed leader's write was stored";
+  // c1 adopted the running task: it ran once, as attempt 1.
+  ASSERT_TRUE(WaitFor([&] { return StateOf(id).first == "succeeded"; }, 30s)) << Logs();
+  EXPECT_EQ(StateOf(id).second, 1) << Logs();
+  EXPECT_EQ(ReadFile(marker), "run\n") << "the task ran more than once" << Logs();
 }
 
 TEST_F(FailoverTest, ALeaderThatLosesTheDatabaseStepsDownAndOneLeadsAgainWhenItIsBack) {
