@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -91,12 +92,21 @@ class LeaseKeeper {
     thread_ = std::thread([this] { Loop(); });
   }
   ~LeaseKeeper() {
+    Stop();
+    thread_.join();  // a renewal in flight ends within the connection's timeouts
+  }
+  // No renewal from now on (one in flight finishes); does not wait.
+  void Stop() EXCLUDES(mu_) {
     {
       MutexLock lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
-    thread_.join();  // a renewal in flight ends within the connection's timeouts
+  }
+  // The term was taken over (a renewal was refused).
+  bool Deposed() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return !deposed_.empty();
   }
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
@@ -182,10 +192,10 @@ Led WaitToLead(cluster::Leadership& leadership, int64_t lease_ms, const sigset_t
   }
 }
 
-// Shuts `server` down, or ends the process when that takes longer than `limit_ms` (a store whose
-// database went silent may hold the last batch for the connection's timeouts): a coordinator
-// that steps down must stop serving for sure.
-void ShutdownWithin(std::unique_ptr<cluster::CoordinatorServer> server, int64_t limit_ms) {
+// Runs `steps`, or ends the process when they take longer than `limit_ms` (a store whose
+// database went silent may hold the last batch, or a renewal, for the connection's timeouts): a
+// coordinator that steps down must stop serving for sure.
+void WithinOrExit(const std::function<void()>& steps, int64_t limit_ms) {
   std::atomic<bool> done{false};
   std::thread watchdog([&] {
     const int64_t until = SteadyMs() + limit_ms;
@@ -197,8 +207,7 @@ void ShutdownWithin(std::unique_ptr<cluster::CoordinatorServer> server, int64_t 
       ::_exit(kExitFailed);
     }
   });
-  server->Shutdown();
-  server.reset();
+  steps();
   done.store(true);
   watchdog.join();
 }
@@ -378,10 +387,23 @@ int RunCoordinator(const CoordinatorFlags& f) {
       if (keeper) lost = keeper->Lost();
     }
     if (sig == 0) {
-      // Stop acting before a standby can take over: agents and clients go to the new leader.
+      // Stop acting before a standby can take over: no more renewals (a lease that was not
+      // taken over is given back below, so that a standby need not wait it out), no more calls
+      // or agent links (agents and clients go to the new leader), then the rest.
       spdlog::error("stepping down: {}", lost);
-      ShutdownWithin(std::move(server).value(), 30000);
-      keeper.reset();
+      keeper->Stop();
+      std::error_code ec;
+      std::filesystem::remove(opts.coordinator.state_dir + "/coordinator.addr", ec);
+      WithinOrExit(
+          [&] {
+            (*server)->StopServingNow();
+            (*server)->Shutdown();
+            server->reset();
+            const bool deposed = keeper->Deposed();
+            keeper.reset();
+            if (!deposed) (void)leadership->Resign(term);
+          },
+          30000);
       spdlog::info("standing by to lead again");
       continue;
     }

@@ -95,7 +95,7 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
 
 CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
   args_ = cluster::LinkChannelArgs(/*keepalive=*/false);
-  if (options_.address.find(',') != std::string::npos) {
+  if (options_.address.find(',') != std::string::npos) {  // one address is taken as it is
     auto list = cluster::ParseCoordinatorList(options_.address);
     if (list.ok())
       addresses_ = std::move(list).value();
@@ -127,12 +127,14 @@ void CoordinatorClient::Connect(bool next, size_t from) {
     std::lock_guard lock(mu_);
     if (next && from != current_) return;  // another thread moved on already
     if (next) current_ = cluster::NextCoordinator(current_, addresses_.size());
+    from = current_;
     address = addresses_[current_];
   }
   auto channel = grpc::CreateCustomChannel(
       address, cluster::MakeChannelCredentials(options_.transport), args_);
   std::shared_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
   std::lock_guard lock(mu_);
+  if (current_ != from) return;  // another thread moved on meanwhile: its channel stands
   channel_ = std::move(channel);
   stub_ = std::move(stub);
 }
@@ -180,12 +182,15 @@ Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
 template <typename Reply, typename Call>
 Result<Reply> CoordinatorClient::Unary(Call call) {
   const bool list = addresses_.size() > 1;
-  const auto give_up = std::chrono::system_clock::now() + options_.deadline;
+  // A list keeps trying for two deadlines, each call for at most half of one: a leader that went
+  // silent costs half a deadline, and the rest is for the failover and the next leader.
+  const auto give_up = std::chrono::system_clock::now() + (list ? 2 : 1) * options_.deadline;
   for (int attempt = 0;; ++attempt) {
     if (list && options_.setup_error.ok() && !Reach(give_up))
       return Status::Unavailable(UnreachableMessage(options_.address));
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+    const auto now = std::chrono::system_clock::now();
+    ctx.set_deadline(list ? std::min(give_up, now + options_.deadline / 2) : now + options_.deadline);
     if (Status a = Authorize(&ctx); !a.ok()) return a;
     Reply reply;
     size_t at;
@@ -196,8 +201,12 @@ Result<Reply> CoordinatorClient::Unary(Call call) {
       stub = stub_;
     }
     grpc::Status st = call(*stub, &ctx, &reply);
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !cluster::CarriesMusterCode(st)) {
-      // The leader went away during the call (a failover): again to whichever leads next.
+    const bool gone = !cluster::CarriesMusterCode(st) &&
+                      (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       (list && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED));
+    if (gone) {
+      // The leader went away (or went silent) during the call, a failover: again to whichever
+      // leads next.
       if (list && std::chrono::system_clock::now() < give_up) {
         Connect(/*next=*/true, at);
         continue;

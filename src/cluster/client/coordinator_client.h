@@ -17,10 +17,12 @@
 //
 // Several coordinators (ClientOptions::address "a:7070,b:7070", coordinator_list.h): only the
 // leader serves, so the client goes to whichever address connects, trying them in turn (a new
-// channel each) for up to one deadline; a call that finds its coordinator gone is sent again to
-// the next that connects. Every call may be sent twice that way: Submit carries a request id
-// (JobSpec::request_id, random unless the spec has one), so that a retried submission gets the
-// job the first one made, and the other calls are idempotent or say what they found.
+// channel each) for up to two deadlines, each call for at most half of one; a call that finds its
+// coordinator gone (or silent) is sent again to the next that connects. A call may be sent twice
+// that way: Submit carries a request id (JobSpec::request_id, random unless the spec has one), so
+// that a retried submission gets the job the first one made; the others read, or change what is
+// already so (a second cancel says "already cancelled"; a second `user add` says the user
+// exists, and the token of the first is lost: rotate it).
 // Thread-safety: a CoordinatorClient may be used from several threads at once (gRPC stubs are).
 #pragma once
 

@@ -25,6 +25,11 @@ bool ValidPort(const std::string& p) {
 }  // namespace
 
 Result<std::vector<std::string>> ParseCoordinatorList(const std::string& list) {
+  if (list.find(',') == std::string::npos) {
+    if (Trim(list).empty())
+      return Status::InvalidArgument("no coordinator address: use HOST:PORT");
+    return std::vector<std::string>{list};
+  }
   std::vector<std::string> out;
   size_t start = 0;
   for (;;) {

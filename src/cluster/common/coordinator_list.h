@@ -12,7 +12,8 @@ namespace muster::cluster {
 
 // The addresses of a comma-separated list of HOST:PORT (spaces around commas ignored; [v6]:PORT
 // allowed), in order, without repeats. kInvalidArgument, one line naming the entry, for an empty
-// list or entry, or an entry without a port of 1-65535.
+// list or entry, or an entry without a port of 1-65535. One address without a comma is taken as
+// it is (any gRPC target: dns:///h:7070, unix:PATH); only an empty one is refused.
 Result<std::vector<std::string>> ParseCoordinatorList(const std::string& list);
 
 // The next of `n` addresses to try after `index`, round robin.

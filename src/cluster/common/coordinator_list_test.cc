@@ -15,14 +15,19 @@ TEST(CoordinatorList, ParsesAddressesInOrderWithoutRepeats) {
 }
 
 TEST(CoordinatorList, RefusesEmptyEntriesAndAddressesWithoutAPortInOneLine) {
-  for (const char* bad : {"", "a:7070,", ",a:7070", "a", "a:", "a:0", "a:70000", "a:7x",
-                          "::1:7070", "[::1:7070", ":7070"}) {
+  for (std::string bad : {"a", "a:", "a:0", "a:70000", "a:7x", "::1:7070", "[::1:7070", ":7070"}) {
+    bad = "b:7070," + bad;
     auto r = ParseCoordinatorList(bad);
     ASSERT_FALSE(r.ok()) << "'" << bad << "' was taken";
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
   }
+  for (const char* bad : {"", "  ", "a:7070,", ",a:7070", "a:7070,,b:7070"})
+    EXPECT_EQ(ParseCoordinatorList(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   EXPECT_NE(ParseCoordinatorList("a:7070,b").status().message().find("'b'"), std::string::npos);
+  // One address is any gRPC target, as before there were lists.
+  for (const char* one : {"dns:///coord.example:7070", "unix:/run/muster.sock", "h:7070"})
+    EXPECT_EQ(*ParseCoordinatorList(one), std::vector<std::string>{one});
 }
 
 TEST(CoordinatorList, NextGoesRoundRobin) {

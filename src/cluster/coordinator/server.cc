@@ -1047,6 +1047,11 @@ void CoordinatorServer::RenewTlsLoop(std::string state_dir, std::vector<std::str
   }
 }
 
+void CoordinatorServer::StopServingNow() {
+  if (services_) services_->stopping = true;
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
 void CoordinatorServer::Shutdown() {
   if (shut_down_.exchange(true)) return;
   {

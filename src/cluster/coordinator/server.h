@@ -86,6 +86,10 @@ class CoordinatorServer {
   Coordinator& coordinator() { return *coordinator_; }
   // Stops serving (idempotent). Thread-safe, but not from inside a gRPC handler.
   void Shutdown();
+  // A leader stepping down: closes the gRPC listener and cancels every call and agent link now,
+  // before anything else stops, so that nothing more reaches a node or a client from here; then
+  // Shutdown() stops the rest. (Returns once the handlers have returned.)
+  void StopServingNow();
   // Blocks until Shutdown has completed.
   void Wait();
 

@@ -22,10 +22,18 @@ INSERT INTO leader(id, term, holder, address, expires_at) VALUES(1, 0, '', '', t
   ON CONFLICT(id) DO NOTHING;
 COMMIT;
 )sql";
+// In one transaction with kLockForTerm first: a new term waits for the fenced batches in flight
+// (FOR KEY SHARE, postgres_store.cc). The holder's own lease may be taken again at once (a
+// coordinator that stepped down, or a retry of a TryLead whose reply was lost).
+constexpr const char* kLockForTerm = "SELECT 1 FROM leader WHERE id = 1 FOR UPDATE";
 constexpr const char* kTryLead =
     "UPDATE leader SET term = term + 1, holder = $1, address = $2, "
     "expires_at = clock_timestamp() + $3::float8 * interval '1 millisecond' "
-    "WHERE id = 1 AND expires_at <= clock_timestamp() RETURNING term";
+    "WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = $1) RETURNING term";
+// A lock held longer (a batch of a frozen leader, until the server ends its session) fails the
+// call instead of blocking it: the standby tries again at its next poll, the keeper at its next
+// renewal.
+constexpr const char* kSessionSettings = "SET lock_timeout = 1000";
 constexpr const char* kRenew =
     "UPDATE leader SET expires_at = clock_timestamp() + $3::float8 * interval '1 millisecond' "
     "WHERE id = 1 AND term = $1 AND holder = $2 RETURNING term";
@@ -42,6 +50,7 @@ Result<std::unique_ptr<Leadership>> Leadership::Open(const std::string& conninfo
                                                      std::string holder, std::string address) {
   auto conn = PgConnection::Connect(conninfo, /*synchronous_commit=*/true);
   if (!conn.ok()) return conn.status();
+  if (Status s = (*conn)->SetSessionSettings(kSessionSettings); !s.ok()) return s;
   if (Status s = (*conn)->Exec(kCreateLeader); !s.ok()) {
     if (!(*conn)->lost()) (void)(*conn)->Exec("ROLLBACK");
     return s;
@@ -73,12 +82,19 @@ Result<T> Leadership::On(Op&& op) {
 Result<std::optional<int64_t>> Leadership::TryLead(int64_t lease_ms) {
   return On<std::optional<int64_t>>(
       [&](PgConnection& c) -> Result<std::optional<int64_t>> {
-        auto rows = c.Query(kTryLead, PgParams().Text(holder_).Text(address_).Int(lease_ms));
-        if (!rows.ok()) return rows.status();
-        if (rows->size() == 0) return std::optional<int64_t>();
-        const int64_t term = rows->Int(0, 0);
-        if (!rows->status().ok()) return rows->status();
-        return std::optional<int64_t>(term);
+        auto taken = [&]() -> Result<std::optional<int64_t>> {
+          if (Status s = c.Exec("BEGIN"); !s.ok()) return s;
+          if (auto lock = c.Query(kLockForTerm); !lock.ok()) return lock.status();
+          auto rows = c.Query(kTryLead, PgParams().Text(holder_).Text(address_).Int(lease_ms));
+          if (!rows.ok()) return rows.status();
+          std::optional<int64_t> term;
+          if (rows->size() > 0) term = rows->Int(0, 0);
+          if (!rows->status().ok()) return rows->status();
+          if (Status s = c.Exec("COMMIT"); !s.ok()) return s;
+          return term;
+        }();
+        if (!taken.ok() && !c.lost()) (void)c.Exec("ROLLBACK");
+        return taken;
       });
 }
 

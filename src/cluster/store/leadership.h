@@ -7,16 +7,20 @@
 // database server's clock alone (clock_timestamp()), so the coordinators' clocks never need to
 // agree.
 //
-//   TryLead   takes the lease when it has expired (or was resigned, or never held): the term
-//             grows by one and is the caller's; otherwise says who holds it.
+//   TryLead   takes the lease when it has expired (or was resigned, or never held, or is the
+//             caller's own): the term grows by one and is the caller's; otherwise says who holds
+//             it.
 //   Renew     pushes the expiry of the caller's term out by the lease; fails with
 //             kFailedPrecondition ("deposed") once the term is no longer the caller's.
 //   Resign    ends the caller's lease now, so that a standby takes over at its next try.
 //
 // Fencing: a PostgresStore opened with StoreOptions::leader_term checks, inside every write
-// transaction, that the row's term is still its own (SELECT ... FOR SHARE): a deposed leader's
-// late writes are refused by the database, and a new term cannot be taken while a write of the
-// old one is in flight, so the new leader loads every write the old one committed.
+// transaction, that the row's term is still its own (SELECT ... FOR KEY SHARE): a deposed
+// leader's late writes are refused by the database, and a new term (TryLead locks the row FOR
+// UPDATE first) cannot be taken while a write of the old one is in flight, so the new leader
+// loads every write the old one committed. A renewal updates no key column, so it does not wait
+// for the leader's own batches. Calls give up on a row lock after 1 s (lock_timeout) rather than
+// block behind a frozen leader's open batch, which the server ends after half a lease.
 //
 // The lease holder must also stop acting on its own before its lease can have expired: the
 // coordinator (cli/cmd_coordinator.cc) renews every lease/3 and steps down when no renewal has

@@ -328,7 +328,15 @@ PgConnection::~PgConnection() {
 
 Status PgConnection::Setup() {
   prepared_.clear();
-  return Exec(synchronous_commit_ ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
+  Status s =
+      Exec(synchronous_commit_ ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
+  if (s.ok() && !session_settings_.empty()) s = Exec(session_settings_.c_str());
+  return s;
+}
+
+Status PgConnection::SetSessionSettings(std::string sql) {
+  session_settings_ = std::move(sql);
+  return Exec(session_settings_.c_str());
 }
 
 bool PgConnection::lost() const {

@@ -87,6 +87,9 @@ class PgConnection {
   Status Run(const char* sql, const PgParams& params);
   Result<PgRows> Query(const char* sql, const PgParams& params = {});
 
+  // Settings run on this session now and on every session after a reconnect ("SET a = 1; SET
+  // b = 2"), beside synchronous_commit.
+  Status SetSessionSettings(std::string sql);
   // The connection is gone (the server closed it, or a reconnect failed): Reconnect before use.
   bool lost() const;
   // A new session on the same conninfo (PQreset), its settings again, no statements prepared.
@@ -105,6 +108,7 @@ class PgConnection {
   pg_conn* conn_;
   std::string where_;
   bool synchronous_commit_;
+  std::string session_settings_;  // SetSessionSettings
   std::unordered_map<const char*, std::string> prepared_;  // SQL text -> statement name
 };
 

@@ -181,9 +181,10 @@ constexpr const char* kUpsertNode =
     "INSERT INTO nodes(name, spec, last_seen_ms) VALUES($1, $2, $3) "
     "ON CONFLICT(name) DO UPDATE SET spec = EXCLUDED.spec, last_seen_ms = EXCLUDED.last_seen_ms";
 
-// The fence of every batch of a leader's store (leadership.h): a term taken meanwhile waits for
-// this transaction to end.
-constexpr const char* kLockLeaderTerm = "SELECT term FROM leader WHERE id = 1 FOR SHARE";
+// The fence of every batch of a leader's store (leadership.h): a term taken meanwhile (TryLead
+// locks the row FOR UPDATE) waits for this transaction to end; a renewal (an UPDATE of no key
+// column) does not.
+constexpr const char* kLockLeaderTerm = "SELECT term FROM leader WHERE id = 1 FOR KEY SHARE";
 // ------------------------------------------------------------------------------------ reads
 
 constexpr const char* kLoadAudit =
@@ -294,6 +295,13 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& co
     if (why.starts_with("store: ")) why.erase(0, 7);
     // e.g. a role that may not create tables, or a read-only server
     return Status::FailedPrecondition(at + " cannot be set up: " + why);
+  }
+  if (options.leader_term > 0) {
+    const int64_t idle_ms = std::max<int64_t>(500, options.leader_lease_ms / 2);
+    if (Status s = (*conn)->SetSessionSettings("SET idle_in_transaction_session_timeout = " +
+                                               std::to_string(idle_ms));
+        !s.ok())
+      return s;
   }
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(conn).value(), options));
 }

@@ -29,10 +29,12 @@
 // rows again (upserts; an audit or history line may then be stored twice).
 //
 // Fencing: with StoreOptions::leader_term, every batch first locks the leader row (leadership.h)
-// FOR SHARE and checks that its term is still this store's; when it is not, the batch is rolled
+// FOR KEY SHARE and checks that its term is still this store's; when it is not, the batch is rolled
 // back and all its writes fail with kFailedPrecondition "deposed: ...": the database refuses the
 // late writes of a coordinator that is no longer the leader. (Reads are not fenced: a deposed
-// leader reads what the new one wrote.)
+// leader reads what the new one wrote.) The session's idle_in_transaction_session_timeout is half
+// the lease (StoreOptions::leader_lease_ms), so a batch left open by a frozen coordinator cannot
+// hold the row lock past it.
 //
 // Durability: with synchronous_full (the default) a commit returns once the server has flushed
 // it (synchronous_commit=on); without, synchronous_commit=off.
@@ -109,7 +111,7 @@ class PostgresStore final : public StateStore {
   Ticket Enqueue(Write write) { return queue_.Enqueue(std::move(write)); }
   // The writer thread's RunBatch: `writes` in one transaction, all committed or none.
   Status CommitBatch(std::span<Write> writes) EXCLUDES(conn_mu_);
-  // Ok when the leader row, locked FOR SHARE in the open transaction, holds leader_term_.
+  // Ok when the leader row, locked FOR KEY SHARE in the open transaction, holds leader_term_.
   Status CheckTerm(PgConnection& c);
   // Runs `read` on the connection, reconnecting first if it was lost, and once more if it is
   // lost during the read (a read can be repeated; a write cannot).

@@ -15,6 +15,10 @@ struct StoreOptions {
   // (leadership.h): a transaction that finds another term in the leader row is rolled back and
   // its writes fail with kFailedPrecondition ("deposed"). 0 = no fencing (one coordinator).
   int64_t leader_term = 0;
+  // With leader_term: the leader's lease. A session of this store left inside a transaction for
+  // half of it (its coordinator frozen, or cut off, mid-batch) is ended by the server, so that the
+  // row lock of its fence cannot keep a standby from taking over.
+  int64_t leader_lease_ms = 5000;
 };
 
 }  // namespace muster::cluster
