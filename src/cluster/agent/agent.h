@@ -147,6 +147,10 @@ class Agent final : public TaskSink {
   bool registered_once_ = false;             // used by Run's thread only
   std::vector<std::string> coordinators_;    // options_.coordinator as a list; set by Create
   size_t coordinator_at_ = 0;                // the next session's; used by Run's thread only
+  // The last lease the coordinator granted (its length) and when its reply came (NowMs scale):
+  // with several coordinators, one silent for half a lease is left for the next.
+  std::atomic<int64_t> lease_ms_seen_{0};
+  std::atomic<int64_t> lease_reply_ms_{0};
   int64_t heartbeat_seq_ = 0;                // GUARDED_BY(mu_)
   std::deque<std::pair<int64_t, int64_t>> heartbeats_sent_;  // GUARDED_BY(mu_): seq, mono ms
 };

@@ -193,6 +193,8 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   if (reply.lease_ms() > 0) {
     fence_->SetGrace(reply.fence_grace_ms());
     fence_->Renew(register_sent + reply.lease_ms());
+    lease_ms_seen_.store(reply.lease_ms());
+    lease_reply_ms_.store(LeaseFence::NowMs());
   }
   const bool again = registered_once_;
   registered_once_ = true;
@@ -235,6 +237,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
 }
 
 void Agent::WriterLoop(Session& s) {
+  const int64_t session_start = LeaseFence::NowMs();
   auto next_heartbeat = std::chrono::steady_clock::now();
   auto next_prune = std::chrono::steady_clock::now();
   auto fail = [&] {
@@ -304,6 +307,18 @@ void Agent::WriterLoop(Session& s) {
       spdlog::info("this node's certificate is due for renewal: making the link again");
       return fail();
     }
+    // With several coordinators, a leader that stopped answering without closing the link (its
+    // host died, or it is cut off) is left after half a lease, not after the link's keepalive
+    // (20 s): the next one may lead by then, and the tasks' lease must not run out meanwhile.
+    if (coordinators_.size() > 1 && lease_ms_seen_.load() > 0) {
+      const int64_t silent =
+          LeaseFence::NowMs() - std::max(session_start, lease_reply_ms_.load());
+      if (silent * 2 > lease_ms_seen_.load()) {
+        spdlog::warn("the coordinator at {} has not answered for {} ms: trying the next",
+                     coordinators_[coordinator_at_], silent);
+        return fail();
+      }
+    }
     if (std::chrono::steady_clock::now() >= next_heartbeat) {
       v1::AgentMessage m;
       *m.mutable_heartbeat()->mutable_usage() = sampler_->Sample(launcher_->Running(), WallMs());
@@ -328,6 +343,8 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
         if (seq == m.lease().seq()) sent = at;
     }
     if (sent >= 0 && m.lease().lease_ms() > 0) fence_->Renew(sent + m.lease().lease_ms());
+    lease_ms_seen_.store(m.lease().lease_ms());
+    lease_reply_ms_.store(LeaseFence::NowMs());
     return;
   }
   if (m.has_launch()) {
