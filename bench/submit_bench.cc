@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_process.h"
 #include "cluster/client/coordinator_client.h"
 
 namespace fs = std::filesystem;
@@ -52,34 +53,8 @@ struct Options {
   bool keep = false;
 };
 
-pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  std::vector<char*> a;
-  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-  a.push_back(nullptr);
-  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  close(fd);
-  return pid;
-}
-
-void Stop(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 300; ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(10ms);
-  }
-  kill(-pid, SIGKILL);
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
+using muster::bench::Spawn;
+using muster::bench::Stop;
 
 int64_t WallUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -657,12 +657,13 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   StateStore::Ticket ticket;
   {
     MutexLock lock(mu_);
-    if (!read_only_.ok()) return read_only_;
     const std::pair<std::string, std::string> request{spec->user, spec->request_id};
-    if (!request.second.empty()) {
-      // A retried submission: the job the first one made. One still being stored answers when
-      // it is done, and a retry meanwhile is told so.
+    // A retried submission: the job the first one made (a read-only coordinator has it too).
+    // One still being stored answers when it is done, and a retry meanwhile is told so.
+    if (!request.second.empty())
       if (JobId made = jobs_.FindRequest(request.first, request.second); made != 0) return made;
+    if (!read_only_.ok()) return read_only_;
+    if (!request.second.empty()) {
       if (!submitting_.insert(request).second)
         return Status::Unavailable("the submission with request id " + request.second +
                                    " is still being stored; retry in a moment");

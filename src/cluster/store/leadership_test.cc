@@ -8,35 +8,24 @@
 #include <thread>
 
 #include "cluster/store/postgres_store.h"
-#include "cluster/store/postgres_test_server.h"
+#include "cluster/store/postgres_test_fixture.h"
 #include "cluster/store/store_test_util.h"
 
 namespace muster::cluster {
 namespace {
 
-class LeadershipTest : public ::testing::Test {
+class LeadershipTest : public PostgresServerTest {
  protected:
-  void SetUp() override {
-    if (auto bin = PostgresTestServer::FindBinaries(); !bin.ok())
-      GTEST_SKIP() << bin.status().message();
-    auto server = PostgresTestServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::move(server).value();
-  }
   std::unique_ptr<Leadership> Open(const std::string& holder) {
-    auto l = Leadership::Open(server_->url(), holder, holder + ":7070");
+    auto l = Leadership::Open(server().url(), holder, holder + ":7070");
     EXPECT_TRUE(l.ok()) << l.status().message();
     return l.ok() ? std::move(l).value() : nullptr;
   }
   std::unique_ptr<PostgresStore> Store(int64_t term) {
-    auto s = PostgresStore::Open(server_->url(), StoreOptions{.leader_term = term});
+    auto s = PostgresStore::Open(server().url(), StoreOptions{.leader_term = term});
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? std::move(s).value() : nullptr;
   }
-  PostgresTestServer& server() { return *server_; }
-
- private:
-  std::unique_ptr<PostgresTestServer> server_;
 };
 
 TEST_F(LeadershipTest, OneHolderLeadsUntilItsLeaseExpiresThenTheNextTermIsAnothers) {

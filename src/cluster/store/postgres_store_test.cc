@@ -9,31 +9,20 @@
 #include <latch>
 #include <thread>
 
-#include "cluster/store/postgres_test_server.h"
+#include "cluster/store/postgres_test_fixture.h"
 #include "cluster/store/store_test_util.h"
 
 namespace muster::cluster {
 namespace {
 
-class PostgresStoreTest : public ::testing::Test {
+class PostgresStoreTest : public PostgresServerTest {
  protected:
-  void SetUp() override {
-    if (auto bin = PostgresTestServer::FindBinaries(); !bin.ok())
-      GTEST_SKIP() << bin.status().message();
-    auto server = PostgresTestServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::move(server).value();
-  }
-  PostgresTestServer& server() { return *server_; }
   std::string Url(const std::string& password, const std::string& db = "muster") const {
-    return "postgres://muster:" + password + "@127.0.0.1:" + std::to_string(server_->port()) + "/" +
-           db;
+    return "postgres://muster:" + password + "@127.0.0.1:" + std::to_string(server().port()) +
+           "/" + db;
   }
   // Where the store's messages say the server is.
-  std::string Where() const { return "127.0.0.1:" + std::to_string(server_->port()) + "/muster"; }
-
- private:
-  std::unique_ptr<PostgresTestServer> server_;
+  std::string Where() const { return "127.0.0.1:" + std::to_string(server().port()) + "/muster"; }
 };
 
 TEST_F(PostgresStoreTest, StoresOpeningOneFreshDatabaseAtOnceAllSucceed) {
