@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <set>
@@ -290,6 +291,18 @@ class FailoverTest : public ::testing::Test {
   Process coordinators_[2];
   Process agent_;
 };
+
+TEST_F(FailoverTest, AStandbyTellsAClientGivenOnlyItsAddressWhoLeads) {
+  CommandResult r = RunMuster({"queue", "--coordinator", Address(1)}, 30s,
+                              {{"MUSTER_TOKEN", admin_token_}, {"MUSTER_CA_CERT", CaCert()},
+                               {"MUSTER_STATE_DIR", "/nonexistent"}});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("the coordinator at " + Address(1) + ": this coordinator stands by; "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(term 1) at " + Address(0) + " leads"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
 
 TEST_F(FailoverTest, KillingTheLeaderHandsOverToTheStandbyWhichAdoptsTheRunningTask) {
   const fs::path marker = dir_ / "runs";

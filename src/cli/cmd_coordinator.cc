@@ -3,7 +3,8 @@
 // holds the same state dir (an flock on DIR/coordinator.lock).
 //
 // On a PostgreSQL store, coordinators elect a leader through the database (store/leadership.h):
-// a coordinator waits as a standby (serving nothing) until it takes the lease, then leads with
+// a coordinator waits as a standby (answering every call with who leads: standby_server.h) until
+// it takes the lease, then leads with
 // its store fenced by its term, while a LeaseKeeper renews the lease every lease/3. When no
 // renewal has succeeded for 3/4 of a lease (the database cut off) or the term was taken over, the
 // coordinator steps down: it stops serving (so that its agents and clients go to the new leader)
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -37,6 +39,7 @@
 #include "cluster/store/open_store.h"
 #include "core/resources.h"
 #include "cluster/coordinator/server.h"
+#include "cluster/coordinator/standby_server.h"
 #include "sched/scheduler.h"
 
 namespace muster::cli {
@@ -162,14 +165,26 @@ int WaitForSignal(const sigset_t& stop, int64_t ms) {
   return sig > 0 ? sig : 0;
 }
 
+// The names of this coordinator's certificate beyond its host's: --tls-san and the listen host
+// (as CoordinatorServer::Start adds them).
+std::vector<std::string> ServedNames(const cluster::ServerOptions& opts) {
+  std::vector<std::string> sans = opts.tls_sans;
+  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
+  if (!host.empty() && host != "0.0.0.0" && host != "[::]")
+    sans.push_back((std::isdigit(static_cast<unsigned char>(host[0])) ? "IP:" : "DNS:") + host);
+  return sans;
+}
+
 struct Led {
   int64_t term = 0;      // 0: stopped by a signal instead
   int64_t taken_ms = 0;  // SteadyMs() when the call that took it began
 };
 
 // Standby: tries to take the lease every min(1 s, lease/5) until it does or a stop signal
-// arrives. Says who leads whenever that changes.
-Led WaitToLead(cluster::Leadership& leadership, int64_t lease_ms, const sigset_t& stop) {
+// arrives. Says who leads whenever that changes, in the log and through `standby` (may be null)
+// to whoever calls.
+Led WaitToLead(cluster::Leadership& leadership, int64_t lease_ms, const sigset_t& stop,
+               cluster::StandbyServer* standby) {
   const int64_t poll_ms = std::min<int64_t>(1000, lease_ms / 5);
   std::string said;
   for (;;) {
@@ -182,6 +197,9 @@ Led WaitToLead(cluster::Leadership& leadership, int64_t lease_ms, const sigset_t
     } else if (auto who = leadership.Current(); who.ok()) {
       now = "standby: " + (who->holder.empty() ? std::string("nobody") : who->holder) +
             " leads (term " + std::to_string(who->term) + ", clients at " + who->address + ")";
+      if (standby && !who->holder.empty())
+        standby->SetLeader(who->holder + " (term " + std::to_string(who->term) + ") at " +
+                           who->address);
     }
     if (now != said && !now.empty()) spdlog::info("{}", now);
     said = now;
@@ -360,7 +378,13 @@ int RunCoordinator(const CoordinatorFlags& f) {
     // Renewing from the moment it is taken: loading a large state may take longer than a lease.
     std::optional<LeaseKeeper> keeper;
     if (leadership) {
-      const Led led = WaitToLead(*leadership, lease_ms, stop);
+      // While standing by, calls to this port are told who leads (and list clients move on).
+      auto standby = cluster::StandbyServer::Start(opts.listen, opts.coordinator.state_dir,
+                                                   opts.insecure, ServedNames(opts));
+      if (!standby.ok()) spdlog::warn("standing by without serving: {}", standby.status().message());
+      const Led led =
+          WaitToLead(*leadership, lease_ms, stop, standby.ok() ? standby->get() : nullptr);
+      if (standby.ok()) standby->reset();  // the port is the leader's now
       if (led.term == 0) break;
       term = led.term;
       keeper.emplace(*leadership, term, lease_ms, led.taken_ms);

@@ -57,6 +57,11 @@ Status FromGrpcStatus(const grpc::Status& status, const std::string& address) {
   Status s = cluster::FromGrpcStatus(status);
   if (s.ok()) return s;
   if (!cluster::CarriesMusterCode(status)) {  // made by gRPC itself, or by another server
+    const std::string& said = status.error_message();
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && said.starts_with(cluster::kStandbyPrefix))
+      return Status(s.code(), "the coordinator at " + address + ": " +
+                                  said.substr(std::string_view(cluster::kStandbyPrefix).size()) +
+                                  " (give its address, or all of them: --coordinator a:7070,b:7070)");
     switch (status.error_code()) {
       case grpc::StatusCode::UNAVAILABLE:
       case grpc::StatusCode::DEADLINE_EXCEEDED:

@@ -16,6 +16,10 @@ namespace muster::cluster {
 // it is (any gRPC target: dns:///h:7070, unix:PATH); only an empty one is refused.
 Result<std::vector<std::string>> ParseCoordinatorList(const std::string& list);
 
+// The prefix of the message every call to a standby coordinator is answered with (UNAVAILABLE;
+// coordinator/standby_server.h): "muster standby: this coordinator stands by; X leads".
+inline constexpr const char* kStandbyPrefix = "muster standby: ";
+
 // The next of `n` addresses to try after `index`, round robin.
 inline size_t NextCoordinator(size_t index, size_t n) {
   return n == 0 ? 0 : (index + 1) % n;
