@@ -389,6 +389,7 @@ int RunCoordinator(const CoordinatorFlags& f) {
       term = led.term;
       keeper.emplace(*leadership, term, lease_ms, led.taken_ms);
       opts.coordinator.store.leader_term = term;
+      opts.coordinator.store.leader_lease_ms = lease_ms;
       spdlog::info("leading as term {}", term);
     }
     auto server = cluster::CoordinatorServer::Start(opts);
