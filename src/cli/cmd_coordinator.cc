@@ -395,7 +395,8 @@ int RunCoordinator(const CoordinatorFlags& f) {
     auto server = cluster::CoordinatorServer::Start(opts);
     if (!server.ok() && keeper && !keeper->Lost().empty()) {  // lost while loading
       spdlog::error("stepping down: {} ({})", keeper->Lost(), server.status().message());
-      keeper.reset();
+      keeper->Stop();
+      WithinOrExit([&] { keeper.reset(); }, 30000);  // a renewal may hang on a silent database
       continue;
     }
     if (!server.ok()) {

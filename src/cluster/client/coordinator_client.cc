@@ -185,7 +185,7 @@ Status CoordinatorClient::Authorize(grpc::ClientContext* ctx) {
 }
 
 template <typename Reply, typename Call>
-Result<Reply> CoordinatorClient::Unary(Call call) {
+Result<Reply> CoordinatorClient::Unary(Call call, bool resend) {
   const bool list = addresses_.size() > 1;
   // A list keeps trying for two deadlines, each call for at most half of one: a leader that went
   // silent costs half a deadline, and the rest is for the failover and the next leader.
@@ -212,7 +212,14 @@ Result<Reply> CoordinatorClient::Unary(Call call) {
     if (gone) {
       // The leader went away (or went silent) during the call, a failover: again to whichever
       // leads next.
+      // A standby did nothing with the call: the next may lead (in a failover, none may yet).
+      const bool standby = st.error_message().starts_with(cluster::kStandbyPrefix);
+      if (list && !resend && !standby)
+        return Status::Unavailable("the coordinator at " + current_address() +
+                                   " went away during the call: it may or may not have been "
+                                   "done; check before you try again");
       if (list && std::chrono::system_clock::now() < give_up) {
+        if (standby) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         Connect(/*next=*/true, at);
         continue;
       }
@@ -287,17 +294,21 @@ Result<v1::BalanceStatus> CoordinatorClient::GetBalance(int trend_points) {
 
 Result<v1::ManageUsersReply> CoordinatorClient::ManageUsers(
     const v1::ManageUsersRequest& request) {
-  return Unary<v1::ManageUsersReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::ManageUsersReply* out) {
-    return stub.ManageUsers(c, request, out);
-  });
+  const bool reads = request.op() == "list";  // the others make or remove a credential
+  return Unary<v1::ManageUsersReply>(
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::ManageUsersReply* out) {
+        return stub.ManageUsers(c, request, out);
+      },
+      /*resend=*/reads);
 }
 
 Result<v1::JoinTokenReply> CoordinatorClient::CreateJoinToken(
     const v1::JoinTokenRequest& request) {
-  return Unary<v1::JoinTokenReply>([&](v1::Coordinator::Stub& stub, grpc::ClientContext* c,
-                                       v1::JoinTokenReply* out) {
-    return stub.CreateJoinToken(c, request, out);
-  });
+  return Unary<v1::JoinTokenReply>(
+      [&](v1::Coordinator::Stub& stub, grpc::ClientContext* c, v1::JoinTokenReply* out) {
+        return stub.CreateJoinToken(c, request, out);
+      },
+      /*resend=*/false);
 }
 
 Result<v1::AuditList> CoordinatorClient::ListAudit(const v1::AuditRequest& request) {

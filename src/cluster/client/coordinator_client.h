@@ -21,8 +21,9 @@
 // coordinator gone (or silent) is sent again to the next that connects. A call may be sent twice
 // that way: Submit carries a request id (JobSpec::request_id, random unless the spec has one), so
 // that a retried submission gets the job the first one made; the others read, or change what is
-// already so (a second cancel says "already cancelled"; a second `user add` says the user
-// exists, and the token of the first is lost: rotate it).
+// already so (a second cancel says "already cancelled"), except ManageUsers and CreateJoinToken,
+// which make a token: one of those whose coordinator went away once it had the call fails with
+// a line saying it may or may not have been done, rather than being sent again.
 // Thread-safety: a CoordinatorClient may be used from several threads at once (gRPC stubs are).
 #pragma once
 
@@ -123,7 +124,10 @@ class CoordinatorClient {
 
  private:
   template <typename Reply, typename Call>
-  Result<Reply> Unary(Call call);
+  // `resend` false: a call that a leader of a list took and then went away with is not sent to
+  // the next (it makes something a second call would not give back: a user's token); it fails
+  // saying it may or may not have been done.
+  Result<Reply> Unary(Call call, bool resend = true);
   // Adds the credential to a call's context; an error when the credential cannot be had.
   Status Authorize(grpc::ClientContext* ctx);
 
