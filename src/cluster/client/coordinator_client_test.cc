@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <mutex>
 #include <set>
 
@@ -106,6 +108,15 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     reply->set_job_id(static_cast<int64_t>(request_ids.size()));
     return grpc::Status::OK;
   }
+  // Takes its time: longer than the client waits for one call.
+  grpc::Status ManageUsers(grpc::ServerContext*, const v1::ManageUsersRequest*,
+                           v1::ManageUsersReply* reply) override {
+    ++user_calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    reply->set_token("mst_made");
+    return grpc::Status::OK;
+  }
+  std::atomic<int> user_calls{0};
   grpc::Status GetJob(grpc::ServerContext*, const v1::JobRef* req, v1::JobInfo* out) override {
     out->set_job_id(req->job_id());
     return grpc::Status::OK;
@@ -159,6 +170,33 @@ TEST(CoordinatorClient, AListGoesToTheAddressThatAnswersAndSubmitsCarryARequestI
   EXPECT_TRUE(service.request_ids.count("mine"));
   for (const auto& id : service.request_ids)
     if (id != "mine") EXPECT_EQ(id.size(), 32u) << id;
+  server->Shutdown();
+}
+
+TEST(CoordinatorClient, ACallThatMakesACredentialIsNotSentAgainAfterItsCoordinatorWentSilent) {
+  FakeCoordinator service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  const std::string live = "127.0.0.1:" + std::to_string(port);
+  DeadPort dead;
+  // Each call of a list waits half a deadline (1 s): the coordinator takes 1.5 s.
+  ClientOptions o{.address = live + "," + dead.address, .deadline = std::chrono::seconds(2)};
+  o.transport.insecure = true;
+  CoordinatorClient client(o);
+  v1::ManageUsersRequest add;
+  add.set_op("add");
+  add.set_name("ann");
+  auto r = client.ManageUsers(add);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message(), "the coordinator at " + live +
+                                      " went away during the call: it may or may not have been "
+                                      "done; check before you try again");
+  EXPECT_EQ(service.user_calls.load(), 1) << "the token-making call was sent again";
   server->Shutdown();
 }
 
