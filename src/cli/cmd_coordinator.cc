@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -163,16 +162,6 @@ int WaitForSignal(const sigset_t& stop, int64_t ms) {
   timespec ts{.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
   const int sig = sigtimedwait(&stop, nullptr, &ts);
   return sig > 0 ? sig : 0;
-}
-
-// The names of this coordinator's certificate beyond its host's: --tls-san and the listen host
-// (as CoordinatorServer::Start adds them).
-std::vector<std::string> ServedNames(const cluster::ServerOptions& opts) {
-  std::vector<std::string> sans = opts.tls_sans;
-  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
-  if (!host.empty() && host != "0.0.0.0" && host != "[::]")
-    sans.push_back((std::isdigit(static_cast<unsigned char>(host[0])) ? "IP:" : "DNS:") + host);
-  return sans;
 }
 
 struct Led {
@@ -380,7 +369,8 @@ int RunCoordinator(const CoordinatorFlags& f) {
     if (leadership) {
       // While standing by, calls to this port are told who leads (and list clients move on).
       auto standby = cluster::StandbyServer::Start(opts.listen, opts.coordinator.state_dir,
-                                                   opts.insecure, ServedNames(opts));
+                                                   opts.insecure,
+                                                   cluster::CoordinatorServer::ServedNames(opts));
       if (!standby.ok()) spdlog::warn("standing by without serving: {}", standby.status().message());
       const Led led =
           WaitToLead(*leadership, lease_ms, stop, standby.ok() ? standby->get() : nullptr);

@@ -125,6 +125,19 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   std::set<std::string> request_ids;
 };
 
+// `service` served in plaintext on a free loopback port (its HOST:PORT in *address); null when
+// it cannot listen.
+std::unique_ptr<grpc::Server> ServeOnLoopback(grpc::Service& service, std::string* address) {
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  if (!server || port == 0) return nullptr;
+  *address = "127.0.0.1:" + std::to_string(port);
+  return server;
+}
+
 // A bound port that does not listen: connections to it are refused.
 struct DeadPort {
   DeadPort() {
@@ -144,13 +157,9 @@ struct DeadPort {
 
 TEST(CoordinatorClient, AListGoesToTheAddressThatAnswersAndSubmitsCarryARequestId) {
   FakeCoordinator service;
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
-  const std::string live = "127.0.0.1:" + std::to_string(port);
+  std::string live;
+  auto server = ServeOnLoopback(service, &live);
+  ASSERT_TRUE(server);
   DeadPort dead;
   ClientOptions o{.address = dead.address + "," + live, .deadline = std::chrono::seconds(5)};
   o.transport.insecure = true;
@@ -175,13 +184,9 @@ TEST(CoordinatorClient, AListGoesToTheAddressThatAnswersAndSubmitsCarryARequestI
 
 TEST(CoordinatorClient, ACallThatMakesACredentialIsNotSentAgainAfterItsCoordinatorWentSilent) {
   FakeCoordinator service;
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
-  const std::string live = "127.0.0.1:" + std::to_string(port);
+  std::string live;
+  auto server = ServeOnLoopback(service, &live);
+  ASSERT_TRUE(server);
   DeadPort dead;
   // Each call of a list waits half a deadline (1 s): the coordinator takes 1.5 s.
   ClientOptions o{.address = live + "," + dead.address, .deadline = std::chrono::seconds(2)};

@@ -949,10 +949,7 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
                  options.listen);
     creds = grpc::InsecureServerCredentials();
   } else {
-    std::vector<std::string> sans = options.tls_sans;
-    if (!listen_host.empty() && listen_host != "0.0.0.0" && listen_host != "[::]")
-      sans.push_back((std::isdigit(static_cast<unsigned char>(listen_host[0])) ? "IP:" : "DNS:") +
-                     listen_host);
+    const std::vector<std::string> sans = ServedNames(options);
     auto tls = EnsureServerTls(options.coordinator.state_dir, sans, options.tls_lifetimes);
     if (!tls.ok()) return tls.status();
     for (const auto& what : tls->renewed) spdlog::info("renewed {}", what);
@@ -1045,6 +1042,14 @@ void CoordinatorServer::RenewTlsLoop(std::string state_dir, std::vector<std::str
     }
     tls_.set(std::move(tls).value());
   }
+}
+
+std::vector<std::string> CoordinatorServer::ServedNames(const ServerOptions& options) {
+  std::vector<std::string> sans = options.tls_sans;
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (!host.empty() && host != "0.0.0.0" && host != "[::]")
+    sans.push_back((std::isdigit(static_cast<unsigned char>(host[0])) ? "IP:" : "DNS:") + host);
+  return sans;
 }
 
 void CoordinatorServer::StopServingNow() {

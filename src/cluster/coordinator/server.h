@@ -84,6 +84,9 @@ class CoordinatorServer {
   // "https://HOST:PORT", "http://HOST:PORT" (--insecure), "" when off.
   std::string http_url() const { return http_ ? http_->scheme() + "://" + http_->address() : ""; }
   Coordinator& coordinator() { return *coordinator_; }
+  // The names the coordinator's certificate carries beyond its host's: --tls-san and the listen
+  // host (a standby's certificate carries the same, standby_server.h).
+  static std::vector<std::string> ServedNames(const ServerOptions& options);
   // Stops serving (idempotent). Thread-safe, but not from inside a gRPC handler.
   void Shutdown();
   // A leader stepping down: closes the gRPC listener and cancels every call and agent link now,
