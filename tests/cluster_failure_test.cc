@@ -272,6 +272,41 @@ TEST(ClusterFailure, AgentKilledLeavesNoProcessOfItsTasks) {
   if (!cgroups) std::fprintf(stderr, "no cgroups here: the setsid case was not tried\n");
 }
 
+// kill -9 of an agent that is started again within its node's lease: the task keeper kept the
+// task running and its output flowing, the new agent adopts it, and the task ends once, as
+// attempt 1, with its output (also what it wrote while no agent was there) in its log.
+TEST(ClusterFailure, AnAgentRestartedAfterACrashAdoptsItsRunningTask) {
+  TestCluster cluster(ClusterOptions{
+      .agents = 1, .gpus_per_agent = 0, .cpus_per_agent = 8, .coordinator_args = {}});
+  ASSERT_EQ(cluster.Start(), "");
+  fs::path work = cluster.dir() / "adopt";
+  fs::create_directories(work);
+  int64_t id = cluster.Submit(
+      {"--cpus", "1", "--workdir", work.string(), "--", "/bin/sh", "-c",
+       "echo start >> starts; for i in $(seq 1 30); do echo \"line $i attempt $MUSTER_ATTEMPT\"; "
+       "sleep 0.1; done; exit 0"});
+  ASSERT_GT(id, 0);
+  ASSERT_FALSE(WaitRunning(cluster, id, 20s).node().empty()) << cluster.LogTails();
+  std::this_thread::sleep_for(500ms);
+  cluster.KillAgent(0, SIGKILL);
+  std::this_thread::sleep_for(500ms);  // well within the 2 s lease
+  ASSERT_EQ(cluster.StartAgent(0), "") << cluster.LogTails();
+  v1::JobInfo done = cluster.WaitForJob(id, 30s);
+  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  EXPECT_EQ(done.tasks(0).attempt(), 1) << "the task was run again instead of adopted";
+  EXPECT_EQ(ReadFile(work / "starts"), "start\n") << "the task started more than once";
+  CommandResult logs = cluster.Muster({"logs", std::to_string(id)});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("line 30 attempt 1\n"), std::string::npos) << logs.out;
+  // What the dead agent had read but not yet sent (one flush, 100 ms) is only in its log file;
+  // everything written while no agent was there waited in the pipe and is here.
+  int missing = 0;
+  for (int i = 1; i <= 30; ++i)
+    missing += logs.out.find("line " + std::to_string(i) + " attempt 1\n") == std::string::npos;
+  EXPECT_LE(missing, 2) << logs.out;
+  EXPECT_EQ(logs.out.find("attempt 2"), std::string::npos) << logs.out;
+}
+
 // The coordinator's disk fills up (its state dir on a small tmpfs): it turns read-only, says so,
 // refuses submissions with one line, and takes them again by itself once there is room.
 TEST(ClusterFailure, AFullDiskMakesTheCoordinatorReadOnlyUntilThereIsRoom) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <random>
 #include <thread>
 
@@ -97,9 +98,25 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   a->node_ = std::move(*node);
   if (a->node_.address.empty()) a->node_.address = LocalAddressFor(a->coordinators_.front());
   if (a->node_.address.empty()) a->node_.address = "127.0.0.1";
-  // Tasks a crashed predecessor left behind would run beside the coordinator's next attempt.
+  // The keeper a crashed predecessor left, with the tasks it still holds; or a new one.
+  const std::string agent_id = CgroupAgentId(a->options_.discovery.name, a->options_.work_dir);
+  auto keeper = TaskKeeper::Start(agent_id, a->options_.stop_grace_ms);
+  if (!keeper.ok()) return keeper.status();
+  a->keeper_ = std::move(keeper).value();
+  std::vector<AdoptedTask> adopted = a->keeper_->TakeAdopted();
+  std::set<int> adopted_pids;
+  std::set<std::string> adopted_cgroups;
+  for (const auto& t : adopted) {
+    adopted_pids.insert(t.pid);
+    if (t.info.has_cgroup)
+      adopted_cgroups.insert(std::to_string(t.info.job_id) + "." +
+                             std::to_string(t.info.task_index) + "." +
+                             std::to_string(t.info.attempt));
+  }
+  // Tasks a crashed predecessor left behind that no keeper holds (it died too) would run beside
+  // the coordinator's next attempt.
   const std::string task_list = a->options_.work_dir + "/tasks.running";
-  const auto leftovers = KillLeftoverTasks(task_list, "/proc");
+  const auto leftovers = KillLeftoverTasks(task_list, "/proc", adopted_pids);
   for (const auto& t : leftovers) {
     spdlog::warn("killed job {} task {} attempt {} (pid {}), left running by a previous agent",
                  t.job_id, t.task_index, t.attempt, t.pid);
@@ -113,12 +130,12 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     e.set_time_ms(WallMs());
     a->exits_.push_back({e, false, 0});
   }
-  if (auto tree = CgroupTree::Open(CgroupAgentId(a->options_.discovery.name, a->options_.work_dir));
-      tree.ok()) {
+  if (auto tree = CgroupTree::Open(agent_id); tree.ok()) {
     a->cgroups_.emplace(std::move(tree).value());
     a->containment_ = "tasks in their own cgroups (" + a->cgroups_->Describe() + ")";
     // Cgroups of attempts a previous agent of this name left behind: nothing of them may run on.
     for (const std::string& name : a->cgroups_->List()) {
+      if (adopted_cgroups.contains(name)) continue;
       const size_t n = a->cgroups_->Procs(name).size();
       const bool empty = a->cgroups_->Kill(name);
       a->cgroups_->Remove(name);
@@ -130,13 +147,9 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     a->containment_ = "process group only: " + tree.status().message();
     spdlog::warn("tasks contained by {}", a->containment_);
   }
-  auto fence = LeaseFence::Start(a->options_.stop_grace_ms);
-  if (!fence.ok()) return fence.status();
-  a->fence_ = std::move(fence).value();
   LauncherOptions lo{.work_dir = a->options_.work_dir,
                      .task_list_path = task_list,
-                     .parent_death_signal = SIGTERM,
-                     .fence = a->fence_.get(),
+                     .keeper = a->keeper_.get(),
                      .cgroups = a->cgroups_ ? &*a->cgroups_ : nullptr,
                      .task_pids_max = a->options_.task_pids_max};
   std::vector<int> real_gpus;
@@ -154,6 +167,9 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   a->sampler_ = std::make_unique<UsageSampler>("/proc", a->driver_.get(), real_gpus);
   a->launcher_ = std::make_unique<Launcher>(std::move(lo), a.get());
   for (const auto& t : leftovers) a->launcher_->NoteAttempt(t.job_id, t.task_index, t.attempt);
+  if (!adopted.empty())
+    spdlog::info("took over {} task(s) from the agent that ran here before (task keeper pid {})",
+                 a->launcher_->Adopt(std::move(adopted)), a->keeper_->keeper_pid());
   Agent* self = a.get();
   a->launches_ = std::make_unique<LaunchPool>(
       [self](const v1::Launch& l) { self->StartLaunch(l); },

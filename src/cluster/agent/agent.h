@@ -10,9 +10,11 @@
 // a usage sample every heartbeat interval; the session's own thread reads commands, and hands
 // launches to a LaunchPool (launch_pool.h), so that a spawn that hangs blocks no kill or lease.
 // Lease: the coordinator answers Register and each Heartbeat (numbered per agent) with a lease of
-// RegisterReply.lease_ms from that message's sending; the agent's LeaseFence (a keeper process)
-// stops every task when the lease runs out without renewal, and a Launch that arrives then is
-// not started (reported lost). Tasks the fence stopped are reported lost.
+// RegisterReply.lease_ms from that message's sending; the agent's TaskKeeper (task_keeper.h, a
+// process that is its tasks' parent) stops every task when the lease runs out without renewal,
+// and a Launch that arrives then is not started (reported lost). Tasks the fence stopped are
+// reported lost. An agent that crashed (kill -9) and is started again within the lease finds
+// the keeper, adopts the tasks it still holds, and reports them running when it registers.
 // When the stream breaks, tasks keep running until the lease runs out; the agent reconnects with capped exponential
 // backoff (initial_backoff_ms doubling up to max_backoff_ms, with jitter). While disconnected,
 // logs are buffered up to max_buffered_log_bytes (then dropped; the local files keep them all),
@@ -38,7 +40,7 @@
 #include "cluster/agent/gpu_driver.h"
 #include "cluster/agent/launch_pool.h"
 #include "cluster/agent/launcher.h"
-#include "cluster/agent/lease_fence.h"
+#include "cluster/agent/task_keeper.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/usage.h"
 #include "cluster/common/credentials.h"
@@ -126,7 +128,7 @@ class Agent final : public TaskSink {
   DiscoveredNode node_;
   std::unique_ptr<GpuDriver> driver_;
   std::unique_ptr<UsageSampler> sampler_;  // used by the writer thread only
-  std::unique_ptr<LeaseFence> fence_;      // before launcher_: it outlives the launcher
+  std::unique_ptr<TaskKeeper> keeper_;     // before launcher_: it outlives the launcher
   std::optional<CgroupTree> cgroups_;      // engaged when tasks get their own cgroups
   std::string containment_;                // how tasks are contained, for Describe
   std::unique_ptr<Launcher> launcher_;

@@ -154,7 +154,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
       s.ctx.TryCancel();
   });
   v1::CoordinatorMessage m;
-  const int64_t register_sent = LeaseFence::NowMs();
+  const int64_t register_sent = TaskKeeper::NowMs();
   const bool wrote = s.stream->Write(reg);
   const bool got = wrote && s.stream->Read(&m);
   {
@@ -191,10 +191,10 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
   }
   *registered = true;
   if (reply.lease_ms() > 0) {
-    fence_->SetGrace(reply.fence_grace_ms());
-    fence_->Renew(register_sent + reply.lease_ms());
+    keeper_->SetGrace(reply.fence_grace_ms());
+    keeper_->Renew(register_sent + reply.lease_ms());
     lease_ms_seen_.store(reply.lease_ms());
-    lease_reply_ms_.store(LeaseFence::NowMs());
+    lease_reply_ms_.store(TaskKeeper::NowMs());
   }
   const bool again = registered_once_;
   registered_once_ = true;
@@ -237,7 +237,7 @@ Status Agent::RunSession(bool* fatal, bool* registered) {
 }
 
 void Agent::WriterLoop(Session& s) {
-  const int64_t session_start = LeaseFence::NowMs();
+  const int64_t session_start = TaskKeeper::NowMs();
   auto next_heartbeat = std::chrono::steady_clock::now();
   auto next_prune = std::chrono::steady_clock::now();
   auto fail = [&] {
@@ -312,7 +312,7 @@ void Agent::WriterLoop(Session& s) {
     // (20 s): the next one may lead by then, and the tasks' lease must not run out meanwhile.
     if (coordinators_.size() > 1 && lease_ms_seen_.load() > 0) {
       const int64_t silent =
-          LeaseFence::NowMs() - std::max(session_start, lease_reply_ms_.load());
+          TaskKeeper::NowMs() - std::max(session_start, lease_reply_ms_.load());
       if (silent * 2 > lease_ms_seen_.load()) {
         spdlog::warn("the coordinator at {} has not answered for {} ms: trying the next",
                      coordinators_[coordinator_at_], silent);
@@ -325,7 +325,7 @@ void Agent::WriterLoop(Session& s) {
       {
         std::lock_guard lock(mu_);
         m.mutable_heartbeat()->set_seq(++heartbeat_seq_);
-        heartbeats_sent_.push_back({heartbeat_seq_, LeaseFence::NowMs()});
+        heartbeats_sent_.push_back({heartbeat_seq_, TaskKeeper::NowMs()});
         while (heartbeats_sent_.size() > 256) heartbeats_sent_.pop_front();
       }
       if (!s.stream->Write(m)) return fail();
@@ -342,9 +342,9 @@ void Agent::HandleCommand(const v1::CoordinatorMessage& m) {
       for (const auto& [seq, at] : heartbeats_sent_)
         if (seq == m.lease().seq()) sent = at;
     }
-    if (sent >= 0 && m.lease().lease_ms() > 0) fence_->Renew(sent + m.lease().lease_ms());
+    if (sent >= 0 && m.lease().lease_ms() > 0) keeper_->Renew(sent + m.lease().lease_ms());
     lease_ms_seen_.store(m.lease().lease_ms());
-    lease_reply_ms_.store(LeaseFence::NowMs());
+    lease_reply_ms_.store(TaskKeeper::NowMs());
     return;
   }
   if (m.has_launch()) {

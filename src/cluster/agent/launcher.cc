@@ -18,9 +18,9 @@
 #include <optional>
 
 #include "cluster/agent/launcher_task.h"
-#include "cluster/agent/lease_fence.h"
 #include "cluster/agent/spawn.h"
 #include "cluster/agent/task_cgroup.h"
+#include "cluster/agent/task_keeper.h"
 #include "cluster/agent/task_list.h"
 #include "cluster/agent/task_user.h"
 
@@ -63,6 +63,18 @@ int Stream::File() {
   if (file >= 0 && owner_uid >= 0 && fchown(file, owner_uid, owner_gid) != 0)
     spdlog::warn("cannot give {} to uid {}: {}", path, owner_uid, std::strerror(errno));
   return file;
+}
+
+void Stream::Resume() {
+  struct stat st {};
+  if (limit <= 0 || path.empty() || stat(path.c_str(), &st) != 0) return;
+  head = std::min<int64_t>(st.st_size, HeadBytes());
+  // Past its head: the ring file holds the tail so far (its exact fill is not known: the ring
+  // is taken as full once it has wrapped, as it has if it is at its size).
+  const std::string tail = path + ".tail";
+  if (stat(tail.c_str(), &st) != 0) return;
+  ring = open(tail.c_str(), O_RDWR | O_CLOEXEC);
+  if (ring >= 0) ring_total = std::max<int64_t>(1, st.st_size);
 }
 
 void Stream::Emit(const char* p, size_t n, int64_t now) {
@@ -228,11 +240,51 @@ using namespace launcher_internal;
 Launcher::Launcher(LauncherOptions options, TaskSink* sink)
     : options_(std::move(options)), sink_(sink) {
   if (pipe2(wake_fds_, O_CLOEXEC | O_NONBLOCK) != 0) wake_fds_[0] = wake_fds_[1] = -1;
+  if (options_.keeper)
+    options_.keeper->SetHandlers(
+        [this](int pid, int wait_status, bool fenced) { OnKeeperExit(pid, wait_status, fenced); },
+        [this] { OnKeeperLost(); });
   supervisor_ = std::thread([this] { Supervise(); });
+}
+
+void Launcher::OnKeeperLost() {
+  {
+    std::lock_guard lock(mu_);
+    spdlog::error("the node's task keeper (pid {}) is gone: stopping all {} task(s); new launches "
+                  "are refused until this agent is restarted",
+                  options_.keeper->keeper_pid(), tasks_.size());
+    for (auto& [key, t] : tasks_) {
+      if (t->keeper_exit) continue;
+      kill(-t->pid, SIGKILL);  // nobody would reap or fence them now
+      KillCgroup(*t);
+      t->keeper_exit = true;
+      t->wait_status = SIGKILL;  // as a wait status: killed by SIGKILL
+      t->agent_stop = true;      // reported lost, so that the coordinator runs it again
+    }
+  }
+  Wake();
+}
+
+void Launcher::OnKeeperExit(int pid, int wait_status, bool fenced) {
+  {
+    std::lock_guard lock(mu_);
+    Task* task = nullptr;
+    for (auto& [key, t] : tasks_)
+      if (t->pid == pid && !t->keeper_exit) task = t.get();
+    if (task == nullptr) {  // its launch has not recorded it yet
+      early_exits_[pid] = {wait_status, fenced};
+      return;
+    }
+    task->keeper_exit = true;
+    task->wait_status = wait_status;
+    task->fenced = fenced;
+  }
+  Wake();
 }
 
 Launcher::~Launcher() {
   StopAll(options_.default_grace_ms);
+  if (options_.keeper) options_.keeper->SetHandlers(nullptr, nullptr);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -306,8 +358,10 @@ Status Launcher::Launch(const v1::Launch& l) {
                                         std::to_string(last) + " already seen)");
     last = l.attempt();  // seen, even if refused below: it never starts here later
     // Sent before the coordinator gave this node up; by now it may run elsewhere.
-    if (options_.fence && options_.fence->Expired())
+    if (options_.keeper && options_.keeper->Expired())
       return Status::Unavailable("this node's lease had run out");
+    if (options_.keeper && options_.keeper->Lost())
+      return Status::Unavailable("this node's task keeper is gone; restart the agent");
     // An older attempt still running here is stopped before the new one starts.
     for (auto& [key, t] : tasks_)
       if (t->job_id == l.job_id() && t->task_index == l.task_index() && !t->exited &&
@@ -362,7 +416,30 @@ Status Launcher::Launch(const v1::Launch& l) {
     }
     req.stdout_copy_path = l.stdout_path();
     req.stderr_copy_path = l.stderr_path();
-    spawned = Spawn(req);
+    if (options_.keeper) {
+      KeptTaskInfo info;
+      info.job_id = l.job_id();
+      info.task_index = l.task_index();
+      info.attempt = l.attempt();
+      info.start_ms = WallMs();
+      info.time_limit_ms = std::max<int64_t>(0, l.time_limit_ms());
+      info.limit_grace_ms = l.signal_grace_ms() > 0 ? l.signal_grace_ms() : options_.default_grace_ms;
+      info.log_limit_bytes = limit;
+      info.memory_limit_bytes = l.memory_bytes();
+      info.owner_uid = task->out.owner_uid;
+      info.owner_gid = task->out.owner_gid;
+      info.has_cgroup = !task->cgroup.empty();
+      const std::string kill_file =
+          task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup);
+      if (kill_file.size() <= KeptTaskInfo::kPathMax)
+        std::memcpy(info.kill_file, kill_file.c_str(), kill_file.size() + 1);
+      if (l.stop_reason_file().size() <= KeptTaskInfo::kPathMax)
+        std::memcpy(info.stop_reason_file, l.stop_reason_file().c_str(),
+                    l.stop_reason_file().size() + 1);
+      spawned = options_.keeper->Spawn(req, info, out_pipe[0], err_pipe[0]);
+    } else {
+      spawned = Spawn(req);
+    }
     task->out.copy = spawned.stdout_copy_fd;
     task->err.copy = spawned.stderr_copy_fd;
     for (int& fd : req.cgroup_procs_fds) CloseFd(fd);
@@ -391,16 +468,10 @@ Status Launcher::Launch(const v1::Launch& l) {
     return Status::Ok();
   }
   task->pid = spawned.pid;
-  if (options_.fence) {
-    task->fence_slot = options_.fence->Add(
-        spawned.pid, task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup),
-        l.stop_reason_file());
-    if (task->fence_slot < 0)
-      spdlog::warn("job {} task {}: every lease fence slot is taken; this task is not fenced",
-                   task->job_id, task->task_index);
+  if (!options_.keeper) {  // with a keeper its message says when the task ends
+    task->pidfd = PidfdOpen(spawned.pid);
+    if (task->pidfd >= 0) fcntl(task->pidfd, F_SETFD, FD_CLOEXEC);
   }
-  task->pidfd = PidfdOpen(spawned.pid);
-  if (task->pidfd >= 0) fcntl(task->pidfd, F_SETFD, FD_CLOEXEC);
   task->out.pipe = out_pipe[0];
   task->err.pipe = err_pipe[0];
   fcntl(task->out.pipe, F_SETFL, O_NONBLOCK);
@@ -420,11 +491,72 @@ Status Launcher::Launch(const v1::Launch& l) {
   sink_->OnEvent(running);
   {
     std::lock_guard lock(mu_);
+    if (auto early = early_exits_.find(task->pid); early != early_exits_.end()) {
+      task->keeper_exit = true;
+      task->wait_status = early->second.first;
+      task->fenced = early->second.second;
+      early_exits_.erase(early);
+    }
     tasks_[{l.job_id(), l.task_index(), l.attempt()}] = std::move(task);
     SaveTaskListLocked();
   }
   Wake();
   return Status::Ok();
+}
+
+int Launcher::Adopt(std::vector<AdoptedTask> adopted) {
+  int taken = 0;
+  for (AdoptedTask& a : adopted) {
+    const KeptTaskInfo& i = a.info;
+    auto task = std::make_unique<Task>();
+    task->job_id = i.job_id;
+    task->task_index = i.task_index;
+    task->attempt = i.attempt;
+    task->pid = a.pid;
+    task->start_ms = i.start_ms;
+    task->start_ticks = i.start_ticks != 0 ? i.start_ticks : ProcessStartTicks("/proc", a.pid);
+    task->keeper_exit = a.exited;
+    task->wait_status = a.wait_status;
+    task->fenced = a.fenced;
+    const std::string base = options_.work_dir + "/logs/" + std::to_string(i.job_id) + "." +
+                             std::to_string(i.task_index) + "." + std::to_string(i.attempt);
+    task->out.path = base + ".out";
+    task->err.path = base + ".err";
+    task->out.pipe = a.out_read;
+    task->err.pipe = a.err_read;
+    task->out.copy = a.out_copy;
+    task->err.copy = a.err_copy;
+    for (Stream* st : {&task->out, &task->err}) {
+      st->owner_uid = i.owner_uid;
+      st->owner_gid = i.owner_gid;
+      st->limit = i.log_limit_bytes;
+      st->Resume();
+      if (st->pipe >= 0) fcntl(st->pipe, F_SETFL, O_NONBLOCK);
+    }
+    if (i.has_cgroup)
+      task->cgroup = std::to_string(i.job_id) + "." + std::to_string(i.task_index) + "." +
+                     std::to_string(i.attempt);
+    task->memory_limit_bytes = i.memory_limit_bytes;
+    task->stop_reason_file = i.stop_reason_file;
+    if (i.time_limit_ms > 0) {
+      task->limit_ms = i.time_limit_ms;
+      task->limit_deadline = SteadyMs() + std::max<int64_t>(0, i.start_ms + i.time_limit_ms - WallMs());
+      task->limit_grace_ms = i.limit_grace_ms;
+    }
+    spdlog::info("adopted job {} task {} attempt {} (pid {}{}) from the agent that ran here before",
+                 i.job_id, i.task_index, i.attempt, a.pid, a.exited ? ", ended meanwhile" : "");
+    std::lock_guard lock(mu_);
+    auto& last = last_attempt_[{i.job_id, i.task_index}];
+    last = std::max(last, i.attempt);
+    tasks_[{i.job_id, i.task_index, i.attempt}] = std::move(task);
+    ++taken;
+  }
+  {
+    std::lock_guard lock(mu_);
+    SaveTaskListLocked();
+  }
+  Wake();
+  return taken;
 }
 
 void Launcher::SaveTaskListLocked() {

@@ -35,7 +35,8 @@
 
 namespace muster::agent {
 
-class LeaseFence;  // cluster/agent/lease_fence.h
+class TaskKeeper;   // cluster/agent/task_keeper.h
+struct AdoptedTask;
 class CgroupTree;  // cluster/agent/task_cgroup.h
 
 // Receives what the launcher observes. Called from the supervisor thread (and from Launch's
@@ -59,9 +60,10 @@ struct LauncherOptions {
   // Signal each task leader gets if the thread that launched it ends (the agent died); 0 = none.
   // Launch must then be called from a thread that lives as long as the agent.
   int parent_death_signal = 0;
-  // Non-null: every task's process group is watched by this lease fence (lease_fence.h), and a
-  // task it stopped is reported as lost. Must outlive the launcher.
-  LeaseFence* fence = nullptr;
+  // Non-null: tasks are started by this keeper (task_keeper.h), which is their parent, stops them
+  // when the node's lease runs out (such a task is reported as lost), and keeps them across a
+  // crash of the agent. Must outlive the launcher. Null: the launcher forks them itself.
+  TaskKeeper* keeper = nullptr;
   // Non-null: every task runs in its own cgroup (task_cgroup.h), killed whole when the task is
   // stopped or its leader exits, and removed when it has ended. Must outlive the launcher.
   const CgroupTree* cgroups = nullptr;
@@ -112,6 +114,11 @@ class Launcher {
   // Removes the log files in <work dir>/logs last written before before_ms (wall time), except
   // those of tasks still here; their content is the coordinator's by then. Returns how many.
   int PruneLogs(int64_t before_ms);
+  // Takes over tasks that a crashed agent left with the keeper (TaskKeeper::TakeAdopted): they
+  // run on as if launched here (their "running" was reported by that agent), their output is
+  // read on from their pipes, and their ends are reported as usual. Takes the descriptors.
+  // Returns how many were taken.
+  int Adopt(std::vector<AdoptedTask> tasks);
 
  private:
   struct Task;
@@ -122,6 +129,8 @@ class Launcher {
   void KillCgroup(const Task& t) const;  // every process of the task's cgroup, if it has one
   void SaveTaskListLocked();
   void Wake();
+  void OnKeeperExit(int pid, int wait_status, bool fenced);
+  void OnKeeperLost();
 
   const LauncherOptions options_;
   TaskSink* const sink_;
@@ -131,6 +140,8 @@ class Launcher {
   std::unique_ptr<TaskJournal> journal_;                         // GUARDED_BY(mu_)
   std::map<std::pair<int64_t, int32_t>, int64_t> last_attempt_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                                        // GUARDED_BY(mu_)
+  // Ends the keeper reported before the launch that started them had recorded the task.
+  std::map<int, std::pair<int, bool>> early_exits_;              // GUARDED_BY(mu_)
   int wake_fds_[2] = {-1, -1};
   std::thread supervisor_;
 };

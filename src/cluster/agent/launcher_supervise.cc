@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cluster/agent/launcher_task.h"
-#include "cluster/agent/lease_fence.h"
+#include "cluster/agent/task_keeper.h"
 #include "cluster/agent/task_cgroup.h"
 #include "cluster/common/progress.h"
 #include "core/resources.h"
@@ -125,7 +125,10 @@ void Launcher::Supervise() {
         // 2. Reap the leader; kill what is left of its group.
         if (!t.exited) {
           int status = 0;
-          pid_t r = waitpid(t.pid, &status, WNOHANG);
+          // With a keeper, the keeper is the parent and reports the end.
+          const pid_t r = options_.keeper ? (t.keeper_exit ? t.pid : 0)
+                                          : waitpid(t.pid, &status, WNOHANG);
+          if (options_.keeper) status = t.wait_status;
           if (r == t.pid || (r < 0 && errno == ECHILD)) {
             t.exited = true;
             t.wait_status = r == t.pid ? status : 0;
@@ -206,7 +209,8 @@ void Launcher::Supervise() {
           e.set_message("ended with unknown status" + on_request);
         }
         e.set_stopped_on_request(t.kill_requested);
-        const bool fenced = options_.fence != nullptr && options_.fence->Remove(t.fence_slot);
+        const bool fenced = t.fenced;
+        if (options_.keeper) options_.keeper->Forget(t.pid);
         if (t.timed_out && !t.agent_stop && !fenced) {
           e.set_state("timeout");
           e.set_message("reached its time limit of " + FormatDurationMs(t.limit_ms) + "; " +

@@ -48,6 +48,8 @@ struct Stream {
   int File();
   // Takes n bytes read from the pipe: writes what the limit allows and queues it in `pending`.
   void Accept(const char* p, size_t n, int64_t now);
+  // After an agent restart: takes up the head and ring state from the files as they are.
+  void Resume();
   // At the end of the stream: the dropped-bytes marker and the kept tail, if any.
   void Finish(int64_t now);
   int64_t TailBytes() const { return limit > 0 ? std::min(limit / 2, kMaxTail) : 0; }
@@ -89,7 +91,9 @@ struct Launcher::Task {
   int64_t limit_grace_ms = 0;
   bool timed_out = false;
   std::string stop_reason_file;
-  int fence_slot = -1;  // in LauncherOptions::fence, or -1
+  // With a keeper: its end as the keeper reported it (the keeper is the task's parent).
+  bool keeper_exit = false;
+  bool fenced = false;  // the keeper's fence stopped it
   std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or ""
   int64_t memory_limit_bytes = 0;  // set in its cgroup; 0 = none
 

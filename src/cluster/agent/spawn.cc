@@ -17,22 +17,14 @@
 #include <cstring>
 #include <string>
 
+#include "cluster/agent/spawn_child.h"
 #include "cluster/agent/task_cgroup.h"
 
 namespace muster::agent {
 
 namespace {
 
-enum Step : int {
-  kStepExec = 1,
-  kStepChdir = 2,
-  kStepStdio = 3,
-  kStepCgroup = 4,
-  kStepUser = 5,
-  kStepOutput = 6,  // the stdout copy file
-  kStepError = 7,   // the stderr copy file
-  kStepNotFile = 8, // a copy file that is not a regular file (a FIFO would hang the agent)
-};
+using namespace spawn_internal;
 
 // Opens a copy file without blocking (a FIFO with no reader would stop the agent's launch
 // thread) and keeps it only if it is a regular file; -1 with errno, or with errno EINVAL and
@@ -54,7 +46,10 @@ int OpenCopy(const char* path, bool* not_file) {
   return fd;
 }
 
-// Sends descriptors over a Unix socket (SCM_RIGHTS): system calls only, safe in a vfork child.
+}  // namespace
+
+namespace spawn_internal {
+
 bool SendFds(int sock, const int* fds, int n) {
   char byte = 0;
   struct iovec iov {&byte, 1};
@@ -72,7 +67,6 @@ bool SendFds(int sock, const int* fds, int n) {
   return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
 }
 
-// Receives up to 2 descriptors sent by SendFds (made close-on-exec); how many.
 int ReceiveFds(int sock, int* fds) {
   char byte = 0;
   struct iovec iov {&byte, 1};
@@ -90,10 +84,7 @@ int ReceiveFds(int sock, int* fds) {
   return std::min(n, 2);
 }
 
-struct ChildError {
-  int step;
-  int err;
-};
+namespace {
 
 [[noreturn]] void ChildFail(int fd, int step) {
   ChildError e{step, errno};
@@ -102,31 +93,9 @@ struct ChildError {
   _exit(127);
 }
 
-struct ChildArgs {
-  const char* program;  // argv[0] resolved in the task's PATH
-  char* const* argv;
-  char* const* envp;
-  const char* cwd;  // nullptr: inherit
-  int stdin_fd, stdout_fd, stderr_fd, err_fd;
-  int parent_death_signal;
-  pid_t parent;
-  const int* cgroup_fds;
-  size_t ncgroup_fds;
-  bool set_user;
-  uid_t uid;
-  gid_t gid;
-  const gid_t* groups;
-  size_t ngroups;
-  const char* out_copy;  // nullptr: none
-  const char* err_copy;  // nullptr: none; the same as out_copy: one file
-  int copy_sock;         // where the copies' descriptors go
-};
+}  // namespace
 
-// The child between vfork and exec. It shares the parent's memory and runs on the calling
-// thread's stack, so it only makes system calls and writes nothing the parent reads (errno
-// aside) — in particular not `environ`: execvpe takes the environment, and the program was
-// looked up in the task's PATH beforehand.
-[[noreturn]] __attribute__((noinline)) void Child(const ChildArgs& a) {
+[[noreturn]] __attribute__((noinline)) void RunChild(const ChildArgs& a) {
   setpgid(0, 0);
   // Join the task's cgroup before anything else can start.
   for (size_t i = 0; i < a.ncgroup_fds; ++i)
@@ -172,10 +141,9 @@ struct ChildArgs {
   ChildFail(a.err_fd, kStepExec);
 }
 
-// argv[0] looked up in the task's own PATH (from its environment, else the agent's), as execvp
-// would in a child whose environment is `env`: the first executable regular file. A name with a
-// slash, or one found nowhere, is returned as is (exec then reports why it fails).
-std::string Resolve(const std::string& name, const std::vector<std::string>& env) {
+}  // namespace spawn_internal
+
+std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
   if (name.empty() || name.find('/') != std::string::npos) return name;
   const char* path = nullptr;
   for (const auto& e : env)
@@ -198,7 +166,31 @@ std::string Resolve(const std::string& name, const std::vector<std::string>& env
   return name;
 }
 
-}  // namespace
+std::string DescribeSpawnFailure(int step, int err, const SpawnRequest& req) {
+  using namespace spawn_internal;
+  switch (step) {
+    case kStepChdir:
+      return "cannot change to working directory '" + req.cwd + "': " + std::strerror(err);
+    case kStepStdio:
+      return std::string("cannot set up stdio: ") + std::strerror(err);
+    case kStepCgroup:
+      return std::string("cannot join the task's cgroup: ") + std::strerror(err);
+    case kStepUser:
+      return "cannot switch to uid " + std::to_string(req.uid) + ": " + std::strerror(err);
+    case kStepOutput:
+      return "cannot open the output file '" + req.stdout_copy_path + "': " +
+                     std::strerror(err);
+    case kStepNotFile:
+      return "the output or error file ('" + req.stdout_copy_path + "', '" + req.stderr_copy_path + "') is not a regular file";
+    case kStepError:
+      return "cannot open the error file '" + req.stderr_copy_path + "': " +
+                     std::strerror(err);
+    case kStepKeeper:
+      return std::string("the node's task keeper could not start it: ") + std::strerror(err);
+    default:
+      return "cannot execute '" + req.argv[0] + "': " + std::strerror(err);
+  }
+}
 
 SpawnResult Spawn(const SpawnRequest& req) {
   SpawnResult result;
@@ -207,7 +199,7 @@ SpawnResult Spawn(const SpawnRequest& req) {
     return result;
   }
   // The lookup happens here, not in the child: execvpe would search the agent's PATH.
-  const std::string program = Resolve(req.argv[0], req.env);
+  const std::string program = ResolveProgram(req.argv[0], req.env);
   std::vector<char*> argv, envp;
   for (const auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -264,7 +256,7 @@ SpawnResult Spawn(const SpawnRequest& req) {
                        err_copy,
                        copy_socks[1]};
   pid_t pid = vfork();
-  if (pid == 0) Child(args);
+  if (pid == 0) RunChild(args);
   const int vfork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (pid < 0) {
@@ -301,36 +293,7 @@ SpawnResult Spawn(const SpawnRequest& req) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    switch (e.step) {
-      case kStepChdir:
-        result.error =
-            "cannot change to working directory '" + req.cwd + "': " + std::strerror(e.err);
-        break;
-      case kStepStdio:
-        result.error = std::string("cannot set up stdio: ") + std::strerror(e.err);
-        break;
-      case kStepCgroup:
-        result.error = std::string("cannot join the task's cgroup: ") + std::strerror(e.err);
-        break;
-      case kStepUser:
-        result.error = "cannot switch to uid " + std::to_string(req.uid) + ": " +
-                       std::strerror(e.err);
-        break;
-      case kStepOutput:
-        result.error = "cannot open the output file '" + req.stdout_copy_path + "': " +
-                       std::strerror(e.err);
-        break;
-      case kStepNotFile:
-        result.error = "the output or error file ('" + req.stdout_copy_path + "', '" +
-                       req.stderr_copy_path + "') is not a regular file";
-        break;
-      case kStepError:
-        result.error = "cannot open the error file '" + req.stderr_copy_path + "': " +
-                       std::strerror(e.err);
-        break;
-      default:
-        result.error = "cannot execute '" + req.argv[0] + "': " + std::strerror(e.err);
-    }
+    result.error = DescribeSpawnFailure(e.step, e.err, req);
     return result;
   }
   take_copies();

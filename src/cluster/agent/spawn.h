@@ -51,4 +51,12 @@ struct SpawnResult {
 // Starts the process in a new process group. On failure the child has already been reaped.
 SpawnResult Spawn(const SpawnRequest& req);
 
+// argv[0] looked up in the task's own PATH (from its environment, else the agent's), as execvp
+// would in a child whose environment is `env`: the first executable regular file. A name with a
+// slash, or one found nowhere, is returned as is (exec then reports why it fails).
+std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env);
+
+// The error line for a child that failed at `step` (spawn_child.h) with errno `err`.
+std::string DescribeSpawnFailure(int step, int err, const SpawnRequest& req);
+
 }  // namespace muster::agent

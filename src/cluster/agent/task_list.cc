@@ -106,9 +106,11 @@ uint64_t ProcessStartTicks(const std::string& proc_root, int pid) {
   return st ? st->start_ticks : 0;
 }
 
-std::vector<RecordedTask> KillLeftoverTasks(const std::string& path, const std::string& proc_root) {
+std::vector<RecordedTask> KillLeftoverTasks(const std::string& path, const std::string& proc_root,
+                                            const std::set<int>& keep) {
   std::vector<RecordedTask> killed;
   for (const auto& t : ReadTaskList(path)) {
+    if (keep.contains(t.pid)) continue;
     const uint64_t start = ProcessStartTicks(proc_root, t.pid);
     if (start == 0 || start != t.start_ticks) continue;
     kill(-t.pid, SIGKILL);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,9 @@ bool WriteTaskList(const std::string& path, const std::vector<RecordedTask>& tas
 std::vector<RecordedTask> ReadTaskList(const std::string& path);
 // The start time of a live process, 0 if there is none with that pid.
 uint64_t ProcessStartTicks(const std::string& proc_root, int pid);
-// SIGKILLs the process group of every listed task that is still alive, then empties the list.
-// Returns the tasks that were killed.
-std::vector<RecordedTask> KillLeftoverTasks(const std::string& path, const std::string& proc_root);
+// SIGKILLs the process group of every listed task that is still alive, except those whose pid is
+// in `keep` (adopted from the task keeper), then empties the list. Returns the tasks killed.
+std::vector<RecordedTask> KillLeftoverTasks(const std::string& path, const std::string& proc_root,
+                                            const std::set<int>& keep = {});
 
 }  // namespace muster::agent

@@ -1,0 +1,544 @@
+// The task keeper's process (task_keeper.h): its loop, forked from the agent. System calls and
+// its own memory only: the agent that forked it has threads, and any lock one of them held at
+// the fork (malloc's among them) stays held here forever.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cluster/agent/spawn_child.h"
+#include "cluster/agent/task_keeper_loop.h"
+#include "cluster/agent/task_keeper_wire.h"
+
+namespace muster::agent::keeper_internal {
+
+namespace {
+
+using namespace keeper_wire;
+using spawn_internal::ChildArgs;
+
+enum Fence : int32_t { kWatched = 0, kTermSent = 1, kKillSent = 2 };
+
+struct Slot {
+  int32_t used;
+  int32_t pid;
+  int32_t pending;     // spawned, exec not yet confirmed
+  int32_t orphan;      // confirmed after the agent that asked had gone: killed, never adopted
+  int32_t same_copy;   // stdout and stderr are copied to one file
+  uint64_t spawn_id;   // the request, answered when confirmed
+  uint64_t agent_gen;  // which agent link asked for it
+  int err_pipe, copy_sock;
+  int out_read, err_read, out_copy, err_copy;
+  int32_t exited, wait_status, fenced, fence;
+  int64_t kill_at;
+  KeptTaskInfo info;
+};
+
+// Everything the loop keeps, in one private anonymous mapping made after the fork.
+struct State {
+  Slot slots[TaskKeeper::kSlots];
+  pollfd fds[TaskKeeper::kSlots + 4];
+  int fd_slot[TaskKeeper::kSlots + 4];  // the slot a pending spawn's err pipe belongs to, or -1
+  alignas(8) char in[kMaxMessage + sizeof(SpawnMsg) + 64];
+  char* ptrs[kMaxMessage / 2 + 8];  // argv and envp of the spawn being made
+  int listen_fd;
+  int agent;  // the attached agent's link, or -1
+  uint64_t agent_gen;
+  int64_t expiry;
+  int64_t grace;
+  int sigfd;
+  int devnull;
+};
+
+int64_t MonoMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void CloseFd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// One message with up to kMaxFds descriptors; false if the link is gone.
+bool SendMsg(int sock, const void* msg, size_t n, const int* fds, int nfds) {
+  iovec iov{const_cast<void*>(msg), n};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (nfds > 0) {
+    std::memset(control, 0, sizeof control);
+    m.msg_control = control;
+    m.msg_controllen = CMSG_SPACE(static_cast<size_t>(nfds) * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(static_cast<size_t>(nfds) * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, static_cast<size_t>(nfds) * sizeof(int));
+  }
+  ssize_t w;
+  do {
+    w = sendmsg(sock, &m, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
+  return w == static_cast<ssize_t>(n);
+}
+
+void WriteSmallFile(const char* path, const char* text, size_t n, int flags) {
+  if (path[0] == '\0') return;
+  const int fd = open(path, flags | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  ssize_t w = write(fd, text, n);
+  (void)w;
+  close(fd);
+}
+
+void KillGroup(const Slot& s) {
+  killpg(s.pid, SIGKILL);
+  WriteSmallFile(s.info.kill_file, "1", 1, O_WRONLY);  // the rest of it, outside its group too
+}
+
+void FreeSlot(Slot& s) {
+  CloseFd(s.err_pipe);
+  CloseFd(s.copy_sock);
+  CloseFd(s.out_read);
+  CloseFd(s.err_read);
+  CloseFd(s.out_copy);
+  CloseFd(s.err_copy);
+  s.used = 0;
+  s.pid = 0;
+}
+
+Slot* FindPid(State& st, int pid) {
+  for (auto& s : st.slots)
+    if (s.used && s.pid == pid) return &s;
+  return nullptr;
+}
+
+void Answer(State& st, uint64_t id, int pid, int step, int err, const int* copies, int ncopies,
+            bool out_copy, bool err_copy) {
+  if (st.agent < 0) return;
+  SpawnedMsg r{};
+  r.h = {kSpawned, kVersion, id};
+  r.pid = pid;
+  r.step = step;
+  r.err = err;
+  r.out_copy = out_copy;
+  r.err_copy = err_copy;
+  SendMsg(st.agent, &r, sizeof r, copies, ncopies);
+}
+
+void SendAdopt(State& st, const Slot& s) {
+  AdoptMsg a{};
+  a.h = {kAdopt, kVersion, 0};
+  a.info = s.info;
+  a.pid = s.pid;
+  a.exited = s.exited;
+  a.wait_status = s.wait_status;
+  a.fenced = s.fenced;
+  int fds[4];
+  int n = 0;
+  fds[n++] = s.out_read;
+  fds[n++] = s.err_read;
+  if (s.out_copy >= 0) {
+    fds[n++] = s.out_copy;
+    a.out_copy = 1;
+  }
+  if (s.err_copy >= 0) {
+    fds[n++] = s.err_copy;
+    a.err_copy = 1;
+  }
+  SendMsg(st.agent, &a, sizeof a, fds, n);
+}
+
+// A pending spawn's child has written its failure, or exec closed the pipe: answer the agent.
+// `block`: the child is known to be gone, so the pipe holds its last word.
+void Resolve(State& st, Slot& s, bool block) {
+  spawn_internal::ChildError e{};
+  ssize_t n;
+  if (!block) {
+    do {
+      n = read(s.err_pipe, &e, sizeof e);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) return;  // not yet
+  } else {
+    fcntl(s.err_pipe, F_SETFL, 0);
+    do {
+      n = read(s.err_pipe, &e, sizeof e);
+    } while (n < 0 && errno == EINTR);
+  }
+  s.pending = 0;
+  const bool asked_by_this_agent = st.agent >= 0 && s.agent_gen == st.agent_gen;
+  if (n == static_cast<ssize_t>(sizeof e)) {  // it failed; its exit is reaped (and ignored)
+    if (asked_by_this_agent) Answer(st, s.spawn_id, -1, e.step, e.err, nullptr, 0, false, false);
+    FreeSlot(s);
+    return;
+  }
+  CloseFd(s.err_pipe);
+  if (s.copy_sock >= 0) {
+    int fds[2] = {-1, -1};
+    const int got = spawn_internal::ReceiveFds(s.copy_sock, fds);
+    CloseFd(s.copy_sock);
+    // In order: the stdout copy if asked for, then the stderr copy if it is another file.
+    int i = 0;
+    if (s.out_copy == -2) s.out_copy = i < got ? fds[i++] : -1;
+    if (s.err_copy == -2) s.err_copy = i < got ? fds[i++] : -1;
+    while (i < got) close(fds[i++]);
+    if (s.same_copy && s.out_copy >= 0) s.err_copy = fcntl(s.out_copy, F_DUPFD_CLOEXEC, 0);
+  }
+  if (!asked_by_this_agent) {
+    // The agent that asked is gone before it could say the task runs: nobody knows of it.
+    KillGroup(s);
+    s.fence = kKillSent;
+    s.orphan = 1;
+    return;
+  }
+  int copies[2];
+  int nc = 0;
+  if (s.out_copy >= 0) copies[nc++] = s.out_copy;
+  if (s.err_copy >= 0) copies[nc++] = s.err_copy;
+  Answer(st, s.spawn_id, s.pid, 0, 0, copies, nc, s.out_copy >= 0, s.err_copy >= 0);
+}
+
+// A raw fork: glibc's fork would run atfork handlers and take malloc's locks.
+pid_t RawFork() {
+  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, nullptr, nullptr, 0));
+}
+
+void Spawn(State& st, size_t len, int* fds, int nfds) {
+  const auto* m = reinterpret_cast<const SpawnMsg*>(st.in);
+  auto refuse = [&](int err) {
+    for (int i = 0; i < nfds; ++i) close(fds[i]);
+    Answer(st, m->h.id, -1, spawn_internal::kStepKeeper, err, nullptr, 0, false, false);
+  };
+  if (len < sizeof(SpawnMsg) || m->strings != len - sizeof(SpawnMsg) || m->ngroups > kMaxGroups ||
+      nfds != 4 + static_cast<int>(m->ncgroup_fds) ||
+      m->argc + m->envc + 8 > sizeof st.ptrs / sizeof st.ptrs[0])
+    return refuse(EINVAL);
+  // The strings: program, argv, env, cwd, out copy, err copy.
+  char* p = st.in + sizeof(SpawnMsg);
+  char* const end = p + m->strings;
+  auto next = [&]() -> char* {
+    char* s = p;
+    while (p < end && *p != '\0') ++p;
+    if (p == end) return nullptr;
+    ++p;
+    return s;
+  };
+  char* program = next();
+  if (program == nullptr) return refuse(EINVAL);
+  char** argv = st.ptrs;
+  for (uint32_t i = 0; i < m->argc; ++i)
+    if ((argv[i] = next()) == nullptr) return refuse(EINVAL);
+  argv[m->argc] = nullptr;
+  char** envp = argv + m->argc + 1;
+  for (uint32_t i = 0; i < m->envc; ++i)
+    if ((envp[i] = next()) == nullptr) return refuse(EINVAL);
+  envp[m->envc] = nullptr;
+  char* cwd = next();
+  char* out_copy = next();
+  char* err_copy = next();
+  if (cwd == nullptr || out_copy == nullptr || err_copy == nullptr) return refuse(EINVAL);
+  Slot* slot = nullptr;
+  for (auto& s : st.slots)
+    if (!s.used) {
+      slot = &s;
+      break;
+    }
+  if (slot == nullptr) return refuse(EAGAIN);
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return refuse(errno);
+  const bool copies = out_copy[0] != '\0' || err_copy[0] != '\0';
+  int copy_socks[2] = {-1, -1};
+  if (copies && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, copy_socks) != 0) {
+    const int err = errno;
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+    return refuse(err);
+  }
+  const char* oc = out_copy[0] != '\0' ? out_copy : nullptr;
+  const char* ec = err_copy[0] == '\0' ? nullptr : m->same_copy && oc ? oc : err_copy;
+  const ChildArgs args{program,
+                       argv,
+                       envp,
+                       cwd[0] != '\0' ? cwd : nullptr,
+                       st.devnull,
+                       fds[0],
+                       fds[1],
+                       err_pipe[1],
+                       0,
+                       getpid(),
+                       fds + 4,
+                       m->ncgroup_fds,
+                       m->set_user != 0,
+                       m->uid,
+                       m->gid,
+                       m->groups,
+                       m->ngroups,
+                       oc,
+                       ec,
+                       copy_socks[1]};
+  const pid_t pid = RawFork();
+  if (pid == 0) spawn_internal::RunChild(args);
+  const int fork_errno = errno;
+  close(err_pipe[1]);
+  CloseFd(copy_socks[1]);
+  close(fds[0]);
+  close(fds[1]);
+  for (uint32_t i = 0; i < m->ncgroup_fds; ++i) close(fds[4 + i]);
+  if (pid < 0) {
+    close(err_pipe[0]);
+    CloseFd(copy_socks[0]);
+    close(fds[2]);
+    close(fds[3]);
+    Answer(st, m->h.id, -1, spawn_internal::kStepKeeper, fork_errno, nullptr, 0, false, false);
+    return;
+  }
+  setpgid(pid, pid);  // here too, so that a kill right after the answer finds the group
+  *slot = Slot{};
+  slot->used = 1;
+  slot->pid = pid;
+  slot->pending = 1;
+  slot->spawn_id = m->h.id;
+  slot->agent_gen = st.agent_gen;
+  slot->err_pipe = err_pipe[0];
+  fcntl(slot->err_pipe, F_SETFL, O_NONBLOCK);
+  slot->copy_sock = copy_socks[0];
+  slot->out_read = fds[2];
+  slot->err_read = fds[3];
+  slot->out_copy = oc ? -2 : -1;  // -2: to be received
+  slot->err_copy = ec && ec != oc ? -2 : -1;
+  slot->same_copy = ec != nullptr && ec == oc;
+  slot->info = m->info;
+}
+
+// Reads one message from the agent; false when the link has ended.
+bool FromAgent(State& st) {
+  iovec iov{st.in, sizeof st.in};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(st.agent, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return true;
+  if (n <= 0) return false;
+  int fds[kMaxFds];
+  int nfds = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int i = 0; i < k; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (nfds < kMaxFds) fds[nfds++] = fd;
+        else close(fd);
+      }
+    }
+  const auto* h = reinterpret_cast<const Header*>(st.in);
+  const bool whole = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
+                     static_cast<size_t>(n) >= sizeof(Header) && h->version == kVersion;
+  if (whole && h->type == kSpawn) {
+    Spawn(st, static_cast<size_t>(n), fds, nfds);
+    return true;
+  }
+  for (int i = 0; i < nfds; ++i) close(fds[i]);
+  if (!whole || static_cast<size_t>(n) < sizeof(ValueMsg)) return true;
+  const int64_t value = reinterpret_cast<const ValueMsg*>(st.in)->value;
+  switch (h->type) {
+    case kRenew:
+      if (value > st.expiry) st.expiry = value;
+      break;
+    case kGrace:
+      if (value > 0) st.grace = value;
+      break;
+    case kForget:
+      if (Slot* s = FindPid(st, static_cast<int>(value)); s != nullptr && !s->pending) {
+        if (!s->exited) KillGroup(*s);  // forgotten while alive: nothing may run unwatched
+        FreeSlot(*s);
+      }
+      break;
+    case kQuit:
+      for (auto& s : st.slots)
+        if (s.used && !s.exited) KillGroup(s);
+      _exit(0);
+    default:
+      break;
+  }
+  return true;
+}
+
+void Accept(State& st) {
+  if (st.listen_fd < 0) return;
+  const int fd = accept4(st.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != geteuid()) {
+    close(fd);  // only the agent's own user may take its tasks over
+    return;
+  }
+  if (st.agent >= 0) {
+    ValueMsg busy{{kBusy, kVersion, 0}, getpid()};
+    SendMsg(fd, &busy, sizeof busy, nullptr, 0);
+    close(fd);
+    return;
+  }
+  st.agent = fd;
+  ++st.agent_gen;
+  for (auto& s : st.slots)
+    if (s.used && !s.pending && !s.orphan) {
+      SendAdopt(st, s);
+      s.agent_gen = st.agent_gen;
+    }
+  Header done{kAdoptDone, kVersion, 0};
+  SendMsg(st.agent, &done, sizeof done, nullptr, 0);
+}
+
+void Reap(State& st) {
+  signalfd_siginfo info;
+  while (read(st.sigfd, &info, sizeof info) > 0) {
+  }
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    Slot* s = FindPid(st, pid);
+    if (s == nullptr) continue;  // a failed spawn's child, already answered
+    if (s->pending) {
+      Resolve(st, *s, true);
+      if (!s->used) continue;
+    }
+    KillGroup(*s);  // what is left of its group and cgroup goes with its leader
+    if (s->orphan) {  // nobody's
+      FreeSlot(*s);
+      continue;
+    }
+    s->exited = 1;
+    s->wait_status = status;
+    if (st.agent >= 0 && s->agent_gen == st.agent_gen) {
+      ExitedMsg e{{kExited, kVersion, 0}, pid, status, s->fenced};
+      SendMsg(st.agent, &e, sizeof e, nullptr, 0);
+    }
+  }
+}
+
+void FenceWhatIsDue(State& st, int64_t now) {
+  const bool lapsed = (st.expiry > 0 && now > st.expiry) || (st.agent < 0 && st.expiry == 0);
+  for (auto& s : st.slots) {
+    if (!s.used || s.exited) continue;
+    if (s.fence == kWatched && lapsed) {
+      // Why, for the task to read on its SIGTERM.
+      WriteSmallFile(s.info.stop_reason_file, "node-lost\n", 10, O_WRONLY | O_CREAT | O_TRUNC |
+                                                                     O_NOFOLLOW);
+      killpg(s.pid, SIGTERM);
+      killpg(s.pid, SIGCONT);  // a stopped group would never see the TERM
+      s.fence = kTermSent;
+      s.fenced = 1;
+      s.kill_at = now + st.grace;
+    }
+    if (s.fence == kTermSent && now >= s.kill_at) {
+      KillGroup(s);
+      s.fence = kKillSent;
+    }
+  }
+}
+
+// Nothing left to hand over: no agent, and every task ended or killed once the lease ran out.
+bool Done(const State& st, int64_t now) {
+  if (st.agent >= 0) return false;
+  const bool lapsed = st.expiry == 0 || now > st.expiry;
+  for (const auto& s : st.slots)
+    if (s.used && !(lapsed && (s.exited || s.fence == kKillSent))) return false;
+  return true;
+}
+
+}  // namespace
+
+[[noreturn]] void Keep(int listen_fd, int agent_fd, int64_t grace_ms) {
+  setsid();  // its own session and group: no terminal's or group's signal reaches it
+  prctl(PR_SET_NAME, "muster-keeper");
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  for (int s : {SIGINT, SIGHUP, SIGTERM, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2, SIGTSTP, SIGTTIN,
+                SIGTTOU})
+    sigaction(s, &ign, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, nullptr);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_SETMASK, &chld, nullptr);
+  // Its two descriptors become 3 and 4; every other inherited one is closed.
+  const int moved_listen = listen_fd >= 0 ? fcntl(listen_fd, F_DUPFD_CLOEXEC, 100) : -1;
+  const int moved_agent = fcntl(agent_fd, F_DUPFD_CLOEXEC, 100);
+  if (moved_listen >= 0) dup3(moved_listen, 3, O_CLOEXEC);
+  dup3(moved_agent, 4, O_CLOEXEC);
+  if (syscall(SYS_close_range, 5U, ~0U, 0U) != 0)
+    for (int fd = 5; fd < 65536; ++fd) close(fd);
+  void* mem = mmap(nullptr, sizeof(State), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (mem == MAP_FAILED) _exit(1);
+  State& st = *static_cast<State*>(mem);  // zero-filled
+  st.listen_fd = moved_listen >= 0 ? 3 : -1;
+  st.agent = 4;
+  st.agent_gen = 1;
+  st.grace = grace_ms > 0 ? grace_ms : 5000;
+  st.sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  st.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (st.listen_fd >= 0) fcntl(st.listen_fd, F_SETFL, O_NONBLOCK);
+  while (true) {
+    int n = 0;
+    st.fds[n] = {st.listen_fd, POLLIN, 0};
+    st.fd_slot[n++] = -1;
+    st.fds[n] = {st.sigfd, POLLIN, 0};
+    st.fd_slot[n++] = -1;
+    if (st.agent >= 0) {
+      st.fds[n] = {st.agent, POLLIN, 0};
+      st.fd_slot[n++] = -1;
+    }
+    for (int i = 0; i < TaskKeeper::kSlots; ++i)
+      if (st.slots[i].used && st.slots[i].pending) {
+        st.fds[n] = {st.slots[i].err_pipe, POLLIN, 0};
+        st.fd_slot[n++] = i;
+      }
+    poll(st.fds, static_cast<nfds_t>(n), static_cast<int>(TaskKeeper::kPollMs));
+    // Confirmed spawns first, so that a task's answer precedes its exit.
+    for (int i = 0; i < n; ++i)
+      if (st.fd_slot[i] >= 0 && st.fds[i].revents != 0) {
+        Slot& s = st.slots[st.fd_slot[i]];
+        if (s.used && s.pending) Resolve(st, s, false);
+      }
+    Reap(st);
+    if (st.agent >= 0) {
+      bool alive = true;
+      for (int k = 0; k < 64 && alive; ++k) {
+        pollfd p{st.agent, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0) break;
+        alive = FromAgent(st);
+      }
+      if (!alive) CloseFd(st.agent);  // the agent is gone: its successor may attach
+    }
+    Accept(st);
+    const int64_t now = MonoMs();
+    FenceWhatIsDue(st, now);
+    if (Done(st, now)) _exit(0);
+  }
+}
+
+}  // namespace muster::agent::keeper_internal
