@@ -12,9 +12,10 @@
 // started after a crash. It accepts only a peer of its own uid, and one agent at a time.
 //
 // Spawning. The agent prepares everything (argv, environment, user, cgroup, pipes) and sends it;
-// the keeper forks (a raw fork: no atfork handlers), and the child runs spawn.h's child side. An
-// exec failure comes back as the step and errno that failed; a child stuck before exec (a chdir
-// on a dead mount) holds up neither the keeper nor other spawns. The keeper keeps a duplicate of
+// the keeper starts the child with clone(CLONE_VM) on a stack of its own (sharing the keeper's
+// memory until exec, as after vfork, but without stopping the keeper), and the child runs
+// spawn.h's child side. An exec failure comes back as the step and errno that failed; a child
+// stuck before exec (a chdir on a dead mount) holds up neither the keeper nor other spawns. The keeper keeps a duplicate of
 // each task's pipe read ends and copy files, so a task's output survives an agent crash (what it
 // writes meanwhile waits in the pipe).
 //

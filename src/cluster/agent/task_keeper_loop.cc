@@ -3,6 +3,7 @@
 // the fork (malloc's among them) stays held here forever.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include "cluster/agent/spawn_child.h"
 #include "cluster/agent/task_keeper_loop.h"
@@ -35,6 +37,9 @@ struct Slot {
   int32_t pending;     // spawned, exec not yet confirmed
   int32_t orphan;      // confirmed after the agent that asked had gone: killed, never adopted
   int32_t same_copy;   // stdout and stderr are copied to one file
+  int32_t failed;      // its exec failed (answered); freed once reaped
+  void* area;          // the child's memory until exec (ChildArgs, stack, strings), or null
+  size_t area_size;
   uint64_t spawn_id;   // the request, answered when confirmed
   uint64_t agent_gen;  // which agent link asked for it
   int err_pipe, copy_sock;
@@ -47,6 +52,7 @@ struct Slot {
 // Everything the loop keeps, in one private anonymous mapping made after the fork.
 struct State {
   Slot slots[TaskKeeper::kSlots];
+  int high;  // slots at and above this index are unused (scans stop there)
   pollfd fds[TaskKeeper::kSlots + 4];
   int fd_slot[TaskKeeper::kSlots + 4];  // the slot a pending spawn's err pipe belongs to, or -1
   alignas(8) char in[kMaxMessage + sizeof(SpawnMsg) + 64];
@@ -59,6 +65,13 @@ struct State {
   int sigfd;
   int devnull;
 };
+
+std::span<Slot> Used(State& st) {
+  return {st.slots, static_cast<size_t>(st.high)};
+}
+std::span<const Slot> Used(const State& st) {
+  return {st.slots, static_cast<size_t>(st.high)};
+}
 
 int64_t MonoMs() {
   timespec ts{};
@@ -109,7 +122,13 @@ void KillGroup(const Slot& s) {
   WriteSmallFile(s.info.kill_file, "1", 1, O_WRONLY);  // the rest of it, outside its group too
 }
 
+void ReleaseArea(Slot& s) {
+  if (s.area != nullptr) munmap(s.area, s.area_size);
+  s.area = nullptr;
+}
+
 void FreeSlot(Slot& s) {
+  ReleaseArea(s);
   CloseFd(s.err_pipe);
   CloseFd(s.copy_sock);
   CloseFd(s.out_read);
@@ -121,7 +140,7 @@ void FreeSlot(Slot& s) {
 }
 
 Slot* FindPid(State& st, int pid) {
-  for (auto& s : st.slots)
+  for (Slot& s : Used(st))
     if (s.used && s.pid == pid) return &s;
   return nullptr;
 }
@@ -180,11 +199,16 @@ void Resolve(State& st, Slot& s, bool block) {
   }
   s.pending = 0;
   const bool asked_by_this_agent = st.agent >= 0 && s.agent_gen == st.agent_gen;
-  if (n == static_cast<ssize_t>(sizeof e)) {  // it failed; its exit is reaped (and ignored)
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    // It failed, and may still be on its way to _exit on the area's stack: the slot is freed
+    // when it has been reaped.
     if (asked_by_this_agent) Answer(st, s.spawn_id, -1, e.step, e.err, nullptr, 0, false, false);
-    FreeSlot(s);
+    s.failed = 1;
+    CloseFd(s.err_pipe);
     return;
   }
+  // Exec closed the pipe (or the child died): it no longer uses this process's memory.
+  ReleaseArea(s);
   CloseFd(s.err_pipe);
   if (s.copy_sock >= 0) {
     int fds[2] = {-1, -1};
@@ -211,9 +235,10 @@ void Resolve(State& st, Slot& s, bool block) {
   Answer(st, s.spawn_id, s.pid, 0, 0, copies, nc, s.out_copy >= 0, s.err_copy >= 0);
 }
 
-// A raw fork: glibc's fork would run atfork handlers and take malloc's locks.
-pid_t RawFork() {
-  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, nullptr, nullptr, 0));
+constexpr size_t kChildStack = 256 << 10;
+
+int ChildEntry(void* args) {
+  spawn_internal::RunChild(*static_cast<const ChildArgs*>(args));
 }
 
 void Spawn(State& st, size_t len, int* fds, int nfds) {
@@ -226,8 +251,37 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
       nfds != 4 + static_cast<int>(m->ncgroup_fds) ||
       m->argc + m->envc + 8 > sizeof st.ptrs / sizeof st.ptrs[0])
     return refuse(EINVAL);
+  Slot* slot = nullptr;
+  for (int i = 0; i < TaskKeeper::kSlots && slot == nullptr; ++i)
+    if (!st.slots[i].used) {
+      slot = &st.slots[i];
+      if (i >= st.high) st.high = i + 1;
+    }
+  if (slot == nullptr) return refuse(EAGAIN);
+  // The child's own area (it runs in this process's memory until exec, while this loop goes on
+  // and reuses its buffers): its arguments, its stack, argv and envp, the strings, the groups.
+  const size_t nptrs = m->argc + m->envc + 2;
+  const size_t area_size = sizeof(ChildArgs) + kChildStack + nptrs * sizeof(char*) + m->strings +
+                           m->ngroups * sizeof(gid_t) + m->ncgroup_fds * sizeof(int) + 64;
+  void* area_mem = mmap(nullptr, area_size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (area_mem == MAP_FAILED) return refuse(errno);
+  char* area = static_cast<char*>(area_mem);
+  auto* args = reinterpret_cast<ChildArgs*>(area);
+  char* const stack_top = area + sizeof(ChildArgs) + kChildStack;  // grows down from here
+  char** ptrs = reinterpret_cast<char**>(stack_top);
+  char* strings = reinterpret_cast<char*>(ptrs + nptrs);
+  std::memcpy(strings, st.in + sizeof(SpawnMsg), m->strings);
+  auto* groups = reinterpret_cast<gid_t*>(strings + m->strings + (8 - m->strings % 8));
+  for (uint32_t i = 0; i < m->ngroups; ++i) groups[i] = m->groups[i];
+  int* cgroup_fds = reinterpret_cast<int*>(groups + m->ngroups);
+  for (uint32_t i = 0; i < m->ncgroup_fds; ++i) cgroup_fds[i] = fds[4 + i];
+  auto unmap_and_refuse = [&](int err) {
+    munmap(area_mem, area_size);
+    return refuse(err);
+  };
   // The strings: program, argv, env, cwd, out copy, err copy.
-  char* p = st.in + sizeof(SpawnMsg);
+  char* p = strings;
   char* const end = p + m->strings;
   auto next = [&]() -> char* {
     char* s = p;
@@ -237,60 +291,56 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
     return s;
   };
   char* program = next();
-  if (program == nullptr) return refuse(EINVAL);
-  char** argv = st.ptrs;
+  if (program == nullptr) return unmap_and_refuse(EINVAL);
+  char** argv = ptrs;
   for (uint32_t i = 0; i < m->argc; ++i)
-    if ((argv[i] = next()) == nullptr) return refuse(EINVAL);
+    if ((argv[i] = next()) == nullptr) return unmap_and_refuse(EINVAL);
   argv[m->argc] = nullptr;
   char** envp = argv + m->argc + 1;
   for (uint32_t i = 0; i < m->envc; ++i)
-    if ((envp[i] = next()) == nullptr) return refuse(EINVAL);
+    if ((envp[i] = next()) == nullptr) return unmap_and_refuse(EINVAL);
   envp[m->envc] = nullptr;
   char* cwd = next();
   char* out_copy = next();
   char* err_copy = next();
-  if (cwd == nullptr || out_copy == nullptr || err_copy == nullptr) return refuse(EINVAL);
-  Slot* slot = nullptr;
-  for (auto& s : st.slots)
-    if (!s.used) {
-      slot = &s;
-      break;
-    }
-  if (slot == nullptr) return refuse(EAGAIN);
+  if (cwd == nullptr || out_copy == nullptr || err_copy == nullptr)
+    return unmap_and_refuse(EINVAL);
   int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) return refuse(errno);
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return unmap_and_refuse(errno);
   const bool copies = out_copy[0] != '\0' || err_copy[0] != '\0';
   int copy_socks[2] = {-1, -1};
   if (copies && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, copy_socks) != 0) {
     const int err = errno;
     close(err_pipe[0]);
     close(err_pipe[1]);
-    return refuse(err);
+    return unmap_and_refuse(err);
   }
   const char* oc = out_copy[0] != '\0' ? out_copy : nullptr;
   const char* ec = err_copy[0] == '\0' ? nullptr : m->same_copy && oc ? oc : err_copy;
-  const ChildArgs args{program,
-                       argv,
-                       envp,
-                       cwd[0] != '\0' ? cwd : nullptr,
-                       st.devnull,
-                       fds[0],
-                       fds[1],
-                       err_pipe[1],
-                       0,
-                       getpid(),
-                       fds + 4,
-                       m->ncgroup_fds,
-                       m->set_user != 0,
-                       m->uid,
-                       m->gid,
-                       m->groups,
-                       m->ngroups,
-                       oc,
-                       ec,
-                       copy_socks[1]};
-  const pid_t pid = RawFork();
-  if (pid == 0) spawn_internal::RunChild(args);
+  *args = ChildArgs{program,
+                    argv,
+                    envp,
+                    cwd[0] != '\0' ? cwd : nullptr,
+                    st.devnull,
+                    fds[0],
+                    fds[1],
+                    err_pipe[1],
+                    0,
+                    getpid(),
+                    cgroup_fds,
+                    m->ncgroup_fds,
+                    m->set_user != 0,
+                    m->uid,
+                    m->gid,
+                    groups,
+                    m->ngroups,
+                    oc,
+                    ec,
+                    copy_socks[1]};
+  // The child shares this process's memory until exec, like a vfork child, but on its own stack
+  // and without stopping this loop: one stuck before exec (a chdir on a dead mount) holds up
+  // nothing else. Nor does it copy page tables.
+  const pid_t pid = clone(ChildEntry, stack_top, CLONE_VM | SIGCHLD, args);
   const int fork_errno = errno;
   close(err_pipe[1]);
   CloseFd(copy_socks[1]);
@@ -302,6 +352,7 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
     CloseFd(copy_socks[0]);
     close(fds[2]);
     close(fds[3]);
+    munmap(area_mem, area_size);
     Answer(st, m->h.id, -1, spawn_internal::kStepKeeper, fork_errno, nullptr, 0, false, false);
     return;
   }
@@ -320,6 +371,8 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
   slot->out_copy = oc ? -2 : -1;  // -2: to be received
   slot->err_copy = ec && ec != oc ? -2 : -1;
   slot->same_copy = ec != nullptr && ec == oc;
+  slot->area = area_mem;
+  slot->area_size = area_size;
   slot->info = m->info;
 }
 
@@ -374,7 +427,7 @@ bool FromAgent(State& st) {
       }
       break;
     case kQuit:
-      for (auto& s : st.slots)
+      for (Slot& s : Used(st))
         if (s.used && !s.exited) KillGroup(s);
       _exit(0);
     default:
@@ -401,8 +454,8 @@ void Accept(State& st) {
   }
   st.agent = fd;
   ++st.agent_gen;
-  for (auto& s : st.slots)
-    if (s.used && !s.pending && !s.orphan) {
+  for (Slot& s : Used(st))
+    if (s.used && !s.pending && !s.orphan && !s.failed) {
       SendAdopt(st, s);
       s.agent_gen = st.agent_gen;
     }
@@ -419,9 +472,10 @@ void Reap(State& st) {
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     Slot* s = FindPid(st, pid);
     if (s == nullptr) continue;  // a failed spawn's child, already answered
-    if (s->pending) {
-      Resolve(st, *s, true);
-      if (!s->used) continue;
+    if (s->pending) Resolve(st, *s, true);
+    if (s->failed) {
+      FreeSlot(*s);
+      continue;
     }
     KillGroup(*s);  // what is left of its group and cgroup goes with its leader
     if (s->orphan) {  // nobody's
@@ -439,8 +493,8 @@ void Reap(State& st) {
 
 void FenceWhatIsDue(State& st, int64_t now) {
   const bool lapsed = (st.expiry > 0 && now > st.expiry) || (st.agent < 0 && st.expiry == 0);
-  for (auto& s : st.slots) {
-    if (!s.used || s.exited) continue;
+  for (Slot& s : Used(st)) {
+    if (!s.used || s.exited || s.failed) continue;
     if (s.fence == kWatched && lapsed) {
       // Why, for the task to read on its SIGTERM.
       WriteSmallFile(s.info.stop_reason_file, "node-lost\n", 10, O_WRONLY | O_CREAT | O_TRUNC |
@@ -462,8 +516,8 @@ void FenceWhatIsDue(State& st, int64_t now) {
 bool Done(const State& st, int64_t now) {
   if (st.agent >= 0) return false;
   const bool lapsed = st.expiry == 0 || now > st.expiry;
-  for (const auto& s : st.slots)
-    if (s.used && !(lapsed && (s.exited || s.fence == kKillSent))) return false;
+  for (const Slot& s : Used(st))
+    if (s.used && !s.failed && !(lapsed && (s.exited || s.fence == kKillSent))) return false;
   return true;
 }
 
@@ -512,7 +566,8 @@ bool Done(const State& st, int64_t now) {
       st.fds[n] = {st.agent, POLLIN, 0};
       st.fd_slot[n++] = -1;
     }
-    for (int i = 0; i < TaskKeeper::kSlots; ++i)
+    while (st.high > 0 && !st.slots[st.high - 1].used) --st.high;
+    for (int i = 0; i < st.high; ++i)
       if (st.slots[i].used && st.slots[i].pending) {
         st.fds[n] = {st.slots[i].err_pipe, POLLIN, 0};
         st.fd_slot[n++] = i;
