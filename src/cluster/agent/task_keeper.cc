@@ -124,12 +124,16 @@ Result<std::unique_ptr<TaskKeeper>> TaskKeeper::Start(const std::string& name, i
 }
 
 TaskKeeper::~TaskKeeper() {
+  bool ours;
   {
     std::lock_guard lock(mu_);
     closing_ = true;  // the link's end is ours: not a lost keeper
+    ours = !attached_ || adopt_done_;  // not a keeper that refused us or never answered
   }
-  ValueMsg quit{{kQuit, kVersion, 0}, 0};
-  Send(&quit, sizeof quit, nullptr, 0);
+  if (ours) {
+    ValueMsg quit{{kQuit, kVersion, 0}, 0};
+    Send(&quit, sizeof quit, nullptr, 0);
+  }
   shutdown(sock_, SHUT_RDWR);
   if (reader_.joinable()) reader_.join();
   close(sock_);

@@ -56,7 +56,6 @@ struct State {
   pollfd fds[TaskKeeper::kSlots + 4];
   int fd_slot[TaskKeeper::kSlots + 4];  // the slot a pending spawn's err pipe belongs to, or -1
   alignas(8) char in[kMaxMessage + sizeof(SpawnMsg) + 64];
-  char* ptrs[kMaxMessage / 2 + 8];  // argv and envp of the spawn being made
   int listen_fd;
   int agent;  // the attached agent's link, or -1
   uint64_t agent_gen;
@@ -249,7 +248,7 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
   };
   if (len < sizeof(SpawnMsg) || m->strings != len - sizeof(SpawnMsg) || m->ngroups > kMaxGroups ||
       nfds != 4 + static_cast<int>(m->ncgroup_fds) ||
-      m->argc + m->envc + 8 > sizeof st.ptrs / sizeof st.ptrs[0])
+      m->argc + m->envc > kMaxMessage / 2)
     return refuse(EINVAL);
   Slot* slot = nullptr;
   for (int i = 0; i < TaskKeeper::kSlots && slot == nullptr; ++i)
