@@ -350,7 +350,7 @@ Status Launcher::Launch(const v1::Launch& l) {
   task->task_index = l.task_index();
   task->attempt = l.attempt();
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (stopping_) return Status::Unavailable("the agent is shutting down");
     auto& last = last_attempt_[{l.job_id(), l.task_index()}];
     if (l.attempt() <= last)
@@ -362,11 +362,24 @@ Status Launcher::Launch(const v1::Launch& l) {
       return Status::Unavailable("this node's lease had run out");
     if (options_.keeper && options_.keeper->Lost())
       return Status::Unavailable("this node's task keeper is gone; restart the agent");
-    // An older attempt still running here is stopped before the new one starts.
-    for (auto& [key, t] : tasks_)
-      if (t->job_id == l.job_id() && t->task_index == l.task_index() && !t->exited &&
-          !t->kill_requested)
-        KillLocked(*t, options_.default_grace_ms);
+    // An older attempt still here is stopped, and has ended (its cgroup emptied, its end
+    // reported), before the new one starts: two attempts of a task never run at once.
+    auto older = [&] {
+      for (auto& [key, t] : tasks_)
+        if (t->job_id == l.job_id() && t->task_index == l.task_index()) return true;
+      return false;
+    };
+    if (older()) {
+      for (auto& [key, t] : tasks_)
+        if (t->job_id == l.job_id() && t->task_index == l.task_index() && !t->exited &&
+            !t->kill_requested)
+          KillLocked(*t, options_.default_grace_ms);
+      Wake();
+      if (!changed_.wait_for(lock, std::chrono::milliseconds(options_.default_grace_ms + 2000),
+                             [&] { return !older() || stopping_; }) ||
+          stopping_)
+        return Status::Unavailable("an older attempt of " + what + " has not ended here yet");
+    }
   }
   const std::string base = options_.work_dir + "/logs/" + std::to_string(l.job_id()) + "." +
                            std::to_string(l.task_index()) + "." + std::to_string(l.attempt());

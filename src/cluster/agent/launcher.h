@@ -15,7 +15,8 @@
 // (succeeded, failed, or lost when StopAll ended it), after the last log bytes. Attempts: a Launch
 // whose attempt is not newer than the last one seen for that (job, task) is refused; a Launch of a
 // newer attempt while an older one still runs stops the older one first (SIGTERM, SIGKILL after the
-// default grace).
+// default grace) and starts only once the older has ended, its cgroup empty and its end reported
+// (Unavailable if that takes longer than the grace plus 2 s).
 #pragma once
 
 #include <condition_variable>

@@ -473,6 +473,27 @@ TEST_F(LauncherTest, NewerAttemptStopsOlder) {
   EXPECT_EQ(sink_.WaitEnd(14, 2).state(), "succeeded");
 }
 
+// The older attempt takes its time to stop (it finishes a checkpoint on SIGTERM): the newer one
+// starts only once it has ended, never beside it (the grace here is 300 ms).
+TEST_F(LauncherTest, NewerAttemptStartsOnlyAfterTheOlderHasEnded) {
+  const std::string order = (dir_ / "order").string();
+  ASSERT_TRUE(launcher_->Launch(Sh(18,
+                                   "trap 'sleep 0.2; echo old-ended >> " + order +
+                                       "; exit 0' TERM; echo up; while :; do sleep 0.05; done",
+                                   1))
+                  .ok());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sink_.Out(18).find("up") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(launcher_->Launch(Sh(18, "echo new-started >> " + order, 2)).ok());
+  sink_.WaitEnd(18, 1);
+  EXPECT_EQ(sink_.WaitEnd(18, 2).state(), "succeeded");
+  std::ifstream in(order);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "old-ended\nnew-started\n");
+}
+
 TEST_F(LauncherTest, ExecFailureIsClear) {
   v1::Launch l;
   l.set_job_id(15);
