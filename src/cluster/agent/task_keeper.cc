@@ -55,7 +55,7 @@ struct TaskKeeper::Waiter {
 };
 
 TaskKeeper::TaskKeeper(int sock, pid_t keeper_pid, bool attached)
-    : sock_(sock), keeper_pid_(keeper_pid), own_child_(!attached), attached_(attached) {
+    : sock_(sock), own_child_(!attached), attached_(attached), keeper_pid_(keeper_pid) {
   reader_ = std::thread([this] { Read(); });
 }
 
@@ -368,7 +368,10 @@ void TaskKeeper::Read() {
         if (a.out_copy) t.out_copy = take_fd();
         if (a.err_copy) t.err_copy = take_fd();
         adopted_.push_back(t);
-      } else if (h.type == kAdoptDone) {
+      } else if (h.type == kAdoptDone && static_cast<size_t>(n) >= sizeof(ValueMsg)) {
+        ValueMsg d;
+        std::memcpy(&d, buf.data(), sizeof d);
+        keeper_pid_ = static_cast<pid_t>(d.value);  // the peer credential names the listener
         adopt_done_ = true;
       } else if (h.type == kBusy && static_cast<size_t>(n) >= sizeof(ValueMsg)) {
         ValueMsg b;

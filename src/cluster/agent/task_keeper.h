@@ -123,7 +123,7 @@ class TaskKeeper {
   bool Expired() const;
   // True once the keeper has gone away (not by this object's destructor).
   bool Lost();
-  pid_t keeper_pid() const { return keeper_pid_; }
+  pid_t keeper_pid() const { return keeper_pid_.load(); }
 
  private:
   struct Waiter;
@@ -132,9 +132,9 @@ class TaskKeeper {
   void Read();
 
   const int sock_;
-  const pid_t keeper_pid_;
   const bool own_child_;  // forked by this process (reaped by the destructor)
   const bool attached_;
+  std::atomic<pid_t> keeper_pid_;
   std::atomic<int64_t> expiry_{0};
   std::mutex send_mu_;
   std::mutex mu_;

@@ -458,7 +458,7 @@ void Accept(State& st) {
       SendAdopt(st, s);
       s.agent_gen = st.agent_gen;
     }
-  Header done{kAdoptDone, kVersion, 0};
+  ValueMsg done{{kAdoptDone, kVersion, 0}, getpid()};
   SendMsg(st.agent, &done, sizeof done, nullptr, 0);
 }
 

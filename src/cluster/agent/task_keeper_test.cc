@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -243,6 +244,16 @@ TEST(TaskKeeper, TheNextAgentAdoptsWhatACrashedOneLeftWithItsOutput) {
   auto keeper = TaskKeeper::Start(KeeperName(), 300);
   ASSERT_TRUE(keeper.ok()) << keeper.status().ToString();
   EXPECT_TRUE((*keeper)->attached());
+  {  // the keeper it found is the task's parent
+    std::ifstream stat("/proc/" + std::to_string(task) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    int ppid = 0;
+    rest >> state >> ppid;
+    EXPECT_EQ(ppid, (*keeper)->keeper_pid());
+  }
   Exits exits;
   exits.Install(**keeper);
   auto adopted = (*keeper)->TakeAdopted();
