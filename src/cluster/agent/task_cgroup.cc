@@ -254,6 +254,13 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
   if (pids && (V2Has("pids") || !v2_))  // on v1 the primary hierarchy is the pids one
     set("pids", path + "/pids.max", std::to_string(limits.pids));
   for (const Extra& e : extras_) {
+    // A hierarchy none of whose controllers this task needs is skipped: making and removing a
+    // cgroup costs the kernel more than the rest of a short task's launch. Memory is kept for
+    // the peak it measures, cpuacct where it is the only CPU-time meter (no v2).
+    const bool needed = e.Has("memory") || (cpu && e.Has("cpu")) || (pids && e.Has("pids")) ||
+                        (!limits.denied_minors.empty() && e.Has("devices")) ||
+                        (!v2_ && e.Has("cpuacct"));
+    if (!needed) continue;
     const std::string p = e.dir + "/" + name;
     if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
       for (const std::string& c : e.controllers)
