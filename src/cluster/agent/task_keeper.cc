@@ -171,26 +171,8 @@ void TaskKeeper::SetHandlers(ExitFn on_exit, LostFn on_lost) {
 }
 
 bool TaskKeeper::Send(const void* msg, size_t n, const int* fds, int nfds) {
-  iovec iov{const_cast<void*>(msg), n};
-  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  if (nfds > 0) {
-    m.msg_control = control;
-    m.msg_controllen = CMSG_SPACE(static_cast<size_t>(nfds) * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(static_cast<size_t>(nfds) * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, static_cast<size_t>(nfds) * sizeof(int));
-  }
   std::lock_guard lock(send_mu_);
-  ssize_t w;
-  do {
-    w = sendmsg(sock_, &m, MSG_NOSIGNAL);
-  } while (w < 0 && errno == EINTR);
-  return w == static_cast<ssize_t>(n);
+  return SendMessage(sock_, msg, n, fds, nfds);
 }
 
 SpawnResult TaskKeeper::Spawn(const SpawnRequest& req, const KeptTaskInfo& info, int out_read,
@@ -308,28 +290,16 @@ bool TaskKeeper::Lost() {
 void TaskKeeper::Read() {
   std::string buf(sizeof(AdoptMsg) + sizeof(SpawnedMsg) + 256, '\0');
   while (true) {
-    iovec iov{buf.data(), buf.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-      n = recvmsg(sock_, &m, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    int fd_array[kMaxFds];
+    int nfds = 0;
+    bool whole = false;
+    const ssize_t n = ReceiveMessage(sock_, buf.data(), buf.size(), 0, fd_array, &nfds, &whole);
     if (n <= 0) break;
-    std::vector<int> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-          fds.push_back(fd);
-        }
-      }
+    std::vector<int> fds(fd_array, fd_array + nfds);
+    if (!whole) {  // not one of the keeper's messages
+      for (int fd : fds) close(fd);
+      continue;
+    }
     size_t used_fds = 0;
     auto take_fd = [&]() { return used_fds < fds.size() ? fds[used_fds++] : -1; };
     Header h{};

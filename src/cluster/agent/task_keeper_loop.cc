@@ -83,28 +83,8 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
-// One message with up to kMaxFds descriptors; false if the link is gone.
 bool SendMsg(int sock, const void* msg, size_t n, const int* fds, int nfds) {
-  iovec iov{const_cast<void*>(msg), n};
-  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  if (nfds > 0) {
-    std::memset(control, 0, sizeof control);
-    m.msg_control = control;
-    m.msg_controllen = CMSG_SPACE(static_cast<size_t>(nfds) * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(static_cast<size_t>(nfds) * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, static_cast<size_t>(nfds) * sizeof(int));
-  }
-  ssize_t w;
-  do {
-    w = sendmsg(sock, &m, MSG_NOSIGNAL);
-  } while (w < 0 && errno == EINTR);
-  return w == static_cast<ssize_t>(n);
+  return SendMessage(sock, msg, n, fds, nfds);
 }
 
 void WriteSmallFile(const char* path, const char* text, size_t n, int flags) {
@@ -377,34 +357,16 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
 
 // Reads one message from the agent; false when the link has ended.
 bool FromAgent(State& st) {
-  iovec iov{st.in, sizeof st.in};
-  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = recvmsg(st.agent, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EAGAIN) return true;
-  if (n <= 0) return false;
   int fds[kMaxFds];
   int nfds = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      const int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int i = 0; i < k; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        if (nfds < kMaxFds) fds[nfds++] = fd;
-        else close(fd);
-      }
-    }
+  bool untruncated = false;
+  const ssize_t n =
+      ReceiveMessage(st.agent, st.in, sizeof st.in, MSG_DONTWAIT, fds, &nfds, &untruncated);
+  if (n < 0 && errno == EAGAIN) return true;
+  if (n <= 0) return false;
   const auto* h = reinterpret_cast<const Header*>(st.in);
-  const bool whole = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
-                     static_cast<size_t>(n) >= sizeof(Header) && h->version == kVersion;
+  const bool whole =
+      untruncated && static_cast<size_t>(n) >= sizeof(Header) && h->version == kVersion;
   if (whole && h->type == kSpawn) {
     Spawn(st, static_cast<size_t>(n), fds, nfds);
     return true;

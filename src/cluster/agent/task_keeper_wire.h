@@ -4,8 +4,13 @@
 // Not a public interface.
 #pragma once
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "cluster/agent/task_keeper.h"
 
@@ -77,5 +82,61 @@ struct AdoptMsg {
   int32_t pid, exited, wait_status, fenced;
   int32_t out_copy, err_copy;
 };
+
+// One message with up to kMaxFds descriptors (SCM_RIGHTS); false if it was not sent whole.
+// System calls only: the keeper uses it too.
+inline bool SendMessage(int sock, const void* msg, size_t n, const int* fds, int nfds) {
+  iovec iov{const_cast<void*>(msg), n};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (nfds > 0) {
+    m.msg_control = control;
+    m.msg_controllen = CMSG_SPACE(static_cast<size_t>(nfds) * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(static_cast<size_t>(nfds) * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, static_cast<size_t>(nfds) * sizeof(int));
+  }
+  ssize_t w;
+  do {
+    w = sendmsg(sock, &m, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
+  return w == static_cast<ssize_t>(n);
+}
+
+// Receives one message into buf and its descriptors (made close-on-exec) into fds, at most
+// kMaxFds (more are closed). Its length (0 at the end of the link, -1 with errno), and in
+// *whole whether it came untruncated. System calls only.
+inline ssize_t ReceiveMessage(int sock, void* buf, size_t len, int flags, int* fds, int* nfds,
+                              bool* whole) {
+  iovec iov{buf, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  *nfds = 0;
+  *whole = n > 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
+  if (n <= 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (*nfds < kMaxFds) fds[(*nfds)++] = fd;
+        else close(fd);
+      }
+    }
+  return n;
+}
 
 }  // namespace muster::agent::keeper_wire
