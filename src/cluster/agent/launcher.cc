@@ -456,7 +456,12 @@ Status Launcher::Launch(const v1::Launch& l) {
     task->out.copy = spawned.stdout_copy_fd;
     task->err.copy = spawned.stderr_copy_fd;
     for (int& fd : req.cgroup_procs_fds) CloseFd(fd);
-    if (spawned.pid <= 0 && !task->cgroup.empty()) options_.cgroups->Remove(task->cgroup);
+    // Not started, or so the answer says: a keeper that died after starting it leaves a child
+    // in the cgroup, killed here before the attempt counts as failed.
+    if (spawned.pid <= 0 && !task->cgroup.empty() && !options_.cgroups->Remove(task->cgroup)) {
+      options_.cgroups->Kill(task->cgroup);
+      options_.cgroups->Remove(task->cgroup);
+    }
   }
   CloseFd(out_pipe[1]);
   CloseFd(err_pipe[1]);
@@ -509,6 +514,14 @@ Status Launcher::Launch(const v1::Launch& l) {
       task->wait_status = early->second.first;
       task->fenced = early->second.second;
       early_exits_.erase(early);
+    } else if (options_.keeper && options_.keeper->Lost()) {
+      // The keeper went after it started this task and before it was recorded here, so
+      // OnKeeperLost did not see it: as there, killed and reported lost.
+      kill(-task->pid, SIGKILL);
+      KillCgroup(*task);
+      task->keeper_exit = true;
+      task->wait_status = SIGKILL;
+      task->agent_stop = true;
     }
     tasks_[{l.job_id(), l.task_index(), l.attempt()}] = std::move(task);
     SaveTaskListLocked();
@@ -559,6 +572,13 @@ int Launcher::Adopt(std::vector<AdoptedTask> adopted) {
     spdlog::info("adopted job {} task {} attempt {} (pid {}{}) from the agent that ran here before",
                  i.job_id, i.task_index, i.attempt, a.pid, a.exited ? ", ended meanwhile" : "");
     std::lock_guard lock(mu_);
+    // An end the keeper reported after its Adopt (before this launcher knew the task).
+    if (auto early = early_exits_.find(a.pid); early != early_exits_.end() && !a.exited) {
+      task->keeper_exit = true;
+      task->wait_status = early->second.first;
+      task->fenced = early->second.second;
+      early_exits_.erase(early);
+    }
     auto& last = last_attempt_[{i.job_id, i.task_index}];
     last = std::max(last, i.attempt);
     tasks_[{i.job_id, i.task_index, i.attempt}] = std::move(task);

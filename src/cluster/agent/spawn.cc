@@ -86,11 +86,39 @@ int ReceiveFds(int sock, int* fds) {
 
 namespace {
 
-[[noreturn]] void ChildFail(int fd, int step) {
-  ChildError e{step, errno};
+[[noreturn]] void ChildFail(int fd, int step, int err) {
+  ChildError e{step, err};
   ssize_t w = write(fd, &e, sizeof e);
   (void)w;
   _exit(127);
+}
+
+[[noreturn]] void ChildFail(int fd, int step) { ChildFail(fd, step, errno); }
+
+// A system call whose error comes back in its result (-errno), never through errno: a child
+// started with CLONE_VM shares its parent's thread-local storage, errno included, and the parent
+// goes on making calls meanwhile.
+long Sys(long nr, long a = 0, long b = 0, long c = 0) {
+#if defined(__x86_64__)
+  long r;
+  asm volatile("syscall" : "=a"(r) : "0"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return r;
+#elif defined(__aarch64__)
+  register long x8 asm("x8") = nr;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#else
+  const long r = syscall(nr, a, b, c);
+  return r < 0 ? -errno : r;
+#endif
+}
+
+// dup2 without errno (dup3 refuses equal descriptors: then only close-on-exec is cleared).
+long Dup(int from, int to) {
+  return from == to ? Sys(SYS_fcntl, from, F_SETFD, 0) : Sys(SYS_dup3, from, to, 0);
 }
 
 }  // namespace
@@ -101,10 +129,12 @@ namespace {
   for (size_t i = 0; i < a.ncgroup_fds; ++i)
     if (!JoinCgroup(a.cgroup_fds[i])) ChildFail(a.err_fd, kStepCgroup);
   // Become the task's user. Raw system calls: they change only this process's credentials.
-  if (a.set_user && (syscall(SYS_setgroups, a.ngroups, a.groups) != 0 ||
-                     syscall(SYS_setresgid, a.gid, a.gid, a.gid) != 0 ||
-                     syscall(SYS_setresuid, a.uid, a.uid, a.uid) != 0))
-    ChildFail(a.err_fd, kStepUser);
+  if (a.set_user) {
+    long r = Sys(SYS_setgroups, static_cast<long>(a.ngroups), reinterpret_cast<long>(a.groups));
+    if (r == 0) r = Sys(SYS_setresgid, a.gid, a.gid, a.gid);
+    if (r == 0) r = Sys(SYS_setresuid, a.uid, a.uid, a.uid);
+    if (r != 0) ChildFail(a.err_fd, kStepUser, static_cast<int>(-r));
+  }
   // After the credential change, which clears it.
   if (a.parent_death_signal != 0) {
     prctl(PR_SET_PDEATHSIG, a.parent_death_signal);
@@ -118,10 +148,12 @@ namespace {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  if ((a.stdin_fd >= 0 && dup2(a.stdin_fd, 0) < 0) || dup2(a.stdout_fd, 1) < 0 ||
-      dup2(a.stderr_fd, 2) < 0)
-    ChildFail(a.err_fd, kStepStdio);
-  if (a.cwd != nullptr && chdir(a.cwd) != 0) ChildFail(a.err_fd, kStepChdir);
+  long r = a.stdin_fd >= 0 ? Dup(a.stdin_fd, 0) : 0;
+  if (r >= 0) r = Dup(a.stdout_fd, 1);
+  if (r >= 0) r = Dup(a.stderr_fd, 2);
+  if (r < 0) ChildFail(a.err_fd, kStepStdio, static_cast<int>(-r));
+  if (a.cwd != nullptr && (r = Sys(SYS_chdir, reinterpret_cast<long>(a.cwd))) != 0)
+    ChildFail(a.err_fd, kStepChdir, static_cast<int>(-r));
   // The copy files, opened as the task's user in its directory (so the agent writes nowhere the
   // task's user could not), then handed to the agent.
   if (a.out_copy != nullptr || a.err_copy != nullptr) {
@@ -137,8 +169,25 @@ namespace {
     if (!SendFds(a.copy_sock, fds, n)) ChildFail(a.err_fd, kStepOutput);
     for (int i = 0; i < n; ++i) close(fds[i]);
   }
-  execvpe(a.program, a.argv, a.envp);  // a path: no search; runs scripts without #! via sh
-  ChildFail(a.err_fd, kStepExec);
+  // A path: no search. A file the kernel does not know how to run (a script without #!) runs
+  // under /bin/sh, as execvp would run it.
+  r = Sys(SYS_execve, reinterpret_cast<long>(a.program), reinterpret_cast<long>(a.argv),
+          reinterpret_cast<long>(a.envp));
+  if (r == -ENOEXEC) {
+    size_t argc = 0;
+    while (a.argv[argc] != nullptr) ++argc;
+    constexpr size_t kMaxScriptArgs = 8192;  // on this stack (the keeper's child has 256 KiB)
+    if (argc > kMaxScriptArgs) ChildFail(a.err_fd, kStepExec, E2BIG);
+    const char* sh_argv[kMaxScriptArgs + 3];
+    sh_argv[0] = "/bin/sh";
+    sh_argv[1] = a.program;
+    for (size_t i = 1; i <= argc; ++i) sh_argv[i + 1] = a.argv[i];  // and the final nullptr
+    if (argc == 0) sh_argv[2] = nullptr;
+    r = Sys(SYS_execve, reinterpret_cast<long>("/bin/sh"), reinterpret_cast<long>(sh_argv),
+            reinterpret_cast<long>(a.envp));
+    if (r == -ENOENT) r = -ENOEXEC;  // no shell: say why the program itself did not run
+  }
+  ChildFail(a.err_fd, kStepExec, static_cast<int>(-r));
 }
 
 }  // namespace spawn_internal

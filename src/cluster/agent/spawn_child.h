@@ -50,9 +50,10 @@ struct ChildArgs {
 
 // The child between fork (or vfork) and exec: process group, cgroup, user, signals, stdio,
 // working directory, copy files, exec; a failing step goes to a.err_fd and the child exits 127.
-// After vfork it shares its parent's memory and runs on the calling thread's stack, so it only
-// makes system calls and writes nothing the parent reads (errno aside), in particular not
-// `environ`: execvpe takes the environment, and the program was looked up beforehand.
+// After vfork (or clone with CLONE_VM) it shares its parent's memory, so it only makes system
+// calls and writes nothing the parent reads, in particular not `environ` (the program was looked
+// up beforehand). Its credential changes, stdio, chdir and exec take their errors from the
+// calls' results, not from errno, which a CLONE_VM child shares with its still-running parent.
 [[noreturn]] void RunChild(const ChildArgs& a);
 
 // Sends n (at most 2) descriptors over a Unix socket (SCM_RIGHTS). System calls only.

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -50,6 +52,7 @@ void Close(int& fd) {
 
 struct TaskKeeper::Waiter {
   bool done = false;
+  bool copies_lost = false;  // the answer's copy descriptors did not arrive
   SpawnResult result;
   int step = 0, err = 0;
 };
@@ -248,6 +251,10 @@ SpawnResult TaskKeeper::Spawn(const SpawnRequest& req, const KeptTaskInfo& info,
     return result;
   }
   if (w.result.pid <= 0) w.result.error = DescribeSpawnFailure(w.step, w.err, req);
+  if (w.copies_lost)
+    spdlog::warn("{}: its output copy files could not be received (out of descriptors); only "
+                 "muster's own log of it is kept",
+                 req.argv[0]);
   return w.result;
 }
 
@@ -292,13 +299,20 @@ void TaskKeeper::Read() {
   while (true) {
     int fd_array[kMaxFds];
     int nfds = 0;
-    bool whole = false;
-    const ssize_t n = ReceiveMessage(sock_, buf.data(), buf.size(), 0, fd_array, &nfds, &whole);
+    bool whole = false, fds_cut = false;
+    const ssize_t n =
+        ReceiveMessage(sock_, buf.data(), buf.size(), 0, fd_array, &nfds, &whole, &fds_cut);
     if (n <= 0) break;
     std::vector<int> fds(fd_array, fd_array + nfds);
     if (!whole) {  // not one of the keeper's messages
       for (int fd : fds) close(fd);
       continue;
+    }
+    // Descriptors lost on the way (this process was out of them): the message still counts, as
+    // a spawn's answer or an end must, but none of its descriptors can be trusted to be which.
+    if (fds_cut) {
+      for (int fd : fds) close(fd);
+      fds.clear();
     }
     size_t used_fds = 0;
     auto take_fd = [&]() { return used_fds < fds.size() ? fds[used_fds++] : -1; };
@@ -318,6 +332,7 @@ void TaskKeeper::Read() {
           w.err = s.err;
           if (s.out_copy) w.result.stdout_copy_fd = take_fd();
           if (s.err_copy) w.result.stderr_copy_fd = take_fd();
+          w.copies_lost = fds_cut && (s.out_copy || s.err_copy);
           w.done = true;
         }
       } else if (h.type == kExited && static_cast<size_t>(n) >= sizeof(ExitedMsg)) {

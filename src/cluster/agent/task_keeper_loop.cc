@@ -45,6 +45,7 @@ struct Slot {
   int err_pipe, copy_sock;
   int out_read, err_read, out_copy, err_copy;
   int32_t exited, wait_status, fenced, fence;
+  int32_t exit_sent;   // its end has reached the attached agent (or went with its Adopt)
   int64_t kill_at;
   KeptTaskInfo info;
 };
@@ -83,8 +84,23 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
-bool SendMsg(int sock, const void* msg, size_t n, const int* fds, int nfds) {
-  return SendMessage(sock, msg, n, fds, nfds);
+// To the attached agent, never letting a stalled one stop this loop (its fencing above all): a
+// full socket is waited on for at most kSendWaitMs, then the link is dropped, as if the agent
+// had gone (it is frozen, or does not read; a successor may attach and adopt). False if not
+// sent.
+constexpr int64_t kSendWaitMs = 1000;
+bool ToAgent(State& st, const void* msg, size_t n, const int* fds, int nfds) {
+  const int64_t until = MonoMs() + kSendWaitMs;
+  while (st.agent >= 0) {
+    if (SendMessage(st.agent, msg, n, fds, nfds, MSG_DONTWAIT)) return true;
+    if (errno != EAGAIN) return false;  // a broken link: reading it sees its end
+    const int64_t left = until - MonoMs();
+    if (left <= 0) break;
+    pollfd p{st.agent, POLLOUT, 0};
+    poll(&p, 1, static_cast<int>(left));
+  }
+  CloseFd(st.agent);
+  return false;
 }
 
 void WriteSmallFile(const char* path, const char* text, size_t n, int flags) {
@@ -118,10 +134,19 @@ void FreeSlot(Slot& s) {
   s.pid = 0;
 }
 
-Slot* FindPid(State& st, int pid) {
+// The slot of a live child `pid` (a reaped one's pid may already be another child's).
+Slot* FindLive(State& st, int pid) {
   for (Slot& s : Used(st))
-    if (s.used && s.pid == pid) return &s;
+    if (s.used && s.pid == pid && !s.exited) return &s;
   return nullptr;
+}
+
+// The slot the agent means by `pid`: an ended one first (what it forgets once it has seen the
+// end), else a live one.
+Slot* FindForAgent(State& st, int pid) {
+  for (Slot& s : Used(st))
+    if (s.used && s.pid == pid && s.exited) return &s;
+  return FindLive(st, pid);
 }
 
 void Answer(State& st, uint64_t id, int pid, int step, int err, const int* copies, int ncopies,
@@ -134,10 +159,10 @@ void Answer(State& st, uint64_t id, int pid, int step, int err, const int* copie
   r.err = err;
   r.out_copy = out_copy;
   r.err_copy = err_copy;
-  SendMsg(st.agent, &r, sizeof r, copies, ncopies);
+  ToAgent(st, &r, sizeof r, copies, ncopies);
 }
 
-void SendAdopt(State& st, const Slot& s) {
+bool SendAdopt(State& st, const Slot& s) {
   AdoptMsg a{};
   a.h = {kAdopt, kVersion, 0};
   a.info = s.info;
@@ -157,7 +182,25 @@ void SendAdopt(State& st, const Slot& s) {
     fds[n++] = s.err_copy;
     a.err_copy = 1;
   }
-  SendMsg(st.agent, &a, sizeof a, fds, n);
+  return ToAgent(st, &a, sizeof a, fds, n);
+}
+
+// Ends not yet told to the attached agent, in slot order, without waiting: a full socket keeps
+// the rest for the next round. True if some are still due.
+bool SendExits(State& st) {
+  for (Slot& s : Used(st)) {
+    if (st.agent < 0) return false;
+    if (!s.used || !s.exited || s.exit_sent || s.orphan || s.agent_gen != st.agent_gen) continue;
+    ExitedMsg e{{kExited, kVersion, 0}, s.pid, s.wait_status, s.fenced};
+    if (SendMessage(st.agent, &e, sizeof e, nullptr, 0, MSG_DONTWAIT)) {
+      s.exit_sent = 1;
+    } else if (errno == EAGAIN) {
+      return true;
+    } else {
+      return false;  // a broken link: reading it sees its end
+    }
+  }
+  return false;
 }
 
 // A pending spawn's child has written its failure, or exec closed the pipe: answer the agent.
@@ -226,9 +269,11 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
     for (int i = 0; i < nfds; ++i) close(fds[i]);
     Answer(st, m->h.id, -1, spawn_internal::kStepKeeper, err, nullptr, 0, false, false);
   };
+  // Each count on its own (their sum could wrap), before any is used.
   if (len < sizeof(SpawnMsg) || m->strings != len - sizeof(SpawnMsg) || m->ngroups > kMaxGroups ||
-      nfds != 4 + static_cast<int>(m->ncgroup_fds) ||
-      m->argc + m->envc > kMaxMessage / 2)
+      m->ncgroup_fds > static_cast<uint32_t>(kMaxFds - 4) ||
+      nfds != 4 + static_cast<int>(m->ncgroup_fds) || m->argc > kMaxMessage / 2 ||
+      m->envc > kMaxMessage / 2 || m->argc == 0)
     return refuse(EINVAL);
   Slot* slot = nullptr;
   for (int i = 0; i < TaskKeeper::kSlots && slot == nullptr; ++i)
@@ -353,25 +398,33 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
   slot->area = area_mem;
   slot->area_size = area_size;
   slot->info = m->info;
+  slot->info.kill_file[KeptTaskInfo::kPathMax] = '\0';
+  slot->info.stop_reason_file[KeptTaskInfo::kPathMax] = '\0';
 }
 
 // Reads one message from the agent; false when the link has ended.
 bool FromAgent(State& st) {
   int fds[kMaxFds];
   int nfds = 0;
-  bool untruncated = false;
-  const ssize_t n =
-      ReceiveMessage(st.agent, st.in, sizeof st.in, MSG_DONTWAIT, fds, &nfds, &untruncated);
+  bool untruncated = false, fds_cut = false;
+  const ssize_t n = ReceiveMessage(st.agent, st.in, sizeof st.in, MSG_DONTWAIT, fds, &nfds,
+                                   &untruncated, &fds_cut);
   if (n < 0 && errno == EAGAIN) return true;
   if (n <= 0) return false;
   const auto* h = reinterpret_cast<const Header*>(st.in);
-  const bool whole =
-      untruncated && static_cast<size_t>(n) >= sizeof(Header) && h->version == kVersion;
+  const bool whole = untruncated && !fds_cut && static_cast<size_t>(n) >= sizeof(Header) &&
+                     h->version == kVersion;
   if (whole && h->type == kSpawn) {
     Spawn(st, static_cast<size_t>(n), fds, nfds);
     return true;
   }
   for (int i = 0; i < nfds; ++i) close(fds[i]);
+  // A spawn that cannot be read whole is still answered: its launch waits for the answer.
+  if (static_cast<size_t>(n) >= sizeof(Header) && h->type == kSpawn) {
+    const int why = h->version != kVersion ? EPROTO : fds_cut ? EMFILE : EMSGSIZE;
+    Answer(st, h->id, -1, spawn_internal::kStepKeeper, why, nullptr, 0, false, false);
+    return true;
+  }
   if (!whole || static_cast<size_t>(n) < sizeof(ValueMsg)) return true;
   const int64_t value = reinterpret_cast<const ValueMsg*>(st.in)->value;
   switch (h->type) {
@@ -382,7 +435,7 @@ bool FromAgent(State& st) {
       if (value > 0) st.grace = value;
       break;
     case kForget:
-      if (Slot* s = FindPid(st, static_cast<int>(value)); s != nullptr && !s->pending) {
+      if (Slot* s = FindForAgent(st, static_cast<int>(value)); s != nullptr && !s->pending) {
         if (!s->exited) KillGroup(*s);  // forgotten while alive: nothing may run unwatched
         FreeSlot(*s);
       }
@@ -409,7 +462,7 @@ void Accept(State& st) {
   }
   if (st.agent >= 0) {
     ValueMsg busy{{kBusy, kVersion, 0}, getpid()};
-    SendMsg(fd, &busy, sizeof busy, nullptr, 0);
+    SendMessage(fd, &busy, sizeof busy, nullptr, 0, MSG_DONTWAIT);
     close(fd);
     return;
   }
@@ -417,11 +470,12 @@ void Accept(State& st) {
   ++st.agent_gen;
   for (Slot& s : Used(st))
     if (s.used && !s.pending && !s.orphan && !s.failed) {
-      SendAdopt(st, s);
+      if (!SendAdopt(st, s)) return;  // the link is gone again
       s.agent_gen = st.agent_gen;
+      s.exit_sent = s.exited;  // an end so far went with the Adopt
     }
   ValueMsg done{{kAdoptDone, kVersion, 0}, getpid()};
-  SendMsg(st.agent, &done, sizeof done, nullptr, 0);
+  ToAgent(st, &done, sizeof done, nullptr, 0);
 }
 
 void Reap(State& st) {
@@ -431,8 +485,8 @@ void Reap(State& st) {
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    Slot* s = FindPid(st, pid);
-    if (s == nullptr) continue;  // a failed spawn's child, already answered
+    Slot* s = FindLive(st, pid);
+    if (s == nullptr) continue;  // not a task's
     if (s->pending) Resolve(st, *s, true);
     if (s->failed) {
       FreeSlot(*s);
@@ -444,11 +498,7 @@ void Reap(State& st) {
       continue;
     }
     s->exited = 1;
-    s->wait_status = status;
-    if (st.agent >= 0 && s->agent_gen == st.agent_gen) {
-      ExitedMsg e{{kExited, kVersion, 0}, pid, status, s->fenced};
-      SendMsg(st.agent, &e, sizeof e, nullptr, 0);
-    }
+    s->wait_status = status;  // told to the agent by SendExits
   }
 }
 
@@ -506,6 +556,12 @@ bool Done(const State& st, int64_t now) {
   dup3(moved_agent, 4, O_CLOEXEC);
   if (syscall(SYS_close_range, 5U, ~0U, 0U) != 0)
     for (int fd = 5; fd < 65536; ++fd) close(fd);
+  // Its standard descriptors: /dev/null, so that it holds no terminal or log pipe of the agent's
+  // open, and no descriptor it makes lands on 0-2.
+  const int null_fd = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3 && null_fd >= 0; ++fd)
+    if (null_fd != fd) dup2(null_fd, fd);
+  if (null_fd > 2) close(null_fd);
   void* mem = mmap(nullptr, sizeof(State), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
   if (mem == MAP_FAILED) _exit(1);
@@ -517,6 +573,7 @@ bool Done(const State& st, int64_t now) {
   st.sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   st.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (st.listen_fd >= 0) fcntl(st.listen_fd, F_SETFL, O_NONBLOCK);
+  bool exits_due = false;
   while (true) {
     int n = 0;
     st.fds[n] = {st.listen_fd, POLLIN, 0};
@@ -524,7 +581,7 @@ bool Done(const State& st, int64_t now) {
     st.fds[n] = {st.sigfd, POLLIN, 0};
     st.fd_slot[n++] = -1;
     if (st.agent >= 0) {
-      st.fds[n] = {st.agent, POLLIN, 0};
+      st.fds[n] = {st.agent, static_cast<short>(POLLIN | (exits_due ? POLLOUT : 0)), 0};
       st.fd_slot[n++] = -1;
     }
     while (st.high > 0 && !st.slots[st.high - 1].used) --st.high;
@@ -541,6 +598,7 @@ bool Done(const State& st, int64_t now) {
         if (s.used && s.pending) Resolve(st, s, false);
       }
     Reap(st);
+    exits_due = SendExits(st);
     if (st.agent >= 0) {
       bool alive = true;
       for (int k = 0; k < 64 && alive; ++k) {

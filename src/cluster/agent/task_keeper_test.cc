@@ -1,5 +1,7 @@
 #include "cluster/agent/task_keeper.h"
 
+#include <sys/socket.h>
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -16,6 +18,11 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "cluster/agent/launcher.h"
+#include "cluster/agent/spawn_child.h"
+#include "cluster/agent/task_keeper_loop.h"
+#include "cluster/agent/task_keeper_wire.h"
 
 namespace muster::agent {
 namespace {
@@ -147,6 +154,98 @@ TEST(TaskKeeper, AFailedExecComesBackAsAClearError) {
   EXPECT_LE(r.pid, 0);
   EXPECT_NE(r.error.find("cannot change to working directory '/no/such/dir'"), std::string::npos)
       << r.error;
+  // The reason is the child's own: a child that shares the keeper's memory shares its errno too,
+  // which the keeper's loop keeps overwriting, so it is not read from there.
+  EXPECT_NE(r.error.find("No such file or directory"), std::string::npos) << r.error;
+}
+
+// A file without #! runs under /bin/sh, as execvp runs it; every time (it used to depend on the
+// errno the keeper's loop happened to leave).
+TEST(TaskKeeper, AScriptWithoutInterpreterLineRunsUnderShEveryTime) {
+  const fs::path dir = fs::temp_directory_path() / ("keeper-script." + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path script = dir / "plain-script";
+  {
+    std::ofstream out(script);
+    out << "echo ran with \"$1\"\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  auto keeper = TaskKeeper::Start(KeeperName(), 300);
+  ASSERT_TRUE(keeper.ok()) << keeper.status().ToString();
+  Exits exits;
+  exits.Install(**keeper);
+  for (int i = 0; i < 20; ++i) {
+    Pipes p;
+    SpawnRequest req = p.Request("");
+    req.argv = {script.string(), "arg" + std::to_string(i)};
+    SpawnResult r = (*keeper)->Spawn(req, KeptTaskInfo{}, p.out[0], p.err[0]);
+    p.Spawned();
+    ASSERT_GT(r.pid, 0) << "run " << i << ": " << r.error;
+    const std::string want = "ran with arg" + std::to_string(i) + "\n";
+    EXPECT_EQ(ReadUntil(p.out[0], want, 5s), want);
+    int status = 0;
+    bool fenced = false;
+    ASSERT_TRUE(exits.Wait(r.pid, 5s, &status, &fenced));
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "run " << i;
+    (*keeper)->Forget(r.pid);
+  }
+  fs::remove_all(dir);
+}
+
+// A spawn message the keeper cannot use is still answered (its launch waits for the answer), and
+// counts that would overflow when added are refused before anything is built from them.
+TEST(TaskKeeper, AMalformedSpawnIsAnsweredAndRefused) {
+  using namespace keeper_wire;
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+  const pid_t keeper = fork();
+  ASSERT_GE(keeper, 0);
+  if (keeper == 0) keeper_internal::Keep(-1, pair[1], 300);
+  close(pair[1]);
+  auto answer = [&](uint64_t id) {
+    pollfd p{pair[0], POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 5000), 1) << "no answer to spawn " << id;
+    SpawnedMsg r{};
+    int fds[kMaxFds];
+    int nfds = 0;
+    bool whole = false, cut = false;
+    EXPECT_EQ(ReceiveMessage(pair[0], &r, sizeof r, MSG_DONTWAIT, fds, &nfds, &whole, &cut),
+              static_cast<ssize_t>(sizeof r));
+    EXPECT_EQ(r.h.type, kSpawned);
+    EXPECT_EQ(r.h.id, id);
+    EXPECT_LE(r.pid, 0);
+    EXPECT_EQ(r.step, spawn_internal::kStepKeeper);
+    return r.err;
+  };
+  int task_pipes[4];
+  ASSERT_EQ(pipe2(task_pipes, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(task_pipes + 2, O_CLOEXEC), 0);
+  // argc + envc wraps to 0 in 32 bits.
+  SpawnMsg m{};
+  m.h = {kSpawn, kVersion, 7};
+  m.argc = 0x80000000u;
+  m.envc = 0x80000000u;
+  m.strings = 0;
+  ASSERT_TRUE(SendMessage(pair[0], &m, sizeof m, task_pipes, 4));
+  EXPECT_EQ(answer(7), EINVAL);
+  // More cgroup descriptors announced than can ever come.
+  m = SpawnMsg{};
+  m.h = {kSpawn, kVersion, 8};
+  m.argc = 1;
+  m.ncgroup_fds = 0xFFFFFFFCu;
+  ASSERT_TRUE(SendMessage(pair[0], &m, sizeof m, task_pipes, 4));
+  EXPECT_EQ(answer(8), EINVAL);
+  // Another version's spawn.
+  m = SpawnMsg{};
+  m.h = {kSpawn, kVersion + 1, 9};
+  ASSERT_TRUE(SendMessage(pair[0], &m, sizeof m, nullptr, 0));
+  EXPECT_EQ(answer(9), EPROTO);
+  for (int fd : task_pipes) close(fd);
+  ValueMsg quit{{kQuit, kVersion, 0}, 0};
+  ASSERT_TRUE(SendMessage(pair[0], &quit, sizeof quit, nullptr, 0));
+  int status = 0;
+  EXPECT_EQ(waitpid(keeper, &status, 0), keeper);
+  close(pair[0]);
 }
 
 TEST(TaskKeeper, FencesWhenTheLeaseRunsOutAndKillsWhatIgnoresTerm) {
@@ -281,6 +380,111 @@ TEST(TaskKeeper, WithNoSuccessorTheTaskIsStoppedWhenTheLeaseRunsOut) {
   std::this_thread::sleep_for(200ms);
   EXPECT_FALSE(Gone(task)) << "stopped before its lease ran out";
   EXPECT_TRUE(WaitGone(task, 5s)) << "the task outlived its agent's lease";
+}
+
+// An adopted task that ends while its new agent is still starting (after the keeper's Adopt,
+// before the launcher knows the task) is reported ended, not left "running" for ever.
+TEST(TaskKeeper, AnAdoptedTaskThatEndsBeforeItsLauncherKnowsItIsReported) {
+  const pid_t task = CrashAfterSpawning(KeeperName(), "sleep 0.3; exit 4", 10000);
+  ASSERT_GT(task, 0);
+  auto keeper = TaskKeeper::Start(KeeperName(), 300);
+  ASSERT_TRUE(keeper.ok()) << keeper.status().ToString();
+  ASSERT_TRUE((*keeper)->attached());
+  ASSERT_TRUE(WaitGone(task, 5s));
+  std::this_thread::sleep_for(200ms);  // its end has reached this side (no handler yet)
+  struct Sink : TaskSink {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<v1::TaskEvent> events;
+    void OnEvent(const v1::TaskEvent& e) override {
+      std::lock_guard lock(mu);
+      events.push_back(e);
+      cv.notify_all();
+    }
+    void OnLog(const v1::TaskLog&) override {}
+    void OnProgress(const v1::TaskProgress&) override {}
+  } sink;
+  const fs::path dir = fs::temp_directory_path() / ("keeper-adopt." + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    Launcher launcher(LauncherOptions{.work_dir = dir.string(), .keeper = keeper->get()}, &sink);
+    std::vector<AdoptedTask> adopted = (*keeper)->TakeAdopted();
+    ASSERT_EQ(adopted.size(), 1u);
+    EXPECT_FALSE(adopted[0].exited) << "the test meant the end to come after the Adopt";
+    EXPECT_EQ(launcher.Adopt(std::move(adopted)), 1);
+    std::unique_lock lock(sink.mu);
+    EXPECT_TRUE(sink.cv.wait_for(lock, 5s, [&] { return !sink.events.empty(); }))
+        << "the adopted task's end was never reported";
+    if (!sink.events.empty()) {
+      EXPECT_EQ(sink.events[0].job_id(), 7);
+      EXPECT_EQ(sink.events[0].state(), "failed");
+      EXPECT_EQ(sink.events[0].exit_code(), 4);
+    }
+  }
+  fs::remove_all(dir);
+}
+
+// Sends the keeper at `sock` a spawn of `argv` (argv[0] a path) as the agent's Spawn would; the
+// task's output goes to /dev/null. False if it could not be sent now.
+bool RawSpawn(int sock, uint64_t id, const std::vector<std::string>& argv, int flags = 0) {
+  using namespace keeper_wire;
+  SpawnMsg m{};
+  m.h = {kSpawn, kVersion, id};
+  m.argc = static_cast<uint32_t>(argv.size());
+  std::string strings = argv[0] + '\0';
+  for (const auto& a : argv) strings += a + '\0';
+  strings += std::string("\0\0\0", 3);  // cwd, stdout copy, stderr copy: none
+  m.strings = static_cast<uint32_t>(strings.size());
+  std::string msg(reinterpret_cast<const char*>(&m), sizeof m);
+  msg += strings;
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int fds[4] = {null_fd, null_fd, null_fd, null_fd};
+  const bool sent = SendMessage(sock, msg.data(), msg.size(), fds, 4, flags);
+  close(null_fd);
+  return sent;
+}
+
+// An agent that stops reading (frozen, or a peer that never reads) cannot stop the keeper: its
+// sends never block for long, and the lease is still enforced.
+TEST(TaskKeeper, AnAgentThatStopsReadingDoesNotStopTheFence) {
+  using namespace keeper_wire;
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+  const int small = 1;  // the kernel's minimum: a few messages fill it
+  ASSERT_EQ(setsockopt(pair[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  const pid_t keeper = fork();
+  ASSERT_GE(keeper, 0);
+  if (keeper == 0) keeper_internal::Keep(-1, pair[1], 300);
+  close(pair[1]);
+  // The long task, answered.
+  ASSERT_TRUE(RawSpawn(pair[0], 1, {"/bin/sleep", "30"}));
+  pollfd p{pair[0], POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  SpawnedMsg r{};
+  int fds[kMaxFds];
+  int nfds = 0;
+  bool whole = false, cut = false;
+  ASSERT_EQ(ReceiveMessage(pair[0], &r, sizeof r, 0, fds, &nfds, &whole, &cut),
+            static_cast<ssize_t>(sizeof r));
+  ASSERT_GT(r.pid, 0);
+  const pid_t task = r.pid;
+  ValueMsg renew{{kRenew, kVersion, 0}, TaskKeeper::NowMs() + 500};
+  ASSERT_TRUE(SendMessage(pair[0], &renew, sizeof renew, nullptr, 0));
+  // Then many short ones whose answers and ends this side never reads.
+  for (uint64_t id = 2; id < 40; ++id) RawSpawn(pair[0], id, {"/bin/true"}, MSG_DONTWAIT);
+  // Lease 0.5 s, grace 0.3 s, and at most about a second for a send that cannot go through.
+  EXPECT_TRUE(WaitGone(task, 6s)) << "the keeper stopped fencing while its agent did not read";
+  kill(task, SIGKILL);
+  close(pair[0]);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (waitpid(keeper, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  if (!Gone(keeper)) {
+    kill(keeper, SIGKILL);
+    waitpid(keeper, &status, 0);
+    ADD_FAILURE() << "the keeper did not end once its agent had gone and its tasks had ended";
+  }
 }
 
 }  // namespace

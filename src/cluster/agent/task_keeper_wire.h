@@ -83,9 +83,11 @@ struct AdoptMsg {
   int32_t out_copy, err_copy;
 };
 
-// One message with up to kMaxFds descriptors (SCM_RIGHTS); false if it was not sent whole.
-// System calls only: the keeper uses it too.
-inline bool SendMessage(int sock, const void* msg, size_t n, const int* fds, int nfds) {
+// One message with up to kMaxFds descriptors (SCM_RIGHTS); false if it was not sent whole
+// (errno EAGAIN: the socket is full, with MSG_DONTWAIT in `flags`). System calls only: the
+// keeper uses it too.
+inline bool SendMessage(int sock, const void* msg, size_t n, const int* fds, int nfds,
+                        int flags = 0) {
   iovec iov{const_cast<void*>(msg), n};
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
   msghdr m{};
@@ -102,16 +104,17 @@ inline bool SendMessage(int sock, const void* msg, size_t n, const int* fds, int
   }
   ssize_t w;
   do {
-    w = sendmsg(sock, &m, MSG_NOSIGNAL);
+    w = sendmsg(sock, &m, MSG_NOSIGNAL | flags);
   } while (w < 0 && errno == EINTR);
   return w == static_cast<ssize_t>(n);
 }
 
 // Receives one message into buf and its descriptors (made close-on-exec) into fds, at most
-// kMaxFds (more are closed). Its length (0 at the end of the link, -1 with errno), and in
-// *whole whether it came untruncated. System calls only.
+// kMaxFds (more are closed). Its length (0 at the end of the link, -1 with errno); in *whole
+// whether its bytes came untruncated, in *fds_cut whether some of its descriptors were lost
+// (the receiver was out of descriptors, or more than kMaxFds came). System calls only.
 inline ssize_t ReceiveMessage(int sock, void* buf, size_t len, int flags, int* fds, int* nfds,
-                              bool* whole) {
+                              bool* whole, bool* fds_cut) {
   iovec iov{buf, len};
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
   msghdr m{};
@@ -124,7 +127,8 @@ inline ssize_t ReceiveMessage(int sock, void* buf, size_t len, int flags, int* f
     n = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   *nfds = 0;
-  *whole = n > 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
+  *whole = n > 0 && (m.msg_flags & MSG_TRUNC) == 0;
+  *fds_cut = n > 0 && (m.msg_flags & MSG_CTRUNC) != 0;
   if (n <= 0) return n;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
@@ -132,8 +136,12 @@ inline ssize_t ReceiveMessage(int sock, void* buf, size_t len, int flags, int* f
       for (size_t i = 0; i < k; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        if (*nfds < kMaxFds) fds[(*nfds)++] = fd;
-        else close(fd);
+        if (*nfds < kMaxFds) {
+          fds[(*nfds)++] = fd;
+        } else {
+          close(fd);
+          *fds_cut = true;
+        }
       }
     }
   return n;
