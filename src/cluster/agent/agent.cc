@@ -108,10 +108,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   std::set<std::string> adopted_cgroups;
   for (const auto& t : adopted) {
     adopted_pids.insert(t.pid);
-    if (t.info.has_cgroup)
-      adopted_cgroups.insert(std::to_string(t.info.job_id) + "." +
-                             std::to_string(t.info.task_index) + "." +
-                             std::to_string(t.info.attempt));
+    if (t.info.cgroup[0] != '\0') adopted_cgroups.insert(t.info.cgroup);
   }
   // Tasks a crashed predecessor left behind that no keeper holds (it died too) would run beside
   // the coordinator's next attempt.

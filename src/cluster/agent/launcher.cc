@@ -17,6 +17,7 @@
 #include <set>
 #include <optional>
 
+#include "cluster/agent/cgroup_pool.h"
 #include "cluster/agent/launcher_task.h"
 #include "cluster/agent/spawn.h"
 #include "cluster/agent/task_cgroup.h"
@@ -240,6 +241,8 @@ using namespace launcher_internal;
 Launcher::Launcher(LauncherOptions options, TaskSink* sink)
     : options_(std::move(options)), sink_(sink) {
   if (pipe2(wake_fds_, O_CLOEXEC | O_NONBLOCK) != 0) wake_fds_[0] = wake_fds_[1] = -1;
+  if (options_.cgroups)
+    cgroup_pool_ = std::make_unique<CgroupPool>(options_.cgroups, options_.cgroup_reuse);
   if (options_.keeper)
     options_.keeper->SetHandlers(
         [this](int pid, int wait_status, bool fenced) { OnKeeperExit(pid, wait_status, fenced); },
@@ -412,17 +415,20 @@ Status Launcher::Launch(const v1::Launch& l) {
       for (const auto& [gpu, minor] : options_.gpu_minors)
         if (std::find(l.gpus().begin(), l.gpus().end(), gpu) == l.gpus().end())
           limits.denied_minors.push_back(minor);
-      auto made = options_.cgroups->Create(name, limits);
-      if (made.ok()) {
+      auto lease = cgroup_pool_->Take(name, limits);
+      if (lease.ok()) {
+        const CreatedCgroup* made = &lease->made;
         req.cgroup_procs_fds = made->procs_fds;
-        task->cgroup = name;
+        task->cgroup = lease->name;
+        task->cgroup_shape = made->shape;
+        task->cgroup_since = made->since;
         task->memory_limit_bytes = l.memory_bytes();
         for (const std::string& why : made->not_enforced)
           not_enforced += (not_enforced.empty() ? "" : "; ") + why;
       } else {
         spdlog::warn("job {} task {}: {}; contained by its process group only", l.job_id(),
-                     l.task_index(), made.status().message());
-        not_enforced = "no limits: " + made.status().message();
+                     l.task_index(), lease.status().message());
+        not_enforced = "no limits: " + lease.status().message();
       }
     } else if (l.memory_bytes() > 0 || l.milli_cpus() > 0) {
       not_enforced = "no limits: this node runs tasks without cgroups";
@@ -441,7 +447,8 @@ Status Launcher::Launch(const v1::Launch& l) {
       info.memory_limit_bytes = l.memory_bytes();
       info.owner_uid = task->out.owner_uid;
       info.owner_gid = task->out.owner_gid;
-      info.has_cgroup = !task->cgroup.empty();
+      if (task->cgroup.size() <= KeptTaskInfo::kNameMax)
+        std::memcpy(info.cgroup, task->cgroup.c_str(), task->cgroup.size() + 1);
       const std::string kill_file =
           task->cgroup.empty() ? "" : options_.cgroups->KillFileOf(task->cgroup);
       if (kill_file.size() <= KeptTaskInfo::kPathMax)
@@ -457,11 +464,9 @@ Status Launcher::Launch(const v1::Launch& l) {
     task->err.copy = spawned.stderr_copy_fd;
     for (int& fd : req.cgroup_procs_fds) CloseFd(fd);
     // Not started, or so the answer says: a keeper that died after starting it leaves a child
-    // in the cgroup, killed here before the attempt counts as failed.
-    if (spawned.pid <= 0 && !task->cgroup.empty() && !options_.cgroups->Remove(task->cgroup)) {
-      options_.cgroups->Kill(task->cgroup);
-      options_.cgroups->Remove(task->cgroup);
-    }
+    // in the cgroup, killed (Give) before the attempt counts as failed.
+    if (spawned.pid <= 0 && !task->cgroup.empty())
+      cgroup_pool_->Give(task->cgroup, task->cgroup_shape);
   }
   CloseFd(out_pipe[1]);
   CloseFd(err_pipe[1]);
@@ -559,9 +564,8 @@ int Launcher::Adopt(std::vector<AdoptedTask> adopted) {
       st->Resume();
       if (st->pipe >= 0) fcntl(st->pipe, F_SETFL, O_NONBLOCK);
     }
-    if (i.has_cgroup)
-      task->cgroup = std::to_string(i.job_id) + "." + std::to_string(i.task_index) + "." +
-                     std::to_string(i.attempt);
+    task->cgroup = i.cgroup;
+    task->cgroup_reusable = false;  // its shape here is not known
     task->memory_limit_bytes = i.memory_limit_bytes;
     task->stop_reason_file = i.stop_reason_file;
     if (i.time_limit_ms > 0) {

@@ -39,6 +39,7 @@ namespace muster::agent {
 class TaskKeeper;   // cluster/agent/task_keeper.h
 struct AdoptedTask;
 class CgroupTree;  // cluster/agent/task_cgroup.h
+class CgroupPool;  // cluster/agent/cgroup_pool.h
 
 // Receives what the launcher observes. Called from the supervisor thread (and from Launch's
 // caller for "running" and exec-failure events), never with the launcher's lock held.
@@ -68,6 +69,9 @@ struct LauncherOptions {
   // Non-null: every task runs in its own cgroup (task_cgroup.h), killed whole when the task is
   // stopped or its leader exits, and removed when it has ended. Must outlive the launcher.
   const CgroupTree* cgroups = nullptr;
+  // With cgroups: how many ended tasks' cgroups wait for the next task (cgroup_pool.h); 0: each
+  // task gets a new one.
+  size_t cgroup_reuse = 64;
   // With cgroups: each task's pids limit (processes and threads); 0 = none.
   int64_t task_pids_max = 0;
   // Non-empty, with cgroups: GPU device isolation. Each GPU's device index (Launch.gpus) and its
@@ -144,6 +148,7 @@ class Launcher {
   // Ends the keeper reported before the launch that started them had recorded the task.
   std::map<int, std::pair<int, bool>> early_exits_;              // GUARDED_BY(mu_)
   int wake_fds_[2] = {-1, -1};
+  std::unique_ptr<CgroupPool> cgroup_pool_;  // with cgroups
   std::thread supervisor_;
 };
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cluster/agent/cgroup_pool.h"
 #include "cluster/agent/launcher_task.h"
 #include "cluster/agent/task_keeper.h"
 #include "cluster/agent/task_cgroup.h"
@@ -176,9 +177,9 @@ void Launcher::Supervise() {
         }
         // 5. Report the end, with what its cgroup measured.
         CgroupUsage usage;
-        if (!t.cgroup.empty()) usage = options_.cgroups->Usage(t.cgroup);
-        if (!t.cgroup.empty() && !options_.cgroups->Remove(t.cgroup) &&
-            !(options_.cgroups->Kill(t.cgroup) && options_.cgroups->Remove(t.cgroup)))
+        if (!t.cgroup.empty()) usage = options_.cgroups->Usage(t.cgroup, t.cgroup_since);
+        if (!t.cgroup.empty() &&
+            !cgroup_pool_->Give(t.cgroup, t.cgroup_shape, t.cgroup_reusable))
           spdlog::warn("cgroup {} of job {} task {} could not be removed", t.cgroup, t.job_id,
                        t.task_index);
         CloseFd(t.out.pipe);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cluster/agent/launcher.h"
+#include "cluster/agent/task_cgroup.h"
 
 namespace muster::agent {
 
@@ -95,6 +96,9 @@ struct Launcher::Task {
   bool keeper_exit = false;
   bool fenced = false;  // the keeper's fence stopped it
   std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or ""
+  uint32_t cgroup_shape = 0;   // CgroupTree::ShapeOf
+  CgroupBaseline cgroup_since;  // its counters when this task got it (a reused one)
+  bool cgroup_reusable = true;  // false for an adopted task's (its shape is not known)
   int64_t memory_limit_bytes = 0;  // set in its cgroup; 0 = none
 
   v1::TaskEvent Event(const std::string& state) const {

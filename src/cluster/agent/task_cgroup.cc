@@ -180,12 +180,14 @@ Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
     seen.push_back(real);
     std::string own = OwnV1Path(c);
     if (own.empty() || own.back() != '/') own += '/';
-    Extra e{Split(fs::path(real).filename().string(), ','), mount + own + "muster." + agent_name};
+    Extra e{Split(fs::path(real).filename().string(), ','),
+            mount + own + "muster." + agent_name, false};
     if (mkdir(e.dir.c_str(), 0755) != 0 && errno != EEXIST) {
       spdlog::warn("cannot create {}: {}; its controllers are not used", e.dir,
                    std::strerror(errno));
       continue;
     }
+    e.memsw = e.Has("memory") && fs::exists(e.dir + "/memory.memsw.limit_in_bytes");
     t.extras_.push_back(std::move(e));
   }
   return t;
@@ -227,82 +229,158 @@ std::string CgroupTree::KillFileOf(const std::string& name) const {
   return v2_ ? PathOf(name) + "/cgroup.kill" : "";
 }
 
+bool CgroupTree::Needs(const Extra& e, const TaskLimits& limits) const {
+  // A hierarchy none of whose controllers this task needs is skipped: making and removing a
+  // cgroup costs the kernel more than the rest of a short task's launch. Memory is kept for the
+  // peak it measures, cpuacct where it is the only CPU-time meter (no v2).
+  return e.Has("memory") || (limits.milli_cpus > 0 && e.Has("cpu")) ||
+         (limits.pids > 0 && e.Has("pids")) ||
+         (!limits.denied_minors.empty() && e.Has("devices")) || (!v2_ && e.Has("cpuacct"));
+}
+
+uint32_t CgroupTree::ShapeOf(const TaskLimits& limits) const {
+  uint32_t shape = 0;
+  for (size_t i = 0; i < extras_.size() && i < 32; ++i)
+    if (Needs(extras_[i], limits)) shape |= 1u << i;
+  return shape;
+}
+
+bool CgroupTree::Reusable(uint32_t shape) const {
+  // v2's memory.peak resets only per open file (and only on recent kernels); a devices cgroup
+  // keeps the rules of its first task.
+  if (V2Has("memory")) return false;
+  for (size_t i = 0; i < extras_.size() && i < 32; ++i)
+    if ((shape & (1u << i)) && extras_[i].Has("devices")) return false;
+  return true;
+}
+
 Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimits& limits) const {
   const std::string path = PathOf(name);
   if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::Internal("cannot create cgroup " + path + ": " + std::strerror(errno));
   CreatedCgroup out;
-  const int fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    rmdir(path.c_str());
-    return Status::Internal("cannot open " + path + "/cgroup.procs: " + std::strerror(e));
+  out.shape = ShapeOf(limits);
+  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+    if (!(out.shape & (1u << i))) continue;
+    const std::string p = extras_[i].dir + "/" + name;
+    if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
+      for (const std::string& c : extras_[i].controllers)
+        out.not_enforced.push_back(c + ": cannot create " + p + ": " + std::strerror(errno));
+      out.shape &= ~(1u << i);
+    }
   }
-  out.procs_fds.push_back(fd);
+  if (Status s = Fill(name, limits, /*fresh=*/true, &out); !s.ok()) {
+    Remove(name);
+    return s;
+  }
+  return out;
+}
+
+Result<CreatedCgroup> CgroupTree::Reuse(const std::string& name, uint32_t shape,
+                                        const TaskLimits& limits) const {
+  CreatedCgroup out;
+  out.shape = shape;
+  if (Status s = Fill(name, limits, /*fresh=*/false, &out); !s.ok()) {
+    for (int fd : out.procs_fds) close(fd);
+    return s;
+  }
+  const CgroupUsage now = Measure(name);
+  out.since.cpu_seconds = std::max(0.0, now.cpu_seconds);
+  out.since.oom_kills = now.oom_kills;
+  return out;
+}
+
+bool CgroupTree::Recycle(const std::string& name, uint32_t shape) const {
+  if (!Procs(name).empty()) return false;
+  // What the last task left charged to its memory cgroup (its page cache) is reclaimed, so that
+  // the next task's limit and peak start from (almost) nothing. Only past kKeptCharge: the
+  // reclaim loops over the cgroup's pages however few there are, and that costs the kernel more
+  // than a new cgroup when the task was short; what is left counts in the next task's peak.
+  constexpr int64_t kKeptCharge = 4 << 20;
+  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+    if (!(shape & (1u << i)) || !extras_[i].Has("memory")) continue;
+    const std::string p = extras_[i].dir + "/" + name;
+    if (NumberIn(p + "/memory.usage_in_bytes") > kKeptCharge &&
+        (!WriteFile(p + "/memory.force_empty", "0") ||
+         NumberIn(p + "/memory.usage_in_bytes") > kKeptCharge))
+      return false;
+  }
+  return true;
+}
+
+Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, bool fresh,
+                        CreatedCgroup* out) const {
+  const std::string path = PathOf(name);
+  const int fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::Internal("cannot open " + path + "/cgroup.procs: " + std::strerror(errno));
+  out->procs_fds.push_back(fd);
   // Sets one limit file; a failure is listed as not enforced.
   auto set = [&](const std::string& what, const std::string& file, const std::string& value) {
     if (WriteFile(file, value)) return true;
-    out.not_enforced.push_back(what + ": cannot write " + file + ": " + std::strerror(errno));
+    out->not_enforced.push_back(what + ": cannot write " + file + ": " + std::strerror(errno));
     return false;
   };
+  // A fresh cgroup has no limits; a reused one gets each limit again, or "none" where this task
+  // asks for none.
   const bool memory = limits.memory_bytes > 0, cpu = limits.milli_cpus > 0, pids = limits.pids > 0;
   const std::string bytes = std::to_string(limits.memory_bytes);
-  if (memory && V2Has("memory") && set("memory", path + "/memory.max", bytes))
-    WriteFile(path + "/memory.swap.max", "0");  // absent without swap accounting: nothing to stop
-  if (cpu && V2Has("cpu"))
-    set("cpu", path + "/cpu.max", CpuQuotaUs(limits.milli_cpus) + " " + std::to_string(kCpuPeriodUs));
-  if (pids && (V2Has("pids") || !v2_))  // on v1 the primary hierarchy is the pids one
-    set("pids", path + "/pids.max", std::to_string(limits.pids));
-  for (const Extra& e : extras_) {
-    // A hierarchy none of whose controllers this task needs is skipped: making and removing a
-    // cgroup costs the kernel more than the rest of a short task's launch. Memory is kept for
-    // the peak it measures, cpuacct where it is the only CPU-time meter (no v2).
-    const bool needed = e.Has("memory") || (cpu && e.Has("cpu")) || (pids && e.Has("pids")) ||
-                        (!limits.denied_minors.empty() && e.Has("devices")) ||
-                        (!v2_ && e.Has("cpuacct"));
-    if (!needed) continue;
+  if ((memory || !fresh) && V2Has("memory") &&
+      set("memory", path + "/memory.max", memory ? bytes : "max"))
+    WriteFile(path + "/memory.swap.max", memory ? "0" : "max");  // absent without swap accounting
+  if ((cpu || !fresh) && V2Has("cpu"))
+    set("cpu", path + "/cpu.max",
+        (cpu ? CpuQuotaUs(limits.milli_cpus) : std::string("max")) + " " +
+            std::to_string(kCpuPeriodUs));
+  if ((pids || !fresh) && (V2Has("pids") || !v2_))  // on v1 the primary hierarchy is the pids one
+    set("pids", path + "/pids.max", pids ? std::to_string(limits.pids) : "max");
+  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+    if (!(out->shape & (1u << i))) continue;
+    const Extra& e = extras_[i];
     const std::string p = e.dir + "/" + name;
-    if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
-      for (const std::string& c : e.controllers)
-        out.not_enforced.push_back(c + ": cannot create " + p + ": " + std::strerror(errno));
-      continue;
+    if (e.Has("memory")) {
+      if (!fresh) {
+        if (e.memsw) WriteFile(p + "/memory.memsw.limit_in_bytes", "-1");  // first: memsw >= limit
+        WriteFile(p + "/memory.max_usage_in_bytes", "0");  // the peak starts again
+      }
+      if ((memory || !fresh) && set("memory", p + "/memory.limit_in_bytes", memory ? bytes : "-1") &&
+          memory && e.memsw)
+        set("memory", p + "/memory.memsw.limit_in_bytes", bytes);  // no swapping past the limit
     }
-    if (memory && e.Has("memory") && set("memory", p + "/memory.limit_in_bytes", bytes) &&
-        fs::exists(p + "/memory.memsw.limit_in_bytes"))
-      set("memory", p + "/memory.memsw.limit_in_bytes", bytes);  // no swapping past the limit
-    if (cpu && e.Has("cpu")) {
-      set("cpu", p + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
-      set("cpu", p + "/cpu.cfs_quota_us", CpuQuotaUs(limits.milli_cpus));
+    if (e.Has("cpu") && (cpu || !fresh)) {
+      if (cpu && fresh) set("cpu", p + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
+      set("cpu", p + "/cpu.cfs_quota_us", cpu ? CpuQuotaUs(limits.milli_cpus) : "-1");
     }
-    if (pids && e.Has("pids")) set("pids", p + "/pids.max", std::to_string(limits.pids));
+    if (e.Has("pids") && (pids || !fresh))
+      set("pids", p + "/pids.max", pids ? std::to_string(limits.pids) : "max");
     if (e.Has("devices"))
       for (int minor : limits.denied_minors)
         set("devices", p + "/devices.deny",
             "c " + std::to_string(limits.device_major) + ":" + std::to_string(minor) + " rwm");
     const int efd = open((p + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
     if (efd >= 0)
-      out.procs_fds.push_back(efd);
+      out->procs_fds.push_back(efd);
     else
       for (const std::string& c : e.controllers)
-        out.not_enforced.push_back(c + ": cannot open " + p + "/cgroup.procs: " +
-                                   std::strerror(errno));
+        out->not_enforced.push_back(c + ": cannot open " + p + "/cgroup.procs: " +
+                                    std::strerror(errno));
   }
   auto missing = [&](bool asked, const char* c) {
     if (asked && !V2Has(c) && !ExtraWith(c))
-      out.not_enforced.push_back(std::string(c) + ": no " + c + " controller on this node");
+      out->not_enforced.push_back(std::string(c) + ": no " + c + " controller on this node");
   };
   missing(memory, "memory");
   missing(cpu, "cpu");
   if (v2_) missing(pids, "pids");
   if (!limits.denied_minors.empty() && !ExtraWith("devices"))
-    out.not_enforced.push_back(
+    out->not_enforced.push_back(
         v2_ ? "devices: cgroup v2 controls devices only by an eBPF program, which muster does "
               "not load"
             : "devices: no devices controller on this node");
-  return out;
+  return Status::Ok();
 }
 
-CgroupUsage CgroupTree::Usage(const std::string& name) const {
+CgroupUsage CgroupTree::Measure(const std::string& name) const {
   CgroupUsage u;
   if (V2Has("memory")) {
     u.peak_memory_bytes = NumberIn(PathOf(name) + "/memory.peak");  // kernels 5.19+
@@ -319,6 +397,13 @@ CgroupUsage CgroupTree::Usage(const std::string& name) const {
     const int64_t ns = NumberIn(e->dir + "/" + name + "/cpuacct.usage");
     if (ns >= 0) u.cpu_seconds = static_cast<double>(ns) / 1e9;
   }
+  return u;
+}
+
+CgroupUsage CgroupTree::Usage(const std::string& name, const CgroupBaseline& since) const {
+  CgroupUsage u = Measure(name);
+  if (u.cpu_seconds >= 0) u.cpu_seconds = std::max(0.0, u.cpu_seconds - since.cpu_seconds);
+  u.oom_kills = std::max<int64_t>(0, u.oom_kills - since.oom_kills);
   return u;
 }
 

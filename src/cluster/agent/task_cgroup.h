@@ -57,11 +57,20 @@ struct CgroupUsage {
   int64_t oom_kills = 0;  // processes the kernel killed for going over the memory limit
 };
 
+// What a reused cgroup's counters held when its current task got it (CgroupTree::Reuse):
+// Usage reports what they gained since.
+struct CgroupBaseline {
+  double cpu_seconds = 0;
+  int64_t oom_kills = 0;
+};
+
 // An attempt's cgroup, made: the cgroup.procs to join in each hierarchy (close-on-exec), and
 // each limit asked for that could not be set, with why ("memory: no memory controller").
 struct CreatedCgroup {
   std::vector<int> procs_fds;
   std::vector<std::string> not_enforced;
+  uint32_t shape = 0;    // the v1 hierarchies it is in besides the primary (ShapeOf)
+  CgroupBaseline since;  // zero for a new one
 };
 
 // The id an agent's cgroups are kept under (Open's agent_name): its name and a hash of its work
@@ -89,11 +98,28 @@ class CgroupTree {
   // Path of its cgroup.kill (v2), or "" on v1.
   std::string KillFileOf(const std::string& name) const;
 
-  // Creates the attempt's cgroup in every hierarchy, sets the limits it can, and opens each
-  // cgroup.procs for writing; an error if the primary one cannot be made (nothing is left then).
+  // Creates the attempt's cgroup in every hierarchy it needs (ShapeOf), sets the limits it can,
+  // and opens each cgroup.procs for writing; an error if the primary one cannot be made
+  // (nothing is left then).
   Result<CreatedCgroup> Create(const std::string& name, const TaskLimits& limits = {}) const;
-  // What the attempt's cgroup measured (read before Remove).
-  CgroupUsage Usage(const std::string& name) const;
+  // The v1 hierarchies besides the primary (bit i: the i-th) a task with `limits` gets a cgroup
+  // in. Two tasks of one shape can use one cgroup in turn.
+  uint32_t ShapeOf(const TaskLimits& limits) const;
+  // Whether a cgroup of `shape` can serve another task once its task has ended: not where v2
+  // meters memory (its peak cannot be reset for the next task), nor with device rules.
+  bool Reusable(uint32_t shape) const;
+  // Readies an empty cgroup of `shape` that served an ended task (Recycle) for a task with
+  // `limits` of the same shape: every limit is written again (none where it asks for none), its
+  // peak memory is reset, and its counters are noted in `since` for Usage. Costs the kernel far
+  // less than a new cgroup (no mkdir or rmdir in each hierarchy).
+  Result<CreatedCgroup> Reuse(const std::string& name, uint32_t shape,
+                              const TaskLimits& limits) const;
+  // Before a cgroup waits for its next task: false if it cannot be reused (not empty, or its
+  // memory charge stays above 4 MiB); a charge above that (the last task's page cache) is
+  // reclaimed.
+  bool Recycle(const std::string& name, uint32_t shape) const;
+  // What the attempt's cgroup measured (read before Remove), since `since` for a reused one.
+  CgroupUsage Usage(const std::string& name, const CgroupBaseline& since = {}) const;
   // Kills every process in it; true when it is empty afterwards (waits up to ~1 s).
   bool Kill(const std::string& name) const;
   // Sends the kill and returns at once.
@@ -116,10 +142,16 @@ class CgroupTree {
   struct Extra {
     std::vector<std::string> controllers;  // those of the mount: {"cpu", "cpuacct"}
     std::string dir;
+    bool memsw = false;  // memory with swap accounting (memory.memsw.*)
     bool Has(const std::string& c) const;
   };
   const Extra* ExtraWith(const std::string& controller) const;
   bool V2Has(const std::string& controller) const;
+  bool Needs(const Extra& e, const TaskLimits& limits) const;
+  // Sets the limits (fresh: none is set yet) and opens cgroup.procs in out->shape's hierarchies.
+  Status Fill(const std::string& name, const TaskLimits& limits, bool fresh,
+              CreatedCgroup* out) const;
+  CgroupUsage Measure(const std::string& name) const;  // the counters as they are
 
   std::string dir_;
   bool v2_ = false;

@@ -318,6 +318,17 @@ void TaskKeeper::Read() {
     auto take_fd = [&]() { return used_fds < fds.size() ? fds[used_fds++] : -1; };
     Header h{};
     if (static_cast<size_t>(n) >= sizeof h) std::memcpy(&h, buf.data(), sizeof h);
+    if (static_cast<size_t>(n) >= sizeof h && h.version != kVersion) {
+      // A keeper left by another build of muster: none of its messages can be read.
+      for (int fd : fds) close(fd);
+      std::lock_guard lock(mu_);
+      busy_ = "the task keeper left here by the previous agent (pid " +
+              std::to_string(keeper_pid_) +
+              ") is from another version of muster; it stops its tasks and ends when their "
+              "lease runs out, or stop it sooner with kill " + std::to_string(keeper_pid_);
+      cv_.notify_all();
+      continue;
+    }
     std::optional<Exit> exit;
     {
       std::lock_guard lock(mu_);

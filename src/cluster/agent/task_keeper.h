@@ -51,6 +51,7 @@ namespace muster::agent {
 // What the agent keeps of a task with the keeper, given back on adoption. Plain data.
 struct KeptTaskInfo {
   static constexpr size_t kPathMax = 200;
+  static constexpr size_t kNameMax = 63;
   int64_t job_id = 0;
   int64_t attempt = 0;
   int64_t start_ms = 0;         // wall time it started
@@ -62,7 +63,7 @@ struct KeptTaskInfo {
   int32_t task_index = 0;
   int32_t owner_uid = -1;  // the log files' owner, when not the agent's user
   int32_t owner_gid = -1;
-  int32_t has_cgroup = 0;                   // named job.task.attempt in the agent's tree
+  char cgroup[kNameMax + 1] = {};           // its cgroup's name in the agent's tree, or ""
   char kill_file[kPathMax + 1] = {};       // its cgroup.kill (or a v1 equivalent), or ""
   char stop_reason_file[kPathMax + 1] = {};
 };

@@ -400,6 +400,7 @@ void Spawn(State& st, size_t len, int* fds, int nfds) {
   slot->info = m->info;
   slot->info.kill_file[KeptTaskInfo::kPathMax] = '\0';
   slot->info.stop_reason_file[KeptTaskInfo::kPathMax] = '\0';
+  slot->info.cgroup[KeptTaskInfo::kNameMax] = '\0';
 }
 
 // Reads one message from the agent; false when the link has ended.

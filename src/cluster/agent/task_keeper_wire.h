@@ -31,7 +31,7 @@ enum Type : uint32_t {
   kBusy = 105,
 };
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: KeptTaskInfo::cgroup
 constexpr size_t kMaxGroups = 256;
 constexpr size_t kMaxMessage = 1 << 20;  // a spawn's command, environment and paths
 constexpr int kMaxFds = 16;
