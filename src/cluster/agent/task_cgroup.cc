@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,11 +45,18 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return ok;
 }
 
+// The whole of a small file (a cgroup's or /proc's), read with plain system calls: these are
+// read for every task, and a stream costs more than the kernel's side. "" if it cannot be read.
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
 }
 
 std::vector<std::string> Split(const std::string& text, char sep) {
@@ -72,19 +80,22 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
 
 // The number after `key` in a flat-keyed file ("oom_kill 3", "usage_usec 120"); -1 if absent.
 int64_t KeyedValue(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string k;
-  int64_t v = 0;
-  while (in >> k >> v)
-    if (k == key) return v;
+  const std::string text = ReadFile(path);
+  for (size_t at = 0; at < text.size();) {
+    const size_t eol = std::min(text.find('\n', at), text.size());
+    if (text.compare(at, key.size(), key) == 0 && at + key.size() < eol &&
+        text[at + key.size()] == ' ')
+      return std::strtoll(text.c_str() + at + key.size() + 1, nullptr, 10);
+    at = eol + 1;
+  }
   return -1;
 }
 
 int64_t NumberIn(const std::string& path) {
-  std::ifstream in(path);
-  int64_t v = -1;
-  if (!(in >> v)) return -1;
-  return v;
+  const std::string text = ReadFile(path);
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  return end == text.c_str() ? -1 : v;
 }
 
 // The calling process's cgroup path in the v1 hierarchy of `controller` ("/" if not listed).
@@ -409,9 +420,13 @@ CgroupUsage CgroupTree::Usage(const std::string& name, const CgroupBaseline& sin
 
 std::vector<int> CgroupTree::Procs(const std::string& name) const {
   std::vector<int> out;
-  std::ifstream in(PathOf(name) + "/cgroup.procs");
-  int pid = 0;
-  while (in >> pid) out.push_back(pid);
+  const std::string text = ReadFile(PathOf(name) + "/cgroup.procs");
+  const char* p = text.c_str();
+  char* end = nullptr;
+  for (long pid = std::strtol(p, &end, 10); end != p; pid = std::strtol(p, &end, 10)) {
+    out.push_back(static_cast<int>(pid));
+    p = end;
+  }
   return out;
 }
 
