@@ -12,7 +12,7 @@ CgroupPool::CgroupPool(const CgroupTree* tree, size_t max_idle)
 
 CgroupPool::~CgroupPool() {
   std::lock_guard lock(mu_);
-  for (const auto& [shape, name] : idle_) tree_->Remove(name);
+  for (const auto& [shape, idle] : idle_) tree_->Remove(idle.name);
   idle_.clear();
 }
 
@@ -25,18 +25,21 @@ Result<CgroupPool::Lease> CgroupPool::Take(const std::string& own_name, const Ta
   const uint32_t shape = tree_->ShapeOf(limits);
   const bool reusable = max_idle_ > 0 && tree_->Reusable(shape);
   while (reusable) {
-    std::string name;
+    Idle idle;
     {
       std::lock_guard lock(mu_);
-      auto it = idle_.find(shape);
-      if (it == idle_.end()) break;
-      name = std::move(it->second);
+      auto [first, last] = idle_.equal_range(shape);
+      if (first == last) break;
+      auto it = first;  // one whose limits are this task's, if there is
+      while (it != last && !(it->second.known && it->second.left.limits == limits)) ++it;
+      if (it == last) it = first;
+      idle = std::move(it->second);
       idle_.erase(it);
     }
-    auto made = tree_->Reuse(name, shape, limits);
-    if (made.ok()) return Lease{name, std::move(made).value()};
-    spdlog::warn("cannot reuse cgroup {}: {}; removing it", name, made.status().message());
-    tree_->Remove(name);
+    auto made = tree_->Reuse(idle.name, shape, limits, idle.known ? &idle.left : nullptr);
+    if (made.ok()) return Lease{idle.name, std::move(made).value()};
+    spdlog::warn("cannot reuse cgroup {}: {}; removing it", idle.name, made.status().message());
+    tree_->Remove(idle.name);
   }
   std::string name = own_name;
   if (reusable) {
@@ -48,7 +51,8 @@ Result<CgroupPool::Lease> CgroupPool::Take(const std::string& own_name, const Ta
   return Lease{name, std::move(made).value()};
 }
 
-bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep) {
+bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep, IdleCgroup left,
+                      bool left_known) {
   if (may_keep && max_idle_ > 0 && tree_->Reusable(shape) && name.rfind("pool.", 0) == 0) {
     bool room;
     {
@@ -58,7 +62,7 @@ bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep) {
     if (room && tree_->Recycle(name, shape)) {
       std::lock_guard lock(mu_);
       if (idle_.size() < max_idle_) {
-        idle_.emplace(shape, name);
+        idle_.emplace(shape, Idle{name, std::move(left), left_known});
         return true;
       }
     }

@@ -47,14 +47,23 @@ class CgroupPool {
   // the next task if it can (may_keep, empty, reusable, room here), else it is removed, what is
   // left in it killed first. False if it could not be removed. (An adopted task's cgroup, of a
   // shape not known here, is given with may_keep false.)
-  bool Give(const std::string& name, uint32_t shape, bool may_keep = true);
+  // `left`: its last task's limits and the counters' totals when it ended (so that a next task
+  // with the same limits finds them set, and nothing is read again); none: all are written and
+  // read again at reuse.
+  bool Give(const std::string& name, uint32_t shape, bool may_keep = true,
+            IdleCgroup left = {}, bool left_known = false);
   size_t idle() const;
 
  private:
   const CgroupTree* tree_;
   const size_t max_idle_;
   mutable std::mutex mu_;
-  std::multimap<uint32_t, std::string> idle_;  // shape -> name
+  struct Idle {
+    std::string name;
+    IdleCgroup left;
+    bool known = false;
+  };
+  std::multimap<uint32_t, Idle> idle_;  // by shape
   uint64_t next_ = 1;
 };
 

@@ -93,6 +93,23 @@ TEST(CgroupPool, AReusedCgroupHasItsNewTasksLimitsPeakAndCounters) {
       EXPECT_LT(u3.cpu_seconds, u2.cpu_seconds) << "CPU time counted from before the task";
     ASSERT_TRUE(pool.Give(third->name, third->made.shape));
     EXPECT_EQ(pool.idle(), 1u);
+
+    // 4 and 5: 64 MiB again, twice; the second finds the limit set (nothing written) and the
+    // counters' totals handed on, and still holds the hog, counting only its own kill.
+    TaskLimits small{.memory_bytes = 64 * kMiB, .pids = 64};
+    for (int round = 0; round < 2; ++round) {
+      auto lease = pool.Take("1.0." + std::to_string(4 + round), small);
+      ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+      EXPECT_EQ(lease->name, first->name);
+      const int st = RunIn(*lease, kHog400);
+      EXPECT_FALSE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "round " << round;
+      const CgroupUsage u = tree->Usage(lease->name, lease->made.since);
+      EXPECT_EQ(u.oom_kills, 1) << "round " << round;
+      const IdleCgroup left{small, lease->made.not_enforced,
+                            {lease->made.since.cpu_seconds + std::max(0.0, u.cpu_seconds),
+                             lease->made.since.oom_kills + u.oom_kills}};
+      ASSERT_TRUE(pool.Give(lease->name, lease->made.shape, true, left, true));
+    }
   }
   // The pool's end removes what it kept.
   EXPECT_TRUE(tree->List().empty());

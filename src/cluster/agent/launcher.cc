@@ -422,6 +422,8 @@ Status Launcher::Launch(const v1::Launch& l) {
         task->cgroup = lease->name;
         task->cgroup_shape = made->shape;
         task->cgroup_since = made->since;
+        task->cgroup_limits = limits;
+        task->cgroup_not_enforced = made->not_enforced;
         task->memory_limit_bytes = l.memory_bytes();
         for (const std::string& why : made->not_enforced)
           not_enforced += (not_enforced.empty() ? "" : "; ") + why;

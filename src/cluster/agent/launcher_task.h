@@ -98,6 +98,8 @@ struct Launcher::Task {
   std::string cgroup;   // its cgroup's name in LauncherOptions::cgroups, or ""
   uint32_t cgroup_shape = 0;   // CgroupTree::ShapeOf
   CgroupBaseline cgroup_since;  // its counters when this task got it (a reused one)
+  TaskLimits cgroup_limits;     // set in it for this task
+  std::vector<std::string> cgroup_not_enforced;  // of those, what could not be set
   bool cgroup_reusable = true;  // false for an adopted task's (its shape is not known)
   int64_t memory_limit_bytes = 0;  // set in its cgroup; 0 = none
 

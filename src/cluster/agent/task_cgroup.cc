@@ -280,7 +280,7 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
       out.shape &= ~(1u << i);
     }
   }
-  if (Status s = Fill(name, limits, /*fresh=*/true, &out); !s.ok()) {
+  if (Status s = Fill(name, limits, Limits::kFresh, &out); !s.ok()) {
     Remove(name);
     return s;
   }
@@ -288,16 +288,22 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
 }
 
 Result<CreatedCgroup> CgroupTree::Reuse(const std::string& name, uint32_t shape,
-                                        const TaskLimits& limits) const {
+                                        const TaskLimits& limits, const IdleCgroup* now) const {
   CreatedCgroup out;
   out.shape = shape;
-  if (Status s = Fill(name, limits, /*fresh=*/false, &out); !s.ok()) {
+  const bool as_is = now != nullptr && now->limits == limits;
+  if (as_is) out.not_enforced = now->not_enforced;
+  if (Status s = Fill(name, limits, as_is ? Limits::kAsIs : Limits::kRewrite, &out); !s.ok()) {
     for (int fd : out.procs_fds) close(fd);
     return s;
   }
-  const CgroupUsage now = Measure(name);
-  out.since.cpu_seconds = std::max(0.0, now.cpu_seconds);
-  out.since.oom_kills = now.oom_kills;
+  if (now != nullptr) {
+    out.since = now->totals;
+  } else {
+    const CgroupUsage u = Measure(name);
+    out.since.cpu_seconds = std::max(0.0, u.cpu_seconds);
+    out.since.oom_kills = u.oom_kills;
+  }
   return out;
 }
 
@@ -319,8 +325,9 @@ bool CgroupTree::Recycle(const std::string& name, uint32_t shape) const {
   return true;
 }
 
-Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, bool fresh,
+Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, Limits how,
                         CreatedCgroup* out) const {
+  const bool fresh = how == Limits::kFresh, as_is = how == Limits::kAsIs;
   const std::string path = PathOf(name);
   const int fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
@@ -334,35 +341,37 @@ Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, bool 
   };
   // A fresh cgroup has no limits; a reused one gets each limit again, or "none" where this task
   // asks for none.
-  const bool memory = limits.memory_bytes > 0, cpu = limits.milli_cpus > 0, pids = limits.pids > 0;
+  const bool memory = limits.memory_bytes > 0 && !as_is, cpu = limits.milli_cpus > 0 && !as_is,
+             pids = limits.pids > 0 && !as_is;
   const std::string bytes = std::to_string(limits.memory_bytes);
-  if ((memory || !fresh) && V2Has("memory") &&
+  if (as_is) {
+    // Only the peak starts again: the limits are the last task's, the cgroup's open files too.
+  } else if ((memory || !fresh) && V2Has("memory") &&
       set("memory", path + "/memory.max", memory ? bytes : "max"))
     WriteFile(path + "/memory.swap.max", memory ? "0" : "max");  // absent without swap accounting
-  if ((cpu || !fresh) && V2Has("cpu"))
+  if (!as_is && (cpu || !fresh) && V2Has("cpu"))
     set("cpu", path + "/cpu.max",
         (cpu ? CpuQuotaUs(limits.milli_cpus) : std::string("max")) + " " +
             std::to_string(kCpuPeriodUs));
-  if ((pids || !fresh) && (V2Has("pids") || !v2_))  // on v1 the primary hierarchy is the pids one
+  if (!as_is && (pids || !fresh) && (V2Has("pids") || !v2_))  // v1: the primary is the pids one
     set("pids", path + "/pids.max", pids ? std::to_string(limits.pids) : "max");
   for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
     if (!(out->shape & (1u << i))) continue;
     const Extra& e = extras_[i];
     const std::string p = e.dir + "/" + name;
     if (e.Has("memory")) {
-      if (!fresh) {
-        if (e.memsw) WriteFile(p + "/memory.memsw.limit_in_bytes", "-1");  // first: memsw >= limit
-        WriteFile(p + "/memory.max_usage_in_bytes", "0");  // the peak starts again
-      }
-      if ((memory || !fresh) && set("memory", p + "/memory.limit_in_bytes", memory ? bytes : "-1") &&
+      if (!fresh && !as_is && e.memsw)
+        WriteFile(p + "/memory.memsw.limit_in_bytes", "-1");  // first: memsw >= limit
+      if (!fresh) WriteFile(p + "/memory.max_usage_in_bytes", "0");  // the peak starts again
+      if (!as_is && (memory || !fresh) && set("memory", p + "/memory.limit_in_bytes", memory ? bytes : "-1") &&
           memory && e.memsw)
         set("memory", p + "/memory.memsw.limit_in_bytes", bytes);  // no swapping past the limit
     }
-    if (e.Has("cpu") && (cpu || !fresh)) {
+    if (!as_is && e.Has("cpu") && (cpu || !fresh)) {
       if (cpu && fresh) set("cpu", p + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
       set("cpu", p + "/cpu.cfs_quota_us", cpu ? CpuQuotaUs(limits.milli_cpus) : "-1");
     }
-    if (e.Has("pids") && (pids || !fresh))
+    if (!as_is && e.Has("pids") && (pids || !fresh))
       set("pids", p + "/pids.max", pids ? std::to_string(limits.pids) : "max");
     if (e.Has("devices"))
       for (int minor : limits.denied_minors)
@@ -380,6 +389,7 @@ Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, bool 
     if (asked && !V2Has(c) && !ExtraWith(c))
       out->not_enforced.push_back(std::string(c) + ": no " + c + " controller on this node");
   };
+  if (as_is) return Status::Ok();  // said for the last task, and copied
   missing(memory, "memory");
   missing(cpu, "cpu");
   if (v2_) missing(pids, "pids");

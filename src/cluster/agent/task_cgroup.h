@@ -48,6 +48,7 @@ struct TaskLimits {
   // device (ttys, /dev/null, the driver's control devices) stays as it is.
   int device_major = 195;  // NVIDIA's
   std::vector<int> denied_minors;
+  bool operator==(const TaskLimits&) const = default;
 };
 
 // What an attempt's cgroup measured; -1 = not measured here.
@@ -71,6 +72,14 @@ struct CreatedCgroup {
   std::vector<std::string> not_enforced;
   uint32_t shape = 0;    // the v1 hierarchies it is in besides the primary (ShapeOf)
   CgroupBaseline since;  // zero for a new one
+};
+
+// What a cgroup waiting for its next task holds (CgroupPool): the limits its last task had (and
+// what of them could not be set), and its counters' totals when that task ended.
+struct IdleCgroup {
+  TaskLimits limits;
+  std::vector<std::string> not_enforced;
+  CgroupBaseline totals;
 };
 
 // The id an agent's cgroups are kept under (Open's agent_name): its name and a hash of its work
@@ -111,9 +120,11 @@ class CgroupTree {
   // Readies an empty cgroup of `shape` that served an ended task (Recycle) for a task with
   // `limits` of the same shape: every limit is written again (none where it asks for none), its
   // peak memory is reset, and its counters are noted in `since` for Usage. Costs the kernel far
-  // less than a new cgroup (no mkdir or rmdir in each hierarchy).
-  Result<CreatedCgroup> Reuse(const std::string& name, uint32_t shape,
-                              const TaskLimits& limits) const;
+  // less than a new cgroup (no mkdir or rmdir in each hierarchy). With `now` (what it holds,
+  // as its last task left it), limits equal to the last task's are left as they are and the
+  // counters are not read again.
+  Result<CreatedCgroup> Reuse(const std::string& name, uint32_t shape, const TaskLimits& limits,
+                              const IdleCgroup* now = nullptr) const;
   // Before a cgroup waits for its next task: false if it cannot be reused (not empty, or its
   // memory charge stays above 4 MiB); a charge above that (the last task's page cache) is
   // reclaimed.
@@ -148,8 +159,10 @@ class CgroupTree {
   const Extra* ExtraWith(const std::string& controller) const;
   bool V2Has(const std::string& controller) const;
   bool Needs(const Extra& e, const TaskLimits& limits) const;
-  // Sets the limits (fresh: none is set yet) and opens cgroup.procs in out->shape's hierarchies.
-  Status Fill(const std::string& name, const TaskLimits& limits, bool fresh,
+  // Sets the limits (fresh: none is set yet; as_is: they are set already) and opens
+  // cgroup.procs in out->shape's hierarchies.
+  enum class Limits { kFresh, kRewrite, kAsIs };
+  Status Fill(const std::string& name, const TaskLimits& limits, Limits how,
               CreatedCgroup* out) const;
   CgroupUsage Measure(const std::string& name) const;  // the counters as they are
 
