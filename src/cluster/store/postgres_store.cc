@@ -393,6 +393,7 @@ PostgresStore::Ticket PostgresStore::InsertJob(const JobRecord& job) {
                                      .Text(job.reason));
     for (const auto& t : job.tasks) {
       if (!s.ok()) break;
+      if (IsAsSubmitted(t)) continue;  // no row until it changes (records.h)
       s = RunTask(c, job.id, t);
     }
     if (s.ok()) s = c.Run(kBumpNextJobId, PgParams().Int(job.id + 1));
@@ -710,6 +711,7 @@ Result<StoreContents> PostgresStore::LoadAllOn(PgConnection& c) {
     out.jobs[it->second].tasks.push_back(std::move(t));
   }
   if (Status s = tasks->status(); !s.ok()) return s;
+  for (JobRecord& j : out.jobs) FillUnstoredTasks(j);  // tasks as submitted have no row
 
   auto nodes = c.Query(kLoadNodes);
   if (!nodes.ok()) return nodes.status();

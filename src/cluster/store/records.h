@@ -9,6 +9,7 @@
 //     kFailed never retries again. kLost is transient in the same way.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -117,6 +118,44 @@ struct JobRecord {
   TimeMs logged_start_ms = 0, logged_finish_ms = 0;
   int logged_repredictions = 0;
 };
+
+// Arrays are stored compactly: a task still as it was submitted (pending, never launched, nothing
+// recorded) has no row of its own; the stores write a task's row at its first change and make the
+// missing ones again when they load (FillUnstoredTasks). A million-task array is one job row.
+inline bool IsAsSubmitted(const TaskRecord& t) {
+  return t.state == TaskState::kPending && t.attempt == 0 && t.node.empty() && t.gpus.empty() &&
+         t.exit_code == 0 && t.retries == 0 && t.lost_requeues == 0 && t.start_ms == 0 &&
+         t.end_ms == 0 && t.message.empty() && t.progress.empty() && t.peak_memory_mib == 0 &&
+         t.cpu_seconds < 0;
+}
+
+// Gives a loaded job every task its spec has: the stored ones (by index, in order), and the
+// rest as submitted. Stored tasks of an index the spec does not have are kept, after the others.
+inline void FillUnstoredTasks(JobRecord& j) {
+  const int n = j.spec->TaskCount();
+  if (j.tasks.size() == static_cast<size_t>(n)) return;
+  std::vector<TaskRecord> stored = std::move(j.tasks);
+  std::sort(stored.begin(), stored.end(),
+            [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; });
+  j.tasks.clear();
+  j.tasks.reserve(static_cast<size_t>(n));
+  std::vector<bool> used(stored.size(), false);
+  size_t at = 0;
+  for (int i = 0; i < n; ++i) {
+    const int index = j.spec->TaskIndex(i);
+    while (at < stored.size() && stored[at].index < index) ++at;
+    if (at < stored.size() && stored[at].index == index) {
+      used[at] = true;
+      j.tasks.push_back(std::move(stored[at++]));
+    } else {
+      TaskRecord t;
+      t.index = index;
+      j.tasks.push_back(std::move(t));
+    }
+  }
+  for (size_t k = 0; k < stored.size(); ++k)
+    if (!used[k]) j.tasks.push_back(std::move(stored[k]));
+}
 
 struct NodeRecord {
   NodeSpec spec;

@@ -384,6 +384,7 @@ SqliteStore::Ticket SqliteStore::InsertJob(const JobRecord& job) {
                    .Exec();
     for (const auto& t : job.tasks) {
       if (!s.ok()) break;
+      if (IsAsSubmitted(t)) continue;  // no row until it changes (records.h)
       s = BindTask(db, job.id, t);
     }
     if (s.ok()) {
@@ -758,6 +759,7 @@ Result<StoreContents> SqliteStore::LoadAll() {
     out.jobs[it->second].tasks.push_back(std::move(t));
   }
   if (Status e = tasks->Finish(); !e.ok()) return e;
+  for (JobRecord& j : out.jobs) FillUnstoredTasks(j);  // tasks as submitted have no row
 
   auto nodes = db_->Prepare("SELECT name, spec, last_seen_ms FROM nodes ORDER BY name");
   if (!nodes.ok()) return nodes.status();

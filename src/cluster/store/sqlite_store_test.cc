@@ -26,6 +26,38 @@ void Behind(const std::string& path, const char* sql) {
   sqlite3_close(db);
 }
 
+// Rows in `table` of the store at `path`, read on a second connection.
+int64_t CountRows(const std::string& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return -1;
+  sqlite3_stmt* st = nullptr;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(db, ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+// A task as submitted has no row: a 1,000-task job is one job row, and a task gets its row when
+// it first changes.
+TEST(SqliteStore, TasksAsSubmittedHaveNoRows) {
+  std::string dir = TempDir("compact");
+  const std::string path = dir + "/state.db";
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  JobRecord j = MakeJob(1, 1000);
+  ASSERT_TRUE((*store)->Wait((*store)->InsertJob(j)).ok());
+  EXPECT_EQ(CountRows(path, "jobs"), 1);
+  EXPECT_EQ(CountRows(path, "tasks"), 0);
+  j.tasks[3].state = TaskState::kLaunching;
+  j.tasks[3].attempt = 1;
+  ASSERT_TRUE((*store)->Wait((*store)->UpdateTask(j.id, j.tasks[3])).ok());
+  EXPECT_EQ(CountRows(path, "tasks"), 1);
+}
+
 TEST(SqliteStore, AVersionOneStoreGainsUserCertificatesAndKeepsItsUsers) {
   std::string dir = TempDir("v1");
   const std::string path = dir + "/state.db";
