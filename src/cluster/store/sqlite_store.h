@@ -1,7 +1,7 @@
 // SqliteStore: the StateStore (state_store.h) in one SQLite file, WAL mode; the embedded default.
 //
-// Schema (version 3, kept in PRAGMA user_version; 2 added users.cert_fp, 3 tasks.peak_mib and
-// tasks.cpu_s):
+// Schema (version 5, kept in PRAGMA user_version; 2 added users.cert_fp, 3 tasks.peak_mib and
+// tasks.cpu_s, 4 job_predictions, 5 no rows for tasks as submitted, see records.h):
 //   jobs(id INTEGER PRIMARY KEY, spec BLOB  -- serialized muster.v1.JobSpec,
 //        state TEXT, submit_ms, start_ms, end_ms INTEGER, reason TEXT)
 //   tasks(job, idx INTEGER, state TEXT, attempt, node TEXT, gpus TEXT -- "0,1",

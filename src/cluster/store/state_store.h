@@ -25,9 +25,11 @@
 
 namespace muster::cluster {
 
-// 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions. Both durable stores know it:
-// a new version needs SqliteStore's upgrade and a PostgresStore migration step (a static_assert).
-inline constexpr int kStoreSchemaVersion = 4;
+// 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions; 5: a task as submitted has no
+// row (records.h FillUnstoredTasks: a muster before 5 would load such a job without its tasks).
+// Both durable stores know it: a new version needs SqliteStore's upgrade and a PostgresStore
+// migration step (a static_assert).
+inline constexpr int kStoreSchemaVersion = 5;
 
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order
