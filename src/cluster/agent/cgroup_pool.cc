@@ -38,7 +38,7 @@ Result<CgroupPool::Lease> CgroupPool::Take(const std::string& own_name, const Ta
     }
     auto made = tree_->Reuse(idle.name, shape, limits, idle.known ? &idle.left : nullptr);
     if (made.ok()) return Lease{idle.name, std::move(made).value()};
-    spdlog::warn("cannot reuse cgroup {}: {}; removing it", idle.name, made.status().message());
+    spdlog::debug("cannot reuse cgroup {}: {}; removing it", idle.name, made.status().message());
     tree_->Remove(idle.name);
   }
   std::string name = own_name;

@@ -289,6 +289,19 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
 
 Result<CreatedCgroup> CgroupTree::Reuse(const std::string& name, uint32_t shape,
                                         const TaskLimits& limits, const IdleCgroup* now) const {
+  // What the last task left charged to it counts against this task's memory limit: more than an
+  // eighth of the limit is reclaimed, and a cgroup still above that is not used for this task.
+  if (limits.memory_bytes > 0)
+    for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+      if (!(shape & (1u << i)) || !extras_[i].Has("memory")) continue;
+      const std::string p = extras_[i].dir + "/" + name;
+      const int64_t room = limits.memory_bytes / 8;
+      if (NumberIn(p + "/memory.usage_in_bytes") > room &&
+          (!WriteFile(p + "/memory.force_empty", "0") ||
+           NumberIn(p + "/memory.usage_in_bytes") > room))
+        return Status::FailedPrecondition(
+            "its last task left more charged to it than this task's memory limit allows");
+    }
   CreatedCgroup out;
   out.shape = shape;
   const bool as_is = now != nullptr && now->limits == limits;

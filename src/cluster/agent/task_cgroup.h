@@ -122,7 +122,8 @@ class CgroupTree {
   // peak memory is reset, and its counters are noted in `since` for Usage. Costs the kernel far
   // less than a new cgroup (no mkdir or rmdir in each hierarchy). With `now` (what it holds,
   // as its last task left it), limits equal to the last task's are left as they are and the
-  // counters are not read again.
+  // counters are not read again. Refused when what its last task left charged to it is more
+  // than an eighth of `limits`' memory and cannot be reclaimed.
   Result<CreatedCgroup> Reuse(const std::string& name, uint32_t shape, const TaskLimits& limits,
                               const IdleCgroup* now = nullptr) const;
   // Before a cgroup waits for its next task: false if it cannot be reused (not empty, or its
