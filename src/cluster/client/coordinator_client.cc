@@ -206,9 +206,12 @@ Result<Reply> CoordinatorClient::Unary(Call call, bool resend) {
       stub = stub_;
     }
     grpc::Status st = call(*stub, &ctx, &reply);
+    // CANCELLED that no muster code carries: this call's context is never cancelled here, so
+    // the link broke under it (a leader killed mid-call can end its streams that way).
     const bool gone = !cluster::CarriesMusterCode(st) &&
                       (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                       (list && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED));
+                       (list && (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                                 st.error_code() == grpc::StatusCode::CANCELLED)));
     if (gone) {
       // The leader went away (or went silent) during the call, a failover: again to whichever
       // leads next.
