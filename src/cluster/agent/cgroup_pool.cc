@@ -31,12 +31,12 @@ Result<CgroupPool::Lease> CgroupPool::Take(const std::string& own_name, const Ta
       auto [first, last] = idle_.equal_range(shape);
       if (first == last) break;
       auto it = first;  // one whose limits are this task's, if there is
-      while (it != last && !(it->second.known && it->second.left.limits == limits)) ++it;
+      while (it != last && !(it->second.left && it->second.left->limits == limits)) ++it;
       if (it == last) it = first;
       idle = std::move(it->second);
       idle_.erase(it);
     }
-    auto made = tree_->Reuse(idle.name, shape, limits, idle.known ? &idle.left : nullptr);
+    auto made = tree_->Reuse(idle.name, shape, limits, idle.left ? &*idle.left : nullptr);
     if (made.ok()) return Lease{idle.name, std::move(made).value()};
     spdlog::debug("cannot reuse cgroup {}: {}; removing it", idle.name, made.status().message());
     tree_->Remove(idle.name);
@@ -51,8 +51,8 @@ Result<CgroupPool::Lease> CgroupPool::Take(const std::string& own_name, const Ta
   return Lease{name, std::move(made).value()};
 }
 
-bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep, IdleCgroup left,
-                      bool left_known) {
+bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep,
+                      std::optional<IdleCgroup> left) {
   if (may_keep && max_idle_ > 0 && tree_->Reusable(shape) && name.rfind("pool.", 0) == 0) {
     bool room;
     {
@@ -62,7 +62,7 @@ bool CgroupPool::Give(const std::string& name, uint32_t shape, bool may_keep, Id
     if (room && tree_->Recycle(name, shape)) {
       std::lock_guard lock(mu_);
       if (idle_.size() < max_idle_) {
-        idle_.emplace(shape, Idle{name, std::move(left), left_known});
+        idle_.emplace(shape, Idle{name, std::move(left)});
         return true;
       }
     }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,7 @@ class CgroupPool {
   // with the same limits finds them set, and nothing is read again); none: all are written and
   // read again at reuse.
   bool Give(const std::string& name, uint32_t shape, bool may_keep = true,
-            IdleCgroup left = {}, bool left_known = false);
+            std::optional<IdleCgroup> left = std::nullopt);
   size_t idle() const;
 
  private:
@@ -60,8 +61,7 @@ class CgroupPool {
   mutable std::mutex mu_;
   struct Idle {
     std::string name;
-    IdleCgroup left;
-    bool known = false;
+    std::optional<IdleCgroup> left;
   };
   std::multimap<uint32_t, Idle> idle_;  // by shape
   uint64_t next_ = 1;

@@ -109,7 +109,7 @@ TEST(CgroupPool, AReusedCgroupHasItsNewTasksLimitsPeakAndCounters) {
       const IdleCgroup left{small, lease->made.not_enforced,
                             {lease->made.since.cpu_seconds + std::max(0.0, u.cpu_seconds),
                              lease->made.since.oom_kills + u.oom_kills}};
-      ASSERT_TRUE(pool.Give(lease->name, lease->made.shape, true, left, true));
+      ASSERT_TRUE(pool.Give(lease->name, lease->made.shape, true, left));
     }
   }
   // The pool's end removes what it kept.

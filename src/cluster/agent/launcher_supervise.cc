@@ -178,12 +178,15 @@ void Launcher::Supervise() {
         // 5. Report the end, with what its cgroup measured.
         CgroupUsage usage;
         if (!t.cgroup.empty()) usage = options_.cgroups->Usage(t.cgroup, t.cgroup_since);
-        // Its counters' totals now, for the cgroup's next task: no process is left to move them.
-        IdleCgroup left{t.cgroup_limits, t.cgroup_not_enforced,
-                        {t.cgroup_since.cpu_seconds + std::max(0.0, usage.cpu_seconds),
-                         t.cgroup_since.oom_kills + usage.oom_kills}};
+        // Its counters' totals now, for the cgroup's next task: no process is left to move them
+        // (CPU time not measured: they are read again then).
+        std::optional<IdleCgroup> left;
+        if (usage.cpu_seconds >= 0)
+          left = IdleCgroup{t.cgroup_limits, t.cgroup_not_enforced,
+                            {t.cgroup_since.cpu_seconds + usage.cpu_seconds,
+                             t.cgroup_since.oom_kills + usage.oom_kills}};
         if (!t.cgroup.empty() && !cgroup_pool_->Give(t.cgroup, t.cgroup_shape, t.cgroup_reusable,
-                                                     std::move(left), usage.cpu_seconds >= 0))
+                                                     std::move(left)))
           spdlog::warn("cgroup {} of job {} task {} could not be removed", t.cgroup, t.job_id,
                        t.task_index);
         CloseFd(t.out.pipe);

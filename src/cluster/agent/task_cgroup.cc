@@ -22,6 +22,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster/agent/usage.h"
+
 namespace muster::agent {
 
 namespace fs = std::filesystem;
@@ -45,20 +47,6 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return ok;
 }
 
-// The whole of a small file (a cgroup's or /proc's), read with plain system calls: these are
-// read for every task, and a stream costs more than the kernel's side. "" if it cannot be read.
-std::string ReadFile(const std::string& path) {
-  std::string out;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
-
 std::vector<std::string> Split(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::string cur;
@@ -80,7 +68,7 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
 
 // The number after `key` in a flat-keyed file ("oom_kill 3", "usage_usec 120"); -1 if absent.
 int64_t KeyedValue(const std::string& path, const std::string& key) {
-  const std::string text = ReadFile(path);
+  const std::string text = ReadSmallFile(path);
   for (size_t at = 0; at < text.size();) {
     const size_t eol = std::min(text.find('\n', at), text.size());
     if (text.compare(at, key.size(), key) == 0 && at + key.size() < eol &&
@@ -92,7 +80,7 @@ int64_t KeyedValue(const std::string& path, const std::string& key) {
 }
 
 int64_t NumberIn(const std::string& path) {
-  const std::string text = ReadFile(path);
+  const std::string text = ReadSmallFile(path);
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
   return end == text.c_str() ? -1 : v;
@@ -174,10 +162,11 @@ Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
                                       std::strerror(join_errno));
   if (t.v2_) {
     // Enable for the attempts whatever of memory, cpu and pids the parent passes down.
-    const std::vector<std::string> offered = Split(ReadFile(t.dir_ + "/cgroup.controllers"), ' ');
+    const std::vector<std::string> offered =
+        Split(ReadSmallFile(t.dir_ + "/cgroup.controllers"), ' ');
     for (const char* c : {"memory", "cpu", "pids"})
       if (Contains(offered, c)) WriteFile(t.dir_ + "/cgroup.subtree_control", std::string("+") + c);
-    t.v2_controllers_ = Split(ReadFile(t.dir_ + "/cgroup.subtree_control"), ' ');
+    t.v2_controllers_ = Split(ReadSmallFile(t.dir_ + "/cgroup.subtree_control"), ' ');
   }
   if (!root_override.empty()) return t;  // a test's hierarchy: no others
   std::vector<std::string> seen;
@@ -251,7 +240,7 @@ bool CgroupTree::Needs(const Extra& e, const TaskLimits& limits) const {
 
 uint32_t CgroupTree::ShapeOf(const TaskLimits& limits) const {
   uint32_t shape = 0;
-  for (size_t i = 0; i < extras_.size() && i < 32; ++i)
+  for (size_t i = 0; i < extras_.size(); ++i)
     if (Needs(extras_[i], limits)) shape |= 1u << i;
   return shape;
 }
@@ -260,7 +249,7 @@ bool CgroupTree::Reusable(uint32_t shape) const {
   // v2's memory.peak resets only per open file (and only on recent kernels); a devices cgroup
   // keeps the rules of its first task.
   if (V2Has("memory")) return false;
-  for (size_t i = 0; i < extras_.size() && i < 32; ++i)
+  for (size_t i = 0; i < extras_.size(); ++i)
     if ((shape & (1u << i)) && extras_[i].Has("devices")) return false;
   return true;
 }
@@ -271,7 +260,7 @@ Result<CreatedCgroup> CgroupTree::Create(const std::string& name, const TaskLimi
     return Status::Internal("cannot create cgroup " + path + ": " + std::strerror(errno));
   CreatedCgroup out;
   out.shape = ShapeOf(limits);
-  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+  for (size_t i = 0; i < extras_.size(); ++i) {
     if (!(out.shape & (1u << i))) continue;
     const std::string p = extras_[i].dir + "/" + name;
     if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -291,17 +280,9 @@ Result<CreatedCgroup> CgroupTree::Reuse(const std::string& name, uint32_t shape,
                                         const TaskLimits& limits, const IdleCgroup* now) const {
   // What the last task left charged to it counts against this task's memory limit: more than an
   // eighth of the limit is reclaimed, and a cgroup still above that is not used for this task.
-  if (limits.memory_bytes > 0)
-    for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
-      if (!(shape & (1u << i)) || !extras_[i].Has("memory")) continue;
-      const std::string p = extras_[i].dir + "/" + name;
-      const int64_t room = limits.memory_bytes / 8;
-      if (NumberIn(p + "/memory.usage_in_bytes") > room &&
-          (!WriteFile(p + "/memory.force_empty", "0") ||
-           NumberIn(p + "/memory.usage_in_bytes") > room))
-        return Status::FailedPrecondition(
-            "its last task left more charged to it than this task's memory limit allows");
-    }
+  if (limits.memory_bytes > 0 && !ChargeAtMost(name, shape, limits.memory_bytes / 8))
+    return Status::FailedPrecondition(
+        "its last task left more charged to it than this task's memory limit allows");
   CreatedCgroup out;
   out.shape = shape;
   const bool as_is = now != nullptr && now->limits == limits;
@@ -321,18 +302,20 @@ Result<CreatedCgroup> CgroupTree::Reuse(const std::string& name, uint32_t shape,
 }
 
 bool CgroupTree::Recycle(const std::string& name, uint32_t shape) const {
-  if (!Procs(name).empty()) return false;
   // What the last task left charged to its memory cgroup (its page cache) is reclaimed, so that
-  // the next task's limit and peak start from (almost) nothing. Only past kKeptCharge: the
-  // reclaim loops over the cgroup's pages however few there are, and that costs the kernel more
-  // than a new cgroup when the task was short; what is left counts in the next task's peak.
-  constexpr int64_t kKeptCharge = 4 << 20;
-  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+  // the next task's limit and peak start from (almost) nothing. Only past 4 MiB: the reclaim
+  // loops over the cgroup's pages however few there are, and that costs the kernel more than a
+  // new cgroup when the task was short; what is left counts in the next task's peak.
+  return Procs(name).empty() && ChargeAtMost(name, shape, 4 << 20);
+}
+
+bool CgroupTree::ChargeAtMost(const std::string& name, uint32_t shape, int64_t bytes) const {
+  for (size_t i = 0; i < extras_.size(); ++i) {
     if (!(shape & (1u << i)) || !extras_[i].Has("memory")) continue;
     const std::string p = extras_[i].dir + "/" + name;
-    if (NumberIn(p + "/memory.usage_in_bytes") > kKeptCharge &&
+    if (NumberIn(p + "/memory.usage_in_bytes") > bytes &&
         (!WriteFile(p + "/memory.force_empty", "0") ||
-         NumberIn(p + "/memory.usage_in_bytes") > kKeptCharge))
+         NumberIn(p + "/memory.usage_in_bytes") > bytes))
       return false;
   }
   return true;
@@ -340,53 +323,50 @@ bool CgroupTree::Recycle(const std::string& name, uint32_t shape) const {
 
 Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, Limits how,
                         CreatedCgroup* out) const {
-  const bool fresh = how == Limits::kFresh, as_is = how == Limits::kAsIs;
   const std::string path = PathOf(name);
   const int fd = open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return Status::Internal("cannot open " + path + "/cgroup.procs: " + std::strerror(errno));
   out->procs_fds.push_back(fd);
+  // A fresh cgroup has no limits: only those asked for are written. A reused one gets each limit
+  // again, "none" where this task asks for none; as it is, it keeps its last task's (the same).
+  const bool fresh = how == Limits::kFresh, write = how != Limits::kAsIs;
+  const bool memory = limits.memory_bytes > 0, cpu = limits.milli_cpus > 0, pids = limits.pids > 0;
   // Sets one limit file; a failure is listed as not enforced.
   auto set = [&](const std::string& what, const std::string& file, const std::string& value) {
     if (WriteFile(file, value)) return true;
     out->not_enforced.push_back(what + ": cannot write " + file + ": " + std::strerror(errno));
     return false;
   };
-  // A fresh cgroup has no limits; a reused one gets each limit again, or "none" where this task
-  // asks for none.
-  const bool memory = limits.memory_bytes > 0 && !as_is, cpu = limits.milli_cpus > 0 && !as_is,
-             pids = limits.pids > 0 && !as_is;
   const std::string bytes = std::to_string(limits.memory_bytes);
-  if (as_is) {
-    // Only the peak starts again: the limits are the last task's, the cgroup's open files too.
-  } else if ((memory || !fresh) && V2Has("memory") &&
-      set("memory", path + "/memory.max", memory ? bytes : "max"))
-    WriteFile(path + "/memory.swap.max", memory ? "0" : "max");  // absent without swap accounting
-  if (!as_is && (cpu || !fresh) && V2Has("cpu"))
-    set("cpu", path + "/cpu.max",
-        (cpu ? CpuQuotaUs(limits.milli_cpus) : std::string("max")) + " " +
-            std::to_string(kCpuPeriodUs));
-  if (!as_is && (pids || !fresh) && (V2Has("pids") || !v2_))  // v1: the primary is the pids one
-    set("pids", path + "/pids.max", pids ? std::to_string(limits.pids) : "max");
-  for (size_t i = 0; i < extras_.size() && i < 32; ++i) {
+  const std::string period = std::to_string(kCpuPeriodUs);
+  const std::string pids_max = pids ? std::to_string(limits.pids) : "max";
+  if (write) {
+    if ((memory || !fresh) && V2Has("memory") &&
+        set("memory", path + "/memory.max", memory ? bytes : "max"))
+      WriteFile(path + "/memory.swap.max", memory ? "0" : "max");  // absent without swap accounting
+    if ((cpu || !fresh) && V2Has("cpu"))
+      set("cpu", path + "/cpu.max", (cpu ? CpuQuotaUs(limits.milli_cpus) : "max") + " " + period);
+    if ((pids || !fresh) && (V2Has("pids") || !v2_))  // on v1 the primary is the pids one
+      set("pids", path + "/pids.max", pids_max);
+  }
+  for (size_t i = 0; i < extras_.size(); ++i) {
     if (!(out->shape & (1u << i))) continue;
     const Extra& e = extras_[i];
     const std::string p = e.dir + "/" + name;
-    if (e.Has("memory")) {
-      if (!fresh && !as_is && e.memsw)
-        WriteFile(p + "/memory.memsw.limit_in_bytes", "-1");  // first: memsw >= limit
-      if (!fresh) WriteFile(p + "/memory.max_usage_in_bytes", "0");  // the peak starts again
-      if (!as_is && (memory || !fresh) && set("memory", p + "/memory.limit_in_bytes", memory ? bytes : "-1") &&
-          memory && e.memsw)
+    if (e.Has("memory") && !fresh)
+      WriteFile(p + "/memory.max_usage_in_bytes", "0");  // the peak starts again
+    if (write && e.Has("memory") && (memory || !fresh)) {
+      if (!fresh && e.memsw) WriteFile(p + "/memory.memsw.limit_in_bytes", "-1");  // >= limit
+      if (set("memory", p + "/memory.limit_in_bytes", memory ? bytes : "-1") && memory && e.memsw)
         set("memory", p + "/memory.memsw.limit_in_bytes", bytes);  // no swapping past the limit
     }
-    if (!as_is && e.Has("cpu") && (cpu || !fresh)) {
-      if (cpu && fresh) set("cpu", p + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
+    if (write && e.Has("cpu") && (cpu || !fresh)) {
+      if (cpu && fresh) set("cpu", p + "/cpu.cfs_period_us", period);
       set("cpu", p + "/cpu.cfs_quota_us", cpu ? CpuQuotaUs(limits.milli_cpus) : "-1");
     }
-    if (!as_is && e.Has("pids") && (pids || !fresh))
-      set("pids", p + "/pids.max", pids ? std::to_string(limits.pids) : "max");
-    if (e.Has("devices"))
+    if (write && e.Has("pids") && (pids || !fresh)) set("pids", p + "/pids.max", pids_max);
+    if (e.Has("devices"))  // never reused (Reusable): a fresh cgroup's rules
       for (int minor : limits.denied_minors)
         set("devices", p + "/devices.deny",
             "c " + std::to_string(limits.device_major) + ":" + std::to_string(minor) + " rwm");
@@ -398,11 +378,11 @@ Status CgroupTree::Fill(const std::string& name, const TaskLimits& limits, Limit
         out->not_enforced.push_back(c + ": cannot open " + p + "/cgroup.procs: " +
                                     std::strerror(errno));
   }
+  if (!write) return Status::Ok();  // what was not enforced was said for the last task, and kept
   auto missing = [&](bool asked, const char* c) {
     if (asked && !V2Has(c) && !ExtraWith(c))
       out->not_enforced.push_back(std::string(c) + ": no " + c + " controller on this node");
   };
-  if (as_is) return Status::Ok();  // said for the last task, and copied
   missing(memory, "memory");
   missing(cpu, "cpu");
   if (v2_) missing(pids, "pids");
@@ -443,7 +423,7 @@ CgroupUsage CgroupTree::Usage(const std::string& name, const CgroupBaseline& sin
 
 std::vector<int> CgroupTree::Procs(const std::string& name) const {
   std::vector<int> out;
-  const std::string text = ReadFile(PathOf(name) + "/cgroup.procs");
+  const std::string text = ReadSmallFile(PathOf(name) + "/cgroup.procs");
   const char* p = text.c_str();
   char* end = nullptr;
   for (long pid = std::strtol(p, &end, 10); end != p; pid = std::strtol(p, &end, 10)) {

@@ -111,8 +111,9 @@ class CgroupTree {
   // and opens each cgroup.procs for writing; an error if the primary one cannot be made
   // (nothing is left then).
   Result<CreatedCgroup> Create(const std::string& name, const TaskLimits& limits = {}) const;
-  // The v1 hierarchies besides the primary (bit i: the i-th) a task with `limits` gets a cgroup
-  // in. Two tasks of one shape can use one cgroup in turn.
+  // The v1 hierarchies besides the primary (bit i: the i-th; there are at most five, one per
+  // controller) a task with `limits` gets a cgroup in. Two tasks of one shape can use one cgroup
+  // in turn.
   uint32_t ShapeOf(const TaskLimits& limits) const;
   // Whether a cgroup of `shape` can serve another task once its task has ended: not where v2
   // meters memory (its peak cannot be reset for the next task), nor with device rules.
@@ -166,6 +167,9 @@ class CgroupTree {
   Status Fill(const std::string& name, const TaskLimits& limits, Limits how,
               CreatedCgroup* out) const;
   CgroupUsage Measure(const std::string& name) const;  // the counters as they are
+  // Whether the memory charged to the cgroup (v1) is at most `bytes`, after reclaiming it
+  // (memory.force_empty) if it was more.
+  bool ChargeAtMost(const std::string& name, uint32_t shape, int64_t bytes) const;
 
   std::string dir_;
   bool v2_ = false;

@@ -99,15 +99,7 @@ bool TaskJournal::Record(const std::vector<RecordedTask>& live) {
 }
 
 uint64_t ProcessStartTicks(const std::string& proc_root, int pid) {
-  // With plain system calls: this is read at every launch.
-  const std::string path = proc_root + "/" + std::to_string(pid) + "/stat";
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[4096];
-  const ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
-  if (n <= 0) return 0;
-  auto st = ParseProcStat(std::string(buf, static_cast<size_t>(n)));
+  auto st = ParseProcStat(ReadSmallFile(proc_root + "/" + std::to_string(pid) + "/stat"));
   return st ? st->start_ticks : 0;
 }
 

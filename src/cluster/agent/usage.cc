@@ -2,9 +2,11 @@
 #include "cluster/agent/usage.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -14,16 +16,17 @@
 
 namespace muster::agent {
 
-namespace {
-
 std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
 }
-
-}  // namespace
 
 std::optional<ProcStat> ParseProcStat(const std::string& text) {
   size_t close = text.rfind(')');

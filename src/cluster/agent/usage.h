@@ -30,6 +30,9 @@ struct ProcStat {
 
 // Parses the text of /proc/<pid>/stat (the command name may hold spaces and parentheses).
 std::optional<ProcStat> ParseProcStat(const std::string& text);
+// The whole of a small file (/proc's, a cgroup's), read with plain system calls: such files are
+// read for every task, and a stream costs more than the kernel's side. "" if it cannot be read.
+std::string ReadSmallFile(const std::string& path);
 // Resident pages: the second field of /proc/<pid>/statm.
 std::optional<int64_t> ParseStatmResident(const std::string& text);
 

@@ -135,8 +135,9 @@ inline void FillUnstoredTasks(JobRecord& j) {
   const int n = j.spec->TaskCount();
   if (j.tasks.size() == static_cast<size_t>(n)) return;
   std::vector<TaskRecord> stored = std::move(j.tasks);
-  std::sort(stored.begin(), stored.end(),
-            [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; });
+  auto by_index = [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; };
+  if (!std::is_sorted(stored.begin(), stored.end(), by_index))  // the stores load in order
+    std::sort(stored.begin(), stored.end(), by_index);
   j.tasks.clear();
   j.tasks.reserve(static_cast<size_t>(n));
   std::vector<bool> used(stored.size(), false);
