@@ -2,7 +2,8 @@
 //
 // Making a cgroup and removing it costs the kernel more than the rest of a short task's launch
 // (a mkdir and an rmdir in each hierarchy, and v1's memory controller allocates per-CPU state
-// for each): with trivial tasks it was about 40% of what a node could start per second. So a
+// for each): with trivial tasks, cgroups took about 40% off what a node could start per second
+// (401 against 686 tasks/s without them, decision 0010). So a
 // cgroup whose task has ended, and that is empty, waits here (at most max_idle of them) for the
 // next task of the same shape (CgroupTree::ShapeOf: the same hierarchies), which gets it with
 // its own limits written and its counters noted (CgroupTree::Reuse). Shapes that cannot be
