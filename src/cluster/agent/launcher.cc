@@ -379,7 +379,7 @@ Status Launcher::Launch(const v1::Launch& l) {
           KillLocked(*t, options_.default_grace_ms);
       Wake();
       if (!changed_.wait_for(lock, std::chrono::milliseconds(options_.default_grace_ms + 2000),
-                             [&] { return !older() || stopping_; }) ||
+                             [&] { return (!older() && ends_in_flight_ == 0) || stopping_; }) ||
           stopping_)
         return Status::Unavailable("an older attempt of " + what + " has not ended here yet");
     }
@@ -579,7 +579,8 @@ int Launcher::Adopt(std::vector<AdoptedTask> adopted) {
                  i.job_id, i.task_index, i.attempt, a.pid, a.exited ? ", ended meanwhile" : "");
     std::lock_guard lock(mu_);
     // An end the keeper reported after its Adopt (before this launcher knew the task).
-    if (auto early = early_exits_.find(a.pid); early != early_exits_.end() && !a.exited) {
+    auto early = early_exits_.find(a.pid);
+    if (early != early_exits_.end() && !a.exited) {
       task->keeper_exit = true;
       task->wait_status = early->second.first;
       task->fenced = early->second.second;
@@ -668,7 +669,7 @@ bool Launcher::StopAll(int64_t grace_ms) {
   }
   Wake();
   return changed_.wait_for(lock, std::chrono::milliseconds(grace_ms + 2000),
-                           [&] { return tasks_.empty(); });
+                           [&] { return tasks_.empty() && ends_in_flight_ == 0; });
 }
 
 }  // namespace muster::agent

@@ -147,6 +147,8 @@ class Launcher {
   bool stopping_ = false;                                        // GUARDED_BY(mu_)
   // Ends the keeper reported before the launch that started them had recorded the task.
   std::map<int, std::pair<int, bool>> early_exits_;              // GUARDED_BY(mu_)
+  // Ends taken out of tasks_ whose events the sink does not have yet.
+  int ends_in_flight_ = 0;                                       // GUARDED_BY(mu_)
   int wake_fds_[2] = {-1, -1};
   std::unique_ptr<CgroupPool> cgroup_pool_;  // with cgroups
   std::thread supervisor_;

@@ -247,6 +247,7 @@ void Launcher::Supervise() {
         e.set_peak_memory_bytes(std::max<int64_t>(0, usage.peak_memory_bytes));
         if (usage.cpu_seconds >= 0) e.set_cpu_seconds(usage.cpu_seconds);
         box.events.push_back(std::move(e));
+        ++ends_in_flight_;  // until the sink has it: only then has the task ended for the waits
         it = tasks_.erase(it);
       }
       if (!box.events.empty()) SaveTaskListLocked();
@@ -279,6 +280,7 @@ void Launcher::Supervise() {
     for (const auto& e : box.events) sink_->OnEvent(e);
     if (!box.events.empty()) {
       std::lock_guard lock(mu_);
+      ends_in_flight_ -= static_cast<int>(box.events.size());
       changed_.notify_all();
     }
   }
