@@ -212,7 +212,7 @@ int Run(const Options& o) {
       auto j = client.GetJob(*id);
       if (j.ok() && j->tasks_size() > 0 && j->tasks(0).start_ms() > 0) {
         start_ms = j->tasks(0).start_ms();
-        if (j->state() == "succeeded" || j->state() == "failed") break;
+        if (j->state() == v1::JOB_STATE_SUCCEEDED || j->state() == v1::JOB_STATE_FAILED) break;
       }
       std::this_thread::sleep_for(1ms);
     }

@@ -85,12 +85,12 @@ TEST(ClusterBackup, ABackupTakenDuringSubmissionsRestoresEveryAcknowledgedJobAnd
   // The restored cluster runs them all, and new jobs get ids of the new epoch.
   for (int64_t id : present) {
     v1::JobInfo done = b.WaitForJob(id, 60s);
-    EXPECT_EQ(done.state(), "succeeded") << "job " << id << ": " << done.reason();
+    EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << "job " << id << ": " << done.reason();
   }
   auto fresh = b.client().Submit(TrueJob());
   ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
   EXPECT_GE(*fresh, 1'000'000'000'001);
-  EXPECT_EQ(b.WaitForJob(*fresh, 30s).state(), "succeeded");
+  EXPECT_EQ(b.WaitForJob(*fresh, 30s).state(), v1::JOB_STATE_SUCCEEDED);
   // The restored CA is the one clients of the first cluster trusted.
   ASSERT_FALSE(first_ca.empty());
   EXPECT_EQ(ReadFile(b.state_dir() / "tls" / "ca.crt"), first_ca);

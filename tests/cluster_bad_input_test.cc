@@ -230,7 +230,7 @@ TEST_F(ClusterBadInput, RandomBytesOnThePortDoNotHurt) {
   // The coordinator still serves normal requests, and the agents are still connected.
   int64_t id = cluster_.Submit({"--", "true"});
   ASSERT_GT(id, 0);
-  EXPECT_EQ(cluster_.WaitForJob(id, 30s).state(), "succeeded") << cluster_.LogTails();
+  EXPECT_EQ(cluster_.WaitForJob(id, 30s).state(), v1::JOB_STATE_SUCCEEDED) << cluster_.LogTails();
   EXPECT_TRUE(cluster_.WaitForReadyNodes(2, 2s));
 }
 

@@ -74,7 +74,7 @@ bool WaitRunning(TestCluster& cluster, int64_t id, std::chrono::milliseconds tim
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = cluster.client().GetJob(id);
-    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == "running") return true;
+    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == v1::TASK_STATE_RUNNING) return true;
     std::this_thread::sleep_for(100ms);
   }
   return false;
@@ -122,11 +122,11 @@ TEST(ClusterBalance, DefragmentationMigratesACheckpointedJobAndUnblocksTheBigOne
   auto after = FreshBalance(cluster, NowMs(Balance(cluster)));
 
   v1::JobInfo done_big = cluster.WaitForJob(big, 60s);
-  ASSERT_EQ(done_big.state(), "succeeded") << done_big.reason() << cluster.LogTails();
+  ASSERT_EQ(done_big.state(), v1::JOB_STATE_SUCCEEDED) << done_big.reason() << cluster.LogTails();
   int migrated = 0;
   for (int i = 0; i < 2; ++i) {
     v1::JobInfo j = cluster.WaitForJob(small[i], 60s);
-    ASSERT_EQ(j.state(), "succeeded") << j.reason() << cluster.LogTails();
+    ASSERT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED) << j.reason() << cluster.LogTails();
     EXPECT_EQ(j.tasks(0).retries(), 0);
     fs::path ckpt = cluster.state_dir() / "checkpoints" / std::to_string(small[i]);
     EXPECT_EQ(ReadFile(ckpt / "final"), std::to_string(kSteps) + "\n");

@@ -390,7 +390,7 @@ TEST_F(FailoverTest, KillingTheLeaderDuring1000SubmissionsLosesNoneAndRunsEachOn
         if (!r.ok()) return false;
         jobs = *r;
         for (const auto& j : jobs.jobs())
-          if (j.state() != "succeeded") return false;
+          if (j.state() != v1::JOB_STATE_SUCCEEDED) return false;
         return jobs.jobs_size() >= kJobs;
       },
       120s))

@@ -53,7 +53,7 @@ TEST(ClusterFailure, AgentKilledMidRunTasksFinishElsewhere) {
 
   cluster.KillAgent(0, SIGKILL);
   v1::JobInfo done = cluster.WaitForJob(id, 60s);
-  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   for (const auto& t : done.tasks()) {
     EXPECT_EQ(t.node(), "node-1") << "task " << t.index();
     if (on_node0.contains(t.index())) {
@@ -149,8 +149,8 @@ TEST(ClusterFailure, CoordinatorKilledDuringSubmissionStreamLosesNothing) {
     auto list = cluster.client().ListJobs(req);
     if (list.ok()) {
       for (const auto& j : list->jobs()) {
-        if (j.state() == "succeeded") pending.erase(j.job_id());
-        ASSERT_NE(j.state(), "failed") << "job " << j.job_id() << ": " << j.reason();
+        if (j.state() == v1::JOB_STATE_SUCCEEDED) pending.erase(j.job_id());
+        ASSERT_NE(j.state(), v1::JOB_STATE_FAILED) << "job " << j.job_id() << ": " << j.reason();
       }
     }
     if (!pending.empty()) std::this_thread::sleep_for(250ms);
@@ -182,7 +182,7 @@ v1::TaskInfo WaitRunning(TestCluster& cluster, int64_t id, std::chrono::millisec
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = cluster.client().GetJob(id);
-    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == "running") return j->tasks(0);
+    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == v1::TASK_STATE_RUNNING) return j->tasks(0);
     std::this_thread::sleep_for(50ms);
   }
   return {};
@@ -224,7 +224,7 @@ TEST(ClusterFailure, FrozenAgentsTaskIsStoppedBeforeItRunsElsewhere) {
   std::this_thread::sleep_for(7s);
   cluster.SignalAgent(frozen, SIGCONT);
   v1::JobInfo done = cluster.WaitForJob(id, 60s);
-  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   ASSERT_GE(done.tasks(0).attempt(), 2) << "the task was not requeued" << cluster.LogTails();
   std::ifstream in(lines);
   std::map<int, std::pair<int64_t, int64_t>> span;  // attempt -> first, last line time
@@ -292,7 +292,7 @@ TEST(ClusterFailure, AnAgentRestartedAfterACrashAdoptsItsRunningTask) {
   std::this_thread::sleep_for(500ms);  // well within the 2 s lease
   ASSERT_EQ(cluster.StartAgent(0), "") << cluster.LogTails();
   v1::JobInfo done = cluster.WaitForJob(id, 30s);
-  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   EXPECT_EQ(done.tasks(0).attempt(), 1) << "the task was run again instead of adopted";
   EXPECT_EQ(ReadFile(work / "starts"), "start\n") << "the task started more than once";
   CommandResult logs = cluster.Muster({"logs", std::to_string(id)});
@@ -353,8 +353,8 @@ TEST(ClusterFailure, AFullDiskMakesTheCoordinatorReadOnlyUntilThereIsRoom) {
     again = cluster.Muster({"submit", "-q", "--", "/bin/true"});
   } while (again.exit_code != 0 && std::chrono::steady_clock::now() < deadline);
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(cluster.WaitForJob(std::stoll(again.out), 30s).state(), "succeeded");
-  EXPECT_EQ(cluster.WaitForJob(before, 30s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(std::stoll(again.out), 30s).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster.WaitForJob(before, 30s).state(), v1::JOB_STATE_SUCCEEDED);
   CommandResult clean = cluster.Muster({"queue"});
   EXPECT_EQ(clean.err.find("read-only"), std::string::npos) << clean.err;
   cluster.KillCoordinator(SIGTERM);  // before the tmpfs goes

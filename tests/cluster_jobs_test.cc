@@ -33,7 +33,7 @@ TEST_F(ClusterJobs, SingleTaskRunsInItsWorkdirAndIsShown) {
                        "echo to-stdout; echo to-stderr >&2"});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster_.WaitForJob(id);
-  ASSERT_EQ(job.state(), "succeeded") << job.reason() << cluster_.LogTails();
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.reason() << cluster_.LogTails();
   EXPECT_EQ(ReadFile(work_ / "out.txt"), "hello-" + std::to_string(id) + "-0\n");
   ASSERT_EQ(job.tasks_size(), 1);
   EXPECT_EQ(job.tasks(0).exit_code(), 0);
@@ -75,7 +75,7 @@ TEST_F(ClusterJobs, ChattyTaskStaysUnderItsLogLimit) {
   int64_t id = cluster_.Submit({"--log-limit", "1M", "--cpus", "0.5", "--", "timeout", "2", "yes"});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster_.WaitForJob(id, 30s);
-  ASSERT_EQ(job.state(), "failed") << job.reason() << cluster_.LogTails();  // timeout exits 124
+  ASSERT_EQ(job.state(), v1::JOB_STATE_FAILED) << job.reason() << cluster_.LogTails();  // timeout exits 124
   EXPECT_EQ(job.tasks(0).exit_code(), 124);
   const fs::path stored = cluster_.state_dir() / "logs" / std::to_string(id) / "0.out";
   auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -119,8 +119,8 @@ TEST_F(ClusterJobs, ArrayOfHundredThenMergeSeesEveryOutput) {
   ASSERT_GT(merge, 0);
   v1::JobInfo m = cluster_.WaitForJob(merge, 90s);
   v1::JobInfo a = cluster_.WaitForJob(array, 5s);
-  ASSERT_EQ(a.state(), "succeeded") << a.reason() << cluster_.LogTails();
-  ASSERT_EQ(m.state(), "succeeded") << m.reason() << cluster_.LogTails();
+  ASSERT_EQ(a.state(), v1::JOB_STATE_SUCCEEDED) << a.reason() << cluster_.LogTails();
+  ASSERT_EQ(m.state(), v1::JOB_STATE_SUCCEEDED) << m.reason() << cluster_.LogTails();
   EXPECT_EQ(ReadFile(work_ / "merged"), "4950\n");
   EXPECT_EQ(a.task_state_counts().at("succeeded"), 100);
   // `show` summarises 100 tasks by state; --tasks lists every one.
@@ -176,7 +176,7 @@ echo "$RANK $WORLD_SIZE $LOCAL_RANK $MASTER_ADDR $MASTER_PORT $CUDA_VISIBLE_DEVI
                                 work_.string(), "--", "/bin/sh", "-c", script});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster_.WaitForJob(id);
-  ASSERT_EQ(job.state(), "succeeded") << job.reason() << cluster_.LogTails();
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.reason() << cluster_.LogTails();
   EXPECT_TRUE(job.spec().gang());
   ASSERT_EQ(job.tasks_size(), 2);
   EXPECT_NE(job.tasks(0).node(), job.tasks(1).node());
@@ -223,7 +223,7 @@ TEST_F(ClusterJobs, CtrlCStopsWaitingButNotTheJob) {
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto list = cluster_.client().ListJobs(v1::ListJobsRequest());
-    if (list.ok() && list->jobs_size() == 1 && list->jobs(0).state() == "running") {
+    if (list.ok() && list->jobs_size() == 1 && list->jobs(0).state() == v1::JOB_STATE_RUNNING) {
       id = list->jobs(0).job_id();
       break;
     }
@@ -240,7 +240,7 @@ TEST_F(ClusterJobs, CtrlCStopsWaitingButNotTheJob) {
       << err;
   auto job = cluster_.client().GetJob(id);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->state(), "running");
+  EXPECT_EQ(job->state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(cluster_.Muster({"cancel", std::to_string(id)}).exit_code, 0);
 }
 
@@ -260,7 +260,7 @@ TEST_F(ClusterJobs, CancelKillsTheTaskAndReportsUnknownIds) {
   EXPECT_NE(r.out.find("cancelled job " + std::to_string(id)), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("999999"), std::string::npos) << r.err;
   v1::JobInfo job = cluster_.WaitForJob(id, 15s);
-  EXPECT_EQ(job.state(), "cancelled");
+  EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
   deadline = std::chrono::steady_clock::now() + 10s;
   while (kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
@@ -287,7 +287,7 @@ TEST_F(ClusterJobs, LogsFollowStreamsUntilTheTaskEnds) {
   ASSERT_TRUE(code.has_value()) << "logs -f did not stop after the task ended";
   EXPECT_EQ(*code, 0) << ReadFile(cluster_.dir() / "follow.err");
   EXPECT_EQ(ReadFile(cluster_.dir() / "follow.out"), "line-1\nline-2\nline-3\nline-4\nline-5\n");
-  EXPECT_EQ(cluster_.WaitForJob(id, 5s).state(), "succeeded");
+  EXPECT_EQ(cluster_.WaitForJob(id, 5s).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(ClusterJobs, NodesAndScheduleTables) {

@@ -268,7 +268,7 @@ TEST(ClusterOnNetworkHosts, AJobRunsAndANodeWithSlowLinksStaysReady) {
                                      "echo rank $MUSTER_TASK_INDEX"});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster.WaitForJob(id, 60s);
-  EXPECT_EQ(job.state(), "succeeded") << job.reason() << cluster.LogTails();
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.reason() << cluster.LogTails();
   // A launch and its end each cross a link: at least 600 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 600ms);
   for (const auto& t : job.tasks()) EXPECT_EQ(t.attempt(), 1) << "task " << t.index();
@@ -320,14 +320,14 @@ TEST(ClusterOnNetworkHosts, AGangWithOnePartitionedNodeIsRestartedWholeFromItsCh
   auto job = cluster.client().GetJob(*id);
   ASSERT_TRUE(job.ok());
   ASSERT_EQ(job->tasks_size(), 2);
-  ASSERT_EQ(job->tasks(1).state(), "running") << cluster.LogTails();
+  ASSERT_EQ(job->tasks(1).state(), v1::TASK_STATE_RUNNING) << cluster.LogTails();
   const std::string cut_node = job->tasks(1).node();
   ASSERT_NE(cut_node, job->tasks(0).node());
   const int cut = std::stoi(cut_node.substr(cut_node.find('-') + 1));
   ASSERT_TRUE(cluster.CutAgent(cut));
   v1::JobInfo done = cluster.WaitForJob(*id, 90s);
   ASSERT_TRUE(cluster.HealAgent(cut));
-  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   const auto r0 = ReadRankRecord(rec / "0"), r1 = ReadRankRecord(rec / "1");
   ASSERT_TRUE(r0.contains(1) && r1.contains(1));
   // The gang started again as a whole: a later attempt of each rank, and every rank of it began

@@ -56,9 +56,9 @@ TEST(ClusterLimits, ATaskPastItsTimeLimitIsStoppedAndEndsAsTimeout) {
   const int64_t id = std::stoll(r.out.substr(r.out.find("job ") + 4));
   auto job = cluster.client().GetJob(id);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->state(), "timeout");
+  EXPECT_EQ(job->state(), v1::JOB_STATE_TIMEOUT);
   ASSERT_EQ(job->tasks_size(), 1);
-  EXPECT_EQ(job->tasks(0).state(), "timeout");
+  EXPECT_EQ(job->tasks(0).state(), v1::TASK_STATE_TIMEOUT);
   EXPECT_EQ(job->tasks(0).exit_code(), 3);  // its own
   EXPECT_NE(job->reason().find("task 0 timed out: reached its time limit of 3s"), std::string::npos)
       << job->reason();
@@ -69,7 +69,7 @@ TEST(ClusterLimits, ATaskPastItsTimeLimitIsStoppedAndEndsAsTimeout) {
   const int64_t stubborn = cluster.Submit({"--time", "2s", "--signal-grace", "1s", "--", "/bin/sh",
                                            "-c", "trap '' TERM; while true; do sleep 0.1; done"});
   v1::JobInfo s = cluster.WaitForJob(stubborn, 20s);
-  EXPECT_EQ(s.state(), "timeout");
+  EXPECT_EQ(s.state(), v1::JOB_STATE_TIMEOUT);
   EXPECT_EQ(s.tasks(0).exit_code(), 128 + 9);
 }
 
@@ -90,7 +90,7 @@ TEST(ClusterLimits, ACheckpointableJobRequeuedAtItsLimitResumesUntilDone) {
                                      "/bin/sh", "-c", script});
   ASSERT_GT(id, 0);
   v1::JobInfo job = cluster.WaitForJob(id, 60s);
-  EXPECT_EQ(job.state(), "succeeded") << job.reason() << cluster.LogTails();
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.reason() << cluster.LogTails();
   ASSERT_EQ(job.tasks_size(), 1);
   EXPECT_GE(job.tasks(0).attempt(), 3);  // at least 3 s of work in 1.2 s slices
   EXPECT_EQ(job.tasks(0).retries(), 0);  // requeues at the limit use no retry
@@ -107,8 +107,8 @@ TEST(ClusterLimits, AGangTimesOutWhole) {
       cluster.Submit({"--tasks", "2", "--time", "2s", "--signal-grace", "1s", "--", "/bin/sh", "-c",
                       "if [ $RANK = 0 ]; then sleep 30; else exec sleep 30; fi"});
   v1::JobInfo job = cluster.WaitForJob(id, 30s);
-  EXPECT_EQ(job.state(), "timeout") << job.reason();
-  for (const auto& t : job.tasks()) EXPECT_EQ(t.state(), "timeout") << "rank " << t.index();
+  EXPECT_EQ(job.state(), v1::JOB_STATE_TIMEOUT) << job.reason();
+  for (const auto& t : job.tasks()) EXPECT_EQ(t.state(), v1::TASK_STATE_TIMEOUT) << "rank " << t.index();
 }
 
 TEST(ClusterLimits, TheClustersMaximumRefusesALongerLimitAndItsDefaultApplies) {
@@ -119,7 +119,7 @@ TEST(ClusterLimits, TheClustersMaximumRefusesALongerLimitAndItsDefaultApplies) {
   EXPECT_EQ(refused.err, "muster: time limit 2h is above this cluster's maximum of 1h\n");
   const int64_t id = cluster.Submit({"--", "/bin/sleep", "30"});  // gets the default 2 s
   v1::JobInfo job = cluster.WaitForJob(id, 30s);
-  EXPECT_EQ(job.state(), "timeout");
+  EXPECT_EQ(job.state(), v1::JOB_STATE_TIMEOUT);
   EXPECT_EQ(job.spec().time_limit_ms(), 2000);
   CommandResult bad = cluster.Muster({"submit", "--time", "soon", "--", "/bin/true"});
   EXPECT_EQ(bad.exit_code, 2);
@@ -135,7 +135,7 @@ bool WaitRunning(TestCluster& c, int64_t id, std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = c.client().GetJob(id);
-    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == "running") return true;
+    if (j.ok() && j->tasks_size() > 0 && j->tasks(0).state() == v1::TASK_STATE_RUNNING) return true;
     std::this_thread::sleep_for(50ms);
   }
   return false;
@@ -166,21 +166,21 @@ TEST(ClusterLimits, OverItsMemoryATaskEndsAsOomAndShowReportsPeakMemoryAndCpuTim
   v1::JobInfo f = cluster.WaitForJob(fits, 60s);
   if (!memory) {
     // Not enforced here, and said so in the job's history.
-    EXPECT_EQ(h.state(), "succeeded");
+    EXPECT_EQ(h.state(), v1::JOB_STATE_SUCCEEDED);
     CommandResult show = cluster.Muster({"show", std::to_string(hog)});
     EXPECT_NE(show.out.find("limits not enforced"), std::string::npos) << show.out;
     GTEST_SKIP() << "no memory controller here: the limit is reported as not enforced";
   }
-  EXPECT_EQ(h.state(), "oom") << h.reason();
+  EXPECT_EQ(h.state(), v1::JOB_STATE_OOM) << h.reason();
   // Without --mem the default is reserved, not a limit: the same program runs to its end.
   const int64_t unlimited =
       cluster.Submit({"--", kPython, "-c", "b = bytearray(b'x' * (600 << 20))"});
-  EXPECT_EQ(cluster.WaitForJob(unlimited, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(unlimited, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   ASSERT_EQ(h.tasks_size(), 1);
-  EXPECT_EQ(h.tasks(0).state(), "oom");
+  EXPECT_EQ(h.tasks(0).state(), v1::TASK_STATE_OOM);
   EXPECT_NE(h.reason().find("task 0: out of memory: limit 64 MiB, peak "), std::string::npos)
       << h.reason();
-  EXPECT_EQ(f.state(), "succeeded") << f.reason();
+  EXPECT_EQ(f.state(), v1::JOB_STATE_SUCCEEDED) << f.reason();
   ASSERT_EQ(f.tasks_size(), 1);
   EXPECT_GE(f.tasks(0).peak_memory_mib(), 50);
   EXPECT_LT(f.tasks(0).peak_memory_mib(), 256);
@@ -201,7 +201,7 @@ TEST(ClusterLimits, OverItsMemoryATaskEndsAsOomAndShowReportsPeakMemoryAndCpuTim
   auto again = cluster.client().GetJob(fits);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->tasks(0).peak_memory_mib(), f.tasks(0).peak_memory_mib());
-  EXPECT_EQ(cluster.client().GetJob(hog)->state(), "oom");
+  EXPECT_EQ(cluster.client().GetJob(hog)->state(), v1::JOB_STATE_OOM);
 }
 
 TEST(ClusterAccounting, AcctReportsGpuAndCpuHoursPerJobAndUserAndOutlivesTheJob) {
@@ -211,8 +211,8 @@ TEST(ClusterAccounting, AcctReportsGpuAndCpuHoursPerJobAndUserAndOutlivesTheJob)
   const int64_t gpus = cluster.Submit(
       {"--name", "sweep", "--array", "0-1", "--gpus", "1", "--cpus", "0.5", "--", "sleep", "1.5"});
   const int64_t bad = cluster.Submit({"--name", "bad", "--retries", "1", "--", "sh", "-c", "exit 3"});
-  EXPECT_EQ(cluster.WaitForJob(gpus, 60s).state(), "succeeded");
-  EXPECT_EQ(cluster.WaitForJob(bad, 60s).state(), "failed");
+  EXPECT_EQ(cluster.WaitForJob(gpus, 60s).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster.WaitForJob(bad, 60s).state(), v1::JOB_STATE_FAILED);
 
   CommandResult json = cluster.Muster({"acct", "-o", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
@@ -284,18 +284,18 @@ TEST(ClusterAccounting, AUserLimitHoldsJobsBackWithTheReasonAndOnlyAdminsSetIt) 
 
   const int64_t first = cluster.Submit({"--gpus", "1", "--", "sleep", "3"});
   const int64_t second = cluster.Submit({"--gpus", "1", "--", "sleep", "0.1"});
-  for (int i = 0; i < 200 && cluster.client().GetJob(first)->state() != "running"; ++i)
+  for (int i = 0; i < 200 && cluster.client().GetJob(first)->state() != v1::JOB_STATE_RUNNING; ++i)
     std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(cluster.client().GetJob(first)->state(), "running");
+  ASSERT_EQ(cluster.client().GetJob(first)->state(), v1::JOB_STATE_RUNNING);
   std::this_thread::sleep_for(1s);  // passes go by: the second stays back
   auto waiting = cluster.client().GetJob(second);
   ASSERT_TRUE(waiting.ok());
-  EXPECT_EQ(waiting->state(), "pending");
+  EXPECT_EQ(waiting->state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(waiting->reason(), "user limit: 1 of 1 GPUs in use");
   CommandResult queue = cluster.Muster({"queue"});
   EXPECT_NE(queue.out.find("user limit: 1 of 1 GPUs in use"), std::string::npos) << queue.out;
   EXPECT_NE(queue.out.find("fair share"), std::string::npos) << queue.out;
-  EXPECT_EQ(cluster.WaitForJob(second, 30s).state(), "succeeded");  // after the first
+  EXPECT_EQ(cluster.WaitForJob(second, 30s).state(), v1::JOB_STATE_SUCCEEDED);  // after the first
 
   // A user may list the limits but not set them.
   const std::map<std::string, std::string> env = UserEnv(cluster, "ursula");
@@ -337,14 +337,14 @@ TEST(ClusterPreemption, AHighPriorityJobPreemptsACheckpointableOneWhichResumesWh
   const std::string script = kResumableScript;
   const int64_t low = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
                                       "--workdir", work.string(), "--", "/bin/sh", "-c", script});
-  for (int i = 0; i < 200 && cluster.client().GetJob(low)->state() != "running"; ++i)
+  for (int i = 0; i < 200 && cluster.client().GetJob(low)->state() != v1::JOB_STATE_RUNNING; ++i)
     std::this_thread::sleep_for(50ms);
   std::this_thread::sleep_for(500ms);  // some steps done
   const int64_t high = cluster.Submit({"--gpus", "1", "--priority", "10", "--workdir",
                                        work.string(), "--", "/bin/sh", "-c", "echo ran > urgent"});
-  EXPECT_EQ(cluster.WaitForJob(high, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(high, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   v1::JobInfo done = cluster.WaitForJob(low, 90s);
-  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   ASSERT_EQ(done.tasks_size(), 1);
   EXPECT_GE(done.tasks(0).attempt(), 2);
   EXPECT_EQ(done.tasks(0).retries(), 0);  // a preemption uses no retry
@@ -388,15 +388,15 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
   const int64_t longer = cluster.Submit({"--gpus", "1", "--checkpointable", "--est-time", "1h",
                                          "--workdir", work.string(), "--", "/bin/sh", "-c",
                                          script});
-  for (int i = 0; i < 200 && cluster.client().GetJob(longer)->state() != "running"; ++i)
+  for (int i = 0; i < 200 && cluster.client().GetJob(longer)->state() != v1::JOB_STATE_RUNNING; ++i)
     std::this_thread::sleep_for(50ms);
   std::this_thread::sleep_for(500ms);
   const int64_t shorter = cluster.Submit({"--gpus", "1", "--est-time", "5s", "--time", "1m",
                                           "--workdir", work.string(), "--", "/bin/sh", "-c",
                                           "echo ran > s"});
-  EXPECT_EQ(cluster.WaitForJob(shorter, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(shorter, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   v1::JobInfo done = cluster.WaitForJob(longer, 90s);
-  EXPECT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   ASSERT_EQ(done.tasks_size(), 1);
   EXPECT_EQ(done.tasks(0).retries(), 0);
   EXPECT_EQ(ReadFile(work / "reasons"), "preempt\n");
@@ -416,15 +416,15 @@ TEST(ClusterPreemption, SrtfRunsInTheDaemonAndAVictimWhoseJobSaysCancelEndsCance
       {"--gpus", "1", "--est-time", "1h", "--on-preempt", "cancel", "--workdir", work.string(),
        "--", "/bin/sh", "-c", "trap 'cat $MUSTER_STOP_REASON_FILE >> told; exit 0' TERM; "
                               "echo started >> runs; while :; do sleep 0.1; done"});
-  for (int i = 0; i < 200 && cluster.client().GetJob(doomed)->state() != "running"; ++i)
+  for (int i = 0; i < 200 && cluster.client().GetJob(doomed)->state() != v1::JOB_STATE_RUNNING; ++i)
     std::this_thread::sleep_for(50ms);
   CommandResult shown = cluster.Muster({"show", std::to_string(doomed)});
   EXPECT_NE(shown.out.find("cancelled if preempted"), std::string::npos) << shown.out;
   const int64_t quick =
       cluster.Submit({"--gpus", "1", "--est-time", "5s", "--time", "1m", "--", "true"});
-  EXPECT_EQ(cluster.WaitForJob(quick, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(quick, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   v1::JobInfo cancelled = cluster.WaitForJob(doomed, 60s);
-  EXPECT_EQ(cancelled.state(), "cancelled") << cancelled.reason();
+  EXPECT_EQ(cancelled.state(), v1::JOB_STATE_CANCELLED) << cancelled.reason();
   EXPECT_EQ(ReadFile(work / "runs"), "started\n");
   EXPECT_EQ(ReadFile(work / "told"), "preempt\n");
   told = false;
@@ -441,10 +441,10 @@ TEST(ClusterPredictions, ScheduleAccuracyReportsErrorsBiasAndCoveragePerClass) {
   // one of another class.
   for (int i = 0; i < 4; ++i) {
     const int64_t id = cluster.Submit({"--class", "nap", "--est-time", "1s", "--", "sleep", "0.5"});
-    EXPECT_EQ(cluster.WaitForJob(id).state(), "succeeded");
+    EXPECT_EQ(cluster.WaitForJob(id).state(), v1::JOB_STATE_SUCCEEDED);
   }
   EXPECT_EQ(cluster.WaitForJob(cluster.Submit({"--class", "blink", "--", "true"})).state(),
-            "succeeded");
+            v1::JOB_STATE_SUCCEEDED);
   CommandResult json = cluster.Muster({"schedule", "--accuracy", "-o", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   const nlohmann::json j = nlohmann::json::parse(json.out);
@@ -516,7 +516,7 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
                                      "-e", "err-%j.%a", "--workdir", work.string(), "--",
                                      "/bin/sh", "-c",
                                      "echo hello $MUSTER_TASK_INDEX; echo oops >&2"});
-  EXPECT_EQ(cluster.WaitForJob(id, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(id, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   const std::string j = std::to_string(id);
   for (int t = 0; t < 2; ++t) {
     EXPECT_EQ(ReadFile(work / ("out-pat-" + j + "-" + std::to_string(t) + ".txt")),
@@ -530,7 +530,7 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   // Without --error, stderr goes to the --output file too.
   const int64_t both = cluster.Submit({"-o", "both.log", "--workdir", work.string(), "--",
                                        "/bin/sh", "-c", "echo out; echo err >&2"});
-  EXPECT_EQ(cluster.WaitForJob(both, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(both, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   const std::string text = ReadFile(work / "both.log");
   EXPECT_NE(text.find("out\n"), std::string::npos) << text;
   EXPECT_NE(text.find("err\n"), std::string::npos) << text;
@@ -539,7 +539,7 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   const int64_t nowhere = cluster.Submit({"-o", "no/such/dir/x.log", "--workdir", work.string(),
                                           "--", "true"});
   v1::JobInfo failed = cluster.WaitForJob(nowhere, 60s);
-  EXPECT_EQ(failed.state(), "failed");
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
   EXPECT_NE(failed.reason().find("cannot open the output file 'no/such/dir/x.log'"),
             std::string::npos)
       << failed.reason();
@@ -547,14 +547,14 @@ TEST(ClusterScripts, OutputAndErrorPatternsGetACopyOfEachTasksStreams) {
   ASSERT_EQ(mkfifo((work / "pipe").c_str(), 0644), 0);
   const int64_t fifo = cluster.Submit({"-o", "pipe", "--workdir", work.string(), "--", "true"});
   v1::JobInfo refused_fifo = cluster.WaitForJob(fifo, 60s);
-  EXPECT_EQ(refused_fifo.state(), "failed");
+  EXPECT_EQ(refused_fifo.state(), v1::JOB_STATE_FAILED);
   EXPECT_NE(refused_fifo.reason().find("is not a regular file"), std::string::npos)
       << refused_fifo.reason();
   // The copy gets every byte; the log limit is only the coordinator's copy's.
   const int64_t big = cluster.Submit({"-o", "big.log", "--log-limit", "1M", "--workdir",
                                       work.string(), "--", "/bin/sh", "-c",
                                       "head -c 3000000 /dev/zero | tr '\\0' x"});
-  EXPECT_EQ(cluster.WaitForJob(big, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(big, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(fs::file_size(work / "big.log"), 3000000u);
   CommandResult bad = cluster.Muster({"submit", "-o", "x-%q", "--", "true"});
   EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
@@ -603,12 +603,12 @@ TEST(ClusterDrain, ADrainedNodeFinishesItsTasksTakesNoNewOnesAndSurvivesARestart
   for (int i = 0; i < 4; ++i) later.push_back(cluster.Submit({"--cpus", "0.5", "--", "/bin/true"}));
   for (int64_t id : later) {
     v1::JobInfo j = cluster.WaitForJob(id, 30s);
-    EXPECT_EQ(j.state(), "succeeded");
+    EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED);
     EXPECT_EQ(j.tasks(0).node(), other) << "job " << id;
   }
   // The task that ran there finished undisturbed; then the node is drained.
   v1::JobInfo first = cluster.WaitForJob(running, 30s);
-  EXPECT_EQ(first.state(), "succeeded");
+  EXPECT_EQ(first.state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(first.tasks(0).attempt(), 1);
   nlohmann::json n = NodeJson(cluster, node);
   EXPECT_EQ(n["state"], "drained") << n.dump();
@@ -665,7 +665,7 @@ TEST(ClusterDrain, OnlyAdminsDrainAndAUserHoldsOnlyItsOwnJobs) {
       RunMuster({"release", std::to_string(theirs), "--coordinator", cluster.address()}, 20s, env);
   EXPECT_EQ(hold.exit_code, 6) << hold.err;
   EXPECT_NE(hold.err.find("belongs to"), std::string::npos) << hold.err;
-  EXPECT_EQ(cluster.client().GetJob(theirs)->state(), "pending");
+  EXPECT_EQ(cluster.client().GetJob(theirs)->state(), v1::JOB_STATE_PENDING);
 }
 
 TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
@@ -690,7 +690,7 @@ TEST(ClusterDrain, WithMigrateACheckpointableJobMovesOffAtOnce) {
             std::string::npos)
       << drain.out;
   v1::JobInfo j = cluster.WaitForJob(id, 40s);
-  EXPECT_EQ(j.state(), "succeeded") << j.reason();
+  EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED) << j.reason();
   EXPECT_NE(j.tasks(0).node(), node);
   EXPECT_EQ(j.tasks(0).attempt(), 2);
   EXPECT_EQ(j.tasks(0).retries(), 0);
@@ -740,9 +740,9 @@ TEST(ClusterQueue, FiltersHistoryAndCancelByFilter) {
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   for (int64_t id : sweep) {
     EXPECT_NE(cancel.out.find("cancelled job " + std::to_string(id) + "\n"), std::string::npos);
-    EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), "cancelled");
+    EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), v1::JOB_STATE_CANCELLED);
   }
-  EXPECT_EQ(cluster.client().GetJob(keep)->state(), "running");
+  EXPECT_EQ(cluster.client().GetJob(keep)->state(), v1::JOB_STATE_RUNNING);
   CommandResult none = cluster.Muster({"cancel"});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_EQ(none.err, "muster: say which jobs: ids, or --user, --me, --name, --state\n");
@@ -754,17 +754,18 @@ TEST(ClusterQueue, OneTaskOfAnArrayIsCancelledAlone) {
   const int64_t id = cluster.Submit({"--array", "0-3", "--cpus", "0.1", "--", "/bin/sleep", "2"});
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline &&
-         cluster.client().GetJob(id)->tasks(2).state() != "running")
+         cluster.client().GetJob(id)->tasks(2).state() != v1::TASK_STATE_RUNNING)
     std::this_thread::sleep_for(50ms);
   const std::string two = std::to_string(id) + ".2";
   CommandResult cancel = cluster.Muster({"cancel", two});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_EQ(cancel.out, "cancelled task " + two + "\n");
   v1::JobInfo job = cluster.WaitForJob(id, 30s);
-  EXPECT_EQ(job.state(), "cancelled");
+  EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(job.reason(), "task 2 was cancelled");
   for (const auto& t : job.tasks())
-    EXPECT_EQ(t.state(), t.index() == 2 ? "cancelled" : "succeeded") << "task " << t.index();
+    EXPECT_EQ(t.state(), t.index() == 2 ? v1::TASK_STATE_CANCELLED : v1::TASK_STATE_SUCCEEDED)
+        << "task " << t.index();
   CommandResult again = cluster.Muster({"cancel", two});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err, "muster: task " + two + " already cancelled\n");
@@ -789,14 +790,14 @@ TEST(ClusterQueue, AHeldJobStartsOnlyOnceReleasedEvenAcrossARestart) {
   ASSERT_GT(id, 0);
   std::this_thread::sleep_for(1s);
   auto job = cluster.client().GetJob(id);
-  EXPECT_EQ(job->state(), "pending");
+  EXPECT_EQ(job->state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(job->reason(), "held by root (muster release " + std::to_string(id) + ")");
   // Hold an array that has started: its running tasks go on, nothing new starts.
   const int64_t array =
       cluster.Submit({"--array", "0-19%2", "--cpus", "0.1", "--", "/bin/sleep", "0.5"});
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline &&
-         cluster.client().GetJob(array)->state() != "running")
+         cluster.client().GetJob(array)->state() != v1::JOB_STATE_RUNNING)
     std::this_thread::sleep_for(20ms);
   CommandResult hold = cluster.Muster({"hold", std::to_string(array)});
   ASSERT_EQ(hold.exit_code, 0) << hold.err;
@@ -805,18 +806,18 @@ TEST(ClusterQueue, AHeldJobStartsOnlyOnceReleasedEvenAcrossARestart) {
   int started = 0;
   const auto held = cluster.client().GetJob(array);
   ASSERT_TRUE(held.ok());
-  for (const auto& t : held->tasks()) started += t.state() != "pending";
+  for (const auto& t : held->tasks()) started += t.state() != v1::TASK_STATE_PENDING;
   EXPECT_LE(started, 4);  // at most the two running at the hold (and a start in flight)
   // Across a restart of the coordinator.
   cluster.KillCoordinator(SIGTERM);
   ASSERT_EQ(cluster.StartCoordinator(), "");
   ASSERT_TRUE(cluster.WaitForReadyNodes(2, 20s));
   std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(cluster.client().GetJob(id)->state(), "pending");
+  EXPECT_EQ(cluster.client().GetJob(id)->state(), v1::JOB_STATE_PENDING);
   CommandResult release = cluster.Muster({"release", std::to_string(id), std::to_string(array)});
   ASSERT_EQ(release.exit_code, 0) << release.err;
-  EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), "succeeded");
-  EXPECT_EQ(cluster.WaitForJob(array, 60s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(id, 20s).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster.WaitForJob(array, 60s).state(), v1::JOB_STATE_SUCCEEDED);
   CommandResult again = cluster.Muster({"release", std::to_string(id)});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err, "muster: job " + std::to_string(id) + " already succeeded\n");
@@ -838,7 +839,7 @@ TEST(ClusterQueue, ARequeuedJobRunsAgainAsANewAttemptWithoutARetry) {
   ASSERT_EQ(requeue.exit_code, 0) << requeue.err;
   EXPECT_EQ(requeue.out, "requeued job " + std::to_string(id) + "\n");
   v1::JobInfo j = cluster.WaitForJob(id, 30s);
-  EXPECT_EQ(j.state(), "succeeded") << j.reason();
+  EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED) << j.reason();
   EXPECT_EQ(j.tasks(0).attempt(), 2);
   EXPECT_EQ(j.tasks(0).retries(), 0);
   EXPECT_EQ(ReadFile(work / "attempts"), "1\n2\n");

@@ -36,7 +36,7 @@ TEST(ClusterPostgres, ACoordinatorOnPostgresKeepsEveryJobThroughKillAndRestart) 
   ASSERT_EQ(cluster.Start(), "");
   std::vector<int64_t> ids;
   for (int i = 0; i < 10; ++i) ids.push_back(cluster.Submit({"--", "/bin/true"}));
-  for (int64_t id : ids) EXPECT_EQ(cluster.WaitForJob(id, 30s).state(), "succeeded") << id;
+  for (int64_t id : ids) EXPECT_EQ(cluster.WaitForJob(id, 30s).state(), v1::JOB_STATE_SUCCEEDED) << id;
   // The jobs are rows in PostgreSQL, and no SQLite file was made beside them.
   auto value = [&](const std::string& sql) {
     auto v = db->QueryValue(sql);
@@ -52,10 +52,10 @@ TEST(ClusterPostgres, ACoordinatorOnPostgresKeepsEveryJobThroughKillAndRestart) 
 
   cluster.KillCoordinator(SIGKILL);
   ASSERT_EQ(cluster.StartCoordinator(), "");
-  for (int64_t id : ids) EXPECT_EQ(cluster.WaitForJob(id, 10s).state(), "succeeded") << id;
+  for (int64_t id : ids) EXPECT_EQ(cluster.WaitForJob(id, 10s).state(), v1::JOB_STATE_SUCCEEDED) << id;
   const int64_t next = cluster.Submit({"--", "/bin/true"});
   EXPECT_GT(next, ids.back()) << "a job id was handed out twice";
-  EXPECT_EQ(cluster.WaitForJob(next, 30s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(next, 30s).state(), v1::JOB_STATE_SUCCEEDED);
   // A backup of this coordinator is the database's own business: one clear line.
   CommandResult backup =
       cluster.Muster({"admin", "backup", (cluster.dir() / "backup.db").string()});
@@ -76,7 +76,7 @@ TEST(ClusterPostgres, ADatabaseOutageMakesTheCoordinatorReadOnlyUntilTheServerIs
   ASSERT_EQ(cluster.Start(), "");
   const int64_t before = cluster.Submit({"--", "/bin/true"});
   ASSERT_GT(before, 0);
-  ASSERT_EQ(cluster.WaitForJob(before, 30s).state(), "succeeded");
+  ASSERT_EQ(cluster.WaitForJob(before, 30s).state(), v1::JOB_STATE_SUCCEEDED);
 
   ASSERT_TRUE(db->Kill().ok());
   CommandResult refused;
@@ -109,14 +109,14 @@ TEST(ClusterPostgres, ADatabaseOutageMakesTheCoordinatorReadOnlyUntilTheServerIs
   ASSERT_EQ(again.exit_code, 0) << again.err << cluster.LogTails();
   const int64_t after = std::stoll(again.out);
   EXPECT_GT(after, before);
-  EXPECT_EQ(cluster.WaitForJob(after, 30s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(after, 30s).state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(cluster.Muster({"queue"}).err.find("read-only"), std::string::npos);
   // Both are in the database, as the coordinator has them (a clean stop resigns the lease, so
   // that the next coordinator leads at once).
   cluster.KillCoordinator(SIGTERM);
   ASSERT_EQ(cluster.StartCoordinator(), "");
-  EXPECT_EQ(cluster.WaitForJob(before, 10s).state(), "succeeded");
-  EXPECT_EQ(cluster.WaitForJob(after, 10s).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(before, 10s).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(cluster.WaitForJob(after, 10s).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 }  // namespace

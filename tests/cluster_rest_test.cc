@@ -124,7 +124,7 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
                               .dump(),
                           "application/json"),
                 403, "Error");  // a user submits only as itself
-  EXPECT_EQ(cluster.WaitForJob(id).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(id).state(), v1::JOB_STATE_SUCCEEDED);
   auto all = cluster.client().ListJobs([] {
     v1::ListJobsRequest r;
     r.set_include_finished(true);
@@ -155,7 +155,7 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
                                                  .dump(),
                                              "application/json"),
                                    201, "Submitted")["job_id"];
-  EXPECT_EQ(cluster.WaitForJob(second).state(), "succeeded");
+  EXPECT_EQ(cluster.WaitForJob(second).state(), v1::JOB_STATE_SUCCEEDED);
   nlohmann::json page = rest.Json(
       http.Get("/api/v1/jobs?state=succeeded&limit=1", Rest::Auth(viewer)), 200, "JobList");
   EXPECT_EQ(page["total"], 2);
@@ -185,10 +185,10 @@ TEST(ClusterRest, TheApiChecksWhatTheGrpcApiChecksAndAnswersAsTheDocumentSays) {
   EXPECT_EQ(e["error"]["code"], "permission_denied");
   e = rest.Json(http.Delete(path, Rest::Auth(other)), 403, "Error");
   EXPECT_NE(e["error"]["message"].get<std::string>().find("permission denied"), std::string::npos);
-  EXPECT_NE(cluster.client().GetJob(sleeper)->state(), "cancelled") << "refused cancels change nothing";
+  EXPECT_NE(cluster.client().GetJob(sleeper)->state(), v1::JOB_STATE_CANCELLED) << "refused cancels change nothing";
   nlohmann::json c = rest.Json(http.Delete(path, Rest::Auth(user)), 200, "Cancelled");
   EXPECT_EQ(c["job_id"], sleeper);
-  EXPECT_EQ(cluster.WaitForJob(sleeper).state(), "cancelled");
+  EXPECT_EQ(cluster.WaitForJob(sleeper).state(), v1::JOB_STATE_CANCELLED);
   e = rest.Json(http.Delete(path, Rest::Auth(user)), 409, "Error");
   EXPECT_NE(e["error"]["message"].get<std::string>().find("already cancelled"),
             std::string::npos);

@@ -63,7 +63,7 @@ TEST(ClusterSecurity, ASecondLocalUserIsItselfAndOnlyItself) {
   EXPECT_EQ(as_root.exit_code, 6) << as_root.err;
   auto job = cluster.client().GetJob(mine);
   ASSERT_TRUE(job.ok());
-  EXPECT_NE(job->state(), "cancelled");  // nothing bob tried changed it
+  EXPECT_NE(job->state(), v1::JOB_STATE_CANCELLED);  // nothing bob tried changed it
 
   // bob's own job runs as bob, with bob's groups and a clean environment.
   CommandResult sub = cluster.MusterAs(
@@ -74,7 +74,7 @@ TEST(ClusterSecurity, ASecondLocalUserIsItselfAndOnlyItself) {
   ASSERT_EQ(sub.exit_code, 0) << sub.err << cluster.LogTails();
   const int64_t theirs = std::stoll(sub.out);
   v1::JobInfo done = cluster.WaitForJob(theirs, 30s);
-  ASSERT_EQ(done.state(), "succeeded") << done.reason() << cluster.LogTails();
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason() << cluster.LogTails();
   EXPECT_EQ(done.spec().user(), bob.name());
   const std::string out = Stdout(cluster, theirs);
   EXPECT_NE(out.find("uid=" + std::to_string(bob.uid()) + " "), std::string::npos) << out;
@@ -160,7 +160,7 @@ TEST(ClusterSecurity, WithoutAllowLocalUsersOthersAreShutOut) {
   EXPECT_EQ(forged.exit_code, 7) << forged.err;
   auto job = cluster.client().GetJob(mine);
   ASSERT_TRUE(job.ok());
-  EXPECT_NE(job->state(), "cancelled");
+  EXPECT_NE(job->state(), v1::JOB_STATE_CANCELLED);
   auto list = cluster.client().ListJobs({});
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->jobs_size(), 1);  // eve's submission never became a job

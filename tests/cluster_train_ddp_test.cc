@@ -74,11 +74,11 @@ TEST(ClusterTrainDdp, UnmodifiedPytorchDdpRunsAsATwoRankGangAcrossTwoAgents) {
   const std::string id = m[1];
 
   v1::JobInfo job = cluster.WaitForJob(std::stoll(id), 10s);
-  ASSERT_EQ(job.state(), "succeeded") << job.reason();
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.reason();
   EXPECT_TRUE(job.spec().gang());
   ASSERT_EQ(job.tasks_size(), 2);
   for (const auto& t : job.tasks()) {
-    EXPECT_EQ(t.state(), "succeeded") << "task " << t.index();
+    EXPECT_EQ(t.state(), v1::TASK_STATE_SUCCEEDED) << "task " << t.index();
     EXPECT_EQ(t.exit_code(), 0) << "task " << t.index();
     EXPECT_GT(t.start_ms(), 0) << "task " << t.index() << " never started";
   }

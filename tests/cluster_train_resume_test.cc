@@ -86,7 +86,7 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = cluster.client().GetJob(id);
     if (j.ok()) {
-      state = j->state();
+      state = StateName(j->state());
       if (j->tasks_size() > 0) done = j->tasks(0).progress().done();
       if (done >= 10 || state == "succeeded" || state == "failed" || state == "cancelled") break;
     }
@@ -98,18 +98,18 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   CommandResult c = cluster.Muster({"cancel", std::to_string(id)});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   v1::JobInfo cancelled = cluster.WaitForJob(id, 60s);
-  ASSERT_EQ(cancelled.state(), "cancelled") << cancelled.reason() << cluster.LogTails();
+  ASSERT_EQ(cancelled.state(), v1::JOB_STATE_CANCELLED) << cancelled.reason() << cluster.LogTails();
   // The job is cancelled at once; its ranks end when the agents report their exits.
   const auto end_deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < end_deadline &&
          std::any_of(cancelled.tasks().begin(), cancelled.tasks().end(),
-                     [](const v1::TaskInfo& t) { return t.state() != "cancelled"; })) {
+                     [](const v1::TaskInfo& t) { return t.state() != v1::TASK_STATE_CANCELLED; })) {
     std::this_thread::sleep_for(50ms);
     if (auto j = cluster.client().GetJob(id); j.ok()) cancelled = *j;
   }
   ASSERT_EQ(cancelled.tasks_size(), 2);
   for (const auto& t : cancelled.tasks()) {
-    EXPECT_EQ(t.state(), "cancelled") << "task " << t.index();
+    EXPECT_EQ(t.state(), v1::TASK_STATE_CANCELLED) << "task " << t.index();
     EXPECT_EQ(t.exit_code(), 143) << "task " << t.index()
                                   << " did not stop with a checkpoint: " << t.message();
   }
@@ -131,7 +131,7 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   ASSERT_GT(again, 0);
   EXPECT_NE(again, id);
   v1::JobInfo resumed = cluster.WaitForJob(again, 240s);
-  ASSERT_EQ(resumed.state(), "succeeded") << resumed.reason() << cluster.LogTails();
+  ASSERT_EQ(resumed.state(), v1::JOB_STATE_SUCCEEDED) << resumed.reason() << cluster.LogTails();
   const double resumed_at_s = Seconds(t0);
   CommandResult second = LogsContaining(cluster, std::to_string(again) + ".0", "done: ");
   EXPECT_NE(second.out.find("at step " + std::to_string(stopped_at)), std::string::npos)
@@ -141,7 +141,7 @@ TEST(ClusterTrainResume, CancelledCheckpointableGangResumesFromItsCheckpointWhen
   EXPECT_GT(std::stoi(m[1]), stopped_at) << "progress restarted from 0:\n" << second.out;
 
   v1::JobInfo reference = cluster.WaitForJob(ref, 240s);
-  ASSERT_EQ(reference.state(), "succeeded") << reference.reason() << cluster.LogTails();
+  ASSERT_EQ(reference.state(), v1::JOB_STATE_SUCCEEDED) << reference.reason() << cluster.LogTails();
   const nlohmann::json r = Report(out), rr = Report(ref_out);
   ASSERT_TRUE(r.is_object()) << "no report.json in " << out;
   ASSERT_TRUE(rr.is_object()) << "no report.json in " << ref_out;

@@ -49,7 +49,8 @@ int RunCancel(const ClientFlags& f, const std::vector<std::string>& ids_text,
     auto list = client.ListJobs(req);
     if (!list.ok()) return ReportError(list.status());
     for (const auto& j : list->jobs())
-      if (j.state() == "pending" || j.state() == "running") ids.push_back(j.job_id());
+      if (j.state() == v1::JOB_STATE_PENDING || j.state() == v1::JOB_STATE_RUNNING)
+        ids.push_back(j.job_id());
     if (ids.empty()) {
       if (f.json())
         std::cout << "[]" << std::endl;

@@ -156,7 +156,8 @@ Status FillFilter(const JobFilter& f, v1::ListJobsRequest& req) {
   if (f.me && !f.user.empty()) return Status::InvalidArgument("give --me or --user, not both");
   req.set_user(f.me ? "@me" : f.user);
   req.set_name(f.name);
-  for (const auto& s : f.states) req.add_states(s);
+  for (const auto& s : f.states)
+    if (Status e = client::AddStateFilter(s, req); !e.ok()) return e;
   if (!f.since.empty()) {
     const DurationMs age = ParseDurationMs(f.since);
     if (age < 0)

@@ -11,9 +11,12 @@
 
 #include "cli/commands.h"
 #include "cluster/client/coordinator_client.h"
+#include "cluster/common/convert.h"
 #include "core/status.h"
 
 namespace muster::cli {
+
+using cluster::StateName;  // a wire job or task state by the name users see
 
 struct ClientFlags {
   std::string coordinator;       // empty = $MUSTER_COORDINATOR, the state dir's, or the default

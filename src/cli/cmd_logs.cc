@@ -54,7 +54,7 @@ int RunLogs(const LogsFlags& f) {
     started = started || ((index == -1 || t.index() == index) && t.attempt() > 0);
   if (!started && !f.follow) {
     std::cerr << "muster: job " << *id << (task ? " task " + std::to_string(*task) : "")
-              << " has not started yet (" << job->state()
+              << " has not started yet (" << StateName(job->state())
               << (job->reason().empty() ? "" : ": " + job->reason())
               << "); muster logs -f waits for its output\n";
     return kExitOk;

@@ -188,7 +188,7 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
   flags.coordinator = coordinator;
   flags.state_dir = state_dir;
   v1::ListJobsRequest req;
-  req.add_states("succeeded");  // a failed or cancelled run says little about run times
+  req.add_states(v1::JOB_STATE_SUCCEEDED);  // a failed or cancelled run says little about run times
   req.set_since_ms(*since_ms);
   req.set_with_tasks(true);
   auto list = MakeClient(flags).ListJobs(req);
@@ -200,7 +200,7 @@ int ShowPredictionAccuracy(const std::string& coordinator, const std::string& st
     if (j.submit_prediction_made_ms() <= 0 || j.start_ms() <= 0 || j.end_ms() <= 0) continue;
     model::FinishedJob f{
         .job_class = cls,
-        .together = model::RunsTogether(j.spec().gang(), !j.spec().array().empty(), j.spec().tasks()),
+        .together = model::RunsTogether(j.spec().gang(), j.spec().has_array(), j.spec().tasks()),
         .submit_ms = j.submit_ms(),
         .predicted_start_ms = j.submit_predicted_start_ms(),
         .predicted_finish_ms = j.submit_predicted_finish_ms(),

@@ -37,7 +37,7 @@ std::string CpuTimeCell(double seconds) {
 std::string TaskCell(const v1::JobInfo& job) {
   std::map<std::string, int> counts(job.task_state_counts().begin(), job.task_state_counts().end());
   if (counts.empty())
-    for (const auto& t : job.tasks()) ++counts[t.state()];
+    for (const auto& t : job.tasks()) ++counts[StateName(t.state())];
   std::string out;
   for (const char* s :
        {"running", "launching", "pending", "succeeded", "failed", "timeout", "oom", "lost",
@@ -84,7 +84,9 @@ int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
   req.set_limit(limit);
   if (Status s = FillFilter(filter, req); !s.ok()) return ReportError(s);
   if (history && req.states().empty())
-    for (const char* s : {"succeeded", "failed", "cancelled", "timeout", "oom"}) req.add_states(s);
+    for (v1::JobState s : {v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED,
+                           v1::JOB_STATE_TIMEOUT, v1::JOB_STATE_OOM})
+      req.add_states(s);
   auto list = client.ListJobs(req);
   if (!list.ok()) return ReportError(list.status());
   WarnIfReadOnly(list->store_condition());
@@ -99,7 +101,7 @@ int RunQueue(const ClientFlags& f, bool all, int limit, const JobFilter& filter,
                            "ELAPSED", "NODES", "REASON"});
   for (const auto& j : list->jobs()) {
     int gpus = j.spec().resources().gpus() * client::TaskTotal(j);
-    table.AddRow({std::to_string(j.job_id()), j.spec().name(), j.spec().user(), j.state(),
+    table.AddRow({std::to_string(j.job_id()), j.spec().name(), j.spec().user(), StateName(j.state()),
                   TaskCell(j), gpus > 0 ? std::to_string(gpus) : "-", StartCell(j, now),
                   FinishCell(j, now), ElapsedCell(j, now), NodesCell(j), j.reason()});
   }
@@ -161,7 +163,7 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   const v1::JobSpec& s = j.spec();
   int64_t now = WallNowMs();
   std::printf("job %lld  %s\n", static_cast<long long>(j.job_id()), s.name().c_str());
-  PrintField("state", j.state());
+  PrintField("state", StateName(j.state()));
   PrintField("reason", j.reason());
   PrintField("user", s.user());
   PrintField("class", s.job_class());
@@ -178,8 +180,8 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   }
   PrintField("workdir", s.workdir());
   std::string shape;
-  if (!s.array().empty())
-    shape = "array " + s.array() + " (" + std::to_string(client::TaskTotal(j)) + " tasks)";
+  if (s.has_array())
+    shape = "array " + cluster::FormatArrayRange(s) + " (" + std::to_string(client::TaskTotal(j)) + " tasks)";
   else if (s.gang())
     shape = "gang of " + std::to_string(s.tasks()) + " ranks" +
             (s.ranks_per_node() > 0 ? ", " + std::to_string(s.ranks_per_node()) + " per node" : "");
@@ -252,17 +254,19 @@ int RunShow(const ClientFlags& f, const std::string& id_text, bool all_tasks) {
   int shown = 0;
   for (const auto& task : j.tasks()) {
     if (summarise &&
-        (task.state() == "succeeded" || task.state() == "pending" || shown >= kShownTasks)) {
+        (task.state() == v1::TASK_STATE_SUCCEEDED || task.state() == v1::TASK_STATE_PENDING ||
+         shown >= kShownTasks)) {
       ++hidden;
       continue;
     }
     ++shown;
-    bool ended = task.state() == "succeeded" || task.state() == "failed" ||
-                 task.state() == "timeout" || task.state() == "oom";
+    const v1::TaskState st = task.state();
+    const bool ended = st == v1::TASK_STATE_SUCCEEDED || st == v1::TASK_STATE_FAILED ||
+                       st == v1::TASK_STATE_TIMEOUT || st == v1::TASK_STATE_OOM;
     std::string progress = client::FormatProgress(task.progress(), 10);
-    if (!task.message().empty() && task.state() != "succeeded")
+    if (!task.message().empty() && task.state() != v1::TASK_STATE_SUCCEEDED)
       progress += (progress.empty() ? "" : "  ") + task.message();
-    t.AddRow({std::to_string(task.index()), task.state(), task.node().empty() ? "-" : task.node(),
+    t.AddRow({std::to_string(task.index()), StateName(st), task.node().empty() ? "-" : task.node(),
               client::FormatGpuList(task.gpus()),
               task.attempt() > 0 ? std::to_string(task.attempt()) : "-",
               ended ? std::to_string(task.exit_code()) : "-",

@@ -37,16 +37,18 @@ std::string Frame(const TopFlags& f, client::CoordinatorClient& c) {
   client::TextTable t({"JOB", "NAME", "STATE", "TASKS", "NODES", "PROGRESS", "RUNNING FOR"});
   int shown = 0;
   for (const auto& j : jobs->jobs()) {
-    if (j.state() != "running") continue;
+    if (j.state() != v1::JOB_STATE_RUNNING) continue;
     std::string nodes, progress;
     for (const auto& task : j.tasks()) {
-      if (task.state() != "running" && task.state() != "launching") continue;
+      if (task.state() != v1::TASK_STATE_RUNNING && task.state() != v1::TASK_STATE_LAUNCHING)
+        continue;
       if (nodes.find(task.node()) == std::string::npos)
         nodes += (nodes.empty() ? "" : ",") + task.node();
       if (progress.empty() && task.has_progress() && task.progress().total() > 0)
         progress = client::FormatProgress(task.progress(), 12);
     }
-    t.AddRow({std::to_string(j.job_id()), j.spec().name(), j.state(), client::FormatTaskCounts(j),
+    t.AddRow({std::to_string(j.job_id()), j.spec().name(), StateName(j.state()),
+              client::FormatTaskCounts(j),
               nodes.empty() ? "-" : nodes, progress.empty() ? "-" : progress,
               j.start_ms() > 0 ? client::FormatDurationShort(jobs->now_ms() - j.start_ms()) : "-"});
     ++shown;

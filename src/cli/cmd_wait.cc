@@ -30,8 +30,9 @@ using Clock = std::chrono::steady_clock;
 std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
   std::vector<std::string> lines;
   std::string header =
-      "job " + std::to_string(job.job_id()) + " (" + job.spec().name() + ") " + job.state();
-  if (job.state() == "pending" && !job.reason().empty()) {
+      "job " + std::to_string(job.job_id()) + " (" + job.spec().name() + ") " +
+      StateName(job.state());
+  if (job.state() == v1::JOB_STATE_PENDING && !job.reason().empty()) {
     header += ": " + job.reason();
   } else if (with_times && job.start_ms() > 0) {
     int64_t end = job.end_ms() > 0 ? job.end_ms() : WallNowMs();
@@ -41,17 +42,18 @@ std::vector<std::string> RenderJob(const v1::JobInfo& job, bool with_times) {
   }
   lines.push_back(header);
   bool per_task =
-      job.spec().array().empty() && job.tasks_size() > 0 && job.tasks_size() <= kMaxTaskLines;
+      !job.spec().has_array() && job.tasks_size() > 0 && job.tasks_size() <= kMaxTaskLines;
   if (per_task) {
     for (const auto& t : job.tasks()) {
       char head[96];
-      std::snprintf(head, sizeof head, "  task %-3d %-10s", t.index(), t.state().c_str());
+      std::snprintf(head, sizeof head, "  task %-3d %-10s", t.index(), StateName(t.state()));
       std::string line = head;
       if (!t.node().empty()) line += " " + t.node();
       if (t.gpus_size() > 0) line += " gpu " + client::FormatGpuList(t.gpus());
       std::string prog = client::FormatProgress(t.progress());
       if (!prog.empty()) line += "  " + prog;
-      if ((t.state() == "failed" || t.state() == "timeout" || t.state() == "oom") &&
+      if ((t.state() == v1::TASK_STATE_FAILED || t.state() == v1::TASK_STATE_TIMEOUT ||
+           t.state() == v1::TASK_STATE_OOM) &&
           !t.message().empty())
         line += "  " + t.message();
       lines.push_back(line);
@@ -101,8 +103,8 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     }
     unreachable = false;
     job = std::move(*r);
-    const auto state = ParseJobState(job.state());
-    const bool finished = state && IsTerminal(*state);
+    const auto state = cluster::FromProto(job.state());
+    const bool finished = state.ok() && IsTerminal(*state);
     if (!json) {
       std::vector<std::string> lines = RenderJob(job, tty);
       if (tty) {
@@ -131,11 +133,11 @@ int WaitForJob(client::CoordinatorClient& client, int64_t id, bool json) {
     std::string took = job.start_ms() > 0 && job.end_ms() > 0
                            ? " in " + client::FormatDurationShort(job.end_ms() - job.start_ms())
                            : "";
-    std::cout << "job " << id << " " << job.state() << took
-              << (job.state() != "succeeded" && !job.reason().empty() ? ": " + job.reason() : "")
-              << std::endl;
+    const bool ok = job.state() == v1::JOB_STATE_SUCCEEDED;
+    std::cout << "job " << id << " " << StateName(job.state()) << took
+              << (!ok && !job.reason().empty() ? ": " + job.reason() : "") << std::endl;
   }
-  return job.state() == "succeeded" ? kExitOk : kExitFailed;
+  return job.state() == v1::JOB_STATE_SUCCEEDED ? kExitOk : kExitFailed;
 }
 
 }  // namespace muster::cli

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/job.h"
 #include "core/node.h"
@@ -54,6 +55,21 @@ TEST(Job, ArrayRangeParsing) {
   EXPECT_FALSE(ParseArrayRange("a-b").ok());
   EXPECT_FALSE(ParseArrayRange("0-9%0").ok());
   EXPECT_EQ(ParseArrayRange("7")->size(), 1);
+}
+
+// The numbers as received on the wire: nothing wraps before it is checked.
+TEST(Job, ArrayRangeCheckRefusesWhatWouldWrapOrMislead) {
+  auto ok = CheckArrayRange(5, 5, 0);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->size(), 1);
+  EXPECT_EQ(CheckArrayRange(0, kMaxArrayTasks - 1, 3)->size(), kMaxArrayTasks);
+  EXPECT_EQ(CheckArrayRange(0, kMaxArrayTasks, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(CheckArrayRange(-1, 3, 0).ok());
+  EXPECT_FALSE(CheckArrayRange(3, 2, 0).ok());  // would read as "not an array"
+  EXPECT_FALSE(CheckArrayRange(0, 3, -1).ok());
+  EXPECT_FALSE(CheckArrayRange(std::numeric_limits<int32_t>::min(),
+                               std::numeric_limits<int32_t>::max(), 0).ok());
+  EXPECT_EQ(ParseArrayRange("9-1").status().message(), "array range '9-1' ends before it starts");
 }
 
 TEST(Job, ValidateRejectsBadSpecs) {

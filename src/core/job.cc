@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 namespace muster {
 
@@ -38,11 +39,21 @@ Result<ArrayRange> ParseArrayRange(const std::string& text) {
              !ParseInt(body.substr(dash + 1), &r.last)) {
     return Status::InvalidArgument("array range '" + text + "' is not N, N-M or N-M%K");
   }
-  if (r.last < r.first)
-    return Status::InvalidArgument("array range '" + text + "' ends before it starts");
-  if (r.size() > 1000000)
-    return Status::InvalidArgument("array range '" + text + "' has more than 1,000,000 tasks");
-  return r;
+  auto checked = CheckArrayRange(r.first, r.last, r.throttle);
+  if (!checked.ok())
+    return Status::InvalidArgument("array range '" + text + "' " + checked.status().message());
+  return checked;
+}
+
+Result<ArrayRange> CheckArrayRange(int64_t first, int64_t last, int64_t throttle) {
+  if (first < 0) return Status::InvalidArgument("starts below 0");
+  if (last < first) return Status::InvalidArgument("ends before it starts");
+  if (last - first + 1 > kMaxArrayTasks)
+    return Status::InvalidArgument("has more than 1,000,000 tasks");
+  if (throttle < 0 || throttle > std::numeric_limits<int>::max())
+    return Status::InvalidArgument("has a throttle below 0 or too large");
+  return ArrayRange{.first = static_cast<int>(first), .last = static_cast<int>(last),
+                    .throttle = static_cast<int>(throttle)};
 }
 
 namespace {

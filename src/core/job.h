@@ -38,8 +38,14 @@ struct ArrayRange {
   int size() const { return empty() ? 0 : last - first + 1; }
 };
 
-// Parses "0-999%50", "0-9", "5". Error names the problem.
+// Parses "0-999%50", "0-9", "5", and checks the range as CheckArrayRange does. Error names the
+// problem.
 Result<ArrayRange> ParseArrayRange(const std::string& text);
+// A range as received (the wire's ArrayRange): first >= 0, last >= first, at most
+// kMaxArrayTasks indices, throttle >= 0 (0 = unlimited). `first`..`last` are 64-bit so that no
+// received value wraps before it is checked.
+Result<ArrayRange> CheckArrayRange(int64_t first, int64_t last, int64_t throttle);
+inline constexpr int kMaxArrayTasks = 1000000;
 
 struct JobSpec {
   std::string name;

@@ -276,13 +276,13 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
   for (int64_t id : jobs) {
     v1::JobInfo j = cluster.WaitForJob(id, 120s);
     final_state[id] = j;
-    if (j.state() != "succeeded" && j.state() != "failed" && j.state() != "cancelled")
-      violation("job " + std::to_string(id) + " never ended: " + j.state() + " " + j.reason());
+    if (j.state() != v1::JOB_STATE_SUCCEEDED && j.state() != v1::JOB_STATE_FAILED && j.state() != v1::JOB_STATE_CANCELLED)
+      violation("job " + std::to_string(id) + " never ended: " + StateName(j.state()) + " " + j.reason());
   }
   for (int64_t id : cancels)
-    if (final_state[id].state() != "cancelled")
+    if (final_state[id].state() != v1::JOB_STATE_CANCELLED)
       violation("job " + std::to_string(id) + " was cancelled but ended " +
-                final_state[id].state());
+                StateName(final_state[id].state()));
   // The tasks' own records.
   for (const auto& [id, j] : final_state) {
     auto info = c.GetJob(id);
@@ -306,7 +306,7 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
         // is one.
         if (prev.completed) ++redone;
       }
-      if (t.state() == "succeeded") {
+      if (t.state() == v1::TASK_STATE_SUCCEEDED) {
         auto it = attempts.find(t.attempt());
         if (it == attempts.end() || !it->second.completed)
           violation("job " + std::to_string(id) + " task " + std::to_string(t.index()) +
@@ -356,7 +356,7 @@ TEST(ChaosSoak, NoAcceptedJobIsLostAndNoTaskRunsTwiceUnderFaults) {
     total += v;
   }
   std::map<std::string, int> states;
-  for (const auto& [id, j] : final_state) ++states[j.state()];
+  for (const auto& [id, j] : final_state) ++states[StateName(j.state())];
   std::printf(" %d in all\nchaos: %zu jobs acknowledged (", total, jobs.size());
   for (const auto& [k, v] : states) std::printf(" %s %d", k.c_str(), v);
   std::printf(

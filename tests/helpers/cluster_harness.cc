@@ -470,13 +470,14 @@ v1::JobInfo TestCluster::WaitForJob(int64_t id, std::chrono::milliseconds timeou
     auto j = client_->GetJob(id);
     if (j.ok()) {
       last = *j;
-      const std::string& s = last.state();
-      if (auto state = muster::ParseJobState(s); state && muster::IsTerminal(*state)) return last;
+      if (auto state = muster::cluster::FromProto(last.state());
+          state.ok() && muster::IsTerminal(*state))
+        return last;
     }
     std::this_thread::sleep_for(50ms);
   }
-  last.set_state("still not ended when the test stopped waiting (last state: " + last.state() +
-                 ")");
+  last.set_reason("still not ended when the test stopped waiting (last state: " +
+                  std::string(muster::cluster::StateName(last.state())) + "): " + last.reason());
   return last;
 }
 

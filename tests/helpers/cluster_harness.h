@@ -20,12 +20,15 @@
 #include <vector>
 
 #include "cluster/client/coordinator_client.h"
+#include "cluster/common/convert.h"
 #include "cluster/common/credentials.h"
 
 namespace muster::testing {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+namespace v1 = ::muster::v1;
+using cluster::StateName;  // a wire job or task state by its name
 
 // Path of the muster binary under test.
 std::string MusterBinary();

@@ -121,7 +121,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
     e.set_job_id(t.job_id);
     e.set_task_index(t.task_index);
     e.set_attempt(t.attempt);
-    e.set_state("lost");
+    e.set_state(v1::TASK_STATE_LOST);
     e.set_exit_code(128 + SIGKILL);
     e.set_message("killed when its agent restarted after a crash");
     e.set_time_ms(WallMs());
@@ -194,6 +194,7 @@ v1::Register Agent::BuildRegister() {
   v1::Register r;
   cluster::ToProto(node_.spec, r.mutable_node(), node_.address);
   r.set_agent_version("0.1.0");
+  r.set_protocol(kWireProtocol);
   r.set_containment(cgroups_ ? cgroups_->Describe() : containment_);
   r.set_only_user(OnlyUser(geteuid()));
   for (const auto& t : launcher_->Running()) {
@@ -211,7 +212,7 @@ v1::Register Agent::BuildRegister() {
 
 void Agent::OnEvent(const v1::TaskEvent& e) {
   std::lock_guard lock(mu_);
-  if (e.state() == "running") {
+  if (e.state() == v1::TASK_STATE_RUNNING) {
     v1::AgentMessage m;
     *m.mutable_event() = e;
     outbox_.push_back(std::move(m));

@@ -366,7 +366,7 @@ void Agent::KillAttempt(int64_t job_id, int32_t task_index, int64_t attempt, int
       e.set_job_id(job_id);
       e.set_task_index(task_index);
       e.set_attempt(attempt);
-      e.set_state("lost");  // not its own outcome: it never ran
+      e.set_state(v1::TASK_STATE_LOST);  // not its own outcome: it never ran
       e.set_message("stopped on request before it started on " + node_.spec.name);
       e.set_time_ms(WallMs());
       OnEvent(e);
@@ -393,7 +393,7 @@ void Agent::StartLaunch(const v1::Launch& l) {
     e.set_job_id(l.job_id());
     e.set_task_index(l.task_index());
     e.set_attempt(l.attempt());
-    e.set_state(stopping ? "lost" : "failed");
+    e.set_state(stopping ? v1::TASK_STATE_LOST : v1::TASK_STATE_FAILED);
     e.set_exit_code(stopping ? 0 : 127);
     e.set_message(stopping ? "not started on " + node_.spec.name + ": " + st.message()
                            : st.message());

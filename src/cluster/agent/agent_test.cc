@@ -127,7 +127,7 @@ v1::CoordinatorMessage LaunchSh(int64_t job, const std::string& script, int64_t 
 bool HasEvent(const std::vector<v1::AgentMessage>& ms, int64_t job, const std::string& state,
               size_t* pos = nullptr) {
   for (size_t i = 0; i < ms.size(); ++i)
-    if (ms[i].has_event() && ms[i].event().job_id() == job && ms[i].event().state() == state) {
+    if (ms[i].has_event() && ms[i].event().job_id() == job && StateName(ms[i].event().state()) == state) {
       if (pos) *pos = i;
       return true;
     }
@@ -293,7 +293,7 @@ TEST_F(AgentTest, ShutdownStopsTasksAndReportsThem) {
   EXPECT_LT(took, 4s);
   ASSERT_TRUE(s.fake->WaitFor([](auto&, auto& ms) { return HasEvent(ms, 5, "lost"); }, 2s));
   for (const auto& m : s.fake->Messages())
-    if (m.has_event() && m.event().job_id() == 5 && m.event().state() == "lost")
+    if (m.has_event() && m.event().job_id() == 5 && m.event().state() == v1::TASK_STATE_LOST)
       EXPECT_EQ(m.event().exit_code(), 128 + 9);
 }
 

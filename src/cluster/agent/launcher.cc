@@ -486,7 +486,7 @@ Status Launcher::Launch(const v1::Launch& l) {
     log.set_stderr(true);
     log.set_data(line);
     sink_->OnLog(log);
-    v1::TaskEvent e = task->Event("failed");
+    v1::TaskEvent e = task->Event(v1::TASK_STATE_FAILED);
     e.set_exit_code(127);
     e.set_message(spawned.error);
     sink_->OnEvent(e);
@@ -509,7 +509,7 @@ Status Launcher::Launch(const v1::Launch& l) {
   }
   task->stop_reason_file = l.stop_reason_file();
   task->start_ticks = ProcessStartTicks("/proc", spawned.pid);
-  v1::TaskEvent running = task->Event("running");
+  v1::TaskEvent running = task->Event(v1::TASK_STATE_RUNNING);
   running.set_message("pid " + std::to_string(spawned.pid));
   running.set_not_enforced(not_enforced);
   // The running event goes out before the supervisor can see the task, so it precedes its logs.

@@ -199,20 +199,20 @@ void Launcher::Supervise() {
         const std::string on_request = t.kill_requested ? " (stopped on request)" : "";
         v1::TaskEvent e;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-          e = t.Event("succeeded");
+          e = t.Event(v1::TASK_STATE_SUCCEEDED);
           e.set_message("exited with code 0" + on_request);
         } else if (WIFEXITED(st)) {
-          e = t.Event("failed");
+          e = t.Event(v1::TASK_STATE_FAILED);
           e.set_exit_code(WEXITSTATUS(st));
           e.set_message("exited with code " + std::to_string(WEXITSTATUS(st)) + on_request);
         } else if (WIFSIGNALED(st)) {
-          e = t.Event("failed");
+          e = t.Event(v1::TASK_STATE_FAILED);
           e.set_exit_code(128 + WTERMSIG(st));
           const char* name = strsignal(WTERMSIG(st));
           e.set_message("killed by signal " + std::to_string(WTERMSIG(st)) + " (" +
                         (name ? name : "?") + ")" + on_request);
         } else {
-          e = t.Event("failed");
+          e = t.Event(v1::TASK_STATE_FAILED);
           e.set_exit_code(-1);
           e.set_message("ended with unknown status" + on_request);
         }
@@ -220,22 +220,22 @@ void Launcher::Supervise() {
         const bool fenced = t.fenced;
         if (options_.keeper) options_.keeper->Forget(t.pid);
         if (t.timed_out && !t.agent_stop && !fenced) {
-          e.set_state("timeout");
+          e.set_state(v1::TASK_STATE_TIMEOUT);
           e.set_message("reached its time limit of " + FormatDurationMs(t.limit_ms) + "; " +
                         e.message());
         } else if (t.agent_stop) {
           // Not the task's own outcome: the coordinator requeues it like a task on a lost node.
-          e.set_state("lost");
+          e.set_state(v1::TASK_STATE_LOST);
           e.set_message("stopped because its agent shut down; " + e.message());
         } else if (fenced) {
           // Stopped by the lease fence: by now the coordinator may run a newer attempt.
-          e.set_state("lost");
+          e.set_state(v1::TASK_STATE_LOST);
           e.set_message("stopped on its node because the node's lease ran out (no answer from "
                         "the coordinator); " +
                         e.message());
-        } else if (usage.oom_kills > 0 && e.state() == "failed") {
+        } else if (usage.oom_kills > 0 && e.state() == v1::TASK_STATE_FAILED) {
           // The kernel killed a process of it for going over its memory limit.
-          e.set_state("oom");
+          e.set_state(v1::TASK_STATE_OOM);
           e.set_message(
               (t.memory_limit_bytes > 0
                    ? "out of memory: limit " + FormatMiBytes(t.memory_limit_bytes) + ", peak " +

@@ -103,7 +103,7 @@ struct Launcher::Task {
   bool cgroup_reusable = true;  // false for an adopted task's (its shape is not known)
   int64_t memory_limit_bytes = 0;  // set in its cgroup; 0 = none
 
-  v1::TaskEvent Event(const std::string& state) const {
+  v1::TaskEvent Event(v1::TaskState state) const {
     v1::TaskEvent e;
     e.set_job_id(job_id);
     e.set_task_index(task_index);

@@ -45,7 +45,7 @@ class RecordingSink : public TaskSink {
     v1::TaskEvent found;
     bool ok = cv_.wait_for(lock, limit, [&] {
       for (const auto& e : events_)
-        if (e.job_id() == job && e.attempt() == attempt && e.state() != "running") {
+        if (e.job_id() == job && e.attempt() == attempt && e.state() != v1::TASK_STATE_RUNNING) {
           found = e;
           return true;
         }
@@ -131,7 +131,7 @@ TEST_F(LauncherTest, LogLimitKeepsTheHeadAndTheLatestTailWithMarkers) {
   v1::Launch l = Sh(40, "seq 1 200000; echo small >&2");
   l.set_log_limit_bytes(64 << 10);
   ASSERT_TRUE(launcher_->Launch(l).ok());
-  EXPECT_EQ(sink_.WaitEnd(40).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(40).state(), v1::TASK_STATE_SUCCEEDED);
   const std::string file = ReadLog(40, 0, 1, "out");
   EXPECT_LT(file.size(), (64u << 10) + 400) << "the log file is over its limit";
   EXPECT_EQ(file.compare(0, 8, "1\n2\n3\n4\n"), 0);  // the head is the beginning
@@ -161,7 +161,7 @@ TEST_F(LauncherTest, ATinyLogLimitIsRaisedTo64KiB) {
   v1::Launch l = Sh(41, "seq 1 100000");
   l.set_log_limit_bytes(1);  // a malformed launch must not break the agent
   ASSERT_TRUE(launcher_->Launch(l).ok());
-  EXPECT_EQ(sink_.WaitEnd(41).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(41).state(), v1::TASK_STATE_SUCCEEDED);
   const std::string file = ReadLog(41, 0, 1, "out");
   EXPECT_LT(file.size(), (64u << 10) + 400);
   EXPECT_NE(file.find("log limit of 65536 bytes"), std::string::npos);
@@ -176,7 +176,7 @@ TEST_F(LauncherTest, WithCgroupsNothingOfATaskOutlivesItsLeader) {
   {
     Launcher contained(LauncherOptions{.work_dir = dir_.string(), .cgroups = &*tree}, &sink);
     ASSERT_TRUE(contained.Launch(Sh(50, "setsid sleep 300 & echo $! > " + pidfile.string())).ok());
-    EXPECT_EQ(sink.WaitEnd(50).state(), "succeeded");
+    EXPECT_EQ(sink.WaitEnd(50).state(), v1::TASK_STATE_SUCCEEDED);
   }
   int escaped = 0;
   std::ifstream(pidfile) >> escaped;
@@ -205,13 +205,13 @@ TEST_F(LauncherTest, OverItsMemoryLimitATaskEndsAsOomWithItsLimitAndPeak) {
     ASSERT_TRUE(limited.Launch(hog).ok());
     ASSERT_TRUE(limited.Launch(fits).ok());
     const v1::TaskEvent oom = sink.WaitEnd(60);
-    EXPECT_EQ(oom.state(), "oom");
+    EXPECT_EQ(oom.state(), v1::TASK_STATE_OOM);
     EXPECT_NE(oom.message().find("out of memory: limit 64 MiB, peak "), std::string::npos)
         << oom.message();
     EXPECT_EQ(oom.exit_code(), 128 + SIGKILL);
     EXPECT_GT(oom.peak_memory_bytes(), 16 << 20);
     const v1::TaskEvent ok = sink.WaitEnd(61);
-    EXPECT_EQ(ok.state(), "succeeded") << ok.message();
+    EXPECT_EQ(ok.state(), v1::TASK_STATE_SUCCEEDED) << ok.message();
     EXPECT_GE(ok.peak_memory_bytes(), 50 << 20);
     EXPECT_GT(ok.cpu_seconds(), 0);
   }
@@ -223,15 +223,15 @@ TEST_F(LauncherTest, SuccessAndExitCodes) {
   ASSERT_TRUE(launcher_->Launch(Sh(1, "exit 0")).ok());
   ASSERT_TRUE(launcher_->Launch(Sh(2, "exit 3")).ok());
   auto ok = sink_.WaitEnd(1);
-  EXPECT_EQ(ok.state(), "succeeded");
+  EXPECT_EQ(ok.state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(ok.exit_code(), 0);
   auto bad = sink_.WaitEnd(2);
-  EXPECT_EQ(bad.state(), "failed");
+  EXPECT_EQ(bad.state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(bad.exit_code(), 3);
   EXPECT_NE(bad.message().find("code 3"), std::string::npos);
   // "running" precedes the end, exactly one terminal event each.
   int running = 0, ends = 0;
-  for (const auto& e : sink_.Events()) (e.state() == "running" ? running : ends)++;
+  for (const auto& e : sink_.Events()) (e.state() == v1::TASK_STATE_RUNNING ? running : ends)++;
   EXPECT_EQ(running, 2);
   EXPECT_EQ(ends, 2);
   EXPECT_TRUE(launcher_->Running().empty());
@@ -254,7 +254,7 @@ TEST_F(LauncherTest, CommandIsFoundInTheTasksPath) {
   l.add_command("muster-test-tool");
   (*l.mutable_env())["PATH"] = (dir_ / "tools").string() + ":/usr/bin:/bin";
   ASSERT_TRUE(launcher_->Launch(l).ok());
-  EXPECT_EQ(sink_.WaitEnd(21).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(21).state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(sink_.Out(21), "tool ran\n");
   // Without that PATH entry the same name is not found: exit 127 and the documented message.
   v1::Launch missing = l;
@@ -262,7 +262,7 @@ TEST_F(LauncherTest, CommandIsFoundInTheTasksPath) {
   (*missing.mutable_env())["PATH"] = "/usr/bin:/bin";
   ASSERT_TRUE(launcher_->Launch(missing).ok());
   auto end = sink_.WaitEnd(22);
-  EXPECT_EQ(end.state(), "failed");
+  EXPECT_EQ(end.state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(end.exit_code(), 127);
   EXPECT_EQ(end.message(), "cannot execute 'muster-test-tool': No such file or directory");
 }
@@ -274,7 +274,7 @@ TEST_F(LauncherTest, EnvironmentAndWorkdir) {
   (*l.mutable_env())["MUSTER_JOB_ID"] = "3";
   (*l.mutable_env())["CUDA_VISIBLE_DEVICES"] = "1,0";
   ASSERT_TRUE(launcher_->Launch(l).ok());
-  EXPECT_EQ(sink_.WaitEnd(3).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(3).state(), v1::TASK_STATE_SUCCEEDED);
   std::string expect =
       "job=3 cvd=[1,0] agent=yes home=" + std::string(getenv("HOME") ? "set" : "") +
       " pwd=" + fs::canonical(dir_).string() + "\n";
@@ -326,7 +326,7 @@ TEST_F(LauncherTest, OldLogFilesArePrunedButNotThoseOfTasksStillHere) {
 TEST_F(LauncherTest, LargeOutputIsBatched) {
   // 1 MiB through the pipe: the bytes all arrive, in a bounded number of chunks.
   ASSERT_TRUE(launcher_->Launch(Sh(7, "head -c 1048576 /dev/zero | tr '\\0' x")).ok());
-  EXPECT_EQ(sink_.WaitEnd(7).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(7).state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(sink_.Out(7).size(), 1048576u);
   EXPECT_LE(sink_.LogChunks(), 64);
   EXPECT_EQ(fs::file_size(dir_ / "logs" / "7.0.1.out"), 1048576u);
@@ -366,7 +366,7 @@ TEST_F(LauncherTest, KillEscalatesToSigkill) {
   ASSERT_TRUE(launcher_->Kill(9, 0, 1, 400).ok());
   auto e = sink_.WaitEnd(9);
   auto waited = std::chrono::steady_clock::now() - t0;
-  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(e.exit_code(), 128 + SIGKILL);
   EXPECT_NE(e.message().find("stopped on request"), std::string::npos);
   EXPECT_GE(waited, 350ms);
@@ -388,7 +388,7 @@ TEST_F(LauncherTest, AtItsTimeLimitATaskIsToldWhyThenStoppedAndEndsAsTimeout) {
   ASSERT_TRUE(launcher_->Launch(l).ok());
   auto e = sink_.WaitEnd(12);
   const auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_EQ(e.state(), "timeout");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_TIMEOUT);
   EXPECT_EQ(e.exit_code(), 7);  // its own
   EXPECT_NE(e.message().find("reached its time limit of 600ms"), std::string::npos)
       << e.message();
@@ -401,13 +401,13 @@ TEST_F(LauncherTest, AtItsTimeLimitATaskIsToldWhyThenStoppedAndEndsAsTimeout) {
   stubborn.set_signal_grace_ms(300);
   ASSERT_TRUE(launcher_->Launch(stubborn).ok());
   auto killed = sink_.WaitEnd(13);
-  EXPECT_EQ(killed.state(), "timeout");
+  EXPECT_EQ(killed.state(), v1::TASK_STATE_TIMEOUT);
   EXPECT_EQ(killed.exit_code(), 128 + SIGKILL);
   // A task that ends within its limit is not touched.
   v1::Launch quick = Sh(14, "exit 0");
   quick.set_time_limit_ms(5000);
   ASSERT_TRUE(launcher_->Launch(quick).ok());
-  EXPECT_EQ(sink_.WaitEnd(14).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(14).state(), v1::TASK_STATE_SUCCEEDED);
 }
 
 TEST_F(LauncherTest, AKillWithAReasonWritesItBeforeTheTerm) {
@@ -422,7 +422,7 @@ TEST_F(LauncherTest, AKillWithAReasonWritesItBeforeTheTerm) {
   ASSERT_TRUE(launcher_->Kill(15, 0, 1, 2000, "migrate").ok());
   auto e = sink_.WaitEnd(15);
   EXPECT_EQ(sink_.Out(15), "started\nstopped: migrate\n");
-  EXPECT_EQ(e.state(), "succeeded");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_TRUE(e.stopped_on_request());
 }
 
@@ -440,7 +440,7 @@ TEST_F(LauncherTest, KillTermIsEnoughForPlainScripts) {
 TEST_F(LauncherTest, GroupLeftoversKilledWhenLeaderExits) {
   // The script leaves a background sleep behind; the launcher reaps the whole group.
   ASSERT_TRUE(launcher_->Launch(Sh(11, "sleep 60 & echo $!")).ok());
-  EXPECT_EQ(sink_.WaitEnd(11, 1, 5s).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(11, 1, 5s).state(), v1::TASK_STATE_SUCCEEDED);
   int bg = std::atoi(sink_.Out(11).c_str());
   ASSERT_GT(bg, 0);
   bool gone = false;
@@ -469,8 +469,8 @@ TEST_F(LauncherTest, StaleAttemptRefused) {
 TEST_F(LauncherTest, NewerAttemptStopsOlder) {
   ASSERT_TRUE(launcher_->Launch(Sh(14, "sleep 30", 1)).ok());
   ASSERT_TRUE(launcher_->Launch(Sh(14, "exit 0", 2)).ok());
-  EXPECT_EQ(sink_.WaitEnd(14, 1).state(), "failed");
-  EXPECT_EQ(sink_.WaitEnd(14, 2).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(14, 1).state(), v1::TASK_STATE_FAILED);
+  EXPECT_EQ(sink_.WaitEnd(14, 2).state(), v1::TASK_STATE_SUCCEEDED);
 }
 
 // The older attempt takes its time to stop (it finishes a checkpoint on SIGTERM): the newer one
@@ -488,7 +488,7 @@ TEST_F(LauncherTest, NewerAttemptStartsOnlyAfterTheOlderHasEnded) {
     std::this_thread::sleep_for(20ms);
   ASSERT_TRUE(launcher_->Launch(Sh(18, "echo new-started >> " + order, 2)).ok());
   sink_.WaitEnd(18, 1);
-  EXPECT_EQ(sink_.WaitEnd(18, 2).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(18, 2).state(), v1::TASK_STATE_SUCCEEDED);
   std::ifstream in(order);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "old-ended\nnew-started\n");
@@ -502,7 +502,7 @@ TEST_F(LauncherTest, ExecFailureIsClear) {
   l.add_command("no-such-command-muster");
   ASSERT_TRUE(launcher_->Launch(l).ok());
   auto e = sink_.WaitEnd(15, 1, 2s);
-  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(e.exit_code(), 127);
   EXPECT_EQ(e.message(), "cannot execute 'no-such-command-muster': No such file or directory");
   EXPECT_NE(ReadLog(15, 0, 1, "err").find("cannot execute"), std::string::npos);
@@ -522,7 +522,7 @@ TEST_F(LauncherTest, ExecFailureIsClear) {
 TEST_F(LauncherTest, SignalExitReported) {
   ASSERT_TRUE(launcher_->Launch(Sh(18, "kill -SEGV $$")).ok());
   auto e = sink_.WaitEnd(18);
-  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(e.exit_code(), 128 + SIGSEGV);
   EXPECT_NE(e.message().find("signal 11"), std::string::npos);
 }
@@ -534,7 +534,7 @@ TEST_F(LauncherTest, StopAllEndsEverything) {
   EXPECT_TRUE(launcher_->Running().empty());
   for (int j = 20; j < 24; ++j) {
     auto e = sink_.WaitEnd(j);
-    EXPECT_EQ(e.state(), "lost");  // not the task's own failure: it is to be requeued
+    EXPECT_EQ(e.state(), v1::TASK_STATE_LOST);  // not the task's own failure: it is to be requeued
     EXPECT_NE(e.message().find("agent shut down"), std::string::npos);
   }
   EXPECT_EQ(launcher_->Launch(Sh(25, "exit 0")).code(), StatusCode::kUnavailable);
@@ -547,7 +547,7 @@ TEST_F(LauncherTest, TasksGetACleanEnvironment) {
                   ->Launch(Sh(1, "echo secret=${MUSTER_TEST_AGENT_SECRET:-none} "
                                  "from=$FROM_AGENT user=$USER path=${PATH:+set}"))
                   .ok());
-  EXPECT_EQ(sink_.WaitEnd(1).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(1).state(), v1::TASK_STATE_SUCCEEDED);
   unsetenv("MUSTER_TEST_AGENT_SECRET");
   const std::string out = sink_.Out(1);
   EXPECT_NE(out.find("secret=none"), std::string::npos) << out;
@@ -581,7 +581,7 @@ TEST_F(LauncherTest, RootTasksOnlyWhenTheClusterAllowsThem) {
   l.set_attempt(2);
   l.set_allow_root(true);
   ASSERT_TRUE(launcher_->Launch(l).ok());
-  EXPECT_EQ(sink_.WaitEnd(3, 2).state(), "succeeded");
+  EXPECT_EQ(sink_.WaitEnd(3, 2).state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(sink_.Out(3, 2), "0\n");
 }
 
@@ -596,7 +596,7 @@ TEST_F(LauncherTest, ARootAgentRunsATaskAsItsOwner) {
   l.set_workdir("/");
   ASSERT_TRUE(launcher_->Launch(l).ok());
   v1::TaskEvent end = sink_.WaitEnd(4);
-  EXPECT_EQ(end.state(), "succeeded") << end.message() << sink_.Err(4);
+  EXPECT_EQ(end.state(), v1::TASK_STATE_SUCCEEDED) << end.message() << sink_.Err(4);
   EXPECT_EQ(sink_.Out(4), "65534\n65534\n/nonexistent nobody\n") << sink_.Err(4);
   // Its checkpoint directory was given to it, and only to it.
   struct stat st {};
@@ -622,7 +622,7 @@ TEST_F(LauncherTest, ARootAgentRunsATaskAsItsOwner) {
   denied.set_workdir((dir_ / "private").string());
   ASSERT_TRUE(launcher_->Launch(denied).ok());  // started, then failed: reported as an event
   v1::TaskEvent e = sink_.WaitEnd(5);
-  EXPECT_EQ(e.state(), "failed");
+  EXPECT_EQ(e.state(), v1::TASK_STATE_FAILED);
   EXPECT_NE(e.message().find("Permission denied"), std::string::npos) << e.message();
 }
 

@@ -417,7 +417,7 @@ TEST(TaskKeeper, AnAdoptedTaskThatEndsBeforeItsLauncherKnowsItIsReported) {
         << "the adopted task's end was never reported";
     if (!sink.events.empty()) {
       EXPECT_EQ(sink.events[0].job_id(), 7);
-      EXPECT_EQ(sink.events[0].state(), "failed");
+      EXPECT_EQ(sink.events[0].state(), v1::JOB_STATE_FAILED);
       EXPECT_EQ(sink.events[0].exit_code(), 4);
     }
   }

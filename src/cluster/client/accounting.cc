@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cluster/client/display.h"
+#include "cluster/common/convert.h"
 
 namespace muster::client {
 
@@ -41,13 +42,14 @@ std::vector<JobUsage> AggregateAccounting(const v1::AccountingReply& reply) {
     }
     auto& last = latest[{a.job_id(), a.task_index()}];
     if (!last || a.attempt() > last->attempt()) last = &a;
-    j.state = !a.job_state().empty() ? a.job_state() : j.state;
+    if (a.job_state() != v1::JOB_STATE_UNSPECIFIED) j.state = cluster::StateName(a.job_state());
   }
   for (const auto& [key, a] : latest) {
     JobUsage& j = jobs[key.first];
     j.gpus += a->gpus();
     if (j.exit_code == 0) j.exit_code = a->exit_code();
-    if (a->job_state().empty() && j.state.empty()) j.state = a->state();  // the job is gone
+    if (a->job_state() == v1::JOB_STATE_UNSPECIFIED && j.state.empty())
+      j.state = a->state();  // the job is gone: how its attempt ended
   }
   std::vector<JobUsage> out;
   for (auto& [id, j] : jobs) out.push_back(std::move(j));

@@ -13,6 +13,16 @@
 
 namespace muster::client {
 
+Status AddStateFilter(const std::string& name, v1::ListJobsRequest& req) {
+  const std::optional<v1::JobState> state = cluster::ParseWireJobState(name);
+  if (!state)
+    return Status::InvalidArgument("'" + name +
+                                   "' is not a job state (pending, running, succeeded, failed, "
+                                   "cancelled, timeout, oom)");
+  req.add_states(*state);
+  return Status::Ok();
+}
+
 std::string ResolveCoordinatorAddress(const std::string& flag, const std::string& state_dir) {
   if (!flag.empty()) return flag;
   const char* env = std::getenv(kCoordinatorEnv);

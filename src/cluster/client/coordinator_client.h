@@ -61,6 +61,10 @@ std::string UnreachableMessage(const std::string& address);
 // Maps a gRPC status to a muster Status as described in the header comment.
 Status FromGrpcStatus(const grpc::Status& status, const std::string& address);
 
+// Adds a job state as a user names it ("running") to a job list's filter. The error names the
+// states there are.
+Status AddStateFilter(const std::string& name, v1::ListJobsRequest& req);
+
 struct ClientOptions {
   std::string address = kDefaultCoordinatorAddress;  // HOST:PORT, or a list HOST:PORT,HOST:PORT
   std::chrono::milliseconds deadline{10000};  // per unary call

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <cstdio>
 
+#include "cluster/common/convert.h"
+
 namespace muster::client {
 
 std::string TextTable::Render() const {
@@ -120,7 +122,7 @@ std::string FormatProgress(const v1::Progress& p, int bar_width) {
 std::string FormatTaskCounts(const v1::JobInfo& job) {
   std::map<std::string, int> counts(job.task_state_counts().begin(), job.task_state_counts().end());
   if (counts.empty())
-    for (const auto& t : job.tasks()) ++counts[t.state()];
+    for (const auto& t : job.tasks()) ++counts[cluster::StateName(t.state())];
   std::string out;
   auto add = [&](const std::string& state, int n) {
     if (n <= 0) return;
@@ -189,7 +191,7 @@ nlohmann::json ToJson(const v1::JobSpec& s) {
   j["tasks"] = s.tasks();
   j["gang"] = s.gang();
   j["ranks_per_node"] = s.ranks_per_node();
-  j["array"] = s.array();
+  j["array"] = cluster::FormatArrayRange(s);
   j["after"] = std::vector<int64_t>(s.after().begin(), s.after().end());
   j["priority"] = s.priority();
   j["cpus"] = s.resources().milli_cpus() / 1000.0;
@@ -218,7 +220,7 @@ nlohmann::json ToJson(const v1::Progress& p) {
 nlohmann::json ToJson(const v1::TaskInfo& t) {
   nlohmann::json j;
   j["index"] = t.index();
-  j["state"] = t.state();
+  j["state"] = cluster::StateName(t.state());
   j["node"] = t.node();
   j["gpus"] = std::vector<int>(t.gpus().begin(), t.gpus().end());
   j["attempt"] = t.attempt();
@@ -242,7 +244,7 @@ nlohmann::json ToJson(const v1::JobInfo& job) {
   j["job_id"] = job.job_id();
   j["name"] = job.spec().name();
   j["user"] = job.spec().user();
-  j["state"] = job.state();
+  j["state"] = cluster::StateName(job.state());
   j["reason"] = job.reason();
   j["submit_ms"] = job.submit_ms();
   j["start_ms"] = job.start_ms();
@@ -366,7 +368,7 @@ nlohmann::json ToJson(const v1::ScheduleRow& r) {
   j["task"] = r.task_index();
   j["node"] = r.node();
   j["gpus"] = std::vector<int>(r.gpus().begin(), r.gpus().end());
-  j["state"] = r.state();
+  j["state"] = cluster::StateName(r.state());
   j["predicted_start_ms"] = r.predicted_start_ms();
   j["predicted_finish_ms"] = r.predicted_finish_ms();
   j["actual_start_ms"] = r.actual_start_ms();

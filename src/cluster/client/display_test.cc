@@ -65,13 +65,19 @@ TEST(Display, RequestAndMemory) {
 TEST(Display, JsonUsesNumbersForIds) {
   v1::JobInfo j;
   j.set_job_id(42);
-  j.set_state("running");
+  j.set_state(v1::JOB_STATE_RUNNING);
   j.mutable_spec()->set_name("n");
+  j.mutable_spec()->mutable_array()->set_first(3);
+  j.mutable_spec()->mutable_array()->set_last(3);
   auto* t = j.add_tasks();
   t->set_index(3);
+  t->set_state(v1::TASK_STATE_LAUNCHING);
   t->add_gpus(1);
   auto js = ToJson(j);
   EXPECT_EQ(js["job_id"], 42);
+  EXPECT_EQ(js["state"], "running");  // the REST API's and -o json's names, not the enum's
+  EXPECT_EQ(js["tasks"][0]["state"], "launching");
+  EXPECT_EQ(js["spec"]["array"], "3-3");
   EXPECT_EQ(js["tasks"][0]["index"], 3);
   EXPECT_EQ(js["tasks"][0]["gpus"][0], 1);
   EXPECT_TRUE(js["tasks"][0]["progress"].is_null());

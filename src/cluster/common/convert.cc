@@ -1,7 +1,9 @@
 #include "cluster/common/convert.h"
 
 #include <charconv>
+#include <iterator>
 #include <string_view>
+#include <utility>
 
 namespace muster::cluster {
 
@@ -30,6 +32,14 @@ std::string FormatArrayRange(const ArrayRange& r) {
   return s;
 }
 
+std::string FormatArrayRange(const v1::JobSpec& spec) {
+  if (!spec.has_array()) return "";
+  const v1::ArrayRange& a = spec.array();
+  ArrayRange r{.first = a.first(), .last = a.last(), .throttle = a.throttle()};
+  return r.empty() ? std::to_string(a.first()) + "-" + std::to_string(a.last())
+                   : FormatArrayRange(r);
+}
+
 void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->Clear();
   out->set_name(in.name);
@@ -41,7 +51,12 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_tasks(in.tasks);
   out->set_gang(in.gang);
   out->set_ranks_per_node(in.ranks_per_node);
-  out->set_array(FormatArrayRange(in.array));
+  if (!in.array.empty()) {
+    v1::ArrayRange* a = out->mutable_array();
+    a->set_first(in.array.first);
+    a->set_last(in.array.last);
+    a->set_throttle(in.array.throttle);
+  }
   for (JobId a : in.after) out->add_after(a);
   for (JobId a : in.after_any) out->add_after_any(a);
   for (JobId a : in.after_notok) out->add_after_notok(a);
@@ -75,9 +90,17 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.tasks = in.tasks() == 0 ? 1 : in.tasks();
   s.gang = in.gang();
   s.ranks_per_node = in.ranks_per_node();
-  if (!in.array().empty()) {
-    auto r = ParseArrayRange(in.array());
-    if (!r.ok()) return r.status();
+  if (!in.legacy_array().empty())
+    return Status::InvalidArgument(
+        "the array range came as text ('" + in.legacy_array() +
+        "'), as a muster client older than this coordinator sends it: submit with this "
+        "version's client");
+  if (in.has_array()) {
+    const v1::ArrayRange& a = in.array();
+    auto r = CheckArrayRange(a.first(), a.last(), a.throttle());
+    if (!r.ok())
+      return Status::InvalidArgument("array range " + FormatArrayRange(in) + " " +
+                                     r.status().message());
     s.array = *r;
   }
   s.after.assign(in.after().begin(), in.after().end());
@@ -101,6 +124,85 @@ Result<JobSpec> FromProto(const v1::JobSpec& in) {
   s.signal_grace_ms = in.signal_grace_ms();
   s.requeue_on_timeout = in.requeue_on_timeout();
   return s;
+}
+
+namespace {
+
+constexpr std::pair<JobState, v1::JobState> kJobStates[] = {
+    {JobState::kPending, v1::JOB_STATE_PENDING},     {JobState::kRunning, v1::JOB_STATE_RUNNING},
+    {JobState::kSucceeded, v1::JOB_STATE_SUCCEEDED}, {JobState::kFailed, v1::JOB_STATE_FAILED},
+    {JobState::kCancelled, v1::JOB_STATE_CANCELLED}, {JobState::kTimeout, v1::JOB_STATE_TIMEOUT},
+    {JobState::kOom, v1::JOB_STATE_OOM},
+};
+constexpr std::pair<TaskState, v1::TaskState> kTaskStates[] = {
+    {TaskState::kPending, v1::TASK_STATE_PENDING},
+    {TaskState::kLaunching, v1::TASK_STATE_LAUNCHING},
+    {TaskState::kRunning, v1::TASK_STATE_RUNNING},
+    {TaskState::kSucceeded, v1::TASK_STATE_SUCCEEDED},
+    {TaskState::kFailed, v1::TASK_STATE_FAILED},
+    {TaskState::kCancelled, v1::TASK_STATE_CANCELLED},
+    {TaskState::kLost, v1::TASK_STATE_LOST},
+    {TaskState::kTimeout, v1::TASK_STATE_TIMEOUT},
+    {TaskState::kOom, v1::TASK_STATE_OOM},
+};
+static_assert(std::size(kJobStates) == static_cast<size_t>(JobState::kOom) + 1 &&
+                  std::size(kJobStates) == v1::JobState_ARRAYSIZE - 1,
+              "every core job state has its wire state, and no more");
+static_assert(std::size(kTaskStates) == kTaskStateCount &&
+                  std::size(kTaskStates) == v1::TaskState_ARRAYSIZE - 1,
+              "every core task state has its wire state, and no more");
+
+template <typename Core, typename Wire, size_t N>
+Wire ToWire(const std::pair<Core, Wire> (&table)[N], Core s) {
+  for (const auto& [core, wire] : table)
+    if (core == s) return wire;
+  return Wire{};  // not reached: the tables hold every core state
+}
+
+template <typename Core, typename Wire, size_t N>
+std::optional<Core> FromWire(const std::pair<Core, Wire> (&table)[N], Wire s) {
+  for (const auto& [core, wire] : table)
+    if (wire == s) return core;
+  return std::nullopt;
+}
+
+}  // namespace
+
+v1::JobState ToProto(JobState s) { return ToWire(kJobStates, s); }
+v1::TaskState ToProto(TaskState s) { return ToWire(kTaskStates, s); }
+
+Result<JobState> FromProto(v1::JobState s) {
+  if (auto core = FromWire(kJobStates, s)) return *core;
+  return Status::InvalidArgument("job state " + std::to_string(static_cast<int>(s)) +
+                                 " is not one this coordinator knows");
+}
+
+Result<TaskState> FromProto(v1::TaskState s) {
+  if (auto core = FromWire(kTaskStates, s)) return *core;
+  return Status::InvalidArgument("task state " + std::to_string(static_cast<int>(s)) +
+                                 " is not one this coordinator knows");
+}
+
+const char* StateName(v1::JobState s) {
+  auto core = FromWire(kJobStates, s);
+  return core ? JobStateName(*core) : "unknown";
+}
+
+const char* StateName(v1::TaskState s) {
+  auto core = FromWire(kTaskStates, s);
+  return core ? TaskStateName(*core) : "unknown";
+}
+
+std::optional<v1::JobState> ParseWireJobState(const std::string& name) {
+  auto core = ParseJobState(name);
+  if (!core) return std::nullopt;
+  return ToProto(*core);
+}
+
+std::optional<v1::TaskState> ParseWireTaskState(const std::string& name) {
+  auto core = ParseTaskState(name);
+  if (!core) return std::nullopt;
+  return ToProto(*core);
 }
 
 void ToProto(const GpuDevice& in, v1::GpuDevice* out) {
@@ -278,3 +380,10 @@ Status FromGrpcStatus(const grpc::Status& s) {
 }
 
 }  // namespace muster::cluster
+
+namespace muster::v1 {
+
+std::ostream& operator<<(std::ostream& os, JobState s) { return os << cluster::StateName(s); }
+std::ostream& operator<<(std::ostream& os, TaskState s) { return os << cluster::StateName(s); }
+
+}  // namespace muster::v1

@@ -4,7 +4,9 @@
 //
 // Wire defaults: proto3 sends 0 for unset fields, so FromProto reads `tasks == 0` as 1, a
 // missing `resources` message as the core default request, and `speed <= 0` as 1.0. The array
-// range travels as text ("first-last%throttle") and is parsed with core ParseArrayRange.
+// range travels as numbers (v1::ArrayRange), checked with core CheckArrayRange; job and task
+// states as the wire enums, mapped one to one onto the core ones (UNSPECIFIED and numbers this
+// build does not know are refused).
 //
 // Status codes on the wire: the gRPC code below, and muster's own code in the status details
 // ("muster-status:<number>"), so that a muster peer reads back exactly the code that was sent
@@ -23,6 +25,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -38,6 +42,10 @@ namespace muster::cluster {
 
 namespace v1 = ::muster::v1;
 
+// The agent link's protocol, sent in Register: an agent and a coordinator of different
+// protocols cannot read each other's task events. 2: states as enums, array ranges as numbers.
+inline constexpr int kWireProtocol = 2;
+
 // Copies a core resource request into its wire form.
 void ToProto(const ResourceRequest& in, v1::ResourceRequest* out);
 // Reads a wire resource request (no validation).
@@ -45,11 +53,27 @@ ResourceRequest FromProto(const v1::ResourceRequest& in);
 
 // "" for a non-array, else "first-last" or "first-last%throttle".
 std::string FormatArrayRange(const ArrayRange& r);
+// The same for a wire spec's range ("" when it has none), as received: for display only.
+std::string FormatArrayRange(const v1::JobSpec& spec);
 
 // Copies a job spec into its wire form.
 void ToProto(const JobSpec& in, v1::JobSpec* out);
-// Reads a wire job spec; fails only on a malformed array range (call JobSpec::Validate after).
+// Reads a wire job spec; fails only on an array range CheckArrayRange refuses, or one sent as
+// text (legacy_array, an older client). Call JobSpec::Validate after.
 Result<JobSpec> FromProto(const v1::JobSpec& in);
+
+// Job and task states. FromProto refuses UNSPECIFIED and numbers this build does not know.
+v1::JobState ToProto(JobState s);
+v1::TaskState ToProto(TaskState s);
+Result<JobState> FromProto(v1::JobState s);
+Result<TaskState> FromProto(v1::TaskState s);
+// The name users see (core JobStateName / TaskStateName) of a wire state; "unknown" for
+// UNSPECIFIED or a number this build does not know.
+const char* StateName(v1::JobState s);
+const char* StateName(v1::TaskState s);
+// A user's state name ("running") as the wire enum; nullopt if it names no such state.
+std::optional<v1::JobState> ParseWireJobState(const std::string& name);
+std::optional<v1::TaskState> ParseWireTaskState(const std::string& name);
 
 void ToProto(const GpuDevice& in, v1::GpuDevice* out);
 GpuDevice FromProto(const v1::GpuDevice& in);
@@ -75,3 +99,9 @@ inline constexpr std::string_view kStatusDetail = "muster-status:";
 bool CarriesMusterCode(const grpc::Status& s);
 
 }  // namespace muster::cluster
+
+namespace muster::v1 {
+// Wire states print by name (test failures, logs).
+std::ostream& operator<<(std::ostream& os, JobState s);
+std::ostream& operator<<(std::ostream& os, TaskState s);
+}  // namespace muster::v1

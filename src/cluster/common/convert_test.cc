@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace muster::cluster {
 namespace {
 
@@ -46,13 +48,17 @@ TEST(Convert, JobSpecRoundTrip) {
   EXPECT_EQ(back->max_retries, 2);
 }
 
-TEST(Convert, ArrayRangeTravelsAsText) {
+TEST(Convert, ArrayRangeTravelsAsNumbersAndIsChecked) {
   JobSpec s;
   s.command = {"true"};
   s.array = {.first = 2, .last = 11, .throttle = 3};
   v1::JobSpec p;
   ToProto(s, &p);
-  EXPECT_EQ(p.array(), "2-11%3");
+  ASSERT_TRUE(p.has_array());
+  EXPECT_EQ(p.array().first(), 2);
+  EXPECT_EQ(p.array().last(), 11);
+  EXPECT_EQ(p.array().throttle(), 3);
+  EXPECT_EQ(FormatArrayRange(p), "2-11%3");
   auto back = FromProto(p);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->array.first, 2);
@@ -60,10 +66,58 @@ TEST(Convert, ArrayRangeTravelsAsText) {
   EXPECT_EQ(back->array.throttle, 3);
   EXPECT_EQ(back->TaskCount(), 10);
 
-  p.set_array("9-3");
+  // A range that is present but empty would otherwise read as "not an array": refused.
+  p.mutable_array()->set_first(9);
+  p.mutable_array()->set_last(3);
   auto bad = FromProto(p);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "array range 9-3 ends before it starts");
+
+  p.mutable_array()->set_first(-2147483647 - 1);
+  p.mutable_array()->set_last(2147483647);
+  EXPECT_FALSE(FromProto(p).ok());
+
+  v1::JobSpec none;
+  none.add_command("true");
+  EXPECT_EQ(FormatArrayRange(none), "");
+  EXPECT_TRUE(FromProto(none)->array.empty());
+}
+
+TEST(Convert, AnArrayRangeSentAsTextIsRefused) {
+  v1::JobSpec p;
+  p.add_command("true");
+  p.set_legacy_array("0-9");
+  auto r = FromProto(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("older than this coordinator"), std::string::npos);
+}
+
+TEST(Convert, StatesMapOneToOne) {
+  for (size_t i = 0; i < kTaskStateCount; ++i) {
+    const auto core = static_cast<TaskState>(i);
+    const v1::TaskState wire = ToProto(core);
+    EXPECT_NE(wire, v1::TASK_STATE_UNSPECIFIED);
+    EXPECT_EQ(FromProto(wire).value(), core);
+    EXPECT_STREQ(StateName(wire), TaskStateName(core));
+    EXPECT_EQ(ParseWireTaskState(TaskStateName(core)), wire);
+  }
+  for (int i = 0; i <= static_cast<int>(JobState::kOom); ++i) {
+    const auto core = static_cast<JobState>(i);
+    const v1::JobState wire = ToProto(core);
+    EXPECT_NE(wire, v1::JOB_STATE_UNSPECIFIED);
+    EXPECT_EQ(FromProto(wire).value(), core);
+    EXPECT_STREQ(StateName(wire), JobStateName(core));
+  }
+  EXPECT_FALSE(FromProto(v1::TASK_STATE_UNSPECIFIED).ok());
+  EXPECT_FALSE(FromProto(static_cast<v1::TaskState>(42)).ok());  // a newer peer's
+  EXPECT_FALSE(FromProto(v1::JOB_STATE_UNSPECIFIED).ok());
+  EXPECT_STREQ(StateName(static_cast<v1::JobState>(42)), "unknown");
+  EXPECT_EQ(ParseWireJobState("runing"), std::nullopt);
+  std::ostringstream os;
+  os << v1::JOB_STATE_TIMEOUT << " " << v1::TASK_STATE_LAUNCHING;
+  EXPECT_EQ(os.str(), "timeout launching");
 }
 
 TEST(Convert, WireDefaults) {

@@ -92,10 +92,11 @@ Result<std::vector<AccountingRow>> Coordinator::Accounting(TimeMs since_ms,
   return rows;
 }
 
-std::string Coordinator::JobStateOf(JobId job) const {
+std::optional<JobState> Coordinator::JobStateOf(JobId job) const {
   MutexLock lock(mu_);
   const JobRecord* j = jobs_.Find(job);
-  return j ? JobStateName(j->state) : "";
+  if (!j) return std::nullopt;
+  return j->state;
 }
 
 }  // namespace muster::cluster

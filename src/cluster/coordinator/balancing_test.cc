@@ -55,7 +55,7 @@ class BalancingTest : public CoordinatorTest {
       auto info = c.GetJob(id);
       ASSERT_TRUE(info.ok());
       const auto& t = info->tasks(0);
-      ASSERT_EQ(t.state(), "launching");
+      ASSERT_EQ(t.state(), v1::TASK_STATE_LAUNCHING);
       c.OnAgentMessage(t.node(), t.node() == "node-a" ? a_.get() : b_.get(),
                        Event(id, 0, t.attempt(), "running"));
     }
@@ -114,17 +114,17 @@ TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
   // The task checkpoints and exits 143: back to pending, no retry counted, relaunched on `to`.
   c->OnAgentMessage(from, ChannelOf(from), Event(moved, 0, 1, "failed", 143));
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), "pending");
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_PENDING);
   EXPECT_EQ(info->tasks(0).retries(), 0);
   EXPECT_NE(info->reason().find("migrated to " + to), std::string::npos) << info->reason();
   c->Tick();
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
   EXPECT_EQ(info->tasks(0).node(), to);
   EXPECT_EQ(info->tasks(0).attempt(), 2);
   // The 2-GPU job starts on the node that was freed.
   auto big = c->GetJob(3);
-  EXPECT_EQ(big->tasks(0).state(), "launching");
+  EXPECT_EQ(big->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
   EXPECT_EQ(big->tasks(0).node(), from);
   // The history survives a restart.
   c.reset();
@@ -159,11 +159,11 @@ TEST_F(BalancingTest, RestartDuringAMigrationKeepsItAMigration) {
   EXPECT_EQ(kills[0].job_id(), moved);
   c->OnAgentMessage(from, from_ch.get(), Event(moved, 0, 1, "failed", 143));
   auto info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), "pending");
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_PENDING);
   EXPECT_EQ(info->tasks(0).retries(), 0);
   c->Tick();
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
   EXPECT_EQ(info->tasks(0).node(), to) << "the pin survived the restart";
   EXPECT_EQ(TaskState(*c, 3), "launching");
   EXPECT_EQ(c->GetJob(3)->tasks(0).node(), from);
@@ -211,7 +211,7 @@ TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
   ASSERT_GT(m.job, 0);
   // It finished on its own before the stop reached it.
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "succeeded", 0));
-  EXPECT_EQ(c->GetJob(m.job)->state(), "succeeded");
+  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTarget) {
@@ -222,8 +222,8 @@ TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTa
   ev.mutable_event()->set_stopped_on_request(true);
   c->OnAgentMessage(m.from, ChannelOf(m.from), ev);
   auto j = c->GetJob(m.job);
-  EXPECT_NE(j->state(), "succeeded");
-  EXPECT_EQ(j->tasks(0).state(), "pending");
+  EXPECT_NE(j->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(j->tasks(0).state(), v1::TASK_STATE_PENDING);
   EXPECT_EQ(j->tasks(0).retries(), 0);
 }
 
@@ -232,7 +232,7 @@ TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTa
 // Stops early once `job`'s task 0 is launching.
 void Pass(Coordinator& c, ManualClock& clock, int seconds, const std::string& alive,
           FakeChannel* ch, JobId job) {
-  for (int i = 0; i < seconds && c.GetJob(job)->tasks(0).state() != "launching"; ++i) {
+  for (int i = 0; i < seconds && c.GetJob(job)->tasks(0).state() != v1::TASK_STATE_LAUNCHING; ++i) {
     clock.Advance(1000);
     v1::AgentMessage hb;
     hb.mutable_heartbeat()->set_seq(i + 1);
@@ -251,12 +251,12 @@ TEST_F(BalancingTest, ACancelDuringAMigrationEndsItCancelledNotMoved) {
   // The task stops (its checkpoint-and-exit answer to the migration's SIGTERM).
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
   auto info = c->GetJob(m.job);
-  EXPECT_EQ(info->state(), "cancelled");
-  EXPECT_EQ(info->tasks(0).state(), "cancelled");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_CANCELLED);
   const size_t launches_to = ChannelOf(m.to)->Launches().size();
   c->Tick();
   EXPECT_EQ(ChannelOf(m.to)->Launches().size(), launches_to) << "a cancelled job never moves";
-  EXPECT_EQ(c->GetJob(m.job)->state(), "cancelled");
+  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_CANCELLED);
 }
 
 TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
@@ -268,18 +268,18 @@ TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
   Pass(*c, clock_, 60, m.to, ChannelOf(m.to), m.job);
   auto info = c->GetJob(m.job);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->tasks(0).state(), "launching") << info->reason();
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING) << info->reason();
   EXPECT_EQ(info->tasks(0).node(), m.to);
   EXPECT_EQ(info->tasks(0).attempt(), 2);
   EXPECT_EQ(ChannelOf(m.to)->Launches().back().job_id(), m.job);
   // The old attempt's report, arriving late from the healed node, changes nothing.
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
   info = c->GetJob(m.job);
-  EXPECT_EQ(info->tasks(0).state(), "launching");
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
   EXPECT_EQ(info->tasks(0).attempt(), 2);
   c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "running"));
   c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "succeeded"));
-  EXPECT_EQ(c->GetJob(m.job)->state(), "succeeded");
+  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
@@ -289,10 +289,10 @@ TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
   // The target goes away while the task stops on the source.
   c->OnAgentDisconnected(m.to, ChannelOf(m.to));
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
-  EXPECT_EQ(c->GetJob(m.job)->tasks(0).state(), "pending");
+  EXPECT_EQ(c->GetJob(m.job)->tasks(0).state(), v1::TASK_STATE_PENDING);
   Pass(*c, clock_, 60, m.from, ChannelOf(m.from), m.job);
   auto info = c->GetJob(m.job);
-  EXPECT_EQ(info->tasks(0).state(), "launching") << info->DebugString();
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING) << info->DebugString();
   EXPECT_EQ(info->tasks(0).node(), m.from) << "not pinned to a node that is gone";
   EXPECT_EQ(info->tasks(0).retries(), 0);
 }

@@ -281,8 +281,8 @@ class Coordinator {
   // unless empty / 0.
   Result<std::vector<AccountingRow>> Accounting(TimeMs since_ms, const std::string& user,
                                                 JobId job) const;
-  // The state of a job still known ("" once it is removed).
-  std::string JobStateOf(JobId job) const;
+  // The state of a job still known (nullopt once it is removed).
+  std::optional<JobState> JobStateOf(JobId job) const;
   // Limits (limits.cc). Sets (replaces) a user's or group's limit, committed before the reply;
   // InvalidArgument for a bad kind, name or value, the read-only condition while the store
   // cannot write.

@@ -19,13 +19,13 @@ TEST_F(CoordinatorTest, SubmitWithoutNodesWaitsAndIsDurable) {
     c->Tick();
     auto info = c->GetJob(id);
     ASSERT_TRUE(info.ok());
-    EXPECT_EQ(info->state(), "pending");
+    EXPECT_EQ(info->state(), v1::JOB_STATE_PENDING);
     EXPECT_EQ(info->reason(), "waiting for nodes");
   }
   auto c = OpenCoordinator();
   auto info = c->GetJob(id);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->state(), "pending");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(info->spec().command(0), "sleep");
   auto next = c->Submit(MakeSpec());
   ASSERT_TRUE(next.ok());
@@ -81,8 +81,13 @@ TEST_F(CoordinatorTest, RejectsMalformedSpec) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   bad = MakeSpec();
-  bad.set_array("5-2");
+  bad.mutable_array()->set_first(5);
+  bad.mutable_array()->set_last(2);
   EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
+  bad = MakeSpec();
+  bad.set_legacy_array("0-3");  // an older client's text
+  EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->ListJobs({}).jobs_size(), 0);  // nothing of them was kept
 }
 
 TEST_F(CoordinatorTest, LifecycleSubmitLaunchRunSucceed) {
@@ -107,14 +112,44 @@ TEST_F(CoordinatorTest, LifecycleSubmitLaunchRunSucceed) {
   EXPECT_EQ(TaskState(*c, *id), "launching");
 
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
-  EXPECT_EQ(c->GetJob(*id)->state(), "running");
+  EXPECT_EQ(c->GetJob(*id)->state(), v1::JOB_STATE_RUNNING);
   clock_.Advance(1500);
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
   auto info = c->GetJob(*id);
-  EXPECT_EQ(info->state(), "succeeded");
-  EXPECT_EQ(info->tasks(0).state(), "succeeded");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_SUCCEEDED);
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 1u);  // nothing launched twice
+}
+
+TEST_F(CoordinatorTest, AnAgentOfAnotherWireProtocolIsRefusedWithWhy) {
+  auto c = OpenCoordinator();
+  v1::Register old = MakeRegister("n1", 1);
+  old.clear_protocol();  // as an agent from before the protocol had a number sends it
+  Status s = c->RegisterAgent(old, "127.0.0.1", std::make_shared<FakeChannel>());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("speaks wire protocol 0"), std::string::npos) << s.message();
+  EXPECT_EQ(c->ListNodes().nodes_size(), 0);
+}
+
+// An agent reports running or an end; anything else (unset, a coordinator's own state, a number
+// from a newer peer) is ignored and changes nothing.
+TEST_F(CoordinatorTest, AnEventWithAStateNoAgentReportsChangesNothing) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 1);
+  auto id = c->Submit(MakeSpec(1));
+  ASSERT_TRUE(id.ok());
+  c->Tick();
+  ASSERT_EQ(ch->Launches().size(), 1u);
+  for (v1::TaskState odd : {v1::TASK_STATE_UNSPECIFIED, v1::TASK_STATE_PENDING,
+                            v1::TASK_STATE_CANCELLED, static_cast<v1::TaskState>(42)}) {
+    v1::AgentMessage m = Event(*id, 0, 1, "running");
+    m.mutable_event()->set_state(odd);
+    c->OnAgentMessage("n1", ch.get(), m);
+    EXPECT_EQ(TaskState(*c, *id), "launching") << odd;
+  }
+  c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
+  EXPECT_EQ(TaskState(*c, *id), "running");
 }
 
 TEST_F(CoordinatorTest, InfeasibleRequestNamesLargestNode) {
@@ -155,7 +190,7 @@ TEST_F(CoordinatorTest, RetryGetsNewAttemptAndStaleEventsAreIgnored) {
   EXPECT_EQ(TaskState(*c, *id), "launching");
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 2, "failed", 4));
   auto info = c->GetJob(*id);
-  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(info->tasks(0).retries(), 1);
   EXPECT_NE(info->reason().find("exit code 4"), std::string::npos) << info->reason();
 }
@@ -187,7 +222,7 @@ TEST_F(CoordinatorTest, DependenciesWaitThenRunOrFail) {
   c->OnAgentMessage("n1", ch.get(), Event(*x, 0, 1, "failed", 1));
   c->Tick();
   auto info = c->GetJob(*y);
-  EXPECT_EQ(info->state(), "failed");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(info->reason(), "dependency " + std::to_string(*x) + " failed");
 }
 
@@ -215,7 +250,7 @@ TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "succeeded"));
   c->Tick();
-  EXPECT_EQ(c->GetJob(*never)->state(), "failed");
+  EXPECT_EQ(c->GetJob(*never)->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(c->GetJob(*never)->reason(),
             "dependency " + std::to_string(*b) +
                 " succeeded, and this job runs only if it does not (afternotok)");
@@ -227,8 +262,8 @@ TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*t, 0, 1, "timeout", 143));
   c->Tick();
-  EXPECT_EQ(c->GetJob(*t)->state(), "timeout");
-  EXPECT_EQ(c->GetJob(*dep)->state(), "failed");
+  EXPECT_EQ(c->GetJob(*t)->state(), v1::JOB_STATE_TIMEOUT);
+  EXPECT_EQ(c->GetJob(*dep)->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(c->GetJob(*dep)->reason(), "dependency " + std::to_string(*t) + " timed out");
   // Singletons of one name and user run one after another.
   v1::JobSpec solo = MakeSpec();
@@ -274,7 +309,7 @@ TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
   EXPECT_EQ(TaskState(*c, *run), "running");  // holds its GPU until the agent reports
   c->OnAgentMessage("n1", ch.get(), Event(*run, 0, 1, "failed", -15));
   EXPECT_EQ(TaskState(*c, *run), "cancelled");
-  EXPECT_EQ(c->GetJob(*run)->state(), "cancelled");
+  EXPECT_EQ(c->GetJob(*run)->state(), v1::JOB_STATE_CANCELLED);
   EXPECT_FALSE(c->Cancel(req).results(0).ok());  // already cancelled
 }
 
@@ -445,7 +480,7 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   ASSERT_EQ(launches.size(), 2u);
   EXPECT_EQ(launches[1].job_id(), *urgent);
   auto v = c->GetJob(*victim);
-  EXPECT_EQ(v->state(), "pending");
+  EXPECT_EQ(v->state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(v->tasks(0).retries(), 0);
   bool told = false;
   for (const auto& h : v->history()) told = told || h.find("preempted by job") != std::string::npos;
@@ -465,7 +500,7 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   clock_.Advance(60000);
   c->Tick();
   EXPECT_EQ(ch->Kills().size(), 1u);
-  EXPECT_EQ(c->GetJob(*peer)->state(), "pending");
+  EXPECT_EQ(c->GetJob(*peer)->state(), v1::JOB_STATE_PENDING);
 }
 
 TEST_F(CoordinatorTest, ThePredictionAtSubmitIsKeptAndLaterMovesAreWrittenToTheHistory) {
@@ -561,9 +596,9 @@ TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   v1::GetScheduleRequest req;
   auto table = c->GetSchedule(req);
   ASSERT_EQ(table.rows_size(), 2);
-  EXPECT_EQ(table.rows(0).state(), "running");
+  EXPECT_EQ(table.rows(0).state(), v1::TASK_STATE_RUNNING);
   EXPECT_GT(table.rows(0).predicted_finish_ms(), table.rows(0).actual_start_ms());
-  EXPECT_EQ(table.rows(1).state(), "pending");
+  EXPECT_EQ(table.rows(1).state(), v1::TASK_STATE_PENDING);
   // Job b waits for a's GPUs: predicted to start when a is predicted to finish.
   EXPECT_GE(table.rows(1).predicted_start_ms(), table.rows(0).predicted_finish_ms());
   EXPECT_GT(table.rows(1).predicted_finish_ms(), table.rows(1).predicted_start_ms());

@@ -55,6 +55,7 @@ inline v1::Register MakeRegister(const std::string& name, int gpus, int64_t mill
   for (int i = 0; i < gpus; ++i)
     n.gpus.push_back({.index = i, .model = "virtual", .memory_mib = 16384, .is_virtual = true});
   ToProto(n, r.mutable_node(), "10.0.0." + std::to_string(name.size()));
+  r.set_protocol(kWireProtocol);
   return r;
 }
 
@@ -78,7 +79,7 @@ inline v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::
   e->set_job_id(job);
   e->set_task_index(index);
   e->set_attempt(attempt);
-  e->set_state(state);
+  e->set_state(ParseWireTaskState(state).value());
   e->set_exit_code(exit_code);
   return m;
 }
@@ -126,7 +127,7 @@ class CoordinatorTest : public ::testing::Test {
     auto info = c.GetJob(job);
     EXPECT_TRUE(info.ok());
     for (const auto& t : info->tasks())
-      if (t.index() == index) return t.state();
+      if (t.index() == index) return StateName(t.state());
     return "?";
   }
   std::string dir_;

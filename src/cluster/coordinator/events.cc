@@ -21,6 +21,11 @@ Status Coordinator::RegisterAgent(const v1::Register& reg, const std::string& pe
   if (!ValidPrincipalName(name))
     return Status::InvalidArgument("node name '" + name.substr(0, 80) +
                                    "' is not valid: use 1-64 letters, digits, '.', '_' or '-'");
+  if (reg.protocol() != kWireProtocol)
+    return Status::FailedPrecondition(
+        "agent " + name + " speaks wire protocol " + std::to_string(reg.protocol()) +
+        " and this coordinator " + std::to_string(kWireProtocol) +
+        ": run the same muster version on the agents and the coordinator");
   const v1::NodeSpec& ns = reg.node();
   if (ns.milli_cpus() < 0 || ns.milli_cpus() > SpecLimits::kMilliCpus || ns.memory_mib() < 0 ||
       ns.memory_mib() > SpecLimits::kMemoryMiB || ns.gpus_size() > SpecLimits::kGpus ||
@@ -211,13 +216,14 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
                   ev.attempt(), node);
     // The end of an attempt the coordinator had given up (its node was lost, say, and the task
     // runs again elsewhere) goes into the job's history once, and changes nothing else.
-    const std::string& st = ev.state();
+    const v1::TaskState st = ev.state();
     if (t && ev.attempt() < t->attempt && ev.attempt() > 0 &&
-        (st == "succeeded" || st == "failed" || st == "lost") &&
+        (st == v1::TASK_STATE_SUCCEEDED || st == v1::TASK_STATE_FAILED ||
+         st == v1::TASK_STATE_LOST) &&
         late_reports_.insert({ev.job_id(), ev.task_index(), ev.attempt()}).second) {
       if (late_reports_.size() > 100000) late_reports_.erase(late_reports_.begin());
       AddHistory(*j, "late report from " + node + ": task " + std::to_string(ev.task_index()) +
-                         " attempt " + std::to_string(ev.attempt()) + " " + st +
+                         " attempt " + std::to_string(ev.attempt()) + " " + StateName(st) +
                          (ev.exit_code() != 0 ? " (exit " + std::to_string(ev.exit_code()) + ")"
                                               : "") +
                          " after it had been given up; attempt " + std::to_string(t->attempt) +
@@ -229,12 +235,12 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
   t->confirm_deadline_ms = 0;
   TimeMs now = clock_->NowMs();
   TimeMs when = ev.time_ms() > 0 ? ev.time_ms() : now;
-  const std::string& state = ev.state();
-  if (state != "running") {  // an end: what its cgroup measured
+  const v1::TaskState state = ev.state();
+  if (state != v1::TASK_STATE_RUNNING) {  // an end: what its cgroup measured
     t->peak_memory_mib = static_cast<int32_t>((ev.peak_memory_bytes() + (1 << 20) - 1) >> 20);
     t->cpu_seconds = ev.has_cpu_seconds() ? static_cast<float>(ev.cpu_seconds()) : -1;
   }
-  if (state == "running") {
+  if (state == v1::TASK_STATE_RUNNING) {
     if (t->state != TaskState::kLaunching) return;
     if (!ev.not_enforced().empty())
       AddHistory(*j, "task " + std::to_string(t->index) + " attempt " +
@@ -246,28 +252,28 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
         when + static_cast<TimeMs>(PredictSeconds(*j->spec, DeviceKey(*j->spec, node)) * 1000);
     PersistTask(*j, *t);
     Reconcile(*j);
-  } else if (state == "succeeded" && ev.stopped_on_request() &&
+  } else if (state == v1::TASK_STATE_SUCCEEDED && ev.stopped_on_request() &&
              (t->migrating || (t->stop_requested && !j->spec->gang))) {
     // Saved and left when a migration asked it to: it resumes at the target, work not done. Or
     // left when a cancel (of it, of its job, or a preemption its job answers with cancel) asked
     // it to: cancelled, however it exited.
     TaskEndedBadly(*j, *t, /*lost=*/false, 0, ev.message(), when);
-  } else if (state == "succeeded") {
+  } else if (state == v1::TASK_STATE_SUCCEEDED) {
     t->exit_code = ev.exit_code();
     t->message = ev.message();
     TaskSucceeded(*j, *t, when);
-  } else if (state == "timeout") {
+  } else if (state == v1::TASK_STATE_TIMEOUT) {
     TaskTimedOut(*j, *t, ev.exit_code(), ev.message(), when);
-  } else if (state == "oom") {
+  } else if (state == v1::TASK_STATE_OOM) {
     TaskEndedBadly(*j, *t, false, ev.exit_code(), ev.message(), when, TaskState::kOom);
-  } else if (state == "failed" || state == "lost") {
+  } else if (state == v1::TASK_STATE_FAILED || state == v1::TASK_STATE_LOST) {
+    const bool lost = state == v1::TASK_STATE_LOST;
     std::string msg = ev.message();
-    if (msg.empty())
-      msg = state == "lost" ? "lost by its agent" : "exit code " + std::to_string(ev.exit_code());
-    TaskEndedBadly(*j, *t, state == "lost", ev.exit_code(), msg, when);
-  } else {
-    spdlog::warn("event with unknown state '{}' for {}.{} ignored", state, ev.job_id(),
-                 ev.task_index());
+    if (msg.empty()) msg = lost ? "lost by its agent" : "exit code " + std::to_string(ev.exit_code());
+    TaskEndedBadly(*j, *t, lost, ev.exit_code(), msg, when);
+  } else {  // pending, launching, cancelled: not an agent's to report; or a number unknown here
+    spdlog::warn("event with state {} ({}) for {}.{} ignored", static_cast<int>(state),
+                 StateName(state), ev.job_id(), ev.task_index());
   }
 }
 

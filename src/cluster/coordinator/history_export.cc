@@ -9,6 +9,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/store/sqlite_store.h"
+#include "cluster/store/stored_spec.h"
 
 namespace muster::cluster {
 
@@ -158,11 +159,7 @@ Result<HistoryExport> ReadJobHistory(const std::string& db_path, HistoryExportOp
       ++out.skipped_never_started;
       continue;
     }
-    v1::JobSpec proto;
-    if (!proto.ParseFromString(db.Text(1)))
-      return Status::Internal("state store " + db_path + ": job " + std::to_string(id) +
-                              " has an unreadable spec");
-    auto spec = FromProto(proto);
+    auto spec = DecodeStoredSpec(db.Text(1));
     if (!spec.ok())
       return Status::Internal("state store " + db_path + ": job " + std::to_string(id) + ": " +
                               spec.status().message());

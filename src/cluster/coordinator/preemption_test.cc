@@ -102,7 +102,7 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   ASSERT_EQ(launches.size(), 2u);
   EXPECT_EQ(launches[1].job_id(), *shorter);
   auto v = c->GetJob(*longer);
-  EXPECT_EQ(v->state(), "pending");
+  EXPECT_EQ(v->state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(v->tasks(0).retries(), 0);
   EXPECT_TRUE(HistorySays(*v, "preempted by job " + std::to_string(*shorter) + " (srtf order)"));
   // The short job runs; then the victim, which has 12 s less to do than its peer, goes first.
@@ -113,7 +113,7 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   launches = ch->Launches();
   ASSERT_EQ(launches.size(), 3u);
   EXPECT_EQ(launches[2].job_id(), *longer);
-  EXPECT_EQ(c->GetJob(*peer)->state(), "pending");
+  EXPECT_EQ(c->GetJob(*peer)->state(), v1::JOB_STATE_PENDING);
   // Running the victim again does not make its peer (more left) preempt it.
   c->OnAgentMessage("n1", ch.get(), Event(*longer, 0, launches[2].attempt(), "running"));
   clock_.Advance(60000);
@@ -196,8 +196,8 @@ TEST_F(PreemptionTest, AVictimWhoseJobSaysCancelIsCancelledNotRequeued) {
   c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 1, "failed", 143));
   c->Tick();
   auto v = c->GetJob(*victim);
-  EXPECT_EQ(v->state(), "cancelled");
-  EXPECT_EQ(v->tasks(0).state(), "cancelled");
+  EXPECT_EQ(v->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(v->tasks(0).state(), v1::TASK_STATE_CANCELLED);
   EXPECT_EQ(v->reason().rfind("task 0 was cancelled: preempted by job " + std::to_string(*urgent), 0),
             0u)
       << v->reason();

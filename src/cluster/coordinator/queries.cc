@@ -14,7 +14,7 @@ namespace muster::cluster {
 
 void Coordinator::FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const {
   out->set_index(t.index);
-  out->set_state(TaskStateName(t.state));
+  out->set_state(ToProto(t.state));
   out->set_node(t.node);
   for (int g : t.gpus) out->add_gpus(g);
   out->set_attempt(t.attempt);
@@ -46,7 +46,7 @@ void Coordinator::FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::Task
 void Coordinator::FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const {
   out->set_job_id(j.id);
   ToProto(*j.spec, out->mutable_spec());
-  out->set_state(JobStateName(j.state));
+  out->set_state(ToProto(j.state));
   out->set_submit_ms(j.submit_ms);
   out->set_start_ms(j.start_ms);
   out->set_end_ms(j.end_ms);
@@ -98,8 +98,8 @@ v1::JobList Coordinator::ListJobs(const v1::ListJobsRequest& request) const {
   out.set_store_condition(read_only_.message());
   std::set<JobState> states;
   bool finished = request.include_finished();
-  for (const auto& s : request.states())
-    if (auto st = ParseJobState(s)) {
+  for (int s : request.states())
+    if (auto st = FromProto(static_cast<v1::JobState>(s)); st.ok()) {
       states.insert(*st);
       finished = finished || IsTerminal(*st);
     }
@@ -181,7 +181,7 @@ v1::ScheduleTable Coordinator::GetSchedule(const v1::GetScheduleRequest& request
       row->set_job_id(j.id);
       row->set_task_index(t.index);
       row->set_job_name(j.spec->name);
-      row->set_state(TaskStateName(t.state));
+      row->set_state(ToProto(t.state));
       if (t.state != TaskState::kPending) {
         row->set_node(t.node);
         for (int g : t.gpus) row->add_gpus(g);

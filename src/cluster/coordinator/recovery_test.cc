@@ -26,7 +26,7 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   EXPECT_EQ(launches[0].attempt(), 2);
   auto nodes = c->ListNodes();
   ASSERT_EQ(nodes.nodes_size(), 2);
-  EXPECT_EQ(nodes.nodes(0).state(), "lost");
+  EXPECT_EQ(nodes.nodes(0).state(), v1::JOB_STATE_LOST);
   EXPECT_DOUBLE_EQ(nodes.nodes(1).load(), 1.0);
   // The lost agent comes back still running attempt 1: told to kill it.
   auto back = std::make_shared<FakeChannel>();
@@ -46,7 +46,7 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   auto job = c->GetJob(*id);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->tasks(0).attempt(), 2);
-  EXPECT_NE(job->tasks(0).state(), "succeeded");
+  EXPECT_NE(job->tasks(0).state(), v1::TASK_STATE_SUCCEEDED);
   int late = 0;
   for (const auto& h : job->history())
     if (h.find("late report from n1: task 0 attempt 1 succeeded") != std::string::npos) ++late;
@@ -272,7 +272,7 @@ TEST_F(CoordinatorTest, RestartAdoptsReportedTasksAndKeepsQueue) {
   c->Tick();
   EXPECT_TRUE(ch->Launches().empty());  // adopted, not restarted; the GPU is still taken
   c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "succeeded"));
-  EXPECT_EQ(c->GetJob(running)->state(), "succeeded");
+  EXPECT_EQ(c->GetJob(running)->state(), v1::JOB_STATE_SUCCEEDED);
   c->Tick();
   ASSERT_EQ(ch->Launches().size(), 1u);
   EXPECT_EQ(ch->Launches()[0].job_id(), queued);

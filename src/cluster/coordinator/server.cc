@@ -193,11 +193,11 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "list jobs");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
-    for (const auto& s : req->states())
-      if (!ParseJobState(s))
+    for (int s : req->states())
+      if (!FromProto(static_cast<v1::JobState>(s)).ok())
         return ToGrpcStatus(Status::InvalidArgument(
-            "'" + s + "' is not a job state (pending, running, succeeded, failed, cancelled, "
-            "timeout, oom)"));
+            "job state " + std::to_string(s) + " in the filter is not one this coordinator "
+            "knows"));
     if (req->user() == "@me") {
       v1::ListJobsRequest mine = *req;
       mine.set_user(caller->name);
@@ -528,7 +528,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     const std::string user = req->user() == "@me" ? caller->name : req->user();
     auto rows = c_->Accounting(req->since_ms(), user, req->job_id());
     if (!rows.ok()) return ToGrpcStatus(rows.status());
-    std::map<JobId, std::string> states;
+    std::map<JobId, v1::JobState> states;
     for (const AccountingRow& r : *rows) {
       v1::AttemptUsage* a = reply->add_attempts();
       a->set_job_id(r.job);
@@ -549,7 +549,10 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       a->set_gpu_util(r.gpu_util);
       a->set_energy_wh(r.energy_wh);
       auto [it, fresh] = states.try_emplace(r.job);
-      if (fresh) it->second = c_->JobStateOf(r.job);
+      if (fresh) {
+        const std::optional<JobState> now = c_->JobStateOf(r.job);
+        it->second = now ? ToProto(*now) : v1::JOB_STATE_UNSPECIFIED;
+      }
       a->set_job_state(it->second);
     }
     reply->set_now_ms(WallMs());

@@ -113,6 +113,7 @@ struct FakeAgent {
     for (int i = 0; i < gpus; ++i)
       n.gpus.push_back({.index = i, .model = "virtual", .memory_mib = 1024, .is_virtual = true});
     ToProto(n, m.mutable_register_()->mutable_node(), "127.0.0.1");
+    m.mutable_register_()->set_protocol(kWireProtocol);
     stream->Write(m);
   }
   v1::CoordinatorMessage Next() {
@@ -127,7 +128,7 @@ struct FakeAgent {
     e->set_job_id(l.job_id());
     e->set_task_index(l.task_index());
     e->set_attempt(l.attempt());
-    e->set_state(state);
+    e->set_state(ParseWireTaskState(state).value());
     e->set_exit_code(code);
     Send(m);
   }
@@ -188,7 +189,7 @@ TEST(Server, SubmitLaunchEventsLogsOverGrpc) {
   ASSERT_TRUE(Eventually([&] {
     AuthedContext ctx(token);
     v1::JobInfo info;
-    return user->GetJob(&ctx, ref, &info).ok() && info.state() == "succeeded";
+    return user->GetJob(&ctx, ref, &info).ok() && info.state() == v1::JOB_STATE_SUCCEEDED;
   }));
 
   AuthedContext log_ctx(token);
@@ -399,7 +400,7 @@ TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
             "permission denied: job " + std::to_string(id) + " belongs to alice");
   EXPECT_FALSE(refused.results(1).ok());  // unknown: the coordinator's own answer
   EXPECT_EQ(refused.results(1).job_id(), 999999);
-  EXPECT_EQ(get(admin).state(), "pending");  // unchanged
+  EXPECT_EQ(get(admin).state(), v1::JOB_STATE_PENDING);  // unchanged
   v1::CancelReply mine = cancel(alice, {id});
   ASSERT_EQ(mine.results_size(), 1);
   EXPECT_TRUE(mine.results(0).ok()) << mine.results(0).error();

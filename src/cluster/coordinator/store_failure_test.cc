@@ -159,7 +159,7 @@ TEST_F(StoreFailureTest, ARestartLoadsExactlyWhatWasStored) {
   auto c = OpenOnMemory(std::move(saved));
   auto info = c->GetJob(id);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->state(), "running");
+  EXPECT_EQ(info->state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(info->tasks(0).attempt(), 1);
   auto next = c->Submit(MakeSpec());
   ASSERT_TRUE(next.ok());
@@ -181,7 +181,7 @@ TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedA
 
   store_->FailWrites(Status::Unavailable("disk full"));
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));  // taken, not stored
-  EXPECT_EQ(c->GetJob(*a)->state(), "succeeded");
+  EXPECT_EQ(c->GetJob(*a)->state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(Stored(*a)->state, JobState::kRunning);
   c->Tick();
   const Status ro = c->Writable();
@@ -197,7 +197,7 @@ TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedA
   cancel.add_job_ids(*b);
   auto reply = c->Cancel(cancel);
   EXPECT_EQ(reply.results(0).error(), ro.message());
-  EXPECT_EQ(c->GetJob(*b)->state(), "pending");
+  EXPECT_EQ(c->GetJob(*b)->state(), v1::JOB_STATE_PENDING);
   EXPECT_FALSE(c->CollectGarbage(0, false).ok());
   // Nothing starts (b could now: a's GPU is free), reads go on and say why.
   c->Tick();

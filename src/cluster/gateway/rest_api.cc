@@ -223,7 +223,8 @@ void ListJobs(client::CoordinatorClient& base, const httplib::Request& req,
   if (req.has_param("state")) {
     std::stringstream states(req.get_param_value("state"));
     for (std::string s; std::getline(states, s, ',');)
-      if (!s.empty()) r.add_states(s);
+      if (!s.empty())
+        if (Status e = client::AddStateFilter(s, r); !e.ok()) return Fail(res, e);
   }
   auto since = SinceParam(req);
   auto limit = IntParam(req, "limit", 100, 1, 10000);

@@ -8,6 +8,7 @@
 #include "cluster/common/convert.h"
 #include "cluster/store/gpu_list.h"
 #include "cluster/store/pg_connection.h"
+#include "cluster/store/stored_spec.h"
 
 namespace muster::cluster {
 namespace {
@@ -79,6 +80,8 @@ CREATE TABLE limits(
 )sql"},
     // 5: tasks as submitted are no longer written (records.h); nothing to change in the tables.
     {5, "UPDATE meta SET value = value WHERE false"},
+    // 6: array ranges in specs as numbers (stored_spec.h reads the older text form too).
+    {6, "UPDATE meta SET value = value WHERE false"},
 };
 
 constexpr bool MigrationsAscend() {
@@ -382,9 +385,7 @@ Status PostgresStore::LastWriteError() const {
 }
 
 PostgresStore::Ticket PostgresStore::InsertJob(const JobRecord& job) {
-  v1::JobSpec spec;
-  ToProto(*job.spec, &spec);
-  return Enqueue([job, blob = spec.SerializeAsString()](PgConnection& c) -> Status {
+  return Enqueue([job, blob = EncodeStoredSpec(*job.spec)](PgConnection& c) -> Status {
     Status s = c.Run(kInsertJob, PgParams()
                                      .Int(job.id)
                                      .Bytes(blob)
@@ -669,10 +670,8 @@ Result<StoreContents> PostgresStore::LoadAllOn(PgConnection& c) {
   std::unordered_map<JobId, size_t> slot;
   for (int r = 0; r < jobs->size(); ++r) {
     const JobId id = jobs->Int(r, 0);
-    v1::JobSpec proto;
-    if (!proto.ParseFromString(jobs->Bytes(r, 1)) || !jobs->status().ok())
-      return Status::Internal("store: job " + std::to_string(id) + " has an unreadable spec");
-    auto spec = FromProto(proto);
+    auto spec = DecodeStoredSpec(jobs->Bytes(r, 1));
+    if (!jobs->status().ok()) return jobs->status();
     if (!spec.ok())
       return Status::Internal("store: job " + std::to_string(id) + ": " + spec.status().message());
     JobRecord j;

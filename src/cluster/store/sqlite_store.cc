@@ -11,6 +11,7 @@
 
 #include "cluster/common/convert.h"
 #include "cluster/store/gpu_list.h"
+#include "cluster/store/stored_spec.h"
 
 namespace muster::cluster {
 
@@ -369,9 +370,7 @@ uint64_t SqliteStore::CommittedBatches() const {
 }
 
 SqliteStore::Ticket SqliteStore::InsertJob(const JobRecord& job) {
-  v1::JobSpec spec;
-  ToProto(*job.spec, &spec);
-  return Enqueue([job, blob = spec.SerializeAsString()](Db& db) -> Status {
+  return Enqueue([job, blob = EncodeStoredSpec(*job.spec)](Db& db) -> Status {
     auto st = db.Prepare(kInsertJob);
     if (!st.ok()) return st.status();
     Status s = st->Int(1, job.id)
@@ -708,13 +707,8 @@ Result<StoreContents> SqliteStore::LoadAll() {
   if (!jobs.ok()) return jobs.status();
   std::unordered_map<JobId, size_t> slot;
   while (jobs->Next()) {
-    v1::JobSpec proto;
     JobId id = jobs->ColInt(0);
-    if (!proto.ParseFromString(jobs->ColBlob(1))) {
-      jobs->Done();
-      return Status::Internal("store: job " + std::to_string(id) + " has an unreadable spec");
-    }
-    auto spec = FromProto(proto);
+    auto spec = DecodeStoredSpec(jobs->ColBlob(1));
     if (!spec.ok()) {
       jobs->Done();
       return Status::Internal("store: job " + std::to_string(id) + ": " + spec.status().message());

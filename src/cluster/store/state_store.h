@@ -26,10 +26,12 @@
 namespace muster::cluster {
 
 // 2: users.cert_fp; 3: tasks.peak_mib, cpu_s; 4: job_predictions; 5: a task as submitted has no
-// row (records.h FillUnstoredTasks: a muster before 5 would load such a job without its tasks).
+// row (records.h FillUnstoredTasks: a muster before 5 would load such a job without its tasks);
+// 6: specs hold an array range as numbers (stored_spec.h: a muster before 6 would load an array
+// as a single task; older specs are still read).
 // Both durable stores know it: a new version needs SqliteStore's upgrade and a PostgresStore
 // migration step (a static_assert).
-inline constexpr int kStoreSchemaVersion = 5;
+inline constexpr int kStoreSchemaVersion = 6;
 
 struct StoreContents {
   std::vector<JobRecord> jobs;    // ascending id, tasks in index order

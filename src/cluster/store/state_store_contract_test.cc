@@ -8,6 +8,7 @@
 
 #include <thread>
 
+#include "cluster/proto/muster.pb.h"
 #include "cluster/store/postgres_store.h"
 #include "cluster/store/postgres_test_server.h"
 #include "cluster/store/sqlite_store.h"
@@ -25,7 +26,8 @@ class Backend {
   // Runs SQL that both dialects read alike on a connection of its own.
   virtual void Behind(const std::string& sql) = 0;
   // Makes job `id`'s stored spec bytes that do not parse.
-  virtual void CorruptSpec(JobId id) = 0;
+  virtual void SetSpecBytes(JobId id, const std::string& hex) = 0;
+  void CorruptSpec(JobId id) { SetSpecBytes(id, "0a7f"); }
   // Sets the stored schema version.
   virtual void SetSchemaVersion(int version) = 0;
 };
@@ -51,8 +53,8 @@ class SqliteBackend final : public Backend {
     sqlite3_free(err);
     sqlite3_close(db);
   }
-  void CorruptSpec(JobId id) override {
-    Behind("UPDATE jobs SET spec = x'0a7f' WHERE id = " + std::to_string(id));
+  void SetSpecBytes(JobId id, const std::string& hex) override {
+    Behind("UPDATE jobs SET spec = x'" + hex + "' WHERE id = " + std::to_string(id));
   }
   void SetSchemaVersion(int version) override {
     Behind("PRAGMA user_version=" + std::to_string(version));
@@ -73,8 +75,8 @@ class PostgresBackend final : public Backend {
     Status s = server_->Exec(sql);
     EXPECT_TRUE(s.ok()) << s.message();
   }
-  void CorruptSpec(JobId id) override {
-    Behind("UPDATE jobs SET spec = '\\x0a7f'::bytea WHERE id = " + std::to_string(id));
+  void SetSpecBytes(JobId id, const std::string& hex) override {
+    Behind("UPDATE jobs SET spec = '\\x" + hex + "'::bytea WHERE id = " + std::to_string(id));
   }
   void SetSchemaVersion(int version) override {
     Behind("UPDATE meta SET value = " + std::to_string(version) + " WHERE key = 'schema_version'");
@@ -572,8 +574,35 @@ TEST_P(StoreContract, AnUnreadableRowFailsLoadAllInsteadOfLoadingTheRest) {
   backend().CorruptSpec(2);
   auto c = (*store)->LoadAll();
   ASSERT_FALSE(c.ok()) << "loaded " << c->jobs.size() << " of 3 jobs as if complete";
-  EXPECT_NE(c.status().message().find("job 2 has an unreadable spec"), std::string::npos)
+  EXPECT_NE(c.status().message().find("job 2: unreadable spec"), std::string::npos)
       << c.status().message();
+}
+
+// A store upgraded in place from schema 5 keeps its arrays: their specs hold the range as text.
+TEST_P(StoreContract, ASpecWrittenWithItsArrayAsTextLoadsAsThatArray) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store.ok());
+  (*store)->InsertJob(MakeStoreTestJob(1, 1));
+  ASSERT_TRUE((*store)->Flush().ok());
+  v1::JobSpec old;
+  old.add_command("true");
+  old.set_legacy_array("3-12%2");
+  std::string hex;
+  for (unsigned char c : old.SerializeAsString()) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  backend().SetSpecBytes(1, hex);
+  auto c = (*store)->LoadAll();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->jobs.size(), 1u);
+  const JobSpec& spec = *c->jobs[0].spec;
+  EXPECT_EQ(spec.array.first, 3);
+  EXPECT_EQ(spec.array.last, 12);
+  EXPECT_EQ(spec.array.throttle, 2);
+  ASSERT_EQ(c->jobs[0].tasks.size(), 10u);  // the unstored ones made again, pending
+  EXPECT_EQ(c->jobs[0].tasks[9].index, 12);
 }
 
 TEST_P(StoreContract, AnUnreadableGpuListFailsLoadAllInsteadOfEndingTheProcess) {
