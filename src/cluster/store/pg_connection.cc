@@ -1,11 +1,12 @@
 #include "cluster/store/pg_connection.h"
 
 #include <endian.h>
-#include <libpq-fe.h>
 
 #include <cctype>
 #include <cstring>
 #include <utility>
+
+#include "cluster/store/pq_api.h"
 
 namespace muster::cluster {
 namespace {
@@ -143,25 +144,25 @@ PgParams& PgParams::NullInt() {
 
 // -------------------------------------------------------------------------------------- PgRows
 
-PgRows::PgRows(pg_result* res) : res_(res, PQclear) {}
+PgRows::PgRows(pg_result* res) : res_(res, Pq().PQclear) {}
 
 int PgRows::size() const {
-  return PQntuples(res_.get());
+  return Pq().PQntuples(res_.get());
 }
 
 void PgRows::Fail(int col, const char* why) {
   if (error_.ok())
-    error_ = Status::Internal(std::string("store: column ") + PQfname(res_.get(), col) + " " + why);
+    error_ = Status::Internal(std::string("store: column ") + Pq().PQfname(res_.get(), col) + " " + why);
 }
 
 bool PgRows::Cell(int row, int col, const char** data, int* len) {
-  if (row < 0 || row >= size() || col < 0 || col >= PQnfields(res_.get())) {
+  if (row < 0 || row >= size() || col < 0 || col >= Pq().PQnfields(res_.get())) {
     if (error_.ok()) error_ = Status::Internal("store: a query returned fewer columns than read");
     return false;
   }
-  if (PQgetisnull(res_.get(), row, col)) return false;
-  *data = PQgetvalue(res_.get(), row, col);
-  *len = PQgetlength(res_.get(), row, col);
+  if (Pq().PQgetisnull(res_.get(), row, col)) return false;
+  *data = Pq().PQgetvalue(res_.get(), row, col);
+  *len = Pq().PQgetlength(res_.get(), row, col);
   return true;
 }
 
@@ -169,7 +170,7 @@ int64_t PgRows::Int(int row, int col) {
   const char* d = nullptr;
   int len = 0;
   if (!Cell(row, col, &d, &len)) return 0;
-  switch (PQftype(res_.get(), col)) {
+  switch (Pq().PQftype(res_.get(), col)) {
     case kInt8Oid:
       if (len == 8) return static_cast<int64_t>(Load64(d));
       break;
@@ -199,7 +200,7 @@ double PgRows::Real(int row, int col) {
   const char* d = nullptr;
   int len = 0;
   if (!Cell(row, col, &d, &len)) return 0;
-  const unsigned type = PQftype(res_.get(), col);
+  const unsigned type = Pq().PQftype(res_.get(), col);
   if (type == kFloat8Oid && len == 8) {
     const uint64_t bits = Load64(d);
     double v;
@@ -222,7 +223,7 @@ std::string PgRows::Text(int row, int col) {
   const char* d = nullptr;
   int len = 0;
   if (!Cell(row, col, &d, &len)) return "";
-  const unsigned type = PQftype(res_.get(), col);
+  const unsigned type = Pq().PQftype(res_.get(), col);
   if (type != kTextOid && type != kVarcharOid) {
     Fail(col, "is not text");
     return "";
@@ -234,7 +235,7 @@ std::string PgRows::Bytes(int row, int col) {
   const char* d = nullptr;
   int len = 0;
   if (!Cell(row, col, &d, &len)) return "";
-  if (PQftype(res_.get(), col) != kByteaOid) {
+  if (Pq().PQftype(res_.get(), col) != kByteaOid) {
     Fail(col, "is not bytea");
     return "";
   }
@@ -244,9 +245,10 @@ std::string PgRows::Bytes(int row, int col) {
 // -------------------------------------------------------------------------------- PgConnection
 
 std::string PgWhere(const std::string& conninfo) {
+  if (!LoadPq().ok()) return "";
   char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  PQfreemem(err);
+  PQconninfoOption* opts = Pq().PQconninfoParse(conninfo.c_str(), &err);
+  Pq().PQfreemem(err);
   if (!opts) return "";
   std::string host, hostaddr, port, db;
   for (PQconninfoOption* o = opts; o->keyword; ++o) {
@@ -257,25 +259,26 @@ std::string PgWhere(const std::string& conninfo) {
     if (k == "port") port = o->val;
     if (k == "dbname") db = o->val;
   }
-  PQconninfoFree(opts);
+  Pq().PQconninfoFree(opts);
   if (host.empty()) host = hostaddr.empty() ? "localhost" : hostaddr;
   return host + ":" + (port.empty() ? "5432" : port) + "/" + db;
 }
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo,
                                                             bool synchronous_commit) {
+  if (Status loaded = LoadPq(); !loaded.ok()) return loaded;
   const std::string secret = SecretOf(conninfo);
   {
     char* err = nullptr;
-    PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+    PQconninfoOption* opts = Pq().PQconninfoParse(conninfo.c_str(), &err);
     if (!opts) {
       std::string why = OneLine(err ? err : "out of memory");
-      PQfreemem(err);
+      Pq().PQfreemem(err);
       return Status::InvalidArgument(
           "the state store URL is not a valid PostgreSQL connection string (" +
           Redacted(why, secret) + "); expected postgres://USER:PASSWORD@HOST:PORT/DB");
     }
-    PQconninfoFree(opts);
+    Pq().PQconninfoFree(opts);
   }
   const std::string where = PgWhere(conninfo);
   // Defaults before the conninfo (which may override them), the encoding after it (which may
@@ -292,12 +295,12 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  pg_conn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  pg_conn* conn = Pq().PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (!conn) return Status::Unavailable("the state store at " + where + ": out of memory");
-  if (PQstatus(conn) != CONNECTION_OK) {
-    const std::string why = Redacted(OneLine(PQerrorMessage(conn)), secret);
-    const bool needs_password = PQconnectionNeedsPassword(conn);
-    PQfinish(conn);
+  if (Pq().PQstatus(conn) != CONNECTION_OK) {
+    const std::string why = Redacted(OneLine(Pq().PQerrorMessage(conn)), secret);
+    const bool needs_password = Pq().PQconnectionNeedsPassword(conn);
+    Pq().PQfinish(conn);
     if (needs_password)
       return Status::Unauthenticated("the state store at " + where +
                                      " needs a password: give it in the URL "
@@ -319,11 +322,11 @@ PgConnection::PgConnection(pg_conn* conn, std::string where, bool synchronous_co
     : conn_(conn), where_(std::move(where)), synchronous_commit_(synchronous_commit) {
   // Notices ("relation already exists, skipping") would go to stderr; the store has nothing to
   // tell from them. The processor survives PQreset.
-  PQsetNoticeProcessor(conn_, IgnoreNotice, nullptr);
+  Pq().PQsetNoticeProcessor(conn_, IgnoreNotice, nullptr);
 }
 
 PgConnection::~PgConnection() {
-  PQfinish(conn_);
+  Pq().PQfinish(conn_);
 }
 
 Status PgConnection::Setup() {
@@ -340,31 +343,31 @@ Status PgConnection::SetSessionSettings(std::string sql) {
 }
 
 bool PgConnection::lost() const {
-  return PQstatus(conn_) != CONNECTION_OK;
+  return Pq().PQstatus(conn_) != CONNECTION_OK;
 }
 
 Status PgConnection::Reconnect() {
   prepared_.clear();
-  PQreset(conn_);
-  if (PQstatus(conn_) != CONNECTION_OK)
+  Pq().PQreset(conn_);
+  if (Pq().PQstatus(conn_) != CONNECTION_OK)
     return Status::Unavailable("the state store at " + where_ +
-                               " cannot be reached: " + OneLine(PQerrorMessage(conn_)));
+                               " cannot be reached: " + OneLine(Pq().PQerrorMessage(conn_)));
   return Setup();
 }
 
 int PgConnection::server_version() const {
-  return PQserverVersion(conn_);
+  return Pq().PQserverVersion(conn_);
 }
 
 std::string PgConnection::server_encoding() const {
-  const char* e = PQparameterStatus(conn_, "server_encoding");
+  const char* e = Pq().PQparameterStatus(conn_, "server_encoding");
   return e ? e : "";
 }
 
 Status PgConnection::Failure(pg_result* res) {
-  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string why = OneLine(primary ? primary : PQerrorMessage(conn_));
+  const char* primary = res ? Pq().PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* state = res ? Pq().PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string why = OneLine(primary ? primary : Pq().PQerrorMessage(conn_));
   if (why.empty()) why = "unknown error";
   const bool lost_state =
       state && (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0);
@@ -375,10 +378,10 @@ Status PgConnection::Failure(pg_result* res) {
 
 Status PgConnection::Exec(const char* sql) {
   if (lost()) return Failure(nullptr);
-  pg_result* res = PQexec(conn_, sql);
-  const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  pg_result* res = Pq().PQexec(conn_, sql);
+  const ExecStatusType st = res ? Pq().PQresultStatus(res) : PGRES_FATAL_ERROR;
   Status s = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? Status::Ok() : Failure(res);
-  PQclear(res);
+  Pq().PQclear(res);
   return s;
 }
 
@@ -388,13 +391,13 @@ Result<pg_result*> PgConnection::Execute(const char* sql, const PgParams& p, boo
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "muster_" + std::to_string(prepared_.size());
-    pg_result* res = PQprepare(conn_, name.c_str(), sql, n, p.types_.data());
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+    pg_result* res = Pq().PQprepare(conn_, name.c_str(), sql, n, p.types_.data());
+    if (!res || Pq().PQresultStatus(res) != PGRES_COMMAND_OK) {
       Status s = Failure(res);
-      PQclear(res);
+      Pq().PQclear(res);
       return s;
     }
-    PQclear(res);
+    Pq().PQclear(res);
     it = prepared_.emplace(sql, std::move(name)).first;
   }
   std::vector<const char*> values(n);
@@ -403,11 +406,11 @@ Result<pg_result*> PgConnection::Execute(const char* sql, const PgParams& p, boo
     values[i] = p.null_[i] ? nullptr : p.values_[i].data();
     lengths[i] = static_cast<int>(p.values_[i].size());
   }
-  pg_result* res = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(),
+  pg_result* res = Pq().PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(),
                                   formats.data(), /*resultFormat=binary*/ 1);
-  if (!res || PQresultStatus(res) != (rows ? PGRES_TUPLES_OK : PGRES_COMMAND_OK)) {
+  if (!res || Pq().PQresultStatus(res) != (rows ? PGRES_TUPLES_OK : PGRES_COMMAND_OK)) {
     Status s = Failure(res);
-    PQclear(res);
+    Pq().PQclear(res);
     return s;
   }
   return res;
@@ -416,7 +419,7 @@ Result<pg_result*> PgConnection::Execute(const char* sql, const PgParams& p, boo
 Status PgConnection::Run(const char* sql, const PgParams& params) {
   auto res = Execute(sql, params, /*rows=*/false);
   if (!res.ok()) return res.status();
-  PQclear(*res);
+  Pq().PQclear(*res);
   return Status::Ok();
 }
 

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -18,6 +17,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "cluster/store/pq_api.h"
 
 extern char** environ;
 
@@ -281,16 +282,17 @@ void IgnoreNotice(void*, const char*) {}
 
 // A superuser session over the server's Unix socket (trust), or why not.
 Result<PGconn*> Superuser(const std::string& dir, int port, const std::string& db) {
+  if (Status loaded = LoadPq(); !loaded.ok()) return loaded;
   const std::string p = std::to_string(port);
   const char* keys[] = {"host", "port", "user", "dbname", "connect_timeout", nullptr};
   const char* values[] = {dir.c_str(), p.c_str(), kServerUser, db.c_str(), "10", nullptr};
-  PGconn* c = PQconnectdbParams(keys, values, 0);
-  if (PQstatus(c) != CONNECTION_OK) {
-    Status s = Status::Unavailable(std::string("test server: ") + PQerrorMessage(c));
-    PQfinish(c);
+  PGconn* c = Pq().PQconnectdbParams(keys, values, 0);
+  if (Pq().PQstatus(c) != CONNECTION_OK) {
+    Status s = Status::Unavailable(std::string("test server: ") + Pq().PQerrorMessage(c));
+    Pq().PQfinish(c);
     return s;
   }
-  PQsetNoticeProcessor(c, IgnoreNotice, nullptr);
+  Pq().PQsetNoticeProcessor(c, IgnoreNotice, nullptr);
   return c;
 }
 
@@ -303,14 +305,14 @@ Status PostgresTestServer::Exec(const std::string& sql, const std::string& db) {
 Result<std::string> PostgresTestServer::QueryValue(const std::string& sql, const std::string& db) {
   auto c = Superuser(dir_, port_, db.empty() ? database_ : db);
   if (!c.ok()) return c.status();
-  PGresult* res = PQexec(*c, sql.c_str());
-  const ExecStatusType st = PQresultStatus(res);
-  Result<std::string> out = Status::Internal("test server: " + std::string(PQerrorMessage(*c)));
+  PGresult* res = Pq().PQexec(*c, sql.c_str());
+  const ExecStatusType st = Pq().PQresultStatus(res);
+  Result<std::string> out = Status::Internal("test server: " + std::string(Pq().PQerrorMessage(*c)));
   if (st == PGRES_COMMAND_OK) out = std::string();
   if (st == PGRES_TUPLES_OK)
-    out = PQntuples(res) > 0 && PQnfields(res) > 0 ? std::string(PQgetvalue(res, 0, 0)) : "";
-  PQclear(res);
-  PQfinish(*c);
+    out = Pq().PQntuples(res) > 0 && Pq().PQnfields(res) > 0 ? std::string(Pq().PQgetvalue(res, 0, 0)) : "";
+  Pq().PQclear(res);
+  Pq().PQfinish(*c);
   return out;
 }
 
