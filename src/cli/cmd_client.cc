@@ -56,6 +56,13 @@ client::CoordinatorClient MakeClient(const ClientFlags& flags, std::chrono::mill
   }
   if (transport.ok())
     if (Status c = cluster::AttachClientCertificate(&*transport); !c.ok()) transport = c;
+  // The same coordinator on this machine: by its Unix socket (credentials.h), unless the caller
+  // proves who it is with a certificate, which only the TLS handshake carries.
+  if (transport.ok() && transport->cert_pem.empty()) {
+    const std::string dir = flags.state_dir.empty() ? cluster::DefaultStateDir() : flags.state_dir;
+    if (std::string local = cluster::FindLocalGrpcSocket(dir, o.address); !local.empty())
+      o.dial = "unix:" + local;
+  }
   if (transport.ok())
     o.transport = *transport;
   else

@@ -145,8 +145,12 @@ void CoordinatorClient::Connect(bool next, size_t from) {
     from = current_;
     address = addresses_[current_];
   }
+  const bool local = !options_.dial.empty() && addresses_.size() == 1;
   auto channel = grpc::CreateCustomChannel(
-      address, cluster::MakeChannelCredentials(options_.transport), args_);
+      local ? options_.dial : address,
+      local ? grpc::InsecureChannelCredentials()  // the kernel keeps the socket private
+            : cluster::MakeChannelCredentials(options_.transport),
+      args_);
   std::shared_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
   std::lock_guard lock(mu_);
   if (current_ != from) return;  // another thread moved on meanwhile: its channel stands

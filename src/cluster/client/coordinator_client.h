@@ -67,6 +67,10 @@ Status AddStateFilter(const std::string& name, v1::ListJobsRequest& req);
 
 struct ClientOptions {
   std::string address = kDefaultCoordinatorAddress;  // HOST:PORT, or a list HOST:PORT,HOST:PORT
+  // Where a single address is dialled instead, as gRPC names it: "unix:PATH", the same
+  // coordinator's local socket (credentials.h FindLocalGrpcSocket); "" = the address itself.
+  // Messages still name `address`.
+  std::string dial;
   std::chrono::milliseconds deadline{10000};  // per unary call
   // The bearer token each call carries (credentials.h); null = none.
   std::shared_ptr<cluster::TokenSource> credentials;

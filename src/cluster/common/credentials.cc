@@ -23,6 +23,19 @@ bool IsSocket(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+// Whether a process accepts connections on the Unix socket at `path` (a connect, closed at once).
+bool Listens(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
 std::string Home() {
   const char* home = std::getenv("HOME");
   return home && *home ? home : ".";
@@ -56,6 +69,15 @@ std::string ReadStateDirAddress(const std::string& state_dir) {
     std::string line;
     if (in && std::getline(in, line) && !Trim(line).empty()) return Trim(line);
   }
+  return "";
+}
+
+std::string FindLocalGrpcSocket(const std::string& state_dir, const std::string& address) {
+  if (address.empty() || address.find(',') != std::string::npos) return "";
+  if (ReadStateDirAddress(state_dir) != address) return "";
+  for (const std::string& p : {state_dir + "/" + kLocalGrpcSocketName,
+                               state_dir + "/coordinator/" + kLocalGrpcSocketName})
+    if (IsSocket(p)) return Listens(p) ? p : "";  // not one a crashed coordinator left
   return "";
 }
 

@@ -28,6 +28,10 @@ namespace muster::cluster {
 inline constexpr const char* kTokenEnv = "MUSTER_TOKEN";
 inline constexpr const char* kStateDirEnv = "MUSTER_STATE_DIR";
 inline constexpr const char* kLocalAuthSocketName = "auth.sock";  // in a coordinator's state dir
+// The coordinator's gRPC services on a Unix socket in its state dir, for callers on its machine:
+// no TCP, no TLS handshake; the kernel keeps the bytes private (the socket is as open as
+// auth.sock). Calls still carry their bearer token.
+inline constexpr const char* kLocalGrpcSocketName = "grpc.sock";
 
 // $MUSTER_STATE_DIR, else ~/.local/state/muster (where `muster up` keeps its state).
 std::string DefaultStateDir();
@@ -37,6 +41,10 @@ std::string FindLocalAuthSocket(const std::string& state_dir);
 // The coordinator address written in the state dir (coordinator.addr, or coordinator/… for a
 // `muster up` state dir); "" if there is none.
 std::string ReadStateDirAddress(const std::string& state_dir);
+
+// The coordinator's gRPC Unix socket in `state_dir` (as FindLocalAuthSocket looks), if `address`
+// is the address that coordinator wrote there, i.e. it is the same coordinator; else "".
+std::string FindLocalGrpcSocket(const std::string& state_dir, const std::string& address);
 
 // Makes a state dir private (0700), or searchable but not listable by everyone (0711) when
 // `others_may_call`. A directory that is not this user's, or that has the sticky bit (/tmp), is

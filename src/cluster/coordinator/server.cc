@@ -3,11 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -965,6 +970,14 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, creds, &port);
+  // The same services for callers on this machine (credentials.h kLocalGrpcSocketName): calls
+  // carry their tokens as over TCP; only the TLS handshake is skipped. A state dir too deep for
+  // a socket's path goes without (callers use TCP).
+  const std::string local_grpc = options.coordinator.state_dir + "/" + kLocalGrpcSocketName;
+  if (local_grpc.size() < sizeof(sockaddr_un::sun_path)) {
+    builder.AddListeningPort("unix:" + local_grpc, grpc::InsecureServerCredentials());
+    s->local_grpc_ = local_grpc;
+  }
   builder.RegisterService(static_cast<v1::Coordinator::Service*>(s->services_.get()));
   builder.RegisterService(static_cast<v1::AgentLink::Service*>(s->services_.get()));
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);  // link_limits.h: the clients' limits
@@ -1009,6 +1022,10 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   const std::string& dir = options.coordinator.state_dir;
   const bool open_dir = options.coordinator.auth.allow_local_users;
   if (std::string why; !RestrictStateDir(dir, open_dir, &why)) spdlog::warn("{}", why);
+  // As open as auth.sock (connecting needs write permission); gRPC made it with the umask's.
+  if (!s->local_grpc_.empty() && chmod(s->local_grpc_.c_str(), open_dir ? 0666 : 0600) != 0)
+    return Status::Internal("cannot set the permissions of " + s->local_grpc_ + ": " +
+                            std::strerror(errno));
   auto local = LocalAuthListener::Start(dir + "/" + kLocalAuthSocketName, &s->coordinator_->auth());
   if (!local.ok()) return local.status();
   s->local_auth_ = std::move(local).value();
@@ -1074,6 +1091,7 @@ void CoordinatorServer::Shutdown() {
   http_.reset();
   local_auth_.reset();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (!local_grpc_.empty()) unlink(local_grpc_.c_str());
   if (coordinator_) {
     if (Status s = coordinator_->store().Flush(); !s.ok())
       spdlog::error("state store flush: {}", s.message());

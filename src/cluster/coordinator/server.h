@@ -106,6 +106,7 @@ class CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<LocalAuthListener> local_auth_;
+  std::string local_grpc_;  // the gRPC Unix socket's path; "" = none (credentials.h)
   // Renews the TLS material every tls_check_ms until Shutdown.
   void RenewTlsLoop(std::string state_dir, std::vector<std::string> sans, TlsLifetimes lifetimes,
                     int64_t period_ms);

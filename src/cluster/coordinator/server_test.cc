@@ -6,14 +6,19 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "cluster/common/convert.h"
+#include "cluster/common/credentials.h"
 #include "cluster/common/link_limits.h"
 #include "cluster/common/pki.h"
 #include "cluster/common/tls.h"
@@ -323,6 +328,52 @@ TEST(Server, CallsWithoutAValidCredentialAreRefused) {
   EXPECT_TRUE(user->ListNodes(&ctx, req, &nodes).ok());
   EXPECT_EQ(nodes.nodes_size(), 0);
   server->Shutdown();
+}
+
+// Callers on the coordinator's machine reach it by its Unix socket: no TLS, the same checks.
+TEST(Server, TheLocalSocketServesTheSameCallsWithTheSameChecks) {
+  const std::string dir = TempDir("local");
+  auto server = StartServer(dir);
+  const std::string path = dir + "/" + kLocalGrpcSocketName;
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // A client finds it only for the address this coordinator wrote in its state dir.
+  EXPECT_EQ(FindLocalGrpcSocket(dir, server->address()), path);
+  EXPECT_EQ(FindLocalGrpcSocket(dir, "127.0.0.1:1"), "");
+  EXPECT_EQ(FindLocalGrpcSocket(dir, server->address() + "," + server->address()), "");
+
+  auto user = v1::Coordinator::NewStub(
+      grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials()));
+  {
+    AuthedContext ctx("");
+    v1::ListJobsRequest req;
+    v1::JobList list;
+    EXPECT_EQ(user->ListJobs(&ctx, req, &list).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  AuthedContext ctx(AdminToken(*server));
+  v1::SubmitRequest req;
+  JobSpec spec;
+  spec.command = {"true"};
+  spec.workdir = "/tmp";
+  ToProto(spec, req.mutable_spec());
+  v1::SubmitReply reply;
+  grpc::Status submitted = user->Submit(&ctx, req, &reply);
+  EXPECT_TRUE(submitted.ok()) << submitted.error_message();
+  EXPECT_GT(reply.job_id(), 0);
+
+  server->Shutdown();
+  EXPECT_FALSE(std::filesystem::exists(path));  // removed with the server
+  // One a crashed coordinator left behind (bound, nobody listening) is not used.
+  const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  close(fd);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(FindLocalGrpcSocket(dir, server->address()), "");
 }
 
 TEST(Server, RolesAndOwnershipAreCheckedOnEveryCall) {
