@@ -36,6 +36,7 @@
 
 #include "bench_process.h"
 #include "cluster/client/coordinator_client.h"
+#include "cluster/common/convert.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

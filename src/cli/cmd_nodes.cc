@@ -160,7 +160,7 @@ int ShowClusterSchedule(const std::string& coordinator, const std::string& state
     std::vector<std::string> row = {std::to_string(r.job_id()), r.job_name(),
                                     std::to_string(r.task_index()),
                                     r.node().empty() ? "-" : r.node(),
-                                    client::FormatGpuList(r.gpus()), r.state()};
+                                    client::FormatGpuList(r.gpus()), StateName(r.state())};
     if (include_finished)
       row.insert(row.end(), {client::FormatRelative(r.submit_predicted_start_ms(), now),
                              client::FormatRelative(r.submit_predicted_finish_ms(), now)});

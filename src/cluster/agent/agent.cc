@@ -194,7 +194,7 @@ v1::Register Agent::BuildRegister() {
   v1::Register r;
   cluster::ToProto(node_.spec, r.mutable_node(), node_.address);
   r.set_agent_version("0.1.0");
-  r.set_protocol(kWireProtocol);
+  r.set_protocol(cluster::kWireProtocol);
   r.set_containment(cgroups_ ? cgroups_->Describe() : containment_);
   r.set_only_user(OnlyUser(geteuid()));
   for (const auto& t : launcher_->Running()) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/agent/task_list.h"
+#include "cluster/common/convert.h"
 #include "cluster/proto/muster.grpc.pb.h"
 
 namespace muster::agent {
@@ -22,6 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using cluster::StateName;
 
 class FakeCoordinator final : public v1::AgentLink::Service {
  public:

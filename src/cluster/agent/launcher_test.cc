@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/agent/task_cgroup.h"
+#include "cluster/common/convert.h"
 
 namespace muster::agent {
 namespace {

@@ -21,6 +21,7 @@
 
 #include "cluster/agent/launcher.h"
 #include "cluster/agent/spawn_child.h"
+#include "cluster/common/convert.h"
 #include "cluster/agent/task_keeper_loop.h"
 #include "cluster/agent/task_keeper_wire.h"
 
@@ -417,7 +418,7 @@ TEST(TaskKeeper, AnAdoptedTaskThatEndsBeforeItsLauncherKnowsItIsReported) {
         << "the adopted task's end was never reported";
     if (!sink.events.empty()) {
       EXPECT_EQ(sink.events[0].job_id(), 7);
-      EXPECT_EQ(sink.events[0].state(), v1::JOB_STATE_FAILED);
+      EXPECT_EQ(sink.events[0].state(), v1::TASK_STATE_FAILED);
       EXPECT_EQ(sink.events[0].exit_code(), 4);
     }
   }

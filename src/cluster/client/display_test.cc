@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/common/convert.h"
+
 namespace muster::client {
 namespace {
 

@@ -104,4 +104,7 @@ namespace muster::v1 {
 // Wire states print by name (test failures, logs).
 std::ostream& operator<<(std::ostream& os, JobState s);
 std::ostream& operator<<(std::ostream& os, TaskState s);
+// A job state is never a task state: comparing the two is an error, also inside templates
+// (gtest's EXPECT_EQ) where -Werror=enum-compare does not reach.
+bool operator==(JobState, TaskState) = delete;
 }  // namespace muster::v1

@@ -145,8 +145,10 @@ TEST_F(CoordinatorTest, AnEventWithAStateNoAgentReportsChangesNothing) {
                             v1::TASK_STATE_CANCELLED, static_cast<v1::TaskState>(42)}) {
     v1::AgentMessage m = Event(*id, 0, 1, "running");
     m.mutable_event()->set_state(odd);
+    m.mutable_event()->set_peak_memory_bytes(int64_t{1} << 30);
     c->OnAgentMessage("n1", ch.get(), m);
     EXPECT_EQ(TaskState(*c, *id), "launching") << odd;
+    EXPECT_EQ(c->GetJob(*id)->tasks(0).peak_memory_mib(), 0) << odd;
   }
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
   EXPECT_EQ(TaskState(*c, *id), "running");

@@ -232,10 +232,18 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
     return;
   }
   if (!t->Active()) return;  // a repeated report of an outcome already recorded
+  const v1::TaskState state = ev.state();
+  if (state != v1::TASK_STATE_RUNNING && state != v1::TASK_STATE_SUCCEEDED &&
+      state != v1::TASK_STATE_FAILED && state != v1::TASK_STATE_LOST &&
+      state != v1::TASK_STATE_TIMEOUT && state != v1::TASK_STATE_OOM) {
+    // Pending, launching, cancelled are not an agent's to report; or a number unknown here.
+    spdlog::warn("event with state {} ({}) for {}.{} from {} ignored", static_cast<int>(state),
+                 StateName(state), ev.job_id(), ev.task_index(), node);
+    return;
+  }
   t->confirm_deadline_ms = 0;
   TimeMs now = clock_->NowMs();
   TimeMs when = ev.time_ms() > 0 ? ev.time_ms() : now;
-  const v1::TaskState state = ev.state();
   if (state != v1::TASK_STATE_RUNNING) {  // an end: what its cgroup measured
     t->peak_memory_mib = static_cast<int32_t>((ev.peak_memory_bytes() + (1 << 20) - 1) >> 20);
     t->cpu_seconds = ev.has_cpu_seconds() ? static_cast<float>(ev.cpu_seconds()) : -1;
@@ -266,14 +274,11 @@ void Coordinator::HandleEvent(const std::string& node, const v1::TaskEvent& ev) 
     TaskTimedOut(*j, *t, ev.exit_code(), ev.message(), when);
   } else if (state == v1::TASK_STATE_OOM) {
     TaskEndedBadly(*j, *t, false, ev.exit_code(), ev.message(), when, TaskState::kOom);
-  } else if (state == v1::TASK_STATE_FAILED || state == v1::TASK_STATE_LOST) {
+  } else {  // failed or lost
     const bool lost = state == v1::TASK_STATE_LOST;
     std::string msg = ev.message();
     if (msg.empty()) msg = lost ? "lost by its agent" : "exit code " + std::to_string(ev.exit_code());
     TaskEndedBadly(*j, *t, lost, ev.exit_code(), msg, when);
-  } else {  // pending, launching, cancelled: not an agent's to report; or a number unknown here
-    spdlog::warn("event with state {} ({}) for {}.{} ignored", static_cast<int>(state),
-                 StateName(state), ev.job_id(), ev.task_index());
   }
 }
 

@@ -26,7 +26,7 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   EXPECT_EQ(launches[0].attempt(), 2);
   auto nodes = c->ListNodes();
   ASSERT_EQ(nodes.nodes_size(), 2);
-  EXPECT_EQ(nodes.nodes(0).state(), v1::JOB_STATE_LOST);
+  EXPECT_EQ(nodes.nodes(0).state(), "lost");
   EXPECT_DOUBLE_EQ(nodes.nodes(1).load(), 1.0);
   // The lost agent comes back still running attempt 1: told to kill it.
   auto back = std::make_shared<FakeChannel>();

@@ -804,6 +804,7 @@ TEST(Server, ItChecksWhatClientsAndAgentsSendWhateverTheyChecked) {
     NodeSpec n{.name = "weird", .milli_cpus = 1000, .memory_mib = 100, .gpus = {}};
     ToProto(n, m.mutable_register_()->mutable_node(), "127.0.0.1");
     m.mutable_register_()->mutable_node()->set_speed(std::nan(""));
+    m.mutable_register_()->set_protocol(kWireProtocol);
     stream->Write(m);
     v1::CoordinatorMessage reply;
     ASSERT_TRUE(stream->Read(&reply));
