@@ -290,6 +290,23 @@ TEST_F(ClusterJobs, LogsFollowStreamsUntilTheTaskEnds) {
   EXPECT_EQ(cluster_.WaitForJob(id, 5s).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+// Tasks one after another reuse their cgroups (made in them by the task keeper where the kernel
+// allows it). One that leaves a process behind has its cgroup killed, and a killed v2 cgroup
+// would kill every task later made in it: the ones after it must still run, in their cgroups.
+TEST_F(ClusterJobs, TasksAfterOneWhoseCgroupWasKilledStillRun) {
+  const std::string show = "cat /proc/self/cgroup > /dev/null";
+  for (const std::string& script :
+       {show, show, "setsid sleep 300 > /dev/null 2>&1 < /dev/null & " + show, show, show, show,
+        show, show}) {  // one at a time, so that each can reuse the cgroup of the one before
+    const int64_t id =
+        cluster_.Submit({"--workdir", work_.string(), "--", "/bin/sh", "-c", script});
+    ASSERT_GT(id, 0);
+    v1::JobInfo job = cluster_.WaitForJob(id, 30s);
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << "job " << id << ": " << job.reason()
+                                                     << cluster_.LogTails();
+  }
+}
+
 TEST_F(ClusterJobs, NodesAndScheduleTables) {
   CommandResult nodes = cluster_.Muster({"nodes", "-o", "json"});
   ASSERT_EQ(nodes.exit_code, 0) << nodes.err;

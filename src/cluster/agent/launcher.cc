@@ -609,8 +609,8 @@ void Launcher::SaveTaskListLocked() {
     spdlog::warn("cannot record running tasks in {}", options_.task_list_path);
 }
 
-void Launcher::KillCgroup(const Task& t) const {
-  if (!t.cgroup.empty()) options_.cgroups->KillNow(t.cgroup);
+void Launcher::KillCgroup(Task& t) const {
+  if (!t.cgroup.empty() && options_.cgroups->KillNow(t.cgroup)) t.cgroup_reusable = false;
 }
 
 void Launcher::KillLocked(Task& t, int64_t grace_ms) {

@@ -131,7 +131,8 @@ class Launcher {
 
   void Supervise();
   void KillLocked(Task& t, int64_t grace_ms);
-  void KillCgroup(const Task& t) const;  // every process of the task's cgroup, if it has one
+  // Every process of the task's cgroup, if it has one; a cgroup that had any is not reused.
+  void KillCgroup(Task& t) const;
   void SaveTaskListLocked();
   void Wake();
   void OnKeeperExit(int pid, int wait_status, bool fenced);

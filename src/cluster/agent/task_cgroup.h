@@ -20,8 +20,11 @@
 // - device isolation needs the v1 devices controller: cgroup v2 controls devices only through an
 //   eBPF program, which muster does not load; it is then reported as not enforced.
 // A limit that cannot be set is never silently dropped: Create lists it with why.
-// Joining: the task's child process writes its own pid to the attempt's cgroup.procs in every
-// hierarchy between vfork and exec (Spawn's cgroup_procs_fds), before it can start anything.
+// Joining: the task's child process moves itself ("0") into the attempt's cgroup in every
+// hierarchy between vfork and exec (Spawn's cgroup_procs_fds), before it can start anything:
+// v1 through "tasks", which takes no global lock (cgroup.procs waits for an RCU grace period,
+// 10-16 ms after a quiet spell). The task keeper instead makes the child in its v2 cgroup
+// (clone3 CLONE_INTO_CGROUP), where the kernel has it.
 // Killing: v2 writes "1" to cgroup.kill (kernels 5.14+; else, and on v1, SIGKILL to every listed
 // process until none is left).
 // Without a hierarchy or the permission to create under it (an agent not run as root), Open
@@ -65,7 +68,8 @@ struct CgroupBaseline {
   int64_t oom_kills = 0;
 };
 
-// An attempt's cgroup, made: the cgroup.procs to join in each hierarchy (close-on-exec), and
+// An attempt's cgroup, made: the file to join in each hierarchy (close-on-exec; the primary's
+// first: cgroup.procs on v2, "tasks" on v1), and
 // each limit asked for that could not be set, with why ("memory: no memory controller").
 struct CreatedCgroup {
   std::vector<int> procs_fds;
@@ -87,8 +91,9 @@ struct IdleCgroup {
 // host (separate work dirs) never touch each other's.
 std::string CgroupAgentId(const std::string& name, const std::string& work_dir);
 
-// Writes the calling process's pid to procs_fd (a cgroup.procs open for writing), which moves it
-// into that cgroup. System calls only: safe in a child between fork or vfork and exec.
+// Writes "0" (the writer itself) to procs_fd, a cgroup.procs or a v1 "tasks" file open for
+// writing, which moves the calling process (one thread) into that cgroup. System calls only: safe
+// in a child between fork or vfork and exec.
 bool JoinCgroup(int procs_fd);
 
 class CgroupTree {
@@ -136,7 +141,10 @@ class CgroupTree {
   // Kills every process in it; true when it is empty afterwards (waits up to ~1 s).
   bool Kill(const std::string& name) const;
   // Sends the kill and returns at once.
-  void KillNow(const std::string& name) const;
+  // False when there was nothing to kill: on v2 an unpopulated cgroup is left alone, since one
+  // that was killed kills every child later made in it with clone3's CLONE_INTO_CGROUP (the task
+  // keeper's way in); true when it killed, and then it must not be handed to another task.
+  bool KillNow(const std::string& name) const;
   // Pids in it now.
   std::vector<int> Procs(const std::string& name) const;
   // Removes the (empty) cgroup from every hierarchy; false if it still holds processes or cannot
