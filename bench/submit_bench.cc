@@ -9,7 +9,8 @@
 //      The submitted jobs depend on a "gate" job that never finishes during the measurement, so
 //      they stay queued: the rate measures the durable submit path (validation, store, reply)
 //      while the scheduler keeps running over a growing queue. Everything is cancelled after.
-//   3. latency   - on the idle cluster, --latency-jobs one-task jobs are submitted one at a time;
+//   3. latency   - on the idle cluster, --latency-jobs one-task jobs (1 CPU each: a smaller CPU
+//                  quota would hold the task back before it writes its time) are submitted one at a time;
 //      for each, submit->start is the task's start time as reported by GetJob minus the client's
 //      clock just before Submit (same machine, same clock), and submit->exec is the time the
 //      task's own process wrote (date +%s%N) minus the same origin.
@@ -201,6 +202,9 @@ int Run(const Options& o) {
   int failed = 0;
   for (int i = 0; i < o.latency_jobs; ++i) {
     v1::JobSpec s = Spec(work, {"/bin/sh", "-c", "date +%s%N > t.$MUSTER_JOB_ID"});
+    // A whole CPU: at 0.1 its CPU quota (10 ms in each 100 ms) holds the shell back before it
+    // reaches `date`, and the figure measures the task's limit, not the start.
+    s.mutable_resources()->set_milli_cpus(1000);
     int64_t t0_us = WallUs();
     auto id = client.Submit(s);
     if (!id.ok()) {
