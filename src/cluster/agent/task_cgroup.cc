@@ -110,6 +110,10 @@ bool JoinCgroup(int procs_fd) {
   return write(procs_fd, "0", 1) == 1;  // "0": the writer itself
 }
 
+bool V2CgroupPopulated(const std::string& dir) {
+  return ReadSmallFile(dir + "/cgroup.events").find("populated 0") == std::string::npos;
+}
+
 Result<CgroupTree> CgroupTree::Open(const std::string& agent_name,
                                     const std::string& root_override) {
   std::string hierarchy;
@@ -447,8 +451,7 @@ bool CgroupTree::Kill(const std::string& name) const {
 
 bool CgroupTree::KillNow(const std::string& name) const {
   if (v2_) {
-    if (ReadSmallFile(PathOf(name) + "/cgroup.events").find("populated 0") != std::string::npos)
-      return false;
+    if (!V2CgroupPopulated(PathOf(name))) return false;
     if (WriteFile(KillFileOf(name), "1")) return true;
   }
   const std::vector<int> procs = Procs(name);

@@ -96,6 +96,10 @@ std::string CgroupAgentId(const std::string& name, const std::string& work_dir);
 // in a child between fork or vfork and exec.
 bool JoinCgroup(int procs_fd);
 
+// Whether the v2 cgroup at `dir` has a process in it (its cgroup.events says so); true when that
+// cannot be read. System calls only.
+bool V2CgroupPopulated(const std::string& dir);
+
 class CgroupTree {
  public:
   // root_override: a directory to use as the hierarchy (tests); empty = detect.

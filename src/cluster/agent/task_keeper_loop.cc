@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "cluster/agent/spawn_child.h"
+#include "cluster/agent/task_cgroup.h"
 #include "cluster/agent/task_keeper_loop.h"
 #include "cluster/agent/task_keeper_wire.h"
 
@@ -142,23 +143,12 @@ void WriteSmallFile(const char* path, const char* text, size_t n, int flags) {
   close(fd);
 }
 
-// Whether the v2 cgroup whose cgroup.kill is `kill_file` still has a process in it (its
-// cgroup.events says "populated 1"); true when that cannot be read.
-bool Populated(const char* kill_file) {
-  char events[KeptTaskInfo::kPathMax + 16];
-  const size_t n = std::strlen(kill_file);
-  constexpr std::string_view kKill = "cgroup.kill";
-  if (n < kKill.size() || std::string_view(kill_file + n - kKill.size()) != kKill) return true;
-  std::snprintf(events, sizeof events, "%.*scgroup.events", static_cast<int>(n - kKill.size()),
-                kill_file);
-  const int fd = open(events, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  char text[128];
-  const ssize_t got = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (got <= 0) return true;
-  text[got] = '\0';
-  return std::strstr(text, "populated 0") == nullptr;
+// Whether the v2 cgroup whose cgroup.kill is `kill_file` still has a process in it; true when
+// that cannot be told (a v1 kill file, an unreadable cgroup.events).
+bool Populated(std::string_view kill_file) {
+  constexpr std::string_view kKill = "/cgroup.kill";
+  if (!kill_file.ends_with(kKill)) return true;
+  return V2CgroupPopulated(std::string(kill_file.substr(0, kill_file.size() - kKill.size())));
 }
 
 // Kills the task's process group and what is left in its cgroup. `reaped`: its leader has been
