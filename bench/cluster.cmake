@@ -16,3 +16,9 @@ target_link_libraries(failover_bench PRIVATE muster_client muster_store Threads:
 target_compile_definitions(failover_bench PRIVATE MUSTER_BINARY="$<TARGET_FILE:muster>")
 add_dependencies(failover_bench muster)
 set_target_properties(failover_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+
+# The latency task of submit_bench: writes its start time and exits (static: no loader work).
+add_executable(stamp ${CMAKE_CURRENT_SOURCE_DIR}/stamp.cc)
+target_link_options(stamp PRIVATE -static)
+set_target_properties(stamp PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+add_dependencies(submit_bench stamp)

@@ -10,11 +10,15 @@
 //      they stay queued: the rate measures the durable submit path (validation, store, reply)
 //      while the scheduler keeps running over a growing queue. Everything is cancelled after.
 //   3. latency   - on the idle cluster, --latency-jobs one-task jobs (1 CPU each: a smaller CPU
-//                  quota would hold the task back before it writes its time) are submitted one at a time;
-//      for each, submit->start is the task's start time as reported by GetJob minus the client's
-//      clock just before Submit (same machine, same clock), and submit->exec is the time the
-//      task's own process wrote (date +%s%N) minus the same origin.
-// Targets (DESIGN.md): >= 2,000 submissions/s, submit->start p99 <= 50 ms.
+//                  quota would hold the task back before it writes its time) are submitted one
+//                  at a time; for each, submit->start is the task's start time as reported by
+//                  GetJob minus the client's clock just before Submit (same machine, same
+//                  clock), and submit->exec is the time the task's own process wrote minus the
+//                  same origin. Run twice: with `stamp` (bench/stamp.cc, a static program that
+//                  writes its time first: the target's figure) and with sh -c 'date +%s%N >
+//                  file' (a shell's start and a second exec more).
+// Targets: >= 20,000 durable submissions/s with 32 clients; submit -> start p99 <= 3 ms by the
+// task's own timestamp.
 // Usage: submit_bench [--threads 32] [--jobs 5000] [--baseline-jobs 1000] [--latency-jobs 200]
 //                     [--muster PATH] [--keep]
 #include <fcntl.h>
@@ -52,6 +56,7 @@ struct Options {
   int baseline_jobs = 1000;
   int latency_jobs = 200;
   std::string muster;
+  std::string stamp;  // the latency task (bench/stamp.cc), beside this program
   bool keep = false;
 };
 
@@ -198,48 +203,66 @@ int Run(const Options& o) {
     std::this_thread::sleep_for(50ms);
   }
 
-  std::vector<double> to_start, to_exec;
-  int failed = 0;
-  for (int i = 0; i < o.latency_jobs; ++i) {
-    v1::JobSpec s = Spec(work, {"/bin/sh", "-c", "date +%s%N > t.$MUSTER_JOB_ID"});
-    // A whole CPU: at 0.1 its CPU quota (10 ms in each 100 ms) holds the shell back before it
-    // reaches `date`, and the figure measures the task's limit, not the start.
-    s.mutable_resources()->set_milli_cpus(1000);
-    int64_t t0_us = WallUs();
-    auto id = client.Submit(s);
-    if (!id.ok()) {
-      ++failed;
-      continue;
-    }
-    int64_t start_ms = 0;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto j = client.GetJob(*id);
-      if (j.ok() && j->tasks_size() > 0 && j->tasks(0).start_ms() > 0) {
-        start_ms = j->tasks(0).start_ms();
-        if (j->state() == v1::JOB_STATE_SUCCEEDED || j->state() == v1::JOB_STATE_FAILED) break;
+  // One job at a time on the idle cluster: submit -> start (GetJob) and submit -> the task's own
+  // first timestamp, for `command`.
+  auto latency = [&](const std::vector<std::string>& command, const char* label) {
+    std::vector<double> to_start, to_exec;
+    int failed = 0;
+    for (int i = 0; i < o.latency_jobs; ++i) {
+      v1::JobSpec s = Spec(work, command);
+      // A whole CPU: at 0.1 its CPU quota (10 ms in each 100 ms) can hold the task back before
+      // it writes its time, and the figure would measure the task's limit, not the start.
+      s.mutable_resources()->set_milli_cpus(1000);
+      int64_t t0_us = WallUs();
+      auto id = client.Submit(s);
+      if (!id.ok()) {
+        ++failed;
+        continue;
       }
-      std::this_thread::sleep_for(1ms);
+      int64_t start_ms = 0;
+      auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto j = client.GetJob(*id);
+        const bool ended = j.ok() && (j->state() == v1::JOB_STATE_SUCCEEDED ||
+                                      j->state() == v1::JOB_STATE_FAILED ||
+                                      j->state() == v1::JOB_STATE_CANCELLED);
+        if (j.ok() && j->tasks_size() > 0 && j->tasks(0).start_ms() > 0)
+          start_ms = j->tasks(0).start_ms();
+        if (ended) {
+          if (j->state() != v1::JOB_STATE_SUCCEEDED) {
+            std::fprintf(stderr, "latency job %lld: %s\n", static_cast<long long>(*id),
+                         j->reason().c_str());
+            start_ms = 0;
+          }
+          break;
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+      if (start_ms == 0) {
+        ++failed;
+        continue;
+      }
+      to_start.push_back(start_ms - t0_us / 1000.0);
+      std::ifstream in(dir / "work" / ("t." + std::to_string(*id)));
+      long long ns = 0;
+      if (in >> ns) to_exec.push_back((ns / 1000 - t0_us) / 1000.0);
     }
-    if (start_ms == 0) {
-      ++failed;
-      continue;
-    }
-    to_start.push_back(start_ms - t0_us / 1000.0);
-    std::ifstream in(dir / "work" / ("t." + std::to_string(*id)));
-    long long ns = 0;
-    if (in >> ns) to_exec.push_back((ns / 1000 - t0_us) / 1000.0);
-  }
-  std::printf("\nSubmit -> start on an idle 2-agent cluster (%d jobs, one at a time; ms)\n",
-              o.latency_jobs);
-  std::printf("  %-42s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "max");
-  auto row = [](const char* name, const std::vector<double>& v) {
-    std::printf("  %-42s %8.1f %8.1f %8.1f %8.1f   (n=%zu)\n", name, Percentile(v, 0.5),
-                Percentile(v, 0.9), Percentile(v, 0.99), Percentile(v, 1.0), v.size());
+    std::printf("\nSubmit -> start on an idle 2-agent cluster, task %s (%d jobs, one at a time; ms)\n",
+                label, o.latency_jobs);
+    std::printf("  %-42s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "max");
+    auto row = [](const char* name, const std::vector<double>& v) {
+      std::printf("  %-42s %8.1f %8.1f %8.1f %8.1f   (n=%zu)\n", name, Percentile(v, 0.5),
+                  Percentile(v, 0.9), Percentile(v, 0.99), Percentile(v, 1.0), v.size());
+    };
+    row("start time reported by GetJob", to_start);
+    row("task process wrote its first timestamp", to_exec);
+    std::printf("  %d jobs did not start within 10 s\n", failed);
   };
-  row("start time reported by GetJob", to_start);
-  row("task process wrote its first timestamp", to_exec);
-  std::printf("  target: p99 <= 3 ms by the task's own timestamp; %d jobs did not start within 10 s\n", failed);
+  // The target's figure: a task whose first act is to write its time (bench/stamp.cc, static).
+  latency({o.stamp}, "= stamp (writes its time first)");
+  // The same through a shell and date(1): two execs and a shell's start more.
+  latency({"/bin/sh", "-c", "date +%s%N > t.$MUSTER_JOB_ID"}, "= sh -c 'date > file'");
+  std::printf("  target: p99 <= 3 ms by the task's own timestamp (stamp)\n");
 
   for (pid_t a : agents) Stop(a);
   Stop(coord);
@@ -254,6 +277,7 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "muster";
   o.muster = fs::exists(beside) ? beside.string() : MUSTER_BINARY;
+  o.stamp = (fs::read_symlink("/proc/self/exe", ec).parent_path() / "stamp").string();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {

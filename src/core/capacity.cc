@@ -38,6 +38,14 @@ int IdleTasksThatFit(const NodeSpec& node, const ResourceRequest& r) {
   return static_cast<int>(std::max<int64_t>(n, 0));
 }
 
+int FreeTasksThatFit(const NodeSpec& node, const NodeFree& free, const ResourceRequest& r) {
+  int64_t n = std::numeric_limits<int>::max();
+  if (r.milli_cpus > 0) n = std::min<int64_t>(n, free.milli_cpus / r.milli_cpus);
+  if (r.memory_mib > 0) n = std::min<int64_t>(n, free.memory_mib / r.memory_mib);
+  if (r.gpus > 0) n = std::min<int64_t>(n, FreeMatchingGpus(node, free, r) / r.gpus);
+  return static_cast<int>(std::max<int64_t>(n, 0));
+}
+
 const char* MisfitText(Misfit m) {
   switch (m) {
     case Misfit::kNone:

@@ -26,6 +26,8 @@ int FreeMatchingGpus(const NodeSpec& node, const NodeFree& free, const ResourceR
 
 // How many tasks of r an idle node of this spec holds at once; 0 when it cannot hold one.
 int IdleTasksThatFit(const NodeSpec& node, const ResourceRequest& r);
+// How many more tasks of r fit in `free` at once (each needs its own r.gpus free matching GPUs).
+int FreeTasksThatFit(const NodeSpec& node, const NodeFree& free, const ResourceRequest& r);
 
 // Why one task does not fit on a node now.
 enum class Misfit {

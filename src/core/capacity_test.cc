@@ -36,6 +36,23 @@ TEST(Capacity, IdleTasksThatFitIsBoundByTheScarcestResource) {
   EXPECT_EQ(IdleTasksThatFit(n, Req(1000, 100, 5)), 0);
 }
 
+TEST(Capacity, FreeTasksThatFitCountsWhatIsFreeNow) {
+  const NodeSpec n = Mixed();
+  NodeFree f = NodeFree::AllFree(n);
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(1000, 1024, 1, "H100")), 2);
+  ASSERT_TRUE(TryTake(n, f, Req(3000, 1024, 1, "H100")).ok());
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(1000, 1024, 1, "H100")), 1);   // one H100 left
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(1000, 1024, 0)), 5);           // 5000 millicores left
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(1000, 8192, 0)), 1);           // memory-bound
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(0, 0, 2, "A100")), 1);
+  f.milli_cpus = -500;  // a node that came back smaller than what it runs
+  EXPECT_EQ(FreeTasksThatFit(n, f, Req(1000, 0, 0)), 0);
+  // Never more than one idle node holds, whatever the state.
+  const NodeFree idle = NodeFree::AllFree(n);
+  for (const auto& r : {Req(1000, 300, 1), Req(0, 0, 1, "", 50000), Req(2000, 100, 0)})
+    EXPECT_EQ(FreeTasksThatFit(n, idle, r), IdleTasksThatFit(n, r));
+}
+
 TEST(Capacity, GpuConstraintsApplyEverywhere) {
   const NodeSpec n = Mixed();
   EXPECT_EQ(MatchingGpus(n, Req(0, 0, 1, "H100")), 2);

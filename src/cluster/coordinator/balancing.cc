@@ -281,9 +281,14 @@ void Coordinator::AddHistory(JobRecord& j, const std::string& text) {
 }
 
 void Coordinator::ExpirePins(TimeMs now) {
-  for (JobId id : jobs_.active()) {
-    JobRecord& j = jobs_.Get(id);
-    if (j.pinned_node.empty()) continue;
+  for (auto it = pinned_.begin(); it != pinned_.end();) {
+    JobRecord* found = jobs_.Find(*it);
+    if (!found || found->pinned_node.empty()) {  // gone, or its pin did its work meanwhile
+      it = pinned_.erase(it);
+      continue;
+    }
+    JobRecord& j = *found;
+    ++it;
     if (IsTerminal(j.state)) {
       j.pinned_node.clear();
       j.migrate_reason.clear();
@@ -343,6 +348,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
     j->migrate_reason = "migrated to " + to + ": " + m.reason;
     j->pinned_node = to;
     j->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
+    pinned_.insert(j->id);
     store_->UpdatePin(*j);
     for (auto* t : active) StopToMove(*j, *t, "migrate");
     AddHistory(*j, "migrated from " + from + " to " + to + " at " + UtcTime(now) + ": " + m.reason);
@@ -361,6 +367,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
            std::to_string(listed.size()) + " of " + std::to_string(pending.size()) + " tasks)";
   j->pinned_node = to;
   j->pin_expires_ms = now + options_.pin_timeout_ms;
+  pinned_.insert(j->id);
   store_->UpdatePin(*j);
   AddHistory(*j, std::string(m.kind == balance::MoveKind::kSteal ? "stolen" : "retargeted") +
                      " to " + to + " at " + UtcTime(now) + ": " + m.reason);

@@ -166,6 +166,7 @@ void Coordinator::Recover(StoreContents contents) {
         succeeded.emplace_back(t.end_ms, id, static_cast<int>(&t - job.tasks.data()));
     }
     if (!IsTerminal(job.state) || holds) jobs_.SetActive(id, true);
+    if (!job.pinned_node.empty()) pinned_.insert(id);
     // A balancer migration caught in progress: its running tasks are still to be stopped (the
     // Kill is re-sent when their agent registers) and requeued without a retry.
     if (IsTerminal(job.state)) {
@@ -228,9 +229,12 @@ void Coordinator::Kick() {
 }
 
 void Coordinator::Loop() {
+  bool started = false;
   for (;;) {
-    // A short gap after each pass lets a burst of submissions share the next pass.
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.min_pass_gap_ms));
+    // A short gap after a pass that started tasks lets the burst of ends and submissions that
+    // follows share the next pass; after one that started nothing the next kick runs at once
+    // (such passes cost what changed, and a lone submission should not wait out a gap).
+    if (started) std::this_thread::sleep_for(std::chrono::milliseconds(options_.min_pass_gap_ms));
     {
       MutexLock lock(loop_mu_);
       loop_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_period_ms),
@@ -238,22 +242,30 @@ void Coordinator::Loop() {
       if (stopping_) return;
       kicked_ = false;
     }
-    Tick();
+    started = Tick();
   }
 }
 
-void Coordinator::Tick() {
+bool Coordinator::Tick() {
   const bool writable = CheckStore();
   {
     MutexLock lock(mu_);
     CheckLiveness();
     ExpirePins(clock_->NowMs());
   }
-  if (!writable) return;  // nothing starts, moves or goes while the store cannot record it
+  if (!writable) return false;  // nothing starts, moves or goes while the store cannot record it
   const auto pass_start = std::chrono::steady_clock::now();
-  SchedulingPass();
-  pass_seconds_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count());
+  const PassOutcome pass = SchedulingPass();
+  const bool predicted = pass.predicted;
+  const auto pass_end = std::chrono::steady_clock::now();
+  pass_seconds_.Observe(std::chrono::duration<double>(pass_end - pass_start).count());
+  if (predicted) {  // a dear one holds back the next that only new jobs would ask for
+    constexpr size_t kDearPredictionTasks = 1000;
+    const auto took = pass_end - pass_start;
+    const bool dear = pass.offered > kDearPredictionTasks && took > std::chrono::milliseconds(1);
+    MutexLock lock(mu_);
+    next_new_job_prediction_ = dear ? pass_end + 3 * took : pass_end;
+  }
   BalancePass();
   const TimeMs now = clock_->NowMs();
   if (options_.retention_ms > 0 && now - last_gc_ms_ >= options_.gc_period_ms) {
@@ -266,6 +278,7 @@ void Coordinator::Tick() {
                    "than the retention of {} s",
                    gc->jobs, gc->tasks, gc->bytes, options_.retention_ms / 1000);
   }
+  return pass.launched > 0;
 }
 
 // ------------------------------------------------------------------------------ the store
@@ -431,6 +444,7 @@ v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool releas
       j.held_by = by;
     }
     AddHistory(j, std::string(release ? "released" : "held") + " by " + by);
+    jobs_.Unpark(j.id);  // the next pass looks at it again
     return store_->UpdateHold(j);
   });
 }
@@ -701,8 +715,11 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   {
     MutexLock lock(mu_);
     submitting_.erase({spec->user, spec->request_id});
-    jobs_.Add(std::move(job));
-    new_jobs_ = true;
+    // One that waits for another job or a release is predicted when it can start.
+    const JobSpec& added = *jobs_.Add(std::move(job)).spec;
+    if (!added.hold && !added.singleton && added.after.empty() && added.after_any.empty() &&
+        added.after_notok.empty())
+      new_jobs_ = true;
   }
   Kick();
   submit_seconds_.Observe(

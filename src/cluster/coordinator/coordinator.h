@@ -121,7 +121,9 @@ struct CoordinatorOptions {
   DurationMs max_time_limit_ms = 0;
   DurationMs kill_grace_ms = 10000;
   DurationMs schedule_period_ms = 200;
-  DurationMs min_pass_gap_ms = 5;  // at most one pass per gap, however many kicks
+  // After a pass that started tasks, the next waits this long however many kicks come (a burst
+  // of ends and submissions shares it); after one that started nothing, a kick is served at once.
+  DurationMs min_pass_gap_ms = 5;
   // Passes that predict every queued task's start and finish (and refresh the reasons) run at
   // most once per period; the passes between them only start what fits now, offering the
   // scheduler at most max_tasks_offered_per_job tasks of each array, so their cost does not
@@ -196,7 +198,8 @@ class Coordinator {
   void Start();
   void Stop();
   // One iteration of the loop: liveness check, then a scheduling pass with its plan applied.
-  void Tick();
+  // True if the pass started tasks.
+  bool Tick();
 
   // ---- user API (Coordinator service)
   // Validates, persists (returns after the commit) and queues a job.
@@ -370,7 +373,12 @@ class Coordinator {
   void MarkNodeLost(NodeEntry& n, const std::string& why) REQUIRES(mu_);
 
   // ---- scheduling (scheduling.cc)
-  void SchedulingPass() EXCLUDES(mu_);
+  struct PassOutcome {
+    bool predicted = false;  // a prediction pass (every pending task offered, predictions made)
+    size_t offered = 0;      // pending tasks given to the scheduler
+    size_t launched = 0;     // launches sent or attempted
+  };
+  PassOutcome SchedulingPass() EXCLUDES(mu_);
   // Fails or clears jobs waiting on dependencies; true if the job may be scheduled.
   bool DependenciesMet(JobRecord& j) REQUIRES(mu_);
 
@@ -455,7 +463,16 @@ class Coordinator {
       started_ms_};
   model::Calibrator calibrator_ GUARDED_BY(mu_);
   TimeMs last_prediction_ms_ GUARDED_BY(mu_) = 0;  // the last prediction pass
-  bool new_jobs_ GUARDED_BY(mu_) = false;          // submitted since: the next pass predicts them
+  // Jobs that were given a pin (balancer, preemption, recovery), for ExpirePins; one whose pin
+  // is gone is dropped at its next look.
+  std::set<JobId> pinned_ GUARDED_BY(mu_);
+  // A job that could start at once was submitted since: the next pass predicts it, unless the
+  // last prediction pass was dear (over kDearPredictionTasks pending tasks offered and over 1 ms:
+  // then not before 3 of its durations have passed since it ended, so that a stream of
+  // submissions over a long queue spends at most a quarter of the loop on predicting; the
+  // periodic prediction pass still comes). A short queue is always predicted at once.
+  bool new_jobs_ GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point next_new_job_prediction_ GUARDED_BY(mu_){};
   // (job, task, attempt) of late reports already written to their job's history.
   std::set<std::tuple<JobId, int, Attempt>> late_reports_ GUARDED_BY(mu_);
   // GPU readings of the running attempts that hold GPUs, summed from heartbeats (accounting.cc).

@@ -286,6 +286,31 @@ TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
   EXPECT_EQ(TaskState(*c, *s2), "launching");
 }
 
+TEST_F(CoordinatorTest, AHeldJobWaitsUntilReleasedAndAReleaseStartsItAtTheNextPass) {
+  auto c = OpenCoordinator();
+  auto ch = Connect(*c, "n1", 8);
+  v1::JobSpec spec = MakeSpec();
+  spec.set_hold(true);
+  auto held = c->Submit(spec);
+  ASSERT_TRUE(held.ok());
+  c->Tick();
+  c->Tick();  // a pass that is not a prediction pass skips it (it is parked)
+  EXPECT_EQ(TaskState(*c, *held), "pending");
+  EXPECT_NE(c->GetJob(*held)->reason().find("held by"), std::string::npos)
+      << c->GetJob(*held)->reason();
+  // Released: the next pass, still within the same prediction period (the clock is manual),
+  // starts it.
+  auto reply = c->HoldJobs({*held}, /*release=*/true, "root");
+  ASSERT_EQ(reply.results_size(), 1);
+  EXPECT_TRUE(reply.results(0).ok()) << reply.results(0).error();
+  c->Tick();
+  EXPECT_EQ(TaskState(*c, *held), "launching");
+  // Held again while running: nothing else of it is pending; a second release is refused.
+  EXPECT_TRUE(c->HoldJobs({*held}, false, "root").results(0).ok());
+  EXPECT_TRUE(c->HoldJobs({*held}, true, "root").results(0).ok());
+  EXPECT_FALSE(c->HoldJobs({*held}, true, "root").results(0).ok());
+}
+
 TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);

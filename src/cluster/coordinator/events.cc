@@ -470,7 +470,7 @@ void Coordinator::CheckLiveness() {
                  "gets a fresh lease from now",
                  gap);
   for (const auto& [name, why] : nodes_.Overdue(mono)) MarkNodeLost(*nodes_.Find(name), why);
-  std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
+  std::vector<JobId> ids(jobs_.holding().begin(), jobs_.holding().end());
   std::vector<int> overdue;
   for (JobId id : ids) {
     JobRecord& j = jobs_.Get(id);

@@ -45,6 +45,7 @@ JobRecord& JobTable::Load(JobRecord j) {
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
   Recount(job);
+  Index(job);
   if (!job.spec->request_id.empty()) requests_[{job.spec->user, job.spec->request_id}] = id;
   for (const auto& t : job.tasks)
     if (t.Active()) cluster_->Hold(t.node, {id, t.index}, job.spec->resources, t.gpus);
@@ -56,8 +57,9 @@ JobRecord& JobTable::Add(JobRecord j) {
   const JobId id = j.id;
   JobRecord& job = jobs_.insert_or_assign(id, std::move(j)).first->second;
   Recount(job);
+  Index(job);
   if (!job.spec->request_id.empty()) requests_[{job.spec->user, job.spec->request_id}] = id;
-  active_.insert(id);
+  SetActive(id, true);
   return job;
 }
 
@@ -86,9 +88,18 @@ const TaskRecord* JobTable::FindTask(const JobRecord& j, int index) {
 bool JobTable::SetActive(JobId id, bool active) {
   if (active) {
     active_.insert(id);
+    if (!parked_.count(id)) unparked_.insert(id);
     return false;
   }
+  unparked_.erase(id);
   return active_.erase(id) > 0;
+}
+
+void JobTable::Index(const JobRecord& j) {
+  if (j.counts.active > 0)
+    holding_.insert(j.id);
+  else
+    holding_.erase(j.id);
 }
 
 bool JobTable::Erase(JobId id) {
@@ -97,7 +108,47 @@ bool JobTable::Erase(JobId id) {
   if (const JobSpec& spec = *it->second.spec; !spec.request_id.empty())
     requests_.erase({spec.user, spec.request_id});
   jobs_.erase(it);
+  holding_.erase(id);
+  Unpark(id);
+  unparked_.erase(id);
+  Wake(id);  // a dependency that is gone: its dependents fail (or go on) at their next look
   return true;
+}
+
+void JobTable::Park(JobId id, JobId on) {
+  auto [it, fresh] = parked_.try_emplace(id, on);
+  unparked_.erase(id);
+  if (!fresh) {
+    if (it->second == on) return;
+    RemoveWaiter(it->second, id);
+    it->second = on;
+  }
+  waiting_on_[on].insert(id);
+}
+
+void JobTable::Unpark(JobId id) {
+  auto it = parked_.find(id);
+  if (it == parked_.end()) return;
+  RemoveWaiter(it->second, id);
+  parked_.erase(it);
+  if (active_.count(id)) unparked_.insert(id);
+}
+
+void JobTable::RemoveWaiter(JobId on, JobId id) {
+  auto w = waiting_on_.find(on);
+  if (w == waiting_on_.end()) return;
+  w->second.erase(id);
+  if (w->second.empty()) waiting_on_.erase(w);
+}
+
+void JobTable::Wake(JobId on) {
+  auto w = waiting_on_.find(on);
+  if (w == waiting_on_.end()) return;
+  for (JobId id : w->second) {
+    parked_.erase(id);
+    if (active_.count(id)) unparked_.insert(id);
+  }
+  waiting_on_.erase(w);
 }
 
 JobId JobTable::FindRequest(const std::string& user, const std::string& request_id) const {
@@ -128,6 +179,7 @@ Status JobTable::SetTaskState(JobRecord& j, TaskRecord& t, TaskState to) {
   t.state = to;
   Count(j, t, +1);
   Track(j, t, was_active);
+  if (was_active != t.Active()) Index(j);
   return Status::Ok();
 }
 
@@ -136,6 +188,10 @@ Status JobTable::SetJobState(JobRecord& j, JobState to) {
   if (Status s = CheckTransition(j.state, to); !s.ok())
     return Refuse(Status::FailedPrecondition("job " + std::to_string(j.id) + ": " + s.message()));
   j.state = to;
+  if (IsTerminal(to)) {
+    Unpark(j.id);
+    Wake(j.id);  // what waited for it can go on (or fail) now
+  }
   return Status::Ok();
 }
 
@@ -165,6 +221,7 @@ Status JobTable::FinishGangStop(JobRecord& j, GangOutcome outcome) {
     }
   }
   Recount(j);
+  Index(j);
   return Status::Ok();
 }
 

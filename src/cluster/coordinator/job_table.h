@@ -12,7 +12,12 @@
 //     pass and the failure detector walk), maintained by SetActive from the coordinator's
 //     reconciliation;
 //   * the ClusterState: a task that becomes launching or running holds j.spec->resources on
-//     t.node with t.gpus, and releases them when it stops (set node and GPUs first).
+//     t.node with t.gpus, and releases them when it stops (set node and GPUs first);
+//   * parked jobs: a pending job found waiting (for a dependency, a singleton's earlier
+//     namesake, or a release) is parked on what it waits for, and the passes between prediction
+//     passes skip it at the cost of one lookup. It is woken when that job reaches a terminal
+//     state or is erased, or by Unpark (a release); prediction passes look at every job anyway,
+//     so one woken late by a missed cause waits at most until the next of those.
 // Ids come from ReserveId and are never reused; Load (recovery) takes stored records as they are.
 //
 // Not thread-safe: owned by the Coordinator and used under its mutex.
@@ -21,6 +26,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "cluster/coordinator/cluster_state.h"
 #include "cluster/store/records.h"
@@ -56,6 +63,11 @@ class JobTable {
   size_t size() const { return jobs_.size(); }
 
   const std::set<JobId>& active() const { return active_; }
+  // The active jobs with a launching or running task (what liveness checks, held shares and
+  // limits count), and the active jobs that are not parked (what a pass between prediction
+  // passes looks at): kept on every change, so walking them costs O(them), not O(jobs).
+  const std::set<JobId>& holding() const { return holding_; }
+  const std::set<JobId>& unparked() const { return unparked_; }
   // True if the job was active and no longer is.
   bool SetActive(JobId id, bool active);
   // Forgets a job that has ended (retention); false, and nothing changes, for one still active.
@@ -72,18 +84,34 @@ class JobTable {
 
   int illegal_transitions() const { return illegal_; }
 
+  // Parks `id` on job `on` (0: on nothing but an Unpark, e.g. a hold); replaces an earlier park.
+  // Park, Unpark and Parked cost O(1); waking the jobs parked on one costs O(them).
+  void Park(JobId id, JobId on);
+  void Unpark(JobId id);
+  bool Parked(JobId id) const { return parked_.count(id) > 0; }
+  size_t parked() const { return parked_.size(); }
+
   // Recomputes a job's counts and index sets from its tasks (JobRecord::counts and friends).
   static void Recount(JobRecord& j);
 
  private:
   void Track(const JobRecord& j, const TaskRecord& t, bool was_active);
+  // Keeps holding_ after j's counts changed.
+  void Index(const JobRecord& j);
   Status Refuse(Status why);
+  // Unparks every job parked on `on`.
+  void Wake(JobId on);
+  void RemoveWaiter(JobId on, JobId id);
 
   ClusterState* cluster_;
   std::map<JobId, JobRecord> jobs_;
   std::set<JobId> active_;
+  std::set<JobId> holding_;
+  std::set<JobId> unparked_;  // active_ minus parked_
   // (user, request id) -> job, for every job that has a request id.
   std::map<std::pair<std::string, std::string>, JobId> requests_;
+  std::unordered_map<JobId, JobId> parked_;                        // parked -> what it waits on
+  std::unordered_map<JobId, std::unordered_set<JobId>> waiting_on_;  // what it waits on -> parked
   JobId next_id_ = 1;
   int illegal_ = 0;
 };

@@ -144,3 +144,46 @@ TEST(JobTable, AStoppedGangRestartsOrEndsWhole) {
 
 }  // namespace
 }  // namespace muster::cluster
+
+namespace muster::cluster {
+namespace {
+
+TEST(JobTable, AParkedJobIsWokenWhenWhatItWaitsForEndsOrGoes) {
+  ClusterState c;
+  JobTable t(&c);
+  for (JobId id = 1; id <= 4; ++id) t.Add(Job(id, 1));
+  t.Park(3, 1);
+  t.Park(4, 1);
+  t.Park(2, 0);  // a hold: only Unpark wakes it
+  EXPECT_EQ(t.parked(), 3u);
+  // A change that is not an end wakes nobody.
+  ASSERT_TRUE(t.SetJobState(t.Get(1), JobState::kRunning).ok());
+  EXPECT_TRUE(t.Parked(3));
+  EXPECT_TRUE(t.Parked(4));
+  ASSERT_TRUE(t.SetJobState(t.Get(1), JobState::kSucceeded).ok());
+  EXPECT_FALSE(t.Parked(3));
+  EXPECT_FALSE(t.Parked(4));
+  EXPECT_TRUE(t.Parked(2));
+  t.Unpark(2);
+  t.Unpark(2);  // twice: no-op
+  EXPECT_EQ(t.parked(), 0u);
+
+  // Parking again replaces the earlier park: only the new one wakes it.
+  t.Park(4, 3);
+  t.Park(4, 2);
+  ASSERT_TRUE(t.SetJobState(t.Get(3), JobState::kCancelled).ok());
+  EXPECT_TRUE(t.Parked(4));
+  // A job that is erased wakes its waiters and is parked no more itself.
+  ASSERT_TRUE(t.SetJobState(t.Get(2), JobState::kFailed).ok());
+  EXPECT_FALSE(t.Parked(4));
+  t.Park(4, 1);
+  t.SetActive(1, false);
+  ASSERT_TRUE(t.Erase(1));
+  EXPECT_FALSE(t.Parked(4));
+  t.Park(4, 0);
+  ASSERT_TRUE(t.SetJobState(t.Get(4), JobState::kCancelled).ok());
+  EXPECT_EQ(t.parked(), 0u);
+}
+
+}  // namespace
+}  // namespace muster::cluster

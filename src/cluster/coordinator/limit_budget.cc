@@ -75,10 +75,9 @@ LimitBudget LimitBudget::Build(
     b.left_[key].limit = &lim;
     b.groups_ = b.groups_ || lim.kind == "group";
   }
-  for (JobId id : jobs.active()) {
+  for (JobId id : jobs.holding()) {
     const JobRecord& j = jobs.Get(id);
     auto& mine = b.Applies(j.spec->user);
-    if (j.counts.active == 0) continue;
     for (Left* l : mine) {
       l->gpus_used += j.counts.active * j.spec->resources.gpus;
       l->cpus_used += j.counts.active * j.spec->resources.milli_cpus;
@@ -99,13 +98,12 @@ std::vector<LimitBudget::Left*>& LimitBudget::Applies(const std::string& user) {
   return it->second;
 }
 
-size_t LimitBudget::Allowed(const JobRecord& j, size_t want, std::string* why) const {
-  auto it = applies_.find(j.spec->user);
-  if (it == applies_.end()) return want;
+size_t LimitBudget::Allowed(const JobRecord& j, size_t want, std::string* why) {
+  if (left_.empty()) return want;
   const ResourceRequest& r = j.spec->resources;
   const bool new_job = j.counts.active == 0;
   size_t allowed = want;
-  for (const Left* l : it->second) {
+  for (const Left* l : Applies(j.spec->user)) {
     const LimitRecord& lim = *l->limit;
     const std::string who = lim.kind == "user" ? "user limit: " : "group " + lim.name + " limit: ";
     if (lim.max_gpus > 0 && r.gpus > 0) {
@@ -136,10 +134,9 @@ size_t LimitBudget::Allowed(const JobRecord& j, size_t want, std::string* why) c
 }
 
 void LimitBudget::Take(const JobRecord& j, size_t n) {
-  auto it = applies_.find(j.spec->user);
-  if (it == applies_.end() || n == 0) return;
+  if (left_.empty() || n == 0) return;
   const ResourceRequest& r = j.spec->resources;
-  for (Left* l : it->second) {
+  for (Left* l : Applies(j.spec->user)) {
     l->gpus_used += static_cast<int>(n) * r.gpus;
     l->cpus_used += static_cast<MilliCpu>(n) * r.milli_cpus;
     if (j.counts.active == 0) ++l->jobs_used;

@@ -32,8 +32,9 @@ class LimitBudget {
   // Whether any limit exists (else every job may take everything).
   bool any() const { return !left_.empty(); }
   // How many of `want` tasks of `j` fit in what is left of its user's and groups' limits; 0 with
-  // the reason in `why` ("user limit: 4 of 4 GPUs in use").
-  size_t Allowed(const JobRecord& j, size_t want, std::string* why) const;
+  // the reason in `why` ("user limit: 4 of 4 GPUs in use"). (Finds, once per user, which
+  // limits apply: Build walks only the jobs that hold resources.)
+  size_t Allowed(const JobRecord& j, size_t want, std::string* why);
   // `n` tasks of `j` are offered: taken from each of its limits.
   void Take(const JobRecord& j, size_t n);
 

@@ -119,7 +119,7 @@ void Coordinator::LoadPastUsage(const std::vector<AccountingRow>& rows) {
 
 std::map<std::string, double> Coordinator::HeldShares(const ScalarResources& capacity) const {
   std::map<std::string, ScalarResources> held;
-  for (JobId id : jobs_.active()) {
+  for (JobId id : jobs_.holding()) {
     const JobRecord& j = jobs_.Get(id);
     if (j.counts.active == 0) continue;
     const ScalarResources one = ScalarOf(j.spec->resources);

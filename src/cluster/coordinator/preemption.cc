@@ -187,6 +187,7 @@ void Coordinator::Preempt(const std::vector<sched::PendingJob>& queue, TimeMs no
     }
     p->pinned_node = best_node;
     p->pin_expires_ms = now + options_.kill_grace_ms + options_.pin_timeout_ms;
+    pinned_.insert(p->id);
     store_->UpdatePin(*p);
     AddHistory(*p, "preempting " + std::to_string(best.size()) + " task(s) on " + best_node +
                        " at " + UtcTime(now) + " (" + options_.preemption + " order)");

@@ -36,15 +36,17 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     Reconcile(j);
     return false;
   };
-  auto wait = [&](const std::string& why) REQUIRES(mu_) {
+  // Waiting for `on` (0: for a release): parked until it ends (JobTable).
+  auto wait = [&](const std::string& why, JobId on) REQUIRES(mu_) {
     if (j.reason != why) {
       j.reason = why;
       PersistJob(j);
     }
+    jobs_.Park(j.id, on);
     return false;
   };
   if (j.held_ms > 0)
-    return wait("held by " + j.held_by + " (muster release " + std::to_string(j.id) + ")");
+    return wait("held by " + j.held_by + " (muster release " + std::to_string(j.id) + ")", 0);
   auto ended = [](const JobRecord* d) { return !d || IsTerminal(d->state); };  // gone: ended
   auto how = [](const JobRecord* d) {
     return !d                                 ? std::string(" is gone")
@@ -57,26 +59,29 @@ bool Coordinator::DependenciesMet(JobRecord& j) {
     const JobRecord* d = jobs_.Find(dep);
     if (d && d->state == JobState::kSucceeded) continue;
     if (ended(d)) return never("dependency " + std::to_string(dep) + how(d));
-    return wait("waiting for job " + std::to_string(dep));
+    return wait("waiting for job " + std::to_string(dep), dep);
   }
   for (JobId dep : j.spec->after_any) {
     const JobRecord* d = jobs_.Find(dep);
-    if (!ended(d)) return wait("waiting for job " + std::to_string(dep) + " to end");
+    if (!ended(d)) return wait("waiting for job " + std::to_string(dep) + " to end", dep);
   }
   for (JobId dep : j.spec->after_notok) {
     const JobRecord* d = jobs_.Find(dep);
     if (d && d->state == JobState::kSucceeded)
       return never("dependency " + std::to_string(dep) +
                    " succeeded, and this job runs only if it does not (afternotok)");
-    if (!ended(d)) return wait("waiting for job " + std::to_string(dep) + " to end (afternotok)");
+    if (!ended(d))
+      return wait("waiting for job " + std::to_string(dep) + " to end (afternotok)", dep);
   }
   if (j.spec->singleton)
     for (JobId other : jobs_.active()) {
       if (other >= j.id) break;  // the active set is ordered: only earlier jobs hold it back
       const JobRecord& o = jobs_.Get(other);
       if (!IsTerminal(o.state) && o.spec->name == j.spec->name && o.spec->user == j.spec->user)
-        return wait("singleton: waiting for job " + std::to_string(other) + " (same name)");
+        return wait("singleton: waiting for job " + std::to_string(other) + " (same name)",
+                    other);
     }
+  jobs_.Unpark(j.id);
   return true;
 }
 
@@ -141,14 +146,15 @@ void Coordinator::RecordPredictions(TimeMs now) {
   }
 }
 
-void Coordinator::SchedulingPass() {
+Coordinator::PassOutcome Coordinator::SchedulingPass() {
   sched::ClusterSnapshot snap;
   bool full = false;  // a prediction pass: every pending task, with predicted rows
   {
     MutexLock lock(mu_);
     snap.now_ms = clock_->NowMs();
     full = snap.now_ms - last_prediction_ms_ >= options_.prediction_period_ms ||
-           BalanceDue(snap.now_ms) || new_jobs_;
+           BalanceDue(snap.now_ms) ||
+           (new_jobs_ && std::chrono::steady_clock::now() >= next_new_job_prediction_);
     if (full) {
       last_prediction_ms_ = snap.now_ms;
       new_jobs_ = false;
@@ -159,7 +165,15 @@ void Coordinator::SchedulingPass() {
       index[v.spec.name] = static_cast<int>(index.size());
       if (const NodeEntry* n = nodes_.Find(v.spec.name)) v.only_user = n->only_user;
     }
-    std::vector<JobId> ids(jobs_.active().begin(), jobs_.active().end());
+    // A prediction pass looks at every active job; the others at those that hold resources
+    // (their running tasks) and those not parked (what could start).
+    std::vector<JobId> ids;
+    if (full) {
+      ids.assign(jobs_.active().begin(), jobs_.active().end());
+    } else {
+      std::set_union(jobs_.holding().begin(), jobs_.holding().end(), jobs_.unparked().begin(),
+                     jobs_.unparked().end(), std::back_inserter(ids));
+    }
     // Fair share: each user's dominant share (max over CPU, memory, GPUs of what the user's
     // launching/running tasks hold, relative to the connected nodes' capacity).
     ScalarResources total;
@@ -198,21 +212,22 @@ void Coordinator::SchedulingPass() {
         j.reason = "waiting for nodes";
         PersistJob(j);
       }
-      return;
+      return {.predicted = full};
     }
     const bool srtf = options_.preemption == "srtf";
     const bool las = options_.scheduler.queue_policy == "las";
+    // How many tasks of a request fit in what is free now, counted once per request shape.
+    std::map<std::tuple<MilliCpu, MiB, int, MiB, std::string>, int64_t> fits_now;
+    auto fitting = [&](const ResourceRequest& r) {
+      auto key = std::tuple(r.milli_cpus, r.memory_mib, r.gpus, r.min_gpu_memory_mib, r.gpu_model);
+      auto [it, fresh] = fits_now.try_emplace(key, 0);
+      if (fresh)
+        for (const auto& n : snap.nodes) it->second += FreeTasksThatFit(n.spec, n.free, r);
+      return it->second;
+    };
     for (JobId id : ids) {
       JobRecord& j = jobs_.Get(id);
       sched::PendingJob pj;
-      // Between prediction passes only the first tasks of a large array are offered: no pass
-      // can start more than the cluster holds, so the rest would only cost time.
-      const size_t offer = full || j.spec->gang ? j.pending_tasks.size()
-                                                : std::min(j.pending_tasks.size(),
-                                                           options_.max_tasks_offered_per_job);
-      pj.pending_tasks.reserve(offer);
-      for (auto it = j.pending_tasks.begin(); pj.pending_tasks.size() < offer; ++it)
-        pj.pending_tasks.push_back(*it);
       for (int index_of_task : j.active_tasks) {
         const TaskRecord& t = *JobTable::FindTask(j, index_of_task);
         ++pj.running_tasks;
@@ -226,10 +241,22 @@ void Coordinator::SchedulingPass() {
                                 .predicted_finish_ms = std::max(snap.now_ms, t.predicted_finish_ms),
                                 .checkpointable = j.spec->checkpointable});
       }
-      if (IsTerminal(j.state) || j.gang_stopping || pj.pending_tasks.empty()) continue;
+      if (IsTerminal(j.state) || j.gang_stopping || j.pending_tasks.empty()) continue;
       // A gang being migrated waits until all of its ranks have stopped (it restarts whole).
       if (j.spec->gang && !j.migrate_reason.empty()) continue;
+      if (!full && jobs_.Parked(j.id)) continue;  // waiting; woken when what it waits for ends
       if (!DependenciesMet(j)) continue;
+      size_t offer = j.pending_tasks.size();
+      if (!full && !j.spec->gang) {
+        // Between prediction passes an array offers what fits in what is free now and one task
+        // more (no pass starts more; the one that does not fit keeps the job's place and its
+        // reservation in the order), so the rest of a large array costs nothing.
+        offer = std::min<size_t>({offer, options_.max_tasks_offered_per_job,
+                                  static_cast<size_t>(fitting(j.spec->resources)) + 1});
+      }
+      pj.pending_tasks.reserve(offer);
+      for (auto it = j.pending_tasks.begin(); pj.pending_tasks.size() < offer; ++it)
+        pj.pending_tasks.push_back(*it);
       pj.id = j.id;
       pj.spec = j.spec;
       pj.submitted_ms = j.submit_ms;
@@ -264,10 +291,12 @@ void Coordinator::SchedulingPass() {
       snap.queue.push_back(std::move(pj));
     }
   }
+  size_t offered = 0;
+  for (const auto& q : snap.queue) offered += q.pending_tasks.size();
   const bool capture = BalanceDue(snap.now_ms);
   if (snap.queue.empty()) {
     if (capture) CaptureForBalancer(snap, nullptr);
-    return;
+    return {.predicted = full, .offered = offered};
   }
 
   sched::SchedulerConfig config = options_.scheduler;
@@ -275,7 +304,7 @@ void Coordinator::SchedulingPass() {
   auto plan = sched::Schedule(snap, config, plugins_, policies_);
   if (!plan.ok()) {
     spdlog::error("scheduling pass failed: {}", plan.status().message());
-    return;
+    return {.predicted = full, .offered = offered};
   }
   if (capture) CaptureForBalancer(snap, &*plan);
 
@@ -417,7 +446,7 @@ void Coordinator::SchedulingPass() {
     if (full) RecordPredictions(clock_->NowMs());
     if (full && options_.preemption != "off") Preempt(snap.queue, clock_->NowMs());
   }
-  if (launches.empty()) return;
+  if (launches.empty()) return {.predicted = full, .offered = offered};
   // Each launch goes out only if its own attempt was stored (a failed write fails alone); a gang
   // starts only if every rank's was.
   std::vector<Status> durable;
@@ -456,6 +485,7 @@ void Coordinator::SchedulingPass() {
     *m.mutable_launch() = std::move(l.launch);
     l.channel->Send(std::move(m));
   }
+  return {.predicted = full, .offered = offered, .launched = launches.size()};
 }
 
 }  // namespace muster::cluster

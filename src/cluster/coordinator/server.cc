@@ -980,6 +980,11 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOption
   }
   builder.RegisterService(static_cast<v1::Coordinator::Service*>(s->services_.get()));
   builder.RegisterService(static_cast<v1::AgentLink::Service*>(s->services_.get()));
+  // Calls block on the store's group commit, so many are in flight at once. gRPC's sync server
+  // ends a thread that finishes a call while more than MAX_POLLERS (2 by default) wait for
+  // work, and makes a new one for the next: under load, a thread created and destroyed per
+  // call. Keeping up to 64 idle ones costs nothing while idle (they block in the poller).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);  // link_limits.h: the clients' limits
   builder.SetMaxSendMessageSize(kMaxReplyBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
