@@ -8,17 +8,20 @@ namespace muster::cluster {
 namespace {
 
 // mean += (x - mean) / count, field by field; `n_mean` keeps n's mean unrounded.
-void Average(v1::BalanceMetrics* mean, const v1::BalanceMetrics& x, int count, double* n_mean) {
+void Average(model::BalanceReport* mean, const model::BalanceReport& x, int count,
+             double* n_mean) {
   auto step = [count](double m, double v) { return m + (v - m) / count; };
-  *n_mean = step(*n_mean, x.n());
-  mean->set_n(static_cast<int32_t>(std::lround(*n_mean)));
-  mean->set_jain(step(mean->jain(), x.jain()));
-  mean->set_cov(step(mean->cov(), x.cov()));
-  mean->set_imbalance_factor(step(mean->imbalance_factor(), x.imbalance_factor()));
-  mean->set_relative_imbalance(step(mean->relative_imbalance(), x.relative_imbalance()));
-  mean->set_mean(step(mean->mean(), x.mean()));
-  mean->set_min(step(mean->min(), x.min()));
-  mean->set_max(step(mean->max(), x.max()));
+  *n_mean = step(*n_mean, x.n);
+  mean->n = static_cast<int>(std::lround(*n_mean));
+  mean->jain = step(mean->jain, x.jain);
+  mean->cov = step(mean->cov, x.cov);
+  mean->imbalance_factor = step(mean->imbalance_factor, x.imbalance_factor);
+  mean->relative_imbalance = step(mean->relative_imbalance, x.relative_imbalance);
+  mean->mean = step(mean->mean, x.mean);
+  mean->min = step(mean->min, x.min);
+  mean->max = step(mean->max, x.max);
+  mean->sum = step(mean->sum, x.sum);
+  mean->stddev = step(mean->stddev, x.stddev);
 }
 
 }  // namespace
@@ -28,40 +31,40 @@ BalanceTrend::BalanceTrend(BalanceTrendOptions options) : options_(options) {
   options_.bucket_ms = std::max<int64_t>(1, options_.bucket_ms);
 }
 
-void BalanceTrend::Add(v1::BalancePoint point) {
+void BalanceTrend::Add(BalancePoint point) {
   recent_.push_back(std::move(point));
   while (static_cast<int>(recent_.size()) > options_.recent) {
     Fold(recent_.front());
     recent_.pop_front();
   }
-  const int64_t newest = recent_.back().time_ms();
-  while (!coarse_.empty() && coarse_.front().mean.time_ms() < newest - options_.history_ms)
+  const int64_t newest = recent_.back().time_ms;
+  while (!coarse_.empty() && coarse_.front().mean.time_ms < newest - options_.history_ms)
     coarse_.pop_front();
 }
 
-void BalanceTrend::Fold(const v1::BalancePoint& point) {
+void BalanceTrend::Fold(const BalancePoint& point) {
   if (options_.history_ms <= 0) return;
-  const int64_t bucket = point.time_ms() / options_.bucket_ms;
+  const int64_t bucket = point.time_ms / options_.bucket_ms;
   if (coarse_.empty() || coarse_.back().bucket != bucket) {
     coarse_.push_back({.bucket = bucket,
                        .count = 1,
                        .mean = point,
-                       .nodes_n = static_cast<double>(point.nodes().n()),
-                       .gpus_n = static_cast<double>(point.gpus().n())});
+                       .nodes_n = static_cast<double>(point.nodes.n),
+                       .gpus_n = static_cast<double>(point.gpus.n)});
     return;
   }
   Bucket& b = coarse_.back();
   ++b.count;
-  const double dt = static_cast<double>(point.time_ms() - b.mean.time_ms()) / b.count;
-  b.mean.set_time_ms(b.mean.time_ms() + static_cast<int64_t>(std::llround(dt)));
-  Average(b.mean.mutable_nodes(), point.nodes(), b.count, &b.nodes_n);
-  Average(b.mean.mutable_gpus(), point.gpus(), b.count, &b.gpus_n);
+  const double dt = static_cast<double>(point.time_ms - b.mean.time_ms) / b.count;
+  b.mean.time_ms += static_cast<int64_t>(std::llround(dt));
+  Average(&b.mean.nodes, point.nodes, b.count, &b.nodes_n);
+  Average(&b.mean.gpus, point.gpus, b.count, &b.gpus_n);
 }
 
-std::vector<v1::BalancePoint> BalanceTrend::Points(size_t keep) const {
+std::vector<BalancePoint> BalanceTrend::Points(size_t keep) const {
   const size_t total = size();
   if (keep == 0 || keep > total) keep = total;
-  std::vector<v1::BalancePoint> out;
+  std::vector<BalancePoint> out;
   out.reserve(keep);
   size_t skip = total - keep;
   for (const Bucket& b : coarse_) {

@@ -11,7 +11,7 @@
 #include <deque>
 #include <vector>
 
-#include "cluster/proto/muster.pb.h"
+#include "cluster/coordinator/views.h"
 
 namespace muster::cluster {
 
@@ -25,22 +25,22 @@ class BalanceTrend {
  public:
   explicit BalanceTrend(BalanceTrendOptions options = {});
   // The next evaluation; points are expected in time order.
-  void Add(v1::BalancePoint point);
+  void Add(BalancePoint point);
   // The newest `keep` points, oldest first (0 = all): coarse ones, then the recent ones.
-  std::vector<v1::BalancePoint> Points(size_t keep = 0) const;
+  std::vector<BalancePoint> Points(size_t keep = 0) const;
   size_t size() const { return coarse_.size() + recent_.size(); }
 
  private:
   struct Bucket {
     int64_t bucket = 0;  // time_ms / bucket_ms of its points
     int count = 0;
-    v1::BalancePoint mean;
-    double nodes_n = 0, gpus_n = 0;  // the means of n, unrounded (the proto's n is whole)
+    BalancePoint mean;
+    double nodes_n = 0, gpus_n = 0;  // the means of n, unrounded (a report's n is whole)
   };
-  void Fold(const v1::BalancePoint& point);
+  void Fold(const BalancePoint& point);
 
   BalanceTrendOptions options_;
-  std::deque<v1::BalancePoint> recent_;
+  std::deque<BalancePoint> recent_;
   std::deque<Bucket> coarse_;
 };
 

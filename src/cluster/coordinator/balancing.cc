@@ -57,20 +57,6 @@ const Caller kBalancer{.name = "balancer", .role = Role::kAdmin, .via = "interna
 
 namespace {
 
-v1::BalanceMetrics MetricsProto(const model::BalanceReport& r) {
-  v1::BalanceMetrics m;
-  m.set_n(r.n);
-  m.set_jain(r.jain);
-  m.set_cov(r.cov);
-  m.set_imbalance_factor(r.imbalance_factor);
-  m.set_relative_imbalance(r.relative_imbalance);
-  m.set_mean(r.mean);
-  m.set_min(r.min);
-  m.set_max(r.max);
-  return m;
-}
-
-
 std::string NameOf(const std::vector<std::string>& names, int i) {
   return i >= 0 && i < static_cast<int>(names.size()) ? names[static_cast<size_t>(i)] : "";
 }
@@ -180,32 +166,30 @@ void Coordinator::BalancePass() {
   }
 
   // ---- apply (mode on) and record outcomes
-  std::vector<v1::BalanceMove> moves;
+  std::vector<BalanceMoveView> moves;
   {
     MutexLock lock(mu_);
     auto free = cluster_.SchedulableFree();
     const bool in_flight = MoveInFlight();
     for (const auto& m : d.moves) {
-      v1::BalanceMove bm;
-      bm.set_job_id(m.job);
-      for (int t : m.tasks) bm.add_tasks(t);
-      bm.set_from_node(NameOf(names, m.from_node));
-      bm.set_to_node(NameOf(names, m.to_node));
-      bm.set_kind(balance::MoveKindName(m.kind));
-      bm.set_gain_s(m.gain_s);
-      bm.set_cost_s(m.cost_s);
-      bm.set_reason(m.reason);
-      bm.set_apply(m.apply);
-      bm.set_time_ms(snap.now_ms);
-      bm.set_text(m.ToString(names));
-      if (!m.apply) {
-        bm.set_outcome("dry-run");
-      } else {
+      BalanceMoveView bm{.job_id = m.job,
+                         .tasks = m.tasks,
+                         .from_node = NameOf(names, m.from_node),
+                         .to_node = NameOf(names, m.to_node),
+                         .kind = balance::MoveKindName(m.kind),
+                         .gain_s = m.gain_s,
+                         .cost_s = m.cost_s,
+                         .reason = m.reason,
+                         .apply = m.apply,
+                         .outcome = "dry-run",
+                         .time_ms = snap.now_ms,
+                         .text = m.ToString(names)};
+      if (m.apply) {
         std::string why =
             in_flight ? "an earlier move is still in progress" : ApplyMove(m, names, free);
-        bm.set_outcome(why.empty() ? "applied" : "dropped: " + why);
+        bm.outcome = why.empty() ? "applied" : "dropped: " + why;
         if (!why.empty()) balancer_->ForgetMove(m.job);
-        spdlog::info("balancer: {} -> {}", bm.text(), bm.outcome());
+        spdlog::info("balancer: {} -> {}", bm.text, bm.outcome);
       }
       moves.push_back(std::move(bm));
     }
@@ -228,37 +212,32 @@ void Coordinator::BalancePass() {
     }
   }
 
-  v1::BalanceStatus st;
-  st.set_mode(balance::BalancerModeName(cfg.mode));
-  st.set_evaluated_ms(snap.now_ms);
-  st.set_period_ms(cfg.period_ms);
-  st.set_threshold(cfg.threshold);
-  st.set_k(cfg.consecutive_periods);
-  st.set_streak(d.streak);
-  st.set_armed(d.rebalance_armed);
-  auto row = [&](const balance::LoadSample& s, v1::LoadRow* out) {
-    out->set_node(NameOf(names, s.node));
-    out->set_gpu(s.gpu);
-    out->set_predicted(s.predicted);
-    out->set_measured(s.measured);
-    out->set_load(s.load);
+  auto row = [&](const balance::LoadSample& s) {
+    return LoadRow{.node = NameOf(names, s.node),
+                   .gpu = s.gpu,
+                   .predicted = s.predicted,
+                   .measured = s.measured,
+                   .load = s.load};
   };
-  for (const auto& s : d.evaluation.node_loads) row(s, st.add_node_loads());
-  for (const auto& s : d.evaluation.gpu_loads) row(s, st.add_gpu_loads());
-  *st.mutable_nodes() = MetricsProto(d.evaluation.nodes);
-  *st.mutable_gpus() = MetricsProto(d.evaluation.gpus);
-  for (auto& m : moves) *st.add_moves() = m;
-  for (const auto& n : d.notes) st.add_notes(n);
+  BalanceView st{.mode = balance::BalancerModeName(cfg.mode),
+                 .evaluated_ms = snap.now_ms,
+                 .period_ms = cfg.period_ms,
+                 .threshold = cfg.threshold,
+                 .k = cfg.consecutive_periods,
+                 .streak = d.streak,
+                 .armed = d.rebalance_armed,
+                 .nodes = d.evaluation.nodes,
+                 .gpus = d.evaluation.gpus,
+                 .notes = d.notes};
+  for (const auto& s : d.evaluation.node_loads) st.node_loads.push_back(row(s));
+  for (const auto& s : d.evaluation.gpu_loads) st.gpu_loads.push_back(row(s));
+  st.moves = moves;
 
   MutexLock lock(balance_mu_);
-  v1::BalancePoint p;
-  p.set_time_ms(snap.now_ms);
-  *p.mutable_nodes() = st.nodes();
-  *p.mutable_gpus() = st.gpus();
-  trend_.Add(std::move(p));
+  trend_.Add({.time_ms = snap.now_ms, .nodes = st.nodes, .gpus = st.gpus});
   for (auto& m : moves) {
-    ++move_counts_[m.outcome().rfind("dropped", 0) == 0 ? "dropped" : m.outcome()];
-    if (m.apply()) recent_moves_.push_back(std::move(m));
+    ++move_counts_[m.outcome.rfind("dropped", 0) == 0 ? "dropped" : m.outcome];
+    if (m.apply) recent_moves_.push_back(std::move(m));
   }
   while (recent_moves_.size() > 50) recent_moves_.pop_front();
   balance_status_ = std::move(st);
@@ -379,7 +358,7 @@ std::string Coordinator::ApplyMove(const balance::Move& m, const std::vector<std
 
 // ------------------------------------------------------------------------------ views
 
-v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) const {
+BalanceView Coordinator::GetBalance(size_t trend_points) const {
   int queue = 0, running = 0, running_jobs = 0;
   {
     MutexLock lock(mu_);
@@ -390,28 +369,27 @@ v1::BalanceStatus Coordinator::GetBalance(const v1::GetBalanceRequest& request) 
       if (j.counts.active > 0) ++running_jobs;
     }
   }
-  v1::BalanceStatus st;
+  BalanceView st;
   {
     MutexLock lock(balance_mu_);
     st = balance_status_;
-    for (auto& p : trend_.Points(static_cast<size_t>(std::max(0, request.trend_points()))))
-      *st.add_trend() = std::move(p);
-    for (const auto& m : recent_moves_) *st.add_recent_moves() = m;
+    st.trend = trend_.Points(trend_points);
+    st.recent_moves.assign(recent_moves_.begin(), recent_moves_.end());
   }
   const auto& cfg = options_.balancer;
-  st.set_mode(balance::BalancerModeName(cfg.mode));
-  st.set_period_ms(cfg.period_ms);
-  st.set_threshold(cfg.threshold);
-  st.set_k(cfg.consecutive_periods);
-  st.set_now_ms(clock_->NowMs());
-  st.set_queue_length(queue);
-  st.set_running_tasks(running);
-  st.set_running_jobs(running_jobs);
+  st.mode = balance::BalancerModeName(cfg.mode);
+  st.period_ms = cfg.period_ms;
+  st.threshold = cfg.threshold;
+  st.k = cfg.consecutive_periods;
+  st.now_ms = clock_->NowMs();
+  st.queue_length = queue;
+  st.running_tasks = running;
+  st.running_jobs = running_jobs;
   return st;
 }
 
 std::string Coordinator::MetricsText() const {
-  v1::BalanceStatus st = GetBalance({});
+  const BalanceView st = GetBalance(/*trend_points=*/1);
   std::map<std::string, int64_t> counts;
   {
     MutexLock lock(balance_mu_);
@@ -438,24 +416,24 @@ std::string Coordinator::MetricsText() const {
   gauge("muster_store_writable",
         "1 while the state store takes writes; 0 while the coordinator is read-only",
         Writable().ok() ? 1 : 0);
-  gauge("muster_jain_index", "Jain's index of node loads (1 = balanced)", st.nodes().jain());
+  gauge("muster_jain_index", "Jain's index of node loads (1 = balanced)", st.nodes.jain);
   gauge("muster_imbalance_factor", "Node load imbalance factor lambda = max/mean - 1",
-        st.nodes().imbalance_factor());
-  gauge("muster_load_cov", "Coefficient of variation of node loads", st.nodes().cov());
-  gauge("muster_relative_imbalance", "1 - mean/max of node loads", st.nodes().relative_imbalance());
-  gauge("muster_gpu_jain_index", "Jain's index of GPU loads", st.gpus().jain());
-  gauge("muster_gpu_imbalance_factor", "GPU load imbalance factor", st.gpus().imbalance_factor());
+        st.nodes.imbalance_factor);
+  gauge("muster_load_cov", "Coefficient of variation of node loads", st.nodes.cov);
+  gauge("muster_relative_imbalance", "1 - mean/max of node loads", st.nodes.relative_imbalance);
+  gauge("muster_gpu_jain_index", "Jain's index of GPU loads", st.gpus.jain);
+  gauge("muster_gpu_imbalance_factor", "GPU load imbalance factor", st.gpus.imbalance_factor);
   o << "# HELP muster_node_load Blended load of each ready node (0..1)\n"
        "# TYPE muster_node_load gauge\n";
-  for (const auto& r : st.node_loads())
-    o << "muster_node_load{node=\"" << esc(r.node()) << "\"} " << r.load() << "\n";
+  for (const auto& r : st.node_loads)
+    o << "muster_node_load{node=\"" << esc(r.node) << "\"} " << r.load << "\n";
   o << "# HELP muster_gpu_load Blended load of each GPU (0..1)\n# TYPE muster_gpu_load gauge\n";
-  for (const auto& r : st.gpu_loads())
-    o << "muster_gpu_load{node=\"" << esc(r.node()) << "\",gpu=\"" << r.gpu() << "\"} " << r.load()
+  for (const auto& r : st.gpu_loads)
+    o << "muster_gpu_load{node=\"" << esc(r.node) << "\",gpu=\"" << r.gpu << "\"} " << r.load
       << "\n";
-  gauge("muster_queue_length", "Pending tasks", st.queue_length());
-  gauge("muster_running_tasks", "Launching or running tasks", st.running_tasks());
-  gauge("muster_balance_streak", "Consecutive periods with lambda over the threshold", st.streak());
+  gauge("muster_queue_length", "Pending tasks", st.queue_length);
+  gauge("muster_running_tasks", "Launching or running tasks", st.running_tasks);
+  gauge("muster_balance_streak", "Consecutive periods with lambda over the threshold", st.streak);
   o << "# HELP muster_balance_moves_total Balancer moves by outcome\n"
        "# TYPE muster_balance_moves_total counter\n";
   for (const char* k : {"applied", "dropped", "dry-run"})
@@ -529,34 +507,34 @@ std::string Coordinator::MetricsText() const {
   gauge("muster_prediction_jobs", "Succeeded jobs with a prediction made at submit", acc.jobs);
 
   // The GPUs' live readings, where the nodes' drivers report them.
-  const v1::NodeList nodes = ListNodes();
+  const NodeListView nodes = ListNodes();
   const struct {
     const char* name;
     const char* help;
-    double (*get)(const v1::GpuDevice&);
+    double (*get)(const GpuReadings&);
   } readings[] = {
       {"muster_gpu_utilization", "Utilization of each GPU (0..1), as its driver reports it",
-       [](const v1::GpuDevice& g) { return g.utilization(); }},
+       [](const GpuReadings& g) { return g.utilization; }},
       {"muster_gpu_memory_used_bytes", "Memory in use on each GPU",
-       [](const v1::GpuDevice& g) {
-         return g.memory_used_mib() < 0 ? -1.0 : static_cast<double>(g.memory_used_mib()) * 1048576;
+       [](const GpuReadings& g) {
+         return g.memory_used_mib < 0 ? -1.0 : static_cast<double>(g.memory_used_mib) * 1048576;
        }},
       {"muster_gpu_power_watts", "Power draw of each GPU",
-       [](const v1::GpuDevice& g) { return g.power_w(); }},
+       [](const GpuReadings& g) { return g.power_w; }},
   };
   for (const auto& r : readings) {
     o << "# HELP " << r.name << " " << r.help << "\n# TYPE " << r.name << " gauge\n";
-    for (const auto& n : nodes.nodes())
-      for (const auto& g : n.spec().gpus())
-        if (const double v = r.get(g); v >= 0)
-          o << r.name << "{node=\"" << esc(n.spec().name()) << "\",gpu=\"" << g.index() << "\"} " << v
-            << "\n";
+    for (const auto& n : nodes.nodes)
+      for (size_t i = 0; i < n.spec.gpus.size(); ++i)
+        if (const double v = r.get(n.gpu_readings[i]); v >= 0)
+          o << r.name << "{node=\"" << esc(n.spec.name) << "\",gpu=\"" << n.spec.gpus[i].index
+            << "\"} " << v << "\n";
   }
   o << "# HELP muster_node_ready 1 for each node that takes tasks (ready), 0 otherwise\n"
        "# TYPE muster_node_ready gauge\n";
-  for (const auto& n : nodes.nodes())
-    o << "muster_node_ready{node=\"" << esc(n.spec().name()) << "\",state=\"" << esc(n.state())
-      << "\"} " << (n.state() == "ready" ? 1 : 0) << "\n";
+  for (const auto& n : nodes.nodes)
+    o << "muster_node_ready{node=\"" << esc(n.spec.name) << "\",state=\"" << esc(n.state)
+      << "\"} " << (n.state == "ready" ? 1 : 0) << "\n";
 
   o << pass_seconds_.Text("muster_scheduling_pass_seconds", "Duration of scheduling passes")
     << submit_seconds_.Text("muster_submit_seconds",

@@ -16,9 +16,9 @@ struct Migration {
 };
 
 // A job's history without its prediction lines (every job has those): what happened to it.
-std::vector<std::string> Events(const v1::JobInfo& j) {
+std::vector<std::string> Events(const JobView& j) {
   std::vector<std::string> out;
-  for (const auto& h : j.history())
+  for (const auto& h : j.history)
     if (!IsPredictionLine(h)) out.push_back(h);
   return out;
 }
@@ -36,10 +36,10 @@ class BalancingTest : public CoordinatorTest {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return CoordinatorPtr(c.ok() ? std::move(c).value().release() : nullptr);
   }
-  static v1::JobSpec Spec(int gpus, bool checkpointable, double est_s) {
-    v1::JobSpec s = MakeSpec(gpus);
-    s.set_checkpointable(checkpointable);
-    s.set_est_time_s(est_s);
+  static JobSpec Spec(int gpus, bool checkpointable, double est_s) {
+    JobSpec s = MakeSpec(gpus);
+    s.checkpointable = checkpointable;
+    s.est_time_s = est_s;
     return s;
   }
   // Two nodes with 2 GPUs, one 1-GPU checkpointable job running on each, a 2-GPU job queued.
@@ -54,12 +54,12 @@ class BalancingTest : public CoordinatorTest {
     for (JobId id : {JobId{1}, JobId{2}}) {
       auto info = c.GetJob(id);
       ASSERT_TRUE(info.ok());
-      const auto& t = info->tasks(0);
-      ASSERT_EQ(t.state(), v1::TASK_STATE_LAUNCHING);
-      c.OnAgentMessage(t.node(), t.node() == "node-a" ? a_.get() : b_.get(),
-                       Event(id, 0, t.attempt(), "running"));
+      const auto& t = info->tasks[0];
+      ASSERT_EQ(t.state, TaskState::kLaunching);
+      c.OnAgentMessage(t.node, t.node == "node-a" ? a_.get() : b_.get(),
+                       Event(id, 0, t.attempt, "running"));
     }
-    ASSERT_NE(c.GetJob(1)->tasks(0).node(), c.GetJob(2)->tasks(0).node());
+    ASSERT_NE(c.GetJob(1)->tasks[0].node, c.GetJob(2)->tasks[0].node);
     auto big = c.Submit(Spec(2, false, 60));
     ASSERT_TRUE(big.ok());
     c.Tick();
@@ -71,9 +71,9 @@ class BalancingTest : public CoordinatorTest {
     clock_.Advance(1500);
     c.Tick();
     Migration m;
-    const v1::BalanceStatus st = c.GetBalance({});
-    for (const auto& move : st.moves())
-      if (move.kind() == "migrate") m = {move.job_id(), move.from_node(), move.to_node()};
+    const BalanceView st = c.GetBalance();
+    for (const auto& move : st.moves)
+      if (move.kind == "migrate") m = {move.job_id, move.from_node, move.to_node};
     return m;
   }
   FakeChannel* ChannelOf(const std::string& node) { return node == "node-a" ? a_.get() : b_.get(); }
@@ -86,17 +86,17 @@ TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
   clock_.Advance(1500);
   c->Tick();  // a balancer period: defragmentation moves one job away
 
-  auto st = c->GetBalance({});
-  ASSERT_GT(st.evaluated_ms(), 0);
-  ASSERT_GE(st.moves_size(), 2) << st.DebugString();
-  const v1::BalanceMove* mig = nullptr;
-  for (const auto& m : st.moves()) {
-    EXPECT_EQ(m.outcome(), "applied") << m.text();
-    if (m.kind() == "migrate") mig = &m;
+  auto st = c->GetBalance();
+  ASSERT_GT(st.evaluated_ms, 0);
+  ASSERT_GE(st.moves.size(), 2);
+  const BalanceMoveView* mig = nullptr;
+  for (const auto& m : st.moves) {
+    EXPECT_EQ(m.outcome, "applied") << m.text;
+    if (m.kind == "migrate") mig = &m;
   }
   ASSERT_NE(mig, nullptr);
-  const JobId moved = mig->job_id();
-  const std::string from = mig->from_node(), to = mig->to_node();
+  const JobId moved = mig->job_id;
+  const std::string from = mig->from_node, to = mig->to_node;
   ASSERT_NE(from, to);
 
   // Kill with a grace period went to the moved job's task on its node.
@@ -114,18 +114,18 @@ TEST_F(BalancingTest, DefragmentationMigratesWithoutRetryAndUnblocksTheBigJob) {
   // The task checkpoints and exits 143: back to pending, no retry counted, relaunched on `to`.
   c->OnAgentMessage(from, ChannelOf(from), Event(moved, 0, 1, "failed", 143));
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_PENDING);
-  EXPECT_EQ(info->tasks(0).retries(), 0);
-  EXPECT_NE(info->reason().find("migrated to " + to), std::string::npos) << info->reason();
+  EXPECT_EQ(info->tasks[0].state, TaskState::kPending);
+  EXPECT_EQ(info->tasks[0].retries, 0);
+  EXPECT_NE(info->reason.find("migrated to " + to), std::string::npos) << info->reason;
   c->Tick();
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
-  EXPECT_EQ(info->tasks(0).node(), to);
-  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kLaunching);
+  EXPECT_EQ(info->tasks[0].node, to);
+  EXPECT_EQ(info->tasks[0].attempt, 2);
   // The 2-GPU job starts on the node that was freed.
   auto big = c->GetJob(3);
-  EXPECT_EQ(big->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
-  EXPECT_EQ(big->tasks(0).node(), from);
+  EXPECT_EQ(big->tasks[0].state, TaskState::kLaunching);
+  EXPECT_EQ(big->tasks[0].node, from);
   // The history survives a restart.
   c.reset();
   auto again = OpenWith(balance::BalancerMode::kOn);
@@ -159,14 +159,14 @@ TEST_F(BalancingTest, RestartDuringAMigrationKeepsItAMigration) {
   EXPECT_EQ(kills[0].job_id(), moved);
   c->OnAgentMessage(from, from_ch.get(), Event(moved, 0, 1, "failed", 143));
   auto info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_PENDING);
-  EXPECT_EQ(info->tasks(0).retries(), 0);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kPending);
+  EXPECT_EQ(info->tasks[0].retries, 0);
   c->Tick();
   info = c->GetJob(moved);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
-  EXPECT_EQ(info->tasks(0).node(), to) << "the pin survived the restart";
+  EXPECT_EQ(info->tasks[0].state, TaskState::kLaunching);
+  EXPECT_EQ(info->tasks[0].node, to) << "the pin survived the restart";
   EXPECT_EQ(TaskState(*c, 3), "launching");
-  EXPECT_EQ(c->GetJob(3)->tasks(0).node(), from);
+  EXPECT_EQ(c->GetJob(3)->tasks[0].node, from);
 }
 
 TEST_F(BalancingTest, DryRunReportsTheMoveButSendsNothing) {
@@ -174,12 +174,12 @@ TEST_F(BalancingTest, DryRunReportsTheMoveButSendsNothing) {
   SetUpFragmented(*c);
   clock_.Advance(1500);
   c->Tick();
-  auto st = c->GetBalance({});
-  EXPECT_EQ(st.mode(), "dry-run");
-  ASSERT_GE(st.moves_size(), 1);
-  for (const auto& m : st.moves()) {
-    EXPECT_FALSE(m.apply());
-    EXPECT_EQ(m.outcome(), "dry-run");
+  auto st = c->GetBalance();
+  EXPECT_EQ(st.mode, "dry-run");
+  ASSERT_GE(st.moves.size(), 1);
+  for (const auto& m : st.moves) {
+    EXPECT_FALSE(m.apply);
+    EXPECT_EQ(m.outcome, "dry-run");
   }
   EXPECT_TRUE(a_->Kills().empty());
   EXPECT_TRUE(b_->Kills().empty());
@@ -199,8 +199,8 @@ TEST_F(BalancingTest, NonCheckpointableJobsAreNeverMigrated) {
   c->Tick();
   clock_.Advance(1500);
   c->Tick();
-  auto st = c->GetBalance({});
-  EXPECT_EQ(st.moves_size(), 0) << st.DebugString();
+  auto st = c->GetBalance();
+  EXPECT_EQ(st.moves.size(), 0);
   EXPECT_TRUE(a_->Kills().empty());
   EXPECT_TRUE(b_->Kills().empty());
 }
@@ -211,7 +211,7 @@ TEST_F(BalancingTest, MigratingTaskThatSucceedsCountsAsSucceeded) {
   ASSERT_GT(m.job, 0);
   // It finished on its own before the stop reached it.
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "succeeded", 0));
-  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(c->GetJob(m.job)->state, JobState::kSucceeded);
 }
 
 TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTarget) {
@@ -222,9 +222,9 @@ TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTa
   ev.mutable_event()->set_stopped_on_request(true);
   c->OnAgentMessage(m.from, ChannelOf(m.from), ev);
   auto j = c->GetJob(m.job);
-  EXPECT_NE(j->state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(j->tasks(0).state(), v1::TASK_STATE_PENDING);
-  EXPECT_EQ(j->tasks(0).retries(), 0);
+  EXPECT_NE(j->state, JobState::kSucceeded);
+  EXPECT_EQ(j->tasks[0].state, TaskState::kPending);
+  EXPECT_EQ(j->tasks[0].retries, 0);
 }
 
 // Advances the clock a second at a time for up to `seconds` (a coordinator that jumped would
@@ -232,7 +232,7 @@ TEST_F(BalancingTest, AMigratingTaskThatSavesAndExitsZeroOnTheStopResumesAtTheTa
 // Stops early once `job`'s task 0 is launching.
 void Pass(Coordinator& c, ManualClock& clock, int seconds, const std::string& alive,
           FakeChannel* ch, JobId job) {
-  for (int i = 0; i < seconds && c.GetJob(job)->tasks(0).state() != v1::TASK_STATE_LAUNCHING; ++i) {
+  for (int i = 0; i < seconds && c.GetJob(job)->tasks[0].state != TaskState::kLaunching; ++i) {
     clock.Advance(1000);
     v1::AgentMessage hb;
     hb.mutable_heartbeat()->set_seq(i + 1);
@@ -245,18 +245,18 @@ TEST_F(BalancingTest, ACancelDuringAMigrationEndsItCancelledNotMoved) {
   auto c = OpenWith(balance::BalancerMode::kOn);
   const Migration m = Migrate(*c);
   ASSERT_GT(m.job, 0);
-  v1::CancelRequest cancel;
-  cancel.add_job_ids(m.job);
-  ASSERT_TRUE(c->Cancel(cancel).results(0).ok());
+  std::vector<JobId> cancel;
+  cancel.push_back(m.job);
+  ASSERT_TRUE(c->Cancel(cancel, {})[0].ok);
   // The task stops (its checkpoint-and-exit answer to the migration's SIGTERM).
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
   auto info = c->GetJob(m.job);
-  EXPECT_EQ(info->state(), v1::JOB_STATE_CANCELLED);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(info->state, JobState::kCancelled);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kCancelled);
   const size_t launches_to = ChannelOf(m.to)->Launches().size();
   c->Tick();
   EXPECT_EQ(ChannelOf(m.to)->Launches().size(), launches_to) << "a cancelled job never moves";
-  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(c->GetJob(m.job)->state, JobState::kCancelled);
 }
 
 TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
@@ -268,18 +268,18 @@ TEST_F(BalancingTest, AMigrationWhoseSourceNodeIsLostRunsTheTaskOnceMore) {
   Pass(*c, clock_, 60, m.to, ChannelOf(m.to), m.job);
   auto info = c->GetJob(m.job);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING) << info->reason();
-  EXPECT_EQ(info->tasks(0).node(), m.to);
-  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kLaunching) << info->reason;
+  EXPECT_EQ(info->tasks[0].node, m.to);
+  EXPECT_EQ(info->tasks[0].attempt, 2);
   EXPECT_EQ(ChannelOf(m.to)->Launches().back().job_id(), m.job);
   // The old attempt's report, arriving late from the healed node, changes nothing.
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
   info = c->GetJob(m.job);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING);
-  EXPECT_EQ(info->tasks(0).attempt(), 2);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kLaunching);
+  EXPECT_EQ(info->tasks[0].attempt, 2);
   c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "running"));
   c->OnAgentMessage(m.to, ChannelOf(m.to), Event(m.job, 0, 2, "succeeded"));
-  EXPECT_EQ(c->GetJob(m.job)->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(c->GetJob(m.job)->state, JobState::kSucceeded);
 }
 
 TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
@@ -289,12 +289,12 @@ TEST_F(BalancingTest, AMigrationWhoseTargetIsLostRunsTheTaskElsewhere) {
   // The target goes away while the task stops on the source.
   c->OnAgentDisconnected(m.to, ChannelOf(m.to));
   c->OnAgentMessage(m.from, ChannelOf(m.from), Event(m.job, 0, 1, "failed", 143));
-  EXPECT_EQ(c->GetJob(m.job)->tasks(0).state(), v1::TASK_STATE_PENDING);
+  EXPECT_EQ(c->GetJob(m.job)->tasks[0].state, TaskState::kPending);
   Pass(*c, clock_, 60, m.from, ChannelOf(m.from), m.job);
   auto info = c->GetJob(m.job);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_LAUNCHING) << info->DebugString();
-  EXPECT_EQ(info->tasks(0).node(), m.from) << "not pinned to a node that is gone";
-  EXPECT_EQ(info->tasks(0).retries(), 0);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kLaunching) << info->reason;
+  EXPECT_EQ(info->tasks[0].node, m.from) << "not pinned to a node that is gone";
+  EXPECT_EQ(info->tasks[0].retries, 0);
 }
 
 TEST_F(BalancingTest, MetricsTextAndLoads) {
@@ -302,13 +302,13 @@ TEST_F(BalancingTest, MetricsTextAndLoads) {
   SetUpFragmented(*c);
   clock_.Advance(1500);
   c->Tick();
-  auto st = c->GetBalance({});
-  ASSERT_EQ(st.node_loads_size(), 2);
-  ASSERT_EQ(st.gpu_loads_size(), 4);
-  for (const auto& n : st.node_loads()) EXPECT_GT(n.load(), 0) << n.node();
-  EXPECT_EQ(st.trend_size(), 2);  // the first pass (at the first submission) and this one
-  EXPECT_EQ(st.queue_length(), 1);
-  EXPECT_EQ(st.running_tasks(), 2);
+  auto st = c->GetBalance();
+  ASSERT_EQ(st.node_loads.size(), 2);
+  ASSERT_EQ(st.gpu_loads.size(), 4);
+  for (const auto& n : st.node_loads) EXPECT_GT(n.load, 0) << n.node;
+  EXPECT_EQ(st.trend.size(), 2);  // the first pass (at the first submission) and this one
+  EXPECT_EQ(st.queue_length, 1);
+  EXPECT_EQ(st.running_tasks, 2);
   std::string text = c->MetricsText();
   EXPECT_NE(text.find("muster_jain_index "), std::string::npos);
   EXPECT_NE(text.find("muster_imbalance_factor "), std::string::npos);
@@ -331,13 +331,13 @@ TEST_F(BalancingTest, UsageHistoryIsDownsampledAndPruned) {
       c->OnAgentMessage("node-a", a_.get(), hb);
       c->Tick();
     }
-    auto st = c->GetBalance({});
-    ASSERT_EQ(st.node_loads_size(), 1);
-    EXPECT_NEAR(st.node_loads(0).measured(), 0.8, 1e-9);  // GPU readings win over CPU load
-    ASSERT_EQ(st.gpu_loads_size(), 2);
-    EXPECT_EQ(st.gpu_loads(0).measured(), -1);
-    EXPECT_NEAR(st.gpu_loads(1).measured(), 0.8, 1e-9);
-    EXPECT_NEAR(st.gpu_loads(1).load(), 0.4, 1e-9);  // 0.5 * P (idle: 0) + 0.5 * 0.8
+    auto st = c->GetBalance();
+    ASSERT_EQ(st.node_loads.size(), 1);
+    EXPECT_NEAR(st.node_loads[0].measured, 0.8, 1e-9);  // GPU readings win over CPU load
+    ASSERT_EQ(st.gpu_loads.size(), 2);
+    EXPECT_EQ(st.gpu_loads[0].measured, -1);
+    EXPECT_NEAR(st.gpu_loads[1].measured, 0.8, 1e-9);
+    EXPECT_NEAR(st.gpu_loads[1].load, 0.4, 1e-9);  // 0.5 * P (idle: 0) + 0.5 * 0.8
     ASSERT_TRUE(c->store().Flush().ok());
     auto rows = c->store().LoadUsage(0);
     ASSERT_TRUE(rows.ok());

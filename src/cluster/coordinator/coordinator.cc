@@ -395,43 +395,43 @@ Status Coordinator::CheckInvariants() const {
   return Status::Ok();
 }
 
-v1::CancelReply Coordinator::ChangeJobs(
+std::vector<ChangeResult> Coordinator::ChangeJobs(
     const std::vector<JobId>& ids,
     const std::function<Result<StateStore::Ticket>(JobRecord&)>& change) {
-  v1::CancelReply reply;
-  std::vector<std::pair<v1::CancelResult*, StateStore::Ticket>> stored;
+  std::vector<ChangeResult> results(ids.size());
+  std::vector<std::pair<ChangeResult*, StateStore::Ticket>> stored;
   {
     MutexLock lock(mu_);
-    for (JobId id : ids) {
-      auto* r = reply.add_results();
-      r->set_job_id(id);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const JobId id = ids[i];
+      ChangeResult& r = results[i];
+      r.job_id = id;
       JobRecord* j = jobs_.Find(id);
       if (!j) {
-        r->set_error("job " + std::to_string(id) + " not found");
+        r.error = "job " + std::to_string(id) + " not found";
       } else if (IsTerminal(j->state)) {
-        r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
+        r.error = "job " + std::to_string(id) + " already " + JobStateName(j->state);
       } else if (!read_only_.ok()) {
-        r->set_error(read_only_.message());
+        r.error = read_only_.message();
       } else if (auto ticket = change(*j); !ticket.ok()) {
-        r->set_error(ticket.status().message());
+        r.error = ticket.status().message();
       } else {
-        stored.emplace_back(r, *ticket);
+        stored.emplace_back(&r, *ticket);
       }
     }
   }
   Kick();
   for (auto& [r, ticket] : stored) {
     if (Status s = store_->Wait(ticket); s.ok())
-      r->set_ok(true);
+      r->ok = true;
     else
-      r->set_error("job " + std::to_string(r->job_id()) + ": the state store failed: " +
-                   s.message());
+      r->error = "job " + std::to_string(r->job_id) + ": the state store failed: " + s.message();
   }
-  return reply;
+  return results;
 }
 
-v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool release,
-                                      const std::string& by) {
+std::vector<ChangeResult> Coordinator::HoldJobs(const std::vector<JobId>& ids, bool release,
+                                                const std::string& by) {
   return ChangeJobs(ids, [&](JobRecord& j) REQUIRES(mu_) -> Result<StateStore::Ticket> {
     if (release && j.held_ms == 0)
       return Status::FailedPrecondition("job " + std::to_string(j.id) + " is not held");
@@ -449,7 +449,8 @@ v1::CancelReply Coordinator::HoldJobs(const std::vector<JobId>& ids, bool releas
   });
 }
 
-v1::CancelReply Coordinator::RequeueJobs(const std::vector<JobId>& ids, const std::string& by) {
+std::vector<ChangeResult> Coordinator::RequeueJobs(const std::vector<JobId>& ids,
+                                                   const std::string& by) {
   return ChangeJobs(ids, [&](JobRecord& j) REQUIRES(mu_) -> Result<StateStore::Ticket> {
     const std::string what = "job " + std::to_string(j.id);
     if (j.gang_stopping || !j.migrate_reason.empty())
@@ -639,33 +640,31 @@ Status Coordinator::CheckSubmittable(const JobSpec& spec) const {
   return CheckFeasible(spec, nodes);
 }
 
-Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
+Result<JobId> Coordinator::Submit(JobSpec submitted) {
   const auto started = std::chrono::steady_clock::now();
-  auto parsed = FromProto(proto);
-  if (!parsed.ok()) return parsed.status();
-  Status valid = parsed->Validate();
+  Status valid = submitted.Validate();
   if (!valid.ok()) return valid;
-  if (parsed->user == "root" && !options_.allow_root_jobs)
+  if (submitted.user == "root" && !options_.allow_root_jobs)
     return Status::PermissionDenied(
         "permission denied: this cluster does not run jobs as root (its coordinator would need "
         "--allow-root-jobs); submit as another user");
-  if (parsed->log_limit_mib > options_.max_log_limit_mib)
-    return Status::InvalidArgument("log-limit " + std::to_string(parsed->log_limit_mib) +
+  if (submitted.log_limit_mib > options_.max_log_limit_mib)
+    return Status::InvalidArgument("log-limit " + std::to_string(submitted.log_limit_mib) +
                                    "M is above this cluster's maximum of " +
                                    std::to_string(options_.max_log_limit_mib) + "M");
-  for (const auto& [k, v] : parsed->env)
+  for (const auto& [k, v] : submitted.env)
     if (k.empty() || k.find('=') != std::string::npos)
       return Status::InvalidArgument("environment variable name '" + k + "' is not valid");
-  if (parsed->time_limit_ms == 0) parsed->time_limit_ms = options_.default_time_limit_ms;
-  if (options_.max_time_limit_ms > 0 && parsed->time_limit_ms > options_.max_time_limit_ms)
-    return Status::InvalidArgument("time limit " + FormatDurationMs(parsed->time_limit_ms) +
+  if (submitted.time_limit_ms == 0) submitted.time_limit_ms = options_.default_time_limit_ms;
+  if (options_.max_time_limit_ms > 0 && submitted.time_limit_ms > options_.max_time_limit_ms)
+    return Status::InvalidArgument("time limit " + FormatDurationMs(submitted.time_limit_ms) +
                                    " is above this cluster's maximum of " +
                                    FormatDurationMs(options_.max_time_limit_ms));
-  if (options_.max_time_limit_ms > 0 && parsed->time_limit_ms == 0)
-    parsed->time_limit_ms = options_.max_time_limit_ms;
-  if (parsed->requeue_on_timeout && parsed->time_limit_ms == 0)
+  if (options_.max_time_limit_ms > 0 && submitted.time_limit_ms == 0)
+    submitted.time_limit_ms = options_.max_time_limit_ms;
+  if (submitted.requeue_on_timeout && submitted.time_limit_ms == 0)
     return Status::InvalidArgument("requeue-on-timeout needs a time limit (--time)");
-  auto spec = std::make_shared<const JobSpec>(std::move(parsed).value());
+  auto spec = std::make_shared<const JobSpec>(std::move(submitted));
 
   JobRecord job;
   StateStore::Ticket ticket;
@@ -727,30 +726,32 @@ Result<JobId> Coordinator::Submit(const v1::JobSpec& proto) {
   return id;
 }
 
-v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
-  v1::CancelReply reply;
-  std::vector<std::pair<v1::CancelResult*, std::vector<StateStore::Ticket>>> stored;
+std::vector<ChangeResult> Coordinator::Cancel(const std::vector<JobId>& job_ids,
+                                              const std::vector<TaskRef>& tasks) {
+  std::vector<ChangeResult> results(job_ids.size() + tasks.size());
+  std::vector<std::pair<ChangeResult*, std::vector<StateStore::Ticket>>> stored;
   {
     MutexLock lock(mu_);
     TimeMs now = clock_->NowMs();
-    for (JobId id : request.job_ids()) {
-      auto* r = reply.add_results();
-      r->set_job_id(id);
+    for (size_t i = 0; i < job_ids.size(); ++i) {
+      const JobId id = job_ids[i];
+      ChangeResult* r = &results[i];
+      r->job_id = id;
       JobRecord* j = jobs_.Find(id);
       if (!j) {
-        r->set_error("job " + std::to_string(id) + " not found");
+        r->error = "job " + std::to_string(id) + " not found";
         continue;
       }
       if (IsTerminal(j->state)) {
-        r->set_error("job " + std::to_string(id) + " already " + JobStateName(j->state));
+        r->error = "job " + std::to_string(id) + " already " + JobStateName(j->state);
         continue;
       }
       if (!read_only_.ok()) {  // nothing is changed that could not be stored
-        r->set_error(read_only_.message());
+        r->error = read_only_.message();
         continue;
       }
       if (!jobs_.SetJobState(*j, JobState::kCancelled).ok()) {
-        r->set_error("job " + std::to_string(id) + " cannot be cancelled now");
+        r->error = "job " + std::to_string(id) + " cannot be cancelled now";
         continue;
       }
       j->end_ms = now;
@@ -774,28 +775,29 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
   {
     MutexLock lock(mu_);
     TimeMs now = clock_->NowMs();
-    for (const auto& ct : request.tasks()) {
-      auto* r = reply.add_results();
-      r->set_job_id(ct.job_id());
-      r->set_is_task(true);
-      r->set_task_index(ct.task_index());
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const TaskRef& ct = tasks[i];
+      ChangeResult* r = &results[job_ids.size() + i];
+      r->job_id = ct.job;
+      r->is_task = true;
+      r->task_index = ct.index;
       const std::string what =
-          "task " + std::to_string(ct.job_id()) + "." + std::to_string(ct.task_index());
-      JobRecord* j = jobs_.Find(ct.job_id());
-      TaskRecord* t = j ? JobTable::FindTask(*j, ct.task_index()) : nullptr;
+          "task " + std::to_string(ct.job) + "." + std::to_string(ct.index);
+      JobRecord* j = jobs_.Find(ct.job);
+      TaskRecord* t = j ? JobTable::FindTask(*j, ct.index) : nullptr;
       if (!j) {
-        r->set_error("job " + std::to_string(ct.job_id()) + " not found");
+        r->error = "job " + std::to_string(ct.job) + " not found";
       } else if (!t) {
-        r->set_error("job " + std::to_string(ct.job_id()) + " has no task " +
-                     std::to_string(ct.task_index()));
+        r->error = "job " + std::to_string(ct.job) + " has no task " +
+                     std::to_string(ct.index);
       } else if (j->spec->gang) {
-        r->set_error("job " + std::to_string(j->id) +
+        r->error = "job " + std::to_string(j->id) +
                      " is a gang: its ranks stop together (muster cancel " +
-                     std::to_string(j->id) + ")");
+                     std::to_string(j->id) + ")";
       } else if (IsTerminal(j->state) || t->Done()) {
-        r->set_error(what + " already " + TaskStateName(t->state));
+        r->error = what + " already " + TaskStateName(t->state);
       } else if (!read_only_.ok()) {
-        r->set_error(read_only_.message());
+        r->error = read_only_.message();
       } else {
         std::vector<StateStore::Ticket> tickets;
         if (t->Active()) {  // ends as cancelled when its agent reports the end
@@ -820,17 +822,17 @@ v1::CancelReply Coordinator::Cancel(const v1::CancelRequest& request) {
     for (StateStore::Ticket t : tickets)
       if (Status s = store_->Wait(t); !s.ok() && durable.ok()) durable = s;
     if (durable.ok()) {
-      r->set_ok(true);
+      r->ok = true;
       continue;
     }
-    spdlog::error("cancel of job {} not stored: {}", r->job_id(), durable.message());
-    r->set_error("job " + std::to_string(r->job_id()) +
+    spdlog::error("cancel of job {} not stored: {}", r->job_id, durable.message());
+    r->error = "job " + std::to_string(r->job_id) +
                  " is stopping, but the state store failed to record the cancel (" +
                  durable.message() +
                  "); a coordinator restart before the store recovers would "
-                 "run it again");
+                 "run it again";
   }
-  return reply;
+  return results;
 }
 
 }  // namespace muster::cluster

@@ -78,6 +78,7 @@
 #include "cluster/coordinator/limit_budget.h"
 #include "cluster/coordinator/log_store.h"
 #include "cluster/coordinator/node_registry.h"
+#include "cluster/coordinator/views.h"
 #include "cluster/proto/muster.pb.h"
 #include "cluster/store/sqlite_store.h"
 #include "cluster/store/state_store.h"
@@ -202,16 +203,25 @@ class Coordinator {
   bool Tick();
 
   // ---- user API (Coordinator service)
-  // Validates, persists (returns after the commit) and queues a job.
-  Result<JobId> Submit(const v1::JobSpec& spec);
-  Result<v1::JobInfo> GetJob(JobId id) const;
+  // The user API speaks the core types of views.h; server.cc converts at the wire.
+  // Validates, persists (returns after the commit) and queues a job. The spec's user is its
+  // owner, whom the caller has already authorized.
+  Result<JobId> Submit(JobSpec spec);
+  // One job with its tasks; NotFound for an unknown id.
+  Result<JobView> GetJob(JobId id) const;
   // Jobs by ascending id; `limit` keeps the most recent ones.
-  v1::JobList ListJobs(const v1::ListJobsRequest& request) const;
-  v1::CancelReply Cancel(const v1::CancelRequest& request);
-  v1::NodeList ListNodes() const;
-  v1::ScheduleTable GetSchedule(const v1::GetScheduleRequest& request) const;
+  JobListView ListJobs(const JobQuery& query) const;
+  // Cancels each job, then each single task of an array (a gang's ranks stop together, so a
+  // gang's task is refused). One result per job, then per task, in order; each committed
+  // before the reply.
+  std::vector<ChangeResult> Cancel(const std::vector<JobId>& jobs,
+                                   const std::vector<TaskRef>& tasks);
+  NodeListView ListNodes() const;
+  // Every unfinished task (and with include_finished every task) of every job.
+  ScheduleView GetSchedule(bool include_finished) const;
   // The balancer's last evaluation, trend, moves and notes, with queue counts now.
-  v1::BalanceStatus GetBalance(const v1::GetBalanceRequest& request) const;
+  // `trend_points`: the newest points of the trend to include; 0 = all kept.
+  BalanceView GetBalance(size_t trend_points = 0) const;
   // The same in Prometheus text exposition format (for GET /metrics).
   std::string MetricsText() const;
 
@@ -262,16 +272,17 @@ class Coordinator {
   // no retry used). The drain, with `reason` and `by`, is committed before the reply and kept
   // across restarts; draining a drained node updates the reason. NotFound for an unknown node,
   // InvalidArgument without a reason, the read-only condition while the store cannot write.
-  Result<v1::DrainReply> DrainNode(const std::string& node, const std::string& reason,
-                                   bool migrate, const std::string& by);
+  Result<DrainView> DrainNode(const std::string& node, const std::string& reason, bool migrate,
+                              const std::string& by);
   // Holds (or releases) each job: a held job starts no task until released; tasks already
   // running go on. One result per id, in order; committed before the reply. `by` is shown.
-  v1::CancelReply HoldJobs(const std::vector<JobId>& ids, bool release, const std::string& by);
+  std::vector<ChangeResult> HoldJobs(const std::vector<JobId>& ids, bool release,
+                                     const std::string& by);
   // Stops each running job's active tasks (stop reason "requeue"); they run again as new
   // attempts, using no retry, as after a migration. Pending jobs are refused (nothing to do).
-  v1::CancelReply RequeueJobs(const std::vector<JobId>& ids, const std::string& by);
+  std::vector<ChangeResult> RequeueJobs(const std::vector<JobId>& ids, const std::string& by);
   // Ends a drain: the node takes tasks again (when its agent is connected).
-  Result<v1::DrainReply> UndrainNode(const std::string& node);
+  Result<DrainView> UndrainNode(const std::string& node);
   Authenticator& auth() { return auth_; }
   // The owner (JobSpec::user) of a job; NotFound for an unknown one.
   Result<std::string> JobOwner(JobId id) const;
@@ -344,7 +355,7 @@ class Coordinator {
   std::string NodeStateText(const NodeEntry& n) const REQUIRES(mu_);
   // Checks each id (known, unfinished, the store writable), applies `change` to its job under
   // the lock (an error is that job's answer), then answers each once its ticket is committed.
-  v1::CancelReply ChangeJobs(const std::vector<JobId>& ids,
+  std::vector<ChangeResult> ChangeJobs(const std::vector<JobId>& ids,
                              const std::function<Result<StateStore::Ticket>(JobRecord&)>& change)
       EXCLUDES(mu_);
   // Stops an active task so that it runs again as a new attempt (a migration, a drain, a
@@ -433,8 +444,8 @@ class Coordinator {
   void ExpirePins(TimeMs now) REQUIRES(mu_);
 
   // ---- queries (queries.cc)
-  void FillJobInfo(const JobRecord& j, bool with_tasks, v1::JobInfo* out) const REQUIRES(mu_);
-  void FillTaskInfo(const JobRecord& j, const TaskRecord& t, v1::TaskInfo* out) const REQUIRES(mu_);
+  JobView ViewJob(const JobRecord& j, bool with_tasks) const REQUIRES(mu_);
+  TaskView ViewTask(const TaskRecord& t) const REQUIRES(mu_);
 
   const CoordinatorOptions options_;
   // The pass's placement plugins and queue policies (the defaults and "las"); never changed.
@@ -507,9 +518,9 @@ class Coordinator {
   Histogram submit_seconds_{Histogram::LatencyBounds()};
   Histogram commit_seconds_{Histogram::LatencyBounds()};
   mutable Mutex balance_mu_ ACQUIRED_AFTER(mu_);
-  v1::BalanceStatus balance_status_ GUARDED_BY(balance_mu_);
+  BalanceView balance_status_ GUARDED_BY(balance_mu_);
   BalanceTrend trend_ GUARDED_BY(balance_mu_);
-  std::deque<v1::BalanceMove> recent_moves_ GUARDED_BY(balance_mu_);
+  std::deque<BalanceMoveView> recent_moves_ GUARDED_BY(balance_mu_);
   std::map<std::string, int64_t> move_counts_ GUARDED_BY(balance_mu_);  // by outcome
   TimeMs last_usage_prune_ms_ = 0;
   TimeMs last_gc_ms_ = 0;  // Tick's thread only

@@ -19,23 +19,23 @@ TEST_F(CoordinatorTest, SubmitWithoutNodesWaitsAndIsDurable) {
     c->Tick();
     auto info = c->GetJob(id);
     ASSERT_TRUE(info.ok());
-    EXPECT_EQ(info->state(), v1::JOB_STATE_PENDING);
-    EXPECT_EQ(info->reason(), "waiting for nodes");
+    EXPECT_EQ(info->state, JobState::kPending);
+    EXPECT_EQ(info->reason, "waiting for nodes");
   }
   auto c = OpenCoordinator();
   auto info = c->GetJob(id);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->state(), v1::JOB_STATE_PENDING);
-  EXPECT_EQ(info->spec().command(0), "sleep");
+  EXPECT_EQ(info->state, JobState::kPending);
+  EXPECT_EQ(info->spec->command[0], "sleep");
   auto next = c->Submit(MakeSpec());
   ASSERT_TRUE(next.ok());
   EXPECT_GT(*next, id);  // ids are never reused
 }
 
 TEST_F(CoordinatorTest, ASubmissionRetriedWithItsRequestIdGetsTheFirstJobEvenAfterARestart) {
-  v1::JobSpec spec = MakeSpec();
-  spec.set_user("ann");
-  spec.set_request_id("3f2a9c0d");
+  JobSpec spec = MakeSpec();
+  spec.user = "ann";
+  spec.request_id = "3f2a9c0d";
   JobId first;
   {
     auto c = OpenCoordinator();
@@ -46,13 +46,13 @@ TEST_F(CoordinatorTest, ASubmissionRetriedWithItsRequestIdGetsTheFirstJobEvenAft
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(*again, first);
     // The same id from another user, or no id, is another submission.
-    v1::JobSpec bob = spec;
-    bob.set_user("bob");
+    JobSpec bob = spec;
+    bob.user = "bob";
     auto other = c->Submit(bob);
     ASSERT_TRUE(other.ok());
     EXPECT_NE(*other, first);
-    v1::JobSpec none = spec;
-    none.clear_request_id();
+    JobSpec none = spec;
+    none.request_id.clear();
     auto n1 = c->Submit(none), n2 = c->Submit(none);
     ASSERT_TRUE(n1.ok() && n2.ok());
     EXPECT_NE(*n1, *n2);
@@ -62,32 +62,31 @@ TEST_F(CoordinatorTest, ASubmissionRetriedWithItsRequestIdGetsTheFirstJobEvenAft
   auto after = c->Submit(spec);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, first);
-  v1::ListJobsRequest all;
-  all.set_include_finished(true);
-  EXPECT_EQ(c->ListJobs(all).jobs_size(), 4);
+  JobQuery all;
+  all.include_finished = true;
+  EXPECT_EQ(c->ListJobs(all).jobs.size(), 4);
   // A request id is printable ASCII of bounded size, checked like the rest of the spec.
-  v1::JobSpec bad = spec;
-  bad.set_request_id("a b");
+  JobSpec bad = spec;
+  bad.request_id = "a b";
   EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
-  bad.set_request_id(std::string(SpecLimits::kRequestId + 1, 'x'));
+  bad.request_id = std::string(SpecLimits::kRequestId + 1, 'x');
   EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(CoordinatorTest, RejectsMalformedSpec) {
   auto c = OpenCoordinator();
-  v1::JobSpec bad = MakeSpec();
-  bad.clear_command();
+  JobSpec bad = MakeSpec();
+  bad.command.clear();
   auto r = c->Submit(bad);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  bad = MakeSpec();
-  bad.mutable_array()->set_first(5);
-  bad.mutable_array()->set_last(2);
+  bad = MakeSpec(1, 2, /*gang=*/true);
+  bad.array = {.first = 0, .last = 3};  // a gang cannot be an array
   EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
   bad = MakeSpec();
-  bad.set_legacy_array("0-3");  // an older client's text
+  bad.resources.milli_cpus = -1;
   EXPECT_EQ(c->Submit(bad).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(c->ListJobs({}).jobs_size(), 0);  // nothing of them was kept
+  EXPECT_EQ(c->ListJobs({}).jobs.size(), 0);  // nothing of them was kept
 }
 
 TEST_F(CoordinatorTest, LifecycleSubmitLaunchRunSucceed) {
@@ -112,12 +111,12 @@ TEST_F(CoordinatorTest, LifecycleSubmitLaunchRunSucceed) {
   EXPECT_EQ(TaskState(*c, *id), "launching");
 
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
-  EXPECT_EQ(c->GetJob(*id)->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(c->GetJob(*id)->state, JobState::kRunning);
   clock_.Advance(1500);
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
   auto info = c->GetJob(*id);
-  EXPECT_EQ(info->state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(info->tasks(0).state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(info->state, JobState::kSucceeded);
+  EXPECT_EQ(info->tasks[0].state, TaskState::kSucceeded);
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 1u);  // nothing launched twice
 }
@@ -129,7 +128,7 @@ TEST_F(CoordinatorTest, AnAgentOfAnotherWireProtocolIsRefusedWithWhy) {
   Status s = c->RegisterAgent(old, "127.0.0.1", std::make_shared<FakeChannel>());
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("speaks wire protocol 0"), std::string::npos) << s.message();
-  EXPECT_EQ(c->ListNodes().nodes_size(), 0);
+  EXPECT_EQ(c->ListNodes().nodes.size(), 0);
 }
 
 // An agent reports running or an end; anything else (unset, a coordinator's own state, a number
@@ -148,7 +147,7 @@ TEST_F(CoordinatorTest, AnEventWithAStateNoAgentReportsChangesNothing) {
     m.mutable_event()->set_peak_memory_bytes(int64_t{1} << 30);
     c->OnAgentMessage("n1", ch.get(), m);
     EXPECT_EQ(TaskState(*c, *id), "launching") << odd;
-    EXPECT_EQ(c->GetJob(*id)->tasks(0).peak_memory_mib(), 0) << odd;
+    EXPECT_EQ(c->GetJob(*id)->tasks[0].peak_memory_mib, 0) << odd;
   }
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
   EXPECT_EQ(TaskState(*c, *id), "running");
@@ -192,53 +191,53 @@ TEST_F(CoordinatorTest, RetryGetsNewAttemptAndStaleEventsAreIgnored) {
   EXPECT_EQ(TaskState(*c, *id), "launching");
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 2, "failed", 4));
   auto info = c->GetJob(*id);
-  EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
-  EXPECT_EQ(info->tasks(0).retries(), 1);
-  EXPECT_NE(info->reason().find("exit code 4"), std::string::npos) << info->reason();
+  EXPECT_EQ(info->state, JobState::kFailed);
+  EXPECT_EQ(info->tasks[0].retries, 1);
+  EXPECT_NE(info->reason.find("exit code 4"), std::string::npos) << info->reason;
 }
 
 TEST_F(CoordinatorTest, DependenciesWaitThenRunOrFail) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);
-  v1::JobSpec missing = MakeSpec();
-  missing.add_after(999);
+  JobSpec missing = MakeSpec();
+  missing.after.push_back(999);
   EXPECT_EQ(c->Submit(missing).status().code(), StatusCode::kNotFound);
 
   auto a = c->Submit(MakeSpec());
-  v1::JobSpec after_a = MakeSpec();
-  after_a.add_after(*a);
+  JobSpec after_a = MakeSpec();
+  after_a.after.push_back(*a);
   auto b = c->Submit(after_a);
   ASSERT_TRUE(b.ok());
   c->Tick();
-  EXPECT_EQ(c->GetJob(*b)->reason(), "waiting for job " + std::to_string(*a));
+  EXPECT_EQ(c->GetJob(*b)->reason, "waiting for job " + std::to_string(*a));
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
   c->Tick();
   EXPECT_EQ(TaskState(*c, *b), "launching");
 
   auto x = c->Submit(MakeSpec());
-  v1::JobSpec after_x = MakeSpec();
-  after_x.add_after(*x);
+  JobSpec after_x = MakeSpec();
+  after_x.after.push_back(*x);
   auto y = c->Submit(after_x);
   c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "succeeded"));
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*x, 0, 1, "failed", 1));
   c->Tick();
   auto info = c->GetJob(*y);
-  EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
-  EXPECT_EQ(info->reason(), "dependency " + std::to_string(*x) + " failed");
+  EXPECT_EQ(info->state, JobState::kFailed);
+  EXPECT_EQ(info->reason, "dependency " + std::to_string(*x) + " failed");
 }
 
 TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 8);
   auto a = c->Submit(MakeSpec());
-  v1::JobSpec any = MakeSpec(), notok = MakeSpec();
-  any.add_after_any(*a);
-  notok.add_after_notok(*a);
+  JobSpec any = MakeSpec(), notok = MakeSpec();
+  any.after_any.push_back(*a);
+  notok.after_notok.push_back(*a);
   auto when_any = c->Submit(any), when_not = c->Submit(notok);
   c->Tick();
-  EXPECT_EQ(c->GetJob(*when_any)->reason(), "waiting for job " + std::to_string(*a) + " to end");
-  EXPECT_EQ(c->GetJob(*when_not)->reason(),
+  EXPECT_EQ(c->GetJob(*when_any)->reason, "waiting for job " + std::to_string(*a) + " to end");
+  EXPECT_EQ(c->GetJob(*when_not)->reason,
             "waiting for job " + std::to_string(*a) + " to end (afternotok)");
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "failed", 1));
   c->Tick();
@@ -246,39 +245,39 @@ TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
   EXPECT_EQ(TaskState(*c, *when_not), "launching");
   // afternotok of a job that succeeds can never run.
   auto b = c->Submit(MakeSpec());
-  v1::JobSpec not_b = MakeSpec();
-  not_b.add_after_notok(*b);
+  JobSpec not_b = MakeSpec();
+  not_b.after_notok.push_back(*b);
   auto never = c->Submit(not_b);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "succeeded"));
   c->Tick();
-  EXPECT_EQ(c->GetJob(*never)->state(), v1::JOB_STATE_FAILED);
-  EXPECT_EQ(c->GetJob(*never)->reason(),
+  EXPECT_EQ(c->GetJob(*never)->state, JobState::kFailed);
+  EXPECT_EQ(c->GetJob(*never)->reason,
             "dependency " + std::to_string(*b) +
                 " succeeded, and this job runs only if it does not (afternotok)");
   // A dependency that timed out fails an afterok job, with why.
   auto t = c->Submit(MakeSpec());
-  v1::JobSpec after_t = MakeSpec();
-  after_t.add_after(*t);
+  JobSpec after_t = MakeSpec();
+  after_t.after.push_back(*t);
   auto dep = c->Submit(after_t);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*t, 0, 1, "timeout", 143));
   c->Tick();
-  EXPECT_EQ(c->GetJob(*t)->state(), v1::JOB_STATE_TIMEOUT);
-  EXPECT_EQ(c->GetJob(*dep)->state(), v1::JOB_STATE_FAILED);
-  EXPECT_EQ(c->GetJob(*dep)->reason(), "dependency " + std::to_string(*t) + " timed out");
+  EXPECT_EQ(c->GetJob(*t)->state, JobState::kTimeout);
+  EXPECT_EQ(c->GetJob(*dep)->state, JobState::kFailed);
+  EXPECT_EQ(c->GetJob(*dep)->reason, "dependency " + std::to_string(*t) + " timed out");
   // Singletons of one name and user run one after another.
-  v1::JobSpec solo = MakeSpec();
-  solo.set_name("solo");
-  solo.set_singleton(true);
+  JobSpec solo = MakeSpec();
+  solo.name = "solo";
+  solo.singleton = true;
   auto s1 = c->Submit(solo), s2 = c->Submit(solo);
-  v1::JobSpec other = solo;
-  other.set_name("other");
+  JobSpec other = solo;
+  other.name = "other";
   auto s3 = c->Submit(other);
   c->Tick();
   EXPECT_EQ(TaskState(*c, *s1), "launching");
   EXPECT_EQ(TaskState(*c, *s2), "pending");
-  EXPECT_EQ(c->GetJob(*s2)->reason(),
+  EXPECT_EQ(c->GetJob(*s2)->reason,
             "singleton: waiting for job " + std::to_string(*s1) + " (same name)");
   EXPECT_EQ(TaskState(*c, *s3), "launching");
   c->OnAgentMessage("n1", ch.get(), Event(*s1, 0, 1, "succeeded"));
@@ -289,26 +288,26 @@ TEST_F(CoordinatorTest, AfterAnyAfterNotOkTimeoutsAndSingletons) {
 TEST_F(CoordinatorTest, AHeldJobWaitsUntilReleasedAndAReleaseStartsItAtTheNextPass) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 8);
-  v1::JobSpec spec = MakeSpec();
-  spec.set_hold(true);
+  JobSpec spec = MakeSpec();
+  spec.hold = true;
   auto held = c->Submit(spec);
   ASSERT_TRUE(held.ok());
   c->Tick();
   c->Tick();  // a pass that is not a prediction pass skips it (it is parked)
   EXPECT_EQ(TaskState(*c, *held), "pending");
-  EXPECT_NE(c->GetJob(*held)->reason().find("held by"), std::string::npos)
-      << c->GetJob(*held)->reason();
+  EXPECT_NE(c->GetJob(*held)->reason.find("held by"), std::string::npos)
+      << c->GetJob(*held)->reason;
   // Released: the next pass, still within the same prediction period (the clock is manual),
   // starts it.
   auto reply = c->HoldJobs({*held}, /*release=*/true, "root");
-  ASSERT_EQ(reply.results_size(), 1);
-  EXPECT_TRUE(reply.results(0).ok()) << reply.results(0).error();
+  ASSERT_EQ(reply.size(), 1);
+  EXPECT_TRUE(reply[0].ok) << reply[0].error;
   c->Tick();
   EXPECT_EQ(TaskState(*c, *held), "launching");
   // Held again while running: nothing else of it is pending; a second release is refused.
-  EXPECT_TRUE(c->HoldJobs({*held}, false, "root").results(0).ok());
-  EXPECT_TRUE(c->HoldJobs({*held}, true, "root").results(0).ok());
-  EXPECT_FALSE(c->HoldJobs({*held}, true, "root").results(0).ok());
+  EXPECT_TRUE(c->HoldJobs({*held}, false, "root")[0].ok);
+  EXPECT_TRUE(c->HoldJobs({*held}, true, "root")[0].ok);
+  EXPECT_FALSE(c->HoldJobs({*held}, true, "root")[0].ok);
 }
 
 TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
@@ -318,15 +317,15 @@ TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
   auto wait = c->Submit(MakeSpec());
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*run, 0, 1, "running"));
-  v1::CancelRequest req;
-  req.add_job_ids(*run);
-  req.add_job_ids(*wait);
-  req.add_job_ids(12345);
-  auto reply = c->Cancel(req);
-  ASSERT_EQ(reply.results_size(), 3);
-  EXPECT_TRUE(reply.results(0).ok());
-  EXPECT_TRUE(reply.results(1).ok());
-  EXPECT_FALSE(reply.results(2).ok());
+  std::vector<JobId> req;
+  req.push_back(*run);
+  req.push_back(*wait);
+  req.push_back(12345);
+  auto reply = c->Cancel(req, {});
+  ASSERT_EQ(reply.size(), 3);
+  EXPECT_TRUE(reply[0].ok);
+  EXPECT_TRUE(reply[1].ok);
+  EXPECT_FALSE(reply[2].ok);
   auto kills = ch->Kills();
   ASSERT_EQ(kills.size(), 1u);
   EXPECT_EQ(kills[0].job_id(), *run);
@@ -336,8 +335,8 @@ TEST_F(CoordinatorTest, CancelKillsRunningAndCancelsPending) {
   EXPECT_EQ(TaskState(*c, *run), "running");  // holds its GPU until the agent reports
   c->OnAgentMessage("n1", ch.get(), Event(*run, 0, 1, "failed", -15));
   EXPECT_EQ(TaskState(*c, *run), "cancelled");
-  EXPECT_EQ(c->GetJob(*run)->state(), v1::JOB_STATE_CANCELLED);
-  EXPECT_FALSE(c->Cancel(req).results(0).ok());  // already cancelled
+  EXPECT_EQ(c->GetJob(*run)->state, JobState::kCancelled);
+  EXPECT_FALSE(c->Cancel(req, {})[0].ok);  // already cancelled
 }
 
 TEST_F(CoordinatorTest, GangRankFailureStopsAndRetriesWholeGang) {
@@ -388,8 +387,8 @@ TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
   auto c = OpenCoordinator("fairshare");
   auto ch = Connect(*c, "n1", 2);
   auto spec_of = [](const std::string& user) {
-    v1::JobSpec s = MakeSpec(1);
-    s.set_user(user);
+    JobSpec s = MakeSpec(1);
+    s.user = user;
     return s;
   };
   auto held = c->Submit(spec_of("ann"));
@@ -404,8 +403,8 @@ TEST_F(CoordinatorTest, FairShareFavoursTheUserHoldingLess) {
 
 TEST_F(CoordinatorTest, FairShareRemembersPastUsageDecayedAndAcrossARestart) {
   auto spec_of = [](const std::string& user) {
-    v1::JobSpec s = MakeSpec(1);
-    s.set_user(user);
+    JobSpec s = MakeSpec(1);
+    s.user = user;
     return s;
   };
   {
@@ -437,27 +436,27 @@ TEST_F(CoordinatorTest, FairShareRemembersPastUsageDecayedAndAcrossARestart) {
   EXPECT_EQ(TaskState(*c, *bob), "launching");
   EXPECT_EQ(TaskState(*c, *ann), "pending");
   // The queue shows each user's share.
-  v1::ListJobsRequest req;
-  EXPECT_EQ(c->ListJobs(req).fairshare_half_life_ms(), 7LL * 86400 * 1000);
+  JobQuery req;
+  EXPECT_EQ(c->ListJobs(req).fairshare_half_life_ms, 7LL * 86400 * 1000);
 }
 
 TEST_F(CoordinatorTest, AJobBeyondItsUsersLimitWaitsWithTheReasonAndStartsWhenThereIsRoom) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 4);
-  v1::JobSpec spec = MakeSpec(1, /*tasks=*/3);
-  spec.set_user("bob");
+  JobSpec spec = MakeSpec(1, /*tasks=*/3);
+  spec.user = "bob";
   ASSERT_TRUE(c->SetLimit({.kind = "user", .name = "bob", .max_gpus = 2}).ok());
   auto id = c->Submit(spec);
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 2u);  // 2 of 3: the third would pass the limit
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "running"));
   c->OnAgentMessage("n1", ch.get(), Event(*id, 1, 1, "running"));
-  v1::JobSpec other = MakeSpec(1);
-  other.set_user("bob");
+  JobSpec other = MakeSpec(1);
+  other.user = "bob";
   auto more = c->Submit(other);
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 2u);
-  EXPECT_EQ(c->GetJob(*more)->reason(), "user limit: 2 of 2 GPUs in use");
+  EXPECT_EQ(c->GetJob(*more)->reason, "user limit: 2 of 2 GPUs in use");
   c->OnAgentMessage("n1", ch.get(), Event(*id, 0, 1, "succeeded"));
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 3u);  // room for one more
@@ -481,14 +480,14 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   auto c = std::move(opened).value();
   auto ch = Connect(*c, "n1", 1);
-  v1::JobSpec low = MakeSpec(1);
-  low.set_checkpointable(true);
-  low.set_est_time_s(3600);  // not done soon: nothing frees the GPU in time
+  JobSpec low = MakeSpec(1);
+  low.checkpointable = true;
+  low.est_time_s = 3600;  // not done soon: nothing frees the GPU in time
   auto victim = c->Submit(low);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 1, "running"));
-  v1::JobSpec high = MakeSpec(1);
-  high.set_priority(10);
+  JobSpec high = MakeSpec(1);
+  high.priority = 10;
   auto urgent = c->Submit(high);
   c->Tick();
   EXPECT_TRUE(ch->Kills().empty());  // it has not waited long enough yet
@@ -507,10 +506,10 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   ASSERT_EQ(launches.size(), 2u);
   EXPECT_EQ(launches[1].job_id(), *urgent);
   auto v = c->GetJob(*victim);
-  EXPECT_EQ(v->state(), v1::JOB_STATE_PENDING);
-  EXPECT_EQ(v->tasks(0).retries(), 0);
+  EXPECT_EQ(v->state, JobState::kPending);
+  EXPECT_EQ(v->tasks[0].retries, 0);
   bool told = false;
-  for (const auto& h : v->history()) told = told || h.find("preempted by job") != std::string::npos;
+  for (const auto& h : v->history) told = told || h.find("preempted by job") != std::string::npos;
   EXPECT_TRUE(told);
   c->OnAgentMessage("n1", ch.get(), Event(*urgent, 0, 1, "running"));
   clock_.Advance(1000);
@@ -521,43 +520,43 @@ TEST_F(CoordinatorTest, AHighPriorityJobThatWaitsPreemptsCheckpointableLowerWork
   EXPECT_EQ(launches[2].job_id(), *victim);
   EXPECT_EQ(launches[2].attempt(), 2);
   // Equal priority never preempts.
-  v1::JobSpec same = MakeSpec(1);
+  JobSpec same = MakeSpec(1);
   auto peer = c->Submit(same);
   c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 2, "running"));
   clock_.Advance(60000);
   c->Tick();
   EXPECT_EQ(ch->Kills().size(), 1u);
-  EXPECT_EQ(c->GetJob(*peer)->state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(c->GetJob(*peer)->state, JobState::kPending);
 }
 
 TEST_F(CoordinatorTest, ThePredictionAtSubmitIsKeptAndLaterMovesAreWrittenToTheHistory) {
   {
     auto c = OpenCoordinator();
     auto ch = Connect(*c, "n1", 1);
-    v1::JobSpec first = MakeSpec(1);
-    first.set_est_time_s(600);
+    JobSpec first = MakeSpec(1);
+    first.est_time_s = 600;
     auto blocker = c->Submit(first);
     c->Tick();
     c->OnAgentMessage("n1", ch.get(), Event(*blocker, 0, 1, "running"));
-    v1::JobSpec second = MakeSpec(1);
-    second.set_est_time_s(300);
+    JobSpec second = MakeSpec(1);
+    second.est_time_s = 300;
     auto waiting = c->Submit(second);
     c->Tick();
     auto w = c->GetJob(*waiting);
     ASSERT_TRUE(w.ok());
-    EXPECT_GT(w->submit_prediction_made_ms(), 0);
+    EXPECT_GT(w->submit_prediction.made_ms, 0);
     // It waits for the blocker's predicted finish, 10 minutes on; then runs 5.
-    EXPECT_NEAR(w->submit_predicted_start_ms() - w->submit_ms(), 600000, 2000);
-    EXPECT_NEAR(w->submit_predicted_finish_ms() - w->submit_predicted_start_ms(), 300000, 2000);
-    ASSERT_FALSE(w->history().empty());
-    EXPECT_EQ(w->history(0).rfind("predicted at submit: start in 10m", 0), 0u) << w->history(0);
+    EXPECT_NEAR(w->submit_prediction.start_ms - w->submit_ms, 600000, 2000);
+    EXPECT_NEAR(w->submit_prediction.finish_ms - w->submit_prediction.start_ms, 300000, 2000);
+    ASSERT_FALSE(w->history.empty());
+    EXPECT_EQ(w->history[0].rfind("predicted at submit: start in 10m", 0), 0u) << w->history[0];
     c->Tick();
     w = c->GetJob(*waiting);
     int lines = 0;
-    for (const auto& h : w->history()) lines += h.rfind("predicted at submit", 0) == 0;
+    for (const auto& h : w->history) lines += h.rfind("predicted at submit", 0) == 0;
     EXPECT_EQ(lines, 1) << "the prediction at submit is written once";
-    EXPECT_EQ(w->reason().find("predicted at submit"), std::string::npos)
-        << "a prediction line is no reason: " << w->reason();
+    EXPECT_EQ(w->reason.find("predicted at submit"), std::string::npos)
+        << "a prediction line is no reason: " << w->reason;
     // The blocker ends 9 minutes early: the waiting job is re-predicted, once.
     clock_.Advance(60000);
     c->OnAgentMessage("n1", ch.get(), Event(*blocker, 0, 1, "succeeded"));
@@ -565,52 +564,47 @@ TEST_F(CoordinatorTest, ThePredictionAtSubmitIsKeptAndLaterMovesAreWrittenToTheH
     c->Tick();
     w = c->GetJob(*waiting);
     int repredicted = 0;
-    for (const auto& h : w->history()) repredicted += h.rfind("re-predicted at ", 0) == 0;
+    for (const auto& h : w->history) repredicted += h.rfind("re-predicted at ", 0) == 0;
     EXPECT_EQ(repredicted, 1);
     clock_.Advance(2000);
     c->Tick();
     w = c->GetJob(*waiting);
     int again = 0;
-    for (const auto& h : w->history()) again += h.rfind("re-predicted at ", 0) == 0;
+    for (const auto& h : w->history) again += h.rfind("re-predicted at ", 0) == 0;
     EXPECT_EQ(again, 1) << "a prediction that did not move is not written again";
   }
   // The prediction made at submit survives a restart.
   auto c = OpenCoordinator();
   auto w = c->GetJob(2);
   ASSERT_TRUE(w.ok());
-  EXPECT_GT(w->submit_prediction_made_ms(), 0);
-  EXPECT_NEAR(w->submit_predicted_start_ms() - w->submit_ms(), 600000, 2000);
-  auto table = c->GetSchedule([] {
-    v1::GetScheduleRequest r;
-    r.set_include_finished(true);
-    return r;
-  }());
+  EXPECT_GT(w->submit_prediction.made_ms, 0);
+  EXPECT_NEAR(w->submit_prediction.start_ms - w->submit_ms, 600000, 2000);
+  auto table = c->GetSchedule(/*include_finished=*/true);
   bool seen = false;
-  for (const auto& row : table.rows())
-    if (row.job_id() == 2) seen = row.submit_predicted_start_ms() == w->submit_predicted_start_ms();
+  for (const auto& row : table.rows)
+    if (row.job_id == 2) seen = row.submit_predicted_start_ms == w->submit_prediction.start_ms;
   EXPECT_TRUE(seen);
 }
 
 TEST_F(CoordinatorTest, PredictionsLearnFromFinishedRunsOfTheClass) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);
-  v1::JobSpec spec = MakeSpec(1);
-  spec.set_job_class("train");
+  JobSpec spec = MakeSpec(1);
+  spec.job_class = "train";
   auto a = c->Submit(spec);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
-  v1::GetScheduleRequest req;
-  auto first = c->GetSchedule(req);
-  ASSERT_EQ(first.rows_size(), 1);
-  EXPECT_EQ(first.rows(0).predicted_finish_ms() - first.rows(0).actual_start_ms(), 60000);
+  auto first = c->GetSchedule(/*include_finished=*/false);
+  ASSERT_EQ(first.rows.size(), 1);
+  EXPECT_EQ(first.rows[0].predicted_finish_ms - first.rows[0].actual_start_ms, 60000);
   clock_.Advance(100000);
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
   auto b = c->Submit(spec);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*b, 0, 1, "running"));
-  auto second = c->GetSchedule(req);
-  ASSERT_EQ(second.rows_size(), 1);
-  EXPECT_EQ(second.rows(0).predicted_finish_ms() - second.rows(0).actual_start_ms(), 100000);
+  auto second = c->GetSchedule(/*include_finished=*/false);
+  ASSERT_EQ(second.rows.size(), 1);
+  EXPECT_EQ(second.rows[0].predicted_finish_ms - second.rows[0].actual_start_ms, 100000);
 }
 
 TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
@@ -620,26 +614,25 @@ TEST_F(CoordinatorTest, ScheduleAndNodeViews) {
   auto b = c->Submit(MakeSpec(1));
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
-  v1::GetScheduleRequest req;
-  auto table = c->GetSchedule(req);
-  ASSERT_EQ(table.rows_size(), 2);
-  EXPECT_EQ(table.rows(0).state(), v1::TASK_STATE_RUNNING);
-  EXPECT_GT(table.rows(0).predicted_finish_ms(), table.rows(0).actual_start_ms());
-  EXPECT_EQ(table.rows(1).state(), v1::TASK_STATE_PENDING);
+  auto table = c->GetSchedule(/*include_finished=*/false);
+  ASSERT_EQ(table.rows.size(), 2);
+  EXPECT_EQ(table.rows[0].state, TaskState::kRunning);
+  EXPECT_GT(table.rows[0].predicted_finish_ms, table.rows[0].actual_start_ms);
+  EXPECT_EQ(table.rows[1].state, TaskState::kPending);
   // Job b waits for a's GPUs: predicted to start when a is predicted to finish.
-  EXPECT_GE(table.rows(1).predicted_start_ms(), table.rows(0).predicted_finish_ms());
-  EXPECT_GT(table.rows(1).predicted_finish_ms(), table.rows(1).predicted_start_ms());
-  std::string why = c->GetJob(*b)->reason();  // the scheduler's words for "not now"
+  EXPECT_GE(table.rows[1].predicted_start_ms, table.rows[0].predicted_finish_ms);
+  EXPECT_GT(table.rows[1].predicted_finish_ms, table.rows[1].predicted_start_ms);
+  std::string why = c->GetJob(*b)->reason;  // the scheduler's words for "not now"
   EXPECT_FALSE(why.empty());
   EXPECT_NE(why, "waiting for nodes");
   auto nodes = c->ListNodes();
-  ASSERT_EQ(nodes.nodes_size(), 1);
-  EXPECT_EQ(nodes.nodes(0).running_tasks(), 1);
-  EXPECT_DOUBLE_EQ(nodes.nodes(0).load(), 1.0);
-  v1::ListJobsRequest lr;
-  EXPECT_EQ(c->ListJobs(lr).jobs_size(), 2);
-  lr.set_limit(1);
-  EXPECT_EQ(c->ListJobs(lr).jobs(0).job_id(), *b);
+  ASSERT_EQ(nodes.nodes.size(), 1);
+  EXPECT_EQ(nodes.nodes[0].running_tasks, 1);
+  EXPECT_DOUBLE_EQ(nodes.nodes[0].load, 1.0);
+  JobQuery lr;
+  EXPECT_EQ(c->ListJobs(lr).jobs.size(), 2);
+  lr.limit = 1;
+  EXPECT_EQ(c->ListJobs(lr).jobs[0].id, *b);
 }
 
 TEST_F(CoordinatorTest, ANodeOfOneUserRunsOnlyThatUsersTasks) {
@@ -648,8 +641,8 @@ TEST_F(CoordinatorTest, ANodeOfOneUserRunsOnlyThatUsersTasks) {
   v1::Register own = MakeRegister("alicebox", 2);
   own.set_only_user("alice");  // its agent is not root
   auto alicebox = Connect(*c, "alicebox", 2, own);
-  v1::JobSpec bobs = MakeSpec(1, 2);
-  bobs.set_user("bob");
+  JobSpec bobs = MakeSpec(1, 2);
+  bobs.user = "bob";
   auto b = c->Submit(bobs);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   c->Tick();
@@ -660,11 +653,11 @@ TEST_F(CoordinatorTest, ANodeOfOneUserRunsOnlyThatUsersTasks) {
   clock_.Advance(60000);
   c->Tick();
   EXPECT_TRUE(alicebox->Launches().empty());
-  EXPECT_NE(c->GetJob(*b)->reason().find("no node runs bob's tasks"), std::string::npos)
-      << c->GetJob(*b)->reason();
+  EXPECT_NE(c->GetJob(*b)->reason.find("no node runs bob's tasks"), std::string::npos)
+      << c->GetJob(*b)->reason;
   // alice's job goes to her node.
-  v1::JobSpec alices = MakeSpec(1, 2);
-  alices.set_user("alice");
+  JobSpec alices = MakeSpec(1, 2);
+  alices.user = "alice";
   auto a = c->Submit(alices);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   c->Tick();
@@ -686,14 +679,14 @@ TEST_F(CoordinatorTest, FinishedJobsAreRemovedAfterTheirRetentionUnlessSomething
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "running"));
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));
-  v1::CancelRequest cancel;
-  cancel.add_job_ids(*gone);
-  ASSERT_TRUE(c->Cancel(cancel).results(0).ok());
+  std::vector<JobId> cancel;
+  cancel.push_back(*gone);
+  ASSERT_TRUE(c->Cancel(cancel, {})[0].ok);
   c->OnAgentMessage("n1", ch.get(), Event(*gone, 0, 1, "failed", -15));  // killed
   c->Tick();
   // b depends on a and needs more GPUs than are free: it stays pending, so a must stay.
-  v1::JobSpec b_spec = MakeSpec(2);
-  b_spec.add_after(*a);
+  JobSpec b_spec = MakeSpec(2);
+  b_spec.after.push_back(*a);
   auto b = c->Submit(b_spec);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   std::filesystem::create_directories(dir_ + "/logs/" + std::to_string(*gone));

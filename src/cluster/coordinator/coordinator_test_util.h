@@ -59,7 +59,7 @@ inline v1::Register MakeRegister(const std::string& name, int gpus, int64_t mill
   return r;
 }
 
-inline v1::JobSpec MakeSpec(int gpus = 1, int tasks = 1, bool gang = false, int max_retries = 0) {
+inline JobSpec MakeSpec(int gpus = 1, int tasks = 1, bool gang = false, int max_retries = 0) {
   JobSpec s;
   s.name = "job";
   s.command = {"sleep", "1"};
@@ -67,9 +67,7 @@ inline v1::JobSpec MakeSpec(int gpus = 1, int tasks = 1, bool gang = false, int 
   s.gang = gang;
   s.resources.gpus = gpus;
   s.max_retries = max_retries;
-  v1::JobSpec p;
-  ToProto(s, &p);
-  return p;
+  return s;
 }
 
 inline v1::AgentMessage Event(JobId job, int index, Attempt attempt, const std::string& state,
@@ -126,8 +124,8 @@ class CoordinatorTest : public ::testing::Test {
   std::string TaskState(Coordinator& c, JobId job, int index = 0) {
     auto info = c.GetJob(job);
     EXPECT_TRUE(info.ok());
-    for (const auto& t : info->tasks())
-      if (t.index() == index) return StateName(t.state());
+    for (const auto& t : info->tasks)
+      if (t.index == index) return TaskStateName(t.state);
     return "?";
   }
   std::string dir_;

@@ -44,14 +44,14 @@ int Coordinator::MigrateOff(const std::string& node, const std::string& why) {
   return moved;
 }
 
-Result<v1::DrainReply> Coordinator::DrainNode(const std::string& node, const std::string& reason,
-                                              bool migrate, const std::string& by) {
+Result<DrainView> Coordinator::DrainNode(const std::string& node, const std::string& reason,
+                                         bool migrate, const std::string& by) {
   if (reason.empty())
     return Status::InvalidArgument("a drain needs a reason (--reason TEXT), shown in muster nodes");
   if (reason.size() > kMaxReason)
     return Status::InvalidArgument("the drain reason is longer than " + std::to_string(kMaxReason) +
                                    " bytes");
-  v1::DrainReply reply;
+  DrainView reply;
   StateStore::Ticket ticket;
   {
     MutexLock lock(mu_);
@@ -64,17 +64,17 @@ Result<v1::DrainReply> Coordinator::DrainNode(const std::string& node, const std
     cluster_.SetSchedulable(node, false);
     ticket = store_->UpdateDrain(n->rec);
     spdlog::info("node {} drained by {}: {}", node, by, reason);
-    reply.set_migrating_jobs(migrate ? MigrateOff(node, "drained: " + reason) : 0);
-    reply.set_node(node);
-    reply.set_state(NodeStateText(*n));
-    reply.set_running_tasks(cluster_.Holders(node));
+    reply = {.node = node,
+             .migrating_jobs = migrate ? MigrateOff(node, "drained: " + reason) : 0};
+    reply.state = NodeStateText(*n);
+    reply.running_tasks = cluster_.Holders(node);
   }
   if (Status s = store_->Wait(ticket); !s.ok()) return s;
   return reply;
 }
 
-Result<v1::DrainReply> Coordinator::UndrainNode(const std::string& node) {
-  v1::DrainReply reply;
+Result<DrainView> Coordinator::UndrainNode(const std::string& node) {
+  DrainView reply;
   StateStore::Ticket ticket;
   {
     MutexLock lock(mu_);
@@ -87,9 +87,7 @@ Result<v1::DrainReply> Coordinator::UndrainNode(const std::string& node) {
     cluster_.SetSchedulable(node, n->Connected());
     ticket = store_->UpdateDrain(n->rec);
     spdlog::info("node {} undrained", node);
-    reply.set_node(node);
-    reply.set_state(NodeStateText(*n));
-    reply.set_running_tasks(cluster_.Holders(node));
+    reply = {.node = node, .state = NodeStateText(*n), .running_tasks = cluster_.Holders(node)};
   }
   if (Status s = store_->Wait(ticket); !s.ok()) return s;
   Kick();

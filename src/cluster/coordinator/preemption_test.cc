@@ -21,10 +21,10 @@ class PreemptionTest : public CoordinatorTest {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return CoordinatorPtr(c.ok() ? std::move(c).value().release() : nullptr);
   }
-  static v1::JobSpec Spec(double est_time_s, bool checkpointable = true) {
-    v1::JobSpec s = MakeSpec(1);
-    s.set_est_time_s(est_time_s);
-    s.set_checkpointable(checkpointable);
+  static JobSpec Spec(double est_time_s, bool checkpointable = true) {
+    JobSpec s = MakeSpec(1);
+    s.est_time_s = est_time_s;
+    s.checkpointable = checkpointable;
     return s;
   }
   // The victim saves and leaves on SIGTERM.
@@ -33,8 +33,8 @@ class PreemptionTest : public CoordinatorTest {
     m.mutable_event()->set_stopped_on_request(true);
     return m;
   }
-  static bool HistorySays(const v1::JobInfo& j, const std::string& text) {
-    return std::any_of(j.history().begin(), j.history().end(),
+  static bool HistorySays(const JobView& j, const std::string& text) {
+    return std::any_of(j.history.begin(), j.history.end(),
                        [&](const std::string& h) { return h.find(text) != std::string::npos; });
   }
 };
@@ -67,8 +67,8 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*longer, 0, 1, "running"));
   // A job of about as much work left is no reason to stop it.
-  v1::JobSpec peer_spec = Spec(3600);
-  peer_spec.set_time_limit_ms(2 * 3600 * 1000);
+  JobSpec peer_spec = Spec(3600);
+  peer_spec.time_limit_ms = 2 * 3600 * 1000;
   auto peer = c->Submit(peer_spec);
   clock_.Advance(6000);
   c->Tick();
@@ -78,15 +78,9 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   clock_.Advance(6000);
   c->Tick();
   EXPECT_TRUE(ch->Kills().empty());
-  ASSERT_TRUE(c->Cancel([&] {
-                 v1::CancelRequest r;
-                 r.add_job_ids(*unlimited);
-                 return r;
-               }())
-                  .results(0)
-                  .ok());
-  v1::JobSpec short_spec = Spec(60);
-  short_spec.set_time_limit_ms(120000);
+  ASSERT_TRUE(c->Cancel({*unlimited}, {})[0].ok);
+  JobSpec short_spec = Spec(60);
+  short_spec.time_limit_ms = 120000;
   auto shorter = c->Submit(short_spec);
   c->Tick();
   EXPECT_TRUE(ch->Kills().empty());  // it has not waited preempt_after yet
@@ -102,8 +96,8 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   ASSERT_EQ(launches.size(), 2u);
   EXPECT_EQ(launches[1].job_id(), *shorter);
   auto v = c->GetJob(*longer);
-  EXPECT_EQ(v->state(), v1::JOB_STATE_PENDING);
-  EXPECT_EQ(v->tasks(0).retries(), 0);
+  EXPECT_EQ(v->state, JobState::kPending);
+  EXPECT_EQ(v->tasks[0].retries, 0);
   EXPECT_TRUE(HistorySays(*v, "preempted by job " + std::to_string(*shorter) + " (srtf order)"));
   // The short job runs; then the victim, which has 12 s less to do than its peer, goes first.
   c->OnAgentMessage("n1", ch.get(), Event(*shorter, 0, launches[1].attempt(), "running"));
@@ -113,7 +107,7 @@ TEST_F(PreemptionTest, SrtfStopsTheTaskWithMoreTimeLeftForAShortJobWhichThenRuns
   launches = ch->Launches();
   ASSERT_EQ(launches.size(), 3u);
   EXPECT_EQ(launches[2].job_id(), *longer);
-  EXPECT_EQ(c->GetJob(*peer)->state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(c->GetJob(*peer)->state, JobState::kPending);
   // Running the victim again does not make its peer (more left) preempt it.
   c->OnAgentMessage("n1", ch.get(), Event(*longer, 0, launches[2].attempt(), "running"));
   clock_.Advance(60000);
@@ -180,13 +174,13 @@ TEST_F(PreemptionTest, LasKeepsTheServiceOfEndedAttemptsAcrossARestart) {
 TEST_F(PreemptionTest, AVictimWhoseJobSaysCancelIsCancelledNotRequeued) {
   auto c = Open("priority", "priority");
   auto ch = Connect(*c, "n1", 1);
-  v1::JobSpec low = Spec(3600, /*checkpointable=*/false);
-  low.set_cancel_on_preempt(true);
+  JobSpec low = Spec(3600, /*checkpointable=*/false);
+  low.cancel_on_preempt = true;
   auto victim = c->Submit(low);
   c->Tick();
   c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 1, "running"));
-  v1::JobSpec high = Spec(60, false);
-  high.set_priority(10);
+  JobSpec high = Spec(60, false);
+  high.priority = 10;
   auto urgent = c->Submit(high);
   clock_.Advance(6000);
   c->Tick();
@@ -196,11 +190,11 @@ TEST_F(PreemptionTest, AVictimWhoseJobSaysCancelIsCancelledNotRequeued) {
   c->OnAgentMessage("n1", ch.get(), Event(*victim, 0, 1, "failed", 143));
   c->Tick();
   auto v = c->GetJob(*victim);
-  EXPECT_EQ(v->state(), v1::JOB_STATE_CANCELLED);
-  EXPECT_EQ(v->tasks(0).state(), v1::TASK_STATE_CANCELLED);
-  EXPECT_EQ(v->reason().rfind("task 0 was cancelled: preempted by job " + std::to_string(*urgent), 0),
+  EXPECT_EQ(v->state, JobState::kCancelled);
+  EXPECT_EQ(v->tasks[0].state, TaskState::kCancelled);
+  EXPECT_EQ(v->reason.rfind("task 0 was cancelled: preempted by job " + std::to_string(*urgent), 0),
             0u)
-      << v->reason();
+      << v->reason;
   EXPECT_TRUE(HistorySays(*v, "cancelled: preempted by job " + std::to_string(*urgent)));
   auto launches = ch->Launches();
   ASSERT_EQ(launches.size(), 2u);

@@ -25,9 +25,9 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   ASSERT_EQ(launches.size(), 1u);
   EXPECT_EQ(launches[0].attempt(), 2);
   auto nodes = c->ListNodes();
-  ASSERT_EQ(nodes.nodes_size(), 2);
-  EXPECT_EQ(nodes.nodes(0).state(), "lost");
-  EXPECT_DOUBLE_EQ(nodes.nodes(1).load(), 1.0);
+  ASSERT_EQ(nodes.nodes.size(), 2);
+  EXPECT_EQ(nodes.nodes[0].state, "lost");
+  EXPECT_DOUBLE_EQ(nodes.nodes[1].load, 1.0);
   // The lost agent comes back still running attempt 1: told to kill it.
   auto back = std::make_shared<FakeChannel>();
   v1::Register reg = MakeRegister("n1", 1);
@@ -45,12 +45,12 @@ TEST_F(CoordinatorTest, LostNodeRequeuesItsTasks) {
   c->OnAgentMessage("n1", back.get(), Event(*id, 0, 1, "succeeded"));
   auto job = c->GetJob(*id);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->tasks(0).attempt(), 2);
-  EXPECT_NE(job->tasks(0).state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(job->tasks[0].attempt, 2);
+  EXPECT_NE(job->tasks[0].state, TaskState::kSucceeded);
   int late = 0;
-  for (const auto& h : job->history())
+  for (const auto& h : job->history)
     if (h.find("late report from n1: task 0 attempt 1 succeeded") != std::string::npos) ++late;
-  EXPECT_EQ(late, 1) << job->DebugString();
+  EXPECT_EQ(late, 1) << job->reason;
 }
 
 TEST_F(CoordinatorTest, RegistrationAndEveryHeartbeatGrantALease) {
@@ -58,7 +58,7 @@ TEST_F(CoordinatorTest, RegistrationAndEveryHeartbeatGrantALease) {
   v1::Register reg = MakeRegister("n1", 1);
   reg.set_containment("process group only: cannot create /sys/fs/cgroup/muster.n1: EACCES");
   auto n1 = Connect(*c, "n1", 1, reg);
-  EXPECT_EQ(c->ListNodes().nodes(0).containment(), reg.containment());  // shown by muster nodes
+  EXPECT_EQ(c->ListNodes().nodes[0].containment, reg.containment());  // shown by muster nodes
   ASSERT_FALSE(n1->sent.empty());
   ASSERT_TRUE(n1->sent[0].has_register_reply());
   EXPECT_EQ(n1->sent[0].register_reply().lease_ms(), 10000);  // the heartbeat timeout
@@ -84,7 +84,7 @@ TEST_F(CoordinatorTest, APausedCoordinatorGivesNodesAFreshLease) {
   clock_.Advance(60000);  // nothing ran for a minute: the coordinator was stopped, not n1
   c->Tick();
   EXPECT_FALSE(n1->closed);
-  EXPECT_EQ(c->ListNodes().nodes(0).state(), "ready");
+  EXPECT_EQ(c->ListNodes().nodes[0].state, "ready");
   for (int s = 0; s < 17; ++s) {  // still silent a full lost-after later: now it is lost
     clock_.Advance(1000);
     c->Tick();
@@ -95,12 +95,12 @@ TEST_F(CoordinatorTest, APausedCoordinatorGivesNodesAFreshLease) {
 TEST_F(CoordinatorTest, OutputPastTheLogLimitIsNotStoredAndLimitsAreChecked) {
   auto c = OpenCoordinator();
   auto ch = Connect(*c, "n1", 1);
-  v1::JobSpec spec = MakeSpec();
-  spec.set_log_limit_mib(2000);  // above the cluster maximum (1024M)
+  JobSpec spec = MakeSpec();
+  spec.log_limit_mib = 2000;  // above the cluster maximum (1024M)
   auto refused = c->Submit(spec);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().message(), "log-limit 2000M is above this cluster's maximum of 1024M");
-  spec.set_log_limit_mib(1);
+  spec.log_limit_mib = 1;
   auto id = c->Submit(spec);
   ASSERT_TRUE(id.ok());
   c->Tick();
@@ -143,7 +143,7 @@ TEST_F(CoordinatorTest, ALaunchNeverConfirmedIsRequeuedAndItsAttemptKilled) {
   EXPECT_EQ(launches[1].attempt(), 2);
   auto job = c->GetJob(*id);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->tasks(0).attempt(), 2);
+  EXPECT_EQ(job->tasks[0].attempt, 2);
 }
 
 // The wall clock steps: liveness is on the monotonic clock, so a step ahead loses no node and a
@@ -224,7 +224,9 @@ TEST_F(CoordinatorTest, ProgressAndLogsOfCurrentAttemptOnly) {
   p.mutable_progress()->mutable_progress()->set_done(3);
   p.mutable_progress()->mutable_progress()->set_total(10);
   c->OnAgentMessage("n1", ch.get(), p);
-  EXPECT_DOUBLE_EQ(c->GetJob(*id)->tasks(0).progress().done(), 3);
+  v1::Progress seen;  // kept as the agent sent it
+  ASSERT_TRUE(seen.ParseFromString(c->GetJob(*id)->tasks[0].progress));
+  EXPECT_DOUBLE_EQ(seen.done(), 3);
   v1::AgentMessage log;
   log.mutable_log()->set_job_id(*id);
   log.mutable_log()->set_attempt(1);
@@ -272,7 +274,7 @@ TEST_F(CoordinatorTest, RestartAdoptsReportedTasksAndKeepsQueue) {
   c->Tick();
   EXPECT_TRUE(ch->Launches().empty());  // adopted, not restarted; the GPU is still taken
   c->OnAgentMessage("n1", ch.get(), Event(running, 0, 1, "succeeded"));
-  EXPECT_EQ(c->GetJob(running)->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(c->GetJob(running)->state, JobState::kSucceeded);
   c->Tick();
   ASSERT_EQ(ch->Launches().size(), 1u);
   EXPECT_EQ(ch->Launches()[0].job_id(), queued);
@@ -292,15 +294,15 @@ TEST_F(CoordinatorTest, RestartRequeuesTasksOfNodesThatDoNotReturn) {
   c->Tick();
   EXPECT_EQ(TaskState(*c, id), "running");  // n1 may still come back
   // ...and says that this is unconfirmed, not that the task is known to run.
-  EXPECT_EQ(c->GetJob(id)->tasks(0).message(),
+  EXPECT_EQ(c->GetJob(id)->tasks[0].message,
             "unconfirmed: node n1 has not re-registered since the coordinator restarted");
-  const v1::NodeList before = c->ListNodes();
-  for (const auto& n : before.nodes())
-    EXPECT_EQ(n.state(), n.spec().name() == "n1" ? "unconfirmed" : "ready");
+  const NodeListView before = c->ListNodes();
+  for (const auto& n : before.nodes)
+    EXPECT_EQ(n.state, n.spec.name == "n1" ? "unconfirmed" : "ready");
   c->OnAgentDisconnected("n2", n2.get());
-  const v1::NodeList after = c->ListNodes();
-  for (const auto& n : after.nodes())
-    if (n.spec().name() == "n2") EXPECT_EQ(n.state(), "unreachable");
+  const NodeListView after = c->ListNodes();
+  for (const auto& n : after.nodes)
+    if (n.spec.name == "n2") EXPECT_EQ(n.state, "unreachable");
   n2 = Connect(*c, "n2", 1);
   clock_.Advance(31000);
   v1::AgentMessage hb;
@@ -341,7 +343,7 @@ TEST_F(CoordinatorTest, GangStopInterruptedByRestartIsFinished) {
   c->OnAgentMessage(node_of[0], ch.get(), Event(id, 0, 1, "failed", -15));
   EXPECT_EQ(TaskState(*c, id, 0), "pending");
   EXPECT_EQ(TaskState(*c, id, 1), "pending");
-  EXPECT_EQ(c->GetJob(id)->tasks(1).retries(), 1);
+  EXPECT_EQ(c->GetJob(id)->tasks[1].retries, 1);
 }
 
 }  // namespace

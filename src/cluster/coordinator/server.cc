@@ -28,6 +28,7 @@
 #include "cluster/common/pki.h"
 #include "cluster/coordinator/access.h"
 #include "cluster/coordinator/refusal_sampler.h"
+#include "cluster/coordinator/wire_views.h"
 #include "cluster/store/backup.h"
 #include "cluster/store/open_store.h"
 #include "cluster/proto/muster.grpc.pb.h"
@@ -172,7 +173,8 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       c_->Audit(*caller, "submit", "a job", refused);
       return ToGrpcStatus(refused);
     }
-    auto id = c_->Submit(spec);
+    Result<JobSpec> parsed = FromProto(spec);
+    auto id = parsed.ok() ? c_->Submit(std::move(parsed).value()) : Result<JobId>(parsed.status());
     // Every accepted job is audited; so is every refusal of one the caller was allowed to send.
     c_->Audit(*caller, "submit",
               (id.ok() ? "job " + std::to_string(*id) : std::string("a job")) +
@@ -189,7 +191,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
     auto info = c_->GetJob(req->job_id());
     if (!info.ok()) return ToGrpcStatus(info.status());
-    *reply = std::move(info).value();
+    ToProto(*info, reply);
     Redact(*caller, reply);
     return grpc::Status::OK;
   }
@@ -203,13 +205,9 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         return ToGrpcStatus(Status::InvalidArgument(
             "job state " + std::to_string(s) + " in the filter is not one this coordinator "
             "knows"));
-    if (req->user() == "@me") {
-      v1::ListJobsRequest mine = *req;
-      mine.set_user(caller->name);
-      *reply = c_->ListJobs(mine);
-    } else {
-      *reply = c_->ListJobs(*req);
-    }
+    JobQuery query = FromProto(*req);
+    if (query.user == "@me") query.user = caller->name;
+    ToProto(c_->ListJobs(query), reply);
     for (auto& j : *reply->mutable_jobs()) Redact(*caller, &j);
     for (const auto& [user, share] : c_->UserShares()) (*reply->mutable_user_shares())[user] = share;
     return grpc::Status::OK;
@@ -228,12 +226,13 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     if (req->job_ids_size() + req->tasks_size() > kMaxIds)
       return ToGrpcStatus(Status::InvalidArgument("at most " + std::to_string(kMaxIds) +
                                                   " jobs per cancel"));
-    v1::CancelRequest allowed;
+    std::vector<JobId> allowed;
+    std::vector<TaskRef> allowed_tasks;
     std::map<int64_t, std::string> refused;
     for (int64_t id : req->job_ids()) {
       Status a = MayCancel(*caller, id);
       if (a.ok()) {
-        allowed.add_job_ids(id);
+        allowed.push_back(id);
       } else {
         refused[id] = a.message();
         if (a.code() == StatusCode::kPermissionDenied)
@@ -244,12 +243,12 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     for (const auto& ct : req->tasks()) {
       Status a = MayCancel(*caller, ct.job_id());
       task_refused.push_back(a.ok() ? "" : a.message());
-      if (a.ok()) *allowed.add_tasks() = ct;
+      if (a.ok()) allowed_tasks.push_back({.job = ct.job_id(), .index = ct.task_index()});
     }
-    v1::CancelReply done = allowed.job_ids_size() + allowed.tasks_size() > 0
-                               ? c_->Cancel(allowed)
-                               : v1::CancelReply{};
-    int k = 0;
+    const std::vector<ChangeResult> done = allowed.size() + allowed_tasks.size() > 0
+                                               ? c_->Cancel(allowed, allowed_tasks)
+                                               : std::vector<ChangeResult>{};
+    size_t k = 0;
     for (int64_t id : req->job_ids()) {  // answers in the order asked
       v1::CancelResult* r = reply->add_results();
       if (auto it = refused.find(id); it != refused.end()) {
@@ -257,7 +256,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         r->set_ok(false);
         r->set_error(it->second);
       } else {
-        *r = done.results(k++);
+        ToProto(done[k++], r);
       }
       c_->Audit(*caller, "cancel", "job " + std::to_string(id),
                 r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
@@ -271,7 +270,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
         r->set_task_index(ct.task_index());
         r->set_error(task_refused[static_cast<size_t>(i)]);
       } else {
-        *r = done.results(k++);
+        ToProto(done[k++], r);
       }
       c_->Audit(*caller, "cancel",
                 "task " + std::to_string(ct.job_id()) + "." + std::to_string(ct.task_index()),
@@ -284,7 +283,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "list nodes");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
-    *reply = c_->ListNodes();
+    ToProto(c_->ListNodes(), reply);
     return grpc::Status::OK;
   }
   grpc::Status GetSchedule(grpc::ServerContext* ctx, const v1::GetScheduleRequest* req,
@@ -292,7 +291,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "schedule");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
-    *reply = c_->GetSchedule(*req);
+    ToProto(c_->GetSchedule(req->include_finished()), reply);
     return grpc::Status::OK;
   }
 
@@ -301,7 +300,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     auto caller = Identify(ctx, "balance");
     if (!caller.ok()) return ToGrpcStatus(caller.status());
     if (Status a = Allow(*caller, Action::kReadCluster, "read"); !a.ok()) return ToGrpcStatus(a);
-    *reply = c_->GetBalance(*req);
+    ToProto(c_->GetBalance(static_cast<size_t>(std::max(0, req->trend_points()))), reply);
     return grpc::Status::OK;
   }
 
@@ -439,16 +438,17 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
       else
         refused[id] = a.message();
     }
-    v1::CancelReply done = req->requeue() ? c_->RequeueJobs(allowed, caller->name)
-                                          : c_->HoldJobs(allowed, req->release(), caller->name);
-    int k = 0;
+    const std::vector<ChangeResult> done =
+        req->requeue() ? c_->RequeueJobs(allowed, caller->name)
+                       : c_->HoldJobs(allowed, req->release(), caller->name);
+    size_t k = 0;
     for (int64_t id : req->job_ids()) {
       v1::CancelResult* r = reply->add_results();
       if (auto it = refused.find(id); it != refused.end()) {
         r->set_job_id(id);
         r->set_error(it->second);
       } else {
-        *r = done.results(k++);
+        ToProto(done[k++], r);
       }
       c_->Audit(*caller, call, "job " + std::to_string(id),
                 r->ok() ? Status::Ok() : Status::FailedPrecondition(r->error()));
@@ -469,7 +469,7 @@ class CoordinatorServer::Services final : public v1::Coordinator::Service,
     c_->Audit(*caller, call, "node " + req->node() + (req->undrain() ? "" : ": " + req->reason()),
               r.status());
     if (!r.ok()) return ToGrpcStatus(r.status());
-    *reply = std::move(*r);
+    ToProto(*r, reply);
     return grpc::Status::OK;
   }
 

@@ -47,13 +47,13 @@ TEST_F(StoreFailureTest, ASubmitThatIsNotStoredIsRefusedAndLeavesNoJob) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(r.status().message(), "the state store failed: disk full");
-  EXPECT_EQ(c->ListJobs({}).jobs_size(), 0);  // nothing the client was not told about
+  EXPECT_EQ(c->ListJobs({}).jobs.size(), 0);  // nothing the client was not told about
   EXPECT_TRUE(store_->Contents().jobs.empty());
 
   store_->Heal();
   auto ok = c->Submit(MakeSpec());
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
-  EXPECT_EQ(c->ListJobs({}).jobs_size(), 1);
+  EXPECT_EQ(c->ListJobs({}).jobs.size(), 1);
   ASSERT_NE(Stored(*ok), nullptr);
 }
 
@@ -116,17 +116,17 @@ TEST_F(StoreFailureTest, ACancelThatIsNotStoredIsReportedAsSuch) {
   auto id = c->Submit(MakeSpec());
   ASSERT_TRUE(id.ok());
   store_->FailWrites(Status::Unavailable("disk full"));
-  v1::CancelRequest req;
-  req.add_job_ids(*id);
-  v1::CancelReply reply = c->Cancel(req);
-  ASSERT_EQ(reply.results_size(), 1);
-  EXPECT_FALSE(reply.results(0).ok());
-  EXPECT_EQ(reply.results(0).error(),
+  std::vector<JobId> req;
+  req.push_back(*id);
+  std::vector<ChangeResult> reply = c->Cancel(req, {});
+  ASSERT_EQ(reply.size(), 1);
+  EXPECT_FALSE(reply[0].ok);
+  EXPECT_EQ(reply[0].error,
             "job " + std::to_string(*id) +
                 " is stopping, but the state store failed to record the cancel (disk full); a "
                 "coordinator restart before the store recovers would run it again");
   // Cancelling again cannot store it either: the job is cancelled in memory already.
-  EXPECT_FALSE(c->Cancel(req).results(0).ok());
+  EXPECT_FALSE(c->Cancel(req, {})[0].ok);
   // A restart would see the job still pending: that is what the reply said.
   ASSERT_NE(Stored(*id), nullptr);
   EXPECT_EQ(Stored(*id)->state, JobState::kPending);
@@ -134,11 +134,11 @@ TEST_F(StoreFailureTest, ACancelThatIsNotStoredIsReportedAsSuch) {
   store_->Heal();
   auto again = c->Submit(MakeSpec());
   ASSERT_TRUE(again.ok());
-  v1::CancelRequest req2;
-  req2.add_job_ids(*again);
-  reply = c->Cancel(req2);
-  ASSERT_EQ(reply.results_size(), 1);
-  EXPECT_TRUE(reply.results(0).ok()) << reply.results(0).error();
+  std::vector<JobId> req2;
+  req2.push_back(*again);
+  reply = c->Cancel(req2, {});
+  ASSERT_EQ(reply.size(), 1);
+  EXPECT_TRUE(reply[0].ok) << reply[0].error;
   EXPECT_EQ(Stored(*again)->state, JobState::kCancelled);
 }
 
@@ -159,8 +159,8 @@ TEST_F(StoreFailureTest, ARestartLoadsExactlyWhatWasStored) {
   auto c = OpenOnMemory(std::move(saved));
   auto info = c->GetJob(id);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->state(), v1::JOB_STATE_RUNNING);
-  EXPECT_EQ(info->tasks(0).attempt(), 1);
+  EXPECT_EQ(info->state, JobState::kRunning);
+  EXPECT_EQ(info->tasks[0].attempt, 1);
   auto next = c->Submit(MakeSpec());
   ASSERT_TRUE(next.ok());
   EXPECT_GT(*next, id);  // ids are never reused
@@ -181,7 +181,7 @@ TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedA
 
   store_->FailWrites(Status::Unavailable("disk full"));
   c->OnAgentMessage("n1", ch.get(), Event(*a, 0, 1, "succeeded"));  // taken, not stored
-  EXPECT_EQ(c->GetJob(*a)->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(c->GetJob(*a)->state, JobState::kSucceeded);
   EXPECT_EQ(Stored(*a)->state, JobState::kRunning);
   c->Tick();
   const Status ro = c->Writable();
@@ -193,17 +193,17 @@ TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedA
   auto refused = c->Submit(MakeSpec(1));
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(refused.status().message(), ro.message());
-  v1::CancelRequest cancel;
-  cancel.add_job_ids(*b);
-  auto reply = c->Cancel(cancel);
-  EXPECT_EQ(reply.results(0).error(), ro.message());
-  EXPECT_EQ(c->GetJob(*b)->state(), v1::JOB_STATE_PENDING);
+  std::vector<JobId> cancel;
+  cancel.push_back(*b);
+  auto reply = c->Cancel(cancel, {});
+  EXPECT_EQ(reply[0].error, ro.message());
+  EXPECT_EQ(c->GetJob(*b)->state, JobState::kPending);
   EXPECT_FALSE(c->CollectGarbage(0, false).ok());
   // Nothing starts (b could now: a's GPU is free), reads go on and say why.
   c->Tick();
   EXPECT_EQ(ch->Launches().size(), 1u);
-  EXPECT_EQ(c->ListNodes().store_condition(), ro.message());
-  EXPECT_EQ(c->ListJobs({}).store_condition(), ro.message());
+  EXPECT_EQ(c->ListNodes().store_condition, ro.message());
+  EXPECT_EQ(c->ListJobs({}).store_condition, ro.message());
   EXPECT_NE(c->MetricsText().find("muster_store_writable 0"), std::string::npos);
 
   // Writes succeed again: what was not stored is written, and changes are taken again.
@@ -211,7 +211,7 @@ TEST_F(StoreFailureTest, AStoreThatCannotWriteMakesItReadOnlyUntilWritesSucceedA
   c->Tick();
   EXPECT_TRUE(c->Writable().ok());
   EXPECT_EQ(Stored(*a)->state, JobState::kSucceeded);
-  EXPECT_EQ(c->ListJobs({}).store_condition(), "");
+  EXPECT_EQ(c->ListJobs({}).store_condition, "");
   EXPECT_NE(c->MetricsText().find("muster_store_writable 1"), std::string::npos);
   EXPECT_EQ(ch->Launches().size(), 2u);  // b started in that same pass
   EXPECT_TRUE(c->Submit(MakeSpec(1)).ok());
